@@ -1,0 +1,297 @@
+//! Cameras (摄像头 / 监控点位), many of them 360° panoramic (360度全景摄像头).
+//!
+//! RTSP credentials are kept apart from the URL: a URL with `user:pass@` in it is refused, and
+//! the credentials, once stored, are never shown again by the API.
+
+use crate::patch::double_option;
+use crate::validate::{self, ValidationError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A camera as configured. Live status (online, codec, resolution) is the ingest's to report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Camera {
+    pub id: String,
+    pub name: String,
+    pub rtsp_url: String,
+    pub sub_rtsp_url: Option<String>,
+    pub grid_id: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Degrees clockwise from north the camera looks at (meaningless when panoramic).
+    pub heading: Option<f64>,
+    pub panoramic: bool,
+    pub enabled: bool,
+    /// Whether RTSP credentials are stored (they are never returned).
+    pub has_credentials: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// RTSP credentials, kept out of every API answer.
+#[derive(Clone, PartialEq, Default)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, ***)", self.username)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCamera {
+    pub name: String,
+    pub rtsp_url: String,
+    #[serde(default)]
+    pub sub_rtsp_url: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub grid_id: Option<String>,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub heading: Option<f64>,
+    #[serde(default)]
+    pub panoramic: bool,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CameraPatch {
+    pub name: Option<String>,
+    pub rtsp_url: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub sub_rtsp_url: Option<Option<String>>,
+    /// `null` removes the stored credentials.
+    #[serde(default, deserialize_with = "double_option")]
+    pub username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub password: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub grid_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub lat: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub lon: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub heading: Option<Option<f64>>,
+    pub panoramic: Option<bool>,
+    pub enabled: Option<bool>,
+}
+
+/// An `rtsp://` or `rtsps://` URL with a host and no credentials in it.
+pub fn validate_rtsp_url(field: &str, url: &str) -> Result<(), ValidationError> {
+    let rest = url
+        .strip_prefix("rtsp://")
+        .or_else(|| url.strip_prefix("rtsps://"))
+        .ok_or_else(|| ValidationError::new(field, "must start with rtsp:// or rtsps://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(ValidationError::new(
+            field,
+            "must not contain credentials: give them as username and password",
+        ));
+    }
+    if authority.is_empty() || url.len() > 1000 || url.chars().any(|c| c.is_whitespace()) {
+        return Err(ValidationError::new(field, "is not a valid RTSP URL"));
+    }
+    Ok(())
+}
+
+fn validate_fields(
+    name: &str,
+    rtsp_url: &str,
+    sub_rtsp_url: Option<&str>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    heading: Option<f64>,
+    creds: (Option<&str>, Option<&str>),
+) -> Result<(), ValidationError> {
+    validate::name("name", name, 100)?;
+    validate_rtsp_url("rtsp_url", rtsp_url)?;
+    if let Some(s) = sub_rtsp_url {
+        validate_rtsp_url("sub_rtsp_url", s)?;
+    }
+    validate::lat_lon(lat, lon)?;
+    if let Some(h) = heading {
+        if !(0.0..360.0).contains(&h) {
+            return Err(ValidationError::new("heading", "must be in 0..360 degrees"));
+        }
+    }
+    match creds {
+        (Some(_), None) => Err(ValidationError::new("password", "is required with username")),
+        (None, Some(_)) => Err(ValidationError::new("username", "is required with password")),
+        (u, p) => {
+            validate::text("username", u, 200)?;
+            validate::text("password", p, 200)
+        }
+    }
+}
+
+impl NewCamera {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate_fields(
+            &self.name,
+            &self.rtsp_url,
+            self.sub_rtsp_url.as_deref(),
+            self.lat,
+            self.lon,
+            self.heading,
+            (self.username.as_deref(), self.password.as_deref()),
+        )
+    }
+
+    pub fn credentials(&self) -> Option<Credentials> {
+        match (&self.username, &self.password) {
+            (Some(u), Some(p)) => Some(Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What a patch does to the stored credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CredentialsChange {
+    Keep,
+    Clear,
+    Set(Credentials),
+}
+
+impl Camera {
+    /// The camera after a patch, and what becomes of its credentials.
+    pub fn patched(&self, p: CameraPatch) -> Result<(Camera, CredentialsChange), ValidationError> {
+        let mut out = self.clone();
+        if let Some(v) = p.name {
+            out.name = v;
+        }
+        if let Some(v) = p.rtsp_url {
+            out.rtsp_url = v;
+        }
+        if let Some(v) = p.sub_rtsp_url {
+            out.sub_rtsp_url = v;
+        }
+        if let Some(v) = p.grid_id {
+            out.grid_id = v;
+        }
+        if let Some(v) = p.lat {
+            out.lat = v;
+        }
+        if let Some(v) = p.lon {
+            out.lon = v;
+        }
+        if let Some(v) = p.heading {
+            out.heading = v;
+        }
+        if let Some(v) = p.panoramic {
+            out.panoramic = v;
+        }
+        if let Some(v) = p.enabled {
+            out.enabled = v;
+        }
+        let change = match (p.username, p.password) {
+            (None, None) => CredentialsChange::Keep,
+            (Some(None), Some(None)) | (Some(None), None) | (None, Some(None)) => {
+                CredentialsChange::Clear
+            }
+            (Some(Some(u)), Some(Some(pw))) => CredentialsChange::Set(Credentials {
+                username: u,
+                password: pw,
+            }),
+            (Some(Some(_)), _) => {
+                return Err(ValidationError::new("password", "is required with username"))
+            }
+            (_, Some(Some(_))) => {
+                return Err(ValidationError::new("username", "is required with password"))
+            }
+        };
+        let creds = match &change {
+            CredentialsChange::Set(c) => (Some(c.username.as_str()), Some(c.password.as_str())),
+            _ => (None, None),
+        };
+        validate_fields(
+            &out.name,
+            &out.rtsp_url,
+            out.sub_rtsp_url.as_deref(),
+            out.lat,
+            out.lon,
+            out.heading,
+            creds,
+        )?;
+        out.has_credentials = match change {
+            CredentialsChange::Keep => self.has_credentials,
+            CredentialsChange::Clear => false,
+            CredentialsChange::Set(_) => true,
+        };
+        Ok((out, change))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_with_credentials_are_refused() {
+        assert!(validate_rtsp_url("rtsp_url", "rtsp://10.0.0.5:554/Streaming/101").is_ok());
+        let e = validate_rtsp_url("rtsp_url", "rtsp://admin:12345@10.0.0.5/").unwrap_err();
+        assert!(e.message.contains("credentials"));
+        assert!(validate_rtsp_url("rtsp_url", "http://x/").is_err());
+        assert!(validate_rtsp_url("rtsp_url", "rtsp:///path").is_err());
+    }
+
+    #[test]
+    fn credentials_never_print() {
+        let c = Credentials {
+            username: "admin".into(),
+            password: "hunter22".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn patch_credentials() {
+        let cam = Camera {
+            id: "c".into(),
+            name: "东门".into(),
+            rtsp_url: "rtsp://127.0.0.1/cam1".into(),
+            sub_rtsp_url: None,
+            grid_id: None,
+            lat: None,
+            lon: None,
+            heading: None,
+            panoramic: true,
+            enabled: true,
+            has_credentials: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let p: CameraPatch = serde_json::from_str(r#"{"username":null,"password":null}"#).unwrap();
+        let (out, ch) = cam.patched(p).unwrap();
+        assert_eq!(ch, CredentialsChange::Clear);
+        assert!(!out.has_credentials);
+        let p: CameraPatch = serde_json::from_str(r#"{"username":"u"}"#).unwrap();
+        assert_eq!(cam.patched(p).unwrap_err().field, "password");
+        let p: CameraPatch = serde_json::from_str(r#"{"enabled":false}"#).unwrap();
+        let (out, ch) = cam.patched(p).unwrap();
+        assert_eq!(ch, CredentialsChange::Keep);
+        assert!(out.has_credentials && !out.enabled);
+    }
+}

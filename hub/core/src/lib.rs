@@ -1,0 +1,25 @@
+//! The domain of gridwatch, free of I/O.
+//!
+//! Everything here is plain data and pure functions: what a grid, a post, a user, a device and
+//! a camera are, which roles exist, how an incident moves through its states, and how time is
+//! read (through an injected [`clock::Clock`], so the 15-minute promise can be tested in
+//! milliseconds). The store (`gridwatch-store`) persists these types; the HTTP edge
+//! (`gridwatch-hub`) exposes them. Neither direction is known here.
+
+pub mod camera;
+pub mod clock;
+pub mod device;
+pub mod geo;
+pub mod grid;
+pub mod id;
+pub mod incident;
+pub mod patch;
+pub mod post;
+pub mod report;
+pub mod role;
+pub mod sla;
+pub mod user;
+pub mod validate;
+
+pub use role::Role;
+pub use validate::ValidationError;

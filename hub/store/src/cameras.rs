@@ -1,0 +1,200 @@
+//! Cameras and their RTSP credentials, which are stored apart and never listed.
+
+use sqlx::AssertSqlSafe;
+use crate::time::{from_ms, to_ms};
+use crate::{with_pool, Store, StoreError};
+use chrono::{DateTime, Utc};
+use gridwatch_core::camera::{Camera, CameraPatch, Credentials, CredentialsChange, NewCamera};
+use gridwatch_core::id::new_id;
+
+#[derive(sqlx::FromRow)]
+struct CameraRow {
+    id: String,
+    name: String,
+    rtsp_url: String,
+    sub_rtsp_url: Option<String>,
+    grid_id: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    heading: Option<f64>,
+    panoramic: bool,
+    enabled: bool,
+    has_credentials: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<CameraRow> for Camera {
+    fn from(r: CameraRow) -> Camera {
+        Camera {
+            id: r.id,
+            name: r.name,
+            rtsp_url: r.rtsp_url,
+            sub_rtsp_url: r.sub_rtsp_url,
+            grid_id: r.grid_id,
+            lat: r.lat,
+            lon: r.lon,
+            heading: r.heading,
+            panoramic: r.panoramic,
+            enabled: r.enabled,
+            has_credentials: r.has_credentials,
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        }
+    }
+}
+
+const SELECT: &str = "SELECT c.id, c.name, c.rtsp_url, c.sub_rtsp_url, c.grid_id, c.lat, c.lon, \
+     c.heading, c.panoramic, c.enabled, (k.camera_id IS NOT NULL) AS has_credentials, \
+     c.created_at, c.updated_at \
+     FROM cameras c LEFT JOIN camera_credentials k ON k.camera_id = c.id";
+
+impl Store {
+    pub async fn create_camera(
+        &self,
+        new: NewCamera,
+        now: DateTime<Utc>,
+    ) -> Result<Camera, StoreError> {
+        new.validate()?;
+        if let Some(g) = &new.grid_id {
+            self.check_grid_exists(g).await?;
+        }
+        let creds = new.credentials();
+        let camera = Camera {
+            id: new_id(),
+            name: new.name.trim().to_string(),
+            rtsp_url: new.rtsp_url,
+            sub_rtsp_url: new.sub_rtsp_url,
+            grid_id: new.grid_id,
+            lat: new.lat,
+            lon: new.lon,
+            heading: new.heading,
+            panoramic: new.panoramic,
+            enabled: new.enabled,
+            has_credentials: creds.is_some(),
+            created_at: now,
+            updated_at: now,
+        };
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO cameras (id, name, rtsp_url, sub_rtsp_url, grid_id, lat, lon, heading, \
+                 panoramic, enabled, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&camera.id)
+            .bind(&camera.name)
+            .bind(&camera.rtsp_url)
+            .bind(&camera.sub_rtsp_url)
+            .bind(&camera.grid_id)
+            .bind(camera.lat)
+            .bind(camera.lon)
+            .bind(camera.heading)
+            .bind(camera.panoramic)
+            .bind(camera.enabled)
+            .bind(to_ms(now))
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+            if let Some(c) = &creds {
+                sqlx::query(
+                    "INSERT INTO camera_credentials (camera_id, username, password) VALUES ($1, $2, $3)",
+                )
+                .bind(&camera.id)
+                .bind(&c.username)
+                .bind(&c.password)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(camera)
+    }
+
+    pub async fn cameras(&self) -> Result<Vec<Camera>, StoreError> {
+        let sql = format!("{SELECT} ORDER BY c.name, c.id");
+        let rows: Vec<CameraRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
+        Ok(rows.into_iter().map(Camera::from).collect())
+    }
+
+    pub async fn camera(&self, id: &str) -> Result<Camera, StoreError> {
+        let sql = format!("{SELECT} WHERE c.id = $1");
+        let row: Option<CameraRow> =
+            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
+        row.map(Camera::from)
+            .ok_or_else(|| StoreError::not_found("camera", id))
+    }
+
+    /// The RTSP credentials of a camera, for the ingest only.
+    pub async fn camera_credentials(&self, id: &str) -> Result<Option<Credentials>, StoreError> {
+        let row: Option<(String, String)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT username, password FROM camera_credentials WHERE camera_id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(|(username, password)| Credentials { username, password }))
+    }
+
+    pub async fn update_camera(
+        &self,
+        id: &str,
+        patch: CameraPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Camera, StoreError> {
+        let (mut camera, creds) = self.camera(id).await?.patched(patch)?;
+        if let Some(g) = &camera.grid_id {
+            self.check_grid_exists(g).await?;
+        }
+        camera.updated_at = now;
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE cameras SET name = $1, rtsp_url = $2, sub_rtsp_url = $3, grid_id = $4, \
+                 lat = $5, lon = $6, heading = $7, panoramic = $8, enabled = $9, updated_at = $10 \
+                 WHERE id = $11",
+            )
+            .bind(&camera.name)
+            .bind(&camera.rtsp_url)
+            .bind(&camera.sub_rtsp_url)
+            .bind(&camera.grid_id)
+            .bind(camera.lat)
+            .bind(camera.lon)
+            .bind(camera.heading)
+            .bind(camera.panoramic)
+            .bind(camera.enabled)
+            .bind(to_ms(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if creds != CredentialsChange::Keep {
+                sqlx::query("DELETE FROM camera_credentials WHERE camera_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let CredentialsChange::Set(c) = &creds {
+                sqlx::query(
+                    "INSERT INTO camera_credentials (camera_id, username, password) VALUES ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(&c.username)
+                .bind(&c.password)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(camera)
+    }
+
+    pub async fn delete_camera(&self, id: &str) -> Result<(), StoreError> {
+        let r = with_pool!(self, p => {
+            sqlx::query("DELETE FROM cameras WHERE id = $1").bind(id).execute(p).await?.rows_affected()
+        });
+        if r == 0 {
+            return Err(StoreError::not_found("camera", id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! gridwatch's storage: the one place that holds SQL.
+//!
+//! A [`Store`] wraps either an SQLite pool (the embedded default: one file, WAL) or a
+//! PostgreSQL pool (production). Every query is written once, in SQL both dialects accept
+//! (`$1` placeholders, numbered in the order they first appear), and run on whichever pool is
+//! open through the [`with_pool!`] macro; where the dialects really differ, the method matches
+//! on [`Backend`]. Rows are decoded into private `…Row` structs and converted into the domain
+//! types of `gridwatch-core` here, so no caller ever sees a database type.
+//!
+//! Migrations are embedded, one folder per dialect (`migrations/sqlite`, `migrations/postgres`
+//! at the workspace root), and run by [`Store::open`].
+
+mod cameras;
+mod devices;
+mod error;
+mod grids;
+mod posts;
+pub mod secret;
+mod sessions;
+pub mod testing;
+mod time;
+mod users;
+
+pub use error::StoreError;
+pub use sessions::Session;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Runs `$body` with `$p` bound to whichever pool the store has open. The body is compiled
+/// once per backend, so it may only use what both sqlx drivers offer.
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub url: String,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreOptions {
+            url: url.into(),
+            max_connections: 16,
+        }
+    }
+}
+
+/// The database, open and migrated. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the database named by the URL, creating an SQLite file if needed, and applies
+    /// every pending migration.
+    pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::connect(opts).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without touching its schema.
+    pub async fn connect(opts: &StoreOptions) -> Result<Store, StoreError> {
+        let url = opts.url.as_str();
+        let (pool, backend) = if url.starts_with("sqlite:") {
+            let co = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("bad SQLite URL {url:?}: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // In WAL mode NORMAL loses nothing on a process crash (the case the SOS
+                // durability promise is about); only a power cut can lose the last commits.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if let Some(dir) = co.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .connect_with(co)
+                .await?;
+            (Pool::Sqlite(pool), Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let co = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(co)
+                .await?;
+            (Pool::Postgres(pool), Backend::Postgres)
+        } else {
+            return Err(StoreError::Config(format!(
+                "database_url must start with sqlite:// or postgres://, not {:?}",
+                url.split(':').next().unwrap_or("")
+            )));
+        };
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations this binary carries that the database lacks.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::migrate!("../../migrations/sqlite").run(p).await?,
+            Pool::Postgres(p) => sqlx::migrate!("../../migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers and has every migration this binary knows applied.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        let expected = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../../migrations/sqlite").iter().count(),
+            Backend::Postgres => sqlx::migrate!("../../migrations/postgres").iter().count(),
+        } as i64;
+        let applied: i64 = with_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE",
+            )
+            .fetch_one(p)
+            .await?
+        });
+        if applied < expected {
+            return Err(StoreError::Config(format!(
+                "{applied} of {expected} migrations applied: run `gridwatch migrate`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for queries under way.
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await)
+    }
+}

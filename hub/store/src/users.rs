@@ -1,0 +1,226 @@
+use sqlx::AssertSqlSafe;
+use crate::secret::{hash_password, verify_password};
+use crate::time::{from_ms, to_ms};
+use crate::{with_pool, Store, StoreError};
+use chrono::{DateTime, Utc};
+use gridwatch_core::id::new_id;
+use gridwatch_core::user::{NewUser, User, UserPatch};
+use gridwatch_core::{Role, ValidationError};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    username: String,
+    display_name: String,
+    role: String,
+    post_id: Option<String>,
+    grid_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<User, StoreError> {
+        let role = Role::parse(&r.role)
+            .ok_or_else(|| StoreError::Config(format!("user {} has unknown role {}", r.id, r.role)))?;
+        Ok(User {
+            id: r.id,
+            username: r.username,
+            display_name: r.display_name,
+            role,
+            post_id: r.post_id,
+            grid_id: r.grid_id,
+            created_at: from_ms(r.created_at),
+            updated_at: from_ms(r.updated_at),
+        })
+    }
+}
+
+pub(crate) const USER_COLUMNS: &str =
+    "users.id, users.username, users.display_name, users.role, users.post_id, users.grid_id, \
+     users.created_at, users.updated_at";
+
+/// Hashes off the async threads: argon2 takes tens of milliseconds by design.
+async fn hash(password: String) -> Result<String, StoreError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?
+        .map_err(StoreError::Hash)
+}
+
+/// A valid hash of a password nobody has, so that a login for an unknown user takes as long as
+/// one for a known user and does not tell which usernames exist.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password nobody has").expect("argon2 works"))
+}
+
+impl Store {
+    pub async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
+        new.validate()?;
+        self.check_user_ties(new.post_id.as_deref(), new.grid_id.as_deref()).await?;
+        let user = User {
+            id: new_id(),
+            display_name: new
+                .display_name
+                .as_deref()
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .unwrap_or(&new.username)
+                .to_string(),
+            username: new.username,
+            role: new.role,
+            post_id: new.post_id,
+            grid_id: new.grid_id,
+            created_at: now,
+            updated_at: now,
+        };
+        let password_hash = hash(new.password).await?;
+        let r = with_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO users (id, username, display_name, role, password_hash, post_id, \
+                 grid_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&user.id)
+            .bind(&user.username)
+            .bind(&user.display_name)
+            .bind(user.role.as_str())
+            .bind(&password_hash)
+            .bind(&user.post_id)
+            .bind(&user.grid_id)
+            .bind(to_ms(now))
+            .bind(to_ms(now))
+            .execute(p)
+            .await
+            .map(|_| ())
+        });
+        match r {
+            Ok(_) => Ok(user),
+            Err(e) => match StoreError::from(e) {
+                StoreError::Conflict(_) => Err(StoreError::Conflict(format!(
+                    "username {} is taken",
+                    user.username
+                ))),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn check_user_ties(
+        &self,
+        post_id: Option<&str>,
+        grid_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if let Some(post) = post_id {
+            if let Err(StoreError::NotFound { .. }) = self.post(post).await {
+                return Err(ValidationError::new("post_id", format!("no post with id {post}")).into());
+            }
+        }
+        if let Some(grid) = grid_id {
+            self.check_grid_exists(grid).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let rows: Vec<UserRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    pub async fn user(&self, id: &str) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row: Option<UserRow> =
+            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
+        row.ok_or_else(|| StoreError::not_found("user", id))?.try_into()
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row: Option<UserRow> =
+            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(username).fetch_optional(p).await?);
+        row.ok_or_else(|| StoreError::not_found("user", username))?.try_into()
+    }
+
+    /// The user, if the password is right. Takes the same time whether or not the user exists.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let stored: Option<(String, String)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT id, password_hash FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(p)
+                .await?
+        });
+        let (id, hash) = match &stored {
+            Some((id, h)) => (Some(id.clone()), h.clone()),
+            None => (None, decoy_hash().to_string()),
+        };
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| StoreError::Hash(e.to_string()))?;
+        match (ok, id) {
+            (true, Some(id)) => Ok(Some(self.user(&id).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Changes a user. A new password revokes every session of the user.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        patch: UserPatch,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let mut user = self.user(id).await?.patched(&patch)?;
+        self.check_user_ties(user.post_id.as_deref(), user.grid_id.as_deref()).await?;
+        user.updated_at = now;
+        let new_hash = match patch.password {
+            Some(pw) => Some(hash(pw).await?),
+            None => None,
+        };
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE users SET display_name = $1, role = $2, post_id = $3, grid_id = $4, \
+                 updated_at = $5 WHERE id = $6",
+            )
+            .bind(&user.display_name)
+            .bind(user.role.as_str())
+            .bind(&user.post_id)
+            .bind(&user.grid_id)
+            .bind(to_ms(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(h) = &new_hash {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(h)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(user)
+    }
+
+    /// Deletes a user and, with it, every session of theirs.
+    pub async fn delete_user(&self, id: &str) -> Result<(), StoreError> {
+        let r = with_pool!(self, p => {
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(p).await?.rows_affected()
+        });
+        if r == 0 {
+            return Err(StoreError::not_found("user", id));
+        }
+        Ok(())
+    }
+}

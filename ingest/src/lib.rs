@@ -1,0 +1,3 @@
+//! Camera ingest (see the crate description).
+
+pub mod fmp4;
