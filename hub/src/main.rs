@@ -1,1 +1,232 @@
-fn main() {}
+//! The `gridwatch` binary: the one program a community security centre runs.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use gridwatch_core::clock::{Clock, SystemClock};
+use gridwatch_hub::config::{Config, LogFormat};
+use gridwatch_hub::{demo, server};
+use serde_json::json;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// gridwatch — real-time video and alert hub of a community security centre (社区综治中心).
+///
+/// Residents raise SOS from a phone or a panic button; duty officers watch the live wall and
+/// dispatch; police posts and grid workers acknowledge, go, and arrive — within 15 minutes.
+///
+/// Configuration comes from built-in defaults, then the TOML file given with --config, then
+/// environment variables: GRIDWATCH_LISTEN, GRIDWATCH_DATABASE_URL, GRIDWATCH_DATA_DIR, and
+/// GRIDWATCH_SECTION__FIELD for nested fields (e.g. GRIDWATCH_AUTH__SESSION_HOURS=8).
+/// `gridwatch config` prints the result.
+#[derive(Parser)]
+#[command(name = "gridwatch", version, max_term_width = 100)]
+struct Cli {
+    /// Configuration file (TOML). Every field is optional; see deploy/gridwatch.example.toml.
+    #[arg(long, short, global = true, env = "GRIDWATCH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub: HTTP API, pages and real-time stream, until SIGTERM or Ctrl-C.
+    Serve,
+    /// Run the hub with a demo community (grids, posts, one user of each role, panic buttons)
+    /// on the embedded SQLite database, and print the logins and URLs to open.
+    Demo,
+    /// Apply the database migrations this binary carries, then exit.
+    Migrate,
+    /// Print the configuration in force (defaults + file + environment) as TOML.
+    Config,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage panic buttons.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from standard input (one line).
+    Add(UserAdd),
+}
+
+#[derive(Args)]
+struct UserAdd {
+    #[arg(long)]
+    username: String,
+    /// admin, duty_officer, responder or resident.
+    #[arg(long)]
+    role: String,
+    /// The post a responder belongs to (required for responders).
+    #[arg(long, value_name = "POST_ID")]
+    post: Option<String>,
+    /// The grid a resident lives in.
+    #[arg(long, value_name = "GRID_ID")]
+    grid: Option<String>,
+    /// The name shown to others (defaults to the username).
+    #[arg(long)]
+    display_name: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Register a panic button and print its token (shown this once).
+    Add(DeviceAdd),
+}
+
+#[derive(Args)]
+struct DeviceAdd {
+    #[arg(long)]
+    name: String,
+    #[arg(long, value_name = "GRID_ID")]
+    grid: String,
+    /// Where the button is, as a responder would look for it.
+    #[arg(long)]
+    address: Option<String>,
+    #[arg(long, requires = "lon", allow_hyphen_values = true)]
+    lat: Option<f64>,
+    #[arg(long, requires = "lat", allow_hyphen_values = true)]
+    lon: Option<f64>,
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&config.log.filter).unwrap_or_else(|e| {
+        eprintln!("log.filter {:?} is not valid ({e}); using \"info\"", config.log.filter);
+        EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    // retina and other crates log through `log`; the subscriber's default features bridge it.
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    if let Command::Config = cli.command {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    init_logging(&config);
+    match cli.command {
+        Command::Serve => server::serve(config).await,
+        Command::Demo => run_demo(config).await,
+        Command::Migrate => {
+            let store = server::open_store(&config).await?;
+            store.close().await;
+            println!("migrations applied to {}", redact(&config.database_url()));
+            Ok(())
+        }
+        Command::User(UserCommand::Add(a)) => user_add(config, a).await,
+        Command::Device(DeviceCommand::Add(a)) => device_add(config, a).await,
+        Command::Config => unreachable!("handled above"),
+    }
+}
+
+/// A database URL fit for printing: any password replaced.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn user_add(config: Config, a: UserAdd) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.lines().next().unwrap_or("").to_string();
+    let store = server::open_store(&config).await?;
+    let new = serde_json::from_value(json!({
+        "username": a.username, "password": password, "role": a.role,
+        "display_name": a.display_name, "post_id": a.post, "grid_id": a.grid,
+    }))
+    .context("role must be one of admin, duty_officer, responder, resident")?;
+    let user = store.create_user(new, SystemClock.now()).await?;
+    store.close().await;
+    println!("{}", serde_json::to_string_pretty(&user)?);
+    Ok(())
+}
+
+async fn device_add(config: Config, a: DeviceAdd) -> anyhow::Result<()> {
+    let store = server::open_store(&config).await?;
+    let new = serde_json::from_value(json!({
+        "name": a.name, "grid_id": a.grid, "address": a.address, "lat": a.lat, "lon": a.lon,
+    }))?;
+    let (device, token) = store.create_device(new, SystemClock.now()).await?;
+    store.close().await;
+    println!("{}", serde_json::to_string_pretty(&json!({"device": device, "token": token}))?);
+    eprintln!("Keep the token: it is shown only this once.");
+    Ok(())
+}
+
+async fn run_demo(mut config: Config) -> anyhow::Result<()> {
+    if config.database_url.starts_with("postgres") {
+        anyhow::bail!("the demo runs on the embedded SQLite database; unset database_url");
+    }
+    if config.data_dir == Config::default().data_dir {
+        config.data_dir = PathBuf::from("gridwatch-demo");
+    }
+    let store = server::open_store(&config).await?;
+    let community = demo::seed(&store, &SystemClock).await?;
+    let running = server::start(config.clone(), store.clone(), server::shutdown_signal()).await?;
+    let base = format!("http://{}", running.addr);
+    println!();
+    println!("gridwatch demo — 清江社区 (Qingjiang community)");
+    println!("  data:       {}", config.data_dir.display());
+    println!("  open:       {base}/");
+    println!("  ready:      {base}/readyz");
+    println!("  API:        {base}/api/openapi.json");
+    println!("  metrics:    {base}/metrics");
+    println!();
+    println!("  logins (username / password):");
+    for (user, password, role, display) in demo::DEMO_USERS {
+        println!("    {user:<10} {password:<15} {role:<13} {display}");
+    }
+    println!();
+    println!("  grids:");
+    for (id, name) in &community.grids {
+        println!("    {id}  {name}");
+    }
+    println!("  panic buttons (Bearer tokens, new for this run):");
+    for (id, name, token) in &community.devices {
+        println!("    {name}\n      id {id}\n      token {token}");
+    }
+    println!();
+    println!(
+        "  try:  curl -s {base}/api/v1/me -H 'Authorization: Bearer {}'",
+        community.devices.first().map(|d| d.2.as_str()).unwrap_or("TOKEN")
+    );
+    println!("  stop: Ctrl-C");
+    println!();
+    running.task.await??;
+    store.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_print_without_passwords() {
+        assert_eq!(super::redact("postgres://gw:secret@db/gw"), "postgres://gw:***@db/gw");
+        assert_eq!(super::redact("sqlite://data/gw.db"), "sqlite://data/gw.db");
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

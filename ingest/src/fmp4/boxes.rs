@@ -6,7 +6,6 @@
 
 /// Big-endian writes onto a byte vector.
 pub(crate) trait Put {
-    fn put_u8(&mut self, v: u8);
     fn put_u16(&mut self, v: u16);
     fn put_u32(&mut self, v: u32);
     fn put_u64(&mut self, v: u64);
@@ -14,9 +13,6 @@ pub(crate) trait Put {
 }
 
 impl Put for Vec<u8> {
-    fn put_u8(&mut self, v: u8) {
-        self.push(v);
-    }
     fn put_u16(&mut self, v: u16) {
         self.extend_from_slice(&v.to_be_bytes());
     }

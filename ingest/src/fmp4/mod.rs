@@ -11,6 +11,9 @@
 //!   (`moof` + `mdat`) right away, for low latency, mapping the camera's
 //!   timestamps onto a monotonic decode timeline ([`Timeline`]).
 //!
+//! [`inspect`] reads segments back strictly (for tests, the fuzz target in
+//! `ingest/fuzz/` and debugging).
+//!
 //! Everything here is pure: no I/O, only byte vectors in and out, and no
 //! panics on any input: bad parameters or frames give an [`Fmp4Error`].
 //!

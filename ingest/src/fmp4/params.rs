@@ -356,7 +356,8 @@ pub(crate) mod tests {
 
     /// Builds an `avcC` by hand: header fields copied from the SPS, as encoders do.
     pub(crate) fn avcc(sps: &[u8], pps: &[u8]) -> Vec<u8> {
-        let mut v = vec![1, sps[1], sps[2], sps[3], 0xFF, 0xE1];
+        let at = |i: usize| sps.get(i).copied().unwrap_or(0);
+        let mut v = vec![1, at(1), at(2), at(3), 0xFF, 0xE1];
         v.extend_from_slice(&(sps.len() as u16).to_be_bytes());
         v.extend_from_slice(sps);
         v.push(1);
@@ -366,7 +367,7 @@ pub(crate) mod tests {
     }
 
     /// Builds an `hvcC` by hand with the given 12 profile/tier/level bytes.
-    pub(crate) fn hvcc(ptl: &[u8; 12], nals: &[(u8, &[u8])]) -> Vec<u8> {
+    fn hvcc(ptl: &[u8; 12], nals: &[(u8, &[u8])]) -> Vec<u8> {
         let mut v = vec![1];
         v.extend_from_slice(ptl);
         v.extend_from_slice(&[0xF0, 0x00, 0xFC, 0xFD, 0xF8, 0xF8, 0x00, 0x00, 0x0F]);

@@ -214,8 +214,8 @@ mod tests {
         let mut raw: u32 = 4_000_000_000;
         let mut expected = i64::from(raw);
         assert_eq!(u.extend(raw), expected);
-        // ~3 wraps in steps of 10 s.
-        for _ in 0..1500 {
+        // Over 3 wraps in steps of 10 s.
+        for _ in 0..15_000 {
             raw = raw.wrapping_add(900_000);
             expected += 900_000;
             assert_eq!(u.extend(raw), expected);
@@ -225,8 +225,16 @@ mod tests {
 
     #[test]
     fn rtp32_extremes_do_not_overflow() {
-        assert_eq!(unwrap_rtp32(Some(i64::MAX), 0x8000_0000), i64::MAX);
-        assert_eq!(unwrap_rtp32(Some(i64::MIN), 0x7FFF_FFFF), i64::MIN);
+        let top = i64::MAX - 5;
+        assert_eq!(
+            unwrap_rtp32(Some(top), (top as u32).wrapping_add(100)),
+            i64::MAX
+        );
+        let bottom = i64::MIN + 5;
+        assert_eq!(
+            unwrap_rtp32(Some(bottom), (bottom as u32).wrapping_sub(100)),
+            i64::MIN
+        );
     }
 
     #[test]

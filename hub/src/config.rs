@@ -1,0 +1,315 @@
+//! Configuration: built-in defaults, then a TOML file, then `GRIDWATCH_…` environment
+//! variables, each overriding the one before.
+//!
+//! Every field has a default, so an empty file (or none) runs the hub on the embedded SQLite
+//! database. A field the hub does not know is an error that names it: a typo in a security
+//! setting must not be silently ignored. Nested fields are reached from the environment with a
+//! double underscore: `GRIDWATCH_AUTH__SESSION_HOURS=8` sets `[auth] session_hours = 8`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The whole configuration. `deploy/gridwatch.example.toml` shows every field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the HTTP server listens on.
+    pub listen: String,
+    /// Directory for the embedded database and other state.
+    pub data_dir: PathBuf,
+    /// `sqlite://FILE` or `postgres://USER@HOST/DB`. Empty: `sqlite://<data_dir>/gridwatch.db`.
+    pub database_url: String,
+    /// Most database connections the hub opens.
+    pub database_max_connections: u32,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `info,gridwatch_hub=debug`.
+    pub filter: String,
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Mark session cookies `Secure` (set when the hub is served over HTTPS).
+    pub secure_cookies: bool,
+    /// Seconds a request may take before it is answered 408 (WebSockets excepted).
+    pub request_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a login lasts, in hours.
+    pub session_hours: u32,
+    /// Failed logins for one username (or from one address) before logins are refused (429).
+    pub max_failed_logins: u32,
+    /// The window in which failed logins are counted, and how long the refusal lasts, in seconds.
+    pub lockout_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("gridwatch-data"),
+            database_url: String::new(),
+            database_max_connections: 16,
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info,sqlx=warn".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 64 * 1024,
+            secure_cookies: false,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_hours: 12,
+            max_failed_logins: 5,
+            lockout_seconds: 300,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// The prefix of every environment override.
+pub const ENV_PREFIX: &str = "GRIDWATCH_";
+
+impl Config {
+    /// Defaults, overridden by the file (if given) and then by the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
+                serde_json::to_value(table).map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            None => Value::Object(Default::default()),
+        };
+        let known = serde_json::to_value(Config::default()).expect("defaults serialize");
+        let mut vars: Vec<(String, String)> = env.into_iter().collect();
+        vars.sort();
+        for (var, value) in vars {
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let path: Vec<String> = rest.to_ascii_lowercase().split("__").map(str::to_string).collect();
+            // Only names that are configuration fields are overrides; other GRIDWATCH_ variables
+            // (the test suites', say) are left alone.
+            let Some(default) = lookup(&known, &path) else {
+                continue;
+            };
+            let parsed = typed_like(default, &value).map_err(|message| ConfigError::Env {
+                var: var.clone(),
+                message,
+            })?;
+            insert(&mut tree, &path, parsed);
+        }
+        let origin = file.map(Path::to_path_buf).unwrap_or_else(|| "environment".into());
+        let config: Config = serde_json::from_value(tree).map_err(|e| ConfigError::Parse {
+            path: origin,
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| ConfigError::Invalid(format!("listen: {:?} is not HOST:PORT", self.listen)))?;
+        if self.auth.session_hours == 0 {
+            return Err(ConfigError::Invalid("auth.session_hours must be at least 1".into()));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid("http.max_body_bytes must be at least 1024".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or the SQLite file in `data_dir`.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("gridwatch.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The configuration as TOML, as `gridwatch config` prints it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serializes")
+    }
+}
+
+fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, k| v.as_object()?.get(k))
+}
+
+fn insert(tree: &mut Value, path: &[String], value: Value) {
+    let mut v = tree;
+    for k in &path[..path.len() - 1] {
+        if !v.is_object() {
+            *v = Value::Object(Default::default());
+        }
+        v = v
+            .as_object_mut()
+            .expect("made an object")
+            .entry(k.clone())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(path[path.len() - 1].clone(), value);
+    }
+}
+
+/// Reads an environment string as the type the field has by default.
+fn typed_like(default: &Value, s: &str) -> Result<Value, String> {
+    match default {
+        Value::Bool(_) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err(format!("{s:?} is not true or false")),
+        },
+        Value::Number(_) => s
+            .parse::<serde_json::Number>()
+            .map(Value::Number)
+            .map_err(|_| format!("{s:?} is not a number")),
+        Value::Object(_) => Err("names a section, not a field".into()),
+        _ => Ok(Value::String(s.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_without_file() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.database_url(), "sqlite://gridwatch-data/gridwatch.db");
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "listen = \"0.0.0.0:9000\"\n[auth]\nsession_hours = 8\n").unwrap();
+        let c = Config::load_with_env(
+            Some(f.path()),
+            env(&[
+                ("GRIDWATCH_LISTEN", "127.0.0.1:9001"),
+                ("GRIDWATCH_AUTH__MAX_FAILED_LOGINS", "3"),
+                ("GRIDWATCH_HTTP__SECURE_COOKIES", "true"),
+                ("GRIDWATCH_DATABASE_URL", "postgres://u@h/db"),
+                ("GRIDWATCH_TEST_SOMETHING", "ignored"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9001");
+        assert_eq!(c.auth.session_hours, 8);
+        assert_eq!(c.auth.max_failed_logins, 3);
+        assert!(c.http.secure_cookies);
+        assert_eq!(c.database_url(), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[auth]\nsesion_hours = 8\n").unwrap();
+        let e = Config::load_with_env(Some(f.path()), env(&[])).unwrap_err().to_string();
+        assert!(e.contains("sesion_hours"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = Config::load_with_env(None, env(&[("GRIDWATCH_AUTH__SESSION_HOURS", "twelve")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("GRIDWATCH_AUTH__SESSION_HOURS"), "{e}");
+        let e = Config::load_with_env(None, env(&[("GRIDWATCH_LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn printed_config_reads_back() {
+        let c = Config::default();
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(c.to_toml().as_bytes()).unwrap();
+        assert_eq!(Config::load_with_env(Some(f.path()), env(&[])).unwrap(), c);
+    }
+}

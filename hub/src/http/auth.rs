@@ -1,0 +1,94 @@
+//! Login, logout and "who am I".
+
+use super::caller::{token_of, Caller, SESSION_COOKIE};
+use super::error::{ApiError, ApiResult};
+use super::json::Json;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+/// The client's address, when the server knows it (it does not in in-process tests).
+pub struct PeerAddr(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+        ))
+    }
+}
+
+fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.config.http.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie is ASCII")
+}
+
+/// 200 `{"token", "user", "expires_at"}` and the session cookie; 401 for a wrong username or
+/// password (the same answer for both); 429 after repeated failures.
+pub async fn login(
+    State(s): State<AppState>,
+    PeerAddr(peer): PeerAddr,
+    Json(body): Json<Login>,
+) -> ApiResult<Response> {
+    let addr = peer.map(|a| a.ip().to_string());
+    let now = s.now();
+    if let Err(wait) = s.throttle.check(&body.username, addr.as_deref(), now) {
+        s.metrics.login_throttled.inc();
+        return Err(ApiError::too_many(
+            format!("too many failed logins; try again in {wait} s"),
+            wait,
+        ));
+    }
+    let Some(user) = s.store.check_password(&body.username, &body.password).await? else {
+        s.throttle.failed(&body.username, addr.as_deref(), now);
+        s.metrics.login_failures.inc();
+        tracing::info!(username = %body.username, ?addr, "login refused");
+        return Err(ApiError::unauthorized("wrong username or password"));
+    };
+    s.throttle.succeeded(&body.username);
+    let ttl = chrono::Duration::hours(s.config.auth.session_hours as i64);
+    let session = s.store.open_session(user, ttl, now).await?;
+    tracing::info!(user = %session.user.username, role = %session.user.role, "logged in");
+    let mut resp = axum::Json(json!({
+        "token": session.token,
+        "user": session.user,
+        "expires_at": session.expires_at,
+    }))
+    .into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, cookie(&s, &session.token, ttl.num_seconds()));
+    Ok(resp)
+}
+
+/// Revokes the session the request was made with, and clears the cookie.
+pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = token_of(&headers, None) {
+        s.store.revoke_session(&token).await?;
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, cookie(&s, "", 0));
+    Ok(resp)
+}
+
+/// `{"user": {...}}` for a person, `{"device": {...}}` for a panic button.
+pub async fn me(caller: Caller) -> axum::Json<serde_json::Value> {
+    axum::Json(match caller {
+        Caller::User(u) => json!({"role": u.role, "user": u}),
+        Caller::Device(d) => json!({"role": "device", "device": d}),
+    })
+}

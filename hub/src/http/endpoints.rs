@@ -1,0 +1,106 @@
+//! Every endpoint of the hub in one table: method, path, the roles it admits, what it does.
+//!
+//! The router, the role check, the OpenAPI document and the role-matrix test are all built from
+//! this table, so an endpoint cannot exist without declaring who may call it.
+
+use super::{admin, auth, ops};
+use crate::state::AppState;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use gridwatch_core::Role;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+/// No login needed.
+pub const PUBLIC: &[Role] = &[];
+pub const ADMIN: &[Role] = &[Role::Admin];
+pub const STAFF: &[Role] = &[Role::Admin, Role::DutyOfficer, Role::Responder];
+pub const ANYONE_LOGGED_IN: &[Role] = &Role::ALL;
+pub const PEOPLE: &[Role] = &[Role::Admin, Role::DutyOfficer, Role::Responder, Role::Resident];
+
+pub struct Endpoint {
+    pub method: Method,
+    /// In axum's syntax: `/api/v1/grids/{id}`.
+    pub path: &'static str,
+    /// Who may call it; empty for public endpoints.
+    pub roles: &'static [Role],
+    pub summary: &'static str,
+    /// The JSON body it takes, for the OpenAPI document.
+    pub body: Option<fn(&mut SchemaGenerator) -> Schema>,
+    /// The success status.
+    pub ok: u16,
+    pub route: MethodRouter<AppState>,
+}
+
+fn ep<H, T>(method: Method, path: &'static str, roles: &'static [Role], summary: &'static str, h: H) -> Endpoint
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("standard method");
+    let ok = match method {
+        Method::POST => 201,
+        Method::DELETE => 204,
+        _ => 200,
+    };
+    Endpoint {
+        method,
+        path,
+        roles,
+        summary,
+        body: None,
+        ok,
+        route: on(filter, h),
+    }
+}
+
+impl Endpoint {
+    fn body<T: JsonSchema>(mut self) -> Self {
+        self.body = Some(|g| g.subschema_for::<T>());
+        self
+    }
+
+    fn ok(mut self, status: u16) -> Self {
+        self.ok = status;
+        self
+    }
+}
+
+/// Admin CRUD over one kind of record: list, create, get, patch, delete.
+macro_rules! crud {
+    ($v:ident, $base:literal, $item:literal, $m:ident, $new:ty, $patch:ty, $what:literal, $read:expr) => {
+        $v.push(ep(Method::GET, $base, $read, concat!("List ", $what), admin::$m::list));
+        $v.push(ep(Method::POST, $base, ADMIN, concat!("Create a ", $what), admin::$m::create).body::<$new>());
+        $v.push(ep(Method::GET, $item, $read, concat!("Get one ", $what), admin::$m::get));
+        $v.push(ep(Method::PATCH, $item, ADMIN, concat!("Change a ", $what), admin::$m::patch).body::<$patch>());
+        $v.push(ep(Method::DELETE, $item, ADMIN, concat!("Delete a ", $what), admin::$m::delete));
+    };
+}
+
+pub fn all() -> Vec<Endpoint> {
+    use gridwatch_core::{camera, device, grid, post, user};
+    let mut v = vec![
+        ep(Method::GET, "/healthz", PUBLIC, "The process is up", ops::healthz),
+        ep(Method::GET, "/readyz", PUBLIC, "The database answers and is migrated", ops::readyz),
+        ep(Method::GET, "/metrics", PUBLIC, "Prometheus metrics", ops::metrics),
+        ep(Method::GET, "/api/openapi.json", PUBLIC, "This API, described", ops::openapi),
+        ep(Method::POST, "/api/v1/auth/login", PUBLIC, "Log in with username and password", auth::login)
+            .body::<auth::Login>()
+            .ok(200),
+        ep(Method::POST, "/api/v1/auth/logout", PEOPLE, "Revoke the session in use", auth::logout).ok(204),
+        ep(Method::GET, "/api/v1/me", ANYONE_LOGGED_IN, "Who the caller is", auth::me),
+    ];
+    crud!(v, "/api/v1/posts", "/api/v1/posts/{id}", posts, post::NewPost, post::PostPatch, "post", STAFF);
+    crud!(v, "/api/v1/grids", "/api/v1/grids/{id}", grids, grid::NewGrid, grid::GridPatch, "grid", STAFF);
+    crud!(v, "/api/v1/users", "/api/v1/users/{id}", users, user::NewUser, user::UserPatch, "user", ADMIN);
+    crud!(v, "/api/v1/devices", "/api/v1/devices/{id}", devices, device::NewDevice, device::DevicePatch, "device", ADMIN);
+    crud!(v, "/api/v1/cameras", "/api/v1/cameras/{id}", cameras, camera::NewCamera, camera::CameraPatch, "camera", STAFF);
+    v.push(ep(
+        Method::POST,
+        "/api/v1/devices/{id}/token",
+        ADMIN,
+        "Issue a new token for a device; the old one stops working",
+        admin::devices::rotate_token,
+    ));
+    v
+}

@@ -1,0 +1,98 @@
+//! The HTTP edge: the router, built from [`endpoints::all`], and the layers every request
+//! passes (request span, metrics, body limit, timeout, panic guard).
+
+pub mod admin;
+pub mod auth;
+pub mod caller;
+pub mod endpoints;
+pub mod error;
+pub mod json;
+pub mod openapi;
+pub mod ops;
+pub mod pages;
+
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::ApiError;
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// The whole application, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let mut api = Router::new();
+    for ep in endpoints::all() {
+        let route = if ep.roles.is_empty() {
+            ep.route
+        } else {
+            ep.route.route_layer(middleware::from_fn_with_state(
+                (state.clone(), ep.roles),
+                caller::require_roles,
+            ))
+        };
+        api = api.route(ep.path, route);
+    }
+    let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
+    api.merge(pages::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default();
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), %route)
+            }),
+        )
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("the hub hit a bug answering this request; it has been logged")
+                .into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no such endpoint: {}", req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn record_metrics(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    s.metrics
+        .http_requests
+        .with_label_values(&[&method, &route, resp.status().as_str()])
+        .inc();
+    s.metrics
+        .http_duration
+        .with_label_values(&[&method, &route])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}

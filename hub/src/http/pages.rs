@@ -1,0 +1,29 @@
+//! The embedded pages (`gridwatch-web`), served at `/` and `/assets/…`.
+
+use crate::state::AppState;
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { serve("index.html") }))
+        .route("/assets/{*path}", get(|Path(path): Path<String>| async move { serve(&path) }))
+}
+
+fn serve(path: &str) -> Response {
+    match gridwatch_web::asset(path) {
+        Some(a) => (
+            [
+                (header::CONTENT_TYPE, a.content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            a.bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}

@@ -1,0 +1,17 @@
+//! The gridwatch hub: the HTTP and WebSocket edge over the domain (`gridwatch-core`) and the
+//! store (`gridwatch-store`), its configuration, and what the `gridwatch` binary runs.
+//!
+//! Reading order for a newcomer: [`config`] (what can be set), [`state`] (what every handler
+//! shares), [`http::endpoints`] (every endpoint, the roles it admits, in one table), then the
+//! handler modules it points to.
+
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod throttle;
+
+pub use config::Config;
+pub use state::AppState;

@@ -1,0 +1,96 @@
+//! Running the hub: open the store, build the router, serve until SIGTERM or Ctrl-C, then
+//! finish the requests under way and close the database.
+
+use crate::config::Config;
+use crate::state::AppState;
+use gridwatch_core::clock::SystemClock;
+use gridwatch_store::{Store, StoreOptions};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Opens (and migrates) the database the configuration names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let mut opts = StoreOptions::new(config.database_url());
+    opts.max_connections = config.database_max_connections;
+    let store = Store::open(&opts).await?;
+    tracing::info!(backend = ?store.backend(), "database open and migrated");
+    Ok(store)
+}
+
+/// A running hub: where it listens, and how to wait for it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds and starts serving in the background; the hub stops when `shutdown` resolves.
+pub async fn start(
+    config: Config,
+    store: Store,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(store, Arc::new(SystemClock), config);
+    spawn_housekeeping(state.clone());
+    let app = crate::http::router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    tracing::info!(%addr, "gridwatch listening");
+    Ok(Running { addr, state, task })
+}
+
+/// Periodic chores: forgetting expired sessions.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            match state.store.purge_expired_sessions(state.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "expired sessions forgotten"),
+                Err(e) => tracing::warn!(error = %e, "could not purge sessions"),
+            }
+        }
+    });
+}
+
+/// Resolves on SIGTERM (systemd, docker) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests under way");
+}
+
+/// `gridwatch serve`: runs until a signal.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let running = start(config, store.clone(), shutdown_signal()).await?;
+    running.task.await??;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
