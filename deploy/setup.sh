@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine for gridwatch and runs it or its tests. Works as root or as a
+# user with sudo. Idempotent: what is already there is not installed again.
+#
+#   deploy/setup.sh demo    install, build, and run `gridwatch demo` (embedded SQLite, no services)
+#   deploy/setup.sh test    install, start PostgreSQL/NATS/Mosquitto, build, run the whole test suite
+#   deploy/setup.sh deps    only install what the build needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+# What building and running needs: GStreamer (snapshots, motion, the camera simulator),
+# ffmpeg (ffprobe checks the MP4 the hub sends to browsers), a C toolchain for bundled SQLite.
+BUILD_PACKAGES=(
+  build-essential pkg-config ca-certificates curl git
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x ffmpeg
+)
+# What the tests of the production backends talk to, for real.
+SERVICE_PACKAGES=(postgresql postgresql-client mosquitto nats-server)
+
+# The oldest Rust that builds the workspace (sqlx 0.9 needs 1.94).
+RUST_MIN="1.94"
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  fi
+}
+
+version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+ensure_rust() {
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  local have=""
+  command -v cargo >/dev/null && have=$(cargo --version | awk '{print $2}')
+  if [ -n "$have" ] && version_ge "$have" "$RUST_MIN"; then
+    return
+  fi
+  say "installing Rust (stable) with rustup: found '${have:-none}', need >= $RUST_MIN"
+  if command -v rustup >/dev/null; then
+    rustup toolchain install stable --profile default
+    rustup default stable
+  else
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile default
+    . "$HOME/.cargo/env"
+  fi
+}
+
+deps() {
+  apt_install "${BUILD_PACKAGES[@]}"
+  ensure_rust
+}
+
+pg_ok() { psql "$1" -Atqc 'select 1' >/dev/null 2>&1; }
+
+# Starts PostgreSQL, NATS (JetStream) and Mosquitto if they are not answering, and exports
+# GRIDWATCH_TEST_POSTGRES: a URL of a role allowed to create databases.
+services() {
+  apt_install "${SERVICE_PACKAGES[@]}"
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    say "starting PostgreSQL"
+    local ver
+    ver=$(ls /etc/postgresql | sort -V | tail -n1)
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main start || $SUDO pg_ctlcluster "$ver" main start
+    for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+  fi
+  local url="${GRIDWATCH_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
+  if ! pg_ok "$url"; then
+    # A stock Debian server asks for passwords on TCP: use the socket with a role of our own.
+    local me
+    me=$(id -un)
+    $SUDO -u postgres psql -Atqc "SELECT 1 FROM pg_roles WHERE rolname = '$me'" | grep -q 1 \
+      || $SUDO -u postgres createuser --createdb "$me"
+    url="postgres://$me@localhost/postgres?host=/var/run/postgresql"
+    pg_ok "postgresql:///postgres?host=/var/run/postgresql" || { echo "PostgreSQL is not reachable" >&2; exit 1; }
+  fi
+  export GRIDWATCH_TEST_POSTGRES="$url"
+
+  if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+    say "starting NATS with JetStream"
+    $SUDO mkdir -p /var/lib/nats-server
+    $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+      -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  fi
+  if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+    say "starting Mosquitto"
+    $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  fi
+  for port in 4222 1883; do
+    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+  done
+}
+
+case "${1:-}" in
+  deps)
+    deps
+    ;;
+  demo)
+    deps
+    say "building gridwatch (release)"
+    cargo build --release --locked --bin gridwatch
+    say "starting the demo"
+    exec target/release/gridwatch demo
+    ;;
+  test)
+    deps
+    services
+    # The ffprobe checks of the MP4 we send must run, not skip, here.
+    export GRIDWATCH_REQUIRE_FFPROBE=1
+    say "checking format and lints"
+    cargo fmt --all --check
+    cargo clippy --locked --workspace --all-targets -- -D warnings
+    say "building"
+    cargo build --locked --workspace --bins
+    say "running the tests"
+    cargo test --locked --workspace
+    ;;
+  *)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
