@@ -12,10 +12,30 @@ use serde_json::json;
 /// laptop, never for a centre.
 pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
     ("admin", "admin-demo", "admin", "管理员 Admin"),
-    ("duty", "duty-demo", "duty_officer", "值班员 李明 (duty officer)"),
-    ("officer", "officer-demo", "responder", "清江警务室 王警官 (police post)"),
-    ("worker", "worker-demo", "responder", "网格员 张芳 (grid worker)"),
-    ("resident", "resident-demo", "resident", "居民 陈阿姨 (resident)"),
+    (
+        "duty",
+        "duty-demo",
+        "duty_officer",
+        "值班员 李明 (duty officer)",
+    ),
+    (
+        "officer",
+        "officer-demo",
+        "responder",
+        "清江警务室 王警官 (police post)",
+    ),
+    (
+        "worker",
+        "worker-demo",
+        "responder",
+        "网格员 张芳 (grid worker)",
+    ),
+    (
+        "resident",
+        "resident-demo",
+        "resident",
+        "居民 陈阿姨 (resident)",
+    ),
 ];
 
 /// What was seeded, for printing.
@@ -44,21 +64,42 @@ pub async fn seed(store: &Store, clock: &dyn Clock) -> Result<DemoCommunity, Sto
             .create_post(from(json!({"name": "清江警务室 Qingjiang police post", "lat": 26.5715, "lon": 107.9805, "phone": "0855-110"})), now)
             .await?;
         let team_a = store
-            .create_post(from(json!({"name": "网格员一队 Grid team A", "lat": 26.5730, "lon": 107.9780})), now)
+            .create_post(
+                from(json!({"name": "网格员一队 Grid team A", "lat": 26.5730, "lon": 107.9780})),
+                now,
+            )
             .await?;
         let team_b = store
-            .create_post(from(json!({"name": "网格员二队 Grid team B", "lat": 26.5700, "lon": 107.9830})), now)
+            .create_post(
+                from(json!({"name": "网格员二队 Grid team B", "lat": 26.5700, "lon": 107.9830})),
+                now,
+            )
             .await?;
         let (w, h) = (0.004, 0.003);
         let grids = [
-            ("第一网格 Grid 1", cell(107.9760, 26.5710, w, h), vec![&team_a.id, &police.id]),
-            ("第二网格 Grid 2", cell(107.9800, 26.5710, w, h), vec![&police.id, &team_b.id]),
-            ("第三网格 Grid 3", cell(107.9780, 26.5680, w, h), vec![&team_b.id, &police.id]),
+            (
+                "第一网格 Grid 1",
+                cell(107.9760, 26.5710, w, h),
+                vec![&team_a.id, &police.id],
+            ),
+            (
+                "第二网格 Grid 2",
+                cell(107.9800, 26.5710, w, h),
+                vec![&police.id, &team_b.id],
+            ),
+            (
+                "第三网格 Grid 3",
+                cell(107.9780, 26.5680, w, h),
+                vec![&team_b.id, &police.id],
+            ),
         ];
         let mut grid_ids = vec![];
         for (name, polygon, chain) in grids {
             let g = store
-                .create_grid(from(json!({"name": name, "polygon": polygon, "post_chain": chain})), now)
+                .create_grid(
+                    from(json!({"name": name, "polygon": polygon, "post_chain": chain})),
+                    now,
+                )
                 .await?;
             grid_ids.push(g.id);
         }
@@ -71,15 +112,29 @@ pub async fn seed(store: &Store, clock: &dyn Clock) -> Result<DemoCommunity, Sto
             let grid = (*role == "resident").then(|| &grid_ids[0]);
             store
                 .create_user(
-                    from(json!({"username": username, "password": password, "role": role,
-                        "display_name": display, "post_id": post, "grid_id": grid})),
+                    from(
+                        json!({"username": username, "password": password, "role": role,
+                        "display_name": display, "post_id": post, "grid_id": grid}),
+                    ),
                     now,
                 )
                 .await?;
         }
         for (name, grid, lat, lon, address) in [
-            ("1栋大堂报警按钮 Lobby button, block 1", &grid_ids[0], 26.5725, 107.9775, "清江小区1栋大堂"),
-            ("广场报警柱 Square alarm pillar", &grid_ids[1], 26.5722, 107.9815, "清江广场东侧"),
+            (
+                "1栋大堂报警按钮 Lobby button, block 1",
+                &grid_ids[0],
+                26.5725,
+                107.9775,
+                "清江小区1栋大堂",
+            ),
+            (
+                "广场报警柱 Square alarm pillar",
+                &grid_ids[1],
+                26.5722,
+                107.9815,
+                "清江广场东侧",
+            ),
         ] {
             store
                 .create_device(
@@ -89,7 +144,12 @@ pub async fn seed(store: &Store, clock: &dyn Clock) -> Result<DemoCommunity, Sto
                 .await?;
         }
     }
-    let grids = store.grids().await?.into_iter().map(|g| (g.id, g.name)).collect();
+    let grids = store
+        .grids()
+        .await?
+        .into_iter()
+        .map(|g| (g.id, g.name))
+        .collect();
     let mut devices = vec![];
     for d in store.devices().await? {
         let token = store.rotate_device_token(&d.id, now).await?;

@@ -22,7 +22,13 @@ use std::path::PathBuf;
 #[command(name = "gridwatch", version, max_term_width = 100)]
 struct Cli {
     /// Configuration file (TOML). Every field is optional; see deploy/gridwatch.example.toml.
-    #[arg(long, short, global = true, env = "GRIDWATCH_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "GRIDWATCH_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -95,10 +101,15 @@ struct DeviceAdd {
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(&config.log.filter).unwrap_or_else(|e| {
-        eprintln!("log.filter {:?} is not valid ({e}); using \"info\"", config.log.filter);
+        eprintln!(
+            "log.filter {:?} is not valid ({e}); using \"info\"",
+            config.log.filter
+        );
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -167,7 +178,10 @@ async fn device_add(config: Config, a: DeviceAdd) -> anyhow::Result<()> {
     }))?;
     let (device, token) = store.create_device(new, SystemClock.now()).await?;
     store.close().await;
-    println!("{}", serde_json::to_string_pretty(&json!({"device": device, "token": token}))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({"device": device, "token": token}))?
+    );
     eprintln!("Keep the token: it is shown only this once.");
     Ok(())
 }
@@ -207,7 +221,11 @@ async fn run_demo(mut config: Config) -> anyhow::Result<()> {
     println!();
     println!(
         "  try:  curl -s {base}/api/v1/me -H 'Authorization: Bearer {}'",
-        community.devices.first().map(|d| d.2.as_str()).unwrap_or("TOKEN")
+        community
+            .devices
+            .first()
+            .map(|d| d.2.as_str())
+            .unwrap_or("TOKEN")
     );
     println!("  stop: Ctrl-C");
     println!();
@@ -220,7 +238,10 @@ async fn run_demo(mut config: Config) -> anyhow::Result<()> {
 mod tests {
     #[test]
     fn urls_print_without_passwords() {
-        assert_eq!(super::redact("postgres://gw:secret@db/gw"), "postgres://gw:***@db/gw");
+        assert_eq!(
+            super::redact("postgres://gw:secret@db/gw"),
+            "postgres://gw:***@db/gw"
+        );
         assert_eq!(super::redact("sqlite://data/gw.db"), "sqlite://data/gw.db");
     }
 

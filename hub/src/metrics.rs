@@ -1,6 +1,9 @@
 //! Prometheus metrics, served at `/metrics`.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -20,28 +23,42 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new_custom(Some("gridwatch".into()), None).expect("registry");
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests answered, by route and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by route and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("metric");
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "Time to answer an HTTP request")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             &["method", "route"],
         )
         .expect("metric");
-        let login_failures =
-            IntCounter::new("login_failures_total", "Logins refused for a wrong username or password")
-                .expect("metric");
-        let login_throttled =
-            IntCounter::new("login_throttled_total", "Logins refused because of too many failures")
-                .expect("metric");
+        let login_failures = IntCounter::new(
+            "login_failures_total",
+            "Logins refused for a wrong username or password",
+        )
+        .expect("metric");
+        let login_throttled = IntCounter::new(
+            "login_throttled_total",
+            "Logins refused because of too many failures",
+        )
+        .expect("metric");
         let build_info = IntGaugeVec::new(
             Opts::new("build_info", "The running gridwatch version"),
             &["version"],
         )
         .expect("metric");
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),

@@ -7,94 +7,192 @@ use axum::http::{header, Method, Request, StatusCode};
 use common::Hub;
 use serde_json::json;
 
-on_both!(login_sets_a_strict_httponly_cookie_that_works, |hub: Hub| async move {
-    let (user, _) = hub.login_as("duty_officer", None, None).await;
-    let a = hub
-        .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": user.username, "password": "password-1"})))
-        .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    assert_eq!(a.body["user"]["role"], "duty_officer");
-    assert!(a.body["user"].get("password_hash").is_none());
-    let token = a.body["token"].as_str().unwrap().to_string();
-    let cookie = a.headers[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(cookie.starts_with(&format!("gw_session={token}")));
+on_both!(
+    login_sets_a_strict_httponly_cookie_that_works,
+    |hub: Hub| async move {
+        let (user, _) = hub.login_as("duty_officer", None, None).await;
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": user.username, "password": "password-1"})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert_eq!(a.body["user"]["role"], "duty_officer");
+        assert!(a.body["user"].get("password_hash").is_none());
+        let token = a.body["token"].as_str().unwrap().to_string();
+        let cookie = a.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        assert!(cookie.starts_with(&format!("gw_session={token}")));
 
-    // The cookie alone authenticates.
-    let req = Request::builder()
-        .uri("/api/v1/me")
-        .header(header::COOKIE, format!("other=1; gw_session={token}"))
-        .body(Body::empty())
-        .unwrap();
-    let me = hub.send(req).await;
-    assert_eq!(me.status, StatusCode::OK);
-    assert_eq!(me.body["user"]["id"], user.id.as_str());
+        // The cookie alone authenticates.
+        let req = Request::builder()
+            .uri("/api/v1/me")
+            .header(header::COOKIE, format!("other=1; gw_session={token}"))
+            .body(Body::empty())
+            .unwrap();
+        let me = hub.send(req).await;
+        assert_eq!(me.status, StatusCode::OK);
+        assert_eq!(me.body["user"]["id"], user.id.as_str());
 
-    // Logout revokes the token for every transport.
-    let out = hub.call(Method::POST, "/api/v1/auth/logout", Some(&token), None).await;
-    assert_eq!(out.status, StatusCode::NO_CONTENT);
-    assert!(out.headers[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
-    let me = hub.call(Method::GET, "/api/v1/me", Some(&token), None).await;
-    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
-});
+        // Logout revokes the token for every transport.
+        let out = hub
+            .call(Method::POST, "/api/v1/auth/logout", Some(&token), None)
+            .await;
+        assert_eq!(out.status, StatusCode::NO_CONTENT);
+        assert!(out.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
+        let me = hub
+            .call(Method::GET, "/api/v1/me", Some(&token), None)
+            .await;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    }
+);
 
 on_both!(wrong_passwords_are_401_then_429, |hub: Hub| async move {
     let (user, _) = hub.login_as("resident", None, None).await;
     let wrong = json!({"username": user.username, "password": "not-it"});
     for _ in 0..5 {
-        let a = hub.call(Method::POST, "/api/v1/auth/login", None, Some(wrong.clone())).await;
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(wrong.clone()),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
         assert_eq!(a.body["error"]["code"], "unauthorized");
     }
     // Locked: even the right password is refused for now, with a Retry-After.
     let right = json!({"username": user.username, "password": "password-1"});
-    let a = hub.call(Method::POST, "/api/v1/auth/login", None, Some(right.clone())).await;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(right.clone()),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(a.body["error"]["code"], "rate_limited");
     assert_eq!(a.headers[header::RETRY_AFTER], "300");
     // Unknown usernames get the same 401 as wrong passwords.
-    let a = hub.call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "nobody", "password": "x"}))).await;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "nobody", "password": "x"})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     // After the lockout window the right password works again.
     hub.clock.advance(chrono::Duration::seconds(301));
-    let a = hub.call(Method::POST, "/api/v1/auth/login", None, Some(right)).await;
+    let a = hub
+        .call(Method::POST, "/api/v1/auth/login", None, Some(right))
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let metrics = hub.state.metrics.render();
-    assert!(metrics.contains("gridwatch_login_failures_total 6"), "{metrics}");
-    assert!(metrics.contains("gridwatch_login_throttled_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("gridwatch_login_failures_total 6"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gridwatch_login_throttled_total 1"),
+        "{metrics}"
+    );
 });
 
-on_both!(sessions_expire_and_forged_tokens_fail, |hub: Hub| async move {
-    let (_, token) = hub.login_as("admin", None, None).await;
-    assert_eq!(hub.call(Method::GET, "/api/v1/me", Some(&token), None).await.status, StatusCode::OK);
-    for forged in ["gws_AAAA", "gwd_AAAA", "hello", ""] {
-        let a = hub.call(Method::GET, "/api/v1/me", Some(forged), None).await;
-        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{forged:?}");
+on_both!(
+    sessions_expire_and_forged_tokens_fail,
+    |hub: Hub| async move {
+        let (_, token) = hub.login_as("admin", None, None).await;
+        assert_eq!(
+            hub.call(Method::GET, "/api/v1/me", Some(&token), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        for forged in ["gws_AAAA", "gwd_AAAA", "hello", ""] {
+            let a = hub
+                .call(Method::GET, "/api/v1/me", Some(forged), None)
+                .await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{forged:?}");
+        }
+        hub.clock.advance(chrono::Duration::hours(13));
+        assert_eq!(
+            hub.call(Method::GET, "/api/v1/me", Some(&token), None)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    hub.clock.advance(chrono::Duration::hours(13));
-    assert_eq!(hub.call(Method::GET, "/api/v1/me", Some(&token), None).await.status, StatusCode::UNAUTHORIZED);
-});
+);
 
-on_both!(devices_authenticate_with_their_token_until_rotated, |hub: Hub| async move {
-    let (_, admin) = hub.login_as("admin", None, None).await;
-    let g = hub.call(Method::POST, "/api/v1/grids", Some(&admin), Some(json!({"name": "G"}))).await;
-    let d = hub
-        .call(Method::POST, "/api/v1/devices", Some(&admin), Some(json!({"name": "btn", "grid_id": g.body["id"]})))
-        .await;
-    let token = d.body["token"].as_str().unwrap().to_string();
-    let id = d.body["device"]["id"].as_str().unwrap().to_string();
-    let me = hub.call(Method::GET, "/api/v1/me", Some(&token), None).await;
-    assert_eq!(me.body["role"], "device");
-    assert_eq!(me.body["device"]["id"], id.as_str());
-    // The token is never listed again.
-    let listed = hub.call(Method::GET, "/api/v1/devices", Some(&admin), None).await;
-    assert!(!listed.body.to_string().contains(&token));
-    let r = hub.call(Method::POST, &format!("/api/v1/devices/{id}/token"), Some(&admin), None).await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(hub.call(Method::GET, "/api/v1/me", Some(&token), None).await.status, StatusCode::UNAUTHORIZED);
-    let fresh = r.body["token"].as_str().unwrap();
-    assert_eq!(hub.call(Method::GET, "/api/v1/me", Some(fresh), None).await.status, StatusCode::OK);
-});
+on_both!(
+    devices_authenticate_with_their_token_until_rotated,
+    |hub: Hub| async move {
+        let (_, admin) = hub.login_as("admin", None, None).await;
+        let g = hub
+            .call(
+                Method::POST,
+                "/api/v1/grids",
+                Some(&admin),
+                Some(json!({"name": "G"})),
+            )
+            .await;
+        let d = hub
+            .call(
+                Method::POST,
+                "/api/v1/devices",
+                Some(&admin),
+                Some(json!({"name": "btn", "grid_id": g.body["id"]})),
+            )
+            .await;
+        let token = d.body["token"].as_str().unwrap().to_string();
+        let id = d.body["device"]["id"].as_str().unwrap().to_string();
+        let me = hub
+            .call(Method::GET, "/api/v1/me", Some(&token), None)
+            .await;
+        assert_eq!(me.body["role"], "device");
+        assert_eq!(me.body["device"]["id"], id.as_str());
+        // The token is never listed again.
+        let listed = hub
+            .call(Method::GET, "/api/v1/devices", Some(&admin), None)
+            .await;
+        assert!(!listed.body.to_string().contains(&token));
+        let r = hub
+            .call(
+                Method::POST,
+                &format!("/api/v1/devices/{id}/token"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert_eq!(
+            hub.call(Method::GET, "/api/v1/me", Some(&token), None)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        let fresh = r.body["token"].as_str().unwrap();
+        assert_eq!(
+            hub.call(Method::GET, "/api/v1/me", Some(fresh), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+);
 
 on_both!(operations_endpoints, |hub: Hub| async move {
     let a = hub.call(Method::GET, "/readyz", None, None).await;
@@ -102,17 +200,34 @@ on_both!(operations_endpoints, |hub: Hub| async move {
     assert_eq!(a.body["status"], "ready");
     let a = hub.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(a.status, StatusCode::OK);
-    let doc = hub.call(Method::GET, "/api/openapi.json", None, None).await.body;
+    let doc = hub
+        .call(Method::GET, "/api/openapi.json", None, None)
+        .await
+        .body;
     assert_eq!(doc["openapi"], "3.1.0");
     for ep in gridwatch_hub::http::endpoints::all() {
         let op = &doc["paths"][ep.path][ep.method.as_str().to_lowercase()];
-        assert!(op.is_object(), "{} {} missing from the OpenAPI document", ep.method, ep.path);
+        assert!(
+            op.is_object(),
+            "{} {} missing from the OpenAPI document",
+            ep.method,
+            ep.path
+        );
         assert_eq!(op["x-roles"].as_array().unwrap().len(), ep.roles.len());
     }
-    assert!(doc["components"]["schemas"]["NewGrid"]["properties"]["post_chain"].is_object(), "{}", doc["components"]["schemas"]);
+    assert!(
+        doc["components"]["schemas"]["NewGrid"]["properties"]["post_chain"].is_object(),
+        "{}",
+        doc["components"]["schemas"]
+    );
     hub.call(Method::GET, "/api/v1/me", None, None).await;
     let m = hub.call(Method::GET, "/metrics", None, None).await;
     let text = m.body.as_str().unwrap();
-    assert!(text.contains(r#"gridwatch_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"gridwatch_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains("gridwatch_build_info"), "{text}");
 });

@@ -8,10 +8,19 @@ use common::Hub;
 use serde_json::json;
 
 fn error_code(a: &common::Answer) -> &str {
-    a.body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {}", a.body))
+    a.body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {}", a.body))
 }
 
-async fn raw(hub: &Hub, method: Method, path: &str, token: &str, ctype: Option<&str>, body: impl Into<Body>) -> common::Answer {
+async fn raw(
+    hub: &Hub,
+    method: Method,
+    path: &str,
+    token: &str,
+    ctype: Option<&str>,
+    body: impl Into<Body>,
+) -> common::Answer {
     let mut req = Request::builder()
         .method(method)
         .uri(path)
@@ -24,51 +33,137 @@ async fn raw(hub: &Hub, method: Method, path: &str, token: &str, ctype: Option<&
 
 on_both!(malformed_and_mistyped_bodies, |hub: Hub| async move {
     let (_, admin) = hub.login_as("admin", None, None).await;
-    let a = raw(&hub, Method::POST, "/api/v1/posts", &admin, Some("application/json"), "{\"name\": ").await;
+    let a = raw(
+        &hub,
+        Method::POST,
+        "/api/v1/posts",
+        &admin,
+        Some("application/json"),
+        "{\"name\": ",
+    )
+    .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&a), "malformed_json");
 
-    let a = hub.call(Method::POST, "/api/v1/posts", Some(&admin), Some(json!({"name": "x", "lat": "north", "lon": 1}))).await;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/posts",
+            Some(&admin),
+            Some(json!({"name": "x", "lat": "north", "lon": 1})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&a), "invalid_body");
-    assert!(a.body["error"]["message"].as_str().unwrap().contains("lat"), "{}", a.body);
+    assert!(
+        a.body["error"]["message"].as_str().unwrap().contains("lat"),
+        "{}",
+        a.body
+    );
 
-    let a = hub.call(Method::POST, "/api/v1/posts", Some(&admin), Some(json!({"name": "x", "lat": 1, "lon": 1, "colour": "red"}))).await;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/posts",
+            Some(&admin),
+            Some(json!({"name": "x", "lat": 1, "lon": 1, "colour": "red"})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    assert!(a.body["error"]["message"].as_str().unwrap().contains("colour"), "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{}",
+        a.body
+    );
 
-    let a = hub.call(Method::POST, "/api/v1/posts", Some(&admin), Some(json!({"lat": 1, "lon": 1}))).await;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/posts",
+            Some(&admin),
+            Some(json!({"lat": 1, "lon": 1})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    assert!(a.body["error"]["message"].as_str().unwrap().contains("name"), "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("name"),
+        "{}",
+        a.body
+    );
 
-    let a = raw(&hub, Method::POST, "/api/v1/posts", &admin, None, r#"{"name":"x","lat":1,"lon":1}"#).await;
+    let a = raw(
+        &hub,
+        Method::POST,
+        "/api/v1/posts",
+        &admin,
+        None,
+        r#"{"name":"x","lat":1,"lon":1}"#,
+    )
+    .await;
     assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(error_code(&a), "unsupported_media_type");
 
     // Nothing of the above was stored.
-    let a = hub.call(Method::GET, "/api/v1/posts", Some(&admin), None).await;
+    let a = hub
+        .call(Method::GET, "/api/v1/posts", Some(&admin), None)
+        .await;
     assert_eq!(a.body, json!([]));
 });
 
 on_both!(oversized_bodies_are_413, |hub: Hub| async move {
     let (_, admin) = hub.login_as("admin", None, None).await;
     let big = format!(r#"{{"name":"{}","lat":1,"lon":1}}"#, "x".repeat(200_000));
-    let a = raw(&hub, Method::POST, "/api/v1/posts", &admin, Some("application/json"), big).await;
+    let a = raw(
+        &hub,
+        Method::POST,
+        "/api/v1/posts",
+        &admin,
+        Some("application/json"),
+        big,
+    )
+    .await;
     assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(&a), "too_large");
 });
 
 on_both!(validation_errors_name_the_field, |hub: Hub| async move {
     let (_, admin) = hub.login_as("admin", None, None).await;
-    let a = hub.call(Method::POST, "/api/v1/posts", Some(&admin), Some(json!({"name": "x", "lat": 91, "lon": 1}))).await;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/posts",
+            Some(&admin),
+            Some(json!({"name": "x", "lat": 91, "lon": 1})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.body["error"]["field"], "lat");
 
-    let a = hub.call(Method::POST, "/api/v1/grids", Some(&admin), Some(json!({"name": "g", "post_chain": ["ghost"]}))).await;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/grids",
+            Some(&admin),
+            Some(json!({"name": "g", "post_chain": ["ghost"]})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.body["error"]["field"], "post_chain");
 
-    let a = hub.call(Method::POST, "/api/v1/cameras", Some(&admin), Some(json!({"name": "c", "rtsp_url": "rtsp://admin:1234@10.1.1.1/"}))).await;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/cameras",
+            Some(&admin),
+            Some(json!({"name": "c", "rtsp_url": "rtsp://admin:1234@10.1.1.1/"})),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.body["error"]["field"], "rtsp_url");
 
@@ -79,46 +174,126 @@ on_both!(validation_errors_name_the_field, |hub: Hub| async move {
 
 on_both!(unknown_ids_routes_and_methods, |hub: Hub| async move {
     let (_, admin) = hub.login_as("admin", None, None).await;
-    for path in ["/api/v1/posts/nope", "/api/v1/grids/nope", "/api/v1/users/nope", "/api/v1/devices/nope", "/api/v1/cameras/nope"] {
+    for path in [
+        "/api/v1/posts/nope",
+        "/api/v1/grids/nope",
+        "/api/v1/users/nope",
+        "/api/v1/devices/nope",
+        "/api/v1/cameras/nope",
+    ] {
         let a = hub.call(Method::GET, path, Some(&admin), None).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(error_code(&a), "not_found");
-        let a = hub.call(Method::PATCH, path, Some(&admin), Some(json!({}))).await;
+        let a = hub
+            .call(Method::PATCH, path, Some(&admin), Some(json!({})))
+            .await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "PATCH {path}");
         let a = hub.call(Method::DELETE, path, Some(&admin), None).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "DELETE {path}");
     }
-    let a = hub.call(Method::GET, "/api/v1/nothing-here", Some(&admin), None).await;
+    let a = hub
+        .call(Method::GET, "/api/v1/nothing-here", Some(&admin), None)
+        .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&a), "not_found");
-    let a = hub.call(Method::PUT, "/api/v1/posts", Some(&admin), None).await;
+    let a = hub
+        .call(Method::PUT, "/api/v1/posts", Some(&admin), None)
+        .await;
     assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(&a), "method_not_allowed");
 });
 
-on_both!(conflicts_are_409_and_change_nothing, |hub: Hub| async move {
-    let (_, admin) = hub.login_as("admin", None, None).await;
-    let p = hub.call(Method::POST, "/api/v1/posts", Some(&admin), Some(json!({"name": "P", "lat": 1, "lon": 1}))).await;
-    let post = p.body["id"].as_str().unwrap().to_string();
-    let g = hub.call(Method::POST, "/api/v1/grids", Some(&admin), Some(json!({"name": "G", "post_chain": [post]}))).await;
-    assert_eq!(g.status, StatusCode::CREATED);
-    let a = hub.call(Method::DELETE, &format!("/api/v1/posts/{post}"), Some(&admin), None).await;
-    assert_eq!(a.status, StatusCode::CONFLICT);
-    assert_eq!(error_code(&a), "conflict");
-    let a = hub.call(Method::POST, "/api/v1/grids", Some(&admin), Some(json!({"name": "G"}))).await;
-    assert_eq!(a.status, StatusCode::CONFLICT);
-    // A failed patch leaves the record as it was.
-    let before = hub.call(Method::GET, &format!("/api/v1/posts/{post}"), Some(&admin), None).await.body;
-    let a = hub.call(Method::PATCH, &format!("/api/v1/posts/{post}"), Some(&admin), Some(json!({"name": "renamed", "lat": 1000}))).await;
-    assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    let after = hub.call(Method::GET, &format!("/api/v1/posts/{post}"), Some(&admin), None).await.body;
-    assert_eq!(before, after);
-});
+on_both!(
+    conflicts_are_409_and_change_nothing,
+    |hub: Hub| async move {
+        let (_, admin) = hub.login_as("admin", None, None).await;
+        let p = hub
+            .call(
+                Method::POST,
+                "/api/v1/posts",
+                Some(&admin),
+                Some(json!({"name": "P", "lat": 1, "lon": 1})),
+            )
+            .await;
+        let post = p.body["id"].as_str().unwrap().to_string();
+        let g = hub
+            .call(
+                Method::POST,
+                "/api/v1/grids",
+                Some(&admin),
+                Some(json!({"name": "G", "post_chain": [post]})),
+            )
+            .await;
+        assert_eq!(g.status, StatusCode::CREATED);
+        let a = hub
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/posts/{post}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CONFLICT);
+        assert_eq!(error_code(&a), "conflict");
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/grids",
+                Some(&admin),
+                Some(json!({"name": "G"})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CONFLICT);
+        // A failed patch leaves the record as it was.
+        let before = hub
+            .call(
+                Method::GET,
+                &format!("/api/v1/posts/{post}"),
+                Some(&admin),
+                None,
+            )
+            .await
+            .body;
+        let a = hub
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/posts/{post}"),
+                Some(&admin),
+                Some(json!({"name": "renamed", "lat": 1000})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        let after = hub
+            .call(
+                Method::GET,
+                &format!("/api/v1/posts/{post}"),
+                Some(&admin),
+                None,
+            )
+            .await
+            .body;
+        assert_eq!(before, after);
+    }
+);
 
-on_both!(query_tokens_are_for_websockets_only, |hub: Hub| async move {
-    // Browsers cannot set headers on a WebSocket, so `?token=` is accepted there; anywhere else
-    // a token in the URL would end up in logs and histories, so it is refused.
-    let (_, admin) = hub.login_as("admin", None, None).await;
-    let a = hub.call(Method::GET, &format!("/api/v1/me?token={admin}"), None, None).await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "query tokens are for WebSockets only");
-});
+on_both!(
+    query_tokens_are_for_websockets_only,
+    |hub: Hub| async move {
+        // Browsers cannot set headers on a WebSocket, so `?token=` is accepted there; anywhere else
+        // a token in the URL would end up in logs and histories, so it is refused.
+        let (_, admin) = hub.login_as("admin", None, None).await;
+        let a = hub
+            .call(
+                Method::GET,
+                &format!("/api/v1/me?token={admin}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNAUTHORIZED,
+            "query tokens are for WebSockets only"
+        );
+    }
+);

@@ -11,47 +11,93 @@ use support::{command, start};
 
 #[test]
 fn help_explains_every_subcommand() {
-    let out = command(std::path::Path::new("/tmp")).arg("--help").output().unwrap();
+    let out = command(std::path::Path::new("/tmp"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for sub in ["serve", "demo", "migrate", "user", "device", "config", "GRIDWATCH_DATABASE_URL"] {
+    for sub in [
+        "serve",
+        "demo",
+        "migrate",
+        "user",
+        "device",
+        "config",
+        "GRIDWATCH_DATABASE_URL",
+    ] {
         assert!(text.contains(sub), "--help does not mention {sub}:\n{text}");
     }
-    let out = command(std::path::Path::new("/tmp")).args(["user", "add", "--help"]).output().unwrap();
+    let out = command(std::path::Path::new("/tmp"))
+        .args(["user", "add", "--help"])
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("--username") && text.contains("standard input"), "{text}");
+    assert!(
+        text.contains("--username") && text.contains("standard input"),
+        "{text}"
+    );
 }
 
 #[test]
 fn config_file_and_environment_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gw.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:9999\"\n[auth]\nsession_hours = 8\n").unwrap();
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9999\"\n[auth]\nsession_hours = 8\n",
+    )
+    .unwrap();
     let out = command(dir.path())
         .args(["--config", file.to_str().unwrap(), "config"])
         .env("GRIDWATCH_AUTH__MAX_FAILED_LOGINS", "7")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg: toml::Table = toml::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
     assert_eq!(cfg["listen"].as_str(), Some("127.0.0.1:9999"));
     assert_eq!(cfg["auth"]["session_hours"].as_integer(), Some(8));
     assert_eq!(cfg["auth"]["max_failed_logins"].as_integer(), Some(7));
 
     std::fs::write(&file, "[auth]\nsesion_hours = 8\n").unwrap();
-    let out = command(dir.path()).args(["--config", file.to_str().unwrap(), "serve"]).output().unwrap();
+    let out = command(dir.path())
+        .args(["--config", file.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("sesion_hours"), "the error should name the unknown field: {err}");
+    assert!(
+        err.contains("sesion_hours"),
+        "the error should name the unknown field: {err}"
+    );
 }
 
 #[test]
 fn the_example_config_is_the_defaults() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/gridwatch.example.toml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/gridwatch.example.toml"
+    );
     let dir = tempfile::tempdir().unwrap();
-    let with_file = command(dir.path()).args(["--config", example, "config"]).env_remove("GRIDWATCH_DATA_DIR").output().unwrap();
-    assert!(with_file.status.success(), "{}", String::from_utf8_lossy(&with_file.stderr));
-    let defaults = command(dir.path()).arg("config").env_remove("GRIDWATCH_DATA_DIR").output().unwrap();
+    let with_file = command(dir.path())
+        .args(["--config", example, "config"])
+        .env_remove("GRIDWATCH_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        with_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_file.stderr)
+    );
+    let defaults = command(dir.path())
+        .arg("config")
+        .env_remove("GRIDWATCH_DATA_DIR")
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8(with_file.stdout).unwrap(),
         String::from_utf8(defaults.stdout).unwrap(),
@@ -69,13 +115,21 @@ async fn serve_with_cli_users_and_devices_then_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    add.stdin.take().unwrap().write_all(b"ops-password\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"ops-password\n")
+        .unwrap();
     let out = add.wait_with_output().unwrap();
     assert!(out.status.success());
     let user: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(user["role"], "admin");
 
-    let bad = command(dir.path()).args(["user", "add", "--username", "x1", "--role", "king"]).stdin(Stdio::null()).output().unwrap();
+    let bad = command(dir.path())
+        .args(["user", "add", "--username", "x1", "--role", "king"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
 
     let port = support::free_port();
@@ -96,7 +150,10 @@ async fn serve_with_cli_users_and_devices_then_sigterm() {
         .json()
         .await
         .unwrap();
-    let token = login["token"].as_str().expect("login gives a token").to_string();
+    let token = login["token"]
+        .as_str()
+        .expect("login gives a token")
+        .to_string();
     let grid: Value = client
         .post(format!("{base}/api/v1/grids"))
         .bearer_auth(&token)
@@ -110,8 +167,15 @@ async fn serve_with_cli_users_and_devices_then_sigterm() {
     let grid_id = grid["id"].as_str().unwrap();
 
     // A device registered from the command line while the hub runs can authenticate at once.
-    let out = command(dir.path()).args(["device", "add", "--name", "gate button", "--grid", grid_id]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = command(dir.path())
+        .args(["device", "add", "--name", "gate button", "--grid", grid_id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dev: Value = serde_json::from_slice(&out.stdout).unwrap();
     let me: Value = client
         .get(format!("{base}/api/v1/me"))
@@ -126,26 +190,48 @@ async fn serve_with_cli_users_and_devices_then_sigterm() {
 
     // SIGTERM: the hub finishes and exits cleanly.
     let pid = serve.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let started = Instant::now();
     loop {
         if let Some(status) = serve.try_wait().unwrap() {
             assert!(status.success(), "exit after SIGTERM: {status}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "no exit within 15 s of SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no exit within 15 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 #[tokio::test]
 async fn migrate_and_serve_on_postgresql() {
-    let url = gridwatch_store::testing::fresh_postgres_url().await.expect("PostgreSQL for the tests");
+    let url = gridwatch_store::testing::fresh_postgres_url()
+        .await
+        .expect("PostgreSQL for the tests");
     let dir = tempfile::tempdir().unwrap();
-    let out = command(dir.path()).arg("migrate").env("GRIDWATCH_DATABASE_URL", &url).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = command(dir.path())
+        .arg("migrate")
+        .env("GRIDWATCH_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hub = start("serve", &[("GRIDWATCH_DATABASE_URL", url)]).await;
-    let ready: Value = reqwest::get(format!("{}/readyz", hub.base)).await.unwrap().json().await.unwrap();
+    let ready: Value = reqwest::get(format!("{}/readyz", hub.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["database"], "postgres");
 }
 
@@ -153,9 +239,17 @@ async fn migrate_and_serve_on_postgresql() {
 async fn demo_comes_up_with_users_and_buttons() {
     let hub = start("demo", &[]).await;
     let printed = std::fs::read_to_string(&hub.stdout_path).unwrap();
-    assert!(printed.contains("/readyz") && printed.contains("duty-demo"), "{printed}");
+    assert!(
+        printed.contains("/readyz") && printed.contains("duty-demo"),
+        "{printed}"
+    );
     let client = reqwest::Client::new();
-    for (user, password) in [("admin", "admin-demo"), ("duty", "duty-demo"), ("officer", "officer-demo"), ("resident", "resident-demo")] {
+    for (user, password) in [
+        ("admin", "admin-demo"),
+        ("duty", "duty-demo"),
+        ("officer", "officer-demo"),
+        ("resident", "resident-demo"),
+    ] {
         let r = client
             .post(format!("{}/api/v1/auth/login", hub.base))
             .json(&json!({"username": user, "password": password}))
@@ -178,6 +272,13 @@ async fn demo_comes_up_with_users_and_buttons() {
         .await
         .unwrap();
     assert_eq!(me["role"], "device");
-    let page = client.get(format!("{}/", hub.base)).send().await.unwrap().text().await.unwrap();
+    let page = client
+        .get(format!("{}/", hub.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("社区综治中心"));
 }

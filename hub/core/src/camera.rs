@@ -134,8 +134,14 @@ fn validate_fields(
         }
     }
     match creds {
-        (Some(_), None) => Err(ValidationError::new("password", "is required with username")),
-        (None, Some(_)) => Err(ValidationError::new("username", "is required with password")),
+        (Some(_), None) => Err(ValidationError::new(
+            "password",
+            "is required with username",
+        )),
+        (None, Some(_)) => Err(ValidationError::new(
+            "username",
+            "is required with password",
+        )),
         (u, p) => {
             validate::text("username", u, 200)?;
             validate::text("password", p, 200)
@@ -216,10 +222,16 @@ impl Camera {
                 password: pw,
             }),
             (Some(Some(_)), _) => {
-                return Err(ValidationError::new("password", "is required with username"))
+                return Err(ValidationError::new(
+                    "password",
+                    "is required with username",
+                ))
             }
             (_, Some(Some(_))) => {
-                return Err(ValidationError::new("username", "is required with password"))
+                return Err(ValidationError::new(
+                    "username",
+                    "is required with password",
+                ))
             }
         };
         let creds = match &change {

@@ -52,7 +52,9 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_advanced() {
-        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let c = ManualClock::new(start);
         let shared = c.clone();
         assert_eq!(c.now(), start);

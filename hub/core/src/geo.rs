@@ -35,7 +35,9 @@ impl Polygon {
             }
             for [lon, lat] in ring {
                 if !lon.is_finite() || !lat.is_finite() || lon.abs() > 180.0 || lat.abs() > 90.0 {
-                    return bad("positions are [lon, lat] with lon in -180..180 and lat in -90..90");
+                    return bad(
+                        "positions are [lon, lat] with lon in -180..180 and lat in -90..90",
+                    );
                 }
             }
         }
@@ -97,7 +99,10 @@ mod tests {
 
     #[test]
     fn point_in_square_with_hole() {
-        let p = poly(vec![square(0.0, 0.0, 10.0, 10.0), square(4.0, 4.0, 6.0, 6.0)]);
+        let p = poly(vec![
+            square(0.0, 0.0, 10.0, 10.0),
+            square(4.0, 4.0, 6.0, 6.0),
+        ]);
         assert!(p.validate().is_ok());
         assert!(p.contains(1.0, 1.0));
         assert!(!p.contains(5.0, 5.0), "inside the hole");
@@ -125,10 +130,14 @@ mod tests {
     #[test]
     fn invalid_polygons_are_refused() {
         assert!(poly(vec![]).validate().is_err());
-        assert!(poly(vec![vec![[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]]).validate().is_err());
-        assert!(poly(vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 0.5]]])
+        assert!(poly(vec![vec![[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]])
             .validate()
             .is_err());
+        assert!(
+            poly(vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 0.5]]])
+                .validate()
+                .is_err()
+        );
         assert!(poly(vec![square(0.0, 0.0, 200.0, 1.0)]).validate().is_err());
         let mut p = poly(vec![square(0.0, 0.0, 1.0, 1.0)]);
         p.kind = "Point".into();

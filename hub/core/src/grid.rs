@@ -77,7 +77,10 @@ impl NewGrid {
         ] {
             if let Some(m) = v {
                 if m == 0 || m > 24 * 60 {
-                    return Err(ValidationError::new(field, "must be between 1 and 1440 minutes"));
+                    return Err(ValidationError::new(
+                        field,
+                        "must be between 1 and 1440 minutes",
+                    ));
                 }
             }
         }
@@ -137,8 +140,12 @@ mod tests {
 
     #[test]
     fn chain_without_duplicates() {
-        assert!(new_grid(r#"{"name":"一网格","post_chain":["a","b"]}"#).validate().is_ok());
-        let e = new_grid(r#"{"name":"g","post_chain":["a","a"]}"#).validate().unwrap_err();
+        assert!(new_grid(r#"{"name":"一网格","post_chain":["a","b"]}"#)
+            .validate()
+            .is_ok());
+        let e = new_grid(r#"{"name":"g","post_chain":["a","a"]}"#)
+            .validate()
+            .unwrap_err();
         assert_eq!(e.field, "post_chain");
     }
 

@@ -58,7 +58,10 @@ pub fn validate_password(pw: &str) -> Result<(), ValidationError> {
         ));
     }
     if pw.len() > 1024 {
-        return Err(ValidationError::new("password", "must be at most 1024 bytes"));
+        return Err(ValidationError::new(
+            "password",
+            "must be at most 1024 bytes",
+        ));
     }
     Ok(())
 }
@@ -91,8 +94,7 @@ impl NewUser {
 
 pub fn validate_username(u: &str) -> Result<(), ValidationError> {
     let ok = (3..=64).contains(&u.len())
-        && u
-            .chars()
+        && u.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
     if ok {
         Ok(())

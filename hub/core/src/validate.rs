@@ -26,10 +26,16 @@ pub fn name(field: &str, value: &str, max: usize) -> Result<(), ValidationError>
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if t.chars().count() > max {
-        return Err(ValidationError::new(field, format!("must be at most {max} characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if t.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }

@@ -14,7 +14,10 @@ macro_rules! crud_handlers {
             Ok(axum::Json(s.store.$list().await?))
         }
 
-        pub async fn get(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<$item>> {
+        pub async fn get(
+            State(s): State<AppState>,
+            Path(id): Path<String>,
+        ) -> ApiResult<axum::Json<$item>> {
             Ok(axum::Json(s.store.$get(&id).await?))
         }
 
@@ -26,7 +29,10 @@ macro_rules! crud_handlers {
             Ok(axum::Json(s.store.$update(&id, p, s.now()).await?))
         }
 
-        pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+        pub async fn delete(
+            State(s): State<AppState>,
+            Path(id): Path<String>,
+        ) -> ApiResult<StatusCode> {
             s.store.$delete(&id).await?;
             Ok(StatusCode::NO_CONTENT)
         }
@@ -40,7 +46,10 @@ macro_rules! create_handler {
             State(s): State<AppState>,
             Json(new): Json<$new>,
         ) -> ApiResult<(StatusCode, axum::Json<$item>)> {
-            Ok((StatusCode::CREATED, axum::Json(s.store.$create(new, s.now()).await?)))
+            Ok((
+                StatusCode::CREATED,
+                axum::Json(s.store.$create(new, s.now()).await?),
+            ))
         }
     };
 }
@@ -48,28 +57,64 @@ macro_rules! create_handler {
 pub mod posts {
     use super::*;
     use gridwatch_core::post::{NewPost, Post, PostPatch};
-    crud_handlers!(Post, NewPost, PostPatch, posts, create_post, post, update_post, delete_post);
+    crud_handlers!(
+        Post,
+        NewPost,
+        PostPatch,
+        posts,
+        create_post,
+        post,
+        update_post,
+        delete_post
+    );
     create_handler!(Post, NewPost, create_post);
 }
 
 pub mod grids {
     use super::*;
     use gridwatch_core::grid::{Grid, GridPatch, NewGrid};
-    crud_handlers!(Grid, NewGrid, GridPatch, grids, create_grid, grid, update_grid, delete_grid);
+    crud_handlers!(
+        Grid,
+        NewGrid,
+        GridPatch,
+        grids,
+        create_grid,
+        grid,
+        update_grid,
+        delete_grid
+    );
     create_handler!(Grid, NewGrid, create_grid);
 }
 
 pub mod users {
     use super::*;
     use gridwatch_core::user::{NewUser, User, UserPatch};
-    crud_handlers!(User, NewUser, UserPatch, users, create_user, user, update_user, delete_user);
+    crud_handlers!(
+        User,
+        NewUser,
+        UserPatch,
+        users,
+        create_user,
+        user,
+        update_user,
+        delete_user
+    );
     create_handler!(User, NewUser, create_user);
 }
 
 pub mod cameras {
     use super::*;
     use gridwatch_core::camera::{Camera, CameraPatch, NewCamera};
-    crud_handlers!(Camera, NewCamera, CameraPatch, cameras, create_camera, camera, update_camera, delete_camera);
+    crud_handlers!(
+        Camera,
+        NewCamera,
+        CameraPatch,
+        cameras,
+        create_camera,
+        camera,
+        update_camera,
+        delete_camera
+    );
     create_handler!(Camera, NewCamera, create_camera);
 }
 
@@ -77,7 +122,16 @@ pub mod devices {
     use super::*;
     use gridwatch_core::device::{Device, DevicePatch, NewDevice};
     use serde_json::{json, Value};
-    crud_handlers!(Device, NewDevice, DevicePatch, devices, create_device, device, update_device, delete_device);
+    crud_handlers!(
+        Device,
+        NewDevice,
+        DevicePatch,
+        devices,
+        create_device,
+        device,
+        update_device,
+        delete_device
+    );
 
     /// 201 `{"device", "token"}`: the token is shown this once; only its hash is kept.
     pub async fn create(
@@ -85,7 +139,10 @@ pub mod devices {
         Json(new): Json<NewDevice>,
     ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
         let (device, token) = s.store.create_device(new, s.now()).await?;
-        Ok((StatusCode::CREATED, axum::Json(json!({"device": device, "token": token}))))
+        Ok((
+            StatusCode::CREATED,
+            axum::Json(json!({"device": device, "token": token})),
+        ))
     }
 
     pub async fn rotate_token(
@@ -94,6 +151,9 @@ pub mod devices {
     ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
         let token = s.store.rotate_device_token(&id, s.now()).await?;
         let device = s.store.device(&id).await?;
-        Ok((StatusCode::CREATED, axum::Json(json!({"device": device, "token": token}))))
+        Ok((
+            StatusCode::CREATED,
+            axum::Json(json!({"device": device, "token": token})),
+        ))
     }
 }

@@ -23,15 +23,25 @@ pub struct PeerAddr(pub Option<SocketAddr>);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerAddr {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
         Ok(PeerAddr(
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
         ))
     }
 }
 
 fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.config.http.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.config.http.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
     ))
@@ -54,7 +64,11 @@ pub async fn login(
             wait,
         ));
     }
-    let Some(user) = s.store.check_password(&body.username, &body.password).await? else {
+    let Some(user) = s
+        .store
+        .check_password(&body.username, &body.password)
+        .await?
+    else {
         s.throttle.failed(&body.username, addr.as_deref(), now);
         s.metrics.login_failures.inc();
         tracing::info!(username = %body.username, ?addr, "login refused");
@@ -70,8 +84,10 @@ pub async fn login(
         "expires_at": session.expires_at,
     }))
     .into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, cookie(&s, &session.token, ttl.num_seconds()));
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie(&s, &session.token, ttl.num_seconds()),
+    );
     Ok(resp)
 }
 
@@ -81,7 +97,8 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> ApiResult<
         s.store.revoke_session(&token).await?;
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, cookie(&s, "", 0));
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, cookie(&s, "", 0));
     Ok(resp)
 }
 

@@ -28,7 +28,9 @@ where
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
-        JsonRejection::JsonDataError(e) => ApiError::bad_request("invalid_body", body_text(&e.body_text())),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::bad_request("invalid_body", body_text(&e.body_text()))
+        }
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::bad_request("malformed_json", body_text(&e.body_text()))
         }
@@ -48,7 +50,10 @@ fn json_rejection(r: JsonRejection) -> ApiError {
 
 /// axum's texts start with a generic sentence; keep the part that names the problem.
 fn body_text(s: &str) -> String {
-    s.split_once(": ").map(|(_, rest)| rest).unwrap_or(s).to_string()
+    s.split_once(": ")
+        .map(|(_, rest)| rest)
+        .unwrap_or(s)
+        .to_string()
 }
 
 /// Query parameters, with the same error shape.
@@ -64,9 +69,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(ApiError::bad_request("invalid_query", body_text(&e.body_text())))
-            }
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
+                "invalid_query",
+                body_text(&e.body_text()),
+            )),
             Err(other) => Err(ApiError::bad_request("invalid_query", other.body_text())),
         }
     }

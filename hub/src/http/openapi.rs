@@ -33,7 +33,8 @@ fn build() -> Value {
         }
         if let Some(schema) = ep.body {
             let s = schema(&mut generator);
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": s}}});
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": s}}});
         }
         let path = paths
             .entry(ep.path.to_string())

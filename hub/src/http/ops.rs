@@ -14,14 +14,23 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
 /// 200 when the database answers and carries every migration; 503 with the reason otherwise.
 pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
     match s.store.ready().await {
-        Ok(()) => Ok(axum::Json(json!({"status": "ready", "database": format!("{:?}", s.store.backend()).to_lowercase()}))),
-        Err(e) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string())),
+        Ok(()) => Ok(axum::Json(
+            json!({"status": "ready", "database": format!("{:?}", s.store.backend()).to_lowercase()}),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            e.to_string(),
+        )),
     }
 }
 
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         s.metrics.render(),
     )
 }

@@ -10,7 +10,10 @@ use axum::Router;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { serve("index.html") }))
-        .route("/assets/{*path}", get(|Path(path): Path<String>| async move { serve(&path) }))
+        .route(
+            "/assets/{*path}",
+            get(|Path(path): Path<String>| async move { serve(&path) }),
+        )
 }
 
 fn serve(path: &str) -> Response {

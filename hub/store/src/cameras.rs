@@ -1,11 +1,11 @@
 //! Cameras and their RTSP credentials, which are stored apart and never listed.
 
-use sqlx::AssertSqlSafe;
 use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 use gridwatch_core::camera::{Camera, CameraPatch, Credentials, CredentialsChange, NewCamera};
 use gridwatch_core::id::new_id;
+use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
 struct CameraRow {
@@ -113,14 +113,14 @@ impl Store {
 
     pub async fn cameras(&self) -> Result<Vec<Camera>, StoreError> {
         let sql = format!("{SELECT} ORDER BY c.name, c.id");
-        let rows: Vec<CameraRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
+        let rows: Vec<CameraRow> =
+            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
         Ok(rows.into_iter().map(Camera::from).collect())
     }
 
     pub async fn camera(&self, id: &str) -> Result<Camera, StoreError> {
         let sql = format!("{SELECT} WHERE c.id = $1");
-        let row: Option<CameraRow> =
-            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
+        let row: Option<CameraRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
         row.map(Camera::from)
             .ok_or_else(|| StoreError::not_found("camera", id))
     }

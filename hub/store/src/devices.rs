@@ -1,6 +1,5 @@
 //! Panic buttons and their tokens.
 
-use sqlx::AssertSqlSafe;
 use crate::secret::{new_token, token_hash, TokenKind};
 use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
@@ -8,6 +7,7 @@ use chrono::{DateTime, Utc};
 use gridwatch_core::device::{Device, DevicePatch, NewDevice};
 use gridwatch_core::id::new_id;
 use gridwatch_core::ValidationError;
+use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
 struct DeviceRow {
@@ -89,14 +89,14 @@ impl Store {
 
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM devices ORDER BY name, id");
-        let rows: Vec<DeviceRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
+        let rows: Vec<DeviceRow> =
+            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
         Ok(rows.into_iter().map(Device::from).collect())
     }
 
     pub async fn device(&self, id: &str) -> Result<Device, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM devices WHERE id = $1");
-        let row: Option<DeviceRow> =
-            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
+        let row: Option<DeviceRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
         row.map(Device::from)
             .ok_or_else(|| StoreError::not_found("device", id))
     }
@@ -112,7 +112,11 @@ impl Store {
 
     /// Replaces a device's token (a button was lost or its token leaked); the old one stops
     /// working at once.
-    pub async fn rotate_device_token(&self, id: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
+    pub async fn rotate_device_token(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
         let token = new_token(TokenKind::Device);
         let r = with_pool!(self, p => {
             sqlx::query("UPDATE devices SET token_hash = $1, updated_at = $2 WHERE id = $3")

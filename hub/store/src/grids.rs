@@ -1,10 +1,10 @@
-use sqlx::AssertSqlSafe;
 use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 use gridwatch_core::geo::Polygon;
 use gridwatch_core::grid::{Grid, GridPatch, NewGrid};
 use gridwatch_core::id::new_id;
+use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
 struct GridRow {
@@ -100,15 +100,16 @@ impl Store {
 
     pub async fn grids(&self) -> Result<Vec<Grid>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM grids ORDER BY name, id");
-        let rows: Vec<GridRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
+        let rows: Vec<GridRow> =
+            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
         rows.into_iter().map(Grid::try_from).collect()
     }
 
     pub async fn grid(&self, id: &str) -> Result<Grid, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM grids WHERE id = $1");
-        let row: Option<GridRow> =
-            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
-        row.ok_or_else(|| StoreError::not_found("grid", id))?.try_into()
+        let row: Option<GridRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
+        row.ok_or_else(|| StoreError::not_found("grid", id))?
+            .try_into()
     }
 
     pub async fn update_grid(
@@ -159,7 +160,7 @@ impl Store {
             sqlx::query("DELETE FROM grids WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected())
         });
         match done {
-            Ok(r) if r == 0 => Err(StoreError::not_found("grid", id)),
+            Ok(0) => Err(StoreError::not_found("grid", id)),
             Ok(_) => Ok(()),
             Err(e) => match StoreError::from(e) {
                 StoreError::Conflict(_) => Err(StoreError::Conflict(format!(

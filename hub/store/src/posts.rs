@@ -1,9 +1,9 @@
-use sqlx::AssertSqlSafe;
 use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 use gridwatch_core::id::new_id;
 use gridwatch_core::post::{NewPost, Post, PostPatch};
+use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
 struct PostRow {
@@ -71,8 +71,7 @@ impl Store {
 
     pub async fn post(&self, id: &str) -> Result<Post, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM posts WHERE id = $1");
-        let row: Option<PostRow> =
-            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
+        let row: Option<PostRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
         row.map(Post::from)
             .ok_or_else(|| StoreError::not_found("post", id))
     }
@@ -108,7 +107,7 @@ impl Store {
             sqlx::query("DELETE FROM posts WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected())
         });
         match done {
-            Ok(r) if r == 0 => Err(StoreError::not_found("post", id)),
+            Ok(0) => Err(StoreError::not_found("post", id)),
             Ok(_) => Ok(()),
             Err(e) => match StoreError::from(e) {
                 StoreError::Conflict(_) => Err(StoreError::Conflict(format!(

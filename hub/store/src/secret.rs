@@ -4,7 +4,9 @@
 //! 256 random bits, so a fast hash is enough to make a stolen database useless for logging in,
 //! and it keeps the per-request check cheap (a panic button's SOS must not wait on argon2).
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use base64::Engine;
 use rand::RngCore;
@@ -62,7 +64,11 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 /// Whether the password matches the stored hash. Slow on purpose, like [`hash_password`].
 pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -87,7 +93,10 @@ mod tests {
         let b = new_token(TokenKind::Session);
         assert_ne!(a, b);
         assert_eq!(TokenKind::of(&a), Some(TokenKind::Session));
-        assert_eq!(TokenKind::of(&new_token(TokenKind::Device)), Some(TokenKind::Device));
+        assert_eq!(
+            TokenKind::of(&new_token(TokenKind::Device)),
+            Some(TokenKind::Device)
+        );
         assert_eq!(TokenKind::of("Bearer x"), None);
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), token_hash(&b));

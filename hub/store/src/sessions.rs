@@ -1,12 +1,12 @@
 //! Login sessions: random tokens, stored hashed, that expire and can be revoked.
 
-use sqlx::AssertSqlSafe;
 use crate::secret::{new_token, token_hash, TokenKind};
 use crate::time::to_ms;
 use crate::users::{UserRow, USER_COLUMNS};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::user::User;
+use sqlx::AssertSqlSafe;
 
 /// A session just opened: the token is shown to the client once and never stored.
 #[derive(Debug, Clone)]
@@ -99,4 +99,3 @@ impl Store {
         Ok(r)
     }
 }
-

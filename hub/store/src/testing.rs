@@ -12,7 +12,8 @@ pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres
 
 /// The URL of a new, empty PostgreSQL database.
 pub async fn fresh_postgres_url() -> Result<String, StoreError> {
-    let admin = std::env::var("GRIDWATCH_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
+    let admin =
+        std::env::var("GRIDWATCH_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
     let name = format!("gridwatch_test_{}", uuid_simple());
     let mut conn = sqlx::PgConnection::connect(&admin).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -25,11 +26,17 @@ pub async fn fresh_postgres_url() -> Result<String, StoreError> {
 
 /// A new SQLite database in `dir`.
 pub fn fresh_sqlite_url(dir: &std::path::Path) -> String {
-    format!("sqlite://{}", dir.join(format!("{}.db", uuid_simple())).display())
+    format!(
+        "sqlite://{}",
+        dir.join(format!("{}.db", uuid_simple())).display()
+    )
 }
 
 /// Opens and migrates a store on a fresh database of the given backend.
-pub async fn fresh_store(backend: crate::Backend, dir: &std::path::Path) -> Result<Store, StoreError> {
+pub async fn fresh_store(
+    backend: crate::Backend,
+    dir: &std::path::Path,
+) -> Result<Store, StoreError> {
     let url = match backend {
         crate::Backend::Sqlite => fresh_sqlite_url(dir),
         crate::Backend::Postgres => fresh_postgres_url().await?,

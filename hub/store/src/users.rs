@@ -1,4 +1,3 @@
-use sqlx::AssertSqlSafe;
 use crate::secret::{hash_password, verify_password};
 use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
@@ -6,6 +5,7 @@ use chrono::{DateTime, Utc};
 use gridwatch_core::id::new_id;
 use gridwatch_core::user::{NewUser, User, UserPatch};
 use gridwatch_core::{Role, ValidationError};
+use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -22,8 +22,9 @@ pub(crate) struct UserRow {
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<User, StoreError> {
-        let role = Role::parse(&r.role)
-            .ok_or_else(|| StoreError::Config(format!("user {} has unknown role {}", r.id, r.role)))?;
+        let role = Role::parse(&r.role).ok_or_else(|| {
+            StoreError::Config(format!("user {} has unknown role {}", r.id, r.role))
+        })?;
         Ok(User {
             id: r.id,
             username: r.username,
@@ -59,7 +60,8 @@ fn decoy_hash() -> &'static str {
 impl Store {
     pub async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
         new.validate()?;
-        self.check_user_ties(new.post_id.as_deref(), new.grid_id.as_deref()).await?;
+        self.check_user_ties(new.post_id.as_deref(), new.grid_id.as_deref())
+            .await?;
         let user = User {
             id: new_id(),
             display_name: new
@@ -114,7 +116,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         if let Some(post) = post_id {
             if let Err(StoreError::NotFound { .. }) = self.post(post).await {
-                return Err(ValidationError::new("post_id", format!("no post with id {post}")).into());
+                return Err(
+                    ValidationError::new("post_id", format!("no post with id {post}")).into(),
+                );
             }
         }
         if let Some(grid) = grid_id {
@@ -125,22 +129,23 @@ impl Store {
 
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
-        let rows: Vec<UserRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
+        let rows: Vec<UserRow> =
+            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).fetch_all(p).await?);
         rows.into_iter().map(User::try_from).collect()
     }
 
     pub async fn user(&self, id: &str) -> Result<User, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row: Option<UserRow> =
-            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
-        row.ok_or_else(|| StoreError::not_found("user", id))?.try_into()
+        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?);
+        row.ok_or_else(|| StoreError::not_found("user", id))?
+            .try_into()
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<User, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let row: Option<UserRow> =
-            with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(username).fetch_optional(p).await?);
-        row.ok_or_else(|| StoreError::not_found("user", username))?.try_into()
+        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(AssertSqlSafe(sql)).bind(username).fetch_optional(p).await?);
+        row.ok_or_else(|| StoreError::not_found("user", username))?
+            .try_into()
     }
 
     /// The user, if the password is right. Takes the same time whether or not the user exists.
@@ -177,7 +182,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let mut user = self.user(id).await?.patched(&patch)?;
-        self.check_user_ties(user.post_id.as_deref(), user.grid_id.as_deref()).await?;
+        self.check_user_ties(user.post_id.as_deref(), user.grid_id.as_deref())
+            .await?;
         user.updated_at = now;
         let new_hash = match patch.password {
             Some(pw) => Some(hash(pw).await?),

@@ -45,7 +45,9 @@ where
 }
 
 fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
@@ -54,7 +56,10 @@ fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
 
 async fn post(store: &Store, name: &str) -> String {
     store
-        .create_post(from(json!({"name": name, "lat": 26.57, "lon": 107.98})), t0())
+        .create_post(
+            from(json!({"name": name, "lat": 26.57, "lon": 107.98})),
+            t0(),
+        )
         .await
         .unwrap()
         .id
@@ -68,14 +73,18 @@ async fn grid(store: &Store, name: &str, chain: &[&str]) -> String {
         .id
 }
 
-on_both!(ready_after_open_and_migrations_idempotent, |store: Store| async move {
-    store.ready().await.unwrap();
-    store.migrate().await.unwrap();
-    store.ready().await.unwrap();
-});
+on_both!(
+    ready_after_open_and_migrations_idempotent,
+    |store: Store| async move {
+        store.ready().await.unwrap();
+        store.migrate().await.unwrap();
+        store.ready().await.unwrap();
+    }
+);
 
 on_both!(posts_crud, |store: Store| async move {
-    let new: NewPost = from(json!({"name": "清江警务室", "lat": 26.57, "lon": 107.98, "phone": "110"}));
+    let new: NewPost =
+        from(json!({"name": "清江警务室", "lat": 26.57, "lon": 107.98, "phone": "110"}));
     let p = store.create_post(new, t0()).await.unwrap();
     assert_eq!(store.post(&p.id).await.unwrap(), p);
     let patch: PostPatch = from(json!({"phone": null, "name": "清江社区警务室"}));
@@ -86,52 +95,67 @@ on_both!(posts_crud, |store: Store| async move {
     assert_eq!(store.post(&p.id).await.unwrap(), q);
     assert_eq!(store.posts().await.unwrap(), vec![q.clone()]);
     store.delete_post(&p.id).await.unwrap();
-    assert!(matches!(store.post(&p.id).await, Err(StoreError::NotFound { .. })));
-    assert!(matches!(store.delete_post(&p.id).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.post(&p.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_post(&p.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
     let bad: NewPost = from(json!({"name": "", "lat": 1.0, "lon": 1.0}));
-    assert!(matches!(store.create_post(bad, t0()).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.create_post(bad, t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
 });
 
-on_both!(grids_keep_their_chain_and_protect_posts, |store: Store| async move {
-    let a = post(&store, "A").await;
-    let b = post(&store, "B").await;
-    let new: NewGrid = from(json!({
-        "name": "一网格",
-        "polygon": {"type": "Polygon", "coordinates": [[[107.9, 26.5], [108.0, 26.5], [108.0, 26.6], [107.9, 26.5]]]},
-        "post_chain": [a, b],
-        "response_minutes": 15
-    }));
-    let g = store.create_grid(new, t0()).await.unwrap();
-    let got = store.grid(&g.id).await.unwrap();
-    assert_eq!(got, g);
-    assert_eq!(got.post_chain, vec![a.clone(), b.clone()]);
-    assert!(got.polygon.is_some());
-    assert_eq!(store.grids_of_post(&b).await.unwrap(), vec![g.id.clone()]);
+on_both!(
+    grids_keep_their_chain_and_protect_posts,
+    |store: Store| async move {
+        let a = post(&store, "A").await;
+        let b = post(&store, "B").await;
+        let new: NewGrid = from(json!({
+            "name": "一网格",
+            "polygon": {"type": "Polygon", "coordinates": [[[107.9, 26.5], [108.0, 26.5], [108.0, 26.6], [107.9, 26.5]]]},
+            "post_chain": [a, b],
+            "response_minutes": 15
+        }));
+        let g = store.create_grid(new, t0()).await.unwrap();
+        let got = store.grid(&g.id).await.unwrap();
+        assert_eq!(got, g);
+        assert_eq!(got.post_chain, vec![a.clone(), b.clone()]);
+        assert!(got.polygon.is_some());
+        assert_eq!(store.grids_of_post(&b).await.unwrap(), vec![g.id.clone()]);
 
-    // A post in a chain cannot be deleted.
-    let r = store.delete_post(&a).await;
-    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-    // A chain naming an unknown post is bad input.
-    let bad: GridPatch = from(json!({"post_chain": ["nope"]}));
-    match store.update_grid(&g.id, bad, t0()).await {
-        Err(StoreError::Invalid(e)) => assert_eq!(e.field, "post_chain"),
-        other => panic!("{other:?}"),
+        // A post in a chain cannot be deleted.
+        let r = store.delete_post(&a).await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        // A chain naming an unknown post is bad input.
+        let bad: GridPatch = from(json!({"post_chain": ["nope"]}));
+        match store.update_grid(&g.id, bad, t0()).await {
+            Err(StoreError::Invalid(e)) => assert_eq!(e.field, "post_chain"),
+            other => panic!("{other:?}"),
+        }
+        // Reordering the chain frees nothing until the post leaves it.
+        let patch: GridPatch = from(json!({"post_chain": [b], "polygon": null}));
+        let g2 = store.update_grid(&g.id, patch, t0()).await.unwrap();
+        assert_eq!(g2.post_chain, vec![b.clone()]);
+        assert_eq!(g2.polygon, None);
+        assert_eq!(store.grid(&g.id).await.unwrap(), g2);
+        store.delete_post(&a).await.unwrap();
+        assert!(store.grids_of_post(&a).await.unwrap().is_empty());
+
+        // Names are unique.
+        let dup: NewGrid = from(json!({"name": "一网格"}));
+        assert!(matches!(
+            store.create_grid(dup, t0()).await,
+            Err(StoreError::Conflict(_))
+        ));
+        store.delete_grid(&g.id).await.unwrap();
+        assert_eq!(store.grids().await.unwrap(), vec![]);
     }
-    // Reordering the chain frees nothing until the post leaves it.
-    let patch: GridPatch = from(json!({"post_chain": [b], "polygon": null}));
-    let g2 = store.update_grid(&g.id, patch, t0()).await.unwrap();
-    assert_eq!(g2.post_chain, vec![b.clone()]);
-    assert_eq!(g2.polygon, None);
-    assert_eq!(store.grid(&g.id).await.unwrap(), g2);
-    store.delete_post(&a).await.unwrap();
-    assert!(store.grids_of_post(&a).await.unwrap().is_empty());
-
-    // Names are unique.
-    let dup: NewGrid = from(json!({"name": "一网格"}));
-    assert!(matches!(store.create_grid(dup, t0()).await, Err(StoreError::Conflict(_))));
-    store.delete_grid(&g.id).await.unwrap();
-    assert_eq!(store.grids().await.unwrap(), vec![]);
-});
+);
 
 on_both!(users_passwords_and_sessions, |store: Store| async move {
     let p = post(&store, "警务室").await;
@@ -143,35 +167,84 @@ on_both!(users_passwords_and_sessions, |store: Store| async move {
     assert_eq!(u.role, Role::Responder);
     assert_eq!(store.user_by_username("wang.officer").await.unwrap(), u);
 
-    assert_eq!(store.check_password("wang.officer", "s3cret-pass").await.unwrap(), Some(u.clone()));
-    assert_eq!(store.check_password("wang.officer", "wrong-pass").await.unwrap(), None);
-    assert_eq!(store.check_password("nobody", "s3cret-pass").await.unwrap(), None);
+    assert_eq!(
+        store
+            .check_password("wang.officer", "s3cret-pass")
+            .await
+            .unwrap(),
+        Some(u.clone())
+    );
+    assert_eq!(
+        store
+            .check_password("wang.officer", "wrong-pass")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.check_password("nobody", "s3cret-pass").await.unwrap(),
+        None
+    );
 
     // Sessions: live, expired, revoked.
-    let s = store.open_session(u.clone(), Duration::hours(12), t0()).await.unwrap();
-    assert_eq!(store.session_user(&s.token, t0()).await.unwrap(), Some(u.clone()));
-    assert_eq!(store.session_user(&s.token, t0() + Duration::hours(13)).await.unwrap(), None);
+    let s = store
+        .open_session(u.clone(), Duration::hours(12), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_user(&s.token, t0()).await.unwrap(),
+        Some(u.clone())
+    );
+    assert_eq!(
+        store
+            .session_user(&s.token, t0() + Duration::hours(13))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.session_user("gws_forged", t0()).await.unwrap(), None);
     store.revoke_session(&s.token).await.unwrap();
     assert_eq!(store.session_user(&s.token, t0()).await.unwrap(), None);
 
     // A new password revokes every session.
-    let s1 = store.open_session(u.clone(), Duration::hours(12), t0()).await.unwrap();
-    let s2 = store.open_session(u.clone(), Duration::hours(12), t0()).await.unwrap();
+    let s1 = store
+        .open_session(u.clone(), Duration::hours(12), t0())
+        .await
+        .unwrap();
+    let s2 = store
+        .open_session(u.clone(), Duration::hours(12), t0())
+        .await
+        .unwrap();
     let patch: UserPatch = from(json!({"password": "another-pass"}));
     store.update_user(&u.id, patch, t0()).await.unwrap();
     assert_eq!(store.session_user(&s1.token, t0()).await.unwrap(), None);
     assert_eq!(store.session_user(&s2.token, t0()).await.unwrap(), None);
-    assert!(store.check_password("wang.officer", "another-pass").await.unwrap().is_some());
+    assert!(store
+        .check_password("wang.officer", "another-pass")
+        .await
+        .unwrap()
+        .is_some());
 
     // Usernames are unique; a responder needs an existing post.
-    let dup: NewUser = from(json!({"username": "wang.officer", "password": "xxxxxxxx", "role": "admin"}));
-    assert!(matches!(store.create_user(dup, t0()).await, Err(StoreError::Conflict(_))));
-    let ghost: NewUser = from(json!({"username": "li", "password": "xxxxxxxx", "role": "responder", "post_id": "nope"}));
-    assert!(matches!(store.create_user(ghost, t0()).await, Err(StoreError::Invalid(_))));
+    let dup: NewUser =
+        from(json!({"username": "wang.officer", "password": "xxxxxxxx", "role": "admin"}));
+    assert!(matches!(
+        store.create_user(dup, t0()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let ghost: NewUser = from(
+        json!({"username": "li", "password": "xxxxxxxx", "role": "responder", "post_id": "nope"}),
+    );
+    assert!(matches!(
+        store.create_user(ghost, t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
 
     // Deleting the user ends its sessions.
-    let s3 = store.open_session(u.clone(), Duration::hours(12), t0()).await.unwrap();
+    let s3 = store
+        .open_session(u.clone(), Duration::hours(12), t0())
+        .await
+        .unwrap();
     store.delete_user(&u.id).await.unwrap();
     assert_eq!(store.session_user(&s3.token, t0()).await.unwrap(), None);
     assert!(matches!(store.delete_post(&p).await, Ok(())));
@@ -179,13 +252,32 @@ on_both!(users_passwords_and_sessions, |store: Store| async move {
 
 on_both!(expired_sessions_are_purged, |store: Store| async move {
     let u = store
-        .create_user(from(json!({"username": "duty", "password": "xxxxxxxx", "role": "duty_officer"})), t0())
+        .create_user(
+            from(json!({"username": "duty", "password": "xxxxxxxx", "role": "duty_officer"})),
+            t0(),
+        )
         .await
         .unwrap();
-    store.open_session(u.clone(), Duration::minutes(5), t0()).await.unwrap();
-    let keep = store.open_session(u.clone(), Duration::hours(5), t0()).await.unwrap();
-    assert_eq!(store.purge_expired_sessions(t0() + Duration::hours(1)).await.unwrap(), 1);
-    assert!(store.session_user(&keep.token, t0()).await.unwrap().is_some());
+    store
+        .open_session(u.clone(), Duration::minutes(5), t0())
+        .await
+        .unwrap();
+    let keep = store
+        .open_session(u.clone(), Duration::hours(5), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .purge_expired_sessions(t0() + Duration::hours(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .session_user(&keep.token, t0())
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(store.revoke_user_sessions(&u.id).await.unwrap(), 1);
 });
 
@@ -194,20 +286,32 @@ on_both!(devices_and_their_tokens, |store: Store| async move {
     let new: NewDevice = from(json!({"name": "3栋报警按钮", "grid_id": g, "address": "3栋1单元"}));
     let (d, token) = store.create_device(new, t0()).await.unwrap();
     assert!(token.starts_with("gwd_"));
-    assert_eq!(store.device_by_token(&token).await.unwrap(), Some(d.clone()));
+    assert_eq!(
+        store.device_by_token(&token).await.unwrap(),
+        Some(d.clone())
+    );
     assert_eq!(store.device_by_token("gwd_forged").await.unwrap(), None);
 
     let fresh = store.rotate_device_token(&d.id, t0()).await.unwrap();
     assert_eq!(store.device_by_token(&token).await.unwrap(), None);
-    assert_eq!(store.device_by_token(&fresh).await.unwrap().unwrap().id, d.id);
+    assert_eq!(
+        store.device_by_token(&fresh).await.unwrap().unwrap().id,
+        d.id
+    );
 
     let patch: DevicePatch = from(json!({"lat": 26.5, "lon": 107.9}));
     let d2 = store.update_device(&d.id, patch, t0()).await.unwrap();
     assert_eq!((d2.lat, d2.lon), (Some(26.5), Some(107.9)));
     let bad: DevicePatch = from(json!({"grid_id": "nope"}));
-    assert!(matches!(store.update_device(&d.id, bad, t0()).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.update_device(&d.id, bad, t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
     // The grid cannot go while the device is in it.
-    assert!(matches!(store.delete_grid(&g).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.delete_grid(&g).await,
+        Err(StoreError::Conflict(_))
+    ));
     store.delete_device(&d.id).await.unwrap();
     assert_eq!(store.devices().await.unwrap(), vec![]);
     store.delete_grid(&g).await.unwrap();
@@ -223,15 +327,27 @@ on_both!(cameras_keep_credentials_apart, |store: Store| async move {
     assert!(c.has_credentials && c.panoramic && c.enabled);
     assert_eq!(store.camera(&c.id).await.unwrap(), c);
     let creds = store.camera_credentials(&c.id).await.unwrap().unwrap();
-    assert_eq!((creds.username.as_str(), creds.password.as_str()), ("admin", "cam-pass"));
+    assert_eq!(
+        (creds.username.as_str(), creds.password.as_str()),
+        ("admin", "cam-pass")
+    );
     // Nothing that lists cameras can leak the password.
     let listed = serde_json::to_string(&store.cameras().await.unwrap()).unwrap();
     assert!(!listed.contains("cam-pass"));
 
-    let patch: CameraPatch = from(json!({"enabled": false, "username": "viewer", "password": "p2"}));
+    let patch: CameraPatch =
+        from(json!({"enabled": false, "username": "viewer", "password": "p2"}));
     let c2 = store.update_camera(&c.id, patch, t0()).await.unwrap();
     assert!(!c2.enabled && c2.has_credentials);
-    assert_eq!(store.camera_credentials(&c.id).await.unwrap().unwrap().username, "viewer");
+    assert_eq!(
+        store
+            .camera_credentials(&c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .username,
+        "viewer"
+    );
     let clear: CameraPatch = from(json!({"username": null, "password": null}));
     let c3 = store.update_camera(&c.id, clear, t0()).await.unwrap();
     assert!(!c3.has_credentials);
@@ -239,7 +355,13 @@ on_both!(cameras_keep_credentials_apart, |store: Store| async move {
     assert_eq!(store.camera_credentials(&c.id).await.unwrap(), None);
 
     let leaky: NewCamera = from(json!({"name": "x", "rtsp_url": "rtsp://u:p@10.0.0.1/"}));
-    assert!(matches!(store.create_camera(leaky, t0()).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.create_camera(leaky, t0()).await,
+        Err(StoreError::Invalid(_))
+    ));
     store.delete_camera(&c.id).await.unwrap();
-    assert!(matches!(store.camera(&c.id).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.camera(&c.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
 });

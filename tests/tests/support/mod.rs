@@ -26,7 +26,11 @@ pub fn binary() -> PathBuf {
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A hub process, killed when dropped.
@@ -87,7 +91,10 @@ pub async fn wait_ready(base: &str) {
                 return;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "{base} not ready within 30 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{base} not ready within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
