@@ -30,7 +30,9 @@ pub struct Answer {
 }
 
 pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 impl Hub {
@@ -44,11 +46,22 @@ impl Hub {
         let clock = ManualClock::new(t0());
         let state = AppState::new(store, Arc::new(clock.clone()), config);
         let app = gridwatch_hub::http::router(state.clone());
-        Hub { state, clock, app, _dir: dir }
+        Hub {
+            state,
+            clock,
+            app,
+            _dir: dir,
+        }
     }
 
     /// Sends a request; `body` is sent as JSON when given.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -71,13 +84,23 @@ impl Hub {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// A user of the role, created directly in the store, and a live session token for them.
-    pub async fn login_as(&self, role: &str, post_id: Option<&str>, grid_id: Option<&str>) -> (User, String) {
+    pub async fn login_as(
+        &self,
+        role: &str,
+        post_id: Option<&str>,
+        grid_id: Option<&str>,
+    ) -> (User, String) {
         let n = gridwatch_core::id::new_id().replace('-', "");
         let user = self
             .state
@@ -95,7 +118,11 @@ impl Hub {
         let s = self
             .state
             .store
-            .open_session(user.clone(), Duration::hours(12), gridwatch_core::clock::Clock::now(&self.clock))
+            .open_session(
+                user.clone(),
+                Duration::hours(12),
+                gridwatch_core::clock::Clock::now(&self.clock),
+            )
             .await
             .unwrap();
         (user, s.token)
