@@ -26,6 +26,7 @@ pub struct Config {
     pub log: LogConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub response: ResponseConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +67,51 @@ pub struct AuthConfig {
     pub lockout_seconds: u64,
 }
 
+/// The response check (15分钟到达时限): the centre's promise, in whole minutes. A grid may
+/// override each value (`response_minutes`, `ack_minutes`, `at_risk_minutes`); the values in
+/// force when an incident is raised are frozen onto it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponseConfig {
+    /// From raised to a responder on scene; missing it is a breach (已超时), escalated to the
+    /// supervisor level.
+    pub window_minutes: u32,
+    /// From a dispatch to the post's acknowledgement; after it the next post of the grid's
+    /// chain is dispatched (and at the end of the chain the duty officers are told).
+    pub ack_minutes: u32,
+    /// From raised to the at-risk warning (即将超时) when nobody is on scene yet.
+    pub at_risk_minutes: u32,
+}
+
+impl Default for ResponseConfig {
+    fn default() -> Self {
+        ResponseConfig {
+            window_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_RESPONSE_MINUTES,
+            ack_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_ACK_MINUTES,
+            at_risk_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_AT_RISK_MINUTES,
+        }
+    }
+}
+
+impl ResponseConfig {
+    /// The centre's policy; an error names the `[response]` field at fault.
+    pub fn policy(&self) -> Result<gridwatch_core::sla::ResponsePolicy, ConfigError> {
+        gridwatch_core::sla::ResponsePolicy::from_minutes(
+            self.window_minutes,
+            self.ack_minutes,
+            self.at_risk_minutes,
+        )
+        .map_err(|e| {
+            let field = match e.field.as_str() {
+                "response_minutes" => "window_minutes",
+                other => other,
+            };
+            let message = e.message.replace("response window", "window_minutes");
+            ConfigError::Invalid(format!("response.{field}: {message}"))
+        })
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -76,6 +122,7 @@ impl Default for Config {
             log: LogConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            response: ResponseConfig::default(),
         }
     }
 }
@@ -159,7 +206,11 @@ impl Config {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            let path: Vec<String> = rest.to_ascii_lowercase().split("__").map(str::to_string).collect();
+            let path: Vec<String> = rest
+                .to_ascii_lowercase()
+                .split("__")
+                .map(str::to_string)
+                .collect();
             // Only names that are configuration fields are overrides; other GRIDWATCH_ variables
             // (the test suites', say) are left alone.
             let Some(default) = lookup(&known, &path) else {
@@ -171,7 +222,9 @@ impl Config {
             })?;
             insert(&mut tree, &path, parsed);
         }
-        let origin = file.map(Path::to_path_buf).unwrap_or_else(|| "environment".into());
+        let origin = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| "environment".into());
         let config: Config = serde_json::from_value(tree).map_err(|e| ConfigError::Parse {
             path: origin,
             message: e.to_string(),
@@ -181,15 +234,20 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|_| ConfigError::Invalid(format!("listen: {:?} is not HOST:PORT", self.listen)))?;
+        self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            ConfigError::Invalid(format!("listen: {:?} is not HOST:PORT", self.listen))
+        })?;
         if self.auth.session_hours == 0 {
-            return Err(ConfigError::Invalid("auth.session_hours must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "auth.session_hours must be at least 1".into(),
+            ));
         }
         if self.http.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid("http.max_body_bytes must be at least 1024".into()));
+            return Err(ConfigError::Invalid(
+                "http.max_body_bytes must be at least 1024".into(),
+            ));
         }
+        self.response.policy()?;
         Ok(())
     }
 
@@ -252,7 +310,10 @@ mod tests {
     use std::io::Write;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -289,7 +350,9 @@ mod tests {
     fn unknown_fields_are_named() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         writeln!(f, "[auth]\nsesion_hours = 8\n").unwrap();
-        let e = Config::load_with_env(Some(f.path()), env(&[])).unwrap_err().to_string();
+        let e = Config::load_with_env(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("sesion_hours"), "{e}");
     }
 
@@ -311,5 +374,56 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(c.to_toml().as_bytes()).unwrap();
         assert_eq!(Config::load_with_env(Some(f.path()), env(&[])).unwrap(), c);
+    }
+
+    #[test]
+    fn response_defaults_are_the_centres_promise() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(
+            (
+                c.response.window_minutes,
+                c.response.ack_minutes,
+                c.response.at_risk_minutes
+            ),
+            (15, 2, 10)
+        );
+        assert_eq!(
+            c.response.policy().unwrap(),
+            gridwatch_core::sla::ResponsePolicy::default()
+        );
+    }
+
+    #[test]
+    fn response_windows_from_file_and_environment() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[response]\nwindow_minutes = 20\nat_risk_minutes = 12\n").unwrap();
+        let c = Config::load_with_env(
+            Some(f.path()),
+            env(&[("GRIDWATCH_RESPONSE__ACK_MINUTES", "3")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.response.policy().unwrap(),
+            gridwatch_core::sla::ResponsePolicy::from_minutes(20, 3, 12).unwrap()
+        );
+    }
+
+    #[test]
+    fn response_windows_that_make_no_sense_are_refused() {
+        let e = Config::load_with_env(None, env(&[("GRIDWATCH_RESPONSE__AT_RISK_MINUTES", "15")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("response.at_risk_minutes"), "{e}");
+        assert!(e.contains("window_minutes"), "{e}");
+        let e = Config::load_with_env(None, env(&[("GRIDWATCH_RESPONSE__ACK_MINUTES", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("response.ack_minutes"), "{e}");
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[response]\nwindow_minuts = 20\n").unwrap();
+        let e = Config::load_with_env(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("window_minuts"), "{e}");
     }
 }

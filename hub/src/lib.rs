@@ -8,6 +8,7 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod incidents;
 pub mod metrics;
 pub mod server;
 pub mod state;

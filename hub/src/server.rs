@@ -37,17 +37,25 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let state = AppState::new(store, Arc::new(SystemClock), config);
     spawn_housekeeping(state.clone());
+    crate::incidents::response_check::spawn(state.clone());
+    crate::incidents::watchdog::spawn(state.clone());
     let app = crate::http::router(state.clone());
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     });
     tracing::info!(%addr, "gridwatch listening");
     Ok(Running { addr, state, task })
 }
 
-/// Periodic chores: forgetting expired sessions.
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
+
+/// Periodic chores: forgetting expired sessions and old idempotency keys.
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -57,6 +65,12 @@ fn spawn_housekeeping(state: AppState) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "expired sessions forgotten"),
                 Err(e) => tracing::warn!(error = %e, "could not purge sessions"),
+            }
+            let before = state.now() - chrono::Duration::hours(IDEMPOTENCY_KEY_HOURS);
+            match state.store.purge_idempotency_keys(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(keys = n, "old idempotency keys forgotten"),
+                Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
             }
         }
     });

@@ -1,6 +1,7 @@
 //! What every request handler shares.
 
 use crate::config::Config;
+use crate::incidents::Incidents;
 use crate::metrics::Metrics;
 use crate::throttle::LoginThrottle;
 use chrono::{DateTime, Utc};
@@ -16,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub throttle: Arc<LoginThrottle>,
+    /// The incident core: response policy, SOS limit, timer wake-up, incident metrics.
+    pub incidents: Arc<Incidents>,
 }
 
 impl AppState {
@@ -24,12 +27,21 @@ impl AppState {
             config.auth.max_failed_logins,
             chrono::Duration::seconds(config.auth.lockout_seconds as i64),
         );
+        let metrics = Metrics::new();
+        // `Config::load` has checked the windows; a config built in code falls back to the
+        // centre's default promise rather than running without one.
+        let policy = config.response.policy().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "using the default response windows");
+            Default::default()
+        });
+        let incidents = Incidents::new(policy, &metrics);
         AppState {
             store,
             clock,
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             throttle: Arc::new(throttle),
+            incidents: Arc::new(incidents),
         }
     }
 

@@ -16,6 +16,8 @@ struct Fixtures {
     device: String,
     camera: String,
     user: String,
+    /// A duty officer, to bring incidents into the state an endpoint needs.
+    duty: String,
 }
 
 async fn admin_token(hub: &Hub) -> String {
@@ -24,7 +26,12 @@ async fn admin_token(hub: &Hub) -> String {
 
 async fn create(hub: &Hub, token: &str, path: &str, body: Value) -> Value {
     let a = hub.call(Method::POST, path, Some(token), Some(body)).await;
-    assert_eq!(a.status, StatusCode::CREATED, "creating at {path}: {:?}", a.body);
+    assert_eq!(
+        a.status,
+        StatusCode::CREATED,
+        "creating at {path}: {:?}",
+        a.body
+    );
     a.body
 }
 
@@ -38,9 +45,15 @@ fn new_body(collection: &str, fx: &Fixtures) -> Value {
     match collection {
         "/api/v1/posts" => json!({"name": unique("post"), "lat": 26.57, "lon": 107.98}),
         "/api/v1/grids" => json!({"name": unique("grid"), "post_chain": [fx.post]}),
-        "/api/v1/users" => json!({"username": unique("user"), "password": "password-1", "role": "duty_officer"}),
+        "/api/v1/users" => {
+            json!({"username": unique("user"), "password": "password-1", "role": "duty_officer"})
+        }
         "/api/v1/devices" => json!({"name": unique("button"), "grid_id": fx.grid}),
-        "/api/v1/cameras" => json!({"name": unique("cam"), "rtsp_url": "rtsp://127.0.0.1:8554/cam1", "grid_id": fx.grid}),
+        "/api/v1/cameras" => {
+            json!({"name": unique("cam"), "rtsp_url": "rtsp://127.0.0.1:8554/cam1", "grid_id": fx.grid})
+        }
+        "/api/v1/sos" => json!({"lat": 26.5, "lon": 107.9, "note": "matrix"}),
+        "/api/v1/incidents" => json!({"kind": "manual", "grid_id": fx.grid, "note": "matrix"}),
         other => panic!("no creation body for {other}"),
     }
 }
@@ -64,22 +77,88 @@ fn existing(collection: &str, fx: &Fixtures) -> String {
     }
 }
 
+/// A fresh incident the caller can reach: a resident's own SOS, else a panic button's SOS in the
+/// fixture grid, dispatched at once to the fixture post (whose responders the matrix uses).
+/// `/resolve` needs someone on scene first.
+async fn incident_for(
+    hub: &Hub,
+    admin: &str,
+    role: Option<&str>,
+    token: Option<&str>,
+    rest: &str,
+    fx: &Fixtures,
+) -> String {
+    let raiser = match (role, token) {
+        (Some("resident"), Some(t)) => t.to_string(),
+        _ => token_for(hub, admin, "device", fx).await,
+    };
+    let a = hub
+        .call(Method::POST, "/api/v1/sos", Some(&raiser), None)
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "raising: {}", a.body);
+    let id = a.body["incident"]["id"].as_str().unwrap().to_string();
+    if rest == "/resolve" {
+        let a = hub
+            .call(
+                Method::POST,
+                &format!("/api/v1/incidents/{id}/arrive"),
+                Some(&fx.duty),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "arriving: {}", a.body);
+    }
+    id
+}
+
+fn incident_body(rest: &str, fx: &Fixtures) -> Option<Value> {
+    match rest {
+        "/dispatch" => Some(json!({"post_id": fx.post})),
+        "/arrive" => Some(json!({"lat": 26.5, "lon": 107.9})),
+        "/resolve" => Some(json!({"note": "处置完毕"})),
+        "/cancel" => Some(json!({"reason": "误报"})),
+        _ => None,
+    }
+}
+
 /// The concrete request for an endpoint: path with ids filled in, and a body.
-async fn request_for(hub: &Hub, admin: &str, ep: &endpoints::Endpoint, fx: &Fixtures) -> (String, Option<Value>) {
+async fn request_for(
+    hub: &Hub,
+    admin: &str,
+    ep: &endpoints::Endpoint,
+    fx: &Fixtures,
+    role: Option<&str>,
+    token: Option<&str>,
+) -> (String, Option<Value>) {
     let path = ep.path;
+    if let Some(rest) = path.strip_prefix("/api/v1/incidents/{id}") {
+        let id = incident_for(hub, admin, role, token, rest, fx).await;
+        return (
+            format!("/api/v1/incidents/{id}{rest}"),
+            incident_body(rest, fx),
+        );
+    }
     if path == "/api/v1/auth/login" {
         let (u, _) = hub.login_as("resident", None, None).await;
-        return (path.into(), Some(json!({"username": u.username, "password": "password-1"})));
+        return (
+            path.into(),
+            Some(json!({"username": u.username, "password": "password-1"})),
+        );
     }
     let Some((collection, rest)) = path.split_once("/{id}") else {
-        let body = (ep.method == Method::POST && path.starts_with("/api/v1/") && !path.contains("/auth/"))
-            .then(|| new_body(path, fx));
+        let body =
+            (ep.method == Method::POST && path.starts_with("/api/v1/") && !path.contains("/auth/"))
+                .then(|| new_body(path, fx));
         return (path.into(), body);
     };
     let id = if ep.method == Method::DELETE {
         // Deleting consumes the record: make one for this call.
         let made = create(hub, admin, collection, new_body(collection, fx)).await;
-        let record = if made.get("device").is_some() { &made["device"] } else { &made };
+        let record = if made.get("device").is_some() {
+            &made["device"]
+        } else {
+            &made
+        };
         record["id"].as_str().unwrap().to_string()
     } else {
         existing(collection, fx)
@@ -91,28 +170,67 @@ async fn request_for(hub: &Hub, admin: &str, ep: &endpoints::Endpoint, fx: &Fixt
 /// A token for the role: a fresh session, or a fresh device token.
 async fn token_for(hub: &Hub, admin: &str, role: &str, fx: &Fixtures) -> String {
     if role == "device" {
-        let made = create(hub, admin, "/api/v1/devices", json!({"name": unique("btn"), "grid_id": fx.grid})).await;
+        let made = create(
+            hub,
+            admin,
+            "/api/v1/devices",
+            json!({"name": unique("btn"), "grid_id": fx.grid}),
+        )
+        .await;
         return made["token"].as_str().unwrap().to_string();
     }
     let post = (role == "responder").then_some(fx.post.as_str());
-    hub.login_as(role, post, None).await.1
+    let grid = (role == "resident").then_some(fx.grid.as_str());
+    hub.login_as(role, post, grid).await.1
 }
 
 async fn walk(hub: Hub) {
     let admin = admin_token(&hub).await;
-    let post = create(&hub, &admin, "/api/v1/posts", json!({"name": "matrix post", "lat": 26.5, "lon": 107.9})).await;
+    let post = create(
+        &hub,
+        &admin,
+        "/api/v1/posts",
+        json!({"name": "matrix post", "lat": 26.5, "lon": 107.9}),
+    )
+    .await;
     let post = post["id"].as_str().unwrap().to_string();
-    let grid = create(&hub, &admin, "/api/v1/grids", json!({"name": "matrix grid", "post_chain": [post]})).await;
+    let grid = create(
+        &hub,
+        &admin,
+        "/api/v1/grids",
+        json!({"name": "matrix grid", "post_chain": [post]}),
+    )
+    .await;
     let grid = grid["id"].as_str().unwrap().to_string();
-    let device = create(&hub, &admin, "/api/v1/devices", json!({"name": "matrix button", "grid_id": grid})).await;
-    let camera = create(&hub, &admin, "/api/v1/cameras", json!({"name": "matrix cam", "rtsp_url": "rtsp://127.0.0.1/x"})).await;
-    let user = create(&hub, &admin, "/api/v1/users", json!({"username": "matrixuser", "password": "password-1", "role": "resident"})).await;
+    let device = create(
+        &hub,
+        &admin,
+        "/api/v1/devices",
+        json!({"name": "matrix button", "grid_id": grid}),
+    )
+    .await;
+    let camera = create(
+        &hub,
+        &admin,
+        "/api/v1/cameras",
+        json!({"name": "matrix cam", "rtsp_url": "rtsp://127.0.0.1/x"}),
+    )
+    .await;
+    let user = create(
+        &hub,
+        &admin,
+        "/api/v1/users",
+        json!({"username": "matrixuser", "password": "password-1", "role": "resident"}),
+    )
+    .await;
+    let duty = hub.login_as("duty_officer", None, None).await.1;
     let fx = Fixtures {
         post,
         grid,
         device: device["device"]["id"].as_str().unwrap().to_string(),
         camera: camera["id"].as_str().unwrap().to_string(),
         user: user["id"].as_str().unwrap().to_string(),
+        duty,
     };
 
     let mut checked = 0;
@@ -125,8 +243,10 @@ async fn walk(hub: Hub) {
                 Some(r) => Some(token_for(&hub, &admin, r, &fx).await),
                 None => None,
             };
-            let (path, body) = request_for(&hub, &admin, &ep, &fx).await;
-            let a = hub.call(ep.method.clone(), &path, token.as_deref(), body).await;
+            let (path, body) = request_for(&hub, &admin, &ep, &fx, role, token.as_deref()).await;
+            let a = hub
+                .call(ep.method.clone(), &path, token.as_deref(), body)
+                .await;
             let allowed = ep.roles.is_empty()
                 || role.is_some_and(|r| ep.roles.iter().any(|x| x.as_str() == r));
             let expected = if allowed {
@@ -148,11 +268,20 @@ async fn walk(hub: Hub) {
                     a.body
                 ));
             } else if !a.status.is_success() {
-                assert!(a.body["error"]["code"].is_string(), "error shape: {}", a.body);
+                assert!(
+                    a.body["error"]["code"].is_string(),
+                    "error shape: {}",
+                    a.body
+                );
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {checked} answers wrong:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} answers wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked >= 6 * 30, "walked only {checked} pairs");
 }
 

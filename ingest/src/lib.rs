@@ -1,3 +1,32 @@
-//! Camera ingest (see the crate description).
+//! Camera ingest: pulls every camera's RTSP stream with retina, keeps it
+//! healthy, and hands it to browsers as fragmented MP4 without transcoding.
+//!
+//! * [`Cameras`] is the entry point for the hub: [`Cameras::apply`] the
+//!   configured cameras, read [`Cameras::status`]/[`Cameras::events`], and
+//!   [`Cameras::subscribe`] a live viewer.
+//! * [`session`] is one retina session; a supervisor task per stream keeps
+//!   one alive (reconnecting with backoff, with a frame watchdog);
+//!   [`status`] reports how it goes; [`live`] and [`gop`] fan frames out to
+//!   viewers; [`fmp4`] packages them.
+//! * [`camsim`] simulates cameras on gst-rtsp-server for demos and tests.
+//!
+//! Nothing here knows about the hub; it is wired to HTTP, WebSocket and the
+//! event stream there.
 
+mod backoff;
+mod cameras;
+pub mod camsim;
+pub mod config;
 pub mod fmp4;
+pub mod gop;
+pub mod live;
+pub mod quirks;
+pub mod session;
+pub mod status;
+mod supervisor;
+
+pub use cameras::{ApplySummary, Cameras, LiveError, DISABLED_REASON};
+pub use config::{CameraConfig, Credentials, IngestConfig, Quality, Transport};
+pub use live::{LiveMessage, Viewer};
+pub use quirks::CameraQuirks;
+pub use status::{CameraStatus, StatusEvent, StreamState, StreamStatus};

@@ -33,6 +33,7 @@
 //!   Nothing leaves `resolved` or `cancelled`.
 
 use crate::validate::{self, ValidationError};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -419,6 +420,232 @@ pub fn transition(state: IncidentState, action: &Action) -> Result<Transition, I
     })
 }
 
+/// Who raised an incident, as the API shows it: `resident:<user_id>`, `device:<device_id>`,
+/// `officer:<user_id>` (a duty officer, by hand) or `camera:<camera_id>`.
+///
+/// It is also the key of "the same caller" for repeat presses and idempotency keys, and what
+/// lets a resident see their own incidents.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Source {
+    Resident(String),
+    Device(String),
+    Officer(String),
+    Camera(String),
+}
+
+impl Source {
+    pub fn parse(s: &str) -> Option<Source> {
+        let (kind, id) = s.split_once(':')?;
+        if id.is_empty() {
+            return None;
+        }
+        let id = id.to_string();
+        Some(match kind {
+            "resident" => Source::Resident(id),
+            "device" => Source::Device(id),
+            "officer" => Source::Officer(id),
+            "camera" => Source::Camera(id),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, id) = match self {
+            Source::Resident(id) => ("resident", id),
+            Source::Device(id) => ("device", id),
+            Source::Officer(id) => ("officer", id),
+            Source::Camera(id) => ("camera", id),
+        };
+        write!(f, "{kind}:{id}")
+    }
+}
+
+impl From<Source> for String {
+    fn from(s: Source) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for Source {
+    type Error = String;
+    fn try_from(s: String) -> Result<Source, String> {
+        Source::parse(&s).ok_or_else(|| format!("not an incident source: {s:?}"))
+    }
+}
+
+/// One incident, as stored and as the API shows it (`GET /api/v1/incidents/{id}` adds its
+/// `timeline`). What changes it is decided in [`crate::dispatch`]; the store only keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub kind: IncidentKind,
+    pub state: IncidentState,
+    /// The grid it was routed to; `None` when neither a location nor the caller named one.
+    pub grid_id: Option<String>,
+    /// The post it is dispatched to now.
+    pub post_id: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub source: Source,
+    pub note: Option<String>,
+    /// The camera a duty officer raised it from, if any.
+    pub camera_id: Option<String>,
+    /// The cameras nearest to it (the grid's first), nearest first.
+    pub cameras: Vec<String>,
+    /// Pressed again while open: the caller is insisting.
+    pub urgent: bool,
+    pub repeat_count: u32,
+    /// How many times it has been escalated.
+    pub escalation_level: u32,
+    /// The grid's post chain when it was raised, frozen.
+    pub post_chain: Vec<String>,
+    /// Where `post_id` stands in `post_chain` (`None`: not dispatched, or to a post outside it).
+    pub chain_position: Option<usize>,
+    /// The response windows in force when it was raised, frozen.
+    pub policy: crate::sla::ResponsePolicy,
+    pub created_at: DateTime<Utc>,
+    /// `created_at + response window`: on scene by then, or the promise is broken.
+    pub deadline_at: DateTime<Utc>,
+    /// The latest press (the raise or a repeat): repeats within 120 s of it are the same call.
+    pub last_press_at: DateTime<Utc>,
+    /// The latest dispatch (by a duty officer, automatically or by escalation).
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// When the post it is dispatched to acknowledged; cleared by a new dispatch.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub on_scene_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When it was resolved or cancelled.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When it was flagged at risk (即将超时).
+    pub at_risk_at: Option<DateTime<Utc>>,
+    /// When the deadline passed with nobody on scene (已超时).
+    pub breached_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A resident's or a panic button's press: `POST /api/v1/sos`, or an MQTT message.
+///
+/// Unknown fields are ignored and a location that is not one is dropped (and said so in the
+/// timeline) rather than refused: an SOS is never turned away for its form.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+pub struct SosPress {
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl SosPress {
+    /// Longest note kept; longer ones are cut.
+    pub const MAX_NOTE: usize = 1000;
+
+    /// The press made fit to store: a bad location dropped (the reason is returned), the note
+    /// trimmed and cut to [`SosPress::MAX_NOTE`] characters.
+    pub fn sanitized(mut self) -> (SosPress, Option<String>) {
+        let mut dropped = None;
+        if let Err(e) = validate::lat_lon(self.lat, self.lon) {
+            dropped = Some(e.to_string());
+            self.lat = None;
+            self.lon = None;
+        }
+        self.note = self
+            .note
+            .map(|n| {
+                n.trim()
+                    .chars()
+                    .take(SosPress::MAX_NOTE)
+                    .collect::<String>()
+            })
+            .filter(|n| !n.is_empty());
+        (self, dropped)
+    }
+
+    /// Reads a press from any JSON: `null` is an empty press, an object gives the fields that
+    /// have the right type (the others are named in the second value, to be recorded), and
+    /// anything else is not a press at all.
+    pub fn from_json(v: &serde_json::Value) -> Result<(SosPress, Vec<String>), ValidationError> {
+        let obj = match v {
+            serde_json::Value::Null => return Ok((SosPress::default(), vec![])),
+            serde_json::Value::Object(o) => o,
+            _ => {
+                return Err(ValidationError::new(
+                    "body",
+                    "must be a JSON object or empty",
+                ))
+            }
+        };
+        let mut ignored = vec![];
+        let mut number = |k: &str| match obj.get(k) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => v.as_f64().or_else(|| {
+                ignored.push(k.to_string());
+                None
+            }),
+        };
+        let lat = number("lat");
+        let lon = number("lon");
+        let note = match obj.get("note") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                ignored.push("note".into());
+                None
+            }
+        };
+        ignored.extend(
+            obj.keys()
+                .filter(|k| !matches!(k.as_str(), "lat" | "lon" | "note"))
+                .cloned(),
+        );
+        Ok((SosPress { lat, lon, note }, ignored))
+    }
+
+    pub fn location(&self) -> Option<(f64, f64)> {
+        self.lat.zip(self.lon)
+    }
+}
+
+/// `POST /api/v1/incidents`: a duty officer raises an incident by hand.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIncident {
+    /// `manual` unless given.
+    #[serde(default = "manual")]
+    pub kind: IncidentKind,
+    #[serde(default)]
+    pub grid_id: Option<String>,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub camera_id: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+fn manual() -> IncidentKind {
+    IncidentKind::Manual
+}
+
+impl NewIncident {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate::lat_lon(self.lat, self.lon)?;
+        validate::text("note", self.note.as_deref(), SosPress::MAX_NOTE)?;
+        for (field, v) in [("grid_id", &self.grid_id), ("camera_id", &self.camera_id)] {
+            if let Some(id) = v {
+                validate::name(field, id, 100)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -724,5 +951,83 @@ mod tests {
         .validate()
         .is_err());
         assert!(Action::Arrive.validate().is_ok());
+    }
+
+    #[test]
+    fn sources_read_and_write_as_kind_colon_id() {
+        for (s, v) in [
+            ("resident:u1", Source::Resident("u1".into())),
+            ("device:d1", Source::Device("d1".into())),
+            ("officer:u2", Source::Officer("u2".into())),
+            ("camera:c1", Source::Camera("c1".into())),
+        ] {
+            assert_eq!(Source::parse(s), Some(v.clone()));
+            assert_eq!(v.to_string(), s);
+            assert_eq!(serde_json::to_value(&v).unwrap(), serde_json::json!(s));
+        }
+        for bad in ["resident", "resident:", "alien:x", ""] {
+            assert_eq!(Source::parse(bad), None, "{bad}");
+        }
+        assert!(serde_json::from_str::<Source>("\"alien:x\"").is_err());
+    }
+
+    #[test]
+    fn a_press_is_made_fit_to_store_not_refused() {
+        let p: SosPress =
+            serde_json::from_str(r#"{"lat": 26.5, "lon": 107.9, "note": "  救命  ", "x": 1}"#)
+                .unwrap();
+        let (p, dropped) = p.sanitized();
+        assert_eq!(
+            (p.location(), p.note.as_deref(), dropped),
+            (Some((26.5, 107.9)), Some("救命"), None)
+        );
+
+        let p: SosPress = serde_json::from_str(r#"{"lat": 126.5}"#).unwrap();
+        let (p, dropped) = p.sanitized();
+        assert_eq!(p.location(), None);
+        assert!(dropped.unwrap().contains("lat"));
+
+        let p = SosPress {
+            note: Some("很".repeat(SosPress::MAX_NOTE + 5)),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.sanitized().0.note.unwrap().chars().count(),
+            SosPress::MAX_NOTE
+        );
+        assert_eq!(
+            SosPress {
+                note: Some("   ".into()),
+                ..Default::default()
+            }
+            .sanitized()
+            .0
+            .note,
+            None
+        );
+    }
+
+    #[test]
+    fn a_press_is_read_from_any_object() {
+        let v = serde_json::json!({"lat": 26.5, "lon": "107.9", "note": 5, "colour": "red"});
+        let (p, mut ignored) = SosPress::from_json(&v).unwrap();
+        ignored.sort();
+        assert_eq!((p.lat, p.lon, p.note), (Some(26.5), None, None));
+        assert_eq!(ignored, ["colour", "lon", "note"]);
+        assert_eq!(
+            SosPress::from_json(&serde_json::Value::Null).unwrap().0,
+            SosPress::default()
+        );
+        assert!(SosPress::from_json(&serde_json::json!([1])).is_err());
+    }
+
+    #[test]
+    fn manual_incidents_default_to_manual_and_check_their_input() {
+        let n: NewIncident = serde_json::from_str(r#"{"note": "电话报警"}"#).unwrap();
+        assert_eq!(n.kind, IncidentKind::Manual);
+        assert!(n.validate().is_ok());
+        let n: NewIncident = serde_json::from_str(r#"{"lat": 26.5}"#).unwrap();
+        assert_eq!(n.validate().unwrap_err().field, "lon");
+        assert!(serde_json::from_str::<NewIncident>(r#"{"colour": "red"}"#).is_err());
     }
 }

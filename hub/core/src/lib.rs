@@ -9,6 +9,8 @@
 pub mod camera;
 pub mod clock;
 pub mod device;
+pub mod dispatch;
+pub mod event;
 pub mod geo;
 pub mod grid;
 pub mod id;
@@ -17,6 +19,7 @@ pub mod patch;
 pub mod post;
 pub mod report;
 pub mod role;
+pub mod routing;
 pub mod sla;
 pub mod user;
 pub mod validate;

@@ -25,6 +25,26 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// How the rows of the report are keyed: `group_by=grid|post|day`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportGroup {
+    Grid,
+    Post,
+    Day,
+}
+
+impl ReportGroup {
+    pub fn parse(s: &str) -> Option<ReportGroup> {
+        match s {
+            "grid" => Some(ReportGroup::Grid),
+            "post" => Some(ReportGroup::Post),
+            "day" => Some(ReportGroup::Day),
+            _ => None,
+        }
+    }
+}
+
 /// One incident, as the report needs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportRecord {

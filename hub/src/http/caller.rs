@@ -41,13 +41,21 @@ impl Caller {
 
 /// The token the request carries, wherever it carries it.
 pub fn token_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(t) = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))
+        {
             return Some(t.trim().to_string());
         }
     }
     for cookies in headers.get_all(header::COOKIE) {
-        let Ok(cookies) = cookies.to_str() else { continue };
+        let Ok(cookies) = cookies.to_str() else {
+            continue;
+        };
         for c in cookies.split(';') {
             if let Some((name, value)) = c.trim().split_once('=') {
                 if name == SESSION_COOKIE && !value.is_empty() {
@@ -78,7 +86,11 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Caller>, Ap
             .session_user(token, state.now())
             .await?
             .map(Caller::User),
-        Some(TokenKind::Device) => state.store.device_by_token(token).await?.map(Caller::Device),
+        Some(TokenKind::Device) => state
+            .store
+            .device_by_token(token)
+            .await?
+            .map(Caller::Device),
         None => None,
     })
 }

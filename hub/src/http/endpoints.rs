@@ -3,7 +3,7 @@
 //! The router, the role check, the OpenAPI document and the role-matrix test are all built from
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
-use super::{admin, auth, ops};
+use super::{admin, auth, incidents, ops, reports, sos};
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -16,7 +16,20 @@ pub const PUBLIC: &[Role] = &[];
 pub const ADMIN: &[Role] = &[Role::Admin];
 pub const STAFF: &[Role] = &[Role::Admin, Role::DutyOfficer, Role::Responder];
 pub const ANYONE_LOGGED_IN: &[Role] = &Role::ALL;
-pub const PEOPLE: &[Role] = &[Role::Admin, Role::DutyOfficer, Role::Responder, Role::Resident];
+pub const PEOPLE: &[Role] = &[
+    Role::Admin,
+    Role::DutyOfficer,
+    Role::Responder,
+    Role::Resident,
+];
+/// Who presses SOS.
+pub const SOS: &[Role] = &[Role::Resident, Role::Device];
+pub const DUTY: &[Role] = &[Role::DutyOfficer];
+/// Who acts on an incident's response (the responder only for its own post's incidents).
+pub const RESPONSE: &[Role] = &[Role::DutyOfficer, Role::Responder];
+/// Who may cancel (the resident only their own SOS, before anyone is on scene).
+pub const CANCEL: &[Role] = &[Role::DutyOfficer, Role::Resident];
+pub const OVERSIGHT: &[Role] = &[Role::Admin, Role::DutyOfficer];
 
 pub struct Endpoint {
     pub method: Method,
@@ -32,7 +45,13 @@ pub struct Endpoint {
     pub route: MethodRouter<AppState>,
 }
 
-fn ep<H, T>(method: Method, path: &'static str, roles: &'static [Role], summary: &'static str, h: H) -> Endpoint
+fn ep<H, T>(
+    method: Method,
+    path: &'static str,
+    roles: &'static [Role],
+    summary: &'static str,
+    h: H,
+) -> Endpoint
 where
     H: Handler<T, AppState>,
     T: 'static,
@@ -69,32 +88,156 @@ impl Endpoint {
 /// Admin CRUD over one kind of record: list, create, get, patch, delete.
 macro_rules! crud {
     ($v:ident, $base:literal, $item:literal, $m:ident, $new:ty, $patch:ty, $what:literal, $read:expr) => {
-        $v.push(ep(Method::GET, $base, $read, concat!("List ", $what), admin::$m::list));
-        $v.push(ep(Method::POST, $base, ADMIN, concat!("Create a ", $what), admin::$m::create).body::<$new>());
-        $v.push(ep(Method::GET, $item, $read, concat!("Get one ", $what), admin::$m::get));
-        $v.push(ep(Method::PATCH, $item, ADMIN, concat!("Change a ", $what), admin::$m::patch).body::<$patch>());
-        $v.push(ep(Method::DELETE, $item, ADMIN, concat!("Delete a ", $what), admin::$m::delete));
+        $v.push(ep(
+            Method::GET,
+            $base,
+            $read,
+            concat!("List ", $what),
+            admin::$m::list,
+        ));
+        $v.push(
+            ep(
+                Method::POST,
+                $base,
+                ADMIN,
+                concat!("Create a ", $what),
+                admin::$m::create,
+            )
+            .body::<$new>(),
+        );
+        $v.push(ep(
+            Method::GET,
+            $item,
+            $read,
+            concat!("Get one ", $what),
+            admin::$m::get,
+        ));
+        $v.push(
+            ep(
+                Method::PATCH,
+                $item,
+                ADMIN,
+                concat!("Change a ", $what),
+                admin::$m::patch,
+            )
+            .body::<$patch>(),
+        );
+        $v.push(ep(
+            Method::DELETE,
+            $item,
+            ADMIN,
+            concat!("Delete a ", $what),
+            admin::$m::delete,
+        ));
     };
 }
 
 pub fn all() -> Vec<Endpoint> {
     use gridwatch_core::{camera, device, grid, post, user};
     let mut v = vec![
-        ep(Method::GET, "/healthz", PUBLIC, "The process is up", ops::healthz),
-        ep(Method::GET, "/readyz", PUBLIC, "The database answers and is migrated", ops::readyz),
-        ep(Method::GET, "/metrics", PUBLIC, "Prometheus metrics", ops::metrics),
-        ep(Method::GET, "/api/openapi.json", PUBLIC, "This API, described", ops::openapi),
-        ep(Method::POST, "/api/v1/auth/login", PUBLIC, "Log in with username and password", auth::login)
-            .body::<auth::Login>()
-            .ok(200),
-        ep(Method::POST, "/api/v1/auth/logout", PEOPLE, "Revoke the session in use", auth::logout).ok(204),
-        ep(Method::GET, "/api/v1/me", ANYONE_LOGGED_IN, "Who the caller is", auth::me),
+        ep(
+            Method::GET,
+            "/healthz",
+            PUBLIC,
+            "The process is up",
+            ops::healthz,
+        ),
+        ep(
+            Method::GET,
+            "/readyz",
+            PUBLIC,
+            "The database answers and is migrated",
+            ops::readyz,
+        ),
+        ep(
+            Method::GET,
+            "/metrics",
+            PUBLIC,
+            "Prometheus metrics",
+            ops::metrics,
+        ),
+        ep(
+            Method::GET,
+            "/api/openapi.json",
+            PUBLIC,
+            "This API, described",
+            ops::openapi,
+        ),
+        ep(
+            Method::POST,
+            "/api/v1/auth/login",
+            PUBLIC,
+            "Log in with username and password",
+            auth::login,
+        )
+        .body::<auth::Login>()
+        .ok(200),
+        ep(
+            Method::POST,
+            "/api/v1/auth/logout",
+            PEOPLE,
+            "Revoke the session in use",
+            auth::logout,
+        )
+        .ok(204),
+        ep(
+            Method::GET,
+            "/api/v1/me",
+            ANYONE_LOGGED_IN,
+            "Who the caller is",
+            auth::me,
+        ),
     ];
-    crud!(v, "/api/v1/posts", "/api/v1/posts/{id}", posts, post::NewPost, post::PostPatch, "post", STAFF);
-    crud!(v, "/api/v1/grids", "/api/v1/grids/{id}", grids, grid::NewGrid, grid::GridPatch, "grid", STAFF);
-    crud!(v, "/api/v1/users", "/api/v1/users/{id}", users, user::NewUser, user::UserPatch, "user", ADMIN);
-    crud!(v, "/api/v1/devices", "/api/v1/devices/{id}", devices, device::NewDevice, device::DevicePatch, "device", ADMIN);
-    crud!(v, "/api/v1/cameras", "/api/v1/cameras/{id}", cameras, camera::NewCamera, camera::CameraPatch, "camera", STAFF);
+    crud!(
+        v,
+        "/api/v1/posts",
+        "/api/v1/posts/{id}",
+        posts,
+        post::NewPost,
+        post::PostPatch,
+        "post",
+        STAFF
+    );
+    crud!(
+        v,
+        "/api/v1/grids",
+        "/api/v1/grids/{id}",
+        grids,
+        grid::NewGrid,
+        grid::GridPatch,
+        "grid",
+        STAFF
+    );
+    crud!(
+        v,
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        users,
+        user::NewUser,
+        user::UserPatch,
+        "user",
+        ADMIN
+    );
+    crud!(
+        v,
+        "/api/v1/devices",
+        "/api/v1/devices/{id}",
+        devices,
+        device::NewDevice,
+        device::DevicePatch,
+        "device",
+        ADMIN
+    );
+    crud!(
+        v,
+        "/api/v1/cameras",
+        "/api/v1/cameras/{id}",
+        cameras,
+        camera::NewCamera,
+        camera::CameraPatch,
+        "camera",
+        STAFF
+    );
     v.push(ep(
         Method::POST,
         "/api/v1/devices/{id}/token",
@@ -102,5 +245,96 @@ pub fn all() -> Vec<Endpoint> {
         "Issue a new token for a device; the old one stops working",
         admin::devices::rotate_token,
     ));
+    v.extend([
+        ep(
+            Method::POST,
+            "/api/v1/sos",
+            SOS,
+            "Press SOS: 201 new incident, 200 repeat press or replayed Idempotency-Key",
+            sos::sos,
+        )
+        .body::<gridwatch_core::incident::SosPress>(),
+        ep(
+            Method::POST,
+            "/api/v1/incidents",
+            DUTY,
+            "Raise an incident by hand",
+            incidents::create,
+        )
+        .body::<gridwatch_core::incident::NewIncident>(),
+        ep(
+            Method::GET,
+            "/api/v1/incidents",
+            PEOPLE,
+            "List the incidents the caller may see, newest first",
+            incidents::list,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/incidents/{id}",
+            PEOPLE,
+            "One incident with its timeline",
+            incidents::get,
+        ),
+        ep(
+            Method::POST,
+            "/api/v1/incidents/{id}/dispatch",
+            DUTY,
+            "Dispatch or redirect to a post",
+            incidents::dispatch,
+        )
+        .body::<incidents::DispatchBody>()
+        .ok(200),
+        ep(
+            Method::POST,
+            "/api/v1/incidents/{id}/ack",
+            RESPONSE,
+            "The post acknowledges",
+            incidents::ack,
+        )
+        .ok(200),
+        ep(
+            Method::POST,
+            "/api/v1/incidents/{id}/en-route",
+            RESPONSE,
+            "A responder is on the way",
+            incidents::en_route,
+        )
+        .ok(200),
+        ep(
+            Method::POST,
+            "/api/v1/incidents/{id}/arrive",
+            RESPONSE,
+            "A responder is on scene",
+            incidents::arrive,
+        )
+        .body::<incidents::ArriveBody>()
+        .ok(200),
+        ep(
+            Method::POST,
+            "/api/v1/incidents/{id}/resolve",
+            RESPONSE,
+            "Close after the response, with a note",
+            incidents::resolve,
+        )
+        .body::<incidents::ResolveBody>()
+        .ok(200),
+        ep(
+            Method::POST,
+            "/api/v1/incidents/{id}/cancel",
+            CANCEL,
+            "Close without a response (false alarm)",
+            incidents::cancel,
+        )
+        .body::<incidents::CancelBody>()
+        .ok(200),
+        ep(
+            Method::GET,
+            "/api/v1/reports/response",
+            OVERSIGHT,
+            "The response report (JSON, or CSV with Accept: text/csv)",
+            reports::response,
+        ),
+    ]);
     v
 }

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds to wait, for 429.
     pub retry_after: Option<i64>,
+    /// The incident's current state, for a 409 `illegal_transition`.
+    pub state: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -27,6 +29,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            state: None,
         }
     }
 
@@ -62,6 +65,13 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::IllegalTransition(t) => {
+                let mut err =
+                    ApiError::new(StatusCode::CONFLICT, "illegal_transition", t.to_string());
+                err.state = Some(t.state.as_str().to_string());
+                err
+            }
+            StoreError::NotAllowed(m) => ApiError::forbidden(m),
             StoreError::Invalid(v) => {
                 let mut err = ApiError::bad_request("invalid", v.to_string());
                 err.field = Some(v.field);
@@ -91,6 +101,9 @@ impl IntoResponse for ApiError {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(f) = &self.field {
             error["field"] = json!(f);
+        }
+        if let Some(s) = &self.state {
+            error["state"] = json!(s);
         }
         let mut resp = (self.status, axum::Json(json!({ "error": error }))).into_response();
         if let Some(secs) = self.retry_after {

@@ -56,6 +56,50 @@ fn body_text(s: &str) -> String {
         .to_string()
 }
 
+/// A JSON body that may be left out: an empty body (with or without a content type) is
+/// `T::default()`; anything else must be JSON, with the same errors as [`Json`].
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        "the request body is larger than the hub accepts",
+                    )
+                } else {
+                    ApiError::new(r.status(), "bad_body", r.body_text())
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// Parses JSON with the error codes of [`Json`]: `malformed_json`, `invalid_body`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let code = if e.is_data() {
+            "invalid_body"
+        } else {
+            "malformed_json"
+        };
+        ApiError::bad_request(code, e.to_string())
+    })
+}
+
 /// Query parameters, with the same error shape.
 pub struct Query<T>(pub T);
 

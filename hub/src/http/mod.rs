@@ -6,10 +6,13 @@ pub mod auth;
 pub mod caller;
 pub mod endpoints;
 pub mod error;
+pub mod incidents;
 pub mod json;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
+pub mod reports;
+pub mod sos;
 
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -41,23 +44,29 @@ pub fn router(state: AppState) -> Router {
     api.merge(pages::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
         .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let route = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(|m| m.as_str().to_string())
-                    .unwrap_or_default();
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), %route)
-            }),
-        )
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::internal("the hub hit a bug answering this request; it has been logged")
-                .into_response()
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), %route)
         }))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("the hub hit a bug answering this request; it has been logged")
+                    .into_response()
+            },
+        ))
         .with_state(state)
 }
 

@@ -11,21 +11,34 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// 200 when the database answers and carries every migration; 503 with the reason otherwise.
+/// 200 when the database answers, carries every migration and no response deadline is
+/// overdue; 503 with the reason otherwise (code `not_ready`, or `response_check_stalled`: a
+/// deadline is overdue, so escalations are not happening — silence is an alarm).
 pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    match s.store.ready().await {
-        Ok(()) => Ok(axum::Json(
-            json!({"status": "ready", "database": format!("{:?}", s.store.backend()).to_lowercase()}),
-        )),
-        Err(e) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            e.to_string(),
-        )),
+    let unavailable =
+        |code, message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+    s.store
+        .ready()
+        .await
+        .map_err(|e| unavailable("not_ready", e.to_string()))?;
+    match crate::incidents::watchdog::check(&s).await {
+        Ok(None) => {}
+        Ok(Some(overdue)) => {
+            return Err(unavailable("response_check_stalled", overdue.to_string()))
+        }
+        Err(e) => return Err(unavailable("not_ready", e.to_string())),
     }
+    Ok(axum::Json(
+        json!({"status": "ready", "database": format!("{:?}", s.store.backend()).to_lowercase()}),
+    ))
 }
 
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    // The overdue gauge is read from the deadlines themselves, so it tells the truth even when
+    // the engine that should fire them is stuck.
+    if let Err(e) = crate::incidents::watchdog::check(&s).await {
+        tracing::warn!(error = %e, "metrics: could not check the response deadlines");
+    }
     (
         [(
             header::CONTENT_TYPE,

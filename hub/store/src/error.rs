@@ -13,6 +13,13 @@ pub enum StoreError {
     /// The input refers to something that does not exist or breaks a rule: 400.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The action does not fit the incident's state: 409, naming the state.
+    #[error(transparent)]
+    IllegalTransition(#[from] gridwatch_core::incident::IllegalTransition),
+    /// The caller may see the record but not make this change (e.g. a responder acting on an
+    /// incident dispatched to another post): 403.
+    #[error("{0}")]
+    NotAllowed(String),
     /// The store is misconfigured (bad URL, missing migrations).
     #[error("{0}")]
     Config(String),
@@ -41,6 +48,11 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// A stored value that does not read back (JSON, a state name): a bug or a hand edit.
+    pub(crate) fn corrupt(what: &str, id: &str, e: impl std::fmt::Display) -> Self {
+        StoreError::Config(format!("{what} {id} has an unreadable stored value: {e}"))
+    }
+
     pub(crate) fn not_found(what: &'static str, id: &str) -> Self {
         StoreError::NotFound {
             what,

@@ -11,17 +11,26 @@
 //! at the workspace root), and run by [`Store::open`].
 
 mod cameras;
+mod changes;
+mod deadlines;
 mod devices;
 mod error;
+mod events;
 mod grids;
+mod incidents;
 mod posts;
+mod reports;
 pub mod secret;
 mod sessions;
 pub mod testing;
 mod time;
 mod users;
 
+pub use changes::{Applied, Fired, RaiseOutcome, RaiseRequest, Raised};
+pub use deadlines::{DeadlineRow, PendingDeadline};
 pub use error::StoreError;
+pub use incidents::{IncidentFilter, Visibility};
+pub use reports::{NO_GRID, NO_POST};
 pub use sessions::Session;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -9,3 +9,8 @@ pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
 pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
+
+/// `t` as it will read back: to the millisecond.
+pub(crate) fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
+    from_ms(to_ms(t))
+}

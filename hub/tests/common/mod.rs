@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod community;
+
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
@@ -51,6 +53,16 @@ impl Hub {
             clock,
             app,
             _dir: dir,
+        }
+    }
+
+    /// A hub over a state built elsewhere (e.g. a second node on the same database).
+    pub fn from_state(state: AppState, clock: ManualClock) -> Hub {
+        Hub {
+            app: gridwatch_hub::http::router(state.clone()),
+            state,
+            clock,
+            _dir: tempfile::tempdir().unwrap(),
         }
     }
 

@@ -1,0 +1,352 @@
+//! Incidents over HTTP: raise by hand, list, read with the timeline, and act on them.
+//!
+//! Who sees what (`GET`): duty officers and admins every incident; a responder the incidents
+//! dispatched to its post and those of the grids whose chain names its post; a resident their
+//! own. An incident the caller may not see answers **404**, as if it did not exist, so that ids
+//! cannot be probed. Acting on one the caller sees but may not touch (a responder on an
+//! incident dispatched to another post) answers **403**. An action that does not fit the state
+//! answers 409 `illegal_transition` with the current `state`.
+
+use super::auth::PeerAddr;
+use super::caller::Caller;
+use super::error::{ApiError, ApiResult};
+use super::json::{Json, OptionalJson, Query};
+use super::sos::{idempotency_key, raised_response};
+use crate::incidents::intake;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use gridwatch_core::event::Actor;
+use gridwatch_core::incident::{
+    Action, IllegalTransition, Incident, IncidentState, NewIncident, Source,
+};
+use gridwatch_core::{validate, Role};
+use gridwatch_store::{IncidentFilter, StoreError, Visibility};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Which incidents a caller may see.
+pub fn visibility(caller: &Caller) -> Visibility {
+    match caller {
+        Caller::Device(d) => Visibility::RaisedBy(Source::Device(d.id.clone())),
+        Caller::User(u) => match u.role {
+            Role::Admin | Role::DutyOfficer => Visibility::All,
+            Role::Responder => u
+                .post_id
+                .clone()
+                .map_or(Visibility::Nothing, Visibility::Post),
+            Role::Resident => Visibility::RaisedBy(Source::Resident(u.id.clone())),
+            Role::Device => Visibility::Nothing,
+        },
+    }
+}
+
+fn actor(caller: &Caller, peer: PeerAddr) -> Actor {
+    let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
+    match caller {
+        Caller::User(u) => Actor::user(&u.id, origin),
+        Caller::Device(d) => Actor::device(&d.id, origin),
+    }
+}
+
+/// `POST /api/v1/incidents`: 201 `{"incident"}` (200 for a replayed `Idempotency-Key`).
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    Json(new): Json<NewIncident>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let officer = caller
+        .user()
+        .ok_or_else(|| ApiError::forbidden("only a duty officer raises incidents by hand"))?;
+    let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
+    let raised = intake::raise_manual(&s, officer, new, key, &origin).await?;
+    Ok(raised_response(raised))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `open`, `all` (the default) or one state's name.
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub grid_id: Option<String>,
+    /// Raised at or after this time (RFC 3339).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// 1 to 1000; 100 by default.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+pub const MAX_LIMIT: u32 = 1000;
+
+/// An RFC 3339 time, or 400 naming the parameter.
+pub fn parse_time(field: &str, s: &str) -> ApiResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            validate::ValidationError::new(
+                field,
+                "must be an RFC 3339 time, e.g. 2026-03-01T08:00:00Z",
+            )
+            .into()
+        })
+}
+
+/// `GET /api/v1/incidents`: newest first, what the caller may see.
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<Vec<Incident>>> {
+    let mut f = IncidentFilter::new(visibility(&caller));
+    f.states = match q.state.as_deref() {
+        None | Some("all") => None,
+        Some("open") => Some(IncidentState::OPEN.to_vec()),
+        Some(name) => Some(vec![IncidentState::parse(name).ok_or_else(|| {
+            validate::ValidationError::new(
+                "state",
+                "must be open, all, or a state (raised, dispatched, acknowledged, en_route, \
+                 on_scene, resolved, cancelled)",
+            )
+        })?]),
+    };
+    f.grid_id = q.grid_id;
+    if let Some(t) = &q.since {
+        f.since = Some(parse_time("since", t)?);
+    }
+    f.limit = match q.limit {
+        None => 100,
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return Err(validate::ValidationError::new(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            )
+            .into())
+        }
+    };
+    Ok(axum::Json(s.store.incidents(&f).await?))
+}
+
+/// `GET /api/v1/incidents/{id}`: `{"incident": {..., "timeline": [...]}}`.
+///
+/// A resident's timeline does not say which officer did what or from which address: `origin`
+/// is left out and `actor` is `you`, `system` or `staff`.
+pub async fn get(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let visibility = visibility(&caller);
+    let incident = s.store.visible_incident(&id, &visibility).await?;
+    let timeline = s.store.timeline(&id).await?;
+    let mut timeline = json!(timeline);
+    if let (Visibility::RaisedBy(_), Some(events)) = (&visibility, timeline.as_array_mut()) {
+        let me = actor(&caller, PeerAddr(None)).actor;
+        for e in events.iter_mut().filter_map(Value::as_object_mut) {
+            e.remove("origin");
+            let who = match e.get("actor").and_then(Value::as_str) {
+                Some(a) if a == me => "you",
+                Some("system") => "system",
+                _ => "staff",
+            };
+            e.insert("actor".into(), json!(who));
+        }
+    }
+    let mut v = json!(incident);
+    v["timeline"] = timeline;
+    Ok(axum::Json(json!({ "incident": v })))
+}
+
+/// Applies an action as the caller: 404 if it may not see the incident, 403 if it may not
+/// act on it, 409 if the state does not allow it; 200 `{"incident"}` otherwise.
+async fn act(
+    s: &AppState,
+    caller: &Caller,
+    peer: PeerAddr,
+    id: &str,
+    action: Action,
+    extra: Option<Value>,
+) -> ApiResult<axum::Json<Value>> {
+    s.store.visible_incident(id, &visibility(caller)).await?;
+    let role = caller.role();
+    let me = caller.user().map(|u| (u.id.clone(), u.post_id.clone()));
+    let action_name = action.name();
+    let guard = move |i: &Incident| -> Result<(), StoreError> {
+        match role {
+            Role::DutyOfficer => Ok(()),
+            Role::Responder => {
+                let mine = me.as_ref().and_then(|(_, p)| p.as_deref());
+                if mine.is_some() && i.post_id.as_deref() == mine {
+                    Ok(())
+                } else {
+                    Err(StoreError::NotAllowed(
+                        "the incident is dispatched to another post".into(),
+                    ))
+                }
+            }
+            Role::Resident => {
+                let own = me
+                    .as_ref()
+                    .is_some_and(|(u, _)| i.source == Source::Resident(u.clone()));
+                if !own {
+                    return Err(StoreError::NotAllowed(
+                        "a resident may cancel only their own SOS".into(),
+                    ));
+                }
+                if i.state == IncidentState::OnScene {
+                    // Someone is there: only the duty room may call it off now.
+                    return Err(IllegalTransition {
+                        state: i.state,
+                        action: action_name,
+                    }
+                    .into());
+                }
+                Ok(())
+            }
+            Role::Admin | Role::Device => Err(StoreError::NotAllowed(
+                "this role does not act on incidents".into(),
+            )),
+        }
+    };
+    let applied = crate::incidents::dispatch::act(
+        s,
+        id,
+        &action,
+        &actor(caller, peer),
+        extra.as_ref(),
+        guard,
+    )
+    .await?;
+    Ok(axum::Json(json!({ "incident": applied.incident })))
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchBody {
+    pub post_id: String,
+}
+
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArriveBody {
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    pub reason: String,
+}
+
+/// An optional JSON body that must be empty or `{}`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoBody {}
+
+pub async fn dispatch(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    Path(id): Path<String>,
+    Json(b): Json<DispatchBody>,
+) -> ApiResult<axum::Json<Value>> {
+    act(
+        &s,
+        &caller,
+        peer,
+        &id,
+        Action::Dispatch {
+            post_id: b.post_id.trim().to_string(),
+        },
+        None,
+    )
+    .await
+}
+
+pub async fn ack(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    Path(id): Path<String>,
+    OptionalJson(_): OptionalJson<NoBody>,
+) -> ApiResult<axum::Json<Value>> {
+    act(&s, &caller, peer, &id, Action::Acknowledge, None).await
+}
+
+pub async fn en_route(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    Path(id): Path<String>,
+    OptionalJson(_): OptionalJson<NoBody>,
+) -> ApiResult<axum::Json<Value>> {
+    act(&s, &caller, peer, &id, Action::EnRoute, None).await
+}
+
+pub async fn arrive(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ArriveBody>,
+) -> ApiResult<axum::Json<Value>> {
+    validate::lat_lon(b.lat, b.lon)?;
+    let extra = b
+        .lat
+        .zip(b.lon)
+        .map(|(lat, lon)| json!({"lat": lat, "lon": lon}));
+    act(&s, &caller, peer, &id, Action::Arrive, extra).await
+}
+
+pub async fn resolve(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    Path(id): Path<String>,
+    Json(b): Json<ResolveBody>,
+) -> ApiResult<axum::Json<Value>> {
+    act(
+        &s,
+        &caller,
+        peer,
+        &id,
+        Action::Resolve { note: b.note },
+        None,
+    )
+    .await
+}
+
+pub async fn cancel(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    Path(id): Path<String>,
+    Json(b): Json<CancelBody>,
+) -> ApiResult<axum::Json<Value>> {
+    act(
+        &s,
+        &caller,
+        peer,
+        &id,
+        Action::Cancel { reason: b.reason },
+        None,
+    )
+    .await
+}

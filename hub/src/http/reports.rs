@@ -1,0 +1,123 @@
+//! `GET /api/v1/reports/response?from=&to=&group_by=grid|post|day&tz=`: the response report
+//! as JSON rows, or as CSV with `Accept: text/csv` (for the monthly report the centre files).
+//!
+//! `from` and `to` are RFC 3339 times or dates (`2026-03-01`, midnight in `tz`); the period is
+//! `[from, to)`, by default the 30 days before now. `tz` is a fixed UTC offset (`+08:00`, the
+//! default `Z`) for where days begin, for `group_by=day` and for dates. Cancelled incidents are
+//! left out. The figures are defined in `gridwatch_core::report`.
+
+use super::error::ApiResult;
+use super::json::Query;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use gridwatch_core::report::{to_csv, ReportGroup};
+use gridwatch_core::ValidationError;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub group_by: Option<String>,
+    #[serde(default)]
+    pub tz: Option<String>,
+}
+
+fn parse_tz(s: Option<&str>) -> ApiResult<FixedOffset> {
+    let utc = FixedOffset::east_opt(0).expect("zero offset");
+    match s {
+        None | Some("Z") | Some("UTC") => Ok(utc),
+        Some(s) => {
+            // "+08:00", or "08:00" where a URL turned the plus into a space.
+            let s = s.trim();
+            let s = if s.starts_with(['+', '-']) {
+                s.to_string()
+            } else {
+                format!("+{s}")
+            };
+            DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{s}"))
+                .map(|t| *t.offset())
+                .map_err(|_| {
+                    ValidationError::new("tz", "must be an offset like +08:00 or Z").into()
+                })
+        }
+    }
+}
+
+fn parse_bound(field: &str, s: &str, tz: &FixedOffset) -> ApiResult<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).single())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| {
+            ValidationError::new(field, "must be a date (2026-03-01) or an RFC 3339 time").into()
+        })
+}
+
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|m| {
+            m.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/csv")
+        })
+}
+
+pub async fn response(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<Response> {
+    let tz = parse_tz(q.tz.as_deref())?;
+    let group = match q.group_by.as_deref() {
+        None => ReportGroup::Grid,
+        Some(g) => ReportGroup::parse(g)
+            .ok_or_else(|| ValidationError::new("group_by", "must be grid, post or day"))?,
+    };
+    let to = match &q.to {
+        Some(t) => parse_bound("to", t, &tz)?,
+        None => s.now(),
+    };
+    let from = match &q.from {
+        Some(t) => parse_bound("from", t, &tz)?,
+        None => to - Duration::days(30),
+    };
+    if from >= to {
+        return Err(ValidationError::new("from", "must be before to").into());
+    }
+    let rows = s.store.response_report(from, to, group, tz).await?;
+    if wants_csv(&headers) {
+        let mut resp = to_csv(&rows).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        let name = format!(
+            "attachment; filename=\"response-report-{}-{}.csv\"",
+            from.with_timezone(&tz).format("%Y%m%d"),
+            to.with_timezone(&tz).format("%Y%m%d")
+        );
+        if let Ok(v) = HeaderValue::from_str(&name) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        return Ok(resp);
+    }
+    Ok(axum::Json(rows).into_response())
+}

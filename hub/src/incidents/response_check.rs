@@ -1,0 +1,146 @@
+//! The response check's timer engine: fires the deadlines that are due.
+//!
+//! [`tick`] reads the due deadlines from the database, has the store claim and fire each (the
+//! claim and its effect are one transaction, so with several hub nodes each deadline fires
+//! once), and counts what happened. Time is the injected clock's, so tests advance a manual
+//! clock by 15 minutes and call `tick` to run the whole promise in milliseconds.
+//!
+//! In production [`spawn`] runs `tick` in a loop: it sleeps until the next deadline is due,
+//! never longer than [`MAX_SLEEP`] (other nodes may have written deadlines; the clock may jump),
+//! and is woken at once when this node writes new deadlines. Deadlines are rows, so there is
+//! nothing to load at start-up: the first tick fires, once, whatever fell due while the hub
+//! was down.
+
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use gridwatch_core::sla::{EscalationTarget, TimerOutcome};
+use gridwatch_store::{Fired, StoreError};
+use std::time::Duration;
+
+/// Longest sleep between ticks.
+pub const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+/// Deadlines read per query.
+const BATCH: u32 = 200;
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Deadlines this node claimed and fired (stale ones included).
+    pub fired: usize,
+    /// Of those, how many changed something (an escalation, a warning, a breach).
+    pub acted: usize,
+    /// Deadlines another node fired first, or that were re-armed or disarmed meanwhile.
+    pub skipped: usize,
+    /// Deadlines whose firing failed; they stay pending (and the watchdog will say so).
+    pub failed: usize,
+    /// When the next pending deadline is due.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// Fires every deadline due at the clock's now.
+pub async fn tick(state: &AppState) -> Result<TickReport, StoreError> {
+    let now = state.now();
+    let mut report = TickReport::default();
+    loop {
+        let due = state.store.due_deadlines(now, BATCH).await?;
+        let mut progress = false;
+        for d in &due {
+            match state
+                .store
+                .fire_deadline(&d.incident_id, &d.kind, now)
+                .await
+            {
+                Ok(Some(fired)) => {
+                    progress = true;
+                    report.fired += 1;
+                    if !fired.events.is_empty() {
+                        report.acted += 1;
+                    }
+                    count(state, &fired);
+                }
+                Ok(None) => report.skipped += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::error!(incident = %d.incident_id, kind = %d.kind, error = %e,
+                        "a response deadline could not be fired");
+                }
+            }
+        }
+        // A full batch may hide more; stop when nothing moved, so that a failing deadline
+        // cannot spin the loop.
+        if due.len() < BATCH as usize || !progress {
+            break;
+        }
+    }
+    report.next_due = state.store.next_deadline().await?;
+    Ok(report)
+}
+
+fn count(state: &AppState, f: &Fired) {
+    state.incidents.publish(&f.incident, &f.events);
+    let m = &state.incidents.metrics;
+    m.deadlines_fired.inc();
+    let i = &f.incident;
+    match f.outcome {
+        TimerOutcome::Nothing => {}
+        TimerOutcome::AtRisk => {
+            m.at_risk.inc();
+            tracing::warn!(incident = %i.id, post = ?i.post_id, deadline = %i.deadline_at,
+                "incident at risk: nobody on scene yet");
+        }
+        TimerOutcome::Breached => {
+            m.breaches.inc();
+            tracing::warn!(incident = %i.id, post = ?i.post_id,
+                "response deadline breached: escalated to the supervisor level");
+        }
+        TimerOutcome::Escalate { target } => {
+            tracing::warn!(incident = %i.id, to = ?target, post = ?i.post_id,
+                "not acknowledged in time: escalated");
+        }
+    }
+    if let Some(target) = f.outcome.escalation() {
+        let label = match target {
+            EscalationTarget::Post { .. } => "post",
+            EscalationTarget::DutyOfficers => "duty_officers",
+            EscalationTarget::Supervisor => "supervisor",
+        };
+        m.escalations.with_label_values(&[label]).inc();
+    }
+}
+
+/// How long to sleep before the next tick.
+fn sleep_for(state: &AppState, next_due: Option<DateTime<Utc>>) -> Duration {
+    match next_due {
+        Some(t) => (t - state.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_SLEEP),
+        None => MAX_SLEEP,
+    }
+}
+
+/// Runs the engine until the process ends.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tracing::info!("response check running");
+        loop {
+            let next = match tick(&state).await {
+                Ok(r) => {
+                    if r.fired > 0 || r.failed > 0 {
+                        tracing::debug!(?r, "response check tick");
+                    }
+                    r.next_due
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "response check: the database did not answer");
+                    None
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep_for(&state, next)) => {}
+                _ = state.incidents.wake.notified() => {}
+            }
+        }
+    })
+}

@@ -1,0 +1,79 @@
+//! A per-caller limit on SOS presses (a stuck button, a script), so that one caller cannot
+//! flood the duty room. Repeat presses are cheap but still counted: ten presses a minute is
+//! more than any person in distress makes, and the incident is already raised and urgent.
+//!
+//! The count is kept in this process; with several hub nodes behind a balancer each node
+//! counts its own.
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Presses a caller may make in [`WINDOW_SECONDS`].
+pub const MAX_PRESSES: usize = 10;
+pub const WINDOW_SECONDS: i64 = 60;
+
+/// Beyond this many tracked callers, idle ones are forgotten.
+const PRUNE_ABOVE: usize = 10_000;
+
+pub struct SosLimit {
+    max: usize,
+    window: Duration,
+    presses: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+}
+
+impl Default for SosLimit {
+    fn default() -> Self {
+        SosLimit::new(MAX_PRESSES, Duration::seconds(WINDOW_SECONDS))
+    }
+}
+
+impl SosLimit {
+    pub fn new(max: usize, window: Duration) -> SosLimit {
+        SosLimit {
+            max: max.max(1),
+            window,
+            presses: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a press of `caller` at `now`, or refuses it: `Err(seconds to wait)`.
+    pub fn press(&self, caller: &str, now: DateTime<Utc>) -> Result<(), i64> {
+        let mut map = self.presses.lock().expect("sos limit lock");
+        if map.len() > PRUNE_ABOVE {
+            map.retain(|_, t| t.back().is_some_and(|t| *t > now - self.window));
+        }
+        let times = map.entry(caller.to_string()).or_default();
+        while times.front().is_some_and(|t| *t <= now - self.window) {
+            times.pop_front();
+        }
+        if times.len() >= self.max {
+            let oldest = *times.front().expect("full");
+            return Err((oldest + self.window - now).num_seconds().max(1));
+        }
+        times.push_back(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_a_minute_per_caller() {
+        let l = SosLimit::default();
+        let t0 = Utc::now();
+        for i in 0..10 {
+            assert!(
+                l.press("device:a", t0 + Duration::seconds(i)).is_ok(),
+                "{i}"
+            );
+        }
+        assert_eq!(l.press("device:a", t0 + Duration::seconds(10)), Err(50));
+        assert!(l.press("device:b", t0 + Duration::seconds(10)).is_ok());
+        // The first press leaves the window at t0 + 60 s.
+        assert!(l.press("device:a", t0 + Duration::seconds(60)).is_ok());
+        assert!(l.press("device:a", t0 + Duration::seconds(60)).is_err());
+    }
+}

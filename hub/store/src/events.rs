@@ -1,0 +1,72 @@
+//! Reading the event log: an incident's timeline, and everything after a seq (for the stream).
+//! Events are written only with the change they record, in [`crate::changes`].
+
+use crate::time::from_ms;
+use crate::{with_pool, Store, StoreError};
+use gridwatch_core::event::Event;
+use gridwatch_core::incident::EventType;
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    seq: i64,
+    at: i64,
+    #[sqlx(rename = "type")]
+    kind: String,
+    incident_id: Option<String>,
+    actor: String,
+    origin: String,
+    data: String,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<Event, StoreError> {
+        let seq = r.seq.to_string();
+        let kind =
+            EventType::parse(&r.kind).ok_or_else(|| StoreError::corrupt("event", &seq, &r.kind))?;
+        let data =
+            serde_json::from_str(&r.data).map_err(|e| StoreError::corrupt("event", &seq, e))?;
+        Ok(Event {
+            seq: r.seq,
+            kind,
+            at: from_ms(r.at),
+            incident_id: r.incident_id,
+            actor: r.actor,
+            origin: r.origin,
+            data,
+        })
+    }
+}
+
+const COLUMNS: &str = "seq, at, type, incident_id, actor, origin, data";
+
+impl Store {
+    /// The incident's events, oldest first: its timeline and audit trail.
+    pub async fn timeline(&self, incident_id: &str) -> Result<Vec<Event>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE incident_id = $1 ORDER BY seq");
+        let rows: Vec<EventRow> = with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(incident_id).fetch_all(p).await?
+        });
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    /// Up to `limit` events with a seq above `since`, in order.
+    pub async fn events_since(&self, since: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows: Vec<EventRow> = with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+        });
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    /// The seq of the latest event (0 before the first).
+    pub async fn latest_seq(&self) -> Result<i64, StoreError> {
+        Ok(with_pool!(self, p => {
+            sqlx::query_scalar("SELECT seq FROM event_counter WHERE id = 1").fetch_one(p).await?
+        }))
+    }
+}

@@ -1,0 +1,676 @@
+//! Incidents over HTTP, on SQLite and PostgreSQL: SOS intake (routing, repeat presses,
+//! idempotency, rate limit, lenient bodies), every transition and its 409, who sees and does
+//! what, and manual incidents.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use chrono::Duration;
+use common::community::{act, act_ok, community, get, raise, s, sos, timeline};
+use common::Hub;
+use serde_json::{json, Value};
+
+on_both!(routing_by_polygon_and_by_fallback, |hub: Hub| async move {
+    let c = community(&hub).await;
+    // A resident of g2 pressing from inside g1's polygon: the place decides.
+    let i = raise(
+        &hub,
+        &c.resident,
+        Some(json!({"lat": 26.52, "lon": 107.92})),
+    )
+    .await;
+    assert_eq!(s(&i["grid_id"]), c.g1);
+    assert_eq!(s(&i["post_id"]), c.p1);
+    assert_eq!(i["state"], "dispatched");
+    assert_eq!(i["kind"], "sos");
+    assert_eq!(i["source"], format!("resident:{}", c.resident_id));
+    assert_eq!(i["post_chain"], json!([c.p1, c.p2]));
+    // Cameras: g1's, nearest first, the unplaced one after, then g2's nearby; never disabled.
+    assert_eq!(i["cameras"], json!([c.cams[0], c.cams[1], c.cams[2]]));
+    let raised = &get(&hub, &c.duty, s(&i["id"])).await["timeline"][0];
+    assert_eq!(raised["data"]["routed_by"], "location");
+    hub.clock.advance(Duration::minutes(5));
+
+    // Without a location: the resident's grid.
+    let a = act_ok(
+        &hub,
+        &c.duty,
+        s(&i["id"]),
+        "cancel",
+        Some(json!({"reason": "误报"})),
+    )
+    .await;
+    assert_eq!(a["state"], "cancelled");
+    let i = raise(&hub, &c.resident, None).await;
+    assert_eq!(
+        (s(&i["grid_id"]), s(&i["post_id"])),
+        (c.g2.as_str(), c.p3.as_str())
+    );
+    assert_eq!(
+        get(&hub, &c.duty, s(&i["id"])).await["timeline"][0]["data"]["routed_by"],
+        "resident"
+    );
+    assert_eq!(
+        i["cameras"],
+        json!([c.cams[2]]),
+        "no place: the grid's own cameras only"
+    );
+
+    // A panic button without a position, pressed from outside every polygon: its grid.
+    let i = raise(&hub, &c.button, Some(json!({"lat": 30.0, "lon": 110.0}))).await;
+    assert_eq!(
+        (s(&i["grid_id"]), s(&i["post_id"])),
+        (c.g1.as_str(), c.p1.as_str())
+    );
+    assert_eq!(
+        get(&hub, &c.duty, s(&i["id"])).await["timeline"][0]["data"]["routed_by"],
+        "device"
+    );
+
+    // A button with a position routes by it when the press carries none.
+    let b = common::community::create(
+        &hub,
+        &c.admin,
+        "/api/v1/devices",
+        json!({"name": "广场报警柱", "grid_id": c.g1, "lat": 26.52, "lon": 107.97}),
+    )
+    .await;
+    let i = raise(&hub, s(&b["token"]), None).await;
+    assert_eq!(s(&i["grid_id"]), c.g2);
+    assert_eq!(
+        (i["lat"].as_f64(), i["lon"].as_f64()),
+        (Some(26.52), Some(107.97))
+    );
+
+    // A resident with no grid and no location: raised, for the duty room to dispatch.
+    let (_, lost) = hub.login_as("resident", None, None).await;
+    let i = raise(&hub, &lost, None).await;
+    assert_eq!(
+        (
+            i["state"].clone(),
+            i["grid_id"].clone(),
+            i["post_id"].clone()
+        ),
+        (json!("raised"), Value::Null, Value::Null)
+    );
+    let t = get(&hub, &c.duty, s(&i["id"])).await["timeline"].clone();
+    assert_eq!(t.as_array().unwrap().len(), 1);
+    assert_eq!(t[0]["data"]["routed_by"], "unrouted");
+    let d = act_ok(
+        &hub,
+        &c.duty,
+        s(&i["id"]),
+        "dispatch",
+        Some(json!({"post_id": c.p2})),
+    )
+    .await;
+    assert_eq!(
+        (s(&d["state"]), s(&d["post_id"])),
+        ("dispatched", c.p2.as_str())
+    );
+    assert_eq!(d["chain_position"], Value::Null);
+});
+
+on_both!(every_transition_and_its_409, |hub: Hub| async move {
+    let c = community(&hub).await;
+    let i = raise(&hub, &c.button, None).await;
+    let id = s(&i["id"]).to_string();
+    let conflict = |a: &common::Answer, state: &str| {
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+        assert_eq!(a.body["error"]["code"], "illegal_transition");
+        assert_eq!(a.body["error"]["state"], state, "{}", a.body);
+        assert!(a.body["error"]["message"].as_str().unwrap().contains(state));
+    };
+    // Resolving before anyone is there is refused, naming the state.
+    conflict(
+        &act(&hub, &c.r1, &id, "resolve", Some(json!({"note": "x"}))).await,
+        "dispatched",
+    );
+
+    hub.clock.advance(Duration::seconds(30));
+    let a = act_ok(&hub, &c.r1, &id, "ack", None).await;
+    assert_eq!(a["state"], "acknowledged");
+    assert!(a["acknowledged_at"].is_string());
+    conflict(&act(&hub, &c.r1, &id, "ack", None).await, "acknowledged");
+
+    let a = act_ok(&hub, &c.r1, &id, "en-route", Some(json!({}))).await;
+    assert_eq!(a["state"], "en_route");
+    conflict(&act(&hub, &c.r1, &id, "en-route", None).await, "en_route");
+    conflict(&act(&hub, &c.r1, &id, "ack", None).await, "en_route");
+
+    hub.clock.advance(Duration::minutes(6));
+    let a = act_ok(
+        &hub,
+        &c.r1,
+        &id,
+        "arrive",
+        Some(json!({"lat": 26.52, "lon": 107.92})),
+    )
+    .await;
+    assert_eq!(a["state"], "on_scene");
+    assert_eq!(a["on_scene_at"], "2026-11-26T08:06:30Z");
+    conflict(&act(&hub, &c.r1, &id, "arrive", None).await, "on_scene");
+    conflict(
+        &act(
+            &hub,
+            &c.duty,
+            &id,
+            "dispatch",
+            Some(json!({"post_id": c.p2})),
+        )
+        .await,
+        "on_scene",
+    );
+
+    let a = act_ok(
+        &hub,
+        &c.r1,
+        &id,
+        "resolve",
+        Some(json!({"note": "家庭纠纷，已调解"})),
+    )
+    .await;
+    assert_eq!(a["state"], "resolved");
+    assert!(a["resolved_at"].is_string());
+    for (action, body) in [
+        ("ack", None),
+        ("en-route", None),
+        ("arrive", None),
+        ("resolve", Some(json!({"note": "again"}))),
+        ("cancel", Some(json!({"reason": "late"}))),
+        ("dispatch", Some(json!({"post_id": c.p1}))),
+    ] {
+        let token = if action == "dispatch" || action == "cancel" {
+            &c.duty
+        } else {
+            &c.r1
+        };
+        conflict(&act(&hub, token, &id, action, body).await, "resolved");
+    }
+    let t = get(&hub, &c.duty, &id).await;
+    let types: Vec<&str> = t["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["type"]))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "incident.raised",
+            "incident.dispatched",
+            "incident.acknowledged",
+            "incident.en_route",
+            "incident.on_scene",
+            "incident.resolved"
+        ]
+    );
+    let on_scene = &t["timeline"][4];
+    assert_eq!(
+        (
+            on_scene["data"]["lat"].as_f64(),
+            on_scene["data"]["within_deadline"].as_bool()
+        ),
+        (Some(26.52), Some(true))
+    );
+    assert!(s(&on_scene["actor"]).starts_with("user:"));
+    assert_eq!(on_scene["origin"], "http");
+    let seqs: Vec<i64> = t["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    // Redirects, skips and cancels from the other states.
+    let i = raise(&hub, &c.resident, None).await;
+    let id = s(&i["id"]).to_string();
+    let a = act_ok(&hub, &c.r3, &id, "ack", None).await;
+    assert_eq!(a["state"], "acknowledged");
+    let a = act_ok(
+        &hub,
+        &c.duty,
+        &id,
+        "dispatch",
+        Some(json!({"post_id": c.p1})),
+    )
+    .await;
+    assert_eq!(
+        (s(&a["state"]), s(&a["post_id"])),
+        ("dispatched", c.p1.as_str())
+    );
+    assert_eq!(a["acknowledged_at"], Value::Null);
+    let a = act_ok(&hub, &c.r1, &id, "arrive", None).await;
+    assert_eq!(a["state"], "on_scene", "arrive straight from dispatched");
+    let a = act_ok(
+        &hub,
+        &c.duty,
+        &id,
+        "cancel",
+        Some(json!({"reason": "报警人已离开"})),
+    )
+    .await;
+    assert_eq!(a["state"], "cancelled");
+    assert!(a["closed_at"].is_string());
+    conflict(
+        &act(&hub, &c.duty, &id, "cancel", Some(json!({"reason": "x"}))).await,
+        "cancelled",
+    );
+
+    // Bad input is 400, an unknown incident 404.
+    let a = act(&hub, &c.r1, "no-such-incident", "ack", None).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    let i = raise(&hub, &c.button, Some(json!({"note": "second"}))).await;
+    hub.clock.advance(Duration::minutes(3)); // past the repeat window for the next tests
+    let id = s(&i["id"]).to_string();
+    for (token, action, body, field) in [
+        (&c.duty, "dispatch", json!({"post_id": "nope"}), "post_id"),
+        (&c.r1, "resolve", json!({"note": "  "}), "note"),
+        (&c.duty, "cancel", json!({"reason": ""}), "reason"),
+        (&c.r1, "arrive", json!({"lat": 200, "lon": 1}), "lat"),
+    ] {
+        let a = act(&hub, token, &id, action, Some(body)).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{action}: {}", a.body);
+        assert_eq!(a.body["error"]["field"], field, "{}", a.body);
+    }
+    let a = act(&hub, &c.r1, &id, "ack", Some(json!({"surprise": 1}))).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+    let a = act(&hub, &c.duty, &id, "dispatch", None).await;
+    assert_eq!(a.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", a.body);
+});
+
+on_both!(
+    each_role_sees_and_does_only_its_own,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let g1_incident = raise(&hub, &c.button, None).await; // g1, dispatched to p1
+        let mine = raise(&hub, &c.resident, None).await; // g2, dispatched to p3
+        let (g1_id, mine_id) = (
+            s(&g1_incident["id"]).to_string(),
+            s(&mine["id"]).to_string(),
+        );
+
+        let list = |token: String| {
+            let hub = &hub;
+            async move {
+                let a = hub
+                    .call(Method::GET, "/api/v1/incidents", Some(&token), None)
+                    .await;
+                assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+                a.body
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| s(&i["id"]).to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(list(c.duty.clone()).await, [mine_id.clone(), g1_id.clone()]);
+        assert_eq!(list(c.admin.clone()).await.len(), 2);
+        assert_eq!(list(c.r1.clone()).await, vec![g1_id.clone()]);
+        assert_eq!(
+            list(c.r2.clone()).await,
+            vec![g1_id.clone()],
+            "p2 is next in g1's chain"
+        );
+        assert_eq!(list(c.r3.clone()).await, vec![mine_id.clone()]);
+        assert_eq!(list(c.resident.clone()).await, vec![mine_id.clone()]);
+        let (_, stranger) = hub.login_as("resident", None, Some(&c.g2)).await;
+        assert!(list(stranger.clone()).await.is_empty());
+
+        // Another post's or person's incident is not found, not forbidden: ids cannot be probed.
+        for (token, id) in [
+            (&c.r3, &g1_id),
+            (&stranger, &mine_id),
+            (&c.resident, &g1_id),
+        ] {
+            let a = hub
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/incidents/{id}"),
+                    Some(token),
+                    None,
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+            let a = act(&hub, token, id, "cancel", Some(json!({"reason": "x"}))).await;
+            assert!(
+                matches!(a.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+                "{}",
+                a.body
+            );
+        }
+        let a = act(&hub, &c.r3, &g1_id, "ack", None).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND);
+        // p2 sees g1's incident but it is p1's to take.
+        assert_eq!(get(&hub, &c.r2, &g1_id).await["post_id"], json!(c.p1));
+        let a = act(&hub, &c.r2, &g1_id, "ack", None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+        assert!(a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another post"));
+
+        // The resident follows their own, with its timeline, and may call it off before anyone
+        // is on scene.
+        let own = get(&hub, &c.resident, &mine_id).await;
+        assert_eq!(own["state"], "dispatched");
+        assert_eq!(own["timeline"].as_array().unwrap().len(), 2);
+        assert_eq!(own["timeline"][0]["actor"], "you");
+        assert!(own["timeline"][0].get("origin").is_none());
+        act_ok(&hub, &c.r3, &mine_id, "ack", None).await;
+        let own = get(&hub, &c.resident, &mine_id).await;
+        assert_eq!(
+            own["timeline"][2]["actor"], "staff",
+            "officers are not named to residents"
+        );
+        let full = get(&hub, &c.duty, &mine_id).await;
+        assert!(s(&full["timeline"][2]["actor"]).starts_with("user:"));
+        let a = act(&hub, &c.resident, &mine_id, "ack", None).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN);
+        act_ok(&hub, &c.r3, &mine_id, "arrive", None).await;
+        let a = act(
+            &hub,
+            &c.resident,
+            &mine_id,
+            "cancel",
+            Some(json!({"reason": "没事了"})),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+        assert_eq!(a.body["error"]["state"], "on_scene");
+        hub.clock.advance(Duration::minutes(3));
+        let second = raise(&hub, &c.resident, Some(json!({"note": "又有人敲门"}))).await;
+        let a = act_ok(
+            &hub,
+            &c.resident,
+            s(&second["id"]),
+            "cancel",
+            Some(json!({"reason": "没事了"})),
+        )
+        .await;
+        assert_eq!(a["state"], "cancelled");
+        let t = get(&hub, &c.resident, s(&second["id"])).await;
+        assert_eq!(t["timeline"][2]["data"]["reason"], "没事了");
+
+        // Filters.
+        let q = |path: &str| {
+            let hub = &hub;
+            let duty = c.duty.clone();
+            let path = path.to_string();
+            async move { hub.call(Method::GET, &path, Some(&duty), None).await }
+        };
+        let a = q("/api/v1/incidents?state=open").await;
+        assert_eq!(a.body.as_array().unwrap().len(), 2, "{}", a.body);
+        let a = q(&format!("/api/v1/incidents?state=all&grid_id={}", c.g1)).await;
+        assert_eq!(a.body.as_array().unwrap().len(), 1);
+        let a = q("/api/v1/incidents?state=cancelled&limit=1").await;
+        assert_eq!(a.body.as_array().unwrap().len(), 1);
+        let a = q("/api/v1/incidents?since=2026-11-26T08:01:00Z").await;
+        assert_eq!(a.body.as_array().unwrap().len(), 1);
+        let a = q("/api/v1/incidents?since=2026-11-26T08:01:00%2B08:00").await;
+        assert_eq!(a.body.as_array().unwrap().len(), 3);
+        for (bad, field) in [
+            ("state=closed", "state"),
+            ("limit=0", "limit"),
+            ("limit=1001", "limit"),
+            ("since=yesterday", "since"),
+        ] {
+            let a = q(&format!("/api/v1/incidents?{bad}")).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.body);
+            assert_eq!(a.body["error"]["field"], field);
+        }
+        let a = q("/api/v1/incidents?colour=red").await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        let a = q("/api/v1/incidents?limit=1000").await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+);
+
+on_both!(
+    ten_presses_make_one_urgent_incident,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let presses = (0..10).map(|i| {
+            let body = json!({"note": format!("press {i}")});
+            let hub = &hub;
+            let token = c.button.clone();
+            async move { sos(hub, &token, Some(body)).await }
+        });
+        let answers = futures::future::join_all(presses).await;
+        let created = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::CREATED)
+            .count();
+        let repeats = answers
+            .iter()
+            .filter(|a| a.status == StatusCode::OK)
+            .count();
+        assert_eq!(
+            (created, repeats),
+            (1, 9),
+            "{:?}",
+            answers.iter().map(|a| a.status).collect::<Vec<_>>()
+        );
+        let ids: std::collections::HashSet<&str> = answers
+            .iter()
+            .map(|a| s(&a.body["incident"]["id"]))
+            .collect();
+        assert_eq!(ids.len(), 1);
+        let id = ids.into_iter().next().unwrap().to_string();
+        assert!(answers.iter().any(|a| a.body["outcome"] == "repeat"));
+        let i = get(&hub, &c.duty, &id).await;
+        assert_eq!(
+            (i["urgent"].as_bool(), i["repeat_count"].as_u64()),
+            (Some(true), Some(9))
+        );
+        let types = timeline(&hub, &c.duty, &id).await;
+        assert_eq!(types.iter().filter(|t| *t == "incident.repeat").count(), 9);
+        assert_eq!(types.len(), 11);
+        let list = hub
+            .call(Method::GET, "/api/v1/incidents", Some(&c.duty), None)
+            .await;
+        assert_eq!(list.body.as_array().unwrap().len(), 1);
+
+        // The eleventh press in the minute is refused, saying when to try again.
+        let a = sos(&hub, &c.button, None).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+        assert_eq!(a.body["error"]["code"], "rate_limited");
+        assert_eq!(a.headers[header::RETRY_AFTER], "60");
+        // Others are not held up by it.
+        raise(&hub, &c.resident, None).await;
+        // A minute on, the button may press again: still the same call (within 120 s of its last
+        // press), recorded as a repeat.
+        hub.clock.advance(Duration::seconds(61));
+        let a = sos(&hub, &c.button, None).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert_eq!(a.body["incident"]["repeat_count"], 10);
+        let metrics = hub.call(Method::GET, "/metrics", None, None).await;
+        let text = metrics.body.as_str().unwrap();
+        assert!(text.contains("gridwatch_sos_repeats_total 10"), "{text}");
+        assert!(
+            text.contains("gridwatch_sos_rate_limited_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gridwatch_incidents_raised_total{kind=\"sos\"} 2"),
+            "{text}"
+        );
+    }
+);
+
+async fn keyed(hub: &Hub, token: &str, key: &str) -> common::Answer {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/sos")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header("Idempotency-Key", key)
+        .body(Body::empty())
+        .unwrap();
+    hub.send(req).await
+}
+
+on_both!(idempotency_keys_make_retries_safe, |hub: Hub| async move {
+    let c = community(&hub).await;
+    let a = keyed(&hub, &c.button, "press-0001").await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(a.body["outcome"], "raised");
+    let id = s(&a.body["incident"]["id"]).to_string();
+    assert_eq!(
+        a.headers[header::LOCATION],
+        format!("/api/v1/incidents/{id}")
+    );
+    // The retry (the answer was lost on the way): the same incident, nothing recorded.
+    hub.clock.advance(Duration::minutes(5));
+    let b = keyed(&hub, &c.button, "press-0001").await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    assert_eq!(b.body["outcome"], "replay");
+    assert_eq!(s(&b.body["incident"]["id"]), id);
+    assert_eq!(b.body["incident"]["repeat_count"], 0);
+    assert_eq!(timeline(&hub, &c.duty, &id).await.len(), 2);
+    // Another key is another press: five minutes on, a new incident.
+    let d = keyed(&hub, &c.button, "press-0002").await;
+    assert_eq!(d.status, StatusCode::CREATED);
+    assert_ne!(s(&d.body["incident"]["id"]), id);
+    // Keys belong to their caller.
+    let e = keyed(&hub, &c.resident, "press-0001").await;
+    assert_eq!(e.status, StatusCode::CREATED);
+    assert_ne!(s(&e.body["incident"]["id"]), id);
+    // A replay of a repeat press answers with the incident it was recorded on.
+    let f = keyed(&hub, &c.resident, "press-0003").await;
+    assert_eq!(
+        (f.status, f.body["outcome"].clone()),
+        (StatusCode::OK, json!("repeat"))
+    );
+    let g = keyed(&hub, &c.resident, "press-0003").await;
+    assert_eq!(
+        (g.status, g.body["outcome"].clone()),
+        (StatusCode::OK, json!("replay"))
+    );
+    assert_eq!(g.body["incident"]["id"], e.body["incident"]["id"]);
+    for bad in ["", &"k".repeat(201), "with space"] {
+        let a = keyed(&hub, &c.button, bad).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad:?}: {}", a.body);
+    }
+});
+
+on_both!(sos_takes_any_body_that_is_json, |hub: Hub| async move {
+    let c = community(&hub).await;
+    let raw = |ctype: Option<&'static str>, body: &'static str, token: String| {
+        let hub = &hub;
+        async move {
+            let mut req = Request::builder()
+                .method(Method::POST)
+                .uri("/api/v1/sos")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"));
+            if let Some(t) = ctype {
+                req = req.header(header::CONTENT_TYPE, t);
+            }
+            hub.send(req.body(Body::from(body)).unwrap()).await
+        }
+    };
+    // Nothing at all, from a button that speaks no JSON.
+    let a = raw(None, "", c.button.clone()).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    // Not JSON: a clear 400.
+    let (_, r) = hub.login_as("resident", None, Some(&c.g1)).await;
+    let a = raw(Some("application/json"), "{\"lat\": ", r.clone()).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.body["error"]["code"], "malformed_json");
+    let a = raw(Some("application/json"), "[1, 2]", r.clone()).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // A location that is not one, wrong types and unknown fields: raised all the same, with
+    // what was dropped in the timeline.
+    let a = raw(
+        Some("text/plain"),
+        r#"{"lat": 95, "lon": 107.9, "note": "救命", "battery": 3}"#,
+        r.clone(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let i = &a.body["incident"];
+    assert_eq!(
+        (i["lat"].clone(), i["note"].clone()),
+        (Value::Null, json!("救命"))
+    );
+    assert_eq!(s(&i["grid_id"]), c.g1, "the resident's grid");
+    let raised = get(&hub, &c.duty, s(&i["id"])).await["timeline"][0]["data"].clone();
+    assert!(s(&raised["location_dropped"]).contains("lat"), "{raised}");
+    assert_eq!(raised["ignored_fields"], json!(["battery"]));
+});
+
+on_both!(
+    duty_officers_raise_incidents_by_hand,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        // Named grid: it decides, whatever the place.
+        let a = hub.call(Method::POST, "/api/v1/incidents", Some(&c.duty),
+        Some(json!({"kind": "manual", "grid_id": c.g2, "lat": 26.52, "lon": 107.92, "note": "电话报警"}))).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        let i = &a.body["incident"];
+        assert_eq!(
+            (s(&i["grid_id"]), s(&i["post_id"]), s(&i["kind"])),
+            (c.g2.as_str(), c.p3.as_str(), "manual")
+        );
+        assert!(s(&i["source"]).starts_with("officer:"));
+        // From a camera: its place and grid.
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/incidents",
+                Some(&c.duty),
+                Some(json!({"kind": "motion", "camera_id": c.cams[2]})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        let i = &a.body["incident"];
+        assert_eq!(
+            (s(&i["grid_id"]), s(&i["camera_id"]), s(&i["kind"])),
+            (c.g2.as_str(), c.cams[2].as_str(), "motion")
+        );
+        assert_eq!(i["lat"], 26.525);
+        // A grid without a chain: raised, waiting.
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/incidents",
+                Some(&c.duty),
+                Some(json!({"grid_id": c.g3})),
+            )
+            .await;
+        assert_eq!(a.body["incident"]["state"], "raised");
+        assert_eq!(a.body["incident"]["kind"], "manual");
+        // Two manual incidents in a row are two incidents (no repeat window for officers).
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/incidents",
+                Some(&c.duty),
+                Some(json!({"grid_id": c.g3})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED);
+        for (body, field) in [
+            (json!({"grid_id": "nope"}), "grid_id"),
+            (json!({"camera_id": "nope"}), "camera_id"),
+            (json!({"lat": 26.5}), "lon"),
+        ] {
+            let a = hub
+                .call(Method::POST, "/api/v1/incidents", Some(&c.duty), Some(body))
+                .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+            assert_eq!(a.body["error"]["field"], field);
+        }
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/incidents",
+                Some(&c.duty),
+                Some(json!({"kind": "fire"})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    }
+);

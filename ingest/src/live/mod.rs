@@ -1,0 +1,302 @@
+//! Live fan-out: one camera session, any number of viewers.
+//!
+//! The stream's supervisor packages each frame once (one `moof`+`mdat` as
+//! [`Bytes`]) and hands it to every viewer by reference count. Each viewer
+//! has its own bounded queue; one that cannot keep up is not allowed to grow
+//! a buffer or to hold up the others: its frames are dropped and it resumes
+//! at the next keyframe (decoding cannot resume anywhere else). A new viewer
+//! gets the init segment and the current GOP at once (see [`crate::gop`]),
+//! so playback starts without waiting for a keyframe. Viewers come and go
+//! under a short lock; the camera session never notices.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::config::Quality;
+use crate::fmp4::{Fmp4Error, FragmentWriter, SampleInfo, TimelineConfig, VideoParams};
+use crate::gop::{Gop, GopLimits, InitSegment};
+use crate::session::VideoFrame;
+
+/// What a viewer receives, in order: an `Init` first, then `Media` from a
+/// keyframe on; another `Init` when the camera's parameters change (the
+/// browser must then append it before the following media).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveMessage {
+    /// An init segment (`ftyp`+`moov`) and its MIME type for
+    /// `MediaSource.addSourceBuffer`.
+    Init { mime: Arc<str>, segment: Bytes },
+    /// A media segment (`moof`+`mdat`, one frame).
+    Media(Bytes),
+}
+
+impl LiveMessage {
+    fn init(init: &InitSegment) -> Self {
+        LiveMessage::Init {
+            mime: init.mime.clone(),
+            segment: init.data.clone(),
+        }
+    }
+}
+
+/// One viewer of one stream. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Viewer {
+    quality: Quality,
+    /// Init segment and GOP as of subscribing, delivered before the queue.
+    backlog: VecDeque<LiveMessage>,
+    rx: mpsc::Receiver<LiveMessage>,
+    skips: Arc<AtomicU64>,
+}
+
+impl Viewer {
+    /// The stream actually served (`Main` when `Sub` was asked for and the
+    /// camera has no sub stream).
+    pub fn quality(&self) -> Quality {
+        self.quality
+    }
+
+    /// The next message; `None` once the camera is removed.
+    pub async fn recv(&mut self) -> Option<LiveMessage> {
+        if let Some(msg) = self.backlog.pop_front() {
+            return Some(msg);
+        }
+        self.rx.recv().await
+    }
+
+    /// The next message if one is ready.
+    pub fn try_recv(&mut self) -> Option<LiveMessage> {
+        self.backlog.pop_front().or_else(|| self.rx.try_recv().ok())
+    }
+
+    /// How many times this viewer fell behind and was moved on to the next
+    /// keyframe.
+    pub fn skips(&self) -> u64 {
+        self.skips.load(Ordering::Relaxed)
+    }
+}
+
+/// A viewer as the fan-out sees it.
+struct Slot {
+    tx: mpsc::Sender<LiveMessage>,
+    /// Waiting for a keyframe (after falling behind, or joining while there
+    /// was no GOP); `need_init` when an init segment must precede it.
+    skipping: Option<NeedInit>,
+    skips: Arc<AtomicU64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NeedInit(bool);
+
+impl Slot {
+    /// Delivers one media segment; `false` once the viewer is gone.
+    fn deliver(&mut self, segment: &Bytes, is_keyframe: bool, init: Option<&InitSegment>) -> bool {
+        if self.tx.is_closed() {
+            return false;
+        }
+        if let Some(NeedInit(need_init)) = self.skipping {
+            if !is_keyframe {
+                return true;
+            }
+            let needed = if need_init { 2 } else { 1 };
+            if self.tx.capacity() < needed {
+                return true; // still behind: try the next keyframe
+            }
+            if need_init {
+                match init {
+                    Some(init) => {
+                        let _ = self.tx.try_send(LiveMessage::init(init));
+                    }
+                    None => return true,
+                }
+            }
+            self.skipping = None;
+        }
+        match self.tx.try_send(LiveMessage::Media(segment.clone())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.fall_behind(false);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn deliver_init(&mut self, init: &InitSegment) -> bool {
+        match &mut self.skipping {
+            Some(NeedInit(need)) => {
+                *need = true;
+                !self.tx.is_closed()
+            }
+            None => match self.tx.try_send(LiveMessage::init(init)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.fall_behind(true);
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
+        }
+    }
+
+    fn fall_behind(&mut self, need_init: bool) {
+        self.skipping = Some(NeedInit(need_init));
+        self.skips.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The GOP and the viewers, under one lock so that a new viewer's backlog
+/// and its queue join without a gap or a duplicate.
+struct FanOut {
+    gop: Gop,
+    viewers: Vec<Slot>,
+}
+
+/// Packaging state; only the supervisor touches it, so its lock is never
+/// contended. It outlives sessions: decode times continue across
+/// reconnections, which a browser's `SourceBuffer` needs.
+struct Packager {
+    writer: Option<FragmentWriter>,
+    /// Until the next keyframe, frames cannot be decoded (start of a
+    /// session, new parameters) and are not sent.
+    awaiting_keyframe: bool,
+}
+
+/// One stream's live path.
+pub(crate) struct LiveStream {
+    quality: Quality,
+    queue_len: usize,
+    packager: Mutex<Packager>,
+    fan_out: Mutex<FanOut>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What packaging one frame did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Packaged {
+    /// Sent to viewers.
+    Sent(SampleInfo),
+    /// Dropped: no parameters yet, or waiting for a keyframe.
+    Skipped,
+}
+
+impl LiveStream {
+    pub(crate) fn new(quality: Quality, queue_len: usize, limits: GopLimits) -> Self {
+        Self {
+            quality,
+            queue_len: queue_len.max(2),
+            packager: Mutex::new(Packager {
+                writer: None,
+                awaiting_keyframe: true,
+            }),
+            fan_out: Mutex::new(FanOut {
+                gop: Gop::new(limits),
+                viewers: Vec::new(),
+            }),
+        }
+    }
+
+    /// A new viewer: init + GOP at once, then live.
+    pub(crate) fn subscribe(&self) -> Viewer {
+        let (tx, rx) = mpsc::channel(self.queue_len);
+        let skips = Arc::new(AtomicU64::new(0));
+        let mut fan_out = lock(&self.fan_out);
+        fan_out.viewers.retain(|v| !v.tx.is_closed());
+        let mut backlog = VecDeque::with_capacity(fan_out.gop.segments().len() + 1);
+        if let Some(init) = fan_out.gop.init() {
+            backlog.push_back(LiveMessage::init(init));
+        }
+        backlog.extend(
+            fan_out
+                .gop
+                .segments()
+                .iter()
+                .cloned()
+                .map(LiveMessage::Media),
+        );
+        let skipping = if fan_out.gop.segments().is_empty() {
+            Some(NeedInit(fan_out.gop.init().is_none()))
+        } else {
+            None
+        };
+        fan_out.viewers.push(Slot {
+            tx,
+            skipping,
+            skips: skips.clone(),
+        });
+        Viewer {
+            quality: self.quality,
+            backlog,
+            rx,
+            skips,
+        }
+    }
+
+    /// Number of viewers (gone ones are noticed on the next frame).
+    pub(crate) fn viewer_count(&self) -> usize {
+        lock(&self.fan_out).viewers.len()
+    }
+
+    /// A new session starts: what follows does not continue what viewers
+    /// have, so the GOP goes and sending resumes at a keyframe.
+    pub(crate) fn begin_session(&self) {
+        lock(&self.packager).awaiting_keyframe = true;
+        lock(&self.fan_out).gop.clear();
+    }
+
+    /// Packages one frame and hands it to the viewers (new parameters in
+    /// the frame first go out as a new init segment).
+    pub(crate) fn push(&self, frame: &VideoFrame) -> Result<Packaged, Fmp4Error> {
+        let mut packager = lock(&self.packager);
+        if let Some(params) = &frame.new_params {
+            self.set_params(&mut packager, params);
+        }
+        if packager.awaiting_keyframe && !frame.is_keyframe {
+            return Ok(Packaged::Skipped);
+        }
+        let Some(writer) = packager.writer.as_mut() else {
+            return Ok(Packaged::Skipped);
+        };
+        let segment = writer.write(&frame.as_fmp4())?;
+        packager.awaiting_keyframe = false;
+        drop(packager);
+        let data = Bytes::from(segment.data);
+        let key = segment.sample.is_keyframe;
+        let mut fan_out = lock(&self.fan_out);
+        let FanOut { gop, viewers } = &mut *fan_out;
+        gop.push(data.clone(), key);
+        viewers.retain_mut(|v| v.deliver(&data, key, gop.init()));
+        Ok(Packaged::Sent(segment.sample))
+    }
+
+    fn set_params(&self, packager: &mut Packager, params: &VideoParams) {
+        let changed = match packager.writer.as_mut() {
+            Some(writer) => writer.set_params(params.clone()),
+            None => {
+                let config = TimelineConfig::default();
+                packager.writer = Some(FragmentWriter::new(params.clone(), config));
+                true
+            }
+        };
+        if !changed {
+            return;
+        }
+        packager.awaiting_keyframe = true;
+        let init = InitSegment {
+            mime: params.mime_type().into(),
+            data: Bytes::from(crate::fmp4::init_segment(params)),
+        };
+        let mut fan_out = lock(&self.fan_out);
+        fan_out.gop.set_init(init.clone());
+        fan_out.viewers.retain_mut(|v| v.deliver_init(&init));
+    }
+}
+
+#[cfg(test)]
+mod tests;
