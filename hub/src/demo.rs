@@ -161,3 +161,46 @@ pub async fn seed(store: &Store, clock: &dyn Clock) -> Result<DemoCommunity, Sto
         seeded_now,
     })
 }
+
+/// The demo's simulated cameras: name, (lat, lon), panoramic.
+pub const DEMO_CAMERAS: &[(&str, (f64, f64), bool)] = &[
+    ("小区东门 360° East gate", (26.5724, 107.9798), true),
+    ("清江广场 360° Square", (26.5722, 107.9815), true),
+    ("1栋大堂 Lobby, block 1", (26.5726, 107.9776), false),
+    ("南侧停车场 South car park", (26.5693, 107.9800), false),
+];
+
+/// Registers the simulated cameras (or points the existing ones at this run's simulator, whose
+/// port changes from run to run).
+pub async fn register_cameras(
+    store: &Store,
+    clock: &dyn Clock,
+    urls: &[String],
+) -> Result<(), StoreError> {
+    let now = clock.now();
+    let grids = store.grids().await?;
+    let existing = store.cameras().await?;
+    for ((name, (lat, lon), panoramic), url) in DEMO_CAMERAS.iter().zip(urls) {
+        let grid = grids
+            .iter()
+            .find(|g| g.covers(*lat, *lon))
+            .map(|g| g.id.clone());
+        match existing.iter().find(|c| c.name == *name) {
+            Some(c) => {
+                store
+                    .update_camera(&c.id, from(json!({"rtsp_url": url})), now)
+                    .await?;
+            }
+            None => {
+                store
+                    .create_camera(
+                        from(json!({"name": name, "rtsp_url": url, "grid_id": grid,
+                            "lat": lat, "lon": lon, "panoramic": panoramic})),
+                        now,
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -51,6 +51,24 @@ enum Command {
     /// Manage panic buttons.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Serve simulated RTSP cameras (a moving test pattern with a clock) at
+    /// rtsp://127.0.0.1:PORT/cam1..camN, to try the hub without owning a camera.
+    Camsim(CamsimArgs),
+}
+
+#[derive(Args)]
+struct CamsimArgs {
+    /// How many cameras to serve.
+    #[arg(long, default_value_t = 4)]
+    cameras: usize,
+    /// RTSP port (0 picks a free one).
+    #[arg(long, default_value_t = 8554)]
+    port: u16,
+    /// Require this username (with --password, Digest authentication).
+    #[arg(long, requires = "password")]
+    username: Option<String>,
+    #[arg(long, requires = "username")]
+    password: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -137,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::User(UserCommand::Add(a)) => user_add(config, a).await,
         Command::Device(DeviceCommand::Add(a)) => device_add(config, a).await,
+        Command::Camsim(a) => camsim(a).await,
         Command::Config => unreachable!("handled above"),
     }
 }
@@ -186,6 +205,22 @@ async fn device_add(config: Config, a: DeviceAdd) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn camsim(a: CamsimArgs) -> anyhow::Result<()> {
+    use gridwatch_ingest::camsim::{CamSim, CamSimConfig};
+    let sim = CamSim::start(CamSimConfig {
+        cameras: a.cameras,
+        port: a.port,
+        credentials: a.username.zip(a.password),
+        ..CamSimConfig::default()
+    })?;
+    for url in sim.urls() {
+        println!("{url}");
+    }
+    server::shutdown_signal().await;
+    drop(sim);
+    Ok(())
+}
+
 async fn run_demo(mut config: Config) -> anyhow::Result<()> {
     if config.database_url.starts_with("postgres") {
         anyhow::bail!("the demo runs on the embedded SQLite database; unset database_url");
@@ -195,6 +230,22 @@ async fn run_demo(mut config: Config) -> anyhow::Result<()> {
     }
     let store = server::open_store(&config).await?;
     let community = demo::seed(&store, &SystemClock).await?;
+    // Simulated cameras, so that a newcomer has something to look at. The demo runs without
+    // them if GStreamer's plugins are missing.
+    let sim =
+        match gridwatch_ingest::camsim::CamSim::start(gridwatch_ingest::camsim::CamSimConfig {
+            cameras: demo::DEMO_CAMERAS.len(),
+            ..Default::default()
+        }) {
+            Ok(sim) => {
+                demo::register_cameras(&store, &SystemClock, &sim.urls()).await?;
+                Some(sim)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "camera simulator not started; the demo has no cameras");
+                None
+            }
+        };
     let running = server::start(config.clone(), store.clone(), server::shutdown_signal()).await?;
     let base = format!("http://{}", running.addr);
     println!();
@@ -210,6 +261,12 @@ async fn run_demo(mut config: Config) -> anyhow::Result<()> {
         println!("    {user:<10} {password:<15} {role:<13} {display}");
     }
     println!();
+    if let Some(sim) = &sim {
+        println!("  simulated cameras:");
+        for url in sim.urls() {
+            println!("    {url}");
+        }
+    }
     println!("  grids:");
     for (id, name) in &community.grids {
         println!("    {id}  {name}");

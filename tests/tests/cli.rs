@@ -272,6 +272,30 @@ async fn demo_comes_up_with_users_and_buttons() {
         .await
         .unwrap();
     assert_eq!(me["role"], "device");
+    // The demo's simulated cameras are registered and answer RTSP.
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", hub.base))
+        .json(&json!({"username": "duty", "password": "duty-demo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cameras: Value = client
+        .get(format!("{}/api/v1/cameras", hub.base))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cameras = cameras.as_array().unwrap();
+    assert_eq!(cameras.len(), 4, "{cameras:?}");
+    let url = cameras[0]["rtsp_url"].as_str().unwrap();
+    let hostport = url.trim_start_matches("rtsp://").split('/').next().unwrap();
+    std::net::TcpStream::connect(hostport).expect("the camera simulator listens");
     let page = client
         .get(format!("{}/", hub.base))
         .send()
