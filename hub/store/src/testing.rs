@@ -49,3 +49,37 @@ pub async fn fresh_store(
 fn uuid_simple() -> String {
     gridwatch_core::id::new_id().replace('-', "")
 }
+
+/// Runs `body` on a fresh store of the backend, then closes it.
+pub async fn with_fresh_store<F, Fut>(backend: crate::Backend, body: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = fresh_store(backend, dir.path())
+        .await
+        .unwrap_or_else(|e| panic!("cannot open a fresh {backend:?} store: {e}"));
+    assert_eq!(store.backend(), backend);
+    body(store.clone()).await;
+    store.close().await;
+}
+
+/// `on_both!(name, |store: Store| async move { … })` defines `mod name { sqlite, postgres }`:
+/// the same test on a fresh SQLite file and on a fresh PostgreSQL database.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::testing::with_fresh_store($crate::Backend::Sqlite, $body).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                $crate::testing::with_fresh_store($crate::Backend::Postgres, $body).await
+            }
+        }
+    };
+}

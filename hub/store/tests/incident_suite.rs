@@ -9,41 +9,11 @@ use gridwatch_core::incident::{Action, EventType, IncidentKind, IncidentState, S
 use gridwatch_core::report::ReportGroup;
 use gridwatch_core::routing::RoutedBy;
 use gridwatch_core::sla::ResponsePolicy;
-use gridwatch_store::testing::fresh_store;
-use gridwatch_store::{
-    Backend, IncidentFilter, RaiseOutcome, RaiseRequest, Store, StoreError, Visibility,
-};
+
+use gridwatch_store::{IncidentFilter, RaiseOutcome, RaiseRequest, Store, StoreError, Visibility};
 use serde_json::json;
-use std::future::Future;
 
-macro_rules! on_both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                run(Backend::Sqlite, $body).await
-            }
-            #[tokio::test]
-            async fn postgres() {
-                run(Backend::Postgres, $body).await
-            }
-        }
-    };
-}
-
-async fn run<F, Fut>(backend: Backend, body: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let store = fresh_store(backend, dir.path())
-        .await
-        .unwrap_or_else(|e| panic!("cannot open a fresh {backend:?} store: {e}"));
-    body(store.clone()).await;
-    store.close().await;
-}
+use gridwatch_store::on_both;
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
@@ -328,7 +298,9 @@ on_both!(
 );
 
 /// Runs futures concurrently (without depending on the futures crate).
-async fn futures_join<F: Future + Send + 'static>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join<F: std::future::Future + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
 where
     F::Output: Send + 'static,
 {

@@ -8,41 +8,11 @@ use gridwatch_core::grid::{GridPatch, NewGrid};
 use gridwatch_core::post::{NewPost, PostPatch};
 use gridwatch_core::user::{NewUser, UserPatch};
 use gridwatch_core::Role;
-use gridwatch_store::testing::fresh_store;
-use gridwatch_store::{Backend, Store, StoreError};
+
+use gridwatch_store::{Store, StoreError};
 use serde_json::json;
-use std::future::Future;
 
-/// Defines `mod $name { sqlite, postgres }`, each running the body on a fresh store.
-macro_rules! on_both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                run(Backend::Sqlite, $body).await
-            }
-            #[tokio::test]
-            async fn postgres() {
-                run(Backend::Postgres, $body).await
-            }
-        }
-    };
-}
-
-async fn run<F, Fut>(backend: Backend, body: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let store = fresh_store(backend, dir.path())
-        .await
-        .unwrap_or_else(|e| panic!("cannot open a fresh {backend:?} store: {e}"));
-    assert_eq!(store.backend(), backend);
-    body(store.clone()).await;
-    store.close().await;
-}
+use gridwatch_store::on_both;
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
