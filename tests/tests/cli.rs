@@ -141,29 +141,23 @@ async fn serve_with_cli_users_and_devices_then_sigterm() {
         .unwrap();
     support::wait_ready(&base).await;
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": "ops", "password": "ops-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = support::json(
+        client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": "ops", "password": "ops-password"})),
+    )
+    .await;
     let token = login["token"]
         .as_str()
         .expect("login gives a token")
         .to_string();
-    let grid: Value = client
-        .post(format!("{base}/api/v1/grids"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "CLI grid"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let grid = support::json(
+        client
+            .post(format!("{base}/api/v1/grids"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "CLI grid"})),
+    )
+    .await;
     let grid_id = grid["id"].as_str().unwrap();
 
     // A device registered from the command line while the hub runs can authenticate at once.
@@ -177,15 +171,12 @@ async fn serve_with_cli_users_and_devices_then_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
     let dev: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let me: Value = client
-        .get(format!("{base}/api/v1/me"))
-        .bearer_auth(dev["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = support::json(
+        client
+            .get(format!("{base}/api/v1/me"))
+            .bearer_auth(dev["token"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(me["device"]["name"], "gate button");
 
     // SIGTERM: the hub finishes and exits cleanly.
@@ -262,35 +253,26 @@ async fn demo_comes_up_with_users_and_buttons() {
         .lines()
         .find_map(|l| l.trim().strip_prefix("token "))
         .expect("the demo prints device tokens");
-    let me: Value = client
-        .get(format!("{}/api/v1/me", hub.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = support::json(
+        client
+            .get(format!("{}/api/v1/me", hub.base))
+            .bearer_auth(token),
+    )
+    .await;
     assert_eq!(me["role"], "device");
     // The demo's simulated cameras are registered and answer RTSP.
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", hub.base))
-        .json(&json!({"username": "duty", "password": "duty-demo"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cameras: Value = client
-        .get(format!("{}/api/v1/cameras", hub.base))
-        .bearer_auth(login["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = support::json(
+        client
+            .post(format!("{}/api/v1/auth/login", hub.base))
+            .json(&json!({"username": "duty", "password": "duty-demo"})),
+    )
+    .await;
+    let cameras = support::json(
+        client
+            .get(format!("{}/api/v1/cameras", hub.base))
+            .bearer_auth(login["token"].as_str().unwrap()),
+    )
+    .await;
     let cameras = cameras.as_array().unwrap();
     assert_eq!(cameras.len(), 4, "{cameras:?}");
     let url = cameras[0]["rtsp_url"].as_str().unwrap();

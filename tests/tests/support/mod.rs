@@ -98,3 +98,9 @@ pub async fn wait_ready(base: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Sends the request and reads the answer as JSON.
+pub async fn json(req: reqwest::RequestBuilder) -> serde_json::Value {
+    let resp = req.send().await.expect("the hub answers");
+    resp.json().await.expect("the answer is JSON")
+}
