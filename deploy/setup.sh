@@ -23,6 +23,10 @@ BUILD_PACKAGES=(
 # What the tests of the production backends talk to, for real.
 SERVICE_PACKAGES=(postgresql postgresql-client mosquitto nats-server)
 
+# What the browser tests drive: Debian's Chromium, with CJK fonts for the Chinese pages.
+# Node.js (20 or newer, for playwright-core) is taken as found, else Debian's.
+BROWSER_PACKAGES=(chromium chromium-driver fonts-noto-cjk)
+
 # The oldest Rust that builds the workspace (sqlx 0.9 needs 1.94).
 RUST_MIN="1.94"
 
@@ -125,6 +129,10 @@ case "${1:-}" in
     cargo build --locked --workspace --bins
     say "running the tests"
     cargo test --locked --workspace
+    say "running the browser tests"
+    apt_install "${BROWSER_PACKAGES[@]}"
+    command -v node >/dev/null || apt_install nodejs npm
+    tests/browser/run.sh
     ;;
   *)
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'

@@ -27,6 +27,9 @@ pub struct Config {
     pub http: HttpConfig,
     pub auth: AuthConfig,
     pub response: ResponseConfig,
+    pub mqtt: MqttConfig,
+    pub stream: crate::stream::StreamConfig,
+    pub cameras: crate::cameras::CamerasConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +70,7 @@ pub struct AuthConfig {
     pub lockout_seconds: u64,
 }
 
-/// The response check (15分钟到达时限): the centre's promise, in whole minutes. A grid may
+/// The response check (15分钟到达时限): the centre's promise, in whole minutes (or seconds). A grid may
 /// override each value (`response_minutes`, `ack_minutes`, `at_risk_minutes`); the values in
 /// force when an incident is raised are frozen onto it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +84,12 @@ pub struct ResponseConfig {
     pub ack_minutes: u32,
     /// From raised to the at-risk warning (即将超时) when nobody is on scene yet.
     pub at_risk_minutes: u32,
+    /// The same three windows to the second (e.g. a 90 s acknowledgement window, or a drill
+    /// that runs the whole check in a minute). Unset by default; when set, each replaces its
+    /// `*_minutes` field.
+    pub window_seconds: Option<u32>,
+    pub ack_seconds: Option<u32>,
+    pub at_risk_seconds: Option<u32>,
 }
 
 impl Default for ResponseConfig {
@@ -89,6 +98,9 @@ impl Default for ResponseConfig {
             window_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_RESPONSE_MINUTES,
             ack_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_ACK_MINUTES,
             at_risk_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_AT_RISK_MINUTES,
+            window_seconds: None,
+            ack_seconds: None,
+            at_risk_seconds: None,
         }
     }
 }
@@ -96,19 +108,92 @@ impl Default for ResponseConfig {
 impl ResponseConfig {
     /// The centre's policy; an error names the `[response]` field at fault.
     pub fn policy(&self) -> Result<gridwatch_core::sla::ResponsePolicy, ConfigError> {
-        gridwatch_core::sla::ResponsePolicy::from_minutes(
-            self.window_minutes,
-            self.ack_minutes,
-            self.at_risk_minutes,
+        let seconds = |m: u32, s: Option<u32>| {
+            chrono::Duration::seconds(s.map_or(i64::from(m) * 60, i64::from))
+        };
+        gridwatch_core::sla::ResponsePolicy::new(
+            seconds(self.window_minutes, self.window_seconds),
+            seconds(self.ack_minutes, self.ack_seconds),
+            seconds(self.at_risk_minutes, self.at_risk_seconds),
         )
         .map_err(|e| {
+            // Name the field in force: `*_seconds` when set, else `*_minutes`.
+            let unit = |set: Option<u32>| if set.is_some() { "seconds" } else { "minutes" };
             let field = match e.field.as_str() {
-                "response_minutes" => "window_minutes",
-                other => other,
+                "ack_minutes" => format!("ack_{}", unit(self.ack_seconds)),
+                "at_risk_minutes" => format!("at_risk_{}", unit(self.at_risk_seconds)),
+                _ => format!("window_{}", unit(self.window_seconds)),
             };
-            let message = e.message.replace("response window", "window_minutes");
+            let window = format!("window_{}", unit(self.window_seconds));
+            let message = e.message.replace("response window", &window);
             ConfigError::Invalid(format!("response.{field}: {message}"))
         })
+    }
+}
+
+/// Panic buttons over MQTT (`[mqtt]`): the hub subscribes on the broker to
+/// `{topic_prefix}/devices/{device_id}/sos` and answers on the retained
+/// `{topic_prefix}/devices/{device_id}/status`. Off unless `host` is set, so a box without a
+/// broker runs without one and logs no connection errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// The broker's host name or address. Empty (the default): MQTT is off.
+    pub host: String,
+    pub port: u16,
+    /// The hub's MQTT client id. Each hub node needs its own: the broker disconnects a client
+    /// when another connects with the same id.
+    pub client_id: String,
+    /// The hub's login on the broker; empty for none. Give the password through
+    /// `GRIDWATCH_MQTT__PASSWORD` rather than the file.
+    pub username: String,
+    pub password: String,
+    /// The first topic level, `gridwatch` in `gridwatch/devices/{device_id}/sos`.
+    pub topic_prefix: String,
+    /// Keep the hub's session on the broker across reconnections and restarts, so that presses
+    /// made while the hub is away are queued by the broker and delivered when it is back.
+    pub persistent_session: bool,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            host: String::new(),
+            port: 1883,
+            client_id: "gridwatch-hub".into(),
+            username: String::new(),
+            password: String::new(),
+            topic_prefix: "gridwatch".into(),
+            persistent_session: true,
+        }
+    }
+}
+
+impl MqttConfig {
+    /// Whether the hub is to connect to a broker at all.
+    pub fn enabled(&self) -> bool {
+        !self.host.trim().is_empty()
+    }
+
+    /// Checked only when MQTT is on: an unused section may hold anything.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("mqtt.{m}")));
+        if self.port == 0 {
+            return invalid("port must be 1 to 65535");
+        }
+        if self.client_id.trim().is_empty() {
+            return invalid("client_id must not be empty");
+        }
+        if self.username.is_empty() && !self.password.is_empty() {
+            return invalid("password is set but username is not");
+        }
+        if let Err(e) = crate::mqtt::topic::Topics::new(&self.topic_prefix) {
+            return invalid(&format!("topic_prefix: {e}"));
+        }
+        Ok(())
     }
 }
 
@@ -123,6 +208,9 @@ impl Default for Config {
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             response: ResponseConfig::default(),
+            mqtt: MqttConfig::default(),
+            stream: crate::stream::StreamConfig::default(),
+            cameras: crate::cameras::CamerasConfig::default(),
         }
     }
 }
@@ -248,6 +336,7 @@ impl Config {
             ));
         }
         self.response.policy()?;
+        self.mqtt.validate()?;
         Ok(())
     }
 
@@ -300,6 +389,11 @@ fn typed_like(default: &Value, s: &str) -> Result<Value, String> {
             .map(Value::Number)
             .map_err(|_| format!("{s:?} is not a number")),
         Value::Object(_) => Err("names a section, not a field".into()),
+        // An optional field, unset by default: a number if it reads as one.
+        Value::Null => Ok(s
+            .parse::<serde_json::Number>()
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(s.to_string()))),
         _ => Ok(Value::String(s.to_string())),
     }
 }
@@ -425,5 +519,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("window_minuts"), "{e}");
+    }
+
+    #[test]
+    fn response_windows_in_seconds_replace_the_minutes() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("GRIDWATCH_RESPONSE__ACK_SECONDS", "90"),
+                ("GRIDWATCH_RESPONSE__AT_RISK_SECONDS", "300"),
+            ]),
+        )
+        .unwrap();
+        let p = c.response.policy().unwrap();
+        assert_eq!(p.ack_window, chrono::Duration::seconds(90));
+        assert_eq!(p.at_risk_after, chrono::Duration::seconds(300));
+        assert_eq!(p.response_window, chrono::Duration::minutes(15));
+        // Unset, they are not printed, so the defaults read the same as before.
+        let printed = Config::default().to_toml();
+        assert!(!printed.contains("ack_seconds"), "{printed}");
+        let e = Config::load_with_env(
+            None,
+            env(&[
+                ("GRIDWATCH_RESPONSE__WINDOW_SECONDS", "5"),
+                ("GRIDWATCH_RESPONSE__ACK_SECONDS", "5"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("response.ack_seconds"), "{e}");
+        assert!(e.contains("window_seconds"), "{e}");
     }
 }

@@ -5,13 +5,16 @@
 //! shares), [`http::endpoints`] (every endpoint, the roles it admits, in one table), then the
 //! handler modules it points to.
 
+pub mod cameras;
 pub mod config;
 pub mod demo;
 pub mod http;
 pub mod incidents;
 pub mod metrics;
+pub mod mqtt;
 pub mod server;
 pub mod state;
+pub mod stream;
 pub mod throttle;
 
 pub use config::Config;

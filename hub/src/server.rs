@@ -39,14 +39,25 @@ pub async fn start(
     spawn_housekeeping(state.clone());
     crate::incidents::response_check::spawn(state.clone());
     crate::incidents::watchdog::spawn(state.clone());
+    // Panic buttons over MQTT, when configured; stopped after the HTTP side has drained.
+    let mqtt = crate::mqtt::spawn(state.clone())?;
+    crate::stream::spawn(&state).await?;
+    // The cameras of the store, their health monitor and resync; sessions stop at shutdown.
+    crate::cameras::start(&state).await;
+    let cameras = state.cameras.clone();
     let app = crate::http::router(state.clone());
     let task = tokio::spawn(async move {
-        axum::serve(
+        let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        if let Some(bridge) = mqtt {
+            bridge.stop().await;
+        }
+        cameras.registry.clear();
+        served
     });
     tracing::info!(%addr, "gridwatch listening");
     Ok(Running { addr, state, task })

@@ -19,6 +19,10 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// The incident core: response policy, SOS limit, timer wake-up, incident metrics.
     pub incidents: Arc<Incidents>,
+    /// The real-time stream: ordered delivery of committed events to the consoles.
+    pub stream: Arc<crate::stream::Stream>,
+    /// The cameras: the ingest's registry, snapshots, camera settings.
+    pub cameras: Arc<crate::cameras::CameraHub>,
 }
 
 impl AppState {
@@ -35,6 +39,8 @@ impl AppState {
             Default::default()
         });
         let incidents = Incidents::new(policy, &metrics);
+        let stream = crate::stream::Stream::new(config.stream.clone(), &metrics);
+        let cameras = Arc::new(crate::cameras::CameraHub::new(&config.cameras));
         AppState {
             store,
             clock,
@@ -42,6 +48,8 @@ impl AppState {
             metrics: Arc::new(metrics),
             throttle: Arc::new(throttle),
             incidents: Arc::new(incidents),
+            stream: Arc::new(stream),
+            cameras,
         }
     }
 

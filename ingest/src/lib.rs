@@ -22,6 +22,7 @@ pub mod gop;
 pub mod live;
 pub mod quirks;
 pub mod session;
+pub mod snapshot;
 pub mod status;
 mod supervisor;
 
@@ -29,4 +30,5 @@ pub use cameras::{ApplySummary, Cameras, LiveError, DISABLED_REASON};
 pub use config::{CameraConfig, Credentials, IngestConfig, Quality, Transport};
 pub use live::{LiveMessage, Viewer};
 pub use quirks::CameraQuirks;
+pub use snapshot::{Snapshot, SnapshotError, Snapshots};
 pub use status::{CameraStatus, StatusEvent, StreamState, StreamStatus};

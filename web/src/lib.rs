@@ -76,4 +76,42 @@ mod tests {
         walk(&ASSETS, &mut seen);
         assert!(seen >= 4, "only {seen} files checked");
     }
+
+    #[test]
+    fn every_page_and_module_it_loads_is_embedded() {
+        for page in ["index.html", "wall.html", "console.html", "sos.html"] {
+            let text = std::str::from_utf8(asset(page).expect(page).bytes).unwrap();
+            for attr in ["src=\"/assets/", "href=\"/assets/"] {
+                for rest in text.split(attr).skip(1) {
+                    let path = &rest[..rest.find('"').unwrap()];
+                    assert!(
+                        asset(path).is_some(),
+                        "{page} loads {path}, which is not embedded"
+                    );
+                }
+            }
+        }
+        fn walk(dir: &Dir<'static>) {
+            for file in dir.files() {
+                let path = file.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("js") {
+                    continue;
+                }
+                let text = std::str::from_utf8(file.contents()).unwrap();
+                for rest in text.split(" from \"./").skip(1) {
+                    let name = &rest[..rest.find('"').unwrap()];
+                    let target = path.parent().unwrap().join(name);
+                    assert!(
+                        asset(target.to_str().unwrap()).is_some(),
+                        "{} imports {name}, which is not embedded",
+                        path.display()
+                    );
+                }
+            }
+            for sub in dir.dirs() {
+                walk(sub);
+            }
+        }
+        walk(&ASSETS);
+    }
 }

@@ -205,6 +205,10 @@ pub enum EventType {
     /// A console confirmed that a dispatch reached it (a `receipt` on the stream).
     #[serde(rename = "incident.delivered")]
     IncidentDelivered,
+    /// Dispatched to a post with no console online: nobody there will see it, so duty
+    /// officers are told at once instead of after the acknowledgement window.
+    #[serde(rename = "incident.undelivered")]
+    IncidentUndelivered,
     #[serde(rename = "incident.acknowledged")]
     IncidentAcknowledged,
     #[serde(rename = "incident.en_route")]
@@ -232,11 +236,12 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         EventType::IncidentRaised,
         EventType::IncidentRepeat,
         EventType::IncidentDispatched,
         EventType::IncidentDelivered,
+        EventType::IncidentUndelivered,
         EventType::IncidentAcknowledged,
         EventType::IncidentEnRoute,
         EventType::IncidentOnScene,
@@ -257,6 +262,7 @@ impl EventType {
             EventType::IncidentRepeat => "incident.repeat",
             EventType::IncidentDispatched => "incident.dispatched",
             EventType::IncidentDelivered => "incident.delivered",
+            EventType::IncidentUndelivered => "incident.undelivered",
             EventType::IncidentAcknowledged => "incident.acknowledged",
             EventType::IncidentEnRoute => "incident.en_route",
             EventType::IncidentOnScene => "incident.on_scene",
@@ -878,9 +884,11 @@ mod tests {
 
     #[test]
     fn event_types_are_exactly_the_contracts() {
+        // The contract's list, and `incident.undelivered` (a dispatch no console received).
         let contract =
             "incident.raised, incident.repeat, incident.dispatched, incident.delivered, \
-            incident.acknowledged, incident.en_route, incident.on_scene, incident.resolved, \
+            incident.undelivered, incident.acknowledged, incident.en_route, incident.on_scene, \
+            incident.resolved, \
             incident.cancelled, incident.escalated, incident.at_risk, incident.breached, \
             camera.online, camera.offline, post.online, post.offline";
         let names: Vec<&str> = contract.split(',').map(str::trim).collect();

@@ -102,20 +102,10 @@ pub mod users {
     create_handler!(User, NewUser, create_user);
 }
 
+/// Cameras answer with their live status and tell the ingest of every change: see
+/// [`crate::cameras::api`].
 pub mod cameras {
-    use super::*;
-    use gridwatch_core::camera::{Camera, CameraPatch, NewCamera};
-    crud_handlers!(
-        Camera,
-        NewCamera,
-        CameraPatch,
-        cameras,
-        create_camera,
-        camera,
-        update_camera,
-        delete_camera
-    );
-    create_handler!(Camera, NewCamera, create_camera);
+    pub use crate::cameras::api::{create, delete, get, list, patch};
 }
 
 pub mod devices {

@@ -3,7 +3,7 @@
 //! The router, the role check, the OpenAPI document and the role-matrix test are all built from
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
-use super::{admin, auth, incidents, ops, reports, sos};
+use super::{admin, auth, incidents, ops, reports, sos, stream};
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -30,6 +30,8 @@ pub const RESPONSE: &[Role] = &[Role::DutyOfficer, Role::Responder];
 /// Who may cancel (the resident only their own SOS, before anyone is on scene).
 pub const CANCEL: &[Role] = &[Role::DutyOfficer, Role::Resident];
 pub const OVERSIGHT: &[Role] = &[Role::Admin, Role::DutyOfficer];
+/// Who may watch the cameras (live and snapshots): never residents or devices.
+pub const VIDEO: &[Role] = &[Role::Admin, Role::DutyOfficer, Role::Responder];
 
 pub struct Endpoint {
     pub method: Method,
@@ -74,6 +76,17 @@ where
 }
 
 impl Endpoint {
+    /// A WebSocket: it answers 101 to an upgrade, and 426 with a JSON error to a plain request.
+    fn websocket(mut self) -> Self {
+        self.ok = 101;
+        self
+    }
+
+    /// Whether it is a WebSocket (see [`Self::websocket`]).
+    pub fn is_websocket(&self) -> bool {
+        self.ok == 101
+    }
+
     fn body<T: JsonSchema>(mut self) -> Self {
         self.body = Some(|g| g.subschema_for::<T>());
         self
@@ -328,6 +341,29 @@ pub fn all() -> Vec<Endpoint> {
         )
         .body::<incidents::CancelBody>()
         .ok(200),
+        ep(
+            Method::GET,
+            "/api/v1/stream",
+            PEOPLE,
+            "The real-time stream (WebSocket): hello, replay after ?since=, then live events",
+            stream::stream,
+        )
+        .websocket(),
+        ep(
+            Method::GET,
+            "/api/v1/cameras/{id}/live",
+            VIDEO,
+            "Live video (WebSocket): an init text frame, then fMP4 segments from the latest keyframe; ?quality=main|sub",
+            crate::cameras::live::live,
+        )
+        .websocket(),
+        ep(
+            Method::GET,
+            "/api/v1/cameras/{id}/snapshot.jpg",
+            VIDEO,
+            "A current JPEG of the camera (503 until it has sent a picture); ?quality=main|sub",
+            crate::cameras::snapshot::snapshot,
+        ),
         ep(
             Method::GET,
             "/api/v1/reports/response",

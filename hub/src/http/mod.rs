@@ -13,6 +13,7 @@ pub mod ops;
 pub mod pages;
 pub mod reports;
 pub mod sos;
+pub mod stream;
 
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};

@@ -1,4 +1,5 @@
-//! The embedded pages (`gridwatch-web`), served at `/` and `/assets/…`.
+//! The embedded pages (`gridwatch-web`), served at `/`, `/wall`, `/console`, `/sos` and
+//! `/assets/…`.
 
 use crate::state::AppState;
 use axum::extract::Path;
@@ -10,6 +11,11 @@ use axum::Router;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { serve("index.html") }))
+        // The page of each role: the live wall, the police post console, the SOS page.
+        // Each checks who is signed in (GET /api/v1/me) and sends others to their own page.
+        .route("/wall", get(|| async { serve("wall.html") }))
+        .route("/console", get(|| async { serve("console.html") }))
+        .route("/sos", get(|| async { serve("sos.html") }))
         .route(
             "/assets/{*path}",
             get(|Path(path): Path<String>| async move { serve(&path) }),

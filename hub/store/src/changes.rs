@@ -21,7 +21,7 @@ use crate::time::{from_ms, to_ms};
 use crate::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::dispatch::{self, Change, Raise, TimerChange};
-use gridwatch_core::event::{Actor, Event};
+use gridwatch_core::event::{Actor, Event, EventDraft};
 use gridwatch_core::incident::{Action, Incident, IncidentState};
 use gridwatch_core::sla::{Timer, TimerOutcome};
 use gridwatch_core::ValidationError;
@@ -591,6 +591,33 @@ pub(crate) async fn fire<C: ChangeTx>(
         outcome,
         events: log.close(c).await?,
     }))
+}
+
+/// Appends events that change no incident: a console's receipt (`incident.delivered`), a
+/// camera or a post coming and going. Numbered under the log lock like every other event.
+pub(crate) async fn append<C: ChangeTx>(
+    c: &mut C,
+    incident_id: Option<&str>,
+    drafts: &[EventDraft],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, StoreError> {
+    let mut log = Log::open(c, actor).await?;
+    for draft in drafts {
+        log.last += 1;
+        let e = Event {
+            seq: log.last,
+            kind: draft.kind,
+            at: now,
+            incident_id: incident_id.map(str::to_owned),
+            actor: actor.actor.clone(),
+            origin: actor.origin.clone(),
+            data: draft.data.clone(),
+        };
+        c.insert_event(&e).await?;
+        log.written.push(e);
+    }
+    log.close(c).await
 }
 
 #[cfg(test)]

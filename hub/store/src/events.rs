@@ -3,7 +3,8 @@
 
 use crate::time::from_ms;
 use crate::{with_pool, Store, StoreError};
-use gridwatch_core::event::Event;
+use chrono::{DateTime, Utc};
+use gridwatch_core::event::{Actor, Event, EventDraft};
 use gridwatch_core::incident::EventType;
 
 #[derive(sqlx::FromRow)]
@@ -67,6 +68,69 @@ impl Store {
     pub async fn latest_seq(&self) -> Result<i64, StoreError> {
         Ok(with_pool!(self, p => {
             sqlx::query_scalar("SELECT seq FROM event_counter WHERE id = 1").fetch_one(p).await?
+        }))
+    }
+
+    /// Records events that change no incident's state — `incident.delivered` (with the
+    /// incident's id), `camera.online`/`offline`, `post.online`/`offline` (without) — in one
+    /// transaction, with the next seqs of the log. Returns them as stored.
+    pub async fn record_events(
+        &self,
+        incident_id: Option<&str>,
+        drafts: &[EventDraft],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let now = crate::time::stored(now);
+        Ok(with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let events = crate::changes::append(&mut *tx, incident_id, drafts, actor, now).await?;
+            tx.commit().await?;
+            events
+        }))
+    }
+
+    /// One event by its seq.
+    pub async fn event(&self, seq: i64) -> Result<Option<Event>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE seq = $1");
+        let row: Option<EventRow> = with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(seq).fetch_optional(p).await?
+        });
+        row.map(Event::try_from).transpose()
+    }
+
+    /// Records that the dispatch event `dispatch_seq` reached a console of `post_id`
+    /// (`incident.delivered`), once per dispatch and post however many consoles confirm it:
+    /// the check runs under the log lock, so two consoles answering at once on two nodes
+    /// record it once. `None` when it was already recorded.
+    pub async fn record_delivery(
+        &self,
+        incident_id: &str,
+        dispatch_seq: i64,
+        post_id: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError> {
+        use crate::changes::ChangeTx;
+        let now = crate::time::stored(now);
+        let caller = format!("post:{post_id}");
+        let key = format!("delivered:{dispatch_seq}");
+        let draft = EventDraft::new(
+            EventType::IncidentDelivered,
+            serde_json::json!({ "post_id": post_id, "dispatch_seq": dispatch_seq }),
+        );
+        Ok(with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            tx.lock_log().await?;
+            if tx.keyed_incident(&caller, &key).await?.is_some() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let mut events =
+                crate::changes::append(&mut *tx, Some(incident_id), &[draft], actor, now).await?;
+            tx.remember_key(&caller, &key, incident_id, crate::time::to_ms(now)).await?;
+            tx.commit().await?;
+            events.pop()
         }))
     }
 }

@@ -12,6 +12,7 @@
 
 mod cameras;
 mod changes;
+mod consoles;
 mod deadlines;
 mod devices;
 mod error;
@@ -26,6 +27,7 @@ pub mod testing;
 mod time;
 mod users;
 
+pub use consoles::Console;
 pub use changes::{Applied, Fired, RaiseOutcome, RaiseRequest, Raised};
 pub use deadlines::{DeadlineRow, PendingDeadline};
 pub use error::StoreError;

@@ -848,3 +848,40 @@ on_both!(
             .is_empty());
     }
 );
+
+on_both!(
+    a_receipt_is_recorded_once_per_dispatch_and_post,
+    |store: Store| async move {
+        let p1 = post(&store, "p1").await;
+        let g = grid(&store, "g", &[&p1]).await;
+        let raised = store
+            .raise_incident(sos(device("d1"), &g, &[&p1]), t0())
+            .await
+            .unwrap();
+        let id = raised.incident.id.clone();
+        let dispatch = raised.events.last().unwrap().seq;
+        let actor = Actor::user("u1", "stream node n1");
+        let first = store
+            .record_delivery(&id, dispatch, &p1, &actor, min(1))
+            .await
+            .unwrap()
+            .expect("recorded");
+        assert_eq!(first.kind, EventType::IncidentDelivered);
+        assert_eq!(first.seq, dispatch + 1);
+        assert_eq!(first.data, json!({"post_id": p1, "dispatch_seq": dispatch}));
+        assert_eq!(store.event(first.seq).await.unwrap().as_ref(), Some(&first));
+        // The same receipt from another console of the post records nothing.
+        let again = store
+            .record_delivery(&id, dispatch, &p1, &actor, min(1))
+            .await
+            .unwrap();
+        assert!(again.is_none());
+        // Another post's receipt of it is its own.
+        assert!(store
+            .record_delivery(&id, dispatch, "p9", &actor, min(1))
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(seqs(&store).await, (1..=dispatch + 2).collect::<Vec<_>>());
+    }
+);

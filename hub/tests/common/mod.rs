@@ -66,6 +66,25 @@ impl Hub {
         }
     }
 
+    /// Serves the hub on a loopback port, with its real-time stream running, as `server::start`
+    /// does; returns the base URL (`http://127.0.0.1:PORT`).
+    pub async fn listen(&self) -> String {
+        gridwatch_hub::stream::spawn(&self.state)
+            .await
+            .expect("stream starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
+        format!("http://{addr}")
+    }
+
     /// Sends a request; `body` is sent as JSON when given.
     pub async fn call(
         &self,

@@ -1,0 +1,100 @@
+//! `[cameras]`: camera supervision, live view and camera-offline alerts.
+
+use gridwatch_ingest::IngestConfig;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CamerasConfig {
+    /// Seconds a camera may stay offline before a `camera_offline` incident is raised in its
+    /// grid (once per outage); 0 never raises one.
+    pub offline_incident_seconds: u64,
+    /// The frame watchdog: milliseconds without a frame before a connected stream counts as
+    /// stalled and is reconnected.
+    pub stall_timeout_ms: u64,
+    /// Milliseconds `DESCRIBE`+`SETUP`+`PLAY` may take together.
+    pub connect_timeout_ms: u64,
+    /// First reconnection delay in milliseconds; it doubles up to `backoff_max_ms`.
+    pub backoff_initial_ms: u64,
+    /// Longest reconnection delay in milliseconds: a camera that comes back is online again
+    /// within about this.
+    pub backoff_max_ms: u64,
+    /// Video messages queued per live viewer before a slow one skips to the next keyframe.
+    pub viewer_queue: usize,
+    /// Seconds between re-reading every camera from the database, which picks up changes made
+    /// through other hub nodes (changes through this node apply at once).
+    pub resync_seconds: u64,
+    /// Seconds one snapshot may take to decode.
+    pub snapshot_timeout_seconds: u64,
+}
+
+impl Default for CamerasConfig {
+    fn default() -> Self {
+        CamerasConfig {
+            offline_incident_seconds: 60,
+            stall_timeout_ms: 5_000,
+            connect_timeout_ms: 10_000,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 5_000,
+            viewer_queue: 64,
+            resync_seconds: 30,
+            snapshot_timeout_seconds: 5,
+        }
+    }
+}
+
+impl CamerasConfig {
+    /// The ingest's settings; values too small to work are raised to the least that does.
+    pub fn ingest(&self) -> IngestConfig {
+        let ms = |v: u64, least: u64| Duration::from_millis(v.max(least));
+        let backoff_initial = ms(self.backoff_initial_ms, 50);
+        IngestConfig {
+            connect_timeout: ms(self.connect_timeout_ms, 500),
+            stall_timeout: ms(self.stall_timeout_ms, 200),
+            backoff_initial,
+            backoff_max: ms(self.backoff_max_ms, 50).max(backoff_initial),
+            viewer_queue: self.viewer_queue.max(2),
+            ..IngestConfig::default()
+        }
+    }
+
+    /// How long an outage lasts before it is an incident; `None` for never.
+    pub fn offline_incident_after(&self) -> Option<Duration> {
+        (self.offline_incident_seconds > 0)
+            .then(|| Duration::from_secs(self.offline_incident_seconds))
+    }
+
+    pub fn resync_every(&self) -> Duration {
+        Duration::from_secs(self.resync_seconds.max(1))
+    }
+
+    pub fn snapshot_timeout(&self) -> Duration {
+        Duration::from_secs(self.snapshot_timeout_seconds.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_ingests_and_small_values_are_raised() {
+        let c = CamerasConfig::default();
+        assert_eq!(c.ingest(), IngestConfig::default());
+        assert_eq!(c.offline_incident_after(), Some(Duration::from_secs(60)));
+        let tiny = CamerasConfig {
+            stall_timeout_ms: 0,
+            backoff_initial_ms: 0,
+            backoff_max_ms: 0,
+            viewer_queue: 0,
+            offline_incident_seconds: 0,
+            ..CamerasConfig::default()
+        };
+        let i = tiny.ingest();
+        assert!(i.stall_timeout >= Duration::from_millis(200));
+        assert!(i.backoff_max >= i.backoff_initial && !i.backoff_initial.is_zero());
+        assert_eq!(i.viewer_queue, 2);
+        assert_eq!(tiny.offline_incident_after(), None);
+    }
+}

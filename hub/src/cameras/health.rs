@@ -1,0 +1,286 @@
+//! Camera health as events and alerts.
+//!
+//! The registry reports every state change of every stream; a camera's health is its main
+//! stream's: `online`, or offline (`offline`, `stalled`, `auth_failed`, `unsupported`), with
+//! `connecting` (between attempts) changing nothing. Each change of health is recorded in the
+//! event log as `camera.online`/`camera.offline` (actor `system`, origin `ingest`) and handed
+//! to the real-time stream. An outage of an enabled camera that lasts longer than
+//! `[cameras] offline_incident_seconds` raises one `camera_offline` incident in the camera's
+//! grid — once per outage: the camera must come back online before another can be raised.
+
+use crate::incidents::routing::route;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use gridwatch_core::camera::Camera;
+use gridwatch_core::dispatch::Raise;
+use gridwatch_core::event::{Actor, Event, EventDraft};
+use gridwatch_core::incident::{EventType, IncidentKind, Source};
+use gridwatch_core::routing::RoutedBy;
+use gridwatch_ingest::{Quality, StatusEvent, StreamState, StreamStatus, DISABLED_REASON};
+use gridwatch_store::{RaiseOutcome, RaiseRequest, Raised, StoreError};
+use serde_json::json;
+use std::collections::HashMap;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+/// Who records camera health: the ingest, not a person.
+pub fn actor() -> Actor {
+    Actor {
+        actor: "system".into(),
+        origin: "ingest".into(),
+    }
+}
+
+/// A camera's health as the event log tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Online,
+    Offline,
+}
+
+impl Health {
+    /// `None` for `connecting`: a reconnection attempt is not news.
+    pub fn of(state: StreamState) -> Option<Health> {
+        match state {
+            StreamState::Online => Some(Health::Online),
+            StreamState::Connecting => None,
+            StreamState::Offline
+            | StreamState::Stalled
+            | StreamState::AuthFailed
+            | StreamState::Unsupported => Some(Health::Offline),
+        }
+    }
+}
+
+/// One outage of an enabled camera.
+#[derive(Debug)]
+struct Outage {
+    since: DateTime<Utc>,
+    reason: String,
+    /// When it becomes an incident; `None` once raised (or never to be).
+    due: Option<Instant>,
+}
+
+struct Monitor {
+    state: AppState,
+    reported: HashMap<String, Health>,
+    outages: HashMap<String, Outage>,
+}
+
+/// Follows the registry's status changes from now on. Call it before the cameras start, so
+/// that their first changes are seen.
+pub fn spawn(state: AppState) {
+    let events = state.cameras.registry.events();
+    tokio::spawn(run(state, events));
+}
+
+async fn run(state: AppState, mut events: tokio::sync::broadcast::Receiver<StatusEvent>) {
+    let mut m = Monitor {
+        state,
+        reported: HashMap::new(),
+        outages: HashMap::new(),
+    };
+    loop {
+        let next_due = m.outages.values().filter_map(|o| o.due).min();
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(ev) if ev.quality == Quality::Main => m.on_status(&ev.camera_id, &ev.status).await,
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "camera health fell behind; reading every status");
+                    m.resync().await;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = sleep_until(next_due), if next_due.is_some() => m.raise_due().await,
+        }
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Monitor {
+    async fn on_status(&mut self, id: &str, status: &StreamStatus) {
+        let Some(health) = Health::of(status.state) else {
+            return;
+        };
+        if self.reported.get(id) == Some(&health) {
+            return;
+        }
+        let camera = match self.state.store.camera(id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => {
+                // Deleted: its streams are going away.
+                self.forget(id);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(camera = %id, error = %e, "camera health not recorded");
+                return;
+            }
+        };
+        self.reported.insert(id.to_string(), health);
+        let reason = status.reason.clone().unwrap_or_default();
+        let (kind, data) = match health {
+            Health::Online => (
+                EventType::CameraOnline,
+                json!({"camera_id": id, "grid_id": camera.grid_id, "name": camera.name}),
+            ),
+            Health::Offline => (
+                EventType::CameraOffline,
+                json!({"camera_id": id, "grid_id": camera.grid_id, "name": camera.name,
+                       "status": status.state.as_str(), "reason": reason}),
+            ),
+        };
+        if let Err(e) = record(&self.state, &[EventDraft::new(kind, data)]).await {
+            tracing::error!(camera = %id, error = %e, "camera health event not recorded");
+        }
+        match health {
+            Health::Online => {
+                self.outages.remove(id);
+            }
+            Health::Offline => {
+                let delay = self.state.cameras.config.offline_incident_after();
+                let disabled = !camera.enabled || reason == DISABLED_REASON;
+                self.outages.insert(
+                    id.to_string(),
+                    Outage {
+                        since: self.state.now(),
+                        reason,
+                        due: delay.filter(|_| !disabled).map(|d| Instant::now() + d),
+                    },
+                );
+            }
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.reported.remove(id);
+        self.outages.remove(id);
+    }
+
+    /// After missing status changes: compares every camera's status with what was reported.
+    async fn resync(&mut self) {
+        let statuses = self.state.cameras.registry.statuses();
+        let known: Vec<String> = self.reported.keys().cloned().collect();
+        for id in known {
+            if !statuses.iter().any(|s| s.id == id) {
+                self.forget(&id);
+            }
+        }
+        for s in statuses {
+            self.on_status(&s.id, &s.main).await;
+        }
+    }
+
+    async fn raise_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .outages
+            .iter()
+            .filter(|(_, o)| o.due.is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let Some(outage) = self.outages.get_mut(&id) else {
+                continue;
+            };
+            outage.due = None;
+            let still_down = self
+                .state
+                .cameras
+                .registry
+                .status(&id)
+                .is_some_and(|s| Health::of(s.state()) != Some(Health::Online));
+            if !still_down {
+                continue;
+            }
+            let (since, reason) = (outage.since, outage.reason.clone());
+            match raise_camera_offline(&self.state, &id, since, &reason).await {
+                Ok(Some(raised)) => tracing::warn!(camera = %id, incident = %raised.incident.id,
+                    "camera offline too long: incident raised"),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(camera = %id, error = %e, "camera_offline incident not raised")
+                }
+            }
+        }
+    }
+}
+
+/// Records camera health events and hands them on: the one place they leave this module.
+pub async fn record(state: &AppState, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
+    let events = state
+        .store
+        .record_events(None, drafts, &actor(), state.now())
+        .await?;
+    // To the consoles (of every node, over the bus); nothing else in the hub sends these.
+    state
+        .stream
+        .publish_events(&state.store, events.clone())
+        .await;
+    Ok(events)
+}
+
+/// Raises the `camera_offline` incident of an outage, in the camera's grid. `None` when the
+/// camera is gone or disabled. The outage's start is the idempotency key, so an outage is
+/// raised once even if this runs twice.
+pub async fn raise_camera_offline(
+    state: &AppState,
+    id: &str,
+    since: DateTime<Utc>,
+    reason: &str,
+) -> Result<Option<Raised>, StoreError> {
+    let camera: Camera = match state.store.camera(id).await {
+        Ok(c) if c.enabled => c,
+        Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let location = camera.lat.zip(camera.lon);
+    let route = match camera.grid_id.as_deref() {
+        Some(g) => route(state, None, Some((g, RoutedBy::Camera))).await?,
+        None => route(state, location, None).await?,
+    };
+    let raise = Raise {
+        id: gridwatch_core::id::new_id(),
+        kind: IncidentKind::CameraOffline,
+        source: Source::Camera(camera.id.clone()),
+        grid_id: route.grid_id,
+        routed_by: route.routed_by,
+        post_chain: route.post_chain,
+        policy: route.policy,
+        lat: camera.lat,
+        lon: camera.lon,
+        note: Some(format!(
+            "摄像头离线 camera offline: {} ({reason})",
+            camera.name
+        )),
+        camera_id: Some(camera.id.clone()),
+        cameras: route.cameras,
+        details: json!({"reason": reason, "offline_since": since}),
+    };
+    let req = RaiseRequest {
+        raise,
+        actor: actor(),
+        repeat_window: None,
+        idempotency_key: Some(format!("camera-offline:{}", since.timestamp_millis())),
+    };
+    let raised = state.store.raise_incident(req, state.now()).await?;
+    let i = &raised.incident;
+    state.incidents.publish(i, &raised.events);
+    if raised.outcome == RaiseOutcome::Raised {
+        state
+            .incidents
+            .metrics
+            .raised
+            .with_label_values(&[i.kind.as_str()])
+            .inc();
+        state.incidents.wake_timers();
+    }
+    Ok(Some(raised))
+}

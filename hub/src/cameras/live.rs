@@ -1,0 +1,116 @@
+//! `GET /api/v1/cameras/{id}/live?quality=main|sub`: live video for Media Source Extensions.
+//!
+//! Before the upgrade: 404 for an unknown camera, 409 for a disabled one, 426 for a request
+//! that is not a WebSocket upgrade. After it, every init segment is announced by a text frame
+//! `{"type":"init","mime":…,"quality":…}` and follows as a binary frame; media segments
+//! (`moof`+`mdat`) follow as binary frames, from the latest keyframe on. The ingest's viewer
+//! bounds what waits for a slow client (it skips to the next keyframe), so a slow client costs
+//! the others nothing; a client whose socket does not take a frame within
+//! [`WRITE_TIMEOUT`] is disconnected. When the camera is removed the socket is closed with
+//! 1001.
+
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::Query;
+use crate::state::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use gridwatch_ingest::{LiveError, LiveMessage, Quality, Viewer};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+/// Longest a client's socket may take to accept one frame.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default, Deserialize)]
+pub struct VideoQuery {
+    /// `main` (default) or `sub`.
+    #[serde(default)]
+    pub quality: Option<Quality>,
+}
+
+pub fn live_error(e: LiveError) -> ApiError {
+    match e {
+        LiveError::UnknownCamera(id) => ApiError::not_found(format!("no camera {id}")),
+        LiveError::Disabled(id) => ApiError::new(
+            StatusCode::CONFLICT,
+            "camera_disabled",
+            format!("camera {id} is disabled; enable it to watch it"),
+        ),
+    }
+}
+
+pub async fn live(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<VideoQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let quality = q.quality.unwrap_or_default();
+    // Subscribed before the upgrade: the GOP is ready the moment the socket is.
+    let viewer = s
+        .cameras
+        .registry
+        .subscribe(&id, quality)
+        .map_err(live_error)?;
+    let ws = ws.map_err(|r| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            format!("this endpoint speaks WebSocket only ({})", r.body_text()),
+        )
+    })?;
+    tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
+    Ok(ws.on_upgrade(move |socket| serve(socket, viewer, id)))
+}
+
+/// One frame, or the socket is given up.
+async fn send(
+    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    msg: Message,
+) -> Result<(), &'static str> {
+    match tokio::time::timeout(WRITE_TIMEOUT, tx.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("socket closed"),
+        Err(_) => Err("client too slow"),
+    }
+}
+
+async fn serve(socket: WebSocket, mut viewer: Viewer, camera: String) {
+    let (mut tx, mut rx) = socket.split();
+    let quality = viewer.quality();
+    let ended = loop {
+        tokio::select! {
+            msg = viewer.recv() => {
+                let Some(msg) = msg else {
+                    let close = CloseFrame { code: 1001, reason: "camera removed".into() };
+                    let _ = send(&mut tx, Message::Close(Some(close))).await;
+                    break "camera removed";
+                };
+                let sent = match msg {
+                    LiveMessage::Init { mime, segment } => {
+                        let text = json!({"type": "init", "mime": &*mime, "quality": quality}).to_string();
+                        match send(&mut tx, Message::Text(text.into())).await {
+                            Ok(()) => send(&mut tx, Message::Binary(segment)).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    LiveMessage::Media(segment) => send(&mut tx, Message::Binary(segment)).await,
+                };
+                if let Err(why) = sent {
+                    break why;
+                }
+            }
+            incoming = rx.next() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break "client left",
+                // Pings are answered by the socket itself; nothing else is expected.
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    tracing::debug!(%camera, %quality, skips = viewer.skips(), why = ended, "live viewer gone");
+}

@@ -1,0 +1,404 @@
+//! `GET /api/v1/stream`: the real-time stream over a WebSocket.
+//!
+//! One connection, from the top:
+//! 1. subscribe to the delivered events *first*, then read where the log ends, so that nothing
+//!    committed in between can fall between the replay and the live part;
+//! 2. `hello` (the log's end, who the client is, the incidents open for it), after a `resync`
+//!    when `since` cannot be replayed;
+//! 3. with `since`: replay the log after it, in pages, filtered like the live events;
+//! 4. live: every delivered event above what was sent, filtered; receipts and pings from the
+//!    client; a WebSocket ping every `ping_seconds`; a client silent for `idle_seconds` is
+//!    dropped, and one that falls `client_queue` events behind (or blocks a write for
+//!    `write_timeout_seconds`) is closed with 4008 — it reconnects with `since`.
+
+use super::caller::Caller;
+use super::error::{ApiError, ApiResult};
+use super::json::Query;
+use crate::state::AppState;
+use crate::stream::audience::{Audience, Form};
+use crate::stream::{message, presence, with_incidents, Published};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use gridwatch_core::event::Actor;
+use gridwatch_core::incident::{EventType, IncidentState, Source};
+use gridwatch_core::Role;
+use gridwatch_store::{IncidentFilter, Visibility};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+/// The close code for a client that could not keep up (it resumes with `since`).
+pub const SLOW_CLIENT: u16 = 4008;
+
+/// Largest message a client may send; receipts and pings are tiny.
+const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
+/// How long a client closed for being slow has to take the close frame (it is behind
+/// whatever was already on its way) before the connection is simply dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Events read from the log per page of a replay.
+const REPLAY_PAGE: u32 = 500;
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    /// The last seq the client has seen.
+    since: Option<i64>,
+}
+
+/// Upgrades to the stream; 426 with a JSON error for a plain GET.
+pub async fn stream(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<StreamQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    if q.since.is_some_and(|n| n < 0) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "since: must be a seq, 0 or more",
+        ));
+    }
+    let ws = ws.map_err(|_| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            "this endpoint is a WebSocket: connect with `Upgrade: websocket`",
+        )
+    })?;
+    let audience = audience_of(&s, &caller).await?;
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            s.stream.metrics.connections.inc();
+            let client = Client::new(s.clone(), caller, audience, socket);
+            client.run(q.since).await;
+            s.stream.metrics.connections.dec();
+        }))
+}
+
+/// What the caller may see, read when it connects.
+async fn audience_of(s: &AppState, caller: &Caller) -> ApiResult<Audience> {
+    let Caller::User(u) = caller else {
+        return Ok(Audience::Nothing);
+    };
+    Ok(match u.role {
+        Role::Admin | Role::DutyOfficer => Audience::Everything,
+        Role::Responder => match &u.post_id {
+            Some(post) => Audience::Post {
+                post_id: post.clone(),
+                grids: s.store.grids_of_post(post).await?.into_iter().collect(),
+            },
+            None => Audience::Nothing,
+        },
+        Role::Resident => Audience::Resident {
+            source: Source::Resident(u.id.clone()),
+        },
+        Role::Device => Audience::Nothing,
+    })
+}
+
+/// Why a connection ended.
+enum End {
+    /// The client left, or its socket failed.
+    Gone,
+    /// It could not keep up: close with 4008.
+    Slow(&'static str),
+}
+
+struct Client {
+    s: AppState,
+    caller: Caller,
+    audience: Audience,
+    tx: SplitSink<WebSocket, Message>,
+    rx: SplitStream<WebSocket>,
+    /// The highest seq this client is past (sent, or filtered out).
+    last: i64,
+    last_heard: Instant,
+}
+
+impl Client {
+    fn new(s: AppState, caller: Caller, audience: Audience, socket: WebSocket) -> Client {
+        let (tx, rx) = socket.split();
+        Client {
+            s,
+            caller,
+            audience,
+            tx,
+            rx,
+            last: 0,
+            last_heard: Instant::now(),
+        }
+    }
+
+    async fn run(mut self, since: Option<i64>) {
+        let end = self.serve(since).await;
+        if let End::Slow(why) = end {
+            self.s.stream.metrics.slow_clients.inc();
+            tracing::info!(
+                last = self.last,
+                why,
+                "stream client too slow: closing with 4008"
+            );
+            let frame = CloseFrame {
+                code: SLOW_CLIENT,
+                reason: Utf8Bytes::from(format!(
+                    "too slow ({why}); reconnect with since={}",
+                    self.last
+                )),
+            };
+            let _ =
+                tokio::time::timeout(CLOSE_GRACE, self.tx.send(Message::Close(Some(frame)))).await;
+        }
+    }
+
+    fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.s.stream.config.write_timeout_seconds.max(1))
+    }
+
+    async fn serve(&mut self, since: Option<i64>) -> End {
+        let s = self.s.clone();
+        let mut live = s.stream.subscribe();
+        let mut health = s.stream.health();
+        let _console = match (&self.caller, &self.audience) {
+            (Caller::User(u), Audience::Post { post_id, .. }) => {
+                presence::connect(&s, &u.id, post_id).await
+            }
+            _ => None,
+        };
+        let Ok(latest) = s.store.latest_seq().await else {
+            return End::Gone;
+        };
+        let resync = match since {
+            Some(n) if n > latest => Some("since is ahead of the log"),
+            Some(n) if latest - n > s.stream.config.replay_max_events => {
+                Some("since is older than the replay window")
+            }
+            _ => None,
+        };
+        if let Some(why) = resync {
+            if let Err(end) = self.send_text(message::resync(why).into()).await {
+                return end;
+            }
+        }
+        let replay_from = since.filter(|_| resync.is_none());
+        let now_health = health.borrow_and_update().clone();
+        if let Err(end) = self.hello(latest, &now_health).await {
+            return end;
+        }
+        self.last = latest;
+        if let Some(from) = replay_from {
+            if let Err(end) = self.replay(from).await {
+                return end;
+            }
+        }
+
+        let queue = s.stream.config.client_queue;
+        let idle = Duration::from_secs(s.stream.config.idle_seconds.max(1));
+        let mut ping =
+            tokio::time::interval(Duration::from_secs(s.stream.config.ping_seconds.max(1)));
+        ping.tick().await;
+        let officers = self.audience == Audience::Everything;
+        loop {
+            tokio::select! {
+                got = live.recv() => match got {
+                    Ok(p) => {
+                        if let Err(end) = self.send_event(&p).await {
+                            return end;
+                        }
+                        if live.len() > queue {
+                            return End::Slow("its queue is full");
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => return End::Slow("it fell behind the hub"),
+                    Err(RecvError::Closed) => return End::Gone,
+                },
+                msg = self.rx.next() => match msg {
+                    Some(Ok(m)) => {
+                        self.last_heard = Instant::now();
+                        if let Err(end) = self.on_message(m).await {
+                            return end;
+                        }
+                    }
+                    _ => return End::Gone,
+                },
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > idle {
+                        tracing::info!("stream client silent too long: dropped");
+                        return End::Gone;
+                    }
+                    if let Err(end) = self.send(Message::Ping(Default::default())).await {
+                        return end;
+                    }
+                }
+                changed = health.changed(), if officers => {
+                    if changed.is_err() {
+                        return End::Gone;
+                    }
+                    let h = health.borrow_and_update().clone();
+                    if let Err(end) = self.send_text(message::health(&h).into()).await {
+                        return end;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn hello(&mut self, latest: i64, health: &Value) -> Result<(), End> {
+        let user = match &self.caller {
+            Caller::User(u) => json!(u),
+            Caller::Device(d) => json!({ "id": d.id, "role": "device" }),
+        };
+        let visibility = match &self.audience {
+            Audience::Everything => Visibility::All,
+            Audience::Post { post_id, .. } => Visibility::Post(post_id.clone()),
+            Audience::Resident { source } => Visibility::RaisedBy(source.clone()),
+            Audience::Nothing => Visibility::Nothing,
+        };
+        let mut filter = IncidentFilter::new(visibility);
+        filter.states = Some(IncidentState::OPEN.to_vec());
+        filter.limit = 1000;
+        let open = self.s.store.incidents(&filter).await.map_err(|e| {
+            tracing::warn!(error = %e, "stream: cannot read open incidents for a hello");
+            End::Gone
+        })?;
+        let form = self.form();
+        let open: Vec<Value> = open.iter().map(|i| message::incident(i, form)).collect();
+        let health = if self.audience == Audience::Everything {
+            health.clone()
+        } else {
+            Value::Null
+        };
+        self.send_text(message::hello(latest, user, &open, &health).into())
+            .await
+    }
+
+    fn form(&self) -> Form {
+        match self.audience {
+            Audience::Resident { .. } => Form::Resident,
+            _ => Form::Full,
+        }
+    }
+
+    /// Sends the visible events of the log after `from`, page by page.
+    async fn replay(&mut self, from: i64) -> Result<(), End> {
+        self.last = from;
+        loop {
+            let events = self
+                .s
+                .store
+                .events_since(self.last, REPLAY_PAGE)
+                .await
+                .map_err(|_| End::Gone)?;
+            let n = events.len();
+            let page = with_incidents(&self.s.store, events)
+                .await
+                .map_err(|_| End::Gone)?;
+            for p in &page {
+                self.send_event(p).await?;
+            }
+            if n < REPLAY_PAGE as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends an event if the client may see it and has not had it.
+    async fn send_event(&mut self, p: &Published) -> Result<(), End> {
+        if p.event.seq <= self.last {
+            return Ok(());
+        }
+        self.last = p.event.seq;
+        match self.audience.form(p) {
+            Some(form) => self.send_text(p.text(form)).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
+        self.send(Message::Text(text)).await
+    }
+
+    /// Writes one message; a write blocked for `write_timeout_seconds` means the client does
+    /// not read: it is too slow.
+    async fn send(&mut self, m: Message) -> Result<(), End> {
+        match tokio::time::timeout(self.write_timeout(), self.tx.send(m)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Slow("a write blocked")),
+        }
+    }
+
+    async fn on_message(&mut self, m: Message) -> Result<(), End> {
+        let text = match m {
+            Message::Text(t) => t,
+            Message::Close(_) => return Err(End::Gone),
+            // Pongs only prove the client is there; axum answers pings itself.
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Binary(_) => {
+                return self
+                    .send_text(message::error("binary messages are not understood").into())
+                    .await
+            }
+        };
+        match serde_json::from_str::<message::ClientMessage>(&text) {
+            Ok(message::ClientMessage::Ping) => self.send_text(message::pong().into()).await,
+            Ok(message::ClientMessage::Receipt { seq }) => match self.receipt(seq).await {
+                Ok(()) => Ok(()),
+                Err(why) => self.send_text(message::error(&why).into()).await,
+            },
+            Err(e) => {
+                self.send_text(
+                    message::error(&format!("not a message the hub understands: {e}")).into(),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Records `incident.delivered` for a dispatch to this console's post.
+    async fn receipt(&mut self, seq: i64) -> Result<(), String> {
+        let (Caller::User(u), Audience::Post { post_id, .. }) = (&self.caller, &self.audience)
+        else {
+            return Err("receipts come from a post's console".into());
+        };
+        let event = self
+            .s
+            .store
+            .event(seq)
+            .await
+            .map_err(|e| format!("cannot read event {seq}: {e}"))?
+            .ok_or_else(|| format!("receipt: there is no event {seq}"))?;
+        let to = match event.kind {
+            EventType::IncidentDispatched => event.data.get("post_id"),
+            EventType::IncidentEscalated => event.data.get("to_post"),
+            _ => None,
+        };
+        let (Some(incident_id), true) = (
+            event.incident_id.as_deref(),
+            to.and_then(Value::as_str) == Some(post_id.as_str()),
+        ) else {
+            return Err(format!(
+                "receipt: event {seq} is not a dispatch to your post"
+            ));
+        };
+        let actor = Actor::user(&u.id, format!("stream node {}", self.s.stream.node));
+        let recorded = self
+            .s
+            .store
+            .record_delivery(incident_id, seq, post_id, &actor, self.s.now())
+            .await
+            .map_err(|e| format!("cannot record the receipt: {e}"))?;
+        if let Some(e) = recorded {
+            self.s.stream.publish_events(&self.s.store, vec![e]).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,52 @@
+//! `[stream]`: the real-time stream's connection health, queues and bus.
+
+use serde::{Deserialize, Serialize};
+
+/// How committed events reach the consoles of *other* hub nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// One hub process: events go from the committing request straight to its consoles.
+    Local,
+    /// Several hub nodes on one PostgreSQL database: every node publishes the events it
+    /// commits to NATS JetStream and delivers what the others publish.
+    Nats,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Seconds between WebSocket pings to each client.
+    pub ping_seconds: u64,
+    /// A client that has sent nothing (not even a pong) for this many seconds is dropped.
+    pub idle_seconds: u64,
+    /// Events a client may have waiting before it is closed with 4008 (it then resumes with
+    /// `since`): a console that cannot keep up must not make the hub buffer without bound.
+    pub client_queue: usize,
+    /// Seconds a write to one client may block before the client is closed with 4008.
+    pub write_timeout_seconds: u64,
+    /// A `since` further back than this many events gets `resync` and a fresh hello instead
+    /// of a replay.
+    pub replay_max_events: i64,
+    /// `local` (one process) or `nats` (several nodes).
+    pub bus: BusKind,
+    /// The NATS server, for `bus = "nats"`.
+    pub nats_url: String,
+    /// The JetStream stream the nodes share, for `bus = "nats"`.
+    pub nats_stream: String,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            ping_seconds: 15,
+            idle_seconds: 45,
+            client_queue: 1024,
+            write_timeout_seconds: 10,
+            replay_max_events: 100_000,
+            bus: BusKind::Local,
+            nats_url: "nats://127.0.0.1:4222".into(),
+            nats_stream: "GRIDWATCH_EVENTS".into(),
+        }
+    }
+}

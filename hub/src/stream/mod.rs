@@ -1,0 +1,371 @@
+//! The real-time stream (实时推送): every committed event, in seq order, to every console that
+//! may see it, the instant it is committed.
+//!
+//! How an event travels:
+//!
+//! 1. A change commits its events in the database (the log is the truth; [`gridwatch_store`]).
+//! 2. The committing code hands them to [`Stream::publish`] (incident changes arrive through
+//!    [`forward_incident_changes`], which listens to [`crate::incidents::Incidents::subscribe`]).
+//!    With `bus = "nats"` they also go to NATS JetStream, and the other nodes' events come
+//!    back from it ([`nats`]).
+//! 3. The [`sequencer`] task puts them in seq order, reading from the log whatever did not
+//!    arrive, and sends each once on a broadcast channel.
+//! 4. Each WebSocket connection (`crate::http::stream`) reads that channel, filters by its
+//!    [`audience`] and writes to its client; a client too slow to keep up is closed with 4008
+//!    and resumes with `since` from the log. The channel never waits for anyone.
+//!
+//! Presence of responders' consoles is kept in the database ([`presence`]) so that every node
+//! knows whether a post has a console to receive a dispatch.
+
+pub mod audience;
+mod config;
+pub mod message;
+mod nats;
+pub mod presence;
+pub mod sequencer;
+
+pub use config::{BusKind, StreamConfig};
+
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use audience::Form;
+use axum::extract::ws::Utf8Bytes;
+use gridwatch_core::event::Event;
+use gridwatch_core::incident::{EventType, Incident};
+use gridwatch_store::{Store, StoreError};
+use prometheus::{IntCounter, IntGauge};
+use sequencer::Sequencer;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// One event on its way to the consoles, with the incident it is about (after the change),
+/// and its JSON text, made once for all the connections that show it in the same form.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub event: Event,
+    pub incident: Option<Incident>,
+    full: OnceLock<Utf8Bytes>,
+    resident: OnceLock<Utf8Bytes>,
+}
+
+impl Published {
+    pub fn new(event: Event, incident: Option<Incident>) -> Published {
+        Published {
+            event,
+            incident,
+            full: OnceLock::new(),
+            resident: OnceLock::new(),
+        }
+    }
+
+    /// The text frame for `form`, serialised on first use.
+    pub fn text(&self, form: Form) -> Utf8Bytes {
+        let cell = match form {
+            Form::Full => &self.full,
+            Form::Resident => &self.resident,
+        };
+        cell.get_or_init(|| message::event(self, form).into())
+            .clone()
+    }
+}
+
+/// How many delivered events the broadcast channel holds for connections that are behind.
+/// A connection further behind than its own `client_queue` is closed before this matters.
+pub const FANOUT_BUFFER: usize = 8192;
+
+/// How long an out-of-order event waits for the ones before it before they are read from the
+/// log (they are normally a few microseconds behind, in another request's publish).
+const GAP_WAIT: Duration = Duration::from_millis(150);
+
+/// How often the sequencer asks the log whether it missed anything (a node that died between
+/// commit and publish, a lost bus message). The bound on how late such an event can be.
+const LOG_POLL: Duration = Duration::from_secs(1);
+
+/// The stream of one hub process.
+pub struct Stream {
+    pub config: StreamConfig,
+    /// This process, as presence rows and the bus name it: unique per start.
+    pub node: String,
+    out: broadcast::Sender<Arc<Published>>,
+    inbox: mpsc::UnboundedSender<Published>,
+    inbox_rx: Mutex<Option<mpsc::UnboundedReceiver<Published>>>,
+    bus: OnceLock<mpsc::UnboundedSender<Published>>,
+    health: watch::Sender<Value>,
+    pub metrics: StreamMetrics,
+}
+
+impl Stream {
+    pub fn new(config: StreamConfig, metrics: &Metrics) -> Stream {
+        let (inbox, inbox_rx) = mpsc::unbounded_channel();
+        Stream {
+            config,
+            node: format!("{}-{:08x}", hostname(), rand::random::<u32>()),
+            out: broadcast::channel(FANOUT_BUFFER).0,
+            inbox,
+            inbox_rx: Mutex::new(Some(inbox_rx)),
+            bus: OnceLock::new(),
+            health: watch::channel(json!({ "response_check": "ok" })).0,
+            metrics: StreamMetrics::new(metrics),
+        }
+    }
+
+    /// Every event delivered from now on, in seq order.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.out.subscribe()
+    }
+
+    /// Hands committed events to the consoles (of this node and, over the bus, of the others).
+    pub fn publish(&self, p: Published) {
+        if let Some(bus) = self.bus.get() {
+            let _ = bus.send(p.clone());
+        }
+        let _ = self.inbox.send(p);
+    }
+
+    /// Publishes events recorded outside an incident change (receipts, presence, cameras):
+    /// each goes with its incident, read from the store, when it has one.
+    pub async fn publish_events(&self, store: &Store, events: Vec<Event>) {
+        for e in events {
+            let incident = match &e.incident_id {
+                Some(id) => store.incident(id).await.ok(),
+                None => None,
+            };
+            self.publish(Published::new(e, incident));
+        }
+    }
+
+    /// The node's health as duty officers see it in the hello and in `health` messages.
+    pub fn health(&self) -> watch::Receiver<Value> {
+        self.health.subscribe()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hub".into())
+}
+
+/// The stream's Prometheus metrics.
+#[derive(Clone)]
+pub struct StreamMetrics {
+    /// `stream_connections`: open stream WebSockets.
+    pub connections: IntGauge,
+    /// `stream_events_total`: events delivered by the sequencer.
+    pub events: IntCounter,
+    /// `stream_events_from_log_total`: of those, read from the log (not from the bus).
+    pub from_log: IntCounter,
+    /// `stream_slow_clients_total`: clients closed with 4008.
+    pub slow_clients: IntCounter,
+}
+
+impl StreamMetrics {
+    fn new(registry: &Metrics) -> StreamMetrics {
+        let m = StreamMetrics {
+            connections: IntGauge::new("stream_connections", "Open stream WebSockets")
+                .expect("metric"),
+            events: IntCounter::new("stream_events_total", "Events delivered to the stream")
+                .expect("metric"),
+            from_log: IntCounter::new(
+                "stream_events_from_log_total",
+                "Events the stream read from the log because the bus did not bring them in time",
+            )
+            .expect("metric"),
+            slow_clients: IntCounter::new(
+                "stream_slow_clients_total",
+                "Stream clients closed with 4008 because they could not keep up",
+            )
+            .expect("metric"),
+        };
+        registry.register(Box::new(m.connections.clone()));
+        registry.register(Box::new(m.events.clone()));
+        registry.register(Box::new(m.from_log.clone()));
+        registry.register(Box::new(m.slow_clients.clone()));
+        m
+    }
+}
+
+/// Starts the stream's tasks: the bus (when configured), the sequencer, the forwarding of
+/// incident changes, presence upkeep and the health signal. Fails when the bus is configured
+/// but cannot be reached: a node that cannot tell the others must not pretend to.
+pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
+    let stream = state.stream.clone();
+    let inbox = stream
+        .inbox_rx
+        .lock()
+        .expect("stream inbox lock")
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("the stream is started already"))?;
+    let start = state.store.latest_seq().await?;
+    if stream.config.bus == BusKind::Nats {
+        let out = nats::connect(&stream.config, stream.inbox.clone()).await?;
+        let _ = stream.bus.set(out);
+    }
+    tokio::spawn(run_sequencer(state.clone(), inbox, start));
+    tokio::spawn(forward_incident_changes(state.clone()));
+    tokio::spawn(presence::upkeep(state.clone()));
+    tokio::spawn(watch_health(state.clone()));
+    Ok(())
+}
+
+/// Puts events in order and delivers each once; reads from the log what did not arrive.
+async fn run_sequencer(state: AppState, mut inbox: mpsc::UnboundedReceiver<Published>, start: i64) {
+    let stream = state.stream.clone();
+    let mut seq = Sequencer::new(start);
+    let mut poll = tokio::time::interval(LOG_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut gap_since: Option<tokio::time::Instant> = None;
+    loop {
+        let gap_deadline = gap_since.map(|t| t + GAP_WAIT);
+        tokio::select! {
+            p = inbox.recv() => {
+                let Some(p) = p else { return };
+                deliver(&stream, seq.offer(p));
+                while let Ok(p) = inbox.try_recv() {
+                    deliver(&stream, seq.offer(p));
+                }
+            }
+            _ = poll.tick() => {
+                match state.store.latest_seq().await {
+                    // Give the bus its chance first: what is still missing after a gap's
+                    // wait is read from the log.
+                    Ok(latest) if latest > seq.delivered() => {
+                        gap_since.get_or_insert_with(tokio::time::Instant::now);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "stream: cannot read the log's end"),
+                }
+            }
+            _ = sleep_until(gap_deadline) => {
+                fill_from_log(&state, &mut seq).await;
+                gap_since = None;
+            }
+        }
+        if seq.has_gap() {
+            gap_since.get_or_insert_with(tokio::time::Instant::now);
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads the log after the last delivered seq and delivers it.
+async fn fill_from_log(state: &AppState, seq: &mut Sequencer) {
+    loop {
+        let events = match state.store.events_since(seq.delivered(), 500).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "stream: cannot read the log; will retry");
+                return;
+            }
+        };
+        let full = events.len() == 500;
+        let from_log = match with_incidents(&state.store, events).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "stream: cannot read incidents; will retry");
+                return;
+            }
+        };
+        let ready = seq.fill(from_log);
+        state.stream.metrics.from_log.inc_by(ready.len() as u64);
+        deliver(&state.stream, ready);
+        if !full {
+            return;
+        }
+    }
+}
+
+/// Pairs events read from the log with their incidents (each read once), as they are now.
+pub async fn with_incidents(
+    store: &Store,
+    events: Vec<Event>,
+) -> Result<Vec<Published>, StoreError> {
+    let mut incidents: HashMap<String, Incident> = HashMap::new();
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let incident = match &e.incident_id {
+            Some(id) => {
+                if !incidents.contains_key(id) {
+                    incidents.insert(id.clone(), store.incident(id).await?);
+                }
+                incidents.get(id).cloned()
+            }
+            None => None,
+        };
+        out.push(Published::new(e, incident));
+    }
+    Ok(out)
+}
+
+fn deliver(stream: &Stream, ready: Vec<Published>) {
+    for p in ready {
+        stream.metrics.events.inc();
+        let _ = stream.out.send(Arc::new(p));
+    }
+}
+
+/// Publishes every incident change this process commits, and flags at once a dispatch to a
+/// post that has no console online (`incident.undelivered`).
+async fn forward_incident_changes(state: AppState) {
+    let mut changes = state.incidents.subscribe();
+    loop {
+        let changed = match changes.recv().await {
+            Ok(c) => c,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                // The sequencer reads what was skipped from the log.
+                tracing::warn!(skipped = n, "stream: incident changes arrived too fast");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        for e in &changed.events {
+            state
+                .stream
+                .publish(Published::new(e.clone(), Some(changed.incident.clone())));
+        }
+        for e in &changed.events {
+            if let Some(post) = dispatched_to(e) {
+                presence::flag_if_unattended(&state, &changed.incident, post, e.seq).await;
+            }
+        }
+    }
+}
+
+/// The post an event hands an incident to, if it does.
+fn dispatched_to(e: &Event) -> Option<&str> {
+    let key = match e.kind {
+        EventType::IncidentDispatched => "post_id",
+        EventType::IncidentEscalated => "to_post",
+        _ => return None,
+    };
+    e.data.get(key).and_then(Value::as_str)
+}
+
+/// Keeps the health message in step with the response check's watchdog.
+async fn watch_health(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let value = if state.incidents.stalled() {
+            json!({ "response_check": "stalled" })
+        } else {
+            json!({ "response_check": "ok" })
+        };
+        state.stream.health.send_if_modified(|h| {
+            let changed = *h != value;
+            *h = value;
+            changed
+        });
+    }
+}

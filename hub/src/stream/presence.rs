@@ -1,0 +1,131 @@
+//! Whether posts have a console online: `post.online` / `post.offline`, and the flag on a
+//! dispatch that no console will see.
+//!
+//! The count lives in the database (`gridwatch_store::Console`), not in this process, so that
+//! with several hub nodes a post is online while any node holds one of its consoles. Each node
+//! refreshes its rows; a node that stops (crash, power) is noticed by the others after
+//! [`STALE_AFTER_PINGS`] ping intervals and its consoles are removed.
+
+use super::Published;
+use crate::state::AppState;
+use gridwatch_core::event::{Actor, EventDraft};
+use gridwatch_core::incident::{EventType, Incident};
+use gridwatch_store::Console;
+use serde_json::json;
+use std::time::Duration;
+
+/// Ping intervals without a refresh after which a node's consoles are taken for gone.
+pub const STALE_AFTER_PINGS: u32 = 4;
+
+/// A responder's console, online while this lives.
+pub struct ConsoleGuard {
+    state: AppState,
+    console: Console,
+}
+
+/// Registers a console of `post_id`; records `post.online` if it is the post's first.
+pub async fn connect(state: &AppState, user_id: &str, post_id: &str) -> Option<ConsoleGuard> {
+    let console = Console {
+        id: gridwatch_core::id::new_id(),
+        node: state.stream.node.clone(),
+        post_id: post_id.to_owned(),
+        user_id: user_id.to_owned(),
+    };
+    match state.store.console_connected(&console, state.now()).await {
+        Ok(events) => {
+            state.stream.publish_events(&state.store, events).await;
+            Some(ConsoleGuard {
+                state: state.clone(),
+                console,
+            })
+        }
+        Err(e) => {
+            // The console still gets its stream; it only does not count as presence.
+            tracing::warn!(error = %e, post_id, "cannot record a console as online");
+            None
+        }
+    }
+}
+
+impl Drop for ConsoleGuard {
+    fn drop(&mut self) {
+        let state = self.state.clone();
+        let console = self.console.clone();
+        tokio::spawn(async move {
+            match state
+                .store
+                .console_disconnected(&console, state.now())
+                .await
+            {
+                Ok(events) => state.stream.publish_events(&state.store, events).await,
+                Err(e) => tracing::warn!(
+                    error = %e, post_id = console.post_id,
+                    "cannot record a console as gone; the reaper will"
+                ),
+            }
+        });
+    }
+}
+
+/// Refreshes this node's consoles and removes those of nodes that stopped refreshing theirs.
+pub async fn upkeep(state: AppState) {
+    let every = Duration::from_secs(state.stream.config.ping_seconds.max(1));
+    let stale = chrono::Duration::from_std(every * STALE_AFTER_PINGS).unwrap_or_default();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        if let Err(e) = state.store.console_heartbeat(&state.stream.node, now).await {
+            tracing::warn!(error = %e, "cannot refresh this node's consoles");
+            continue;
+        }
+        match state
+            .store
+            .reap_consoles(&state.stream.node, now - stale, now)
+            .await
+        {
+            Ok(events) => state.stream.publish_events(&state.store, events).await,
+            Err(e) => tracing::warn!(error = %e, "cannot remove stale consoles"),
+        }
+    }
+}
+
+/// Records `incident.undelivered` when `post_id` has no console online to see the dispatch
+/// `dispatch_seq`: the duty officers must phone the post now, not in two minutes.
+pub async fn flag_if_unattended(
+    state: &AppState,
+    incident: &Incident,
+    post_id: &str,
+    dispatch_seq: i64,
+) {
+    match state.store.consoles_online(post_id).await {
+        Ok(0) => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, post_id, "cannot tell whether a post is online");
+            return;
+        }
+    }
+    let draft = EventDraft::new(
+        EventType::IncidentUndelivered,
+        json!({ "post_id": post_id, "dispatch_seq": dispatch_seq, "reason": "no console online" }),
+    );
+    let actor = Actor {
+        actor: "system".into(),
+        origin: format!("node {}", state.stream.node),
+    };
+    match state
+        .store
+        .record_events(Some(&incident.id), &[draft], &actor, state.now())
+        .await
+    {
+        Ok(events) => {
+            for e in events {
+                state
+                    .stream
+                    .publish(Published::new(e, Some(incident.clone())));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, post_id, "cannot flag an unattended dispatch"),
+    }
+}

@@ -1,0 +1,609 @@
+//! Cameras wired into a running hub, against the camera simulator: registered through the
+//! API, online with codec and size, live over a WebSocket as MSE wants it, snapshots as JPEG,
+//! outages as events and (once) as an incident, edits applied without a restart, and no video
+//! for residents or panic buttons.
+
+use futures::StreamExt;
+use gridwatch_core::incident::EventType;
+use gridwatch_hub::{server, Config};
+use gridwatch_ingest::camsim::{CamSim, CamSimConfig};
+use gridwatch_ingest::fmp4::inspect::{parse_init_segment, parse_media_segment};
+use gridwatch_ingest::fmp4::SYNC_SAMPLE_FLAGS;
+use gridwatch_store::testing::fresh_store;
+use gridwatch_store::Backend;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Running {
+    base: String,
+    ws: String,
+    state: gridwatch_hub::AppState,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn sim(cameras: usize) -> CamSim {
+    CamSim::start(CamSimConfig {
+        cameras,
+        width: 320,
+        height: 240,
+        fps: 25,
+        key_int: 25,
+        bitrate_kbps: 300,
+        ..CamSimConfig::default()
+    })
+    .expect("camsim starts")
+}
+
+async fn start_hub() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store(Backend::Sqlite, dir.path()).await.unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    config.cameras.offline_incident_seconds = 1;
+    config.cameras.stall_timeout_ms = 1500;
+    config.cameras.connect_timeout_ms = 3000;
+    config.cameras.backoff_initial_ms = 200;
+    config.cameras.backoff_max_ms = 1000;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = server::start(config, store, async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    Running {
+        base: format!("http://{}", running.addr),
+        ws: format!("ws://{}", running.addr),
+        state: running.state,
+        http: reqwest::Client::new(),
+        _stop: stop,
+        _dir: dir,
+    }
+}
+
+impl Running {
+    async fn login(&self, role: &str, grid: Option<&str>) -> String {
+        let n = gridwatch_core::id::new_id().replace('-', "");
+        let user = self
+            .state
+            .store
+            .create_user(
+                serde_json::from_value(json!({
+                    "username": format!("{role}{}", &n[n.len() - 10..]),
+                    "password": "password-1", "role": role, "grid_id": grid
+                }))
+                .unwrap(),
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        self.state
+            .store
+            .open_session(user, chrono::Duration::hours(1), chrono::Utc::now())
+            .await
+            .unwrap()
+            .token
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn camera(&self, token: &str, id: &str) -> Value {
+        let (status, list) = self
+            .call(reqwest::Method::GET, "/api/v1/cameras", token, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("camera {id} not listed: {list}"))
+    }
+
+    /// Polls the camera list until `pred` holds for the camera.
+    async fn wait_camera(
+        &self,
+        token: &str,
+        id: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let c = self.camera(token, id).await;
+            if pred(&c) {
+                return c;
+            }
+            assert!(
+                started.elapsed() < within,
+                "camera not as expected within {within:?}: {c}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The camera health events of camera `id`, oldest first.
+    async fn health_events(&self, id: &str) -> Vec<(EventType, Value)> {
+        self.state
+            .store
+            .events_since(0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| matches!(e.kind, EventType::CameraOnline | EventType::CameraOffline))
+            .filter(|e| e.data["camera_id"] == id)
+            .map(|e| {
+                assert_eq!((e.actor.as_str(), e.origin.as_str()), ("system", "ingest"));
+                (e.kind, e.data)
+            })
+            .collect()
+    }
+
+    async fn wait_event(&self, id: &str, kind: EventType, after: usize, within: Duration) {
+        let started = Instant::now();
+        loop {
+            let events = self.health_events(id).await;
+            if events.iter().skip(after).any(|(k, _)| *k == kind) {
+                return;
+            }
+            assert!(
+                started.elapsed() < within,
+                "no {kind:?} for {id} within {within:?}: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn offline_incidents(&self, token: &str, camera: &str) -> Vec<Value> {
+        let (status, list) = self
+            .call(reqwest::Method::GET, "/api/v1/incidents", token, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        let items = list
+            .as_array()
+            .or_else(|| list["incidents"].as_array())
+            .or_else(|| list["items"].as_array())
+            .cloned()
+            .unwrap_or_else(|| panic!("incident list shape: {list}"));
+        items
+            .into_iter()
+            .filter(|i| i["kind"] == "camera_offline" && i["camera_id"] == camera)
+            .collect()
+    }
+}
+
+/// Width and height from a JPEG's start-of-frame marker.
+fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
+    if jpeg.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut i = 2;
+    while i + 9 < jpeg.len() {
+        if jpeg[i] != 0xFF {
+            return None;
+        }
+        let marker = jpeg[i + 1];
+        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            let h = u16::from_be_bytes([jpeg[i + 5], jpeg[i + 6]]);
+            let w = u16::from_be_bytes([jpeg[i + 7], jpeg[i + 8]]);
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+fn box_type(segment: &[u8]) -> &[u8] {
+    &segment[4..8]
+}
+
+async fn next_message<S>(ws: &mut S) -> Message
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("a message within 5 s")
+        .expect("the socket stays open")
+        .expect("a good message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
+    let sim = sim(2);
+    let hub = start_hub().await;
+    let admin = hub.login("admin", None).await;
+    let duty = hub.login("duty_officer", None).await;
+    let (_, grid) = hub
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/grids",
+            &admin,
+            Some(json!({"name": "第一网格"})),
+        )
+        .await;
+    let grid = grid["id"].as_str().unwrap().to_string();
+    let (status, cam) = hub
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/cameras",
+            &admin,
+            Some(
+                json!({"name": "东门", "rtsp_url": sim.url(1), "grid_id": grid,
+                        "username": "viewer", "password": "secret-pw"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cam}");
+    assert!(!cam.to_string().contains("secret-pw"), "{cam}");
+    let id = cam["id"].as_str().unwrap().to_string();
+
+    // Online, with what the stream carries.
+    let listed = hub
+        .wait_camera(&duty, &id, Duration::from_secs(10), |c| {
+            c["status"] == "online" && c["width"] == 320
+        })
+        .await;
+    assert_eq!(listed["codec"], "h264");
+    assert_eq!(listed["height"], 240);
+    assert!(listed["last_frame_at"].is_string(), "{listed}");
+    assert!(!listed.to_string().contains("secret-pw"));
+    assert!(listed.get("password").is_none());
+
+    // Live: init text frame, init segment, then media from a keyframe.
+    let url = format!("{}/api/v1/cameras/{id}/live?token={duty}", hub.ws);
+    let started = Instant::now();
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let Message::Text(text) = next_message(&mut ws).await else {
+        panic!("a text frame first")
+    };
+    let init: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(init["type"], "init");
+    let mime = init["mime"].as_str().unwrap();
+    assert!(
+        mime.starts_with("video/mp4; codecs=\"avc1."),
+        "mime: {mime}"
+    );
+    let Message::Binary(init_segment) = next_message(&mut ws).await else {
+        panic!("the init segment follows")
+    };
+    assert_eq!(box_type(&init_segment), b"ftyp");
+    let info = parse_init_segment(&init_segment).expect("ftyp+moov");
+    assert_eq!((info.width, info.height), (320, 240));
+    let Message::Binary(first) = next_message(&mut ws).await else {
+        panic!("media follows")
+    };
+    let first_frame = started.elapsed();
+    assert_eq!(box_type(&first), b"moof");
+    let media = parse_media_segment(&first).expect("moof+mdat");
+    assert_eq!(
+        media.samples[0].flags,
+        Some(SYNC_SAMPLE_FLAGS),
+        "a keyframe"
+    );
+    eprintln!("live: first frame {first_frame:?} after connecting");
+    let mut frames = 1;
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if let Message::Binary(seg) = next_message(&mut ws).await {
+            assert_eq!(box_type(&seg), b"moof");
+            frames += 1;
+        }
+    }
+    assert!(frames >= 20, "{frames} frames in about a second");
+    drop(ws);
+
+    // Sub falls back to main; a session cookie works too.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("{}/api/v1/cameras/{id}/live?quality=sub", hub.ws),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("cookie", format!("gw_session={duty}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let Message::Text(text) = next_message(&mut ws).await else {
+        panic!("a text frame first")
+    };
+    let init: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(init["quality"], "main");
+    drop(ws);
+
+    // Snapshot.
+    let resp = hub
+        .http
+        .get(format!("{}/api/v1/cameras/{id}/snapshot.jpg", hub.base))
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    let jpeg = resp.bytes().await.unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    assert_eq!(jpeg_size(&jpeg), Some((320, 240)));
+
+    // Unknown cameras: 404 before any upgrade.
+    for path in [
+        "/api/v1/cameras/nope/live",
+        "/api/v1/cameras/nope/snapshot.jpg",
+    ] {
+        let (status, body) = hub.call(reqwest::Method::GET, path, &duty, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+    let err = tokio_tungstenite::connect_async(format!(
+        "{}/api/v1/cameras/nope/live?token={duty}",
+        hub.ws
+    ))
+    .await
+    .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 404),
+        other => panic!("expected 404, got {other}"),
+    }
+
+    // Residents and panic buttons see no video.
+    let resident = hub.login("resident", Some(&grid)).await;
+    let (_, device) = hub
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/devices",
+            &admin,
+            Some(json!({"name": "报警按钮", "grid_id": grid})),
+        )
+        .await;
+    let button = device["token"].as_str().unwrap().to_string();
+    for token in [&resident, &button] {
+        for path in [
+            format!("/api/v1/cameras/{id}/live"),
+            format!("/api/v1/cameras/{id}/snapshot.jpg"),
+            "/api/v1/cameras".to_string(),
+        ] {
+            let (status, body) = hub.call(reqwest::Method::GET, &path, token, None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        }
+        let err = tokio_tungstenite::connect_async(format!(
+            "{}/api/v1/cameras/{id}/live?token={token}",
+            hub.ws
+        ))
+        .await
+        .unwrap_err();
+        match err {
+            tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 403),
+            other => panic!("expected 403, got {other}"),
+        }
+    }
+
+    // A new URL through the API is picked up without a restart.
+    assert_eq!(sim.client_count(1).unwrap(), 1);
+    let (status, body) = hub
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/cameras/{id}"),
+            &admin,
+            Some(json!({"rtsp_url": sim.url(2)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let config = hub.state.cameras.registry.config(&id).unwrap();
+    assert_eq!(config.url.as_str(), sim.url(2));
+    assert_eq!(
+        config.credentials.as_ref().map(|c| c.username.as_str()),
+        Some("viewer")
+    );
+    hub.wait_camera(&duty, &id, Duration::from_secs(10), |c| {
+        c["status"] == "online"
+    })
+    .await;
+    let started = Instant::now();
+    while sim.client_count(1).unwrap() != 0 || sim.client_count(2).unwrap() != 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the session did not move to cam2"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The camera goes away: camera.offline, then (after 1 s) one camera_offline incident.
+    let seen = hub.health_events(&id).await.len();
+    assert!(seen >= 1, "camera.online recorded when it first came up");
+    let mut stream = hub.state.stream.subscribe();
+    sim.stop(2).unwrap();
+    hub.wait_event(&id, EventType::CameraOffline, seen, Duration::from_secs(10))
+        .await;
+    // …and it reaches the real-time stream.
+    let on_stream = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let p = stream.recv().await.expect("the stream goes on");
+            if p.event.kind == EventType::CameraOffline && p.event.data["camera_id"] == id {
+                return p;
+            }
+        }
+    })
+    .await
+    .expect("camera.offline on the stream");
+    assert_eq!(on_stream.event.data["grid_id"], grid.as_str());
+    let events = hub.health_events(&id).await;
+    let (_, offline) = events
+        .iter()
+        .skip(seen)
+        .find(|(k, _)| *k == EventType::CameraOffline)
+        .unwrap();
+    assert_eq!(offline["grid_id"], grid.as_str());
+    assert!(offline["reason"].is_string(), "{offline}");
+    let started = Instant::now();
+    let incident = loop {
+        let found = hub.offline_incidents(&duty, &id).await;
+        if let Some(i) = found.first() {
+            break i.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no camera_offline incident"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(incident["grid_id"], grid.as_str());
+    assert_eq!(incident["source"], format!("camera:{id}"));
+    let (status, body) = hub
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/cameras/{id}/snapshot.jpg"),
+            &duty,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{}", body["error"]);
+    assert_eq!(body["error"]["code"], "no_video");
+    // Still offline two more seconds (several reconnection attempts): still one incident.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(hub.offline_incidents(&duty, &id).await.len(), 1);
+
+    // Back: camera.online.
+    let seen = hub.health_events(&id).await.len();
+    sim.resume(2).unwrap();
+    hub.wait_event(&id, EventType::CameraOnline, seen, Duration::from_secs(10))
+        .await;
+    hub.wait_camera(&duty, &id, Duration::from_secs(5), |c| {
+        c["status"] == "online"
+    })
+    .await;
+
+    // Deleting the camera stops its session.
+    let (status, _) = hub
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/cameras/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(hub.state.cameras.registry.status(&id).is_none());
+    let started = Instant::now();
+    while sim.client_count(2).unwrap() != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "session not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watched() {
+    let sim = sim(1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store(Backend::Sqlite, dir.path()).await.unwrap();
+    let now = chrono::Utc::now();
+    let on = store
+        .create_camera(
+            serde_json::from_value(json!({"name": "a", "rtsp_url": sim.url(1)})).unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    let off = store
+        .create_camera(
+            serde_json::from_value(json!({"name": "b", "rtsp_url": sim.url(1), "enabled": false}))
+                .unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = server::start(config, store, async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    let registry = &running.state.cameras.registry;
+    assert_eq!(registry.ids().len(), 2);
+    let mut rx = registry
+        .watch(&on.id, gridwatch_ingest::Quality::Main)
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|s| s.state.is_online()),
+    )
+    .await
+    .expect("online")
+    .unwrap();
+    let base = format!("http://{}", running.addr);
+    let n = gridwatch_core::id::new_id().replace('-', "");
+    let user = running
+        .state
+        .store
+        .create_user(
+            serde_json::from_value(json!({"username": format!("duty{}", &n[..8]),
+                "password": "password-1", "role": "duty_officer"}))
+            .unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    let token = running
+        .state
+        .store
+        .open_session(user, chrono::Duration::hours(1), now)
+        .await
+        .unwrap()
+        .token;
+    let http = reqwest::Client::new();
+    let resp = http
+        .get(format!("{base}/api/v1/cameras/{}/live", off.id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "camera_disabled");
+    // A plain GET of the live endpoint is not a WebSocket.
+    let resp = http
+        .get(format!("{base}/api/v1/cameras/{}/live", on.id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UPGRADE_REQUIRED);
+    // Shutting down stops the sessions.
+    drop(stop);
+    running.task.await.unwrap().unwrap();
+    let started = Instant::now();
+    while sim.client_count(1).unwrap() != 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "sessions left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

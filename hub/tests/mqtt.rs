@@ -1,0 +1,594 @@
+//! Panic buttons over MQTT, against the real Mosquitto on 127.0.0.1:1883 (anonymous access, as
+//! `./deploy/setup.sh test` starts it; `GRIDWATCH_TEST_MQTT=HOST:PORT` points elsewhere).
+//!
+//! Each test gives its hub a topic prefix and client ids of its own, so parallel tests (and
+//! parallel runs) on one broker never hear each other's buttons; the retained statuses they
+//! leave are cleared at the end. The buttons and the status watcher are separate rumqttc
+//! clients speaking to the broker, as real buttons would.
+
+mod common;
+
+use axum::http::Method;
+use common::community::{act_ok, community, get, s, Community};
+use common::Hub;
+use gridwatch_hub::mqtt::{self, Bridge};
+use gridwatch_hub::Config;
+use gridwatch_store::Backend;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// How long a test waits for anything to come over the broker.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn broker() -> (String, u16) {
+    let addr = std::env::var("GRIDWATCH_TEST_MQTT").unwrap_or_else(|_| "127.0.0.1:1883".into());
+    let (host, port) = addr
+        .rsplit_once(':')
+        .expect("GRIDWATCH_TEST_MQTT is HOST:PORT");
+    (host.to_string(), port.parse().expect("a port number"))
+}
+
+fn unique() -> String {
+    let id = gridwatch_core::id::new_id().replace('-', "");
+    id[id.len() - 12..].to_string()
+}
+
+/// A configuration with MQTT on, under a prefix and client id of this test's own.
+fn mqtt_config(prefix: &str) -> Config {
+    let (host, port) = broker();
+    let mut c = Config::default();
+    c.mqtt.host = host;
+    c.mqtt.port = port;
+    c.mqtt.client_id = format!("gridwatch-test-{}", unique());
+    c.mqtt.topic_prefix = prefix.to_string();
+    c.mqtt.persistent_session = false;
+    c
+}
+
+/// A hub on `backend` with MQTT configured under a fresh prefix (bridge not started).
+async fn hub_with_mqtt(backend: Backend) -> (Hub, String) {
+    let prefix = format!("gridwatch-test/{}", unique());
+    (
+        Hub::with_config(backend, mqtt_config(&prefix)).await,
+        prefix,
+    )
+}
+
+/// Starts the hub's bridge and waits until it is subscribed.
+async fn start_bridge(hub: &Hub) -> Bridge {
+    let bridge = mqtt::spawn(hub.state.clone())
+        .expect("valid [mqtt]")
+        .expect("MQTT configured");
+    assert!(
+        bridge.wait_subscribed(WAIT).await,
+        "the bridge did not subscribe on the broker"
+    );
+    bridge
+}
+
+/// A plain MQTT client: a panic button, or someone watching status topics.
+struct TestClient {
+    client: AsyncClient,
+    messages: mpsc::UnboundedReceiver<Publish>,
+    subacks: mpsc::UnboundedReceiver<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestClient {
+    async fn connect() -> TestClient {
+        let (host, port) = broker();
+        let opts = MqttOptions::new(format!("gridwatch-test-client-{}", unique()), host, port);
+        let (client, mut eventloop) = AsyncClient::new(opts, 64);
+        let (msg_tx, messages) = mpsc::unbounded_channel();
+        let (sub_tx, subacks) = mpsc::unbounded_channel();
+        let (conn_tx, mut connected) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        conn_tx.send_replace(true);
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = sub_tx.send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = msg_tx.send(p);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        eprintln!("test client: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        tokio::time::timeout(WAIT, connected.wait_for(|c| *c))
+            .await
+            .expect("the test client could not reach the broker")
+            .unwrap();
+        TestClient {
+            client,
+            messages,
+            subacks,
+            task,
+        }
+    }
+
+    async fn subscribe(&mut self, filter: &str) {
+        self.client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        tokio::time::timeout(WAIT, self.subacks.recv())
+            .await
+            .expect("no SUBACK")
+            .unwrap();
+    }
+
+    async fn publish(&self, topic: &str, payload: &[u8], retain: bool) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload.to_vec())
+            .await
+            .unwrap();
+    }
+
+    /// The next message on `topic` (others are skipped), as JSON.
+    async fn next_on(&mut self, topic: &str) -> (Value, bool) {
+        loop {
+            let p = tokio::time::timeout(WAIT, self.messages.recv())
+                .await
+                .unwrap_or_else(|_| panic!("nothing on {topic}"))
+                .unwrap();
+            if p.topic == topic {
+                let v = serde_json::from_slice(&p.payload)
+                    .unwrap_or_else(|e| panic!("status is not JSON ({e}): {:?}", p.payload));
+                return (v, p.retain);
+            }
+        }
+    }
+
+    /// Nothing arrives on any subscribed topic for a while.
+    async fn quiet(&mut self, d: Duration) {
+        if let Ok(Some(p)) = tokio::time::timeout(d, self.messages.recv()).await {
+            panic!("unexpected message on {}: {:?}", p.topic, p.payload);
+        }
+    }
+}
+
+impl Drop for TestClient {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Removes the retained messages a test left on the broker.
+async fn clear_retained(topics: &[String]) {
+    let c = TestClient::connect().await;
+    for t in topics {
+        c.publish(t, b"", true).await;
+    }
+    // Let the event loop send them before it is dropped.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+/// The value of `gridwatch_mqtt_messages_total{outcome}` in the hub's `/metrics`.
+async fn counted(hub: &Hub, outcome: &str) -> u64 {
+    let text = hub.call(Method::GET, "/metrics", None, None).await.body;
+    let text = text.as_str().expect("metrics are text");
+    let line = format!("gridwatch_mqtt_messages_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .unwrap_or_else(|| panic!("no {line} in /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until the counter reaches `n` (it is counted just after the press is handled).
+async fn assert_counted(hub: &Hub, outcome: &str, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let got = counted(hub, outcome).await;
+        if got == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "mqtt_messages_total{{outcome={outcome:?}}} is {got}, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn incidents(hub: &Hub, c: &Community) -> Vec<Value> {
+    let a = hub
+        .call(Method::GET, "/api/v1/incidents", Some(&c.duty), None)
+        .await;
+    a.body.as_array().expect("a list").clone()
+}
+
+/// A press over MQTT raises an incident routed and dispatched like an HTTP press; the button
+/// reads its state, retained, on its status topic at every change; a repeat press makes no
+/// second incident and is answered too.
+async fn press_raises_and_status_follows(backend: Backend) {
+    let (hub, prefix) = hub_with_mqtt(backend).await;
+    let c = community(&hub).await;
+    let bridge = start_bridge(&hub).await;
+    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
+    let status = format!("{prefix}/devices/{}/status", c.button_id);
+    let mut watcher = TestClient::connect().await;
+    watcher.subscribe(&status).await;
+    let button = TestClient::connect().await;
+
+    button
+        .publish(
+            &sos,
+            r#"{"lat": 26.52, "lon": 107.92, "note": "3栋大堂"}"#.as_bytes(),
+            false,
+        )
+        .await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st["state"], "dispatched", "{st}");
+    let id = s(&st["incident_id"]).to_string();
+    assert_eq!(
+        st.as_object().unwrap().len(),
+        2,
+        "exactly incident_id and state: {st}"
+    );
+
+    let i = get(&hub, &c.duty, &id).await;
+    assert_eq!(i["source"], format!("device:{}", c.button_id));
+    assert_eq!(i["kind"], "sos");
+    assert_eq!(
+        (s(&i["grid_id"]), s(&i["post_id"])),
+        (c.g1.as_str(), c.p1.as_str())
+    );
+    assert_eq!(
+        (i["lat"].as_f64(), i["lon"].as_f64()),
+        (Some(26.52), Some(107.92))
+    );
+    assert_eq!(i["note"], "3栋大堂");
+    let raised = &i["timeline"][0];
+    assert_eq!(raised["type"], "incident.raised");
+    assert_eq!(raised["actor"], format!("device:{}", c.button_id));
+    assert_eq!(raised["origin"], "mqtt");
+
+    // The post acknowledges over the API: the button sees it.
+    act_ok(&hub, &c.r1, &id, "ack", None).await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st, json!({"incident_id": id, "state": "acknowledged"}));
+
+    // A panicking person presses again (empty payload): the same incident, marked urgent.
+    button.publish(&sos, b"", false).await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st, json!({"incident_id": id, "state": "acknowledged"}));
+    let i = get(&hub, &c.duty, &id).await;
+    assert_eq!(
+        (i["repeat_count"].as_u64(), i["urgent"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_eq!(incidents(&hub, &c).await.len(), 1, "no second incident");
+    assert_counted(&hub, "sos", 1).await;
+    assert_counted(&hub, "repeat", 1).await;
+
+    // The status is retained: a button that (re)connects reads it at once.
+    let mut late = TestClient::connect().await;
+    late.subscribe(&status).await;
+    let (st, retained) = late.next_on(&status).await;
+    assert!(retained);
+    assert_eq!(st, json!({"incident_id": id, "state": "acknowledged"}));
+
+    // Resolving is a change the button hears of too.
+    for action in ["en-route", "arrive"] {
+        act_ok(&hub, &c.r1, &id, action, None).await;
+        watcher.next_on(&status).await;
+    }
+    act_ok(
+        &hub,
+        &c.r1,
+        &id,
+        "resolve",
+        Some(json!({"note": "误触，已确认安全"})),
+    )
+    .await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st, json!({"incident_id": id, "state": "resolved"}));
+
+    bridge.stop().await;
+    clear_retained(&[status]).await;
+}
+
+#[tokio::test]
+async fn press_raises_and_status_follows_sqlite() {
+    press_raises_and_status_follows(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn press_raises_and_status_follows_postgres() {
+    press_raises_and_status_follows(Backend::Postgres).await
+}
+
+/// Unknown devices, malformed payloads and stale retained presses are counted, raise nothing,
+/// and do not stop the bridge: a good press after them is raised.
+async fn bad_messages_are_counted_and_the_bridge_carries_on(backend: Backend) {
+    let (hub, prefix) = hub_with_mqtt(backend).await;
+    let c = community(&hub).await;
+    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
+    let status = format!("{prefix}/devices/{}/status", c.button_id);
+    let button = TestClient::connect().await;
+    // A press left retained on the broker is replayed to every new subscriber: it is not a
+    // new press, and must not raise an incident each time the hub connects.
+    // (An empty retained publish would delete, not retain: the press carries `{}`.)
+    button.publish(&sos, b"{}", true).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bridge = start_bridge(&hub).await;
+    let mut watcher = TestClient::connect().await;
+    watcher.subscribe(&status).await;
+    assert_counted(&hub, "retained", 1).await;
+
+    let stranger = format!("{prefix}/devices/{}/sos", gridwatch_core::id::new_id());
+    button.publish(&stranger, b"{}", false).await;
+    for bad in [
+        &b"SOS!"[..],
+        b"[26.52, 107.92]",
+        b"{\"lat\": 26.5",
+        &[0xff, 0xfe, 0x00],
+    ] {
+        button.publish(&sos, bad, false).await;
+    }
+    button
+        .publish(&sos, &vec![b' '; mqtt::payload::MAX_PAYLOAD + 1], false)
+        .await;
+    watcher.quiet(Duration::from_millis(500)).await;
+    assert_counted(&hub, "unknown_device", 1).await;
+    assert_counted(&hub, "malformed", 5).await;
+    assert!(incidents(&hub, &c).await.is_empty());
+    assert!(bridge.is_subscribed());
+
+    // Still listening: a good press (with a field of the wrong type, ignored) is raised.
+    button
+        .publish(&sos, br#"{"lat": "here", "battery": 15}"#, false)
+        .await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st["state"], "dispatched");
+    let i = get(&hub, &c.duty, s(&st["incident_id"])).await;
+    assert_eq!(
+        i["timeline"][0]["data"]["ignored_fields"],
+        json!(["lat", "battery"])
+    );
+    assert_counted(&hub, "sos", 1).await;
+    assert_counted(&hub, "error", 0).await;
+    assert_eq!(incidents(&hub, &c).await.len(), 1);
+
+    bridge.stop().await;
+    // Cleared only now: to a live subscriber, the empty publish that deletes a retained
+    // message is delivered as an empty press.
+    clear_retained(&[status, sos]).await;
+}
+
+#[tokio::test]
+async fn bad_messages_are_counted_and_the_bridge_carries_on_sqlite() {
+    bad_messages_are_counted_and_the_bridge_carries_on(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn bad_messages_are_counted_and_the_bridge_carries_on_postgres() {
+    bad_messages_are_counted_and_the_bridge_carries_on(Backend::Postgres).await
+}
+
+/// A TCP relay in front of the broker that can be cut, so a test can take the broker away
+/// from the hub (without stopping the Mosquitto others use) and bring it back.
+struct Relay {
+    port: u16,
+    up: watch::Sender<bool>,
+}
+
+impl Relay {
+    async fn start(target: (String, u16)) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, up_rx) = watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !*up_rx.borrow() {
+                    drop(inbound); // down: refuse by hanging up at once
+                    continue;
+                }
+                let mut up_rx = up_rx.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let mut inbound = inbound;
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = up_rx.wait_for(|up| !*up) => {} // cut: both ends dropped
+                    }
+                });
+            }
+        });
+        Relay { port, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// The broker goes away and comes back: the bridge notices, says so in the gauge, reconnects
+/// by itself, and presses work again.
+#[tokio::test]
+async fn the_bridge_reconnects_when_the_broker_comes_back() {
+    let relay = Relay::start(broker()).await;
+    let prefix = format!("gridwatch-test/{}", unique());
+    let mut config = mqtt_config(&prefix);
+    config.mqtt.host = "127.0.0.1".into();
+    config.mqtt.port = relay.port;
+    let hub = Hub::with_config(Backend::Sqlite, config).await;
+    let c = community(&hub).await;
+    let bridge = start_bridge(&hub).await;
+    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
+    let status = format!("{prefix}/devices/{}/status", c.button_id);
+    let mut watcher = TestClient::connect().await;
+    watcher.subscribe(&status).await;
+    let button = TestClient::connect().await;
+
+    relay.set_up(false);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while bridge.is_subscribed() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the loss went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = hub.call(Method::GET, "/metrics", None, None).await.body;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("gridwatch_mqtt_connected 0"),
+        "{metrics}"
+    );
+    // Refused a few times (the pause grows), then the broker is back.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(!bridge.is_subscribed());
+    relay.set_up(true);
+    assert!(bridge.wait_subscribed(WAIT).await, "did not reconnect");
+    let metrics = hub.call(Method::GET, "/metrics", None, None).await.body;
+    assert!(metrics
+        .as_str()
+        .unwrap()
+        .contains("gridwatch_mqtt_connected 1"));
+
+    button.publish(&sos, b"", false).await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st["state"], "dispatched");
+    assert_eq!(incidents(&hub, &c).await.len(), 1);
+
+    bridge.stop().await;
+    clear_retained(&[status]).await;
+}
+
+/// With a persistent session (the default), a press made while the hub is away is kept by the
+/// broker and raised when the hub is back.
+#[tokio::test]
+async fn a_press_made_while_the_hub_is_away_is_raised_when_it_is_back() {
+    let prefix = format!("gridwatch-test/{}", unique());
+    let mut config = mqtt_config(&prefix);
+    config.mqtt.persistent_session = true;
+    let client_id = config.mqtt.client_id.clone();
+    let hub = Hub::with_config(Backend::Sqlite, config).await;
+    let c = community(&hub).await;
+    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
+    let status = format!("{prefix}/devices/{}/status", c.button_id);
+
+    start_bridge(&hub).await.stop().await;
+    let button = TestClient::connect().await;
+    button
+        .publish(&sos, br#"{"note": "hub away"}"#, false)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(incidents(&hub, &c).await.is_empty());
+
+    let mut watcher = TestClient::connect().await;
+    watcher.subscribe(&status).await;
+    let bridge = start_bridge(&hub).await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st["state"], "dispatched");
+    assert_eq!(
+        get(&hub, &c.duty, s(&st["incident_id"])).await["note"],
+        "hub away"
+    );
+    bridge.stop().await;
+
+    // Leave no session behind on the broker: a clean connection with the id discards it.
+    let (host, port) = broker();
+    let mut opts = MqttOptions::new(client_id, host, port);
+    opts.set_clean_session(true);
+    let (cleaner, mut eventloop) = AsyncClient::new(opts, 8);
+    let _ = tokio::time::timeout(WAIT, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = cleaner.try_disconnect();
+                }
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    clear_retained(&[status]).await;
+}
+
+/// MQTT is off unless configured: no bridge and no MQTT metrics by default; setting the host
+/// (file or environment) turns it on, and a bad section is refused at start-up.
+#[tokio::test]
+async fn mqtt_is_off_unless_configured() {
+    let c = Config::load_with_env(None, Vec::<(String, String)>::new()).unwrap();
+    assert!(!c.mqtt.enabled());
+    assert_eq!(c.mqtt, gridwatch_hub::config::MqttConfig::default());
+    let hub = Hub::new(Backend::Sqlite).await;
+    assert!(mqtt::spawn(hub.state.clone()).unwrap().is_none());
+    let metrics = hub.call(Method::GET, "/metrics", None, None).await.body;
+    assert!(!metrics.as_str().unwrap().contains("gridwatch_mqtt_"));
+
+    let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let on = Config::load_with_env(
+        None,
+        env(&[
+            ("GRIDWATCH_MQTT__HOST", "broker.internal"),
+            ("GRIDWATCH_MQTT__PORT", "8883"),
+            ("GRIDWATCH_MQTT__USERNAME", "gridwatch-hub"),
+            ("GRIDWATCH_MQTT__PASSWORD", "s3cret"),
+        ]),
+    )
+    .unwrap();
+    assert!(on.mqtt.enabled());
+    assert_eq!(
+        (
+            on.mqtt.host.as_str(),
+            on.mqtt.port,
+            on.mqtt.password.as_str()
+        ),
+        ("broker.internal", 8883, "s3cret")
+    );
+    assert_eq!(on.mqtt.topic_prefix, "gridwatch");
+
+    for (var, value, named) in [
+        ("GRIDWATCH_MQTT__TOPIC_PREFIX", "a/+/b", "mqtt.topic_prefix"),
+        ("GRIDWATCH_MQTT__CLIENT_ID", " ", "mqtt.client_id"),
+        ("GRIDWATCH_MQTT__PORT", "0", "mqtt.port"),
+    ] {
+        let e = Config::load_with_env(
+            None,
+            env(&[("GRIDWATCH_MQTT__HOST", "127.0.0.1"), (var, value)]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(named), "{var}={value:?}: {e}");
+    }
+    let e = Config::load_with_env(
+        None,
+        env(&[
+            ("GRIDWATCH_MQTT__PASSWORD", "x"),
+            ("GRIDWATCH_MQTT__HOST", "h"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("mqtt.password"), "{e}");
+}

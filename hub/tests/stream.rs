@@ -1,0 +1,601 @@
+//! The real-time stream over real WebSockets: hello, replay after a disconnect, the role
+//! filter, receipts, presence, the flag on a dispatch nobody can see, slow and silent clients.
+//! Every test runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::community::{community, create, raise, s, Community};
+use common::Hub;
+use futures::{SinkExt, StreamExt};
+use gridwatch_client::{Event, Message, StreamClient};
+use gridwatch_hub::Config;
+use gridwatch_store::Backend;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+/// Long enough for anything on loopback; a test that waits this long has failed.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+macro_rules! on_both_with {
+    ($name:ident, $config:expr, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let f = $body;
+                f(Hub::with_config(Backend::Sqlite, $config).await).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let f = $body;
+                f(Hub::with_config(Backend::Postgres, $config).await).await
+            }
+        }
+    };
+}
+
+/// A connected client, past its hello (returned).
+async fn connect(base: &str, token: &str) -> (StreamClient, Value) {
+    let mut c = StreamClient::new(base, token).unwrap();
+    match tokio::time::timeout(PATIENCE, c.next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Message::Hello(h) => (c, h),
+        other => panic!("expected a hello first, got {other:?}"),
+    }
+}
+
+/// The next event, skipping other messages (pong, health).
+async fn next_event(c: &mut StreamClient) -> Event {
+    loop {
+        match tokio::time::timeout(PATIENCE, c.next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+        {
+            Message::Event(e) => return e,
+            Message::Other(_) => continue,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+}
+
+/// The response check's state in the next `health` message.
+async fn next_health(c: &mut StreamClient) -> Value {
+    loop {
+        match tokio::time::timeout(PATIENCE, c.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Message::Other(v) if v["type"] == "health" => {
+                return v["health"]["response_check"].clone()
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// Events until (and with) the first of type `kind`.
+async fn until(c: &mut StreamClient, kind: &str) -> Vec<Event> {
+    let mut seen = vec![];
+    loop {
+        let e = next_event(c).await;
+        let done = e.kind == kind;
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn kinds(events: &[Event]) -> Vec<&str> {
+    events.iter().map(|e| e.kind.as_str()).collect()
+}
+
+fn incident_id(e: &Event) -> &str {
+    e.incident
+        .as_ref()
+        .and_then(|i| i["id"].as_str())
+        .unwrap_or("")
+}
+
+/// An SOS from a new resident of `grid` at a point of it; returns the incident.
+async fn sos_in(hub: &Hub, grid: &str, at: (f64, f64)) -> Value {
+    let resident = hub.login_as("resident", None, Some(grid)).await.1;
+    raise(hub, &resident, Some(json!({"lat": at.0, "lon": at.1}))).await
+}
+
+/// In the first grid (chain p1, p2) and the second (chain p3) of the community.
+const IN_G1: (f64, f64) = (26.52, 107.92);
+const IN_G2: (f64, f64) = (26.52, 107.97);
+
+mod hello {
+    use super::*;
+    on_both!(
+        says_where_the_log_is_and_what_is_open,
+        |hub: Hub| async move {
+            let c = community(&hub).await;
+            let open = sos_in(&hub, &c.g1, IN_G1).await;
+            let base = hub.listen().await;
+            let (_client, hello) = connect(&base, &c.duty).await;
+            assert_eq!(hello["type"], "hello");
+            assert_eq!(hello["seq"], hub.state.store.latest_seq().await.unwrap());
+            assert_eq!(hello["user"]["role"], "duty_officer");
+            let ids: Vec<&str> = hello["open_incidents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids, [s(&open["id"])]);
+            assert_eq!(hello["health"]["response_check"], "ok");
+        }
+    );
+
+    on_both!(
+        a_since_the_log_cannot_replay_gets_resync,
+        |hub: Hub| async move {
+            let c = community(&hub).await;
+            let base = hub.listen().await;
+            let latest = hub.state.store.latest_seq().await.unwrap();
+            let mut client = StreamClient::new(&base, &c.duty)
+                .unwrap()
+                .resume_from(latest + 100);
+            let first = tokio::time::timeout(PATIENCE, client.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(first, Message::Resync);
+            match client.next().await.unwrap() {
+                Message::Hello(h) => assert_eq!(h["seq"], latest),
+                other => panic!("expected a fresh hello, got {other:?}"),
+            }
+        }
+    );
+}
+
+on_both!(
+    replay_gives_exactly_the_missed_events_in_order,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        // Consoles of the posts are online, so that every event is the direct effect of a call.
+        let (_p1, _) = connect(&base, &c.r1).await;
+        let (_p3, _) = connect(&base, &c.r3).await;
+        let (mut duty, _) = connect(&base, &c.duty).await;
+        let first = sos_in(&hub, &c.g1, IN_G1).await;
+        let seen = until(&mut duty, "incident.dispatched").await;
+        assert_eq!(kinds(&seen), ["incident.raised", "incident.dispatched"]);
+        let last_seen = duty.last_seq().unwrap();
+
+        // The console drops; meanwhile incidents are raised and acted on.
+        duty.disconnect().await;
+        let second = sos_in(&hub, &c.g2, IN_G2).await;
+        common::community::act_ok(&hub, &c.r1, s(&first["id"]), "ack", None).await;
+        let third = sos_in(&hub, &c.g1, IN_G1).await;
+        let latest = hub.state.store.latest_seq().await.unwrap();
+        assert_eq!(
+            latest,
+            last_seen + 5,
+            "two raises with their dispatches, and an ack"
+        );
+
+        // Back: exactly the missed events, in order, then live ones.
+        let mut replayed = vec![];
+        while replayed.len() < (latest - last_seen) as usize {
+            match tokio::time::timeout(PATIENCE, duty.next())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                Message::Event(e) => replayed.push(e),
+                Message::Hello(_) | Message::Other(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let seqs: Vec<i64> = replayed.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, ((last_seen + 1)..=latest).collect::<Vec<_>>());
+        let about: Vec<&str> = replayed.iter().map(incident_id).collect();
+        assert!(about.contains(&s(&second["id"])) && about.contains(&s(&third["id"])));
+        assert!(kinds(&replayed).contains(&"incident.acknowledged"));
+        let live = sos_in(&hub, &c.g2, IN_G2).await;
+        let e = next_event(&mut duty).await;
+        assert_eq!((e.seq, incident_id(&e)), (latest + 1, s(&live["id"])));
+    }
+);
+
+/// Runs `f` and then raises a marker SOS that the client must see; returns what the client
+/// saw before the marker, so that "saw nothing" is a real observation.
+async fn seen_before_marker(client: &mut StreamClient, marker_id: &str) -> Vec<Event> {
+    let mut before = vec![];
+    loop {
+        let e = next_event(client).await;
+        if incident_id(&e) == marker_id {
+            return before;
+        }
+        before.push(e);
+    }
+}
+
+on_both!(each_role_sees_only_what_it_may, |hub: Hub| async move {
+    let c: Community = community(&hub).await;
+    let base = hub.listen().await;
+    let (mut duty, _) = connect(&base, &c.duty).await;
+    let (mut r1, _) = connect(&base, &c.r1).await; // p1: first of g1's chain
+    let (mut r3, _) = connect(&base, &c.r3).await; // p3: g2 only
+    let (resident_a, token_a) = hub.login_as("resident", None, Some(&c.g1)).await;
+    let (mut ra, _) = connect(&base, &token_a).await;
+    let (mut rb, _) = connect(&base, &c.resident).await; // another resident
+    let device = StreamClient::new(&base, &c.button).unwrap().next().await;
+    assert!(
+        matches!(device, Err(gridwatch_client::ClientError::Refused(403))),
+        "devices may not open the stream: {device:?}"
+    );
+
+    let a = raise(
+        &hub,
+        &token_a,
+        Some(json!({"lat": IN_G1.0, "lon": IN_G1.1})),
+    )
+    .await;
+    let a_id = s(&a["id"]).to_string();
+
+    // Duty officers see everything, with who did it.
+    let d = until(&mut duty, "incident.dispatched").await;
+    let raised = d.iter().find(|e| e.kind == "incident.raised").unwrap();
+    assert_eq!(incident_id(raised), a_id);
+    assert!(raised.incident.as_ref().unwrap()["cameras"].is_array());
+    // The post of the grid sees its dispatch.
+    let r = until(&mut r1, "incident.dispatched").await;
+    assert!(r
+        .iter()
+        .all(|e| incident_id(e) == a_id || e.kind.starts_with("post.")));
+    assert_eq!(r.last().unwrap().data["post_id"], c.p1.as_str());
+    // The resident sees their own call, without cameras, officers or addresses.
+    let mine = until(&mut ra, "incident.dispatched").await;
+    assert_eq!(kinds(&mine), ["incident.raised", "incident.dispatched"]);
+    for e in &mine {
+        let i = e.incident.as_ref().unwrap();
+        assert_eq!(i["id"], a_id.as_str());
+        assert!(
+            i.get("cameras").is_none() && i.get("post_chain").is_none(),
+            "{i}"
+        );
+        assert!(i.get("source").is_none());
+        assert_eq!(e.data, json!({}));
+    }
+    assert_eq!(resident_a.role.as_str(), "resident");
+
+    // Another post's console and another resident saw nothing of it: the next thing each
+    // sees is its own.
+    let b = sos_in(&hub, &c.g2, IN_G2).await;
+    let before = seen_before_marker(&mut r3, s(&b["id"])).await;
+    assert!(
+        before.iter().all(|e| incident_id(e) != a_id),
+        "p3 saw g1's incident: {:?}",
+        kinds(&before)
+    );
+    let own = raise(&hub, &c.resident, None).await;
+    let before = seen_before_marker(&mut rb, s(&own["id"])).await;
+    assert!(
+        before.is_empty(),
+        "a resident saw another's: {:?}",
+        kinds(&before)
+    );
+});
+
+on_both!(
+    receipts_are_recorded_once_and_presence_is_told,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let (mut duty, _) = connect(&base, &c.duty).await;
+
+        // p1's console comes online.
+        let (mut console, _) = connect(&base, &c.r1).await;
+        let online = until(&mut duty, "post.online").await;
+        assert_eq!(online.last().unwrap().data["post_id"], c.p1.as_str());
+
+        let inc = sos_in(&hub, &c.g1, IN_G1).await;
+        let dispatched = until(&mut console, "incident.dispatched")
+            .await
+            .pop()
+            .unwrap();
+        console.receipt(dispatched.seq).await.unwrap();
+        let delivered = until(&mut duty, "incident.delivered").await.pop().unwrap();
+        assert_eq!(incident_id(&delivered), s(&inc["id"]));
+        assert_eq!(delivered.data["dispatch_seq"], dispatched.seq);
+        assert_eq!(delivered.data["post_id"], c.p1.as_str());
+        // A console online means no "undelivered" flag for this dispatch.
+        let timeline = common::community::timeline(&hub, &c.duty, s(&inc["id"])).await;
+        assert!(
+            !timeline.contains(&"incident.undelivered".to_string()),
+            "{timeline:?}"
+        );
+
+        // The same receipt again, and one for an event that is not a dispatch to p1: nothing
+        // more is recorded, and the console is told why.
+        console.receipt(dispatched.seq).await.unwrap();
+        console.receipt(dispatched.seq - 1).await.unwrap();
+        let mut errors = 0;
+        while errors < 1 {
+            if let Message::Other(v) = tokio::time::timeout(PATIENCE, console.next())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                if v["type"] == "error" {
+                    assert!(
+                        v["message"]
+                            .as_str()
+                            .unwrap()
+                            .contains("not a dispatch to your post"),
+                        "{v}"
+                    );
+                    errors += 1;
+                }
+            }
+        }
+        let timeline = common::community::timeline(&hub, &c.duty, s(&inc["id"])).await;
+        assert_eq!(
+            timeline
+                .iter()
+                .filter(|t| *t == "incident.delivered")
+                .count(),
+            1,
+            "{timeline:?}"
+        );
+
+        // The console goes: p1 is offline.
+        console.disconnect().await;
+        let offline = until(&mut duty, "post.offline").await.pop().unwrap();
+        assert_eq!(offline.data["post_id"], c.p1.as_str());
+    }
+);
+
+on_both!(
+    a_dispatch_no_console_can_see_is_flagged_at_once,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let (mut duty, _) = connect(&base, &c.duty).await;
+        let inc = sos_in(&hub, &c.g1, IN_G1).await;
+        let flagged = until(&mut duty, "incident.undelivered")
+            .await
+            .pop()
+            .unwrap();
+        assert_eq!(incident_id(&flagged), s(&inc["id"]));
+        assert_eq!(flagged.data["post_id"], c.p1.as_str());
+        assert_eq!(flagged.data["reason"], "no console online");
+    }
+);
+
+fn small_queue() -> Config {
+    let mut config = Config::default();
+    config.stream.client_queue = 8;
+    config.stream.write_timeout_seconds = 1;
+    config
+}
+
+/// A WebSocket client with a tiny receive buffer that does not read until told to.
+async fn raw_client(
+    base: &str,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let url = format!("ws://{addr}/api/v1/stream?token={token}");
+    let (ws, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+    ws
+}
+
+on_both_with!(
+    a_client_that_cannot_keep_up_is_closed_with_4008_and_the_others_are_not,
+    small_queue(),
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let mut slow = raw_client(&base, &c.duty).await;
+        let (mut fast, _) = connect(&base, &c.duty).await;
+        let start = fast.last_seq().unwrap();
+        let note = "紧急情况".repeat(240);
+        let mut raised = 0;
+        let mut fast_seen = 0;
+        // Raise until the hub has given up on the slow client, reading the fast one as we go.
+        while hub.state.stream.metrics.slow_clients.get() == 0 {
+            create(
+                &hub,
+                &c.duty,
+                "/api/v1/incidents",
+                json!({"kind": "manual", "grid_id": c.g3, "note": note}),
+            )
+            .await;
+            raised += 1;
+            assert!(raised < 2000, "the slow client was never closed");
+            while fast_seen < raised {
+                let e = next_event(&mut fast).await;
+                assert_eq!(e.kind, "incident.raised");
+                fast_seen += 1;
+            }
+        }
+        // The fast client had every event, in order, without a gap.
+        assert_eq!(fast.last_seq().unwrap(), start + raised);
+
+        // The slow one reads now: what was already on its way, then 4008.
+        let mut code = None;
+        while let Ok(Some(frame)) = tokio::time::timeout(PATIENCE, slow.next()).await {
+            match frame {
+                Ok(Ws::Close(Some(f))) => {
+                    code = Some(u16::from(f.code));
+                    break;
+                }
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+        assert_eq!(code, Some(4008), "after {raised} incidents");
+    }
+);
+
+fn quick_pings() -> Config {
+    let mut config = Config::default();
+    config.stream.ping_seconds = 1;
+    config.stream.idle_seconds = 2;
+    config
+}
+
+on_both_with!(
+    a_silent_client_is_dropped_and_a_live_one_is_kept,
+    quick_pings(),
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        // This one never reads, so it never answers a ping.
+        let mut silent = raw_client(&base, &c.duty).await;
+        // This one reads (tungstenite answers pings as it reads), for twice the idle limit.
+        let (mut live, _) = connect(&base, &c.duty).await;
+        let reading = tokio::time::timeout(Duration::from_secs(4), async {
+            loop {
+                if let Message::Disconnected { reason } = live.next().await.unwrap() {
+                    panic!("the live client was dropped: {reason}");
+                }
+            }
+        })
+        .await;
+        assert!(reading.is_err(), "read for 4 s");
+        let inc = sos_in(&hub, &c.g2, IN_G2).await;
+        let e = next_event(&mut live).await;
+        assert_eq!(
+            incident_id(&e),
+            s(&inc["id"]),
+            "the live client is still served"
+        );
+
+        // The silent one finds its connection ended without the SOS.
+        let mut saw_sos = false;
+        let ended = tokio::time::timeout(PATIENCE, async {
+            while let Some(frame) = silent.next().await {
+                match frame {
+                    Ok(Ws::Text(t)) => saw_sos |= t.contains(s(&inc["id"])),
+                    Ok(Ws::Close(_)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the silent client was not dropped");
+        assert!(!saw_sos, "the silent client was still being sent events");
+    }
+);
+
+on_both!(
+    bad_messages_get_an_error_and_the_connection_goes_on,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let addr = base.trim_start_matches("http://");
+        let url = format!("ws://{addr}/api/v1/stream?token={}", c.duty);
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let hello = ws.next().await.unwrap().unwrap();
+        assert!(hello.to_text().unwrap().contains("\"hello\""));
+        for bad in [
+            "not json",
+            "{\"type\":\"launch\"}",
+            "{\"type\":\"receipt\",\"seq\":\"x\"}",
+        ] {
+            ws.send(Ws::Text(bad.into())).await.unwrap();
+            let answer: Value =
+                serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+            assert_eq!(answer["type"], "error", "{bad}: {answer}");
+        }
+        ws.send(Ws::Text("{\"type\":\"ping\"}".into()))
+            .await
+            .unwrap();
+        let answer: Value =
+            serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(answer["type"], "pong");
+
+        // And over HTTP: a bad since, a plain GET.
+        let a = hub
+            .call(
+                axum::http::Method::GET,
+                "/api/v1/stream?since=-3",
+                Some(&c.duty),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 400, "{}", a.body);
+        let a = hub
+            .call(
+                axum::http::Method::GET,
+                "/api/v1/stream?since=abc",
+                Some(&c.duty),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 400, "{}", a.body);
+        let a = hub
+            .call(
+                axum::http::Method::GET,
+                "/api/v1/stream",
+                Some(&c.duty),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 426, "{}", a.body);
+        assert_eq!(a.body["error"]["code"], "websocket_required");
+    }
+);
+
+on_both!(
+    the_running_response_check_escalates_and_consoles_see_it,
+    |hub: Hub| async move {
+        // The engine's own loop (not a test's tick), on the manual clock.
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        gridwatch_hub::incidents::response_check::spawn(hub.state.clone());
+        let (_p1, _) = connect(&base, &c.r1).await;
+        let (mut duty, _) = connect(&base, &c.duty).await;
+        let inc = sos_in(&hub, &c.g1, IN_G1).await;
+        until(&mut duty, "incident.dispatched").await;
+        // Nobody acknowledges for the acknowledgement window: the loop, which sleeps at most a
+        // second, hands the incident to the next post of the chain.
+        hub.clock
+            .advance(chrono::Duration::minutes(2) + chrono::Duration::seconds(1));
+        let escalated = until(&mut duty, "incident.escalated").await.pop().unwrap();
+        assert_eq!(incident_id(&escalated), s(&inc["id"]));
+        assert_eq!(escalated.data["to_post"], c.p2.as_str());
+        assert_eq!(escalated.data["from_post"], c.p1.as_str());
+    }
+);
+
+on_both!(
+    a_stalled_response_check_is_told_to_duty_officers,
+    |hub: Hub| async move {
+        use gridwatch_hub::incidents::{response_check, watchdog};
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let (mut duty, hello) = connect(&base, &c.duty).await;
+        assert_eq!(hello["health"]["response_check"], "ok");
+        let (_, hello) = connect(&base, &c.r1).await;
+        assert!(
+            hello["health"].is_null(),
+            "responders are not shown the node's health"
+        );
+        sos_in(&hub, &c.g1, IN_G1).await;
+        // The engine is not running (no loop here): the acknowledgement deadline passes unfired.
+        hub.clock.advance(chrono::Duration::minutes(3));
+        assert!(watchdog::check(&hub.state).await.unwrap().is_some());
+        assert_eq!(next_health(&mut duty).await, "stalled");
+        // It catches up: told again.
+        response_check::tick(&hub.state).await.unwrap();
+        assert!(watchdog::check(&hub.state).await.unwrap().is_none());
+        assert_eq!(next_health(&mut duty).await, "ok");
+    }
+);

@@ -1,0 +1,332 @@
+//! Durable SOS intake: how many presses per second the real hub answers 201 — each one
+//! committed to the database before its answer — and the latency clients see, with 64
+//! concurrent clients, on SQLite and on PostgreSQL. Not a test: it prints figures, and fails
+//! only if something was lost (201s ≠ incidents stored, or a gap in the event log).
+//!
+//! ```sh
+//! cargo build --release --bin gridwatch
+//! cargo bench -p gridwatch-tests --bench sos_intake            # both backends
+//! cargo bench -p gridwatch-tests --bench sos_intake -- sqlite  # or postgres
+//! ```
+//!
+//! The hub is the `gridwatch` binary (`GRIDWATCH_BIN`, else `target/release/gridwatch`, else
+//! `target/debug/gridwatch`), started with the default configuration on a fresh database
+//! (PostgreSQL: a new database on `GRIDWATCH_TEST_POSTGRES`, as the test suites do). Each press
+//! comes from its own panic button (a button pressing again within 120 s would be a repeat of
+//! its incident), so the buttons are registered first, straight through the store.
+//! `SOS_BENCH_PRESSES` (default 20000 on SQLite, 10000 on PostgreSQL) and `SOS_BENCH_CLIENTS`
+//! (default 64) change the run.
+
+use chrono::Utc;
+use gridwatch_core::device::NewDevice;
+use gridwatch_core::grid::NewGrid;
+use gridwatch_core::post::NewPost;
+use gridwatch_store::{Backend, IncidentFilter, Store, StoreOptions, Visibility};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("GRIDWATCH_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    for profile in ["release", "debug"] {
+        let bin = target.join(profile).join("gridwatch");
+        if bin.exists() {
+            return bin;
+        }
+    }
+    panic!("no gridwatch binary: run `cargo build --release --bin gridwatch` first");
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Hub(Child);
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Figures {
+    created: usize,
+    other: usize,
+    errors: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+/// Registers one post, one grid and `presses` buttons; returns the buttons' tokens.
+async fn community(url: &str, presses: usize) -> Vec<String> {
+    let mut opts = StoreOptions::new(url);
+    opts.max_connections = 8;
+    let store = Store::open(&opts).await.expect("the database opens");
+    let now = Utc::now();
+    let post = store
+        .create_post(
+            NewPost {
+                name: "一号警务室".into(),
+                lat: 31.2,
+                lon: 121.4,
+                phone: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let grid = store
+        .create_grid(
+            NewGrid {
+                name: "一网格".into(),
+                polygon: None,
+                post_chain: vec![post.id],
+                response_minutes: None,
+                ack_minutes: None,
+                at_risk_minutes: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    let workers = 8;
+    for w in 0..workers {
+        let (store, grid_id) = (store.clone(), grid.id.clone());
+        tasks.spawn(async move {
+            let mut tokens = vec![];
+            for n in (w..presses).step_by(workers) {
+                let new = NewDevice {
+                    name: format!("button {n}"),
+                    grid_id: grid_id.clone(),
+                    lat: None,
+                    lon: None,
+                    address: None,
+                };
+                tokens.push(store.create_device(new, now).await.unwrap().1);
+            }
+            tokens
+        });
+    }
+    let mut tokens = vec![];
+    while let Some(t) = tasks.join_next().await {
+        tokens.extend(t.unwrap());
+    }
+    store.close().await;
+    tokens
+}
+
+async fn press_all(base: &str, tokens: Vec<String>, clients: usize) -> Figures {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (client, tokens, next) = (client.clone(), tokens.clone(), next.clone());
+        let url = format!("{base}/api/v1/sos");
+        tasks.spawn(async move {
+            let (mut lat, mut created, mut other, mut errors) = (vec![], 0, 0, 0);
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(token) = tokens.get(n) else { break };
+                let t = Instant::now();
+                let r = client
+                    .post(&url)
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .body(r#"{"lat":31.2301,"lon":121.4737,"note":"bench"}"#)
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let _ = resp.bytes().await;
+                        lat.push(t.elapsed());
+                        if status == 201 {
+                            created += 1;
+                        } else {
+                            other += 1;
+                        }
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, created, other, errors)
+        });
+    }
+    let (mut lat, mut created, mut other, mut errors) = (vec![], 0, 0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (l, c, o, e) = r.unwrap();
+        lat.extend(l);
+        created += c;
+        other += o;
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Figures {
+        created,
+        other,
+        errors,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: lat.last().copied().unwrap_or_default(),
+    }
+}
+
+/// What the database holds after the run: incidents (all dispatched) and a gap-free log.
+async fn verify(url: &str, f: &Figures) -> Result<(), String> {
+    let store = Store::open(&StoreOptions::new(url)).await.unwrap();
+    let mut filter = IncidentFilter::new(Visibility::All);
+    filter.limit = u32::MAX;
+    let incidents = store.incidents(&filter).await.unwrap();
+    let undispatched = incidents.iter().filter(|i| i.post_id.is_none()).count();
+    let events = store.events_since(0, u32::MAX).await.unwrap();
+    let gaps = events
+        .iter()
+        .enumerate()
+        .filter(|(n, e)| e.seq != *n as i64 + 1)
+        .count();
+    store.close().await;
+    if incidents.len() != f.created {
+        return Err(format!(
+            "{} presses answered 201 but {} incidents stored",
+            f.created,
+            incidents.len()
+        ));
+    }
+    if undispatched > 0 || gaps > 0 {
+        return Err(format!(
+            "{undispatched} incidents not dispatched, {gaps} events out of seq"
+        ));
+    }
+    Ok(())
+}
+
+async fn run(backend: Backend, clients: usize) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, presses) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("gridwatch.db").display()),
+            env_usize("SOS_BENCH_PRESSES", 20_000),
+        ),
+        Backend::Postgres => (
+            gridwatch_store::testing::fresh_postgres_url()
+                .await
+                .map_err(|e| format!("PostgreSQL: {e}"))?,
+            env_usize("SOS_BENCH_PRESSES", 10_000),
+        ),
+    };
+    let setup = Instant::now();
+    let tokens = community(&url, presses).await;
+    eprintln!(
+        "{backend:?}: {presses} buttons registered in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    // The default configuration (logging at info included), on this database; the log goes to
+    // a file, as it would to the journal.
+    let log = std::fs::File::create(dir.path().join("hub.log")).unwrap();
+    let hub = Hub(Command::new(binary())
+        .arg("serve")
+        .env_remove("GRIDWATCH_CONFIG")
+        .env("GRIDWATCH_DATA_DIR", dir.path())
+        .env("GRIDWATCH_DATABASE_URL", &url)
+        .env("GRIDWATCH_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("gridwatch starts"));
+    let client = reqwest::Client::new();
+    let up = Instant::now();
+    while !client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(up.elapsed() < Duration::from_secs(30), "hub not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let f = press_all(&base, tokens, clients).await;
+    drop(hub);
+    let rate = f.created as f64 / f.elapsed.as_secs_f64();
+    println!(
+        "{:<10} {:>6} SOS in {:>6.2} s = {:>7.0} SOS/s   p50 {:>6.1} ms   p99 {:>6.1} ms   \
+         max {:>6.1} ms   ({} clients; {} not 201, {} failed)",
+        format!("{backend:?}"),
+        f.created,
+        f.elapsed.as_secs_f64(),
+        rate,
+        f.p50.as_secs_f64() * 1e3,
+        f.p99.as_secs_f64() * 1e3,
+        f.max.as_secs_f64() * 1e3,
+        clients,
+        f.other,
+        f.errors,
+    );
+    verify(&url, &f).await?;
+    println!(
+        "{:<10} verified: {} incidents stored, all dispatched, event log gap-free",
+        format!("{backend:?}"),
+        f.created
+    );
+    if f.other > 0 || f.errors > 0 {
+        return Err(format!(
+            "{} presses not answered 201, {} failed",
+            f.other, f.errors
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; any other argument picks backends.
+    let picked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |name: &str| picked.is_empty() || picked.iter().any(|p| p == name);
+    let clients = env_usize("SOS_BENCH_CLIENTS", 64);
+    println!("hub: {}", binary().display());
+    let mut failed = false;
+    for (name, backend) in [("sqlite", Backend::Sqlite), ("postgres", Backend::Postgres)] {
+        if want(name) {
+            if let Err(e) = run(backend, clients).await {
+                eprintln!("{name}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,44 @@
+// Debian's Chromium, driven by playwright-core (no browser download: CHROMIUM or
+// /usr/bin/chromium), and small helpers for the tests.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const SHOTS = resolve(process.env.SCREENSHOTS_DIR || join(here, "../screenshots"));
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--autoplay-policy=no-user-gesture-required",
+      "--no-sandbox",
+      "--disable-dev-shm-usage",
+      "--disable-gpu",
+    ],
+  });
+}
+
+export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
+export const DESKTOP = { viewport: { width: 1440, height: 900 } };
+export const GEO = { permissions: ["geolocation"], geolocation: { latitude: 26.5725, longitude: 107.9775 } };
+
+/** A new browser context (its own cookies), logged in at `/` as `username`. */
+export async function loginAs(browser, hub, username, options = {}) {
+  const context = await browser.newContext({ baseURL: hub.base, locale: "zh-CN", ...options });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.error(`[${username}] page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") console.error(`[${username}] console: ${m.text()}`); });
+  await page.goto("/");
+  await page.fill("input[name=username]", username);
+  await page.fill("input[name=password]", `${username}-demo`);
+  await page.click("button[type=submit]");
+  return { context, page };
+}
+
+export async function shot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}

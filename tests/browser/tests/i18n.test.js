@@ -1,0 +1,33 @@
+// Every visible word exists in both languages: the dictionaries have the same keys, and every
+// key the pages and scripts name is in them.
+import { it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const assets = resolve(dirname(fileURLToPath(import.meta.url)), "../../../web/assets");
+const load = async (name) => (await import(join(assets, "js/lang", name))).default;
+
+it("zh-CN and English have the same keys", async () => {
+  const zh = await load("zh-CN.js");
+  const en = await load("en.js");
+  assert.deepEqual(Object.keys(en).sort(), Object.keys(zh).sort());
+});
+
+it("every key named by a page or a script exists", async () => {
+  const zh = await load("zh-CN.js");
+  const files = [
+    ...readdirSync(assets).filter((f) => f.endsWith(".html")).map((f) => join(assets, f)),
+    ...readdirSync(join(assets, "js")).filter((f) => f.endsWith(".js")).map((f) => join(assets, "js", f)),
+  ];
+  const missing = [];
+  for (const f of files) {
+    const text = readFileSync(f, "utf8");
+    for (const m of text.matchAll(/data-i18n(?:-[a-z]+)?="([^"]+)"|\bt\("([a-z_]+\.[a-z_.]+)"\)|"data-i18n": "([^"]+)"/g)) {
+      const key = m[1] || m[2] || m[3];
+      if (key !== "key" && !(key in zh)) missing.push(`${f}: ${key}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});

@@ -1,0 +1,46 @@
+// Calls to the hub's JSON API with the session cookie. Errors carry the hub's
+// {"error": {"code", "message"}} and the HTTP status; network failures have status 0.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export async function api(method, path, body, headers = {}) {
+  const init = { method, headers: { ...headers }, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let r;
+  try {
+    r = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, "network", e.message || "network error");
+  }
+  if (r.status === 204) return null;
+  let data = null;
+  try { data = await r.json(); } catch { /* not JSON */ }
+  if (!r.ok) {
+    throw new ApiError(r.status, data?.error?.code || "http_" + r.status, data?.error?.message || r.statusText);
+  }
+  return data;
+}
+
+export const get = (path) => api("GET", path);
+export const post = (path, body = {}, headers) => api("POST", path, body, headers);
+
+/** An incident action: ack, en-route, arrive, resolve, cancel, dispatch. */
+export async function act(id, action, body = {}) {
+  const r = await post(`/api/v1/incidents/${encodeURIComponent(id)}/${action}`, body);
+  return r.incident;
+}
+
+/** The WebSocket address of a path on this hub. */
+export function wsUrl(path) {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${proto}//${location.host}${path}`;
+}

@@ -1,0 +1,161 @@
+// One camera's live video through Media Source Extensions, from the hub's live WebSocket:
+// a text frame {"type":"init","mime":...}, then binary frames (init segment, media segments).
+// It stays at the live edge: when playback falls behind by more than half a second (slow
+// link, hidden tab) it jumps back to live instead of drifting. It reconnects by itself.
+
+import { wsUrl } from "./api.js";
+
+const MAX_LAG = 0.5;      // seconds behind the newest frame before jumping to live
+const KEEP = 20;          // seconds of past video kept in the buffer
+
+export class LivePlayer {
+  /** onState("connecting" | "playing" | "offline" | "unsupported" | "forbidden") */
+  constructor(video, cameraId, { quality = "sub", onState = () => {} } = {}) {
+    this.video = video;
+    this.cameraId = cameraId;
+    this.quality = quality;
+    this.onState = onState;
+    this.stopped = false;
+    this.retry = 1000;
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    this.onVisible = () => { if (!document.hidden) this.catchUp(); };
+    document.addEventListener("visibilitychange", this.onVisible);
+  }
+
+  start() { this.connect(); return this; }
+
+  stop() {
+    this.stopped = true;
+    document.removeEventListener("visibilitychange", this.onVisible);
+    this.teardown();
+  }
+
+  /** Switches between the sub and main stream (small tile vs. focused). */
+  setQuality(q) {
+    if (q === this.quality) return;
+    this.quality = q;
+    this.teardown();
+    if (!this.stopped) this.connect();
+  }
+
+  connect() {
+    this.onState("connecting");
+    this.queue = [];
+    this.sb = null;
+    this.lastEnd = null;
+    this.fragDur = 0;
+    const ws = new WebSocket(wsUrl(`/api/v1/cameras/${encodeURIComponent(this.cameraId)}/live?quality=${this.quality}`));
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    ws.onmessage = (m) => {
+      if (typeof m.data === "string") this.control(m.data);
+      else { this.queue.push(m.data); this.pump(); }
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.teardown();
+      if (ev.code === 1008 || ev.code === 4003) { this.onState("forbidden"); return; }
+      this.onState("offline");
+      if (!this.stopped) {
+        this.reconnectTimer = setTimeout(() => this.connect(), this.retry);
+        this.retry = Math.min(this.retry * 2, 10000);
+      }
+    };
+  }
+
+  control(text) {
+    let msg;
+    try { msg = JSON.parse(text); } catch { return; }
+    if (msg.type !== "init") return;
+    if (!window.MediaSource || !MediaSource.isTypeSupported(msg.mime)) {
+      this.stopped = true;
+      this.onState("unsupported");
+      this.ws.close();
+      return;
+    }
+    const ms = new MediaSource();
+    this.ms = ms;
+    this.url = URL.createObjectURL(ms);
+    this.video.src = this.url;
+    ms.addEventListener("sourceopen", () => {
+      if (this.ms !== ms) return;
+      this.sb = ms.addSourceBuffer(msg.mime);
+      this.sb.addEventListener("updateend", () => this.afterAppend());
+      this.pump();
+    }, { once: true });
+  }
+
+  pump() {
+    const sb = this.sb;
+    if (!sb || sb.updating || !this.queue.length || this.ms?.readyState !== "open") return;
+    try {
+      sb.appendBuffer(this.queue.shift());
+    } catch (e) {
+      if (e.name === "QuotaExceededError") this.trim(true);
+      else this.ws?.close();
+    }
+  }
+
+  afterAppend() {
+    const sb = this.sb;
+    if (!sb) return;
+    const b = sb.buffered;
+    if (b.length) {
+      const end = b.end(b.length - 1);
+      if (this.lastEnd != null && end > this.lastEnd) this.fragDur = end - this.lastEnd;
+      this.lastEnd = end;
+      this.catchUp();
+      if (this.video.paused) this.video.play().catch(() => {});
+      this.retry = 1000;
+      this.onState("playing");
+    }
+    if (!this.trim(false)) this.pump();
+  }
+
+  /** Jumps to the live edge when playback is behind by more than MAX_LAG. */
+  catchUp() {
+    const b = this.sb?.buffered;
+    if (!b || !b.length) return;
+    const end = b.end(b.length - 1);
+    const v = this.video;
+    const edge = Math.max(b.start(b.length - 1), end - Math.max(this.fragDur, 0.05));
+    if (v.currentTime < b.start(0) || end - v.currentTime > MAX_LAG + this.fragDur) {
+      v.currentTime = edge;
+    }
+  }
+
+  /** Drops old video from the buffer; true when a removal is under way. */
+  trim(force) {
+    const sb = this.sb;
+    if (!sb || sb.updating || !sb.buffered.length) return false;
+    const start = sb.buffered.start(0);
+    const keepFrom = this.video.currentTime - (force ? 2 : KEEP);
+    if (keepFrom - start > (force ? 0 : 10)) {
+      sb.remove(start, keepFrom);
+      return true;
+    }
+    return false;
+  }
+
+  /** How far behind the newest frame playback is, in seconds (for tests and display). */
+  lag() {
+    const b = this.sb?.buffered;
+    return b && b.length ? b.end(b.length - 1) - this.video.currentTime : null;
+  }
+
+  teardown() {
+    clearTimeout(this.reconnectTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= 1) ws.close();
+    this.sb = null;
+    this.queue = [];
+    if (this.ms && this.ms.readyState === "open") {
+      try { this.ms.endOfStream(); } catch { /* closing anyway */ }
+    }
+    this.ms = null;
+    if (this.url) { URL.revokeObjectURL(this.url); this.url = null; }
+  }
+}

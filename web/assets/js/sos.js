@@ -1,0 +1,157 @@
+// The resident's SOS page: hold the button for a second → POST /api/v1/sos (with the location
+// when the phone allows, and an Idempotency-Key so that retries after a network error raise one
+// incident only) → the state of the call for help in plain words, live from the stream, with
+// cancel for a false alarm until someone is on scene. Residents never see video.
+import { post, act, ApiError } from "./api.js";
+import { onChange, t } from "./i18n.js";
+import { enter, showNet } from "./page.js";
+import { Stream } from "./stream.js";
+import { setIncident } from "./countdown.js";
+import { isOpen } from "./format.js";
+import { locate } from "./geo.js";
+import { holdButton } from "./hold.js";
+
+const $ = (id) => document.getElementById(id);
+await enter(["resident"]);
+
+let current = null;   // the incident shown
+let sending = false;
+let located = null;
+
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function show(view) {
+  for (const id of ["press", "sending", "status"]) $(id).hidden = id !== view;
+}
+
+function error(msg) {
+  $("error").textContent = msg;
+  $("error").hidden = !msg;
+}
+
+async function raise() {
+  if (sending) return;
+  sending = true;
+  error("");
+  show("sending");
+  $("sending-text").textContent = t("sos.sending");
+  navigator.vibrate?.(200);
+  located = await locate(3000);
+  const body = located ? { lat: located.lat, lon: located.lon } : {};
+  const key = uuid();
+  let wait = 500;
+  for (;;) {
+    try {
+      const r = await post("/api/v1/sos", body, { "Idempotency-Key": key });
+      sending = false;
+      display(r.incident);
+      return;
+    } catch (e) {
+      const retryable = !(e instanceof ApiError) || e.status === 0 || e.status >= 500 || e.status === 408;
+      if (!retryable) {
+        sending = false;
+        show("press");
+        error(t("sos.failed") + e.message);
+        return;
+      }
+      $("sending-text").textContent = t("sos.retrying");
+      await sleep(wait);
+      wait = Math.min(wait * 2, 5000);
+    }
+  }
+}
+
+const STEPS = ["raised", "dispatched", "coming", "arrived", "resolved"];
+const STEP_OF = {
+  raised: "raised", dispatched: "dispatched", acknowledged: "coming", en_route: "coming",
+  on_scene: "arrived", resolved: "resolved",
+};
+
+function display(incident) {
+  if (current && current.id === incident.id) incident = { ...current, ...incident };
+  current = incident;
+  render();
+}
+
+function render() {
+  const i = current;
+  if (!i) { if (!sending) show("press"); return; }
+  show("status");
+  document.body.dataset.state = i.state;
+  $("status").dataset.state = i.state;
+  $("status").dataset.id = i.id;
+  const now = STEP_OF[i.state];
+  const at = STEPS.indexOf(now);
+  document.querySelectorAll("#steps li").forEach((li) => {
+    const n = STEPS.indexOf(li.dataset.step);
+    li.classList.toggle("done", at >= 0 && n < at || i.state === "resolved" && n === at);
+    li.classList.toggle("now", n === at && i.state !== "resolved");
+    if (n === at && i.state !== "resolved") li.setAttribute("aria-current", "step"); else li.removeAttribute("aria-current");
+  });
+  const headline = i.state === "cancelled" ? "sos.cancelled" : i.state === "resolved" ? "sos.resolved" : "sos.sent";
+  $("headline").dataset.i18n = headline;
+  $("headline").textContent = t(headline);
+  setIncident($("countdown"), i);
+  const hasPlace = located || (i.lat != null && i.lon != null);
+  $("location").textContent = t(hasPlace ? "sos.location_yes" : "sos.location_no");
+  const cancellable = isOpen(i) && i.state !== "on_scene";
+  $("cancel").hidden = !cancellable;
+  $("again").hidden = isOpen(i);
+  if (!cancellable) resetCancel();
+}
+
+let confirming = false;
+function resetCancel() {
+  confirming = false;
+  $("cancel").textContent = t("sos.cancel");
+  $("cancel").dataset.i18n = "sos.cancel";
+}
+
+$("cancel").addEventListener("click", async () => {
+  if (!confirming) {
+    confirming = true;
+    $("cancel").dataset.i18n = "sos.confirm_cancel";
+    $("cancel").textContent = t("sos.confirm_cancel");
+    return;
+  }
+  resetCancel();
+  try {
+    display(await act(current.id, "cancel", { reason: "resident: false alarm" }));
+  } catch (e) {
+    error(t("action.failed") + e.message);
+  }
+});
+
+$("again").addEventListener("click", () => { current = null; located = null; error(""); show("press"); });
+holdButton($("sos"), 1000, raise);
+
+const stream = new Stream({
+  onStatus: showNet,
+  onHello: (hello) => {
+    const open = (hello.open_incidents || []).filter(isOpen).sort((a, b) => b.created_at.localeCompare(a.created_at));
+    if (current) {
+      const again = (hello.open_incidents || []).find((x) => x.id === current.id);
+      if (again) display(again);
+    } else if (open.length && !sending) {
+      display(open[0]);
+    }
+  },
+  onEvent: (ev) => {
+    if (!ev.incident) return;
+    if (current && ev.incident.id === current.id) display(ev.incident);
+    else if (!current && !sending && isOpen(ev.incident)) display(ev.incident);
+  },
+});
+stream.start();
+window.gwSos = { stream, get current() { return current; } };
+onChange(render);
+render();

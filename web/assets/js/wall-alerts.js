@@ -1,0 +1,63 @@
+// The alert rail: every open incident, newest first, with its state, age and the countdown to
+// its deadline. An SOS not yet looked at flashes until someone opens it or presses "seen".
+import { el, kindLabel, stateLabel, age, isOpen } from "./format.js";
+import { countdown } from "./countdown.js";
+
+export class AlertRail {
+  constructor(list, empty, { onSelect, names }) {
+    this.list = list;
+    this.empty = empty;
+    this.onSelect = onSelect;
+    this.names = names; // {grid(id), post(id)}
+    this.incidents = new Map();
+    this.unseen = new Set();
+    this.selected = null;
+    setInterval(() => this.list.querySelectorAll("[data-age]").forEach((e) => {
+      e.textContent = age(e.dataset.age);
+    }), 1000);
+  }
+
+  /** Replaces everything (hello). */
+  reset(open) {
+    this.incidents = new Map(open.map((i) => [i.id, i]));
+    this.render();
+  }
+
+  upsert(incident) {
+    if (isOpen(incident)) this.incidents.set(incident.id, incident);
+    else { this.incidents.delete(incident.id); this.unseen.delete(incident.id); }
+    this.render();
+  }
+
+  markNew(id) { this.unseen.add(id); this.render(); }
+
+  seen(id) {
+    if (id) this.unseen.delete(id); else this.unseen.clear();
+    this.render();
+  }
+
+  render() {
+    const items = [...this.incidents.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+    this.empty.hidden = items.length > 0;
+    this.list.replaceChildren(...items.map((i) => this.item(i)));
+  }
+
+  item(i) {
+    const where = [this.names.grid(i.grid_id), i.post_id && `→ ${this.names.post(i.post_id)}`].filter(Boolean).join(" ");
+    const b = el("button", { type: "button", class: "alert-card", onclick: () => this.onSelect(i.id) },
+      el("span", { class: "kind", text: kindLabel(i.kind) }),
+      el("span", { class: "state", "data-state": i.state, text: stateLabel(i.state) }),
+      el("span", { class: "where", text: where }),
+      el("span", { class: "age", "data-age": i.created_at, text: age(i.created_at) }),
+      countdown(i));
+    return el("li", {
+      "data-id": i.id,
+      "data-state": i.state,
+      "data-kind": i.kind,
+      class: [this.unseen.has(i.id) && "new", this.selected === i.id && "selected"].filter(Boolean).join(" ") || null,
+    }, b);
+  }
+
+  relabel() { this.render(); }
+}
+

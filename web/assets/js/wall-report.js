@@ -1,0 +1,46 @@
+// The response report (GET /api/v1/reports/response?group_by=grid): a chart of arrival times
+// per grid (median and 90th percentile against the 15-minute line) and the table of figures.
+import { get } from "./api.js";
+import { t } from "./i18n.js";
+import { el } from "./format.js";
+import { svg } from "./svg.js";
+
+const LIMIT = 15 * 60;
+
+export async function drawReport(chart, table, gridName) {
+  const rows = await get("/api/v1/reports/response?group_by=grid");
+  const name = (key) => gridName(key) || key;
+  table.replaceChildren(
+    el("thead", {}, el("tr", {}, ...["report.grid", "report.incidents", "report.on_scene", "report.within", "report.ratio", "report.median", "report.p90"]
+      .map((k) => el("th", { scope: "col", text: t(k) })))),
+    el("tbody", {}, ...rows.map((r) => el("tr", { "data-key": r.key },
+      el("td", { text: name(r.key) }), el("td", { text: String(r.incidents) }), el("td", { text: String(r.on_scene) }),
+      el("td", { text: String(r.within_deadline) }), el("td", { text: `${Math.round((r.within_deadline_ratio || 0) * 100)}%` }),
+      el("td", { text: mins(r.median_seconds) }), el("td", { text: mins(r.p90_seconds) })))));
+  const rowH = 34;
+  const left = 180;
+  const width = 900;
+  const max = Math.max(LIMIT * 1.2, ...rows.map((r) => r.p90_seconds || 0));
+  const x = (s) => left + (s / max) * (width - left - 20);
+  const H = rows.length * rowH + 40;
+  const root = svg("svg", { viewBox: `0 0 ${width} ${H}`, role: "img", "aria-label": t("report.chart") });
+  rows.forEach((r, n) => {
+    const y = 10 + n * rowH;
+    const label = svg("text", { class: "chart-text", x: left - 10, y: y + 18, "text-anchor": "end" });
+    label.textContent = name(r.key);
+    root.append(label);
+    if (r.p90_seconds != null) root.append(svg("rect", { class: "bar-p90", x: left, y: y + 4, width: x(r.p90_seconds) - left, height: rowH - 10 }));
+    if (r.median_seconds != null) root.append(svg("rect", { class: "bar-ok", x: left, y: y + 8, width: Math.max(2, x(r.median_seconds) - left), height: rowH - 18 }));
+  });
+  root.append(svg("line", { class: "chart-limit", x1: x(LIMIT), x2: x(LIMIT), y1: 0, y2: H - 24 }));
+  const lim = svg("text", { class: "chart-text", x: x(LIMIT), y: H - 6, "text-anchor": "middle" });
+  lim.textContent = t("report.limit");
+  root.append(lim);
+  chart.replaceChildren(root);
+}
+
+function mins(s) {
+  if (s == null) return "–";
+  const m = Math.floor(s / 60);
+  return `${m}:${String(Math.round(s % 60)).padStart(2, "0")}`;
+}

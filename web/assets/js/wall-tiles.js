@@ -1,0 +1,118 @@
+// The wall of camera tiles: 1, 4, 9 or 16 per page, each playing live (sub stream), with its
+// name and status. Double-click a tile to focus it (main stream), again to go back.
+import { LivePlayer } from "./live.js";
+import { t } from "./i18n.js";
+import { el } from "./format.js";
+
+export class TileWall {
+  constructor(root) {
+    this.root = root;
+    this.cameras = [];
+    this.layout = Number(localStorage.getItem("gw.layout")) || 4;
+    this.page = 0;
+    this.focus = null;
+    this.tiles = new Map(); // camera id -> {tile, player, badge, state}
+  }
+
+  setCameras(list) {
+    this.cameras = [...list].sort((a, b) => a.name.localeCompare(b.name));
+    this.render();
+  }
+
+  setLayout(n) {
+    this.layout = n;
+    localStorage.setItem("gw.layout", String(n));
+    this.focus = null;
+    this.page = 0;
+    this.render();
+  }
+
+  turn(delta) {
+    const pages = this.pages();
+    this.page = (this.page + delta + pages) % pages;
+    this.render();
+  }
+
+  pages() { return Math.max(1, Math.ceil(this.cameras.length / this.layout)); }
+
+  /** The cameras on screen now. */
+  visible() {
+    if (this.focus) return this.cameras.filter((c) => c.id === this.focus);
+    const from = this.page * this.layout;
+    return this.cameras.slice(from, from + this.layout);
+  }
+
+  render() {
+    this.root.dataset.layout = this.focus ? "1" : String(this.layout);
+    const show = this.visible();
+    const ids = new Set(show.map((c) => c.id));
+    for (const [id, tile] of this.tiles) {
+      if (!ids.has(id)) { tile.player.stop(); tile.tile.remove(); this.tiles.delete(id); }
+    }
+    if (!this.cameras.length) {
+      this.root.replaceChildren(el("p", { class: "muted empty", text: t("cam.none") }));
+      return;
+    }
+    this.root.querySelector(".empty")?.remove();
+    for (const cam of show) {
+      let tile = this.tiles.get(cam.id);
+      if (!tile) tile = this.make(cam);
+      tile.player.setQuality(this.focus ? "main" : "sub");
+      tile.camera = cam;
+      this.badge(tile);
+      this.root.append(tile.tile); // keeps the order of `show`
+    }
+    document.dispatchEvent(new CustomEvent("gw:tiles", { detail: { pages: this.pages(), page: this.page } }));
+  }
+
+  make(cam) {
+    const video = el("video", { muted: true, autoplay: true, playsInline: true });
+    const name = el("span", { class: "name", text: cam.name });
+    const badge = el("span", { class: "badge" });
+    const tile = el("figure", { class: "tile", "data-camera": cam.id, tabindex: "0", title: t("cam.focus") },
+      video, el("figcaption", {}, name, badge));
+    const entry = { tile, badge, camera: cam, state: "connecting" };
+    entry.player = new LivePlayer(video, cam.id, {
+      quality: this.focus ? "main" : "sub",
+      onState: (s) => { entry.state = s; this.badge(entry); },
+    });
+    const toggle = () => { this.focus = this.focus === cam.id ? null : cam.id; this.render(); };
+    tile.addEventListener("dblclick", toggle);
+    tile.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
+    this.tiles.set(cam.id, entry);
+    entry.player.start();
+    return entry;
+  }
+
+  /** Status: what the hub says of the camera, unless the video itself says otherwise. */
+  badge(entry) {
+    let s = entry.camera.status || "unknown";
+    if (entry.state === "playing") s = "online";
+    else if (entry.state === "unsupported") s = "unsupported";
+    else if (entry.state === "connecting" && s !== "offline") s = "connecting";
+    entry.tile.dataset.status = s;
+    entry.badge.dataset.status = s;
+    const label = t("cam." + s);
+    entry.badge.textContent = label === "cam." + s ? s : label;
+  }
+
+  /** A camera.online / camera.offline event. */
+  setStatus(cameraId, status) {
+    const cam = this.cameras.find((c) => c.id === cameraId);
+    if (cam) cam.status = status;
+    const entry = this.tiles.get(cameraId);
+    if (entry) this.badge(entry);
+  }
+
+  relabel() {
+    for (const entry of this.tiles.values()) { this.badge(entry); entry.tile.title = t("cam.focus"); }
+    this.root.querySelector(".empty")?.replaceChildren(t("cam.none"));
+  }
+
+  /** Fills the screen with the wall. */
+  fullscreen() {
+    const target = document.documentElement;
+    if (document.fullscreenElement) document.exitFullscreen();
+    else target.requestFullscreen?.();
+  }
+}
