@@ -21,7 +21,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://FILE` or `postgres://USER@HOST/DB`. Empty: `sqlite://<data_dir>/gridwatch.db`.
     pub database_url: String,
-    /// Most database connections the hub opens.
+    /// Most database connections the hub opens (SQLite: at most 4, its one writer would only
+    /// be queued for by more).
     pub database_max_connections: u32,
     pub log: LogConfig,
     pub http: HttpConfig,
@@ -542,6 +543,7 @@ mod tests {
             None,
             env(&[
                 ("GRIDWATCH_RESPONSE__WINDOW_SECONDS", "5"),
+                ("GRIDWATCH_RESPONSE__AT_RISK_SECONDS", "3"),
                 ("GRIDWATCH_RESPONSE__ACK_SECONDS", "5"),
             ]),
         )

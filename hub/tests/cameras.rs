@@ -220,6 +220,38 @@ fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
     None
 }
 
+/// Frames ffprobe decodes from an fMP4 file; `None` (and a note) without ffprobe, unless
+/// `GRIDWATCH_REQUIRE_FFPROBE` is set.
+fn ffprobe_frames(file: &[u8]) -> Option<usize> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, file).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&path)
+        .output();
+    let Ok(out) = out else {
+        assert!(
+            std::env::var_os("GRIDWATCH_REQUIRE_FFPROBE").is_none(),
+            "ffprobe not found and GRIDWATCH_REQUIRE_FFPROBE is set"
+        );
+        eprintln!("ffprobe check SKIPPED (ffprobe not found)");
+        return None;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe: {stderr}"
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a frame count"),
+    )
+}
+
 fn box_type(segment: &[u8]) -> &[u8] {
     &segment[4..8]
 }
@@ -310,15 +342,25 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
     );
     eprintln!("live: first frame {first_frame:?} after connecting");
     let mut frames = 1;
+    let mut file = [&init_segment[..], &first[..]].concat();
     let until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < until {
         if let Message::Binary(seg) = next_message(&mut ws).await {
             assert_eq!(box_type(&seg), b"moof");
+            file.extend_from_slice(&seg);
             frames += 1;
         }
     }
     assert!(frames >= 20, "{frames} frames in about a second");
     drop(ws);
+    // What reached the socket is a file a real demuxer and decoder accept, frame for frame.
+    if let Some(decoded) = ffprobe_frames(&file) {
+        eprintln!("live: sent {frames} frames, ffprobe decoded {decoded}");
+        assert!(
+            decoded.abs_diff(frames) <= 3,
+            "sent {frames}, decoded {decoded}"
+        );
+    }
 
     // Sub falls back to main; a session cookie works too.
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
@@ -538,10 +580,12 @@ async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watch
         )
         .await
         .unwrap();
-    let config = Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".into(),
         ..Config::default()
     };
+    // Requests time out after a second; live video must not.
+    config.http.request_timeout_seconds = 1;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = server::start(config, store, async {
         let _ = stopped.await;
@@ -598,12 +642,219 @@ async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watch
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UPGRADE_REQUIRED);
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{}/api/v1/cameras/{}/live?token={token}",
+        running.addr, on.id
+    ))
+    .await
+    .unwrap();
+    let until = Instant::now() + Duration::from_millis(2500);
+    let mut late = 0;
+    while Instant::now() < until {
+        if let Message::Binary(_) = next_message(&mut ws).await {
+            late += usize::from(Instant::now() + Duration::from_millis(1000) > until);
+        }
+    }
+    assert!(
+        late >= 10,
+        "video goes on past the request timeout ({late} frames in the last second)"
+    );
+    drop(ws);
     // Shutting down stops the sessions.
     drop(stop);
     running.task.await.unwrap().unwrap();
     let started = Instant::now();
     while sim.client_count(1).unwrap() != 0 {
         assert!(started.elapsed() < Duration::from_secs(5), "sessions left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `gridwatch_live_send_delay_seconds` from `/metrics`: (count, sum).
+async fn send_delay_metric(hub: &Running) -> (u64, f64) {
+    let text = hub
+        .http
+        .get(format!("{}/metrics", hub.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} not in /metrics"))
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+    };
+    (
+        value("gridwatch_live_send_delay_seconds_count") as u64,
+        value("gridwatch_live_send_delay_seconds_sum"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart() {
+    let sim = sim(1);
+    let hub = start_hub().await;
+    let admin = hub.login("admin", None).await;
+    let duty = hub.login("duty_officer", None).await;
+
+    // Unknown values: 400 naming the field, and no camera.
+    for (extra, field) in [
+        (json!({"transport": "http"}), "transport"),
+        (json!({"transport": "UDP"}), "transport"),
+        (
+            json!({"quirks": ["ignore_rtptime", "hikvision_magic"]}),
+            "quirks",
+        ),
+    ] {
+        let mut body = json!({"name": "西门", "rtsp_url": sim.url(1)});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, answer) = hub
+            .call(reqwest::Method::POST, "/api/v1/cameras", &admin, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("expected"),
+            "{answer}"
+        );
+    }
+    let (_, list) = hub
+        .call(reqwest::Method::GET, "/api/v1/cameras", &admin, None)
+        .await;
+    assert_eq!(list, json!([]));
+
+    // A camera over UDP, with a quirk: shown in the API, in the ingest's config, and online.
+    let (status, cam) = hub
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/cameras",
+            &admin,
+            Some(
+                json!({"name": "西门", "rtsp_url": sim.url(1), "transport": "udp",
+                        "quirks": ["ignore_rtptime"], "username": "u", "password": "secret-pw"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cam}");
+    assert_eq!(cam["transport"], "udp");
+    assert_eq!(cam["quirks"], json!(["ignore_rtptime"]));
+    assert!(!cam.to_string().contains("secret-pw"), "{cam}");
+    let id = cam["id"].as_str().unwrap().to_string();
+    let config = hub.state.cameras.registry.config(&id).unwrap();
+    assert_eq!(config.transport, gridwatch_ingest::Transport::Udp);
+    assert_eq!(
+        config.quirks,
+        gridwatch_ingest::CameraQuirks {
+            ignore_rtptime: true,
+            ..Default::default()
+        }
+    );
+    let listed = hub
+        .wait_camera(&duty, &id, Duration::from_secs(10), |c| {
+            c["status"] == "online"
+        })
+        .await;
+    assert_eq!(
+        (listed["transport"].as_str(), listed["width"].as_u64()),
+        (Some("udp"), Some(320))
+    );
+    assert_eq!(listed["quirks"], json!(["ignore_rtptime"]));
+
+    // Live over UDP, and every live frame sent observes the send delay.
+    let (count0, _) = send_delay_metric(&hub).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}/api/v1/cameras/{id}/live?token={duty}",
+        hub.ws
+    ))
+    .await
+    .unwrap();
+    let mut media = 0;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        if let Message::Binary(seg) = next_message(&mut ws).await {
+            media += usize::from(box_type(&seg) == b"moof");
+        }
+    }
+    assert!(media >= 20, "{media} frames over UDP in 1.5 s");
+    drop(ws);
+    let (count, sum) = send_delay_metric(&hub).await;
+    assert!(
+        count > count0 && count as usize <= count0 as usize + media,
+        "{count0} → {count} observations for {media} frames"
+    );
+    let mean_ms = sum / count as f64 * 1000.0;
+    eprintln!("live over UDP: {media} frames, mean arrival-to-send {mean_ms:.3} ms");
+    assert!(mean_ms < 100.0, "mean arrival-to-send {mean_ms} ms");
+
+    // Switching to TCP reconnects at once, without a restart; a bad value changes nothing.
+    let (status, body) = hub
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/cameras/{id}"),
+            &admin,
+            Some(json!({"transport": "tcp", "quirks": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["transport"], "tcp");
+    assert_eq!(body["quirks"], json!([]));
+    // The session was restarted with the new transport (a rename would leave it online).
+    assert_eq!(body["status"], "connecting", "{body}");
+    let config = hub.state.cameras.registry.config(&id).unwrap();
+    assert_eq!(config.transport, gridwatch_ingest::Transport::Tcp);
+    assert_eq!(config.quirks, gridwatch_ingest::CameraQuirks::default());
+    assert_eq!(
+        config.credentials.as_ref().map(|c| c.username.as_str()),
+        Some("u")
+    );
+    let (status, body) = hub
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/cameras/{id}"),
+            &admin,
+            Some(json!({"quirks": ["tapo_magic"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "quirks");
+    assert_eq!(hub.state.cameras.registry.config(&id).unwrap(), config);
+    // The new session comes up over TCP and serves a new viewer.
+    hub.wait_camera(&duty, &id, Duration::from_secs(10), |c| {
+        c["status"] == "online" && c["transport"] == "tcp"
+    })
+    .await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}/api/v1/cameras/{id}/live?token={duty}",
+        hub.ws
+    ))
+    .await
+    .unwrap();
+    let mut media = 0;
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        if let Message::Binary(seg) = next_message(&mut ws).await {
+            media += usize::from(box_type(&seg) == b"moof");
+        }
+    }
+    assert!(media >= 15, "{media} frames over TCP in 1 s");
+    drop(ws);
+    // One session at the camera: the UDP one was closed.
+    let started = Instant::now();
+    while sim.client_count(1).unwrap() != 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the UDP session was not closed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -592,3 +592,38 @@ async fn mqtt_is_off_unless_configured() {
     .to_string();
     assert!(e.contains("mqtt.password"), "{e}");
 }
+
+/// Two hub nodes on one PostgreSQL database, each with its bridge (its own client id): a
+/// press goes to one of them (a shared subscription), so it raises one incident, not one and
+/// then a "repeat" from the other node.
+#[tokio::test]
+async fn with_two_nodes_a_press_is_raised_once() {
+    let (hub, prefix) = hub_with_mqtt(Backend::Postgres).await;
+    let c = community(&hub).await;
+    let second = gridwatch_hub::AppState::new(
+        hub.state.store.clone(),
+        std::sync::Arc::new(hub.clock.clone()),
+        mqtt_config(&prefix),
+    );
+    let node2 = Hub::from_state(second, hub.clock.clone());
+    let bridges = [start_bridge(&hub).await, start_bridge(&node2).await];
+    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
+    let status = format!("{prefix}/devices/{}/status", c.button_id);
+    let mut watcher = TestClient::connect().await;
+    watcher.subscribe(&status).await;
+    let button = TestClient::connect().await;
+    button.publish(&sos, b"{}", false).await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st["state"], "dispatched", "{st}");
+    // Give a second delivery every chance to arrive.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let raised = incidents(&hub, &c).await;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0]["repeat_count"], 0, "recorded again as a repeat");
+    let handled = counted(&hub, "sos").await + counted(&node2, "sos").await;
+    assert_eq!(handled, 1);
+    for b in bridges {
+        b.stop().await;
+    }
+    clear_retained(&[status]).await;
+}

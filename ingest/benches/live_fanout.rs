@@ -8,6 +8,10 @@
 //! one `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4 -movflags frag_keyframe+empty_moov`
 //! per camera, writing to /dev/null, and their CPU is read from /proc.
 //!
+//! The whole hub with a real WebSocket viewer per camera, and the delay from a frame's arrival
+//! to its WebSocket send, is `hub/benches/live_ws.rs` (`cargo bench -p gridwatch-hub --bench
+//! live_ws`).
+//!
 //! ```sh
 //! cargo bench -p gridwatch-ingest --bench live_fanout            # M = 10 50 100 200
 //! GRIDWATCH_BENCH_M="10 50" GRIDWATCH_BENCH_SECONDS=10 cargo bench -p gridwatch-ingest --bench live_fanout
@@ -79,9 +83,13 @@ fn main() {
             ratio
         );
         println!(
-            "      hub total CPU {:.0}% of one core for {m} streams; ffmpeg total {:.0}%",
+            "      hub total CPU {:.0}% of one core for {m} streams; ffmpeg total {:.0}%; \
+             frame arrival to in-process viewer p50 {:.3} ms, p99 {:.3} ms \
+             (WebSocket figures: hub/benches/live_ws.rs)",
             hub.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
-            ff.cpu_per_stream_minute * m as f64 / 60.0 * 100.0
+            ff.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
+            hub.delay_p50_ms,
+            hub.delay_p99_ms
         );
     }
 }
@@ -196,6 +204,8 @@ struct HubFigures {
     ttff_p50_ms: f64,
     ttff_p99_ms: f64,
     fps_per_stream: f64,
+    delay_p50_ms: f64,
+    delay_p99_ms: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -228,10 +238,13 @@ async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let delays = std::sync::Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
     let mut tasks = Vec::new();
     for id in cameras.ids() {
         let mut viewer = cameras.subscribe(&id, Quality::Main).expect("viewer");
         let frames = frames.clone();
+        let (sampling, delays) = (sampling.clone(), delays.clone());
         tasks.push(tokio::spawn(async move {
             let mut bytes = 0usize;
             while let Some(msg) = viewer.recv().await {
@@ -239,6 +252,14 @@ async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
                     LiveMessage::Media(b) => {
                         bytes += b.len();
                         frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                            // From the frame's arrival from retina to this in-process viewer.
+                            if let Some(at) = viewer.arrived() {
+                                if let Ok(mut v) = delays.lock() {
+                                    v.push(at.elapsed().as_secs_f64() * 1000.0);
+                                }
+                            }
+                        }
                     }
                     LiveMessage::Init { segment, .. } => bytes += segment.len(),
                 }
@@ -255,6 +276,12 @@ async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
     let elapsed = t0.elapsed().as_secs_f64();
     let f = frames.load(std::sync::atomic::Ordering::Relaxed) - f0;
     let rss = rss_mb("self") - rss_before;
+    // Frame arrival to the viewer, sampled apart from the CPU window.
+    sampling.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut delays = delays.lock().map(|v| v.clone()).unwrap_or_default();
+    delays.sort_by(f64::total_cmp);
     // Time to first frame for a new viewer of each camera.
     let mut ttff = Vec::new();
     for id in cameras.ids() {
@@ -283,6 +310,8 @@ async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
         ttff_p50_ms: percentile(&ttff, 0.5),
         ttff_p99_ms: percentile(&ttff, 0.99),
         fps_per_stream: f as f64 / m / elapsed,
+        delay_p50_ms: percentile(&delays, 0.5),
+        delay_p99_ms: percentile(&delays, 0.99),
     }
 }
 

@@ -144,11 +144,12 @@ async fn run_session(
             }
             Ok(Ok(frame)) => frame,
         };
+        let arrived = Instant::now();
         stream.status.frame_seen(SystemTime::now());
         if let Some(params) = &frame.new_params {
             stream.status.set_media(&media_info(params));
         }
-        match stream.live.push(&frame) {
+        match stream.live.push_arrived(&frame, arrived) {
             Ok(Packaged::Sent(sample)) => {
                 if let Some(rate) = fps.add(sample.decode_time) {
                     stream.status.set_fps(rate);

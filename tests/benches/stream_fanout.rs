@@ -14,13 +14,15 @@
 //!    broker (children, which inherit it) can hold every connection;
 //! 2. starts the hub (`GRIDWATCH_BIN`, else `target/release/gridwatch`, else
 //!    `target/debug/gridwatch`) with `serve` on a fresh SQLite database, a free loopback port,
-//!    its own data directory and log filter `warn`; one post, one grid, one duty officer and
-//!    one panic button per SOS are created first, straight through the store (a button
-//!    pressing again within 120 s would be a repeat of its incident, and presses are
-//!    rate-limited per caller);
-//! 3. opens `FANOUT_CONSOLES` (default 10000) WebSocket consoles on
-//!    `/api/v1/stream?token=…` as the duty officer (who sees every event), each past its
-//!    `hello`, and prints the hub's RSS growth per idle connection (`/proc/PID/status`);
+//!    its own data directory and log filter `warn`; one post, one grid, one duty officer, one
+//!    responder of the post and one panic button per SOS are created first, straight through
+//!    the store (a button pressing again within 120 s would be a repeat of its incident, and
+//!    presses are rate-limited per caller);
+//! 3. connects the responder's console (the post is online, as it normally is, so a dispatch
+//!    is not also flagged `incident.undelivered`), then `FANOUT_CONSOLES` (default 10000)
+//!    WebSocket consoles on `/api/v1/stream?token=…` as the duty officer (who sees every
+//!    event: `incident.raised` and `incident.dispatched` per SOS), each past its `hello`, and
+//!    prints the hub's RSS growth per idle connection (`/proc/PID/status`);
 //! 4. raises `FANOUT_EVENTS` (default 50) SOS, `FANOUT_SPACING_MS` (default 100) apart, with
 //!    `POST /api/v1/sos` from distinct buttons; each console notes when the `incident.raised`
 //!    of each incident arrives (the incident id is found in the text, not parsed, to keep the
@@ -34,10 +36,15 @@
 //!    prints the ratios hub/Mosquitto.
 //!
 //! Everything runs on this machine: the hub, the broker and all the clients share its cores
-//! (the output says how many), so the figures include the clients' own scheduling.
+//! (the output says how many, and the load average), so the figures include the clients' own
+//! scheduling; on loopback the sender also pays for the receiver's TCP processing. The CPU
+//! time the hub, the broker and the clients used in each phase is printed too: it depends
+//! less on what else the machine is doing than the latencies. At the default spacing 10,000
+//! consoles may need more than two cores can give (the delays then include queueing);
+//! `FANOUT_SPACING_MS=1000` measures one fan-out at a time.
 
 use chrono::Utc;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use gridwatch_core::device::NewDevice;
 use gridwatch_core::grid::NewGrid;
 use gridwatch_core::post::NewPost;
@@ -52,6 +59,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Connections being opened at once (the listen backlogs are far larger).
@@ -87,7 +95,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 /// Raises the soft file limit to the hard one; returns it. Children inherit it.
-fn raise_file_limit() -> u64 {
+fn raise_file_limit() -> libc::rlim_t {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -102,7 +110,7 @@ fn raise_file_limit() -> u64 {
             panic!("setrlimit: {}", std::io::Error::last_os_error());
         }
     }
-    r.rlim_cur as u64
+    r.rlim_cur
 }
 
 fn free_port() -> u16 {
@@ -121,6 +129,31 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name in parentheses: field 14 (utime) and 15 (stime), in clock ticks.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / hz)
+}
+
+/// The 1-, 5- and 15-minute load averages: other work on the machine shows here.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A child process, killed when dropped.
@@ -150,8 +183,18 @@ fn raised_id(text: &str) -> Option<&str> {
 /// When each incident's `incident.raised` reached one client.
 type Arrivals = Vec<(Box<str>, Instant)>;
 
-/// A duty officer's session and one button per SOS; returns (session token, button tokens).
-async fn community(url: &str, buttons: usize) -> (String, Vec<String>) {
+/// The sessions and buttons of a run.
+struct Community {
+    /// A duty officer's session: the consoles measured.
+    officer: String,
+    /// A responder of the post's session: its console keeps the post online, so that a
+    /// dispatch is not also flagged as undelivered (the normal case).
+    responder: String,
+    /// One panic button per SOS.
+    buttons: Vec<String>,
+}
+
+async fn community(url: &str, buttons: usize) -> Community {
     let mut opts = StoreOptions::new(url);
     opts.max_connections = 4;
     let store = Store::open(&opts).await.expect("the database opens");
@@ -173,7 +216,7 @@ async fn community(url: &str, buttons: usize) -> (String, Vec<String>) {
             NewGrid {
                 name: "一网格".into(),
                 polygon: None,
-                post_chain: vec![post.id],
+                post_chain: vec![post.id.clone()],
                 response_minutes: None,
                 ack_minutes: None,
                 at_risk_minutes: None,
@@ -196,10 +239,28 @@ async fn community(url: &str, buttons: usize) -> (String, Vec<String>) {
         )
         .await
         .unwrap();
-    let session = store
-        .open_session(officer, chrono::Duration::hours(12), now)
+    let responder = store
+        .create_user(
+            NewUser {
+                username: "post-bench".into(),
+                password: "fanout-bench-password".into(),
+                role: Role::Responder,
+                display_name: Some("一号警务室".into()),
+                post_id: Some(post.id),
+                grid_id: None,
+            },
+            now,
+        )
         .await
         .unwrap();
+    let mut sessions = vec![];
+    for user in [officer, responder] {
+        let session = store
+            .open_session(user, chrono::Duration::hours(12), now)
+            .await
+            .unwrap();
+        sessions.push(session.token);
+    }
     let mut tokens = vec![];
     for n in 0..buttons {
         let new = NewDevice {
@@ -212,8 +273,17 @@ async fn community(url: &str, buttons: usize) -> (String, Vec<String>) {
         tokens.push(store.create_device(new, now).await.unwrap().1);
     }
     store.close().await;
-    (session.token, tokens)
+    let responder = sessions.pop().unwrap();
+    Community {
+        officer: sessions.pop().unwrap(),
+        responder,
+        buttons: tokens,
+    }
 }
+
+/// What one console saw: the `incident.raised` arrivals, the texts of those (first console
+/// only) and how many messages it had after its hello.
+type Seen = (Arrivals, Vec<String>, usize);
 
 /// One console: connects, takes its hello, then notes every `incident.raised` until `stop`.
 /// The first console (`keep`) also keeps the texts, for the MQTT payloads.
@@ -223,21 +293,26 @@ async fn console(
     connected: Arc<Semaphore>,
     seen: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
-) -> Result<(Arrivals, Vec<String>), String> {
+) -> Result<Seen, String> {
     let permit = connected.acquire().await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+    // tungstenite zero-fills its whole read buffer (128 KiB by default) before every read:
+    // a small one keeps the 10,000 clients from costing more than the hub they measure.
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
     match ws.next().await {
         Some(Ok(Message::Text(t))) if t.contains(r#""type":"hello""#) => {}
         other => return Err(format!("expected a hello first, got {other:?}")),
     }
     drop(permit);
-    let (mut arrivals, mut texts) = (Vec::with_capacity(64), vec![]);
+    let (mut arrivals, mut texts, mut messages) = (Vec::with_capacity(64), vec![], 0);
     loop {
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
+                    messages += 1;
                     if let Some(id) = raised_id(&t) {
                         arrivals.push((Box::from(id), Instant::now()));
                         seen.fetch_add(1, Ordering::Relaxed);
@@ -255,7 +330,7 @@ async fn console(
         }
     }
     let _ = ws.close(None).await;
-    Ok((arrivals, texts))
+    Ok((arrivals, texts, messages))
 }
 
 /// One MQTT subscriber: connects, subscribes (QoS 0), then notes every publish until `stop`.
@@ -403,7 +478,11 @@ struct HubRun {
 async fn hub_phase(consoles: usize, events: usize, spacing: Duration) -> Result<HubRun, String> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("gridwatch.db").display());
-    let (officer, buttons) = community(&url, events).await;
+    let Community {
+        officer,
+        responder,
+        buttons,
+    } = community(&url, events).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let log = std::fs::File::create(dir.path().join("hub.log")).unwrap();
@@ -421,6 +500,7 @@ async fn hub_phase(consoles: usize, events: usize, spacing: Duration) -> Result<
             .map_err(|e| format!("gridwatch does not start: {e}"))?,
     );
     let pid = hub.0.id();
+    println!("hub: pid {pid}");
     let http = reqwest::Client::new();
     let up = Instant::now();
     while !http
@@ -435,13 +515,27 @@ async fn hub_phase(consoles: usize, events: usize, spacing: Duration) -> Result<
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = rss_kib(pid);
 
-    // The consoles.
-    let ws_url = format!("ws://127.0.0.1:{port}/api/v1/stream?token={officer}");
+    // The post's console first, then the duty officers' consoles.
+    let stream_url = format!("ws://127.0.0.1:{port}/api/v1/stream?token=");
     let connecting = Arc::new(Semaphore::new(CONNECTING));
     let seen = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop) = watch::channel(false);
+    let post_console = tokio::spawn(console(
+        format!("{stream_url}{responder}"),
+        false,
+        connecting.clone(),
+        Arc::new(AtomicUsize::new(0)),
+        stop.clone(),
+    ));
+    while stream_connections(&http, &base).await < 1 {
+        if post_console.is_finished() {
+            return Err(format!("the post's console: {:?}", post_console.await));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rss_before = rss_kib(pid);
+    let ws_url = format!("{stream_url}{officer}");
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(consoles);
     for n in 0..consoles {
@@ -464,7 +558,7 @@ async fn hub_phase(consoles: usize, events: usize, spacing: Duration) -> Result<
             ));
         }
         let open = stream_connections(&http, &base).await;
-        if open >= consoles as u64 && connecting.available_permits() == CONNECTING {
+        if open > consoles as u64 && connecting.available_permits() == CONNECTING {
             break;
         }
         if started.elapsed() > Duration::from_secs(300) {
@@ -489,6 +583,7 @@ async fn hub_phase(consoles: usize, events: usize, spacing: Duration) -> Result<
     let mut sent = Vec::with_capacity(events);
     let mut answered = Vec::with_capacity(events);
     let mut ids = Vec::with_capacity(events);
+    let (hub_cpu, own_cpu, wall) = (cpu_time(pid), cpu_time(std::process::id()), Instant::now());
     let mut tick = tokio::time::interval(spacing);
     for token in &buttons {
         tick.tick().await;
@@ -515,16 +610,27 @@ async fn hub_phase(consoles: usize, events: usize, spacing: Duration) -> Result<
         ids.push(id.to_owned());
     }
     settle(&seen, consoles * events).await;
+    println!(
+        "hub: CPU while raising and delivering: hub {:.0} ms ({:.1} ms per SOS), clients \
+         {:.0} ms, over {:.1} s of wall time; load average now {}",
+        ms(cpu_time(pid) - hub_cpu),
+        ms(cpu_time(pid) - hub_cpu) / events as f64,
+        ms(cpu_time(std::process::id()) - own_cpu),
+        wall.elapsed().as_secs_f64(),
+        load()
+    );
     let _ = stop_tx.send(true);
     let mut clients = Vec::with_capacity(consoles);
     let mut payloads = vec![];
     let mut errors = vec![];
+    let mut messages = 0;
     for (n, t) in tasks.into_iter().enumerate() {
         match t.await.unwrap() {
-            Ok((arrivals, texts)) => {
+            Ok((arrivals, texts, m)) => {
                 if n == 0 {
                     payloads = texts;
                 }
+                messages += m;
                 clients.push(arrivals);
             }
             Err(e) => {
@@ -540,7 +646,14 @@ async fn hub_phase(consoles: usize, events: usize, spacing: Duration) -> Result<
             return Err(format!("the id matcher is wrong on {t}"));
         }
     }
+    if let Ok(Err(e)) = post_console.await {
+        errors.push(format!("the post's console: {e}"));
+    }
     drop(hub);
+    println!(
+        "hub: each duty console had {:.2} messages per SOS (incident.raised, its dispatch, …)",
+        messages as f64 / (consoles * events) as f64
+    );
 
     let mut d201 = delays(&ids, &answered, &clients);
     let mut dsend = delays(&ids, &sent, &clients);
@@ -638,6 +751,7 @@ async fn mqtt_phase(
     let port = free_port();
     let broker = mosquitto(dir.path(), port)?;
     let pid = broker.0.id();
+    println!("mosquitto: pid {pid}");
     let up = Instant::now();
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -720,6 +834,7 @@ async fn mqtt_phase(
         .map_err(|_| "the publisher's loop ended".to_string())?;
     let mut ids = Vec::with_capacity(payloads.len());
     let mut published = Vec::with_capacity(payloads.len());
+    let (broker_cpu, own_cpu, wall) = (cpu_time(pid), cpu_time(std::process::id()), Instant::now());
     let mut tick = tokio::time::interval(spacing);
     for text in payloads {
         tick.tick().await;
@@ -732,6 +847,15 @@ async fn mqtt_phase(
             .map_err(|e| format!("publish: {e}"))?;
     }
     settle(&seen, subscribers * payloads.len()).await;
+    println!(
+        "mosquitto: CPU while publishing and delivering: broker {:.0} ms ({:.1} ms per \
+         message), clients {:.0} ms, over {:.1} s of wall time; load average now {}",
+        ms(cpu_time(pid) - broker_cpu),
+        ms(cpu_time(pid) - broker_cpu) / payloads.len() as f64,
+        ms(cpu_time(std::process::id()) - own_cpu),
+        wall.elapsed().as_secs_f64(),
+        load()
+    );
     let _ = stop_tx.send(true);
     let _ = publisher.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), pub_loop).await;
@@ -775,16 +899,20 @@ async fn main() {
     let spacing = Duration::from_millis(env_usize("FANOUT_SPACING_MS", 100) as u64);
     let files = raise_file_limit();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("hub: {}", binary().display());
+    let bin = binary();
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .map(|t| {
+            chrono::DateTime::<Utc>::from(t)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_default();
+    println!("hub: {} (built {built})", bin.display());
     println!(
         "machine: {cores} cores shared by the hub, Mosquitto and all {consoles} clients (one \
-         process, loopback); file limit {files}; load average {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+         process, loopback); file limit {files}; load average {} (other work on the machine counts too)",
+        load()
     );
     if files < consoles as u64 + 512 {
         eprintln!("the file limit ({files}) is too low for {consoles} connections");

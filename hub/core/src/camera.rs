@@ -24,8 +24,110 @@ pub struct Camera {
     pub enabled: bool,
     /// Whether RTSP credentials are stored (they are never returned).
     pub has_credentials: bool,
+    /// How RTP reaches the hub: `tcp` (interleaved in the RTSP connection, the default) or
+    /// `udp`.
+    #[serde(default)]
+    pub transport: CameraTransport,
+    /// Workarounds for this camera's RTSP server, by name from [`CAMERA_QUIRKS`]; empty for a
+    /// camera that follows the standard.
+    #[serde(default)]
+    pub quirks: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// How a camera's RTP reaches the hub.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraTransport {
+    /// Interleaved in the RTSP TCP connection: passes NAT and firewalls, loses nothing.
+    #[default]
+    Tcp,
+    /// Separate UDP ports, for cameras on the same LAN that do TCP badly.
+    Udp,
+}
+
+impl CameraTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraTransport::Tcp => "tcp",
+            CameraTransport::Udp => "udp",
+        }
+    }
+
+    /// `tcp` or `udp`; anything else is an error naming `field`.
+    pub fn parse(field: &str, s: &str) -> Result<CameraTransport, ValidationError> {
+        match s {
+            "tcp" => Ok(CameraTransport::Tcp),
+            "udp" => Ok(CameraTransport::Udp),
+            other => Err(ValidationError::new(
+                field,
+                format!("unknown transport {other:?}: expected tcp or udp"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for CameraTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The camera quirks the ingest knows, each a workaround retina has for cameras met in the
+/// wild, and the cameras it is known for. Names and meaning follow the ingest's
+/// `CameraQuirks` (a hub test checks that both lists agree).
+pub const CAMERA_QUIRKS: &[(&str, &str)] = &[
+    (
+        "ignore_rtptime",
+        "ignore the rtptime of the PLAY response's RTP-Info (some Reolink firmware)",
+    ),
+    (
+        "ignore_rtp_info_seq",
+        "ignore the seq of RTP-Info altogether (Hikvision and Tapo send wrong values)",
+    ),
+    (
+        "ignore_unassigned_channel_data",
+        "ignore data on interleaved channels never set up (Reolink and other cheap cameras)",
+    ),
+    (
+        "use_first_session_id",
+        "keep the first SETUP's session ID when later ones change it",
+    ),
+    (
+        "accept_unknown_rtcp_ssrc",
+        "accept RTCP sender reports whose SSRC is not the stream's",
+    ),
+    (
+        "always_teardown",
+        "always send TEARDOWN, also over TCP (older live555-based firmware, e.g. Hikvision)",
+    ),
+];
+
+/// Quirk names checked against [`CAMERA_QUIRKS`], without duplicates, in the order of that
+/// list; an unknown name is an error naming `field`.
+pub fn parse_quirks(field: &str, names: &[String]) -> Result<Vec<String>, ValidationError> {
+    if let Some(bad) = names
+        .iter()
+        .find(|n| !CAMERA_QUIRKS.iter().any(|(q, _)| q == n))
+    {
+        let known: Vec<&str> = CAMERA_QUIRKS.iter().map(|(q, _)| *q).collect();
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "unknown quirk {bad:?}: expected some of {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(CAMERA_QUIRKS
+        .iter()
+        .map(|(q, _)| *q)
+        .filter(|q| names.iter().any(|n| n == q))
+        .map(String::from)
+        .collect())
 }
 
 /// RTSP credentials, kept out of every API answer.
@@ -64,6 +166,12 @@ pub struct NewCamera {
     pub panoramic: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `tcp` (default) or `udp`.
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// Names from [`CAMERA_QUIRKS`]; none by default.
+    #[serde(default)]
+    pub quirks: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -92,6 +200,10 @@ pub struct CameraPatch {
     pub heading: Option<Option<f64>>,
     pub panoramic: Option<bool>,
     pub enabled: Option<bool>,
+    /// `tcp` or `udp`.
+    pub transport: Option<String>,
+    /// The whole list of quirks (names from [`CAMERA_QUIRKS`]); `[]` removes them all.
+    pub quirks: Option<Vec<String>>,
 }
 
 /// An `rtsp://` or `rtsps://` URL with a host and no credentials in it.
@@ -159,7 +271,24 @@ impl NewCamera {
             self.lon,
             self.heading,
             (self.username.as_deref(), self.password.as_deref()),
-        )
+        )?;
+        self.transport()?;
+        self.quirks()?;
+        Ok(())
+    }
+
+    /// The transport asked for (`tcp` when none was).
+    pub fn transport(&self) -> Result<CameraTransport, ValidationError> {
+        self.transport
+            .as_deref()
+            .map_or(Ok(CameraTransport::Tcp), |t| {
+                CameraTransport::parse("transport", t)
+            })
+    }
+
+    /// The quirks asked for, checked and in canonical order.
+    pub fn quirks(&self) -> Result<Vec<String>, ValidationError> {
+        parse_quirks("quirks", &self.quirks)
     }
 
     pub fn credentials(&self) -> Option<Credentials> {
@@ -211,6 +340,12 @@ impl Camera {
         }
         if let Some(v) = p.enabled {
             out.enabled = v;
+        }
+        if let Some(v) = p.transport {
+            out.transport = CameraTransport::parse("transport", &v)?;
+        }
+        if let Some(v) = p.quirks {
+            out.quirks = parse_quirks("quirks", &v)?;
         }
         let change = match (p.username, p.password) {
             (None, None) => CredentialsChange::Keep,
@@ -292,6 +427,8 @@ mod tests {
             panoramic: true,
             enabled: true,
             has_credentials: true,
+            transport: CameraTransport::Tcp,
+            quirks: vec![],
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };
@@ -305,5 +442,34 @@ mod tests {
         let (out, ch) = cam.patched(p).unwrap();
         assert_eq!(ch, CredentialsChange::Keep);
         assert!(out.has_credentials && !out.enabled);
+        assert_eq!(out.transport, CameraTransport::Tcp);
+    }
+
+    #[test]
+    fn transport_and_quirks_are_checked_by_name() {
+        let new: NewCamera = serde_json::from_str(
+            r#"{"name":"n","rtsp_url":"rtsp://h/a","transport":"udp",
+                "quirks":["always_teardown","ignore_rtptime","always_teardown"]}"#,
+        )
+        .unwrap();
+        assert!(new.validate().is_ok());
+        assert_eq!(new.transport().unwrap(), CameraTransport::Udp);
+        assert_eq!(new.quirks().unwrap(), ["ignore_rtptime", "always_teardown"]);
+        let bad: NewCamera =
+            serde_json::from_str(r#"{"name":"n","rtsp_url":"rtsp://h/a","transport":"http"}"#)
+                .unwrap();
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.field, "transport");
+        assert!(e.message.contains("tcp or udp"), "{e}");
+        let bad: NewCamera =
+            serde_json::from_str(r#"{"name":"n","rtsp_url":"rtsp://h/a","quirks":["dahua"]}"#)
+                .unwrap();
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.field, "quirks");
+        assert!(e.message.contains("\"dahua\"") && e.message.contains("ignore_rtptime"));
+        let defaults: NewCamera =
+            serde_json::from_str(r#"{"name":"n","rtsp_url":"rtsp://h/a"}"#).unwrap();
+        assert_eq!(defaults.transport().unwrap(), CameraTransport::Tcp);
+        assert!(defaults.quirks().unwrap().is_empty());
     }
 }

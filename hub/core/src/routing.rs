@@ -122,6 +122,8 @@ mod tests {
             panoramic: false,
             enabled,
             has_credentials: false,
+            transport: Default::default(),
+            quirks: vec![],
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -7,7 +7,8 @@
 //! bounds what waits for a slow client (it skips to the next keyframe), so a slow client costs
 //! the others nothing; a client whose socket does not take a frame within
 //! [`WRITE_TIMEOUT`] is disconnected. When the camera is removed the socket is closed with
-//! 1001.
+//! 1001. Each live media frame sent observes `gridwatch_live_send_delay_seconds`: from the
+//! frame's arrival from the camera to the socket having taken its bytes.
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Query;
@@ -65,7 +66,8 @@ pub async fn live(
         )
     })?;
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
-    Ok(ws.on_upgrade(move |socket| serve(socket, viewer, id)))
+    let delay = s.cameras.live_send_delay.clone();
+    Ok(ws.on_upgrade(move |socket| serve(socket, viewer, id, delay)))
 }
 
 /// One frame, or the socket is given up.
@@ -80,7 +82,12 @@ async fn send(
     }
 }
 
-async fn serve(socket: WebSocket, mut viewer: Viewer, camera: String) {
+async fn serve(
+    socket: WebSocket,
+    mut viewer: Viewer,
+    camera: String,
+    delay: prometheus::Histogram,
+) {
     let (mut tx, mut rx) = socket.split();
     let quality = viewer.quality();
     let ended = loop {
@@ -99,7 +106,14 @@ async fn serve(socket: WebSocket, mut viewer: Viewer, camera: String) {
                             Err(e) => Err(e),
                         }
                     }
-                    LiveMessage::Media(segment) => send(&mut tx, Message::Binary(segment)).await,
+                    LiveMessage::Media(segment) => {
+                        let sent = send(&mut tx, Message::Binary(segment)).await;
+                        // Arrival from the camera to the socket having taken the bytes.
+                        if let (Ok(()), Some(arrived)) = (&sent, viewer.arrived()) {
+                            delay.observe(arrived.elapsed().as_secs_f64());
+                        }
+                        sent
+                    }
                 };
                 if let Err(why) = sent {
                     break why;

@@ -5,7 +5,9 @@
 //!   the registry's configuration — all of them at start and every `resync_seconds`, one at a
 //!   time when the API changes one, without a restart.
 //! - [`api`]: the camera CRUD handlers, whose answers carry the live status.
-//! - [`live`]: `GET /api/v1/cameras/{id}/live`, fragmented MP4 over a WebSocket.
+//! - [`live`]: `GET /api/v1/cameras/{id}/live`, fragmented MP4 over a WebSocket; the delay
+//!   from a frame's arrival from the camera to its WebSocket send is the histogram
+//!   `gridwatch_live_send_delay_seconds`.
 //! - [`snapshot`]: `GET /api/v1/cameras/{id}/snapshot.jpg` (decoded by the ingest).
 //! - [`health`]: `camera.online`/`camera.offline` events, and a `camera_offline` incident for
 //!   an outage longer than `offline_incident_seconds`.
@@ -28,6 +30,10 @@ pub struct CameraHub {
     pub registry: Cameras,
     pub snapshots: Snapshots,
     pub config: CamerasConfig,
+    /// From the instant a frame arrives from the camera (retina hands it to the ingest) to the
+    /// instant a viewer's WebSocket has taken its bytes; one observation per frame and viewer,
+    /// live frames only (the GOP a new viewer starts with is old by design).
+    pub live_send_delay: prometheus::Histogram,
     /// Serialises reading a camera from the store and applying it, so that two quick edits of
     /// one camera cannot be applied in the wrong order.
     sync_lock: tokio::sync::Mutex<()>,
@@ -52,6 +58,18 @@ impl CameraHub {
             registry: Cameras::new(config.ingest()),
             snapshots: Snapshots::new(config.snapshot_timeout()),
             config: config.clone(),
+            live_send_delay: prometheus::Histogram::with_opts(
+                prometheus::HistogramOpts::new(
+                    "live_send_delay_seconds",
+                    "Delay from a frame's arrival from the camera to its WebSocket send, \
+                     per live viewer",
+                )
+                .buckets(vec![
+                    0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002,
+                    0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ]),
+            )
+            .expect("metric"),
             sync_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -60,6 +78,9 @@ impl CameraHub {
 /// Starts the cameras of the store, the health monitor and the periodic resync. Health events
 /// are followed from before the first camera starts, so none is missed.
 pub async fn start(state: &AppState) {
+    state
+        .metrics
+        .register(Box::new(state.cameras.live_send_delay.clone()));
     health::spawn(state.clone());
     match sync::reload_all(state).await {
         Ok(summary) => tracing::info!(cameras = summary.added.len(), "cameras started"),

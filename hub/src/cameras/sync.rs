@@ -6,8 +6,8 @@
 //! leaves unchanged cameras alone, so a resync costs no reconnection.
 
 use crate::state::AppState;
-use gridwatch_core::camera::Camera;
-use gridwatch_ingest::{ApplySummary, CameraConfig, Credentials};
+use gridwatch_core::camera::{Camera, CameraTransport};
+use gridwatch_ingest::{ApplySummary, CameraConfig, CameraQuirks, Credentials, Transport};
 use gridwatch_store::{Store, StoreError};
 
 /// The ingest's configuration of a camera; `None` when its URL cannot be used (it is then
@@ -33,6 +33,11 @@ pub async fn ingest_config(
         }
     };
     config.enabled = camera.enabled;
+    config.transport = match camera.transport {
+        CameraTransport::Tcp => Transport::Tcp,
+        CameraTransport::Udp => Transport::Udp,
+    };
+    config.quirks = ingest_quirks(&camera.id, &camera.quirks);
     if camera.has_credentials {
         config.credentials = store
             .camera_credentials(&camera.id)
@@ -40,6 +45,31 @@ pub async fn ingest_config(
             .map(|c| Credentials::new(c.username, c.password));
     }
     Ok(Some(config))
+}
+
+/// The ingest's switches for a camera's quirk names. The names are the ingest's own field
+/// names (the core checks them against [`gridwatch_core::camera::CAMERA_QUIRKS`], and a test
+/// here checks that list against [`CameraQuirks`]); one the ingest would not know is left out
+/// and logged rather than stopping the camera.
+pub fn ingest_quirks(camera: &str, names: &[String]) -> CameraQuirks {
+    let mut quirks = CameraQuirks::default();
+    for name in names {
+        let one = serde_json::json!({ name.as_str(): true });
+        match serde_json::from_value::<CameraQuirks>(one) {
+            Ok(q) => {
+                quirks.ignore_rtptime |= q.ignore_rtptime;
+                quirks.ignore_rtp_info_seq |= q.ignore_rtp_info_seq;
+                quirks.ignore_unassigned_channel_data |= q.ignore_unassigned_channel_data;
+                quirks.use_first_session_id |= q.use_first_session_id;
+                quirks.accept_unknown_rtcp_ssrc |= q.accept_unknown_rtcp_ssrc;
+                quirks.always_teardown |= q.always_teardown;
+            }
+            Err(e) => {
+                tracing::warn!(%camera, quirk = %name, error = %e, "quirk unknown to the ingest; ignored")
+            }
+        }
+    }
+    quirks
 }
 
 /// Applies every camera of the store.
@@ -109,4 +139,49 @@ pub fn spawn_resync(state: AppState) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridwatch_core::camera::CAMERA_QUIRKS;
+
+    #[test]
+    fn the_core_names_every_ingest_quirk_and_no_other() {
+        // Every switch of the ingest (the user agent is a string, not a quirk name).
+        let fields = serde_json::to_value(CameraQuirks::default()).unwrap();
+        let mut fields: Vec<&str> = fields
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| v.is_boolean())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        fields.sort_unstable();
+        let mut names: Vec<&str> = CAMERA_QUIRKS.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        assert_eq!(names, fields);
+        // Each name sets its own switch and no other.
+        for (name, _) in CAMERA_QUIRKS {
+            let q = ingest_quirks("c", &[name.to_string()]);
+            let v = serde_json::to_value(&q).unwrap();
+            let on: Vec<&String> = v
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, v)| **v == serde_json::Value::Bool(true))
+                .map(|(k, _)| k)
+                .collect();
+            assert_eq!(on, [name], "{name}");
+        }
+        let all: Vec<String> = CAMERA_QUIRKS.iter().map(|(n, _)| n.to_string()).collect();
+        let q = ingest_quirks("c", &all);
+        assert!(q.ignore_rtptime && q.ignore_rtp_info_seq && q.ignore_unassigned_channel_data);
+        assert!(q.use_first_session_id && q.accept_unknown_rtcp_ssrc && q.always_teardown);
+        assert_eq!(q.user_agent, None);
+        assert_eq!(
+            ingest_quirks("c", &["nonsense".into()]),
+            CameraQuirks::default()
+        );
+    }
 }

@@ -30,8 +30,10 @@ use gridwatch_core::Role;
 use gridwatch_store::{IncidentFilter, Visibility};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
 
 /// The close code for a client that could not keep up (it resumes with `since`).
@@ -39,6 +41,9 @@ pub const SLOW_CLIENT: u16 = 4008;
 
 /// Largest message a client may send; receipts and pings are tiny.
 const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
+/// The read buffer of a connection: a few receipts' worth.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// How long a client closed for being slow has to take the close frame (it is behind
 /// whatever was already on its way) before the connection is simply dropped.
@@ -76,6 +81,9 @@ pub async fn stream(
     let audience = audience_of(&s, &caller).await?;
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
+        // Clients send little; tungstenite's default 128 KiB read buffer per connection would
+        // be most of the memory of thousands of idle consoles.
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
             s.stream.metrics.connections.inc();
             let client = Client::new(s.clone(), caller, audience, socket);
@@ -169,11 +177,13 @@ impl Client {
         let mut health = s.stream.health();
         let _console = match (&self.caller, &self.audience) {
             (Caller::User(u), Audience::Post { post_id, .. }) => {
-                presence::connect(&s, &u.id, post_id).await
+                Box::pin(presence::connect(&s, &u.id, post_id)).await
             }
             _ => None,
         };
-        let Ok(latest) = s.store.latest_seq().await else {
+        // The one-off steps are boxed: a task is as large as its largest step, and thousands
+        // of idle consoles should not each keep room for a database query (24 → 10 KiB each).
+        let Ok(latest) = Box::pin(s.store.latest_seq()).await else {
             return End::Gone;
         };
         let resync = match since {
@@ -190,12 +200,12 @@ impl Client {
         }
         let replay_from = since.filter(|_| resync.is_none());
         let now_health = health.borrow_and_update().clone();
-        if let Err(end) = self.hello(latest, &now_health).await {
+        if let Err(end) = Box::pin(self.hello(latest, &now_health)).await {
             return end;
         }
         self.last = latest;
         if let Some(from) = replay_from {
-            if let Err(end) = self.replay(from).await {
+            if let Err(end) = Box::pin(self.replay(from)).await {
                 return end;
             }
         }
@@ -210,7 +220,7 @@ impl Client {
             tokio::select! {
                 got = live.recv() => match got {
                     Ok(p) => {
-                        if let Err(end) = self.send_event(&p).await {
+                        if let Err(end) = self.send_waiting(&p, &mut live).await {
                             return end;
                         }
                         if live.len() > queue {
@@ -223,7 +233,7 @@ impl Client {
                 msg = self.rx.next() => match msg {
                     Some(Ok(m)) => {
                         self.last_heard = Instant::now();
-                        if let Err(end) = self.on_message(m).await {
+                        if let Err(end) = Box::pin(self.on_message(m)).await {
                             return end;
                         }
                     }
@@ -310,14 +320,60 @@ impl Client {
         }
     }
 
-    /// Sends an event if the client may see it and has not had it.
-    async fn send_event(&mut self, p: &Published) -> Result<(), End> {
-        if p.event.seq <= self.last {
+    /// Sends `first` and the events already waiting behind it (up to 64) in one write:
+    /// one system call per console for the events of one change, not one per event.
+    async fn send_waiting(
+        &mut self,
+        first: &Published,
+        live: &mut Receiver<Arc<Published>>,
+    ) -> Result<(), End> {
+        let mut batch = Vec::with_capacity(4);
+        if let Some(t) = self.visible(first) {
+            batch.push(t);
+        }
+        for _ in 0..64 {
+            match live.try_recv() {
+                Ok(p) => {
+                    if let Some(t) = self.visible(&p) {
+                        batch.push(t);
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(_)) => return Err(End::Slow("it fell behind the hub")),
+                Err(TryRecvError::Closed) => return Err(End::Gone),
+            }
+        }
+        if batch.is_empty() {
             return Ok(());
         }
+        let timeout = self.write_timeout();
+        let tx = &mut self.tx;
+        let write = async move {
+            for t in batch {
+                tx.feed(Message::Text(t)).await?;
+            }
+            tx.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Slow("a write blocked")),
+        }
+    }
+
+    /// The text of an event if the client may see it and has not had it (it is then past it).
+    fn visible(&mut self, p: &Published) -> Option<Utf8Bytes> {
+        if p.event.seq <= self.last {
+            return None;
+        }
         self.last = p.event.seq;
-        match self.audience.form(p) {
-            Some(form) => self.send_text(p.text(form)).await,
+        self.audience.form(p).map(|form| p.text(form))
+    }
+
+    /// Sends an event if the client may see it and has not had it.
+    async fn send_event(&mut self, p: &Published) -> Result<(), End> {
+        match self.visible(p) {
+            Some(text) => self.send_text(text).await,
             None => Ok(()),
         }
     }

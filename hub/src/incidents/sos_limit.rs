@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Presses a caller may make in [`WINDOW_SECONDS`].
@@ -20,6 +21,8 @@ pub struct SosLimit {
     max: usize,
     window: Duration,
     presses: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+    /// Idle callers are forgotten when more than this many are tracked.
+    prune_above: AtomicUsize,
 }
 
 impl Default for SosLimit {
@@ -34,14 +37,20 @@ impl SosLimit {
             max: max.max(1),
             window,
             presses: Mutex::new(HashMap::new()),
+            prune_above: AtomicUsize::new(PRUNE_ABOVE),
         }
     }
 
     /// Counts a press of `caller` at `now`, or refuses it: `Err(seconds to wait)`.
     pub fn press(&self, caller: &str, now: DateTime<Utc>) -> Result<(), i64> {
         let mut map = self.presses.lock().expect("sos limit lock");
-        if map.len() > PRUNE_ABOVE {
-            map.retain(|_, t| t.back().is_some_and(|t| *t > now - self.window));
+        if map.len() > self.prune_above.load(Ordering::Relaxed) {
+            let cutoff = now - self.window;
+            map.retain(|_, t| t.back().is_some_and(|t| *t > cutoff));
+            // When most callers are active (a flood of distinct buttons), scan again only once
+            // their number has doubled: amortised O(1) per press instead of a scan per press.
+            self.prune_above
+                .store((map.len() * 2).max(PRUNE_ABOVE), Ordering::Relaxed);
         }
         let times = map.entry(caller.to_string()).or_default();
         while times.front().is_some_and(|t| *t <= now - self.window) {
@@ -75,5 +84,29 @@ mod tests {
         // The first press leaves the window at t0 + 60 s.
         assert!(l.press("device:a", t0 + Duration::seconds(60)).is_ok());
         assert!(l.press("device:a", t0 + Duration::seconds(60)).is_err());
+    }
+
+    #[test]
+    fn a_flood_of_callers_is_pruned_without_a_scan_per_press() {
+        let l = SosLimit::default();
+        let t0 = Utc::now();
+        for i in 0..PRUNE_ABOVE + 2 {
+            l.press(&format!("device:{i}"), t0).unwrap();
+        }
+        // Everyone is active: nobody forgotten, and no new scan until twice as many.
+        assert_eq!(l.prune_above.load(Ordering::Relaxed), 2 * (PRUNE_ABOVE + 1));
+        assert_eq!(l.presses.lock().unwrap().len(), PRUNE_ABOVE + 2);
+        // A minute on, new callers: at the next scan the idle ones are forgotten.
+        let later = t0 + Duration::seconds(WINDOW_SECONDS + 1);
+        for i in 0..PRUNE_ABOVE + 2 {
+            l.press(&format!("button:{i}"), later).unwrap();
+        }
+        assert_eq!(l.presses.lock().unwrap().len(), PRUNE_ABOVE + 2);
+        assert!(l
+            .presses
+            .lock()
+            .unwrap()
+            .keys()
+            .all(|k| k.starts_with("button:")));
     }
 }

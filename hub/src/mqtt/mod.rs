@@ -246,7 +246,7 @@ async fn run(
         mut worker,
         statuses,
     } = helpers;
-    let filter = topics.sos_filter();
+    let filter = topics.sos_subscription();
     let mut backoff = MIN_BACKOFF;
     let mut connected_at: Option<tokio::time::Instant> = None;
     let set_subscribed = |v: bool| {

@@ -4,6 +4,9 @@
 
 use thiserror::Error;
 
+/// The shared-subscription group of the hub nodes.
+pub const SHARE_GROUP: &str = "gridwatch-hubs";
+
 /// Longest device id taken from a topic; ids the hub makes are 36 characters.
 pub const MAX_DEVICE_ID: usize = 100;
 
@@ -41,9 +44,16 @@ impl Topics {
         })
     }
 
-    /// The subscription: every device's SOS topic.
+    /// Every device's SOS topic.
     pub fn sos_filter(&self) -> String {
         format!("{}/devices/+/sos", self.prefix)
+    }
+
+    /// The subscription: [`Self::sos_filter`] as a shared subscription of the hub nodes, so
+    /// that with several nodes each press goes to one of them — not to all, which would record
+    /// it once and then as repeats. Messages still arrive on their own topic.
+    pub fn sos_subscription(&self) -> String {
+        format!("$share/{SHARE_GROUP}/{}", self.sos_filter())
     }
 
     /// The device a message on the SOS filter was published for.

@@ -5,7 +5,7 @@
 //!
 //! 1. A change commits its events in the database (the log is the truth; [`gridwatch_store`]).
 //! 2. The committing code hands them to [`Stream::publish`] (incident changes arrive through
-//!    [`forward_incident_changes`], which listens to [`crate::incidents::Incidents::subscribe`]).
+//!    `forward_incident_changes`, which listens to [`crate::incidents::Incidents::subscribe`]).
 //!    With `bus = "nats"` they also go to NATS JetStream, and the other nodes' events come
 //!    back from it ([`nats`]).
 //! 3. The [`sequencer`] task puts them in seq order, reading from the log whatever did not
@@ -208,6 +208,7 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
     }
     tokio::spawn(run_sequencer(state.clone(), inbox, start));
     tokio::spawn(forward_incident_changes(state.clone()));
+    tokio::spawn(flag_unattended_dispatches(state.clone()));
     tokio::spawn(presence::upkeep(state.clone()));
     tokio::spawn(watch_health(state.clone()));
     Ok(())
@@ -315,25 +316,44 @@ fn deliver(stream: &Stream, ready: Vec<Published>) {
     }
 }
 
-/// Publishes every incident change this process commits, and flags at once a dispatch to a
-/// post that has no console online (`incident.undelivered`).
+/// Publishes every incident change this process commits. Nothing here waits on the
+/// database, so that forwarding keeps up with the fastest intake.
 async fn forward_incident_changes(state: AppState) {
     let mut changes = state.incidents.subscribe();
-    loop {
-        let changed = match changes.recv().await {
-            Ok(c) => c,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                // The sequencer reads what was skipped from the log.
-                tracing::warn!(skipped = n, "stream: incident changes arrived too fast");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
+    // What is skipped when changes come too fast, the sequencer reads from the log.
+    while let Some(changed) = next_change(&mut changes, "forwarded").await {
         for e in &changed.events {
             state
                 .stream
                 .publish(Published::new(e.clone(), Some(changed.incident.clone())));
         }
+    }
+}
+
+/// The next change, past any skipped because they came too fast (logged); `None` at the end.
+async fn next_change(
+    changes: &mut broadcast::Receiver<Arc<crate::incidents::Changed>>,
+    what: &str,
+) -> Option<Arc<crate::incidents::Changed>> {
+    loop {
+        match changes.recv().await {
+            Ok(c) => return Some(c),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    skipped = n,
+                    "stream: incident changes not {what}: too many at once"
+                );
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// Flags at once a dispatch, made by this process, to a post that has no console online
+/// (`incident.undelivered`).
+async fn flag_unattended_dispatches(state: AppState) {
+    let mut changes = state.incidents.subscribe();
+    while let Some(changed) = next_change(&mut changes, "checked for a console").await {
         for e in &changed.events {
             if let Some(post) = dispatched_to(e) {
                 presence::flag_if_unattended(&state, &changed.incident, post, e.seq).await;

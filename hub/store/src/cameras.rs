@@ -3,7 +3,9 @@
 use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
-use gridwatch_core::camera::{Camera, CameraPatch, Credentials, CredentialsChange, NewCamera};
+use gridwatch_core::camera::{
+    Camera, CameraPatch, CameraTransport, Credentials, CredentialsChange, NewCamera,
+};
 use gridwatch_core::id::new_id;
 use sqlx::AssertSqlSafe;
 
@@ -20,12 +22,22 @@ struct CameraRow {
     panoramic: bool,
     enabled: bool,
     has_credentials: bool,
+    transport: String,
+    quirks: String,
     created_at: i64,
     updated_at: i64,
 }
 
 impl From<CameraRow> for Camera {
     fn from(r: CameraRow) -> Camera {
+        let transport = CameraTransport::parse("transport", &r.transport).unwrap_or_else(|e| {
+            tracing::warn!(camera = %r.id, error = %e, "stored transport unusable; using tcp");
+            CameraTransport::Tcp
+        });
+        let quirks = serde_json::from_str(&r.quirks).unwrap_or_else(|e| {
+            tracing::warn!(camera = %r.id, error = %e, "stored quirks unusable; using none");
+            Vec::new()
+        });
         Camera {
             id: r.id,
             name: r.name,
@@ -38,6 +50,8 @@ impl From<CameraRow> for Camera {
             panoramic: r.panoramic,
             enabled: r.enabled,
             has_credentials: r.has_credentials,
+            transport,
+            quirks,
             created_at: from_ms(r.created_at),
             updated_at: from_ms(r.updated_at),
         }
@@ -46,8 +60,13 @@ impl From<CameraRow> for Camera {
 
 const SELECT: &str = "SELECT c.id, c.name, c.rtsp_url, c.sub_rtsp_url, c.grid_id, c.lat, c.lon, \
      c.heading, c.panoramic, c.enabled, (k.camera_id IS NOT NULL) AS has_credentials, \
-     c.created_at, c.updated_at \
+     c.transport, c.quirks, c.created_at, c.updated_at \
      FROM cameras c LEFT JOIN camera_credentials k ON k.camera_id = c.id";
+
+/// The quirks column: a JSON array of names.
+fn quirks_json(quirks: &[String]) -> String {
+    serde_json::to_string(quirks).unwrap_or_else(|_| "[]".into())
+}
 
 impl Store {
     pub async fn create_camera(
@@ -56,6 +75,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Camera, StoreError> {
         new.validate()?;
+        let (transport, quirks) = (new.transport()?, new.quirks()?);
         if let Some(g) = &new.grid_id {
             self.check_grid_exists(g).await?;
         }
@@ -72,6 +92,8 @@ impl Store {
             panoramic: new.panoramic,
             enabled: new.enabled,
             has_credentials: creds.is_some(),
+            transport,
+            quirks,
             created_at: now,
             updated_at: now,
         };
@@ -79,8 +101,8 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO cameras (id, name, rtsp_url, sub_rtsp_url, grid_id, lat, lon, heading, \
-                 panoramic, enabled, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 panoramic, enabled, created_at, updated_at, transport, quirks) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(&camera.id)
             .bind(&camera.name)
@@ -94,6 +116,8 @@ impl Store {
             .bind(camera.enabled)
             .bind(to_ms(now))
             .bind(to_ms(now))
+            .bind(camera.transport.as_str())
+            .bind(quirks_json(&camera.quirks))
             .execute(&mut *tx)
             .await?;
             if let Some(c) = &creds {
@@ -151,8 +175,8 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE cameras SET name = $1, rtsp_url = $2, sub_rtsp_url = $3, grid_id = $4, \
-                 lat = $5, lon = $6, heading = $7, panoramic = $8, enabled = $9, updated_at = $10 \
-                 WHERE id = $11",
+                 lat = $5, lon = $6, heading = $7, panoramic = $8, enabled = $9, updated_at = $10, \
+                 transport = $11, quirks = $12 WHERE id = $13",
             )
             .bind(&camera.name)
             .bind(&camera.rtsp_url)
@@ -164,6 +188,8 @@ impl Store {
             .bind(camera.panoramic)
             .bind(camera.enabled)
             .bind(to_ms(now))
+            .bind(camera.transport.as_str())
+            .bind(quirks_json(&camera.quirks))
             .bind(id)
             .execute(&mut *tx)
             .await?;

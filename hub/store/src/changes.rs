@@ -88,6 +88,28 @@ pub(crate) trait ChangeTx: Send {
         now_ms: i64,
     ) -> impl Future<Output = Result<Option<(String, i64)>, sqlx::Error>> + Send;
     fn post_exists(&mut self, id: &str) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+    /// Several events in one statement (one round trip instead of one each).
+    fn insert_events(
+        &mut self,
+        es: &[Event],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// [`ChangeTx::arm`] for several timers of different kinds, in one statement.
+    fn arm_all(
+        &mut self,
+        incident_id: &str,
+        timers: &[(&Timer, i64)],
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// `($1, $2, …), ($n+1, …), …`: `rows` tuples of `width` numbered placeholders.
+fn placeholders(rows: usize, width: usize) -> String {
+    let row = |r: usize| {
+        let cols: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+        format!("({})", cols.join(", "))
+    };
+    let all: Vec<String> = (0..rows).map(row).collect();
+    all.join(", ")
 }
 
 /// `('raised', 'dispatched', …)`: the open states, for `IN`.
@@ -345,6 +367,54 @@ macro_rules! impl_change_tx {
                 .await
             }
 
+            async fn insert_events(&mut self, es: &[Event]) -> Result<(), sqlx::Error> {
+                let sql = format!(
+                    "INSERT INTO events (seq, at, type, incident_id, actor, origin, data) \
+                     VALUES {}",
+                    placeholders(es.len(), 7)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for e in es {
+                    q = q
+                        .bind(e.seq)
+                        .bind(to_ms(e.at))
+                        .bind(e.kind.as_str())
+                        .bind(&e.incident_id)
+                        .bind(&e.actor)
+                        .bind(&e.origin)
+                        .bind(json(&e.data));
+                }
+                q.execute(&mut *self).await?;
+                Ok(())
+            }
+
+            async fn arm_all(
+                &mut self,
+                incident_id: &str,
+                timers: &[(&Timer, i64)],
+                now_ms: i64,
+            ) -> Result<(), sqlx::Error> {
+                let sql = format!(
+                    "INSERT INTO deadlines (incident_id, kind, timer, due_at, armed_at, fired_at) \
+                     VALUES {} \
+                     ON CONFLICT (incident_id, kind) DO UPDATE SET timer = excluded.timer, \
+                     due_at = excluded.due_at, armed_at = excluded.armed_at, fired_at = NULL",
+                    placeholders(timers.len(), 6)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (timer, due_ms) in timers {
+                    q = q
+                        .bind(incident_id)
+                        .bind(timer.kind())
+                        .bind(json(*timer))
+                        .bind(*due_ms)
+                        .bind(now_ms)
+                        .bind(None::<i64>);
+                }
+                q.execute(&mut *self).await?;
+                Ok(())
+            }
+
             async fn post_exists(&mut self, id: &str) -> Result<bool, sqlx::Error> {
                 let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM posts WHERE id = $1")
                     .bind(id)
@@ -406,9 +476,10 @@ async fn record<C: ChangeTx>(
             }
         }
     }
+    let mut events = Vec::with_capacity(change.events.len());
     for draft in &change.events {
         log.last += 1;
-        let e = Event {
+        events.push(Event {
             seq: log.last,
             kind: draft.kind,
             at: now,
@@ -416,9 +487,28 @@ async fn record<C: ChangeTx>(
             actor: log.actor.actor.clone(),
             origin: log.actor.origin.clone(),
             data: draft.data.clone(),
-        };
-        c.insert_event(&e).await?;
-        log.written.push(e);
+        });
+    }
+    match events.len() {
+        0 => {}
+        1 => c.insert_event(&events[0]).await?,
+        _ => c.insert_events(&events).await?,
+    }
+    log.written.extend(events);
+    // Only arms, of different kinds (a raise's): one statement. Otherwise one at a time, in
+    // order, since a disarm and an arm of the same kind must not be reordered.
+    let arms: Vec<(&Timer, i64)> = change
+        .timers
+        .iter()
+        .filter_map(|t| match t {
+            TimerChange::Arm { timer, due_at } => Some((timer, to_ms(*due_at))),
+            _ => None,
+        })
+        .collect();
+    let kinds: std::collections::HashSet<&str> = arms.iter().map(|(t, _)| t.kind()).collect();
+    if arms.len() > 1 && arms.len() == change.timers.len() && kinds.len() == arms.len() {
+        c.arm_all(&inc.id, &arms, to_ms(now)).await?;
+        return Ok(());
     }
     for t in &change.timers {
         match t {
@@ -475,15 +565,37 @@ pub(crate) async fn raise<C: ChangeTx>(
     req: &RaiseRequest,
     now: DateTime<Utc>,
 ) -> Result<Raised, StoreError> {
-    let mut log = Log::open(c, &req.actor).await?;
+    let last = c.lock_log().await?;
+    let (raised, used) = raise_logged(c, req, now, last).await?;
+    if used != last {
+        c.set_log(used).await?;
+    }
+    Ok(raised)
+}
+
+/// [`raise`] under a log lock the caller holds, numbering events after `last`; returns the
+/// raise and the last seq now used, for the caller to write back into the counter once (group
+/// commit makes several raises under one lock).
+pub(crate) async fn raise_logged<C: ChangeTx>(
+    c: &mut C,
+    req: &RaiseRequest,
+    now: DateTime<Utc>,
+    last: i64,
+) -> Result<(Raised, i64), StoreError> {
+    let mut log = Log {
+        last,
+        actor: req.actor.clone(),
+        written: vec![],
+    };
     let caller = req.raise.source.to_string();
     if let Some(key) = &req.idempotency_key {
         if let Some(id) = c.keyed_incident(&caller, key).await? {
-            return Ok(Raised {
+            let raised = Raised {
                 incident: load(c, &id).await?,
                 outcome: RaiseOutcome::Replayed,
                 events: vec![],
-            });
+            };
+            return Ok((raised, last));
         }
     }
     let repeat_of = match req.repeat_window {
@@ -508,11 +620,12 @@ pub(crate) async fn raise<C: ChangeTx>(
         c.remember_key(&caller, key, &change.incident.id, to_ms(now))
             .await?;
     }
-    Ok(Raised {
+    let raised = Raised {
         incident: change.incident,
         outcome,
-        events: log.close(c).await?,
-    })
+        events: log.written,
+    };
+    Ok((raised, log.last))
 }
 
 /// An action done, and the events it recorded.

@@ -157,19 +157,15 @@ fn visibility_sql(v: &Visibility, first: usize) -> (String, Vec<Bind>) {
 impl Store {
     /// Raises an incident — or records a repeat press, or replays an idempotency key — in one
     /// transaction: the incident, `incident.raised` and, when its grid has a chain,
-    /// `incident.dispatched` to the first post, and its deadlines. Committed before it returns.
+    /// `incident.dispatched` to the first post, and its deadlines. Committed before it returns;
+    /// raises arriving together share a transaction and its commit (`intake`).
     pub async fn raise_incident(
         &self,
         req: RaiseRequest,
         now: DateTime<Utc>,
     ) -> Result<Raised, StoreError> {
         let now = crate::time::stored(now);
-        Ok(with_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let raised = changes::raise(&mut *tx, &req, now).await?;
-            tx.commit().await?;
-            raised
-        }))
+        self.intake.raise(&self.pool, req, now).await
     }
 
     /// Applies an action in one transaction: the incident is read under the log lock, `guard`

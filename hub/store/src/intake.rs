@@ -12,7 +12,7 @@
 //! alone. Nothing waits to fill a batch: a press arriving while the writer is idle is
 //! committed at once.
 
-use crate::changes::{self, RaiseRequest, Raised};
+use crate::changes::{self, ChangeTx, RaiseRequest, Raised};
 use crate::{Pool, StoreError};
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, OnceLock};
@@ -106,15 +106,30 @@ macro_rules! batch_on {
             Err(e) => Outcome::Failed(e.to_string()),
             Ok(mut tx) => {
                 let mut raised = Vec::with_capacity($jobs.len());
+                // One log lock for the batch; each raise numbers its events after the last.
                 let mut ok = true;
-                for job in $jobs.iter() {
-                    match changes::raise(&mut *tx, &job.req, job.now).await {
-                        Ok(r) => raised.push(r),
-                        Err(_) => {
-                            ok = false;
-                            break;
-                        }
+                let first = match (*tx).lock_log().await {
+                    Ok(seq) => seq,
+                    Err(_) => {
+                        ok = false;
+                        0
                     }
+                };
+                let mut last = first;
+                for job in $jobs.iter() {
+                    if !ok {
+                        break;
+                    }
+                    match changes::raise_logged(&mut *tx, &job.req, job.now, last).await {
+                        Ok((r, used)) => {
+                            last = used;
+                            raised.push(r);
+                        }
+                        Err(_) => ok = false,
+                    }
+                }
+                if ok && last != first && (*tx).set_log(last).await.is_err() {
+                    ok = false;
                 }
                 if !ok {
                     let _ = tx.rollback().await;

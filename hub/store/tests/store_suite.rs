@@ -335,3 +335,76 @@ on_both!(cameras_keep_credentials_apart, |store: Store| async move {
         Err(StoreError::NotFound { .. })
     ));
 });
+
+on_both!(
+    cameras_keep_transport_and_quirks,
+    |store: Store| async move {
+        use gridwatch_core::camera::CameraTransport;
+        // A camera created without them: TCP, no quirks (as existing rows after the migration).
+        let plain: NewCamera = from(json!({"name": "南门", "rtsp_url": "rtsp://10.0.0.2/main"}));
+        let plain = store.create_camera(plain, t0()).await.unwrap();
+        assert_eq!(plain.transport, CameraTransport::Tcp);
+        assert!(plain.quirks.is_empty());
+        assert_eq!(store.camera(&plain.id).await.unwrap(), plain);
+
+        let new: NewCamera = from(json!({
+            "name": "北门", "rtsp_url": "rtsp://10.0.0.3/main", "transport": "udp",
+            "quirks": ["always_teardown", "ignore_rtptime"]
+        }));
+        let c = store.create_camera(new, t0()).await.unwrap();
+        assert_eq!(c.transport, CameraTransport::Udp);
+        // Canonical order, whatever order they came in.
+        assert_eq!(c.quirks, ["ignore_rtptime", "always_teardown"]);
+        assert_eq!(store.camera(&c.id).await.unwrap(), c);
+        let listed = store.cameras().await.unwrap();
+        assert_eq!(listed.iter().find(|x| x.id == c.id), Some(&c));
+
+        // A patch of other fields leaves them alone; a patch of them replaces them.
+        let renamed = store
+            .update_camera(&c.id, from(json!({"name": "北门2"})), t0())
+            .await
+            .unwrap();
+        assert_eq!(
+            (renamed.transport, renamed.quirks.clone()),
+            (c.transport, c.quirks.clone())
+        );
+        let switched = store
+            .update_camera(
+                &c.id,
+                from(json!({"transport": "tcp", "quirks": ["use_first_session_id"]})),
+                t0(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(switched.transport, CameraTransport::Tcp);
+        assert_eq!(switched.quirks, ["use_first_session_id"]);
+        assert_eq!(store.camera(&c.id).await.unwrap(), switched);
+        let cleared = store
+            .update_camera(&c.id, from(json!({"quirks": []})), t0())
+            .await
+            .unwrap();
+        assert!(cleared.quirks.is_empty());
+        assert_eq!(store.camera(&c.id).await.unwrap(), cleared);
+
+        // Unknown values are refused with the field named, and nothing changes.
+        for (body, field) in [
+            (json!({"transport": "rtp"}), "transport"),
+            (
+                json!({"quirks": ["ignore_rtptime", "dahua_magic"]}),
+                "quirks",
+            ),
+        ] {
+            match store.update_camera(&c.id, from(body), t0()).await {
+                Err(StoreError::Invalid(e)) => assert_eq!(e.field, field),
+                other => panic!("expected a {field} error, got {other:?}"),
+            }
+        }
+        let bad: NewCamera =
+            from(json!({"name": "x", "rtsp_url": "rtsp://h/", "transport": "UDP"}));
+        assert!(matches!(
+            store.create_camera(bad, t0()).await,
+            Err(StoreError::Invalid(e)) if e.field == "transport"
+        ));
+        assert_eq!(store.camera(&c.id).await.unwrap(), cleared);
+    }
+);

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -42,14 +43,20 @@ impl LiveMessage {
     }
 }
 
+/// A message in a viewer's queue, with the instant its frame arrived from
+/// the camera (`None` for init segments).
+#[derive(Debug)]
+struct Queued(LiveMessage, Option<Instant>);
+
 /// One viewer of one stream. Dropping it unsubscribes.
 #[derive(Debug)]
 pub struct Viewer {
     quality: Quality,
     /// Init segment and GOP as of subscribing, delivered before the queue.
     backlog: VecDeque<LiveMessage>,
-    rx: mpsc::Receiver<LiveMessage>,
+    rx: mpsc::Receiver<Queued>,
     skips: Arc<AtomicU64>,
+    arrived: Option<Instant>,
 }
 
 impl Viewer {
@@ -62,14 +69,31 @@ impl Viewer {
     /// The next message; `None` once the camera is removed.
     pub async fn recv(&mut self) -> Option<LiveMessage> {
         if let Some(msg) = self.backlog.pop_front() {
+            self.arrived = None;
             return Some(msg);
         }
-        self.rx.recv().await
+        let Queued(msg, arrived) = self.rx.recv().await?;
+        self.arrived = arrived;
+        Some(msg)
     }
 
     /// The next message if one is ready.
     pub fn try_recv(&mut self) -> Option<LiveMessage> {
-        self.backlog.pop_front().or_else(|| self.rx.try_recv().ok())
+        if let Some(msg) = self.backlog.pop_front() {
+            self.arrived = None;
+            return Some(msg);
+        }
+        let Queued(msg, arrived) = self.rx.try_recv().ok()?;
+        self.arrived = arrived;
+        Some(msg)
+    }
+
+    /// When the frame of the message last received arrived from the camera
+    /// (the instant retina handed it to the ingest), for measuring the
+    /// delay to the viewer. `None` for init segments and for the GOP a
+    /// viewer starts with, which is old by design.
+    pub fn arrived(&self) -> Option<Instant> {
+        self.arrived
     }
 
     /// How many times this viewer fell behind and was moved on to the next
@@ -81,7 +105,7 @@ impl Viewer {
 
 /// A viewer as the fan-out sees it.
 struct Slot {
-    tx: mpsc::Sender<LiveMessage>,
+    tx: mpsc::Sender<Queued>,
     /// Waiting for a keyframe (after falling behind, or joining while there
     /// was no GOP); `need_init` when an init segment must precede it.
     skipping: Option<NeedInit>,
@@ -93,7 +117,13 @@ struct NeedInit(bool);
 
 impl Slot {
     /// Delivers one media segment; `false` once the viewer is gone.
-    fn deliver(&mut self, segment: &Bytes, is_keyframe: bool, init: Option<&InitSegment>) -> bool {
+    fn deliver(
+        &mut self,
+        segment: &Bytes,
+        is_keyframe: bool,
+        init: Option<&InitSegment>,
+        arrived: Instant,
+    ) -> bool {
         if self.tx.is_closed() {
             return false;
         }
@@ -108,14 +138,17 @@ impl Slot {
             if need_init {
                 match init {
                     Some(init) => {
-                        let _ = self.tx.try_send(LiveMessage::init(init));
+                        let _ = self.tx.try_send(Queued(LiveMessage::init(init), None));
                     }
                     None => return true,
                 }
             }
             self.skipping = None;
         }
-        match self.tx.try_send(LiveMessage::Media(segment.clone())) {
+        match self
+            .tx
+            .try_send(Queued(LiveMessage::Media(segment.clone()), Some(arrived)))
+        {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.fall_behind(false);
@@ -131,7 +164,7 @@ impl Slot {
                 *need = true;
                 !self.tx.is_closed()
             }
-            None => match self.tx.try_send(LiveMessage::init(init)) {
+            None => match self.tx.try_send(Queued(LiveMessage::init(init), None)) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.fall_behind(true);
@@ -235,6 +268,7 @@ impl LiveStream {
             backlog,
             rx,
             skips,
+            arrived: None,
         }
     }
 
@@ -252,7 +286,18 @@ impl LiveStream {
 
     /// Packages one frame and hands it to the viewers (new parameters in
     /// the frame first go out as a new init segment).
+    #[cfg(test)]
     pub(crate) fn push(&self, frame: &VideoFrame) -> Result<Packaged, Fmp4Error> {
+        self.push_arrived(frame, Instant::now())
+    }
+
+    /// [`LiveStream::push`] of a frame that arrived from the camera at
+    /// `arrived` (see [`Viewer::arrived`]).
+    pub(crate) fn push_arrived(
+        &self,
+        frame: &VideoFrame,
+        arrived: Instant,
+    ) -> Result<Packaged, Fmp4Error> {
         let mut packager = lock(&self.packager);
         if let Some(params) = &frame.new_params {
             self.set_params(&mut packager, params);
@@ -271,7 +316,7 @@ impl LiveStream {
         let mut fan_out = lock(&self.fan_out);
         let FanOut { gop, viewers } = &mut *fan_out;
         gop.push(data.clone(), key);
-        viewers.retain_mut(|v| v.deliver(&data, key, gop.init()));
+        viewers.retain_mut(|v| v.deliver(&data, key, gop.init(), arrived));
         Ok(Packaged::Sent(segment.sample))
     }
 

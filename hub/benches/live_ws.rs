@@ -1,0 +1,613 @@
+//! Benchmark (not a test): M cameras in a running hub, each with one real WebSocket viewer
+//! on `GET /api/v1/cameras/{id}/live`, against one `ffmpeg -c copy` process per camera.
+//!
+//! Three processes, so that what is measured is the hub's alone:
+//!
+//! - the simulator (this binary re-executed, `GRIDWATCH_BENCH_SIM`) serves M cameras from a
+//!   pre-encoded 1080p, 25 fps, ~4 Mbit/s clip in a loop: it encodes nothing;
+//! - the hub (this binary re-executed, `GRIDWATCH_BENCH_HUB`): `server::start` on a fresh
+//!   SQLite store, exactly what `gridwatch serve` runs; the cameras are registered through
+//!   its API (`POST /api/v1/cameras`), so they run as in production (retina sessions, fMP4,
+//!   GOP cache, fan-out, axum WebSockets);
+//! - this process: the M WebSocket viewers, which read every frame, and the measurements.
+//!
+//! Per M it prints, from the hub process alone (`/proc/PID/stat`, `/proc/PID/status`): CPU
+//! seconds per stream-minute and RSS per stream; the delay from a frame's arrival from the
+//! camera (the instant retina hands it to the ingest) to its WebSocket send (the socket has
+//! taken the bytes), from the hub's own histogram `gridwatch_live_send_delay_seconds` at
+//! `/metrics` (p50/p99 interpolated within its buckets, and the exact share under 5 ms, a
+//! bucket bound); frames per second per viewer; the time to first frame of a new viewer
+//! (connect, upgrade, init, first media segment). Then the same cameras are pulled by one
+//! `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4 -movflags frag_keyframe+empty_moov` per
+//! camera, and the CPU ratio is printed.
+//!
+//! ```sh
+//! cargo bench -p gridwatch-hub --bench live_ws                       # M = 10 50 100 200
+//! GRIDWATCH_BENCH_M="10 50" GRIDWATCH_BENCH_SECONDS=10 cargo bench -p gridwatch-hub --bench live_ws
+//! ```
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use gridwatch_ingest::camsim::{CamSim, CamSimConfig, SimSource};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const FPS: u32 = 25;
+
+fn main() {
+    if let Ok(spec) = std::env::var("GRIDWATCH_BENCH_SIM") {
+        run_simulator(&spec);
+        return;
+    }
+    if let Ok(dir) = std::env::var("GRIDWATCH_BENCH_HUB") {
+        run_hub(Path::new(&dir));
+        return;
+    }
+    let ms: Vec<usize> = std::env::var("GRIDWATCH_BENCH_M")
+        .unwrap_or_else(|_| "10 50 100 200".into())
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let seconds: u64 = std::env::var("GRIDWATCH_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let clip = make_clip();
+    let ticks = clock_ticks();
+    println!(
+        "live_ws: hub process with one WebSocket viewer per camera; 1080p {FPS} fps ~4 Mbit/s \
+         clip, {seconds} s per measurement, {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:>4} | {:>13} {:>11} {:>8} | {:>9} {:>9} {:>7} | {:>9} {:>9} | {:>13} {:>10} | {:>6}",
+        "M",
+        "hub CPU s/min",
+        "hub RSS/str",
+        "fps/view",
+        "send p50",
+        "send p99",
+        "<=5ms",
+        "TTFF p50",
+        "TTFF p99",
+        "ffmpeg s/min",
+        "ffmpeg RSS",
+        "ratio"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for m in ms {
+        let mut sim = Simulator::start(&clip, m);
+        let hub = runtime.block_on(measure_hub(&sim.urls, seconds, ticks));
+        let ff = measure_ffmpeg(&sim.urls, seconds, ticks);
+        sim.stop();
+        let ratio = ff.cpu_per_stream_minute / hub.cpu_per_stream_minute.max(1e-9);
+        println!(
+            "{:>4} | {:>13.3} {:>8.2} MB {:>8.1} | {:>7.2}ms {:>7.2}ms {:>6.2}% | {:>7.1}ms \
+             {:>7.1}ms | {:>13.3} {:>7.1} MB | {:>5.1}x",
+            m,
+            hub.cpu_per_stream_minute,
+            hub.rss_per_stream_mb,
+            hub.fps_per_viewer,
+            hub.send.p50 * 1000.0,
+            hub.send.p99 * 1000.0,
+            hub.send.within_5ms * 100.0,
+            hub.ttff_p50_ms,
+            hub.ttff_p99_ms,
+            ff.cpu_per_stream_minute,
+            ff.rss_per_stream_mb,
+            ratio
+        );
+        println!(
+            "       hub total CPU {:.0}% of one core for {m} streams (ffmpeg total {:.0}%); \
+             {} frames sent in the window, mean arrival-to-send {:.3} ms, viewers over 1 s behind the best {}",
+            hub.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
+            ff.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
+            hub.send.count,
+            hub.send.mean * 1000.0,
+            hub.gaps,
+        );
+    }
+}
+
+/// A 10 s 1080p clip, no B-frames, a keyframe a second, ~4 Mbit/s, Annex B (shared with the
+/// ingest's `live_fanout` bench).
+fn make_clip() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let clip = dir.join("clip-1080p-4M.h264");
+    if clip.exists() {
+        return clip;
+    }
+    eprintln!("encoding the 1080p clip once ({})", clip.display());
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=1920x1080:rate={FPS}"))
+        .args(["-t", "10", "-c:v", "libx264", "-preset", "veryfast"])
+        .args(["-b:v", "4M", "-maxrate", "4M", "-bufsize", "8M"])
+        .args(["-bf", "0", "-g", "25", "-pix_fmt", "yuv420p", "-f", "h264"])
+        .arg(&clip)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg could not encode the clip");
+    clip
+}
+
+/// Blocks until the parent closes our stdin (or goes away).
+fn wait_for_stdin_close() {
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+/// The simulator child: serves `M` cameras from the clip until stdin closes.
+fn run_simulator(spec: &str) {
+    let (m, clip) = spec.split_once(':').expect("M:CLIP");
+    let sim = CamSim::start(CamSimConfig {
+        source: SimSource::H264File(PathBuf::from(clip)),
+        cameras: m.parse().expect("M"),
+        width: 1920,
+        height: 1080,
+        fps: FPS,
+        ..CamSimConfig::default()
+    })
+    .expect("camsim starts");
+    println!("{}", sim.bound_port());
+    let _ = std::io::stdout().flush();
+    wait_for_stdin_close();
+    drop(sim);
+}
+
+/// The hub child: a fresh SQLite store with an admin session, the hub as `gridwatch serve`
+/// runs it; prints `ADDR TOKEN` and serves until stdin closes.
+fn run_hub(dir: &Path) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = gridwatch_store::testing::fresh_store(gridwatch_store::Backend::Sqlite, dir)
+            .await
+            .expect("store");
+        let now = chrono::Utc::now();
+        let user = store
+            .create_user(
+                serde_json::from_value(
+                    json!({"username": "bench", "password": "bench-password", "role": "admin"}),
+                )
+                .expect("user"),
+                now,
+            )
+            .await
+            .expect("user");
+        let token = store
+            .open_session(user, chrono::Duration::hours(4), now)
+            .await
+            .expect("session")
+            .token;
+        let config = gridwatch_hub::Config {
+            listen: "127.0.0.1:0".into(),
+            ..gridwatch_hub::Config::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = gridwatch_hub::server::start(config, store, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("hub starts");
+        println!("{} {token}", running.addr);
+        let _ = std::io::stdout().flush();
+        let _ = tokio::task::spawn_blocking(wait_for_stdin_close).await;
+        drop(stop);
+        let _ = tokio::time::timeout(Duration::from_secs(10), running.task).await;
+    });
+}
+
+/// A child process of this binary that prints one line when ready and stops when its stdin
+/// closes.
+fn spawn_self(var: &str, value: &str) -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().expect("exe"))
+        .env(var, value)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("child starts");
+    let mut out: BufReader<ChildStdout> = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("child's first line");
+    (child, line.trim().to_string())
+}
+
+fn stop_child(child: &mut Child) {
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+struct Simulator {
+    child: Child,
+    urls: Vec<String>,
+}
+
+impl Simulator {
+    fn start(clip: &Path, m: usize) -> Simulator {
+        let (child, port) = spawn_self("GRIDWATCH_BENCH_SIM", &format!("{m}:{}", clip.display()));
+        let port: u16 = port.parse().expect("a port");
+        let urls = (1..=m)
+            .map(|n| format!("rtsp://127.0.0.1:{port}/cam{n}"))
+            .collect();
+        Simulator { child, urls }
+    }
+
+    fn stop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// User+system CPU seconds of a process (all its threads).
+fn cpu_seconds(pid: &str, ticks: f64) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let stime: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (utime + stime) / ticks
+}
+
+fn rss_mb(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// A Prometheus histogram as scraped: cumulative counts per upper bound, count and sum.
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    buckets: Vec<(f64, f64)>,
+    count: f64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn parse(text: &str, name: &str) -> Histogram {
+        let mut h = Histogram::default();
+        let bucket = format!("{name}_bucket{{le=\"");
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix(&bucket) {
+                let (le, value) = rest.split_once("\"} ").expect("bucket line");
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().expect("bucket bound")
+                };
+                h.buckets
+                    .push((le, value.trim().parse().expect("bucket count")));
+            } else if let Some(v) = line.strip_prefix(&format!("{name}_count ")) {
+                h.count = v.trim().parse().expect("count");
+            } else if let Some(v) = line.strip_prefix(&format!("{name}_sum ")) {
+                h.sum = v.trim().parse().expect("sum");
+            }
+        }
+        assert!(!h.buckets.is_empty(), "{name} not exported at /metrics");
+        h
+    }
+
+    /// What was observed between `before` and `self`.
+    fn since(&self, before: &Histogram) -> Histogram {
+        Histogram {
+            buckets: self
+                .buckets
+                .iter()
+                .zip(&before.buckets)
+                .map(|((le, a), (_, b))| (*le, a - b))
+                .collect(),
+            count: self.count - before.count,
+            sum: self.sum - before.sum,
+        }
+    }
+
+    /// The `q` quantile, linearly interpolated within its bucket (as PromQL's
+    /// `histogram_quantile`).
+    fn quantile(&self, q: f64) -> f64 {
+        if self.count <= 0.0 {
+            return f64::NAN;
+        }
+        let rank = q * self.count;
+        let mut lower = (0.0, 0.0);
+        for &(le, cum) in &self.buckets {
+            if cum >= rank {
+                if le.is_infinite() {
+                    return lower.0;
+                }
+                let in_bucket = cum - lower.1;
+                let frac = if in_bucket > 0.0 {
+                    (rank - lower.1) / in_bucket
+                } else {
+                    1.0
+                };
+                return lower.0 + (le - lower.0) * frac;
+            }
+            lower = (le, cum);
+        }
+        lower.0
+    }
+
+    /// Share of observations at most `bound`, which must be a bucket bound.
+    fn share_within(&self, bound: f64) -> f64 {
+        let cum = self
+            .buckets
+            .iter()
+            .find(|(le, _)| (*le - bound).abs() < 1e-12)
+            .map(|(_, c)| *c)
+            .expect("a bucket bound");
+        cum / self.count.max(1.0)
+    }
+}
+
+struct SendDelay {
+    p50: f64,
+    p99: f64,
+    within_5ms: f64,
+    mean: f64,
+    count: u64,
+}
+
+struct HubFigures {
+    cpu_per_stream_minute: f64,
+    rss_per_stream_mb: f64,
+    fps_per_viewer: f64,
+    send: SendDelay,
+    ttff_p50_ms: f64,
+    ttff_p99_ms: f64,
+    /// Viewers whose frame count fell short of the others' by more than a second's worth:
+    /// a sign that the box, not the hub, is the limit.
+    gaps: usize,
+}
+
+/// The hub child and a client for its API.
+struct Hub {
+    child: Child,
+    pid: String,
+    base: String,
+    ws: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Hub {
+    fn start(dir: &Path) -> Hub {
+        let (child, line) = spawn_self("GRIDWATCH_BENCH_HUB", &dir.display().to_string());
+        let (addr, token) = line.split_once(' ').expect("ADDR TOKEN");
+        Hub {
+            pid: child.id().to_string(),
+            child,
+            base: format!("http://{addr}"),
+            ws: format!("ws://{addr}"),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("hub answers");
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    async fn send_delay(&self) -> Histogram {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        Histogram::parse(&text, "gridwatch_live_send_delay_seconds")
+    }
+
+    fn live_url(&self, id: &str) -> String {
+        format!("{}/api/v1/cameras/{id}/live?token={}", self.ws, self.token)
+    }
+
+    fn stop(mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+fn is_media(msg: &Message) -> bool {
+    matches!(msg, Message::Binary(b) if b.len() > 8 && &b[4..8] == b"moof")
+}
+
+async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let hub = Hub::start(dir.path());
+    let rss_before = rss_mb(&hub.pid);
+    let mut ids = Vec::new();
+    for (n, url) in urls.iter().enumerate() {
+        let cam = hub
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/cameras",
+                Some(json!({"name": format!("bench {n}"), "rtsp_url": url})),
+            )
+            .await;
+        ids.push(cam["id"].as_str().expect("camera id").to_string());
+    }
+    // Everyone online (or a deadline).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = hub
+            .call(reqwest::Method::GET, "/api/v1/cameras", None)
+            .await;
+        let online = list
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|c| c["status"] == "online")
+            .count();
+        if online == ids.len() {
+            break;
+        }
+        if Instant::now() > deadline {
+            eprintln!("only {online} of {} cameras online after 60 s", ids.len());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // One WebSocket viewer per camera, reading every frame.
+    let counts: Arc<Vec<AtomicU64>> = Arc::new(ids.iter().map(|_| AtomicU64::new(0)).collect());
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (mut ws, _) = tokio_tungstenite::connect_async(hub.live_url(id))
+            .await
+            .expect("viewer connects");
+        let counts = counts.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                if is_media(&msg) {
+                    counts[i].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let frames =
+        |c: &[AtomicU64]| -> Vec<u64> { c.iter().map(|n| n.load(Ordering::Relaxed)).collect() };
+    let delay0 = hub.send_delay().await;
+    let cpu0 = cpu_seconds(&hub.pid, ticks);
+    let f0 = frames(&counts);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let cpu = cpu_seconds(&hub.pid, ticks) - cpu0;
+    let f1 = frames(&counts);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let delay = hub.send_delay().await.since(&delay0);
+    let rss = rss_mb(&hub.pid) - rss_before;
+    let per_viewer: Vec<u64> = f1.iter().zip(&f0).map(|(a, b)| a - b).collect();
+    let best = per_viewer.iter().copied().max().unwrap_or(0);
+    let gaps = per_viewer
+        .iter()
+        .filter(|&&n| n + u64::from(FPS) < best)
+        .count();
+    // Time to first frame for a new viewer of each camera, while the others watch.
+    let mut ttff = Vec::new();
+    for id in &ids {
+        let started = Instant::now();
+        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(hub.live_url(id)).await else {
+            continue;
+        };
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(3), ws.next()).await
+        {
+            if is_media(&msg) {
+                ttff.push(started.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+        let _ = ws.close(None).await;
+    }
+    ttff.sort_by(f64::total_cmp);
+    for t in &tasks {
+        t.abort();
+    }
+    hub.stop();
+    let m = urls.len() as f64;
+    HubFigures {
+        cpu_per_stream_minute: cpu / m / (elapsed / 60.0),
+        rss_per_stream_mb: rss / m,
+        fps_per_viewer: per_viewer.iter().sum::<u64>() as f64 / m / elapsed,
+        send: SendDelay {
+            p50: delay.quantile(0.5),
+            p99: delay.quantile(0.99),
+            within_5ms: delay.share_within(0.005),
+            mean: delay.sum / delay.count.max(1.0),
+            count: delay.count as u64,
+        },
+        ttff_p50_ms: percentile(&ttff, 0.5),
+        ttff_p99_ms: percentile(&ttff, 0.99),
+        gaps,
+    }
+}
+
+struct FfmpegFigures {
+    cpu_per_stream_minute: f64,
+    rss_per_stream_mb: f64,
+}
+
+fn measure_ffmpeg(urls: &[String], seconds: u64, ticks: f64) -> FfmpegFigures {
+    let mut children: Vec<Child> = urls
+        .iter()
+        .map(|u| {
+            Command::new("ffmpeg")
+                .args(["-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i"])
+                .arg(u)
+                .args(["-c", "copy", "-f", "mp4", "-movflags"])
+                .arg("frag_keyframe+empty_moov")
+                .args(["-y", "/dev/null"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ffmpeg starts")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
+    let cpu0: f64 = pids.iter().map(|p| cpu_seconds(p, ticks)).sum();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let cpu: f64 = pids.iter().map(|p| cpu_seconds(p, ticks)).sum::<f64>() - cpu0;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let rss: f64 = pids.iter().map(|p| rss_mb(p)).sum();
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let m = urls.len() as f64;
+    FfmpegFigures {
+        cpu_per_stream_minute: cpu / m / (elapsed / 60.0),
+        rss_per_stream_mb: rss / m,
+    }
+}
