@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::state::AppState;
+use axum::serve::ListenerExt;
 use gridwatch_core::clock::SystemClock;
 use gridwatch_store::{Store, StoreOptions};
 use std::net::SocketAddr;
@@ -46,6 +47,14 @@ pub async fn start(
     crate::cameras::start(&state).await;
     let cameras = state.cameras.clone();
     let app = crate::http::router(state.clone());
+    // Alerts and video are many small writes: without TCP_NODELAY, Nagle holds the second of
+    // two back-to-back messages until the first is acknowledged, and a delayed ACK makes that
+    // up to 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let task = tokio::spawn(async move {
         let served = axum::serve(
             listener,
