@@ -522,34 +522,17 @@ on_both!(
         assert_eq!(answer["type"], "pong");
 
         // And over HTTP: a bad since, a plain GET.
-        let a = hub
-            .call(
-                axum::http::Method::GET,
-                "/api/v1/stream?since=-3",
-                Some(&c.duty),
-                None,
-            )
-            .await;
-        assert_eq!(a.status, 400, "{}", a.body);
-        let a = hub
-            .call(
-                axum::http::Method::GET,
-                "/api/v1/stream?since=abc",
-                Some(&c.duty),
-                None,
-            )
-            .await;
-        assert_eq!(a.status, 400, "{}", a.body);
-        let a = hub
-            .call(
-                axum::http::Method::GET,
-                "/api/v1/stream",
-                Some(&c.duty),
-                None,
-            )
-            .await;
-        assert_eq!(a.status, 426, "{}", a.body);
-        assert_eq!(a.body["error"]["code"], "websocket_required");
+        for (path, status, code) in [
+            ("/api/v1/stream?since=-3", 400, "invalid_query"),
+            ("/api/v1/stream?since=abc", 400, "invalid_query"),
+            ("/api/v1/stream", 426, "websocket_required"),
+        ] {
+            let a = hub
+                .call(axum::http::Method::GET, path, Some(&c.duty), None)
+                .await;
+            assert_eq!(a.status, status, "{path}: {}", a.body);
+            assert_eq!(a.body["error"]["code"], code, "{path}: {}", a.body);
+        }
     }
 );
 

@@ -17,47 +17,15 @@
 //! `SOS_BENCH_PRESSES` (default 20000 on SQLite, 10000 on PostgreSQL) and `SOS_BENCH_CLIENTS`
 //! (default 64) change the run.
 
+mod common;
+
 use chrono::Utc;
-use gridwatch_core::device::NewDevice;
-use gridwatch_core::grid::NewGrid;
-use gridwatch_core::post::NewPost;
+use common::{binary, env_usize, Proc};
 use gridwatch_store::{Backend, IncidentFilter, Store, StoreOptions, Visibility};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("GRIDWATCH_BIN") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    for profile in ["release", "debug"] {
-        let bin = target.join(profile).join("gridwatch");
-        if bin.exists() {
-            return bin;
-        }
-    }
-    panic!("no gridwatch binary: run `cargo build --release --bin gridwatch` first");
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Hub(Child);
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Figures {
     created: usize,
@@ -75,55 +43,8 @@ async fn community(url: &str, presses: usize) -> Vec<String> {
     opts.max_connections = 8;
     let store = Store::open(&opts).await.expect("the database opens");
     let now = Utc::now();
-    let post = store
-        .create_post(
-            NewPost {
-                name: "一号警务室".into(),
-                lat: 31.2,
-                lon: 121.4,
-                phone: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let grid = store
-        .create_grid(
-            NewGrid {
-                name: "一网格".into(),
-                polygon: None,
-                post_chain: vec![post.id],
-                response_minutes: None,
-                ack_minutes: None,
-                at_risk_minutes: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let mut tasks = tokio::task::JoinSet::new();
-    let workers = 8;
-    for w in 0..workers {
-        let (store, grid_id) = (store.clone(), grid.id.clone());
-        tasks.spawn(async move {
-            let mut tokens = vec![];
-            for n in (w..presses).step_by(workers) {
-                let new = NewDevice {
-                    name: format!("button {n}"),
-                    grid_id: grid_id.clone(),
-                    lat: None,
-                    lon: None,
-                    address: None,
-                };
-                tokens.push(store.create_device(new, now).await.unwrap().1);
-            }
-            tokens
-        });
-    }
-    let mut tokens = vec![];
-    while let Some(t) = tasks.join_next().await {
-        tokens.extend(t.unwrap());
-    }
+    let (_, grid) = common::post_and_grid(&store, now).await;
+    let tokens = common::buttons(&store, &grid.id, presses, now).await;
     store.close().await;
     tokens
 }
@@ -254,16 +175,18 @@ async fn run(backend: Backend, clients: usize) -> Result<(), String> {
     // The default configuration (logging at info included), on this database; the log goes to
     // a file, as it would to the journal.
     let log = std::fs::File::create(dir.path().join("hub.log")).unwrap();
-    let hub = Hub(Command::new(binary())
-        .arg("serve")
-        .env_remove("GRIDWATCH_CONFIG")
-        .env("GRIDWATCH_DATA_DIR", dir.path())
-        .env("GRIDWATCH_DATABASE_URL", &url)
-        .env("GRIDWATCH_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("gridwatch starts"));
+    let hub = Proc(
+        Command::new(binary())
+            .arg("serve")
+            .env_remove("GRIDWATCH_CONFIG")
+            .env("GRIDWATCH_DATA_DIR", dir.path())
+            .env("GRIDWATCH_DATABASE_URL", &url)
+            .env("GRIDWATCH_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("gridwatch starts"),
+    );
     let client = reqwest::Client::new();
     let up = Instant::now();
     while !client

@@ -43,18 +43,18 @@
 //! consoles may need more than two cores can give (the delays then include queueing);
 //! `FANOUT_SPACING_MS=1000` measures one fan-out at a time.
 
+mod common;
+
 use chrono::Utc;
+use common::{binary, env_usize, Proc};
 use futures::StreamExt;
-use gridwatch_core::device::NewDevice;
-use gridwatch_core::grid::NewGrid;
-use gridwatch_core::post::NewPost;
 use gridwatch_core::user::NewUser;
 use gridwatch_core::Role;
 use gridwatch_store::{Store, StoreOptions};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,29 +70,6 @@ const STRAGGLERS: Duration = Duration::from_secs(30);
 
 /// The MQTT topic the subscribers listen on.
 const TOPIC: &str = "gridwatch/bench/fanout";
-
-fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("GRIDWATCH_BIN") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    for profile in ["release", "debug"] {
-        let bin = target.join(profile).join("gridwatch");
-        if bin.exists() {
-            return bin;
-        }
-    }
-    panic!("no gridwatch binary: run `cargo build --release --bin gridwatch` first");
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Raises the soft file limit to the hard one; returns it. Children inherit it.
 fn raise_file_limit() -> libc::rlim_t {
@@ -157,15 +134,6 @@ fn load() -> String {
 }
 
 /// A child process, killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The incident id of an `incident.raised` event's text, found without parsing: the first
 /// `"id"` inside `"incident"` (serde_json writes an incident's keys sorted, and none before
 /// `id` holds an object; checked against a full parse on the first console).
@@ -199,32 +167,7 @@ async fn community(url: &str, buttons: usize) -> Community {
     opts.max_connections = 4;
     let store = Store::open(&opts).await.expect("the database opens");
     let now = Utc::now();
-    let post = store
-        .create_post(
-            NewPost {
-                name: "一号警务室".into(),
-                lat: 31.2,
-                lon: 121.4,
-                phone: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let grid = store
-        .create_grid(
-            NewGrid {
-                name: "一网格".into(),
-                polygon: None,
-                post_chain: vec![post.id.clone()],
-                response_minutes: None,
-                ack_minutes: None,
-                at_risk_minutes: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let (post, grid) = common::post_and_grid(&store, now).await;
     let officer = store
         .create_user(
             NewUser {
@@ -261,17 +204,7 @@ async fn community(url: &str, buttons: usize) -> Community {
             .unwrap();
         sessions.push(session.token);
     }
-    let mut tokens = vec![];
-    for n in 0..buttons {
-        let new = NewDevice {
-            name: format!("button {n}"),
-            grid_id: grid.id.clone(),
-            lat: None,
-            lon: None,
-            address: None,
-        };
-        tokens.push(store.create_device(new, now).await.unwrap().1);
-    }
+    let tokens = common::buttons(&store, &grid.id, buttons, now).await;
     store.close().await;
     let responder = sessions.pop().unwrap();
     Community {

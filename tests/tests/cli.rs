@@ -4,7 +4,6 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::{command, start};
@@ -109,20 +108,7 @@ fn the_example_config_is_the_defaults() {
 async fn serve_with_cli_users_and_devices_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     // Create a grid-less admin and a resident from the command line, before serving.
-    let mut add = command(dir.path())
-        .args(["user", "add", "--username", "ops", "--role", "admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"ops-password\n")
-        .unwrap();
-    let out = add.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = support::add_user(dir.path(), None, "ops", "admin", "ops-password");
     assert_eq!(user["role"], "admin");
 
     let bad = command(dir.path())

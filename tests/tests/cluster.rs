@@ -6,10 +6,8 @@ mod support;
 
 use gridwatch_client::{Message, StreamClient};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
-use support::{command, json, start, HubProcess};
+use support::{json, start, HubProcess};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -88,19 +86,7 @@ async fn events_cross_nodes_in_order_and_consoles_resume_on_the_other_node() {
 
     // An admin from the command line, then two nodes.
     let dir = tempfile::tempdir().unwrap();
-    let mut add = command(dir.path())
-        .env("GRIDWATCH_DATABASE_URL", &db)
-        .args(["user", "add", "--username", "ops", "--role", "admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"ops-password\n")
-        .unwrap();
-    assert!(add.wait_with_output().unwrap().status.success());
+    support::add_user(dir.path(), Some(&db), "ops", "admin", "ops-password");
     let mut a = node(&db, &nats_stream).await;
     let b = node(&db, &nats_stream).await;
 
@@ -145,22 +131,8 @@ async fn events_cross_nodes_in_order_and_consoles_resume_on_the_other_node() {
     assert_eq!(seen_a, seen_b);
     println!("30 events across two nodes in {:?}", started.elapsed());
     // They came over the bus, not from B's periodic look at the log.
-    let metrics = reqwest::get(format!("{}/metrics", b.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let figure = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
-    };
-    let (total, from_log) = (
-        figure("gridwatch_stream_events_total"),
-        figure("gridwatch_stream_events_from_log_total"),
-    );
+    let total = support::metric(&b.base, "gridwatch_stream_events_total").await;
+    let from_log = support::metric(&b.base, "gridwatch_stream_events_from_log_total").await;
     println!("node B delivered {total} events, {from_log} of them read from the log");
     assert!(
         total >= 30.0 && from_log < total / 2.0,

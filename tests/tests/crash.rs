@@ -13,7 +13,6 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,20 +86,7 @@ async fn serve(dir: &Path, db: &str) -> Hub {
 }
 
 fn add_user(dir: &Path, db: &str, name: &str, role: &str) {
-    let mut add = support::command(dir)
-        .args(["user", "add", "--username", name, "--role", role])
-        .env("GRIDWATCH_DATABASE_URL", db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{name}-password\n").as_bytes())
-        .unwrap();
-    let out = add.wait_with_output().unwrap();
-    assert!(out.status.success(), "user add {name}");
+    support::add_user(dir, Some(db), name, role, &format!("{name}-password"));
 }
 
 async fn login(client: &reqwest::Client, base: &str, name: &str) -> String {
@@ -114,20 +100,6 @@ async fn login(client: &reqwest::Client, base: &str, name: &str) -> String {
         .as_str()
         .expect("login gives a token")
         .to_string()
-}
-
-async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 /// Every incident in the database, by id, as the duty officer sees them.
@@ -336,7 +308,7 @@ async fn crash_and_recover(db: String) {
             "incident {id}: at_risk, breached, escalated targets"
         );
     }
-    let after_restart = metric(&client, &hub.base, "gridwatch_deadlines_fired_total").await;
+    let after_restart = support::metric(&hub.base, "gridwatch_deadlines_fired_total").await;
     if storm < Duration::from_secs(ACK_S) {
         // Nothing was due before the kill: this process fired every deadline.
         assert_eq!(after_restart as usize, 3 * stored.len());
@@ -344,7 +316,7 @@ async fn crash_and_recover(db: String) {
         assert!(after_restart > 0.0);
     }
     assert_eq!(
-        metric(&client, &hub.base, "gridwatch_deadlines_overdue").await,
+        support::metric(&hub.base, "gridwatch_deadlines_overdue").await,
         0.0
     );
 
@@ -353,7 +325,7 @@ async fn crash_and_recover(db: String) {
     let hub = serve(dir.path(), &db).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        metric(&client, &hub.base, "gridwatch_deadlines_fired_total").await,
+        support::metric(&hub.base, "gridwatch_deadlines_fired_total").await,
         0.0,
         "deadlines fired again after a second restart"
     );

@@ -104,3 +104,46 @@ pub async fn json(req: reqwest::RequestBuilder) -> serde_json::Value {
     let resp = req.send().await.expect("the hub answers");
     resp.json().await.expect("the answer is JSON")
 }
+
+/// `gridwatch user add` with the password on standard input, on the database `GRIDWATCH_DATABASE_URL`
+/// names (`None`: the data directory's SQLite); returns the user it printed.
+pub fn add_user(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    username: &str,
+    role: &str,
+    password: &str,
+) -> serde_json::Value {
+    use std::io::Write;
+    let mut c = command(dir);
+    if let Some(url) = database_url {
+        c.env("GRIDWATCH_DATABASE_URL", url);
+    }
+    let mut add = c
+        .args(["user", "add", "--username", username, "--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(out.status.success(), "user add {username}");
+    serde_json::from_slice(&out.stdout).expect("user add prints the user")
+}
+
+/// A metric's value in the hub's `/metrics`.
+pub async fn metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}

@@ -1,0 +1,107 @@
+//! What the benches share: finding the hub binary, settings from the environment, child
+//! processes that die with the bench, and a one-post, one-grid community with panic buttons,
+//! written straight through the store.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use gridwatch_core::device::NewDevice;
+use gridwatch_core::grid::{Grid, NewGrid};
+use gridwatch_core::post::{NewPost, Post};
+use gridwatch_store::Store;
+use std::path::PathBuf;
+use std::process::Child;
+
+/// The hub under test: `GRIDWATCH_BIN`, else `target/release/gridwatch`, else the debug one.
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("GRIDWATCH_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    for profile in ["release", "debug"] {
+        let bin = target.join(profile).join("gridwatch");
+        if bin.exists() {
+            return bin;
+        }
+    }
+    panic!("no gridwatch binary: run `cargo build --release --bin gridwatch` first");
+}
+
+/// A number from the environment, or the default.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A child process (the hub, a broker), killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One post and one grid whose chain is that post.
+pub async fn post_and_grid(store: &Store, now: DateTime<Utc>) -> (Post, Grid) {
+    let post = store
+        .create_post(
+            NewPost {
+                name: "一号警务室".into(),
+                lat: 31.2,
+                lon: 121.4,
+                phone: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let grid = store
+        .create_grid(
+            NewGrid {
+                name: "一网格".into(),
+                polygon: None,
+                post_chain: vec![post.id.clone()],
+                response_minutes: None,
+                ack_minutes: None,
+                at_risk_minutes: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    (post, grid)
+}
+
+/// `n` panic buttons of the grid, registered by `workers` tasks at once; their tokens.
+pub async fn buttons(store: &Store, grid_id: &str, n: usize, now: DateTime<Utc>) -> Vec<String> {
+    let workers = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let (store, grid_id) = (store.clone(), grid_id.to_owned());
+        tasks.spawn(async move {
+            let mut tokens = vec![];
+            for i in (w..n).step_by(workers) {
+                let new = NewDevice {
+                    name: format!("button {i}"),
+                    grid_id: grid_id.clone(),
+                    lat: None,
+                    lon: None,
+                    address: None,
+                };
+                tokens.push(store.create_device(new, now).await.unwrap().1);
+            }
+            tokens
+        });
+    }
+    let mut tokens = vec![];
+    while let Some(t) = tasks.join_next().await {
+        tokens.extend(t.unwrap());
+    }
+    tokens
+}
