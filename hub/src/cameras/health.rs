@@ -17,7 +17,7 @@ use gridwatch_core::event::{Actor, Event, EventDraft};
 use gridwatch_core::incident::{EventType, IncidentKind, Source};
 use gridwatch_core::routing::RoutedBy;
 use gridwatch_ingest::{Quality, StatusEvent, StreamState, StreamStatus, DISABLED_REASON};
-use gridwatch_store::{RaiseOutcome, RaiseRequest, Raised, StoreError};
+use gridwatch_store::{RaiseRequest, Raised, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
 use tokio::sync::broadcast::error::RecvError;
@@ -271,16 +271,6 @@ pub async fn raise_camera_offline(
         idempotency_key: Some(format!("camera-offline:{}", since.timestamp_millis())),
     };
     let raised = state.store.raise_incident(req, state.now()).await?;
-    let i = &raised.incident;
-    state.incidents.publish(i, &raised.events);
-    if raised.outcome == RaiseOutcome::Raised {
-        state
-            .incidents
-            .metrics
-            .raised
-            .with_label_values(&[i.kind.as_str()])
-            .inc();
-        state.incidents.wake_timers();
-    }
+    crate::incidents::intake::after_raise(state, &raised);
     Ok(Some(raised))
 }

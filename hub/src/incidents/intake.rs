@@ -232,7 +232,9 @@ pub async fn raise_manual(
     Ok(raised)
 }
 
-fn after_raise(state: &AppState, raised: &Raised) {
+/// What follows every raise, whoever made it: the change is published, a new incident counted
+/// and the timer engine woken for its deadlines.
+pub(crate) fn after_raise(state: &AppState, raised: &Raised) {
     let i = &raised.incident;
     state.incidents.publish(i, &raised.events);
     match raised.outcome {
