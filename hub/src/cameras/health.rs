@@ -23,6 +23,9 @@ use std::collections::HashMap;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+/// How far back an open `camera_offline` incident of the same camera takes a new outage in.
+const OPEN_OUTAGE_DAYS: i64 = 30;
+
 /// Who records camera health: the ingest, not a person.
 pub fn actor() -> Actor {
     Actor {
@@ -229,7 +232,9 @@ pub async fn record(state: &AppState, drafts: &[EventDraft]) -> Result<Vec<Event
 
 /// Raises the `camera_offline` incident of an outage, in the camera's grid. `None` when the
 /// camera is gone or disabled. The outage's start is the idempotency key, so an outage is
-/// raised once even if this runs twice.
+/// raised once even if this runs twice; and while the camera's incident is still open, a new
+/// outage — or the same one seen by another hub node, or again after a restart, with another
+/// start — is recorded on it as a repeat instead of raising a second incident.
 pub async fn raise_camera_offline(
     state: &AppState,
     id: &str,
@@ -267,7 +272,7 @@ pub async fn raise_camera_offline(
     let req = RaiseRequest {
         raise,
         actor: actor(),
-        repeat_window: None,
+        repeat_window: Some(chrono::Duration::days(OPEN_OUTAGE_DAYS)),
         idempotency_key: Some(format!("camera-offline:{}", since.timestamp_millis())),
     };
     let raised = state.store.raise_incident(req, state.now()).await?;
