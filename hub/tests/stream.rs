@@ -407,8 +407,10 @@ on_both_with!(
         let note = "紧急情况".repeat(240);
         let mut raised = 0;
         let mut fast_seen = 0;
+        let mut slowest = Duration::ZERO;
         // Raise until the hub has given up on the slow client, reading the fast one as we go.
         while hub.state.stream.metrics.slow_clients.get() == 0 {
+            let committed = std::time::Instant::now();
             create(
                 &hub,
                 &c.duty,
@@ -417,15 +419,20 @@ on_both_with!(
             )
             .await;
             raised += 1;
-            assert!(raised < 2000, "the slow client was never closed");
+            assert!(raised < 10_000, "the slow client was never closed");
             while fast_seen < raised {
                 let e = next_event(&mut fast).await;
                 assert_eq!(e.kind, "incident.raised");
                 fast_seen += 1;
             }
+            slowest = slowest.max(committed.elapsed());
         }
-        // The fast client had every event, in order, without a gap.
+        // The fast client had every event, in order, without a gap (how fast is a figure for
+        // the benchmark; printed here for the record, not asserted).
         assert_eq!(fast.last_seq().unwrap(), start + raised);
+        println!(
+            "{raised} incidents; the reading client had each within {slowest:?} of its request"
+        );
 
         // The slow one reads now: what was already on its way, then 4008.
         let mut code = None;
