@@ -27,6 +27,13 @@ use std::time::Duration;
 /// Longest a client's socket may take to accept one frame.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The socket's read buffer. A live viewer sends next to nothing (pings, a close), and
+/// tungstenite zero-fills the free part of this buffer (up to its size) on every read
+/// attempt, which the loop in [`serve`] makes after every frame sent: the default 128 KiB
+/// cost a 128 KiB memset per frame per viewer. Larger messages still arrive whole (the
+/// buffer grows to the announced length); this only bounds what is zeroed per attempt.
+const READ_BUFFER: usize = 4 * 1024;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct VideoQuery {
     /// `main` (default) or `sub`.
@@ -58,13 +65,15 @@ pub async fn live(
         .registry
         .subscribe(&id, quality)
         .map_err(live_error)?;
-    let ws = ws.map_err(|r| {
-        ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            "websocket_required",
-            format!("this endpoint speaks WebSocket only ({})", r.body_text()),
-        )
-    })?;
+    let ws = ws
+        .map_err(|r| {
+            ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "websocket_required",
+                format!("this endpoint speaks WebSocket only ({})", r.body_text()),
+            )
+        })?
+        .read_buffer_size(READ_BUFFER);
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
     let delay = s.cameras.live_send_delay.clone();
     Ok(ws.on_upgrade(move |socket| serve(socket, viewer, id, delay)))
