@@ -11,25 +11,30 @@
 //!   GOP cache, fan-out, axum WebSockets);
 //! - this process: the M WebSocket viewers, which read every frame, and the measurements.
 //!
-//! Per M it prints, from the hub process alone (`/proc/PID/stat`, `/proc/PID/status`): CPU
-//! seconds per stream-minute and RSS per stream; the delay from a frame's arrival from the
-//! camera (the instant retina hands it to the ingest) to its WebSocket send (the socket has
-//! taken the bytes), from the hub's own histogram `gridwatch_live_send_delay_seconds` at
-//! `/metrics` (p50/p99 interpolated within its buckets, and the exact share under 5 ms, a
-//! bucket bound); frames per second per viewer; the time to first frame of a new viewer
-//! (connect, upgrade, init, first media segment). Then the same cameras are pulled by one
+//! Per M, and per wake batch (`[cameras] wake_batch_ms`, by default 5 ms and 0 = a wake-up per
+//! event, each a fresh hub in the same run), it prints from the hub process alone
+//! (`/proc/PID/stat`, `/proc/PID/status`): CPU seconds per stream-minute and RSS per stream;
+//! the delay from a frame's arrival from the camera (the instant retina hands it to the ingest)
+//! to its WebSocket send (the socket has taken the bytes), from the hub's own histogram
+//! `gridwatch_live_send_delay_seconds` at `/metrics` (p50/p99 interpolated within its buckets,
+//! and the exact share under 5 ms, a bucket bound); end to end, how much later than its
+//! stream's best each frame reached its viewer (`late`, see [`Lateness`]: this includes the
+//! time a frame waits in the kernel for a batching thread); frames per second per viewer; the
+//! time to first frame of a new viewer (connect, upgrade, init, first media segment). Then the
+//! same cameras are pulled by one
 //! `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4 -movflags frag_keyframe+empty_moov` per
-//! camera, and the CPU ratio is printed.
+//! camera, and the CPU ratio of each hub row to it is printed.
 //!
 //! ```sh
 //! cargo bench -p gridwatch-hub --bench live_ws                       # M = 10 50 100 200
 //! GRIDWATCH_BENCH_M="10 50" GRIDWATCH_BENCH_SECONDS=10 cargo bench -p gridwatch-hub --bench live_ws
+//! GRIDWATCH_BENCH_BATCH_MS="0 2 5 10" GRIDWATCH_BENCH_M=50 cargo bench -p gridwatch-hub --bench live_ws
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,19 +70,25 @@ fn main() {
          clip, {seconds} s per measurement, {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    let batches: Vec<u64> = std::env::var("GRIDWATCH_BENCH_BATCH_MS")
+        .unwrap_or_else(|_| "5 0".into())
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
     println!(
-        "{:>4} | {:>13} {:>11} {:>8} | {:>9} {:>9} {:>7} | {:>9} {:>9} | {:>13} {:>10} | {:>6}",
+        "{:>4} {:>6} | {:>13} {:>11} {:>8} | {:>9} {:>9} {:>7} | {:>8} {:>8} | {:>9} {:>9} | {:>6}",
         "M",
+        "batch",
         "hub CPU s/min",
         "hub RSS/str",
         "fps/view",
         "send p50",
         "send p99",
         "<=5ms",
+        "late p50",
+        "late p99",
         "TTFF p50",
         "TTFF p99",
-        "ffmpeg s/min",
-        "ffmpeg RSS",
         "ratio"
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -87,34 +98,51 @@ fn main() {
         .expect("runtime");
     for m in ms {
         let mut sim = Simulator::start(&clip, m);
-        let hub = runtime.block_on(measure_hub(&sim.urls, seconds, ticks));
+        let hubs: Vec<(u64, HubFigures)> = batches
+            .iter()
+            .map(|&b| {
+                (
+                    b,
+                    runtime.block_on(measure_hub(&sim.urls, b, seconds, ticks)),
+                )
+            })
+            .collect();
         let ff = measure_ffmpeg(&sim.urls, seconds, ticks);
         sim.stop();
-        let ratio = ff.cpu_per_stream_minute / hub.cpu_per_stream_minute.max(1e-9);
+        for (batch, hub) in &hubs {
+            let ratio = ff.cpu_per_stream_minute / hub.cpu_per_stream_minute.max(1e-9);
+            println!(
+                "{:>4} {:>4}ms | {:>13.3} {:>8.2} MB {:>8.1} | {:>7.2}ms {:>7.2}ms {:>6.2}% | \
+                 {:>6.1}ms {:>6.1}ms | {:>7.1}ms {:>7.1}ms | {:>5.1}x",
+                m,
+                batch,
+                hub.cpu_per_stream_minute,
+                hub.rss_per_stream_mb,
+                hub.fps_per_viewer,
+                hub.send.p50 * 1000.0,
+                hub.send.p99 * 1000.0,
+                hub.send.within_5ms * 100.0,
+                hub.late_p50_ms,
+                hub.late_p99_ms,
+                hub.ttff_p50_ms,
+                hub.ttff_p99_ms,
+                ratio
+            );
+            println!(
+                "            hub total CPU {:.0}% of one core for {m} streams; {} frames sent in the \
+                 window, mean arrival-to-send {:.3} ms, viewers over 1 s behind the best {}",
+                hub.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
+                hub.send.count,
+                hub.send.mean * 1000.0,
+                hub.gaps,
+            );
+        }
         println!(
-            "{:>4} | {:>13.3} {:>8.2} MB {:>8.1} | {:>7.2}ms {:>7.2}ms {:>6.2}% | {:>7.1}ms \
-             {:>7.1}ms | {:>13.3} {:>7.1} MB | {:>5.1}x",
+            "{:>4} ffmpeg | {:>13.3} {:>8.1} MB (one -c copy process per camera; total {:.0}% of one core)",
             m,
-            hub.cpu_per_stream_minute,
-            hub.rss_per_stream_mb,
-            hub.fps_per_viewer,
-            hub.send.p50 * 1000.0,
-            hub.send.p99 * 1000.0,
-            hub.send.within_5ms * 100.0,
-            hub.ttff_p50_ms,
-            hub.ttff_p99_ms,
             ff.cpu_per_stream_minute,
             ff.rss_per_stream_mb,
-            ratio
-        );
-        println!(
-            "       hub total CPU {:.0}% of one core for {m} streams (ffmpeg total {:.0}%); \
-             {} frames sent in the window, mean arrival-to-send {:.3} ms, viewers over 1 s behind the best {}",
-            hub.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
             ff.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
-            hub.send.count,
-            hub.send.mean * 1000.0,
-            hub.gaps,
         );
     }
 }
@@ -193,9 +221,10 @@ fn run_hub(dir: &Path) {
             .await
             .expect("session")
             .token;
+        // Defaults and `GRIDWATCH_…` overrides, e.g. the wake batch the parent sets.
         let config = gridwatch_hub::Config {
             listen: "127.0.0.1:0".into(),
-            ..gridwatch_hub::Config::default()
+            ..gridwatch_hub::Config::load(None).expect("configuration")
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = gridwatch_hub::server::start(config, store, async {
@@ -213,9 +242,10 @@ fn run_hub(dir: &Path) {
 
 /// A child process of this binary that prints one line when ready and stops when its stdin
 /// closes.
-fn spawn_self(var: &str, value: &str) -> (Child, String) {
+fn spawn_self(var: &str, value: &str, env: &[(&str, String)]) -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .env(var, value)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -238,7 +268,11 @@ struct Simulator {
 
 impl Simulator {
     fn start(clip: &Path, m: usize) -> Simulator {
-        let (child, port) = spawn_self("GRIDWATCH_BENCH_SIM", &format!("{m}:{}", clip.display()));
+        let (child, port) = spawn_self(
+            "GRIDWATCH_BENCH_SIM",
+            &format!("{m}:{}", clip.display()),
+            &[],
+        );
         let port: u16 = port.parse().expect("a port");
         let urls = (1..=m)
             .map(|n| format!("rtsp://127.0.0.1:{port}/cam{n}"))
@@ -391,6 +425,9 @@ struct HubFigures {
     send: SendDelay,
     ttff_p50_ms: f64,
     ttff_p99_ms: f64,
+    /// How much later than its stream's best a frame reached its viewer (see [`Lateness`]).
+    late_p50_ms: f64,
+    late_p99_ms: f64,
     /// Viewers whose frame count fell short of the others' by more than a second's worth:
     /// a sign that the box, not the hub, is the limit.
     gaps: usize,
@@ -407,8 +444,12 @@ struct Hub {
 }
 
 impl Hub {
-    fn start(dir: &Path) -> Hub {
-        let (child, line) = spawn_self("GRIDWATCH_BENCH_HUB", &dir.display().to_string());
+    fn start(dir: &Path, wake_batch_ms: u64) -> Hub {
+        let env = [(
+            "GRIDWATCH_CAMERAS__WAKE_BATCH_MS",
+            wake_batch_ms.to_string(),
+        )];
+        let (child, line) = spawn_self("GRIDWATCH_BENCH_HUB", &dir.display().to_string(), &env);
         let (addr, token) = line.split_once(' ').expect("ADDR TOKEN");
         Hub {
             pid: child.id().to_string(),
@@ -457,13 +498,45 @@ impl Hub {
     }
 }
 
+/// End to end, from the simulator to the viewer: each frame's arrival at the viewer against
+/// its place on the stream's timeline (`tfdt`). The simulator sends frames on its clock, so on
+/// an ideal path arrival − media time is constant; what a frame's figure exceeds its stream's
+/// least by is the delay the path added to it (the simulator's and this process's scheduling,
+/// the network, the hub's reading, batching and sending). Unlike the hub's own
+/// arrival-to-send histogram it includes the time a frame waits in the kernel before the hub
+/// reads it, which is where wake-up batching adds its delay.
+#[derive(Default)]
+struct Lateness {
+    /// Arrival − media time, seconds, of each frame in the window.
+    offsets: Vec<f64>,
+}
+
+impl Lateness {
+    fn frame(&mut self, segment: &[u8], arrived: Duration) {
+        if let Ok(info) = gridwatch_ingest::fmp4::inspect::parse_media_segment(segment) {
+            let media = info.base_decode_time as f64 / f64::from(gridwatch_ingest::fmp4::TIMESCALE);
+            self.offsets.push(arrived.as_secs_f64() - media);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Each frame's offset beyond the least of its stream.
+    fn excess(self) -> Vec<f64> {
+        let least = self.offsets.iter().copied().fold(f64::INFINITY, f64::min);
+        self.offsets.into_iter().map(|o| o - least).collect()
+    }
+}
+
 fn is_media(msg: &Message) -> bool {
     matches!(msg, Message::Binary(b) if b.len() > 8 && &b[4..8] == b"moof")
 }
 
-async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
+async fn measure_hub(urls: &[String], wake_batch_ms: u64, seconds: u64, ticks: f64) -> HubFigures {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let hub = Hub::start(dir.path());
+    let hub = Hub::start(dir.path(), wake_batch_ms);
     let rss_before = rss_mb(&hub.pid);
     let mut ids = Vec::new();
     for (n, url) in urls.iter().enumerate() {
@@ -499,18 +572,31 @@ async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
     }
     // One WebSocket viewer per camera, reading every frame.
     let counts: Arc<Vec<AtomicU64>> = Arc::new(ids.iter().map(|_| AtomicU64::new(0)).collect());
+    let measuring = Arc::new(AtomicBool::new(false));
+    let epoch = Instant::now();
     let mut tasks = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let (mut ws, _) = tokio_tungstenite::connect_async(hub.live_url(id))
             .await
             .expect("viewer connects");
         let counts = counts.clone();
+        let measuring = measuring.clone();
         tasks.push(tokio::spawn(async move {
+            let mut lateness = Lateness::default();
             while let Some(Ok(msg)) = ws.next().await {
-                if is_media(&msg) {
-                    counts[i].fetch_add(1, Ordering::Relaxed);
+                if let Message::Binary(b) = &msg {
+                    if is_media(&msg) {
+                        counts[i].fetch_add(1, Ordering::Relaxed);
+                        if measuring.load(Ordering::Relaxed) {
+                            lateness.frame(b, epoch.elapsed());
+                        }
+                    }
+                }
+                if lateness.len() > 0 && !measuring.load(Ordering::Relaxed) {
+                    break;
                 }
             }
+            lateness.excess()
         }));
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -520,7 +606,9 @@ async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
     let cpu0 = cpu_seconds(&hub.pid, ticks);
     let f0 = frames(&counts);
     let t0 = Instant::now();
+    measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+    measuring.store(false, Ordering::Relaxed);
     let cpu = cpu_seconds(&hub.pid, ticks) - cpu0;
     let f1 = frames(&counts);
     let elapsed = t0.elapsed().as_secs_f64();
@@ -549,9 +637,14 @@ async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
         let _ = ws.close(None).await;
     }
     ttff.sort_by(f64::total_cmp);
-    for t in &tasks {
-        t.abort();
+    // Each viewer stops at its next frame now that the window is closed.
+    let mut late = Vec::new();
+    for t in tasks {
+        if let Ok(Ok(excess)) = tokio::time::timeout(Duration::from_secs(5), t).await {
+            late.extend(excess);
+        }
     }
+    late.sort_by(f64::total_cmp);
     hub.stop();
     let m = urls.len() as f64;
     HubFigures {
@@ -567,6 +660,8 @@ async fn measure_hub(urls: &[String], seconds: u64, ticks: f64) -> HubFigures {
         },
         ttff_p50_ms: percentile(&ttff, 0.5),
         ttff_p99_ms: percentile(&ttff, 0.99),
+        late_p50_ms: percentile(&late, 0.5) * 1000.0,
+        late_p99_ms: percentile(&late, 0.99) * 1000.0,
         gaps,
     }
 }

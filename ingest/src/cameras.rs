@@ -20,6 +20,7 @@ use crate::live::Viewer;
 use crate::session::SessionConfig;
 use crate::status::{CameraStatus, StatusEvent, StatusReporter, StreamState, StreamStatus};
 use crate::supervisor::{supervise, StreamShared};
+use crate::video_threads::VideoThreads;
 
 /// Status events buffered per subscriber before the slowest one lags.
 const EVENT_CAPACITY: usize = 1024;
@@ -66,12 +67,16 @@ struct StreamSlot {
 
 struct Entry {
     config: CameraConfig,
+    /// Where its streams' supervisors and viewers run.
+    runtime: Handle,
     main: StreamSlot,
     sub: Option<StreamSlot>,
 }
 
 struct Inner {
     settings: Arc<IngestConfig>,
+    /// The video threads cameras are spread over, or `None` to run them on `runtime`.
+    threads: Option<VideoThreads>,
     runtime: Handle,
     group: Arc<SessionGroup>,
     events: broadcast::Sender<StatusEvent>,
@@ -94,21 +99,36 @@ impl std::fmt::Debug for Cameras {
 }
 
 impl Cameras {
-    /// An empty registry whose supervisors run on the current tokio runtime.
+    /// An empty registry whose cameras run on `settings.video_threads`
+    /// threads of their own, or on the current tokio runtime when that is 0
+    /// (or the threads cannot be started, which is logged).
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
     pub fn new(settings: IngestConfig) -> Self {
-        Self::with_runtime(settings, Handle::current())
+        let threads = match settings.video_threads {
+            0 => None,
+            n => VideoThreads::start(n, settings.wake_batch)
+                .inspect_err(|e| {
+                    tracing::error!(error = %e, "video threads not started; video runs on the main runtime")
+                })
+                .ok(),
+        };
+        Self::build(settings, threads, Handle::current())
     }
 
     /// An empty registry whose supervisors run on `runtime`.
     pub fn with_runtime(settings: IngestConfig, runtime: Handle) -> Self {
+        Self::build(settings, None, runtime)
+    }
+
+    fn build(settings: IngestConfig, threads: Option<VideoThreads>, runtime: Handle) -> Self {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Self {
             inner: Arc::new(Inner {
                 settings: Arc::new(settings),
+                threads,
                 runtime,
                 group: Arc::new(SessionGroup::default().named("gridwatch".into())),
                 events,
@@ -254,7 +274,9 @@ impl Cameras {
             Quality::Sub => entry.sub.as_ref().unwrap_or(&entry.main),
             Quality::Main => &entry.main,
         };
-        Ok(slot.shared.live.subscribe())
+        let mut viewer = slot.shared.live.subscribe();
+        viewer.set_home(entry.runtime.clone());
+        Ok(viewer)
     }
 
     /// Number of viewers of a camera's streams.
@@ -276,7 +298,12 @@ impl Cameras {
 
     fn start(&self, config: CameraConfig) -> Entry {
         let id: Arc<str> = config.id.as_str().into();
+        let runtime = match &self.inner.threads {
+            Some(threads) => threads.next(),
+            None => self.inner.runtime.clone(),
+        };
         let mut entry = Entry {
+            runtime,
             main: self.new_slot(&id, Quality::Main),
             sub: config
                 .sub_url
@@ -304,13 +331,21 @@ impl Cameras {
     /// Starts, restarts or stops each stream's supervisor to match `config`.
     fn reconcile(&self, entry: &mut Entry, config: &CameraConfig) {
         let main = config.session_config(Quality::Main);
-        self.reconcile_slot(&mut entry.main, main, config.enabled);
+        let runtime = &entry.runtime;
+        self.reconcile_slot(runtime, &mut entry.main, main, config.enabled);
         if let Some(slot) = entry.sub.as_mut() {
-            self.reconcile_slot(slot, config.session_config(Quality::Sub), config.enabled);
+            let sub = config.session_config(Quality::Sub);
+            self.reconcile_slot(runtime, slot, sub, config.enabled);
         }
     }
 
-    fn reconcile_slot(&self, slot: &mut StreamSlot, wanted: Option<SessionConfig>, enabled: bool) {
+    fn reconcile_slot(
+        &self,
+        runtime: &Handle,
+        slot: &mut StreamSlot,
+        wanted: Option<SessionConfig>,
+        enabled: bool,
+    ) {
         let wanted = wanted.filter(|_| enabled);
         if slot.reconciled && slot.running.as_ref().map(|(c, _)| c) == wanted.as_ref() {
             return;
@@ -324,7 +359,7 @@ impl Cameras {
                 .set(StreamState::Offline, Some(DISABLED_REASON.into())),
             Some(session_config) => {
                 slot.shared.status.set(StreamState::Connecting, None);
-                let task = self.inner.runtime.spawn(supervise(
+                let task = runtime.spawn(supervise(
                     session_config.clone(),
                     self.inner.settings.clone(),
                     slot.shared.clone(),
@@ -402,5 +437,38 @@ mod tests {
         let viewer = cameras.subscribe("a", Quality::Sub).unwrap();
         assert_eq!(viewer.quality(), Quality::Main);
         assert_eq!(cameras.viewer_count("a"), 1);
+    }
+
+    /// The name of the thread a task spawned on `runtime` runs on.
+    async fn thread_of(runtime: &Handle) -> String {
+        let name = runtime.spawn(async { std::thread::current().name().map(str::to_string) });
+        name.await.unwrap().unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn cameras_and_their_viewers_run_on_the_video_threads_in_turn() {
+        let settings = IngestConfig {
+            video_threads: 2,
+            ..IngestConfig::default()
+        };
+        let cameras = Cameras::new(settings);
+        cameras.apply([cam("a", 1), cam("b", 1), cam("c", 1)]);
+        let mut homes = Vec::new();
+        for id in ["a", "b", "c"] {
+            let viewer = cameras.subscribe(id, Quality::Main).unwrap();
+            homes.push(thread_of(viewer.home().expect("a video thread")).await);
+        }
+        // `apply` starts them in no particular order: two on one thread, one on the other.
+        let mut sorted = homes.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["video-0", "video-0", "video-1"], "{homes:?}");
+
+        let on_main = Cameras::new(IngestConfig {
+            video_threads: 0,
+            ..IngestConfig::default()
+        });
+        on_main.apply([cam("a", 1)]);
+        let viewer = on_main.subscribe("a", Quality::Main).unwrap();
+        assert_ne!(thread_of(viewer.home().unwrap()).await, "video-0");
     }
 }

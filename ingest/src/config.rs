@@ -195,6 +195,14 @@ pub struct IngestConfig {
     pub viewer_queue: usize,
     /// Bounds of each stream's cached GOP.
     pub gop_limits: GopLimits,
+    /// Threads that carry camera sessions and their viewers (see
+    /// [`crate::video_threads`]); 0 runs them on the runtime that creates
+    /// the registry instead. Default 1: one thread relays a few hundred
+    /// 1080p streams.
+    pub video_threads: usize,
+    /// How long a video thread lets events gather before it wakes again:
+    /// the most delay batching adds to a frame. Default 5 ms.
+    pub wake_batch: Duration,
 }
 
 impl Default for IngestConfig {
@@ -210,6 +218,8 @@ impl Default for IngestConfig {
             unsupported_retry: Duration::from_secs(60),
             viewer_queue: 64,
             gop_limits: GopLimits::default(),
+            video_threads: 1,
+            wake_batch: Duration::from_millis(5),
         }
     }
 }

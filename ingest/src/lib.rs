@@ -7,7 +7,8 @@
 //! * [`session`] is one retina session; a supervisor task per stream keeps
 //!   one alive (reconnecting with backoff, with a frame watchdog);
 //!   [`status`] reports how it goes; [`live`] and [`gop`] fan frames out to
-//!   viewers; [`fmp4`] packages them.
+//!   viewers; [`fmp4`] packages them. Sessions and their viewers run on
+//!   video threads of their own (`video_threads.rs`), which batch wake-ups.
 //! * [`camsim`] simulates cameras on gst-rtsp-server for demos and tests.
 //!
 //! Nothing here knows about the hub; it is wired to HTTP, WebSocket and the
@@ -25,6 +26,7 @@ pub mod session;
 pub mod snapshot;
 pub mod status;
 mod supervisor;
+mod video_threads;
 
 pub use cameras::{ApplySummary, Cameras, LiveError, DISABLED_REASON};
 pub use config::{CameraConfig, Credentials, IngestConfig, Quality, Transport};

@@ -27,6 +27,13 @@ pub struct CamerasConfig {
     pub resync_seconds: u64,
     /// Seconds one snapshot may take to decode.
     pub snapshot_timeout_seconds: u64,
+    /// Threads of their own that carry camera sessions and live viewers, cameras spread over
+    /// them in turn; 0 runs video on the main runtime. One relays a few hundred 1080p streams.
+    pub video_threads: usize,
+    /// Milliseconds a video thread lets events gather before it wakes again: one wake-up then
+    /// serves every camera whose frames came meanwhile. It is the most delay this adds to a
+    /// frame; 0 wakes for every event (more CPU per stream).
+    pub wake_batch_ms: u64,
 }
 
 impl Default for CamerasConfig {
@@ -40,6 +47,8 @@ impl Default for CamerasConfig {
             viewer_queue: 64,
             resync_seconds: 30,
             snapshot_timeout_seconds: 5,
+            video_threads: 1,
+            wake_batch_ms: 5,
         }
     }
 }
@@ -55,6 +64,8 @@ impl CamerasConfig {
             backoff_initial,
             backoff_max: ms(self.backoff_max_ms, 50).max(backoff_initial),
             viewer_queue: self.viewer_queue.max(2),
+            video_threads: self.video_threads,
+            wake_batch: Duration::from_millis(self.wake_batch_ms.min(100)),
             ..IngestConfig::default()
         }
     }

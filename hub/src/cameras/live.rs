@@ -76,7 +76,13 @@ pub async fn live(
         .read_buffer_size(READ_BUFFER);
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
     let delay = s.cameras.live_send_delay.clone();
-    Ok(ws.on_upgrade(move |socket| serve(socket, viewer, id, delay)))
+    Ok(ws.on_upgrade(move |socket| async move {
+        // On the camera's video thread when it has one (see `Viewer::home`).
+        match viewer.home().cloned() {
+            Some(home) => drop(home.spawn(serve(socket, viewer, id, delay))),
+            None => serve(socket, viewer, id, delay).await,
+        }
+    }))
 }
 
 /// One frame, or the socket is given up.

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::config::Quality;
@@ -57,9 +58,22 @@ pub struct Viewer {
     rx: mpsc::Receiver<Queued>,
     skips: Arc<AtomicU64>,
     arrived: Option<Instant>,
+    home: Option<Handle>,
 }
 
 impl Viewer {
+    /// The runtime its camera's frames are handled on (a video thread, see
+    /// `video_threads.rs`). Serve the viewer's connection there: each frame
+    /// then reaches it without waking another thread, and its sends join the
+    /// thread's batch. `None` for a viewer made outside a registry.
+    pub fn home(&self) -> Option<&Handle> {
+        self.home.as_ref()
+    }
+
+    pub(crate) fn set_home(&mut self, runtime: Handle) {
+        self.home = Some(runtime);
+    }
+
     /// The stream actually served (`Main` when `Sub` was asked for and the
     /// camera has no sub stream).
     pub fn quality(&self) -> Quality {
@@ -269,6 +283,7 @@ impl LiveStream {
             rx,
             skips,
             arrived: None,
+            home: None,
         }
     }
 
