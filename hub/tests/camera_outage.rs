@@ -1,14 +1,16 @@
 //! A camera's outage raises one `camera_offline` incident while that incident is open — also
 //! when a second hub node, or the same node after a restart, notices the outage with another
-//! start — on SQLite and on PostgreSQL.
+//! start — and the time before that incident counts from the outage's real start, which the
+//! database keeps across a restart; on SQLite and on PostgreSQL.
 
 mod common;
 
+use axum::http::Method;
 use chrono::Duration;
 use common::community::{act_ok, community};
 use common::Hub;
 use gridwatch_hub::cameras::health::raise_camera_offline;
-use gridwatch_store::RaiseOutcome;
+use gridwatch_store::{IncidentFilter, RaiseOutcome, Visibility};
 use serde_json::json;
 
 on_both!(an_open_outage_is_raised_once, |hub: Hub| async move {
@@ -58,3 +60,99 @@ on_both!(an_open_outage_is_raised_once, |hub: Hub| async move {
         .unwrap()
         .is_none());
 });
+
+on_both!(
+    an_outage_counts_from_its_start_after_a_restart,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let cam = c.cams[0].clone();
+        // Nothing answers at its URL: the hub sees it offline at t0 and records when that began.
+        gridwatch_hub::cameras::start(&hub.state).await;
+        let t0 = hub.state.now();
+        let store = hub.state.store.clone();
+        let began = wait_for(|| {
+            let store = store.clone();
+            let cam = cam.clone();
+            async move { store.camera_outage(&cam).await.unwrap() }
+        })
+        .await
+        .expect("the outage's start is recorded");
+        assert_eq!(began, t0);
+
+        // 59 s into the outage (of the 60 before an incident) the hub restarts — here, a second
+        // hub process on the same database sees the camera offline. Its count goes on from t0, so
+        // the incident comes within about a second, not a minute, and it is the outage of t0.
+        hub.clock.advance(Duration::seconds(59));
+        let restarted = gridwatch_hub::AppState::new(
+            store.clone(),
+            std::sync::Arc::new(hub.clock.clone()),
+            (*hub.state.config).clone(),
+        );
+        gridwatch_hub::cameras::start(&restarted).await;
+        let raised = wait_for(|| {
+            let store = store.clone();
+            let cam = cam.clone();
+            async move {
+                let all = store
+                    .incidents(&IncidentFilter::new(Visibility::All))
+                    .await
+                    .unwrap();
+                all.into_iter().find(|i| {
+                    i.kind.as_str() == "camera_offline" && i.camera_id == Some(cam.clone())
+                })
+            }
+        })
+        .await
+        .expect("a camera_offline incident within the wait, i.e. counted from t0");
+        let timeline = store.timeline(&raised.id).await.unwrap();
+        assert_eq!(
+            timeline[0].data["offline_since"],
+            json!(t0),
+            "the incident is the outage that began at t0"
+        );
+        assert_eq!(
+            store.camera_outage(&cam).await.unwrap(),
+            Some(t0),
+            "the second sighting did not move the start"
+        );
+
+        // Disabling the camera ends the outage: if it is enabled again while still down, the
+        // count starts afresh.
+        let path = format!("/api/v1/cameras/{cam}");
+        let body = json!({"enabled": false});
+        let answer = hub
+            .call(Method::PATCH, &path, Some(&c.admin), Some(body))
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let ended = wait_for(|| {
+            let store = store.clone();
+            let cam = cam.clone();
+            async move {
+                store
+                    .camera_outage(&cam)
+                    .await
+                    .unwrap()
+                    .is_none()
+                    .then_some(())
+            }
+        })
+        .await;
+        assert!(ended.is_some(), "a disabled camera has no outage");
+    }
+);
+
+/// Polls `probe` every 50 ms for up to 15 s until it finds something.
+async fn wait_for<T, F, Fut>(mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}

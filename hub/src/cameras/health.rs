@@ -7,6 +7,8 @@
 //! to the real-time stream. An outage of an enabled camera that lasts longer than
 //! `[cameras] offline_incident_seconds` raises one `camera_offline` incident in the camera's
 //! grid — once per outage: the camera must come back online before another can be raised.
+//! The outage's start is kept in the database (`camera_outages`), so that time counts from when
+//! the outage really began, also across a restart of the hub or on another node.
 
 use crate::incidents::routing::route;
 use crate::state::AppState;
@@ -83,6 +85,8 @@ async fn run(state: AppState, mut events: tokio::sync::broadcast::Receiver<Statu
         reported: HashMap::new(),
         outages: HashMap::new(),
     };
+    // Cameras already in the registry may have changed before we subscribed.
+    m.resync().await;
     loop {
         let next_due = m.outages.values().filter_map(|o| o.due).min();
         tokio::select! {
@@ -112,6 +116,15 @@ impl Monitor {
         let Some(health) = Health::of(status.state) else {
             return;
         };
+        let disabled = status.reason.as_deref() == Some(DISABLED_REASON);
+        if disabled {
+            // Not expected to work: no outage to count (also when it was already reported
+            // offline), none to carry over if it is enabled again while still down.
+            if let Some(outage) = self.outages.get_mut(id) {
+                outage.due = None;
+            }
+            self.end_outage(id).await;
+        }
         if self.reported.get(id) == Some(&health) {
             return;
         }
@@ -146,19 +159,37 @@ impl Monitor {
         match health {
             Health::Online => {
                 self.outages.remove(id);
+                self.end_outage(id).await;
             }
             Health::Offline => {
-                let delay = self.state.cameras.config.offline_incident_after();
-                let disabled = !camera.enabled || reason == DISABLED_REASON;
+                let now = self.state.now();
+                let (since, delay) = if disabled || !camera.enabled {
+                    (now, None)
+                } else {
+                    let since = match self.state.store.camera_outage_began(id, &reason, now).await {
+                        Ok(since) => since,
+                        Err(e) => {
+                            tracing::error!(camera = %id, error = %e, "outage start not recorded");
+                            now
+                        }
+                    };
+                    (since, self.state.cameras.config.offline_incident_after())
+                };
                 self.outages.insert(
                     id.to_string(),
                     Outage {
-                        since: self.state.now(),
+                        since,
                         reason,
-                        due: delay.filter(|_| !disabled).map(|d| Instant::now() + d),
+                        due: delay.map(|d| due_at(since, d, now)),
                     },
                 );
             }
+        }
+    }
+
+    async fn end_outage(&self, id: &str) {
+        if let Err(e) = self.state.store.camera_outage_ended(id).await {
+            tracing::error!(camera = %id, error = %e, "outage end not recorded");
         }
     }
 
@@ -214,6 +245,13 @@ impl Monitor {
             }
         }
     }
+}
+
+/// When an outage that began at `since` (by the hub's clock, possibly before this process
+/// started) becomes an incident: `delay` after its start, or at once if that has passed.
+fn due_at(since: DateTime<Utc>, delay: std::time::Duration, now: DateTime<Utc>) -> Instant {
+    let end = since + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+    Instant::now() + (end - now).to_std().unwrap_or_default()
 }
 
 /// Records camera health events and hands them on: the one place they leave this module.

@@ -20,6 +20,7 @@ mod events;
 mod grids;
 mod incidents;
 mod intake;
+mod outages;
 mod posts;
 mod reports;
 pub mod secret;
