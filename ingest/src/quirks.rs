@@ -105,4 +105,42 @@ mod tests {
     fn unknown_fields_are_rejected() {
         assert!(serde_json::from_str::<CameraQuirks>(r#"{"ignore_everything": true}"#).is_err());
     }
+
+    /// The `User-Agent` reaches the camera: a listener stands in for one and reads the first
+    /// request the session sends.
+    #[tokio::test]
+    async fn the_user_agent_is_sent() {
+        use crate::session::{Session, SessionConfig, DEFAULT_USER_AGENT};
+        use tokio::io::AsyncReadExt;
+        for (asked, expected) in [
+            (Some("HikvisionClient/1.0"), "HikvisionClient/1.0"),
+            (None, DEFAULT_USER_AGENT),
+        ] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("rtsp://{}/cam1", listener.local_addr().unwrap());
+            let mut config = SessionConfig::new(url.parse().unwrap());
+            config.quirks.user_agent = asked.map(str::to_string);
+            let camera = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = vec![0u8; 4096];
+                let mut len = 0;
+                while !request[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut request[len..]).await.unwrap();
+                    assert!(n > 0, "the client closed before a whole request");
+                    len += n;
+                }
+                String::from_utf8_lossy(&request[..len]).into_owned()
+                // Dropping the socket answers nothing: the session fails, which is fine here.
+            });
+            let _ = Session::connect(&config, None).await;
+            let request = camera.await.unwrap();
+            let header = format!("User-Agent: {expected}\r\n");
+            assert!(
+                request
+                    .to_ascii_lowercase()
+                    .contains(&header.to_ascii_lowercase()),
+                "{request}"
+            );
+        }
+    }
 }

@@ -32,6 +32,10 @@ pub struct Camera {
     /// camera that follows the standard.
     #[serde(default)]
     pub quirks: Vec<String>,
+    /// The `User-Agent` to send instead of the hub's own, for cameras that only talk to the
+    /// clients they know; `None` for the default.
+    #[serde(default)]
+    pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -172,6 +176,9 @@ pub struct NewCamera {
     /// Names from [`CAMERA_QUIRKS`]; none by default.
     #[serde(default)]
     pub quirks: Vec<String>,
+    /// `User-Agent` to send instead of the hub's own.
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
 fn yes() -> bool {
@@ -204,6 +211,24 @@ pub struct CameraPatch {
     pub transport: Option<String>,
     /// The whole list of quirks (names from [`CAMERA_QUIRKS`]); `[]` removes them all.
     pub quirks: Option<Vec<String>>,
+    /// `null` goes back to the hub's own `User-Agent`.
+    #[serde(default, deserialize_with = "double_option")]
+    pub user_agent: Option<Option<String>>,
+}
+
+/// A `User-Agent` header value: printable ASCII (it goes into an RTSP header line as is, so
+/// no line breaks), 1 to 200 characters.
+pub fn validate_user_agent(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.is_empty() || value.len() > 200 {
+        return Err(ValidationError::new(field, "must be 1 to 200 characters"));
+    }
+    if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(ValidationError::new(
+            field,
+            "must be printable ASCII (it is sent as an RTSP header)",
+        ));
+    }
+    Ok(())
 }
 
 /// An `rtsp://` or `rtsps://` URL with a host and no credentials in it.
@@ -274,6 +299,9 @@ impl NewCamera {
         )?;
         self.transport()?;
         self.quirks()?;
+        if let Some(ua) = &self.user_agent {
+            validate_user_agent("user_agent", ua)?;
+        }
         Ok(())
     }
 
@@ -346,6 +374,12 @@ impl Camera {
         }
         if let Some(v) = p.quirks {
             out.quirks = parse_quirks("quirks", &v)?;
+        }
+        if let Some(v) = p.user_agent {
+            if let Some(ua) = &v {
+                validate_user_agent("user_agent", ua)?;
+            }
+            out.user_agent = v;
         }
         let change = match (p.username, p.password) {
             (None, None) => CredentialsChange::Keep,
@@ -429,6 +463,7 @@ mod tests {
             has_credentials: true,
             transport: CameraTransport::Tcp,
             quirks: vec![],
+            user_agent: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };
@@ -471,5 +506,18 @@ mod tests {
             serde_json::from_str(r#"{"name":"n","rtsp_url":"rtsp://h/a"}"#).unwrap();
         assert_eq!(defaults.transport().unwrap(), CameraTransport::Tcp);
         assert!(defaults.quirks().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_user_agent_is_one_printable_header_value() {
+        assert!(validate_user_agent("user_agent", "Mozilla/5.0 (VLC 3.0)").is_ok());
+        for bad in ["", "a\r\nCSeq: 1", "摄像头", &"x".repeat(201)] {
+            let e = validate_user_agent("user_agent", bad).unwrap_err();
+            assert_eq!(e.field, "user_agent", "{bad:?}");
+        }
+        let new: NewCamera =
+            serde_json::from_str(r#"{"name":"n","rtsp_url":"rtsp://h/a","user_agent":"a\nb"}"#)
+                .unwrap();
+        assert_eq!(new.validate().unwrap_err().field, "user_agent");
     }
 }

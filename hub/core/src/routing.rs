@@ -124,6 +124,7 @@ mod tests {
             has_credentials: false,
             transport: Default::default(),
             quirks: vec![],
+            user_agent: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

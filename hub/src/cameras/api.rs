@@ -104,8 +104,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(view(&s, camera))))
 }
 
-/// A changed URL, credentials, `enabled`, `transport` or `quirks` reconnects the camera at once;
-/// other fields (name, place, grid) leave its session alone.
+/// A changed URL, credentials, `enabled`, `transport`, `quirks` or `user_agent` reconnects the
+/// camera at once; other fields (name, place, grid) leave its session alone.
 pub async fn patch(
     State(s): State<AppState>,
     Path(id): Path<String>,

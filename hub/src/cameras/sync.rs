@@ -38,6 +38,7 @@ pub async fn ingest_config(
         CameraTransport::Udp => Transport::Udp,
     };
     config.quirks = ingest_quirks(&camera.id, &camera.quirks);
+    config.quirks.user_agent = camera.user_agent.clone();
     if camera.has_credentials {
         config.credentials = store
             .camera_credentials(&camera.id)

@@ -24,6 +24,7 @@ struct CameraRow {
     has_credentials: bool,
     transport: String,
     quirks: String,
+    user_agent: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -52,6 +53,7 @@ impl From<CameraRow> for Camera {
             has_credentials: r.has_credentials,
             transport,
             quirks,
+            user_agent: r.user_agent,
             created_at: from_ms(r.created_at),
             updated_at: from_ms(r.updated_at),
         }
@@ -60,7 +62,7 @@ impl From<CameraRow> for Camera {
 
 const SELECT: &str = "SELECT c.id, c.name, c.rtsp_url, c.sub_rtsp_url, c.grid_id, c.lat, c.lon, \
      c.heading, c.panoramic, c.enabled, (k.camera_id IS NOT NULL) AS has_credentials, \
-     c.transport, c.quirks, c.created_at, c.updated_at \
+     c.transport, c.quirks, c.user_agent, c.created_at, c.updated_at \
      FROM cameras c LEFT JOIN camera_credentials k ON k.camera_id = c.id";
 
 /// The quirks column: a JSON array of names.
@@ -94,6 +96,7 @@ impl Store {
             has_credentials: creds.is_some(),
             transport,
             quirks,
+            user_agent: new.user_agent,
             created_at: now,
             updated_at: now,
         };
@@ -101,8 +104,8 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO cameras (id, name, rtsp_url, sub_rtsp_url, grid_id, lat, lon, heading, \
-                 panoramic, enabled, created_at, updated_at, transport, quirks) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 panoramic, enabled, created_at, updated_at, transport, quirks, user_agent) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&camera.id)
             .bind(&camera.name)
@@ -118,6 +121,7 @@ impl Store {
             .bind(to_ms(now))
             .bind(camera.transport.as_str())
             .bind(quirks_json(&camera.quirks))
+            .bind(&camera.user_agent)
             .execute(&mut *tx)
             .await?;
             if let Some(c) = &creds {
@@ -176,7 +180,7 @@ impl Store {
             sqlx::query(
                 "UPDATE cameras SET name = $1, rtsp_url = $2, sub_rtsp_url = $3, grid_id = $4, \
                  lat = $5, lon = $6, heading = $7, panoramic = $8, enabled = $9, updated_at = $10, \
-                 transport = $11, quirks = $12 WHERE id = $13",
+                 transport = $11, quirks = $12, user_agent = $13 WHERE id = $14",
             )
             .bind(&camera.name)
             .bind(&camera.rtsp_url)
@@ -190,6 +194,7 @@ impl Store {
             .bind(to_ms(now))
             .bind(camera.transport.as_str())
             .bind(quirks_json(&camera.quirks))
+            .bind(&camera.user_agent)
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -337,7 +337,7 @@ on_both!(cameras_keep_credentials_apart, |store: Store| async move {
 });
 
 on_both!(
-    cameras_keep_transport_and_quirks,
+    cameras_keep_transport_quirks_and_user_agent,
     |store: Store| async move {
         use gridwatch_core::camera::CameraTransport;
         // A camera created without them: TCP, no quirks (as existing rows after the migration).
@@ -386,6 +386,25 @@ on_both!(
         assert!(cleared.quirks.is_empty());
         assert_eq!(store.camera(&c.id).await.unwrap(), cleared);
 
+        // A User-Agent of its own, kept; `null` goes back to the hub's.
+        assert_eq!(plain.user_agent, None);
+        let ua = store
+            .update_camera(
+                &c.id,
+                from(json!({"user_agent": "HikvisionClient/1.0"})),
+                t0(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ua.user_agent.as_deref(), Some("HikvisionClient/1.0"));
+        assert_eq!(store.camera(&c.id).await.unwrap(), ua);
+        let cleared = store
+            .update_camera(&c.id, from(json!({"user_agent": null})), t0())
+            .await
+            .unwrap();
+        assert_eq!(cleared.user_agent, None);
+        assert_eq!(store.camera(&c.id).await.unwrap(), cleared);
+
         // Unknown values are refused with the field named, and nothing changes.
         for (body, field) in [
             (json!({"transport": "rtp"}), "transport"),
@@ -393,6 +412,9 @@ on_both!(
                 json!({"quirks": ["ignore_rtptime", "dahua_magic"]}),
                 "quirks",
             ),
+            // It goes into an RTSP header line as is.
+            (json!({"user_agent": "x\r\nCSeq: 9"}), "user_agent"),
+            (json!({"user_agent": ""}), "user_agent"),
         ] {
             match store.update_camera(&c.id, from(body), t0()).await {
                 Err(StoreError::Invalid(e)) => assert_eq!(e.field, field),
