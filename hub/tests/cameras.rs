@@ -3,14 +3,19 @@
 //! outages as events and (once) as an incident, edits applied without a restart, and no video
 //! for residents or panic buttons.
 
+/// The ingest's helpers for tests against the camera simulator (a small simulator, the JPEG
+/// size reader).
+#[path = "../../ingest/tests/common/mod.rs"]
+mod ingest_common;
+
 use futures::StreamExt;
 use gridwatch_core::incident::EventType;
 use gridwatch_hub::{server, Config};
-use gridwatch_ingest::camsim::{CamSim, CamSimConfig};
 use gridwatch_ingest::fmp4::inspect::{parse_init_segment, parse_media_segment};
 use gridwatch_ingest::fmp4::SYNC_SAMPLE_FLAGS;
 use gridwatch_store::testing::fresh_store;
-use gridwatch_store::Backend;
+use gridwatch_store::{Backend, Store};
+use ingest_common::{jpeg_size, start_sim};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -21,35 +26,19 @@ struct Running {
     ws: String,
     state: gridwatch_hub::AppState,
     http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Dropping it stops the hub.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
 
-fn sim(cameras: usize) -> CamSim {
-    CamSim::start(CamSimConfig {
-        cameras,
-        width: 320,
-        height: 240,
-        fps: 25,
-        key_int: 25,
-        bitrate_kbps: 300,
-        ..CamSimConfig::default()
-    })
-    .expect("camsim starts")
-}
-
-async fn start_hub() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let store = fresh_store(Backend::Sqlite, dir.path()).await.unwrap();
-    let mut config = Config {
+/// The hub as `gridwatch serve` runs it, with `config` on a free port, on `store` (kept in
+/// `dir`).
+async fn serve(dir: tempfile::TempDir, store: Store, config: Config) -> Running {
+    let config = Config {
         listen: "127.0.0.1:0".into(),
-        ..Config::default()
+        ..config
     };
-    config.cameras.offline_incident_seconds = 1;
-    config.cameras.stall_timeout_ms = 1500;
-    config.cameras.connect_timeout_ms = 3000;
-    config.cameras.backoff_initial_ms = 200;
-    config.cameras.backoff_max_ms = 1000;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = server::start(config, store, async {
         let _ = stopped.await;
@@ -61,12 +50,33 @@ async fn start_hub() -> Running {
         ws: format!("ws://{}", running.addr),
         state: running.state,
         http: reqwest::Client::new(),
-        _stop: stop,
+        task: running.task,
+        stop: Some(stop),
         _dir: dir,
     }
 }
 
+/// A hub on a fresh SQLite store, with camera timeouts short enough for tests and an outage
+/// that is an incident after a second.
+async fn start_hub() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store(Backend::Sqlite, dir.path()).await.unwrap();
+    let mut config = Config::default();
+    config.cameras.offline_incident_seconds = 1;
+    config.cameras.stall_timeout_ms = 1500;
+    config.cameras.connect_timeout_ms = 3000;
+    config.cameras.backoff_initial_ms = 200;
+    config.cameras.backoff_max_ms = 1000;
+    serve(dir, store, config).await
+}
+
 impl Running {
+    /// Stops the hub, as a shutdown signal does, and waits until it has.
+    async fn stop(&mut self) {
+        drop(self.stop.take());
+        (&mut self.task).await.unwrap().unwrap();
+    }
+
     async fn login(&self, role: &str, grid: Option<&str>) -> String {
         let n = gridwatch_core::id::new_id().replace('-', "");
         let user = self
@@ -111,6 +121,51 @@ impl Running {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// Registers a camera as `admin`, which must be answered 201 Created; the answer.
+    async fn add_camera(&self, admin: &str, camera: Value) -> Value {
+        let (status, cam) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/cameras",
+                admin,
+                Some(camera),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{cam}");
+        cam
+    }
+
+    /// Changes camera `id` as `admin` (`PATCH`); the answer.
+    async fn patch_camera(&self, admin: &str, id: &str, changes: Value) -> (StatusCode, Value) {
+        self.call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/cameras/{id}"),
+            admin,
+            Some(changes),
+        )
+        .await
+    }
+
+    /// The live endpoint of camera `id` as a WebSocket URL, with `token` in the query.
+    fn live_url(&self, id: &str, token: &str) -> String {
+        format!("{}/api/v1/cameras/{id}/live?token={token}", self.ws)
+    }
+
+    /// Watches camera `id` live for `during`: how many media segments (`moof`) came.
+    async fn media_during(&self, id: &str, token: &str, during: Duration) -> usize {
+        let (mut ws, _) = tokio_tungstenite::connect_async(self.live_url(id, token))
+            .await
+            .unwrap();
+        let mut media = 0;
+        let until = Instant::now() + during;
+        while Instant::now() < until {
+            if let Message::Binary(seg) = next_message(&mut ws).await {
+                media += usize::from(box_type(&seg) == b"moof");
+            }
+        }
+        media
     }
 
     async fn camera(&self, token: &str, id: &str) -> Value {
@@ -198,28 +253,6 @@ impl Running {
     }
 }
 
-/// Width and height from a JPEG's start-of-frame marker.
-fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
-    if jpeg.get(..2)? != [0xFF, 0xD8] {
-        return None;
-    }
-    let mut i = 2;
-    while i + 9 < jpeg.len() {
-        if jpeg[i] != 0xFF {
-            return None;
-        }
-        let marker = jpeg[i + 1];
-        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
-        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-            let h = u16::from_be_bytes([jpeg[i + 5], jpeg[i + 6]]);
-            let w = u16::from_be_bytes([jpeg[i + 7], jpeg[i + 8]]);
-            return Some((w, h));
-        }
-        i += 2 + len;
-    }
-    None
-}
-
 /// Frames ffprobe decodes from an fMP4 file; `None` (and a note) without ffprobe, unless
 /// `GRIDWATCH_REQUIRE_FFPROBE` is set.
 fn ffprobe_frames(file: &[u8]) -> Option<usize> {
@@ -267,9 +300,26 @@ where
         .expect("a good message")
 }
 
+/// A WebSocket to `url` is refused with `status`, before any upgrade.
+async fn assert_upgrade_refused(url: &str, status: u16) {
+    match tokio_tungstenite::connect_async(url).await.unwrap_err() {
+        tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), status),
+        other => panic!("expected {status}, got {other}"),
+    }
+}
+
+/// Polls `done` every 100 ms until it holds; fails with `what` after `within`.
+async fn wait_until(within: Duration, what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < within, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
-    let sim = sim(2);
+    let sim = start_sim(2);
     let hub = start_hub().await;
     let admin = hub.login("admin", None).await;
     let duty = hub.login("duty_officer", None).await;
@@ -282,18 +332,13 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
         )
         .await;
     let grid = grid["id"].as_str().unwrap().to_string();
-    let (status, cam) = hub
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/cameras",
+    let cam = hub
+        .add_camera(
             &admin,
-            Some(
-                json!({"name": "东门", "rtsp_url": sim.url(1), "grid_id": grid,
-                        "username": "viewer", "password": "secret-pw"}),
-            ),
+            json!({"name": "东门", "rtsp_url": sim.url(1), "grid_id": grid,
+                    "username": "viewer", "password": "secret-pw"}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{cam}");
     assert!(!cam.to_string().contains("secret-pw"), "{cam}");
     let id = cam["id"].as_str().unwrap().to_string();
 
@@ -310,9 +355,10 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
     assert!(listed.get("password").is_none());
 
     // Live: init text frame, init segment, then media from a keyframe.
-    let url = format!("{}/api/v1/cameras/{id}/live?token={duty}", hub.ws);
     let started = Instant::now();
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(hub.live_url(&id, &duty))
+        .await
+        .unwrap();
     let Message::Text(text) = next_message(&mut ws).await else {
         panic!("a text frame first")
     };
@@ -400,16 +446,7 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert_eq!(body["error"]["code"], "not_found");
     }
-    let err = tokio_tungstenite::connect_async(format!(
-        "{}/api/v1/cameras/nope/live?token={duty}",
-        hub.ws
-    ))
-    .await
-    .unwrap_err();
-    match err {
-        tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 404),
-        other => panic!("expected 404, got {other}"),
-    }
+    assert_upgrade_refused(&hub.live_url("nope", &duty), 404).await;
 
     // Residents and panic buttons see no video.
     let resident = hub.login("resident", Some(&grid)).await;
@@ -431,27 +468,13 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
             let (status, body) = hub.call(reqwest::Method::GET, &path, token, None).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
         }
-        let err = tokio_tungstenite::connect_async(format!(
-            "{}/api/v1/cameras/{id}/live?token={token}",
-            hub.ws
-        ))
-        .await
-        .unwrap_err();
-        match err {
-            tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 403),
-            other => panic!("expected 403, got {other}"),
-        }
+        assert_upgrade_refused(&hub.live_url(&id, token), 403).await;
     }
 
     // A new URL through the API is picked up without a restart.
     assert_eq!(sim.client_count(1).unwrap(), 1);
     let (status, body) = hub
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/cameras/{id}"),
-            &admin,
-            Some(json!({"rtsp_url": sim.url(2)})),
-        )
+        .patch_camera(&admin, &id, json!({"rtsp_url": sim.url(2)}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let config = hub.state.cameras.registry.config(&id).unwrap();
@@ -464,14 +487,12 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
         c["status"] == "online"
     })
     .await;
-    let started = Instant::now();
-    while sim.client_count(1).unwrap() != 0 || sim.client_count(2).unwrap() != 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the session did not move to cam2"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        Duration::from_secs(5),
+        "the session did not move to cam2",
+        || sim.client_count(1).unwrap() == 0 && sim.client_count(2).unwrap() == 1,
+    )
+    .await;
 
     // The camera goes away: camera.offline, then (after 1 s) one camera_offline incident.
     let seen = hub.health_events(&id).await.len();
@@ -549,19 +570,15 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(hub.state.cameras.registry.status(&id).is_none());
-    let started = Instant::now();
-    while sim.client_count(2).unwrap() != 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "session not closed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(Duration::from_secs(5), "session not closed", || {
+        sim.client_count(2).unwrap() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watched() {
-    let sim = sim(1);
+    let sim = start_sim(1);
     let dir = tempfile::tempdir().unwrap();
     let store = fresh_store(Backend::Sqlite, dir.path()).await.unwrap();
     let now = chrono::Utc::now();
@@ -580,19 +597,11 @@ async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watch
         )
         .await
         .unwrap();
-    let mut config = Config {
-        listen: "127.0.0.1:0".into(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
     // Requests time out after a second; live video must not.
     config.http.request_timeout_seconds = 1;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = server::start(config, store, async {
-        let _ = stopped.await;
-    })
-    .await
-    .unwrap();
-    let registry = &running.state.cameras.registry;
+    let mut hub = serve(dir, store, config).await;
+    let registry = &hub.state.cameras.registry;
     assert_eq!(registry.ids().len(), 2);
     let mut rx = registry
         .watch(&on.id, gridwatch_ingest::Quality::Main)
@@ -604,29 +613,10 @@ async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watch
     .await
     .expect("online")
     .unwrap();
-    let base = format!("http://{}", running.addr);
-    let n = gridwatch_core::id::new_id().replace('-', "");
-    let user = running
-        .state
-        .store
-        .create_user(
-            serde_json::from_value(json!({"username": format!("duty{}", &n[..8]),
-                "password": "password-1", "role": "duty_officer"}))
-            .unwrap(),
-            now,
-        )
-        .await
-        .unwrap();
-    let token = running
-        .state
-        .store
-        .open_session(user, chrono::Duration::hours(1), now)
-        .await
-        .unwrap()
-        .token;
-    let http = reqwest::Client::new();
-    let resp = http
-        .get(format!("{base}/api/v1/cameras/{}/live", off.id))
+    let token = hub.login("duty_officer", None).await;
+    let resp = hub
+        .http
+        .get(format!("{}/api/v1/cameras/{}/live", hub.base, off.id))
         .bearer_auth(&token)
         .send()
         .await
@@ -635,19 +625,17 @@ async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watch
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "camera_disabled");
     // A plain GET of the live endpoint is not a WebSocket.
-    let resp = http
-        .get(format!("{base}/api/v1/cameras/{}/live", on.id))
+    let resp = hub
+        .http
+        .get(format!("{}/api/v1/cameras/{}/live", hub.base, on.id))
         .bearer_auth(&token)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UPGRADE_REQUIRED);
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "ws://{}/api/v1/cameras/{}/live?token={token}",
-        running.addr, on.id
-    ))
-    .await
-    .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(hub.live_url(&on.id, &token))
+        .await
+        .unwrap();
     let until = Instant::now() + Duration::from_millis(2500);
     let mut late = 0;
     while Instant::now() < until {
@@ -661,13 +649,11 @@ async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watch
     );
     drop(ws);
     // Shutting down stops the sessions.
-    drop(stop);
-    running.task.await.unwrap().unwrap();
-    let started = Instant::now();
-    while sim.client_count(1).unwrap() != 0 {
-        assert!(started.elapsed() < Duration::from_secs(5), "sessions left");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    hub.stop().await;
+    wait_until(Duration::from_secs(5), "sessions left", || {
+        sim.client_count(1).unwrap() == 0
+    })
+    .await;
 }
 
 /// `gridwatch_live_send_delay_seconds` from `/metrics`: (count, sum).
@@ -697,7 +683,7 @@ async fn send_delay_metric(hub: &Running) -> (u64, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart() {
-    let sim = sim(1);
+    let sim = start_sim(1);
     let hub = start_hub().await;
     let admin = hub.login("admin", None).await;
     let duty = hub.login("duty_officer", None).await;
@@ -734,18 +720,13 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
     assert_eq!(list, json!([]));
 
     // A camera over UDP, with a quirk: shown in the API, in the ingest's config, and online.
-    let (status, cam) = hub
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/cameras",
+    let cam = hub
+        .add_camera(
             &admin,
-            Some(
-                json!({"name": "西门", "rtsp_url": sim.url(1), "transport": "udp",
-                        "quirks": ["ignore_rtptime"], "username": "u", "password": "secret-pw"}),
-            ),
+            json!({"name": "西门", "rtsp_url": sim.url(1), "transport": "udp",
+                    "quirks": ["ignore_rtptime"], "username": "u", "password": "secret-pw"}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{cam}");
     assert_eq!(cam["transport"], "udp");
     assert_eq!(cam["quirks"], json!(["ignore_rtptime"]));
     assert!(!cam.to_string().contains("secret-pw"), "{cam}");
@@ -772,21 +753,10 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
 
     // Live over UDP, and every live frame sent observes the send delay.
     let (count0, _) = send_delay_metric(&hub).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "{}/api/v1/cameras/{id}/live?token={duty}",
-        hub.ws
-    ))
-    .await
-    .unwrap();
-    let mut media = 0;
-    let until = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < until {
-        if let Message::Binary(seg) = next_message(&mut ws).await {
-            media += usize::from(box_type(&seg) == b"moof");
-        }
-    }
+    let media = hub
+        .media_during(&id, &duty, Duration::from_millis(1500))
+        .await;
     assert!(media >= 20, "{media} frames over UDP in 1.5 s");
-    drop(ws);
     let (count, sum) = send_delay_metric(&hub).await;
     assert!(
         count > count0 && count as usize <= count0 as usize + media,
@@ -798,12 +768,7 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
 
     // Switching to TCP reconnects at once, without a restart; a bad value changes nothing.
     let (status, body) = hub
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/cameras/{id}"),
-            &admin,
-            Some(json!({"transport": "tcp", "quirks": []})),
-        )
+        .patch_camera(&admin, &id, json!({"transport": "tcp", "quirks": []}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["transport"], "tcp");
@@ -818,12 +783,7 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
         Some("u")
     );
     let (status, body) = hub
-        .call(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/cameras/{id}"),
-            &admin,
-            Some(json!({"quirks": ["tapo_magic"]})),
-        )
+        .patch_camera(&admin, &id, json!({"quirks": ["tapo_magic"]}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["field"], "quirks");
@@ -833,28 +793,13 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
         c["status"] == "online" && c["transport"] == "tcp"
     })
     .await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "{}/api/v1/cameras/{id}/live?token={duty}",
-        hub.ws
-    ))
-    .await
-    .unwrap();
-    let mut media = 0;
-    let until = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < until {
-        if let Message::Binary(seg) = next_message(&mut ws).await {
-            media += usize::from(box_type(&seg) == b"moof");
-        }
-    }
+    let media = hub.media_during(&id, &duty, Duration::from_secs(1)).await;
     assert!(media >= 15, "{media} frames over TCP in 1 s");
-    drop(ws);
     // One session at the camera: the UDP one was closed.
-    let started = Instant::now();
-    while sim.client_count(1).unwrap() != 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the UDP session was not closed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        Duration::from_secs(5),
+        "the UDP session was not closed",
+        || sim.client_count(1).unwrap() == 1,
+    )
+    .await;
 }

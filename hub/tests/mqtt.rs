@@ -187,19 +187,22 @@ async fn counted(hub: &Hub, outcome: &str) -> u64 {
         .unwrap()
 }
 
-/// Waits until the counter reaches `n` (it is counted just after the press is handled).
-async fn assert_counted(hub: &Hub, outcome: &str, n: u64) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let got = counted(hub, outcome).await;
-        if got == n {
-            return;
+/// Waits until each counter, in turn, reaches its `n` (it is counted just after the press is
+/// handled).
+async fn assert_counted(hub: &Hub, expected: &[(&str, u64)]) {
+    for &(outcome, n) in expected {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let got = counted(hub, outcome).await;
+            if got == n {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mqtt_messages_total{{outcome={outcome:?}}} is {got}, expected {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "mqtt_messages_total{{outcome={outcome:?}}} is {got}, expected {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -210,6 +213,35 @@ async fn incidents(hub: &Hub, c: &Community) -> Vec<Value> {
     a.body.as_array().expect("a list").clone()
 }
 
+/// The community's panic button's topics under `prefix`: where it presses (`sos`) and where
+/// it reads its state (`status`).
+fn button_topics(prefix: &str, c: &Community) -> (String, String) {
+    (
+        format!("{prefix}/devices/{}/sos", c.button_id),
+        format!("{prefix}/devices/{}/status", c.button_id),
+    )
+}
+
+/// A client subscribed to `topic`.
+async fn watching(topic: &str) -> TestClient {
+    let mut watcher = TestClient::connect().await;
+    watcher.subscribe(topic).await;
+    watcher
+}
+
+/// Presses the button (`payload` on `sos`, not retained) and returns the state the watcher
+/// then reads on `status`.
+async fn press(
+    button: &TestClient,
+    sos: &str,
+    payload: &[u8],
+    watcher: &mut TestClient,
+    status: &str,
+) -> Value {
+    button.publish(sos, payload, false).await;
+    watcher.next_on(status).await.0
+}
+
 /// A press over MQTT raises an incident routed and dispatched like an HTTP press; the button
 /// reads its state, retained, on its status topic at every change; a repeat press makes no
 /// second incident and is answered too.
@@ -217,20 +249,12 @@ async fn press_raises_and_status_follows(backend: Backend) {
     let (hub, prefix) = hub_with_mqtt(backend).await;
     let c = community(&hub).await;
     let bridge = start_bridge(&hub).await;
-    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
-    let status = format!("{prefix}/devices/{}/status", c.button_id);
-    let mut watcher = TestClient::connect().await;
-    watcher.subscribe(&status).await;
+    let (sos, status) = button_topics(&prefix, &c);
+    let mut watcher = watching(&status).await;
     let button = TestClient::connect().await;
 
-    button
-        .publish(
-            &sos,
-            r#"{"lat": 26.52, "lon": 107.92, "note": "3栋大堂"}"#.as_bytes(),
-            false,
-        )
-        .await;
-    let (st, _) = watcher.next_on(&status).await;
+    let payload = r#"{"lat": 26.52, "lon": 107.92, "note": "3栋大堂"}"#;
+    let st = press(&button, &sos, payload.as_bytes(), &mut watcher, &status).await;
     assert_eq!(st["state"], "dispatched", "{st}");
     let id = s(&st["incident_id"]).to_string();
     assert_eq!(
@@ -262,8 +286,7 @@ async fn press_raises_and_status_follows(backend: Backend) {
     assert_eq!(st, json!({"incident_id": id, "state": "acknowledged"}));
 
     // A panicking person presses again (empty payload): the same incident, marked urgent.
-    button.publish(&sos, b"", false).await;
-    let (st, _) = watcher.next_on(&status).await;
+    let st = press(&button, &sos, b"", &mut watcher, &status).await;
     assert_eq!(st, json!({"incident_id": id, "state": "acknowledged"}));
     let i = get(&hub, &c.duty, &id).await;
     assert_eq!(
@@ -271,12 +294,10 @@ async fn press_raises_and_status_follows(backend: Backend) {
         (Some(1), Some(true))
     );
     assert_eq!(incidents(&hub, &c).await.len(), 1, "no second incident");
-    assert_counted(&hub, "sos", 1).await;
-    assert_counted(&hub, "repeat", 1).await;
+    assert_counted(&hub, &[("sos", 1), ("repeat", 1)]).await;
 
     // The status is retained: a button that (re)connects reads it at once.
-    let mut late = TestClient::connect().await;
-    late.subscribe(&status).await;
+    let mut late = watching(&status).await;
     let (st, retained) = late.next_on(&status).await;
     assert!(retained);
     assert_eq!(st, json!({"incident_id": id, "state": "acknowledged"}));
@@ -316,8 +337,7 @@ async fn press_raises_and_status_follows_postgres() {
 async fn bad_messages_are_counted_and_the_bridge_carries_on(backend: Backend) {
     let (hub, prefix) = hub_with_mqtt(backend).await;
     let c = community(&hub).await;
-    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
-    let status = format!("{prefix}/devices/{}/status", c.button_id);
+    let (sos, status) = button_topics(&prefix, &c);
     let button = TestClient::connect().await;
     // A press left retained on the broker is replayed to every new subscriber: it is not a
     // new press, and must not raise an incident each time the hub connects.
@@ -325,9 +345,8 @@ async fn bad_messages_are_counted_and_the_bridge_carries_on(backend: Backend) {
     button.publish(&sos, b"{}", true).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let bridge = start_bridge(&hub).await;
-    let mut watcher = TestClient::connect().await;
-    watcher.subscribe(&status).await;
-    assert_counted(&hub, "retained", 1).await;
+    let mut watcher = watching(&status).await;
+    assert_counted(&hub, &[("retained", 1)]).await;
 
     let stranger = format!("{prefix}/devices/{}/sos", gridwatch_core::id::new_id());
     button.publish(&stranger, b"{}", false).await;
@@ -343,24 +362,20 @@ async fn bad_messages_are_counted_and_the_bridge_carries_on(backend: Backend) {
         .publish(&sos, &vec![b' '; mqtt::payload::MAX_PAYLOAD + 1], false)
         .await;
     watcher.quiet(Duration::from_millis(500)).await;
-    assert_counted(&hub, "unknown_device", 1).await;
-    assert_counted(&hub, "malformed", 5).await;
+    assert_counted(&hub, &[("unknown_device", 1), ("malformed", 5)]).await;
     assert!(incidents(&hub, &c).await.is_empty());
     assert!(bridge.is_subscribed());
 
     // Still listening: a good press (with a field of the wrong type, ignored) is raised.
-    button
-        .publish(&sos, br#"{"lat": "here", "battery": 15}"#, false)
-        .await;
-    let (st, _) = watcher.next_on(&status).await;
+    let wrong_type = br#"{"lat": "here", "battery": 15}"#;
+    let st = press(&button, &sos, wrong_type, &mut watcher, &status).await;
     assert_eq!(st["state"], "dispatched");
     let i = get(&hub, &c.duty, s(&st["incident_id"])).await;
     assert_eq!(
         i["timeline"][0]["data"]["ignored_fields"],
         json!(["lat", "battery"])
     );
-    assert_counted(&hub, "sos", 1).await;
-    assert_counted(&hub, "error", 0).await;
+    assert_counted(&hub, &[("sos", 1), ("error", 0)]).await;
     assert_eq!(incidents(&hub, &c).await.len(), 1);
 
     bridge.stop().await;
@@ -434,10 +449,8 @@ async fn the_bridge_reconnects_when_the_broker_comes_back() {
     let hub = Hub::with_config(Backend::Sqlite, config).await;
     let c = community(&hub).await;
     let bridge = start_bridge(&hub).await;
-    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
-    let status = format!("{prefix}/devices/{}/status", c.button_id);
-    let mut watcher = TestClient::connect().await;
-    watcher.subscribe(&status).await;
+    let (sos, status) = button_topics(&prefix, &c);
+    let mut watcher = watching(&status).await;
     let button = TestClient::connect().await;
 
     relay.set_up(false);
@@ -468,8 +481,7 @@ async fn the_bridge_reconnects_when_the_broker_comes_back() {
         .unwrap()
         .contains("gridwatch_mqtt_connected 1"));
 
-    button.publish(&sos, b"", false).await;
-    let (st, _) = watcher.next_on(&status).await;
+    let st = press(&button, &sos, b"", &mut watcher, &status).await;
     assert_eq!(st["state"], "dispatched");
     assert_eq!(incidents(&hub, &c).await.len(), 1);
 
@@ -487,8 +499,7 @@ async fn a_press_made_while_the_hub_is_away_is_raised_when_it_is_back() {
     let client_id = config.mqtt.client_id.clone();
     let hub = Hub::with_config(Backend::Sqlite, config).await;
     let c = community(&hub).await;
-    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
-    let status = format!("{prefix}/devices/{}/status", c.button_id);
+    let (sos, status) = button_topics(&prefix, &c);
 
     start_bridge(&hub).await.stop().await;
     let button = TestClient::connect().await;
@@ -498,8 +509,7 @@ async fn a_press_made_while_the_hub_is_away_is_raised_when_it_is_back() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(incidents(&hub, &c).await.is_empty());
 
-    let mut watcher = TestClient::connect().await;
-    watcher.subscribe(&status).await;
+    let mut watcher = watching(&status).await;
     let bridge = start_bridge(&hub).await;
     let (st, _) = watcher.next_on(&status).await;
     assert_eq!(st["state"], "dispatched");
@@ -607,13 +617,10 @@ async fn with_two_nodes_a_press_is_raised_once() {
     );
     let node2 = Hub::from_state(second, hub.clock.clone());
     let bridges = [start_bridge(&hub).await, start_bridge(&node2).await];
-    let sos = format!("{prefix}/devices/{}/sos", c.button_id);
-    let status = format!("{prefix}/devices/{}/status", c.button_id);
-    let mut watcher = TestClient::connect().await;
-    watcher.subscribe(&status).await;
+    let (sos, status) = button_topics(&prefix, &c);
+    let mut watcher = watching(&status).await;
     let button = TestClient::connect().await;
-    button.publish(&sos, b"{}", false).await;
-    let (st, _) = watcher.next_on(&status).await;
+    let st = press(&button, &sos, b"{}", &mut watcher, &status).await;
     assert_eq!(st["state"], "dispatched", "{st}");
     // Give a second delivery every chance to arrive.
     tokio::time::sleep(Duration::from_millis(1500)).await;

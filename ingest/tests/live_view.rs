@@ -106,13 +106,24 @@ fn media_count(messages: &[LiveMessage]) -> usize {
         .count()
 }
 
+/// Writes the messages as `file` and has ffprobe decode it: every media frame sent must
+/// decode, give or take 3. Returns `(codec, width, height)` as ffprobe sees them.
+fn assert_decodes_all(what: &str, file: &str, messages: &[LiveMessage]) -> (String, u32, u32) {
+    let sent = media_count(messages);
+    let (codec, width, height, decoded) = ffprobe(&write_file(file, messages));
+    eprintln!("{what}: sent {sent}, decoded {decoded} ({codec} {width}x{height})");
+    assert!(
+        decoded.abs_diff(sent) <= 3,
+        "sent {sent}, decoded {decoded}"
+    );
+    (codec, width, height)
+}
+
 #[tokio::test]
 async fn frames_reach_a_viewer_as_fmp4_that_ffprobe_decodes() {
     init_tracing();
     let sim = start_sim(1);
-    let cameras = Cameras::new(fast_config());
-    cameras.apply([camera("c1", &sim.url(1))]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(5)).await;
+    let cameras = one_camera_online(&sim).await;
     let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
     let messages = collect(&mut viewer, Duration::from_secs(3)).await;
 
@@ -134,23 +145,15 @@ async fn frames_reach_a_viewer_as_fmp4_that_ffprobe_decodes() {
     if !ffprobe_available("frames_reach_a_viewer") {
         return;
     }
-    let path = write_file("viewer.mp4", &messages);
-    let (codec, width, height, decoded) = ffprobe(&path);
-    eprintln!("sent {sent} frames, ffprobe decoded {decoded} ({codec} {width}x{height})");
+    let (codec, width, height) = assert_decodes_all("viewer", "viewer.mp4", &messages);
     assert_eq!((codec.as_str(), width, height), ("h264", 320, 240));
-    assert!(
-        decoded.abs_diff(sent) <= 3,
-        "sent {sent}, decoded {decoded}"
-    );
 }
 
 #[tokio::test]
 async fn a_viewer_joining_mid_stream_gets_init_and_a_keyframe_first() {
     init_tracing();
     let sim = start_sim(1);
-    let cameras = Cameras::new(fast_config());
-    cameras.apply([camera("c1", &sim.url(1))]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(5)).await;
+    let cameras = one_camera_online(&sim).await;
     let mut first_viewer = cameras.subscribe("c1", Quality::Main).unwrap();
     // Join in the middle of a GOP (keyframes every second).
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -202,22 +205,14 @@ async fn a_viewer_joining_mid_stream_gets_init_and_a_keyframe_first() {
         LiveMessage::Media(key),
     ];
     messages.extend(collect(&mut viewer, Duration::from_secs(1)).await);
-    let sent = media_count(&messages);
-    let (_, _, _, decoded) = ffprobe(&write_file("late-viewer.mp4", &messages));
-    eprintln!("late viewer: sent {sent}, decoded {decoded}");
-    assert!(
-        decoded.abs_diff(sent) <= 3,
-        "sent {sent}, decoded {decoded}"
-    );
+    assert_decodes_all("late viewer", "late-viewer.mp4", &messages);
 }
 
 #[tokio::test]
 async fn one_camera_session_serves_every_viewer() {
     init_tracing();
     let sim = start_sim(1);
-    let cameras = Cameras::new(fast_config());
-    cameras.apply([camera("c1", &sim.url(1))]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(5)).await;
+    let cameras = one_camera_online(&sim).await;
     let mut viewers: Vec<Viewer> = (0..8)
         .map(|_| cameras.subscribe("c1", Quality::Main).unwrap())
         .collect();
@@ -296,9 +291,7 @@ async fn sub_streams_are_separate_sessions_and_fall_back_to_main() {
 async fn viewers_stay_subscribed_across_a_camera_restart() {
     init_tracing();
     let sim = start_sim(1);
-    let cameras = Cameras::new(fast_config());
-    cameras.apply([camera("c1", &sim.url(1))]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(5)).await;
+    let cameras = one_camera_online(&sim).await;
     let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
     let before = collect(&mut viewer, Duration::from_millis(500)).await;
     sim.restart(1).unwrap();
@@ -323,13 +316,7 @@ async fn viewers_stay_subscribed_across_a_camera_restart() {
     if ffprobe_available("viewers_stay_subscribed") {
         let mut all = before;
         all.extend(after);
-        let sent = media_count(&all);
-        let (_, _, _, decoded) = ffprobe(&write_file("across-restart.mp4", &all));
-        eprintln!("across a restart: sent {sent}, decoded {decoded}");
-        assert!(
-            decoded.abs_diff(sent) <= 3,
-            "sent {sent}, decoded {decoded}"
-        );
+        assert_decodes_all("across a restart", "across-restart.mp4", &all);
     }
 }
 
@@ -337,9 +324,7 @@ async fn viewers_stay_subscribed_across_a_camera_restart() {
 async fn removing_a_camera_ends_its_viewers() {
     init_tracing();
     let sim = start_sim(1);
-    let cameras = Cameras::new(fast_config());
-    cameras.apply([camera("c1", &sim.url(1))]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(5)).await;
+    let cameras = one_camera_online(&sim).await;
     let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
     cameras.apply([]);
     let ended = tokio::time::timeout(Duration::from_secs(2), async {
@@ -378,20 +363,13 @@ async fn a_pre_encoded_clip_is_served_in_a_loop() {
         ..sim_config(1)
     })
     .unwrap();
-    let cameras = Cameras::new(fast_config());
-    cameras.apply([camera("c1", &sim.url(1))]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(5)).await;
+    let cameras = one_camera_online(&sim).await;
     let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
     // Longer than the clip: crosses the loop.
     let messages = collect(&mut viewer, Duration::from_millis(2500)).await;
     let sent = media_count(&messages);
-    let (codec, width, height, decoded) = ffprobe(&write_file("clip-loop.mp4", &messages));
-    eprintln!("clip in a loop: sent {sent}, decoded {decoded} ({codec} {width}x{height})");
     assert!(sent >= 60, "{sent} frames in 2.5 s");
-    assert!(
-        decoded.abs_diff(sent) <= 3,
-        "sent {sent}, decoded {decoded}"
-    );
+    assert_decodes_all("clip in a loop", "clip-loop.mp4", &messages);
     let status = cameras.status("c1").unwrap().main;
     assert!(
         status.fps.is_some_and(|f| (f - 25.0).abs() < 1.0),

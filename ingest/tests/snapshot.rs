@@ -8,28 +8,6 @@ use std::time::Duration;
 use common::*;
 use gridwatch_ingest::{Cameras, Quality, SnapshotError, Snapshots, StreamState};
 
-/// Width and height from a JPEG's start-of-frame marker.
-fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
-    if jpeg.get(..2)? != [0xFF, 0xD8] {
-        return None;
-    }
-    let mut i = 2;
-    while i + 9 < jpeg.len() {
-        if jpeg[i] != 0xFF {
-            return None;
-        }
-        let marker = jpeg[i + 1];
-        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
-        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-            let h = u16::from_be_bytes([jpeg[i + 5], jpeg[i + 6]]);
-            let w = u16::from_be_bytes([jpeg[i + 7], jpeg[i + 8]]);
-            return Some((w, h));
-        }
-        i += 2 + len;
-    }
-    None
-}
-
 #[tokio::test]
 async fn a_snapshot_is_a_jpeg_of_the_stream_decoded_once_per_keyframe() {
     init_tracing();

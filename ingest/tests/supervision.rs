@@ -61,9 +61,7 @@ async fn stop_marks_the_camera_offline_and_resume_brings_it_back() {
 async fn restart_reconnects_within_five_seconds() {
     init_tracing();
     let sim = start_sim(1);
-    let cameras = Cameras::new(fast_config());
-    cameras.apply([camera("c1", &sim.url(1))]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(5)).await;
+    let cameras = one_camera_online(&sim).await;
     let mut watch = cameras
         .watch("c1", gridwatch_ingest::Quality::Main)
         .unwrap();

@@ -20,7 +20,7 @@
 mod common;
 
 use chrono::Utc;
-use common::{binary, env_usize, Proc};
+use common::{binary, env_usize, ms, spread, Proc, Spread};
 use gridwatch_store::{Backend, IncidentFilter, Store, StoreOptions, Visibility};
 
 use std::process::{Command, Stdio};
@@ -32,9 +32,8 @@ struct Figures {
     other: usize,
     errors: usize,
     elapsed: Duration,
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
+    /// Latency of the answered presses.
+    latency: Spread,
 }
 
 /// Registers one post, one grid and `presses` buttons; returns the buttons' tokens.
@@ -100,20 +99,12 @@ async fn press_all(base: &str, tokens: Vec<String>, clients: usize) -> Figures {
         errors += e;
     }
     let elapsed = started.elapsed();
-    lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
     Figures {
         created,
         other,
         errors,
         elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        max: lat.last().copied().unwrap_or_default(),
+        latency: spread(&mut lat),
     }
 }
 
@@ -208,9 +199,9 @@ async fn run(backend: Backend, clients: usize) -> Result<(), String> {
         f.created,
         f.elapsed.as_secs_f64(),
         rate,
-        f.p50.as_secs_f64() * 1e3,
-        f.p99.as_secs_f64() * 1e3,
-        f.max.as_secs_f64() * 1e3,
+        ms(f.latency.p50),
+        ms(f.latency.p99),
+        ms(f.latency.max),
         clients,
         f.other,
         f.errors,

@@ -46,7 +46,7 @@
 mod common;
 
 use chrono::Utc;
-use common::{binary, env_usize, Proc};
+use common::{binary, env_usize, ms, spread, Proc, Spread};
 use futures::StreamExt;
 use gridwatch_core::user::NewUser;
 use gridwatch_core::Role;
@@ -308,43 +308,6 @@ async fn subscriber(
     }
     drop(events);
     Ok(arrivals)
-}
-
-/// p50, p99 and max of a set of delays (sorted here).
-struct Spread {
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-}
-
-fn spread(d: &mut [Duration]) -> Spread {
-    d.sort_unstable();
-    let at = |p: f64| {
-        d.get(((d.len() as f64 * p) as usize).min(d.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Spread {
-        p50: at(0.50),
-        p99: at(0.99),
-        max: d.last().copied().unwrap_or_default(),
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-impl std::fmt::Display for Spread {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms",
-            ms(self.p50),
-            ms(self.p99),
-            ms(self.max)
-        )
-    }
 }
 
 /// The delays from `origin` (per incident) to every arrival, per event and over all; the

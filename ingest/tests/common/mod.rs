@@ -1,4 +1,5 @@
-//! Helpers for the tests against the camera simulator.
+//! Helpers for the tests against the camera simulator: the ingest's (`mod common;`) and the
+//! hub's `hub/tests/cameras.rs` (`#[path = "../../ingest/tests/common/mod.rs"]`).
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -62,6 +63,15 @@ pub fn camera(id: &str, url: &str) -> CameraConfig {
     CameraConfig::new(id, url.parse().expect("valid URL"))
 }
 
+/// Cameras (with [`fast_config`]) watching the simulator's first camera as `c1`, once it is
+/// online (within 5 s).
+pub async fn one_camera_online(sim: &CamSim) -> Cameras {
+    let cameras = Cameras::new(fast_config());
+    cameras.apply([camera("c1", &sim.url(1))]);
+    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(5)).await;
+    cameras
+}
+
 /// Waits until camera `id`'s main stream is in `state`; returns the status
 /// and how long it took.
 pub async fn wait_for(
@@ -90,4 +100,26 @@ pub async fn wait_for_quality(
             cameras.status(id)
         ),
     }
+}
+
+/// Width and height from a JPEG's start-of-frame marker.
+pub fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
+    if jpeg.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut i = 2;
+    while i + 9 < jpeg.len() {
+        if jpeg[i] != 0xFF {
+            return None;
+        }
+        let marker = jpeg[i + 1];
+        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            let h = u16::from_be_bytes([jpeg[i + 5], jpeg[i + 6]]);
+            let w = u16::from_be_bytes([jpeg[i + 7], jpeg[i + 8]]);
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
 }

@@ -1,6 +1,6 @@
 //! What the benches share: finding the hub binary, settings from the environment, child
-//! processes that die with the bench, and a one-post, one-grid community with panic buttons,
-//! written straight through the store.
+//! processes that die with the bench, a one-post, one-grid community with panic buttons,
+//! written straight through the store, and the p50/p99/max of a set of delays.
 
 #![allow(dead_code)]
 
@@ -11,6 +11,7 @@ use gridwatch_core::post::{NewPost, Post};
 use gridwatch_store::Store;
 use std::path::PathBuf;
 use std::process::Child;
+use std::time::Duration;
 
 /// The hub under test: `GRIDWATCH_BIN`, else `target/release/gridwatch`, else the debug one.
 pub fn binary() -> PathBuf {
@@ -104,4 +105,44 @@ pub async fn buttons(store: &Store, grid_id: &str, n: usize, now: DateTime<Utc>)
         tokens.extend(t.unwrap());
     }
     tokens
+}
+
+/// p50, p99 and max of a set of delays.
+pub struct Spread {
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+/// The spread of `d`, which it sorts: each percentile the value at rank `len × p` (rounded
+/// down), and zero for no delays.
+pub fn spread(d: &mut [Duration]) -> Spread {
+    d.sort_unstable();
+    let at = |p: f64| {
+        d.get(((d.len() as f64 * p) as usize).min(d.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Spread {
+        p50: at(0.50),
+        p99: at(0.99),
+        max: d.last().copied().unwrap_or_default(),
+    }
+}
+
+/// A duration in milliseconds.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
 }
