@@ -116,15 +116,6 @@ impl Monitor {
         let Some(health) = Health::of(status.state) else {
             return;
         };
-        let disabled = status.reason.as_deref() == Some(DISABLED_REASON);
-        if disabled {
-            // Not expected to work: no outage to count (also when it was already reported
-            // offline), none to carry over if it is enabled again while still down.
-            if let Some(outage) = self.outages.get_mut(id) {
-                outage.due = None;
-            }
-            self.end_outage(id).await;
-        }
         if self.reported.get(id) == Some(&health) {
             return;
         }
@@ -163,7 +154,9 @@ impl Monitor {
             }
             Health::Offline => {
                 let now = self.state.now();
-                let (since, delay) = if disabled || !camera.enabled {
+                // Disabling a camera ends its stored outage (the store does so), and raises none.
+                let disabled = !camera.enabled || reason == DISABLED_REASON;
+                let (since, delay) = if disabled {
                     (now, None)
                 } else {
                     let since = match self.state.store.camera_outage_began(id, &reason, now).await {

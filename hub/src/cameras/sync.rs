@@ -106,11 +106,6 @@ pub async fn reload_one(state: &AppState, id: &str) -> Result<(), StoreError> {
     match config {
         Some(c) => {
             tracing::info!(camera = %id, enabled = c.enabled, "camera applied");
-            if !c.enabled {
-                // A disabled camera is not expected to work: no outage to count on to an
-                // incident, nor to carry over if it is enabled again while still down.
-                state.store.camera_outage_ended(id).await?;
-            }
             hub.registry.upsert(c);
         }
         None => {

@@ -198,6 +198,14 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+            if !camera.enabled {
+                // A disabled camera is not expected to work: no outage to count on to an
+                // incident, nor to carry over if it is enabled again while still down.
+                sqlx::query("DELETE FROM camera_outages WHERE camera_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             if creds != CredentialsChange::Keep {
                 sqlx::query("DELETE FROM camera_credentials WHERE camera_id = $1")
                     .bind(id)

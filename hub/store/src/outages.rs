@@ -4,9 +4,9 @@
 //! `offline_incident_seconds`. That time must count from the outage's real start, not from
 //! whenever a hub process last (re)started, so the start lives here: the first node to see an
 //! outage records it, later sightings (another node, a restart) read it back, and the camera's
-//! return ends it.
+//! return — or its being disabled (`update_camera`) — ends it.
 
-use crate::time::{from_ms, to_ms};
+use crate::time::{from_ms, stored, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 
@@ -19,7 +19,7 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
-        let since: i64 = with_pool!(self, p => {
+        with_pool!(self, p => {
             sqlx::query(
                 "INSERT INTO camera_outages (camera_id, since, reason) VALUES ($1, $2, $3) \
                  ON CONFLICT (camera_id) DO NOTHING",
@@ -29,14 +29,9 @@ impl Store {
             .bind(reason)
             .execute(p)
             .await?;
-            sqlx::query_scalar("SELECT since FROM camera_outages WHERE camera_id = $1")
-                .bind(camera_id)
-                .fetch_optional(p)
-                .await?
-                // Ended (or the camera deleted) in between: this sighting starts it.
-                .unwrap_or(to_ms(now))
         });
-        Ok(from_ms(since))
+        // Ended (or the camera deleted) in between: this sighting starts it.
+        Ok(self.camera_outage(camera_id).await?.unwrap_or(stored(now)))
     }
 
     /// The camera is back: its outage is over.
