@@ -187,6 +187,10 @@ impl StatusReporter {
     /// Sets the state and reason; `since` moves and an event goes out only
     /// when the state changes (a new reason for the same state, e.g. another
     /// failed reconnection, only updates the watch).
+    ///
+    /// The event is broadcast while the watch is still locked, so whoever
+    /// reads the new state has its event waiting: "the status says online
+    /// but no event came yet" cannot be observed.
     pub(crate) fn set(&self, state: StreamState, reason: Option<String>) {
         let mut event = None;
         let last_frame_at = self.last_frame_at();
@@ -200,12 +204,15 @@ impl StatusReporter {
             if previous != state {
                 status.state = state;
                 status.since = SystemTime::now();
-                event = Some(StatusEvent {
+                let changed = StatusEvent {
                     camera_id: self.camera_id.clone(),
                     quality: self.quality,
                     previous,
                     status: status.clone(),
-                });
+                };
+                // No receivers is fine: nobody listens yet.
+                let _ = self.events.send(changed.clone());
+                event = Some(changed);
             }
             true
         });
@@ -223,8 +230,6 @@ impl StatusReporter {
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default()
             );
-            // No receivers is fine: nobody listens yet.
-            let _ = self.events.send(event);
         }
     }
 
@@ -300,6 +305,28 @@ mod tests {
         );
         assert!(events.try_recv().is_err());
         assert_eq!(watch.borrow().state, StreamState::Online);
+    }
+
+    #[test]
+    fn a_state_is_never_seen_before_its_event() {
+        for _ in 0..200 {
+            let (r, mut events) = reporter();
+            let r = Arc::new(r);
+            let watch = r.subscribe();
+            let setter = {
+                let r = r.clone();
+                std::thread::spawn(move || r.set(StreamState::Online, None))
+            };
+            while watch.borrow().state != StreamState::Online {
+                std::hint::spin_loop();
+            }
+            let event = events.try_recv();
+            assert!(
+                event.is_ok(),
+                "online was readable before its event: {event:?}"
+            );
+            setter.join().unwrap();
+        }
     }
 
     #[test]
