@@ -8,7 +8,7 @@
 #[path = "../../ingest/tests/common/mod.rs"]
 mod ingest_common;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use gridwatch_core::incident::EventType;
 use gridwatch_hub::{server, Config};
 use gridwatch_ingest::fmp4::inspect::{parse_init_segment, parse_media_segment};
@@ -407,6 +407,31 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
             "sent {frames}, decoded {decoded}"
         );
     }
+
+    // What the client sends: a ping is answered, a close is answered and ends the viewer.
+    let (mut ws, _) = tokio_tungstenite::connect_async(hub.live_url(&id, &duty))
+        .await
+        .unwrap();
+    ws.send(Message::Ping(b"still there?".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = loop {
+        if let Message::Pong(payload) = next_message(&mut ws).await {
+            break payload;
+        }
+    };
+    assert_eq!(&pong[..], b"still there?");
+    ws.send(Message::Close(None)).await.unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Close(_) = msg {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(answered, Ok(true), "the hub answers a close");
 
     // Sub falls back to main; a session cookie works too.
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(

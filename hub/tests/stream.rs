@@ -589,3 +589,33 @@ on_both!(
         assert_eq!(next_health(&mut duty).await, "ok");
     }
 );
+
+on_both_with!(
+    a_client_that_closes_has_its_close_answered,
+    Config::default(),
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let url = format!(
+            "{}/api/v1/stream?token={}",
+            base.replace("http://", "ws://"),
+            c.duty
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let hello = tokio::time::timeout(PATIENCE, ws.next()).await.unwrap();
+        assert!(matches!(hello, Some(Ok(Ws::Text(_)))), "{hello:?}");
+        ws.send(Ws::Close(None)).await.unwrap();
+        // The hub answers with a close of its own (RFC 6455 §5.5.1), not just a dropped
+        // connection, which a browser would report as abnormal (1006).
+        let answered = tokio::time::timeout(PATIENCE, async {
+            while let Some(Ok(frame)) = ws.next().await {
+                if let Ws::Close(_) = frame {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(answered, Ok(true));
+    }
+);

@@ -7,7 +7,7 @@
 //! bounds what waits for a slow client (it skips to the next keyframe), so a slow client costs
 //! the others nothing; a client whose socket does not take a frame within
 //! [`WRITE_TIMEOUT`] is disconnected. When the camera is removed the socket is closed with
-//! 1001. Each live media frame sent observes `gridwatch_live_send_delay_seconds`: from the
+//! 1001; a client's ping or close is answered. Each live media frame sent observes `gridwatch_live_send_delay_seconds`: from the
 //! frame's arrival from the camera to the socket having taken its bytes.
 
 use crate::http::error::{ApiError, ApiResult};
@@ -22,7 +22,9 @@ use futures::{SinkExt, StreamExt};
 use gridwatch_ingest::{LiveError, LiveMessage, Quality, Viewer};
 use serde::Deserialize;
 use serde_json::json;
+use std::task::Poll;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// Longest a client's socket may take to accept one frame.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,11 +92,27 @@ async fn send(
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
     msg: Message,
 ) -> Result<(), &'static str> {
-    match tokio::time::timeout(WRITE_TIMEOUT, tx.send(msg)).await {
+    let mut sending = std::pin::pin!(tx.send(msg));
+    // Nearly every send completes at once (the socket takes the bytes): those need no timer,
+    // which would cost a clock reading and a timer entry per frame per viewer.
+    let sent = match futures::poll!(sending.as_mut()) {
+        Poll::Ready(sent) => Ok(sent),
+        Poll::Pending => tokio::time::timeout(WRITE_TIMEOUT, sending).await,
+    };
+    match sent {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err("socket closed"),
         Err(_) => Err("client too slow"),
     }
+}
+
+/// Reads what the client sends until it leaves, then says so on `left`. A live viewer sends
+/// next to nothing: pings and a close, which the socket answers itself on the read that
+/// follows them (so this reads on after a close, until the stream ends). Reading in the sending
+/// loop instead would mean a read attempt, with its buffer preparation, after every frame.
+async fn watch_client(mut rx: futures::stream::SplitStream<WebSocket>, left: oneshot::Sender<()>) {
+    while let Some(Ok(_)) = rx.next().await {}
+    let _ = left.send(());
 }
 
 async fn serve(
@@ -103,10 +121,14 @@ async fn serve(
     camera: String,
     delay: prometheus::Histogram,
 ) {
-    let (mut tx, mut rx) = socket.split();
+    let (mut tx, rx) = socket.split();
+    let (left_tx, mut left) = oneshot::channel();
+    let client = tokio::spawn(watch_client(rx, left_tx));
     let quality = viewer.quality();
     let ended = loop {
         tokio::select! {
+            biased;
+            _ = &mut left => break "client left",
             msg = viewer.recv() => {
                 let Some(msg) = msg else {
                     let close = CloseFrame { code: 1001, reason: "camera removed".into() };
@@ -134,12 +156,8 @@ async fn serve(
                     break why;
                 }
             }
-            incoming = rx.next() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break "client left",
-                // Pings are answered by the socket itself; nothing else is expected.
-                Some(Ok(_)) => {}
-            },
         }
     };
+    client.abort();
     tracing::debug!(%camera, %quality, skips = viewer.skips(), why = ended, "live viewer gone");
 }

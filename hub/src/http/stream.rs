@@ -117,6 +117,8 @@ async fn audience_of(s: &AppState, caller: &Caller) -> ApiResult<Audience> {
 enum End {
     /// The client left, or its socket failed.
     Gone,
+    /// The client closed: its close is answered.
+    Closed,
     /// It could not keep up: close with 4008.
     Slow(&'static str),
 }
@@ -148,6 +150,10 @@ impl Client {
 
     async fn run(mut self, since: Option<i64>) {
         let end = self.serve(since).await;
+        if let End::Closed = end {
+            // The socket queued the answering close when it read the client's; this writes it.
+            let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.close()).await;
+        }
         if let End::Slow(why) = end {
             self.s.stream.metrics.slow_clients.inc();
             tracing::info!(
@@ -395,7 +401,7 @@ impl Client {
     async fn on_message(&mut self, m: Message) -> Result<(), End> {
         let text = match m {
             Message::Text(t) => t,
-            Message::Close(_) => return Err(End::Gone),
+            Message::Close(_) => return Err(End::Closed),
             // Pongs only prove the client is there; axum answers pings itself.
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
             Message::Binary(_) => {
