@@ -138,6 +138,26 @@ on_both!(
         })
         .await;
         assert!(ended.is_some(), "a disabled camera has no outage");
+
+        // Enabled again while still down: a new outage, from now.
+        hub.clock.advance(Duration::seconds(5));
+        let again = hub.state.now();
+        let body = json!({"enabled": true});
+        let answer = hub
+            .call(Method::PATCH, &path, Some(&c.admin), Some(body))
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let began = wait_for(|| {
+            let store = store.clone();
+            let cam = cam.clone();
+            async move { store.camera_outage(&cam).await.unwrap() }
+        })
+        .await;
+        assert_eq!(
+            began,
+            Some(again),
+            "the outage after re-enabling is recorded"
+        );
     }
 );
 

@@ -3,8 +3,9 @@
 //!
 //! Each stream has a [`tokio::sync::watch`] channel with its current
 //! [`StreamStatus`] (for whoever wants the latest value), and every change
-//! of [`StreamState`] is also sent as a [`StatusEvent`] on one broadcast
-//! channel for all cameras (for the hub's event stream). Frames do not go
+//! of [`StreamState`] (and a stream's being disabled or enabled) is also
+//! sent as a [`StatusEvent`] on one broadcast channel for all cameras (for
+//! the hub's event stream). Frames do not go
 //! through either: `last_frame_at` is kept in an atomic and filled in when
 //! a status is read, so a 25 fps stream wakes nobody.
 
@@ -133,6 +134,10 @@ pub(crate) struct MediaInfo {
     pub height: u32,
 }
 
+fn is_disabled(reason: Option<&str>) -> bool {
+    reason == Some(crate::cameras::DISABLED_REASON)
+}
+
 /// Publishes one stream's status.
 #[derive(Debug)]
 pub(crate) struct StatusReporter {
@@ -186,7 +191,10 @@ impl StatusReporter {
 
     /// Sets the state and reason; `since` moves and an event goes out only
     /// when the state changes (a new reason for the same state, e.g. another
-    /// failed reconnection, only updates the watch).
+    /// failed reconnection, only updates the watch), or when the stream is
+    /// disabled or enabled: an offline camera being switched off is offline
+    /// still, but it is no longer an outage, and whoever counts outages must
+    /// hear of it (and of its being switched on again while still down).
     ///
     /// The event is broadcast while the watch is still locked, so whoever
     /// reads the new state has its event waiting: "the status says online
@@ -199,9 +207,10 @@ impl StatusReporter {
                 return false;
             }
             let previous = status.state;
+            let switched = is_disabled(status.reason.as_deref()) != is_disabled(reason.as_deref());
             status.reason = reason;
             status.last_frame_at = last_frame_at;
-            if previous != state {
+            if previous != state || switched {
                 status.state = state;
                 status.since = SystemTime::now();
                 let changed = StatusEvent {
@@ -305,6 +314,34 @@ mod tests {
         );
         assert!(events.try_recv().is_err());
         assert_eq!(watch.borrow().state, StreamState::Online);
+    }
+
+    #[test]
+    fn disabling_and_enabling_an_offline_stream_are_events() {
+        let (r, mut events) = reporter();
+        r.set(StreamState::Offline, Some("refused".into()));
+        r.set(
+            StreamState::Offline,
+            Some(crate::cameras::DISABLED_REASON.into()),
+        );
+        r.set(StreamState::Connecting, None);
+        r.set(StreamState::Offline, Some("refused".into()));
+        let mut seen = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            seen.push((e.previous, e.status.state, e.status.reason));
+        }
+        use StreamState::*;
+        let disabled = Some(crate::cameras::DISABLED_REASON.to_string());
+        let refused = Some("refused".to_string());
+        assert_eq!(
+            seen,
+            [
+                (Connecting, Offline, refused.clone()),
+                (Offline, Offline, disabled),
+                (Offline, Connecting, None),
+                (Connecting, Offline, refused),
+            ]
+        );
     }
 
     #[test]

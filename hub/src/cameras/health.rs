@@ -68,7 +68,9 @@ struct Outage {
 
 struct Monitor {
     state: AppState,
-    reported: HashMap<String, Health>,
+    /// What was last reported of each camera: its health, and whether it was off because it
+    /// is disabled (enabled again while still down, it is reported anew: now it is an outage).
+    reported: HashMap<String, (Health, bool)>,
     outages: HashMap<String, Outage>,
 }
 
@@ -116,7 +118,8 @@ impl Monitor {
         let Some(health) = Health::of(status.state) else {
             return;
         };
-        if self.reported.get(id) == Some(&health) {
+        let disabled = status.reason.as_deref() == Some(DISABLED_REASON);
+        if self.reported.get(id) == Some(&(health, disabled)) {
             return;
         }
         let camera = match self.state.store.camera(id).await {
@@ -131,7 +134,7 @@ impl Monitor {
                 return;
             }
         };
-        self.reported.insert(id.to_string(), health);
+        self.reported.insert(id.to_string(), (health, disabled));
         let reason = status.reason.clone().unwrap_or_default();
         let (kind, data) = match health {
             Health::Online => (
@@ -155,8 +158,7 @@ impl Monitor {
             Health::Offline => {
                 let now = self.state.now();
                 // Disabling a camera ends its stored outage (the store does so), and raises none.
-                let disabled = !camera.enabled || reason == DISABLED_REASON;
-                let (since, delay) = if disabled {
+                let (since, delay) = if disabled || !camera.enabled {
                     (now, None)
                 } else {
                     let since = match self.state.store.camera_outage_began(id, &reason, now).await {
