@@ -118,12 +118,18 @@ on_both!(
 
         // Disabling the camera ends the outage: if it is enabled again while still down, the
         // count starts afresh.
-        let path = format!("/api/v1/cameras/{cam}");
-        let body = json!({"enabled": false});
-        let answer = hub
-            .call(Method::PATCH, &path, Some(&c.admin), Some(body))
-            .await;
-        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let set_enabled = |enabled: bool| {
+            let path = format!("/api/v1/cameras/{cam}");
+            let body = json!({ "enabled": enabled });
+            let (hub, admin) = (&hub, &c.admin);
+            async move {
+                let answer = hub
+                    .call(Method::PATCH, &path, Some(admin), Some(body))
+                    .await;
+                assert_eq!(answer.status, 200, "{:?}", answer.body);
+            }
+        };
+        set_enabled(false).await;
         let ended = wait_for(|| {
             let store = store.clone();
             let cam = cam.clone();
@@ -142,11 +148,7 @@ on_both!(
         // Enabled again while still down: a new outage, from now.
         hub.clock.advance(Duration::seconds(5));
         let again = hub.state.now();
-        let body = json!({"enabled": true});
-        let answer = hub
-            .call(Method::PATCH, &path, Some(&c.admin), Some(body))
-            .await;
-        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        set_enabled(true).await;
         let began = wait_for(|| {
             let store = store.clone();
             let cam = cam.clone();
