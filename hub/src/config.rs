@@ -350,9 +350,36 @@ impl Config {
         }
     }
 
-    /// The configuration as TOML, as `gridwatch config` prints it.
+    /// The configuration as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("config serializes")
+    }
+
+    /// This configuration with its secrets shown as `***` (the passwords in the database and
+    /// NATS URLs, the MQTT password), as `gridwatch config` prints it: the output is meant to
+    /// be read, and pasted into a ticket.
+    pub fn redacted(&self) -> Config {
+        let mut shown = self.clone();
+        shown.database_url = redact_url(&shown.database_url);
+        shown.stream.nats_url = redact_url(&shown.stream.nats_url);
+        if !shown.mqtt.password.is_empty() {
+            shown.mqtt.password = "***".into();
+        }
+        shown
+    }
+}
+
+/// `url` with the password of its user info, if any, shown as `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -461,6 +488,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn urls_print_without_passwords() {
+        assert_eq!(
+            redact_url("postgres://gw:secret@db/gw"),
+            "postgres://gw:***@db/gw"
+        );
+        assert_eq!(redact_url("nats://hub@n1:4222"), "nats://hub@n1:4222");
+        assert_eq!(redact_url("sqlite://data/gw.db"), "sqlite://data/gw.db");
+    }
+
+    #[test]
+    fn printed_config_hides_secrets() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("GRIDWATCH_DATABASE_URL", "postgres://gw:db-secret@db/gw"),
+                (
+                    "GRIDWATCH_STREAM__NATS_URL",
+                    "nats://hub:nats-secret@n1:4222",
+                ),
+                ("GRIDWATCH_MQTT__HOST", "broker"),
+                ("GRIDWATCH_MQTT__USERNAME", "hub"),
+                ("GRIDWATCH_MQTT__PASSWORD", "mqtt-secret"),
+            ]),
+        )
+        .unwrap();
+        let printed = c.redacted().to_toml();
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("postgres://gw:***@db/gw"), "{printed}");
+        assert!(printed.contains("nats://hub:***@n1:4222"), "{printed}");
+        assert!(printed.contains("password = \"***\""), "{printed}");
+        // The configuration itself is untouched.
+        assert_eq!(c.mqtt.password, "mqtt-secret");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use gridwatch_core::clock::{Clock, SystemClock};
-use gridwatch_hub::config::{Config, LogFormat};
+use gridwatch_hub::config::{redact_url, Config, LogFormat};
 use gridwatch_hub::{demo, server};
 use serde_json::json;
 use std::io::Read;
@@ -43,7 +43,8 @@ enum Command {
     Demo,
     /// Apply the database migrations this binary carries, then exit.
     Migrate,
-    /// Print the configuration in force (defaults + file + environment) as TOML.
+    /// Print the configuration in force (defaults + file + environment) as TOML, passwords
+    /// shown as ***.
     Config,
     /// Manage users.
     #[command(subcommand)]
@@ -140,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Config = cli.command {
-        print!("{}", config.to_toml());
+        print!("{}", config.redacted().to_toml());
         return Ok(());
     }
     init_logging(&config);
@@ -150,7 +151,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let store = server::open_store(&config).await?;
             store.close().await;
-            println!("migrations applied to {}", redact(&config.database_url()));
+            println!(
+                "migrations applied to {}",
+                redact_url(&config.database_url())
+            );
             Ok(())
         }
         Command::User(UserCommand::Add(a)) => user_add(config, a).await,
@@ -161,17 +165,6 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// A database URL fit for printing: any password replaced.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 async fn user_add(config: Config, a: UserAdd) -> anyhow::Result<()> {
     let mut password = String::new();
     std::io::stdin()
@@ -293,15 +286,6 @@ async fn run_demo(mut config: Config) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn urls_print_without_passwords() {
-        assert_eq!(
-            super::redact("postgres://gw:secret@db/gw"),
-            "postgres://gw:***@db/gw"
-        );
-        assert_eq!(super::redact("sqlite://data/gw.db"), "sqlite://data/gw.db");
-    }
-
     #[test]
     fn cli_is_well_formed() {
         use clap::CommandFactory;
