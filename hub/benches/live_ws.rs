@@ -23,11 +23,7 @@
 //! time to first frame of a new viewer (connect, upgrade, init, first media segment). Then the
 //! same cameras are pulled by one
 //! `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4 -movflags frag_keyframe+empty_moov` per
-//! camera writing to /dev/null, and the CPU ratio of each hub row to it is printed (`ratio`).
-//! That ffmpeg delivers nothing, while the hub's figure includes handing every frame to a
-//! viewer's socket; so the same ffmpeg is measured again writing to a pipe that this process
-//! drains, as it must when something serves its output to a browser, and the hub's ratio to
-//! that is printed on its line.
+//! camera, and the CPU ratio of each hub row to it is printed.
 //!
 //! The clip, the simulator child, CPU and RSS from /proc, percentiles and the ffmpeg
 //! measurement are shared with the ingest's `live_fanout` bench: `ingest/benches/support/mod.rs`.
@@ -52,7 +48,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use support::{
     cpu_seconds, machine_busy_seconds, measure_ffmpeg, percentile, rss_mb, spawn_self, stop_child,
-    wait_for_stdin_close, FfmpegOutput, Settings, Simulator, FPS,
+    wait_for_stdin_close, Settings, Simulator, FPS,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -103,8 +99,7 @@ fn main() {
             .iter()
             .map(|&b| (b, runtime.block_on(measure_hub(&sim, b, seconds, ticks))))
             .collect();
-        let ff = measure_ffmpeg(&sim.urls, seconds, ticks, FfmpegOutput::DevNull);
-        let piped = measure_ffmpeg(&sim.urls, seconds, ticks, FfmpegOutput::Pipe);
+        let ff = measure_ffmpeg(&sim.urls, seconds, ticks);
         sim.stop();
         for (batch, hub) in &hubs {
             let ratio = ff.cpu_per_stream_minute / hub.cpu_per_stream_minute.max(1e-9);
@@ -143,27 +138,11 @@ fn main() {
             );
         }
         println!(
-            "{:>4} ffmpeg | {:>13.3} {:>8.1} MB (one -c copy process per camera, to /dev/null; \
-             total {:.0}% of one core)",
+            "{:>4} ffmpeg | {:>13.3} {:>8.1} MB (one -c copy process per camera; total {:.0}% of one core)",
             m,
             ff.cpu_per_stream_minute,
             ff.rss_per_stream_mb,
             ff.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
-        );
-        let to_pipe: Vec<String> = hubs
-            .iter()
-            .map(|(batch, hub)| {
-                let ratio = piped.cpu_per_stream_minute / hub.cpu_per_stream_minute.max(1e-9);
-                format!("{ratio:.1}x (batch {batch} ms)")
-            })
-            .collect();
-        println!(
-            "{:>4} ffmpeg | {:>13.3} {:>8.1} MB (the same, to a pipe that is drained, as when \
-             serving a browser); hub ratio {}",
-            m,
-            piped.cpu_per_stream_minute,
-            piped.rss_per_stream_mb,
-            to_pipe.join(", "),
         );
     }
 }

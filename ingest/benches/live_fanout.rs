@@ -23,9 +23,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use gridwatch_ingest::{CameraConfig, Cameras, IngestConfig, LiveMessage, Quality, StreamState};
-use support::{
-    cpu_seconds, measure_ffmpeg, percentile, rss_mb, FfmpegOutput, Settings, Simulator, FPS,
-};
+use support::{cpu_seconds, measure_ffmpeg, percentile, rss_mb, Settings, Simulator, FPS};
 
 fn main() {
     if support::simulator_child() {
@@ -57,7 +55,7 @@ fn main() {
     for m in ms {
         let mut sim = Simulator::start(&clip, m);
         let hub = runtime.block_on(measure_hub(&sim.urls, seconds, ticks));
-        let ff = measure_ffmpeg(&sim.urls, seconds, ticks, FfmpegOutput::DevNull);
+        let ff = measure_ffmpeg(&sim.urls, seconds, ticks);
         sim.stop();
         let ratio = ff.cpu_per_stream_minute / hub.cpu_per_stream_minute.max(1e-9);
         println!(

@@ -250,48 +250,24 @@ pub struct FfmpegFigures {
     pub rss_per_stream_mb: f64,
 }
 
-/// Where the `ffmpeg` processes write their fragmented MP4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FfmpegOutput {
-    /// `/dev/null`: the cheapest possible, nothing is delivered.
-    DevNull,
-    /// A pipe that a thread of this process drains: ffmpeg pays for handing every fragment on,
-    /// as it must when something serves them to a browser (the hub pays for its sockets too).
-    Pipe,
-}
-
 /// One `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4 -movflags frag_keyframe+empty_moov`
-/// per camera, writing to `output`: their CPU over `seconds` (after 3 s to settle) and their
-/// RSS at the end, read from `/proc`. The threads draining pipes are this process's, not
-/// counted.
-pub fn measure_ffmpeg(
-    urls: &[String],
-    seconds: u64,
-    ticks: f64,
-    output: FfmpegOutput,
-) -> FfmpegFigures {
+/// per camera, writing to /dev/null: their CPU over `seconds` (after 3 s to settle) and their
+/// RSS at the end, read from `/proc`.
+pub fn measure_ffmpeg(urls: &[String], seconds: u64, ticks: f64) -> FfmpegFigures {
     let mut children: Vec<Child> = urls
         .iter()
         .map(|u| {
-            let mut ffmpeg = Command::new("ffmpeg");
-            ffmpeg
+            Command::new("ffmpeg")
                 .args(["-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i"])
                 .arg(u)
                 .args(["-c", "copy", "-f", "mp4", "-movflags"])
                 .arg("frag_keyframe+empty_moov")
+                .args(["-y", "/dev/null"])
                 .stdin(Stdio::null())
-                .stderr(Stdio::null());
-            match output {
-                FfmpegOutput::DevNull => ffmpeg.args(["-y", "/dev/null"]).stdout(Stdio::null()),
-                FfmpegOutput::Pipe => ffmpeg.arg("pipe:1").stdout(Stdio::piped()),
-            };
-            let mut child = ffmpeg.spawn().expect("ffmpeg starts");
-            if let Some(mut out) = child.stdout.take() {
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut out, &mut std::io::sink());
-                });
-            }
-            child
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ffmpeg starts")
         })
         .collect();
     std::thread::sleep(Duration::from_secs(3));
