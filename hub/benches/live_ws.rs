@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use support::{
-    cpu_seconds, machine_busy_seconds, measure_ffmpeg, percentile, rss_mb, spawn_self, stop_child,
-    wait_for_stdin_close, Settings, Simulator, FPS,
+    cpu_seconds, measure_ffmpeg, percentile, rss_mb, spawn_self, stop_child, wait_for_stdin_close,
+    Settings, Simulator, FPS,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -128,13 +128,11 @@ fn main() {
                 hub.send.mean * 1000.0,
                 hub.gaps,
             );
-            let (sim_cores, viewer_cores, busy) = hub.box_cores;
+            let (sim_cores, viewer_cores) = hub.box_cores;
             println!(
-                "            the box meanwhile: simulator {:.0}%, viewers {:.0}%, all processes \
-                 {:.0}% of {cores} cores",
+                "            meanwhile the simulator used {:.0}% of one core, the viewers {:.0}%",
                 sim_cores * 100.0,
                 viewer_cores * 100.0,
-                busy * 100.0 / cores as f64,
             );
         }
         println!(
@@ -295,9 +293,9 @@ struct HubFigures {
     /// How much later than its stream's best a frame reached its viewer (see [`Lateness`]).
     late_p50_ms: f64,
     late_p99_ms: f64,
-    /// Cores used in the window by the simulator, by this process (the viewers), and by the
-    /// whole machine: when the machine is near its core count, delays are the box's.
-    box_cores: (f64, f64, f64),
+    /// Cores used in the window by the simulator and by this process (the viewers): when one
+    /// of them is near a core, the end-to-end delays are its, not the hub's.
+    box_cores: (f64, f64),
     /// Viewers whose frame count fell short of the others' by more than a second's worth:
     /// a sign that the box, not the hub, is the limit.
     gaps: usize,
@@ -475,11 +473,7 @@ async fn measure_hub(sim: &Simulator, wake_batch_ms: u64, seconds: u64, ticks: f
         |c: &[AtomicU64]| -> Vec<u64> { c.iter().map(|n| n.load(Ordering::Relaxed)).collect() };
     let delay0 = hub.send_delay().await;
     let cpu0 = cpu_seconds(&hub.pid, ticks);
-    let others0 = (
-        cpu_seconds(&sim.pid(), ticks),
-        cpu_seconds("self", ticks),
-        machine_busy_seconds(ticks),
-    );
+    let others0 = (cpu_seconds(&sim.pid(), ticks), cpu_seconds("self", ticks));
     let f0 = frames(&counts);
     let t0 = Instant::now();
     measuring.store(true, Ordering::Relaxed);
@@ -489,7 +483,6 @@ async fn measure_hub(sim: &Simulator, wake_batch_ms: u64, seconds: u64, ticks: f
     let others = (
         cpu_seconds(&sim.pid(), ticks) - others0.0,
         cpu_seconds("self", ticks) - others0.1,
-        machine_busy_seconds(ticks) - others0.2,
     );
     let f1 = frames(&counts);
     let elapsed = t0.elapsed().as_secs_f64();
@@ -544,6 +537,6 @@ async fn measure_hub(sim: &Simulator, wake_batch_ms: u64, seconds: u64, ticks: f
         late_p50_ms: percentile(&late, 0.5) * 1000.0,
         late_p99_ms: percentile(&late, 0.99) * 1000.0,
         gaps,
-        box_cores: (others.0 / elapsed, others.1 / elapsed, others.2 / elapsed),
+        box_cores: (others.0 / elapsed, others.1 / elapsed),
     }
 }

@@ -23,6 +23,22 @@ use tokio::sync::{mpsc, watch};
 /// How long a test waits for anything to come over the broker.
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Runs the test `$test(backend)` twice, as `$test::sqlite` and `$test::postgres`.
+macro_rules! on_both_backends {
+    ($test:ident) => {
+        mod $test {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$test(gridwatch_store::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$test(gridwatch_store::Backend::Postgres).await
+            }
+        }
+    };
+}
+
 fn broker() -> (String, u16) {
     let addr = std::env::var("GRIDWATCH_TEST_MQTT").unwrap_or_else(|_| "127.0.0.1:1883".into());
     let (host, port) = addr
@@ -322,15 +338,7 @@ async fn press_raises_and_status_follows(backend: Backend) {
     clear_retained(&[status]).await;
 }
 
-#[tokio::test]
-async fn press_raises_and_status_follows_sqlite() {
-    press_raises_and_status_follows(Backend::Sqlite).await
-}
-
-#[tokio::test]
-async fn press_raises_and_status_follows_postgres() {
-    press_raises_and_status_follows(Backend::Postgres).await
-}
+on_both_backends!(press_raises_and_status_follows);
 
 /// Unknown devices, malformed payloads and stale retained presses are counted, raise nothing,
 /// and do not stop the bridge: a good press after them is raised.
@@ -384,15 +392,7 @@ async fn bad_messages_are_counted_and_the_bridge_carries_on(backend: Backend) {
     clear_retained(&[status, sos]).await;
 }
 
-#[tokio::test]
-async fn bad_messages_are_counted_and_the_bridge_carries_on_sqlite() {
-    bad_messages_are_counted_and_the_bridge_carries_on(Backend::Sqlite).await
-}
-
-#[tokio::test]
-async fn bad_messages_are_counted_and_the_bridge_carries_on_postgres() {
-    bad_messages_are_counted_and_the_bridge_carries_on(Backend::Postgres).await
-}
+on_both_backends!(bad_messages_are_counted_and_the_bridge_carries_on);
 
 /// A TCP relay in front of the broker that can be cut, so a test can take the broker away
 /// from the hub (without stopping the Mosquitto others use) and bring it back.

@@ -20,10 +20,9 @@
 mod common;
 
 use chrono::Utc;
-use common::{binary, env_usize, ms, spread, Proc, Spread};
+use common::{binary, env_usize, ms, spread, start_hub, Spread};
 use gridwatch_store::{Backend, IncidentFilter, Store, StoreOptions, Visibility};
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -157,38 +156,8 @@ async fn run(backend: Backend, clients: usize) -> Result<(), String> {
         "{backend:?}: {presses} buttons registered in {:.1} s",
         setup.elapsed().as_secs_f64()
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    // The default configuration (logging at info included), on this database; the log goes to
-    // a file, as it would to the journal.
-    let log = std::fs::File::create(dir.path().join("hub.log")).unwrap();
-    let hub = Proc(
-        Command::new(binary())
-            .arg("serve")
-            .env_remove("GRIDWATCH_CONFIG")
-            .env("GRIDWATCH_DATA_DIR", dir.path())
-            .env("GRIDWATCH_DATABASE_URL", &url)
-            .env("GRIDWATCH_LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("gridwatch starts"),
-    );
-    let client = reqwest::Client::new();
-    let up = Instant::now();
-    while !client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(up.elapsed() < Duration::from_secs(30), "hub not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The default configuration (logging at info included), on this database.
+    let (hub, base) = start_hub(dir.path(), &url, &[]).await?;
     let f = press_all(&base, tokens, clients).await;
     drop(hub);
     let rate = f.created as f64 / f.elapsed.as_secs_f64();

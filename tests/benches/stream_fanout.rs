@@ -46,7 +46,7 @@
 mod common;
 
 use chrono::Utc;
-use common::{binary, env_usize, ms, spread, Proc, Spread};
+use common::{binary, env_usize, free_port, ms, spread, start_hub, Proc, Spread};
 use futures::StreamExt;
 use gridwatch_core::user::NewUser;
 use gridwatch_core::Role;
@@ -88,14 +88,6 @@ fn raise_file_limit() -> libc::rlim_t {
         }
     }
     r.rlim_cur
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Resident set size of a process, in KiB.
@@ -379,41 +371,14 @@ async fn hub_phase(consoles: usize, events: usize, spacing: Duration) -> Result<
         responder,
         buttons,
     } = community(&url, events).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log = std::fs::File::create(dir.path().join("hub.log")).unwrap();
-    let hub = Proc(
-        Command::new(binary())
-            .arg("serve")
-            .env_remove("GRIDWATCH_CONFIG")
-            .env("GRIDWATCH_DATA_DIR", dir.path())
-            .env("GRIDWATCH_DATABASE_URL", &url)
-            .env("GRIDWATCH_LISTEN", format!("127.0.0.1:{port}"))
-            .env("GRIDWATCH_LOG__FILTER", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| format!("gridwatch does not start: {e}"))?,
-    );
+    let (hub, base) = start_hub(dir.path(), &url, &[("GRIDWATCH_LOG__FILTER", "warn")]).await?;
     let pid = hub.0.id();
     println!("hub: pid {pid}");
     let http = reqwest::Client::new();
-    let up = Instant::now();
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        if up.elapsed() > Duration::from_secs(30) {
-            return Err("the hub is not ready after 30 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // The post's console first, then the duty officers' consoles.
-    let stream_url = format!("ws://127.0.0.1:{port}/api/v1/stream?token=");
+    let stream_url = format!("{}/api/v1/stream?token=", base.replace("http://", "ws://"));
     let connecting = Arc::new(Semaphore::new(CONNECTING));
     let seen = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop) = watch::channel(false);

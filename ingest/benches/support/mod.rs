@@ -177,29 +177,6 @@ impl Simulator {
     }
 }
 
-/// CPU seconds the whole machine has been busy (all cores, from `/proc/stat`): with the
-/// figures of the processes in a run, it tells whether the box was the limit.
-#[allow(dead_code)] // used by live_ws only
-pub fn machine_busy_seconds(ticks: f64) -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(cpu) = stat.lines().next() else {
-        return 0.0;
-    };
-    // user nice system idle iowait irq softirq steal …: busy is all but idle and iowait.
-    let f: Vec<f64> = cpu
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let busy: f64 = f
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 3 && *i != 4)
-        .map(|(_, v)| v)
-        .sum();
-    busy / ticks
-}
-
 /// Clock ticks per second, the unit of the CPU times in `/proc/PID/stat`.
 fn clock_ticks() -> f64 {
     Command::new("getconf")

@@ -1,5 +1,6 @@
 //! What the benches share: finding the hub binary, settings from the environment, child
-//! processes that die with the bench, a one-post, one-grid community with panic buttons,
+//! processes that die with the bench, a hub started and ready, a one-post, one-grid
+//! community with panic buttons,
 //! written straight through the store, and the p50/p99/max of a set of delays.
 
 #![allow(dead_code)]
@@ -9,9 +10,9 @@ use gridwatch_core::device::NewDevice;
 use gridwatch_core::grid::{Grid, NewGrid};
 use gridwatch_core::post::{NewPost, Post};
 use gridwatch_store::Store;
-use std::path::PathBuf;
-use std::process::Child;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The hub under test: `GRIDWATCH_BIN`, else `target/release/gridwatch`, else the debug one.
 pub fn binary() -> PathBuf {
@@ -46,6 +47,55 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `gridwatch serve` on `database_url`, with its data in `dir` and its log in `dir/hub.log`
+/// (as it would go to the journal), its defaults and `env` on top: the hub and its base URL,
+/// once `/readyz` says it is ready (30 s at most).
+pub async fn start_hub(
+    dir: &Path,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> Result<(Proc, String), String> {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("hub.log")).map_err(|e| e.to_string())?;
+    let hub = Proc(
+        Command::new(binary())
+            .arg("serve")
+            .env_remove("GRIDWATCH_CONFIG")
+            .env("GRIDWATCH_DATA_DIR", dir)
+            .env("GRIDWATCH_DATABASE_URL", database_url)
+            .env("GRIDWATCH_LISTEN", format!("127.0.0.1:{port}"))
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| format!("gridwatch does not start: {e}"))?,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let up = Instant::now();
+    while !http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if up.elapsed() > Duration::from_secs(30) {
+            return Err("the hub is not ready after 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((hub, base))
 }
 
 /// One post and one grid whose chain is that post.
