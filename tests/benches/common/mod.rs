@@ -49,14 +49,10 @@ impl Drop for Proc {
     }
 }
 
-/// A free TCP port on the loopback interface.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// What the end-to-end tests have for running the hub; the benches take `free_port` from it.
+#[path = "../../tests/support/mod.rs"]
+mod tests_support;
+pub use tests_support::free_port;
 
 /// `gridwatch serve` on `database_url`, with its data in `dir` and its log in `dir/hub.log`
 /// (as it would go to the journal), its defaults and `env` on top: the hub and its base URL,
