@@ -23,6 +23,8 @@ pub struct AppState {
     pub stream: Arc<crate::stream::Stream>,
     /// The cameras: the ingest's registry, snapshots, camera settings.
     pub cameras: Arc<crate::cameras::CameraHub>,
+    /// Whether the MQTT bridge is connected (for `/readyz`).
+    pub mqtt: crate::mqtt::MqttLink,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             incidents: Arc::new(incidents),
             stream: Arc::new(stream),
             cameras,
+            mqtt: Default::default(),
         }
     }
 

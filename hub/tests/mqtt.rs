@@ -8,7 +8,7 @@
 
 mod common;
 
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use common::community::{act_ok, community, get, s, Community};
 use common::Hub;
 use gridwatch_hub::mqtt::{self, Bridge};
@@ -470,6 +470,12 @@ async fn the_bridge_reconnects_when_the_broker_comes_back() {
             .contains("gridwatch_mqtt_connected 0"),
         "{metrics}"
     );
+    // Reported, not required: the node still takes SOS over HTTP.
+    let ready = hub.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        (ready.status, &ready.body["mqtt"]),
+        (StatusCode::OK, &json!("disconnected"))
+    );
     // Refused a few times (the pause grows), then the broker is back.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(!bridge.is_subscribed());
@@ -480,6 +486,8 @@ async fn the_bridge_reconnects_when_the_broker_comes_back() {
         .as_str()
         .unwrap()
         .contains("gridwatch_mqtt_connected 1"));
+    let ready = hub.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.body["mqtt"], "connected");
 
     let st = press(&button, &sos, b"", &mut watcher, &status).await;
     assert_eq!(st["state"], "dispatched");
@@ -550,6 +558,11 @@ async fn mqtt_is_off_unless_configured() {
     assert!(mqtt::spawn(hub.state.clone()).unwrap().is_none());
     let metrics = hub.call(Method::GET, "/metrics", None, None).await.body;
     assert!(!metrics.as_str().unwrap().contains("gridwatch_mqtt_"));
+    let ready = hub.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        (ready.status, &ready.body["mqtt"]),
+        (StatusCode::OK, &json!("off"))
+    );
 
     let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
         pairs

@@ -14,6 +14,10 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
 /// 200 when the database answers, carries every migration and no response deadline is
 /// overdue; 503 with the reason otherwise (code `not_ready`, or `response_check_stalled`: a
 /// deadline is overdue, so escalations are not happening — silence is an alarm).
+///
+/// The MQTT bridge is reported (`mqtt`: `off`, `connected`, `disconnected`), not required: a
+/// broker outage must not take this node's HTTP intake (the SOS page, buttons that speak HTTP)
+/// out of a load balancer. Alert on `gridwatch_mqtt_connected` instead.
 pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let unavailable =
         |code, message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
@@ -28,9 +32,11 @@ pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::
         }
         Err(e) => return Err(unavailable("not_ready", e.to_string())),
     }
-    Ok(axum::Json(
-        json!({"status": "ready", "database": format!("{:?}", s.store.backend()).to_lowercase()}),
-    ))
+    Ok(axum::Json(json!({
+        "status": "ready",
+        "database": format!("{:?}", s.store.backend()).to_lowercase(),
+        "mqtt": s.mqtt.state(),
+    })))
 }
 
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {

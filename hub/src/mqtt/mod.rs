@@ -27,6 +27,7 @@ use press::Outcome;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use rumqttc::SubscribeReasonCode;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -113,6 +114,21 @@ impl MqttMetrics {
     }
 }
 
+/// Whether this node's MQTT bridge is connected, for `/readyz`: `off` when `[mqtt]` is not
+/// configured (or the bridge has not started), else `connected` or `disconnected`.
+#[derive(Debug, Clone, Default)]
+pub struct MqttLink(Arc<OnceLock<watch::Receiver<bool>>>);
+
+impl MqttLink {
+    pub fn state(&self) -> &'static str {
+        match self.0.get() {
+            None => "off",
+            Some(subscribed) if *subscribed.borrow() => "connected",
+            Some(_) => "disconnected",
+        }
+    }
+}
+
 /// A running bridge. Dropping it stops the bridge too, without waiting.
 pub struct Bridge {
     stop: oneshot::Sender<()>,
@@ -181,6 +197,7 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     }
     let topics = Topics::new(&config.topic_prefix)?;
     let opts = options(&config)?;
+    let state_link = state.mqtt.clone();
     let metrics = MqttMetrics::new(&state.metrics);
     let (client, eventloop) = AsyncClient::new(opts, REQUESTS);
     let statuses = tokio::spawn(status::run(
@@ -204,6 +221,8 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     };
     let (stop, stop_rx) = oneshot::channel();
     let (subscribed_tx, subscribed) = watch::channel(false);
+    // A second bridge on the same state (tests only) leaves the first one's link.
+    let _ = state_link.0.set(subscribed.clone());
     tracing::info!(host = %config.host, port = config.port, client_id = %config.client_id,
         filter = %topics.sos_filter(), "MQTT bridge starting");
     let task = tokio::spawn(run(
