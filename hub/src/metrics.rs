@@ -7,6 +7,8 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
+    /// The names of the metrics registered so far, prefix included (see [`Metrics::names`]).
+    names: std::sync::Mutex<Vec<String>>,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub login_failures: IntCounter,
@@ -59,29 +61,51 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        for c in [
-            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(http_duration.clone()),
-            Box::new(login_failures.clone()),
-            Box::new(login_throttled.clone()),
-            Box::new(build_info),
-        ] {
-            registry.register(c).expect("unique metric");
-        }
-        Metrics {
+        let metrics = Metrics {
             registry,
+            names: Default::default(),
             http_requests,
             http_duration,
             login_failures,
             login_throttled,
+        };
+        for c in [
+            Box::new(metrics.http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.http_duration.clone()),
+            Box::new(metrics.login_failures.clone()),
+            Box::new(metrics.login_throttled.clone()),
+            Box::new(build_info),
+        ] {
+            metrics.register(c);
         }
+        metrics
     }
 
     /// Registers a collector owned by another part of the hub.
     pub fn register(&self, c: Box<dyn prometheus::core::Collector>) {
-        if let Err(e) = self.registry.register(c) {
-            tracing::warn!("metric not registered: {e}");
+        let names: Vec<String> = c
+            .desc()
+            .iter()
+            .map(|d| format!("gridwatch_{}", d.fq_name))
+            .collect();
+        match self.registry.register(c) {
+            Ok(()) => self
+                .names
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(names),
+            Err(e) => tracing::warn!("metric not registered: {e}"),
         }
+    }
+
+    /// The names of every metric this process has registered, `gridwatch_` prefix included —
+    /// also those with no sample yet (a labelled family before its first label, which
+    /// `/metrics` leaves out). For checking that dashboards and alerts name real metrics.
+    pub fn names(&self) -> Vec<String> {
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Everything, in the Prometheus text format.

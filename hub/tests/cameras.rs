@@ -638,6 +638,17 @@ async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watch
     .await
     .expect("online")
     .unwrap();
+    // Counted for Prometheus when scraped: one online, one disabled, every other state 0.
+    let metrics = metrics_text(&hub).await;
+    for (state, n) in [
+        ("online", 1),
+        ("disabled", 1),
+        ("offline", 0),
+        ("stalled", 0),
+    ] {
+        let line = format!("gridwatch_cameras{{state=\"{state}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
     let token = hub.login("duty_officer", None).await;
     let resp = hub
         .http
@@ -681,17 +692,15 @@ async fn cameras_in_the_store_start_with_the_hub_and_disabled_ones_are_not_watch
     .await;
 }
 
+/// The hub's `/metrics`.
+async fn metrics_text(hub: &Running) -> String {
+    let resp = hub.http.get(format!("{}/metrics", hub.base)).send().await;
+    resp.unwrap().text().await.unwrap()
+}
+
 /// `gridwatch_live_send_delay_seconds` from `/metrics`: (count, sum).
 async fn send_delay_metric(hub: &Running) -> (u64, f64) {
-    let text = hub
-        .http
-        .get(format!("{}/metrics", hub.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(hub).await;
     let value = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))

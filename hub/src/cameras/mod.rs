@@ -22,7 +22,7 @@ pub mod sync;
 pub use config::CamerasConfig;
 
 use crate::state::AppState;
-use gridwatch_ingest::{Cameras, Snapshots};
+use gridwatch_ingest::{Cameras, Snapshots, StreamState};
 
 /// The hub's cameras; one per process, shared by [`AppState`].
 pub struct CameraHub {
@@ -34,6 +34,9 @@ pub struct CameraHub {
     /// instant a viewer's WebSocket has taken its bytes; one observation per frame and viewer,
     /// live frames only (the GOP a new viewer starts with is old by design).
     pub live_send_delay: prometheus::Histogram,
+    /// `gridwatch_cameras{state}`: how many cameras are in each state (of their main stream;
+    /// `disabled` for switched-off ones). Counted when scraped, see [`CameraHub::count_states`].
+    pub by_state: prometheus::IntGaugeVec,
     /// Serialises reading a camera from the store and applying it, so that two quick edits of
     /// one camera cannot be applied in the wrong order.
     sync_lock: tokio::sync::Mutex<()>,
@@ -70,7 +73,42 @@ impl CameraHub {
                 ]),
             )
             .expect("metric"),
+            by_state: prometheus::IntGaugeVec::new(
+                prometheus::Opts::new(
+                    "cameras",
+                    "Cameras by the state of their main stream (disabled ones as disabled)",
+                ),
+                &["state"],
+            )
+            .expect("metric"),
             sync_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Sets `gridwatch_cameras{state}` from the registry; every state is set, to 0 when no
+    /// camera is in it, so that a dashboard or an alert sees 0 rather than nothing.
+    pub fn count_states(&self) {
+        const STATES: [StreamState; 6] = [
+            StreamState::Connecting,
+            StreamState::Online,
+            StreamState::Stalled,
+            StreamState::Offline,
+            StreamState::AuthFailed,
+            StreamState::Unsupported,
+        ];
+        let mut counts: Vec<(&str, i64)> = STATES.iter().map(|s| (s.as_str(), 0)).collect();
+        counts.push(("disabled", 0));
+        for camera in self.registry.statuses() {
+            let state = match camera.enabled {
+                true => camera.state().as_str(),
+                false => "disabled",
+            };
+            if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == state) {
+                *n += 1;
+            }
+        }
+        for (state, n) in counts {
+            self.by_state.with_label_values(&[state]).set(n);
         }
     }
 }
@@ -81,6 +119,9 @@ pub async fn start(state: &AppState) {
     state
         .metrics
         .register(Box::new(state.cameras.live_send_delay.clone()));
+    state
+        .metrics
+        .register(Box::new(state.cameras.by_state.clone()));
     health::spawn(state.clone());
     match sync::reload_all(state).await {
         Ok(summary) => tracing::info!(cameras = summary.added.len(), "cameras started"),

@@ -45,6 +45,7 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     if let Err(e) = crate::incidents::watchdog::check(&s).await {
         tracing::warn!(error = %e, "metrics: could not check the response deadlines");
     }
+    s.cameras.count_states();
     (
         [(
             header::CONTENT_TYPE,
