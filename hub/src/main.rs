@@ -164,7 +164,6 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// A database URL fit for printing: any password replaced.
 async fn user_add(config: Config, a: UserAdd) -> anyhow::Result<()> {
     let mut password = String::new();
     std::io::stdin()

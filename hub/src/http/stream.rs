@@ -149,28 +149,30 @@ impl Client {
     }
 
     async fn run(mut self, since: Option<i64>) {
-        let end = self.serve(since).await;
-        if let End::Closed = end {
-            // The socket queued the answering close when it read the client's; this writes it.
-            let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.close()).await;
-        }
-        if let End::Slow(why) = end {
-            self.s.stream.metrics.slow_clients.inc();
-            tracing::info!(
-                last = self.last,
-                why,
-                "stream client too slow: closing with 4008"
-            );
-            let frame = CloseFrame {
-                code: SLOW_CLIENT,
-                reason: Utf8Bytes::from(format!(
-                    "too slow ({why}); reconnect with since={}",
-                    self.last
-                )),
-            };
-            let _ =
-                tokio::time::timeout(CLOSE_GRACE, self.tx.send(Message::Close(Some(frame)))).await;
-        }
+        let why = match self.serve(since).await {
+            End::Gone => return,
+            End::Closed => {
+                // The socket queued the answering close when it read the client's; this
+                // writes it.
+                let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.close()).await;
+                return;
+            }
+            End::Slow(why) => why,
+        };
+        self.s.stream.metrics.slow_clients.inc();
+        tracing::info!(
+            last = self.last,
+            why,
+            "stream client too slow: closing with 4008"
+        );
+        let frame = CloseFrame {
+            code: SLOW_CLIENT,
+            reason: Utf8Bytes::from(format!(
+                "too slow ({why}); reconnect with since={}",
+                self.last
+            )),
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.send(Message::Close(Some(frame)))).await;
     }
 
     fn write_timeout(&self) -> Duration {
