@@ -39,6 +39,16 @@ pub enum StreamState {
 }
 
 impl StreamState {
+    /// Every state, in the order of the type.
+    pub const ALL: [StreamState; 6] = [
+        StreamState::Connecting,
+        StreamState::Online,
+        StreamState::Stalled,
+        StreamState::Offline,
+        StreamState::AuthFailed,
+        StreamState::Unsupported,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             StreamState::Connecting => "connecting",
@@ -83,6 +93,11 @@ pub struct StreamStatus {
 }
 
 impl StreamStatus {
+    /// Whether the stream is off because its camera is disabled (not an outage).
+    pub fn is_disabled(&self) -> bool {
+        is_disabled(self.reason.as_deref())
+    }
+
     fn new(state: StreamState, reason: Option<String>) -> Self {
         Self {
             state,

@@ -18,7 +18,7 @@ use gridwatch_core::dispatch::Raise;
 use gridwatch_core::event::{Actor, Event, EventDraft};
 use gridwatch_core::incident::{EventType, IncidentKind, Source};
 use gridwatch_core::routing::RoutedBy;
-use gridwatch_ingest::{Quality, StatusEvent, StreamState, StreamStatus, DISABLED_REASON};
+use gridwatch_ingest::{Quality, StatusEvent, StreamState, StreamStatus};
 use gridwatch_store::{RaiseRequest, Raised, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
@@ -118,7 +118,7 @@ impl Monitor {
         let Some(health) = Health::of(status.state) else {
             return;
         };
-        let disabled = status.reason.as_deref() == Some(DISABLED_REASON);
+        let disabled = status.is_disabled();
         if self.reported.get(id) == Some(&(health, disabled)) {
             return;
         }

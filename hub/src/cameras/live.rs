@@ -7,8 +7,9 @@
 //! bounds what waits for a slow client (it skips to the next keyframe), so a slow client costs
 //! the others nothing; a client whose socket does not take a frame within
 //! [`WRITE_TIMEOUT`] is disconnected. When the camera is removed the socket is closed with
-//! 1001; a client's ping or close is answered. Each live media frame sent observes `gridwatch_live_send_delay_seconds`: from the
-//! frame's arrival from the camera to the socket having taken its bytes.
+//! 1001; a client's ping or close is answered. Each live media frame sent observes
+//! `gridwatch_live_send_delay_seconds`: from the frame's arrival from the camera to the socket
+//! having taken its bytes.
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::Query;

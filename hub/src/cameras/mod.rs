@@ -88,15 +88,8 @@ impl CameraHub {
     /// Sets `gridwatch_cameras{state}` from the registry; every state is set, to 0 when no
     /// camera is in it, so that a dashboard or an alert sees 0 rather than nothing.
     pub fn count_states(&self) {
-        const STATES: [StreamState; 6] = [
-            StreamState::Connecting,
-            StreamState::Online,
-            StreamState::Stalled,
-            StreamState::Offline,
-            StreamState::AuthFailed,
-            StreamState::Unsupported,
-        ];
-        let mut counts: Vec<(&str, i64)> = STATES.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut counts: Vec<(&str, i64)> =
+            StreamState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
         counts.push(("disabled", 0));
         for camera in self.registry.statuses() {
             let state = match camera.enabled {
