@@ -12,7 +12,7 @@ use gridwatch_core::post::{NewPost, Post};
 use gridwatch_store::Store;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The hub under test: `GRIDWATCH_BIN`, else `target/release/gridwatch`, else the debug one.
 pub fn binary() -> PathBuf {
@@ -49,14 +49,15 @@ impl Drop for Proc {
     }
 }
 
-/// What the end-to-end tests have for running the hub; the benches take `free_port` from it.
+/// What the end-to-end tests have for running the hub; the benches take `free_port` and the
+/// readiness wait from it.
 #[path = "../../tests/support/mod.rs"]
 mod tests_support;
-pub use tests_support::free_port;
+pub use tests_support::{free_port, wait_ready};
 
 /// `gridwatch serve` on `database_url`, with its data in `dir` and its log in `dir/hub.log`
 /// (as it would go to the journal), its defaults and `env` on top: the hub and its base URL,
-/// once `/readyz` says it is ready (30 s at most).
+/// once `/readyz` says it is ready (it panics after 30 s).
 pub async fn start_hub(
     dir: &Path,
     database_url: &str,
@@ -78,19 +79,7 @@ pub async fn start_hub(
             .map_err(|e| format!("gridwatch does not start: {e}"))?,
     );
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let up = Instant::now();
-    while !http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        if up.elapsed() > Duration::from_secs(30) {
-            return Err("the hub is not ready after 30 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&base).await;
     Ok((hub, base))
 }
 
