@@ -48,7 +48,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use support::{
     cpu_seconds, measure_ffmpeg, percentile, rss_mb, spawn_self, stop_child, wait_for_stdin_close,
-    Settings, Simulator, FPS,
+    Simulator, FPS,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -60,13 +60,8 @@ fn main() {
         run_hub(Path::new(&dir));
         return;
     }
-    let Settings {
-        ms,
-        seconds,
-        clip,
-        ticks,
-        cores,
-    } = support::settings();
+    let settings = support::settings();
+    let (seconds, ticks, cores) = (settings.seconds, settings.ticks, settings.cores);
     println!(
         "live_ws: hub process with one WebSocket viewer per camera; 1080p {FPS} fps ~4 Mbit/s \
          clip, {seconds} s per measurement, {cores} cores"
@@ -93,8 +88,8 @@ fn main() {
         "ratio"
     );
     let runtime = support::runtime();
-    for m in ms {
-        let mut sim = Simulator::start(&clip, m);
+    for &m in &settings.ms {
+        let mut sim = Simulator::start(&settings.clip, m);
         let hubs: Vec<(u64, HubFigures)> = batches
             .iter()
             .map(|&b| (b, runtime.block_on(measure_hub(&sim, b, seconds, ticks))))

@@ -23,19 +23,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use gridwatch_ingest::{CameraConfig, Cameras, IngestConfig, LiveMessage, Quality, StreamState};
-use support::{cpu_seconds, measure_ffmpeg, percentile, rss_mb, Settings, Simulator, FPS};
+use support::{cpu_seconds, measure_ffmpeg, percentile, rss_mb, Simulator, FPS};
 
 fn main() {
     if support::simulator_child() {
         return;
     }
-    let Settings {
-        ms,
-        seconds,
-        clip,
-        ticks,
-        cores,
-    } = support::settings();
+    let settings = support::settings();
+    let (seconds, ticks, cores) = (settings.seconds, settings.ticks, settings.cores);
     println!(
         "live_fanout: 1080p {FPS} fps ~4 Mbit/s clip, {seconds} s per measurement, {cores} cores"
     );
@@ -52,8 +47,8 @@ fn main() {
         "ratio"
     );
     let runtime = support::runtime();
-    for m in ms {
-        let mut sim = Simulator::start(&clip, m);
+    for &m in &settings.ms {
+        let mut sim = Simulator::start(&settings.clip, m);
         let hub = runtime.block_on(measure_hub(&sim.urls, seconds, ticks));
         let ff = measure_ffmpeg(&sim.urls, seconds, ticks);
         sim.stop();
