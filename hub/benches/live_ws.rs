@@ -23,7 +23,11 @@
 //! time to first frame of a new viewer (connect, upgrade, init, first media segment). Then the
 //! same cameras are pulled by one
 //! `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4 -movflags frag_keyframe+empty_moov` per
-//! camera, and the CPU ratio of each hub row to it is printed.
+//! camera, and the CPU ratio of each hub row to it is printed. Last, per wake batch, the floor
+//! (`live_ws/floor.rs`): a relay child that moves the same bytes from the cameras to this
+//! process and does nothing else, measured the same way; the hub's and ffmpeg's CPU are
+//! printed as multiples of it. It bounds what any relay on this machine can reach: where
+//! ffmpeg costs less than 5x the floor, 5x less than ffmpeg is out of anyone's reach.
 //!
 //! The clip, the simulator child, CPU and RSS from /proc, percentiles and the ffmpeg
 //! measurement are shared with the ingest's `live_fanout` bench: `ingest/benches/support/mod.rs`.
@@ -36,6 +40,9 @@
 
 #[path = "../../ingest/benches/support/mod.rs"]
 mod support;
+
+#[path = "live_ws/floor.rs"]
+mod floor;
 
 use std::io::Write;
 use std::path::Path;
@@ -53,7 +60,7 @@ use support::{
 use tokio_tungstenite::tungstenite::Message;
 
 fn main() {
-    if support::simulator_child() {
+    if support::simulator_child() || floor::relay_child() {
         return;
     }
     if let Ok(dir) = std::env::var("GRIDWATCH_BENCH_HUB") {
@@ -95,6 +102,15 @@ fn main() {
             .map(|&b| (b, runtime.block_on(measure_hub(&sim, b, seconds, ticks))))
             .collect();
         let ff = measure_ffmpeg(&sim.urls, seconds, ticks);
+        let floors: Vec<(u64, f64)> = batches
+            .iter()
+            .map(|&b| {
+                (
+                    b,
+                    runtime.block_on(floor::measure(&sim.urls, b, seconds, ticks)),
+                )
+            })
+            .collect();
         sim.stop();
         for (batch, hub) in &hubs {
             let ratio = ff.cpu_per_stream_minute / hub.cpu_per_stream_minute.max(1e-9);
@@ -137,6 +153,27 @@ fn main() {
             ff.rss_per_stream_mb,
             ff.cpu_per_stream_minute * m as f64 / 60.0 * 100.0,
         );
+        for (batch, floor) in &floors {
+            let hub = hubs
+                .iter()
+                .find(|(b, _)| b == batch)
+                .map_or(f64::NAN, |(_, h)| h.cpu_per_stream_minute);
+            let ffmpeg_over_floor = ff.cpu_per_stream_minute / floor.max(1e-9);
+            println!(
+                "{:>4} {:>4}ms | {:>13.3} floor: a relay that only moves the bytes; the hub is {:.1}x it, \
+                 ffmpeg {:.1}x it{}",
+                m,
+                batch,
+                floor,
+                hub / floor.max(1e-9),
+                ffmpeg_over_floor,
+                if ffmpeg_over_floor < 5.0 {
+                    " (so no relay here uses 5x less CPU than ffmpeg at this M and batch)"
+                } else {
+                    ""
+                },
+            );
+        }
     }
 }
 
