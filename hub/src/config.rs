@@ -56,7 +56,7 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Mark session cookies `Secure` (set when the hub is served over HTTPS).
     pub secure_cookies: bool,
-    /// Seconds a request may take before it is answered 408 (WebSockets excepted).
+    /// Seconds a request may take before it is answered 503 (WebSockets excepted).
     pub request_timeout_seconds: u64,
 }
 
@@ -69,6 +69,17 @@ pub struct AuthConfig {
     pub max_failed_logins: u32,
     /// The window in which failed logins are counted, and how long the refusal lasts, in seconds.
     pub lockout_seconds: u64,
+    /// Seconds between re-checks of the session an open WebSocket (the stream, live video) was
+    /// opened with: after a logout, or once its user is deleted or given another role or post,
+    /// the socket is closed (1008) within this. At least 1.
+    pub session_check_seconds: u64,
+}
+
+impl AuthConfig {
+    /// How often an open WebSocket re-checks its session.
+    pub fn session_check_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.session_check_seconds.max(1))
+    }
 }
 
 /// The response check (15分钟到达时限): the centre's promise, in whole minutes (or seconds). A grid may
@@ -241,6 +252,7 @@ impl Default for AuthConfig {
             session_hours: 12,
             max_failed_logins: 5,
             lockout_seconds: 300,
+            session_check_seconds: 10,
         }
     }
 }

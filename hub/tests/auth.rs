@@ -231,3 +231,88 @@ on_both!(operations_endpoints, |hub: Hub| async move {
     );
     assert!(text.contains("gridwatch_build_info"), "{text}");
 });
+
+on_both!(
+    parallel_guesses_get_no_more_than_the_limit,
+    |hub: Hub| async move {
+        // Verifying a password is slow: a burst of guesses sent at once must not all be
+        // verified before the first failure is counted.
+        let (user, _) = hub.login_as("resident", None, None).await;
+        let wrong = json!({"username": user.username, "password": "not-it"});
+        let guesses = (0..30).map(|_| {
+            hub.call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(wrong.clone()),
+            )
+        });
+        let answers = futures::future::join_all(guesses).await;
+        let count = |status| answers.iter().filter(|a| a.status == status).count();
+        let limit = hub.state.config.auth.max_failed_logins as usize;
+        let (refused, locked) = (
+            count(StatusCode::UNAUTHORIZED),
+            count(StatusCode::TOO_MANY_REQUESTS),
+        );
+        assert!(
+            (1..=limit).contains(&refused) && refused + locked == 30,
+            "{refused} answered 401, {locked} 429, of 30 (limit {limit})"
+        );
+        assert!(answers
+            .iter()
+            .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS)
+            .all(|a| a.body["error"]["code"] == "rate_limited"));
+        let metrics = hub.state.metrics.render();
+        assert!(
+            metrics.contains(&format!("gridwatch_login_failures_total {refused}")),
+            "{metrics}"
+        );
+
+        // The lock holds for the right password too, until the window has passed.
+        let right = json!({"username": user.username, "password": "password-1"});
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(right.clone()),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+        hub.clock.advance(chrono::Duration::seconds(299));
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(right.clone()),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+        hub.clock.advance(chrono::Duration::seconds(2));
+        let a = hub
+            .call(Method::POST, "/api/v1/auth/login", None, Some(right))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    }
+);
+
+on_both!(
+    logging_in_right_gives_the_attempt_back,
+    |hub: Hub| async move {
+        // Attempts are counted before the password is checked; a success still clears the
+        // count, its own attempt included: four wrong then right, twice, is never locked.
+        let (user, _) = hub.login_as("duty_officer", None, None).await;
+        let login = |password: &str| {
+            let body = json!({"username": user.username, "password": password});
+            hub.call(Method::POST, "/api/v1/auth/login", None, Some(body))
+        };
+        for round in 0..2 {
+            for _ in 0..4 {
+                assert_eq!(login("not-it").await.status, StatusCode::UNAUTHORIZED);
+            }
+            let a = login("password-1").await;
+            assert_eq!(a.status, StatusCode::OK, "round {round}: {}", a.body);
+        }
+    }
+);

@@ -297,3 +297,73 @@ on_both!(
         );
     }
 );
+
+/// Whether the answer says it is JSON.
+fn is_json(a: &common::Answer) -> bool {
+    a.headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+on_both!(
+    undecodable_path_parameters_are_json_400,
+    |hub: Hub| async move {
+        let (_, duty) = hub.login_as("duty_officer", None, None).await;
+        let (_, admin) = hub.login_as("admin", None, None).await;
+        for (method, path, token) in [
+            (Method::GET, "/api/v1/incidents/%FF", &duty),
+            (Method::POST, "/api/v1/incidents/%FF/cancel", &duty),
+            (Method::GET, "/api/v1/posts/%FF", &admin),
+            (Method::DELETE, "/api/v1/grids/%C3%28", &admin),
+            (Method::POST, "/api/v1/devices/%FF/token", &admin),
+        ] {
+            let a = raw(
+                &hub,
+                method.clone(),
+                path,
+                token,
+                Some("application/json"),
+                r#"{"reason": "x"}"#,
+            )
+            .await;
+            assert_eq!(
+                a.status,
+                StatusCode::BAD_REQUEST,
+                "{method} {path}: {}",
+                a.body
+            );
+            assert!(is_json(&a), "{method} {path}: {:?}", a.headers);
+            assert_eq!(error_code(&a), "invalid_path", "{method} {path}");
+        }
+    }
+);
+
+on_both!(an_oversized_sos_is_json_413, |hub: Hub| async move {
+    let (_, resident) = hub.login_as("resident", None, None).await;
+    let big = format!(r#"{{"note":"{}"}}"#, "x".repeat(200_000));
+    for ctype in [Some("application/json"), None] {
+        let a = raw(
+            &hub,
+            Method::POST,
+            "/api/v1/sos",
+            &resident,
+            ctype,
+            big.clone(),
+        )
+        .await;
+        assert_eq!(
+            a.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{ctype:?}: {}",
+            a.body
+        );
+        assert!(is_json(&a), "{ctype:?}: {:?}", a.headers);
+        assert_eq!(error_code(&a), "too_large");
+    }
+    // Nothing was raised.
+    let a = hub
+        .call(Method::GET, "/api/v1/incidents", Some(&resident), None)
+        .await;
+    assert_eq!(a.body, json!([]));
+});

@@ -353,6 +353,20 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
     assert!(listed["last_frame_at"].is_string(), "{listed}");
     assert!(!listed.to_string().contains("secret-pw"));
     assert!(listed.get("password").is_none());
+    // How the hub reaches the camera is for admins: a duty officer watches, and is not shown it.
+    for field in [
+        "rtsp_url",
+        "sub_rtsp_url",
+        "quirks",
+        "user_agent",
+        "transport",
+    ] {
+        assert!(
+            listed.get(field).is_none(),
+            "{field} shown to duty: {listed}"
+        );
+    }
+    assert_eq!(hub.camera(&admin, &id).await["rtsp_url"], sim.url(1));
 
     // Live: init text frame, init segment, then media from a keyframe.
     let started = Instant::now();
@@ -775,7 +789,7 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
         }
     );
     let listed = hub
-        .wait_camera(&duty, &id, Duration::from_secs(10), |c| {
+        .wait_camera(&admin, &id, Duration::from_secs(10), |c| {
             c["status"] == "online"
         })
         .await;
@@ -784,6 +798,13 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
         (Some("udp"), Some(320))
     );
     assert_eq!(listed["quirks"], json!(["ignore_rtptime"]));
+    // Connection details are the admin's: the duty officer sees the camera, not them.
+    let watched = hub.camera(&duty, &id).await;
+    assert_eq!(watched["width"], 320, "{watched}");
+    assert!(
+        watched.get("transport").is_none() && watched.get("quirks").is_none(),
+        "{watched}"
+    );
 
     // Live over UDP, and every live frame sent observes the send delay.
     let (count0, _) = send_delay_metric(&hub).await;
@@ -823,7 +844,7 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
     assert_eq!(body["error"]["field"], "quirks");
     assert_eq!(hub.state.cameras.registry.config(&id).unwrap(), config);
     // The new session comes up over TCP and serves a new viewer.
-    hub.wait_camera(&duty, &id, Duration::from_secs(10), |c| {
+    hub.wait_camera(&admin, &id, Duration::from_secs(10), |c| {
         c["status"] == "online" && c["transport"] == "tcp"
     })
     .await;

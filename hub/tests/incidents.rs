@@ -13,13 +13,15 @@ use serde_json::{json, Value};
 
 on_both!(routing_by_polygon_and_by_fallback, |hub: Hub| async move {
     let c = community(&hub).await;
-    // A resident of g2 pressing from inside g1's polygon: the place decides.
+    // A resident of g2 pressing from inside g1's polygon: the place decides. (The resident's
+    // answer does not show routing: read it as the duty room does.)
     let i = raise(
         &hub,
         &c.resident,
         Some(json!({"lat": 26.52, "lon": 107.92})),
     )
     .await;
+    let i = get(&hub, &c.duty, s(&i["id"])).await;
     assert_eq!(s(&i["grid_id"]), c.g1);
     assert_eq!(s(&i["post_id"]), c.p1);
     assert_eq!(i["state"], "dispatched");
@@ -43,6 +45,7 @@ on_both!(routing_by_polygon_and_by_fallback, |hub: Hub| async move {
     .await;
     assert_eq!(a["state"], "cancelled");
     let i = raise(&hub, &c.resident, None).await;
+    let i = get(&hub, &c.duty, s(&i["id"])).await;
     assert_eq!(
         (s(&i["grid_id"]), s(&i["post_id"])),
         (c.g2.as_str(), c.p3.as_str())
@@ -86,6 +89,7 @@ on_both!(routing_by_polygon_and_by_fallback, |hub: Hub| async move {
     // A resident with no grid and no location: raised, for the duty room to dispatch.
     let (_, lost) = hub.login_as("resident", None, None).await;
     let i = raise(&hub, &lost, None).await;
+    let i = get(&hub, &c.duty, s(&i["id"])).await;
     assert_eq!(
         (
             i["state"].clone(),
@@ -393,7 +397,11 @@ on_both!(
         .await;
         assert_eq!(a["state"], "cancelled");
         let t = get(&hub, &c.resident, s(&second["id"])).await;
-        assert_eq!(t["timeline"][2]["data"]["reason"], "没事了");
+        let cancelled = &t["timeline"][2];
+        assert_eq!(
+            (&cancelled["type"], &cancelled["actor"], &cancelled["data"]),
+            (&json!("incident.cancelled"), &json!("you"), &json!({}))
+        );
 
         // Filters.
         let q = |path: &str| {
@@ -595,6 +603,7 @@ on_both!(sos_takes_any_body_that_is_json, |hub: Hub| async move {
         (i["lat"].clone(), i["note"].clone()),
         (Value::Null, json!("救命"))
     );
+    let i = &get(&hub, &c.duty, s(&i["id"])).await;
     assert_eq!(s(&i["grid_id"]), c.g1, "the resident's grid");
     let raised = get(&hub, &c.duty, s(&i["id"])).await["timeline"][0]["data"].clone();
     assert!(s(&raised["location_dropped"]).contains("lat"), "{raised}");
@@ -672,5 +681,131 @@ on_both!(
             )
             .await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    }
+);
+
+/// The fields of an incident that are the duty room's, never shown to a resident.
+const STAFF_FIELDS: [&str; 10] = [
+    "grid_id",
+    "post_id",
+    "post_chain",
+    "chain_position",
+    "cameras",
+    "camera_id",
+    "policy",
+    "source",
+    "escalation_level",
+    "acknowledged_at",
+];
+
+fn assert_resident_form(i: &Value) {
+    for f in STAFF_FIELDS {
+        assert!(i.get(f).is_none(), "{f} shown to a resident: {i}");
+    }
+}
+
+on_both!(
+    a_resident_sees_progress_not_staff_data,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        // A resident of g2 presses without a location: p3's, then redirected to p1.
+        let a = sos(&hub, &c.resident, None).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        assert_eq!(a.body["incident"]["state"], "dispatched");
+        assert_resident_form(&a.body["incident"]);
+        let id = s(&a.body["incident"]["id"]).to_string();
+        act_ok(&hub, &c.r3, &id, "ack", None).await;
+        let note = "门锁已修好，邻里纠纷已调解";
+        let (lat, lon) = (26.5234, 107.9876);
+        let (lat_text, lon_text) = (lat.to_string(), lon.to_string());
+        act_ok(
+            &hub,
+            &c.duty,
+            &id,
+            "dispatch",
+            Some(json!({"post_id": c.p1})),
+        )
+        .await;
+        act_ok(&hub, &c.r1, &id, "ack", None).await;
+        act_ok(&hub, &c.r1, &id, "en-route", None).await;
+        hub.clock.advance(Duration::minutes(10));
+        common::community::run_timers(&hub).await;
+        let arrive = json!({"lat": lat, "lon": lon});
+        act_ok(&hub, &c.r1, &id, "arrive", Some(arrive)).await;
+        act_ok(&hub, &c.r1, &id, "resolve", Some(json!({"note": note}))).await;
+
+        // The duty room's record holds all of it...
+        let full = get(&hub, &c.duty, &id).await;
+        let full_text = full.to_string();
+        for secret in [note, lat_text.as_str(), c.p1.as_str(), c.p3.as_str()] {
+            assert!(full_text.contains(secret), "{secret} not recorded: {full}");
+        }
+        assert!(timeline(&hub, &c.duty, &id)
+            .await
+            .contains(&"incident.at_risk".to_string()));
+
+        // ...the resident sees the state and the steps, nothing else.
+        let own = get(&hub, &c.resident, &id).await;
+        let listed = hub
+            .call(Method::GET, "/api/v1/incidents", Some(&c.resident), None)
+            .await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        for shown in [&own, &listed.body[0]] {
+            let text = shown.to_string();
+            let staff = [&lat_text, &lon_text, &c.p1, &c.p3, &c.g2].map(String::as_str);
+            for secret in std::iter::once(note).chain(staff) {
+                assert!(
+                    !text.contains(secret),
+                    "{secret} shown to the resident: {shown}"
+                );
+            }
+            for cam in &c.cams {
+                assert!(!text.contains(cam.as_str()), "a camera shown: {shown}");
+            }
+            assert_resident_form(shown);
+            assert_eq!(shown["state"], "resolved");
+            assert!(shown["on_scene_at"].is_string() && shown["resolved_at"].is_string());
+        }
+        let events = own["timeline"].as_array().unwrap();
+        let types: Vec<&str> = events.iter().map(|e| s(&e["type"])).collect();
+        assert_eq!(
+            types,
+            [
+                "incident.raised",
+                "incident.dispatched",
+                "incident.acknowledged",
+                "incident.dispatched",
+                "incident.acknowledged",
+                "incident.en_route",
+                "incident.on_scene",
+                "incident.resolved"
+            ]
+        );
+        for e in events {
+            assert_eq!(e["data"], json!({}), "{e}");
+            assert!(e.get("origin").is_none(), "{e}");
+        }
+        // Who: the resident, or staff unnamed (the routing at the press is not an officer's).
+        let actors: Vec<&str> = events.iter().map(|e| s(&e["actor"])).collect();
+        assert_eq!(actors[0], "you");
+        assert!(actors[2..].iter().all(|a| *a == "staff"), "{actors:?}");
+
+        // Their answers to pressing again and to cancelling are in the same form.
+        hub.clock.advance(Duration::minutes(5));
+        let second = sos(&hub, &c.resident, None).await;
+        assert_resident_form(&second.body["incident"]);
+        let again = sos(&hub, &c.resident, None).await;
+        assert_eq!(again.body["outcome"], "repeat", "{}", again.body);
+        assert_resident_form(&again.body["incident"]);
+        let cancelled = act_ok(
+            &hub,
+            &c.resident,
+            s(&second.body["incident"]["id"]),
+            "cancel",
+            Some(json!({"reason": "按错了"})),
+        )
+        .await;
+        assert_eq!(cancelled["state"], "cancelled");
+        assert_resident_form(&cancelled);
     }
 );

@@ -11,9 +11,11 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::community::{act_ok, community, get, s, Community};
 use common::Hub;
+use gridwatch_core::clock::ManualClock;
+use gridwatch_hub::mqtt::press::{handle, Attempt, Outcome};
 use gridwatch_hub::mqtt::{self, Bridge};
 use gridwatch_hub::Config;
-use gridwatch_store::Backend;
+use gridwatch_store::{Backend, Store, StoreOptions};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -526,8 +528,12 @@ async fn a_press_made_while_the_hub_is_away_is_raised_when_it_is_back() {
         "hub away"
     );
     bridge.stop().await;
+    discard_session(client_id).await;
+    clear_retained(&[status]).await;
+}
 
-    // Leave no session behind on the broker: a clean connection with the id discards it.
+/// Leaves no session behind on the broker: a clean connection with the id discards it.
+async fn discard_session(client_id: String) {
     let (host, port) = broker();
     let mut opts = MqttOptions::new(client_id, host, port);
     opts.set_clean_session(true);
@@ -544,7 +550,6 @@ async fn a_press_made_while_the_hub_is_away_is_raised_when_it_is_back() {
         }
     })
     .await;
-    clear_retained(&[status]).await;
 }
 
 /// MQTT is off unless configured: no bridge and no MQTT metrics by default; setting the host
@@ -646,4 +651,218 @@ async fn with_two_nodes_a_press_is_raised_once() {
         b.stop().await;
     }
     clear_retained(&[status]).await;
+}
+
+/// A hub on a fresh PostgreSQL database that it reaches through a [`Relay`]: cutting the relay
+/// takes the database away from this hub (its connections broken, new ones refused) without
+/// touching the server other tests use.
+async fn hub_behind_a_database_relay(config: Config) -> (Hub, Relay) {
+    let url = gridwatch_store::testing::fresh_postgres_url()
+        .await
+        .unwrap();
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').expect("a database name");
+    let (user, server) = match authority.rsplit_once('@') {
+        Some((user, server)) => (format!("{user}@"), server),
+        None => (String::new(), authority),
+    };
+    let (host, port) = match server.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().expect("a port")),
+        None => (server.to_string(), 5432),
+    };
+    let relay = Relay::start((host, port)).await;
+    let mut opts = StoreOptions::new(format!("{scheme}://{user}127.0.0.1:{}/{path}", relay.port));
+    opts.max_connections = 4;
+    let store = Store::open(&opts).await.unwrap();
+    let clock = ManualClock::new(common::t0());
+    let state = gridwatch_hub::AppState::new(store, std::sync::Arc::new(clock.clone()), config);
+    (Hub::from_state(state, clock), relay)
+}
+
+/// Waits until `gridwatch_mqtt_messages_total{outcome}` reaches at least `n`.
+async fn assert_counted_at_least(hub: &Hub, outcome: &str, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while counted(hub, outcome).await < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "mqtt_messages_total{{outcome={outcome:?}}} did not reach {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The database goes away while a button is pressed, again and again: nothing is acknowledged
+/// while nothing can be saved, however long that lasts; once the database is back the first
+/// press raises the incident and the others are recorded on it (up to the limit, which counts
+/// only what was saved). None is lost.
+#[tokio::test]
+async fn presses_wait_out_a_database_outage() {
+    let prefix = format!("gridwatch-test/{}", unique());
+    let (hub, database) = hub_behind_a_database_relay(mqtt_config(&prefix)).await;
+    let c = community(&hub).await;
+    let bridge = start_bridge(&hub).await;
+    let (sos, status) = button_topics(&prefix, &c);
+    let mut watcher = watching(&status).await;
+    let button = TestClient::connect().await;
+
+    database.set_up(false);
+    for n in 0..12 {
+        let payload = json!({"note": format!("第{n}次")}).to_string();
+        button.publish(&sos, payload.as_bytes(), false).await;
+    }
+    // The first press fails, and fails again, for longer than a few quick retries last.
+    assert_counted_at_least(&hub, "error", 3).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_counted(&hub, &[("sos", 0), ("rate_limited", 0)]).await;
+
+    database.set_up(true);
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st["state"], "dispatched", "{st}");
+    let i = get(&hub, &c.duty, s(&st["incident_id"])).await;
+    assert_eq!(i["note"], "第0次");
+    assert_counted(&hub, &[("sos", 1), ("repeat", 9), ("rate_limited", 2)]).await;
+    assert_eq!(incidents(&hub, &c).await.len(), 1);
+    assert_eq!(
+        get(&hub, &c.duty, s(&st["incident_id"])).await["repeat_count"],
+        9
+    );
+
+    bridge.stop().await;
+    clear_retained(&[status]).await;
+}
+
+/// The hub stops while the database is away: the press it could not save is left
+/// unacknowledged, so the broker (persistent session) delivers it again to the hub that comes
+/// back, which raises it.
+#[tokio::test]
+async fn a_press_not_saved_when_the_hub_stops_is_delivered_again() {
+    let prefix = format!("gridwatch-test/{}", unique());
+    let mut config = mqtt_config(&prefix);
+    config.mqtt.persistent_session = true;
+    let client_id = config.mqtt.client_id.clone();
+    let (hub, database) = hub_behind_a_database_relay(config).await;
+    let c = community(&hub).await;
+    let bridge = start_bridge(&hub).await;
+    let (sos, status) = button_topics(&prefix, &c);
+    let mut watcher = watching(&status).await;
+    let button = TestClient::connect().await;
+
+    database.set_up(false);
+    button
+        .publish(&sos, r#"{"note": "停机前"}"#.as_bytes(), false)
+        .await;
+    // It fails, and is still not saved after longer than a few quick retries last.
+    assert_counted_at_least(&hub, "error", 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Stopping does not wait for the database.
+    let stopping = tokio::time::Instant::now();
+    bridge.stop().await;
+    assert!(stopping.elapsed() < Duration::from_secs(3));
+    assert_counted(&hub, &[("sos", 0)]).await;
+
+    database.set_up(true);
+    let bridge = start_bridge(&hub).await;
+    let (st, _) = watcher.next_on(&status).await;
+    assert_eq!(st["state"], "dispatched", "{st}");
+    let i = get(&hub, &c.duty, s(&st["incident_id"])).await;
+    assert_eq!(i["note"], "停机前");
+    assert_eq!(i["repeat_count"], 0);
+    assert_eq!(incidents(&hub, &c).await.len(), 1);
+
+    bridge.stop().await;
+    discard_session(client_id).await;
+    clear_retained(&[status]).await;
+}
+
+/// A press that names itself (`press_id`) and comes twice — the broker sends it again when the
+/// hub's acknowledgement was lost — is one press: one incident, no repeat recorded, the second
+/// counted as a replay. Another id is another press.
+async fn the_same_press_id_twice_is_one_press(backend: Backend) {
+    let (hub, prefix) = hub_with_mqtt(backend).await;
+    let c = community(&hub).await;
+    let bridge = start_bridge(&hub).await;
+    let (sos, status) = button_topics(&prefix, &c);
+    let mut watcher = watching(&status).await;
+    let button = TestClient::connect().await;
+
+    let first = r#"{"press_id": "btn-000123", "note": "3栋"}"#.as_bytes();
+    let st = press(&button, &sos, first, &mut watcher, &status).await;
+    assert_eq!(st["state"], "dispatched", "{st}");
+    let id = s(&st["incident_id"]).to_string();
+    button.publish(&sos, first, false).await;
+    assert_counted(&hub, &[("replay", 1), ("sos", 1), ("repeat", 0)]).await;
+    let i = get(&hub, &c.duty, &id).await;
+    assert_eq!(
+        (i["repeat_count"].as_u64(), i["urgent"].as_bool()),
+        (Some(0), Some(false))
+    );
+    assert_eq!(i["note"], "3栋");
+    // The id is the hub's business, not a field the press did not understand.
+    assert_eq!(i["timeline"][0]["data"].get("ignored_fields"), None, "{i}");
+
+    // The button's next press has its next id: a repeat, as ever.
+    let st = press(
+        &button,
+        &sos,
+        br#"{"press_id": 124}"#,
+        &mut watcher,
+        &status,
+    )
+    .await;
+    assert_eq!(st["incident_id"], id.as_str());
+    button.publish(&sos, br#"{"press_id": 124}"#, false).await;
+    assert_counted(&hub, &[("repeat", 1), ("replay", 2), ("sos", 1)]).await;
+    assert_eq!(get(&hub, &c.duty, &id).await["repeat_count"], 1);
+    assert_eq!(incidents(&hub, &c).await.len(), 1);
+
+    bridge.stop().await;
+    clear_retained(&[status]).await;
+}
+
+on_both_backends!(the_same_press_id_twice_is_one_press);
+
+/// A press without an id that the broker delivers again (DUP set) right after the device's
+/// latest press is taken for that press, not recorded as a repeat; a press without DUP is a
+/// repeat as ever; and once the repeat window is over a redelivered press is a press again.
+#[tokio::test]
+async fn a_press_delivered_again_without_an_id_is_not_recorded_twice() {
+    let (hub, prefix) = hub_with_mqtt(Backend::Sqlite).await;
+    let c = community(&hub).await;
+    let topics = mqtt::topic::Topics::new(&prefix).unwrap();
+    let (sos, _) = button_topics(&prefix, &c);
+    let outcome = |a: Attempt| match a {
+        Attempt::Settled(o) => o,
+        Attempt::Failed(e) => panic!("the database failed: {e}"),
+    };
+    let first = Publish::new(&sos, QoS::AtLeastOnce, &b"{}"[..]);
+    let mut again = first.clone();
+    again.dup = true;
+
+    assert_eq!(
+        outcome(handle(&hub.state, &topics, &first).await),
+        Outcome::Sos
+    );
+    assert_eq!(
+        outcome(handle(&hub.state, &topics, &again).await),
+        Outcome::Replay
+    );
+    let list = incidents(&hub, &c).await;
+    assert_eq!((list.len(), &list[0]["repeat_count"]), (1, &json!(0)));
+
+    assert_eq!(
+        outcome(handle(&hub.state, &topics, &first).await),
+        Outcome::Repeat
+    );
+    assert_eq!(
+        outcome(handle(&hub.state, &topics, &again).await),
+        Outcome::Replay
+    );
+    assert_eq!(incidents(&hub, &c).await[0]["repeat_count"], 1);
+
+    hub.clock.advance(chrono::Duration::seconds(121));
+    assert_eq!(
+        outcome(handle(&hub.state, &topics, &again).await),
+        Outcome::Sos
+    );
+    assert_eq!(incidents(&hub, &c).await.len(), 2);
 }

@@ -1,11 +1,13 @@
-//! The response report over HTTP, JSON and CSV, on a known data set, on SQLite and PostgreSQL.
+//! The response report over HTTP, JSON and CSV, on SQLite and PostgreSQL: a known data set,
+//! incidents cancelled after their deadline (broken promises, counted) and incidents not yet
+//! due (pending, out of the ratio).
 
 mod common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use chrono::Duration;
-use common::community::{act_ok, community, s};
+use common::community::{act_ok, community, get, raise, run_timers, s};
 use common::{t0, Hub};
 use serde_json::json;
 
@@ -76,9 +78,11 @@ on_both!(report_figures_on_a_known_data_set, |hub: Hub| async move {
         a.body,
         json!([
             {"key": "第一网格", "incidents": 5, "on_scene": 4, "within_deadline": 3,
-             "within_deadline_ratio": 0.6, "median_seconds": 750.0, "p90_seconds": 1110.0},
+             "within_deadline_ratio": 0.6, "median_seconds": 750.0, "p90_seconds": 1110.0,
+             "pending": 0},
             {"key": "第二网格", "incidents": 1, "on_scene": 1, "within_deadline": 1,
-             "within_deadline_ratio": 1.0, "median_seconds": 240.0, "p90_seconds": 240.0},
+             "within_deadline_ratio": 1.0, "median_seconds": 240.0, "p90_seconds": 240.0,
+             "pending": 0},
         ])
     );
     // The default is grid, over the 30 days before now.
@@ -94,9 +98,9 @@ on_both!(report_figures_on_a_known_data_set, |hub: Hub| async move {
         .contains("response-report-20261126-20261128.csv"));
     assert_eq!(
         a.body.as_str().unwrap(),
-        "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds\r\n\
-         第一网格,5,4,3,0.6,750,1110\r\n\
-         第二网格,1,1,1,1,240,240\r\n"
+        "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,pending\r\n\
+         第一网格,5,4,3,0.6,750,1110,0\r\n\
+         第二网格,1,1,1,1,240,240,0\r\n"
     );
 
     let a = get("?group_by=post", false).await;
@@ -147,3 +151,181 @@ on_both!(report_figures_on_a_known_data_set, |hub: Hub| async move {
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 });
+
+/// `GET /api/v1/reports/response` with the default period (the 30 days before now), as the
+/// duty officer logged in at the hub's current time.
+async fn report_now(hub: &Hub, csv: bool) -> common::Answer {
+    let duty = hub.login_as("duty_officer", None, None).await.1;
+    let mut req = Request::builder()
+        .uri("/api/v1/reports/response")
+        .header(header::AUTHORIZATION, format!("Bearer {duty}"));
+    if csv {
+        req = req.header(header::ACCEPT, "text/csv");
+    }
+    hub.send(req.body(Body::empty()).unwrap()).await
+}
+
+/// A duty officer (a new one each time, so that no raise is taken for a repeat) raises an
+/// incident in `grid` at the hub's current time; returns its id.
+async fn raise_in(hub: &Hub, grid: &str) -> String {
+    let duty = hub.login_as("duty_officer", None, None).await.1;
+    let a = hub
+        .call(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(&duty),
+            Some(json!({"grid_id": grid})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    s(&a.body["incident"]["id"]).to_string()
+}
+
+on_both!(
+    a_cancel_after_the_deadline_counts_as_missed,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let at = |m: i64| t0() + Duration::minutes(m);
+        // 第一网格: reached in 10 minutes.
+        let reached = raise_in(&hub, &c.g1).await;
+        // A false alarm, cancelled at minute 5: nobody was meant to arrive, left out.
+        let false_alarm = raise_in(&hub, &c.g1).await;
+        hub.clock.set(at(1));
+        // Nobody comes; the response check records the breach at minute 16, an officer
+        // closes it at minute 20.
+        let closed = raise_in(&hub, &c.g1).await;
+        hub.clock.set(at(2));
+        // 第二网格: the resident presses SOS, nobody comes, at minute 22 they give up and
+        // cancel (no tick has run since the deadline: no breach recorded).
+        let gave_up = s(&raise(&hub, &c.resident, None).await["id"]).to_string();
+
+        hub.clock.set(at(5));
+        act_ok(
+            &hub,
+            &c.duty,
+            &false_alarm,
+            "cancel",
+            Some(json!({"reason": "误报"})),
+        )
+        .await;
+        hub.clock.set(at(10));
+        act_ok(&hub, &c.r1, &reached, "arrive", None).await;
+        hub.clock.set(at(16));
+        run_timers(&hub).await;
+        assert_eq!(
+            get(&hub, &c.duty, &closed).await["breached_at"],
+            json!(at(16))
+        );
+        hub.clock.set(at(20));
+        act_ok(
+            &hub,
+            &c.duty,
+            &closed,
+            "cancel",
+            Some(json!({"reason": "无人到场"})),
+        )
+        .await;
+        hub.clock.set(at(22));
+        let i = act_ok(
+            &hub,
+            &c.resident,
+            &gave_up,
+            "cancel",
+            Some(json!({"reason": "不等了"})),
+        )
+        .await;
+        assert_eq!(
+            (s(&i["state"]), &i["breached_at"]),
+            ("cancelled", &json!(null))
+        );
+
+        hub.clock.set(at(24 * 60));
+        let a = report_now(&hub, false).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert_eq!(
+            a.body,
+            json!([
+                {"key": "第一网格", "incidents": 2, "on_scene": 1, "within_deadline": 1,
+                 "within_deadline_ratio": 0.5, "median_seconds": 600.0, "p90_seconds": 600.0,
+                 "pending": 0},
+                {"key": "第二网格", "incidents": 1, "on_scene": 0, "within_deadline": 0,
+                 "within_deadline_ratio": 0.0, "median_seconds": null, "p90_seconds": null,
+                 "pending": 0},
+            ])
+        );
+    }
+);
+
+on_both!(
+    incidents_not_yet_due_are_pending_not_broken,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let at = |m: i64| t0() + Duration::minutes(m);
+        // Decided: reached in 5 minutes; nobody came (due at minute 17).
+        let first = raise_in(&hub, &c.g1).await;
+        hub.clock.set(at(2));
+        raise_in(&hub, &c.g1).await;
+        hub.clock.set(at(5));
+        act_ok(&hub, &c.r1, &first, "arrive", None).await;
+        // Decided although its deadline is ahead: reached in 4 minutes.
+        hub.clock.set(at(20));
+        let quick = raise_in(&hub, &c.g1).await;
+        hub.clock.set(at(24));
+        act_ok(&hub, &c.r1, &quick, "arrive", None).await;
+        // In progress at minute 30: nobody on scene yet, due at minutes 39, 42 and 43.
+        raise_in(&hub, &c.g1).await;
+        hub.clock.set(at(27));
+        raise_in(&hub, &c.g1).await;
+        hub.clock.set(at(28));
+        raise(&hub, &c.resident, None).await; // 第二网格
+
+        hub.clock.set(at(30));
+        let a = report_now(&hub, false).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        // 240 and 300 seconds: median 270, p90 240 + 0.9 × 60 = 294.
+        assert_eq!(
+            a.body,
+            json!([
+                {"key": "第一网格", "incidents": 3, "on_scene": 2, "within_deadline": 2,
+                 "within_deadline_ratio": 2.0 / 3.0, "median_seconds": 270.0,
+                 "p90_seconds": 294.0, "pending": 2},
+                {"key": "第二网格", "incidents": 0, "on_scene": 0, "within_deadline": 0,
+                 "within_deadline_ratio": null, "median_seconds": null, "p90_seconds": null,
+                 "pending": 1},
+            ])
+        );
+        let a = report_now(&hub, true).await;
+        assert_eq!(
+            a.body.as_str().unwrap(),
+            "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,pending\r\n\
+             第一网格,3,2,2,0.6666666666666666,270,294,2\r\n\
+             第二网格,0,0,0,,,,1\r\n"
+        );
+
+        // Once their deadlines have passed with nobody on scene, they are broken promises.
+        hub.clock.set(at(24 * 60));
+        let a = report_now(&hub, false).await;
+        let figures: Vec<_> = a
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["incidents"].clone(),
+                    r["within_deadline"].clone(),
+                    r["pending"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            figures,
+            [
+                (json!(5), json!(2), json!(0)),
+                (json!(1), json!(0), json!(0))
+            ],
+            "{}",
+            a.body
+        );
+    }
+);

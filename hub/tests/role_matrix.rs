@@ -213,7 +213,8 @@ async fn walk(hub: Hub) {
         &hub,
         &admin,
         "/api/v1/cameras",
-        json!({"name": "matrix cam", "rtsp_url": "rtsp://127.0.0.1/x"}),
+        // In the fixture grid, whose chain names the fixture post: its responders may see it.
+        json!({"name": "matrix cam", "rtsp_url": "rtsp://127.0.0.1/x", "grid_id": grid}),
     )
     .await;
     let user = create(

@@ -619,3 +619,151 @@ on_both_with!(
         assert_eq!(answered, Ok(true));
     }
 );
+
+/// Sessions re-checked every second, so that a test waits a second, not ten.
+fn quick_session_checks() -> Config {
+    let mut config = Config::default();
+    config.auth.session_check_seconds = 1;
+    config
+}
+
+type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket at `path` of the hub, with `token` in the query as a browser passes it.
+async fn open_ws(base: &str, path: &str, token: &str) -> RawWs {
+    let url = format!("{}{path}?token={token}", base.replace("http://", "ws://"));
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// Reads `ws` for `during`: it must stay open (whatever it is sent meanwhile).
+async fn stays_open(ws: &mut RawWs, during: Duration) {
+    let read = tokio::time::timeout(during, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Ws::Close(f))) => panic!("closed: {f:?}"),
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended: {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_err(), "read for {during:?}");
+}
+
+/// Reads `ws` until its close frame, which must come within `within`: (code, reason).
+async fn closed_within(ws: &mut RawWs, within: Duration) -> (u16, String) {
+    let close = tokio::time::timeout(within, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Ws::Close(Some(f)))) => return (u16::from(f.code), f.reason.to_string()),
+                Some(Ok(Ws::Close(None))) => panic!("closed without a code"),
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await;
+    close.unwrap_or_else(|_| panic!("still open after {within:?}"))
+}
+
+/// Within a second's check interval, and a little: the time a closed session may go on.
+const CHECKED_WITHIN: Duration = Duration::from_secs(4);
+
+on_both_with!(
+    logging_out_closes_the_stream_and_live_video_with_1008,
+    quick_session_checks(),
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let mut stream = open_ws(&base, "/api/v1/stream", &c.duty).await;
+        // A responder of p1 watches a camera of g1.
+        let live_path = format!("/api/v1/cameras/{}/live", c.cams[0]);
+        let mut video = open_ws(&base, &live_path, &c.r1).await;
+        // Both go on past several checks while the sessions last.
+        stays_open(&mut stream, Duration::from_millis(2500)).await;
+        stays_open(&mut video, Duration::from_millis(500)).await;
+
+        for token in [&c.duty, &c.r1] {
+            let a = hub
+                .call(
+                    axum::http::Method::POST,
+                    "/api/v1/auth/logout",
+                    Some(token),
+                    None,
+                )
+                .await;
+            assert_eq!(a.status, 204, "{}", a.body);
+        }
+        for ws in [&mut stream, &mut video] {
+            let (code, reason) = closed_within(ws, CHECKED_WITHIN).await;
+            assert_eq!(code, 1008, "{reason}");
+            assert!(reason.contains("session"), "{reason}");
+        }
+        // And the token opens nothing any more.
+        for path in ["/api/v1/stream", live_path.as_str()] {
+            let url = format!("{}{path}?token={}", base.replace("http://", "ws://"), c.r1);
+            match tokio_tungstenite::connect_async(url).await.unwrap_err() {
+                tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 401),
+                other => panic!("expected 401, got {other}"),
+            }
+        }
+    }
+);
+
+on_both_with!(
+    a_deleted_or_changed_user_and_an_expired_session_close_the_socket_with_1008,
+    quick_session_checks(),
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let live_path = format!("/api/v1/cameras/{}/live", c.cams[0]);
+
+        // A duty officer deleted by an admin.
+        let (gone, gone_token) = hub.login_as("duty_officer", None, None).await;
+        let mut stream = open_ws(&base, "/api/v1/stream", &gone_token).await;
+        let mut video = open_ws(&base, &live_path, &gone_token).await;
+        let a = hub
+            .call(
+                axum::http::Method::DELETE,
+                &format!("/api/v1/users/{}", gone.id),
+                Some(&c.admin),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 204, "{}", a.body);
+        for ws in [&mut stream, &mut video] {
+            assert_eq!(closed_within(ws, CHECKED_WITHIN).await.0, 1008);
+        }
+
+        // A responder moved to another post: what its console may see has changed.
+        let (moved, moved_token) = hub.login_as("responder", Some(&c.p1), None).await;
+        let mut stream = open_ws(&base, "/api/v1/stream", &moved_token).await;
+        let mut video = open_ws(&base, &live_path, &moved_token).await;
+        let a = hub
+            .call(
+                axum::http::Method::PATCH,
+                &format!("/api/v1/users/{}", moved.id),
+                Some(&c.admin),
+                Some(json!({"post_id": c.p3})),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        for ws in [&mut stream, &mut video] {
+            let (code, reason) = closed_within(ws, CHECKED_WITHIN).await;
+            assert_eq!(code, 1008);
+            assert!(reason.contains("role or post"), "{reason}");
+        }
+
+        // Sessions past their expiry (the hub's clock moves past the 12 h of `login_as`).
+        let mut stream = open_ws(&base, "/api/v1/stream", &c.duty).await;
+        let mut video = open_ws(&base, &live_path, &c.r1).await;
+        stays_open(&mut stream, Duration::from_millis(1500)).await;
+        hub.clock.advance(chrono::Duration::hours(13));
+        for ws in [&mut stream, &mut video] {
+            let (code, reason) = closed_within(ws, CHECKED_WITHIN).await;
+            assert_eq!(code, 1008);
+            assert!(reason.contains("expired"), "{reason}");
+        }
+    }
+);

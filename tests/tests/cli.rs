@@ -246,11 +246,12 @@ async fn demo_comes_up_with_users_and_buttons() {
     )
     .await;
     assert_eq!(me["role"], "device");
-    // The demo's simulated cameras are registered and answer RTSP.
+    // The demo's simulated cameras are registered and answer RTSP (their URLs are shown to
+    // admins only).
     let login = support::json(
         client
             .post(format!("{}/api/v1/auth/login", hub.base))
-            .json(&json!({"username": "duty", "password": "duty-demo"})),
+            .json(&json!({"username": "admin", "password": "admin-demo"})),
     )
     .await;
     let cameras = support::json(

@@ -1,22 +1,158 @@
 //! The camera CRUD endpoints (`/api/v1/cameras`): the store keeps the record, the registry is
 //! told after every change, and every answer carries the camera's live status.
+//!
+//! Who sees which camera ([`CameraScope`]): admins and duty officers every camera, a responder
+//! the cameras of the grids whose chain names its post (as the real-time stream shows it their
+//! health) and those its open incidents name (an incident near a grid's edge may name a
+//! neighbour's camera, whose picture the post sent there needs); any other camera is 404 to it,
+//! as if it did not exist. How the hub reaches a camera
+//! (its URLs, transport, credentials flag, quirks, user agent) is configuration: admins only.
 
 use super::sync;
-use crate::http::error::ApiResult;
-use crate::http::json::Json;
+use crate::http::caller::Caller;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::{Json, Path};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use gridwatch_core::camera::{Camera, CameraPatch, NewCamera};
+use gridwatch_core::incident::IncidentState;
+use gridwatch_core::Role;
 use gridwatch_ingest::CameraStatus;
+use gridwatch_store::{IncidentFilter, StoreError, Visibility};
 use serde::Serialize;
+use std::collections::HashSet;
+
+/// Which cameras a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraScope {
+    All,
+    /// A responder's: the cameras of the grids whose chain names its post, and the cameras
+    /// named by the open incidents it may see.
+    Some {
+        grids: HashSet<String>,
+        cameras: HashSet<String>,
+    },
+}
+
+impl CameraScope {
+    /// The caller's scope; a responder without a post, and anyone else who gets past the
+    /// role check by mistake, sees no camera.
+    pub async fn of(s: &AppState, caller: &Caller) -> ApiResult<CameraScope> {
+        let nothing = CameraScope::Some {
+            grids: HashSet::new(),
+            cameras: HashSet::new(),
+        };
+        let Caller::User(u) = caller else {
+            return Ok(nothing);
+        };
+        Ok(match (u.role, &u.post_id) {
+            (Role::Admin | Role::DutyOfficer, _) => CameraScope::All,
+            (Role::Responder, Some(post)) => CameraScope::Some {
+                grids: s.store.grids_of_post(post).await?.into_iter().collect(),
+                cameras: cameras_of_open_incidents(s, post).await?,
+            },
+            _ => nothing,
+        })
+    }
+
+    pub fn admits(&self, camera: &Camera) -> bool {
+        match self {
+            CameraScope::All => true,
+            CameraScope::Some { grids, cameras } => {
+                cameras.contains(&camera.id)
+                    || camera.grid_id.as_ref().is_some_and(|g| grids.contains(g))
+            }
+        }
+    }
+}
+
+/// The cameras named by the open incidents post `post` may see (its dispatches among them).
+async fn cameras_of_open_incidents(s: &AppState, post: &str) -> ApiResult<HashSet<String>> {
+    let filter = IncidentFilter {
+        states: Some(IncidentState::OPEN.to_vec()),
+        ..IncidentFilter::new(Visibility::Post(post.to_string()))
+    };
+    let incidents = s.store.incidents(&filter).await?;
+    Ok(incidents
+        .into_iter()
+        .flat_map(|i| i.camera_id.into_iter().chain(i.cameras))
+        .collect())
+}
+
+/// 404 unless the caller may see camera `id`: the same answer as for an unknown camera, so
+/// that a responder cannot even learn which ids exist in other grids. For everyone else the
+/// registry answers (an unknown camera is 404 there too), without a query.
+pub async fn ensure_visible(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    let scope = CameraScope::of(s, caller).await?;
+    if scope == CameraScope::All {
+        return Ok(());
+    }
+    let camera = s.store.camera(id).await?;
+    match scope.admits(&camera) {
+        true => Ok(()),
+        false => Err(hidden(id)),
+    }
+}
+
+/// The answer for a camera the caller may not see: word for word the store's for an unknown
+/// one.
+fn hidden(id: &str) -> ApiError {
+    ApiError::from(StoreError::NotFound {
+        what: "camera",
+        id: id.to_string(),
+    })
+}
+
+/// What of a camera's record an answer carries.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum CameraRecord {
+    /// Everything but the credentials: for admins, who configure cameras.
+    Full(Camera),
+    /// What and where it is, for those who watch it.
+    Public(PublicCamera),
+}
+
+/// A camera as those who watch it are shown it: no URLs (they may name hosts, paths and
+/// tokens of the camera network), nor how the hub talks to the camera.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicCamera {
+    pub id: String,
+    pub name: String,
+    pub grid_id: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub heading: Option<f64>,
+    pub panoramic: bool,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Camera> for PublicCamera {
+    fn from(c: Camera) -> PublicCamera {
+        PublicCamera {
+            id: c.id,
+            name: c.name,
+            grid_id: c.grid_id,
+            lat: c.lat,
+            lon: c.lon,
+            heading: c.heading,
+            panoramic: c.panoramic,
+            enabled: c.enabled,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
 
 /// A camera as the API shows it: the record (never its credentials) and its live status.
 #[derive(Debug, Clone, Serialize)]
 pub struct CameraView {
     #[serde(flatten)]
-    pub camera: Camera,
+    pub camera: CameraRecord,
     /// `connecting`, `online`, `stalled`, `offline`, `auth_failed` or `unsupported`: the main
     /// stream's.
     pub status: &'static str,
@@ -36,7 +172,9 @@ pub struct CameraView {
 pub const NOT_RUNNING: &str = "not yet started on this hub";
 
 impl CameraView {
+    /// The view of `camera` for admins; see [`CameraView::for_caller`] for anyone else.
     pub fn new(camera: Camera, status: Option<&CameraStatus>) -> CameraView {
+        let camera = CameraRecord::Full(camera);
         let Some(s) = status else {
             return CameraView {
                 camera,
@@ -63,6 +201,16 @@ impl CameraView {
             sub_status: s.sub.as_ref().map(|sub| sub.state.as_str()),
         }
     }
+
+    /// The view as `caller` may have it: the connection details for admins only.
+    pub fn for_caller(mut self, caller: &Caller) -> CameraView {
+        if caller.role() != Role::Admin {
+            if let CameraRecord::Full(c) = self.camera {
+                self.camera = CameraRecord::Public(c.into());
+            }
+        }
+        self
+    }
 }
 
 fn view(s: &AppState, camera: Camera) -> CameraView {
@@ -70,28 +218,39 @@ fn view(s: &AppState, camera: Camera) -> CameraView {
     CameraView::new(camera, status.as_ref())
 }
 
-pub async fn list(State(s): State<AppState>) -> ApiResult<axum::Json<Vec<CameraView>>> {
+/// The cameras the caller may see.
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Vec<CameraView>>> {
+    let scope = CameraScope::of(&s, &caller).await?;
     let cameras = s.store.cameras().await?;
     let statuses = s.cameras.registry.statuses();
     let views = cameras
         .into_iter()
+        .filter(|c| scope.admits(c))
         .map(|c| {
             let status = statuses
                 .binary_search_by(|st| st.id.as_str().cmp(&c.id))
                 .ok()
                 .map(|i| &statuses[i]);
-            CameraView::new(c, status)
+            CameraView::new(c, status).for_caller(&caller)
         })
         .collect();
     Ok(axum::Json(views))
 }
 
+/// 404 for a camera the caller may not see, as for one that does not exist.
 pub async fn get(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CameraView>> {
     let camera = s.store.camera(&id).await?;
-    Ok(axum::Json(view(&s, camera)))
+    if !CameraScope::of(&s, &caller).await?.admits(&camera) {
+        return Err(hidden(&id));
+    }
+    Ok(axum::Json(view(&s, camera).for_caller(&caller)))
 }
 
 /// 201 with the new camera, already connecting.

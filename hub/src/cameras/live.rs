@@ -1,23 +1,28 @@
 //! `GET /api/v1/cameras/{id}/live?quality=main|sub`: live video for Media Source Extensions.
 //!
-//! Before the upgrade: 404 for an unknown camera, 409 for a disabled one, 426 for a request
-//! that is not a WebSocket upgrade. After it, every init segment is announced by a text frame
+//! Before the upgrade: 404 for an unknown camera or one the caller may not see (a responder
+//! sees its post's grids' cameras), 409 for a disabled one, 426 for a request that is not a
+//! WebSocket upgrade. After it, every init segment is announced by a text frame
 //! `{"type":"init","mime":…,"quality":…}` and follows as a binary frame; media segments
 //! (`moof`+`mdat`) follow as binary frames, from the latest keyframe on. The ingest's viewer
 //! bounds what waits for a slow client (it skips to the next keyframe), so a slow client costs
 //! the others nothing; a client whose socket does not take a frame within
 //! [`WRITE_TIMEOUT`] is disconnected. When the camera is removed the socket is closed with
-//! 1001; a client's ping or close is answered. Each live media frame sent observes
+//! 1001; when the session the socket was opened with is over (logout, expiry, user deleted or
+//! changed) with 1008; a client's ping or close is answered. Each live media frame sent observes
 //! `gridwatch_live_send_delay_seconds`: from the frame's arrival from the camera to the socket
 //! having taken its bytes.
 
+use super::api::ensure_visible;
+use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::Query;
+use crate::http::json::{Path, Query};
+use crate::http::stream::{session_over, SessionEnd, SessionWatch};
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use gridwatch_ingest::{LiveError, LiveMessage, Quality, Viewer};
@@ -57,11 +62,15 @@ pub fn live_error(e: LiveError) -> ApiError {
 
 pub async fn live(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<VideoQuery>,
+    headers: HeaderMap,
+    uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let quality = q.quality.unwrap_or_default();
+    ensure_visible(&s, &caller, &id).await?;
     // Subscribed before the upgrade: the GOP is ready the moment the socket is.
     let viewer = s
         .cameras
@@ -77,13 +86,17 @@ pub async fn live(
             )
         })?
         .read_buffer_size(READ_BUFFER);
+    let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
     let delay = s.cameras.live_send_delay.clone();
     Ok(ws.on_upgrade(move |socket| async move {
+        // The session is checked here, on the main runtime; the video thread only polls the
+        // answer.
+        let session = session.spawn();
         // On the camera's video thread when it has one (see `Viewer::home`).
         match viewer.home().cloned() {
-            Some(home) => drop(home.spawn(serve(socket, viewer, id, delay))),
-            None => serve(socket, viewer, id, delay).await,
+            Some(home) => drop(home.spawn(serve(socket, viewer, id, delay, session))),
+            None => serve(socket, viewer, id, delay, session).await,
         }
     }))
 }
@@ -121,6 +134,7 @@ async fn serve(
     mut viewer: Viewer,
     camera: String,
     delay: prometheus::Histogram,
+    mut session: SessionEnd,
 ) {
     let (mut tx, rx) = socket.split();
     let (left_tx, mut left) = oneshot::channel();
@@ -130,6 +144,10 @@ async fn serve(
         tokio::select! {
             biased;
             _ = &mut left => break "client left",
+            why = &mut session => {
+                let _ = send(&mut tx, session_over(why)).await;
+                break why;
+            }
             msg = viewer.recv() => {
                 let Some(msg) = msg else {
                     let close = CloseFrame { code: 1001, reason: "camera removed".into() };

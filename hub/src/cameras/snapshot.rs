@@ -1,21 +1,26 @@
 //! `GET /api/v1/cameras/{id}/snapshot.jpg?quality=main|sub`: a current JPEG, decoded by the
-//! ingest from the stream's latest keyframe (and cached until the next one).
+//! ingest from the stream's latest keyframe (and cached until the next one). 404 for a camera
+//! the caller may not see, as for an unknown one.
 
+use super::api::ensure_visible;
 use super::live::{live_error, VideoQuery};
+use crate::http::caller::Caller;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::Query;
+use crate::http::json::{Path, Query};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gridwatch_ingest::{LiveError, SnapshotError};
 
 pub async fn snapshot(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<VideoQuery>,
 ) -> ApiResult<Response> {
     let quality = q.quality.unwrap_or_default();
+    ensure_visible(&s, &caller, &id).await?;
     let hub = &s.cameras;
     match hub.snapshots.jpeg(&hub.registry, &id, quality).await {
         Ok(snap) => Ok((

@@ -2,9 +2,9 @@
 //! does the validation and keeps the invariants (a post in a chain cannot be deleted, …).
 
 use super::error::ApiResult;
-use super::json::Json;
+use super::json::{Json, Path};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 /// The five handlers for one kind of record, over the store's methods for it.

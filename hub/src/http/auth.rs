@@ -50,6 +50,9 @@ fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
 
 /// 200 `{"token", "user", "expires_at"}` and the session cookie; 401 for a wrong username or
 /// password (the same answer for both); 429 after repeated failures.
+///
+/// The attempt is counted before the password is verified (see [`crate::throttle`]), so a
+/// burst of parallel guesses gets no more verifications than the limit allows.
 pub async fn login(
     State(s): State<AppState>,
     PeerAddr(peer): PeerAddr,
@@ -57,24 +60,21 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let addr = peer.map(|a| a.ip().to_string());
     let now = s.now();
-    if let Err(wait) = s.throttle.check(&body.username, addr.as_deref(), now) {
-        s.metrics.login_throttled.inc();
-        return Err(ApiError::too_many(
-            format!("too many failed logins; try again in {wait} s"),
-            wait,
-        ));
-    }
+    let attempt = s
+        .throttle
+        .begin(&body.username, addr.as_deref(), now)
+        .map_err(|wait| locked_out(&s, wait))?;
     let Some(user) = s
         .store
         .check_password(&body.username, &body.password)
         .await?
     else {
-        s.throttle.failed(&body.username, addr.as_deref(), now);
+        // The attempt stays counted.
         s.metrics.login_failures.inc();
         tracing::info!(username = %body.username, ?addr, "login refused");
         return Err(ApiError::unauthorized("wrong username or password"));
     };
-    s.throttle.succeeded(&body.username);
+    s.throttle.succeeded(attempt);
     let ttl = chrono::Duration::hours(s.config.auth.session_hours as i64);
     let session = s.store.open_session(user, ttl, now).await?;
     tracing::info!(user = %session.user.username, role = %session.user.role, "logged in");
@@ -89,6 +89,15 @@ pub async fn login(
         cookie(&s, &session.token, ttl.num_seconds()),
     );
     Ok(resp)
+}
+
+/// 429 with `Retry-After`: the username or the address has used up its attempts for now.
+fn locked_out(s: &AppState, wait: i64) -> ApiError {
+    s.metrics.login_throttled.inc();
+    ApiError::too_many(
+        format!("too many failed logins; try again in {wait} s"),
+        wait,
+    )
 }
 
 /// Revokes the session the request was made with, and clears the cookie.

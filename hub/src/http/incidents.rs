@@ -6,19 +6,25 @@
 //! cannot be probed. Acting on one the caller sees but may not touch (a responder on an
 //! incident dispatched to another post) answers **403**. An action that does not fit the state
 //! answers 409 `illegal_transition` with the current `state`.
+//!
+//! A resident is shown their incidents as the real-time stream shows them: state and times,
+//! and in the timeline only the kinds of progress meant for them, without data — nothing of
+//! posts, officers or where they stood, their notes, cameras or the response check.
 
 use super::auth::PeerAddr;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
-use super::json::{Json, OptionalJson, Query};
+use super::json::{Json, OptionalJson, Path, Query};
 use super::sos::{idempotency_key, raised_response};
 use crate::incidents::intake;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use crate::stream::audience::{Form, RESIDENT_TYPES};
+use crate::stream::message;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use gridwatch_core::event::Actor;
+use gridwatch_core::event::{Actor, Event};
 use gridwatch_core::incident::{
     Action, IllegalTransition, Incident, IncidentState, NewIncident, Source,
 };
@@ -43,6 +49,20 @@ pub fn visibility(caller: &Caller) -> Visibility {
     }
 }
 
+/// How the caller is shown incidents: residents in the stream's reduced form, so that the
+/// HTTP answers tell them no more than the stream does; everyone else as recorded.
+pub fn form(caller: &Caller) -> Form {
+    match caller {
+        Caller::User(u) if u.role == Role::Resident => Form::Resident,
+        _ => Form::Full,
+    }
+}
+
+/// An incident as the caller is shown it (see [`form`]).
+pub fn shown(caller: &Caller, i: &Incident) -> Value {
+    message::incident(i, form(caller))
+}
+
 fn actor(caller: &Caller, peer: PeerAddr) -> Actor {
     let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
     match caller {
@@ -65,7 +85,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::forbidden("only a duty officer raises incidents by hand"))?;
     let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
     let raised = intake::raise_manual(&s, officer, new, key, &origin).await?;
-    Ok(raised_response(raised))
+    Ok(raised_response(&caller, raised))
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,13 +119,22 @@ pub fn parse_time(field: &str, s: &str) -> ApiResult<DateTime<Utc>> {
         })
 }
 
-/// `GET /api/v1/incidents`: newest first, what the caller may see.
+/// `GET /api/v1/incidents`: newest first, what the caller may see, as it is shown to them.
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
     Query(q): Query<ListQuery>,
-) -> ApiResult<axum::Json<Vec<Incident>>> {
-    let mut f = IncidentFilter::new(visibility(&caller));
+) -> ApiResult<axum::Json<Vec<Value>>> {
+    let f = filter(&caller, q)?;
+    let incidents = s.store.incidents(&f).await?;
+    Ok(axum::Json(
+        incidents.iter().map(|i| shown(&caller, i)).collect(),
+    ))
+}
+
+/// The store's filter for a list query, or 400 naming the parameter at fault.
+fn filter(caller: &Caller, q: ListQuery) -> ApiResult<IncidentFilter> {
+    let mut f = IncidentFilter::new(visibility(caller));
     f.states = match q.state.as_deref() {
         None | Some("all") => None,
         Some("open") => Some(IncidentState::OPEN.to_vec()),
@@ -132,37 +161,53 @@ pub async fn list(
             .into())
         }
     };
-    Ok(axum::Json(s.store.incidents(&f).await?))
+    Ok(f)
 }
 
 /// `GET /api/v1/incidents/{id}`: `{"incident": {..., "timeline": [...]}}`.
 ///
-/// A resident's timeline does not say which officer did what or from which address: `origin`
-/// is left out and `actor` is `you`, `system` or `staff`.
+/// A resident's timeline does not say which officer did what or from which address, nor
+/// carry any event's data: see [`resident_timeline`].
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let visibility = visibility(&caller);
-    let incident = s.store.visible_incident(&id, &visibility).await?;
-    let timeline = s.store.timeline(&id).await?;
-    let mut timeline = json!(timeline);
-    if let (Visibility::RaisedBy(_), Some(events)) = (&visibility, timeline.as_array_mut()) {
-        let me = actor(&caller, PeerAddr(None)).actor;
-        for e in events.iter_mut().filter_map(Value::as_object_mut) {
-            e.remove("origin");
-            let who = match e.get("actor").and_then(Value::as_str) {
-                Some(a) if a == me => "you",
-                Some("system") => "system",
-                _ => "staff",
-            };
-            e.insert("actor".into(), json!(who));
-        }
-    }
-    let mut v = json!(incident);
+    let incident = s.store.visible_incident(&id, &visibility(&caller)).await?;
+    let events = s.store.timeline(&id).await?;
+    let timeline = match form(&caller) {
+        Form::Full => json!(events),
+        Form::Resident => resident_timeline(&caller, &events),
+    };
+    let mut v = shown(&caller, &incident);
     v["timeline"] = timeline;
     Ok(axum::Json(json!({ "incident": v })))
+}
+
+/// The events the stream shows a resident (the same types, `data` empty), with `actor` as
+/// `you`, `system` or `staff` and no `origin`: their call's progress, not the duty room's
+/// working (where the officer stood, notes, escalations between posts, the response check).
+fn resident_timeline(caller: &Caller, events: &[Event]) -> Value {
+    let me = actor(caller, PeerAddr(None)).actor;
+    let who = |a: &str| match a {
+        a if a == me => "you",
+        "system" => "system",
+        _ => "staff",
+    };
+    events
+        .iter()
+        .filter(|e| RESIDENT_TYPES.contains(&e.kind))
+        .map(|e| {
+            json!({
+                "seq": e.seq,
+                "type": e.kind,
+                "at": e.at,
+                "incident_id": e.incident_id,
+                "actor": who(&e.actor),
+                "data": {},
+            })
+        })
+        .collect()
 }
 
 /// Applies an action as the caller: 404 if it may not see the incident, 403 if it may not
@@ -225,7 +270,9 @@ async fn act(
         guard,
     )
     .await?;
-    Ok(axum::Json(json!({ "incident": applied.incident })))
+    Ok(axum::Json(
+        json!({ "incident": shown(caller, &applied.incident) }),
+    ))
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

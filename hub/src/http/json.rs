@@ -1,7 +1,8 @@
 //! Extractors that answer bad input in the contract's error shape instead of axum's plain text.
 
 use super::error::ApiError;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -39,11 +40,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send the body as JSON with Content-Type: application/json",
         ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "the request body is larger than the hub accepts",
-        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => ApiError::new(other.status(), "bad_body", other.body_text()),
     }
 }
@@ -68,24 +65,46 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|r| {
-                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        "the request body is larger than the hub accepts",
-                    )
-                } else {
-                    ApiError::new(r.status(), "bad_body", r.body_text())
-                }
-            })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
         parse_json(&bytes).map(OptionalJson)
     }
+}
+
+/// The body as it came, whatever its content type; over the limit it is a JSON 413, like
+/// [`Json`]'s, instead of axum's plain text.
+pub struct RawBody(pub Bytes);
+
+impl<S> FromRequest<S> for RawBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(bytes_rejection)
+    }
+}
+
+fn bytes_rejection(r: BytesRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large()
+    } else {
+        ApiError::new(r.status(), "bad_body", r.body_text())
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        "the request body is larger than the hub accepts",
+    )
 }
 
 /// Parses JSON with the error codes of [`Json`]: `malformed_json`, `invalid_body`.
@@ -119,5 +138,36 @@ where
             )),
             Err(other) => Err(ApiError::bad_request("invalid_query", other.body_text())),
         }
+    }
+}
+
+/// Path parameters, with the same error shape: a segment that does not decode (`%FF`) or
+/// does not parse is 400 `invalid_path`, not axum's plain text.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(path_rejection)
+    }
+}
+
+/// The client's fault is 400; anything else (a route and handler that disagree on the
+/// parameters) is the hub's bug, logged, and answered 500.
+fn path_rejection(r: PathRejection) -> ApiError {
+    let text = r.body_text();
+    if r.status().is_client_error() {
+        ApiError::bad_request("invalid_path", body_text(&text))
+    } else {
+        tracing::error!(error = %text, "path parameters do not fit the handler");
+        ApiError::internal("the hub could not read this path")
     }
 }

@@ -24,7 +24,6 @@ use axum::Router;
 use error::ApiError;
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// The whole application, ready to serve.
@@ -50,10 +49,7 @@ pub fn router(state: AppState) -> Router {
             record_metrics,
         ))
         .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -81,6 +77,31 @@ async fn method_not_allowed(req: Request) -> ApiError {
         "method_not_allowed",
         format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
+}
+
+/// Answers a request that takes longer than `timeout` with a JSON 503, so that a stuck request
+/// cannot hold a connection for ever. 503, not 408: the wait may be the hub's (a stalled
+/// database) as well as a client's slow body, and either way the client may retry; a request
+/// that changed something may have done so, which the Idempotency-Key makes safe to repeat.
+/// WebSockets are not limited by it (their upgrade is answered at once).
+async fn deadline(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request was not finished within {} s; retry it (with the same \
+                 Idempotency-Key if it changes something)",
+                timeout.as_secs()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 async fn record_metrics(

@@ -21,16 +21,22 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
 pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let unavailable =
         |code, message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
-    s.store
-        .ready()
-        .await
-        .map_err(|e| unavailable("not_ready", e.to_string()))?;
+    // Anyone may ask (load balancers do, without a token), so the database's own error text,
+    // which can name hosts, files and tables, goes to the log and not into the answer.
+    let not_ready = |e: gridwatch_store::StoreError| {
+        tracing::warn!(error = %e, "not ready: the database");
+        unavailable(
+            "not_ready",
+            "the database is not ready (the hub's log says why)".into(),
+        )
+    };
+    s.store.ready().await.map_err(not_ready)?;
     match crate::incidents::watchdog::check(&s).await {
         Ok(None) => {}
         Ok(Some(overdue)) => {
             return Err(unavailable("response_check_stalled", overdue.to_string()))
         }
-        Err(e) => return Err(unavailable("not_ready", e.to_string())),
+        Err(e) => return Err(not_ready(e)),
     }
     Ok(axum::Json(json!({
         "status": "ready",

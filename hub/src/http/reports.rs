@@ -3,8 +3,10 @@
 //!
 //! `from` and `to` are RFC 3339 times or dates (`2026-03-01`, midnight in `tz`); the period is
 //! `[from, to)`, by default the 30 days before now. `tz` is a fixed UTC offset (`+08:00`, the
-//! default `Z`) for where days begin, for `group_by=day` and for dates. Cancelled incidents are
-//! left out. The figures are defined in `gridwatch_core::report`.
+//! default `Z`) for where days begin, for `group_by=day` and for dates. Incidents cancelled
+//! before their deadline without a breach are left out; incidents nobody has reached yet whose
+//! deadline is still ahead of now are counted apart, as `pending`. The figures are defined in
+//! `gridwatch_core::report`.
 
 use super::error::ApiResult;
 use super::json::Query;
@@ -90,9 +92,10 @@ pub async fn response(
         Some(g) => ReportGroup::parse(g)
             .ok_or_else(|| ValidationError::new("group_by", "must be grid, post or day"))?,
     };
+    let now = s.now();
     let to = match &q.to {
         Some(t) => parse_bound("to", t, &tz)?,
-        None => s.now(),
+        None => now,
     };
     let from = match &q.from {
         Some(t) => parse_bound("from", t, &tz)?,
@@ -101,7 +104,7 @@ pub async fn response(
     if from >= to {
         return Err(ValidationError::new("from", "must be before to").into());
     }
-    let rows = s.store.response_report(from, to, group, tz).await?;
+    let rows = s.store.response_report(from, to, group, tz, now).await?;
     if wants_csv(&headers) {
         let mut resp = to_csv(&rows).into_response();
         let h = resp.headers_mut();

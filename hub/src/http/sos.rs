@@ -5,15 +5,17 @@
 //! are not understood are ignored, both recorded in the timeline; only a body that is not JSON
 //! at all is a 400. Answers: 201 for a new incident, 200 with the same incident for a repeat
 //! press within 120 s or a replayed `Idempotency-Key`, 429 with `Retry-After` past the
-//! per-caller limit. The incident is committed before any answer goes out.
+//! per-caller limit. The incident is committed before any answer goes out. A body over the
+//! hub's limit is a JSON 413. A resident is answered with the incident in their reduced form
+//! (state and times: see [`super::incidents::shown`]).
 
 use super::auth::PeerAddr;
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
-use super::json::parse_json;
+use super::incidents::shown;
+use super::json::{parse_json, RawBody};
 use crate::incidents::intake::{self, IntakeError, SosCaller};
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -50,8 +52,9 @@ pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     }
 }
 
-/// 201 or 200 with `{"incident", "outcome": "raised"|"repeat"|"replay"}` and a `Location`.
-pub fn raised_response(raised: Raised) -> Response {
+/// 201 or 200 with `{"incident", "outcome": "raised"|"repeat"|"replay"}` and a `Location`;
+/// the incident as the caller is shown it.
+pub fn raised_response(caller: &Caller, raised: Raised) -> Response {
     let (status, outcome) = match raised.outcome {
         RaiseOutcome::Raised => (StatusCode::CREATED, "raised"),
         RaiseOutcome::Repeated => (StatusCode::OK, "repeat"),
@@ -60,7 +63,7 @@ pub fn raised_response(raised: Raised) -> Response {
     let location = format!("/api/v1/incidents/{}", raised.incident.id);
     let mut resp = (
         status,
-        axum::Json(json!({"incident": raised.incident, "outcome": outcome})),
+        axum::Json(json!({"incident": shown(caller, &raised.incident), "outcome": outcome})),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -74,7 +77,7 @@ pub async fn sos(
     caller: Caller,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
@@ -83,11 +86,11 @@ pub async fn sos(
         parse_json(&body)?
     };
     let (press, ignored) = SosPress::from_json(&value)?;
-    let who = match caller {
+    let who = match caller.clone() {
         Caller::Device(d) => SosCaller::Device(d),
         Caller::User(u) => SosCaller::Resident(u),
     };
     let origin = Actor::http_origin(peer.map(|p| p.ip()));
     let raised = intake::raise_sos(&s, who, press, ignored, key, &origin).await?;
-    Ok(raised_response(raised))
+    Ok(raised_response(&caller, raised))
 }

@@ -10,8 +10,12 @@
 //!    client; a WebSocket ping every `ping_seconds`; a client silent for `idle_seconds` is
 //!    dropped, and one that falls `client_queue` events behind (or blocks a write for
 //!    `write_timeout_seconds`) is closed with 4008 — it reconnects with `since`.
+//!
+//! A socket outlives the request whose session the role check accepted, so it keeps that
+//! session ([`SessionWatch`], shared with live video) and is closed with 1008 once it is over:
+//! logged out, expired, its user deleted or given another role or post.
 
-use super::caller::Caller;
+use super::caller::{token_of, Caller};
 use super::error::{ApiError, ApiResult};
 use super::json::Query;
 use crate::state::AppState;
@@ -20,24 +24,34 @@ use crate::stream::{message, presence, with_incidents, Published};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{EventType, IncidentState, Source};
 use gridwatch_core::Role;
+use gridwatch_store::secret::{token_hash, TokenKind};
 use gridwatch_store::{IncidentFilter, Visibility};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// The close code for a client that could not keep up (it resumes with `since`).
 pub const SLOW_CLIENT: u16 = 4008;
+
+/// The close code for a socket whose session is over (RFC 6455's policy violation): unlike
+/// 4008 it tells the client not to reconnect with the same token.
+pub const SESSION_OVER: u16 = 1008;
 
 /// Largest message a client may send; receipts and pings are tiny.
 const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
@@ -63,6 +77,8 @@ pub async fn stream(
     State(s): State<AppState>,
     caller: Caller,
     Query(q): Query<StreamQuery>,
+    headers: HeaderMap,
+    uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     if q.since.is_some_and(|n| n < 0) {
@@ -79,6 +95,7 @@ pub async fn stream(
         )
     })?;
     let audience = audience_of(&s, &caller).await?;
+    let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         // Clients send little; tungstenite's default 128 KiB read buffer per connection would
@@ -86,7 +103,7 @@ pub async fn stream(
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
             s.stream.metrics.connections.inc();
-            let client = Client::new(s.clone(), caller, audience, socket);
+            let client = Client::new(s.clone(), caller, audience, session.spawn(), socket);
             client.run(q.since).await;
             s.stream.metrics.connections.dec();
         }))
@@ -121,12 +138,16 @@ enum End {
     Closed,
     /// It could not keep up: close with 4008.
     Slow(&'static str),
+    /// Its session is over: close with 1008.
+    SessionOver(&'static str),
 }
 
 struct Client {
     s: AppState,
     caller: Caller,
     audience: Audience,
+    /// Resolves when the session the socket was opened with is over.
+    session: SessionEnd,
     tx: SplitSink<WebSocket, Message>,
     rx: SplitStream<WebSocket>,
     /// The highest seq this client is past (sent, or filtered out).
@@ -135,12 +156,19 @@ struct Client {
 }
 
 impl Client {
-    fn new(s: AppState, caller: Caller, audience: Audience, socket: WebSocket) -> Client {
+    fn new(
+        s: AppState,
+        caller: Caller,
+        audience: Audience,
+        session: SessionEnd,
+        socket: WebSocket,
+    ) -> Client {
         let (tx, rx) = socket.split();
         Client {
             s,
             caller,
             audience,
+            session,
             tx,
             rx,
             last: 0,
@@ -158,6 +186,11 @@ impl Client {
                 return;
             }
             End::Slow(why) => why,
+            End::SessionOver(why) => {
+                tracing::info!(why, "stream client's session is over: closing with 1008");
+                let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.send(session_over(why))).await;
+                return;
+            }
         };
         self.s.stream.metrics.slow_clients.inc();
         tracing::info!(
@@ -256,6 +289,7 @@ impl Client {
                         return end;
                     }
                 }
+                why = &mut self.session => return End::SessionOver(why),
                 changed = health.changed(), if officers => {
                     if changed.is_err() {
                         return End::Gone;
@@ -464,5 +498,137 @@ impl Client {
             self.s.stream.publish_events(&self.s.store, vec![e]).await;
         }
         Ok(())
+    }
+}
+
+/// The close frame for a socket whose session is over.
+pub fn session_over(why: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: SESSION_OVER,
+        reason: Utf8Bytes::from_static(why),
+    }))
+}
+
+/// The login session a WebSocket was opened with, kept so that the socket ends with it: the
+/// role check runs once, at the upgrade, and a socket can stay open for a whole shift. It
+/// keeps the token's hash (not the bearer token), the user's role and post as they were (they
+/// decided what the socket may see) and the expiry.
+pub struct SessionWatch {
+    s: AppState,
+    token_hash: String,
+    role: Role,
+    post_id: Option<String>,
+    expires_at: DateTime<Utc>,
+}
+
+impl SessionWatch {
+    /// The session of the request, found where the role check found it; 401 when the request
+    /// carries no live person's session (devices, whose tokens do not expire, open no socket).
+    pub async fn of_request(
+        s: &AppState,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> ApiResult<SessionWatch> {
+        let token = token_of(headers, query)
+            .filter(|t| TokenKind::of(t) == Some(TokenKind::Session))
+            .ok_or_else(|| ApiError::unauthorized("a WebSocket needs a person's login session"))?;
+        let token_hash = token_hash(&token);
+        let (user, expires_at) = s
+            .store
+            .live_session(&token_hash, s.now())
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the token is unknown, expired or revoked"))?;
+        Ok(SessionWatch {
+            s: s.clone(),
+            token_hash,
+            role: user.role,
+            post_id: user.post_id,
+            expires_at,
+        })
+    }
+
+    /// Starts re-checking on the current runtime (the database's, not a video thread). The
+    /// answer resolves with why once the session is over; dropping it stops the checks.
+    pub fn spawn(self) -> SessionEnd {
+        let (tx, why) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let _ = tx.send(self.watch().await);
+        });
+        SessionEnd {
+            why,
+            watcher: task.abort_handle(),
+        }
+    }
+
+    /// Re-checks every `auth.session_check_seconds`, and ends at the expiry.
+    async fn watch(mut self) -> &'static str {
+        let mut tick = tokio::time::interval(self.s.config.auth.session_check_every());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let expiry = tokio::time::sleep(self.until_expiry());
+            tokio::select! {
+                _ = expiry => return "the session expired",
+                _ = tick.tick() => {
+                    if let Some(why) = self.check().await {
+                        return why;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Time left by the hub's clock, as a wait on the runtime's.
+    fn until_expiry(&self) -> Duration {
+        (self.expires_at - self.s.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Why the session is over, if it is. A database error ends nothing: a hiccup must not
+    /// drop every console and video at once; the next check tries again.
+    async fn check(&mut self) -> Option<&'static str> {
+        let now = self.s.now();
+        if now >= self.expires_at {
+            return Some("the session expired");
+        }
+        match self.s.store.live_session(&self.token_hash, now).await {
+            Ok(None) => Some("the session is over: logged out, expired or the user removed"),
+            Ok(Some((user, _))) if user.role != self.role || user.post_id != self.post_id => {
+                Some("the user's role or post changed: log in again")
+            }
+            Ok(Some((_, expires_at))) => {
+                self.expires_at = expires_at;
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-check a WebSocket's session; trying again");
+                None
+            }
+        }
+    }
+}
+
+/// Resolves with why the session of a socket is over (see [`SessionWatch::spawn`]); cheap to
+/// poll, so a video loop can poll it for every frame. Should the checker stop unexpectedly,
+/// it resolves too: a socket is not left unchecked.
+pub struct SessionEnd {
+    why: oneshot::Receiver<&'static str>,
+    watcher: tokio::task::AbortHandle,
+}
+
+impl Future for SessionEnd {
+    type Output = &'static str;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
+        Pin::new(&mut self.why)
+            .poll(cx)
+            .map(|why| why.unwrap_or("the session check stopped"))
+    }
+}
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        self.watcher.abort();
     }
 }

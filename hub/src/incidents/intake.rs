@@ -1,22 +1,34 @@
 //! Raising incidents: SOS presses from residents and panic buttons, and incidents a duty
 //! officer raises by hand.
 //!
-//! [`raise_sos`] is the one way in for an SOS, whatever carried it (HTTP now, MQTT later): it
-//! applies the per-caller rate limit, routes the press and has the store raise the incident —
-//! or record a repeat press, or replay an `Idempotency-Key` — in one transaction that is
-//! committed before it returns. Only then may the caller be told "help is coming".
+//! [`raise_sos`] is the one way in for an SOS, whatever carried it (HTTP or MQTT): it answers a
+//! known `Idempotency-Key` with the incident it made, applies the per-caller rate limit, routes
+//! the press and has the store raise the incident — or record a repeat press — in one
+//! transaction that is committed before it returns. Only then may the caller be told "help is
+//! coming".
+//!
+//! **The rate limit** ([`super::sos_limit`]) guards the duty room against a stuck button or a
+//! script pressing again and again on an incident that is already open. So it refuses only a
+//! caller who has an open incident — a 429 then always means "your SOS is raised", which is
+//! true — and never the press that would raise one: a caller without an open incident is the
+//! one who must get through. A press counts once it is committed (a raise or a repeat);
+//! a replayed key never counts, and neither does an attempt that failed before the caller was
+//! known to have an open incident (the usual case of a database outage, where the read fails
+//! first), so a page or button retrying through an outage is not locked out after it.
 
 use super::routing::{route, Route};
 use crate::state::AppState;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::device::Device;
 use gridwatch_core::dispatch::Raise;
 use gridwatch_core::event::Actor;
-use gridwatch_core::incident::{IncidentKind, NewIncident, SosPress, Source};
+use gridwatch_core::incident::{
+    Incident, IncidentKind, IncidentState, NewIncident, SosPress, Source,
+};
 use gridwatch_core::routing::RoutedBy;
 use gridwatch_core::user::User;
 use gridwatch_core::ValidationError;
-use gridwatch_store::{RaiseOutcome, RaiseRequest, Raised, StoreError};
+use gridwatch_store::{IncidentFilter, RaiseOutcome, RaiseRequest, Raised, StoreError, Visibility};
 use serde_json::json;
 use thiserror::Error;
 
@@ -52,8 +64,12 @@ impl SosCaller {
 
 #[derive(Debug, Error)]
 pub enum IntakeError {
-    /// The caller pressed more than the limit allows; try again after this many seconds.
-    #[error("too many SOS presses; the incident is raised — try again in {retry_after} s")]
+    /// The caller, who has an open incident, pressed more than the limit allows; the press was
+    /// not recorded. Only ever said to a caller with an open incident, so the message is true.
+    #[error(
+        "too many SOS presses: your SOS is already raised and still open; \
+         you may press again in {retry_after} s"
+    )]
     RateLimited { retry_after: i64 },
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -114,14 +130,13 @@ pub async fn raise_sos(
 ) -> Result<Raised, IntakeError> {
     let now = state.now();
     let source = caller.source();
-    if let Err(retry_after) = state.incidents.sos_limit.press(&source.to_string(), now) {
-        state.incidents.metrics.rate_limited.inc();
-        tracing::warn!(%source, retry_after, "SOS rate-limited");
-        return Err(IntakeError::RateLimited { retry_after });
-    }
     if let Some(k) = &idempotency_key {
         check_idempotency_key(k)?;
+        if let Some(replayed) = replay(state, &source, k).await? {
+            return Ok(replayed);
+        }
     }
+    let counted = limit(state, &source, now).await?;
     let (press, dropped) = press.sanitized();
     let (location, fallback) = match &caller {
         // A button's own position stands in when the press carries none.
@@ -158,8 +173,61 @@ pub async fn raise_sos(
         idempotency_key,
     };
     let raised = state.store.raise_incident(req, now).await?;
+    if !counted && raised.outcome != RaiseOutcome::Replayed {
+        // Committed: it counts now. Refused means the window is already full, which is all
+        // the limit needs to know.
+        let _ = state.incidents.sos_limit.press(&source.to_string(), now);
+    }
     after_raise(state, &raised);
     Ok(raised)
+}
+
+/// The incident a known `Idempotency-Key` of the caller made, as a replay. Read before the
+/// rate limit: a retry of a press the hub already took must be answered with its incident,
+/// however often it comes, and must not count as a press.
+async fn replay(
+    state: &AppState,
+    source: &Source,
+    key: &str,
+) -> Result<Option<Raised>, StoreError> {
+    Ok(state
+        .store
+        .keyed_incident(source, key)
+        .await?
+        .map(|incident| Raised {
+            incident,
+            outcome: RaiseOutcome::Replayed,
+            events: vec![],
+        }))
+}
+
+/// Applies the per-caller limit to a press (see the module's doc): only a caller with an open
+/// incident is counted here, and refused when past the limit. Returns whether the press was
+/// counted, so that a committed press is counted once.
+async fn limit(state: &AppState, source: &Source, now: DateTime<Utc>) -> Result<bool, IntakeError> {
+    if open_incidents(state, source, 1).await?.is_empty() {
+        return Ok(false);
+    }
+    match state.incidents.sos_limit.press(&source.to_string(), now) {
+        Ok(()) => Ok(true),
+        Err(retry_after) => {
+            state.incidents.metrics.rate_limited.inc();
+            tracing::warn!(%source, retry_after, "SOS rate-limited: the caller's incident is open");
+            Err(IntakeError::RateLimited { retry_after })
+        }
+    }
+}
+
+/// The caller's open incidents, newest first, at most `limit` of them.
+pub(crate) async fn open_incidents(
+    state: &AppState,
+    source: &Source,
+    limit: u32,
+) -> Result<Vec<Incident>, StoreError> {
+    let mut filter = IncidentFilter::new(Visibility::RaisedBy(source.clone()));
+    filter.states = Some(IncidentState::OPEN.to_vec());
+    filter.limit = limit;
+    state.store.incidents(&filter).await
 }
 
 /// A duty officer raises an incident by hand. The grid is the one named, else the location's,

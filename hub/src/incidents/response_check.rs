@@ -109,13 +109,14 @@ fn count(state: &AppState, f: &Fired) {
     }
 }
 
-/// How long to sleep before the next tick.
-fn sleep_for(state: &AppState, next_due: Option<DateTime<Utc>>) -> Duration {
+/// How long to sleep before the next tick: until the next deadline, at most [`MAX_SLEEP`].
+/// After a tick in which a deadline failed, [`MAX_SLEEP`] whatever is due: the failed deadline
+/// stays due (its time is past), and retrying it at once would loop without pause, each
+/// attempt taking the event log's lock that every SOS intake needs.
+fn pause(now: DateTime<Utc>, next_due: Option<DateTime<Utc>>, failed: bool) -> Duration {
     match next_due {
-        Some(t) => (t - state.now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .min(MAX_SLEEP),
+        _ if failed => MAX_SLEEP,
+        Some(t) => (t - now).to_std().unwrap_or(Duration::ZERO).min(MAX_SLEEP),
         None => MAX_SLEEP,
     }
 }
@@ -125,22 +126,52 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tracing::info!("response check running");
         loop {
-            let next = match tick(&state).await {
+            let pause = match tick(&state).await {
                 Ok(r) => {
                     if r.fired > 0 || r.failed > 0 {
                         tracing::debug!(?r, "response check tick");
                     }
-                    r.next_due
+                    pause(state.now(), r.next_due, r.failed > 0)
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "response check: the database did not answer");
-                    None
+                    MAX_SLEEP
                 }
             };
             tokio::select! {
-                _ = tokio::time::sleep(sleep_for(&state, next)) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = state.incidents.wake.notified() => {}
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn sleeps_until_the_next_deadline_at_most_max_sleep() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let soon = now + chrono::Duration::milliseconds(300);
+        assert_eq!(pause(now, Some(soon), false), Duration::from_millis(300));
+        assert_eq!(
+            pause(now, Some(now + chrono::Duration::minutes(15)), false),
+            MAX_SLEEP
+        );
+        assert_eq!(pause(now, None, false), MAX_SLEEP);
+        // Overdue: at once.
+        assert_eq!(
+            pause(now, Some(now - chrono::Duration::seconds(5)), false),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn a_failed_deadline_is_retried_after_a_pause_not_at_once() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let overdue = now - chrono::Duration::seconds(5);
+        assert_eq!(pause(now, Some(overdue), true), MAX_SLEEP);
+    }
 }

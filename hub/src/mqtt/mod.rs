@@ -12,7 +12,10 @@
 //! `gridwatch_mqtt_messages_total{outcome}`. When the broker goes away the bridge reconnects
 //! with a growing pause ([`MIN_BACKOFF`] to [`MAX_BACKOFF`]) and `gridwatch_mqtt_connected`
 //! says 0 meanwhile. A press is acknowledged to the broker only once its incident is
-//! committed; with `persistent_session` the broker keeps presses for the hub while it is away.
+//! committed (or it is found to be nothing to save): while the database fails it is tried
+//! again until it is saved, and one the bridge stops on is left unacknowledged ([`press`]).
+//! With `persistent_session` the broker keeps presses for the hub while it is away, and
+//! delivers those left unacknowledged again.
 //!
 //! Off unless `[mqtt] host` is set.
 
@@ -82,8 +85,9 @@ impl MqttMetrics {
             messages: IntCounterVec::new(
                 Opts::new(
                     "mqtt_messages_total",
-                    "MQTT SOS messages, by outcome (sos, repeat, unknown_device, malformed, \
-                     rate_limited, retained, error)",
+                    "MQTT SOS messages, by outcome (sos, repeat, replay, unknown_device, \
+                     malformed, rate_limited, retained); error counts failed attempts, \
+                     tried again",
                 ),
                 &["outcome"],
             )
@@ -207,17 +211,20 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
         metrics.clone(),
     ));
     let (queue, presses) = mpsc::channel::<Publish>(QUEUE);
+    let (stopping, stopping_rx) = watch::channel(false);
     let worker = tokio::spawn(work(
         state,
         client.clone(),
         topics.clone(),
         metrics.clone(),
         presses,
+        stopping_rx,
     ));
     let helpers = Helpers {
         queue,
         worker,
         statuses,
+        stopping,
     };
     let (stop, stop_rx) = oneshot::channel();
     let (subscribed_tx, subscribed) = watch::channel(false);
@@ -247,6 +254,8 @@ struct Helpers {
     queue: mpsc::Sender<Publish>,
     worker: tokio::task::JoinHandle<()>,
     statuses: tokio::task::JoinHandle<()>,
+    /// Tells the worker to stop trying again presses the database refused.
+    stopping: watch::Sender<bool>,
 }
 
 /// The connection: polls the event loop (which reconnects when polled after an error), hands
@@ -264,6 +273,7 @@ async fn run(
         queue,
         mut worker,
         statuses,
+        stopping,
     } = helpers;
     let filter = topics.sos_subscription();
     let mut backoff = MIN_BACKOFF;
@@ -334,7 +344,9 @@ async fn run(
         }
     }
     statuses.abort();
-    // Let the worker finish (commit and acknowledge) what it has, polling so acks go out.
+    // Let the worker finish (commit and acknowledge) what it has, polling so acks go out; a
+    // press the database keeps refusing is left unacknowledged, for the broker to send again.
+    stopping.send_replace(true);
     drop(queue);
     let deadline = tokio::time::sleep(DRAIN);
     tokio::pin!(deadline);
@@ -365,17 +377,22 @@ async fn run(
     tracing::info!("MQTT bridge stopped");
 }
 
-/// Handles presses one at a time, in the order the broker delivered them, and acknowledges
-/// each once handled.
+/// Handles presses one at a time, in the order the broker delivered them (so acknowledgements
+/// go out in that order too, as MQTT asks), and acknowledges each once settled. A press the
+/// database refuses holds up those behind it until it is saved: they would fail the same way.
 async fn work(
     state: AppState,
     client: AsyncClient,
     topics: Topics,
     metrics: MqttMetrics,
     mut presses: mpsc::Receiver<Publish>,
+    mut stopping: watch::Receiver<bool>,
 ) {
     while let Some(p) = presses.recv().await {
-        let outcome = press::handle(&state, &topics, &p).await;
+        let Some(outcome) = press::settle(&state, &topics, &metrics, &p, &mut stopping).await
+        else {
+            continue; // not saved: not acknowledged
+        };
         metrics.count(outcome);
         if let Err(e) = client.ack(&p).await {
             tracing::warn!(error = %e, "MQTT: could not acknowledge a press");

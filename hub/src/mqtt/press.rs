@@ -1,24 +1,46 @@
 //! One message on the SOS filter, from the broker to a committed incident.
 //!
 //! Everything a message can be is an [`Outcome`], counted in
-//! `gridwatch_mqtt_messages_total{outcome}`; none of them stops the bridge. The message is
-//! acknowledged to the broker (QoS 1) only after this returns, so a press whose incident was
-//! not yet committed when the hub died is delivered again.
+//! `gridwatch_mqtt_messages_total{outcome}`; none of them stops the bridge. A message is
+//! acknowledged to the broker (QoS 1) only once it is [settled](settle): its press committed,
+//! or found to be nothing to save (malformed, an unknown device, a replay). While the database
+//! fails the press is tried again, with a growing pause, for as long as it takes; a bridge that
+//! stops meanwhile leaves it unacknowledged, so the broker delivers it again (with a persistent
+//! session) and the promise holds: an acknowledged press is a saved one.
+//!
+//! QoS 1 is "at least once", so a press may come twice: the broker sends it again, with DUP
+//! set, when the hub committed it but its acknowledgement was lost. A press that carries a
+//! `press_id` ([`super::payload`]) is then replayed by its key. One without an id that comes
+//! with DUP set is taken for the device's latest press when that press is recent enough to be
+//! the same call (within the repeat window, on an incident still open), instead of being
+//! recorded as a repeat.
 
 use super::payload::parse_press;
 use super::topic::Topics;
-use crate::incidents::intake::{raise_sos, IntakeError, SosCaller};
+use super::MqttMetrics;
+use crate::incidents::intake::{
+    open_incidents, raise_sos, IntakeError, SosCaller, REPEAT_WINDOW_SECONDS,
+};
 use crate::state::AppState;
+use gridwatch_core::device::Device;
+use gridwatch_core::incident::Source;
 use gridwatch_store::{RaiseOutcome, StoreError};
 use rumqttc::Publish;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The audit trail's origin for presses that came over MQTT.
 pub const ORIGIN: &str = "mqtt";
 
-/// Attempts at raising when the database fails, and the pause before each retry: a press
-/// must outlive a database hiccup, but not hold up the presses behind it for long.
-const RETRIES: [Duration; 2] = [Duration::from_millis(250), Duration::from_secs(1)];
+/// The first pause before trying a press again after the database failed; it doubles on each
+/// failed attempt.
+pub const RETRY_MIN: Duration = Duration::from_millis(250);
+/// The longest pause between attempts: once the database is back, the presses waiting for it
+/// (this one and those queued behind it) are saved within this long.
+pub const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// How many of a device's open incidents are looked at to recognise a redelivered press.
+const RECENT: u32 = 10;
 
 /// What became of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,22 +49,28 @@ pub enum Outcome {
     Sos,
     /// A repeat press on the device's open incident.
     Repeat,
+    /// The same press again (its `press_id` known, or redelivered with DUP set): answered with
+    /// its incident, nothing recorded.
+    Replay,
     /// No device with the topic's id.
     UnknownDevice,
     /// A topic or payload that is not a press.
     Malformed,
-    /// Past the per-device limit; the incident is already raised.
+    /// Past the per-device limit, which applies only while the device has an open incident:
+    /// its SOS is raised, this press is not recorded on it.
     RateLimited,
     /// A retained message, replayed by the broker on subscribing: an old press, not a new one.
     Retained,
-    /// The database failed, or the hub could not keep up; logged as an error.
+    /// An attempt at which the database failed (the press is tried again, unacknowledged), or
+    /// a press the hub could not queue; logged.
     Error,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Sos,
         Outcome::Repeat,
+        Outcome::Replay,
         Outcome::UnknownDevice,
         Outcome::Malformed,
         Outcome::RateLimited,
@@ -55,6 +83,7 @@ impl Outcome {
         match self {
             Outcome::Sos => "sos",
             Outcome::Repeat => "repeat",
+            Outcome::Replay => "replay",
             Outcome::UnknownDevice => "unknown_device",
             Outcome::Malformed => "malformed",
             Outcome::RateLimited => "rate_limited",
@@ -64,26 +93,71 @@ impl Outcome {
     }
 }
 
-/// Handles one message from the SOS filter.
-pub async fn handle(state: &AppState, topics: &Topics, msg: &Publish) -> Outcome {
+/// What one attempt at a message came to.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Nothing more to do: acknowledge it.
+    Settled(Outcome),
+    /// The database failed; nothing was saved. Try again, and do not acknowledge it meanwhile.
+    Failed(StoreError),
+}
+
+/// Handles a message until it is settled, trying again while the database fails, with a pause
+/// growing from [`RETRY_MIN`] to [`RETRY_MAX`]; each failed attempt is counted as an error.
+/// `None` when `stopping` turns true first: the press is not saved and must not be
+/// acknowledged.
+pub async fn settle(
+    state: &AppState,
+    topics: &Topics,
+    metrics: &MqttMetrics,
+    msg: &Publish,
+    stopping: &mut watch::Receiver<bool>,
+) -> Option<Outcome> {
+    let mut pause = RETRY_MIN;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let e = match handle(state, topics, msg).await {
+            Attempt::Settled(outcome) => return Some(outcome),
+            Attempt::Failed(e) => e,
+        };
+        metrics.count(Outcome::Error);
+        if *stopping.borrow() {
+            tracing::error!(topic = ?msg.topic, error = %e, attempt,
+                "MQTT SOS not saved before the bridge stopped: left unacknowledged for the \
+                 broker to deliver again");
+            return None;
+        }
+        tracing::error!(topic = ?msg.topic, error = %e, attempt, retry_in = ?pause,
+            "MQTT SOS not saved yet: the database failed; trying again");
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => return None,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(RETRY_MAX);
+    }
+}
+
+/// One attempt at a message from the SOS filter.
+pub async fn handle(state: &AppState, topics: &Topics, msg: &Publish) -> Attempt {
     if msg.retain {
         tracing::warn!(topic = ?msg.topic,
             "a retained SOS message is an old press replayed by the broker: ignored \
              (a button must not publish its SOS retained)");
-        return Outcome::Retained;
+        return Attempt::Settled(Outcome::Retained);
     }
     let device_id = match topics.device_of_sos(&msg.topic) {
         Ok(id) => id,
         Err(e) => {
             tracing::warn!(error = %e, "MQTT SOS on a malformed topic: ignored");
-            return Outcome::Malformed;
+            return Attempt::Settled(Outcome::Malformed);
         }
     };
-    let (press, ignored) = match parse_press(&msg.payload) {
+    let press = match parse_press(&msg.payload) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(device = ?device_id, error = %e, "malformed MQTT SOS: ignored");
-            return Outcome::Malformed;
+            return Attempt::Settled(Outcome::Malformed);
         }
     };
     let device = match state.store.device(device_id).await {
@@ -91,41 +165,44 @@ pub async fn handle(state: &AppState, topics: &Topics, msg: &Publish) -> Outcome
         Err(StoreError::NotFound { .. }) => {
             tracing::warn!(device = ?device_id,
                 "MQTT SOS from a device the hub does not know: ignored");
-            return Outcome::UnknownDevice;
+            return Attempt::Settled(Outcome::UnknownDevice);
         }
-        Err(e) => {
-            tracing::error!(device = ?device_id, error = %e,
-                "MQTT SOS: could not look the device up");
-            return Outcome::Error;
-        }
+        Err(e) => return Attempt::Failed(e),
     };
-    let mut retries = RETRIES.iter();
-    loop {
-        let caller = SosCaller::Device(device.clone());
-        let result = raise_sos(state, caller, press.clone(), ignored.clone(), None, ORIGIN).await;
-        return match result {
-            Ok(raised) => match raised.outcome {
-                RaiseOutcome::Raised => Outcome::Sos,
-                RaiseOutcome::Repeated | RaiseOutcome::Replayed => Outcome::Repeat,
-            },
-            Err(IntakeError::RateLimited { .. }) => Outcome::RateLimited,
-            Err(IntakeError::Invalid(e)) => {
-                tracing::warn!(device = %device.id, error = %e, "MQTT SOS refused");
-                Outcome::Malformed
+    if msg.dup && press.id.is_none() {
+        match redelivered(state, &device).await {
+            Ok(true) => {
+                tracing::info!(device = %device.id,
+                    "MQTT SOS delivered again (DUP) right after a press: taken for that press");
+                return Attempt::Settled(Outcome::Replay);
             }
-            Err(IntakeError::Store(e)) => match retries.next() {
-                Some(pause) => {
-                    tracing::warn!(device = %device.id, error = %e, retry_in = ?pause,
-                        "MQTT SOS: the database failed; retrying");
-                    tokio::time::sleep(*pause).await;
-                    continue;
-                }
-                None => {
-                    tracing::error!(device = %device.id, error = %e,
-                        "MQTT SOS could not be raised: the database failed");
-                    Outcome::Error
-                }
-            },
-        };
+            Ok(false) => {}
+            Err(e) => return Attempt::Failed(e),
+        }
     }
+    let caller = SosCaller::Device(device.clone());
+    match raise_sos(state, caller, press.press, press.ignored, press.id, ORIGIN).await {
+        Ok(raised) => Attempt::Settled(match raised.outcome {
+            RaiseOutcome::Raised => Outcome::Sos,
+            RaiseOutcome::Repeated => Outcome::Repeat,
+            RaiseOutcome::Replayed => Outcome::Replay,
+        }),
+        Err(IntakeError::RateLimited { .. }) => Attempt::Settled(Outcome::RateLimited),
+        Err(IntakeError::Invalid(e)) => {
+            tracing::warn!(device = %device.id, error = %e, "MQTT SOS refused");
+            Attempt::Settled(Outcome::Malformed)
+        }
+        Err(IntakeError::Store(e)) => Attempt::Failed(e),
+    }
+}
+
+/// Whether a message redelivered without a press id is the device's latest press, already
+/// saved: the device pressed within the repeat window on an incident still open. Were it not
+/// saved, taking it for that press loses only a repeat's mark on an open incident; recording
+/// it again would count a press the person made once.
+async fn redelivered(state: &AppState, device: &Device) -> Result<bool, StoreError> {
+    let source = Source::Device(device.id.clone());
+    let since = state.now() - chrono::Duration::seconds(REPEAT_WINDOW_SECONDS);
+    let open = open_incidents(state, &source, RECENT).await?;
+    Ok(open.iter().any(|i| i.last_press_at >= since))
 }

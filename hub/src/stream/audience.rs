@@ -38,7 +38,7 @@ pub enum Form {
 }
 
 /// The events that tell a resident how their call is going.
-const RESIDENT_TYPES: [EventType; 8] = [
+pub(crate) const RESIDENT_TYPES: [EventType; 8] = [
     EventType::IncidentRaised,
     EventType::IncidentRepeat,
     EventType::IncidentDispatched,

@@ -260,6 +260,28 @@ impl Store {
         rows.into_iter().map(Incident::try_from).collect()
     }
 
+    /// The incident that `caller`'s `Idempotency-Key` made, if the key is known. A raise checks
+    /// keys itself, under the log lock; this read lets the intake answer a retry before its
+    /// rate limit, which must not refuse a retry of a press already taken.
+    pub async fn keyed_incident(
+        &self,
+        caller: &Source,
+        key: &str,
+    ) -> Result<Option<Incident>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = \
+             (SELECT incident_id FROM idempotency_keys WHERE caller = $1 AND key = $2)"
+        );
+        let row: Option<IncidentRow> = with_pool!(self, p => {
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(caller.to_string())
+                .bind(key)
+                .fetch_optional(p)
+                .await?
+        });
+        row.map(Incident::try_from).transpose()
+    }
+
     /// Forgets idempotency keys made before `before`; returns how many.
     pub async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(with_pool!(self, p => {

@@ -117,9 +117,11 @@ impl Store {
                 .map_err(|e| StoreError::Config(format!("bad SQLite URL {url:?}: {e}")))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // In WAL mode NORMAL loses nothing on a process crash (the case the SOS
-                // durability promise is about); only a power cut can lose the last commits.
-                .synchronous(SqliteSynchronous::Normal)
+                // FULL: a commit is on disk before the hub answers, so an SOS answered 2xx
+                // survives a power cut too, not only a crash of the process (which NORMAL
+                // would survive in WAL mode). A community centre's box losing power is a
+                // crash the promise must cover; intake's group commit shares the sync.
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             if let Some(dir) = co.get_filename().parent() {
@@ -193,5 +195,27 @@ impl Store {
     /// Closes every connection, waiting for queries under way.
     pub async fn close(&self) {
         with_pool!(self, p => p.close().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An SOS answered 2xx must survive a power cut: every SQLite connection syncs each commit.
+    #[tokio::test]
+    async fn sqlite_commits_are_synced_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+        let store = Store::open(&StoreOptions::new(url)).await.unwrap();
+        let Pool::Sqlite(pool) = &store.pool else {
+            panic!("an SQLite store");
+        };
+        // 2 = FULL (0 OFF, 1 NORMAL, 3 EXTRA).
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(level, 2);
     }
 }

@@ -1,7 +1,7 @@
 //! Login sessions: random tokens, stored hashed, that expire and can be revoked.
 
 use crate::secret::{new_token, token_hash, TokenKind};
-use crate::time::to_ms;
+use crate::time::{from_ms, to_ms};
 use crate::users::{UserRow, USER_COLUMNS};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -62,6 +62,36 @@ impl Store {
                 .await?
         });
         row.map(User::try_from).transpose()
+    }
+
+    /// The user and the expiry of the live session stored under `token_hash`; `None` once it
+    /// is revoked, expired or its user deleted. For a long-lived connection (a WebSocket) that
+    /// re-checks the session it was opened with: it keeps the hash, not the bearer token.
+    pub async fn live_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, DateTime<Utc>)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            expires_at: i64,
+        }
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, sessions.expires_at FROM sessions \
+             JOIN users ON users.id = sessions.user_id \
+             WHERE sessions.token_hash = $1 AND sessions.expires_at > $2"
+        );
+        let row: Option<Row> = with_pool!(self, p => {
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(token_hash)
+                .bind(to_ms(now))
+                .fetch_optional(p)
+                .await?
+        });
+        row.map(|r| Ok((User::try_from(r.user)?, from_ms(r.expires_at))))
+            .transpose()
     }
 
     /// Revokes one session (logout). Revoking an unknown token is not an error.

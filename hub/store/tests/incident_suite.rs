@@ -807,28 +807,46 @@ on_both!(
 
         let utc = FixedOffset::east_opt(0).unwrap();
         let rows = store
-            .response_report(t0(), min(3 * 24 * 60), ReportGroup::Grid, utc)
+            .response_report(
+                t0(),
+                min(3 * 24 * 60),
+                ReportGroup::Grid,
+                utc,
+                min(3 * 24 * 60),
+            )
             .await
             .unwrap();
         let keys: Vec<_> = rows.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["Grid, \"B\"", "一网格"]);
         let g = &rows[1];
         assert_eq!((g.incidents, g.on_scene, g.within_deadline), (5, 4, 3));
-        assert_eq!(g.within_deadline_ratio, 0.6);
+        assert_eq!(g.within_deadline_ratio, Some(0.6));
         assert_eq!(
             (g.median_seconds, g.p90_seconds),
             (Some(750.0), Some(1110.0))
         );
 
         let rows = store
-            .response_report(t0(), min(3 * 24 * 60), ReportGroup::Post, utc)
+            .response_report(
+                t0(),
+                min(3 * 24 * 60),
+                ReportGroup::Post,
+                utc,
+                min(3 * 24 * 60),
+            )
             .await
             .unwrap();
         let keys: Vec<_> = rows.iter().map(|r| (r.key.as_str(), r.incidents)).collect();
         assert_eq!(keys, [("清江警务室", 5), ("网格员一队", 1)]);
 
         let rows = store
-            .response_report(t0(), min(3 * 24 * 60), ReportGroup::Day, utc)
+            .response_report(
+                t0(),
+                min(3 * 24 * 60),
+                ReportGroup::Day,
+                utc,
+                min(3 * 24 * 60),
+            )
             .await
             .unwrap();
         let keys: Vec<_> = rows.iter().map(|r| (r.key.as_str(), r.incidents)).collect();
@@ -836,13 +854,19 @@ on_both!(
         // Days in Beijing time: 08:00 UTC is 16:00 the same day, the next day's 08:00 likewise.
         let cst = FixedOffset::east_opt(8 * 3600).unwrap();
         let rows = store
-            .response_report(t0(), min(3 * 24 * 60), ReportGroup::Day, cst)
+            .response_report(
+                t0(),
+                min(3 * 24 * 60),
+                ReportGroup::Day,
+                cst,
+                min(3 * 24 * 60),
+            )
             .await
             .unwrap();
         assert_eq!(rows.len(), 2);
         // Nothing in an empty period.
         assert!(store
-            .response_report(min(-60), min(-30), ReportGroup::Grid, utc)
+            .response_report(min(-60), min(-30), ReportGroup::Grid, utc, min(-30))
             .await
             .unwrap()
             .is_empty());

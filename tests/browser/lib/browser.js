@@ -38,6 +38,30 @@ export async function loginAs(browser, hub, username, options = {}) {
   return { context, page };
 }
 
+/** Holds the SOS button of the resident's page down for `ms`. */
+export async function holdSos(page, ms = 1200) {
+  const box = await page.locator("#sos").boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.waitForTimeout(ms);
+  await page.mouse.up();
+}
+
+/** Whether the page's alarm sound is on. */
+export const ringing = (page) => page.evaluate(async () => (await import("/assets/js/sound.js")).ringing());
+
+/** Cuts a page's context off the network and drops its stream; `back` reconnects it. */
+export async function cutOff({ context, page }, stream) {
+  await context.setOffline(true);
+  await page.evaluate((name) => window[name].stream.ws.close(), stream);
+  await page.locator("#net[data-state=offline]").waitFor({ timeout: 10000 });
+}
+
+export async function back({ context, page }) {
+  await context.setOffline(false);
+  await page.locator("#net[data-state=online]").waitFor({ timeout: 15000 });
+}
+
 export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });

@@ -5,18 +5,10 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startDemo } from "../lib/hub.js";
-import { launch, loginAs, shot, PHONE, DESKTOP, GEO } from "../lib/browser.js";
+import { launch, loginAs, shot, holdSos, PHONE, DESKTOP, GEO } from "../lib/browser.js";
 
 let hub, browser, wall, console_, resident;
 const timeout = { timeout: 10000 };
-
-async function holdSos(page, ms = 1200) {
-  const box = await page.locator("#sos").boundingBox();
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await page.mouse.down();
-  await page.waitForTimeout(ms);
-  await page.mouse.up();
-}
 
 const state = (page, sel) => page.locator(sel).getAttribute("data-state");
 

@@ -15,6 +15,20 @@ it("zh-CN and English have the same keys", async () => {
   assert.deepEqual(Object.keys(en).sort(), Object.keys(zh).sort());
 });
 
+it("keys made up by scripts exist in both languages", async () => {
+  const zh = await load("zh-CN.js");
+  const en = await load("en.js");
+  const keys = [
+    // wall-tiles.js: t("cam." + status), the hub's camera states and the player's own
+    ...["connecting", "online", "stalled", "offline", "auth_failed", "unsupported", "unknown", "unplayable"].map((s) => "cam." + s),
+    // wall.js: the alarm banner, per event
+    "wall.new_sos", "wall.alarm.undelivered", "wall.alarm.escalated", "wall.alarm.at_risk", "wall.alarm.breached",
+    // sos.js: the headline, per state
+    "sos.dispatching", "sos.sent", "sos.step.arrived", "sos.resolved", "sos.cancelled",
+  ];
+  assert.deepEqual(keys.filter((k) => !(k in zh) || !(k in en)), []);
+});
+
 it("every key named by a page or a script exists", async () => {
   const zh = await load("zh-CN.js");
   const files = [

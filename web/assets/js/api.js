@@ -39,6 +39,23 @@ export async function act(id, action, body = {}) {
   return r.incident;
 }
 
+/** How many failed reconnects in a row make a socket ask whether the session is still valid
+ *  (a WebSocket upgrade refused with 401 looks like any other failure to a script). */
+export const CHECK_SESSION_AFTER = 3;
+
+let checking = null;
+
+/** Asks the hub who we are; when the session is gone (401), goes to the login page. Calls at
+ *  the same time (many camera tiles) share one request. */
+export function checkSession() {
+  checking ??= get("/api/v1/me").then(() => true, (e) => {
+    if (e.status !== 401) return true; // unknown: the socket keeps retrying
+    location.replace("/");
+    return false;
+  }).finally(() => { checking = null; });
+  return checking;
+}
+
 /** The WebSocket address of a path on this hub. */
 export function wsUrl(path) {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";

@@ -91,28 +91,46 @@ function takeOver(incident) {
   if (sound.needsGesture()) $("sound").hidden = false;
 }
 
+/** The step buttons: disabled while a step's request runs, so that a second tap does not
+ *  send it again (and get a 409 although the first one worked). */
+const STEP_BUTTONS = ["b-ack", "b-enroute", "b-arrive", "b-resolve"];
+let busy = false;
+
+/** Runs one step; resolves to true when the hub took it. */
 async function step(action, body = {}) {
   const id = currentId;
-  if (!id) return;
+  if (!id || busy) return false;
+  busy = true;
   $("job-error").hidden = true;
   fresh.delete(id);
+  STEP_BUTTONS.forEach((b) => { $(b).disabled = true; });
+  let ok = false;
   try {
     if (action === "arrive") {
       const here = await locate(3000);
       if (here) body = here;
     }
     keep(await act(id, action, body));
+    ok = true;
   } catch (e) {
     $("job-error").textContent = t("action.failed") + (e.message || e.code);
     $("job-error").hidden = false;
+  } finally {
+    busy = false;
+    STEP_BUTTONS.forEach((b) => { $(b).disabled = false; });
   }
   render();
+  return ok;
 }
 
 $("b-ack").addEventListener("click", () => step("ack"));
 $("b-enroute").addEventListener("click", () => step("en-route"));
 $("b-arrive").addEventListener("click", () => step("arrive"));
-$("f-resolve").addEventListener("submit", (e) => { e.preventDefault(); step("resolve", { note: e.target.note.value }).then(() => e.target.reset()); });
+// The note is kept when resolving failed, to send again.
+$("f-resolve").addEventListener("submit", (e) => {
+  e.preventDefault();
+  step("resolve", { note: e.target.note.value }).then((ok) => { if (ok) e.target.reset(); });
+});
 $("new-banner").addEventListener("click", () => { fresh.clear(); render(); });
 $("sound").addEventListener("click", () => { $("sound").hidden = true; });
 sound.unlockOnGesture(() => { $("sound").hidden = true; });
@@ -129,14 +147,24 @@ async function confirmPending(stream, incidents) {
   }
 }
 
+let resynced = false; // the hub could not replay what was missed: the next hello is all there is
 const stream = new Stream({
   onStatus: (s) => { showNet(s); document.body.dataset.net = s; },
   onHello: (hello, { reconnect }) => {
+    const known = new Set(mine.keys());
     mine.clear();
     (hello.open_incidents || []).forEach(keep);
+    // What still waits to be taken in hand: an alarm for an incident closed or taken meanwhile
+    // stops. After a resync (nothing is replayed), a dispatch that came meanwhile takes over.
+    for (const id of [...fresh]) if (mine.get(id)?.state !== "dispatched") fresh.delete(id);
+    if (resynced) {
+      for (const i of mine.values()) if (i.state === "dispatched" && !known.has(i.id)) takeOver(i);
+    }
+    resynced = false;
     if (!reconnect) confirmPending(stream, hello.open_incidents || []);
     render();
   },
+  onResync: () => { resynced = true; },
   onEvent: (ev, { replayed }) => {
     if (!ev.incident) { log(ev, replayed); return; }
     const wasMine = mine.has(ev.incident.id);

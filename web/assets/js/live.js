@@ -1,22 +1,26 @@
 // One camera's live video through Media Source Extensions, from the hub's live WebSocket:
 // a text frame {"type":"init","mime":...}, then binary frames (init segment, media segments).
 // It stays at the live edge: when playback falls behind by more than half a second (slow
-// link, hidden tab) it jumps back to live instead of drifting. It reconnects by itself.
+// link, hidden tab) it jumps back to live instead of drifting. It reconnects by itself. A
+// picture that stops changing (no segment for STALL ms) is reported as "stalled".
 
-import { wsUrl } from "./api.js";
+import { wsUrl, checkSession, CHECK_SESSION_AFTER } from "./api.js";
 
 const MAX_LAG = 0.5;      // seconds behind the newest frame before jumping to live
 const KEEP = 20;          // seconds of past video kept in the buffer
+const STALL = 5000;       // ms without a new segment before the picture counts as stalled
 
 export class LivePlayer {
-  /** onState("connecting" | "playing" | "offline" | "unsupported" | "forbidden") */
+  /** onState("connecting" | "playing" | "stalled" | "offline" | "unsupported" | "forbidden") */
   constructor(video, cameraId, { quality = "sub", onState = () => {} } = {}) {
     this.video = video;
     this.cameraId = cameraId;
     this.quality = quality;
     this.onState = onState;
+    this.state = null;
     this.stopped = false;
     this.retry = 1000;
+    this.failures = 0;      // connections in a row that ended without a picture
     video.muted = true;
     video.autoplay = true;
     video.playsInline = true;
@@ -40,12 +44,18 @@ export class LivePlayer {
     if (!this.stopped) this.connect();
   }
 
+  report(state) {
+    this.state = state;
+    this.onState(state);
+  }
+
   connect() {
-    this.onState("connecting");
+    this.report("connecting");
     this.queue = [];
     this.sb = null;
     this.lastEnd = null;
     this.fragDur = 0;
+    this.lastData = Date.now();
     const ws = new WebSocket(wsUrl(`/api/v1/cameras/${encodeURIComponent(this.cameraId)}/live?quality=${this.quality}`));
     ws.binaryType = "arraybuffer";
     this.ws = ws;
@@ -56,13 +66,19 @@ export class LivePlayer {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.teardown();
-      if (ev.code === 1008 || ev.code === 4003) { this.onState("forbidden"); return; }
-      this.onState("offline");
-      if (!this.stopped) {
-        this.reconnectTimer = setTimeout(() => this.connect(), this.retry);
-        this.retry = Math.min(this.retry * 2, 10000);
-      }
+      if (ev.code === 1008 || ev.code === 4003) { this.report("forbidden"); return; }
+      this.report("offline");
+      if (this.stopped) return;
+      // A refused upgrade (an expired session: 401) looks like any failure: ask now and then.
+      if (++this.failures % CHECK_SESSION_AFTER === 0) checkSession();
+      this.reconnectTimer = setTimeout(() => this.connect(), this.retry);
+      this.retry = Math.min(this.retry * 2, 10000);
     };
+    // A camera that stops sending leaves the last picture on screen: say so.
+    this.watchdog = setInterval(() => {
+      if (this.ws === ws && ws.readyState === WebSocket.OPEN && this.state !== "stalled"
+        && Date.now() - this.lastData > STALL) this.report("stalled");
+    }, 1000);
   }
 
   control(text) {
@@ -71,18 +87,24 @@ export class LivePlayer {
     if (msg.type !== "init") return;
     if (!window.MediaSource || !MediaSource.isTypeSupported(msg.mime)) {
       this.stopped = true;
-      this.onState("unsupported");
-      this.ws.close();
+      this.teardown(); // forgets the socket first: its close must not turn this into "offline"
+      this.report("unsupported");
       return;
     }
+    // A new init segment (the camera came back, or changed): a new MediaSource, the old one
+    // ended and its address let go, and nothing queued for it appended to the new one.
+    this.closeSource();
+    this.lastEnd = null;
+    this.fragDur = 0;
     const ms = new MediaSource();
     this.ms = ms;
     this.url = URL.createObjectURL(ms);
     this.video.src = this.url;
     ms.addEventListener("sourceopen", () => {
       if (this.ms !== ms) return;
-      this.sb = ms.addSourceBuffer(msg.mime);
-      this.sb.addEventListener("updateend", () => this.afterAppend());
+      const sb = ms.addSourceBuffer(msg.mime);
+      this.sb = sb;
+      sb.addEventListener("updateend", () => { if (this.sb === sb) this.afterAppend(); });
       this.pump();
     }, { once: true });
   }
@@ -90,11 +112,20 @@ export class LivePlayer {
   pump() {
     const sb = this.sb;
     if (!sb || sb.updating || !this.queue.length || this.ms?.readyState !== "open") return;
+    const segment = this.queue.shift();
     try {
-      sb.appendBuffer(this.queue.shift());
+      sb.appendBuffer(segment);
+      this.lastData = Date.now();
     } catch (e) {
-      if (e.name === "QuotaExceededError") this.trim(true);
-      else this.ws?.close();
+      if (e.name !== "QuotaExceededError") { this.ws?.close(); return; }
+      // The buffer is full: keep the segment (dropping it would break the picture until the
+      // next keyframe), make room, and append it again once the room is made.
+      this.queue.unshift(segment);
+      this.catchUp();
+      if (!this.trim(true)) {
+        clearTimeout(this.pumpTimer);
+        this.pumpTimer = setTimeout(() => this.pump(), 500);
+      }
     }
   }
 
@@ -109,7 +140,8 @@ export class LivePlayer {
       this.catchUp();
       if (this.video.paused) this.video.play().catch(() => {});
       this.retry = 1000;
-      this.onState("playing");
+      this.failures = 0;
+      this.report("playing");
     }
     if (!this.trim(false)) this.pump();
   }
@@ -147,9 +179,16 @@ export class LivePlayer {
 
   teardown() {
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.pumpTimer);
+    clearInterval(this.watchdog);
     const ws = this.ws;
     this.ws = null;
     if (ws && ws.readyState <= 1) ws.close();
+    this.closeSource();
+  }
+
+  /** Ends the MediaSource, lets go of its address and of what was queued for it. */
+  closeSource() {
     this.sb = null;
     this.queue = [];
     if (this.ms && this.ms.readyState === "open") {

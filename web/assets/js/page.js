@@ -11,14 +11,25 @@ export const HOME = {
   resident: "/sos",
 };
 
-/** Resolves to `{role, user}` when the caller may be on this page, else navigates away. */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves to `{role, user}` when the caller may be on this page, else navigates away: to
+ *  the login page when not logged in (401). Any other failure (network, hub restarting) is
+ *  retried, with a growing pause, while the page says that the connection is lost. */
 export async function enter(roles) {
   let me;
-  try {
-    me = await get("/api/v1/me");
-  } catch (e) {
-    location.replace("/");
-    return new Promise(() => {});
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 15000)) {
+    try {
+      me = await get("/api/v1/me");
+      break;
+    } catch (e) {
+      if (e.status === 401) {
+        location.replace("/");
+        return new Promise(() => {});
+      }
+      showNet("offline");
+      await sleep(wait);
+    }
   }
   if (!roles.includes(me.role)) {
     location.replace(HOME[me.role] || "/");

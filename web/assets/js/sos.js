@@ -29,6 +29,9 @@ function uuid() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a call for help may fail to get through before the page says: phone 110. */
+const CALL_POLICE_AFTER = 10000;
+
 function show(view) {
   for (const id of ["press", "sending", "status"]) $(id).hidden = id !== view;
 }
@@ -43,30 +46,40 @@ async function raise() {
   sending = true;
   error("");
   show("sending");
+  $("sending-text").dataset.i18n = "sos.sending";
   $("sending-text").textContent = t("sos.sending");
   navigator.vibrate?.(200);
   located = await locate(3000);
   const body = located ? { lat: located.lat, lon: located.lon } : {};
   const key = uuid();
+  // Still not through after a while: tell them to phone 110, and keep trying meanwhile.
+  $("call-police").hidden = true;
+  const fallback = setTimeout(() => { $("call-police").hidden = false; }, CALL_POLICE_AFTER);
   let wait = 500;
-  for (;;) {
-    try {
-      const r = await post("/api/v1/sos", body, { "Idempotency-Key": key });
-      sending = false;
-      display(r.incident);
-      return;
-    } catch (e) {
-      const retryable = !(e instanceof ApiError) || e.status === 0 || e.status >= 500 || e.status === 408;
-      if (!retryable) {
+  try {
+    for (;;) {
+      try {
+        const r = await post("/api/v1/sos", body, { "Idempotency-Key": key });
         sending = false;
-        show("press");
-        error(t("sos.failed") + e.message);
+        display(r.incident);
         return;
+      } catch (e) {
+        const retryable = !(e instanceof ApiError) || e.status === 0 || e.status >= 500 || e.status === 408;
+        if (!retryable) {
+          sending = false;
+          show("press");
+          error(t("sos.failed") + e.message);
+          return;
+        }
+        $("sending-text").dataset.i18n = "sos.retrying";
+        $("sending-text").textContent = t("sos.retrying");
+        await sleep(wait);
+        wait = Math.min(wait * 2, 5000);
       }
-      $("sending-text").textContent = t("sos.retrying");
-      await sleep(wait);
-      wait = Math.min(wait * 2, 5000);
     }
+  } finally {
+    clearTimeout(fallback);
+    $("call-police").hidden = true;
   }
 }
 
@@ -97,7 +110,10 @@ function render() {
     li.classList.toggle("now", n === at && i.state !== "resolved");
     if (n === at && i.state !== "resolved") li.setAttribute("aria-current", "step"); else li.removeAttribute("aria-current");
   });
-  const headline = i.state === "cancelled" ? "sos.cancelled" : i.state === "resolved" ? "sos.resolved" : "sos.sent";
+  // "Help is coming" only once a post has it; before that, it is received and being dispatched.
+  const headline = {
+    raised: "sos.dispatching", on_scene: "sos.step.arrived", resolved: "sos.resolved", cancelled: "sos.cancelled",
+  }[i.state] || "sos.sent";
   $("headline").dataset.i18n = headline;
   $("headline").textContent = t(headline);
   setIncident($("countdown"), i);

@@ -1,7 +1,7 @@
 // The hub's real-time stream (GET /api/v1/stream): hello, then events with a gap-free seq.
 // Reconnects by itself with ?since=<last seq>, so nothing is missed; a resync starts over.
 
-import { wsUrl } from "./api.js";
+import { wsUrl, checkSession, CHECK_SESSION_AFTER } from "./api.js";
 
 export class Stream {
   /**
@@ -16,6 +16,7 @@ export class Stream {
     this.stopped = false;
     this.lastMessage = 0;
     this.helloSeq = null;
+    this.failures = 0;      // connections in a row that ended before a hello
   }
 
   start() {
@@ -42,6 +43,9 @@ export class Stream {
       if (this.ws !== ws) return;
       this.h.onStatus?.("offline");
       if (this.stopped) return;
+      // An expired session makes the upgrade fail with 401, which a script cannot see: after a
+      // few failures, ask; checkSession goes to the login page on 401.
+      if (++this.failures % CHECK_SESSION_AFTER === 0) checkSession();
       setTimeout(() => this.connect(), this.retry);
       this.retry = Math.min(this.retry * 2, 5000);
     };
@@ -54,6 +58,7 @@ export class Stream {
     switch (msg.type) {
       case "hello":
         this.retry = 500;
+        this.failures = 0;
         this.helloSeq = msg.seq;
         // A fresh start takes the hello's seq; a reconnect keeps its own, so that the replay
         // of what it missed is not mistaken for duplicates.

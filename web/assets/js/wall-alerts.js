@@ -20,6 +20,7 @@ export class AlertRail {
   /** Replaces everything (hello). */
   reset(open) {
     this.incidents = new Map(open.map((i) => [i.id, i]));
+    this.unseen = new Set([...this.unseen].filter((id) => this.incidents.has(id)));
     this.render();
   }
 

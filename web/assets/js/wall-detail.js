@@ -99,9 +99,13 @@ export class IncidentDetail {
     $("f-dispatch").hidden = !open || i.state === "on_scene";
     $("f-resolve").hidden = !open || i.state === "raised";
     $("f-cancel").hidden = !open;
-    $("d-timeline").replaceChildren(...this.timeline.map((e) => el("li", { "data-type": e.type },
-      el("time", { datetime: e.at, text: clock(e.at) }), " ", el("span", { text: eventLabel(e.type) }),
-      e.data?.post_id ? el("span", { class: "muted", text: ` → ${this.names.post(e.data.post_id)}` }) : null)));
+    $("d-timeline").replaceChildren(...this.timeline.map((e) => {
+      // The post an event names: a dispatch's `post_id`, an escalation's `to_post`.
+      const to = e.data?.post_id || e.data?.to_post;
+      return el("li", { "data-type": e.type },
+        el("time", { datetime: e.at, text: clock(e.at) }), " ", el("span", { text: eventLabel(e.type) }),
+        to ? el("span", { class: "muted", text: ` → ${this.names.post(to)}` }) : null);
+    }));
   }
 
   /** Whether the post's console confirmed the latest dispatch: delivered, undelivered (the

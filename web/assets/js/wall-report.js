@@ -1,5 +1,7 @@
 // The response report (GET /api/v1/reports/response?group_by=grid): a chart of arrival times
 // per grid (median and 90th percentile against the 15-minute line) and the table of figures.
+// Incidents still within their deadline with nobody on scene are "pending": counted apart,
+// neither kept nor broken yet.
 import { get } from "./api.js";
 import { t } from "./i18n.js";
 import { el } from "./format.js";
@@ -11,12 +13,13 @@ export async function drawReport(chart, table, gridName) {
   const rows = await get("/api/v1/reports/response?group_by=grid");
   const name = (key) => gridName(key) || key;
   table.replaceChildren(
-    el("thead", {}, el("tr", {}, ...["report.grid", "report.incidents", "report.on_scene", "report.within", "report.ratio", "report.median", "report.p90"]
+    el("thead", {}, el("tr", {}, ...["report.grid", "report.incidents", "report.on_scene", "report.within", "report.ratio", "report.median", "report.p90", "report.pending"]
       .map((k) => el("th", { scope: "col", text: t(k) })))),
     el("tbody", {}, ...rows.map((r) => el("tr", { "data-key": r.key },
       el("td", { text: name(r.key) }), el("td", { text: String(r.incidents) }), el("td", { text: String(r.on_scene) }),
-      el("td", { text: String(r.within_deadline) }), el("td", { text: `${Math.round((r.within_deadline_ratio || 0) * 100)}%` }),
-      el("td", { text: mins(r.median_seconds) }), el("td", { text: mins(r.p90_seconds) })))));
+      el("td", { text: String(r.within_deadline) }), el("td", { text: percent(r.within_deadline_ratio) }),
+      el("td", { text: mins(r.median_seconds) }), el("td", { text: mins(r.p90_seconds) }),
+      el("td", { text: String(r.pending ?? 0) })))));
   const rowH = 34;
   const left = 180;
   const width = 900;
@@ -37,6 +40,11 @@ export async function drawReport(chart, table, gridName) {
   lim.textContent = t("report.limit");
   root.append(lim);
   chart.replaceChildren(root);
+}
+
+// No ratio while every incident of the row is still within its deadline: "–", not "0%".
+function percent(ratio) {
+  return ratio == null ? "–" : `${Math.round(ratio * 100)}%`;
 }
 
 function mins(s) {

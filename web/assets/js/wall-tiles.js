@@ -4,6 +4,9 @@ import { LivePlayer } from "./live.js";
 import { t } from "./i18n.js";
 import { el } from "./format.js";
 
+/** What the hub says of a camera with no video coming: each has a `cam.*` text. */
+const TROUBLE = ["offline", "stalled", "auth_failed", "unsupported"];
+
 export class TileWall {
   constructor(root) {
     this.root = root;
@@ -88,20 +91,26 @@ export class TileWall {
   badge(entry) {
     let s = entry.camera.status || "unknown";
     if (entry.state === "playing") s = "online";
-    else if (entry.state === "unsupported") s = "unsupported";
-    else if (entry.state === "connecting" && s !== "offline") s = "connecting";
+    else if (entry.state === "unsupported") s = "unplayable"; // this browser, not the camera
+    else if (entry.state === "stalled" && !TROUBLE.includes(s)) s = "stalled";
+    // Its socket is (re)connecting: no live picture, whatever the hub says of the camera.
+    else if ((entry.state === "connecting" || entry.state === "offline") && !TROUBLE.includes(s)) s = "connecting";
     entry.tile.dataset.status = s;
     entry.badge.dataset.status = s;
     const label = t("cam." + s);
     entry.badge.textContent = label === "cam." + s ? s : label;
   }
 
-  /** A camera.online / camera.offline event. */
+  /** A camera.online / camera.offline event (with the hub's status: offline, stalled…). */
   setStatus(cameraId, status) {
     const cam = this.cameras.find((c) => c.id === cameraId);
     if (cam) cam.status = status;
     const entry = this.tiles.get(cameraId);
-    if (entry) this.badge(entry);
+    if (!entry) return;
+    // The hub knows first: the last picture may still be on screen. The next segment that
+    // arrives says "playing" again.
+    if (status !== "online" && entry.state === "playing") entry.state = "stalled";
+    this.badge(entry);
   }
 
   relabel() {

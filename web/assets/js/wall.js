@@ -1,5 +1,7 @@
 // The duty officer's live wall: camera tiles, the alert rail fed by the stream, the incident
-// view, and the alarm (flash and sound) for every new SOS until someone looks.
+// view, and the alarm (flash and sound) for every new SOS, and for an incident whose response is
+// in trouble (not received by the post's console, escalated, at risk, breached), until someone
+// looks.
 import { get } from "./api.js";
 import { onChange, t } from "./i18n.js";
 import { enter, showNet } from "./page.js";
@@ -9,6 +11,7 @@ import { AlertRail } from "./wall-alerts.js";
 import { IncidentDetail } from "./wall-detail.js";
 import { drawPlan } from "./wall-plan.js";
 import { drawReport } from "./wall-report.js";
+import { isOpen } from "./format.js";
 import * as sound from "./sound.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,9 +39,31 @@ function select(id) {
   detail.open(id);
 }
 
-function alarm(incident) {
+/** The events that ring the alarm, with what the banner says. A new SOS, or an incident whose
+ *  response is in trouble: the post's console did not get it, it was escalated, the 15-minute
+ *  promise is at risk or broken. */
+const ALARMS = {
+  "incident.raised": "wall.new_sos",
+  "incident.repeat": "wall.new_sos",
+  "incident.undelivered": "wall.alarm.undelivered",
+  "incident.escalated": "wall.alarm.escalated",
+  "incident.at_risk": "wall.alarm.at_risk",
+  "incident.breached": "wall.alarm.breached",
+};
+
+/** Whether `ev` rings the alarm. Replayed events too (they happened while the wall was cut
+ *  off), as long as the incident is still open. */
+function alarming(ev) {
+  if (!ALARMS[ev.type] || !isOpen(ev.incident)) return false;
+  return ev.type !== "incident.raised" || ev.incident.kind === "sos";
+}
+
+function alarm(incident, type = "incident.raised") {
   rail.markNew(incident.id);
-  $("alarm-text").textContent = `${names.grid(incident.grid_id)}`;
+  const title = ALARMS[type] || "wall.new_sos";
+  $("alarm-title").dataset.i18n = title;
+  $("alarm-title").textContent = t(title);
+  $("alarm-text").textContent = [names.grid(incident.grid_id), incident.post_id && `→ ${names.post(incident.post_id)}`].filter(Boolean).join(" ");
   $("alarm").hidden = false;
   $("alarm").dataset.incident = incident.id;
   document.body.classList.add("flash");
@@ -118,20 +143,21 @@ const stream = new Stream({
   onHello: (hello) => {
     health(hello.health);
     rail.reset(hello.open_incidents || []);
+    quiet(); // an alarm for an incident closed meanwhile stops
     if (detail.id) detail.reload();
   },
   onResync: () => { /* the fresh hello that follows replaces everything */ },
-  onEvent: (ev, { replayed }) => {
+  onEvent: (ev) => {
     if (ev.type === "camera.online" || ev.type === "camera.offline") {
-      tiles.setStatus(ev.data?.camera_id ?? ev.data?.id, ev.type === "camera.online" ? "online" : "offline");
+      tiles.setStatus(ev.data?.camera_id ?? ev.data?.id, ev.type === "camera.online" ? "online" : ev.data?.status || "offline");
       return;
     }
     if (!ev.incident) return;
     rail.upsert(ev.incident);
     detail.changed(ev.incident);
     if (!$("plan").hidden) showPlan();
-    if (!replayed && ev.type === "incident.raised" && ev.incident.kind === "sos") alarm(ev.incident);
-    if (!replayed && ev.type === "incident.repeat") alarm(ev.incident);
+    if (alarming(ev)) alarm(ev.incident, ev.type);
+    else if (!isOpen(ev.incident)) quiet();
   },
 });
 stream.start();
