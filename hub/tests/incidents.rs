@@ -7,7 +7,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use chrono::Duration;
-use common::community::{act, act_ok, community, get, raise, s, sos, timeline};
+use common::community::{act, act_ok, community, get, keyed, raise, s, sos, timeline};
 use common::Hub;
 use serde_json::{json, Value};
 
@@ -508,17 +508,6 @@ on_both!(
         );
     }
 );
-
-async fn keyed(hub: &Hub, token: &str, key: &str) -> common::Answer {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/sos")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header("Idempotency-Key", key)
-        .body(Body::empty())
-        .unwrap();
-    hub.send(req).await
-}
 
 on_both!(idempotency_keys_make_retries_safe, |hub: Hub| async move {
     let c = community(&hub).await;

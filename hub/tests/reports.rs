@@ -26,19 +26,10 @@ on_both!(report_figures_on_a_known_data_set, |hub: Hub| async move {
     let mut arrivals = vec![];
     for (i, (grid, start, took)) in data.iter().enumerate() {
         hub.clock.set(t0() + Duration::minutes(*start));
-        // Sessions last 12 hours: log in again as time goes by.
-        let duty = hub.login_as("duty_officer", None, None).await.1;
-        let a = hub
-            .call(
-                Method::POST,
-                "/api/v1/incidents",
-                Some(&duty),
-                Some(json!({"grid_id": grid})),
-            )
-            .await;
-        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
-        let id = s(&a.body["incident"]["id"]).to_string();
+        let id = raise_in(&hub, grid).await;
         if i == 6 {
+            // Sessions last 12 hours: log in again as time goes by.
+            let duty = hub.login_as("duty_officer", None, None).await.1;
             act_ok(&hub, &duty, &id, "cancel", Some(json!({"reason": "误报"}))).await;
         }
         if let Some(secs) = took {

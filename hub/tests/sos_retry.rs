@@ -5,9 +5,8 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
-use common::community::{act_ok, community, s, sos};
+use axum::http::{header, Method, StatusCode};
+use common::community::{act_ok, community, keyed, s, sos};
 use common::Hub;
 use gridwatch_core::clock::ManualClock;
 use gridwatch_hub::{AppState, Config};
@@ -17,17 +16,6 @@ use std::sync::Arc;
 
 /// Presses the limit lets a caller make in its window (`incidents::sos_limit`).
 const LIMIT: usize = gridwatch_hub::incidents::sos_limit::MAX_PRESSES;
-
-async fn keyed(hub: &Hub, token: &str, key: &str) -> common::Answer {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/sos")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header("Idempotency-Key", key)
-        .body(Body::empty())
-        .unwrap();
-    hub.send(req).await
-}
 
 /// Asserts a 429 that tells the truth: the caller's SOS is raised.
 fn assert_refused_truthfully(a: &common::Answer) {

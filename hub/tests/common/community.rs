@@ -125,6 +125,18 @@ pub async fn sos(hub: &Hub, token: &str, body: Option<Value>) -> Answer {
         .await
 }
 
+/// Presses SOS with an `Idempotency-Key` and no body.
+pub async fn keyed(hub: &Hub, token: &str, key: &str) -> Answer {
+    let req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/sos")
+        .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header("Idempotency-Key", key)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    hub.send(req).await
+}
+
 /// Presses SOS and expects a new incident; returns it.
 pub async fn raise(hub: &Hub, token: &str, body: Option<Value>) -> Value {
     let a = sos(hub, token, body).await;
