@@ -17,7 +17,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use gridwatch_core::camera::{Camera, CameraPatch, NewCamera};
-use gridwatch_core::incident::IncidentState;
 use gridwatch_core::Role;
 use gridwatch_ingest::CameraStatus;
 use gridwatch_store::{IncidentFilter, StoreError, Visibility};
@@ -70,10 +69,7 @@ impl CameraScope {
 
 /// The cameras named by the open incidents post `post` may see (its dispatches among them).
 async fn cameras_of_open_incidents(s: &AppState, post: &str) -> ApiResult<HashSet<String>> {
-    let filter = IncidentFilter {
-        states: Some(IncidentState::OPEN.to_vec()),
-        ..IncidentFilter::new(Visibility::Post(post.to_string()))
-    };
+    let filter = IncidentFilter::open(Visibility::Post(post.to_string()));
     let incidents = s.store.incidents(&filter).await?;
     Ok(incidents
         .into_iter()

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use gridwatch_core::event::Actor;
-use gridwatch_core::incident::{EventType, IncidentState, Source};
+use gridwatch_core::incident::{EventType, Source};
 use gridwatch_core::Role;
 use gridwatch_store::secret::{token_hash, TokenKind};
 use gridwatch_store::{IncidentFilter, Visibility};
@@ -314,8 +314,7 @@ impl Client {
             Audience::Resident { source } => Visibility::RaisedBy(source.clone()),
             Audience::Nothing => Visibility::Nothing,
         };
-        let mut filter = IncidentFilter::new(visibility);
-        filter.states = Some(IncidentState::OPEN.to_vec());
+        let mut filter = IncidentFilter::open(visibility);
         filter.limit = 1000;
         let open = self.s.store.incidents(&filter).await.map_err(|e| {
             tracing::warn!(error = %e, "stream: cannot read open incidents for a hello");

@@ -22,9 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::device::Device;
 use gridwatch_core::dispatch::Raise;
 use gridwatch_core::event::Actor;
-use gridwatch_core::incident::{
-    Incident, IncidentKind, IncidentState, NewIncident, SosPress, Source,
-};
+use gridwatch_core::incident::{Incident, IncidentKind, NewIncident, SosPress, Source};
 use gridwatch_core::routing::RoutedBy;
 use gridwatch_core::user::User;
 use gridwatch_core::ValidationError;
@@ -224,8 +222,7 @@ pub(crate) async fn open_incidents(
     source: &Source,
     limit: u32,
 ) -> Result<Vec<Incident>, StoreError> {
-    let mut filter = IncidentFilter::new(Visibility::RaisedBy(source.clone()));
-    filter.states = Some(IncidentState::OPEN.to_vec());
+    let mut filter = IncidentFilter::open(Visibility::RaisedBy(source.clone()));
     filter.limit = limit;
     state.store.incidents(&filter).await
 }

@@ -127,6 +127,14 @@ impl IncidentFilter {
             visibility,
         }
     }
+
+    /// The open incidents (neither resolved nor cancelled) of `visibility`.
+    pub fn open(visibility: Visibility) -> IncidentFilter {
+        IncidentFilter {
+            states: Some(IncidentState::OPEN.to_vec()),
+            ..IncidentFilter::new(visibility)
+        }
+    }
 }
 
 enum Bind {
