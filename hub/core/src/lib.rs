@@ -7,9 +7,9 @@
 //! (`gridwatch-hub`) exposes them. Neither direction is known here.
 
 pub mod camera;
+pub mod change;
 pub mod clock;
 pub mod device;
-pub mod dispatch;
 pub mod event;
 pub mod geo;
 pub mod grid;
@@ -18,9 +18,9 @@ pub mod incident;
 pub mod patch;
 pub mod post;
 pub mod report;
+pub mod response_check;
 pub mod role;
 pub mod routing;
-pub mod sla;
 pub mod user;
 pub mod validate;
 

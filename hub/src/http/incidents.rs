@@ -261,15 +261,9 @@ async fn act(
             )),
         }
     };
-    let applied = crate::incidents::dispatch::act(
-        s,
-        id,
-        &action,
-        &actor(caller, peer),
-        extra.as_ref(),
-        guard,
-    )
-    .await?;
+    let applied =
+        crate::incidents::action::act(s, id, &action, &actor(caller, peer), extra.as_ref(), guard)
+            .await?;
     Ok(axum::Json(
         json!({ "incident": shown(caller, &applied.incident) }),
     ))

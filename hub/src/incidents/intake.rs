@@ -19,8 +19,8 @@
 use super::routing::{route, Route};
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
+use gridwatch_core::change::Raise;
 use gridwatch_core::device::Device;
-use gridwatch_core::dispatch::Raise;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{Incident, IncidentKind, NewIncident, SosPress, Source};
 use gridwatch_core::routing::RoutedBy;

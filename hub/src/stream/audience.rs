@@ -9,7 +9,8 @@
 //! - devices: nothing (they get 403 before the upgrade).
 
 use super::Published;
-use gridwatch_core::incident::{EventType, Incident, Source};
+use gridwatch_core::event::EventType;
+use gridwatch_core::incident::{Incident, Source};
 use serde_json::Value;
 use std::collections::HashSet;
 

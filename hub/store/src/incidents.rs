@@ -166,14 +166,14 @@ impl Store {
     /// Raises an incident — or records a repeat press, or replays an idempotency key — in one
     /// transaction: the incident, `incident.raised` and, when its grid has a chain,
     /// `incident.dispatched` to the first post, and its deadlines. Committed before it returns;
-    /// raises arriving together share a transaction and its commit (`intake`).
+    /// raises arriving together share a transaction and its commit (`group_commit`).
     pub async fn raise_incident(
         &self,
         req: RaiseRequest,
         now: DateTime<Utc>,
     ) -> Result<Raised, StoreError> {
         let now = crate::time::stored(now);
-        self.intake.raise(&self.pool, req, now).await
+        self.raises.raise(&self.pool, req, now).await
     }
 
     /// Applies an action in one transaction: the incident is read under the log lock, `guard`

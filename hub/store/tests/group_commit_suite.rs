@@ -4,11 +4,11 @@
 //! gap-free log.
 
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::dispatch::Raise;
+use gridwatch_core::change::Raise;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{IncidentKind, Source};
+use gridwatch_core::response_check::ResponsePolicy;
 use gridwatch_core::routing::RoutedBy;
-use gridwatch_core::sla::ResponsePolicy;
 use gridwatch_store::{on_both, RaiseOutcome, RaiseRequest, Store, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
