@@ -9,8 +9,9 @@ use axum::http::Method;
 use chrono::Duration;
 use common::community::{act_ok, community};
 use common::Hub;
+use gridwatch_core::access::Visibility;
 use gridwatch_hub::cameras::health::raise_camera_offline;
-use gridwatch_store::{IncidentFilter, RaiseOutcome, Visibility};
+use gridwatch_store::{IncidentFilter, RaiseOutcome};
 use serde_json::json;
 
 on_both!(an_open_outage_is_raised_once, |hub: Hub| async move {

@@ -6,6 +6,7 @@
 //! milliseconds). The store (`gridwatch-store`) persists these types; the HTTP edge
 //! (`gridwatch-hub`) exposes them. Neither direction is known here.
 
+pub mod access;
 pub mod camera;
 pub mod change;
 pub mod clock;

@@ -5,6 +5,7 @@ use crate::changes::{self, Applied, RaiseRequest, Raised};
 use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
+use gridwatch_core::access::Visibility;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{Action, Incident, IncidentKind, IncidentState, Source};
 use sqlx::AssertSqlSafe;
@@ -89,20 +90,6 @@ impl TryFrom<IncidentRow> for Incident {
             id,
         })
     }
-}
-
-/// Which incidents a caller may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Visibility {
-    /// Duty officers and admins: every incident.
-    All,
-    /// A responder of this post: the incidents dispatched to it, and those of every grid whose
-    /// chain (as configured now) names it.
-    Post(String),
-    /// A resident or a device: the incidents it raised (its [`Source`]).
-    RaisedBy(Source),
-    /// Nothing (e.g. a responder without a post).
-    Nothing,
 }
 
 /// `GET /api/v1/incidents`: which incidents, newest first.

@@ -33,7 +33,7 @@ pub use changes::{Applied, Fired, RaiseOutcome, RaiseRequest, Raised};
 pub use consoles::Console;
 pub use deadlines::{DeadlineRow, PendingDeadline};
 pub use error::StoreError;
-pub use incidents::{IncidentFilter, Visibility};
+pub use incidents::IncidentFilter;
 pub use reports::{NO_GRID, NO_POST};
 pub use sessions::Session;
 

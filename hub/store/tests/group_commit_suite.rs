@@ -129,7 +129,8 @@ on_both!(
             assert_eq!(i.repeat_count, if keyed { 0 } else { 2 }, "{caller}");
             assert!(i.post_id.is_some());
         }
-        let mut filter = gridwatch_store::IncidentFilter::new(gridwatch_store::Visibility::All);
+        let mut filter =
+            gridwatch_store::IncidentFilter::new(gridwatch_core::access::Visibility::All);
         filter.limit = 1000;
         assert_eq!(store.incidents(&filter).await.unwrap().len(), 41);
         // raised + dispatched for 41 incidents, and 60 repeats: 142 events, numbered 1..=142.

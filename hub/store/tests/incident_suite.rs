@@ -11,7 +11,8 @@ use gridwatch_core::report::ReportGroup;
 use gridwatch_core::response_check::ResponsePolicy;
 use gridwatch_core::routing::RoutedBy;
 
-use gridwatch_store::{IncidentFilter, RaiseOutcome, RaiseRequest, Store, StoreError, Visibility};
+use gridwatch_core::access::Visibility;
+use gridwatch_store::{IncidentFilter, RaiseOutcome, RaiseRequest, Store, StoreError};
 use serde_json::json;
 
 use gridwatch_store::on_both;
