@@ -3,7 +3,7 @@
 //! start — and the time before that incident counts from the outage's real start, which the
 //! database keeps across a restart; on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::Method;
 use chrono::Duration;
