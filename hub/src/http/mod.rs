@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod caller;
+pub mod client_addr;
 pub mod endpoints;
 pub mod error;
 pub mod incidents;
