@@ -132,6 +132,12 @@ on_both!(every_transition_and_its_409, |hub: Hub| async move {
         "dispatched",
     );
 
+    // The incident says what its state allows: resolving is not offered yet.
+    assert_eq!(
+        i["allowed_actions"],
+        json!(["dispatch", "acknowledge", "en_route", "arrive", "cancel"])
+    );
+
     hub.clock.advance(Duration::seconds(30));
     let a = act_ok(&hub, &c.r1, &id, "ack", None).await;
     assert_eq!(a["state"], "acknowledged");
@@ -154,6 +160,7 @@ on_both!(every_transition_and_its_409, |hub: Hub| async move {
     .await;
     assert_eq!(a["state"], "on_scene");
     assert_eq!(a["on_scene_at"], "2026-11-26T08:06:30Z");
+    assert_eq!(a["allowed_actions"], json!(["resolve", "cancel"]));
     conflict(&act(&hub, &c.r1, &id, "arrive", None).await, "on_scene");
     conflict(
         &act(
@@ -177,6 +184,7 @@ on_both!(every_transition_and_its_409, |hub: Hub| async move {
     .await;
     assert_eq!(a["state"], "resolved");
     assert!(a["resolved_at"].is_string());
+    assert_eq!(a["allowed_actions"], json!([]));
     for (action, body) in [
         ("ack", None),
         ("en-route", None),

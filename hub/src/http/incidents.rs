@@ -26,7 +26,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use gridwatch_core::event::{Actor, Event};
 use gridwatch_core::incident::{
-    Action, IllegalTransition, Incident, IncidentState, NewIncident, Source,
+    resident_may_cancel, Action, IllegalTransition, Incident, IncidentState, NewIncident, Source,
 };
 use gridwatch_core::{validate, Role};
 use gridwatch_store::{IncidentFilter, StoreError, Visibility};
@@ -246,7 +246,7 @@ async fn act(
                         "a resident may cancel only their own SOS".into(),
                     ));
                 }
-                if i.state == IncidentState::OnScene {
+                if !resident_may_cancel(i.state) {
                     // Someone is there: only the duty room may call it off now.
                     return Err(IllegalTransition {
                         state: i.state,

@@ -2,7 +2,7 @@
 
 use super::audience::{resident_incident, Form};
 use super::Published;
-use gridwatch_core::incident::Incident;
+use gridwatch_core::incident::{allowed_actions, resident_may_cancel, Incident};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -48,12 +48,23 @@ pub fn health(health: &Value) -> String {
     json!({ "type": "health", "health": health }).to_string()
 }
 
-/// An incident as the given form shows it.
+/// An incident as the given form shows it, with the actions its state allows
+/// (`allowed_actions`, by [`Action::name`](gridwatch_core::incident::Action::name)): staff
+/// see the state machine's, a resident only whether they may still cancel.
 pub fn incident(i: &Incident, form: Form) -> Value {
-    match form {
-        Form::Full => json!(i),
-        Form::Resident => resident_incident(i),
-    }
+    let (mut v, allowed) = match form {
+        Form::Full => (json!(i), allowed_actions(i.state)),
+        Form::Resident => (
+            resident_incident(i),
+            if resident_may_cancel(i.state) {
+                vec!["cancel"]
+            } else {
+                vec![]
+            },
+        ),
+    };
+    v["allowed_actions"] = json!(allowed);
+    v
 }
 
 /// An event, as the given form shows it.
