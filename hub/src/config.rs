@@ -127,6 +127,14 @@ pub struct ResponseConfig {
     pub window_seconds: Option<u32>,
     pub ack_seconds: Option<u32>,
     pub at_risk_seconds: Option<u32>,
+    /// A dispatch to a post whose consoles are all online but none of which confirms it within
+    /// this many seconds is flagged as not received (a socket dead without closing); 0: only
+    /// a post with no console online is.
+    pub receipt_seconds: u32,
+    /// Escalate a dispatch nobody received (no console online, or no receipt in time) to the
+    /// next post at once, instead of waiting out the acknowledgement window for a call that
+    /// nobody saw.
+    pub escalate_undelivered: bool,
 }
 
 impl Default for ResponseConfig {
@@ -138,6 +146,8 @@ impl Default for ResponseConfig {
             window_seconds: None,
             ack_seconds: None,
             at_risk_seconds: None,
+            receipt_seconds: 15,
+            escalate_undelivered: true,
         }
     }
 }

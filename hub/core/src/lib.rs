@@ -8,6 +8,7 @@
 
 pub mod camera;
 pub mod clock;
+pub mod delivery;
 pub mod device;
 pub mod dispatch;
 pub mod event;

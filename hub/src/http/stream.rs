@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use gridwatch_core::event::Actor;
-use gridwatch_core::incident::{EventType, Source};
+use gridwatch_core::incident::Source;
 use gridwatch_core::Role;
 use gridwatch_store::secret::{token_hash, TokenKind};
 use gridwatch_store::{IncidentFilter, Visibility};
@@ -256,6 +256,9 @@ impl Client {
         let mut ping =
             tokio::time::interval(Duration::from_secs(s.stream.config.ping_seconds.max(1)));
         ping.tick().await;
+        // Reset by everything the client sends; when it fires, the client is gone.
+        let silence = tokio::time::sleep_until(self.last_heard + idle);
+        tokio::pin!(silence);
         let officers = self.audience == Audience::Everything;
         loop {
             tokio::select! {
@@ -274,17 +277,18 @@ impl Client {
                 msg = self.rx.next() => match msg {
                     Some(Ok(m)) => {
                         self.last_heard = Instant::now();
+                        silence.as_mut().reset(self.last_heard + idle);
                         if let Err(end) = Box::pin(self.on_message(m)).await {
                             return end;
                         }
                     }
                     _ => return End::Gone,
                 },
+                () = &mut silence => {
+                    tracing::info!("stream client silent too long: dropped");
+                    return End::Gone;
+                }
                 _ = ping.tick() => {
-                    if self.last_heard.elapsed() > idle {
-                        tracing::info!("stream client silent too long: dropped");
-                        return End::Gone;
-                    }
                     if let Err(end) = self.send(Message::Ping(Default::default())).await {
                         return end;
                     }
@@ -327,7 +331,8 @@ impl Client {
         } else {
             Value::Null
         };
-        self.send_text(message::hello(latest, user, &open, &health).into())
+        let heartbeat = self.s.stream.config.heartbeat_seconds();
+        self.send_text(message::hello(latest, user, &open, &health, heartbeat).into())
             .await
     }
 
@@ -473,15 +478,10 @@ impl Client {
             .await
             .map_err(|e| format!("cannot read event {seq}: {e}"))?
             .ok_or_else(|| format!("receipt: there is no event {seq}"))?;
-        let to = match event.kind {
-            EventType::IncidentDispatched => event.data.get("post_id"),
-            EventType::IncidentEscalated => event.data.get("to_post"),
-            _ => None,
-        };
-        let (Some(incident_id), true) = (
-            event.incident_id.as_deref(),
-            to.and_then(Value::as_str) == Some(post_id.as_str()),
-        ) else {
+        let to = gridwatch_core::delivery::dispatched_to(&event);
+        let (Some(incident_id), true) =
+            (event.incident_id.as_deref(), to == Some(post_id.as_str()))
+        else {
             return Err(format!(
                 "receipt: event {seq} is not a dispatch to your post"
             ));

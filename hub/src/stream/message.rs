@@ -16,14 +16,17 @@ pub enum ClientMessage {
     Ping,
 }
 
-/// The first message: where the log stands, who the client is, and what is open for it.
-pub fn hello(seq: i64, user: Value, open: &[Value], health: &Value) -> String {
+/// The first message: where the log stands, who the client is, what is open for it, and
+/// how often it should send `ping` (`heartbeat_seconds`; each is answered with `pong`, so a
+/// client that hears nothing for a few of them knows its socket is dead).
+pub fn hello(seq: i64, user: Value, open: &[Value], health: &Value, heartbeat: u64) -> String {
     json!({
         "type": "hello",
         "seq": seq,
         "user": user,
         "open_incidents": open,
         "health": health,
+        "heartbeat_seconds": heartbeat,
     })
     .to_string()
 }
