@@ -143,6 +143,13 @@ mod hello {
                 .collect();
             assert_eq!(ids, [s(&open["id"])]);
             assert_eq!(hello["health"]["response_check"], "ok");
+            // Pages ping this often; and each open incident says where its dispatch stands
+            // (here: to p1, which has no console, so not received), so that a page opened
+            // now rings for it.
+            assert_eq!(hello["heartbeat_seconds"], 3);
+            let first = &hello["open_incidents"][0];
+            assert_eq!(first["delivery"]["post_id"], c.p1.as_str());
+            assert!(first["allowed_actions"].is_array());
         }
     );
 

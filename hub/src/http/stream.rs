@@ -18,6 +18,7 @@
 use super::caller::{token_of, Caller};
 use super::error::{ApiError, ApiResult};
 use super::json::Query;
+use crate::incidents::contacts;
 use crate::state::AppState;
 use crate::stream::audience::{Audience, Form};
 use crate::stream::{message, presence, with_incidents, Published};
@@ -325,7 +326,23 @@ impl Client {
             End::Gone
         })?;
         let form = self.form();
-        let open: Vec<Value> = open.iter().map(|i| message::incident(i, form)).collect();
+        // Where each open incident's dispatch stands, so that a page opened now can ring for
+        // one nobody received as if it had seen the event.
+        let ids: Vec<String> = open.iter().map(|i| i.id.clone()).collect();
+        let mut deliveries = self.s.store.delivery_events(&ids).await.map_err(|e| {
+            tracing::warn!(error = %e, "stream: cannot read deliveries for a hello");
+            End::Gone
+        })?;
+        let open: Vec<Value> = open
+            .iter()
+            .map(|i| {
+                let mut v = message::incident(i, form);
+                let events = deliveries.remove(&i.id).unwrap_or_default();
+                let latest = gridwatch_core::delivery::latest(&events);
+                v["delivery"] = contacts::delivery(latest.as_ref(), form == Form::Resident);
+                v
+            })
+            .collect();
         let health = if self.audience == Audience::Everything {
             health.clone()
         } else {

@@ -7,6 +7,7 @@
 //! metrics. Nothing here speaks HTTP, so the MQTT bridge can raise SOS through
 //! [`intake::raise_sos`] like the HTTP edge does.
 
+pub mod contacts;
 pub mod dispatch;
 pub mod intake;
 pub mod response_check;

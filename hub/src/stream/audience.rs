@@ -37,16 +37,22 @@ pub enum Form {
     Resident,
 }
 
-/// The events that tell a resident how their call is going.
-pub(crate) const RESIDENT_TYPES: [EventType; 8] = [
+/// The events that tell a resident how their call is going, the bad news included (the post
+/// did not get it, it was passed on, it is late): a page that only hears good news tells a
+/// resident help is coming when it is not.
+pub(crate) const RESIDENT_TYPES: [EventType; 12] = [
     EventType::IncidentRaised,
     EventType::IncidentRepeat,
     EventType::IncidentDispatched,
+    EventType::IncidentDelivered,
+    EventType::IncidentUndelivered,
     EventType::IncidentAcknowledged,
     EventType::IncidentEnRoute,
     EventType::IncidentOnScene,
     EventType::IncidentResolved,
     EventType::IncidentCancelled,
+    EventType::IncidentEscalated,
+    EventType::IncidentBreached,
 ];
 
 impl Audience {
@@ -96,8 +102,10 @@ impl Audience {
     }
 }
 
-/// What a resident is shown of their incident: its state and times, not who is on it, nor
-/// which cameras watch the place.
+/// What a resident is shown of their incident: its state and times, and whether it was
+/// passed on or is late (so that their page never says help is coming when it is not); not
+/// who is on it, nor which cameras watch the place. (Who is coming and the post's phone are
+/// in `GET /api/v1/incidents/{id}`'s `help`.)
 pub fn resident_incident(i: &Incident) -> Value {
     serde_json::json!({
         "id": i.id,
@@ -107,10 +115,12 @@ pub fn resident_incident(i: &Incident) -> Value {
         "lon": i.lon,
         "note": i.note,
         "urgent": i.urgent,
+        "escalation_level": i.escalation_level,
         "created_at": i.created_at,
         "deadline_at": i.deadline_at,
         "on_scene_at": i.on_scene_at,
         "resolved_at": i.resolved_at,
         "closed_at": i.closed_at,
+        "breached_at": i.breached_at,
     })
 }
