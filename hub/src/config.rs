@@ -505,6 +505,22 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_from_the_environment_are_a_checked_list() {
+        let c = Config::load_with_env(
+            None,
+            env(&[("GRIDWATCH_HTTP__TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]),
+        )
+        .unwrap();
+        assert_eq!(c.http.trusted_proxies, ["127.0.0.1", "10.0.0.0/8"]);
+        let e = Config::load_with_env(
+            None,
+            env(&[("GRIDWATCH_HTTP__TRUSTED_PROXIES", "the-proxy")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("http.trusted_proxies"), "{e}");
+    }
+
+    #[test]
     fn defaults_without_file() {
         let c = Config::load_with_env(None, env(&[])).unwrap();
         assert_eq!(c, Config::default());
