@@ -14,6 +14,7 @@ import { drawPlan } from "./wall-plan.js";
 import { drawReport } from "./wall-report.js";
 import { History } from "./wall-history.js";
 import { el, isOpen } from "./format.js";
+import { errorText } from "./errors.js";
 import { REASONS, reasonsOf, Seen } from "./alarms.js";
 import * as sound from "./sound.js";
 
@@ -133,7 +134,7 @@ async function showReport() {
   try {
     await drawReport($("report-chart"), $("report-table"), names.grid);
   } catch (e) {
-    $("report-chart").textContent = t("action.failed") + t("err.network");
+    $("report-chart").textContent = t("action.failed") + errorText(e);
   }
 }
 
