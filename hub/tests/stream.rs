@@ -493,6 +493,9 @@ fn small_queue() -> Config {
     let mut config = Config::default();
     config.stream.client_queue = 8;
     config.stream.write_timeout_seconds = 1;
+    // The slow client does not read, so it does not answer pings either: on a busy machine
+    // the default 12 s of silence could drop it before it falls behind.
+    config.stream.idle_seconds = 600;
     config
 }
 
