@@ -189,7 +189,7 @@ impl Client {
             End::Slow(why) => why,
             End::SessionOver(why) => {
                 tracing::info!(why, "stream client's session is over: closing with 1008");
-                let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.send(session_over(why))).await;
+                self.close_with(session_over(why)).await;
                 return;
             }
         };
@@ -206,7 +206,22 @@ impl Client {
                 self.last
             )),
         };
-        let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.send(Message::Close(Some(frame)))).await;
+        self.close_with(Message::Close(Some(frame))).await;
+    }
+
+    /// Sends the close frame, then reads what the client still sends (pongs to the pings it
+    /// had not read yet) until its close: a socket closed with unread input is reset, and the
+    /// reset would destroy the close frame, and its code, before the client reads it.
+    async fn close_with(&mut self, close: Message) {
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.send(close)).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(m)) = self.rx.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     fn write_timeout(&self) -> Duration {
