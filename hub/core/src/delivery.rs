@@ -3,8 +3,7 @@
 //! whose console did not get the call, and the resident must not be told "the post has been
 //! told" when it has not; both read it from the incident's timeline, through [`latest`].
 
-use crate::event::Event;
-use crate::incident::EventType;
+use crate::event::{Event, EventType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

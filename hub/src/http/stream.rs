@@ -20,7 +20,6 @@ use super::error::{ApiError, ApiResult};
 use super::json::Query;
 use crate::incidents::contacts;
 use crate::state::AppState;
-use crate::stream::audience::{Audience, Form};
 use crate::stream::{message, presence, with_incidents, Published};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -30,11 +29,11 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
+use gridwatch_core::access::{Audience, Form, Visibility};
 use gridwatch_core::event::Actor;
-use gridwatch_core::incident::Source;
 use gridwatch_core::Role;
 use gridwatch_store::secret::{token_hash, TokenKind};
-use gridwatch_store::{IncidentFilter, Visibility};
+use gridwatch_store::IncidentFilter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -112,23 +111,12 @@ pub async fn stream(
 
 /// What the caller may see, read when it connects.
 async fn audience_of(s: &AppState, caller: &Caller) -> ApiResult<Audience> {
-    let Caller::User(u) = caller else {
-        return Ok(Audience::Nothing);
+    let visibility = caller.visibility();
+    let grids = match &visibility {
+        Visibility::Post(post) => s.store.grids_of_post(post).await?.into_iter().collect(),
+        _ => Default::default(),
     };
-    Ok(match u.role {
-        Role::Admin | Role::DutyOfficer => Audience::Everything,
-        Role::Responder => match &u.post_id {
-            Some(post) => Audience::Post {
-                post_id: post.clone(),
-                grids: s.store.grids_of_post(post).await?.into_iter().collect(),
-            },
-            None => Audience::Nothing,
-        },
-        Role::Resident => Audience::Resident {
-            source: Source::Resident(u.id.clone()),
-        },
-        Role::Device => Audience::Nothing,
-    })
+    Ok(Audience::new(visibility, grids))
 }
 
 /// Why a connection ended.
@@ -232,8 +220,8 @@ impl Client {
         let s = self.s.clone();
         let mut live = s.stream.subscribe();
         let mut health = s.stream.health();
-        let _console = match (&self.caller, &self.audience) {
-            (Caller::User(u), Audience::Post { post_id, .. }) => {
+        let _console = match (&self.caller, self.audience.visibility()) {
+            (Caller::User(u), Visibility::Post(post_id)) => {
                 Box::pin(presence::connect(&s, &u.id, post_id)).await
             }
             _ => None,
@@ -275,7 +263,7 @@ impl Client {
         // Reset by everything the client sends; when it fires, the client is gone.
         let silence = tokio::time::sleep_until(self.last_heard + idle);
         tokio::pin!(silence);
-        let officers = self.audience == Audience::Everything;
+        let officers = *self.audience.visibility() == Visibility::All;
         loop {
             tokio::select! {
                 got = live.recv() => match got {
@@ -328,19 +316,13 @@ impl Client {
             Caller::User(u) => json!(u),
             Caller::Device(d) => json!({ "id": d.id, "role": "device" }),
         };
-        let visibility = match &self.audience {
-            Audience::Everything => Visibility::All,
-            Audience::Post { post_id, .. } => Visibility::Post(post_id.clone()),
-            Audience::Resident { source } => Visibility::RaisedBy(source.clone()),
-            Audience::Nothing => Visibility::Nothing,
-        };
-        let mut filter = IncidentFilter::open(visibility);
+        let mut filter = IncidentFilter::open(self.audience.visibility().clone());
         filter.limit = 1000;
         let open = self.s.store.incidents(&filter).await.map_err(|e| {
             tracing::warn!(error = %e, "stream: cannot read open incidents for a hello");
             End::Gone
         })?;
-        let form = self.form();
+        let form = self.audience.form();
         // Where each open incident's dispatch stands, so that a page opened now can ring for
         // one nobody received as if it had seen the event.
         let ids: Vec<String> = open.iter().map(|i| i.id.clone()).collect();
@@ -358,7 +340,7 @@ impl Client {
                 v
             })
             .collect();
-        let health = if self.audience == Audience::Everything {
+        let health = if *self.audience.visibility() == Visibility::All {
             health.clone()
         } else {
             Value::Null
@@ -366,13 +348,6 @@ impl Client {
         let heartbeat = self.s.stream.config.heartbeat_seconds();
         self.send_text(message::hello(latest, user, &open, &health, heartbeat).into())
             .await
-    }
-
-    fn form(&self) -> Form {
-        match self.audience {
-            Audience::Resident { .. } => Form::Resident,
-            _ => Form::Full,
-        }
     }
 
     /// Sends the visible events of the log after `from`, page by page.
@@ -445,7 +420,9 @@ impl Client {
             return None;
         }
         self.last = p.event.seq;
-        self.audience.form(p).map(|form| p.text(form))
+        self.audience
+            .sees_event(&p.event, p.incident.as_ref())
+            .map(|form| p.text(form))
     }
 
     /// Sends an event if the client may see it and has not had it.
@@ -499,7 +476,8 @@ impl Client {
 
     /// Records `incident.delivered` for a dispatch to this console's post.
     async fn receipt(&mut self, seq: i64) -> Result<(), String> {
-        let (Caller::User(u), Audience::Post { post_id, .. }) = (&self.caller, &self.audience)
+        let (Caller::User(u), Visibility::Post(post_id)) =
+            (&self.caller, self.audience.visibility())
         else {
             return Err("receipts come from a post's console".into());
         };

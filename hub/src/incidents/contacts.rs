@@ -6,7 +6,8 @@
 
 use gridwatch_core::delivery::DispatchDelivery;
 use gridwatch_core::event::Event;
-use gridwatch_core::incident::{EventType, Incident, Source};
+use gridwatch_core::event::EventType;
+use gridwatch_core::incident::{Incident, Source};
 use gridwatch_store::Store;
 use serde_json::{json, Value};
 

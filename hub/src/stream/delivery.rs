@@ -11,8 +11,8 @@
 use super::Published;
 use crate::state::AppState;
 use gridwatch_core::delivery::{self, Delivery};
-use gridwatch_core::event::{Actor, Event, EventDraft};
-use gridwatch_core::incident::{EventType, Incident, IncidentState};
+use gridwatch_core::event::{Actor, Event, EventDraft, EventType};
+use gridwatch_core::incident::{Incident, IncidentState};
 use serde_json::json;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The stream's messages, as JSON text frames (`shared/design/api.md`, "Real-time stream").
 
-use super::audience::{resident_incident, Form};
 use super::Published;
+use gridwatch_core::access::Form;
 use gridwatch_core::incident::{allowed_actions, resident_may_cancel, Incident};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -92,4 +92,27 @@ pub fn event(p: &Published, form: Form) -> String {
         }),
     }
     .to_string()
+}
+
+/// What a resident is shown of their incident: its state and times, and whether it was
+/// passed on or is late (so that their page never says help is coming when it is not); not
+/// who is on it, nor which cameras watch the place. (Who is coming and the post's phone are
+/// in `GET /api/v1/incidents/{id}`'s `help`.)
+pub fn resident_incident(i: &Incident) -> Value {
+    serde_json::json!({
+        "id": i.id,
+        "kind": i.kind,
+        "state": i.state,
+        "lat": i.lat,
+        "lon": i.lon,
+        "note": i.note,
+        "urgent": i.urgent,
+        "escalation_level": i.escalation_level,
+        "created_at": i.created_at,
+        "deadline_at": i.deadline_at,
+        "on_scene_at": i.on_scene_at,
+        "resolved_at": i.resolved_at,
+        "closed_at": i.closed_at,
+        "breached_at": i.breached_at,
+    })
 }
