@@ -1,5 +1,6 @@
 // The wall of camera tiles: 1, 4, 9 or 16 per page, each playing live (sub stream), with its
-// name and status. Double-click a tile to focus it (main stream), again to go back.
+// name and status. A click on a tile enlarges it (main stream), another goes back. A new call
+// for help brings its nearest cameras to the front (`spotlight`).
 import { LivePlayer } from "./live.js";
 import { t } from "./i18n.js";
 import { el } from "./format.js";
@@ -19,6 +20,7 @@ export class TileWall {
 
   setCameras(list) {
     this.cameras = [...list].sort((a, b) => a.name.localeCompare(b.name));
+    this.spot = null;
     this.render();
   }
 
@@ -62,6 +64,7 @@ export class TileWall {
       if (!tile) tile = this.make(cam);
       tile.player.setQuality(this.focus ? "main" : "sub");
       tile.camera = cam;
+      tile.tile.classList.toggle("spot", !!this.spot?.has(cam.id));
       this.badge(tile);
       this.root.append(tile.tile); // keeps the order of `show`
     }
@@ -80,7 +83,7 @@ export class TileWall {
       onState: (s) => { entry.state = s; this.badge(entry); },
     });
     const toggle = () => { this.focus = this.focus === cam.id ? null : cam.id; this.render(); };
-    tile.addEventListener("dblclick", toggle);
+    tile.addEventListener("click", toggle);
     tile.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
     this.tiles.set(cam.id, entry);
     entry.player.start();
@@ -111,6 +114,26 @@ export class TileWall {
     // arrives says "playing" again.
     if (status !== "online" && entry.state === "playing") entry.state = "stalled";
     this.badge(entry);
+  }
+
+  /** Enlarges one camera (from the plan). */
+  focusOn(id) {
+    if (!this.cameras.some((c) => c.id === id)) return;
+    this.focus = id;
+    this.render();
+  }
+
+  /** Puts these cameras (an incident's nearest, nearest first) first on the wall, on its
+   *  first page, marked; leaves a focused tile alone unless it is one of them. */
+  spotlight(ids) {
+    const wanted = ids.filter((id) => this.cameras.some((c) => c.id === id));
+    if (!wanted.length) return;
+    const rank = (c) => { const n = wanted.indexOf(c.id); return n < 0 ? wanted.length : n; };
+    this.spot = new Set(wanted);
+    this.cameras = [...this.cameras].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+    if (this.focus && !this.spot.has(this.focus)) this.focus = null;
+    this.page = 0;
+    this.render();
   }
 
   relabel() {
