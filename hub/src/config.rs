@@ -86,6 +86,10 @@ pub struct AuthConfig {
     /// opened with: after a logout, or once its user is deleted or given another role or post,
     /// the socket is closed (1008) within this. At least 1.
     pub session_check_seconds: u64,
+    /// No longer used: accounts are never locked (a stranger could lock a post out of its
+    /// console). Still accepted so that an older file loads; the hub warns that it is ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lockout_seconds: Option<u64>,
 }
 
 impl AuthConfig {
@@ -294,6 +298,7 @@ impl Default for AuthConfig {
             max_backoff_seconds: 300,
             forget_failed_logins_seconds: 900,
             session_check_seconds: 10,
+            lockout_seconds: None,
         }
     }
 }
@@ -372,6 +377,12 @@ impl Config {
             message: e.to_string(),
         })?;
         config.validate()?;
+        if config.auth.lockout_seconds.is_some() {
+            tracing::warn!(
+                "[auth] lockout_seconds is ignored: accounts are no longer locked; failed logins \
+                 slow only their own address (see max_backoff_seconds)"
+            );
+        }
         Ok(config)
     }
 
@@ -520,6 +531,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("http.trusted_proxies"), "{e}");
+    }
+
+    #[test]
+    fn an_older_file_with_lockout_seconds_still_loads() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[auth]\nlockout_seconds = 300\nmax_failed_logins = 5\n").unwrap();
+        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(c.auth.lockout_seconds, Some(300));
+        assert_eq!(c.auth.throttle(), Config::default().auth.throttle());
     }
 
     #[test]
