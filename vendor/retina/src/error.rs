@@ -21,6 +21,20 @@ use bytes::Bytes;
 pub struct Error(#[error(not(source))] pub(crate) Arc<ErrorInt>);
 
 impl Error {
+    /// Returns true if the error concerns a single packet, which was discarded (with the
+    /// access unit it belonged to, for a depacketization error), while the session itself is
+    /// still usable: a [`crate::client::Demuxed`] or a playing
+    /// [`crate::client::Session`] can be polled again and continues with later packets.
+    /// Cameras' streams carry the odd malformed or unexpected packet, and UDP loses some;
+    /// callers may skip such errors (until the next key frame, for video) rather than
+    /// reconnecting.
+    pub fn is_packet_error(&self) -> bool {
+        matches!(
+            self.0.as_ref(),
+            ErrorInt::RtpPacketError { .. } | ErrorInt::PacketError { .. }
+        )
+    }
+
     /// Returns the status code, if the error was generated from a response.
     pub fn status_code(&self) -> Option<u16> {
         match self.0.as_ref() {

@@ -2807,10 +2807,13 @@ impl ValidatedRtp {
 enum DemuxedState {
     Waiting,
     Pulling(usize),
-    Fused,
 }
 
 /// Wrapper returned by [`Session<Playing>::demuxed`] which demuxes/depacketizes into frames.
+///
+/// An error for which [`Error::is_packet_error`] is true concerns one packet (and the
+/// access unit it belonged to, which is discarded); the stream can be polled on and continues
+/// with the following packets. Other errors end the session.
 pub struct Demuxed {
     state: DemuxedState,
     session: Session<Playing>,
@@ -2857,25 +2860,30 @@ impl futures::Stream for Demuxed {
                                 } => &udp_sockets.read_buf,
                                 _ => inner.conn.as_ref().unwrap().inner.read_buf(),
                             };
-                            depacketizer
-                                .push(&crate::buf::PacketRef::new(
-                                    rtp.meta,
-                                    buf,
-                                    payload_pos,
-                                    payload_len,
-                                ))
-                                .map_err(|description| {
-                                    let conn_ctx = *inner.conn.as_ref().unwrap().inner.ctx();
-                                    wrap!(ErrorInt::RtpPacketError {
-                                        conn_ctx,
-                                        stream_ctx: stream.ctx().unwrap().to_owned(),
-                                        pkt_ctx: rtp.meta.ctx,
-                                        stream_id,
-                                        ssrc: rtp.meta.ssrc,
-                                        sequence_number: rtp.meta.sequence_number,
-                                        description,
-                                    })
-                                })?;
+                            let pushed = depacketizer.push(&crate::buf::PacketRef::new(
+                                rtp.meta,
+                                buf,
+                                payload_pos,
+                                payload_len,
+                            ));
+                            if let Err(description) = pushed {
+                                let conn_ctx = *inner.conn.as_ref().unwrap().inner.ctx();
+                                let e = wrap!(ErrorInt::RtpPacketError {
+                                    conn_ctx,
+                                    stream_ctx: stream.ctx().unwrap().to_owned(),
+                                    pkt_ctx: rtp.meta.ctx,
+                                    stream_id,
+                                    ssrc: rtp.meta.ssrc,
+                                    sequence_number: rtp.meta.sequence_number,
+                                    description,
+                                });
+                                // The depacketizer has discarded the bad packet's access unit
+                                // and may still hold frames completed before it (e.g. the
+                                // previous access unit, ended by this packet's new
+                                // timestamp): hand those out before pushing anything else.
+                                self.state = DemuxedState::Pulling(stream_id);
+                                return Poll::Ready(Some(Err(e)));
+                            }
                             stream_id
                         }
                         Some(Ok(ValidatedItem::Rtcp(pkt))) => {
@@ -2890,7 +2898,6 @@ impl futures::Stream for Demuxed {
                     }
                 }
                 DemuxedState::Pulling(stream_id) => stream_id,
-                DemuxedState::Fused => return Poll::Ready(None),
             };
             let inner = self.session.0.as_mut().project();
             let stream = &mut inner.presentation.streams[stream_id];
@@ -2928,7 +2935,9 @@ impl futures::Stream for Demuxed {
                 Some(Err(e)) => {
                     let conn_ctx = *conn_ctx;
                     let stream_ctx = *stream_ctx;
-                    self.state = DemuxedState::Fused;
+                    // The depacketizer has already recovered (it discarded the damaged access
+                    // unit and may hold the next one): the stream goes on.
+                    self.state = DemuxedState::Pulling(stream_id);
                     return Poll::Ready(Some(Err(Error(Arc::new(ErrorInt::RtpPacketError {
                         conn_ctx,
                         stream_ctx,
@@ -3661,5 +3670,108 @@ mod tests {
             pkt_ref.as_typed().unwrap(),
             Some(crate::rtcp::TypedPacketRef::ReceiverReport(_))
         ));
+    }
+
+    /// An interleaved RTP packet of the reolink test session's video stream (channel 0).
+    fn reolink_video_pkt(seq_offset: u16, frame: u32, mark: bool, payload: &[u8]) -> OwnedMessage {
+        let mut pkt = vec![0x80, if mark { 0xe0 } else { 0x60 }];
+        pkt.extend_from_slice(&16852u16.wrapping_add(seq_offset).to_be_bytes());
+        pkt.extend_from_slice(&1070938629u32.wrapping_add(frame * 3000).to_be_bytes());
+        pkt.extend_from_slice(&0xdcc4a0d8u32.to_be_bytes());
+        pkt.extend_from_slice(payload);
+        OwnedMessage::Data {
+            channel_id: 0,
+            body: Bytes::from(pkt),
+        }
+    }
+
+    /// Depacketization errors concern one access unit: `Demuxed` reports them and goes on,
+    /// handing out the frames completed around them, instead of ending (after an error found
+    /// by `pull`) or panicking on its next push (after one found by `push` while a completed
+    /// frame was still pending).
+    #[tokio::test]
+    async fn demuxed_continues_after_depacketization_errors() {
+        init_logging();
+        let (conn, mut server) = connect_to_mock().await;
+        let url = Url::parse("rtsp://192.168.5.206:554/h264Preview_01_main").unwrap();
+        let (session, _) = tokio::join!(
+            Session::describe_with_conn(
+                conn,
+                SessionOptions::default()
+                    .unassigned_channel_data(UnassignedChannelDataPolicy::Ignore),
+                url
+            ),
+            req_response(
+                &mut server,
+                msg::Method::DESCRIBE,
+                response(include_bytes!("testdata/reolink_describe.txt"))
+            ),
+        );
+        let mut session = session.unwrap();
+        tokio::join!(
+            async { session.setup(0, SetupOptions::default()).await.unwrap() },
+            req_response(
+                &mut server,
+                msg::Method::SETUP,
+                response(include_bytes!("testdata/reolink_setup.txt"))
+            ),
+        );
+        let (session, _) = tokio::join!(
+            session.play(PlayOptions::default()),
+            req_response(
+                &mut server,
+                msg::Method::PLAY,
+                response(include_bytes!("testdata/reolink_play.txt"))
+            ),
+        );
+        let mut session = session.unwrap();
+        session.0.keepalive_timer = None;
+        let mut demuxed = session.demuxed().unwrap();
+
+        let packets = [
+            // Frame 0: a FU-A start, then frame 1's timestamp before its end: `pull` reports
+            // the broken frame, then hands out frame 1.
+            reolink_video_pkt(0, 0, false, b"\x7c\x81start of 0"),
+            reolink_video_pkt(1, 1, true, b"\x01frame 1"),
+            // Frame 2 is ended by frame 3's new timestamp, but frame 3's packet is malformed
+            // (F bit set): `push` fails with frame 2 pending.
+            reolink_video_pkt(2, 2, false, b"\x01frame 2"),
+            reolink_video_pkt(3, 3, true, b"\x81bad"),
+            reolink_video_pkt(4, 4, true, b"\x01frame 4"),
+        ];
+        let send = async {
+            for pkt in packets {
+                server.send(pkt).await.unwrap();
+            }
+        };
+        let receive = async {
+            let mut seen = Vec::new();
+            for _ in 0..5 {
+                match demuxed.next().await {
+                    Some(Ok(CodecItem::VideoFrame(f))) => {
+                        seen.push(format!("frame {:?}", &f.data()[5..]))
+                    }
+                    Some(Ok(other)) => panic!("unexpected item {other:?}"),
+                    Some(Err(e)) => {
+                        assert!(e.is_packet_error(), "{e}");
+                        seen.push("error".to_owned());
+                    }
+                    None => panic!("the stream ended"),
+                }
+            }
+            seen
+        };
+        let ((), seen) = tokio::join!(send, receive);
+        let frame = |s: &str| format!("frame {:?}", s.as_bytes());
+        assert_eq!(
+            seen,
+            [
+                "error".to_owned(),
+                frame("frame 1"),
+                "error".to_owned(),
+                frame("frame 2"),
+                frame("frame 4"),
+            ]
+        );
     }
 }

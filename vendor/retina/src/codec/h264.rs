@@ -387,11 +387,15 @@ impl Depacketizer {
             panic!("push with data already pending: {p:?}");
         }
 
+        // True when no access unit context precedes this packet: it is the first one of the
+        // stream, or the previous one was discarded by an error.
+        let mut without_context = false;
         let mut access_unit =
             match std::mem::replace(&mut self.input_state, DepacketizerInputState::New) {
                 DepacketizerInputState::New => {
                     debug_assert!(self.nals.is_empty());
                     debug_assert!(self.pieces.is_empty());
+                    without_context = true;
                     AccessUnit::start(&meta, 0, false)
                 }
                 DepacketizerInputState::PreMark(mut access_unit) => {
@@ -629,7 +633,11 @@ impl Depacketizer {
                         }
                     }
                     (false, None) => {
-                        if loss > 0 {
+                        // Without context, the start of this NAL was never received: a
+                        // client joining a stream that a server shares among clients (e.g.
+                        // VLC's) begins wherever the stream is, often mid-fragment, and no
+                        // loss is indicated. Skip the rest of the access unit, as for loss.
+                        if loss > 0 || without_context {
                             self.discard_au();
                             self.input_state = DepacketizerInputState::Loss {
                                 timestamp,
@@ -3369,5 +3377,92 @@ mod tests {
         );
         assert!(frame.is_random_access_point());
         assert_eq!(d.pull(), None);
+    }
+
+    /// Pushes one packet with the given timestamp, sequence number, loss and mark.
+    fn push_pkt(
+        d: &mut Depacketizer,
+        buf: &mut MarkBuf,
+        (timestamp, sequence_number, loss, mark): (i64, u16, u16, bool),
+        payload: &[u8],
+    ) -> Result<(), String> {
+        let pkt = ReceivedPacketBuilder {
+            ctx: crate::PacketContext::dummy(),
+            stream_id: 0,
+            timestamp: crate::Timestamp {
+                timestamp,
+                clock_rate: NonZeroU32::new(90_000).unwrap(),
+                start: 0,
+            },
+            ssrc: 0,
+            sequence_number,
+            loss,
+            mark,
+            payload_type: 0,
+        }
+        .build(payload.iter().copied())
+        .unwrap();
+        push_via_buf(
+            d,
+            crate::rtp::PacketMeta::from_received(&pkt),
+            pkt.payload(),
+            buf,
+        )
+    }
+
+    /// A client that joins a stream a server shares among clients (VLC's RTSP server does
+    /// this) starts wherever the stream is: here in the middle of a FU-A, with no loss
+    /// indicated (there is no earlier packet to compare with). The rest of that access unit
+    /// is skipped and the next one comes out whole.
+    #[test]
+    fn stream_joined_mid_fu_a() {
+        init_logging();
+        let mut buf = MarkBuf::new(65536);
+        let mut d = super::Depacketizer::new(90_000, None).unwrap();
+        // FU-A middle and end of a non-IDR slice (type 1).
+        push_pkt(&mut d, &mut buf, (0, 10, 0, false), b"\x7c\x01middle, ").unwrap();
+        assert_eq!(d.pull(), None);
+        push_pkt(&mut d, &mut buf, (0, 11, 0, true), b"\x7c\x41end").unwrap();
+        assert_eq!(d.pull(), None);
+        push_pkt(&mut d, &mut buf, (3000, 12, 0, true), b"\x01next").unwrap();
+        let Some(Ok(CodecItem::VideoFrame(f))) = d.pull() else {
+            panic!("expected the next access unit")
+        };
+        assert_eq_hex!(f.data(), b"\x00\x00\x00\x05\x01next");
+        assert_eq!(f.loss(), 0);
+        assert_eq!(d.pull(), None);
+    }
+
+    /// After an error has discarded an access unit, its remaining fragments are skipped like
+    /// those after loss, rather than each being an error of its own.
+    #[test]
+    fn fragments_after_an_error_are_skipped() {
+        init_logging();
+        let mut buf = MarkBuf::new(65536);
+        let mut d = super::Depacketizer::new(90_000, None).unwrap();
+        push_pkt(&mut d, &mut buf, (0, 0, 0, false), b"\x7c\x81start, ").unwrap();
+        // A second start while the first fragment is in progress: an error.
+        push_pkt(&mut d, &mut buf, (0, 1, 0, false), b"\x7c\x81again, ").unwrap_err();
+        assert_eq!(d.pull(), None);
+        push_pkt(&mut d, &mut buf, (0, 2, 0, true), b"\x7c\x41end").unwrap();
+        assert_eq!(d.pull(), None);
+        push_pkt(&mut d, &mut buf, (3000, 3, 0, true), b"\x01next").unwrap();
+        let Some(Ok(CodecItem::VideoFrame(f))) = d.pull() else {
+            panic!("expected the next access unit")
+        };
+        assert_eq_hex!(f.data(), b"\x00\x00\x00\x05\x01next");
+    }
+
+    /// A continuation fragment right after a complete access unit, with no loss indicated,
+    /// is still an error: that is the server's bug, not a join.
+    #[test]
+    fn continuation_after_a_complete_access_unit_is_an_error() {
+        init_logging();
+        let mut buf = MarkBuf::new(65536);
+        let mut d = super::Depacketizer::new(90_000, None).unwrap();
+        push_pkt(&mut d, &mut buf, (0, 0, 0, true), b"\x01first").unwrap();
+        assert!(matches!(d.pull(), Some(Ok(CodecItem::VideoFrame(_)))));
+        let e = push_pkt(&mut d, &mut buf, (3000, 1, 0, false), b"\x7c\x01middle").unwrap_err();
+        assert_eq!(e, "FU-A has start bit unset while no frag in progress");
     }
 }

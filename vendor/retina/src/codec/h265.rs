@@ -220,11 +220,15 @@ impl Depacketizer {
         }
 
         let mut r = Ok(());
+        // True when no access unit context precedes this packet: it is the first one of the
+        // stream, or the previous one was discarded by an error.
+        let mut without_context = false;
         let mut access_unit =
             match std::mem::replace(&mut self.input_state, DepacketizerInputState::New) {
                 DepacketizerInputState::New => {
                     debug_assert!(self.nals.is_empty());
                     debug_assert!(self.pieces.is_empty());
+                    without_context = true;
                     AccessUnit::start(&meta, 0, false)
                 }
                 DepacketizerInputState::PreMark(mut access_unit) => {
@@ -459,7 +463,11 @@ impl Depacketizer {
                         }
                     }
                     (false, false) => {
-                        if loss > 0 {
+                        // Without context, the start of this NAL was never received: a
+                        // client joining a stream that a server shares among clients begins
+                        // wherever the stream is, often mid-fragment, and no loss is
+                        // indicated. Skip the rest of the access unit, as for loss.
+                        if loss > 0 || without_context {
                             self.discard_au();
                             self.input_state = DepacketizerInputState::Loss {
                                 timestamp,
@@ -1664,5 +1672,71 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.generic_parameters.pixel_dimensions(), (2304, 1296));
+    }
+
+    /// Pushes one packet with the given timestamp, sequence number, loss and mark.
+    fn push_pkt(
+        d: &mut super::Depacketizer,
+        buf: &mut MarkBuf,
+        (timestamp, sequence_number, loss, mark): (i64, u16, u16, bool),
+        payload: &[u8],
+    ) -> Result<(), String> {
+        let pkt = ReceivedPacketBuilder {
+            ctx: PacketContext::dummy(),
+            stream_id: 0,
+            timestamp: crate::Timestamp {
+                timestamp,
+                clock_rate: NonZeroU32::new(90_000).unwrap(),
+                start: 0,
+            },
+            ssrc: 0,
+            sequence_number,
+            loss,
+            mark,
+            payload_type: 0,
+        }
+        .build(payload.iter().copied())
+        .unwrap();
+        push_via_buf(
+            d,
+            crate::rtp::PacketMeta::from_received(&pkt),
+            pkt.payload(),
+            buf,
+        )
+    }
+
+    /// A client that joins a stream a server shares among clients starts wherever the stream
+    /// is: here in the middle of a FU, with no loss indicated (there is no earlier packet to
+    /// compare with). The rest of that access unit is skipped and the next one comes out whole.
+    #[test]
+    fn stream_joined_mid_fu() {
+        init_logging();
+        let mut buf = MarkBuf::new(65536);
+        let mut d = super::Depacketizer::new(90_000, None).unwrap();
+        // FU (type 49) middle and end of a TRAIL_R slice (type 1).
+        push_pkt(&mut d, &mut buf, (0, 10, 0, false), b"\x62\x01\x01middle, ").unwrap();
+        assert_eq!(d.pull(), None);
+        push_pkt(&mut d, &mut buf, (0, 11, 0, true), b"\x62\x01\x41end").unwrap();
+        assert_eq!(d.pull(), None);
+        push_pkt(&mut d, &mut buf, (3000, 12, 0, true), b"\x02\x01next").unwrap();
+        let Some(Ok(CodecItem::VideoFrame(f))) = d.pull() else {
+            panic!("expected the next access unit")
+        };
+        assert_eq_hex!(f.data(), b"\x00\x00\x00\x06\x02\x01next");
+        assert_eq!(f.loss(), 0);
+        assert_eq!(d.pull(), None);
+    }
+
+    /// A continuation fragment right after a complete access unit, with no loss indicated,
+    /// is still an error: that is the server's bug, not a join.
+    #[test]
+    fn continuation_after_a_complete_access_unit_is_an_error() {
+        init_logging();
+        let mut buf = MarkBuf::new(65536);
+        let mut d = super::Depacketizer::new(90_000, None).unwrap();
+        push_pkt(&mut d, &mut buf, (0, 0, 0, true), b"\x02\x01first").unwrap();
+        assert!(matches!(d.pull(), Some(Ok(CodecItem::VideoFrame(_)))));
+        let e = push_pkt(&mut d, &mut buf, (3000, 1, 0, false), b"\x62\x01\x01mid").unwrap_err();
+        assert_eq!(e, "FU has start bit unset while no frag in progress");
     }
 }
