@@ -16,9 +16,12 @@ use retina::client::SessionGroup;
 
 use crate::backoff::Backoff;
 use crate::config::{IngestConfig, Quality};
+use crate::decodable::{DecodableFrames, DropReason, Verdict};
 use crate::fmp4::{VideoParams, TIMESCALE};
+use crate::gop::GopPush;
 use crate::live::{LiveStream, Packaged};
-use crate::session::{codec_name, Session, SessionConfig, SessionError};
+use crate::metrics::IngestMetrics;
+use crate::session::{codec_name, Session, SessionConfig, SessionError, SessionEvent};
 use crate::status::{MediaInfo, StatusReporter, StreamState};
 
 /// What a stream's supervisor, its viewers and its status readers share. It
@@ -27,13 +30,23 @@ use crate::status::{MediaInfo, StatusReporter, StreamState};
 pub(crate) struct StreamShared {
     pub(crate) status: StatusReporter,
     pub(crate) live: LiveStream,
+    pub(crate) metrics: IngestMetrics,
+    /// How long the stream may go without a keyframe (the GOP cache's time bound).
+    keyframe_within: Duration,
 }
 
 impl StreamShared {
-    pub(crate) fn new(status: StatusReporter, quality: Quality, config: &IngestConfig) -> Self {
+    pub(crate) fn new(
+        status: StatusReporter,
+        quality: Quality,
+        config: &IngestConfig,
+        metrics: IngestMetrics,
+    ) -> Self {
         Self {
             status,
             live: LiveStream::new(quality, config.viewer_queue, config.gop_limits),
+            metrics,
+            keyframe_within: config.gop_limits.max_duration,
         }
     }
 }
@@ -125,16 +138,27 @@ async fn run_session(
     let mut first_frame: Option<Instant> = None;
     let mut online = false;
     let mut fps = FpsMeter::default();
+    let mut decodable = DecodableFrames::default();
+    let mut keyframes = KeyframeWatch::new(Instant::now(), stream.keyframe_within);
+    // The frame watchdog counts from the last frame, not from the last event: a camera
+    // that sends nothing but bad packets is stalled too.
+    let mut last_frame = Instant::now();
+    let mut last_packet_error: Option<String> = None;
     loop {
-        let next = tokio::time::timeout(settings.stall_timeout, session.next_frame()).await;
+        let deadline = last_frame + settings.stall_timeout;
+        let next = tokio::time::timeout_at(deadline.into(), session.next_frame()).await;
         let healthy = online && first_frame.is_some_and(|t| t.elapsed() >= settings.healthy_after);
-        let frame = match next {
+        let event = match next {
             Err(_) => {
+                let reason = match last_packet_error.take() {
+                    Some(e) => format!("no usable video for {}: {e}", secs(settings.stall_timeout)),
+                    None => format!("no video for {}", secs(settings.stall_timeout)),
+                };
                 return Failure {
                     state: StreamState::Stalled,
-                    reason: format!("no video for {}", secs(settings.stall_timeout)),
+                    reason,
                     healthy,
-                }
+                };
             }
             Ok(Err(e)) => {
                 return Failure {
@@ -142,32 +166,128 @@ async fn run_session(
                     ..Failure::from_session(e)
                 }
             }
-            Ok(Ok(frame)) => frame,
+            Ok(Ok(event)) => event,
+        };
+        let frame = match event {
+            SessionEvent::Frame(frame) => frame,
+            SessionEvent::PacketError(reason) => {
+                // Retina discarded the packet's frame; the session goes on.
+                tracing::debug!(
+                    "camera stream {}: frame dropped: {reason}",
+                    config.split_credentials().0
+                );
+                stream.metrics.frame_dropped(DropReason::Depacketization);
+                decodable.damage(DropReason::Depacketization);
+                last_packet_error = Some(reason);
+                continue;
+            }
         };
         let arrived = Instant::now();
+        last_frame = arrived;
         stream.status.frame_seen(SystemTime::now());
         if let Some(params) = &frame.new_params {
             stream.status.set_media(&media_info(params));
         }
-        match stream.live.push_arrived(&frame, arrived) {
-            Ok(Packaged::Sent(sample)) => {
-                if let Some(rate) = fps.add(sample.decode_time) {
-                    stream.status.set_fps(rate);
-                }
-            }
-            Ok(Packaged::Skipped) => {}
-            // One bad frame is not worth a reconnection; the next keyframe
-            // repairs the picture.
-            Err(e) => tracing::warn!("dropping a malformed frame: {e}"),
-        }
+        let verdict = decodable.frame(&frame);
         if frame.loss > 0 {
             tracing::debug!("{} RTP packets lost before a frame", frame.loss);
         }
-        let first = *first_frame.get_or_insert_with(Instant::now);
+        match verdict {
+            Verdict::Pass => match stream.live.push_arrived(&frame, arrived) {
+                Ok(Packaged::Sent(sample, gop)) => {
+                    if let Some(rate) = fps.add(sample.decode_time) {
+                        stream.status.set_fps(rate);
+                    }
+                    if gop == GopPush::Overflowed {
+                        keyframes.overflowed();
+                    }
+                }
+                Ok(Packaged::Skipped) => {}
+                // One bad frame is not worth a reconnection; the next keyframe
+                // repairs the picture.
+                Err(e) => {
+                    tracing::debug!("dropping a malformed frame: {e}");
+                    stream.metrics.frame_dropped(DropReason::Malformed);
+                    decodable.damage(DropReason::Malformed);
+                }
+            },
+            Verdict::BeforeFirstKeyframe => stream.live.skip(&frame),
+            Verdict::Damaged(reason) => {
+                stream.metrics.frame_dropped(reason);
+                stream.live.skip(&frame);
+            }
+        }
+        let passed_keyframe = frame.is_keyframe && verdict == Verdict::Pass;
+        let change = keyframes.frame(arrived, passed_keyframe);
+        if change == Some(true) {
+            stream.metrics.gop_overflowed();
+            tracing::info!(
+                "camera stream {}: no keyframe within {}",
+                config.split_credentials().0,
+                secs(stream.keyframe_within)
+            );
+        }
+        let first = *first_frame.get_or_insert(arrived);
         if !online && first.elapsed() >= settings.online_after {
             online = true;
-            stream.status.set(StreamState::Online, None);
+            stream.status.set(StreamState::Online, keyframes.reason());
+        } else if online && change.is_some() {
+            stream.status.set(StreamState::Online, keyframes.reason());
         }
+    }
+}
+
+/// Whether keyframes come often enough for the GOP cache: a stream that goes longer
+/// without one than the cache holds (in time or, for the cache, in bytes) is reported once,
+/// with a status reason and the metric, until its next keyframe.
+#[derive(Debug)]
+struct KeyframeWatch {
+    /// The last keyframe passed on, or the session's start.
+    since: Instant,
+    within: Duration,
+    /// The GOP cache dropped its GOP since the last keyframe.
+    overflowed: bool,
+    overdue: bool,
+}
+
+impl KeyframeWatch {
+    fn new(now: Instant, within: Duration) -> Self {
+        Self {
+            since: now,
+            within,
+            overflowed: false,
+            overdue: false,
+        }
+    }
+
+    /// The GOP cache dropped its GOP for its size or span: overdue from the next frame on.
+    fn overflowed(&mut self) {
+        self.overflowed = true;
+    }
+
+    /// A frame arrived at `now`; returns `Some(overdue)` when that changed.
+    fn frame(&mut self, now: Instant, keyframe: bool) -> Option<bool> {
+        let overdue = if keyframe {
+            self.since = now;
+            self.overflowed = false;
+            false
+        } else {
+            self.overflowed || now.saturating_duration_since(self.since) > self.within
+        };
+        (overdue != self.overdue).then(|| {
+            self.overdue = overdue;
+            overdue
+        })
+    }
+
+    /// The status reason while overdue.
+    fn reason(&self) -> Option<String> {
+        self.overdue.then(|| {
+            format!(
+                "no keyframe for over {}: new viewers wait for the next one",
+                secs(self.within)
+            )
+        })
     }
 }
 
@@ -225,6 +345,24 @@ mod tests {
             rates.extend(m.add(i * 3600));
         }
         assert_eq!(rates, vec![25.0, 25.0]);
+    }
+
+    #[test]
+    fn keyframes_overdue_are_reported_once() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut w = KeyframeWatch::new(t0, Duration::from_secs(2));
+        assert_eq!(w.frame(at(1000), false), None);
+        assert_eq!(w.reason(), None);
+        assert_eq!(w.frame(at(2001), false), Some(true));
+        assert!(w.reason().unwrap().contains("no keyframe for over 2.0 s"));
+        assert_eq!(w.frame(at(3000), false), None, "once");
+        assert_eq!(w.frame(at(3040), true), Some(false));
+        assert_eq!(w.reason(), None);
+        assert_eq!(w.frame(at(3080), false), None);
+        // The GOP cache overflowing (in bytes) makes it overdue at once.
+        w.overflowed();
+        assert_eq!(w.frame(at(3120), false), Some(true));
     }
 
     #[test]
