@@ -366,11 +366,18 @@ async fn relay(
             counts.joined_mid_fragment.store(true, Ordering::SeqCst);
         }
         n += 1;
-        if impairment.drop_every.is_some_and(|every| n.is_multiple_of(every)) {
+        if impairment
+            .drop_every
+            .is_some_and(|every| n.is_multiple_of(every))
+        {
             counts.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if held.is_none() && impairment.swap_every.is_some_and(|every| n.is_multiple_of(every)) {
+        if held.is_none()
+            && impairment
+                .swap_every
+                .is_some_and(|every| n.is_multiple_of(every))
+        {
             held = Some(packet.to_vec());
             continue;
         }
