@@ -121,7 +121,10 @@ impl Gop {
             return GopPush::Skipped;
         }
         let span = decode_time.saturating_sub(self.start);
-        let max_span = self.limits.max_duration.as_millis() as u64 * u64::from(TIMESCALE) / 1000;
+        let max_span = u64::try_from(self.limits.max_duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(u64::from(TIMESCALE))
+            / 1000;
         if self.bytes + segment.len() > self.limits.max_bytes || span > max_span {
             self.clear();
             self.overflowed = true;

@@ -19,6 +19,19 @@ pub fn unescape(payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The RBSP of a NAL unit payload, byte by byte, without allocating.
+pub(crate) fn rbsp_bytes(payload: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let mut zeros = 0;
+    payload.iter().copied().filter(move |&b| {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            return false;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        true
+    })
+}
+
 /// A NAL unit payload for an RBSP: an emulation prevention byte `03` after every `00 00`
 /// that is followed by a byte up to `03` (or ends the payload).
 pub fn escape(rbsp: &[u8]) -> Vec<u8> {
@@ -236,6 +249,7 @@ mod tests {
                 "{escaped:?}"
             );
             assert_eq!(unescape(&escaped), rbsp);
+            assert_eq!(rbsp_bytes(&escaped).collect::<Vec<_>>(), rbsp);
         }
         assert_eq!(escape(&[0, 0, 1]), [0, 0, 3, 1]);
         assert_eq!(escape(&[0, 0, 4]), [0, 0, 4]);

@@ -12,7 +12,7 @@
 //! is no place to start even if it is an IRAP picture, so a keyframe must also begin with
 //! the first slice of its picture.
 
-use super::bits::{unescape, BitReader};
+use super::bits::{rbsp_bytes, BitReader};
 use super::{Fmp4Error, VideoCodec};
 
 /// What [`classify`] found in one frame.
@@ -120,11 +120,15 @@ fn h264_unit(nal: &[u8]) -> Unit {
     };
     match header & 0x1F {
         nal_type @ 1..=5 => {
-            // slice_header(): first_mb_in_slice ue(v), slice_type ue(v). The first bytes of a
-            // slice header hold no emulation prevention (it needs two zero bytes first), but
-            // unescaping a few bytes costs nothing.
-            let head = unescape(&nal[1..nal.len().min(9)]);
-            let mut r = BitReader::new(&head);
+            // slice_header(): first_mb_in_slice ue(v), slice_type ue(v), within its first
+            // bytes (read without allocating: this runs for every frame).
+            let mut head = [0u8; 8];
+            let mut len = 0;
+            for (slot, b) in head.iter_mut().zip(rbsp_bytes(&nal[1..])) {
+                *slot = b;
+                len += 1;
+            }
+            let mut r = BitReader::new(&head[..len]);
             let first_mb = r.ue();
             let slice_type = r.ue();
             Unit::Slice {
@@ -161,31 +165,32 @@ fn h265_unit(nal: &[u8]) -> Unit {
 
 /// Whether an SEI RBSP (after the NAL header) holds a message of `wanted` payload type.
 fn sei_has(payload: &[u8], wanted: u32) -> bool {
-    let rbsp = unescape(payload);
-    let mut pos = 0usize;
+    let mut rbsp = rbsp_bytes(payload);
     // sei_message(): payload type and size, each a run of 0xFF bytes plus a last byte.
-    let read_value = |pos: &mut usize| -> Option<u32> {
+    fn read_value(rbsp: &mut impl Iterator<Item = u8>) -> Option<u32> {
         let mut value = 0u32;
         loop {
-            let b = *rbsp.get(*pos)?;
-            *pos += 1;
+            let b = rbsp.next()?;
             value = value.checked_add(u32::from(b))?;
             if b != 0xFF {
                 return Some(value);
             }
         }
-    };
-    // The RBSP ends with the trailing bits, 0x80.
-    while pos + 1 < rbsp.len() {
-        let (Some(kind), Some(size)) = (read_value(&mut pos), read_value(&mut pos)) else {
+    }
+    loop {
+        let (Some(kind), Some(size)) = (read_value(&mut rbsp), read_value(&mut rbsp)) else {
+            // Ran out: the trailing bits (0x80) read as a type with no size.
             return false;
         };
         if kind == wanted {
             return true;
         }
-        pos = pos.saturating_add(size as usize);
+        for _ in 0..size {
+            if rbsp.next().is_none() {
+                return false;
+            }
+        }
     }
-    false
 }
 
 #[cfg(test)]
