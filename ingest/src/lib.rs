@@ -22,6 +22,7 @@ pub mod camsim;
 pub mod config;
 pub mod decodable;
 pub mod fmp4;
+mod frames;
 pub mod gop;
 pub mod live;
 pub mod metrics;

@@ -16,10 +16,9 @@ use retina::client::SessionGroup;
 
 use crate::backoff::Backoff;
 use crate::config::{IngestConfig, Quality};
-use crate::decodable::{DecodableFrames, DropReason, Verdict};
-use crate::fmp4::{VideoParams, TIMESCALE};
-use crate::gop::GopPush;
-use crate::live::{LiveStream, Packaged};
+use crate::fmp4::VideoParams;
+use crate::frames::SessionFrames;
+use crate::live::LiveStream;
 use crate::metrics::IngestMetrics;
 use crate::session::{codec_name, Session, SessionConfig, SessionError, SessionEvent};
 use crate::status::{MediaInfo, StatusReporter, StreamState};
@@ -32,7 +31,7 @@ pub(crate) struct StreamShared {
     pub(crate) live: LiveStream,
     pub(crate) metrics: IngestMetrics,
     /// How long the stream may go without a keyframe (the GOP cache's time bound).
-    keyframe_within: Duration,
+    pub(crate) keyframe_within: Duration,
 }
 
 impl StreamShared {
@@ -135,11 +134,9 @@ async fn run_session(
     if let Some(params) = session.params() {
         stream.status.set_media(&media_info(params));
     }
+    let mut frames = SessionFrames::new(stream);
     let mut first_frame: Option<Instant> = None;
     let mut online = false;
-    let mut fps = FpsMeter::default();
-    let mut decodable = DecodableFrames::default();
-    let mut keyframes = KeyframeWatch::new(Instant::now(), stream.keyframe_within);
     // The frame watchdog counts from the last frame, not from the last event: a camera
     // that sends nothing but bad packets is stalled too.
     let mut last_frame = Instant::now();
@@ -171,13 +168,11 @@ async fn run_session(
         let frame = match event {
             SessionEvent::Frame(frame) => frame,
             SessionEvent::PacketError(reason) => {
-                // Retina discarded the packet's frame; the session goes on.
                 tracing::debug!(
                     "camera stream {}: frame dropped: {reason}",
                     config.split_credentials().0
                 );
-                stream.metrics.frame_dropped(DropReason::Depacketization);
-                decodable.damage(DropReason::Depacketization);
+                frames.packet_error();
                 last_packet_error = Some(reason);
                 continue;
             }
@@ -188,39 +183,8 @@ async fn run_session(
         if let Some(params) = &frame.new_params {
             stream.status.set_media(&media_info(params));
         }
-        let verdict = decodable.frame(&frame);
-        if frame.loss > 0 {
-            tracing::debug!("{} RTP packets lost before a frame", frame.loss);
-        }
-        match verdict {
-            Verdict::Pass => match stream.live.push_arrived(&frame, arrived) {
-                Ok(Packaged::Sent(sample, gop)) => {
-                    if let Some(rate) = fps.add(sample.decode_time) {
-                        stream.status.set_fps(rate);
-                    }
-                    if gop == GopPush::Overflowed {
-                        keyframes.overflowed();
-                    }
-                }
-                Ok(Packaged::Skipped) => {}
-                // One bad frame is not worth a reconnection; the next keyframe
-                // repairs the picture.
-                Err(e) => {
-                    tracing::debug!("dropping a malformed frame: {e}");
-                    stream.metrics.frame_dropped(DropReason::Malformed);
-                    decodable.damage(DropReason::Malformed);
-                }
-            },
-            Verdict::BeforeFirstKeyframe => stream.live.skip(&frame),
-            Verdict::Damaged(reason) => {
-                stream.metrics.frame_dropped(reason);
-                stream.live.skip(&frame);
-            }
-        }
-        let passed_keyframe = frame.is_keyframe && verdict == Verdict::Pass;
-        let change = keyframes.frame(arrived, passed_keyframe);
-        if change == Some(true) {
-            stream.metrics.gop_overflowed();
+        let keyframes_changed = frames.frame(&frame, arrived);
+        if keyframes_changed == Some(true) {
             tracing::info!(
                 "camera stream {}: no keyframe within {}",
                 config.split_credentials().0,
@@ -230,64 +194,10 @@ async fn run_session(
         let first = *first_frame.get_or_insert(arrived);
         if !online && first.elapsed() >= settings.online_after {
             online = true;
-            stream.status.set(StreamState::Online, keyframes.reason());
-        } else if online && change.is_some() {
-            stream.status.set(StreamState::Online, keyframes.reason());
+            stream.status.set(StreamState::Online, frames.reason());
+        } else if online && keyframes_changed.is_some() {
+            stream.status.set(StreamState::Online, frames.reason());
         }
-    }
-}
-
-/// Whether keyframes come often enough for the GOP cache: a stream that goes longer
-/// without one than the cache holds (in time or, for the cache, in bytes) is reported once,
-/// with a status reason and the metric, until its next keyframe.
-#[derive(Debug)]
-struct KeyframeWatch {
-    /// The last keyframe passed on, or the session's start.
-    since: Instant,
-    within: Duration,
-    /// The GOP cache dropped its GOP since the last keyframe.
-    overflowed: bool,
-    overdue: bool,
-}
-
-impl KeyframeWatch {
-    fn new(now: Instant, within: Duration) -> Self {
-        Self {
-            since: now,
-            within,
-            overflowed: false,
-            overdue: false,
-        }
-    }
-
-    /// The GOP cache dropped its GOP for its size or span: overdue from the next frame on.
-    fn overflowed(&mut self) {
-        self.overflowed = true;
-    }
-
-    /// A frame arrived at `now`; returns `Some(overdue)` when that changed.
-    fn frame(&mut self, now: Instant, keyframe: bool) -> Option<bool> {
-        let overdue = if keyframe {
-            self.since = now;
-            self.overflowed = false;
-            false
-        } else {
-            self.overflowed || now.saturating_duration_since(self.since) > self.within
-        };
-        (overdue != self.overdue).then(|| {
-            self.overdue = overdue;
-            overdue
-        })
-    }
-
-    /// The status reason while overdue.
-    fn reason(&self) -> Option<String> {
-        self.overdue.then(|| {
-            format!(
-                "no keyframe for over {}: new viewers wait for the next one",
-                secs(self.within)
-            )
-        })
     }
 }
 
@@ -300,70 +210,13 @@ fn media_info(params: &VideoParams) -> MediaInfo {
     }
 }
 
-fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
-}
-
-/// Frame rate from decode times, over windows of about a second of camera
-/// time (wall-clock arrival jitters; the camera's clock does not).
-#[derive(Debug, Default)]
-struct FpsMeter {
-    start: Option<u64>,
-    frames: u32,
-}
-
-impl FpsMeter {
-    const WINDOW: u64 = TIMESCALE as u64;
-
-    /// Adds a frame; returns the rate at the end of each window.
-    fn add(&mut self, decode_time: u64) -> Option<f64> {
-        let Some(start) = self.start else {
-            self.start = Some(decode_time);
-            return None;
-        };
-        self.frames += 1;
-        let span = decode_time.saturating_sub(start);
-        if span < Self::WINDOW {
-            return None;
-        }
-        let rate = f64::from(self.frames) * f64::from(TIMESCALE) / span as f64;
-        self.start = Some(decode_time);
-        self.frames = 0;
-        Some(rate)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fps_meter_measures_camera_time() {
-        let mut m = FpsMeter::default();
-        let mut rates = Vec::new();
-        for i in 0..=50u64 {
-            rates.extend(m.add(i * 3600));
-        }
-        assert_eq!(rates, vec![25.0, 25.0]);
-    }
-
-    #[test]
-    fn keyframes_overdue_are_reported_once() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let mut w = KeyframeWatch::new(t0, Duration::from_secs(2));
-        assert_eq!(w.frame(at(1000), false), None);
-        assert_eq!(w.reason(), None);
-        assert_eq!(w.frame(at(2001), false), Some(true));
-        assert!(w.reason().unwrap().contains("no keyframe for over 2.0 s"));
-        assert_eq!(w.frame(at(3000), false), None, "once");
-        assert_eq!(w.frame(at(3040), true), Some(false));
-        assert_eq!(w.reason(), None);
-        assert_eq!(w.frame(at(3080), false), None);
-        // The GOP cache overflowing (in bytes) makes it overdue at once.
-        w.overflowed();
-        assert_eq!(w.frame(at(3120), false), Some(true));
-    }
 
     #[test]
     fn session_errors_map_to_states() {
