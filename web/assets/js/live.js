@@ -11,7 +11,7 @@ import { wsUrl, checkSession, CHECK_SESSION_AFTER } from "./api.js";
 import { LatencyMeter } from "./latency.js";
 
 const TARGET_LAG = 0.12;  // seconds behind the newest frame aimed at: a few frames of slack
-const FAST_LAG = 0.3;     // behind by more: play faster, proportionally to the excess
+const FAST_LAG = 0.2;     // behind by more: play faster, proportionally to the excess
 const FAR_LAG = 1.0;      // behind by more: jump to live (a 25 % speed-up would take 4 s)
 const MAX_RATE = 1.25;    // fastest catching-up speed
 const JUMP_COOLDOWN = 3000; // ms after a jump before the next one
