@@ -6,8 +6,10 @@
 //! What the issue reported, and these check: H.265 with open GOP sends CRA pictures as
 //! keyframes, and the GOP cache must start over at each; a stream that goes longer without a
 //! keyframe than the cache holds says so instead of growing; lost and reordered UDP packets
-//! drop the damaged frames until the next keyframe without ending the session; and a stream
-//! joined in the middle of a FU-A (a server sharing one stream among clients) comes online.
+//! drop the damaged frames until the next keyframe without ending the session; a stream
+//! joined in the middle of a FU-A (a server sharing one stream among clients) comes online;
+//! and the quirks of cameras in retina's issue tracker (fragments with both S and E set,
+//! empty fragments, the reserved bit) damage nothing.
 
 mod common;
 mod foreign;
@@ -239,7 +241,7 @@ async fn survives_loss_and_reordering(encoding: Encoding, video_codec: VideoCode
         Impairment {
             drop_every: Some(97),
             swap_every: Some(61),
-            join_mid_fragment: false,
+            ..Impairment::default()
         },
     )
     .await;
@@ -349,4 +351,67 @@ async fn a_stream_joined_mid_fu_a_comes_online() {
         .await;
     assert!(got.media.first().is_some_and(|s| s.sync));
     got.decodes_cleanly("foreign-h264-mid-fu-a");
+}
+
+/// The quirks of cameras in retina's issue tracker: NAL units wrapped in fragmentation units
+/// with both the start and end bits set, empty fragments, FU-A headers with the reserved bit
+/// set. None of them damages a frame: the camera stays online, nothing is dropped, frames
+/// come at the camera's rate and decode cleanly.
+async fn tolerates_camera_quirks(encoding: Encoding, codec: VideoCodec) {
+    init_tracing();
+    // Noise: frames large enough for several fragments each.
+    let cam = ForeignCamera::start(Encoding {
+        bitrate_kbps: 1500,
+        pattern: "snow",
+        ..encoding
+    });
+    let proxy = LossyProxy::start(
+        cam.port,
+        Impairment {
+            camera_quirks: Some(codec),
+            ..Impairment::default()
+        },
+    )
+    .await;
+    let cameras = Cameras::new(fast_config());
+    let mut events = cameras.events();
+    let url = format!("rtsp://127.0.0.1:{}/cam", proxy.port);
+    cameras.apply([udp_camera("c1", &url)]);
+    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(10)).await;
+    let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
+    let mut got = Received::backlog(&mut viewer, codec);
+    let (watched, ()) = tokio::join!(
+        transitions(&mut events, Duration::from_secs(3)),
+        got.follow(&mut viewer, codec, Duration::from_secs(3)),
+    );
+    assert_eq!(watched, [(StreamState::Connecting, StreamState::Online)]);
+    let quirky = proxy.counts.quirky.load(Ordering::Relaxed);
+    let forwarded = proxy.counts.forwarded.load(Ordering::Relaxed);
+    eprintln!(
+        "{} with quirks: {quirky} of {forwarded} packets rewritten or inserted; viewer got {} frames",
+        encoding.codec,
+        got.media.len()
+    );
+    assert!(quirky > 10, "the quirks were there");
+    for reason in DropReason::ALL {
+        assert_eq!(cameras.metrics().frames_dropped(reason), 0, "{reason:?}");
+    }
+    let span = got.media.last().unwrap().decode_time - got.media[0].decode_time;
+    assert_eq!(
+        span / FRAME + 1,
+        got.media.len() as u64,
+        "every frame, none missing"
+    );
+    assert!(got.media.len() >= 50, "{} frames", got.media.len());
+    got.decodes_cleanly(&format!("foreign-{}-quirks", encoding.codec));
+}
+
+#[tokio::test]
+async fn h264_camera_quirks_damage_nothing() {
+    tolerates_camera_quirks(Encoding::h264(), VideoCodec::H264).await;
+}
+
+#[tokio::test]
+async fn h265_camera_quirks_damage_nothing() {
+    tolerates_camera_quirks(Encoding::h265(), VideoCodec::H265).await;
 }

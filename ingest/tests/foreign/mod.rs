@@ -1,6 +1,7 @@
 //! A camera nobody here wrote (gst-rtsp-server driven from Python, `rtsp_server.py`) and a
 //! lossy network in front of it (`relay.rs`), for `tests/foreign_rtsp.rs`.
 
+pub mod quirks;
 pub mod relay;
 
 use std::io::{BufRead, BufReader};

@@ -20,6 +20,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
+use gridwatch_ingest::fmp4::VideoCodec;
+
+use super::quirks::QuirkyCamera;
+
 /// What the relay does to RTP packets from the server.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Impairment {
@@ -30,6 +34,8 @@ pub struct Impairment {
     /// Forward nothing until `PLAY` is answered, then start at a fragment that does not
     /// start its NAL unit (H.264 FU-A or H.265 FU).
     pub join_mid_fragment: bool,
+    /// Rewrite packets of this codec the way quirky cameras send them (see `quirks.rs`).
+    pub camera_quirks: Option<VideoCodec>,
 }
 
 /// What the relay did, for the test to print and check.
@@ -40,6 +46,8 @@ pub struct RelayCounts {
     pub swapped: AtomicU64,
     /// The first packet forwarded was a fragment without the start of its NAL unit.
     pub joined_mid_fragment: AtomicBool,
+    /// Packets rewritten or inserted as quirky cameras send them.
+    pub quirky: AtomicU64,
 }
 
 /// The proxy; dropping it stops it.
@@ -342,6 +350,10 @@ async fn relay(
     let mut n: u64 = 0;
     let mut held: Option<Vec<u8>> = None;
     let mut joined = false;
+    let mut quirky = impairment
+        .as_ref()
+        .and_then(|(i, _)| i.camera_quirks)
+        .map(QuirkyCamera::new);
     loop {
         let Ok((len, from)) = socket.recv_from(&mut buf).await else {
             return;
@@ -381,12 +393,27 @@ async fn relay(
             held = Some(packet.to_vec());
             continue;
         }
-        let _ = socket.send_to(packet, client).await;
-        counts.forwarded.fetch_add(1, Ordering::Relaxed);
+        let mut out = vec![packet.to_vec()];
         if let Some(earlier) = held.take() {
-            let _ = socket.send_to(&earlier, client).await;
-            counts.forwarded.fetch_add(1, Ordering::Relaxed);
+            out.push(earlier);
             counts.swapped.fetch_add(1, Ordering::Relaxed);
+        }
+        for p in out {
+            let sent = match quirky.as_mut() {
+                Some(q) => {
+                    let mangled = q.mangle(&p);
+                    let changed = mangled.len() != 1 || mangled[0][4..] != p[4..];
+                    counts
+                        .quirky
+                        .fetch_add(u64::from(changed) * mangled.len() as u64, Ordering::Relaxed);
+                    mangled
+                }
+                None => vec![p],
+            };
+            for p in sent {
+                let _ = socket.send_to(&p, client).await;
+                counts.forwarded.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
