@@ -42,7 +42,7 @@ impl QuirkyCamera {
             VideoCodec::H264 => match payload[0] & 0x1F {
                 1..=23 => {
                     self.singles += 1;
-                    if self.singles % 2 == 0 {
+                    if self.singles.is_multiple_of(2) {
                         // FU-A with S and E set around the whole NAL unit.
                         let fu = [(payload[0] & 0xE0) | 28, 0xC0 | (payload[0] & 0x1F)];
                         out.push([header, &fu, &payload[1..]].concat());
@@ -66,7 +66,7 @@ impl QuirkyCamera {
             VideoCodec::H265 => match (payload[0] >> 1) & 0x3F {
                 0..=47 => {
                     self.singles += 1;
-                    if self.singles % 2 == 0 {
+                    if self.singles.is_multiple_of(2) {
                         // FU (type 49) with S and E set around the whole NAL unit.
                         let fu = [
                             (payload[0] & 0x81) | (49 << 1),
