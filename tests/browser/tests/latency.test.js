@@ -59,6 +59,44 @@ describe("live wall latency over MSE", () => {
     await context.close();
   });
 
+  it("a tile a little behind catches up by playing faster, not by jumping", async () => {
+    const { page, context } = await loginAs(browser, hub, "duty", DESKTOP);
+    await page.waitForURL("**/wall");
+    const id = await page.evaluate(async () => {
+      for (;;) {
+        const tiles = window.gwWall?.tiles.tiles ?? new Map();
+        const playing = [...tiles].find(([, e]) => e.player.state === "playing");
+        if (playing) return playing[0];
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    });
+    await page.waitForTimeout(3500); // past the start's jump and its cooldown
+    const seen = await page.evaluate(async (id) => {
+      const p = window.gwWall.tiles.tiles.get(id).player;
+      const jumps = p.lastJump;
+      // A network hiccup: nothing for 600 ms, then all of it at once.
+      const handler = p.ws.onmessage;
+      const held = [];
+      p.ws.onmessage = (m) => held.push(m);
+      await new Promise((r) => setTimeout(r, 600));
+      p.ws.onmessage = handler;
+      for (const m of held) handler(m);
+      let fastest = 1;
+      const lags = [];
+      for (let i = 0; i < 60; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        fastest = Math.max(fastest, p.video.playbackRate);
+        lags.push(p.lag());
+      }
+      return { jumped: p.lastJump !== jumps, fastest, rate: p.video.playbackRate, first: lags[0], last: lags.at(-1) };
+    }, id);
+    console.log(`a tile ${seen.first.toFixed(2)} s behind after a hiccup: up to ${seen.fastest.toFixed(2)}x, ${seen.last.toFixed(2)} s behind 6 s later, rate ${seen.rate}`);
+    assert.equal(seen.jumped, false, "no jump for half a second");
+    assert.ok(seen.fastest > 1 && seen.fastest <= 1.25, `played faster, within 1.25x: ${seen.fastest}`);
+    assert.ok(seen.last < seen.first, `closer to live: ${seen.first} -> ${seen.last}`);
+    await context.close();
+  });
+
   it(`measures every tile of a ${TILES}-tile wall for ${SECONDS} s`, { timeout: (SECONDS + 180) * 1000 }, async () => {
     const admin = await loginAs(browser, hub, "admin", DESKTOP);
     await admin.page.waitForURL("**/wall"); // logged in
