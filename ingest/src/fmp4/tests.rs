@@ -525,3 +525,42 @@ fn prft_carries_the_arrival() {
     let top = read_boxes(&seg.data).unwrap();
     assert_eq!(info.data_offset as usize, top[1].size() + 8);
 }
+
+/// Mangled parameter sets and frames, as a network might deliver them: the SPS rewrite and
+/// the keyframe test never panic, and a rewrite that succeeds reads back as announcing no
+/// reordering (a deterministic stand-in for the fuzz target, run with every test).
+#[test]
+fn mangled_spss_and_frames_never_panic() {
+    use super::params::tests::HIGH_SPS;
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rewritten = 0;
+    for i in 0..20_000 {
+        let mut sps = if i % 2 == 0 { BASELINE_SPS } else { HIGH_SPS }.to_vec();
+        for _ in 0..=rng.below(4) {
+            let at = rng.below(sps.len() as u64) as usize;
+            match rng.below(3) {
+                0 => sps[at] ^= 1 << rng.below(8),
+                1 => sps.truncate(at.max(1)),
+                _ => {
+                    let n = rng.below(8) as usize;
+                    sps.extend(rng.bytes(n));
+                }
+            }
+        }
+        sps[0] = 0x67;
+        if let Ok(Some(out)) = super::sps::without_reordering(&sps) {
+            rewritten += 1;
+            let layout = super::sps::layout(&out).expect("a rewritten SPS reads back");
+            let restriction = layout.restriction.expect("with a restriction");
+            assert_eq!(restriction.max_num_reorder_frames, 0);
+            assert_eq!(super::sps::without_reordering(&out), Ok(None));
+        }
+        let n = rng.below(64) as usize;
+        let frame = rng.bytes(n);
+        for codec in [VideoCodec::H264, VideoCodec::H265] {
+            let _ = classify(codec, &frame);
+            let _ = classify(codec, &avcc_frame(&[&frame]));
+        }
+    }
+    assert!(rewritten > 1000, "{rewritten} of 20,000 rewritten");
+}
