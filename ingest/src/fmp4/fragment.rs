@@ -90,7 +90,8 @@ pub struct SampleInfo {
     pub is_keyframe: bool,
 }
 
-/// One media segment (`moof` + `mdat`) holding one frame.
+/// One media segment (`prft` + `moof` + `mdat`, or `moof` + `mdat` without an arrival) holding
+/// one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSegment {
     /// The segment's bytes, ready for `SourceBuffer.appendBuffer`.

@@ -1,6 +1,6 @@
 //! Live fan-out: one camera session, any number of viewers.
 //!
-//! The stream's supervisor packages each frame once (one `moof`+`mdat` as
+//! The stream's supervisor packages each frame once (one `prft`+`moof`+`mdat` as
 //! [`Bytes`]) and hands it to every viewer by reference count. Each viewer
 //! has its own bounded queue; one that cannot keep up is not allowed to grow
 //! a buffer or to hold up the others: its frames are dropped and it resumes
@@ -31,7 +31,7 @@ pub enum LiveMessage {
     /// An init segment (`ftyp`+`moov`) and its MIME type for
     /// `MediaSource.addSourceBuffer`.
     Init { mime: Arc<str>, segment: Bytes },
-    /// A media segment (`moof`+`mdat`, one frame).
+    /// A media segment (`prft`+`moof`+`mdat`, one frame).
     Media(Bytes),
 }
 
