@@ -87,13 +87,17 @@ impl<'a> SessionFrames<'a> {
 }
 
 /// Whether keyframes come often enough for the GOP cache: a stream that goes longer
-/// without one than the cache holds (in time or, for the cache, in bytes) is reported once,
-/// with a status reason and the metric, until its next keyframe.
+/// without one than the cache holds is reported once, with a status reason and the metric,
+/// until its next keyframe. Once a keyframe has passed, the cache itself says when (it
+/// overflows, in decode time or in bytes), so that a viewer told to wait indeed gets no stale
+/// GOP; before the session's first keyframe there is no cache, and wall-clock time says.
 #[derive(Debug)]
 struct KeyframeWatch {
-    /// The last keyframe passed on, or the session's start.
-    since: Instant,
+    /// The session's start.
+    started: Instant,
     within: Duration,
+    /// A keyframe has passed in this session.
+    seen_keyframe: bool,
     /// The GOP cache dropped its GOP since the last keyframe.
     overflowed: bool,
     overdue: bool,
@@ -102,8 +106,9 @@ struct KeyframeWatch {
 impl KeyframeWatch {
     fn new(now: Instant, within: Duration) -> Self {
         Self {
-            since: now,
+            started: now,
             within,
+            seen_keyframe: false,
             overflowed: false,
             overdue: false,
         }
@@ -117,11 +122,13 @@ impl KeyframeWatch {
     /// A frame arrived at `now`; returns `Some(overdue)` when that changed.
     fn frame(&mut self, now: Instant, keyframe: bool) -> Option<bool> {
         let overdue = if keyframe {
-            self.since = now;
+            self.seen_keyframe = true;
             self.overflowed = false;
             false
+        } else if self.seen_keyframe {
+            self.overflowed
         } else {
-            self.overflowed || now.saturating_duration_since(self.since) > self.within
+            now.saturating_duration_since(self.started) > self.within
         };
         (overdue != self.overdue).then(|| {
             self.overdue = overdue;
@@ -178,6 +185,7 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut w = KeyframeWatch::new(t0, Duration::from_secs(2));
+        // No keyframe yet: wall-clock time says.
         assert_eq!(w.frame(at(1000), false), None);
         assert_eq!(w.reason(), None);
         assert_eq!(w.frame(at(2001), false), Some(true));
@@ -185,10 +193,11 @@ mod tests {
         assert_eq!(w.frame(at(3000), false), None, "once");
         assert_eq!(w.frame(at(3040), true), Some(false));
         assert_eq!(w.reason(), None);
-        assert_eq!(w.frame(at(3080), false), None);
-        // The GOP cache overflowing (in bytes) makes it overdue at once.
+        // After a keyframe, the GOP cache's overflow says, not the wall clock.
+        assert_eq!(w.frame(at(9000), false), None);
         w.overflowed();
-        assert_eq!(w.frame(at(3120), false), Some(true));
+        assert_eq!(w.frame(at(9040), false), Some(true));
+        assert_eq!(w.frame(at(9080), true), Some(false));
     }
 
     #[test]
