@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{CameraConfig, IngestConfig, Quality};
 use crate::live::Viewer;
+use crate::metrics::IngestMetrics;
 use crate::session::SessionConfig;
 use crate::status::{CameraStatus, StatusEvent, StatusReporter, StreamState, StreamStatus};
 use crate::supervisor::{supervise, StreamShared};
@@ -81,6 +82,7 @@ struct Inner {
     group: Arc<SessionGroup>,
     events: broadcast::Sender<StatusEvent>,
     entries: Mutex<HashMap<String, Entry>>,
+    metrics: IngestMetrics,
 }
 
 /// All cameras; cheap to clone. Dropping the last clone stops every
@@ -133,6 +135,7 @@ impl Cameras {
                 group: Arc::new(SessionGroup::default().named("gridwatch".into())),
                 events,
                 entries: Mutex::new(HashMap::new()),
+                metrics: IngestMetrics::default(),
             }),
         }
     }
@@ -253,6 +256,12 @@ impl Cameras {
         Some(slot.shared.status.subscribe())
     }
 
+    /// The counters of every stream (frames dropped for damage, GOP overflows), for
+    /// `/metrics`: register [`IngestMetrics::collectors`].
+    pub fn metrics(&self) -> &IngestMetrics {
+        &self.inner.metrics
+    }
+
     /// Every state change of every stream, for the hub's event stream (a
     /// receiver that falls more than 1024 events behind gets `Lagged`).
     pub fn events(&self) -> broadcast::Receiver<StatusEvent> {
@@ -290,7 +299,12 @@ impl Cameras {
     fn new_slot(&self, id: &Arc<str>, quality: Quality) -> StreamSlot {
         let status = StatusReporter::new(id.clone(), quality, self.inner.events.clone());
         StreamSlot {
-            shared: Arc::new(StreamShared::new(status, quality, &self.inner.settings)),
+            shared: Arc::new(StreamShared::new(
+                status,
+                quality,
+                &self.inner.settings,
+                self.inner.metrics.clone(),
+            )),
             running: None,
             reconciled: false,
         }

@@ -1,9 +1,17 @@
 // The wall of camera tiles: 1, 4, 9 or 16 per page, each playing live (sub stream), with its
 // name and status. A click on a tile enlarges it (main stream), another goes back. A new call
-// for help brings its nearest cameras to the front (`spotlight`).
+// for help brings its nearest cameras to the front (`spotlight`). The stopwatch button of a tile
+// shows how old its picture is (from the camera's frame reaching the hub to the screen);
+// `latency()` gives every tile's figures, for tests and for a look in the console.
 import { LivePlayer } from "./live.js";
 import { t } from "./i18n.js";
 import { el } from "./format.js";
+import { svg } from "./svg.js";
+
+/** A stopwatch icon (fonts may lack the emoji). */
+const stopwatch = () => svg("svg", { viewBox: "0 0 16 16", width: "14", height: "14", "aria-hidden": "true" },
+  svg("circle", { cx: "8", cy: "9", r: "5.5", fill: "none", stroke: "currentColor", "stroke-width": "1.5" }),
+  svg("path", { d: "M8 9V6M6.5 1.5h3M12.5 4l-1 1", fill: "none", stroke: "currentColor", "stroke-width": "1.5", "stroke-linecap": "round" }));
 
 /** What the hub says of a camera with no video coming: each has a `cam.*` text. */
 const TROUBLE = ["offline", "stalled", "auth_failed", "unsupported"];
@@ -52,7 +60,10 @@ export class TileWall {
     const show = this.visible();
     const ids = new Set(show.map((c) => c.id));
     for (const [id, tile] of this.tiles) {
-      if (!ids.has(id)) { tile.player.stop(); tile.tile.remove(); this.tiles.delete(id); }
+      if (!ids.has(id)) {
+        this.showLatency(tile, false);
+        tile.player.stop(); tile.tile.remove(); this.tiles.delete(id);
+      }
     }
     if (!this.cameras.length) {
       this.root.replaceChildren(el("p", { class: "muted empty", text: t("cam.none") }));
@@ -75,9 +86,15 @@ export class TileWall {
     const video = el("video", { muted: true, autoplay: true, playsInline: true });
     const name = el("span", { class: "name", text: cam.name });
     const badge = el("span", { class: "badge" });
+    const latency = el("span", { class: "latency", hidden: true });
+    const meter = el("button", { class: "latency-toggle", type: "button", title: t("cam.latency"), "aria-label": t("cam.latency") },
+      stopwatch());
     const tile = el("figure", { class: "tile", "data-camera": cam.id, tabindex: "0", title: t("cam.focus") },
-      video, el("figcaption", {}, name, badge));
-    const entry = { tile, badge, camera: cam, state: "connecting" };
+      video, latency, el("figcaption", {}, name, meter, badge));
+    const entry = { tile, badge, latency, meter, camera: cam, state: "connecting" };
+    // The stopwatch is inside the tile: its click must not also enlarge the tile.
+    meter.addEventListener("click", (e) => { e.stopPropagation(); this.showLatency(entry, latency.hidden); });
+    meter.addEventListener("keydown", (e) => e.stopPropagation());
     entry.player = new LivePlayer(video, cam.id, {
       quality: this.focus ? "main" : "sub",
       onState: (s) => { entry.state = s; this.badge(entry); },
@@ -88,6 +105,30 @@ export class TileWall {
     this.tiles.set(cam.id, entry);
     entry.player.start();
     return entry;
+  }
+
+  /** Shows or hides a tile's latency overlay: the median age of its last second of frames. */
+  showLatency(entry, on) {
+    clearInterval(entry.latencyTimer);
+    entry.latency.hidden = !on;
+    entry.meter.setAttribute("aria-pressed", String(on));
+    if (!on) return;
+    const update = () => {
+      const ms = entry.player.latency.recent();
+      entry.latency.textContent = ms == null ? "… ms" : `${Math.round(ms)} ms`;
+    };
+    update();
+    entry.latencyTimer = setInterval(update, 500);
+  }
+
+  /** Every tile's latency figures (see LatencyMeter.summary), by camera id. */
+  latency() {
+    return Object.fromEntries([...this.tiles].map(([id, e]) => [id, e.player.latency.summary()]));
+  }
+
+  /** Starts every tile's latency figures over. */
+  resetLatency() {
+    for (const e of this.tiles.values()) e.player.latency.reset();
   }
 
   /** Status: what the hub says of the camera, unless the video itself says otherwise. */
@@ -137,7 +178,12 @@ export class TileWall {
   }
 
   relabel() {
-    for (const entry of this.tiles.values()) { this.badge(entry); entry.tile.title = t("cam.focus"); }
+    for (const entry of this.tiles.values()) {
+      this.badge(entry);
+      entry.tile.title = t("cam.focus");
+      entry.meter.title = t("cam.latency");
+      entry.meter.setAttribute("aria-label", t("cam.latency"));
+    }
     this.root.querySelector(".empty")?.replaceChildren(t("cam.none"));
   }
 
