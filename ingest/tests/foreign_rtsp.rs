@@ -11,8 +11,8 @@
 //! and the quirks of cameras in retina's issue tracker (fragments with both S and E set,
 //! empty fragments, the reserved bit) damage nothing.
 
-mod common;
-mod foreign;
+use crate::common;
+use crate::foreign;
 
 use std::process::Command;
 use std::sync::atomic::Ordering;

@@ -8,6 +8,8 @@
 mod common;
 
 mod fmp4_ffprobe;
+mod foreign;
+mod foreign_rtsp;
 mod live_view;
 mod snapshot;
 mod supervision;
