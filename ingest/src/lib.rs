@@ -22,6 +22,7 @@ pub mod fmp4;
 pub mod gop;
 pub mod live;
 pub mod quirks;
+pub mod recording;
 pub mod session;
 pub mod snapshot;
 pub mod status;

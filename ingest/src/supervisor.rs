@@ -18,6 +18,7 @@ use crate::backoff::Backoff;
 use crate::config::{IngestConfig, Quality};
 use crate::fmp4::{VideoParams, TIMESCALE};
 use crate::live::{LiveStream, Packaged};
+use crate::recording::RecordingTap;
 use crate::session::{codec_name, Session, SessionConfig, SessionError};
 use crate::status::{MediaInfo, StatusReporter, StreamState};
 
@@ -27,13 +28,20 @@ use crate::status::{MediaInfo, StatusReporter, StreamState};
 pub(crate) struct StreamShared {
     pub(crate) status: StatusReporter,
     pub(crate) live: LiveStream,
+    pub(crate) recording: RecordingTap,
 }
 
 impl StreamShared {
-    pub(crate) fn new(status: StatusReporter, quality: Quality, config: &IngestConfig) -> Self {
+    pub(crate) fn new(
+        status: StatusReporter,
+        quality: Quality,
+        config: &IngestConfig,
+        recording: RecordingTap,
+    ) -> Self {
         Self {
             status,
             live: LiveStream::new(quality, config.viewer_queue, config.gop_limits),
+            recording,
         }
     }
 }
@@ -119,6 +127,7 @@ async fn run_session(
         Ok(Ok(session)) => session,
     };
     stream.live.begin_session();
+    stream.recording.begin_session();
     if let Some(params) = session.params() {
         stream.status.set_media(&media_info(params));
     }
@@ -145,24 +154,32 @@ async fn run_session(
             Ok(Ok(frame)) => frame,
         };
         let arrived = Instant::now();
-        stream.status.frame_seen(SystemTime::now());
+        let wall = SystemTime::now();
+        stream.status.frame_seen(wall);
         if let Some(params) = &frame.new_params {
             stream.status.set_media(&media_info(params));
-        }
-        match stream.live.push_arrived(&frame, arrived) {
-            Ok(Packaged::Sent(sample)) => {
-                if let Some(rate) = fps.add(sample.decode_time) {
-                    stream.status.set_fps(rate);
-                }
-            }
-            Ok(Packaged::Skipped) => {}
-            // One bad frame is not worth a reconnection; the next keyframe
-            // repairs the picture.
-            Err(e) => tracing::warn!("dropping a malformed frame: {e}"),
         }
         if frame.loss > 0 {
             tracing::debug!("{} RTP packets lost before a frame", frame.loss);
         }
+        let sent = match stream.live.push_arrived(&frame, arrived) {
+            Ok(Packaged::Sent(sample)) => {
+                if let Some(rate) = fps.add(sample.decode_time) {
+                    stream.status.set_fps(rate);
+                }
+                Some(sample)
+            }
+            Ok(Packaged::Skipped) => None,
+            // One bad frame is not worth a reconnection; the next keyframe
+            // repairs the picture.
+            Err(e) => {
+                tracing::warn!("dropping a malformed frame: {e}");
+                None
+            }
+        };
+        // The recorder's one hook: what live video sent, recorded as sent
+        // (never waits; see recording/tap.rs).
+        stream.recording.offer(frame, sent, wall);
         let first = *first_frame.get_or_insert_with(Instant::now);
         if !online && first.elapsed() >= settings.online_after {
             online = true;

@@ -40,6 +40,7 @@ mod fragment;
 mod init;
 pub mod inspect;
 mod params;
+pub mod run;
 pub mod timeline;
 
 pub use fragment::{
