@@ -18,6 +18,7 @@ mod backoff;
 mod cameras;
 pub mod camsim;
 pub mod config;
+pub mod evidence;
 pub mod fmp4;
 pub mod gop;
 pub mod live;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::media::{have_ffprobe, probe};
 use common::{camera, fast_config, start_sim, wait_for};
+use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment};
 use gridwatch_ingest::recording::{
     MemoryIndex, RecordMode, Recorder, RecordingConfig, SampleDirConfig,
 };
@@ -73,4 +74,27 @@ async fn recorded_segments_decode_and_use_the_live_session() {
             probed.duration
         );
     }
+
+    // A clip across a segment boundary: one progressive MP4 that decodes
+    // from its first frame, with the frames and duration the plan says.
+    let sources: Vec<ClipSegment> = rows
+        .iter()
+        .map(|r| ClipSegment {
+            path: tmp.path().join(&r.path),
+            start: r.start,
+        })
+        .collect();
+    let from = rows[0].end - Duration::from_millis(1300);
+    let to = rows[1].start + Duration::from_millis(1200);
+    let plan = plan_clip(&sources, from, to).unwrap();
+    assert!(plan.from <= from && plan.from > from - Duration::from_secs(1));
+    let clip = tmp.path().join("clip.mp4");
+    plan.write_file(&clip).unwrap();
+    let probed = probe(&clip);
+    assert_eq!(probed.frames, plan.frames);
+    let planned = plan.to.duration_since(plan.from).unwrap().as_secs_f64();
+    assert!(
+        (probed.duration - planned).abs() < 0.05,
+        "{probed:?} vs {planned} s"
+    );
 }

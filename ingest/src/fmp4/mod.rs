@@ -35,7 +35,7 @@
 //! # Ok::<(), gridwatch_ingest::fmp4::Fmp4Error>(())
 //! ```
 
-mod boxes;
+pub(crate) mod boxes;
 mod fragment;
 mod init;
 pub mod inspect;

@@ -248,7 +248,9 @@ impl SegmentName {
     }
 }
 
-fn escape(id: &str) -> String {
+/// `id` as one safe path component (`%XX` for anything but letters,
+/// digits, `_`, `-` and a `.` that does not lead).
+pub(crate) fn escape(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for (i, b) in id.bytes().enumerate() {
         let plain = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);

@@ -44,6 +44,7 @@
 //! [`clip`] builds one MP4 from segments for a time range (evidence,
 //! downloads).
 
+pub mod clip;
 mod config;
 pub mod dir;
 mod index;

@@ -94,3 +94,34 @@ impl FakeStream {
         (frame, sample, self.start + Duration::from_millis(n * 40))
     }
 }
+
+/// A recorder into `dir` with 1 s segments and a quick writer.
+pub(crate) fn fake_recorder(dir: &std::path::Path) -> (super::Recorder, Arc<super::MemoryIndex>) {
+    use super::{MemoryIndex, Recorder, RecordingConfig, SampleDirConfig};
+    let index = Arc::new(MemoryIndex::new());
+    let config = RecordingConfig {
+        dirs: vec![SampleDirConfig {
+            path: dir.to_path_buf(),
+            min_free_bytes: 0,
+        }],
+        segment_duration: Duration::from_secs(1),
+        drain_interval: Duration::from_millis(5),
+        ..RecordingConfig::default()
+    };
+    (Recorder::open(config, index.clone()), index)
+}
+
+/// Records `frames` synthetic frames (a keyframe every 10, 1 s segments)
+/// into `dir` and returns the rows.
+pub(crate) fn record_fake(dir: &std::path::Path, frames: u64) -> Vec<SegmentRecord> {
+    let (recorder, index) = fake_recorder(dir);
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 300);
+    for _ in 0..frames {
+        let (frame, sample, wall) = stream.next_frame();
+        tap.offer(frame, Some(sample), wall);
+    }
+    drop(tap);
+    recorder.shutdown();
+    index.segments()
+}
