@@ -17,6 +17,7 @@ pub mod id;
 pub mod incident;
 pub mod patch;
 pub mod post;
+pub mod recording;
 pub mod report;
 pub mod role;
 pub mod routing;
