@@ -125,6 +125,11 @@ impl SampleDir {
         free_bytes(&self.path)
     }
 
+    /// Its file system's size and free space.
+    pub fn space(&self) -> io::Result<Space> {
+        space(&self.path)
+    }
+
     /// Every segment file under the directory, as relative paths.
     pub fn list_segment_files(&self) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
@@ -182,7 +187,21 @@ pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
-pub(crate) fn free_bytes(path: &Path) -> io::Result<u64> {
+/// Bytes available to an unprivileged writer on the file system holding `path`.
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    space(path).map(|s| s.free)
+}
+
+/// A file system's size and free space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Available to an unprivileged writer.
+    pub free: u64,
+    pub total: u64,
+}
+
+/// The size and free space of the file system holding `path`.
+pub fn space(path: &Path) -> io::Result<Space> {
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
     // SAFETY: statvfs writes into the zeroed struct we own; the path is NUL-terminated.
@@ -191,7 +210,10 @@ pub(crate) fn free_bytes(path: &Path) -> io::Result<u64> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    Ok(Space {
+        free: stat.f_bavail.saturating_mul(stat.f_frsize),
+        total: stat.f_blocks.saturating_mul(stat.f_frsize),
+    })
 }
 
 /// A random ID, 32 hex digits.

@@ -30,9 +30,10 @@ use super::status::{add, lock, DirShared, StopReason};
 
 /// Free space that must come back above `min_free_bytes` before a directory
 /// stopped for space resumes, so that it does not flap at the limit: a
-/// sixteenth of the floor (64 MiB of the default 1 GiB) plus 1 MiB.
-fn resume_margin(min_free_bytes: u64) -> u64 {
-    min_free_bytes / 16 + (1 << 20)
+/// sixteenth of the floor (64 MiB of the default 1 GiB) plus 1 MiB, but no
+/// more than an eighth of the whole file system (a small one must resume too).
+fn resume_margin(min_free_bytes: u64, total_bytes: u64) -> u64 {
+    (min_free_bytes / 16 + (1 << 20)).min(total_bytes / 8)
 }
 
 struct Stream {
@@ -359,7 +360,8 @@ impl DirWriter {
     /// Resumes a stopped directory once space is back and no hold is set.
     fn check_space(&mut self) {
         self.next_space_check = Instant::now() + self.config.space_check_interval;
-        let free = self.dir.free_bytes().ok();
+        let space = self.dir.space().ok();
+        let free = space.map(|s| s.free);
         self.shared.set_free_bytes(free);
         if lock(&self.shared.hold).is_some() {
             return;
@@ -367,9 +369,10 @@ impl DirWriter {
         let Some(reason) = self.stopped else { return };
         let needed = match reason {
             StopReason::Held => self.min_free_bytes,
-            _ => self
-                .min_free_bytes
-                .saturating_add(resume_margin(self.min_free_bytes)),
+            _ => self.min_free_bytes.saturating_add(resume_margin(
+                self.min_free_bytes,
+                space.map_or(0, |s| s.total),
+            )),
         };
         if free.is_some_and(|f| f >= needed) {
             tracing::info!(dir = %self.dir.path().display(), "recording resumes");
