@@ -9,5 +9,7 @@
 
 mod index;
 pub mod retention;
+mod verify;
 
 pub use index::StoreIndex;
+pub use verify::{verify_evidence, VerifyError};

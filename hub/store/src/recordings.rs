@@ -308,6 +308,32 @@ impl Store {
         Ok(rows.into_iter().map(Segment::from).collect())
     }
 
+    /// Where segments are: `(id, directory path, relative path)` of those of `ids` still
+    /// indexed.
+    pub async fn recording_segment_paths(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT s.id, d.path, s.path FROM recording_segments s \
+                 JOIN recording_dirs d ON d.id = s.dir_id \
+                 WHERE NOT s.deleting AND s.id IN {}",
+                placeholders(1, chunk.len())
+            );
+            let mut rows: Vec<(String, String, String)> = with_pool!(self, p => {
+                let mut q = sqlx::query_as(AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?
+            });
+            out.append(&mut rows);
+        }
+        Ok(out)
+    }
+
     /// Bytes and segments per directory.
     pub async fn recording_usage(&self) -> Result<Vec<DirBytes>, StoreError> {
         let rows: Vec<(String, i64, i64)> = with_pool!(self, p => {

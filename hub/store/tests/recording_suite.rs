@@ -3,13 +3,8 @@
 //! locks incidents put on time ranges, and evidence clips with the chain's head.
 
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::dispatch::Raise;
-use gridwatch_core::event::Actor;
-use gridwatch_core::incident::{IncidentKind, Source};
 use gridwatch_core::recording::{EvidenceClip, RecordMode, RecordingLock, Segment};
-use gridwatch_core::routing::RoutedBy;
-use gridwatch_core::sla::ResponsePolicy;
-use gridwatch_store::{on_both, DirBytes, RaiseRequest, RecordingDir, SegmentFile, Store};
+use gridwatch_store::{on_both, DirBytes, RecordingDir, SegmentFile, Store};
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
@@ -53,26 +48,7 @@ async fn with_segments(store: &Store, minutes: std::ops::Range<i64>) -> Vec<Segm
 }
 
 async fn incident(store: &Store) -> String {
-    let request = RaiseRequest {
-        raise: Raise {
-            id: gridwatch_core::id::new_id(),
-            kind: IncidentKind::Sos,
-            source: Source::Device("d1".into()),
-            grid_id: None,
-            routed_by: RoutedBy::Device,
-            post_chain: vec![],
-            policy: ResponsePolicy::default(),
-            lat: None,
-            lon: None,
-            note: None,
-            camera_id: None,
-            cameras: vec![],
-            details: serde_json::Value::Null,
-        },
-        actor: Actor::device("d1", "http"),
-        repeat_window: None,
-        idempotency_key: None,
-    };
+    let request = gridwatch_store::testing::bare_sos("d1");
     store
         .raise_incident(request, t0())
         .await

@@ -9,5 +9,6 @@ mod ingest_common;
 
 mod crash;
 mod disk_full;
+mod evidence;
 mod retention;
 mod support;

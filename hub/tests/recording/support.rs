@@ -96,3 +96,10 @@ pub async fn assert_index_matches_disk(store: &Store, dir_id: &str, dir: &Path) 
 fn segment_camera(relative: &str) -> &str {
     relative.split('/').next().unwrap_or_default()
 }
+
+/// A new SOS incident (evidence clips belong to one).
+pub async fn incident(store: &Store) -> String {
+    let request = gridwatch_store::testing::bare_sos(&gridwatch_core::id::new_id());
+    let raised = store.raise_incident(request, chrono::Utc::now()).await;
+    raised.expect("an incident").incident.id
+}

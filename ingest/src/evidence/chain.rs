@@ -245,6 +245,16 @@ impl EvidenceDir {
         })
     }
 
+    /// Every readable manifest, in order (e.g. to find the segments they name).
+    pub fn manifests(&self) -> Result<Vec<Manifest>, EvidenceError> {
+        Ok(self
+            .read_manifests()?
+            .0
+            .into_iter()
+            .map(|m| m.manifest)
+            .collect())
+    }
+
     /// Every manifest in order, and what is wrong with the files themselves.
     fn read_manifests(&self) -> Result<(Vec<OnDisk>, Vec<Problem>), EvidenceError> {
         let dir = self.path.join("manifests");
