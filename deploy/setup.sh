@@ -128,7 +128,14 @@ case "${1:-}" in
     say "building"
     cargo build --locked --workspace --bins
     say "running the tests"
-    cargo test --locked --workspace
+    if command -v cargo-nextest >/dev/null; then
+      # Each test in a process of its own, many at once (.config/nextest.toml says how many);
+      # nextest does not run doc tests, so they follow.
+      cargo nextest run --locked --workspace
+      cargo test --locked --workspace --doc
+    else
+      cargo test --locked --workspace
+    fi
     say "running the browser tests"
     apt_install "${BROWSER_PACKAGES[@]}"
     command -v node >/dev/null || apt_install nodejs npm

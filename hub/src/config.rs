@@ -107,9 +107,11 @@ pub struct ResponseConfig {
 impl Default for ResponseConfig {
     fn default() -> Self {
         ResponseConfig {
-            window_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_RESPONSE_MINUTES,
-            ack_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_ACK_MINUTES,
-            at_risk_minutes: gridwatch_core::sla::ResponsePolicy::DEFAULT_AT_RISK_MINUTES,
+            window_minutes:
+                gridwatch_core::response_check::ResponsePolicy::DEFAULT_RESPONSE_MINUTES,
+            ack_minutes: gridwatch_core::response_check::ResponsePolicy::DEFAULT_ACK_MINUTES,
+            at_risk_minutes:
+                gridwatch_core::response_check::ResponsePolicy::DEFAULT_AT_RISK_MINUTES,
             window_seconds: None,
             ack_seconds: None,
             at_risk_seconds: None,
@@ -119,11 +121,11 @@ impl Default for ResponseConfig {
 
 impl ResponseConfig {
     /// The centre's policy; an error names the `[response]` field at fault.
-    pub fn policy(&self) -> Result<gridwatch_core::sla::ResponsePolicy, ConfigError> {
+    pub fn policy(&self) -> Result<gridwatch_core::response_check::ResponsePolicy, ConfigError> {
         let seconds = |m: u32, s: Option<u32>| {
             chrono::Duration::seconds(s.map_or(i64::from(m) * 60, i64::from))
         };
-        gridwatch_core::sla::ResponsePolicy::new(
+        gridwatch_core::response_check::ResponsePolicy::new(
             seconds(self.window_minutes, self.window_seconds),
             seconds(self.ack_minutes, self.ack_seconds),
             seconds(self.at_risk_minutes, self.at_risk_seconds),
@@ -558,7 +560,7 @@ mod tests {
         );
         assert_eq!(
             c.response.policy().unwrap(),
-            gridwatch_core::sla::ResponsePolicy::default()
+            gridwatch_core::response_check::ResponsePolicy::default()
         );
     }
 
@@ -573,7 +575,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.response.policy().unwrap(),
-            gridwatch_core::sla::ResponsePolicy::from_minutes(20, 3, 12).unwrap()
+            gridwatch_core::response_check::ResponsePolicy::from_minutes(20, 3, 12).unwrap()
         );
     }
 

@@ -1,6 +1,6 @@
 //! Logging in and out: cookies, Bearer tokens, revocation and throttling.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error in the contract's shape, and loses nothing.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

@@ -3,7 +3,7 @@
 //! hub reaches a camera (URLs, transport, quirks, user agent) only admins. On SQLite and on
 //! PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::community::{act_ok, community, raise, s, Community};

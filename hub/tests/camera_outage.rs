@@ -3,14 +3,15 @@
 //! start — and the time before that incident counts from the outage's real start, which the
 //! database keeps across a restart; on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::Method;
 use chrono::Duration;
 use common::community::{act_ok, community};
 use common::Hub;
+use gridwatch_core::access::Visibility;
 use gridwatch_hub::cameras::health::raise_camera_offline;
-use gridwatch_store::{IncidentFilter, RaiseOutcome, Visibility};
+use gridwatch_store::{IncidentFilter, RaiseOutcome};
 use serde_json::json;
 
 on_both!(an_open_outage_is_raised_once, |hub: Hub| async move {

@@ -9,7 +9,7 @@
 mod ingest_common;
 
 use futures::{SinkExt, StreamExt};
-use gridwatch_core::incident::EventType;
+use gridwatch_core::event::EventType;
 use gridwatch_hub::{server, Config};
 use gridwatch_ingest::fmp4::inspect::{parse_init_segment, parse_media_segment};
 use gridwatch_ingest::fmp4::SYNC_SAMPLE_FLAGS;

@@ -2,7 +2,7 @@
 //! in the dashboard and in the alert rules is one the hub registers. A renamed metric would
 //! otherwise leave a blank panel, or an alert that can never fire, without anyone noticing.
 
-mod common;
+use crate::common;
 
 use common::Hub;
 use gridwatch_hub::{mqtt, Config};

@@ -2,7 +2,7 @@
 //! idempotency, rate limit, lenient bodies), every transition and its 409, who sees and does
 //! what, and manual incidents.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

@@ -6,7 +6,7 @@
 //! leave are cleared at the end. The buttons and the status watcher are separate rumqttc
 //! clients speaking to the broker, as real buttons would.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::community::{act_ok, community, get, s, Community};

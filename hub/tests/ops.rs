@@ -1,7 +1,7 @@
 //! Answers of the edge itself: a request not finished in time gets a JSON error, not an empty
 //! answer; readiness says what is wrong without handing the database's own words to anyone.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

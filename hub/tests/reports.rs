@@ -2,7 +2,7 @@
 //! incidents cancelled after their deadline (broken promises, counted) and incidents not yet
 //! due (pending, out of the ratio).
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

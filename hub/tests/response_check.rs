@@ -1,7 +1,7 @@
 //! The 15-minute response check through the HTTP edge and the timer engine, on a manual clock:
 //! every timer path, frozen windows, restarts, the watchdog, and two hubs on one PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use chrono::Duration;

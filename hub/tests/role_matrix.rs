@@ -2,7 +2,7 @@
 //! endpoint admits, 403 for the others and 401 without credentials. The endpoint list comes
 //! from the same table the router is built from, so a new endpoint is walked automatically.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::Hub;

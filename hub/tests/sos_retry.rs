@@ -3,7 +3,7 @@
 //! retries nor attempts the database failed use up the per-caller limit. The limit refuses only
 //! a caller whose SOS is already raised and open, and its 429 says so.
 
-mod common;
+use crate::common;
 
 use axum::http::{header, Method, StatusCode};
 use common::community::{act_ok, community, keyed, s, sos};

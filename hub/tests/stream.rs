@@ -2,7 +2,7 @@
 //! filter, receipts, presence, the flag on a dispatch nobody can see, slow and silent clients.
 //! Every test runs on SQLite and on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::community::{community, create, raise, s, Community};
 use common::Hub;

@@ -5,7 +5,7 @@
 //! The ffprobe checks print that they are skipped and pass without ffprobe,
 //! unless `GRIDWATCH_REQUIRE_FFPROBE` is set.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,13 +2,11 @@
 //! recorder (no second RTSP session), and every segment decodes in ffprobe
 //! with the frame count, size and codec its row says.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::media::{have_ffprobe, probe};
-use common::{camera, fast_config, start_sim, wait_for};
+use crate::common::media::{have_ffprobe, probe};
+use crate::common::{camera, fast_config, start_sim, wait_for};
 use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment};
 use gridwatch_ingest::recording::{
     MemoryIndex, RecordMode, Recorder, RecordingConfig, SampleDirConfig,
@@ -30,7 +28,7 @@ fn config(dir: &std::path::Path) -> RecordingConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorded_segments_decode_and_use_the_live_session() {
-    common::init_tracing();
+    crate::common::init_tracing();
     let sim = start_sim(1);
     let tmp = tempfile::tempdir().unwrap();
     let index = Arc::new(MemoryIndex::new());

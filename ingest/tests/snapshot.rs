@@ -1,7 +1,7 @@
 //! Snapshots against the camera simulator: a JPEG of the stream's size,
 //! decoded once per keyframe, and clear errors before there is a picture.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

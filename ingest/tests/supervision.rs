@@ -1,7 +1,7 @@
 //! The supervisor against the camera simulator: status follows what the
 //! camera does, and the session comes back by itself.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

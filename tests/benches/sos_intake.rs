@@ -21,7 +21,8 @@ mod common;
 
 use chrono::Utc;
 use common::{binary, env_usize, ms, spread, start_hub, Spread};
-use gridwatch_store::{Backend, IncidentFilter, Store, StoreOptions, Visibility};
+use gridwatch_core::access::Visibility;
+use gridwatch_store::{Backend, IncidentFilter, Store, StoreOptions};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The `gridwatch` binary as an operator uses it: help, config, migrate, user and device
 //! creation, serve with graceful shutdown, and the demo.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::process::Stdio;

@@ -2,7 +2,7 @@
 //! this machine): an event committed on one node reaches a console on the other, in order and
 //! without a gap; when a node is killed, its consoles resume on the other and miss nothing.
 
-mod support;
+use crate::support;
 
 use gridwatch_client::{Message, StreamClient};
 use serde_json::{json, Value};

@@ -9,7 +9,7 @@
 //! `incident.at_risk`, one `incident.breached`, and two `incident.escalated` (to the duty
 //! officers, then to the supervisor level).
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};

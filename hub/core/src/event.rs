@@ -5,10 +5,127 @@
 //! as the change it records, so a reader that has seen `seq` N and asks for what follows misses
 //! nothing.
 
-use crate::incident::EventType;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The `type` of an event on the real-time stream: every type the API contract lists.
+///
+/// Only some are produced by [`crate::incident::transition`]; the others come from elsewhere: `raised` and
+/// `repeat` from raising, `delivered` from a console's receipt, `at_risk` and `breached` from
+/// the response check (`crate::response_check`), and the camera and post ones from presence.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+pub enum EventType {
+    #[serde(rename = "incident.raised")]
+    IncidentRaised,
+    /// The same device or resident pressed SOS again while its incident is open.
+    #[serde(rename = "incident.repeat")]
+    IncidentRepeat,
+    #[serde(rename = "incident.dispatched")]
+    IncidentDispatched,
+    /// A console confirmed that a dispatch reached it (a `receipt` on the stream).
+    #[serde(rename = "incident.delivered")]
+    IncidentDelivered,
+    /// Dispatched to a post with no console online: nobody there will see it, so duty
+    /// officers are told at once instead of after the acknowledgement window.
+    #[serde(rename = "incident.undelivered")]
+    IncidentUndelivered,
+    #[serde(rename = "incident.acknowledged")]
+    IncidentAcknowledged,
+    #[serde(rename = "incident.en_route")]
+    IncidentEnRoute,
+    #[serde(rename = "incident.on_scene")]
+    IncidentOnScene,
+    #[serde(rename = "incident.resolved")]
+    IncidentResolved,
+    #[serde(rename = "incident.cancelled")]
+    IncidentCancelled,
+    #[serde(rename = "incident.escalated")]
+    IncidentEscalated,
+    #[serde(rename = "incident.at_risk")]
+    IncidentAtRisk,
+    #[serde(rename = "incident.breached")]
+    IncidentBreached,
+    #[serde(rename = "camera.online")]
+    CameraOnline,
+    #[serde(rename = "camera.offline")]
+    CameraOffline,
+    #[serde(rename = "post.online")]
+    PostOnline,
+    #[serde(rename = "post.offline")]
+    PostOffline,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 17] = [
+        EventType::IncidentRaised,
+        EventType::IncidentRepeat,
+        EventType::IncidentDispatched,
+        EventType::IncidentDelivered,
+        EventType::IncidentUndelivered,
+        EventType::IncidentAcknowledged,
+        EventType::IncidentEnRoute,
+        EventType::IncidentOnScene,
+        EventType::IncidentResolved,
+        EventType::IncidentCancelled,
+        EventType::IncidentEscalated,
+        EventType::IncidentAtRisk,
+        EventType::IncidentBreached,
+        EventType::CameraOnline,
+        EventType::CameraOffline,
+        EventType::PostOnline,
+        EventType::PostOffline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::IncidentRaised => "incident.raised",
+            EventType::IncidentRepeat => "incident.repeat",
+            EventType::IncidentDispatched => "incident.dispatched",
+            EventType::IncidentDelivered => "incident.delivered",
+            EventType::IncidentUndelivered => "incident.undelivered",
+            EventType::IncidentAcknowledged => "incident.acknowledged",
+            EventType::IncidentEnRoute => "incident.en_route",
+            EventType::IncidentOnScene => "incident.on_scene",
+            EventType::IncidentResolved => "incident.resolved",
+            EventType::IncidentCancelled => "incident.cancelled",
+            EventType::IncidentEscalated => "incident.escalated",
+            EventType::IncidentAtRisk => "incident.at_risk",
+            EventType::IncidentBreached => "incident.breached",
+            EventType::CameraOnline => "camera.online",
+            EventType::CameraOffline => "camera.offline",
+            EventType::PostOnline => "post.online",
+            EventType::PostOffline => "post.offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether the event is about an incident (and so carries `incident` on the stream).
+    pub fn is_incident(self) -> bool {
+        self.as_str().starts_with("incident.")
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Who made a change and from where, for the audit trail.
 ///
@@ -93,6 +210,27 @@ pub struct Event {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn event_types_are_exactly_the_contracts() {
+        // The contract's list, and `incident.undelivered` (a dispatch no console received).
+        let contract =
+            "incident.raised, incident.repeat, incident.dispatched, incident.delivered, \
+            incident.undelivered, incident.acknowledged, incident.en_route, incident.on_scene, \
+            incident.resolved, \
+            incident.cancelled, incident.escalated, incident.at_risk, incident.breached, \
+            camera.online, camera.offline, post.online, post.offline";
+        let names: Vec<&str> = contract.split(',').map(str::trim).collect();
+        assert_eq!(names, EventType::ALL.map(EventType::as_str));
+        for e in EventType::ALL {
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(json, format!("\"{}\"", e.as_str()));
+            assert_eq!(serde_json::from_str::<EventType>(&json).unwrap(), e);
+            assert_eq!(EventType::parse(e.as_str()), Some(e));
+            assert_eq!(e.is_incident(), e.as_str().starts_with("incident."));
+        }
+        assert_eq!(EventType::parse("hello"), None);
+    }
 
     #[test]
     fn actors_say_who_and_from_where() {

@@ -6,10 +6,11 @@
 //! milliseconds). The store (`gridwatch-store`) persists these types; the HTTP edge
 //! (`gridwatch-hub`) exposes them. Neither direction is known here.
 
+pub mod access;
 pub mod camera;
+pub mod change;
 pub mod clock;
 pub mod device;
-pub mod dispatch;
 pub mod event;
 pub mod geo;
 pub mod grid;
@@ -19,9 +20,9 @@ pub mod patch;
 pub mod post;
 pub mod recording;
 pub mod report;
+pub mod response_check;
 pub mod role;
 pub mod routing;
-pub mod sla;
 pub mod user;
 pub mod validate;
 

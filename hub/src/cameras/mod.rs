@@ -1,22 +1,16 @@
 //! Cameras in the hub: the ingest's registry ([`gridwatch_ingest::Cameras`]) fed from the
-//! store, the video endpoints, and camera health turned into events and incidents.
+//! store, and camera health turned into events and incidents. The camera endpoints are the
+//! HTTP edge's (`crate::http::{cameras, live, snapshot}`); the delay from a frame's arrival
+//! from the camera to its WebSocket send is the histogram `gridwatch_live_send_delay_seconds`.
 //!
 //! - [`sync`]: the store's cameras (with their credentials, which only the ingest sees) become
 //!   the registry's configuration — all of them at start and every `resync_seconds`, one at a
 //!   time when the API changes one, without a restart.
-//! - [`api`]: the camera CRUD handlers, whose answers carry the live status.
-//! - [`live`]: `GET /api/v1/cameras/{id}/live`, fragmented MP4 over a WebSocket; the delay
-//!   from a frame's arrival from the camera to its WebSocket send is the histogram
-//!   `gridwatch_live_send_delay_seconds`.
-//! - [`snapshot`]: `GET /api/v1/cameras/{id}/snapshot.jpg` (decoded by the ingest).
 //! - [`health`]: `camera.online`/`camera.offline` events, and a `camera_offline` incident for
 //!   an outage longer than `offline_incident_seconds`.
 
-pub mod api;
 pub mod config;
 pub mod health;
-pub mod live;
-pub mod snapshot;
 pub mod sync;
 
 pub use config::CamerasConfig;

@@ -103,9 +103,9 @@ pub mod users {
 }
 
 /// Cameras answer with their live status and tell the ingest of every change: see
-/// [`crate::cameras::api`].
+/// [`crate::http::cameras`].
 pub mod cameras {
-    pub use crate::cameras::api::{create, delete, get, list, patch};
+    pub use crate::http::cameras::{create, delete, get, list, patch};
 }
 
 pub mod devices {

@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::Response;
+use gridwatch_core::access::Visibility;
 use gridwatch_core::device::Device;
 use gridwatch_core::user::User;
 use gridwatch_core::Role;
@@ -35,6 +36,15 @@ impl Caller {
         match self {
             Caller::User(u) => Some(u),
             Caller::Device(_) => None,
+        }
+    }
+
+    /// Which incidents the caller may see, and so how it is shown them
+    /// ([`Visibility::form`]) and which cameras it may watch (`CameraScope`).
+    pub fn visibility(&self) -> Visibility {
+        match self {
+            Caller::User(u) => Visibility::of_user(u),
+            Caller::Device(d) => Visibility::of_device(d),
         }
     }
 }

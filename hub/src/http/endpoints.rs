@@ -3,7 +3,7 @@
 //! The router, the role check, the OpenAPI document and the role-matrix test are all built from
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
-use super::{admin, auth, incidents, ops, reports, sos, stream};
+use super::{admin, auth, incidents, live, ops, reports, snapshot, sos, stream};
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -354,7 +354,7 @@ pub fn all() -> Vec<Endpoint> {
             "/api/v1/cameras/{id}/live",
             VIDEO,
             "Live video (WebSocket): an init text frame, then fMP4 segments from the latest keyframe; ?quality=main|sub",
-            crate::cameras::live::live,
+            live::live,
         )
         .websocket(),
         ep(
@@ -362,7 +362,7 @@ pub fn all() -> Vec<Endpoint> {
             "/api/v1/cameras/{id}/snapshot.jpg",
             VIDEO,
             "A current JPEG of the camera (503 until it has sent a picture); ?quality=main|sub",
-            crate::cameras::snapshot::snapshot,
+            snapshot::snapshot,
         ),
         ep(
             Method::GET,

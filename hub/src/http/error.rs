@@ -1,8 +1,10 @@
 //! Every failure answered in the contract's shape:
 //! `{"error": {"code": "snake_case", "message": "what is wrong, for a person"}}`.
 
+use crate::incidents::intake::IntakeError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use gridwatch_ingest::LiveError;
 use gridwatch_store::StoreError;
 use serde_json::json;
 
@@ -93,6 +95,32 @@ impl From<StoreError> for ApiError {
 impl From<gridwatch_core::ValidationError> for ApiError {
     fn from(v: gridwatch_core::ValidationError) -> Self {
         StoreError::Invalid(v).into()
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::RateLimited { retry_after } => {
+                ApiError::too_many(e.to_string(), retry_after)
+            }
+            IntakeError::Invalid(v) => v.into(),
+            IntakeError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Live video (and snapshots) of a camera that is not there or not on.
+impl From<LiveError> for ApiError {
+    fn from(e: LiveError) -> Self {
+        match e {
+            LiveError::UnknownCamera(id) => ApiError::not_found(format!("no camera {id}")),
+            LiveError::Disabled(id) => ApiError::new(
+                StatusCode::CONFLICT,
+                "camera_disabled",
+                format!("camera {id} is disabled; enable it to watch it"),
+            ),
+        }
     }
 }
 

@@ -18,49 +18,24 @@ use super::json::{Json, OptionalJson, Path, Query};
 use super::sos::{idempotency_key, raised_response};
 use crate::incidents::intake;
 use crate::state::AppState;
-use crate::stream::audience::{Form, RESIDENT_TYPES};
 use crate::stream::message;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use gridwatch_core::access::{Form, RESIDENT_EVENTS};
 use gridwatch_core::event::{Actor, Event};
 use gridwatch_core::incident::{
     Action, IllegalTransition, Incident, IncidentState, NewIncident, Source,
 };
 use gridwatch_core::{validate, Role};
-use gridwatch_store::{IncidentFilter, StoreError, Visibility};
+use gridwatch_store::{IncidentFilter, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// Which incidents a caller may see.
-pub fn visibility(caller: &Caller) -> Visibility {
-    match caller {
-        Caller::Device(d) => Visibility::RaisedBy(Source::Device(d.id.clone())),
-        Caller::User(u) => match u.role {
-            Role::Admin | Role::DutyOfficer => Visibility::All,
-            Role::Responder => u
-                .post_id
-                .clone()
-                .map_or(Visibility::Nothing, Visibility::Post),
-            Role::Resident => Visibility::RaisedBy(Source::Resident(u.id.clone())),
-            Role::Device => Visibility::Nothing,
-        },
-    }
-}
-
-/// How the caller is shown incidents: residents in the stream's reduced form, so that the
-/// HTTP answers tell them no more than the stream does; everyone else as recorded.
-pub fn form(caller: &Caller) -> Form {
-    match caller {
-        Caller::User(u) if u.role == Role::Resident => Form::Resident,
-        _ => Form::Full,
-    }
-}
-
-/// An incident as the caller is shown it (see [`form`]).
+/// An incident as the caller is shown it (see `Visibility::form`).
 pub fn shown(caller: &Caller, i: &Incident) -> Value {
-    message::incident(i, form(caller))
+    message::incident(i, caller.visibility().form())
 }
 
 fn actor(caller: &Caller, peer: PeerAddr) -> Actor {
@@ -134,7 +109,7 @@ pub async fn list(
 
 /// The store's filter for a list query, or 400 naming the parameter at fault.
 fn filter(caller: &Caller, q: ListQuery) -> ApiResult<IncidentFilter> {
-    let mut f = IncidentFilter::new(visibility(caller));
+    let mut f = IncidentFilter::new(caller.visibility());
     f.states = match q.state.as_deref() {
         None | Some("all") => None,
         Some("open") => Some(IncidentState::OPEN.to_vec()),
@@ -173,9 +148,9 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    let incident = s.store.visible_incident(&id, &visibility(&caller)).await?;
+    let incident = s.store.visible_incident(&id, &caller.visibility()).await?;
     let events = s.store.timeline(&id).await?;
-    let timeline = match form(&caller) {
+    let timeline = match caller.visibility().form() {
         Form::Full => json!(events),
         Form::Resident => resident_timeline(&caller, &events),
     };
@@ -196,7 +171,7 @@ fn resident_timeline(caller: &Caller, events: &[Event]) -> Value {
     };
     events
         .iter()
-        .filter(|e| RESIDENT_TYPES.contains(&e.kind))
+        .filter(|e| RESIDENT_EVENTS.contains(&e.kind))
         .map(|e| {
             json!({
                 "seq": e.seq,
@@ -220,7 +195,7 @@ async fn act(
     action: Action,
     extra: Option<Value>,
 ) -> ApiResult<axum::Json<Value>> {
-    s.store.visible_incident(id, &visibility(caller)).await?;
+    s.store.visible_incident(id, &caller.visibility()).await?;
     let role = caller.role();
     let me = caller.user().map(|u| (u.id.clone(), u.post_id.clone()));
     let action_name = action.name();
@@ -261,15 +236,9 @@ async fn act(
             )),
         }
     };
-    let applied = crate::incidents::dispatch::act(
-        s,
-        id,
-        &action,
-        &actor(caller, peer),
-        extra.as_ref(),
-        guard,
-    )
-    .await?;
+    let applied =
+        crate::incidents::action::act(s, id, &action, &actor(caller, peer), extra.as_ref(), guard)
+            .await?;
     Ok(axum::Json(
         json!({ "incident": shown(caller, &applied.incident) }),
     ))

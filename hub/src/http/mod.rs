@@ -4,14 +4,17 @@
 pub mod admin;
 pub mod auth;
 pub mod caller;
+pub mod cameras;
 pub mod endpoints;
 pub mod error;
 pub mod incidents;
 pub mod json;
+pub mod live;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod reports;
+pub mod snapshot;
 pub mod sos;
 pub mod stream;
 

@@ -14,7 +14,7 @@ use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::incidents::shown;
 use super::json::{parse_json, RawBody};
-use crate::incidents::intake::{self, IntakeError, SosCaller};
+use crate::incidents::intake::{self, SosCaller};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -25,18 +25,6 @@ use gridwatch_store::{RaiseOutcome, Raised};
 use serde_json::json;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-impl From<IntakeError> for ApiError {
-    fn from(e: IntakeError) -> Self {
-        match e {
-            IntakeError::RateLimited { retry_after } => {
-                ApiError::too_many(e.to_string(), retry_after)
-            }
-            IntakeError::Invalid(v) => v.into(),
-            IntakeError::Store(s) => s.into(),
-        }
-    }
-}
 
 /// The `Idempotency-Key` header, if sent.
 pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {

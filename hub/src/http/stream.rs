@@ -19,7 +19,6 @@ use super::caller::{token_of, Caller};
 use super::error::{ApiError, ApiResult};
 use super::json::Query;
 use crate::state::AppState;
-use crate::stream::audience::{Audience, Form};
 use crate::stream::{message, presence, with_incidents, Published};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -29,11 +28,12 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
+use gridwatch_core::access::{Audience, Visibility};
 use gridwatch_core::event::Actor;
-use gridwatch_core::incident::{EventType, Source};
+use gridwatch_core::event::EventType;
 use gridwatch_core::Role;
 use gridwatch_store::secret::{token_hash, TokenKind};
-use gridwatch_store::{IncidentFilter, Visibility};
+use gridwatch_store::IncidentFilter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::future::Future;
@@ -111,23 +111,12 @@ pub async fn stream(
 
 /// What the caller may see, read when it connects.
 async fn audience_of(s: &AppState, caller: &Caller) -> ApiResult<Audience> {
-    let Caller::User(u) = caller else {
-        return Ok(Audience::Nothing);
+    let visibility = caller.visibility();
+    let grids = match &visibility {
+        Visibility::Post(post) => s.store.grids_of_post(post).await?.into_iter().collect(),
+        _ => Default::default(),
     };
-    Ok(match u.role {
-        Role::Admin | Role::DutyOfficer => Audience::Everything,
-        Role::Responder => match &u.post_id {
-            Some(post) => Audience::Post {
-                post_id: post.clone(),
-                grids: s.store.grids_of_post(post).await?.into_iter().collect(),
-            },
-            None => Audience::Nothing,
-        },
-        Role::Resident => Audience::Resident {
-            source: Source::Resident(u.id.clone()),
-        },
-        Role::Device => Audience::Nothing,
-    })
+    Ok(Audience::new(visibility, grids))
 }
 
 /// Why a connection ended.
@@ -216,8 +205,8 @@ impl Client {
         let s = self.s.clone();
         let mut live = s.stream.subscribe();
         let mut health = s.stream.health();
-        let _console = match (&self.caller, &self.audience) {
-            (Caller::User(u), Audience::Post { post_id, .. }) => {
+        let _console = match (&self.caller, self.audience.visibility()) {
+            (Caller::User(u), Visibility::Post(post_id)) => {
                 Box::pin(presence::connect(&s, &u.id, post_id)).await
             }
             _ => None,
@@ -256,7 +245,7 @@ impl Client {
         let mut ping =
             tokio::time::interval(Duration::from_secs(s.stream.config.ping_seconds.max(1)));
         ping.tick().await;
-        let officers = self.audience == Audience::Everything;
+        let officers = *self.audience.visibility() == Visibility::All;
         loop {
             tokio::select! {
                 got = live.recv() => match got {
@@ -308,34 +297,21 @@ impl Client {
             Caller::User(u) => json!(u),
             Caller::Device(d) => json!({ "id": d.id, "role": "device" }),
         };
-        let visibility = match &self.audience {
-            Audience::Everything => Visibility::All,
-            Audience::Post { post_id, .. } => Visibility::Post(post_id.clone()),
-            Audience::Resident { source } => Visibility::RaisedBy(source.clone()),
-            Audience::Nothing => Visibility::Nothing,
-        };
-        let mut filter = IncidentFilter::open(visibility);
+        let mut filter = IncidentFilter::open(self.audience.visibility().clone());
         filter.limit = 1000;
         let open = self.s.store.incidents(&filter).await.map_err(|e| {
             tracing::warn!(error = %e, "stream: cannot read open incidents for a hello");
             End::Gone
         })?;
-        let form = self.form();
+        let form = self.audience.form();
         let open: Vec<Value> = open.iter().map(|i| message::incident(i, form)).collect();
-        let health = if self.audience == Audience::Everything {
+        let health = if *self.audience.visibility() == Visibility::All {
             health.clone()
         } else {
             Value::Null
         };
         self.send_text(message::hello(latest, user, &open, &health).into())
             .await
-    }
-
-    fn form(&self) -> Form {
-        match self.audience {
-            Audience::Resident { .. } => Form::Resident,
-            _ => Form::Full,
-        }
     }
 
     /// Sends the visible events of the log after `from`, page by page.
@@ -408,7 +384,9 @@ impl Client {
             return None;
         }
         self.last = p.event.seq;
-        self.audience.form(p).map(|form| p.text(form))
+        self.audience
+            .sees_event(&p.event, p.incident.as_ref())
+            .map(|form| p.text(form))
     }
 
     /// Sends an event if the client may see it and has not had it.
@@ -462,7 +440,8 @@ impl Client {
 
     /// Records `incident.delivered` for a dispatch to this console's post.
     async fn receipt(&mut self, seq: i64) -> Result<(), String> {
-        let (Caller::User(u), Audience::Post { post_id, .. }) = (&self.caller, &self.audience)
+        let (Caller::User(u), Visibility::Post(post_id)) =
+            (&self.caller, self.audience.visibility())
         else {
             return Err("receipts come from a post's console".into());
         };

@@ -19,14 +19,15 @@
 use super::routing::{route, Route};
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
+use gridwatch_core::access::Visibility;
+use gridwatch_core::change::Raise;
 use gridwatch_core::device::Device;
-use gridwatch_core::dispatch::Raise;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{Incident, IncidentKind, NewIncident, SosPress, Source};
 use gridwatch_core::routing::RoutedBy;
 use gridwatch_core::user::User;
 use gridwatch_core::ValidationError;
-use gridwatch_store::{IncidentFilter, RaiseOutcome, RaiseRequest, Raised, StoreError, Visibility};
+use gridwatch_store::{IncidentFilter, RaiseOutcome, RaiseRequest, Raised, StoreError};
 use serde_json::json;
 use thiserror::Error;
 

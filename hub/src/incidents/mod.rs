@@ -1,13 +1,14 @@
 //! The incident core of the hub: SOS and manual intake ([`intake`]), routing to a grid and its
-//! posts ([`routing`]), actions on incidents ([`dispatch`]), the response check's timer engine ([`response_check`]) and the watchdog
-//! that makes a stalled engine visible ([`watchdog`]).
+//! posts ([`routing`]), actions on incidents ([`action`]: dispatch, acknowledge, …), the
+//! response check's timer engine ([`response_check`]) and the watchdog that makes a stalled
+//! engine visible ([`watchdog`]).
 //!
-//! The decisions are the domain's (`gridwatch_core::{incident, sla, dispatch, routing}`), the
+//! The decisions are the domain's (`gridwatch_core::{incident, change, response_check, routing}`), the
 //! transactions the store's; this module wires them to the configuration, the clock and the
 //! metrics. Nothing here speaks HTTP, so the MQTT bridge can raise SOS through
 //! [`intake::raise_sos`] like the HTTP edge does.
 
-pub mod dispatch;
+pub mod action;
 pub mod intake;
 pub mod response_check;
 pub mod routing;
@@ -17,7 +18,7 @@ pub mod watchdog;
 use crate::metrics::Metrics;
 use gridwatch_core::event::Event;
 use gridwatch_core::incident::Incident;
-use gridwatch_core::sla::ResponsePolicy;
+use gridwatch_core::response_check::ResponsePolicy;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

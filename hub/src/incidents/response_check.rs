@@ -13,7 +13,7 @@
 
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use gridwatch_core::sla::{EscalationTarget, TimerOutcome};
+use gridwatch_core::response_check::{EscalationTarget, TimerOutcome};
 use gridwatch_store::{Fired, StoreError};
 use std::time::Duration;
 

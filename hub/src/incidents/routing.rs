@@ -3,8 +3,8 @@
 //! `gridwatch_core::routing`'s; this reads the grids and cameras they need.
 
 use crate::state::AppState;
+use gridwatch_core::response_check::ResponsePolicy;
 use gridwatch_core::routing::{self, RoutedBy, NEAREST_CAMERAS};
-use gridwatch_core::sla::ResponsePolicy;
 use gridwatch_store::StoreError;
 
 /// Where an incident goes.

@@ -1,7 +1,7 @@
 //! The stream's messages, as JSON text frames (`shared/design/api.md`, "Real-time stream").
 
-use super::audience::{resident_incident, Form};
 use super::Published;
+use gridwatch_core::access::Form;
 use gridwatch_core::incident::Incident;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -78,4 +78,23 @@ pub fn event(p: &Published, form: Form) -> String {
         }),
     }
     .to_string()
+}
+
+/// What a resident is shown of their incident: its state and times, not who is on it, nor
+/// which cameras watch the place.
+pub fn resident_incident(i: &Incident) -> Value {
+    serde_json::json!({
+        "id": i.id,
+        "kind": i.kind,
+        "state": i.state,
+        "lat": i.lat,
+        "lon": i.lon,
+        "note": i.note,
+        "urgent": i.urgent,
+        "created_at": i.created_at,
+        "deadline_at": i.deadline_at,
+        "on_scene_at": i.on_scene_at,
+        "resolved_at": i.resolved_at,
+        "closed_at": i.closed_at,
+    })
 }

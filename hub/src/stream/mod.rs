@@ -11,13 +11,12 @@
 //! 3. The [`sequencer`] task puts them in seq order, reading from the log whatever did not
 //!    arrive, and sends each once on a broadcast channel.
 //! 4. Each WebSocket connection (`crate::http::stream`) reads that channel, filters by its
-//!    [`audience`] and writes to its client; a client too slow to keep up is closed with 4008
+//!    audience (`gridwatch_core::access::Audience`) and writes to its client; a client too slow to keep up is closed with 4008
 //!    and resumes with `since` from the log. The channel never waits for anyone.
 //!
 //! Presence of responders' consoles is kept in the database ([`presence`]) so that every node
 //! knows whether a post has a console to receive a dispatch.
 
-pub mod audience;
 mod config;
 pub mod message;
 mod nats;
@@ -28,10 +27,11 @@ pub use config::{BusKind, StreamConfig};
 
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use audience::Form;
 use axum::extract::ws::Utf8Bytes;
+use gridwatch_core::access::Form;
 use gridwatch_core::event::Event;
-use gridwatch_core::incident::{EventType, Incident};
+use gridwatch_core::event::EventType;
+use gridwatch_core::incident::Incident;
 use gridwatch_store::{Store, StoreError};
 use prometheus::{IntCounter, IntGauge};
 use sequencer::Sequencer;

@@ -8,8 +8,9 @@
 
 use super::Published;
 use crate::state::AppState;
+use gridwatch_core::event::EventType;
 use gridwatch_core::event::{Actor, EventDraft};
-use gridwatch_core::incident::{EventType, Incident};
+use gridwatch_core::incident::Incident;
 use gridwatch_store::Console;
 use serde_json::json;
 use std::time::Duration;

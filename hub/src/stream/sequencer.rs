@@ -69,7 +69,7 @@ impl Sequencer {
 mod tests {
     use super::*;
     use gridwatch_core::event::Event;
-    use gridwatch_core::incident::EventType;
+    use gridwatch_core::event::EventType;
 
     fn ev(seq: i64) -> Published {
         Published::new(

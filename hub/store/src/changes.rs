@@ -20,10 +20,10 @@ use crate::incidents::{IncidentRow, INCIDENT_COLUMNS};
 use crate::time::{from_ms, to_ms};
 use crate::StoreError;
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::dispatch::{self, Change, Raise, TimerChange};
+use gridwatch_core::change::{self, Change, Raise, TimerChange};
 use gridwatch_core::event::{Actor, Event, EventDraft};
 use gridwatch_core::incident::{Action, Incident, IncidentState};
-use gridwatch_core::sla::{Timer, TimerOutcome};
+use gridwatch_core::response_check::{Timer, TimerOutcome};
 use gridwatch_core::ValidationError;
 use serde_json::Value;
 use std::future::Future;
@@ -606,11 +606,11 @@ pub(crate) async fn raise_logged<C: ChangeTx>(
         Some(row) => {
             let inc: Incident = row.try_into()?;
             let location = req.raise.lat.zip(req.raise.lon);
-            let change = dispatch::repeat(&inc, location, req.raise.note.as_deref(), now);
+            let change = change::repeat(&inc, location, req.raise.note.as_deref(), now);
             (change, Some(inc.state), RaiseOutcome::Repeated)
         }
         None => (
-            dispatch::raise(req.raise.clone(), now),
+            change::raise(req.raise.clone(), now),
             None,
             RaiseOutcome::Raised,
         ),
@@ -659,7 +659,7 @@ where
             );
         }
     }
-    let mut change = dispatch::apply(&inc, action, now)?;
+    let mut change = change::apply(&inc, action, now)?;
     if let Some(extra) = extra {
         change = change.with_data(extra);
     }
@@ -693,7 +693,7 @@ pub(crate) async fn fire<C: ChangeTx>(
     let timer: Timer = serde_json::from_str(&timer)
         .map_err(|e| StoreError::corrupt("deadline of incident", incident_id, e))?;
     let inc = load(c, incident_id).await?;
-    let (outcome, change) = dispatch::fire(&inc, &timer, now);
+    let (outcome, change) = change::fire(&inc, &timer, now);
     if !change.is_empty() {
         record(c, &mut log, Some(inc.state), &change, now).await?;
     }

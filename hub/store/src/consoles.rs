@@ -11,8 +11,8 @@ use crate::changes::{self, ChangeTx};
 use crate::time::to_ms;
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
+use gridwatch_core::event::EventType;
 use gridwatch_core::event::{Actor, Event, EventDraft};
-use gridwatch_core::incident::EventType;
 use serde_json::json;
 
 /// One console connection.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingDeadline {
     pub incident_id: String,
-    /// `ack_due`, `at_risk` or `breach` ([`gridwatch_core::sla::Timer::kind`]).
+    /// `ack_due`, `at_risk` or `breach` ([`gridwatch_core::response_check::Timer::kind`]).
     pub kind: String,
     pub due_at: DateTime<Utc>,
 }

@@ -4,8 +4,8 @@
 use crate::time::from_ms;
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
+use gridwatch_core::event::EventType;
 use gridwatch_core::event::{Actor, Event, EventDraft};
-use gridwatch_core::incident::EventType;
 
 #[derive(sqlx::FromRow)]
 struct EventRow {

@@ -5,6 +5,7 @@ use crate::changes::{self, Applied, RaiseRequest, Raised};
 use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
+use gridwatch_core::access::Visibility;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{Action, Incident, IncidentKind, IncidentState, Source};
 use sqlx::AssertSqlSafe;
@@ -91,20 +92,6 @@ impl TryFrom<IncidentRow> for Incident {
     }
 }
 
-/// Which incidents a caller may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Visibility {
-    /// Duty officers and admins: every incident.
-    All,
-    /// A responder of this post: the incidents dispatched to it, and those of every grid whose
-    /// chain (as configured now) names it.
-    Post(String),
-    /// A resident or a device: the incidents it raised (its [`Source`]).
-    RaisedBy(Source),
-    /// Nothing (e.g. a responder without a post).
-    Nothing,
-}
-
 /// `GET /api/v1/incidents`: which incidents, newest first.
 #[derive(Debug, Clone)]
 pub struct IncidentFilter {
@@ -166,14 +153,14 @@ impl Store {
     /// Raises an incident — or records a repeat press, or replays an idempotency key — in one
     /// transaction: the incident, `incident.raised` and, when its grid has a chain,
     /// `incident.dispatched` to the first post, and its deadlines. Committed before it returns;
-    /// raises arriving together share a transaction and its commit (`intake`).
+    /// raises arriving together share a transaction and its commit (`group_commit`).
     pub async fn raise_incident(
         &self,
         req: RaiseRequest,
         now: DateTime<Utc>,
     ) -> Result<Raised, StoreError> {
         let now = crate::time::stored(now);
-        self.intake.raise(&self.pool, req, now).await
+        self.raises.raise(&self.pool, req, now).await
     }
 
     /// Applies an action in one transaction: the incident is read under the log lock, `guard`

@@ -18,8 +18,8 @@ mod devices;
 mod error;
 mod events;
 mod grids;
+mod group_commit;
 mod incidents;
-mod intake;
 mod outages;
 mod posts;
 mod recordings;
@@ -34,7 +34,7 @@ pub use changes::{Applied, Fired, RaiseOutcome, RaiseRequest, Raised};
 pub use consoles::Console;
 pub use deadlines::{DeadlineRow, PendingDeadline};
 pub use error::StoreError;
-pub use incidents::{IncidentFilter, Visibility};
+pub use incidents::IncidentFilter;
 pub use recordings::{DirBytes, RecordingDir, SegmentFile};
 pub use reports::{NO_GRID, NO_POST};
 pub use sessions::Session;
@@ -98,8 +98,8 @@ impl StoreOptions {
 pub struct Store {
     pool: Pool,
     backend: Backend,
-    /// Group commit for raises (see `intake`).
-    intake: intake::Intake,
+    /// Group commit for raises (see `group_commit`).
+    raises: group_commit::GroupCommit,
 }
 
 impl Store {
@@ -122,7 +122,7 @@ impl Store {
                 // FULL: a commit is on disk before the hub answers, so an SOS answered 2xx
                 // survives a power cut too, not only a crash of the process (which NORMAL
                 // would survive in WAL mode). A community centre's box losing power is a
-                // crash the promise must cover; intake's group commit shares the sync.
+                // crash the promise must cover; the raises' group commit shares the sync.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
@@ -156,7 +156,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
-            intake: Default::default(),
+            raises: Default::default(),
         })
     }
 

@@ -87,7 +87,7 @@ macro_rules! on_both {
 /// An SOS from a panic button with no grid, location or cameras: the least a test needs when
 /// it only wants an incident to exist (evidence clips, locks).
 pub fn bare_sos(device_id: &str) -> RaiseRequest {
-    use gridwatch_core::dispatch::Raise;
+    use gridwatch_core::change::Raise;
     use gridwatch_core::incident::{IncidentKind, Source};
     RaiseRequest {
         raise: Raise {
@@ -97,7 +97,7 @@ pub fn bare_sos(device_id: &str) -> RaiseRequest {
             grid_id: None,
             routed_by: gridwatch_core::routing::RoutedBy::Device,
             post_chain: vec![],
-            policy: gridwatch_core::sla::ResponsePolicy::default(),
+            policy: gridwatch_core::response_check::ResponsePolicy::default(),
             lat: None,
             lon: None,
             note: None,

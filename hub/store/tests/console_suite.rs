@@ -3,7 +3,7 @@
 //! it dies and another node reaps its rows — on SQLite and on the real PostgreSQL.
 
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::incident::EventType;
+use gridwatch_core::event::EventType;
 use gridwatch_store::{on_both, Console, Store};
 
 fn t0() -> DateTime<Utc> {

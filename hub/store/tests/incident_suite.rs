@@ -3,14 +3,16 @@
 //! fire once, visibility, and the response report.
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use gridwatch_core::dispatch::Raise;
+use gridwatch_core::change::Raise;
 use gridwatch_core::event::Actor;
-use gridwatch_core::incident::{Action, EventType, IncidentKind, IncidentState, Source};
+use gridwatch_core::event::EventType;
+use gridwatch_core::incident::{Action, IncidentKind, IncidentState, Source};
 use gridwatch_core::report::ReportGroup;
+use gridwatch_core::response_check::ResponsePolicy;
 use gridwatch_core::routing::RoutedBy;
-use gridwatch_core::sla::ResponsePolicy;
 
-use gridwatch_store::{IncidentFilter, RaiseOutcome, RaiseRequest, Store, StoreError, Visibility};
+use gridwatch_core::access::Visibility;
+use gridwatch_store::{IncidentFilter, RaiseOutcome, RaiseRequest, Store, StoreError};
 use serde_json::json;
 
 use gridwatch_store::on_both;

@@ -7,12 +7,12 @@
 //! shows here as a whole row.
 
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use gridwatch_core::dispatch::Raise;
+use gridwatch_core::change::Raise;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{Action, IncidentKind, Source};
 use gridwatch_core::report::ReportGroup;
+use gridwatch_core::response_check::ResponsePolicy;
 use gridwatch_core::routing::RoutedBy;
-use gridwatch_core::sla::ResponsePolicy;
 use gridwatch_store::{on_both, RaiseRequest, Store, StoreError};
 use serde_json::{json, Value};
 

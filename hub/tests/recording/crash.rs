@@ -13,13 +13,15 @@ use gridwatch_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use gridwatch_store::{Store, StoreOptions};
 use rand::Rng;
 
-use crate::ingest_common::{camera, fast_config, start_sim, wait_for};
-use crate::support::{assert_index_matches_disk, open_recorder, quick_config};
+use super::ingest_common::{camera, fast_config, start_sim, wait_for};
+use super::support::{assert_index_matches_disk, open_recorder, quick_config};
 
 const CHILD_DB: &str = "GRIDWATCH_RECORDING_CHILD_DB";
 const CHILD_DIR: &str = "GRIDWATCH_RECORDING_CHILD_DIR";
 const CHILD_URL: &str = "GRIDWATCH_RECORDING_CHILD_URL";
 const READY: &str = "RECORDING CHILD READY";
+/// The child's name in the hub's test binary.
+const CHILD_TEST: &str = "recording::crash::recording_child";
 const ROUNDS: usize = 4;
 /// The most a kill may lose: the fragment being gathered (250 ms here), what queued for the
 /// writer (20 ms), and the arrival of the frames themselves, with room for a loaded machine.
@@ -73,12 +75,7 @@ fn kill_children(db: &str, dir: &std::path::Path, url: &str) -> (Vec<SystemTime>
     let mut rng = rand::thread_rng();
     for round in 0..ROUNDS {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "crash::recording_child",
-                "--ignored",
-                "--nocapture",
-            ])
+            .args(["--exact", CHILD_TEST, "--ignored", "--nocapture"])
             .env(CHILD_DB, db)
             .env(CHILD_DIR, dir)
             .env(CHILD_URL, url)
@@ -111,7 +108,7 @@ fn kill_children(db: &str, dir: &std::path::Path, url: &str) -> (Vec<SystemTime>
 }
 
 async fn sigkill_then_repair(db: String) {
-    crate::ingest_common::init_tracing();
+    super::ingest_common::init_tracing();
     let sim = start_sim(1);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("samples");

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use gridwatch_ingest::camsim::{CamSim, CamSimConfig, SimSource};
 use gridwatch_ingest::recording::{RecordMode, SegmentRef, StopReason};
 use gridwatch_ingest::{Cameras, LiveMessage, Quality, StreamState};
-use gridwatch_store::{on_both, Store};
+use gridwatch_store::Store;
 
-use crate::ingest_common::{camera, fast_config, wait_for};
-use crate::support::{assert_index_matches_disk, open_recorder, quick_config};
+use super::ingest_common::{camera, fast_config, wait_for};
+use super::support::{assert_index_matches_disk, open_recorder, quick_config};
 
 /// A tmpfs of `size` mounted at a new directory; unmounted when dropped.
 struct SmallDisk {
@@ -119,7 +119,7 @@ async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool
     }
 }
 
-on_both!(
+gridwatch_store::on_both!(
     a_full_disk_stops_recording_with_a_status_and_live_video_goes_on,
     |store: Store| async move {
         let Some(disk) = SmallDisk::mount("1m") else {

@@ -12,9 +12,9 @@ use gridwatch_hub::recording::retention::{run, DirLimits};
 use gridwatch_ingest::config::Quality;
 use gridwatch_ingest::recording::dir::SegmentName;
 use gridwatch_ingest::recording::{RecordMode as IngestMode, StopReason};
-use gridwatch_store::{on_both, Store};
+use gridwatch_store::Store;
 
-use crate::support::{files_on_disk, open_recorder, quick_config};
+use super::support::{files_on_disk, open_recorder, quick_config};
 
 const SIZE: u64 = 100_000;
 
@@ -93,7 +93,7 @@ fn sorted(segments: &[&Segment]) -> Vec<String> {
     ids
 }
 
-on_both!(
+gridwatch_store::on_both!(
     retention_by_age_and_space_keeps_locked_segments,
     |store: Store| async move {
         let tmp = tempfile::tempdir().unwrap();

@@ -29,11 +29,11 @@ struct Job {
 
 /// The queue to the writer task, started on first use (in the runtime of that use).
 #[derive(Clone, Default)]
-pub(crate) struct Intake {
+pub(crate) struct GroupCommit {
     queue: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
 }
 
-impl Intake {
+impl GroupCommit {
     /// Raises through the writer task; answers once the raise is committed.
     pub(crate) async fn raise(
         &self,
@@ -52,7 +52,7 @@ impl Intake {
             return alone(pool, &job.req, job.now).await;
         }
         answer.await.map_err(|_| {
-            StoreError::Config("the intake writer stopped before answering; try again".into())
+            StoreError::Config("the raise writer stopped before answering; try again".into())
         })?
     }
 }

@@ -4,11 +4,11 @@
 //! gap-free log.
 
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::dispatch::Raise;
+use gridwatch_core::change::Raise;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{IncidentKind, Source};
+use gridwatch_core::response_check::ResponsePolicy;
 use gridwatch_core::routing::RoutedBy;
-use gridwatch_core::sla::ResponsePolicy;
 use gridwatch_store::{on_both, RaiseOutcome, RaiseRequest, Store, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
@@ -129,7 +129,8 @@ on_both!(
             assert_eq!(i.repeat_count, if keyed { 0 } else { 2 }, "{caller}");
             assert!(i.post_id.is_some());
         }
-        let mut filter = gridwatch_store::IncidentFilter::new(gridwatch_store::Visibility::All);
+        let mut filter =
+            gridwatch_store::IncidentFilter::new(gridwatch_core::access::Visibility::All);
         filter.limit = 1000;
         assert_eq!(store.incidents(&filter).await.unwrap().len(), 41);
         // raised + dispatched for 41 incidents, and 60 repeats: 142 events, numbered 1..=142.

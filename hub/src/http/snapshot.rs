@@ -2,11 +2,11 @@
 //! ingest from the stream's latest keyframe (and cached until the next one). 404 for a camera
 //! the caller may not see, as for an unknown one.
 
-use super::api::ensure_visible;
-use super::live::{live_error, VideoQuery};
-use crate::http::caller::Caller;
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::{Path, Query};
+use super::caller::Caller;
+use super::cameras::ensure_visible;
+use super::error::{ApiError, ApiResult};
+use super::json::{Path, Query};
+use super::live::VideoQuery;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -38,8 +38,8 @@ pub async fn snapshot(
 fn snapshot_error(s: &AppState, e: SnapshotError) -> ApiError {
     let unavailable = |code, message| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
     match e {
-        SnapshotError::UnknownCamera(id) => live_error(LiveError::UnknownCamera(id)),
-        SnapshotError::Disabled(id) => live_error(LiveError::Disabled(id)),
+        SnapshotError::UnknownCamera(id) => LiveError::UnknownCamera(id).into(),
+        SnapshotError::Disabled(id) => LiveError::Disabled(id).into(),
         SnapshotError::NoFrames(id) => {
             let status = s
                 .cameras

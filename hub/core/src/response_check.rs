@@ -14,8 +14,9 @@
 //! decides; storing timers, firing each once across hub nodes and publishing events is the
 //! store's and the hub's work.
 
+use crate::event::EventType;
 use crate::grid::Grid;
-use crate::incident::{Action, EventType, IncidentState};
+use crate::incident::{Action, IncidentState};
 use crate::validate::ValidationError;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

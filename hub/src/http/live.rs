@@ -13,11 +13,11 @@
 //! `gridwatch_live_send_delay_seconds`: from the frame's arrival from the camera to the socket
 //! having taken its bytes.
 
-use super::api::ensure_visible;
-use crate::http::caller::Caller;
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::{Path, Query};
-use crate::http::stream::{session_over, SessionEnd, SessionWatch};
+use super::caller::Caller;
+use super::cameras::ensure_visible;
+use super::error::{ApiError, ApiResult};
+use super::json::{Path, Query};
+use super::stream::{session_over, SessionEnd, SessionWatch};
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -25,7 +25,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use gridwatch_ingest::{LiveError, LiveMessage, Quality, Viewer};
+use gridwatch_ingest::{LiveMessage, Quality, Viewer};
 use serde::Deserialize;
 use serde_json::json;
 use std::task::Poll;
@@ -49,17 +49,6 @@ pub struct VideoQuery {
     pub quality: Option<Quality>,
 }
 
-pub fn live_error(e: LiveError) -> ApiError {
-    match e {
-        LiveError::UnknownCamera(id) => ApiError::not_found(format!("no camera {id}")),
-        LiveError::Disabled(id) => ApiError::new(
-            StatusCode::CONFLICT,
-            "camera_disabled",
-            format!("camera {id} is disabled; enable it to watch it"),
-        ),
-    }
-}
-
 pub async fn live(
     State(s): State<AppState>,
     caller: Caller,
@@ -76,7 +65,7 @@ pub async fn live(
         .cameras
         .registry
         .subscribe(&id, quality)
-        .map_err(live_error)?;
+        .map_err(ApiError::from)?;
     let ws = ws
         .map_err(|r| {
             ApiError::new(

@@ -1,24 +1,26 @@
-//! Dispatch (派警): what raising an incident, acting on it, a timer firing on it and a repeat
+//! Changes to an incident: what raising it, acting on it, a timer firing on it and a repeat
 //! press change — the incident after, the events to record and the timers to (dis)arm.
+//! (Dispatch, 派警, is one of the actions: sending an incident to a post.)
 //!
 //! These are pure functions over [`Incident`]; the state machine ([`transition`]) and the
-//! response check ([`crate::sla`]) decide, this module only spells out the consequences, so
+//! response check ([`crate::response_check`]) decide, this module only spells out the consequences, so
 //! that the store can apply a [`Change`] in one transaction and every caller (HTTP, MQTT,
 //! timers) gets the same behaviour.
 //!
-//! Timers per incident (at most one pending of each kind; see [`crate::sla::Timer`]):
+//! Timers per incident (at most one pending of each kind; see [`crate::response_check::Timer`]):
 //! - raising arms `at_risk` and `breach`;
 //! - every dispatch (automatic, by a duty officer, or by escalation to the next post) arms
 //!   `ack_due`, replacing the pending one;
 //! - acknowledging or setting off disarms `ack_due`; arriving, resolving and cancelling
-//!   disarm everything (nothing can fire any more: see [`crate::sla::on_timer`]).
+//!   disarm everything (nothing can fire any more: see [`crate::response_check::on_timer`]).
 
 use crate::event::EventDraft;
+use crate::event::EventType;
 use crate::incident::{
-    transition, Action, EventType, IllegalTransition, Incident, IncidentKind, IncidentState, Source,
+    transition, Action, IllegalTransition, Incident, IncidentKind, IncidentState, Source,
 };
+use crate::response_check::{chain_position, on_timer, ResponsePolicy, Timer, TimerOutcome};
 use crate::routing::RoutedBy;
-use crate::sla::{chain_position, on_timer, ResponsePolicy, Timer, TimerOutcome};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 

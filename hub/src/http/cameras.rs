@@ -1,87 +1,57 @@
 //! The camera CRUD endpoints (`/api/v1/cameras`): the store keeps the record, the registry is
 //! told after every change, and every answer carries the camera's live status.
 //!
-//! Who sees which camera ([`CameraScope`]): admins and duty officers every camera, a responder
+//! Who sees which camera (`gridwatch_core::access::CameraScope`): admins and duty officers every camera, a responder
 //! the cameras of the grids whose chain names its post (as the real-time stream shows it their
 //! health) and those its open incidents name (an incident near a grid's edge may name a
 //! neighbour's camera, whose picture the post sent there needs); any other camera is 404 to it,
 //! as if it did not exist. How the hub reaches a camera
 //! (its URLs, transport, credentials flag, quirks, user agent) is configuration: admins only.
 
-use super::sync;
-use crate::http::caller::Caller;
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::json::{Json, Path};
+use super::caller::Caller;
+use super::error::{ApiError, ApiResult};
+use super::json::{Json, Path};
+use crate::cameras::sync;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use gridwatch_core::access::{CameraScope, Visibility};
 use gridwatch_core::camera::{Camera, CameraPatch, NewCamera};
 use gridwatch_core::Role;
 use gridwatch_ingest::CameraStatus;
-use gridwatch_store::{IncidentFilter, StoreError, Visibility};
+use gridwatch_store::{IncidentFilter, StoreError};
 use serde::Serialize;
 use std::collections::HashSet;
 
-/// Which cameras a caller may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CameraScope {
-    All,
-    /// A responder's: the cameras of the grids whose chain names its post, and the cameras
-    /// named by the open incidents it may see.
-    Some {
-        grids: HashSet<String>,
-        cameras: HashSet<String>,
-    },
-}
-
-impl CameraScope {
-    /// The caller's scope; a responder without a post, and anyone else who gets past the
-    /// role check by mistake, sees no camera.
-    pub async fn of(s: &AppState, caller: &Caller) -> ApiResult<CameraScope> {
-        let nothing = CameraScope::Some {
-            grids: HashSet::new(),
-            cameras: HashSet::new(),
-        };
-        let Caller::User(u) = caller else {
-            return Ok(nothing);
-        };
-        Ok(match (u.role, &u.post_id) {
-            (Role::Admin | Role::DutyOfficer, _) => CameraScope::All,
-            (Role::Responder, Some(post)) => CameraScope::Some {
-                grids: s.store.grids_of_post(post).await?.into_iter().collect(),
-                cameras: cameras_of_open_incidents(s, post).await?,
-            },
-            _ => nothing,
-        })
-    }
-
-    pub fn admits(&self, camera: &Camera) -> bool {
-        match self {
-            CameraScope::All => true,
-            CameraScope::Some { grids, cameras } => {
-                cameras.contains(&camera.id)
-                    || camera.grid_id.as_ref().is_some_and(|g| grids.contains(g))
-            }
-        }
-    }
-}
-
-/// The cameras named by the open incidents post `post` may see (its dispatches among them).
-async fn cameras_of_open_incidents(s: &AppState, post: &str) -> ApiResult<HashSet<String>> {
-    let filter = IncidentFilter::open(Visibility::Post(post.to_string()));
-    let incidents = s.store.incidents(&filter).await?;
-    Ok(incidents
+/// Which cameras the caller may see (see `CameraScope::new`): for a post, the grids whose
+/// chain names it and the cameras its open incidents name are read here.
+pub async fn camera_scope(s: &AppState, caller: &Caller) -> ApiResult<CameraScope> {
+    let visibility = caller.visibility();
+    let Visibility::Post(post) = &visibility else {
+        return Ok(CameraScope::new(
+            &visibility,
+            HashSet::new(),
+            HashSet::new(),
+        ));
+    };
+    let grids = s.store.grids_of_post(post).await?.into_iter().collect();
+    let open = s
+        .store
+        .incidents(&IncidentFilter::open(visibility.clone()))
+        .await?;
+    let cameras = open
         .into_iter()
         .flat_map(|i| i.camera_id.into_iter().chain(i.cameras))
-        .collect())
+        .collect();
+    Ok(CameraScope::new(&visibility, grids, cameras))
 }
 
 /// 404 unless the caller may see camera `id`: the same answer as for an unknown camera, so
 /// that a responder cannot even learn which ids exist in other grids. For everyone else the
 /// registry answers (an unknown camera is 404 there too), without a query.
 pub async fn ensure_visible(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
-    let scope = CameraScope::of(s, caller).await?;
+    let scope = camera_scope(s, caller).await?;
     if scope == CameraScope::All {
         return Ok(());
     }
@@ -219,7 +189,7 @@ pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
 ) -> ApiResult<axum::Json<Vec<CameraView>>> {
-    let scope = CameraScope::of(&s, &caller).await?;
+    let scope = camera_scope(&s, &caller).await?;
     let cameras = s.store.cameras().await?;
     let statuses = s.cameras.registry.statuses();
     let views = cameras
@@ -243,7 +213,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CameraView>> {
     let camera = s.store.camera(&id).await?;
-    if !CameraScope::of(&s, &caller).await?.admits(&camera) {
+    if !camera_scope(&s, &caller).await?.admits(&camera) {
         return Err(hidden(&id));
     }
     Ok(axum::Json(view(&s, camera).for_caller(&caller)))

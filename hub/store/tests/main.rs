@@ -1,0 +1,13 @@
+//! The store's suites, each on SQLite and on the real PostgreSQL.
+//!
+//! They are compiled as one test binary: one link instead of one per suite, which was most of
+//! what building the tests cost. Every `.rs` file beside this one must be a module here; the
+//! end-to-end crate checks that (`gridwatch-tests`, `suites.rs`), as a file left out would
+//! never run.
+
+mod console_suite;
+mod group_commit_suite;
+mod incident_suite;
+mod recording_suite;
+mod report_suite;
+mod store_suite;

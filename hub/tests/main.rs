@@ -1,0 +1,25 @@
+//! The hub's integration suites (the router in process, or served on loopback).
+//!
+//! They are compiled as one test binary: one link instead of one per suite, which was most of
+//! what building the tests cost. Every `.rs` file beside this one must be a module here; the
+//! end-to-end crate checks that (`gridwatch-tests`, `suites.rs`), as a file left out would
+//! never run.
+
+#[macro_use]
+mod common;
+
+mod auth;
+mod bad_input;
+mod camera_access;
+mod camera_outage;
+mod cameras;
+mod deploy;
+mod incidents;
+mod mqtt;
+mod ops;
+mod recording;
+mod reports;
+mod response_check;
+mod role_matrix;
+mod sos_retry;
+mod stream;
