@@ -13,8 +13,8 @@ use gridwatch_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use gridwatch_store::{Store, StoreOptions};
 use rand::Rng;
 
-use super::ingest_common::{camera, fast_config, start_sim, wait_for};
 use super::support::{assert_index_matches_disk, open_recorder, quick_config};
+use crate::ingest_common::{camera, fast_config, start_sim, wait_for};
 
 const CHILD_DB: &str = "GRIDWATCH_RECORDING_CHILD_DB";
 const CHILD_DIR: &str = "GRIDWATCH_RECORDING_CHILD_DIR";
@@ -108,7 +108,7 @@ fn kill_children(db: &str, dir: &std::path::Path, url: &str) -> (Vec<SystemTime>
 }
 
 async fn sigkill_then_repair(db: String) {
-    super::ingest_common::init_tracing();
+    crate::ingest_common::init_tracing();
     let sim = start_sim(1);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("samples");

@@ -14,8 +14,8 @@ use gridwatch_ingest::recording::{RecordMode, SegmentRef, StopReason};
 use gridwatch_ingest::{Cameras, LiveMessage, Quality, StreamState};
 use gridwatch_store::Store;
 
-use super::ingest_common::{camera, fast_config, wait_for};
 use super::support::{assert_index_matches_disk, open_recorder, quick_config};
+use crate::ingest_common::{camera, fast_config, wait_for};
 
 /// A tmpfs of `size` mounted at a new directory; unmounted when dropped.
 struct SmallDisk {

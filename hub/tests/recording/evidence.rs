@@ -16,9 +16,9 @@ use gridwatch_ingest::{Cameras, StreamState};
 use gridwatch_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use gridwatch_store::{Store, StoreOptions};
 
-use super::ingest_common::media::{have_ffprobe, probe};
-use super::ingest_common::{camera, fast_config, start_sim, wait_for};
 use super::support::{incident, open_recorder, quick_config};
+use crate::ingest_common::media::{have_ffprobe, probe};
+use crate::ingest_common::{camera, fast_config, start_sim, wait_for};
 
 /// Records the simulator's camera for `seconds`; returns its segments.
 async fn record(store: &Store, dir: &Path, seconds: u64) -> Vec<Segment> {

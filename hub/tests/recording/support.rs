@@ -11,7 +11,7 @@ use gridwatch_ingest::evidence::hash_file;
 use gridwatch_ingest::recording::{Recorder, RecordingConfig, SampleDirConfig};
 use gridwatch_store::Store;
 
-use super::ingest_common::media::{have_ffprobe, probe};
+use crate::ingest_common::media::{have_ffprobe, probe};
 
 /// Short segments and syncs, so a few seconds make several of each.
 pub fn quick_config(dir: &Path) -> RecordingConfig {
