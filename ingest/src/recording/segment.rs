@@ -41,12 +41,15 @@ const MAX_FRAGMENT_BYTES: usize = 8 << 20;
 pub(crate) struct IoCounts {
     pub bytes: u64,
     pub fsyncs: u64,
+    /// Of `bytes`, the frames' own (the rest is MP4 boxes).
+    pub media: u64,
 }
 
 impl std::ops::AddAssign for IoCounts {
     fn add_assign(&mut self, o: Self) {
         self.bytes += o.bytes;
         self.fsyncs += o.fsyncs;
+        self.media += o.media;
     }
 }
 
@@ -138,7 +141,7 @@ impl SegmentWriter {
             segment,
             IoCounts {
                 bytes: init.len() as u64,
-                fsyncs: 0,
+                ..IoCounts::default()
             },
         ))
     }
@@ -217,6 +220,7 @@ impl SegmentWriter {
         Ok(IoCounts {
             bytes: bytes.len() as u64,
             fsyncs: 0,
+            media: samples.iter().map(|s| s.data.len() as u64).sum(),
         })
     }
 

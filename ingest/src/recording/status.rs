@@ -70,6 +70,7 @@ impl DirStatus {
 #[derive(Debug, Default)]
 pub(crate) struct DirCounters {
     pub bytes_written: AtomicU64,
+    pub media_bytes: AtomicU64,
     pub fsyncs: AtomicU64,
     pub frames_written: AtomicU64,
     pub segments_finished: AtomicU64,
@@ -84,6 +85,9 @@ pub(crate) struct DirCounters {
 pub struct DirStats {
     pub path: PathBuf,
     pub bytes_written: u64,
+    /// Of `bytes_written`, the frames' own bytes as the camera sent them (the rest is MP4
+    /// boxes): `bytes_written / media_bytes` is what recording writes per byte received.
+    pub media_bytes: u64,
     pub fsyncs: u64,
     pub frames_written: u64,
     pub segments_finished: u64,
@@ -194,6 +198,7 @@ impl DirShared {
         DirStats {
             path: self.path.clone(),
             bytes_written: load(&c.bytes_written),
+            media_bytes: load(&c.media_bytes),
             fsyncs: load(&c.fsyncs),
             frames_written: load(&c.frames_written),
             segments_finished: load(&c.segments_finished),

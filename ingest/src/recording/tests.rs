@@ -103,6 +103,7 @@ fn segments_start_on_keyframes_and_match_their_rows() {
         stats.bytes_written,
         rows.iter().map(|r| r.bytes).sum::<u64>()
     );
+    assert_eq!(stats.media_bytes, 100 * 2000);
 }
 
 #[test]

@@ -123,6 +123,7 @@ impl DirWriter {
     fn count(&self, counts: IoCounts) {
         add(&self.shared.counters.bytes_written, counts.bytes);
         add(&self.shared.counters.fsyncs, counts.fsyncs);
+        add(&self.shared.counters.media_bytes, counts.media);
     }
 
     fn on_frame(&mut self, key: Arc<StreamKey>, frame: QueuedFrame) {
