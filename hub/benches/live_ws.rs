@@ -430,8 +430,9 @@ impl Lateness {
     }
 }
 
+/// A media segment: a `prft` (the frame's arrival) before the `moof`.
 fn is_media(msg: &Message) -> bool {
-    matches!(msg, Message::Binary(b) if b.len() > 8 && &b[4..8] == b"moof")
+    matches!(msg, Message::Binary(b) if b.len() > 8 && &b[4..8] == b"prft")
 }
 
 async fn measure_hub(sim: &Simulator, wake_batch_ms: u64, seconds: u64, ticks: f64) -> HubFigures {

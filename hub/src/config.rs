@@ -58,6 +58,10 @@ pub struct HttpConfig {
     pub secure_cookies: bool,
     /// Seconds a request may take before it is answered 503 (WebSockets excepted).
     pub request_timeout_seconds: u64,
+    /// Reverse proxies (addresses, or networks as `10.0.0.0/8`) whose `X-Forwarded-For` is
+    /// believed: behind one, every client would otherwise have the proxy's address, and the
+    /// login throttle would slow the whole duty room for one stranger's guesses.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,17 +69,42 @@ pub struct HttpConfig {
 pub struct AuthConfig {
     /// How long a login lasts, in hours.
     pub session_hours: u32,
-    /// Failed logins for one username (or from one address) before logins are refused (429).
+    /// Failed logins from one address for one username before that address must wait
+    /// (429 "try again in N s", 1 s then doubling). Nobody else is slowed by them.
     pub max_failed_logins: u32,
-    /// The window in which failed logins are counted, and how long the refusal lasts, in seconds.
-    pub lockout_seconds: u64,
+    /// Failed logins for one username from anywhere before every address that failed on it
+    /// waits after each of its failures. Addresses that did not fail on it are never slowed:
+    /// a stranger cannot lock a user out.
+    pub max_failed_logins_per_user: u32,
+    /// Failed logins from one address across usernames before it waits before each attempt.
+    pub max_failed_logins_per_address: u32,
+    /// The longest wait, in seconds.
+    pub max_backoff_seconds: u64,
+    /// Failed logins older than this are forgotten, in seconds.
+    pub forget_failed_logins_seconds: u64,
     /// Seconds between re-checks of the session an open WebSocket (the stream, live video) was
     /// opened with: after a logout, or once its user is deleted or given another role or post,
     /// the socket is closed (1008) within this. At least 1.
     pub session_check_seconds: u64,
+    /// No longer used: accounts are never locked (a stranger could lock a post out of its
+    /// console). Still accepted so that an older file loads; the hub warns that it is ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lockout_seconds: Option<u64>,
 }
 
 impl AuthConfig {
+    /// The login throttle's rules.
+    pub fn throttle(&self) -> crate::throttle::ThrottlePolicy {
+        let secs = |s: u64| chrono::Duration::seconds(s.min(i64::MAX as u64 / 1000) as i64);
+        crate::throttle::ThrottlePolicy {
+            free_per_pair: self.max_failed_logins.max(1),
+            free_per_account: self.max_failed_logins_per_user.max(1),
+            free_per_address: self.max_failed_logins_per_address.max(1),
+            max_wait: secs(self.max_backoff_seconds.max(1)),
+            forget_after: secs(self.forget_failed_logins_seconds.max(1)),
+        }
+    }
+
     /// How often an open WebSocket re-checks its session.
     pub fn session_check_every(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.session_check_seconds.max(1))
@@ -102,6 +131,14 @@ pub struct ResponseConfig {
     pub window_seconds: Option<u32>,
     pub ack_seconds: Option<u32>,
     pub at_risk_seconds: Option<u32>,
+    /// A dispatch to a post whose consoles are all online but none of which confirms it within
+    /// this many seconds is flagged as not received (a socket dead without closing); 0: only
+    /// a post with no console online is.
+    pub receipt_seconds: u32,
+    /// Escalate a dispatch nobody received (no console online, or no receipt in time) to the
+    /// next post at once, instead of waiting out the acknowledgement window for a call that
+    /// nobody saw.
+    pub escalate_undelivered: bool,
 }
 
 impl Default for ResponseConfig {
@@ -115,6 +152,8 @@ impl Default for ResponseConfig {
             window_seconds: None,
             ack_seconds: None,
             at_risk_seconds: None,
+            receipt_seconds: 15,
+            escalate_undelivered: true,
         }
     }
 }
@@ -244,6 +283,7 @@ impl Default for HttpConfig {
             max_body_bytes: 64 * 1024,
             secure_cookies: false,
             request_timeout_seconds: 30,
+            trusted_proxies: vec![],
         }
     }
 }
@@ -253,8 +293,12 @@ impl Default for AuthConfig {
         AuthConfig {
             session_hours: 12,
             max_failed_logins: 5,
-            lockout_seconds: 300,
+            max_failed_logins_per_user: 10,
+            max_failed_logins_per_address: 20,
+            max_backoff_seconds: 300,
+            forget_failed_logins_seconds: 900,
             session_check_seconds: 10,
+            lockout_seconds: None,
         }
     }
 }
@@ -333,6 +377,12 @@ impl Config {
             message: e.to_string(),
         })?;
         config.validate()?;
+        if config.auth.lockout_seconds.is_some() {
+            tracing::warn!(
+                "[auth] lockout_seconds is ignored: accounts are no longer locked; failed logins \
+                 slow only their own address (see max_backoff_seconds)"
+            );
+        }
         Ok(config)
     }
 
@@ -349,6 +399,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "http.max_body_bytes must be at least 1024".into(),
             ));
+        }
+        for p in &self.http.trusted_proxies {
+            crate::http::client_addr::Network::parse(p).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "http.trusted_proxies: {p:?} is not an address or a network (10.0.0.0/8)"
+                ))
+            })?;
         }
         self.response.policy()?;
         self.mqtt.validate()?;
@@ -431,6 +488,14 @@ fn typed_like(default: &Value, s: &str) -> Result<Value, String> {
             .map(Value::Number)
             .map_err(|_| format!("{s:?} is not a number")),
         Value::Object(_) => Err("names a section, not a field".into()),
+        // A list: comma-separated.
+        Value::Array(_) => Ok(Value::Array(
+            s.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| Value::String(v.to_string()))
+                .collect(),
+        )),
         // An optional field, unset by default: a number if it reads as one.
         Value::Null => Ok(s
             .parse::<serde_json::Number>()
@@ -450,6 +515,31 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn trusted_proxies_from_the_environment_are_a_checked_list() {
+        let c = Config::load_with_env(
+            None,
+            env(&[("GRIDWATCH_HTTP__TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]),
+        )
+        .unwrap();
+        assert_eq!(c.http.trusted_proxies, ["127.0.0.1", "10.0.0.0/8"]);
+        let e = Config::load_with_env(
+            None,
+            env(&[("GRIDWATCH_HTTP__TRUSTED_PROXIES", "the-proxy")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("http.trusted_proxies"), "{e}");
+    }
+
+    #[test]
+    fn an_older_file_with_lockout_seconds_still_loads() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[auth]\nlockout_seconds = 300\nmax_failed_logins = 5\n").unwrap();
+        let c = Config::load_with_env(Some(f.path()), env(&[])).unwrap();
+        assert_eq!(c.auth.lockout_seconds, Some(300));
+        assert_eq!(c.auth.throttle(), Config::default().auth.throttle());
     }
 
     #[test]

@@ -65,13 +65,13 @@ pub async fn seed(store: &Store, clock: &dyn Clock) -> Result<DemoCommunity, Sto
             .await?;
         let team_a = store
             .create_post(
-                from(json!({"name": "网格员一队 Grid team A", "lat": 26.5730, "lon": 107.9780})),
+                from(json!({"name": "网格员一队 Grid team A", "lat": 26.5730, "lon": 107.9780, "phone": "0855-8261101"})),
                 now,
             )
             .await?;
         let team_b = store
             .create_post(
-                from(json!({"name": "网格员二队 Grid team B", "lat": 26.5700, "lon": 107.9830})),
+                from(json!({"name": "网格员二队 Grid team B", "lat": 26.5700, "lon": 107.9830, "phone": "0855-8261102"})),
                 now,
             )
             .await?;
@@ -110,11 +110,17 @@ pub async fn seed(store: &Store, clock: &dyn Clock) -> Result<DemoCommunity, Sto
                 _ => None,
             };
             let grid = (*role == "resident").then(|| &grid_ids[0]);
+            // The resident can be called back and found.
+            let (phone, address) = match *role {
+                "resident" => (Some("138 0855 0001"), Some("清江小区1栋2单元501")),
+                _ => (None, None),
+            };
             store
                 .create_user(
                     from(
                         json!({"username": username, "password": password, "role": role,
-                        "display_name": display, "post_id": post, "grid_id": grid}),
+                        "display_name": display, "post_id": post, "grid_id": grid,
+                        "phone": phone, "address": address}),
                     ),
                     now,
                 )

@@ -29,10 +29,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> AppState {
-        let throttle = LoginThrottle::new(
-            config.auth.max_failed_logins,
-            chrono::Duration::seconds(config.auth.lockout_seconds as i64),
-        );
+        let throttle = LoginThrottle::new(config.auth.throttle());
         let metrics = Metrics::new();
         // `Config::load` has checked the windows; a config built in code falls back to the
         // centre's default promise rather than running without one.

@@ -157,7 +157,7 @@ impl Running {
         let until = Instant::now() + during;
         while Instant::now() < until {
             if let Message::Binary(seg) = next_message(&mut ws).await {
-                media += usize::from(box_type(&seg) == b"moof");
+                media += usize::from(box_type(&seg) == b"prft");
             }
         }
         media
@@ -388,8 +388,16 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
         panic!("media follows")
     };
     let first_frame = started.elapsed();
-    assert_eq!(box_type(&first), b"moof");
-    let media = parse_media_segment(&first).expect("moof+mdat");
+    // Media segments start with a prft: the wall-clock instant the frame reached the hub.
+    assert_eq!(box_type(&first), b"prft");
+    let media = parse_media_segment(&first).expect("prft+moof+mdat");
+    let prft = media.producer_time.expect("a prft");
+    let arrived =
+        std::time::UNIX_EPOCH + Duration::from_secs((prft.ntp_timestamp >> 32) - 2_208_988_800);
+    let age = std::time::SystemTime::now()
+        .duration_since(arrived)
+        .unwrap_or_default();
+    assert!(age < Duration::from_secs(5), "the prft says {arrived:?}");
     assert_eq!(
         media.samples[0].flags,
         Some(SYNC_SAMPLE_FLAGS),
@@ -401,7 +409,7 @@ async fn cameras_registered_through_the_api_are_live_watched_and_supervised() {
     let until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < until {
         if let Message::Binary(seg) = next_message(&mut ws).await {
-            assert_eq!(box_type(&seg), b"moof");
+            assert_eq!(box_type(&seg), b"prft");
             file.extend_from_slice(&seg);
             frames += 1;
         }

@@ -132,6 +132,12 @@ on_both!(every_transition_and_its_409, |hub: Hub| async move {
         "dispatched",
     );
 
+    // The incident says what its state allows: resolving is not offered yet.
+    assert_eq!(
+        i["allowed_actions"],
+        json!(["dispatch", "acknowledge", "en_route", "arrive", "cancel"])
+    );
+
     hub.clock.advance(Duration::seconds(30));
     let a = act_ok(&hub, &c.r1, &id, "ack", None).await;
     assert_eq!(a["state"], "acknowledged");
@@ -154,6 +160,7 @@ on_both!(every_transition_and_its_409, |hub: Hub| async move {
     .await;
     assert_eq!(a["state"], "on_scene");
     assert_eq!(a["on_scene_at"], "2026-11-26T08:06:30Z");
+    assert_eq!(a["allowed_actions"], json!(["resolve", "cancel"]));
     conflict(&act(&hub, &c.r1, &id, "arrive", None).await, "on_scene");
     conflict(
         &act(
@@ -177,6 +184,7 @@ on_both!(every_transition_and_its_409, |hub: Hub| async move {
     .await;
     assert_eq!(a["state"], "resolved");
     assert!(a["resolved_at"].is_string());
+    assert_eq!(a["allowed_actions"], json!([]));
     for (action, body) in [
         ("ack", None),
         ("en-route", None),
@@ -673,7 +681,9 @@ on_both!(
     }
 );
 
-/// The fields of an incident that are the duty room's, never shown to a resident.
+/// The fields of an incident that are the duty room's, never shown to a resident. (How many
+/// times it was escalated is shown: the resident's page says in plain words that their call
+/// was passed on, instead of "the post has been told".)
 const STAFF_FIELDS: [&str; 10] = [
     "grid_id",
     "post_id",
@@ -683,7 +693,7 @@ const STAFF_FIELDS: [&str; 10] = [
     "camera_id",
     "policy",
     "source",
-    "escalation_level",
+    "caller",
     "acknowledged_at",
 ];
 
@@ -798,3 +808,100 @@ on_both!(
         assert_resident_form(&cancelled);
     }
 );
+
+on_both!(
+    staff_see_the_caller_and_residents_see_who_is_coming,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        // A resident with a phone and an address, as an admin registers them.
+        let resident = common::community::create(
+            &hub,
+            &c.admin,
+            "/api/v1/users",
+            json!({"username": "chen-ayi", "password": "password-1", "role": "resident",
+                   "display_name": "陈阿姨", "grid_id": c.g2,
+                   "phone": "138 0855 0001", "address": "清江小区3栋2单元501"}),
+        )
+        .await;
+        assert_eq!(resident["phone"], "138 0855 0001");
+        let login = hub
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": "chen-ayi", "password": "password-1"})),
+            )
+            .await;
+        let token = login.body["token"].as_str().unwrap().to_string();
+        let i = raise(&hub, &token, Some(json!({"lat": 26.52, "lon": 107.97}))).await;
+        let id = s(&i["id"]).to_string();
+
+        // The duty room and the post see whom to call back, and that the dispatch to p3 has
+        // not been confirmed by a console yet.
+        for staff in [&c.duty, &c.r3] {
+            let seen = get(&hub, staff, &id).await;
+            assert_eq!(
+                seen["caller"],
+                json!({"kind": "resident", "name": "陈阿姨", "phone": "138 0855 0001",
+                       "address": "清江小区3栋2单元501"})
+            );
+            assert_eq!(seen["delivery"]["post_id"], c.p3.as_str());
+            assert_eq!(seen["delivery"]["delivery"], "waiting");
+        }
+        // A panic button's caller is the button, with its address.
+        let b = raise(&hub, &c.button, None).await;
+        let seen = get(&hub, &c.duty, s(&b["id"])).await;
+        assert_eq!(seen["caller"]["kind"], "device");
+        assert_eq!(seen["caller"]["name"], "1栋大堂报警按钮");
+
+        // The resident sees the post their call went to and, once someone has taken it, who.
+        let mine = get(&hub, &token, &id).await;
+        assert_eq!(mine["help"]["post"]["name"], "网格员二队");
+        assert_eq!(mine["help"]["responder"], Value::Null);
+        assert_eq!(mine["delivery"], "waiting");
+        assert!(mine.get("caller").is_none() && mine.get("post_id").is_none());
+        act_ok(&hub, &c.r3, &id, "ack", None).await;
+        let mine = get(&hub, &token, &id).await;
+        let responder = mine["help"]["responder"].as_str().unwrap();
+        assert!(responder.starts_with("responder"), "{responder}");
+        assert_eq!(mine["allowed_actions"], json!(["cancel"]));
+
+        // The history: by kind, by time.
+        assert_eq!(list(&hub, &c.duty, "kind=sos").await, 2);
+        assert_eq!(list(&hub, &c.duty, "kind=manual").await, 0);
+        assert_eq!(list(&hub, &c.duty, "until=2026-11-26T07:00:00Z").await, 0);
+        assert_eq!(
+            list(
+                &hub,
+                &c.duty,
+                "since=2026-11-26T07:00:00Z&until=2099-01-01T00:00:00Z"
+            )
+            .await,
+            2
+        );
+        let bad = hub
+            .call(
+                Method::GET,
+                "/api/v1/incidents?kind=fire",
+                Some(&c.duty),
+                None,
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert_eq!(bad.body["error"]["field"], "kind");
+    }
+);
+
+/// How many incidents `GET /api/v1/incidents?{q}` lists for the token.
+async fn list(hub: &Hub, token: &str, q: &str) -> usize {
+    let a = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents?{q}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{q}: {}", a.body);
+    a.body.as_array().unwrap().len()
+}

@@ -92,6 +92,16 @@ async fn until(c: &mut StreamClient, kind: &str) -> Vec<Event> {
     }
 }
 
+/// The first event of type `kind` about `post` (in its `post_id`), skipping the others.
+async fn about_post(c: &mut StreamClient, kind: &str, post: &str) -> Event {
+    loop {
+        let e = until(c, kind).await.pop().unwrap();
+        if e.data["post_id"] == post {
+            return e;
+        }
+    }
+}
+
 fn kinds(events: &[Event]) -> Vec<&str> {
     events.iter().map(|e| e.kind.as_str()).collect()
 }
@@ -133,6 +143,13 @@ mod hello {
                 .collect();
             assert_eq!(ids, [s(&open["id"])]);
             assert_eq!(hello["health"]["response_check"], "ok");
+            // Pages ping this often; and each open incident says where its dispatch stands
+            // (here: to p1, which has no console, so not received), so that a page opened
+            // now rings for it.
+            assert_eq!(hello["heartbeat_seconds"], 3);
+            let first = &hello["open_incidents"][0];
+            assert_eq!(first["delivery"]["post_id"], c.p1.as_str());
+            assert!(first["allowed_actions"].is_array());
         }
     );
 
@@ -371,6 +388,104 @@ on_both!(
         assert_eq!(incident_id(&flagged), s(&inc["id"]));
         assert_eq!(flagged.data["post_id"], c.p1.as_str());
         assert_eq!(flagged.data["reason"], "no console online");
+        // Nobody at p1 saw it: it goes to p2 at once, not after the 2-minute window (the
+        // clock has not moved); p2 has no console either, so the duty officers are told.
+        let id = s(&inc["id"]).to_string();
+        assert_eq!(
+            escalation(&hub, &mut duty).await.data["to_post"],
+            c.p2.as_str()
+        );
+        let flagged = until(&mut duty, "incident.undelivered")
+            .await
+            .pop()
+            .unwrap();
+        assert_eq!(flagged.data["post_id"], c.p2.as_str());
+        let up = escalation(&hub, &mut duty).await;
+        assert_eq!(up.data["to_post"], Value::Null);
+        assert_eq!(up.data["target"], "duty_officers", "{:?}", up.data);
+        let i = common::community::get(&hub, &c.duty, &id).await;
+        assert_eq!(i["escalation_level"], 2);
+        assert_eq!(i["post_id"], c.p2.as_str());
+    }
+);
+
+/// Runs the response check until it escalates (the undelivered flag brings the deadline
+/// forward from a task of its own), and returns the escalation as the duty officer saw it.
+async fn escalation(hub: &Hub, duty: &mut StreamClient) -> Event {
+    tokio::time::timeout(PATIENCE, async {
+        while common::community::run_timers(hub).await.acted == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the response check escalated");
+    until(duty, "incident.escalated").await.pop().unwrap()
+}
+
+fn quick_receipts() -> Config {
+    let mut config = quick_pings();
+    config.response.receipt_seconds = 1;
+    // Long enough for the test's own clients, which answer pings only while they read.
+    config.stream.idle_seconds = 5;
+    config
+}
+
+on_both_with!(
+    a_console_that_stops_answering_is_offline_and_its_dispatches_escalate_at_once,
+    quick_receipts(),
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let (mut duty, _) = connect(&base, &c.duty).await;
+        // p1's console is there but never confirms a dispatch (its page is stuck): after
+        // receipt_seconds the dispatch is not received, and goes to p2.
+        let (mut stuck, _) = connect(&base, &c.r1).await;
+        until(&mut duty, "post.online").await;
+        let inc = sos_in(&hub, &c.g1, IN_G1).await;
+        until(&mut stuck, "incident.dispatched").await;
+        let flagged = until(&mut duty, "incident.undelivered")
+            .await
+            .pop()
+            .unwrap();
+        assert_eq!(incident_id(&flagged), s(&inc["id"]));
+        assert_eq!(flagged.data["post_id"], c.p1.as_str());
+        assert_eq!(flagged.data["reason"], "no console confirmed it within 1 s");
+        assert_eq!(
+            escalation(&hub, &mut duty).await.data["to_post"],
+            c.p2.as_str()
+        );
+
+        // p3's console goes silent (its network dropped, the socket half-open): the hub
+        // drops it after idle_seconds and p3 is offline.
+        let _silent = raw_client(&base, &c.r3).await;
+        about_post(&mut duty, "post.online", &c.p3).await;
+        about_post(&mut duty, "post.offline", &c.p3).await;
+        // An SOS in g2 (chain: p3 only) is then flagged at once and goes up.
+        let inc = sos_in(&hub, &c.g2, IN_G2).await;
+        let flagged = about_post(&mut duty, "incident.undelivered", &c.p3).await;
+        assert_eq!(incident_id(&flagged), s(&inc["id"]));
+        assert_eq!(flagged.data["reason"], "no console online");
+        // (The first incident's own escalation is due too: tick until this one has gone.)
+        let id = s(&inc["id"]).to_string();
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                common::community::run_timers(&hub).await;
+                if common::community::get(&hub, &c.duty, &id).await["escalation_level"] == 1 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("escalated at once");
+        let up = loop {
+            let e = until(&mut duty, "incident.escalated").await.pop().unwrap();
+            if incident_id(&e) == s(&inc["id"]) {
+                break e;
+            }
+        };
+        assert_eq!(up.data["target"], "duty_officers");
+        drop(stuck);
     }
 );
 
@@ -378,6 +493,9 @@ fn small_queue() -> Config {
     let mut config = Config::default();
     config.stream.client_queue = 8;
     config.stream.write_timeout_seconds = 1;
+    // The slow client does not read, so it does not answer pings either: on a busy machine
+    // the default 12 s of silence could drop it before it falls behind.
+    config.stream.idle_seconds = 600;
     config
 }
 

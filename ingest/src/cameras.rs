@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{CameraConfig, IngestConfig, Quality};
 use crate::live::Viewer;
+use crate::metrics::IngestMetrics;
 use crate::recording::{RecordMode, Recorder, RecordingTap};
 use crate::session::SessionConfig;
 use crate::status::{CameraStatus, StatusEvent, StatusReporter, StreamState, StreamStatus};
@@ -84,6 +85,7 @@ struct Inner {
     entries: Mutex<HashMap<String, Entry>>,
     /// Where streams are recorded, if anywhere.
     recorder: Option<Recorder>,
+    metrics: IngestMetrics,
 }
 
 /// All cameras; cheap to clone. Dropping the last clone stops every
@@ -146,6 +148,7 @@ impl Cameras {
                 events,
                 entries: Mutex::new(HashMap::new()),
                 recorder,
+                metrics: IngestMetrics::default(),
             }),
         }
     }
@@ -266,6 +269,12 @@ impl Cameras {
         Some(slot.shared.status.subscribe())
     }
 
+    /// The counters of every stream (frames dropped for damage, GOP overflows), for
+    /// `/metrics`: register [`IngestMetrics::collectors`].
+    pub fn metrics(&self) -> &IngestMetrics {
+        &self.inner.metrics
+    }
+
     /// Every state change of every stream, for the hub's event stream (a
     /// receiver that falls more than 1024 events behind gets `Lagged`).
     pub fn events(&self) -> broadcast::Receiver<StatusEvent> {
@@ -312,6 +321,7 @@ impl Cameras {
                 quality,
                 &self.inner.settings,
                 tap,
+                self.inner.metrics.clone(),
             )),
             running: None,
             reconciled: false,

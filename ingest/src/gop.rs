@@ -6,8 +6,11 @@
 //! counts, not video.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+
+use crate::fmp4::TIMESCALE;
 
 /// An init segment (`ftyp` + `moov`) and the MIME type it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,22 +20,38 @@ pub struct InitSegment {
     pub data: Bytes,
 }
 
-/// Bounds on what one GOP may hold; a camera with a very long keyframe
-/// interval (or none) must not grow memory without limit.
+/// Bounds on what one GOP may hold. A camera with a very long keyframe interval, or one
+/// whose keyframes are not recognised, must not grow memory without limit: past either
+/// bound the GOP is dropped (new viewers then wait for the next keyframe) and the stream
+/// reports it (see [`GopPush::Overflowed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GopLimits {
     pub max_bytes: usize,
-    pub max_segments: usize,
+    /// Longest span of decode time from the keyframe to the newest frame.
+    pub max_duration: Duration,
 }
 
 impl Default for GopLimits {
-    /// 32 MiB (8 s of a 32 Mbit/s 4K stream) and 1500 frames (60 s at 25 fps).
+    /// 32 MiB (8 s of a 32 Mbit/s 4K stream) and 20 s (cameras send a keyframe every 1 to
+    /// 10 s; "smart" codecs stretch it, but rarely beyond 10 s).
     fn default() -> Self {
         Self {
             max_bytes: 32 << 20,
-            max_segments: 1500,
+            max_duration: Duration::from_secs(20),
         }
     }
+}
+
+/// What [`Gop::push`] did with a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GopPush {
+    /// Kept: it starts or extends the GOP.
+    Kept,
+    /// Not kept: there is no GOP to extend (none yet, or it overflowed before).
+    Skipped,
+    /// Not kept, and the GOP it would have extended was dropped: it outgrew the limits.
+    /// Reported once per GOP; the next keyframe starts over.
+    Overflowed,
 }
 
 /// Init segment plus the media segments from the last keyframe on.
@@ -42,6 +61,10 @@ pub struct Gop {
     /// Starts with a keyframe, or is empty.
     segments: Vec<Bytes>,
     bytes: usize,
+    /// Decode time of the keyframe, 90 kHz.
+    start: u64,
+    /// Dropped for its size since the last keyframe.
+    overflowed: bool,
     limits: GopLimits,
 }
 
@@ -67,6 +90,11 @@ impl Gop {
         self.bytes
     }
 
+    /// Whether the GOP outgrew its limits since the last keyframe.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
     /// New parameters: the old segments cannot be decoded with the new init
     /// segment, so they go.
     pub fn set_init(&mut self, init: InitSegment) {
@@ -81,25 +109,30 @@ impl Gop {
         self.bytes = 0;
     }
 
-    /// Adds a media segment: a keyframe starts a new GOP; other frames extend
-    /// the current one, or are not kept while there is none. Returns whether
-    /// the segment was kept. Past the limits the GOP is dropped (new viewers
-    /// then wait for the next keyframe).
-    pub fn push(&mut self, segment: Bytes, is_keyframe: bool) -> bool {
+    /// Adds a media segment whose frame has decode time `decode_time` (90 kHz): a keyframe
+    /// starts a new GOP; other frames extend the current one, or are not kept while there
+    /// is none. Past the limits the GOP is dropped.
+    pub fn push(&mut self, segment: Bytes, is_keyframe: bool, decode_time: u64) -> GopPush {
         if is_keyframe {
             self.clear();
+            self.overflowed = false;
+            self.start = decode_time;
         } else if self.segments.is_empty() {
-            return false;
+            return GopPush::Skipped;
         }
-        if self.segments.len() >= self.limits.max_segments
-            || self.bytes + segment.len() > self.limits.max_bytes
-        {
+        let span = decode_time.saturating_sub(self.start);
+        let max_span = u64::try_from(self.limits.max_duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(u64::from(TIMESCALE))
+            / 1000;
+        if self.bytes + segment.len() > self.limits.max_bytes || span > max_span {
             self.clear();
-            return false;
+            self.overflowed = true;
+            return GopPush::Overflowed;
         }
         self.bytes += segment.len();
         self.segments.push(segment);
-        true
+        GopPush::Kept
     }
 }
 
@@ -111,17 +144,21 @@ mod tests {
         Bytes::from(vec![n; 10])
     }
 
+    /// 25 fps in 90 kHz ticks.
+    const FRAME: u64 = 3600;
+
     #[test]
     fn keyframes_start_a_new_gop() {
         let mut gop = Gop::new(GopLimits::default());
-        assert!(
-            !gop.push(seg(0), false),
+        assert_eq!(
+            gop.push(seg(0), false, 0),
+            GopPush::Skipped,
             "nothing before the first keyframe"
         );
-        assert!(gop.push(seg(1), true));
-        assert!(gop.push(seg(2), false));
+        assert_eq!(gop.push(seg(1), true, FRAME), GopPush::Kept);
+        assert_eq!(gop.push(seg(2), false, 2 * FRAME), GopPush::Kept);
         assert_eq!(gop.segments(), &[seg(1), seg(2)]);
-        assert!(gop.push(seg(3), true));
+        assert_eq!(gop.push(seg(3), true, 3 * FRAME), GopPush::Kept);
         assert_eq!(gop.segments(), &[seg(3)]);
         assert_eq!(gop.bytes(), 10);
     }
@@ -129,36 +166,48 @@ mod tests {
     #[test]
     fn new_init_drops_the_segments() {
         let mut gop = Gop::new(GopLimits::default());
-        gop.push(seg(1), true);
+        gop.push(seg(1), true, 0);
         gop.set_init(InitSegment {
             mime: "video/mp4".into(),
             data: Bytes::from_static(b"init"),
         });
         assert!(gop.segments().is_empty());
-        assert!(!gop.push(seg(2), false));
+        assert_eq!(gop.push(seg(2), false, FRAME), GopPush::Skipped);
         assert_eq!(gop.init().unwrap().data, Bytes::from_static(b"init"));
     }
 
     #[test]
-    fn limits_drop_the_gop_until_the_next_keyframe() {
+    fn the_time_limit_drops_the_gop_until_the_next_keyframe() {
         let mut gop = Gop::new(GopLimits {
-            max_bytes: 1000,
-            max_segments: 3,
+            max_bytes: 1 << 20,
+            max_duration: Duration::from_secs(1),
         });
-        gop.push(seg(1), true);
-        gop.push(seg(2), false);
-        gop.push(seg(3), false);
-        assert!(!gop.push(seg(4), false));
-        assert!(gop.segments().is_empty());
-        assert!(!gop.push(seg(5), false));
-        assert!(gop.push(seg(6), true));
+        assert_eq!(gop.push(seg(0), true, 0), GopPush::Kept);
+        for i in 1..=25 {
+            assert_eq!(gop.push(seg(1), false, i * FRAME), GopPush::Kept, "{i}");
+        }
+        assert_eq!(gop.push(seg(2), false, 26 * FRAME), GopPush::Overflowed);
+        assert!(gop.segments().is_empty() && gop.overflowed());
+        assert_eq!(gop.push(seg(3), false, 27 * FRAME), GopPush::Skipped);
+        assert_eq!(gop.push(seg(4), true, 28 * FRAME), GopPush::Kept);
+        assert!(!gop.overflowed());
+        assert_eq!(gop.segments(), &[seg(4)]);
+    }
 
+    #[test]
+    fn the_size_limit_drops_the_gop() {
         let mut gop = Gop::new(GopLimits {
             max_bytes: 15,
-            max_segments: 100,
+            max_duration: Duration::from_secs(60),
         });
-        gop.push(seg(1), true);
-        assert!(!gop.push(seg(2), false));
+        gop.push(seg(1), true, 0);
+        assert_eq!(gop.push(seg(2), false, FRAME), GopPush::Overflowed);
         assert_eq!(gop.bytes(), 0);
+        // A keyframe larger than the limit is not kept either.
+        let mut gop = Gop::new(GopLimits {
+            max_bytes: 5,
+            max_duration: Duration::from_secs(60),
+        });
+        assert_eq!(gop.push(seg(1), true, 0), GopPush::Overflowed);
     }
 }

@@ -7,7 +7,9 @@
 //! * [`session`] is one retina session; a supervisor task per stream keeps
 //!   one alive (reconnecting with backoff, with a frame watchdog);
 //!   [`status`] reports how it goes; [`live`] and [`gop`] fan frames out to
-//!   viewers; [`fmp4`] packages them. Sessions and their viewers run on
+//!   viewers, [`decodable`] only the frames a decoder can use (a damaged
+//!   stream resumes at its next keyframe, counted in [`metrics`]); [`fmp4`]
+//!   packages them. Sessions and their viewers run on
 //!   video threads of their own (`video_threads.rs`), which batch wake-ups.
 //! * [`camsim`] simulates cameras on gst-rtsp-server for demos and tests.
 //!
@@ -18,10 +20,13 @@ mod backoff;
 mod cameras;
 pub mod camsim;
 pub mod config;
+pub mod decodable;
 pub mod evidence;
 pub mod fmp4;
+mod frames;
 pub mod gop;
 pub mod live;
+pub mod metrics;
 pub mod quirks;
 pub mod recording;
 pub mod session;
@@ -32,7 +37,9 @@ mod video_threads;
 
 pub use cameras::{ApplySummary, Cameras, LiveError, DISABLED_REASON};
 pub use config::{CameraConfig, Credentials, IngestConfig, Quality, Transport};
+pub use decodable::DropReason;
 pub use live::{LiveMessage, Viewer};
+pub use metrics::IngestMetrics;
 pub use quirks::CameraQuirks;
 pub use snapshot::{Snapshot, SnapshotError, Snapshots};
 pub use status::{CameraStatus, StatusEvent, StreamState, StreamStatus};

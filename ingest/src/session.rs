@@ -8,6 +8,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use futures::StreamExt;
 use retina::client::{Demuxed, SessionGroup, SetupOptions};
@@ -126,24 +127,42 @@ pub struct VideoFrame {
     pub data: Vec<u8>,
     /// 90 kHz, extended to 64 bits by retina.
     pub timestamp: i64,
+    /// Decoding can start here: an IDR (H.264) or IRAP (H.265: IDR, CRA, BLA) picture, or
+    /// one with a recovery point SEI, whole from its first slice on (see
+    /// [`fmp4::picture`]). Such a frame starts a GOP.
     pub is_keyframe: bool,
+    /// The frame has B slices (H.264): the stream reorders frames.
+    pub has_b_slices: bool,
     /// The stream's parameters, on the first frame they are known for and
     /// whenever they change (then a new init segment is due).
     pub new_params: Option<VideoParams>,
     /// RTP packets lost just before this frame: the frame may not decode
     /// until the next keyframe.
     pub loss: u16,
+    /// When the frame's last packet arrived from the camera (retina's receive time).
+    pub received: SystemTime,
 }
 
 impl VideoFrame {
-    /// The frame for [`fmp4::FragmentWriter::write`].
+    /// The frame for [`fmp4::FragmentWriter::write`], with its arrival for the `prft`.
     pub fn as_fmp4(&self) -> fmp4::Frame<'_> {
         fmp4::Frame {
             data: &self.data,
             timestamp: self.timestamp,
             is_keyframe: self.is_keyframe,
+            arrival: Some(self.received),
         }
     }
+}
+
+/// What a playing session yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    Frame(VideoFrame),
+    /// Retina rejected a packet and discarded the frame it belonged to; the session goes
+    /// on (later frames may depend on the lost one until the next keyframe). The reason is
+    /// retina's, first line only.
+    PacketError(String),
 }
 
 /// A playing session on one camera stream.
@@ -235,13 +254,16 @@ impl Session {
         self.frame_rate
     }
 
-    /// The next video frame; `Ok(None)` never happens (the end of the stream
-    /// is [`SessionError::EndOfStream`]). Waits as long as the camera is
-    /// quiet: callers need their own watchdog.
-    pub async fn next_frame(&mut self) -> Result<VideoFrame, SessionError> {
+    /// The next video frame, or news of a bad packet (after which the session goes on);
+    /// the end of the stream is [`SessionError::EndOfStream`]. Waits as long as the camera
+    /// is quiet: callers need their own watchdog.
+    pub async fn next_frame(&mut self) -> Result<SessionEvent, SessionError> {
         loop {
             let item = match self.demuxed.next().await {
                 None => return Err(SessionError::EndOfStream),
+                Some(Err(e)) if e.is_packet_error() => {
+                    return Ok(SessionEvent::PacketError(first_line(&e.to_string())))
+                }
                 Some(Err(e)) => return Err(SessionError::from_retina(&e)),
                 Some(Ok(item)) => item,
             };
@@ -262,15 +284,20 @@ impl Session {
                 _ => None,
             };
             let timestamp = to_timescale(frame.timestamp().timestamp(), self.clock_rate);
-            let is_keyframe = frame.is_random_access_point();
+            let received = SystemTime::from(frame.end_ctx().received_wall());
             let loss = frame.loss();
-            return Ok(VideoFrame {
-                data: frame.into_data(),
+            let data = frame.into_data();
+            // Malformed length prefixes: the packager rejects the frame anyway.
+            let picture = fmp4::classify(self.codec, &data).unwrap_or_default();
+            return Ok(SessionEvent::Frame(VideoFrame {
+                data,
                 timestamp,
-                is_keyframe,
+                is_keyframe: picture.is_keyframe(),
+                has_b_slices: picture.has_b_slices,
                 new_params,
                 loss,
-            });
+                received,
+            }));
         }
     }
 

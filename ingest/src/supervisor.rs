@@ -16,10 +16,12 @@ use retina::client::SessionGroup;
 
 use crate::backoff::Backoff;
 use crate::config::{IngestConfig, Quality};
-use crate::fmp4::{VideoParams, TIMESCALE};
-use crate::live::{LiveStream, Packaged};
+use crate::fmp4::VideoParams;
+use crate::frames::SessionFrames;
+use crate::live::LiveStream;
+use crate::metrics::IngestMetrics;
 use crate::recording::RecordingTap;
-use crate::session::{codec_name, Session, SessionConfig, SessionError};
+use crate::session::{codec_name, Session, SessionConfig, SessionError, SessionEvent};
 use crate::status::{MediaInfo, StatusReporter, StreamState};
 
 /// What a stream's supervisor, its viewers and its status readers share. It
@@ -28,6 +30,10 @@ use crate::status::{MediaInfo, StatusReporter, StreamState};
 pub(crate) struct StreamShared {
     pub(crate) status: StatusReporter,
     pub(crate) live: LiveStream,
+    pub(crate) metrics: IngestMetrics,
+    /// How long the stream may go without a keyframe (the GOP cache's time bound).
+    pub(crate) keyframe_within: Duration,
+    /// Where its frames are recorded (a tap that does nothing without a recorder).
     pub(crate) recording: RecordingTap,
 }
 
@@ -37,10 +43,13 @@ impl StreamShared {
         quality: Quality,
         config: &IngestConfig,
         recording: RecordingTap,
+        metrics: IngestMetrics,
     ) -> Self {
         Self {
             status,
             live: LiveStream::new(quality, config.viewer_queue, config.gop_limits),
+            metrics,
+            keyframe_within: config.gop_limits.max_duration,
             recording,
         }
     }
@@ -131,19 +140,28 @@ async fn run_session(
     if let Some(params) = session.params() {
         stream.status.set_media(&media_info(params));
     }
+    let mut frames = SessionFrames::new(stream);
     let mut first_frame: Option<Instant> = None;
     let mut online = false;
-    let mut fps = FpsMeter::default();
+    // The frame watchdog counts from the last frame, not from the last event: a camera
+    // that sends nothing but bad packets is stalled too.
+    let mut last_frame = Instant::now();
+    let mut last_packet_error: Option<String> = None;
     loop {
-        let next = tokio::time::timeout(settings.stall_timeout, session.next_frame()).await;
+        let deadline = last_frame + settings.stall_timeout;
+        let next = tokio::time::timeout_at(deadline.into(), session.next_frame()).await;
         let healthy = online && first_frame.is_some_and(|t| t.elapsed() >= settings.healthy_after);
-        let frame = match next {
+        let event = match next {
             Err(_) => {
+                let reason = match last_packet_error.take() {
+                    Some(e) => format!("no usable video for {}: {e}", secs(settings.stall_timeout)),
+                    None => format!("no video for {}", secs(settings.stall_timeout)),
+                };
                 return Failure {
                     state: StreamState::Stalled,
-                    reason: format!("no video for {}", secs(settings.stall_timeout)),
+                    reason,
                     healthy,
-                }
+                };
             }
             Ok(Err(e)) => {
                 return Failure {
@@ -151,39 +169,40 @@ async fn run_session(
                     ..Failure::from_session(e)
                 }
             }
-            Ok(Ok(frame)) => frame,
+            Ok(Ok(event)) => event,
+        };
+        let frame = match event {
+            SessionEvent::Frame(frame) => frame,
+            SessionEvent::PacketError(reason) => {
+                tracing::debug!(
+                    "camera stream {}: frame dropped: {reason}",
+                    config.split_credentials().0
+                );
+                frames.packet_error();
+                last_packet_error = Some(reason);
+                continue;
+            }
         };
         let arrived = Instant::now();
-        let wall = SystemTime::now();
-        stream.status.frame_seen(wall);
+        last_frame = arrived;
+        stream.status.frame_seen(SystemTime::now());
         if let Some(params) = &frame.new_params {
             stream.status.set_media(&media_info(params));
         }
-        if frame.loss > 0 {
-            tracing::debug!("{} RTP packets lost before a frame", frame.loss);
+        let keyframes_changed = frames.frame(frame, arrived);
+        if keyframes_changed == Some(true) {
+            tracing::info!(
+                "camera stream {}: no keyframe within {}",
+                config.split_credentials().0,
+                secs(stream.keyframe_within)
+            );
         }
-        let sent = match stream.live.push_arrived(&frame, arrived) {
-            Ok(Packaged::Sent(sample)) => {
-                if let Some(rate) = fps.add(sample.decode_time) {
-                    stream.status.set_fps(rate);
-                }
-                Some(sample)
-            }
-            Ok(Packaged::Skipped) => None,
-            // One bad frame is not worth a reconnection; the next keyframe
-            // repairs the picture.
-            Err(e) => {
-                tracing::warn!("dropping a malformed frame: {e}");
-                None
-            }
-        };
-        // The recorder's one hook: what live video sent, recorded as sent
-        // (never waits; see recording/tap.rs).
-        stream.recording.offer(frame, sent, wall);
-        let first = *first_frame.get_or_insert_with(Instant::now);
+        let first = *first_frame.get_or_insert(arrived);
         if !online && first.elapsed() >= settings.online_after {
             online = true;
-            stream.status.set(StreamState::Online, None);
+            stream.status.set(StreamState::Online, frames.reason());
+        } else if online && keyframes_changed.is_some() {
+            stream.status.set(StreamState::Online, frames.reason());
         }
     }
 }
@@ -197,52 +216,13 @@ fn media_info(params: &VideoParams) -> MediaInfo {
     }
 }
 
-fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
-}
-
-/// Frame rate from decode times, over windows of about a second of camera
-/// time (wall-clock arrival jitters; the camera's clock does not).
-#[derive(Debug, Default)]
-struct FpsMeter {
-    start: Option<u64>,
-    frames: u32,
-}
-
-impl FpsMeter {
-    const WINDOW: u64 = TIMESCALE as u64;
-
-    /// Adds a frame; returns the rate at the end of each window.
-    fn add(&mut self, decode_time: u64) -> Option<f64> {
-        let Some(start) = self.start else {
-            self.start = Some(decode_time);
-            return None;
-        };
-        self.frames += 1;
-        let span = decode_time.saturating_sub(start);
-        if span < Self::WINDOW {
-            return None;
-        }
-        let rate = f64::from(self.frames) * f64::from(TIMESCALE) / span as f64;
-        self.start = Some(decode_time);
-        self.frames = 0;
-        Some(rate)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fps_meter_measures_camera_time() {
-        let mut m = FpsMeter::default();
-        let mut rates = Vec::new();
-        for i in 0..=50u64 {
-            rates.extend(m.add(i * 3600));
-        }
-        assert_eq!(rates, vec![25.0, 25.0]);
-    }
 
     #[test]
     fn session_errors_map_to_states() {

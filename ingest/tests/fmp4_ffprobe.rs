@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gridwatch_ingest::fmp4::{
-    init_segment, inspect, FragmentWriter, Frame, RtpTimestampUnwrapper, TimelineConfig,
-    VideoParams,
+    classify, init_segment, inspect, nal_payload, rbsp, FragmentWriter, Frame,
+    RtpTimestampUnwrapper, TimelineConfig, VideoParams,
 };
 
 const FRAMES: usize = 50;
@@ -119,21 +119,6 @@ fn split_annex_b(data: &[u8]) -> Vec<&[u8]> {
     nals
 }
 
-/// RBSP of a NAL unit: emulation prevention bytes removed.
-fn rbsp(nal: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal.len());
-    let mut zeros = 0;
-    for &b in nal {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
-
 /// An access unit: AVCC frame data and whether it is a keyframe.
 struct AccessUnit {
     data: Vec<u8>,
@@ -170,6 +155,7 @@ fn access_units(
 /// Writes init segment + one media segment per access unit, with 32-bit RTP
 /// timestamps that wrap around and a backwards clock jump at frame 30.
 fn package(params: VideoParams, aus: &[AccessUnit], out: &Path) -> Vec<u64> {
+    let codec = params.codec();
     let mut writer = FragmentWriter::new(params, TimelineConfig::for_frame_rate(FPS));
     let mut file = init_segment(writer.params());
     let mut unwrapper = RtpTimestampUnwrapper::new();
@@ -177,6 +163,9 @@ fn package(params: VideoParams, aus: &[AccessUnit], out: &Path) -> Vec<u64> {
     let mut decode_times = Vec::new();
     let mut rebased = 0;
     for (i, au) in aus.iter().enumerate() {
+        // The ingest's own keyframe test agrees with the encoder's NAL unit types.
+        let picture = classify(codec, &au.data).unwrap();
+        assert_eq!(picture.is_keyframe(), au.keyframe, "frame {i}");
         raw = if i == 30 {
             raw.wrapping_sub(123_456)
         } else {
@@ -187,6 +176,7 @@ fn package(params: VideoParams, aus: &[AccessUnit], out: &Path) -> Vec<u64> {
                 data: &au.data,
                 timestamp: unwrapper.extend(raw),
                 is_keyframe: au.keyframe,
+                arrival: Some(std::time::SystemTime::now()),
             })
             .unwrap();
         inspect::parse_media_segment(&seg.data).unwrap();
@@ -206,7 +196,7 @@ fn ffprobe_stream(path: &Path) -> HashMap<String, String> {
         "error",
         "-count_frames",
         "-show_entries",
-        "stream=codec_name,codec_tag_string,profile,level,width,height,nb_read_frames",
+        "stream=codec_name,codec_tag_string,profile,level,width,height,nb_read_frames,has_b_frames",
         "-of",
         "default=nw=1",
         path.to_str().unwrap(),
@@ -279,25 +269,20 @@ fn check_file(path: &Path, aus: &[AccessUnit], decode_times: &[u64]) -> HashMap<
     stream
 }
 
-#[test]
-fn ffprobe_reads_h264_fmp4() {
-    if !can_run("ffprobe_reads_h264_fmp4", "libx264") {
-        return;
-    }
-    let dir = work_dir();
-    let es = dir.join("testsrc.h264");
+/// `FRAMES` frames of x264 (High, no B-frames, a keyframe every second, with AUDs).
+fn encode_x264(path: &Path) -> Vec<u8> {
     encode(
-        &es,
+        path,
         "libx264",
         "-x264-params",
         "aud=1:keyint=25:min-keyint=25:bframes=0",
         "h264",
     );
-    let data = std::fs::read(&es).unwrap();
-    let nals = split_annex_b(&data);
-    let find = |t: u8| *nals.iter().find(|n| n[0] & 0x1F == t).unwrap();
-    let (sps, pps) = (find(7), find(8));
+    std::fs::read(path).unwrap()
+}
 
+/// The `avcC` record of one SPS and one PPS.
+fn avcc(sps: &[u8], pps: &[u8]) -> Vec<u8> {
     let mut avcc = vec![1, sps[1], sps[2], sps[3], 0xFF, 0xE1];
     avcc.extend_from_slice(&u16::try_from(sps.len()).unwrap().to_be_bytes());
     avcc.extend_from_slice(sps);
@@ -308,7 +293,20 @@ fn ffprobe_reads_h264_fmp4() {
         // High profile extension: 4:2:0, 8 bit, no SPS extensions.
         avcc.extend_from_slice(&[0xFD, 0xF8, 0xF8, 0]);
     }
-    let params = VideoParams::h264(320, 240, avcc).unwrap();
+    avcc
+}
+
+#[test]
+fn ffprobe_reads_h264_fmp4() {
+    if !can_run("ffprobe_reads_h264_fmp4", "libx264") {
+        return;
+    }
+    let dir = work_dir();
+    let data = encode_x264(&dir.join("testsrc.h264"));
+    let nals = split_annex_b(&data);
+    let find = |t: u8| *nals.iter().find(|n| n[0] & 0x1F == t).unwrap();
+    let (sps, pps) = (find(7), find(8));
+    let params = VideoParams::h264(320, 240, avcc(sps, pps)).unwrap();
 
     let aus = access_units(&nals, |n| n[0] & 0x1F, 9, |t| t == 5);
     assert_eq!(aus.len(), FRAMES);
@@ -370,6 +368,14 @@ fn ffprobe_reads_h265_fmp4() {
 
     let aus = access_units(&nals, nal_type, 35, |t| (16..=23).contains(&t));
     assert_eq!(aus.len(), FRAMES);
+    // x265's open GOP: the first keyframe is an IDR picture, the next one a CRA picture,
+    // and ffprobe sees both as key frames (check_file).
+    let keyframe_types: Vec<u8> = nals
+        .iter()
+        .map(|n| nal_type(n))
+        .filter(|t| (16..=23).contains(t))
+        .collect();
+    assert_eq!(keyframe_types, [20, 21], "IDR_N_LP, then CRA");
     let out = dir.join("testsrc-h265.mp4");
     let codec = params.rfc6381_codec().to_string();
     let decode_times = package(params, &aus, &out);
@@ -389,5 +395,96 @@ fn ffprobe_reads_h265_fmp4() {
         aus.iter().filter(|a| a.keyframe).count(),
         std::fs::metadata(&out).unwrap().len(),
         out.display()
+    );
+}
+
+/// An SPS as h264-reader (an independent parser) reads it.
+fn parse_sps(sps: &[u8]) -> Option<h264_reader::nal::sps::SeqParameterSet> {
+    let rbsp = h264_reader::rbsp::decode_nal(sps).ok()?;
+    h264_reader::nal::sps::SeqParameterSet::from_bits(h264_reader::rbsp::BitReader::new(&rbsp[..]))
+        .ok()
+}
+
+/// `sps` without its VUI, as many cameras send it: the bits up to some position, a zero
+/// `vui_parameters_present_flag` and the trailing bits, where the position is the one at
+/// which h264-reader reads everything else as before and no VUI. (The VUI does not take
+/// part in decoding slices, so the stream still decodes.)
+fn without_vui(sps: &[u8]) -> Vec<u8> {
+    let mut original = parse_sps(sps).expect("a valid SPS");
+    assert!(original.vui_parameters.is_some(), "x264 writes a VUI");
+    original.vui_parameters = None;
+    let bits = rbsp(&sps[1..]);
+    let bit = |i: usize| (bits[i / 8] >> (7 - i % 8)) & 1;
+    for at in (8..bits.len() * 8).rev() {
+        let mut out = vec![0u8; at / 8 + 2];
+        for i in 0..at {
+            out[i / 8] |= bit(i) << (7 - i % 8);
+        }
+        // vui_parameters_present_flag = 0, then rbsp_stop_one_bit.
+        out[(at + 1) / 8] |= 1 << (7 - (at + 1) % 8);
+        out.truncate((at + 1) / 8 + 1);
+        let mut candidate = vec![sps[0]];
+        candidate.extend_from_slice(&nal_payload(&out));
+        if parse_sps(&candidate).as_ref() == Some(&original) {
+            return candidate;
+        }
+    }
+    panic!("no VUI flag found")
+}
+
+/// Cameras often send an SPS without VUI, so a decoder must assume frames are reordered
+/// and hold some back. Here x264's SPS loses its VUI the same way; the init segment
+/// carries it rewritten to announce no reordering; ffprobe and ffmpeg read and decode
+/// every frame with it, and h264-reader reads the restriction back from the init segment.
+#[test]
+fn ffprobe_reads_h264_with_the_sps_rewritten() {
+    if !can_run("ffprobe_reads_h264_with_the_sps_rewritten", "libx264") {
+        return;
+    }
+    let dir = work_dir();
+    let data = encode_x264(&dir.join("no-vui.h264"));
+    let nals = split_annex_b(&data);
+    let find = |t: u8| *nals.iter().find(|n| n[0] & 0x1F == t).unwrap();
+    let (x264_sps, pps) = (find(7), find(8));
+    let sps = without_vui(x264_sps);
+    let params = VideoParams::h264(320, 240, avcc(&sps, pps)).unwrap();
+    let rewritten = params
+        .without_reordering()
+        .expect("an SPS without VUI announces no reordering limit");
+
+    // The in-band SPS goes (as retina drops it): the one in the init segment counts.
+    let nals: Vec<&[u8]> = nals.into_iter().filter(|n| n[0] & 0x1F != 7).collect();
+    let aus = access_units(&nals, |n| n[0] & 0x1F, 9, |t| t == 5);
+    assert_eq!(aus.len(), FRAMES);
+    let out = dir.join("no-vui-rewritten.mp4");
+    let decode_times = package(rewritten, &aus, &out);
+    let stream = check_file(&out, &aus, &decode_times);
+    assert_eq!(stream["codec_name"], "h264");
+
+    let file = std::fs::read(&out).unwrap();
+    let init_len = inspect::read_boxes(&file).unwrap()[..2]
+        .iter()
+        .map(|b| b.size())
+        .sum::<usize>();
+    let init = inspect::parse_init_segment(&file[..init_len]).unwrap();
+    let record = &init.decoder_config;
+    let sps_len = usize::from(u16::from_be_bytes([record[6], record[7]]));
+    let in_init = parse_sps(&record[8..8 + sps_len]).unwrap();
+    let restriction = in_init
+        .vui_parameters
+        .as_ref()
+        .and_then(|v| v.bitstream_restrictions.clone())
+        .expect("a bitstream restriction");
+    assert_eq!(restriction.max_num_reorder_frames, 0);
+    assert_eq!(
+        restriction.max_dec_frame_buffering,
+        in_init.max_num_ref_frames.max(1)
+    );
+    eprintln!(
+        "h264 without VUI: SPS {} bytes, {} with VUI {} after the rewrite; ffprobe: has_b_frames {}",
+        x264_sps.len(),
+        sps.len(),
+        sps_len,
+        stream["has_b_frames"]
     );
 }

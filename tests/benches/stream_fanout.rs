@@ -169,6 +169,8 @@ async fn community(url: &str, buttons: usize) -> Community {
                 display_name: Some("值班员".into()),
                 post_id: None,
                 grid_id: None,
+                phone: None,
+                address: None,
             },
             now,
         )
@@ -183,6 +185,8 @@ async fn community(url: &str, buttons: usize) -> Community {
                 display_name: Some("一号警务室".into()),
                 post_id: Some(post.id),
                 grid_id: None,
+                phone: None,
+                address: None,
             },
             now,
         )

@@ -63,6 +63,13 @@ fn envs(db: &str) -> Vec<(&'static str, String)> {
         ("GRIDWATCH_RESPONSE__ACK_SECONDS", ACK_S.to_string()),
         ("GRIDWATCH_RESPONSE__AT_RISK_SECONDS", AT_RISK_S.to_string()),
         ("GRIDWATCH_RESPONSE__WINDOW_SECONDS", WINDOW_S.to_string()),
+        // No console is online, so every dispatch would be escalated at once as not received;
+        // this test is about the deadlines surviving the kill, so they are left to fall due
+        // while the hub is down.
+        (
+            "GRIDWATCH_RESPONSE__ESCALATE_UNDELIVERED",
+            "false".to_string(),
+        ),
         // Every incident is escalated and breached: that is the point, not news.
         ("GRIDWATCH_LOG__FILTER", "error".to_string()),
     ]

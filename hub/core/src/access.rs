@@ -73,16 +73,22 @@ pub enum Form {
     Resident,
 }
 
-/// The events that tell a resident how their call is going.
-pub const RESIDENT_EVENTS: [EventType; 8] = [
+/// The events that tell a resident how their call is going, the bad news included (the post
+/// did not get it, it was passed on, it is late): a page that only hears good news tells a
+/// resident help is coming when it is not.
+pub const RESIDENT_EVENTS: [EventType; 12] = [
     EventType::IncidentRaised,
     EventType::IncidentRepeat,
     EventType::IncidentDispatched,
+    EventType::IncidentDelivered,
+    EventType::IncidentUndelivered,
     EventType::IncidentAcknowledged,
     EventType::IncidentEnRoute,
     EventType::IncidentOnScene,
     EventType::IncidentResolved,
     EventType::IncidentCancelled,
+    EventType::IncidentEscalated,
+    EventType::IncidentBreached,
 ];
 
 /// What one stream connection may see: its caller's [`Visibility`], with a post's grids as
@@ -216,6 +222,8 @@ mod tests {
             role,
             post_id: post.map(str::to_string),
             grid_id: None,
+            phone: None,
+            address: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -10,6 +10,7 @@ pub mod access;
 pub mod camera;
 pub mod change;
 pub mod clock;
+pub mod delivery;
 pub mod device;
 pub mod event;
 pub mod geo;

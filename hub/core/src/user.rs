@@ -17,6 +17,11 @@ pub struct User {
     pub post_id: Option<String>,
     /// The grid a resident lives in.
     pub grid_id: Option<String>,
+    /// How to call a resident back when they raise an SOS (shown to the duty room and the
+    /// post dispatched to, never to other residents).
+    pub phone: Option<String>,
+    /// Where a resident lives, to find the door.
+    pub address: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -33,6 +38,10 @@ pub struct NewUser {
     pub post_id: Option<String>,
     #[serde(default)]
     pub grid_id: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -46,6 +55,16 @@ pub struct UserPatch {
     pub post_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub grid_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub address: Option<Option<String>>,
+}
+
+/// A phone number and an address as people type them: short free text.
+fn validate_contact(phone: Option<&str>, address: Option<&str>) -> Result<(), ValidationError> {
+    validate::text("phone", phone, 40)?;
+    validate::text("address", address, 200)
 }
 
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -88,6 +107,7 @@ impl NewUser {
         if let Some(d) = &self.display_name {
             validate::name("display_name", d, 100)?;
         }
+        validate_contact(self.phone.as_deref(), self.address.as_deref())?;
         validate_role_ties(self.role, self.post_id.as_deref())
     }
 }
@@ -126,6 +146,13 @@ impl User {
         if let Some(v) = &p.grid_id {
             out.grid_id = v.clone();
         }
+        if let Some(v) = &p.phone {
+            out.phone = v.clone();
+        }
+        if let Some(v) = &p.address {
+            out.address = v.clone();
+        }
+        validate_contact(out.phone.as_deref(), out.address.as_deref())?;
         validate_role_ties(out.role, out.post_id.as_deref())?;
         Ok(out)
     }

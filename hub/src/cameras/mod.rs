@@ -109,6 +109,10 @@ pub async fn start(state: &AppState) {
     state
         .metrics
         .register(Box::new(state.cameras.by_state.clone()));
+    // gridwatch_camera_frames_dropped_total{reason}, gridwatch_camera_gop_overflows_total.
+    for collector in state.cameras.registry.metrics().collectors() {
+        state.metrics.register(collector);
+    }
     health::spawn(state.clone());
     match sync::reload_all(state).await {
         Ok(summary) => tracing::info!(cameras = summary.added.len(), "cameras started"),

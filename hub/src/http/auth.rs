@@ -1,6 +1,7 @@
 //! Login, logout and "who am I".
 
 use super::caller::{token_of, Caller, SESSION_COOKIE};
+use super::client_addr::ClientAddr;
 use super::error::{ApiError, ApiResult};
 use super::json::Json;
 use crate::state::AppState;
@@ -49,16 +50,17 @@ fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
 }
 
 /// 200 `{"token", "user", "expires_at"}` and the session cookie; 401 for a wrong username or
-/// password (the same answer for both); 429 after repeated failures.
+/// password (the same answer for both); 429 with `retry_after` when this address must wait
+/// after its failures (never because of other addresses' failures: see [`crate::throttle`]).
 ///
-/// The attempt is counted before the password is verified (see [`crate::throttle`]), so a
-/// burst of parallel guesses gets no more verifications than the limit allows.
+/// The attempt is counted before the password is verified, so a burst of parallel guesses
+/// gets no more verifications than the limit allows.
 pub async fn login(
     State(s): State<AppState>,
-    PeerAddr(peer): PeerAddr,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<Login>,
 ) -> ApiResult<Response> {
-    let addr = peer.map(|a| a.ip().to_string());
+    let addr = client.map(|a| a.to_string());
     let now = s.now();
     let attempt = s
         .throttle
@@ -91,11 +93,11 @@ pub async fn login(
     Ok(resp)
 }
 
-/// 429 with `Retry-After`: the username or the address has used up its attempts for now.
+/// 429 with `Retry-After`: this address has failed too often for now.
 fn locked_out(s: &AppState, wait: i64) -> ApiError {
     s.metrics.login_throttled.inc();
     ApiError::too_many(
-        format!("too many failed logins; try again in {wait} s"),
+        format!("too many failed logins from here; try again in {wait} s"),
         wait,
     )
 }

@@ -133,6 +133,10 @@ impl IntoResponse for ApiError {
         if let Some(s) = &self.state {
             error["state"] = json!(s);
         }
+        // For pages, which cannot read `Retry-After` from every error path as easily.
+        if let Some(secs) = self.retry_after {
+            error["retry_after"] = json!(secs);
+        }
         let mut resp = (self.status, axum::Json(json!({ "error": error }))).into_response();
         if let Some(secs) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

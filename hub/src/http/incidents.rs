@@ -16,7 +16,7 @@ use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::{Json, OptionalJson, Path, Query};
 use super::sos::{idempotency_key, raised_response};
-use crate::incidents::intake;
+use crate::incidents::{contacts, intake};
 use crate::state::AppState;
 use crate::stream::message;
 use axum::extract::State;
@@ -26,7 +26,8 @@ use chrono::{DateTime, Utc};
 use gridwatch_core::access::{Form, RESIDENT_EVENTS};
 use gridwatch_core::event::{Actor, Event};
 use gridwatch_core::incident::{
-    Action, IllegalTransition, Incident, IncidentState, NewIncident, Source,
+    resident_may_cancel, Action, IllegalTransition, Incident, IncidentKind, IncidentState,
+    NewIncident, Source,
 };
 use gridwatch_core::{validate, Role};
 use gridwatch_store::{IncidentFilter, StoreError};
@@ -71,9 +72,15 @@ pub struct ListQuery {
     pub state: Option<String>,
     #[serde(default)]
     pub grid_id: Option<String>,
+    /// One kind (`sos`, `camera_offline`, `motion`, `manual`).
+    #[serde(default)]
+    pub kind: Option<String>,
     /// Raised at or after this time (RFC 3339).
     #[serde(default)]
     pub since: Option<String>,
+    /// Raised before this time (RFC 3339).
+    #[serde(default)]
+    pub until: Option<String>,
     /// 1 to 1000; 100 by default.
     #[serde(default)]
     pub limit: Option<u32>,
@@ -122,8 +129,16 @@ fn filter(caller: &Caller, q: ListQuery) -> ApiResult<IncidentFilter> {
         })?]),
     };
     f.grid_id = q.grid_id;
+    if let Some(k) = &q.kind {
+        f.kind = Some(IncidentKind::parse(k).ok_or_else(|| {
+            validate::ValidationError::new("kind", "must be sos, camera_offline, motion or manual")
+        })?);
+    }
     if let Some(t) = &q.since {
         f.since = Some(parse_time("since", t)?);
+    }
+    if let Some(t) = &q.until {
+        f.until = Some(parse_time("until", t)?);
     }
     f.limit = match q.limit {
         None => 100,
@@ -139,7 +154,10 @@ fn filter(caller: &Caller, q: ListQuery) -> ApiResult<IncidentFilter> {
     Ok(f)
 }
 
-/// `GET /api/v1/incidents/{id}`: `{"incident": {..., "timeline": [...]}}`.
+/// `GET /api/v1/incidents/{id}`: `{"incident": {..., "timeline": [...]}}`, with `delivery`
+/// (whether the latest dispatch reached a console of its post), and for staff the `caller`
+/// (name, phone, address: to call back), for a resident the `help` coming (the post's name
+/// and phone, the responder's name).
 ///
 /// A resident's timeline does not say which officer did what or from which address, nor
 /// carry any event's data: see [`resident_timeline`].
@@ -150,12 +168,20 @@ pub async fn get(
 ) -> ApiResult<axum::Json<Value>> {
     let incident = s.store.visible_incident(&id, &caller.visibility()).await?;
     let events = s.store.timeline(&id).await?;
-    let timeline = match caller.visibility().form() {
-        Form::Full => json!(events),
-        Form::Resident => resident_timeline(&caller, &events),
-    };
     let mut v = shown(&caller, &incident);
-    v["timeline"] = timeline;
+    let latest = gridwatch_core::delivery::latest(&events);
+    match caller.visibility().form() {
+        Form::Full => {
+            v["delivery"] = contacts::delivery(latest.as_ref(), false);
+            v["caller"] = contacts::caller(&s.store, &incident).await;
+            v["timeline"] = json!(events);
+        }
+        Form::Resident => {
+            v["delivery"] = contacts::delivery(latest.as_ref(), true);
+            v["help"] = contacts::help(&s.store, &incident, &events).await;
+            v["timeline"] = resident_timeline(&caller, &events);
+        }
+    }
     Ok(axum::Json(json!({ "incident": v })))
 }
 
@@ -221,7 +247,7 @@ async fn act(
                         "a resident may cancel only their own SOS".into(),
                     ));
                 }
-                if i.state == IncidentState::OnScene {
+                if !resident_may_cancel(i.state) {
                     // Someone is there: only the duty room may call it off now.
                     return Err(IllegalTransition {
                         state: i.state,

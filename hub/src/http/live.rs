@@ -4,7 +4,8 @@
 //! sees its post's grids' cameras), 409 for a disabled one, 426 for a request that is not a
 //! WebSocket upgrade. After it, every init segment is announced by a text frame
 //! `{"type":"init","mime":…,"quality":…}` and follows as a binary frame; media segments
-//! (`moof`+`mdat`) follow as binary frames, from the latest keyframe on. The ingest's viewer
+//! (`prft`+`moof`+`mdat`, the `prft` holding the frame's arrival from the camera) follow as
+//! binary frames, from the latest keyframe on. The ingest's viewer
 //! bounds what waits for a slow client (it skips to the next keyframe), so a slow client costs
 //! the others nothing; a client whose socket does not take a frame within
 //! [`WRITE_TIMEOUT`] is disconnected. When the camera is removed the socket is closed with

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod cameras;
+pub mod client_addr;
 pub mod endpoints;
 pub mod error;
 pub mod incidents;

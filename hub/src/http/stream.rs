@@ -18,6 +18,7 @@
 use super::caller::{token_of, Caller};
 use super::error::{ApiError, ApiResult};
 use super::json::Query;
+use crate::incidents::contacts;
 use crate::state::AppState;
 use crate::stream::{message, presence, with_incidents, Published};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -28,9 +29,8 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
-use gridwatch_core::access::{Audience, Visibility};
+use gridwatch_core::access::{Audience, Form, Visibility};
 use gridwatch_core::event::Actor;
-use gridwatch_core::event::EventType;
 use gridwatch_core::Role;
 use gridwatch_store::secret::{token_hash, TokenKind};
 use gridwatch_store::IncidentFilter;
@@ -177,7 +177,7 @@ impl Client {
             End::Slow(why) => why,
             End::SessionOver(why) => {
                 tracing::info!(why, "stream client's session is over: closing with 1008");
-                let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.send(session_over(why))).await;
+                self.close_with(session_over(why)).await;
                 return;
             }
         };
@@ -194,7 +194,22 @@ impl Client {
                 self.last
             )),
         };
-        let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.send(Message::Close(Some(frame)))).await;
+        self.close_with(Message::Close(Some(frame))).await;
+    }
+
+    /// Sends the close frame, then reads what the client still sends (pongs to the pings it
+    /// had not read yet) until its close: a socket closed with unread input is reset, and the
+    /// reset would destroy the close frame, and its code, before the client reads it.
+    async fn close_with(&mut self, close: Message) {
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.tx.send(close)).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(m)) = self.rx.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     fn write_timeout(&self) -> Duration {
@@ -245,6 +260,9 @@ impl Client {
         let mut ping =
             tokio::time::interval(Duration::from_secs(s.stream.config.ping_seconds.max(1)));
         ping.tick().await;
+        // Reset by everything the client sends; when it fires, the client is gone.
+        let silence = tokio::time::sleep_until(self.last_heard + idle);
+        tokio::pin!(silence);
         let officers = *self.audience.visibility() == Visibility::All;
         loop {
             tokio::select! {
@@ -263,17 +281,18 @@ impl Client {
                 msg = self.rx.next() => match msg {
                     Some(Ok(m)) => {
                         self.last_heard = Instant::now();
+                        silence.as_mut().reset(self.last_heard + idle);
                         if let Err(end) = Box::pin(self.on_message(m)).await {
                             return end;
                         }
                     }
                     _ => return End::Gone,
                 },
+                () = &mut silence => {
+                    tracing::info!("stream client silent too long: dropped");
+                    return End::Gone;
+                }
                 _ = ping.tick() => {
-                    if self.last_heard.elapsed() > idle {
-                        tracing::info!("stream client silent too long: dropped");
-                        return End::Gone;
-                    }
                     if let Err(end) = self.send(Message::Ping(Default::default())).await {
                         return end;
                     }
@@ -304,13 +323,30 @@ impl Client {
             End::Gone
         })?;
         let form = self.audience.form();
-        let open: Vec<Value> = open.iter().map(|i| message::incident(i, form)).collect();
+        // Where each open incident's dispatch stands, so that a page opened now can ring for
+        // one nobody received as if it had seen the event.
+        let ids: Vec<String> = open.iter().map(|i| i.id.clone()).collect();
+        let mut deliveries = self.s.store.delivery_events(&ids).await.map_err(|e| {
+            tracing::warn!(error = %e, "stream: cannot read deliveries for a hello");
+            End::Gone
+        })?;
+        let open: Vec<Value> = open
+            .iter()
+            .map(|i| {
+                let mut v = message::incident(i, form);
+                let events = deliveries.remove(&i.id).unwrap_or_default();
+                let latest = gridwatch_core::delivery::latest(&events);
+                v["delivery"] = contacts::delivery(latest.as_ref(), form == Form::Resident);
+                v
+            })
+            .collect();
         let health = if *self.audience.visibility() == Visibility::All {
             health.clone()
         } else {
             Value::Null
         };
-        self.send_text(message::hello(latest, user, &open, &health).into())
+        let heartbeat = self.s.stream.config.heartbeat_seconds();
+        self.send_text(message::hello(latest, user, &open, &health, heartbeat).into())
             .await
     }
 
@@ -452,15 +488,10 @@ impl Client {
             .await
             .map_err(|e| format!("cannot read event {seq}: {e}"))?
             .ok_or_else(|| format!("receipt: there is no event {seq}"))?;
-        let to = match event.kind {
-            EventType::IncidentDispatched => event.data.get("post_id"),
-            EventType::IncidentEscalated => event.data.get("to_post"),
-            _ => None,
-        };
-        let (Some(incident_id), true) = (
-            event.incident_id.as_deref(),
-            to.and_then(Value::as_str) == Some(post_id.as_str()),
-        ) else {
+        let to = gridwatch_core::delivery::dispatched_to(&event);
+        let (Some(incident_id), true) =
+            (event.incident_id.as_deref(), to == Some(post_id.as_str()))
+        else {
             return Err(format!(
                 "receipt: event {seq} is not a dispatch to your post"
             ));

@@ -9,6 +9,7 @@
 //! [`intake::raise_sos`] like the HTTP edge does.
 
 pub mod action;
+pub mod contacts;
 pub mod intake;
 pub mod response_check;
 pub mod routing;

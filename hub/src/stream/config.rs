@@ -16,9 +16,12 @@ pub enum BusKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StreamConfig {
-    /// Seconds between WebSocket pings to each client.
+    /// Seconds between WebSocket pings to each client (answered by any WebSocket library,
+    /// unseen by pages, which send their own `ping` every [`StreamConfig::heartbeat_seconds`]).
     pub ping_seconds: u64,
-    /// A client that has sent nothing (not even a pong) for this many seconds is dropped.
+    /// A client that has sent nothing (not a pong, not a `ping`) for this many seconds is
+    /// dropped, and a console's post goes offline: a Wi-Fi or NAT drop leaves the socket
+    /// half-open, and a dispatch to a console that is not there must be known at once.
     pub idle_seconds: u64,
     /// Events a client may have waiting before it is closed with 4008 (it then resumes with
     /// `since`): a console that cannot keep up must not make the hub buffer without bound.
@@ -36,11 +39,20 @@ pub struct StreamConfig {
     pub nats_stream: String,
 }
 
+impl StreamConfig {
+    /// How often a page sends its `ping` (told in the hello): four times per `idle_seconds`,
+    /// at most every 3 s, so that the page, hearing a `pong` each time, knows within 10 s
+    /// when its socket is dead.
+    pub fn heartbeat_seconds(&self) -> u64 {
+        (self.idle_seconds / 4).clamp(1, 3)
+    }
+}
+
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
-            ping_seconds: 15,
-            idle_seconds: 45,
+            ping_seconds: 5,
+            idle_seconds: 12,
             client_queue: 1024,
             write_timeout_seconds: 10,
             replay_max_events: 100_000,

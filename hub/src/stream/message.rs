@@ -2,7 +2,7 @@
 
 use super::Published;
 use gridwatch_core::access::Form;
-use gridwatch_core::incident::Incident;
+use gridwatch_core::incident::{allowed_actions, resident_may_cancel, Incident};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,14 +16,17 @@ pub enum ClientMessage {
     Ping,
 }
 
-/// The first message: where the log stands, who the client is, and what is open for it.
-pub fn hello(seq: i64, user: Value, open: &[Value], health: &Value) -> String {
+/// The first message: where the log stands, who the client is, what is open for it, and
+/// how often it should send `ping` (`heartbeat_seconds`; each is answered with `pong`, so a
+/// client that hears nothing for a few of them knows its socket is dead).
+pub fn hello(seq: i64, user: Value, open: &[Value], health: &Value, heartbeat: u64) -> String {
     json!({
         "type": "hello",
         "seq": seq,
         "user": user,
         "open_incidents": open,
         "health": health,
+        "heartbeat_seconds": heartbeat,
     })
     .to_string()
 }
@@ -48,12 +51,23 @@ pub fn health(health: &Value) -> String {
     json!({ "type": "health", "health": health }).to_string()
 }
 
-/// An incident as the given form shows it.
+/// An incident as the given form shows it, with the actions its state allows
+/// (`allowed_actions`, by [`Action::name`](gridwatch_core::incident::Action::name)): staff
+/// see the state machine's, a resident only whether they may still cancel.
 pub fn incident(i: &Incident, form: Form) -> Value {
-    match form {
-        Form::Full => json!(i),
-        Form::Resident => resident_incident(i),
-    }
+    let (mut v, allowed) = match form {
+        Form::Full => (json!(i), allowed_actions(i.state)),
+        Form::Resident => (
+            resident_incident(i),
+            if resident_may_cancel(i.state) {
+                vec!["cancel"]
+            } else {
+                vec![]
+            },
+        ),
+    };
+    v["allowed_actions"] = json!(allowed);
+    v
 }
 
 /// An event, as the given form shows it.
@@ -80,8 +94,10 @@ pub fn event(p: &Published, form: Form) -> String {
     .to_string()
 }
 
-/// What a resident is shown of their incident: its state and times, not who is on it, nor
-/// which cameras watch the place.
+/// What a resident is shown of their incident: its state and times, and whether it was
+/// passed on or is late (so that their page never says help is coming when it is not); not
+/// who is on it, nor which cameras watch the place. (Who is coming and the post's phone are
+/// in `GET /api/v1/incidents/{id}`'s `help`.)
 pub fn resident_incident(i: &Incident) -> Value {
     serde_json::json!({
         "id": i.id,
@@ -91,10 +107,12 @@ pub fn resident_incident(i: &Incident) -> Value {
         "lon": i.lon,
         "note": i.note,
         "urgent": i.urgent,
+        "escalation_level": i.escalation_level,
         "created_at": i.created_at,
         "deadline_at": i.deadline_at,
         "on_scene_at": i.on_scene_at,
         "resolved_at": i.resolved_at,
         "closed_at": i.closed_at,
+        "breached_at": i.breached_at,
     })
 }

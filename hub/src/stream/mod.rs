@@ -18,6 +18,7 @@
 //! knows whether a post has a console to receive a dispatch.
 
 mod config;
+pub mod delivery;
 pub mod message;
 mod nats;
 pub mod presence;
@@ -30,7 +31,6 @@ use crate::state::AppState;
 use axum::extract::ws::Utf8Bytes;
 use gridwatch_core::access::Form;
 use gridwatch_core::event::Event;
-use gridwatch_core::event::EventType;
 use gridwatch_core::incident::Incident;
 use gridwatch_store::{Store, StoreError};
 use prometheus::{IntCounter, IntGauge};
@@ -349,27 +349,21 @@ async fn next_change(
     }
 }
 
-/// Flags at once a dispatch, made by this process, to a post that has no console online
-/// (`incident.undelivered`).
+/// Checks every dispatch this process makes for a console to receive it ([`delivery`]).
 async fn flag_unattended_dispatches(state: AppState) {
     let mut changes = state.incidents.subscribe();
     while let Some(changed) = next_change(&mut changes, "checked for a console").await {
         for e in &changed.events {
-            if let Some(post) = dispatched_to(e) {
-                presence::flag_if_unattended(&state, &changed.incident, post, e.seq).await;
+            if let Some(post) = gridwatch_core::delivery::dispatched_to(e) {
+                tokio::spawn(delivery::watch(
+                    state.clone(),
+                    changed.incident.clone(),
+                    post.to_string(),
+                    e.clone(),
+                ));
             }
         }
     }
-}
-
-/// The post an event hands an incident to, if it does.
-fn dispatched_to(e: &Event) -> Option<&str> {
-    let key = match e.kind {
-        EventType::IncidentDispatched => "post_id",
-        EventType::IncidentEscalated => "to_post",
-        _ => return None,
-    };
-    e.data.get(key).and_then(Value::as_str)
 }
 
 /// Keeps the health message in step with the response check's watchdog.

@@ -1,18 +1,13 @@
-//! Whether posts have a console online: `post.online` / `post.offline`, and the flag on a
-//! dispatch that no console will see.
+//! Whether posts have a console online: `post.online` / `post.offline` (what a dispatch to a
+//! post without one means is [`super::delivery`]'s).
 //!
 //! The count lives in the database (`gridwatch_store::Console`), not in this process, so that
 //! with several hub nodes a post is online while any node holds one of its consoles. Each node
 //! refreshes its rows; a node that stops (crash, power) is noticed by the others after
 //! [`STALE_AFTER_PINGS`] ping intervals and its consoles are removed.
 
-use super::Published;
 use crate::state::AppState;
-use gridwatch_core::event::EventType;
-use gridwatch_core::event::{Actor, EventDraft};
-use gridwatch_core::incident::Incident;
 use gridwatch_store::Console;
-use serde_json::json;
 use std::time::Duration;
 
 /// Ping intervals without a refresh after which a node's consoles are taken for gone.
@@ -88,45 +83,5 @@ pub async fn upkeep(state: AppState) {
             Ok(events) => state.stream.publish_events(&state.store, events).await,
             Err(e) => tracing::warn!(error = %e, "cannot remove stale consoles"),
         }
-    }
-}
-
-/// Records `incident.undelivered` when `post_id` has no console online to see the dispatch
-/// `dispatch_seq`: the duty officers must phone the post now, not in two minutes.
-pub async fn flag_if_unattended(
-    state: &AppState,
-    incident: &Incident,
-    post_id: &str,
-    dispatch_seq: i64,
-) {
-    match state.store.consoles_online(post_id).await {
-        Ok(0) => {}
-        Ok(_) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, post_id, "cannot tell whether a post is online");
-            return;
-        }
-    }
-    let draft = EventDraft::new(
-        EventType::IncidentUndelivered,
-        json!({ "post_id": post_id, "dispatch_seq": dispatch_seq, "reason": "no console online" }),
-    );
-    let actor = Actor {
-        actor: "system".into(),
-        origin: format!("node {}", state.stream.node),
-    };
-    match state
-        .store
-        .record_events(Some(&incident.id), &[draft], &actor, state.now())
-        .await
-    {
-        Ok(events) => {
-            for e in events {
-                state
-                    .stream
-                    .publish(Published::new(e, Some(incident.clone())));
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, post_id, "cannot flag an unattended dispatch"),
     }
 }

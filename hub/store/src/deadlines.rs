@@ -80,6 +80,31 @@ impl Store {
         }))
     }
 
+    /// Brings the pending acknowledgement deadline of an incident forward to `now`, if it is
+    /// still the one armed by the dispatch made at `dispatched_at` (a later dispatch re-arms
+    /// it): the response check then escalates at its next tick, as if the window had run out.
+    /// False when there is no such deadline (acknowledged, redispatched, fired).
+    pub async fn expedite_ack_deadline(
+        &self,
+        incident_id: &str,
+        dispatched_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let changed = with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE deadlines SET due_at = $1 WHERE incident_id = $2 AND kind = 'ack_due' \
+                 AND fired_at IS NULL AND armed_at = $3 AND due_at > $1",
+            )
+            .bind(to_ms(now))
+            .bind(incident_id)
+            .bind(to_ms(dispatched_at))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed > 0)
+    }
+
     /// When the earliest pending deadline is due.
     pub async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let due: Option<i64> = with_pool!(self, p => {

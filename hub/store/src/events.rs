@@ -51,6 +51,48 @@ impl Store {
         rows.into_iter().map(Event::try_from).collect()
     }
 
+    /// The events that tell where each incident's dispatches stand (dispatched, escalated,
+    /// delivered, undelivered), per incident in seq order: for
+    /// [`gridwatch_core::delivery::latest`] over many incidents in one query.
+    pub async fn delivery_events(
+        &self,
+        incident_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<Event>>, StoreError> {
+        let mut out: std::collections::HashMap<String, Vec<Event>> = Default::default();
+        let kinds = [
+            EventType::IncidentDispatched,
+            EventType::IncidentEscalated,
+            EventType::IncidentDelivered,
+            EventType::IncidentUndelivered,
+        ]
+        .map(|k| format!("'{}'", k.as_str()))
+        .join(", ");
+        for chunk in incident_ids.chunks(500) {
+            let marks = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {COLUMNS} FROM events WHERE incident_id IN ({marks}) \
+                 AND type IN ({kinds}) ORDER BY seq"
+            );
+            let rows: Vec<EventRow> = with_pool!(self, p => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?
+            });
+            for r in rows {
+                let e = Event::try_from(r)?;
+                if let Some(id) = e.incident_id.clone() {
+                    out.entry(id).or_default().push(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` events with a seq above `since`, in order.
     pub async fn events_since(&self, since: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2");

@@ -98,8 +98,12 @@ pub struct IncidentFilter {
     /// `None`: every state.
     pub states: Option<Vec<IncidentState>>,
     pub grid_id: Option<String>,
+    /// `None`: every kind.
+    pub kind: Option<IncidentKind>,
     /// Raised at or after.
     pub since: Option<DateTime<Utc>>,
+    /// Raised before.
+    pub until: Option<DateTime<Utc>>,
     pub limit: u32,
     pub visibility: Visibility,
 }
@@ -109,7 +113,9 @@ impl IncidentFilter {
         IncidentFilter {
             states: None,
             grid_id: None,
+            kind: None,
             since: None,
+            until: None,
             limit: 100,
             visibility,
         }
@@ -230,9 +236,16 @@ impl Store {
             binds.push(Bind::Text(g.clone()));
             sql.push_str(&format!(" AND grid_id = ${}", binds.len()));
         }
+        if let Some(k) = f.kind {
+            sql.push_str(&format!(" AND kind = '{}'", k.as_str()));
+        }
         if let Some(t) = f.since {
             binds.push(Bind::Int(to_ms(t)));
             sql.push_str(&format!(" AND created_at >= ${}", binds.len()));
+        }
+        if let Some(t) = f.until {
+            binds.push(Bind::Int(to_ms(t)));
+            sql.push_str(&format!(" AND created_at < ${}", binds.len()));
         }
         let (clause, vis) = visibility_sql(&f.visibility, binds.len() + 1);
         sql.push_str(&clause);

@@ -16,12 +16,56 @@ pub async fn fresh_postgres_url() -> Result<String, StoreError> {
         std::env::var("GRIDWATCH_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
     let name = format!("gridwatch_test_{}", uuid_simple());
     let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    drop_abandoned_databases(&mut conn).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await?;
     conn.close().await?;
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     Ok(format!("{base}/{name}"))
+}
+
+/// How old a test database must be before a later test run drops it.
+const ABANDONED_AFTER_MS: u64 = 2 * 3600 * 1000;
+
+/// Drops the test databases earlier runs left behind, once per process. Tests do not drop their
+/// own (a failed or killed test cannot), so without this every run leaves hundreds of them.
+/// A database's age is read from its name (a UUIDv7 starts with its creation time in ms); one
+/// still in use cannot be dropped, and failures are ignored: this is housekeeping.
+async fn drop_abandoned_databases(conn: &mut sqlx::PgConnection) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let mut first = false;
+    ONCE.call_once(|| first = true);
+    if !first {
+        return;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'gridwatch_test_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for (name,) in names {
+        let created_ms = name
+            .strip_prefix("gridwatch_test_")
+            .and_then(|id| id.get(..12))
+            .and_then(|ms| u64::from_str_radix(ms, 16).ok());
+        let Some(created_ms) = created_ms else {
+            continue;
+        };
+        if now_ms.saturating_sub(created_ms) > ABANDONED_AFTER_MS
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .execute(&mut *conn)
+            .await;
+        }
+    }
 }
 
 /// A new SQLite database in `dir`.

@@ -15,6 +15,8 @@ pub(crate) struct UserRow {
     role: String,
     post_id: Option<String>,
     grid_id: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -32,6 +34,8 @@ impl TryFrom<UserRow> for User {
             role,
             post_id: r.post_id,
             grid_id: r.grid_id,
+            phone: r.phone,
+            address: r.address,
             created_at: from_ms(r.created_at),
             updated_at: from_ms(r.updated_at),
         })
@@ -40,7 +44,12 @@ impl TryFrom<UserRow> for User {
 
 pub(crate) const USER_COLUMNS: &str =
     "users.id, users.username, users.display_name, users.role, users.post_id, users.grid_id, \
-     users.created_at, users.updated_at";
+     users.phone, users.address, users.created_at, users.updated_at";
+
+/// An empty or blank contact field is no contact.
+fn blank_is_none(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
 
 /// Hashes off the async threads: argon2 takes tens of milliseconds by design.
 async fn hash(password: String) -> Result<String, StoreError> {
@@ -75,6 +84,8 @@ impl Store {
             role: new.role,
             post_id: new.post_id,
             grid_id: new.grid_id,
+            phone: blank_is_none(new.phone),
+            address: blank_is_none(new.address),
             created_at: now,
             updated_at: now,
         };
@@ -82,7 +93,8 @@ impl Store {
         let r = with_pool!(self, p => {
             sqlx::query(
                 "INSERT INTO users (id, username, display_name, role, password_hash, post_id, \
-                 grid_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 grid_id, phone, address, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&user.id)
             .bind(&user.username)
@@ -91,6 +103,8 @@ impl Store {
             .bind(&password_hash)
             .bind(&user.post_id)
             .bind(&user.grid_id)
+            .bind(&user.phone)
+            .bind(&user.address)
             .bind(to_ms(now))
             .bind(to_ms(now))
             .execute(p)
@@ -182,6 +196,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let mut user = self.user(id).await?.patched(&patch)?;
+        user.phone = blank_is_none(user.phone);
+        user.address = blank_is_none(user.address);
         self.check_user_ties(user.post_id.as_deref(), user.grid_id.as_deref())
             .await?;
         user.updated_at = now;
@@ -193,12 +209,14 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE users SET display_name = $1, role = $2, post_id = $3, grid_id = $4, \
-                 updated_at = $5 WHERE id = $6",
+                 phone = $5, address = $6, updated_at = $7 WHERE id = $8",
             )
             .bind(&user.display_name)
             .bind(user.role.as_str())
             .bind(&user.post_id)
             .bind(&user.grid_id)
+            .bind(&user.phone)
+            .bind(&user.address)
             .bind(to_ms(now))
             .bind(id)
             .execute(&mut *tx)

@@ -1,7 +1,10 @@
 //! Fuzzes `gridwatch_ingest::fmp4`: arbitrary parameters, frames and
 //! timestamps must never panic, and whatever is produced must be well-formed
 //! (box sizes adding up, read back by `fmp4::inspect`), with strictly
-//! increasing decode times and the frame bytes where `trun` points.
+//! increasing decode times, the frame bytes where `trun` points and the
+//! arrival in the `prft`. Frames also go through `fmp4::classify`, and
+//! parameters through the SPS rewrite (`without_reordering`), whose record
+//! must still be a valid one with the same codec string.
 //!
 //! Run from `ingest/`: `cargo +nightly fuzz run fmp4_writer`.
 //!
@@ -11,9 +14,11 @@
 //! then frames: `[frame flags] [timestamp: u32 or i64] [len: u16] [data]`.
 #![no_main]
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use gridwatch_ingest::fmp4::{
-    init_segment, inspect, unwrap_rtp32, FragmentWriter, Frame, TimelineConfig, VideoParams,
-    NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS,
+    classify, init_segment, inspect, ntp_timestamp, unwrap_rtp32, FragmentWriter, Frame,
+    TimelineConfig, VideoCodec, VideoParams, NON_SYNC_SAMPLE_FLAGS, SYNC_SAMPLE_FLAGS,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -73,6 +78,12 @@ fn params(h265: bool, width: u32, height: u32, config: &[u8]) -> Option<VideoPar
             assert_eq!(info.decoder_config, p.decoder_config());
             assert_eq!((info.width, info.height), (p.width(), p.height()));
             assert!(!p.rfc6381_codec().is_empty());
+            if let Some(rewritten) = p.without_reordering() {
+                let again = VideoParams::h264(width, height, rewritten.decoder_config().to_vec())
+                    .expect("the rewritten record is valid");
+                assert_eq!(again.rfc6381_codec(), p.rfc6381_codec());
+                assert!(again.without_reordering().is_none(), "rewritten once for all");
+            }
             Some(p)
         }
         Err(e) => {
@@ -124,11 +135,24 @@ fuzz_target!(|data: &[u8]| {
         };
         let len = usize::from(input.u16());
         let frame_data = input.take(len);
+        let arrival = (frame_flags & 16 != 0)
+            .then(|| UNIX_EPOCH + Duration::from_millis(timestamp.unsigned_abs() >> 8));
         let frame = Frame {
             data: frame_data,
             timestamp,
             is_keyframe: frame_flags & 1 != 0,
+            arrival,
         };
+        let codec = writer.params().codec();
+        let _ = classify(codec, frame_data);
+        let _ = classify(
+            if codec == VideoCodec::H264 {
+                VideoCodec::H265
+            } else {
+                VideoCodec::H264
+            },
+            frame_data,
+        );
         let seq = writer.next_sequence_number();
         match writer.write(&frame) {
             Ok(seg) => {
@@ -150,6 +174,10 @@ fuzz_target!(|data: &[u8]| {
                     NON_SYNC_SAMPLE_FLAGS
                 };
                 assert_eq!(info.samples[0].flags, Some(expected_flags));
+                assert_eq!(
+                    info.producer_time.map(|p| (p.ntp_timestamp, p.media_time)),
+                    arrival.map(|a| (ntp_timestamp(a), seg.sample.decode_time))
+                );
                 if let Some(last) = last_decode {
                     assert!(info.base_decode_time > last, "decode time went backwards");
                 }

@@ -1,4 +1,5 @@
-//! Media segments: one `moof` + `mdat` per frame.
+//! Media segments: one `moof` + `mdat` per frame, preceded by a `prft` when the frame's
+//! arrival time is known.
 //!
 //! # Sample durations
 //!
@@ -18,6 +19,16 @@
 //!
 //! Frames carry no composition offsets: decode time = presentation time,
 //! as for cameras' streams without B-frames.
+//!
+//! # Producer reference time
+//!
+//! A `prft` box (ISO/IEC 14496-12 8.16.5) before the `moof` pairs the sample's media time
+//! with the wall-clock instant (NTP format) its frame arrived from the camera, so that a
+//! player knows how old the picture it shows is: the glass-to-glass latency, less the
+//! camera's own encoding and sending. Its flags are 2 ("the fragment was finalized"): the
+//! arrival is the moment the frame is packaged. Browsers' MSE skip the box.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::boxes::{write_box, write_full_box, Put};
 use super::init::init_segment;
@@ -38,6 +49,22 @@ pub(super) const TRUN_FLAGS: u32 = 0x000001 | 0x000100 | 0x000200 | 0x000400;
 /// Size of the `moof` [`media_segment`] writes, and of an `mdat` header.
 const MOOF_LEN: usize = 100;
 pub(super) const MDAT_HEADER_LEN: usize = 8;
+/// Size of the `prft` box (version 1).
+const PRFT_LEN: usize = 32;
+/// `prft` flags: the time is when the fragment was finalized.
+pub const PRFT_FLAGS: u32 = 2;
+
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// A wall-clock instant as a 64-bit NTP timestamp (32.32 fixed point seconds since 1900);
+/// instants before 1970 are taken as 1970.
+pub fn ntp_timestamp(t: SystemTime) -> u64 {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs().saturating_add(NTP_UNIX_OFFSET);
+    let frac = (u64::from(since.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
+}
 
 /// One access unit as retina gives it with `FrameFormat::MP4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +74,10 @@ pub struct Frame<'a> {
     /// Timestamp in 90 kHz units, extended to 64 bits (may jump; see
     /// [`super::timeline`]).
     pub timestamp: i64,
-    /// Whether the frame is a random access point (IDR/IRAP).
+    /// Whether decoding can start at the frame (see [`super::picture`]).
     pub is_keyframe: bool,
+    /// When the frame arrived from the camera, for the segment's `prft`; `None` writes none.
+    pub arrival: Option<SystemTime>,
 }
 
 /// Timing of the single sample of a media segment.
@@ -61,7 +90,8 @@ pub struct SampleInfo {
     pub is_keyframe: bool,
 }
 
-/// One media segment (`moof` + `mdat`) holding one frame.
+/// One media segment (`prft` + `moof` + `mdat`, or `moof` + `mdat` without an arrival) holding
+/// one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSegment {
     /// The segment's bytes, ready for `SourceBuffer.appendBuffer`.
@@ -102,16 +132,27 @@ fn validate_frame(data: &[u8]) -> Result<(), Fmp4Error> {
 }
 
 /// Builds a media segment holding the single sample `data` (see [`Frame::data`]):
-/// `moof` (`mfhd` with `sequence_number`; `traf` with `tfhd`
+/// a `prft` (version 1, [`PRFT_FLAGS`]) pairing the sample's time with `arrival` when it is
+/// given, `moof` (`mfhd` with `sequence_number`; `traf` with `tfhd`
 /// default-base-is-moof, `tfdt` version 1, `trun` with data offset, duration,
-/// size and sync/non-sync flags) followed by `mdat`.
+/// size and sync/non-sync flags) and `mdat`.
 pub fn media_segment(
     sequence_number: u32,
     sample: &SampleInfo,
+    arrival: Option<SystemTime>,
     data: &[u8],
 ) -> Result<Vec<u8>, Fmp4Error> {
     validate_frame(data)?;
-    let mut out = Vec::with_capacity(MOOF_LEN + MDAT_HEADER_LEN + data.len());
+    let mut out = Vec::with_capacity(PRFT_LEN + MOOF_LEN + MDAT_HEADER_LEN + data.len());
+    if let Some(arrival) = arrival {
+        write_full_box(&mut out, b"prft", 1, PRFT_FLAGS, |out| {
+            out.put_u32(TRACK_ID);
+            out.put_u64(ntp_timestamp(arrival));
+            out.put_u64(sample.decode_time); // media_time: presentation = decode time
+        });
+        debug_assert_eq!(out.len(), PRFT_LEN);
+    }
+    let moof_start = out.len();
     let mut data_offset_at = 0;
     write_box(&mut out, b"moof", |out| {
         write_full_box(out, b"mfhd", 0, 0, |out| out.put_u32(sequence_number));
@@ -134,9 +175,9 @@ pub fn media_segment(
             });
         });
     });
-    debug_assert_eq!(out.len(), MOOF_LEN);
+    debug_assert_eq!(out.len() - moof_start, MOOF_LEN);
     // From the start of the moof (default-base-is-moof) to the mdat payload.
-    let data_offset = (out.len() + MDAT_HEADER_LEN) as u32;
+    let data_offset = (MOOF_LEN + MDAT_HEADER_LEN) as u32;
     out[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
     write_box(&mut out, b"mdat", |out| out.extend_from_slice(data));
     Ok(out)
@@ -206,7 +247,7 @@ impl FragmentWriter {
             is_keyframe: frame.is_keyframe,
         };
         let sequence_number = self.next_sequence_number;
-        let data = media_segment(sequence_number, &sample, frame.data)?;
+        let data = media_segment(sequence_number, &sample, frame.arrival, frame.data)?;
         self.next_sequence_number = sequence_number.checked_add(1).unwrap_or(1);
         Ok(MediaSegment {
             data,
@@ -231,8 +272,18 @@ mod tests {
             data: &[0, 0, 0, 1, 0x65],
             timestamp: 0,
             is_keyframe: true,
+            arrival: None,
         };
         assert_eq!(w.write(&frame).unwrap().sequence_number, u32::MAX);
         assert_eq!(w.next_sequence_number(), 1);
+    }
+
+    #[test]
+    fn ntp_timestamps() {
+        assert_eq!(ntp_timestamp(UNIX_EPOCH), NTP_UNIX_OFFSET << 32);
+        let t = UNIX_EPOCH + std::time::Duration::from_millis(1_500);
+        assert_eq!(ntp_timestamp(t), ((NTP_UNIX_OFFSET + 1) << 32) | (1 << 31));
+        let before = UNIX_EPOCH - std::time::Duration::from_secs(5);
+        assert_eq!(ntp_timestamp(before), NTP_UNIX_OFFSET << 32);
     }
 }

@@ -325,9 +325,21 @@ pub struct TrunSample {
     pub flags: Option<u32>,
 }
 
+/// A `prft` box: the wall-clock time that goes with a media time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerTime {
+    pub flags: u32,
+    pub track_id: u32,
+    /// NTP format: seconds since 1900 in the upper 32 bits, the fraction in the lower.
+    pub ntp_timestamp: u64,
+    pub media_time: u64,
+}
+
 /// What a media segment says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSegmentInfo {
+    /// The `prft` before the `moof`, if any.
+    pub producer_time: Option<ProducerTime>,
     pub sequence_number: u32,
     pub track_id: u32,
     /// `tfdt` baseMediaDecodeTime.
@@ -343,13 +355,22 @@ pub struct MediaSegmentInfo {
     pub mdat_payload: Range<usize>,
 }
 
-/// Parses a media segment as [`super::media_segment`] writes it: `moof`
-/// (`mfhd`, `traf` with `tfhd` default-base-is-moof, `tfdt`, `trun` with
-/// data offset and sample sizes) and `mdat`, every sample inside the `mdat`
-/// payload.
+/// Parses a media segment as [`super::media_segment`] writes it: an optional
+/// `prft`, `moof` (`mfhd`, `traf` with `tfhd` default-base-is-moof, `tfdt`,
+/// `trun` with data offset and sample sizes) and `mdat`, every sample inside
+/// the `mdat` payload.
 pub fn parse_media_segment(buf: &[u8]) -> Result<MediaSegmentInfo, Fmp4Error> {
-    let top = read_boxes(buf)?;
-    expect_kinds(&top, 0, &[b"moof", b"mdat"])?;
+    let mut top = read_boxes(buf)?;
+    let producer_time = match top.first() {
+        Some(prft) if &prft.kind == b"prft" => {
+            let producer_time = parse_prft(prft)?;
+            top.remove(0);
+            Some(producer_time)
+        }
+        _ => None,
+    };
+    let start = top.first().map_or(0, |b| b.offset);
+    expect_kinds(&top, start, &[b"moof", b"mdat"])?;
     let (moof, mdat) = (top[0], top[1]);
     let moof_children = moof.children()?;
     expect_kinds(&moof_children, moof.offset, &[b"mfhd", b"traf"])?;
@@ -449,6 +470,7 @@ pub fn parse_media_segment(buf: &[u8]) -> Result<MediaSegmentInfo, Fmp4Error> {
     }
 
     Ok(MediaSegmentInfo {
+        producer_time,
         sequence_number,
         track_id,
         base_decode_time,
@@ -457,6 +479,24 @@ pub fn parse_media_segment(buf: &[u8]) -> Result<MediaSegmentInfo, Fmp4Error> {
         samples,
         sample_ranges,
         mdat_payload,
+    })
+}
+
+fn parse_prft(prft: &BoxRef<'_>) -> Result<ProducerTime, Fmp4Error> {
+    let (version, flags, mut c) = prft.full_box()?;
+    let track_id = c.u32()?;
+    let ntp_timestamp = c.u64()?;
+    let media_time = match version {
+        0 => u64::from(c.u32()?),
+        1 => c.u64()?,
+        _ => return Err(malformed(prft.offset, "unknown prft version")),
+    };
+    c.finish()?;
+    Ok(ProducerTime {
+        flags,
+        track_id,
+        ntp_timestamp,
+        media_time,
     })
 }
 

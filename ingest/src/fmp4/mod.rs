@@ -8,8 +8,12 @@
 //!   [`VideoParams`] (dimensions plus the `avcC`/`hvcC` decoder configuration
 //!   record, i.e. retina's `VideoParameters::extra_data()`).
 //! * [`FragmentWriter`] turns every frame into one media segment
-//!   (`moof` + `mdat`) right away, for low latency, mapping the camera's
+//!   (`prft` + `moof` + `mdat`) right away, for low latency, mapping the camera's
 //!   timestamps onto a monotonic decode timeline ([`Timeline`]).
+//! * [`picture::classify`] tells keyframes (IDR, CRA, BLA, recovery points) from
+//!   other frames, and whole frames from damaged ones;
+//!   [`VideoParams::without_reordering`] rewrites an H.264 SPS so that browsers
+//!   hold no frame back (`sps.rs`).
 //!
 //! [`inspect`] reads segments back strictly (for tests, the fuzz target in
 //! `ingest/fuzz/` and debugging).
@@ -29,26 +33,36 @@
 //! let mut writer = FragmentWriter::new(params, TimelineConfig::default());
 //! let init: Vec<u8> = writer.init_segment();
 //! let frame = [0, 0, 0, 2, 0x65, 0x88];
-//! let segment = writer.write(&Frame { data: &frame, timestamp: 123_456, is_keyframe: true })?;
+//! let segment = writer.write(&Frame {
+//!     data: &frame,
+//!     timestamp: 123_456,
+//!     is_keyframe: true,
+//!     arrival: Some(std::time::SystemTime::now()),
+//! })?;
 //! assert_eq!(segment.sample.decode_time, 0);
 //! # let _ = init;
 //! # Ok::<(), gridwatch_ingest::fmp4::Fmp4Error>(())
 //! ```
 
+mod bits;
 pub(crate) mod boxes;
 mod fragment;
 mod init;
 pub mod inspect;
 mod params;
+pub mod picture;
 pub mod run;
+mod sps;
 pub mod timeline;
 
+pub use bits::{escape as nal_payload, unescape as rbsp};
 pub use fragment::{
-    media_segment, FragmentWriter, Frame, MediaSegment, SampleInfo, NON_SYNC_SAMPLE_FLAGS,
-    SYNC_SAMPLE_FLAGS,
+    media_segment, ntp_timestamp, FragmentWriter, Frame, MediaSegment, SampleInfo,
+    NON_SYNC_SAMPLE_FLAGS, PRFT_FLAGS, SYNC_SAMPLE_FLAGS,
 };
 pub use init::init_segment;
 pub use params::{avc_codec_string, hevc_codec_string, VideoCodec, VideoParams};
+pub use picture::{classify, Picture};
 pub use timeline::{unwrap_rtp32, RtpTimestampUnwrapper, Timeline, TimelineConfig, TimelinePoint};
 
 /// Media timescale of the single video track: 90 kHz, as RTP video clocks.

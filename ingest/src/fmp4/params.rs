@@ -122,6 +122,44 @@ impl VideoParams {
         &self.codec_string
     }
 
+    /// These parameters with every SPS rewritten to announce that no frame is reordered
+    /// (see [`super::sps`]), for an H.264 stream without B-frames: browsers then show each
+    /// frame as soon as it is decoded. `None` for H.265 (its SPS always says), when the SPS
+    /// already announces no reordering, or when it cannot be read.
+    pub fn without_reordering(&self) -> Option<VideoParams> {
+        if self.codec != VideoCodec::H264 {
+            return None;
+        }
+        let record = &self.decoder_config;
+        let mut r = Reader {
+            record: AVCC,
+            buf: record,
+            pos: 5,
+        };
+        let num_sps = r.u8().ok()? & 0x1F;
+        let mut out = record[..6].to_vec();
+        let mut changed = false;
+        for _ in 0..num_sps {
+            let sps = r.nal_unit().ok()?;
+            let sps = match super::sps::without_reordering(sps).ok()? {
+                Some(rewritten) => {
+                    changed = true;
+                    rewritten
+                }
+                None => sps.to_vec(),
+            };
+            out.extend_from_slice(&u16::try_from(sps.len()).ok()?.to_be_bytes());
+            out.extend_from_slice(&sps);
+        }
+        out.extend_from_slice(&record[r.pos..]);
+        if !changed {
+            return None;
+        }
+        let mut params = self.clone();
+        params.decoder_config = out;
+        Some(params)
+    }
+
     /// MIME type for `MediaSource.isTypeSupported` / `addSourceBuffer`,
     /// e.g. `video/mp4; codecs="avc1.42C01E"`.
     pub fn mime_type(&self) -> String {
@@ -181,25 +219,6 @@ fn check_len(record: &'static str, buf: &[u8], needed: usize) -> Result<(), Fmp4
     Ok(())
 }
 
-/// The first `n` bytes of RBSP of a NAL unit payload (emulation prevention
-/// bytes `00 00 03` removed), fewer if the payload is shorter.
-fn rbsp_prefix(payload: &[u8], n: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n);
-    let mut zeros = 0;
-    for &b in payload {
-        if out.len() == n {
-            break;
-        }
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    out
-}
-
 /// Validates an `avcC` record and derives the RFC 6381 codec string
 /// `avc1.PPCCLL` (profile_idc, constraint flags, level_idc in hex) from its
 /// first SPS.
@@ -243,7 +262,8 @@ pub fn avc_codec_string(avcc: &[u8]) -> Result<String, Fmp4Error> {
         Some(_) => return Err(Fmp4Error::InvalidSps("not an SPS NAL unit (type 7)")),
         None => return Err(Fmp4Error::InvalidSps("empty")),
     }
-    let rbsp = rbsp_prefix(&sps[1..], 3);
+    let rbsp = super::bits::unescape(&sps[1..sps.len().min(8)]);
+    let rbsp = rbsp.get(..3).unwrap_or(&rbsp);
     let [profile_idc, constraints, level_idc] = rbsp[..] else {
         return Err(Fmp4Error::InvalidSps("shorter than profile and level"));
     };
@@ -337,7 +357,7 @@ pub(crate) mod tests {
     ];
     pub(crate) const BASELINE_PPS: &[u8] = &[0x68, 0xCB, 0x83, 0xCB, 0x20];
     /// A real x264 High 4.0 SPS (1920x1080) and its PPS.
-    const HIGH_SPS: &[u8] = &[
+    pub(crate) const HIGH_SPS: &[u8] = &[
         0x67, 0x64, 0x00, 0x28, 0xAC, 0xD9, 0x40, 0x78, 0x02, 0x27, 0xE5, 0xC0, 0x44, 0x00, 0x00,
         0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xC8, 0x3C, 0x60, 0xC6, 0x58,
     ];

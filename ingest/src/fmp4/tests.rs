@@ -101,6 +101,7 @@ fn media_segment_layout() {
             data: &frame,
             timestamp: 77_000,
             is_keyframe: true,
+            arrival: None,
         })
         .unwrap();
     assert_eq!(
@@ -135,12 +136,15 @@ fn media_segment_layout() {
         }
     );
 
+    assert_eq!(info.producer_time, None);
+
     let p_frame = avcc_frame(&[&[0x41, 0x9A, 0x02]]);
     let seg2 = w
         .write(&Frame {
             data: &p_frame,
             timestamp: 80_000,
             is_keyframe: false,
+            arrival: None,
         })
         .unwrap();
     let info2 = parse_media_segment(&seg2.data).unwrap();
@@ -161,7 +165,7 @@ fn media_segment_function_matches_writer() {
         duration: u32::MAX,
         is_keyframe: false,
     };
-    let seg = media_segment(u32::MAX, &sample, &frame).unwrap();
+    let seg = media_segment(u32::MAX, &sample, None, &frame).unwrap();
     let info = parse_media_segment(&seg).unwrap();
     assert_eq!(info.sequence_number, u32::MAX);
     assert_eq!(info.base_decode_time, u64::MAX - 1);
@@ -182,6 +186,7 @@ fn durations_follow_previous_interval() {
                 data: &frame,
                 timestamp: ts,
                 is_keyframe: false,
+                arrival: None,
             })
             .unwrap();
         let info = parse_media_segment(&seg.data).unwrap();
@@ -220,6 +225,7 @@ fn tfdt_monotonic_across_rtp_wrap_and_jumps() {
                 data: &frame,
                 timestamp: unwrapper.extend(raw),
                 is_keyframe: i % 50 == 0,
+                arrival: None,
             })
             .unwrap();
         let info = parse_media_segment(&seg.data).unwrap();
@@ -244,6 +250,7 @@ fn set_params_reports_changes() {
             data: &frame,
             timestamp: ts,
             is_keyframe: true,
+            arrival: None,
         })
         .unwrap()
     };
@@ -274,6 +281,7 @@ fn malformed_frames_are_rejected_without_side_effects() {
         data: &good,
         timestamp: 0,
         is_keyframe: true,
+        arrival: None,
     })
     .unwrap();
     let bad: [(&[u8], Fmp4Error); 4] = [
@@ -290,6 +298,7 @@ fn malformed_frames_are_rejected_without_side_effects() {
             data,
             timestamp: 3600,
             is_keyframe: false,
+            arrival: None,
         };
         assert_eq!(w.write(&frame), Err(err));
     }
@@ -303,6 +312,7 @@ fn malformed_frames_are_rejected_without_side_effects() {
             duration: 1,
             is_keyframe: false
         },
+        None,
         &[0; 4]
     )
     .is_ok());
@@ -435,6 +445,7 @@ fn many_random_inputs() {
                 data: &data,
                 timestamp: ts,
                 is_keyframe: rng.below(2) == 0,
+                arrival: None,
             };
             match w.write(&frame) {
                 Ok(seg) => {
@@ -473,4 +484,83 @@ fn many_random_inputs() {
         ok_segments > 8000 && bad_segments > 5000,
         "{ok_segments} {bad_segments}"
     );
+}
+
+/// A frame's arrival goes into a `prft` before the `moof`; the `trun`'s data offset still
+/// counts from the `moof`.
+#[test]
+fn prft_carries_the_arrival() {
+    let mut w = FragmentWriter::new(h264_params(), TimelineConfig::default());
+    let frame = avcc_frame(&[&[0x65, 0x88, 0x84, 0x00, 0x33]]);
+    let arrival = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_250);
+    w.write(&Frame {
+        data: &frame,
+        timestamp: 1000,
+        is_keyframe: true,
+        arrival: None,
+    })
+    .unwrap();
+    let seg = w
+        .write(&Frame {
+            data: &frame,
+            timestamp: 4600,
+            is_keyframe: false,
+            arrival: Some(arrival),
+        })
+        .unwrap();
+    assert_eq!(
+        box_kinds(&seg.data),
+        ["prft", "moof", "mfhd", "traf", "tfhd", "tfdt", "trun", "mdat"]
+    );
+    let info = parse_media_segment(&seg.data).unwrap();
+    let prft = info.producer_time.unwrap();
+    assert_eq!(prft.flags, PRFT_FLAGS);
+    assert_eq!(prft.track_id, TRACK_ID);
+    assert_eq!(prft.media_time, 3600);
+    assert_eq!(prft.ntp_timestamp, ntp_timestamp(arrival));
+    let secs = (prft.ntp_timestamp >> 32) - 2_208_988_800;
+    let millis = ((prft.ntp_timestamp & 0xFFFF_FFFF) * 1000 + (1 << 31)) >> 32;
+    assert_eq!((secs, millis), (1_700_000_000, 250));
+    assert_eq!(&seg.data[info.sample_ranges[0].clone()], &frame[..]);
+    let top = read_boxes(&seg.data).unwrap();
+    assert_eq!(info.data_offset as usize, top[1].size() + 8);
+}
+
+/// Mangled parameter sets and frames, as a network might deliver them: the SPS rewrite and
+/// the keyframe test never panic, and a rewrite that succeeds reads back as announcing no
+/// reordering (a deterministic stand-in for the fuzz target, run with every test).
+#[test]
+fn mangled_spss_and_frames_never_panic() {
+    use super::params::tests::HIGH_SPS;
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rewritten = 0;
+    for i in 0..20_000 {
+        let mut sps = if i % 2 == 0 { BASELINE_SPS } else { HIGH_SPS }.to_vec();
+        for _ in 0..=rng.below(4) {
+            let at = rng.below(sps.len() as u64) as usize;
+            match rng.below(3) {
+                0 => sps[at] ^= 1 << rng.below(8),
+                1 => sps.truncate(at.max(1)),
+                _ => {
+                    let n = rng.below(8) as usize;
+                    sps.extend(rng.bytes(n));
+                }
+            }
+        }
+        sps[0] = 0x67;
+        if let Ok(Some(out)) = super::sps::without_reordering(&sps) {
+            rewritten += 1;
+            let layout = super::sps::layout(&out).expect("a rewritten SPS reads back");
+            let restriction = layout.restriction.expect("with a restriction");
+            assert_eq!(restriction.max_num_reorder_frames, 0);
+            assert_eq!(super::sps::without_reordering(&out), Ok(None));
+        }
+        let n = rng.below(64) as usize;
+        let frame = rng.bytes(n);
+        for codec in [VideoCodec::H264, VideoCodec::H265] {
+            let _ = classify(codec, &frame);
+            let _ = classify(codec, &avcc_frame(&[&frame]));
+        }
+    }
+    assert!(rewritten > 1000, "{rewritten} of 20,000 rewritten");
 }

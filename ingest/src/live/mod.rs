@@ -1,6 +1,6 @@
 //! Live fan-out: one camera session, any number of viewers.
 //!
-//! The stream's supervisor packages each frame once (one `moof`+`mdat` as
+//! The stream's supervisor packages each frame once (one `prft`+`moof`+`mdat` as
 //! [`Bytes`]) and hands it to every viewer by reference count. Each viewer
 //! has its own bounded queue; one that cannot keep up is not allowed to grow
 //! a buffer or to hold up the others: its frames are dropped and it resumes
@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Quality;
 use crate::fmp4::{Fmp4Error, FragmentWriter, SampleInfo, TimelineConfig, VideoParams};
-use crate::gop::{Gop, GopLimits, InitSegment};
+use crate::gop::{Gop, GopLimits, GopPush, InitSegment};
 use crate::session::VideoFrame;
 
 /// What a viewer receives, in order: an `Init` first, then `Media` from a
@@ -31,7 +31,7 @@ pub enum LiveMessage {
     /// An init segment (`ftyp`+`moov`) and its MIME type for
     /// `MediaSource.addSourceBuffer`.
     Init { mime: Arc<str>, segment: Bytes },
-    /// A media segment (`moof`+`mdat`, one frame).
+    /// A media segment (`prft`+`moof`+`mdat`, one frame).
     Media(Bytes),
 }
 
@@ -210,6 +210,9 @@ struct Packager {
     /// Until the next keyframe, frames cannot be decoded (start of a
     /// session, new parameters) and are not sent.
     awaiting_keyframe: bool,
+    /// The stream has shown B slices: its init segment keeps the SPS as the camera sent it
+    /// instead of announcing no reordering (see [`VideoParams::without_reordering`]).
+    reorders: bool,
 }
 
 /// One stream's live path.
@@ -227,8 +230,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What packaging one frame did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Packaged {
-    /// Sent to viewers.
-    Sent(SampleInfo),
+    /// Sent to viewers; what the GOP cache did with it.
+    Sent(SampleInfo, GopPush),
     /// Dropped: no parameters yet, or waiting for a keyframe.
     Skipped,
 }
@@ -241,6 +244,7 @@ impl LiveStream {
             packager: Mutex::new(Packager {
                 writer: None,
                 awaiting_keyframe: true,
+                reorders: false,
             }),
             fan_out: Mutex::new(FanOut {
                 gop: Gop::new(limits),
@@ -317,6 +321,13 @@ impl LiveStream {
         if let Some(params) = &frame.new_params {
             self.set_params(&mut packager, params);
         }
+        if frame.has_b_slices && !packager.reorders {
+            // The camera does reorder frames after all: its own SPS from now on.
+            packager.reorders = true;
+            if let Some(params) = packager.writer.as_ref().map(|w| w.params().clone()) {
+                self.send_init(&mut packager, &params);
+            }
+        }
         if packager.awaiting_keyframe && !frame.is_keyframe {
             return Ok(Packaged::Skipped);
         }
@@ -330,9 +341,18 @@ impl LiveStream {
         let key = segment.sample.is_keyframe;
         let mut fan_out = lock(&self.fan_out);
         let FanOut { gop, viewers } = &mut *fan_out;
-        gop.push(data.clone(), key);
+        let cached = gop.push(data.clone(), key, segment.sample.decode_time);
         viewers.retain_mut(|v| v.deliver(&data, key, gop.init(), arrived));
-        Ok(Packaged::Sent(segment.sample))
+        Ok(Packaged::Sent(segment.sample, cached))
+    }
+
+    /// Takes note of a frame that is not to be sent (it cannot be decoded): only its new
+    /// parameters, if it has any, matter.
+    pub(crate) fn skip(&self, frame: &VideoFrame) {
+        if let Some(params) = &frame.new_params {
+            let mut packager = lock(&self.packager);
+            self.set_params(&mut packager, params);
+        }
     }
 
     fn set_params(&self, packager: &mut Packager, params: &VideoParams) {
@@ -344,13 +364,24 @@ impl LiveStream {
                 true
             }
         };
-        if !changed {
-            return;
+        if changed {
+            self.send_init(packager, params);
         }
+    }
+
+    /// A new init segment for `params` to the GOP and the viewers; frames wait for the
+    /// next keyframe. Unless the stream has shown B slices, its SPS announces that no
+    /// frame is reordered, so that browsers show each frame as soon as it is decoded.
+    fn send_init(&self, packager: &mut Packager, params: &VideoParams) {
         packager.awaiting_keyframe = true;
+        let rewritten = (!packager.reorders)
+            .then(|| params.without_reordering())
+            .flatten();
         let init = InitSegment {
             mime: params.mime_type().into(),
-            data: Bytes::from(crate::fmp4::init_segment(params)),
+            data: Bytes::from(crate::fmp4::init_segment(
+                rewritten.as_ref().unwrap_or(params),
+            )),
         };
         let mut fan_out = lock(&self.fan_out);
         fan_out.gop.set_init(init.clone());

@@ -13,8 +13,10 @@ fn frame(n: u8, is_keyframe: bool) -> VideoFrame {
         data: vec![0, 0, 0, 2, if is_keyframe { 0x65 } else { 0x41 }, n],
         timestamp: i64::from(n) * 3600,
         is_keyframe,
+        has_b_slices: false,
         new_params: None,
         loss: 0,
+        received: std::time::UNIX_EPOCH,
     }
 }
 
@@ -135,7 +137,7 @@ fn new_parameters_send_a_new_init_before_a_keyframe() {
         new_params: Some(params(1280)),
         ..frame(4, false)
     };
-    assert!(matches!(s.push(&same).unwrap(), Packaged::Sent(_)));
+    assert!(matches!(s.push(&same).unwrap(), Packaged::Sent(..)));
 }
 
 #[test]
@@ -155,7 +157,7 @@ fn viewers_come_and_go_without_disturbing_others() {
 fn a_new_session_resumes_at_a_keyframe_with_continuous_time() {
     let s = stream(16);
     s.push(&first(1)).unwrap();
-    let Packaged::Sent(before) = s.push(&frame(2, false)).unwrap() else {
+    let Packaged::Sent(before, _) = s.push(&frame(2, false)).unwrap() else {
         panic!()
     };
     let mut v = s.subscribe();
@@ -171,7 +173,7 @@ fn a_new_session_resumes_at_a_keyframe_with_continuous_time() {
     assert_eq!(s.push(&after_restart).unwrap(), Packaged::Skipped);
     let mut key = frame(9, true);
     key.timestamp = 3600;
-    let Packaged::Sent(after) = s.push(&key).unwrap() else {
+    let Packaged::Sent(after, _) = s.push(&key).unwrap() else {
         panic!()
     };
     assert!(after.decode_time > before.decode_time);
@@ -213,4 +215,87 @@ fn live_frames_carry_their_arrival_and_the_backlog_does_not() {
     assert_eq!(v.arrived(), None);
     assert!(matches!(v.try_recv(), Some(LiveMessage::Media(_))));
     assert_eq!(v.arrived(), Some(at));
+}
+
+/// Parameters with a real x264 SPS (High 4.0, no bitstream restriction in its VUI).
+fn real_params() -> VideoParams {
+    let sps: &[u8] = &[
+        0x67, 0x64, 0x00, 0x28, 0xAC, 0xD9, 0x40, 0x78, 0x02, 0x27, 0xE5, 0xC0, 0x44, 0x00, 0x00,
+        0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xC8, 0x3C, 0x60, 0xC6, 0x58,
+    ];
+    let pps: &[u8] = &[0x68, 0xEB, 0xE3, 0xCB, 0x22, 0xC0];
+    let mut avcc = vec![1, 0x64, 0x00, 0x28, 0xFF, 0xE1];
+    avcc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    avcc.extend_from_slice(sps);
+    avcc.push(1);
+    avcc.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+    avcc.extend_from_slice(pps);
+    VideoParams::h264(1920, 1080, avcc).unwrap()
+}
+
+fn init_config(v: &mut Viewer) -> Vec<u8> {
+    let Some(LiveMessage::Init { segment, .. }) = v.try_recv() else {
+        panic!("init first")
+    };
+    crate::fmp4::inspect::parse_init_segment(&segment)
+        .unwrap()
+        .decoder_config
+}
+
+#[test]
+fn the_init_segment_announces_no_reordering_until_b_slices_show_up() {
+    let s = stream(16);
+    let params = real_params();
+    let rewritten = params
+        .without_reordering()
+        .expect("x264's SPS has no bitstream restriction");
+    s.push(&VideoFrame {
+        new_params: Some(params.clone()),
+        ..frame(1, true)
+    })
+    .unwrap();
+    let mut v = s.subscribe();
+    assert_eq!(init_config(&mut v), rewritten.decoder_config());
+    drain(&mut v);
+    // A frame with B slices: a new init segment with the camera's own SPS, from the next
+    // keyframe on.
+    let b_frame = VideoFrame {
+        has_b_slices: true,
+        ..frame(2, false)
+    };
+    assert_eq!(s.push(&b_frame).unwrap(), Packaged::Skipped);
+    s.push(&frame(3, true)).unwrap();
+    assert_eq!(init_config(&mut v), params.decoder_config());
+    assert_eq!(drain(&mut v), vec![3]);
+    // It stays so.
+    s.push(&b_frame).unwrap();
+    assert_eq!(drain(&mut v), vec![2]);
+}
+
+#[test]
+fn a_gop_past_its_limits_is_reported_once() {
+    let s = LiveStream::new(
+        Quality::Main,
+        16,
+        GopLimits {
+            max_bytes: 1 << 20,
+            max_duration: std::time::Duration::from_millis(200),
+        },
+    );
+    let mut outcomes = Vec::new();
+    for n in 1..=10u8 {
+        let f = if n == 1 { first(n) } else { frame(n, n == 9) };
+        match s.push(&f).unwrap() {
+            Packaged::Sent(_, gop) => outcomes.push(gop),
+            Packaged::Skipped => panic!("frame {n} skipped"),
+        }
+    }
+    use GopPush::*;
+    // 200 ms = 5 frames of 40 ms after the keyframe.
+    assert_eq!(
+        outcomes,
+        [Kept, Kept, Kept, Kept, Kept, Kept, Overflowed, Skipped, Kept, Kept]
+    );
+    // A new viewer starts at the last keyframe, 9.
+    assert_eq!(drain(&mut s.subscribe()), vec![I, 9, 10]);
 }

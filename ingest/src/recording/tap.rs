@@ -10,7 +10,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -129,8 +128,9 @@ impl RecordingTap {
     }
 
     /// Offers a frame the camera sent; `sample` is where the live path put
-    /// it on the stream's timeline (`None` when it skipped the frame).
-    pub(crate) fn offer(&self, frame: VideoFrame, sample: Option<SampleInfo>, wall: SystemTime) {
+    /// it on the stream's timeline (`None` when it skipped the frame). Its
+    /// wall-clock time is when it arrived from the camera.
+    pub(crate) fn offer(&self, frame: VideoFrame, sample: Option<SampleInfo>) {
         let Some(inner) = &self.inner else { return };
         let mut state = lock(&inner.state);
         if let Some(params) = frame.new_params {
@@ -166,7 +166,7 @@ impl RecordingTap {
             decode_time: sample.decode_time,
             duration_hint: sample.duration,
             is_keyframe: sample.is_keyframe,
-            wall,
+            wall: frame.received,
             params,
             mode: state.mode,
             after_gap: state.gap,

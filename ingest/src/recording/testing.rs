@@ -59,14 +59,8 @@ impl FakeStream {
         }
     }
 
-    /// The next frame with where the live path put it, and its arrival.
-    pub(crate) fn next_frame(
-        &mut self,
-    ) -> (
-        crate::session::VideoFrame,
-        crate::fmp4::SampleInfo,
-        SystemTime,
-    ) {
+    /// The next frame (arriving 40 ms after the previous) with where the live path put it.
+    pub(crate) fn next_frame(&mut self) -> (crate::session::VideoFrame, crate::fmp4::SampleInfo) {
         let n = self.next;
         self.next += 1;
         let is_keyframe = n.is_multiple_of(self.key_every);
@@ -85,13 +79,15 @@ impl FakeStream {
             is_keyframe,
             new_params: (n == 0).then(|| (*self.params).clone()),
             loss: 0,
+            has_b_slices: false,
+            received: self.start + Duration::from_millis(n * 40),
         };
         let sample = crate::fmp4::SampleInfo {
             decode_time,
             duration: 3600,
             is_keyframe,
         };
-        (frame, sample, self.start + Duration::from_millis(n * 40))
+        (frame, sample)
     }
 }
 
@@ -118,8 +114,8 @@ pub(crate) fn record_fake(dir: &std::path::Path, frames: u64) -> Vec<SegmentReco
     let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
     let mut stream = FakeStream::new(10, 300);
     for _ in 0..frames {
-        let (frame, sample, wall) = stream.next_frame();
-        tap.offer(frame, Some(sample), wall);
+        let (frame, sample) = stream.next_frame();
+        tap.offer(frame, Some(sample));
     }
     drop(tap);
     recorder.shutdown();

@@ -32,8 +32,8 @@ fn open(config: RecordingConfig) -> (Recorder, Arc<MemoryIndex>) {
 
 fn feed(tap: &RecordingTap, stream: &mut FakeStream, frames: u64) {
     for _ in 0..frames {
-        let (frame, sample, wall) = stream.next_frame();
-        tap.offer(frame, Some(sample), wall);
+        let (frame, sample) = stream.next_frame();
+        tap.offer(frame, Some(sample));
     }
 }
 

@@ -47,6 +47,22 @@ export async function holdSos(page, ms = 1200) {
   await page.mouse.up();
 }
 
+/** The resident raises a new SOS from their page ("call again" first if a call is shown);
+ *  resolves with the incident's id once the page shows it. */
+export async function raiseSos({ page }) {
+  if (await page.locator("#again").isVisible()) await page.click("#again");
+  await holdSos(page);
+  await page.locator("#status[data-id]").waitFor({ timeout: 10000 });
+  return page.locator("#status").getAttribute("data-id");
+}
+
+/** The resident cancels their current call from their page (asks, then confirms). */
+export async function residentCancels({ page }) {
+  await page.click("#cancel");
+  await page.click("#cancel");
+  await page.locator("#status[data-state=cancelled]").waitFor({ timeout: 10000 });
+}
+
 /** Whether the page's alarm sound is on. */
 export const ringing = (page) => page.evaluate(async () => (await import("/assets/js/sound.js")).ringing());
 

@@ -32,13 +32,15 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function startDemo() {
+/** Starts `gridwatch demo`; `env` adds configuration (GRIDWATCH_… variables). */
+export async function startDemo(env = {}) {
   const dir = mkdtempSync(join(tmpdir(), "gridwatch-browser-"));
   const port = await freePort();
-  const env = { ...process.env };
+  const extra = env;
+  env = { ...process.env };
   delete env.GRIDWATCH_DATABASE_URL;
   delete env.GRIDWATCH_CONFIG;
-  Object.assign(env, {
+  Object.assign(env, extra, {
     GRIDWATCH_LISTEN: `127.0.0.1:${port}`,
     GRIDWATCH_DATA_DIR: dir,
     GRIDWATCH_LOG__FILTER: process.env.GRIDWATCH_LOG__FILTER || "warn",

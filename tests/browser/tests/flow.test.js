@@ -142,15 +142,28 @@ describe("gridwatch in the browser", { timeout: 240000 }, () => {
     await resident.page.locator("#status[data-state=dispatched]").waitFor(timeout);
     await c.waitForTimeout(500);
     assert.equal(await c.locator("#job").isVisible(), false, "offline: nothing new yet");
+    // Team A had no console: the SOS went on to the police post at once.
+    const id = await resident.page.locator("#status").getAttribute("data-id");
+    await wall.page.locator(`#alerts li[data-id="${id}"]`).waitFor(timeout);
+    await wall.page.waitForFunction((id) => window.gwWall.rail.incidents.get(id)?.escalation_level >= 1, id, timeout);
     await console_.context.setOffline(false);
     await c.locator("#net[data-state=online]").waitFor({ timeout: 15000 });
+    // Back, the console's log shows what happened while it was away.
+    for (const type of ["incident.dispatched", "incident.undelivered", "incident.escalated"]) {
+      await c.locator(`#log li.missed[data-type='${type}']`).first().waitFor(timeout);
+    }
+    // The wall sends it back to team A, whose console takes it and confirms it.
+    const w = wall.page;
+    await w.locator(`#alerts li[data-id="${id}"] button`).click();
+    await w.locator("#d-state[data-state=dispatched]").waitFor(timeout);
+    const teamA = await w.locator("#d-post option", { hasText: "Grid team A" }).getAttribute("value");
+    await w.selectOption("#d-post", teamA);
+    await w.click("#d-dispatch");
     await c.locator("#job[data-state=dispatched]").waitFor(timeout);
-    await c.locator("#log li.missed[data-type='incident.dispatched']").waitFor(timeout);
-    // Its receipt reaches the wall.
-    await wall.page.locator(`#alerts li[data-state=dispatched] button`).first().click();
-    await wall.page.locator("#d-delivered[data-delivered=true]").waitFor(timeout);
+    await w.locator("#d-delivered[data-delivered=true]").waitFor(timeout);
     await c.click("#b-ack");
     await resident.page.locator("#status[data-state=acknowledged]").waitFor(timeout);
+    if (await w.locator("#alarm").isVisible()) await w.click("#alarm-seen");
   });
 
   it("the wall redirects an incident to another post, whose console takes it", async () => {
@@ -232,15 +245,15 @@ describe("gridwatch in the browser", { timeout: 240000 }, () => {
       const p = window.gwWall.tiles.tiles.get(id).player;
       return !p.video.paused && p.lag() != null && p.lag() < 1;
     }, camera, { timeout: 5000 });
-    // Double-click focuses one camera (main stream), again goes back.
-    await w.locator(`#tiles [data-camera="${camera}"]`).dblclick();
+    // A click enlarges one camera (main stream), another goes back.
+    await w.locator(`#tiles [data-camera="${camera}"]`).click();
     assert.equal(await w.locator("#tiles").getAttribute("data-layout"), "1");
-    await w.locator(`#tiles [data-camera="${camera}"]`).dblclick();
+    await w.locator(`#tiles [data-camera="${camera}"]`).click();
     assert.equal(await w.locator("#tiles").getAttribute("data-layout"), "4");
   });
 
   it("the language switch turns every page to English and back", async () => {
-    for (const [{ page }, key, en] of [[wall, "page.wall", "Live wall"], [console_, "page.console", "Police post console"], [resident, "page.sos", "SOS"]]) {
+    for (const [{ page }, key, en] of [[wall, "page.wall", "Live wall"], [console_, "page.console", "Response console"], [resident, "page.sos", "SOS"]]) {
       await page.click("#lang");
       assert.equal(await page.locator("html").getAttribute("lang"), "en");
       assert.equal(await page.locator(`header [data-i18n="${key}"]`).first().textContent(), en);

@@ -21,10 +21,18 @@ it("keys made up by scripts exist in both languages", async () => {
   const keys = [
     // wall-tiles.js: t("cam." + status), the hub's camera states and the player's own
     ...["connecting", "online", "stalled", "offline", "auth_failed", "unsupported", "unknown", "unplayable"].map((s) => "cam." + s),
-    // wall.js: the alarm banner, per event
+    // wall.js: the alarm banner's title and reasons, per reason (alarms.js)
     "wall.new_sos", "wall.alarm.undelivered", "wall.alarm.escalated", "wall.alarm.at_risk", "wall.alarm.breached",
-    // sos.js: the headline, per state
-    "sos.dispatching", "sos.sent", "sos.step.arrived", "sos.resolved", "sos.cancelled",
+    ...["undelivered", "breached", "escalated", "at_risk", "new_sos"].map((r) => "wall.reason." + r),
+    // wall-detail.js: the caller's kind
+    ...["resident", "device", "officer", "camera"].map((k) => "caller." + k),
+    // sos.js: the headline, per state and delivery; the post's step
+    "sos.dispatching", "sos.sent_waiting", "sos.received", "sos.undelivered", "sos.overdue", "sos.coming",
+    "sos.step.arrived", "sos.resolved", "sos.cancelled", "sos.step.dispatched_to", "sos.step.undelivered",
+    // errors.js: every error code, and the fields named
+    ...["network", "illegal_transition", "forbidden", "not_found", "invalid", "rate_limited", "unauthorized",
+      "unavailable", "timeout", "conflict", "other"].map((c) => "err." + c),
+    "field.other", "field.post_id", "field.note", "field.reason",
   ];
   assert.deepEqual(keys.filter((k) => !(k in zh) || !(k in en)), []);
 });

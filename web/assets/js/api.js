@@ -2,10 +2,14 @@
 // {"error": {"code", "message"}} and the HTTP status; network failures have status 0.
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  /** `detail`: the error's other fields — `state` (409), `field` (400), `retry_after` (429). */
+  constructor(status, code, message, detail = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.state = detail.state ?? null;
+    this.field = detail.field ?? null;
+    this.retryAfter = detail.retry_after ?? null;
   }
 }
 
@@ -25,7 +29,9 @@ export async function api(method, path, body, headers = {}) {
   let data = null;
   try { data = await r.json(); } catch { /* not JSON */ }
   if (!r.ok) {
-    throw new ApiError(r.status, data?.error?.code || "http_" + r.status, data?.error?.message || r.statusText);
+    const e = data?.error || {};
+    const retry = Number(r.headers.get("Retry-After")) || undefined;
+    throw new ApiError(r.status, e.code || "http_" + r.status, e.message || r.statusText, { retry_after: retry, ...e });
   }
   return data;
 }

@@ -1,13 +1,20 @@
-// The police post console: the incidents dispatched to this post, live from the stream, with a
-// receipt for every dispatch, big buttons acknowledge → en route → on scene → resolve, the
-// countdown to the deadline, and a log that shows what happened while the console was offline.
+// The console of a police post or a grid workers' team: the incidents dispatched to it, live
+// from the stream, with a receipt for every dispatch, big buttons acknowledge → en route → on
+// scene → resolve, who called (name, phone to call back, address, map), the countdown to the
+// deadline, and a log that shows what happened while the console was offline.
+//
+// A dispatch not yet taken in hand rings and takes the screen until someone acknowledges it
+// here (the banner, or any step): from the stream as it happens, and from the hello when the
+// console is opened or reloaded — what was acknowledged here is remembered (alarms.js).
 import { get, act } from "./api.js";
 import { onChange, t } from "./i18n.js";
 import { enter, showNet } from "./page.js";
 import { Stream } from "./stream.js";
-import { el, kindLabel, stateLabel, eventLabel, clock, place, isOpen } from "./format.js";
+import { el, kindLabel, stateLabel, eventLabel, clock, place, mapLink, isOpen } from "./format.js";
+import { errorText } from "./errors.js";
 import { setIncident } from "./countdown.js";
 import { locate } from "./geo.js";
+import { Seen, deliveryAfter } from "./alarms.js";
 import * as sound from "./sound.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,57 +22,89 @@ const me = await enter(["responder"]);
 const myPost = me.user.post_id;
 const mine = new Map();     // open incidents with this post
 const grids = new Map();
+const callers = new Map();  // incident id -> caller, from GET /incidents/{id}
+const seen = new Seen("console");
 let currentId = null;
-const fresh = new Set();    // dispatched here, not yet taken in hand
-const TAKEN = ["incident.acknowledged", "incident.en_route", "incident.on_scene", "incident.resolved", "incident.cancelled"];
+let post = null;
 
-get(`/api/v1/posts/${encodeURIComponent(myPost)}`).then((p) => { $("post-name").textContent = p.name; }).catch(() => {});
+get(`/api/v1/posts/${encodeURIComponent(myPost)}`).then((p) => { post = p; $("post-name").textContent = p.name; }).catch(() => {});
 get("/api/v1/grids").then((gs) => { gs.forEach((g) => grids.set(g.id, g)); render(); }).catch(() => {});
 
+/** The key of the dispatch that handed `incident` to this post: acknowledging it here is
+ *  remembered under it, so a new dispatch of the same incident rings again. */
+const dispatchKey = (i) => `${i.id}:dispatch:${i.delivery?.dispatch_seq ?? i.dispatched_at}`;
+
+/** Dispatched here and not yet taken in hand on this screen. */
+const fresh = (i) => i.state === "dispatched" && !seen.has(dispatchKey(i));
+
 function keep(incident) {
-  if (isOpen(incident) && incident.post_id === myPost) mine.set(incident.id, incident);
-  else { mine.delete(incident.id); fresh.delete(incident.id); }
+  if (isOpen(incident) && incident.post_id === myPost) mine.set(incident.id, { ...mine.get(incident.id), ...incident });
+  else mine.delete(incident.id);
   if (!mine.has(currentId)) currentId = null;
 }
 
 function pickCurrent() {
   if (currentId && mine.has(currentId)) return mine.get(currentId);
-  const list = [...mine.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const list = [...mine.values()].sort((a, b) => Number(fresh(b)) - Number(fresh(a)) || a.created_at.localeCompare(b.created_at));
   currentId = list[0]?.id ?? null;
   return list[0];
 }
 
+/** Who called, for the incident on screen (read once per incident). */
+async function loadCaller(id) {
+  if (callers.has(id)) return;
+  callers.set(id, null);
+  try {
+    const r = await get(`/api/v1/incidents/${encodeURIComponent(id)}`);
+    callers.set(id, r.incident.caller || {});
+    if (currentId === id) render();
+  } catch { callers.delete(id); }
+}
+
 function render() {
   const i = pickCurrent();
+  const ringing = [...mine.values()].some(fresh);
   $("none").hidden = !!i;
   $("job").hidden = !i;
-  document.body.classList.toggle("takeover", fresh.size > 0);
-  $("new-banner").hidden = !(i && fresh.has(i.id));
-  if (fresh.size === 0) sound.stop();
+  document.body.classList.toggle("takeover", ringing);
+  $("new-banner").hidden = !(i && fresh(i));
+  if (ringing) {
+    sound.start();
+    if (sound.needsGesture()) $("sound").hidden = false;
+  } else {
+    sound.stop();
+  }
   if (i) {
+    loadCaller(i.id);
+    const caller = callers.get(i.id) || {};
     $("job").dataset.id = i.id;
     $("job").dataset.state = i.state;
     $("job-title").textContent = kindLabel(i.kind);
     $("job-state").textContent = stateLabel(i.state);
     $("job-state").dataset.state = i.state;
     setIncident($("job-countdown"), i);
+    const map = mapLink(i);
     const facts = [
-      ["detail.grid", grids.get(i.grid_id)?.name || t("detail.none")],
-      ["detail.place", place(i)],
+      ["detail.caller", caller.name || t("detail.none"), "f-caller"],
+      ["detail.phone", caller.phone ? el("a", { href: `tel:${caller.phone.replace(/\s+/g, "")}`, class: "call", text: caller.phone }) : t("detail.none"), "f-phone"],
+      ["detail.place", el("span", {}, place(i, { address: caller.address, grid: grids.get(i.grid_id)?.name }),
+        map ? el("a", { id: "f-map", class: "inline-link", href: map, text: t("detail.map") }) : null), "f-place"],
       ["detail.note", i.note || t("detail.none")],
       ["detail.created", clock(i.created_at)],
     ];
-    $("job-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
+    $("job-facts").replaceChildren(...facts.flatMap(([k, v, id]) => [el("dt", { text: t(k) }), el("dd", { id }, v)]));
     const cam = i.cameras?.[0];
     $("job-snapshot").hidden = !cam;
     if (cam && $("job-snapshot-img").dataset.camera !== cam) {
       $("job-snapshot-img").dataset.camera = cam;
       $("job-snapshot-img").src = `/api/v1/cameras/${encodeURIComponent(cam)}/snapshot.jpg`;
     }
-    $("b-ack").hidden = i.state !== "dispatched";
-    $("b-enroute").hidden = !["dispatched", "acknowledged"].includes(i.state);
-    $("b-arrive").hidden = !["dispatched", "acknowledged", "en_route"].includes(i.state);
-    $("f-resolve").hidden = i.state !== "on_scene";
+    // The steps the hub allows now (its state machine), in the console's order.
+    const allowed = i.allowed_actions || [];
+    $("b-ack").hidden = !allowed.includes("acknowledge");
+    $("b-enroute").hidden = !allowed.includes("en_route");
+    $("b-arrive").hidden = !allowed.includes("arrive");
+    $("f-resolve").hidden = !allowed.includes("resolve");
   }
   $("others").replaceChildren(...[...mine.values()].filter((o) => o.id !== currentId).map((o) =>
     el("li", {}, el("button", { type: "button", onclick: () => { currentId = o.id; render(); } },
@@ -84,11 +123,10 @@ function log(ev, replayed) {
   while ($("log").children.length > 50) $("log").lastChild.remove();
 }
 
-function takeOver(incident) {
-  fresh.add(incident.id);
-  currentId = incident.id;
-  sound.start();
-  if (sound.needsGesture()) $("sound").hidden = false;
+/** The incident is in hand here: its dispatch stops ringing. */
+function taken(id) {
+  const i = mine.get(id);
+  if (i) seen.add(dispatchKey(i));
 }
 
 /** The step buttons: disabled while a step's request runs, so that a second tap does not
@@ -96,13 +134,14 @@ function takeOver(incident) {
 const STEP_BUTTONS = ["b-ack", "b-enroute", "b-arrive", "b-resolve"];
 let busy = false;
 
-/** Runs one step; resolves to true when the hub took it. */
+/** Runs one step; resolves to true when the hub took it. Focus stays on the job: the next
+ *  step, or its new state. */
 async function step(action, body = {}) {
   const id = currentId;
   if (!id || busy) return false;
   busy = true;
   $("job-error").hidden = true;
-  fresh.delete(id);
+  taken(id);
   STEP_BUTTONS.forEach((b) => { $(b).disabled = true; });
   let ok = false;
   try {
@@ -113,13 +152,14 @@ async function step(action, body = {}) {
     keep(await act(id, action, body));
     ok = true;
   } catch (e) {
-    $("job-error").textContent = t("action.failed") + (e.message || e.code);
+    $("job-error").textContent = t("action.failed") + errorText(e);
     $("job-error").hidden = false;
   } finally {
     busy = false;
     STEP_BUTTONS.forEach((b) => { $(b).disabled = false; });
   }
   render();
+  if (ok) (STEP_BUTTONS.map($).find((b) => b.offsetParent !== null) || $("job-state")).focus?.();
   return ok;
 }
 
@@ -131,56 +171,42 @@ $("f-resolve").addEventListener("submit", (e) => {
   e.preventDefault();
   step("resolve", { note: e.target.note.value }).then((ok) => { if (ok) e.target.reset(); });
 });
-$("new-banner").addEventListener("click", () => { fresh.clear(); render(); });
+$("new-banner").addEventListener("click", () => { for (const i of mine.values()) if (fresh(i)) taken(i.id); render(); });
 $("sound").addEventListener("click", () => { $("sound").hidden = true; });
 sound.unlockOnGesture(() => { $("sound").hidden = true; });
 
-/** Dispatches that reached this console before it had a chance to confirm them. */
-async function confirmPending(stream, incidents) {
-  for (const i of incidents.filter((x) => x.state === "dispatched" && x.post_id === myPost)) {
-    try {
-      const r = await get(`/api/v1/incidents/${encodeURIComponent(i.id)}`);
-      const tl = r.incident.timeline || [];
-      const last = tl.filter((e) => e.type === "incident.dispatched" || e.type === "incident.escalated").pop();
-      if (last && !tl.some((e) => e.seq > last.seq && e.type === "incident.delivered")) stream.receipt(last.seq);
-    } catch { /* the next dispatch event will be confirmed */ }
+/** Confirms the dispatches to this post that no console of it has confirmed yet (they came
+ *  while this console was closed, or before it could answer). */
+function confirmPending(stream, incidents) {
+  for (const i of incidents) {
+    const d = i.delivery;
+    if (i.state === "dispatched" && d?.post_id === myPost && d.delivery !== "delivered") stream.receipt(d.dispatch_seq);
   }
 }
 
-let resynced = false; // the hub could not replay what was missed: the next hello is all there is
 const stream = new Stream({
   onStatus: (s) => { showNet(s); document.body.dataset.net = s; },
-  onHello: (hello, { reconnect }) => {
-    const known = new Set(mine.keys());
+  onHello: (hello) => {
+    const open = hello.open_incidents || [];
     mine.clear();
-    (hello.open_incidents || []).forEach(keep);
-    // What still waits to be taken in hand: an alarm for an incident closed or taken meanwhile
-    // stops. After a resync (nothing is replayed), a dispatch that came meanwhile takes over.
-    for (const id of [...fresh]) if (mine.get(id)?.state !== "dispatched") fresh.delete(id);
-    if (resynced) {
-      for (const i of mine.values()) if (i.state === "dispatched" && !known.has(i.id)) takeOver(i);
-    }
-    resynced = false;
-    if (!reconnect) confirmPending(stream, hello.open_incidents || []);
+    open.forEach(keep);
+    seen.keep(open.map((i) => i.id));
+    confirmPending(stream, open);
     render();
   },
-  onResync: () => { resynced = true; },
   onEvent: (ev, { replayed }) => {
     if (!ev.incident) { log(ev, replayed); return; }
-    const wasMine = mine.has(ev.incident.id);
-    keep(ev.incident);
+    const before = mine.get(ev.incident.id);
+    keep({ ...ev.incident, delivery: deliveryAfter(ev, before?.delivery) });
     const toUs = ev.incident.post_id === myPost;
-    if ((ev.type === "incident.dispatched" || ev.type === "incident.escalated") && toUs) {
+    if ((ev.type === "incident.dispatched" || ev.type === "incident.escalated") && toUs && ev.data?.[ev.type === "incident.dispatched" ? "post_id" : "to_post"] === myPost) {
       stream.receipt(ev.seq);
-      if (isOpen(ev.incident)) takeOver(ev.incident);
-    } else if (!wasMine && toUs && isOpen(ev.incident)) {
-      takeOver(ev.incident);
+      if (isOpen(ev.incident) && !replayed) currentId = ev.incident.id;
     }
-    if (TAKEN.includes(ev.type)) fresh.delete(ev.incident.id);
     log(ev, replayed);
     render();
   },
 });
 stream.start();
-window.gwConsole = { stream, mine };
+window.gwConsole = { stream, mine, seen };
 onChange(render);

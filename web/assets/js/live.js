@@ -1,12 +1,20 @@
 // One camera's live video through Media Source Extensions, from the hub's live WebSocket:
 // a text frame {"type":"init","mime":...}, then binary frames (init segment, media segments).
-// It stays at the live edge: when playback falls behind by more than half a second (slow
-// link, hidden tab) it jumps back to live instead of drifting. It reconnects by itself. A
-// picture that stops changing (no segment for STALL ms) is reported as "stalled".
+// It stays at the live edge without stutter: a little behind the newest frame it plays at
+// normal speed; further behind (a slow moment, a burst of frames) it plays up to 25 % faster
+// until it is back; only when far behind (a hidden tab, a long freeze) does it jump, and not
+// again for a few seconds. It reconnects by itself. A picture that stops changing (no segment
+// for STALL ms) is reported as "stalled". `latency` (latency.js) knows how old the frame on
+// screen is, from the arrival time the hub writes into each fragment.
 
 import { wsUrl, checkSession, CHECK_SESSION_AFTER } from "./api.js";
+import { LatencyMeter } from "./latency.js";
 
-const MAX_LAG = 0.5;      // seconds behind the newest frame before jumping to live
+const TARGET_LAG = 0.12;  // seconds behind the newest frame aimed at: a few frames of slack
+const FAST_LAG = 0.2;     // behind by more: play faster, proportionally to the excess
+const FAR_LAG = 1.0;      // behind by more: jump to live (a 25 % speed-up would take 4 s)
+const MAX_RATE = 1.25;    // fastest catching-up speed
+const JUMP_COOLDOWN = 3000; // ms after a jump before the next one
 const KEEP = 20;          // seconds of past video kept in the buffer
 const STALL = 5000;       // ms without a new segment before the picture counts as stalled
 
@@ -24,7 +32,9 @@ export class LivePlayer {
     video.muted = true;
     video.autoplay = true;
     video.playsInline = true;
-    this.onVisible = () => { if (!document.hidden) this.catchUp(); };
+    this.latency = new LatencyMeter(video);
+    this.lastJump = 0;
+    this.onVisible = () => { if (!document.hidden) this.catchUp(true); };
     document.addEventListener("visibilitychange", this.onVisible);
   }
 
@@ -33,6 +43,7 @@ export class LivePlayer {
   stop() {
     this.stopped = true;
     document.removeEventListener("visibilitychange", this.onVisible);
+    this.latency.stop();
     this.teardown();
   }
 
@@ -96,6 +107,7 @@ export class LivePlayer {
     this.closeSource();
     this.lastEnd = null;
     this.fragDur = 0;
+    this.latency.forget();
     const ms = new MediaSource();
     this.ms = ms;
     this.url = URL.createObjectURL(ms);
@@ -114,6 +126,7 @@ export class LivePlayer {
     if (!sb || sb.updating || !this.queue.length || this.ms?.readyState !== "open") return;
     const segment = this.queue.shift();
     try {
+      this.latency.note(segment);
       sb.appendBuffer(segment);
       this.lastData = Date.now();
     } catch (e) {
@@ -121,7 +134,7 @@ export class LivePlayer {
       // The buffer is full: keep the segment (dropping it would break the picture until the
       // next keyframe), make room, and append it again once the room is made.
       this.queue.unshift(segment);
-      this.catchUp();
+      this.catchUp(true);
       if (!this.trim(true)) {
         clearTimeout(this.pumpTimer);
         this.pumpTimer = setTimeout(() => this.pump(), 500);
@@ -146,16 +159,29 @@ export class LivePlayer {
     if (!this.trim(false)) this.pump();
   }
 
-  /** Jumps to the live edge when playback is behind by more than MAX_LAG. */
-  catchUp() {
+  /**
+   * Keeps playback near the live edge: normal speed up to FAST_LAG behind the newest frame,
+   * faster (up to MAX_RATE) beyond, a jump beyond FAR_LAG (or outside the buffer, or when
+   * `force`d) unless one happened within JUMP_COOLDOWN.
+   */
+  catchUp(force = false) {
     const b = this.sb?.buffered;
     if (!b || !b.length) return;
     const end = b.end(b.length - 1);
     const v = this.video;
-    const edge = Math.max(b.start(b.length - 1), end - Math.max(this.fragDur, 0.05));
-    if (v.currentTime < b.start(0) || end - v.currentTime > MAX_LAG + this.fragDur) {
-      v.currentTime = edge;
+    const lag = end - v.currentTime;
+    const outside = v.currentTime < b.start(b.length - 1);
+    const now = performance.now();
+    if (outside || ((force || lag > FAR_LAG + this.fragDur) && now - this.lastJump > JUMP_COOLDOWN)) {
+      v.currentTime = Math.max(b.start(b.length - 1), end - TARGET_LAG);
+      v.playbackRate = 1;
+      this.lastJump = now;
+      return;
     }
+    let rate = v.playbackRate;
+    if (lag > FAST_LAG + this.fragDur) rate = Math.min(MAX_RATE, 1 + (lag - TARGET_LAG) / 2);
+    else if (lag <= TARGET_LAG + this.fragDur) rate = 1;
+    if (Math.abs(rate - v.playbackRate) > 0.01) v.playbackRate = rate;
   }
 
   /** Drops old video from the buffer; true when a removal is under way. */

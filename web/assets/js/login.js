@@ -2,6 +2,7 @@
 // of the role: the live wall, the post console or the SOS page.
 import { get, post } from "./api.js";
 import { t } from "./i18n.js";
+import { errorText } from "./errors.js";
 import { HOME } from "./page.js";
 
 const $ = (id) => document.getElementById(id);
@@ -26,10 +27,36 @@ async function showMe() {
   return me;
 }
 
+/** "Try again in N s", counted down; the button waits with it. */
+let waitTimer = null;
+function waitFor(seconds) {
+  const err = $("login-error");
+  const submit = $("login").querySelector("button[type=submit]");
+  clearInterval(waitTimer);
+  let left = seconds;
+  const show = () => {
+    err.dataset.wait = String(left);
+    err.textContent = t("login.wait", { seconds: left });
+  };
+  show();
+  submit.disabled = true;
+  waitTimer = setInterval(() => {
+    left -= 1;
+    if (left > 0) { show(); return; }
+    clearInterval(waitTimer);
+    submit.disabled = false;
+    delete err.dataset.wait;
+    err.textContent = "";
+    err.hidden = true;
+  }, 1000);
+}
+
 $("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const form = new FormData(ev.target);
   const err = $("login-error");
+  // Never left in the field after an attempt, right or wrong.
+  ev.target.password.value = "";
   try {
     const r = await post("/api/v1/auth/login", { username: form.get("username"), password: form.get("password") });
     err.hidden = true;
@@ -38,8 +65,13 @@ $("login").addEventListener("submit", async (ev) => {
     ev.target.reset();
     showMe();
   } catch (e) {
-    err.textContent = t(e.status === 429 ? "login.throttled" : "login.wrong");
     err.hidden = false;
+    if (e.status === 429 && e.retryAfter > 0) waitFor(e.retryAfter);
+    else {
+      delete err.dataset.wait;
+      err.textContent = e.status === 401 ? t("login.wrong") : errorText(e);
+    }
+    ev.target.password.focus();
   }
 });
 

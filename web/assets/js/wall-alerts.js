@@ -1,7 +1,8 @@
 // The alert rail: every open incident, newest first, with its state, age and the countdown to
-// its deadline. An SOS not yet looked at flashes until someone opens it or presses "seen".
+// its deadline. An incident with an alarm not yet acknowledged on this screen flashes.
 import { el, kindLabel, stateLabel, age, isOpen } from "./format.js";
 import { countdown } from "./countdown.js";
+import { deliveryAfter } from "./alarms.js";
 
 export class AlertRail {
   constructor(list, empty, { onSelect, names }) {
@@ -17,24 +18,31 @@ export class AlertRail {
     }), 1000);
   }
 
-  /** Replaces everything (hello). */
+  /** Replaces everything (hello: the incidents carry `delivery`). */
   reset(open) {
     this.incidents = new Map(open.map((i) => [i.id, i]));
-    this.unseen = new Set([...this.unseen].filter((id) => this.incidents.has(id)));
     this.render();
+  }
+
+  /** An event's incident; where its dispatch stands follows from the event. */
+  apply(event) {
+    const before = this.incidents.get(event.incident.id);
+    const incident = { ...event.incident, delivery: deliveryAfter(event, before?.delivery ?? event.incident.delivery) };
+    this.upsert(incident);
+    return incident;
   }
 
   upsert(incident) {
-    if (isOpen(incident)) this.incidents.set(incident.id, incident);
-    else { this.incidents.delete(incident.id); this.unseen.delete(incident.id); }
+    if (isOpen(incident)) this.incidents.set(incident.id, { ...this.incidents.get(incident.id), ...incident });
+    else this.incidents.delete(incident.id);
     this.render();
   }
 
-  markNew(id) { this.unseen.add(id); this.render(); }
-
-  seen(id) {
-    if (id) this.unseen.delete(id); else this.unseen.clear();
-    this.render();
+  /** The incidents with an alarm not yet acknowledged on this screen. */
+  setUnseen(ids) {
+    const same = ids.size === this.unseen.size && [...ids].every((id) => this.unseen.has(id));
+    this.unseen = ids;
+    if (!same) this.render();
   }
 
   render() {
@@ -61,4 +69,3 @@ export class AlertRail {
 
   relabel() { this.render(); }
 }
-

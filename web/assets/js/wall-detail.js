@@ -1,19 +1,26 @@
-// One incident on the wall: its facts, the nearest cameras playing, whether the post's console
-// received the dispatch, the timeline, and the duty officer's actions (dispatch or redirect,
-// resolve, cancel).
+// One incident on the wall: who called (name, phone to call back, address), where (in words,
+// with a map link and the plan), the nearest cameras playing, whether the post's console
+// received the dispatch, the timeline, and the duty officer's actions — only those the
+// incident's state allows (`allowed_actions`, from the hub's state machine).
 import { get, act } from "./api.js";
 import { t } from "./i18n.js";
-import { el, kindLabel, stateLabel, eventLabel, clock, place, isOpen } from "./format.js";
+import { el, kindLabel, stateLabel, eventLabel, clock, dateTime, place, mapLink, nearest, isOpen } from "./format.js";
+import { errorText } from "./errors.js";
 import { setIncident } from "./countdown.js";
 import { LivePlayer } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 
+/** The form that offers each action. */
+const FORMS = { dispatch: "f-dispatch", resolve: "f-resolve", cancel: "f-cancel" };
+
 export class IncidentDetail {
-  constructor({ names, posts, onClose }) {
+  constructor({ names, posts, places, onClose, onPlan }) {
     this.names = names;
     this.posts = posts; // () => [{id, name}]
+    this.places = places; // () => [{name, lat, lon}]: posts and cameras, to say "near …"
     this.onClose = onClose;
+    this.onPlan = onPlan;
     this.id = null;
     this.incident = null;
     this.timeline = [];
@@ -26,7 +33,7 @@ export class IncidentDetail {
   }
 
   async open(id) {
-    if (this.id !== id) this.stopVideo();
+    if (this.id !== id) { this.stopVideo(); this.incident = null; }
     this.id = id;
     $("detail").hidden = false;
     $("d-error").hidden = true;
@@ -57,7 +64,7 @@ export class IncidentDetail {
 
   /** An event of the incident on screen arrived on the stream. */
   changed(incident) {
-    if (incident.id !== this.id) return;
+    if (incident.id !== this.id || !this.incident) return;
     this.incident = { ...this.incident, ...incident };
     this.render();
     clearTimeout(this.reloadTimer);
@@ -71,34 +78,38 @@ export class IncidentDetail {
     state.textContent = `${kindLabel(i.kind)} · ${stateLabel(i.state)}`;
     state.dataset.state = i.state;
     setIncident($("d-countdown"), i);
-    const facts = [
-      ["detail.created", clock(i.created_at)],
-      ["detail.grid", this.names.grid(i.grid_id) || t("detail.none")],
-      ["detail.post", i.post_id ? this.names.post(i.post_id) : t("detail.none")],
-      ["detail.place", place(i)],
-      ["detail.source", i.source],
-      ["detail.note", i.note || t("detail.none")],
-      ["detail.escalation", String(i.escalation_level ?? 0)],
-    ];
     const dl = $("d-facts");
     dl.replaceChildren();
-    for (const [k, v] of facts) dl.append(el("dt", { text: t(k) }), el("dd", { text: v }));
-    if (i.post_id) {
-      const got = this.delivered();
+    const fact = (key, value, attrs = {}) => dl.append(el("dt", { text: t(key) }), el("dd", attrs, value));
+    const caller = i.caller || {};
+    fact("detail.created", dateTime(i.created_at));
+    fact("detail.caller", caller.name ? `${caller.name} · ${t("caller." + (caller.kind || "resident"))}` : t("detail.none"), { id: "d-caller" });
+    fact("detail.phone", caller.phone ? el("a", { href: `tel:${caller.phone.replace(/\s+/g, "")}`, text: caller.phone }) : t("detail.none"), { id: "d-phone" });
+    const near = nearest(i, this.places());
+    const where = place(i, { address: caller.address, grid: this.names.grid(i.grid_id), near });
+    const map = mapLink(i);
+    fact("detail.place", el("span", {}, el("span", { id: "d-address", text: where }),
+      map ? el("a", { id: "d-map", class: "inline-link", href: map, text: t("detail.map") }) : null,
+      map ? el("button", { id: "d-plan", type: "button", class: "link", text: t("detail.on_plan"), onclick: () => this.onPlan?.(i) }) : null));
+    fact("detail.grid", this.names.grid(i.grid_id) || t("detail.none"));
+    fact("detail.post", i.post_id ? this.names.post(i.post_id) : t("detail.none"));
+    fact("detail.note", i.note || t("detail.none"));
+    fact("detail.escalation", String(i.escalation_level ?? 0));
+    if (i.post_id && isOpen(i)) {
+      const got = i.delivery?.delivery || "waiting";
       const ok = got === "delivered";
       const text = ok ? "✓" : t(got === "undelivered" ? "event.incident.undelivered" : "detail.not_delivered");
       dl.append(el("dt", { text: t("detail.delivered") }),
         el("dd", { class: ok ? "ok" : got === "undelivered" ? "error" : "warn", id: "d-delivered", "data-delivered": String(ok), text }));
     }
-    const open = isOpen(i);
+    // Only what the hub will accept now.
+    const allowed = i.allowed_actions || [];
+    for (const [action, form] of Object.entries(FORMS)) $(form).hidden = !allowed.includes(action);
     const sel = $("d-post");
     const current = sel.value;
     sel.replaceChildren(...this.posts().map((p) => el("option", { value: p.id, text: p.name })));
     sel.value = current && current !== i.post_id ? current : (this.posts().find((p) => p.id !== i.post_id)?.id ?? "");
     $("d-dispatch").textContent = t(i.post_id ? "action.redirect" : "action.dispatch");
-    $("f-dispatch").hidden = !open || i.state === "on_scene";
-    $("f-resolve").hidden = !open || i.state === "raised";
-    $("f-cancel").hidden = !open;
     $("d-timeline").replaceChildren(...this.timeline.map((e) => {
       // The post an event names: a dispatch's `post_id`, an escalation's `to_post`.
       const to = e.data?.post_id || e.data?.to_post;
@@ -108,21 +119,11 @@ export class IncidentDetail {
     }));
   }
 
-  /** Whether the post's console confirmed the latest dispatch: delivered, undelivered (the
-   *  hub found no console of the post to take it) or waiting. */
-  delivered() {
-    let since = -1;
-    this.timeline.forEach((e, n) => { if (e.type === "incident.dispatched" || e.type === "incident.escalated") since = n; });
-    const after = this.timeline.slice(since + 1).map((e) => e.type);
-    if (after.includes("incident.delivered")) return "delivered";
-    return after.includes("incident.undelivered") ? "undelivered" : "waiting";
-  }
-
   playCameras() {
     const box = $("d-cameras");
     box.replaceChildren();
     for (const id of (this.incident?.cameras || []).slice(0, 2)) {
-      const video = el("video", { muted: true, autoplay: true, playsInline: true });
+      const video = el("video", { muted: true, autoplay: true, playsInline: true, "aria-label": this.names.camera(id) });
       const label = el("figcaption", { text: this.names.camera(id) });
       box.append(el("figure", { class: "tile small", "data-camera": id }, video, label));
       this.players.push(new LivePlayer(video, id, { quality: "sub" }).start());
@@ -144,12 +145,14 @@ export class IncidentDetail {
       this.changed(incident);
     } catch (e) {
       this.error(e);
+      // The hub said where the incident stands: show that, not what the page believed.
+      if (e.state) this.reload();
     }
   }
 
   error(e) {
     const p = $("d-error");
-    p.textContent = t("action.failed") + (e.message || e.code);
+    p.textContent = t("action.failed") + errorText(e);
     p.hidden = false;
   }
 }

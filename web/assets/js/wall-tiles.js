@@ -1,8 +1,17 @@
 // The wall of camera tiles: 1, 4, 9 or 16 per page, each playing live (sub stream), with its
-// name and status. Double-click a tile to focus it (main stream), again to go back.
+// name and status. A click on a tile enlarges it (main stream), another goes back. A new call
+// for help brings its nearest cameras to the front (`spotlight`). The stopwatch button of a tile
+// shows how old its picture is (from the camera's frame reaching the hub to the screen);
+// `latency()` gives every tile's figures, for tests and for a look in the console.
 import { LivePlayer } from "./live.js";
 import { t } from "./i18n.js";
 import { el } from "./format.js";
+import { svg } from "./svg.js";
+
+/** A stopwatch icon (fonts may lack the emoji). */
+const stopwatch = () => svg("svg", { viewBox: "0 0 16 16", width: "14", height: "14", "aria-hidden": "true" },
+  svg("circle", { cx: "8", cy: "9", r: "5.5", fill: "none", stroke: "currentColor", "stroke-width": "1.5" }),
+  svg("path", { d: "M8 9V6M6.5 1.5h3M12.5 4l-1 1", fill: "none", stroke: "currentColor", "stroke-width": "1.5", "stroke-linecap": "round" }));
 
 /** What the hub says of a camera with no video coming: each has a `cam.*` text. */
 const TROUBLE = ["offline", "stalled", "auth_failed", "unsupported"];
@@ -19,6 +28,7 @@ export class TileWall {
 
   setCameras(list) {
     this.cameras = [...list].sort((a, b) => a.name.localeCompare(b.name));
+    this.spot = null;
     this.render();
   }
 
@@ -50,7 +60,10 @@ export class TileWall {
     const show = this.visible();
     const ids = new Set(show.map((c) => c.id));
     for (const [id, tile] of this.tiles) {
-      if (!ids.has(id)) { tile.player.stop(); tile.tile.remove(); this.tiles.delete(id); }
+      if (!ids.has(id)) {
+        this.showLatency(tile, false);
+        tile.player.stop(); tile.tile.remove(); this.tiles.delete(id);
+      }
     }
     if (!this.cameras.length) {
       this.root.replaceChildren(el("p", { class: "muted empty", text: t("cam.none") }));
@@ -62,6 +75,7 @@ export class TileWall {
       if (!tile) tile = this.make(cam);
       tile.player.setQuality(this.focus ? "main" : "sub");
       tile.camera = cam;
+      tile.tile.classList.toggle("spot", !!this.spot?.has(cam.id));
       this.badge(tile);
       this.root.append(tile.tile); // keeps the order of `show`
     }
@@ -72,19 +86,49 @@ export class TileWall {
     const video = el("video", { muted: true, autoplay: true, playsInline: true });
     const name = el("span", { class: "name", text: cam.name });
     const badge = el("span", { class: "badge" });
+    const latency = el("span", { class: "latency", hidden: true });
+    const meter = el("button", { class: "latency-toggle", type: "button", title: t("cam.latency"), "aria-label": t("cam.latency") },
+      stopwatch());
     const tile = el("figure", { class: "tile", "data-camera": cam.id, tabindex: "0", title: t("cam.focus") },
-      video, el("figcaption", {}, name, badge));
-    const entry = { tile, badge, camera: cam, state: "connecting" };
+      video, latency, el("figcaption", {}, name, meter, badge));
+    const entry = { tile, badge, latency, meter, camera: cam, state: "connecting" };
+    // The stopwatch is inside the tile: its click must not also enlarge the tile.
+    meter.addEventListener("click", (e) => { e.stopPropagation(); this.showLatency(entry, latency.hidden); });
+    meter.addEventListener("keydown", (e) => e.stopPropagation());
     entry.player = new LivePlayer(video, cam.id, {
       quality: this.focus ? "main" : "sub",
       onState: (s) => { entry.state = s; this.badge(entry); },
     });
     const toggle = () => { this.focus = this.focus === cam.id ? null : cam.id; this.render(); };
-    tile.addEventListener("dblclick", toggle);
+    tile.addEventListener("click", toggle);
     tile.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
     this.tiles.set(cam.id, entry);
     entry.player.start();
     return entry;
+  }
+
+  /** Shows or hides a tile's latency overlay: the median age of its last second of frames. */
+  showLatency(entry, on) {
+    clearInterval(entry.latencyTimer);
+    entry.latency.hidden = !on;
+    entry.meter.setAttribute("aria-pressed", String(on));
+    if (!on) return;
+    const update = () => {
+      const ms = entry.player.latency.recent();
+      entry.latency.textContent = ms == null ? "… ms" : `${Math.round(ms)} ms`;
+    };
+    update();
+    entry.latencyTimer = setInterval(update, 500);
+  }
+
+  /** Every tile's latency figures (see LatencyMeter.summary), by camera id. */
+  latency() {
+    return Object.fromEntries([...this.tiles].map(([id, e]) => [id, e.player.latency.summary()]));
+  }
+
+  /** Starts every tile's latency figures over. */
+  resetLatency() {
+    for (const e of this.tiles.values()) e.player.latency.reset();
   }
 
   /** Status: what the hub says of the camera, unless the video itself says otherwise. */
@@ -113,8 +157,33 @@ export class TileWall {
     this.badge(entry);
   }
 
+  /** Enlarges one camera (from the plan). */
+  focusOn(id) {
+    if (!this.cameras.some((c) => c.id === id)) return;
+    this.focus = id;
+    this.render();
+  }
+
+  /** Puts these cameras (an incident's nearest, nearest first) first on the wall, on its
+   *  first page, marked; leaves a focused tile alone unless it is one of them. */
+  spotlight(ids) {
+    const wanted = ids.filter((id) => this.cameras.some((c) => c.id === id));
+    if (!wanted.length) return;
+    const rank = (c) => { const n = wanted.indexOf(c.id); return n < 0 ? wanted.length : n; };
+    this.spot = new Set(wanted);
+    this.cameras = [...this.cameras].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+    if (this.focus && !this.spot.has(this.focus)) this.focus = null;
+    this.page = 0;
+    this.render();
+  }
+
   relabel() {
-    for (const entry of this.tiles.values()) { this.badge(entry); entry.tile.title = t("cam.focus"); }
+    for (const entry of this.tiles.values()) {
+      this.badge(entry);
+      entry.tile.title = t("cam.focus");
+      entry.meter.title = t("cam.latency");
+      entry.meter.setAttribute("aria-label", t("cam.latency"));
+    }
     this.root.querySelector(".empty")?.replaceChildren(t("cam.none"));
   }
 

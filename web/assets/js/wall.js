@@ -1,7 +1,8 @@
 // The duty officer's live wall: camera tiles, the alert rail fed by the stream, the incident
-// view, and the alarm (flash and sound) for every new SOS, and for an incident whose response is
-// in trouble (not received by the post's console, escalated, at risk, breached), until someone
-// looks.
+// view, and the alarm (flash and sound). The alarm comes from where the open incidents stand
+// (alarms.js): a new SOS nobody here has looked at, a dispatch nobody received, an
+// escalation, a promise at risk or broken — whether it happened while the wall watched, while
+// it was cut off, or before it was opened — and rings until someone acknowledges it here.
 import { get } from "./api.js";
 import { onChange, t } from "./i18n.js";
 import { enter, showNet } from "./page.js";
@@ -11,10 +12,18 @@ import { AlertRail } from "./wall-alerts.js";
 import { IncidentDetail } from "./wall-detail.js";
 import { drawPlan } from "./wall-plan.js";
 import { drawReport } from "./wall-report.js";
-import { isOpen } from "./format.js";
+import { History } from "./wall-history.js";
+import { el, isOpen } from "./format.js";
+import { errorText } from "./errors.js";
+import { REASONS, reasonsOf, Seen } from "./alarms.js";
 import * as sound from "./sound.js";
 
 const $ = (id) => document.getElementById(id);
+// The incident view and the panels open below the header, however many lines it wraps to
+// (English labels are longer): they must never cover the language switch or the log-out.
+new ResizeObserver(([e]) => {
+  document.documentElement.style.setProperty("--bar-h", `${Math.ceil(e.target.getBoundingClientRect().bottom)}px`);
+}).observe(document.querySelector("header.bar"));
 const dir = { posts: new Map(), grids: new Map(), cameras: new Map() };
 const names = {
   post: (id) => dir.posts.get(id)?.name || id || "",
@@ -24,64 +33,69 @@ const names = {
 
 await enter(["duty_officer", "admin"]);
 
+const seen = new Seen("wall");
 const tiles = new TileWall($("tiles"));
 const rail = new AlertRail($("alerts"), $("no-alerts"), { onSelect: select, names });
 const detail = new IncidentDetail({
   names,
   posts: () => [...dir.posts.values()],
+  places: () => [...dir.posts.values(), ...dir.cameras.values()],
   onClose: () => { rail.selected = null; rail.render(); },
+  onPlan: (incident) => showPlan(incident.id),
 });
+const history = new History({ names, grids: () => [...dir.grids.values()], onSelect: (id) => { $("history").hidden = true; select(id); } });
 
+/** Opening an incident acknowledges its alarms here. */
 function select(id) {
   rail.selected = id;
-  rail.seen(id);
-  quiet();
+  const i = rail.incidents.get(id);
+  if (i) seen.add(...reasonsOf(i).map((r) => r.key));
+  refreshAlarm();
   detail.open(id);
 }
 
-/** The events that ring the alarm, with what the banner says. A new SOS, or an incident whose
- *  response is in trouble: the post's console did not get it, it was escalated, the 15-minute
- *  promise is at risk or broken. */
-const ALARMS = {
-  "incident.raised": "wall.new_sos",
-  "incident.repeat": "wall.new_sos",
-  "incident.undelivered": "wall.alarm.undelivered",
-  "incident.escalated": "wall.alarm.escalated",
-  "incident.at_risk": "wall.alarm.at_risk",
-  "incident.breached": "wall.alarm.breached",
-};
+/** The banner's title for the most urgent reason. */
+const TITLE = { new_sos: "wall.new_sos", undelivered: "wall.alarm.undelivered", escalated: "wall.alarm.escalated",
+  at_risk: "wall.alarm.at_risk", breached: "wall.alarm.breached" };
 
-/** Whether `ev` rings the alarm. Replayed events too (they happened while the wall was cut
- *  off), as long as the incident is still open. */
-function alarming(ev) {
-  if (!ALARMS[ev.type] || !isOpen(ev.incident)) return false;
-  return ev.type !== "incident.raised" || ev.incident.kind === "sos";
+/** Every alarm reason of the open incidents not yet acknowledged here, most urgent first. */
+function pending() {
+  const out = [];
+  for (const i of rail.incidents.values()) {
+    for (const r of reasonsOf(i)) if (!seen.has(r.key)) out.push({ ...r, incident: i });
+  }
+  return out.sort((a, b) => REASONS.indexOf(a.reason) - REASONS.indexOf(b.reason)
+    || b.incident.created_at.localeCompare(a.incident.created_at));
 }
 
-function alarm(incident, type = "incident.raised") {
-  rail.markNew(incident.id);
-  const title = ALARMS[type] || "wall.new_sos";
-  $("alarm-title").dataset.i18n = title;
-  $("alarm-title").textContent = t(title);
-  $("alarm-text").textContent = [names.grid(incident.grid_id), incident.post_id && `→ ${names.post(incident.post_id)}`].filter(Boolean).join(" ");
+/** Shows, or stops, the alarm from the incidents' state. */
+function refreshAlarm() {
+  const now = pending();
+  rail.setUnseen(new Set(now.map((p) => p.incident.id)));
+  if (!now.length) {
+    $("alarm").hidden = true;
+    document.body.classList.remove("flash");
+    sound.stop();
+    return;
+  }
+  const first = now[0];
+  $("alarm-title").dataset.i18n = TITLE[first.reason];
+  $("alarm-title").textContent = t(TITLE[first.reason]);
+  const i = first.incident;
+  $("alarm-text").textContent = [names.grid(i.grid_id), i.post_id && `→ ${names.post(i.post_id)}`].filter(Boolean).join(" ");
+  const reasons = [...new Set(now.map((p) => p.reason))];
+  $("alarm-reasons").replaceChildren(...reasons.map((r) => el("li", { "data-reason": r, text: t("wall.reason." + r) })));
+  $("alarm").dataset.incident = i.id;
   $("alarm").hidden = false;
-  $("alarm").dataset.incident = incident.id;
   document.body.classList.add("flash");
   sound.start();
   if (sound.needsGesture()) $("sound").hidden = false;
 }
 
-function quiet() {
-  if (rail.unseen.size) return;
-  $("alarm").hidden = true;
-  document.body.classList.remove("flash");
-  sound.stop();
-}
-
 $("alarm-seen").addEventListener("click", () => {
   const id = $("alarm").dataset.incident;
-  rail.seen();
-  quiet();
+  seen.add(...pending().map((p) => p.key));
+  refreshAlarm();
   if (id) select(id);
 });
 $("sound").addEventListener("click", () => { $("sound").hidden = true; });
@@ -96,26 +110,37 @@ document.addEventListener("gw:tiles", (e) => {
   document.querySelectorAll(".layouts [data-layout]").forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.layout) === tiles.layout)));
 });
 
-function showPlan() {
-  drawPlan($("plan-svg"), {
+const panels = ["plan", "report", "history"];
+function openPanel(name) {
+  for (const p of panels) $(p).hidden = p !== name;
+}
+
+function showPlan(highlight = null) {
+  openPanel("plan");
+  drawPlan($("plan-svg"), $("plan-nogps"), {
     grids: [...dir.grids.values()],
     posts: [...dir.posts.values()],
     cameras: tiles.cameras,
     incidents: [...rail.incidents.values()],
+    highlight,
+    names,
     onIncident: (id) => { $("plan").hidden = true; select(id); },
+    onCamera: (id) => { $("plan").hidden = true; detail.close(); tiles.focusOn(id); },
   });
+  $("plan-nogps-box").hidden = !$("plan-nogps").children.length;
 }
 
 async function showReport() {
   try {
     await drawReport($("report-chart"), $("report-table"), names.grid);
   } catch (e) {
-    $("report-chart").textContent = t("action.failed") + e.message;
+    $("report-chart").textContent = t("action.failed") + errorText(e);
   }
 }
 
-$("show-plan").addEventListener("click", () => { $("report").hidden = true; $("plan").hidden = false; showPlan(); });
-$("show-report").addEventListener("click", () => { $("plan").hidden = true; $("report").hidden = false; showReport(); });
+$("show-plan").addEventListener("click", () => showPlan());
+$("show-report").addEventListener("click", () => { openPanel("report"); showReport(); });
+$("show-history").addEventListener("click", () => { openPanel("history"); history.show(); });
 document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => { $(b.dataset.close).hidden = true; }));
 
 async function loadDirectory() {
@@ -137,13 +162,23 @@ function health(h) {
   $("health").hidden = !h || h.response_check === "ok";
 }
 
+/** A new call for help brings its nearest cameras to the front of the wall. */
+function spotlight(ev) {
+  const i = ev.incident;
+  if (i.kind === "sos" && (ev.type === "incident.raised" || ev.type === "incident.repeat") && isOpen(i)) {
+    tiles.spotlight(i.cameras || []);
+  }
+}
+
 const stream = new Stream({
   onStatus: showNet,
   onOther: (msg) => { if (msg.type === "health") health(msg.health); },
   onHello: (hello) => {
     health(hello.health);
-    rail.reset(hello.open_incidents || []);
-    quiet(); // an alarm for an incident closed meanwhile stops
+    const open = hello.open_incidents || [];
+    rail.reset(open);
+    seen.keep(open.map((i) => i.id));
+    refreshAlarm();
     if (detail.id) detail.reload();
   },
   onResync: () => { /* the fresh hello that follows replaces everything */ },
@@ -153,19 +188,22 @@ const stream = new Stream({
       return;
     }
     if (!ev.incident) return;
-    rail.upsert(ev.incident);
-    detail.changed(ev.incident);
+    const incident = rail.apply(ev);
+    detail.changed(incident);
+    history.changed(incident);
     if (!$("plan").hidden) showPlan();
-    if (alarming(ev)) alarm(ev.incident, ev.type);
-    else if (!isOpen(ev.incident)) quiet();
+    spotlight(ev);
+    refreshAlarm();
   },
 });
 stream.start();
-window.gwWall = { stream, tiles, rail, detail };
+window.gwWall = { stream, tiles, rail, detail, history, seen };
 
 onChange(() => {
   tiles.relabel();
   rail.relabel();
   detail.render();
+  history.render();
+  refreshAlarm();
   if (!$("report").hidden) showReport();
 });

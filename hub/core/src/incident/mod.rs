@@ -11,7 +11,10 @@ pub mod intake;
 pub mod state;
 
 pub use intake::{NewIncident, SosPress};
-pub use state::{transition, Action, IllegalTransition, IncidentState, Transition};
+pub use state::{
+    allowed_actions, resident_may_cancel, transition, Action, IllegalTransition, IncidentState,
+    Transition,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

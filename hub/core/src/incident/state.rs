@@ -255,10 +255,61 @@ pub fn transition(state: IncidentState, action: &Action) -> Result<Transition, I
     })
 }
 
+/// What people may do to an incident in `state`, by [`Action::name`], in the order pages
+/// offer them: the state machine's answer ([`transition`]), so that a page shows only the
+/// buttons the hub will accept. Escalation is left out: only the response check escalates.
+pub fn allowed_actions(state: IncidentState) -> Vec<&'static str> {
+    let candidates = [
+        Action::Dispatch {
+            post_id: String::new(),
+        },
+        Action::Acknowledge,
+        Action::EnRoute,
+        Action::Arrive,
+        Action::Resolve {
+            note: String::new(),
+        },
+        Action::Cancel {
+            reason: String::new(),
+        },
+    ];
+    candidates
+        .iter()
+        .filter(|a| transition(state, a).is_ok())
+        .map(Action::name)
+        .collect()
+}
+
+/// Whether the resident who raised an SOS may still call it off themselves: until someone is
+/// on scene (after that, only the duty room may).
+pub fn resident_may_cancel(state: IncidentState) -> bool {
+    state.awaits_arrival()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use IncidentState as S;
+
+    #[test]
+    fn allowed_actions_are_the_transitions_that_succeed() {
+        assert_eq!(allowed_actions(S::Raised), ["dispatch", "cancel"]);
+        assert_eq!(
+            allowed_actions(S::Dispatched),
+            ["dispatch", "acknowledge", "en_route", "arrive", "cancel"]
+        );
+        assert_eq!(allowed_actions(S::OnScene), ["resolve", "cancel"]);
+        assert!(allowed_actions(S::Resolved).is_empty());
+        for state in S::ALL {
+            for name in allowed_actions(state) {
+                let action = actions().into_iter().find(|a| a.name() == name).unwrap();
+                assert!(transition(state, &action).is_ok(), "{name} from {state}");
+            }
+        }
+        assert!(resident_may_cancel(S::EnRoute));
+        assert!(!resident_may_cancel(S::OnScene));
+        assert!(!resident_may_cancel(S::Cancelled));
+    }
 
     /// One of each kind of action, in the column order of [`TABLE`].
     fn actions() -> [Action; 8] {

@@ -41,15 +41,15 @@ fn two_spans(dir: &Path) -> Vec<SegmentRecord> {
     let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
     let mut stream = FakeStream::new(10, 300);
     for _ in 0..50 {
-        let (frame, sample, wall) = stream.next_frame();
-        tap.offer(frame, Some(sample), wall);
+        let (frame, sample) = stream.next_frame();
+        tap.offer(frame, Some(sample));
     }
     // The camera comes back 2 s later (50 frames of wall clock skipped).
     tap.begin_session();
     stream.start += Duration::from_secs(2);
     for _ in 0..30 {
-        let (frame, sample, wall) = stream.next_frame();
-        tap.offer(frame, Some(sample), wall);
+        let (frame, sample) = stream.next_frame();
+        tap.offer(frame, Some(sample));
     }
     drop(tap);
     recorder.shutdown();
