@@ -3,11 +3,7 @@
 //! outages as events and (once) as an incident, edits applied without a restart, and no video
 //! for residents or panic buttons.
 
-/// The ingest's helpers for tests against the camera simulator (a small simulator, the JPEG
-/// size reader).
-#[path = "../../ingest/tests/common/mod.rs"]
-mod ingest_common;
-
+use crate::ingest_common::{jpeg_size, start_sim};
 use futures::{SinkExt, StreamExt};
 use gridwatch_core::event::EventType;
 use gridwatch_hub::{server, Config};
@@ -15,7 +11,6 @@ use gridwatch_ingest::fmp4::inspect::{parse_init_segment, parse_media_segment};
 use gridwatch_ingest::fmp4::SYNC_SAMPLE_FLAGS;
 use gridwatch_store::testing::fresh_store;
 use gridwatch_store::{Backend, Store};
-use ingest_common::{jpeg_size, start_sim};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -7,6 +7,10 @@
 
 #[macro_use]
 mod common;
+/// The ingest's helpers for tests against the camera simulator (a small simulator, the JPEG
+/// size reader, ffprobe), shared by the camera and recording suites.
+#[path = "../../ingest/tests/common/mod.rs"]
+mod ingest_common;
 
 mod auth;
 mod bad_input;
@@ -17,6 +21,7 @@ mod deploy;
 mod incidents;
 mod mqtt;
 mod ops;
+mod recording;
 mod reports;
 mod response_check;
 mod role_matrix;

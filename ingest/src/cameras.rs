@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::config::{CameraConfig, IngestConfig, Quality};
 use crate::live::Viewer;
 use crate::metrics::IngestMetrics;
+use crate::recording::{RecordMode, Recorder, RecordingTap};
 use crate::session::SessionConfig;
 use crate::status::{CameraStatus, StatusEvent, StatusReporter, StreamState, StreamStatus};
 use crate::supervisor::{supervise, StreamShared};
@@ -82,6 +83,8 @@ struct Inner {
     group: Arc<SessionGroup>,
     events: broadcast::Sender<StatusEvent>,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Where streams are recorded, if anywhere.
+    recorder: Option<Recorder>,
     metrics: IngestMetrics,
 }
 
@@ -109,23 +112,32 @@ impl Cameras {
     ///
     /// Outside a tokio runtime.
     pub fn new(settings: IngestConfig) -> Self {
-        let threads = match settings.video_threads {
-            0 => None,
-            n => VideoThreads::start(n, settings.wake_batch)
-                .inspect_err(|e| {
-                    tracing::error!(error = %e, "video threads not started; video runs on the main runtime")
-                })
-                .ok(),
-        };
-        Self::build(settings, threads, Handle::current())
+        let threads = start_video_threads(&settings);
+        Self::build(settings, threads, Handle::current(), None)
+    }
+
+    /// [`Cameras::new`], recording each camera's main stream as its
+    /// [`CameraConfig::record`] says.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn with_recorder(settings: IngestConfig, recorder: Recorder) -> Self {
+        let threads = start_video_threads(&settings);
+        Self::build(settings, threads, Handle::current(), Some(recorder))
     }
 
     /// An empty registry whose supervisors run on `runtime`.
     pub fn with_runtime(settings: IngestConfig, runtime: Handle) -> Self {
-        Self::build(settings, None, runtime)
+        Self::build(settings, None, runtime, None)
     }
 
-    fn build(settings: IngestConfig, threads: Option<VideoThreads>, runtime: Handle) -> Self {
+    fn build(
+        settings: IngestConfig,
+        threads: Option<VideoThreads>,
+        runtime: Handle,
+        recorder: Option<Recorder>,
+    ) -> Self {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Self {
             inner: Arc::new(Inner {
@@ -135,6 +147,7 @@ impl Cameras {
                 group: Arc::new(SessionGroup::default().named("gridwatch".into())),
                 events,
                 entries: Mutex::new(HashMap::new()),
+                recorder,
                 metrics: IngestMetrics::default(),
             }),
         }
@@ -296,13 +309,18 @@ impl Cameras {
         })
     }
 
-    fn new_slot(&self, id: &Arc<str>, quality: Quality) -> StreamSlot {
+    fn new_slot(&self, id: &Arc<str>, quality: Quality, record: RecordMode) -> StreamSlot {
         let status = StatusReporter::new(id.clone(), quality, self.inner.events.clone());
+        let tap = match &self.inner.recorder {
+            Some(recorder) => recorder.tap(id, quality, record),
+            None => RecordingTap::off(),
+        };
         StreamSlot {
             shared: Arc::new(StreamShared::new(
                 status,
                 quality,
                 &self.inner.settings,
+                tap,
                 self.inner.metrics.clone(),
             )),
             running: None,
@@ -318,11 +336,11 @@ impl Cameras {
         };
         let mut entry = Entry {
             runtime,
-            main: self.new_slot(&id, Quality::Main),
+            main: self.new_slot(&id, Quality::Main, config.record),
             sub: config
                 .sub_url
                 .is_some()
-                .then(|| self.new_slot(&id, Quality::Sub)),
+                .then(|| self.new_slot(&id, Quality::Sub, RecordMode::Off)),
             config: config.clone(),
         };
         self.reconcile(&mut entry, &config);
@@ -333,11 +351,12 @@ impl Cameras {
         match (&entry.sub, &config.sub_url) {
             (None, Some(_)) => {
                 let id: Arc<str> = config.id.as_str().into();
-                entry.sub = Some(self.new_slot(&id, Quality::Sub));
+                entry.sub = Some(self.new_slot(&id, Quality::Sub, RecordMode::Off));
             }
             (Some(_), None) => entry.sub = None,
             _ => {}
         }
+        entry.main.shared.recording.set_mode(config.record);
         self.reconcile(entry, &config);
         entry.config = config;
     }
@@ -382,6 +401,19 @@ impl Cameras {
                 slot.running = Some((session_config, Task(task)));
             }
         }
+    }
+}
+
+/// The video threads `settings` ask for, or `None` to run cameras on the
+/// current runtime (also when they cannot be started, which is logged).
+fn start_video_threads(settings: &IngestConfig) -> Option<VideoThreads> {
+    match settings.video_threads {
+        0 => None,
+        n => VideoThreads::start(n, settings.wake_batch)
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "video threads not started; video runs on the main runtime")
+            })
+            .ok(),
     }
 }
 

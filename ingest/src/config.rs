@@ -8,6 +8,7 @@ use url::Url;
 use crate::gop::GopLimits;
 
 use crate::quirks::CameraQuirks;
+use crate::recording::RecordMode;
 
 /// RTSP username and password, kept apart from the URL so they never end up
 /// in logs, status reasons or API answers (`Debug` hides the password).
@@ -126,6 +127,9 @@ pub struct CameraConfig {
     pub quirks: CameraQuirks,
     /// A disabled camera keeps no session and is reported offline.
     pub enabled: bool,
+    /// Whether the main stream is recorded (with a recorder; see
+    /// [`crate::Cameras::with_recorder`]). Changing it reconnects nothing.
+    pub record: RecordMode,
 }
 
 impl CameraConfig {
@@ -139,6 +143,7 @@ impl CameraConfig {
             transport: Transport::Tcp,
             quirks: CameraQuirks::default(),
             enabled: true,
+            record: RecordMode::Off,
         }
     }
 

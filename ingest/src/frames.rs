@@ -39,8 +39,11 @@ impl<'a> SessionFrames<'a> {
     }
 
     /// A frame that arrived at `arrived`; returns `Some(overdue)` when whether keyframes are
-    /// overdue changed (the status reason is then [`SessionFrames::reason`]).
-    pub(crate) fn frame(&mut self, frame: &VideoFrame, arrived: Instant) -> Option<bool> {
+    /// overdue changed (the status reason is then [`SessionFrames::reason`]). Taken by value:
+    /// once live video is done with it, its bytes move on to the recorder without a copy.
+    pub(crate) fn frame(&mut self, owned: VideoFrame, arrived: Instant) -> Option<bool> {
+        let frame = &owned;
+        let mut sent = None;
         let stream = self.stream;
         if frame.loss > 0 {
             tracing::debug!("{} RTP packets lost before a frame", frame.loss);
@@ -49,6 +52,7 @@ impl<'a> SessionFrames<'a> {
         match verdict {
             Verdict::Pass => match stream.live.push_arrived(frame, arrived) {
                 Ok(Packaged::Sent(sample, gop)) => {
+                    sent = Some(sample);
                     if let Some(rate) = self.fps.add(sample.decode_time) {
                         stream.status.set_fps(rate);
                     }
@@ -77,6 +81,9 @@ impl<'a> SessionFrames<'a> {
         if change == Some(true) {
             stream.metrics.gop_overflowed();
         }
+        // The recorder's one hook: what live video sent, recorded as sent (never waits; see
+        // recording/tap.rs). Frames live video skipped still bring their parameters.
+        stream.recording.offer(owned, sent);
         change
     }
 

@@ -20,6 +20,7 @@ use crate::fmp4::VideoParams;
 use crate::frames::SessionFrames;
 use crate::live::LiveStream;
 use crate::metrics::IngestMetrics;
+use crate::recording::RecordingTap;
 use crate::session::{codec_name, Session, SessionConfig, SessionError, SessionEvent};
 use crate::status::{MediaInfo, StatusReporter, StreamState};
 
@@ -32,6 +33,8 @@ pub(crate) struct StreamShared {
     pub(crate) metrics: IngestMetrics,
     /// How long the stream may go without a keyframe (the GOP cache's time bound).
     pub(crate) keyframe_within: Duration,
+    /// Where its frames are recorded (a tap that does nothing without a recorder).
+    pub(crate) recording: RecordingTap,
 }
 
 impl StreamShared {
@@ -39,6 +42,7 @@ impl StreamShared {
         status: StatusReporter,
         quality: Quality,
         config: &IngestConfig,
+        recording: RecordingTap,
         metrics: IngestMetrics,
     ) -> Self {
         Self {
@@ -46,6 +50,7 @@ impl StreamShared {
             live: LiveStream::new(quality, config.viewer_queue, config.gop_limits),
             metrics,
             keyframe_within: config.gop_limits.max_duration,
+            recording,
         }
     }
 }
@@ -131,6 +136,7 @@ async fn run_session(
         Ok(Ok(session)) => session,
     };
     stream.live.begin_session();
+    stream.recording.begin_session();
     if let Some(params) = session.params() {
         stream.status.set_media(&media_info(params));
     }
@@ -183,7 +189,7 @@ async fn run_session(
         if let Some(params) = &frame.new_params {
             stream.status.set_media(&media_info(params));
         }
-        let keyframes_changed = frames.frame(&frame, arrived);
+        let keyframes_changed = frames.frame(frame, arrived);
         if keyframes_changed == Some(true) {
             tracing::info!(
                 "camera stream {}: no keyframe within {}",

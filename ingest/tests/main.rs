@@ -11,5 +11,6 @@ mod fmp4_ffprobe;
 mod foreign;
 mod foreign_rtsp;
 mod live_view;
+mod recording;
 mod snapshot;
 mod supervision;

@@ -19,6 +19,7 @@ pub mod id;
 pub mod incident;
 pub mod patch;
 pub mod post;
+pub mod recording;
 pub mod report;
 pub mod response_check;
 pub mod role;

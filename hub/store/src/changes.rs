@@ -103,7 +103,7 @@ pub(crate) trait ChangeTx: Send {
 }
 
 /// `($1, $2, …), ($n+1, …), …`: `rows` tuples of `width` numbered placeholders.
-fn placeholders(rows: usize, width: usize) -> String {
+pub(crate) fn placeholders(rows: usize, width: usize) -> String {
     let row = |r: usize| {
         let cols: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
         format!("({})", cols.join(", "))

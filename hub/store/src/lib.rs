@@ -22,6 +22,7 @@ mod group_commit;
 mod incidents;
 mod outages;
 mod posts;
+mod recordings;
 mod reports;
 pub mod secret;
 mod sessions;
@@ -34,6 +35,7 @@ pub use consoles::Console;
 pub use deadlines::{DeadlineRow, PendingDeadline};
 pub use error::StoreError;
 pub use incidents::IncidentFilter;
+pub use recordings::{DirBytes, RecordingDir, SegmentFile};
 pub use reports::{NO_GRID, NO_POST};
 pub use sessions::Session;
 

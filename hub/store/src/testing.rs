@@ -5,7 +5,7 @@
 //! server of the development and CI machines); each call creates a database with a random
 //! name on it, so tests run in parallel without seeing each other.
 
-use crate::{Store, StoreError, StoreOptions};
+use crate::{RaiseRequest, Store, StoreError, StoreOptions};
 use sqlx::Connection;
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -126,4 +126,31 @@ macro_rules! on_both {
             }
         }
     };
+}
+
+/// An SOS from a panic button with no grid, location or cameras: the least a test needs when
+/// it only wants an incident to exist (evidence clips, locks).
+pub fn bare_sos(device_id: &str) -> RaiseRequest {
+    use gridwatch_core::change::Raise;
+    use gridwatch_core::incident::{IncidentKind, Source};
+    RaiseRequest {
+        raise: Raise {
+            id: gridwatch_core::id::new_id(),
+            kind: IncidentKind::Sos,
+            source: Source::Device(device_id.into()),
+            grid_id: None,
+            routed_by: gridwatch_core::routing::RoutedBy::Device,
+            post_chain: vec![],
+            policy: gridwatch_core::response_check::ResponsePolicy::default(),
+            lat: None,
+            lon: None,
+            note: None,
+            camera_id: None,
+            cameras: vec![],
+            details: serde_json::Value::Null,
+        },
+        actor: gridwatch_core::event::Actor::device(device_id, "http"),
+        repeat_window: None,
+        idempotency_key: None,
+    }
 }

@@ -42,13 +42,13 @@ pub const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
 pub const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
 
 /// `tfhd` flag: data offsets are relative to the start of the `moof`.
-const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
+pub(super) const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
 /// `trun` flags: data-offset, sample-duration, sample-size, sample-flags present.
-const TRUN_FLAGS: u32 = 0x000001 | 0x000100 | 0x000200 | 0x000400;
+pub(super) const TRUN_FLAGS: u32 = 0x000001 | 0x000100 | 0x000200 | 0x000400;
 
 /// Size of the `moof` [`media_segment`] writes, and of an `mdat` header.
 const MOOF_LEN: usize = 100;
-const MDAT_HEADER_LEN: usize = 8;
+pub(super) const MDAT_HEADER_LEN: usize = 8;
 /// Size of the `prft` box (version 1).
 const PRFT_LEN: usize = 32;
 /// `prft` flags: the time is when the fragment was finalized.

@@ -45,12 +45,13 @@
 //! ```
 
 mod bits;
-mod boxes;
+pub(crate) mod boxes;
 mod fragment;
 mod init;
 pub mod inspect;
 mod params;
 pub mod picture;
+pub mod run;
 mod sps;
 pub mod timeline;
 

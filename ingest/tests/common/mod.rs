@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod media;
+
 use std::time::{Duration, Instant};
 
 use gridwatch_ingest::camsim::{AuthScheme, CamSim, CamSimConfig};

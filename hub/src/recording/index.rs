@@ -1,0 +1,107 @@
+//! The recorder's index, kept in the store.
+
+use chrono::{DateTime, Utc};
+use gridwatch_core::recording::{RecordMode, Segment};
+use gridwatch_ingest::recording::{
+    DirRecord, IndexError, IndexedFile, RecordMode as IngestMode, SegmentIndex, SegmentRecord,
+};
+use gridwatch_store::Store;
+use tokio::runtime::Handle;
+
+/// [`SegmentIndex`] over the store. The recorder calls it from its own threads (never from an
+/// async task), so each call blocks on the store's query on the runtime it was made on.
+#[derive(Clone)]
+pub struct StoreIndex {
+    store: Store,
+    runtime: Handle,
+}
+
+impl StoreIndex {
+    /// An index on `store`, whose queries run on the current runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            runtime: Handle::current(),
+        }
+    }
+
+    fn run<T>(
+        &self,
+        query: impl std::future::Future<Output = Result<T, gridwatch_store::StoreError>>,
+    ) -> Result<T, IndexError> {
+        self.runtime
+            .block_on(query)
+            .map_err(|e| IndexError(e.to_string()))
+    }
+}
+
+/// The row the store keeps for a segment the recorder finished.
+pub fn segment_of(r: &SegmentRecord) -> Segment {
+    Segment {
+        id: r.id.clone(),
+        camera_id: r.camera_id.clone(),
+        stream: r.stream.as_str().to_string(),
+        mode: match r.mode {
+            IngestMode::Incidents => RecordMode::Incidents,
+            IngestMode::Continuous => RecordMode::Continuous,
+            IngestMode::Off => RecordMode::Off,
+        },
+        dir_id: r.dir_id.clone(),
+        path: r.path.clone(),
+        start: DateTime::<Utc>::from(r.start),
+        end: DateTime::<Utc>::from(r.end),
+        bytes: r.bytes,
+        frames: r.frames,
+        sha256: r.sha256.clone(),
+        codec: r.codec.clone(),
+        width: u32::from(r.width),
+        height: u32::from(r.height),
+    }
+}
+
+impl SegmentIndex for StoreIndex {
+    fn dir(&self, id: &str) -> Result<Option<DirRecord>, IndexError> {
+        let dir = self.run(self.store.recording_dir(id))?;
+        Ok(dir.map(|d| DirRecord {
+            id: d.id,
+            path: d.path,
+        }))
+    }
+
+    fn dir_at_path_has_segments(&self, path: &str) -> Result<bool, IndexError> {
+        self.run(self.store.recording_dir_at_path_has_segments(path))
+    }
+
+    fn put_dir(&self, dir: &DirRecord) -> Result<(), IndexError> {
+        self.run(self.store.put_recording_dir(&dir.id, &dir.path, Utc::now()))
+    }
+
+    fn files_in_dir(&self, dir_id: &str) -> Result<Vec<IndexedFile>, IndexError> {
+        let files = self.run(self.store.recording_files_in_dir(dir_id))?;
+        Ok(files
+            .into_iter()
+            .map(|f| IndexedFile {
+                id: f.id,
+                path: f.path,
+                bytes: f.bytes,
+                deleting: f.deleting,
+            })
+            .collect())
+    }
+
+    fn insert(&self, segment: &SegmentRecord) -> Result<(), IndexError> {
+        self.run(self.store.insert_recording_segment(&segment_of(segment)))
+    }
+
+    fn mark_deleting(&self, ids: &[String]) -> Result<(), IndexError> {
+        self.run(self.store.mark_recording_segments_deleting(ids))
+    }
+
+    fn remove(&self, ids: &[String]) -> Result<(), IndexError> {
+        self.run(self.store.remove_recording_segments(ids))
+    }
+}

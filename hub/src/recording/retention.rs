@@ -1,0 +1,135 @@
+//! One retention pass: what the store holds and the disks have free, through the pure plan
+//! (`gridwatch_core::recording::retention`), into the recorder's crash-safe deletions and its
+//! holds. The hub runs it periodically (every minute, and at once when a directory stops for
+//! space).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use gridwatch_core::recording::retention::{plan, DeleteReason, DirUsage, Hold, RetentionPolicy};
+use gridwatch_ingest::recording::{dir::free_bytes, Recorder, SegmentRef};
+use gridwatch_store::{Store, StoreError};
+
+/// Segments read per directory and pass; a directory with more goes on in the next pass.
+pub const CANDIDATES_PER_PASS: u32 = 20_000;
+
+/// A directory's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirLimits {
+    /// Most bytes its segments may take; `None` for no limit.
+    pub max_bytes: Option<u64>,
+    /// Free space retention keeps on its disk.
+    pub min_free_bytes: u64,
+}
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub deleted_for_age: u64,
+    pub deleted_for_space: u64,
+    pub bytes_freed: u64,
+    /// Segments whose deletion failed (left marked for the next start-up).
+    pub failed: u64,
+    /// Directories held: only locked data left.
+    pub holds: Vec<Hold>,
+}
+
+/// Why a pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("segment index: {0}")]
+    Index(String),
+    #[error("the deleting task failed: {0}")]
+    Task(String),
+}
+
+/// Runs one pass. `limits` are by directory ID; a directory without limits has no
+/// `max_bytes` and the recorder's own `min_free_bytes` floor only.
+pub async fn run(
+    store: &Store,
+    recorder: &Recorder,
+    policy: &RetentionPolicy,
+    limits: &HashMap<String, DirLimits>,
+    now: DateTime<Utc>,
+) -> Result<RetentionReport, RetentionError> {
+    let used: HashMap<String, (u64, u64)> = store
+        .recording_usage()
+        .await?
+        .into_iter()
+        .map(|u| (u.dir_id, (u.bytes, u.segments)))
+        .collect();
+    let mut dirs = Vec::new();
+    let mut candidates = Vec::new();
+    for status in recorder.statuses() {
+        let Some(dir_id) = status.id else { continue };
+        let (used_bytes, segments) = used.get(&dir_id).copied().unwrap_or_default();
+        let limit = limits.get(&dir_id).copied().unwrap_or(DirLimits {
+            max_bytes: None,
+            min_free_bytes: 0,
+        });
+        let mut found = store
+            .retention_candidates(&dir_id, now, CANDIDATES_PER_PASS)
+            .await?;
+        dirs.push(DirUsage {
+            complete: found.len() as u64 >= segments,
+            dir_id,
+            used_bytes,
+            free_bytes: free_bytes(&status.path).ok(),
+            max_bytes: limit.max_bytes,
+            min_free_bytes: limit.min_free_bytes,
+        });
+        candidates.append(&mut found);
+    }
+    let plan = plan(policy, &dirs, &candidates, now);
+    let mut report = RetentionReport {
+        deleted_for_age: 0,
+        deleted_for_space: 0,
+        bytes_freed: 0,
+        failed: 0,
+        holds: plan.holds.clone(),
+    };
+    let reasons: HashMap<String, (DeleteReason, u64)> = plan
+        .delete
+        .iter()
+        .map(|(c, r)| (c.id.clone(), (*r, c.bytes)))
+        .collect();
+    let refs: Vec<SegmentRef> = plan
+        .delete
+        .iter()
+        .map(|(c, _)| SegmentRef {
+            id: c.id.clone(),
+            dir_id: c.dir_id.clone(),
+            path: c.path.clone(),
+        })
+        .collect();
+    if !refs.is_empty() {
+        let deleter = recorder.clone();
+        let deleted = tokio::task::spawn_blocking(move || deleter.delete(&refs))
+            .await
+            .map_err(|e| RetentionError::Task(e.to_string()))?
+            .map_err(|e| RetentionError::Index(e.to_string()))?;
+        for id in &deleted.deleted {
+            if let Some((reason, bytes)) = reasons.get(id) {
+                report.bytes_freed += bytes;
+                match reason {
+                    DeleteReason::Age => report.deleted_for_age += 1,
+                    DeleteReason::Space => report.deleted_for_space += 1,
+                }
+            }
+        }
+        report.failed = deleted.failed.len() as u64;
+    }
+    let held: HashMap<&str, &Hold> = plan.holds.iter().map(|h| (h.dir_id.as_str(), h)).collect();
+    for dir in &dirs {
+        match held.get(dir.dir_id.as_str()) {
+            Some(hold) => {
+                tracing::error!(dir = %dir.dir_id, short = hold.short_bytes, "{}", hold.reason);
+                recorder.hold(&dir.dir_id, Some(hold.reason.clone()));
+            }
+            None => recorder.hold(&dir.dir_id, None),
+        }
+    }
+    Ok(report)
+}

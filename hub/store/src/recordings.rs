@@ -1,0 +1,525 @@
+//! Recording: sample-file directories, the segments in them, the locks incidents put on
+//! their time ranges, and evidence clips.
+//!
+//! The recorder (in the ingest) writes a segment's row only after the file is synced, and
+//! deletes by marking rows `deleting`, unlinking, then removing the rows; these queries are
+//! its side of that protocol (through the hub's `SegmentIndex`), and what retention, playback
+//! and evidence read.
+
+use crate::changes::placeholders;
+use crate::time::{from_ms, to_ms};
+use crate::{with_pool, Store, StoreError};
+use chrono::{DateTime, Utc};
+use gridwatch_core::recording::retention::Candidate;
+use gridwatch_core::recording::{EvidenceClip, RecordMode, RecordingLock, Segment};
+use sqlx::AssertSqlSafe;
+
+/// Rows changed per statement when many are: well under both engines' bind limits.
+const CHUNK: usize = 500;
+
+/// A sample-file directory as last opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingDir {
+    pub id: String,
+    pub path: String,
+}
+
+/// What start-up repair compares with a directory's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFile {
+    pub id: String,
+    pub path: String,
+    pub bytes: u64,
+    pub deleting: bool,
+}
+
+/// The bytes and number of a directory's segments (those being deleted left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirBytes {
+    pub dir_id: String,
+    pub bytes: u64,
+    pub segments: u64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SegmentRow {
+    id: String,
+    camera_id: String,
+    stream: String,
+    mode: String,
+    dir_id: String,
+    path: String,
+    start_ms: i64,
+    end_ms: i64,
+    bytes: i64,
+    frames: i64,
+    sha256: String,
+    codec: String,
+    width: i32,
+    height: i32,
+}
+
+fn mode(id: &str, stored: &str) -> RecordMode {
+    RecordMode::parse(stored).unwrap_or_else(|| {
+        tracing::warn!(segment = %id, mode = %stored, "stored record mode unusable");
+        RecordMode::Continuous
+    })
+}
+
+impl From<SegmentRow> for Segment {
+    fn from(r: SegmentRow) -> Segment {
+        Segment {
+            mode: mode(&r.id, &r.mode),
+            id: r.id,
+            camera_id: r.camera_id,
+            stream: r.stream,
+            dir_id: r.dir_id,
+            path: r.path,
+            start: from_ms(r.start_ms),
+            end: from_ms(r.end_ms),
+            bytes: r.bytes.max(0) as u64,
+            frames: r.frames.max(0) as u64,
+            sha256: r.sha256,
+            codec: r.codec,
+            width: r.width.max(0) as u32,
+            height: r.height.max(0) as u32,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CandidateRow {
+    id: String,
+    camera_id: String,
+    dir_id: String,
+    path: String,
+    mode: String,
+    start_ms: i64,
+    end_ms: i64,
+    bytes: i64,
+    locked: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct LockRow {
+    id: String,
+    camera_id: String,
+    from_ms: i64,
+    to_ms: i64,
+    incident_id: Option<String>,
+    until_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClipRow {
+    id: String,
+    incident_id: String,
+    camera_id: String,
+    from_ms: i64,
+    to_ms: i64,
+    file: String,
+    bytes: i64,
+    sha256: String,
+    manifest_seq: i64,
+    manifest_file: String,
+    manifest_sha256: String,
+    created_at: i64,
+}
+
+impl From<ClipRow> for EvidenceClip {
+    fn from(r: ClipRow) -> EvidenceClip {
+        EvidenceClip {
+            id: r.id,
+            incident_id: r.incident_id,
+            camera_id: r.camera_id,
+            from: from_ms(r.from_ms),
+            to: from_ms(r.to_ms),
+            file: r.file,
+            bytes: r.bytes.max(0) as u64,
+            sha256: r.sha256,
+            manifest_seq: r.manifest_seq.max(0) as u64,
+            manifest_file: r.manifest_file,
+            manifest_sha256: r.manifest_sha256,
+            created_at: from_ms(r.created_at),
+        }
+    }
+}
+
+const SEGMENT_COLUMNS: &str = "id, camera_id, stream, mode, dir_id, path, start_ms, end_ms, \
+     bytes, frames, sha256, codec, width, height";
+
+/// An active lock of the segment's camera over its time range, at `$2` (ms).
+const LOCKED: &str = "EXISTS (SELECT 1 FROM recording_locks l WHERE l.camera_id = s.camera_id \
+     AND l.from_ms < s.end_ms AND l.to_ms > s.start_ms \
+     AND (l.until_ms IS NULL OR l.until_ms > $2))";
+
+impl Store {
+    /// Registers a sample-file directory, or records where it is now.
+    pub async fn put_recording_dir(
+        &self,
+        id: &str,
+        path: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO recording_dirs (id, path, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET path = excluded.path, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(id)
+            .bind(path)
+            .bind(to_ms(now))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn recording_dir(&self, id: &str) -> Result<Option<RecordingDir>, StoreError> {
+        let row: Option<(String, String)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT id, path FROM recording_dirs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(|(id, path)| RecordingDir { id, path }))
+    }
+
+    /// Whether a directory last opened at `path` has segments indexed (if its meta file is
+    /// gone, its disk is probably not mounted).
+    pub async fn recording_dir_at_path_has_segments(&self, path: &str) -> Result<bool, StoreError> {
+        let n: i64 = with_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM recording_segments s \
+                 JOIN recording_dirs d ON d.id = s.dir_id WHERE d.path = $1",
+            )
+            .bind(path)
+            .fetch_one(p)
+            .await?
+        });
+        Ok(n > 0)
+    }
+
+    /// Adds a finished segment; one whose ID is already there is left as it is (a retry).
+    pub async fn insert_recording_segment(&self, s: &Segment) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO recording_segments ({SEGMENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (id) DO NOTHING"
+        );
+        with_pool!(self, p => {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(&s.id)
+                .bind(&s.camera_id)
+                .bind(&s.stream)
+                .bind(s.mode.as_str())
+                .bind(&s.dir_id)
+                .bind(&s.path)
+                .bind(to_ms(s.start))
+                .bind(to_ms(s.end))
+                .bind(s.bytes as i64)
+                .bind(s.frames as i64)
+                .bind(&s.sha256)
+                .bind(&s.codec)
+                .bind(s.width as i32)
+                .bind(s.height as i32)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Every segment row of a directory, those being deleted included.
+    pub async fn recording_files_in_dir(
+        &self,
+        dir_id: &str,
+    ) -> Result<Vec<SegmentFile>, StoreError> {
+        let rows: Vec<(String, String, i64, bool)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT id, path, bytes, deleting FROM recording_segments WHERE dir_id = $1",
+            )
+            .bind(dir_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, path, bytes, deleting)| SegmentFile {
+                id,
+                path,
+                bytes: bytes.max(0) as u64,
+                deleting,
+            })
+            .collect())
+    }
+
+    /// Marks segments as being deleted: no longer listed, finished by start-up repair.
+    pub async fn mark_recording_segments_deleting(&self, ids: &[String]) -> Result<(), StoreError> {
+        self.by_ids(
+            "UPDATE recording_segments SET deleting = TRUE WHERE id IN",
+            ids,
+        )
+        .await
+    }
+
+    /// Removes segments' rows.
+    pub async fn remove_recording_segments(&self, ids: &[String]) -> Result<(), StoreError> {
+        self.by_ids("DELETE FROM recording_segments WHERE id IN", ids)
+            .await
+    }
+
+    async fn by_ids(&self, statement: &str, ids: &[String]) -> Result<(), StoreError> {
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!("{statement} {}", placeholders(1, chunk.len()));
+            with_pool!(self, p => {
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(p).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// A camera stream's segments that overlap `[from, to)`, in time order.
+    pub async fn recording_segments(
+        &self,
+        camera_id: &str,
+        stream: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Segment>, StoreError> {
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS} FROM recording_segments \
+             WHERE camera_id = $1 AND stream = $2 AND start_ms < $4 AND end_ms > $3 \
+             AND NOT deleting ORDER BY start_ms, id"
+        );
+        let rows: Vec<SegmentRow> = with_pool!(self, p => {
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(camera_id)
+                .bind(stream)
+                .bind(to_ms(from))
+                .bind(to_ms(to))
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows.into_iter().map(Segment::from).collect())
+    }
+
+    /// Where segments are: `(id, directory path, relative path)` of those of `ids` still
+    /// indexed.
+    pub async fn recording_segment_paths(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT s.id, d.path, s.path FROM recording_segments s \
+                 JOIN recording_dirs d ON d.id = s.dir_id \
+                 WHERE NOT s.deleting AND s.id IN {}",
+                placeholders(1, chunk.len())
+            );
+            let mut rows: Vec<(String, String, String)> = with_pool!(self, p => {
+                let mut q = sqlx::query_as(AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?
+            });
+            out.append(&mut rows);
+        }
+        Ok(out)
+    }
+
+    /// Bytes and segments per directory.
+    pub async fn recording_usage(&self) -> Result<Vec<DirBytes>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT dir_id, CAST(COALESCE(SUM(bytes), 0) AS BIGINT), COUNT(*) \
+                 FROM recording_segments WHERE NOT deleting GROUP BY dir_id ORDER BY dir_id",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(dir_id, bytes, segments)| DirBytes {
+                dir_id,
+                bytes: bytes.max(0) as u64,
+                segments: segments.max(0) as u64,
+            })
+            .collect())
+    }
+
+    /// A directory's oldest segments (at most `limit`), with whether a lock active at `now`
+    /// covers them: what retention decides on.
+    pub async fn retention_candidates(
+        &self,
+        dir_id: &str,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let sql = format!(
+            "SELECT s.id, s.camera_id, s.dir_id, s.path, s.mode, s.start_ms, s.end_ms, s.bytes, \
+             {LOCKED} AS locked FROM recording_segments s \
+             WHERE s.dir_id = $1 AND NOT s.deleting ORDER BY s.start_ms, s.id LIMIT $3"
+        );
+        let rows: Vec<CandidateRow> = with_pool!(self, p => {
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(dir_id)
+                .bind(to_ms(now))
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| Candidate {
+                mode: mode(&r.id, &r.mode),
+                id: r.id,
+                camera_id: r.camera_id,
+                dir_id: r.dir_id,
+                path: r.path,
+                start: from_ms(r.start_ms),
+                end: from_ms(r.end_ms),
+                bytes: r.bytes.max(0) as u64,
+                locked: r.locked,
+            })
+            .collect())
+    }
+
+    /// Locks a camera's recordings over a time range (see [`RecordingLock`]).
+    pub async fn lock_recordings(
+        &self,
+        lock: &RecordingLock,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO recording_locks \
+                 (id, camera_id, from_ms, to_ms, incident_id, until_ms, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&lock.id)
+            .bind(&lock.camera_id)
+            .bind(to_ms(lock.from))
+            .bind(to_ms(lock.to))
+            .bind(&lock.incident_id)
+            .bind(lock.until.map(to_ms))
+            .bind(to_ms(now))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// An incident closed: its open-ended locks hold until `until`. Returns how many.
+    pub async fn release_recording_locks(
+        &self,
+        incident_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let done = with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE recording_locks SET until_ms = $2 \
+                 WHERE incident_id = $1 AND until_ms IS NULL",
+            )
+            .bind(incident_id)
+            .bind(to_ms(until))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(done)
+    }
+
+    /// A camera's locks that cover any of `[from, to)`.
+    pub async fn recording_locks(
+        &self,
+        camera_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<RecordingLock>, StoreError> {
+        let rows: Vec<LockRow> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT id, camera_id, from_ms, to_ms, incident_id, until_ms \
+                 FROM recording_locks WHERE camera_id = $1 AND from_ms < $3 AND to_ms > $2 \
+                 ORDER BY from_ms, id",
+            )
+            .bind(camera_id)
+            .bind(to_ms(from))
+            .bind(to_ms(to))
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| RecordingLock {
+                id: r.id,
+                camera_id: r.camera_id,
+                from: from_ms(r.from_ms),
+                to: from_ms(r.to_ms),
+                incident_id: r.incident_id,
+                until: r.until_ms.map(from_ms),
+            })
+            .collect())
+    }
+
+    /// Records a sealed evidence clip.
+    pub async fn insert_evidence_clip(&self, c: &EvidenceClip) -> Result<(), StoreError> {
+        with_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO evidence_clips (id, incident_id, camera_id, from_ms, to_ms, file, \
+                 bytes, sha256, manifest_seq, manifest_file, manifest_sha256, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&c.id)
+            .bind(&c.incident_id)
+            .bind(&c.camera_id)
+            .bind(to_ms(c.from))
+            .bind(to_ms(c.to))
+            .bind(&c.file)
+            .bind(c.bytes as i64)
+            .bind(&c.sha256)
+            .bind(c.manifest_seq as i64)
+            .bind(&c.manifest_file)
+            .bind(&c.manifest_sha256)
+            .bind(to_ms(c.created_at))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// An incident's clips, in the order they were sealed.
+    pub async fn evidence_clips(&self, incident_id: &str) -> Result<Vec<EvidenceClip>, StoreError> {
+        let rows: Vec<ClipRow> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT id, incident_id, camera_id, from_ms, to_ms, file, bytes, sha256, \
+                 manifest_seq, manifest_file, manifest_sha256, created_at \
+                 FROM evidence_clips WHERE incident_id = $1 ORDER BY manifest_seq",
+            )
+            .bind(incident_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(EvidenceClip::from).collect())
+    }
+
+    /// The newest manifest's sequence number and hash: the chain's head, which the files
+    /// alone cannot vouch for.
+    pub async fn evidence_head(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let row: Option<(i64, String)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT manifest_seq, manifest_sha256 FROM evidence_clips \
+                 ORDER BY manifest_seq DESC LIMIT 1",
+            )
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(row.map(|(seq, sha)| (seq.max(0) as u64, sha)))
+    }
+}

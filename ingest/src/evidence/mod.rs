@@ -1,0 +1,20 @@
+//! Evidence: clips of recorded video that nobody can silently alter or
+//! remove.
+//!
+//! Each clip ([`crate::recording::clip`]) is sealed with a manifest
+//! (incident, camera, time range, the clip's and the source segments'
+//! SHA-256, and the previous manifest's hash), so the manifests form a
+//! chain; [`EvidenceDir::verify`] checks the chain and every file (what
+//! `gridwatch evidence verify` runs).
+
+mod chain;
+mod manifest;
+
+pub use chain::{
+    hash_file, EvidenceDir, EvidenceError, Problem, SealRequest, Sealed, SegmentLookup,
+    VerifyOptions, VerifyReport,
+};
+pub use manifest::{ClipEvidence, Manifest, PreviousManifest, SegmentEvidence, FORMAT};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! Sealing clips and catching every kind of tampering.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::Digest as _;
+
+use super::*;
+use crate::recording::clip::{plan_clip, ClipSegment};
+use crate::recording::testing::record_fake;
+use crate::recording::SegmentRecord;
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    samples: PathBuf,
+    evidence: EvidenceDir,
+    rows: Vec<SegmentRecord>,
+}
+
+fn segment_evidence(rows: &[SegmentRecord]) -> Vec<SegmentEvidence> {
+    rows.iter()
+        .map(|r| SegmentEvidence {
+            id: r.id.clone(),
+            sha256: r.sha256.clone(),
+            start: r.start.into(),
+            end: r.end.into(),
+        })
+        .collect()
+}
+
+/// Two clips sealed from 3 s of recording.
+fn sealed_twice() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let samples = tmp.path().join("samples");
+    let rows = record_fake(&samples, 75);
+    let evidence = EvidenceDir::open(&tmp.path().join("evidence")).unwrap();
+    let sources: Vec<ClipSegment> = rows
+        .iter()
+        .map(|r| ClipSegment {
+            path: samples.join(&r.path),
+            start: r.start,
+        })
+        .collect();
+    let t0 = rows[0].start;
+    for (incident, from, to) in [("inc-1", 0, 1500), ("inc-2", 1000, 3000)] {
+        let from = t0 + Duration::from_millis(from);
+        let to = t0 + Duration::from_millis(to);
+        let plan = plan_clip(&sources, from, to).unwrap();
+        let used: Vec<SegmentRecord> = rows
+            .iter()
+            .filter(|r| r.start < to && r.end > plan.from)
+            .cloned()
+            .collect();
+        let sealed = evidence
+            .seal(SealRequest {
+                incident_id: incident,
+                camera_id: "c",
+                requested_from: DateTime::<Utc>::from(from),
+                requested_to: DateTime::<Utc>::from(to),
+                plan: &plan,
+                segments: segment_evidence(&used),
+                now: Utc::now(),
+            })
+            .unwrap();
+        assert_eq!(sealed.manifest.clip.frames, plan.frames);
+    }
+    Setup {
+        _tmp: tmp,
+        samples,
+        evidence,
+        rows,
+    }
+}
+
+fn lookup(samples: &Path, rows: &[SegmentRecord]) -> impl Fn(&SegmentEvidence) -> Option<PathBuf> {
+    let paths: Vec<(String, PathBuf)> = rows
+        .iter()
+        .map(|r| (r.id.clone(), samples.join(&r.path)))
+        .collect();
+    move |s| {
+        paths
+            .iter()
+            .find(|(id, p)| *id == s.id && p.exists())
+            .map(|(_, p)| p.clone())
+    }
+}
+
+fn verify(setup: &Setup, head: Option<PreviousManifest>) -> VerifyReport {
+    let find = lookup(&setup.samples, &setup.rows);
+    setup
+        .evidence
+        .verify(&VerifyOptions {
+            expected_head: head,
+            segment_file: Some(&find),
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_sealed_chain_verifies() {
+    let setup = sealed_twice();
+    let head = setup.evidence.head().unwrap().unwrap();
+    assert_eq!(head.seq, 2);
+    let report = verify(&setup, Some(head));
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!((report.manifests, report.clips_checked), (2, 2));
+    assert!(report.segments_checked >= 3, "{report:?}");
+    let second: Manifest = serde_json::from_slice(
+        &fs::read(setup.evidence.path().join("manifests/00000002.json")).unwrap(),
+    )
+    .unwrap();
+    let first_bytes = fs::read(setup.evidence.path().join("manifests/00000001.json")).unwrap();
+    assert_eq!(
+        second.previous,
+        Some(PreviousManifest {
+            seq: 1,
+            sha256: hex::encode(sha2::Sha256::digest(&first_bytes)),
+        })
+    );
+}
+
+#[test]
+fn an_altered_clip_is_found() {
+    let setup = sealed_twice();
+    let clip = fs::read_dir(setup.evidence.path().join("clips"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("00000001-inc-1"))
+        .unwrap();
+    let mut bytes = fs::read(&clip).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    fs::write(&clip, bytes).unwrap();
+    let report = verify(&setup, None);
+    assert_eq!(
+        report.problems,
+        [Problem::ClipAltered {
+            seq: 1,
+            file: "clips/00000001-inc-1-c.mp4".into()
+        }]
+    );
+    fs::remove_file(&clip).unwrap();
+    assert!(matches!(
+        verify(&setup, None).problems.as_slice(),
+        [Problem::ClipMissing { seq: 1, .. }]
+    ));
+}
+
+#[test]
+fn an_edited_manifest_breaks_the_next_link() {
+    let setup = sealed_twice();
+    let path = setup.evidence.path().join("manifests/00000001.json");
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace(r#""incident_id": "inc-1""#, r#""incident_id": "inc-9""#);
+    fs::write(&path, text).unwrap();
+    assert_eq!(
+        verify(&setup, None).problems,
+        [Problem::BrokenLink {
+            seq: 2,
+            previous: 1
+        }]
+    );
+}
+
+#[test]
+fn a_removed_manifest_is_found() {
+    let setup = sealed_twice();
+    let head = setup.evidence.head().unwrap();
+    fs::remove_file(setup.evidence.path().join("manifests/00000001.json")).unwrap();
+    assert_eq!(verify(&setup, None).problems, [Problem::Missing { seq: 1 }]);
+    // The newest one removed: only the database's head can tell.
+    fs::remove_file(setup.evidence.path().join("manifests/00000002.json")).unwrap();
+    assert!(verify(&setup, None).is_ok());
+    assert!(matches!(
+        verify(&setup, head).problems.as_slice(),
+        [Problem::HeadMismatch { found: None, .. }]
+    ));
+}
+
+#[test]
+fn an_altered_source_segment_is_found_and_a_deleted_one_skipped() {
+    let setup = sealed_twice();
+    let first = setup.samples.join(&setup.rows[0].path);
+    let mut bytes = fs::read(&first).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&first, bytes).unwrap();
+    let report = verify(&setup, None);
+    assert!(
+        report
+            .problems
+            .iter()
+            .all(|p| matches!(p, Problem::SegmentAltered { id, .. } if *id == setup.rows[0].id)),
+        "{:?}",
+        report.problems
+    );
+    assert!(!report.problems.is_empty());
+    fs::remove_file(&first).unwrap();
+    let report = verify(&setup, None);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(report.segments_unavailable >= 1);
+}
+
+#[test]
+fn the_chain_continues_after_reopening() {
+    let setup = sealed_twice();
+    let again = EvidenceDir::open(setup.evidence.path()).unwrap();
+    assert_eq!(again.head().unwrap().map(|h| h.seq), Some(2));
+}

@@ -1,0 +1,356 @@
+//! One segment being written: a fragmented MP4 file that starts with an
+//! init segment and grows by one fragment at a time.
+//!
+//! # What reaches the disk when
+//!
+//! * A fragment is written (`pwrite`) whole, when the next keyframe, a
+//!   fragment's worth of frames or the segment's end comes; what was written
+//!   survives a crash of the process (it is in the page cache).
+//! * [`SegmentWriter::sync`] (every `sync_interval`) flushes the file's data
+//!   and size (`fdatasync`) and, the first time, its directory entry
+//!   (`fsync` of the directory), so a power cut keeps it too.
+//! * [`SegmentWriter::finish`] writes the last fragment and syncs; only
+//!   then does the caller add the segment's row to the index. The index
+//!   never names a file whose data may not be on disk; a file without a row
+//!   (a crash before the row) is indexed by the next start-up's repair.
+//! * A write that fails (a full disk) is undone by truncating the file back
+//!   to its last whole fragment, so the file stays playable.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::fmp4::run::{fragment, RunSample};
+use crate::fmp4::{init_segment, VideoParams, TIMESCALE};
+
+use super::config::RecordMode;
+use super::dir::{from_ms, ms_since_epoch, new_id, sync_dir, SegmentName};
+use super::index::SegmentRecord;
+use super::queue::{QueuedFrame, StreamKey};
+
+/// Largest fragment gathered before it is written, whatever its duration.
+const MAX_FRAGMENT_BYTES: usize = 8 << 20;
+
+/// I/O counts of one write or sync, for the directory's statistics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IoCounts {
+    pub bytes: u64,
+    pub fsyncs: u64,
+    /// Of `bytes`, the frames' own (the rest is MP4 boxes).
+    pub media: u64,
+}
+
+impl std::ops::AddAssign for IoCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.bytes += o.bytes;
+        self.fsyncs += o.fsyncs;
+        self.media += o.media;
+    }
+}
+
+/// An open segment file.
+pub(crate) struct SegmentWriter {
+    id: String,
+    key: Arc<StreamKey>,
+    mode: RecordMode,
+    dir_id: String,
+    relative: String,
+    path: PathBuf,
+    file: File,
+    hasher: Sha256,
+    /// Bytes in the file, all of them whole boxes.
+    written: u64,
+    synced: u64,
+    dir_entry_synced: bool,
+    params: Arc<VideoParams>,
+    start: SystemTime,
+    first_decode: u64,
+    /// Decode time at the end of the last written sample.
+    media_end: u64,
+    frames: u64,
+    sequence: u32,
+    pending: Vec<QueuedFrame>,
+    pending_bytes: usize,
+    fragment_duration: u64,
+}
+
+impl SegmentWriter {
+    /// Creates the file for a segment starting with `first` (a keyframe)
+    /// and writes its init segment.
+    pub(crate) fn create(
+        dir_id: &str,
+        dir_path: &Path,
+        key: &Arc<StreamKey>,
+        first: &QueuedFrame,
+        fragment_duration: Duration,
+    ) -> io::Result<(Self, IoCounts)> {
+        let mut name = SegmentName {
+            camera_id: key.camera_id.to_string(),
+            stream: key.quality,
+            start_ms: ms_since_epoch(first.wall),
+            mode: first.mode,
+        };
+        // A name is taken only if two segments of a stream start in the same
+        // millisecond: move on by one.
+        let (file, relative, path) = loop {
+            let relative = name.relative_path();
+            let path = dir_path.join(&relative);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => break (file, relative, path),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => name.start_ms += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let mut segment = Self {
+            id: new_id(),
+            key: key.clone(),
+            mode: first.mode,
+            dir_id: dir_id.to_string(),
+            relative,
+            path,
+            file,
+            hasher: Sha256::new(),
+            written: 0,
+            synced: 0,
+            dir_entry_synced: false,
+            params: first.params.clone(),
+            // To the millisecond, as the file name (and the index) has it.
+            start: from_ms(name.start_ms),
+            first_decode: first.decode_time,
+            media_end: first.decode_time,
+            frames: 0,
+            sequence: 1,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            fragment_duration: duration_ticks(fragment_duration),
+        };
+        let init = init_segment(&first.params);
+        if let Err(e) = segment.write(&init) {
+            let _ = fs::remove_file(&segment.path);
+            return Err(e);
+        }
+        Ok((
+            segment,
+            IoCounts {
+                bytes: init.len() as u64,
+                ..IoCounts::default()
+            },
+        ))
+    }
+
+    pub(crate) fn relative_path(&self) -> &str {
+        &self.relative
+    }
+
+    /// Whether `frame` cannot go into this segment: other parameters (a
+    /// new init segment is due) or another mode.
+    pub(crate) fn must_end_before(&self, frame: &QueuedFrame) -> bool {
+        frame.after_gap
+            || frame.mode != self.mode
+            || (!Arc::ptr_eq(&frame.params, &self.params) && *frame.params != *self.params)
+    }
+
+    /// Video from the segment's first frame up to `decode_time`.
+    pub(crate) fn age_at(&self, decode_time: u64) -> Duration {
+        ticks_duration(decode_time.saturating_sub(self.first_decode))
+    }
+
+    /// Adds a frame; writes the gathered fragment first when this frame
+    /// starts a new one (a keyframe, or a fragment's worth gathered).
+    pub(crate) fn push(&mut self, frame: QueuedFrame) -> io::Result<IoCounts> {
+        let mut counts = IoCounts::default();
+        if let Some(first) = self.pending.first() {
+            let full = frame.is_keyframe
+                || frame.decode_time.saturating_sub(first.decode_time) >= self.fragment_duration
+                || self.pending_bytes >= MAX_FRAGMENT_BYTES;
+            if full {
+                counts = self.flush(Some(frame.decode_time))?;
+            }
+        }
+        self.pending_bytes += frame.data.len();
+        self.pending.push(frame);
+        Ok(counts)
+    }
+
+    /// Writes the gathered frames as one fragment. The last one's duration
+    /// runs to `next_decode` (the next frame), or is the live path's
+    /// estimate when there is none. On failure the frames are lost and the
+    /// file is back at its last whole fragment.
+    pub(crate) fn flush(&mut self, next_decode: Option<u64>) -> io::Result<IoCounts> {
+        if self.pending.is_empty() {
+            return Ok(IoCounts::default());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let samples: Vec<RunSample<'_>> = pending
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let next = pending.get(i + 1).map(|n| n.decode_time).or(next_decode);
+                let duration = next.map_or(f.duration_hint, |n| {
+                    u32::try_from(n.saturating_sub(f.decode_time)).unwrap_or(u32::MAX)
+                });
+                RunSample {
+                    data: &f.data,
+                    duration: duration.max(1),
+                    is_keyframe: f.is_keyframe,
+                }
+            })
+            .collect();
+        let first = &pending[0];
+        let bytes = fragment(
+            self.sequence,
+            first.decode_time.saturating_sub(self.first_decode),
+            &samples,
+        )
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.write(&bytes)?;
+        let last = samples.last().map_or(0, |s| u64::from(s.duration));
+        self.media_end = pending[pending.len() - 1].decode_time + last;
+        self.frames += samples.len() as u64;
+        self.sequence = self.sequence.checked_add(1).unwrap_or(1);
+        Ok(IoCounts {
+            bytes: bytes.len() as u64,
+            fsyncs: 0,
+            media: samples.iter().map(|s| s.data.len() as u64).sum(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.file.write_all_at(bytes, self.written) {
+            // Back to the last whole box; shrinking needs no space.
+            let _ = self.file.set_len(self.written);
+            return Err(e);
+        }
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes what was written to the disk, and the file's directory entry
+    /// the first time.
+    pub(crate) fn sync(&mut self) -> io::Result<IoCounts> {
+        let mut counts = IoCounts::default();
+        if self.synced < self.written {
+            self.file.sync_data()?;
+            self.synced = self.written;
+            counts.fsyncs += 1;
+        }
+        if !self.dir_entry_synced {
+            if let Some(parent) = self.path.parent() {
+                sync_dir(parent)?;
+                counts.fsyncs += 1;
+            }
+            self.dir_entry_synced = true;
+        }
+        Ok(counts)
+    }
+
+    /// Writes the last fragment (unless `write_pending` is false: the disk
+    /// failed) and syncs. The row is `None` when the segment holds no frame
+    /// (its file is removed then) or could not be synced (its file is left
+    /// for the next start-up's repair).
+    pub(crate) fn finish(mut self, next_decode: Option<u64>, write_pending: bool) -> Finished {
+        let mut counts = IoCounts::default();
+        let mut error = None;
+        if write_pending {
+            match self.flush(next_decode) {
+                Ok(c) => counts += c,
+                Err(e) => error = Some(e),
+            }
+        } else {
+            self.pending.clear();
+        }
+        let record = match self.close(&mut counts) {
+            Ok(record) => record,
+            Err(e) => {
+                error.get_or_insert(e);
+                None
+            }
+        };
+        Finished {
+            record,
+            error,
+            counts,
+        }
+    }
+
+    fn close(&mut self, counts: &mut IoCounts) -> io::Result<Option<SegmentRecord>> {
+        if self.frames == 0 {
+            fs::remove_file(&self.path)?;
+            return Ok(None);
+        }
+        *counts += self.sync()?;
+        let duration = ticks_duration(self.media_end.saturating_sub(self.first_decode));
+        Ok(Some(SegmentRecord {
+            id: self.id.clone(),
+            camera_id: self.key.camera_id.to_string(),
+            stream: self.key.quality,
+            mode: self.mode,
+            dir_id: self.dir_id.clone(),
+            path: self.relative.clone(),
+            start: self.start,
+            end: self.start + duration,
+            bytes: self.written,
+            frames: self.frames,
+            sha256: hex::encode(self.hasher.clone().finalize()),
+            codec: self.params.rfc6381_codec().to_string(),
+            width: self.params.width(),
+            height: self.params.height(),
+        }))
+    }
+
+    /// What is known of it so far, for playback of the segment in progress.
+    pub(crate) fn progress(&self) -> OpenSegment {
+        OpenSegment {
+            id: self.id.clone(),
+            camera_id: self.key.camera_id.to_string(),
+            stream: self.key.quality,
+            dir_id: self.dir_id.clone(),
+            path: self.relative.clone(),
+            start: self.start,
+            written_end: self.start + ticks_duration(self.media_end - self.first_decode),
+            bytes: self.written,
+        }
+    }
+}
+
+/// What finishing a segment gave.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub record: Option<SegmentRecord>,
+    /// The first write or sync that failed.
+    pub error: Option<io::Error>,
+    pub counts: IoCounts,
+}
+
+/// A segment being written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSegment {
+    pub id: String,
+    pub camera_id: String,
+    pub stream: crate::config::Quality,
+    pub dir_id: String,
+    pub path: String,
+    pub start: SystemTime,
+    /// The end of what is in the file (whole fragments).
+    pub written_end: SystemTime,
+    /// Bytes in the file, whole boxes only.
+    pub bytes: u64,
+}
+
+fn duration_ticks(d: Duration) -> u64 {
+    (d.as_micros() * u128::from(TIMESCALE) / 1_000_000) as u64
+}
+
+pub(crate) fn ticks_duration(ticks: u64) -> Duration {
+    Duration::from_micros((u128::from(ticks) * 1_000_000 / u128::from(TIMESCALE)) as u64)
+}

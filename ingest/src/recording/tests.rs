@@ -1,0 +1,288 @@
+//! The recorder end to end on synthetic frames: segments, durability
+//! bookkeeping, drops, holds, repair and deletion.
+
+use std::fs;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::dir::SegmentName;
+use super::scan::scan_file;
+use super::testing::FakeStream;
+use super::*;
+use crate::config::Quality;
+
+fn quick_config(dir: &std::path::Path) -> RecordingConfig {
+    RecordingConfig {
+        dirs: vec![SampleDirConfig {
+            path: dir.to_path_buf(),
+            min_free_bytes: 0,
+        }],
+        segment_duration: Duration::from_secs(1),
+        fragment_duration: Duration::from_millis(200),
+        sync_interval: Duration::from_millis(50),
+        drain_interval: Duration::from_millis(5),
+        ..RecordingConfig::default()
+    }
+}
+
+fn open(config: RecordingConfig) -> (Recorder, Arc<MemoryIndex>) {
+    let index = Arc::new(MemoryIndex::new());
+    (Recorder::open(config, index.clone()), index)
+}
+
+fn feed(tap: &RecordingTap, stream: &mut FakeStream, frames: u64) {
+    for _ in 0..frames {
+        let (frame, sample) = stream.next_frame();
+        tap.offer(frame, Some(sample));
+    }
+}
+
+/// Records `frames` of one synthetic stream (a keyframe every `key_every`)
+/// and shuts the recorder down; returns the rows.
+fn record(
+    recorder: &Recorder,
+    index: &MemoryIndex,
+    key_every: u64,
+    size: usize,
+    frames: u64,
+) -> Vec<SegmentRecord> {
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    feed(&tap, &mut FakeStream::new(key_every, size), frames);
+    drop(tap);
+    recorder.shutdown();
+    index.segments()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn segments_start_on_keyframes_and_match_their_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let tap = recorder.tap("cam/1", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 2000);
+    feed(&tap, &mut stream, 100); // 4 s
+    drop(tap);
+    recorder.shutdown();
+
+    let rows = index.segments();
+    assert!(rows.len() >= 3, "{} segments", rows.len());
+    assert_eq!(rows.iter().map(|r| r.frames).sum::<u64>(), 100);
+    let dir = recorder.statuses()[0].path.clone();
+    for (i, row) in rows.iter().enumerate() {
+        let scanned = scan_file(&dir.join(&row.path)).unwrap();
+        assert!(!scanned.is_torn());
+        assert_eq!(scanned.sha256, row.sha256);
+        assert_eq!(scanned.valid_len, row.bytes);
+        assert_eq!(scanned.frames(), row.frames);
+        assert!(scanned.fragments[0].samples[0].is_keyframe);
+        assert_eq!(scanned.fragments[0].decode_time, 0);
+        assert_eq!(scanned.init.codec, "avc1.42C01E");
+        let name = SegmentName::parse(&row.path).unwrap();
+        assert_eq!(name.camera_id, "cam/1");
+        assert_eq!(name.mode, RecordMode::Continuous);
+        // Exact durations: 40 ms a frame.
+        let media = row.end.duration_since(row.start).unwrap();
+        assert_eq!(media, Duration::from_millis(40 * row.frames));
+        if i + 1 < rows.len() {
+            assert!(media >= Duration::from_secs(1), "{media:?}");
+            assert_eq!(row.end, rows[i + 1].start, "back to back");
+        }
+    }
+    let stats = &recorder.stats()[0];
+    assert_eq!(stats.frames_written, 100);
+    assert_eq!(stats.segments_finished, rows.len() as u64);
+    assert!(stats.fsyncs >= rows.len() as u64, "{stats:?}");
+    assert_eq!(
+        stats.bytes_written,
+        rows.iter().map(|r| r.bytes).sum::<u64>()
+    );
+    assert_eq!(stats.media_bytes, 100 * 2000);
+}
+
+#[test]
+fn off_records_nothing_and_a_mode_change_starts_a_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Off);
+    let mut stream = FakeStream::new(5, 500);
+    feed(&tap, &mut stream, 20);
+    tap.set_mode(RecordMode::Incidents);
+    feed(&tap, &mut stream, 12); // waits for the keyframe at 20
+    tap.set_mode(RecordMode::Continuous);
+    feed(&tap, &mut stream, 10); // from the keyframe at 35
+    drop(tap);
+    recorder.shutdown();
+    let rows = index.segments();
+    let modes: Vec<_> = rows.iter().map(|r| (r.mode, r.frames)).collect();
+    assert_eq!(
+        modes,
+        [(RecordMode::Incidents, 12), (RecordMode::Continuous, 7)]
+    );
+}
+
+#[test]
+fn a_full_queue_drops_frames_counted_until_the_next_keyframe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = RecordingConfig {
+        queue_bytes: 5 * 1000,
+        drain_interval: Duration::from_secs(3600), // the writer never drains by itself
+        ..quick_config(tmp.path())
+    };
+    let (recorder, index) = open(config);
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 1000);
+    feed(&tap, &mut stream, 25);
+    let stats = &recorder.stats()[0];
+    // 5 fit; 20 dropped (the keyframe at 10 and 20 did not fit either).
+    assert_eq!(stats.dropped_queue_full, 20, "{stats:?}");
+    assert_eq!(stats.queued_bytes, 5000);
+    drop(tap);
+    recorder.shutdown();
+    assert_eq!(index.segments().iter().map(|r| r.frames).sum::<u64>(), 5);
+}
+
+#[test]
+fn a_held_directory_stops_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let dir_id = recorder.statuses()[0].id.clone().unwrap();
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(5, 500);
+    feed(&tap, &mut stream, 10);
+    recorder.hold(&dir_id, Some("only locked data left".into()));
+    wait_until("the hold", || !recorder.statuses()[0].is_recording());
+    let status = &recorder.statuses()[0];
+    assert_eq!(status.stopped, Some(StopReason::Held));
+    assert_eq!(status.reason.as_deref(), Some("only locked data left"));
+    // The open segment was finished when the hold took effect.
+    wait_until("the finished segment", || index.segments().len() == 1);
+    feed(&tap, &mut stream, 10);
+    assert_eq!(recorder.stats()[0].dropped_stopped, 10);
+    recorder.hold(&dir_id, None);
+    wait_until("the release", || recorder.statuses()[0].is_recording());
+    feed(&tap, &mut stream, 10);
+    drop(tap);
+    recorder.shutdown();
+    let frames: Vec<u64> = index.segments().iter().map(|r| r.frames).collect();
+    assert_eq!(frames, [10, 10]);
+}
+
+#[test]
+fn rows_that_fail_to_be_written_are_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    index.set_failing(true);
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 500);
+    feed(&tap, &mut stream, 40);
+    wait_until("a failed insert", || recorder.stats()[0].index_failures > 0);
+    index.set_failing(false);
+    drop(tap);
+    recorder.shutdown();
+    assert_eq!(index.segments().iter().map(|r| r.frames).sum::<u64>(), 40);
+}
+
+#[test]
+fn repair_cuts_torn_files_indexes_orphans_and_drops_rows_without_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let rows = record(&recorder, &index, 10, 3000, 60);
+    let dir = recorder.statuses()[0].path.clone();
+    assert!(rows.len() >= 2);
+    drop(recorder);
+
+    // The last segment lost its row and got a torn half fragment (a crash
+    // mid-write); the first lost its file; a file with a torn init segment
+    // and one the recorder did not make lie around.
+    let last = rows.last().unwrap();
+    index.remove(std::slice::from_ref(&last.id)).unwrap();
+    let torn_path = dir.join(&last.path);
+    let whole = fs::read(&torn_path).unwrap();
+    let mut torn = whole.clone();
+    torn.extend_from_slice(&whole[whole.len() - 1500..]);
+    fs::write(&torn_path, &torn).unwrap();
+    fs::remove_file(dir.join(&rows[0].path)).unwrap();
+    let stub = "c/main/1000-continuous.mp4";
+    fs::write(dir.join(stub), &whole[..20]).unwrap();
+    fs::write(dir.join("c/main/notes.mp4"), b"hello").unwrap();
+
+    let index2 = index.clone();
+    let recorder = Recorder::open(quick_config(tmp.path()), index2);
+    let report = &recorder.repair_reports()[0];
+    assert_eq!(report.rows_dropped, [rows[0].path.clone()]);
+    assert_eq!(report.torn_truncated, std::slice::from_ref(&last.path));
+    assert_eq!(report.files_indexed, std::slice::from_ref(&last.path));
+    assert_eq!(report.empty_removed, [stub.to_string()]);
+    assert_eq!(report.foreign_files, ["c/main/notes.mp4".to_string()]);
+    assert!(report.found_damage());
+    assert_eq!(fs::read(&torn_path).unwrap(), whole, "cut back exactly");
+    let after = index.segments();
+    assert_eq!(after.len(), rows.len() - 1);
+    let reindexed = after.iter().find(|r| r.path == last.path).unwrap();
+    assert_eq!(
+        (reindexed.sha256.as_str(), reindexed.bytes, reindexed.frames),
+        (last.sha256.as_str(), last.bytes, last.frames)
+    );
+    assert_eq!((reindexed.start, reindexed.end), (last.start, last.end));
+    recorder.shutdown();
+    drop(recorder);
+
+    // A second start-up finds nothing to do.
+    let recorder = Recorder::open(quick_config(tmp.path()), index.clone());
+    assert!(!recorder.repair_reports()[0].found_damage());
+}
+
+#[test]
+fn deletion_marks_unlinks_then_removes_and_survives_an_interruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let rows = record(&recorder, &index, 10, 500, 60);
+    let dir = recorder.statuses()[0].path.clone();
+    let refs: Vec<SegmentRef> = rows
+        .iter()
+        .map(|r| SegmentRef {
+            id: r.id.clone(),
+            dir_id: r.dir_id.clone(),
+            path: r.path.clone(),
+        })
+        .collect();
+    let report = recorder.delete(&refs[..1]).unwrap();
+    assert_eq!(report.deleted, [rows[0].id.clone()]);
+    assert!(!dir.join(&rows[0].path).exists());
+    assert_eq!(index.segments().len(), rows.len() - 1);
+
+    // Interrupted after marking (a crash): the next start-up finishes it.
+    index
+        .mark_deleting(std::slice::from_ref(&rows[1].id))
+        .unwrap();
+    drop(recorder);
+    let recorder = Recorder::open(quick_config(tmp.path()), index.clone());
+    let report = &recorder.repair_reports()[0];
+    assert_eq!(report.deletions_finished, 1);
+    assert!(!report.found_damage());
+    assert!(!dir.join(&rows[1].path).exists());
+    assert_eq!(index.segments().len(), rows.len() - 2);
+}
+
+#[test]
+fn an_unusable_directory_is_reported_and_others_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let blocked = tmp.path().join("file-not-dir");
+    fs::write(&blocked, b"x").unwrap();
+    let good = tmp.path().join("good");
+    let mut config = quick_config(&good);
+    config.dirs.insert(0, SampleDirConfig::new(&blocked));
+    let (recorder, index) = open(config);
+    let statuses = recorder.statuses();
+    assert_eq!(statuses[0].stopped, Some(StopReason::Unavailable));
+    assert!(statuses[0].id.is_none());
+    assert!(statuses[1].is_recording());
+    assert_eq!(record(&recorder, &index, 5, 500, 10).len(), 1);
+}
