@@ -31,6 +31,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub stream: crate::stream::StreamConfig,
     pub cameras: crate::cameras::CamerasConfig,
+    /// Reaching people off the console: rules and channels (issue 18).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,6 +266,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             stream: crate::stream::StreamConfig::default(),
             cameras: crate::cameras::CamerasConfig::default(),
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -409,6 +412,9 @@ impl Config {
         }
         self.response.policy()?;
         self.mqtt.validate()?;
+        self.notify
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("notify: {e}")))?;
         Ok(())
     }
 

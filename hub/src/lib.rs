@@ -12,6 +12,7 @@ pub mod http;
 pub mod incidents;
 pub mod metrics;
 pub mod mqtt;
+pub mod notify;
 pub mod recording;
 pub mod server;
 pub mod state;

@@ -43,6 +43,17 @@ pub async fn start(
     // Panic buttons over MQTT, when configured; stopped after the HTTP side has drained.
     let mqtt = crate::mqtt::spawn(state.clone())?;
     crate::stream::spawn(&state).await?;
+    // Notifications off the console (issue 18): the outbox worker, named like the stream's node.
+    let notifier = crate::notify::Notifier::new(
+        state.store.clone(),
+        state.clock.clone(),
+        state.config.notify.clone(),
+        state.stream.node.clone(),
+        &state.metrics,
+    )
+    .map_err(|e| anyhow::anyhow!("notify: {e}"))?;
+    state.stream.set_notify_failing(notifier.failing());
+    crate::notify::worker::spawn(std::sync::Arc::new(notifier));
     // The cameras of the store, their health monitor and resync; sessions stop at shutdown.
     crate::cameras::start(&state).await;
     let cameras = state.cameras.clone();

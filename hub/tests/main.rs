@@ -20,6 +20,7 @@ mod cameras;
 mod deploy;
 mod incidents;
 mod mqtt;
+mod notify;
 mod ops;
 mod recording;
 mod reports;

@@ -372,5 +372,51 @@ pub fn all() -> Vec<Endpoint> {
             reports::response,
         ),
     ]);
+    v.extend(notify_endpoints());
     v
+}
+
+/// Notifications (issue 18): posts' group-bot addresses, an incident's notification attempts,
+/// and the check of a gateway's templates.
+fn notify_endpoints() -> Vec<Endpoint> {
+    use crate::notify::contacts as c;
+    vec![
+        ep(
+            Method::GET,
+            "/api/v1/posts/{id}/contacts",
+            OVERSIGHT,
+            "The post's group-bot addresses, by notification channel",
+            c::list,
+        ),
+        ep(
+            Method::PUT,
+            "/api/v1/posts/{id}/contacts/{channel}",
+            ADMIN,
+            "Set the post's address for a notification channel (validated for that channel)",
+            c::put,
+        )
+        .body::<c::ContactBody>(),
+        ep(
+            Method::DELETE,
+            "/api/v1/posts/{id}/contacts/{channel}",
+            ADMIN,
+            "Remove the post's address for a notification channel",
+            c::delete,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/incidents/{id}/notifications",
+            OVERSIGHT,
+            "Every notification attempt for the incident and its outcome (who was reached, how)",
+            c::attempts,
+        ),
+        ep(
+            Method::POST,
+            "/api/v1/notify/gateway-check",
+            ADMIN,
+            "Check an SMS or voice gateway's templates: 200, or 400 saying what is wrong",
+            c::check_gateway,
+        )
+        .ok(200),
+    ]
 }

@@ -94,6 +94,8 @@ pub struct Stream {
     inbox_rx: Mutex<Option<mpsc::UnboundedReceiver<Published>>>,
     bus: OnceLock<mpsc::UnboundedSender<Published>>,
     health: watch::Sender<Value>,
+    /// The notification channels failing now, shown in the health message (issue 18).
+    notify_failing: OnceLock<Arc<Mutex<std::collections::BTreeSet<String>>>>,
     pub metrics: StreamMetrics,
 }
 
@@ -108,6 +110,7 @@ impl Stream {
             inbox_rx: Mutex::new(Some(inbox_rx)),
             bus: OnceLock::new(),
             health: watch::channel(json!({ "response_check": "ok" })).0,
+            notify_failing: OnceLock::new(),
             metrics: StreamMetrics::new(metrics),
         }
     }
@@ -135,6 +138,11 @@ impl Stream {
             };
             self.publish(Published::new(e, incident));
         }
+    }
+
+    /// Where the notification worker keeps the channels failing now.
+    pub fn set_notify_failing(&self, failing: Arc<Mutex<std::collections::BTreeSet<String>>>) {
+        let _ = self.notify_failing.set(failing);
     }
 
     /// The node's health as duty officers see it in the hello and in `health` messages.
@@ -371,11 +379,22 @@ async fn watch_health(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        let value = if state.incidents.stalled() {
+        let mut value = if state.incidents.stalled() {
             json!({ "response_check": "stalled" })
         } else {
             json!({ "response_check": "ok" })
         };
+        if let Some(f) = state.stream.notify_failing.get() {
+            let failing: Vec<String> = f
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            if !failing.is_empty() {
+                value["notify_failing"] = json!(failing);
+            }
+        }
         state.stream.health.send_if_modified(|h| {
             let changed = *h != value;
             *h = value;

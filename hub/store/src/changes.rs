@@ -34,6 +34,12 @@ pub(crate) trait ChangeTx: Send {
     fn lock_log(&mut self) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
     fn set_log(&mut self, seq: i64) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     fn insert_event(&mut self, e: &Event) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// Writes the outbox rows of the events that may notify someone (issue 18), in the same
+    /// transaction as the events.
+    fn enqueue_notifications(
+        &mut self,
+        es: &[Event],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     fn insert_incident(
         &mut self,
         i: &Incident,
@@ -174,6 +180,26 @@ macro_rules! impl_change_tx {
                 .bind(json(&e.data))
                 .execute(&mut *self)
                 .await?;
+                self.enqueue_notifications(std::slice::from_ref(e)).await
+            }
+
+            async fn enqueue_notifications(&mut self, es: &[Event]) -> Result<(), sqlx::Error> {
+                let due: Vec<&Event> = es
+                    .iter()
+                    .filter(|e| gridwatch_core::notify::is_notifiable(e.kind))
+                    .collect();
+                if due.is_empty() {
+                    return Ok(());
+                }
+                let sql = format!(
+                    "INSERT INTO notify_outbox (event_seq, created_at) VALUES {}",
+                    placeholders(due.len(), 2)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for e in due {
+                    q = q.bind(e.seq).bind(to_ms(e.at));
+                }
+                q.execute(&mut *self).await?;
                 Ok(())
             }
 
@@ -385,7 +411,7 @@ macro_rules! impl_change_tx {
                         .bind(json(&e.data));
                 }
                 q.execute(&mut *self).await?;
-                Ok(())
+                self.enqueue_notifications(es).await
             }
 
             async fn arm_all(

@@ -8,6 +8,7 @@
 mod console_suite;
 mod group_commit_suite;
 mod incident_suite;
+mod notify_suite;
 mod recording_suite;
 mod report_suite;
 mod store_suite;
