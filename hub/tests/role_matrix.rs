@@ -131,6 +131,19 @@ async fn request_for(
     token: Option<&str>,
 ) -> (String, Option<Value>) {
     let path = ep.path;
+    if path.starts_with("/api/v1/posts/{id}/contacts") {
+        // The matrix hub's one notification channel (see `matrix_hub`).
+        let p = path.replace("{id}", &fx.post).replace("{channel}", "wecom");
+        let body = (ep.method == Method::PUT)
+            .then(|| json!({"address": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x"}));
+        return (p, body);
+    }
+    if path == "/api/v1/notify/gateway-check" {
+        return (
+            path.into(),
+            Some(json!({"url": "https://sms.example/?to={{to}}"})),
+        );
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/incidents/{id}") {
         let id = incident_for(hub, admin, role, token, rest, fx).await;
         return (
@@ -294,10 +307,20 @@ async fn walk(hub: Hub) {
 
 #[tokio::test]
 async fn every_endpoint_every_role_sqlite() {
-    walk(Hub::new(gridwatch_store::Backend::Sqlite).await).await
+    walk(matrix_hub(gridwatch_store::Backend::Sqlite).await).await
 }
 
 #[tokio::test]
 async fn every_endpoint_every_role_postgres() {
-    walk(Hub::new(gridwatch_store::Backend::Postgres).await).await
+    walk(matrix_hub(gridwatch_store::Backend::Postgres).await).await
+}
+
+/// A hub with one notification channel, for the posts' contact endpoints.
+async fn matrix_hub(backend: gridwatch_store::Backend) -> Hub {
+    let mut config = gridwatch_hub::Config::default();
+    config.notify.channels.insert(
+        "wecom".into(),
+        gridwatch_hub::notify::ChannelConfig::Wecom {},
+    );
+    Hub::with_config(backend, config).await
 }

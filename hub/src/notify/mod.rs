@@ -173,4 +173,14 @@ mod tests {
             .to_string()
             .contains("not configured"));
     }
+
+    /// The example in deploy/ is a valid configuration.
+    #[test]
+    fn the_deploy_example_parses_and_is_valid() {
+        let text = include_str!("../../../deploy/notify.example.toml");
+        let c: crate::Config = toml::from_str(text).unwrap();
+        c.notify.validate().unwrap();
+        assert_eq!(c.notify.rules.len(), 6);
+        assert!(matches!(c.notify.channels["sms"], ChannelConfig::Sms(_)));
+    }
 }

@@ -38,17 +38,30 @@ on_both!(
         }
         assert_eq!(ok, 30, "29 new raises and the first");
         let (events, deliveries) = store.notify_backlog().await.unwrap();
-        assert_eq!((events, deliveries), (30, 0), "one incident.raised row each");
+        assert_eq!(
+            (events, deliveries),
+            (30, 0),
+            "one incident.raised row each"
+        );
         // Claimed by one node, the others get nothing until the lease runs out.
         let lease = Duration::seconds(60);
-        let a = store.claim_notify_events("a", t0(), lease, 100).await.unwrap();
+        let a = store
+            .claim_notify_events("a", t0(), lease, 100)
+            .await
+            .unwrap();
         assert_eq!(a.len(), 30);
         assert!(a.iter().all(|e| e.kind.as_str() == "incident.raised"));
         assert!(a.windows(2).all(|w| w[0].seq < w[1].seq));
-        let b = store.claim_notify_events("b", t0(), lease, 100).await.unwrap();
+        let b = store
+            .claim_notify_events("b", t0(), lease, 100)
+            .await
+            .unwrap();
         assert!(b.is_empty());
         let later = t0() + Duration::seconds(61);
-        let b = store.claim_notify_events("b", later, lease, 10).await.unwrap();
+        let b = store
+            .claim_notify_events("b", later, lease, 10)
+            .await
+            .unwrap();
         assert_eq!(b.len(), 10);
         // Expanding twice (two nodes after a lost lease) makes each delivery once.
         let d = NewDelivery {
@@ -58,20 +71,34 @@ on_both!(
             recipient: "https://x".into(),
             not_before: later,
         };
-        store.expand_notify_event(&b[0], &[d.clone()], later).await.unwrap();
+        store
+            .expand_notify_event(&b[0], &[d.clone()], later)
+            .await
+            .unwrap();
         store.expand_notify_event(&b[0], &[d], later).await.unwrap();
         assert_eq!(store.notify_backlog().await.unwrap(), (29, 1));
         // Deliveries: claimed once, retried when due, recorded.
         let due = store.claim_deliveries("b", later, lease, 10).await.unwrap();
         assert_eq!(due.len(), 1);
-        assert!(store.claim_deliveries("a", later, lease, 10).await.unwrap().is_empty());
+        assert!(store
+            .claim_deliveries("a", later, lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
         let retry_at = later + Duration::seconds(5);
         store
             .finish_delivery(&due[0], AttemptOutcome::Retry(retry_at), Some("500"), later)
             .await
             .unwrap();
-        assert!(store.claim_deliveries("a", later, lease, 10).await.unwrap().is_empty());
-        let again = store.claim_deliveries("a", retry_at, lease, 10).await.unwrap();
+        assert!(store
+            .claim_deliveries("a", later, lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let again = store
+            .claim_deliveries("a", retry_at, lease, 10)
+            .await
+            .unwrap();
         assert_eq!((again.len(), again[0].attempts), (1, 1));
         store
             .finish_delivery(&again[0], AttemptOutcome::Sent, None, retry_at)

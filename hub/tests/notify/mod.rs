@@ -10,8 +10,8 @@ use axum::http::{Method, StatusCode};
 use chrono::Duration;
 use common::community::{community, raise, run_timers, s, Community};
 use common::{t0, Hub};
-use gridwatch_core::notify::rule::{Recipients, Rule};
 use gridwatch_core::event::EventType as T;
+use gridwatch_core::notify::rule::{Recipients, Rule};
 use gridwatch_hub::notify::{ChannelConfig, Notifier, NotifyConfig};
 use gridwatch_hub::Config;
 use gridwatch_store::Backend;
@@ -44,25 +44,84 @@ fn config(base: &str, smtp_port: u16) -> Config {
     };
     n.retry.jitter_percent = 0;
     let ch = &mut n.channels;
-    ch.insert("hook".into(), ChannelConfig::Webhook { secret: WEBHOOK_SECRET.into() });
+    ch.insert(
+        "hook".into(),
+        ChannelConfig::Webhook {
+            secret: WEBHOOK_SECRET.into(),
+        },
+    );
     ch.insert("sms".into(), ChannelConfig::Sms(gateway(base, "sms")));
     ch.insert("voice".into(), ChannelConfig::Voice(gateway(base, "voice")));
     ch.insert("wecom".into(), ChannelConfig::Wecom {});
-    ch.insert("dingtalk".into(), ChannelConfig::Dingtalk { secret: Some(BOT_SECRET.into()) });
-    ch.insert("feishu".into(), ChannelConfig::Feishu { secret: Some(BOT_SECRET.into()) });
+    ch.insert(
+        "dingtalk".into(),
+        ChannelConfig::Dingtalk {
+            secret: Some(BOT_SECRET.into()),
+        },
+    );
+    ch.insert(
+        "feishu".into(),
+        ChannelConfig::Feishu {
+            secret: Some(BOT_SECRET.into()),
+        },
+    );
     ch.insert(
         "mail".into(),
-        ChannelConfig::Smtp { host: "127.0.0.1".into(), port: smtp_port, from: "gridwatch@hub.example".into() },
+        ChannelConfig::Smtp {
+            host: "127.0.0.1".into(),
+            port: smtp_port,
+            from: "gridwatch@hub.example".into(),
+        },
     );
     n.rules = vec![
-        rule("raised-hook", &[T::IncidentRaised], Recipients::Address(format!("{base}/hook")), "hook"),
-        rule("escalated-sms", &[T::IncidentEscalated], Recipients::PostResponders, "sms"),
-        rule("at-risk-voice", &[T::IncidentAtRisk], Recipients::PostPhone, "voice"),
-        rule("at-risk-group", &[T::IncidentAtRisk], Recipients::PostGroup, "wecom"),
-        rule("breached-chief", &[T::IncidentBreached], Recipients::DutyOfficers, "sms"),
-        rule("breached-ding", &[T::IncidentBreached], Recipients::Address(format!("{base}/dingtalk?access_token=t")), "dingtalk"),
-        rule("breached-feishu", &[T::IncidentBreached], Recipients::Address(format!("{base}/feishu")), "feishu"),
-        rule("breached-mail", &[T::IncidentBreached], Recipients::Address("ops@hub.example".into()), "mail"),
+        rule(
+            "raised-hook",
+            &[T::IncidentRaised],
+            Recipients::Address(format!("{base}/hook")),
+            "hook",
+        ),
+        rule(
+            "escalated-sms",
+            &[T::IncidentEscalated],
+            Recipients::PostResponders,
+            "sms",
+        ),
+        rule(
+            "at-risk-voice",
+            &[T::IncidentAtRisk],
+            Recipients::PostPhone,
+            "voice",
+        ),
+        rule(
+            "at-risk-group",
+            &[T::IncidentAtRisk],
+            Recipients::PostGroup,
+            "wecom",
+        ),
+        rule(
+            "breached-chief",
+            &[T::IncidentBreached],
+            Recipients::DutyOfficers,
+            "sms",
+        ),
+        rule(
+            "breached-ding",
+            &[T::IncidentBreached],
+            Recipients::Address(format!("{base}/dingtalk?access_token=t")),
+            "dingtalk",
+        ),
+        rule(
+            "breached-feishu",
+            &[T::IncidentBreached],
+            Recipients::Address(format!("{base}/feishu")),
+            "feishu",
+        ),
+        rule(
+            "breached-mail",
+            &[T::IncidentBreached],
+            Recipients::Address("ops@hub.example".into()),
+            "mail",
+        ),
     ];
     n.validate().expect("the test's config is valid");
     Config {
@@ -95,12 +154,22 @@ async fn setup(backend: Backend) -> Setup {
             _ => continue,
         };
         let a = hub
-            .call(Method::PATCH, &format!("/api/v1/users/{}", u.id), Some(&c.admin), Some(json!({"phone": phone})))
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/users/{}", u.id),
+                Some(&c.admin),
+                Some(json!({"phone": phone})),
+            )
             .await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     }
     let a = hub
-        .call(Method::PATCH, &format!("/api/v1/posts/{}", c.p2), Some(&c.admin), Some(json!({"phone": "0855-2222"})))
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/posts/{}", c.p2),
+            Some(&c.admin),
+            Some(json!({"phone": "0855-2222"})),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let a = hub
@@ -113,7 +182,13 @@ async fn setup(backend: Backend) -> Setup {
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let notifier = new_notifier(&hub, "node-a");
-    Setup { hub, c, rx, base, notifier }
+    Setup {
+        hub,
+        c,
+        rx,
+        base,
+        notifier,
+    }
 }
 
 fn new_notifier(hub: &Hub, node: &str) -> Notifier {
@@ -125,6 +200,18 @@ fn new_notifier(hub: &Hub, node: &str) -> Notifier {
         &gridwatch_hub::metrics::Metrics::new(),
     )
     .unwrap()
+}
+
+/// A new panic button in g1 (each raises its own incident; the same button's presses repeat).
+async fn button(hub: &Hub, c: &Community) -> String {
+    let b = common::community::create(
+        hub,
+        &c.admin,
+        "/api/v1/devices",
+        json!({"name": format!("btn-{}", gridwatch_core::id::new_id()), "grid_id": c.g1}),
+    )
+    .await;
+    s(&b["token"]).to_string()
 }
 
 fn at(minutes: i64) -> chrono::DateTime<chrono::Utc> {
@@ -144,18 +231,26 @@ macro_rules! on_both_backends {
             use super::*;
             #[tokio::test]
             async fn sqlite() {
-                $body(Backend::Sqlite).await
+                let f = $body;
+                f(Backend::Sqlite).await
             }
             #[tokio::test]
             async fn postgres() {
-                $body(Backend::Postgres).await
+                let f = $body;
+                f(Backend::Postgres).await
             }
         }
     };
 }
 
 on_both_backends!(the_right_people_at_each_step, |backend| async move {
-    let Setup { hub, c, rx, notifier, .. } = setup(backend).await;
+    let Setup {
+        hub,
+        c,
+        rx,
+        notifier,
+        ..
+    } = setup(backend).await;
     let id = s(&raise(&hub, &c.button, None).await["id"]).to_string();
     // Raised: the webhook, signed (the receiver checks the HMAC), nothing else.
     let r = notifier.tick().await.unwrap();
@@ -163,7 +258,9 @@ on_both_backends!(the_right_people_at_each_step, |backend| async move {
     let hook = rx.accepted("hook");
     assert_eq!(hook.len(), 1);
     assert!(hook[0].key.starts_with("gw-"), "{}", hook[0].key);
-    assert!(hook[0].text.contains(&format!("https://hub.example/#/incidents/{id}")));
+    assert!(hook[0]
+        .text
+        .contains(&format!("https://hub.example/#/incidents/{id}")));
     assert!(rx.accepted("sms").is_empty());
     // Two minutes unacknowledged: escalated to p2; an SMS to p2's responder only.
     hub.clock.set(at(2));
@@ -194,7 +291,12 @@ on_both_backends!(the_right_people_at_each_step, |backend| async move {
     let r = notifier.tick().await.unwrap();
     assert_eq!((r.expanded, r.sent, r.failed), (0, 0, 0));
     let a = hub
-        .call(Method::GET, &format!("/api/v1/incidents/{id}/notifications"), Some(&c.duty), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{id}/notifications"),
+            Some(&c.duty),
+            None,
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK);
     let attempts = a.body.as_array().unwrap();
@@ -202,72 +304,112 @@ on_both_backends!(the_right_people_at_each_step, |backend| async move {
     assert!(attempts.iter().all(|x| x["outcome"] == "sent"));
     // Residents and responders do not see who was called.
     let a = hub
-        .call(Method::GET, &format!("/api/v1/incidents/{id}/notifications"), Some(&c.r1), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{id}/notifications"),
+            Some(&c.r1),
+            None,
+        )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
 });
 
-on_both_backends!(a_receiver_failing_three_times_gets_it_once_more, |backend| async move {
-    let Setup { hub, c, rx, notifier, .. } = setup(backend).await;
-    let id = s(&raise(&hub, &c.button, None).await["id"]).to_string();
-    rx.fail("hook", 3);
-    let mut minute = 0;
-    for _ in 0..3 {
+on_both_backends!(
+    a_receiver_failing_three_times_gets_it_once_more,
+    |backend| async move {
+        let Setup {
+            hub,
+            c,
+            rx,
+            notifier,
+            ..
+        } = setup(backend).await;
+        let id = s(&raise(&hub, &c.button, None).await["id"]).to_string();
+        rx.fail("hook", 3);
+        let mut minute = 0;
+        for _ in 0..3 {
+            let r = notifier.tick().await.unwrap();
+            assert_eq!((r.sent, r.failed), (0, 1));
+            // Not again before its backoff has passed.
+            assert_eq!(notifier.tick().await.unwrap().failed, 0);
+            minute += 10;
+            hub.clock.set(at(minute));
+        }
         let r = notifier.tick().await.unwrap();
-        assert_eq!((r.sent, r.failed), (0, 1));
-        // Not again before its backoff has passed.
-        assert_eq!(notifier.tick().await.unwrap().failed, 0);
-        minute += 10;
-        hub.clock.set(at(minute));
+        assert_eq!((r.sent, r.failed), (1, 0));
+        hub.clock.set(at(120));
+        assert_eq!(notifier.tick().await.unwrap(), Default::default());
+        let all = rx.all("hook");
+        assert_eq!(all.len(), 4);
+        assert_eq!(rx.accepted("hook").len(), 1);
+        assert!(
+            all.iter().all(|r| r.key == all[0].key),
+            "one key for every attempt"
+        );
+        let attempts = hub.state.store.notify_attempts(&id).await.unwrap();
+        let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["failed", "failed", "failed", "sent"]);
     }
-    let r = notifier.tick().await.unwrap();
-    assert_eq!((r.sent, r.failed), (1, 0));
-    hub.clock.set(at(120));
-    assert_eq!(notifier.tick().await.unwrap(), Default::default());
-    let all = rx.all("hook");
-    assert_eq!(all.len(), 4);
-    assert_eq!(rx.accepted("hook").len(), 1);
-    assert!(all.iter().all(|r| r.key == all[0].key), "one key for every attempt");
-    let attempts = hub.state.store.notify_attempts(&id).await.unwrap();
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
-    assert_eq!(outcomes, ["failed", "failed", "failed", "sent"]);
-});
+);
 
-on_both_backends!(a_full_outbox_is_delivered_after_a_restart, |backend| async move {
-    let Setup { hub, c, rx, notifier, .. } = setup(backend).await;
-    let mut ids = vec![];
-    for _ in 0..5 {
-        ids.push(s(&raise(&hub, &c.button, None).await["id"]).to_string());
-        hub.clock.advance(Duration::seconds(1));
+on_both_backends!(
+    a_full_outbox_is_delivered_after_a_restart,
+    |backend| async move {
+        let Setup {
+            hub,
+            c,
+            rx,
+            notifier,
+            ..
+        } = setup(backend).await;
+        let mut ids = vec![];
+        for _ in 0..5 {
+            let b = button(&hub, &c).await;
+            ids.push(s(&raise(&hub, &b, None).await["id"]).to_string());
+            hub.clock.advance(Duration::seconds(1));
+        }
+        // The hub stops before sending anything; a node that dies holding a claim is simulated by
+        // claiming the events and deliveries under its name and never finishing.
+        drop(notifier);
+        let dead = "node-dead";
+        let lease = Duration::seconds(60);
+        let now = gridwatch_core::clock::Clock::now(&hub.clock);
+        let claimed = hub
+            .state
+            .store
+            .claim_notify_events(dead, now, lease, 2)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        let (events, deliveries) = hub.state.store.notify_backlog().await.unwrap();
+        assert_eq!((events, deliveries), (5, 0));
+        // Restarted: what was not claimed goes at once, the dead node's claims when they expire.
+        let restarted = new_notifier(&hub, "node-b");
+        assert_eq!(restarted.tick().await.unwrap().sent, 3);
+        hub.clock.advance(Duration::seconds(61));
+        assert_eq!(restarted.tick().await.unwrap().sent, 2);
+        let keys: std::collections::BTreeSet<String> =
+            rx.accepted("hook").into_iter().map(|r| r.key).collect();
+        assert_eq!(keys.len(), 5, "each incident's notification once");
+        assert_eq!(rx.accepted("hook").len(), 5, "none twice");
+        assert_eq!(hub.state.store.notify_backlog().await.unwrap(), (0, 0));
     }
-    // The hub stops before sending anything; a node that dies holding a claim is simulated by
-    // claiming the events and deliveries under its name and never finishing.
-    drop(notifier);
-    let dead = "node-dead";
-    let lease = Duration::seconds(60);
-    let now = gridwatch_core::clock::Clock::now(&hub.clock);
-    let claimed = hub.state.store.claim_notify_events(dead, now, lease, 2).await.unwrap();
-    assert_eq!(claimed.len(), 2);
-    let (events, deliveries) = hub.state.store.notify_backlog().await.unwrap();
-    assert_eq!((events, deliveries), (5, 0));
-    // Restarted: what was not claimed goes at once, the dead node's claims when they expire.
-    let restarted = new_notifier(&hub, "node-b");
-    assert_eq!(restarted.tick().await.unwrap().sent, 3);
-    hub.clock.advance(Duration::seconds(61));
-    assert_eq!(restarted.tick().await.unwrap().sent, 2);
-    let keys: std::collections::BTreeSet<String> = rx.accepted("hook").into_iter().map(|r| r.key).collect();
-    assert_eq!(keys.len(), 5, "each incident's notification once");
-    assert_eq!(rx.accepted("hook").len(), 5, "none twice");
-    assert_eq!(hub.state.store.notify_backlog().await.unwrap(), (0, 0));
-});
+);
 
-/// Two hub nodes on one PostgreSQL (and, for the same code path, on one SQLite file) ticking
-/// at once: every notification is sent once.
+// Two hub nodes on one PostgreSQL (and, for the same code path, on one SQLite file) ticking
+// at once: every notification is sent once.
 on_both_backends!(two_nodes_send_each_once, |backend| async move {
-    let Setup { hub, c, rx, notifier, .. } = setup(backend).await;
+    let Setup {
+        hub,
+        c,
+        rx,
+        notifier,
+        ..
+    } = setup(backend).await;
     const N: usize = 20;
     for _ in 0..N {
-        raise(&hub, &c.button, None).await;
+        let b = button(&hub, &c).await;
+        raise(&hub, &b, None).await;
         hub.clock.advance(Duration::seconds(1));
     }
     let other = new_notifier(&hub, "node-b");
@@ -303,13 +445,35 @@ on_both_backends!(contacts_and_templates_are_validated, |backend| async move {
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     // Only admins set them; duty officers read them.
     let a = hub
-        .call(Method::PUT, &format!("/api/v1/posts/{}/contacts/mail", c.p1), Some(&c.duty), Some(json!({"address": "x@y.z"})))
+        .call(
+            Method::PUT,
+            &format!("/api/v1/posts/{}/contacts/mail", c.p1),
+            Some(&c.duty),
+            Some(json!({"address": "x@y.z"})),
+        )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
-    let a = hub.call(Method::GET, &format!("/api/v1/posts/{}/contacts", c.p1), Some(&c.duty), None).await;
-    assert_eq!(a.body, json!([{"channel": "mail", "address": "post1@hub.example"}]));
+    let a = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/posts/{}/contacts", c.p1),
+            Some(&c.duty),
+            None,
+        )
+        .await;
+    assert_eq!(
+        a.body,
+        json!([{"channel": "mail", "address": "post1@hub.example"}])
+    );
     // A gateway template with a typo: 400 naming the placeholder.
-    let check = |body: serde_json::Value| hub.call(Method::POST, "/api/v1/notify/gateway-check", Some(&c.admin), Some(body));
+    let check = |body: serde_json::Value| {
+        hub.call(
+            Method::POST,
+            "/api/v1/notify/gateway-check",
+            Some(&c.admin),
+            Some(body),
+        )
+    };
     let a = check(json!({"url": "https://sms.example/?to={{phone}}"})).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert!(a.body.to_string().contains("{{phone}}"), "{}", a.body);

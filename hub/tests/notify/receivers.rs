@@ -111,7 +111,10 @@ async fn hook(State(r): State<Receivers>, headers: HeaderMap, body: Bytes) -> St
     let mut signed = ts.as_bytes().to_vec();
     signed.push(b'.');
     signed.extend_from_slice(&body);
-    let expected = format!("sha256={}", hex::encode(hmac(WEBHOOK_SECRET.as_bytes(), &signed)));
+    let expected = format!(
+        "sha256={}",
+        hex::encode(hmac(WEBHOOK_SECRET.as_bytes(), &signed))
+    );
     if ts.is_empty() || h("x-gridwatch-signature") != expected {
         return StatusCode::UNAUTHORIZED;
     }
@@ -119,11 +122,21 @@ async fn hook(State(r): State<Receivers>, headers: HeaderMap, body: Bytes) -> St
     if v["idempotency_key"] != h("idempotency-key") {
         return StatusCode::BAD_REQUEST;
     }
-    r.record("hook", h("idempotency-key"), "", v["text"].as_str().unwrap_or(""))
+    r.record(
+        "hook",
+        h("idempotency-key"),
+        "",
+        v["text"].as_str().unwrap_or(""),
+    )
 }
 
 /// SMS and voice gateways: the body the template made (`{"to", "text", "key"}`).
-async fn gateway(endpoint: &'static str, r: Receivers, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn gateway(
+    endpoint: &'static str,
+    r: Receivers,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer gw-token") {
         return StatusCode::UNAUTHORIZED;
     }
@@ -145,7 +158,10 @@ async fn voice(State(r): State<Receivers>, headers: HeaderMap, body: Bytes) -> S
 async fn wecom(State(r): State<Receivers>, body: Bytes) -> (StatusCode, axum::Json<Value>) {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if v["msgtype"] != "text" || !v["text"]["content"].is_string() {
-        return (StatusCode::OK, axum::Json(json!({"errcode": 40008, "errmsg": "invalid message type"})));
+        return (
+            StatusCode::OK,
+            axum::Json(json!({"errcode": 40008, "errmsg": "invalid message type"})),
+        );
     }
     let status = r.record("wecom", "", "", v["text"]["content"].as_str().unwrap());
     (status, axum::Json(json!({"errcode": 0, "errmsg": "ok"})))
@@ -157,12 +173,20 @@ async fn dingtalk(
     body: Bytes,
 ) -> axum::Json<Value> {
     let ts = q.get("timestamp").cloned().unwrap_or_default();
-    let expected = b64(&hmac(BOT_SECRET.as_bytes(), format!("{ts}\n{BOT_SECRET}").as_bytes()));
+    let expected = b64(&hmac(
+        BOT_SECRET.as_bytes(),
+        format!("{ts}\n{BOT_SECRET}").as_bytes(),
+    ));
     if q.get("sign") != Some(&expected) {
         return axum::Json(json!({"errcode": 310000, "errmsg": "sign not match"}));
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    r.record("dingtalk", "", "", v["text"]["content"].as_str().unwrap_or(""));
+    r.record(
+        "dingtalk",
+        "",
+        "",
+        v["text"]["content"].as_str().unwrap_or(""),
+    );
     axum::Json(json!({"errcode": 0, "errmsg": "ok"}))
 }
 
@@ -173,7 +197,12 @@ async fn feishu(State(r): State<Receivers>, body: Bytes) -> axum::Json<Value> {
     if v["sign"] != expected.as_str() {
         return axum::Json(json!({"code": 19021, "msg": "sign match fail"}));
     }
-    r.record("feishu", "", "", v["content"]["text"].as_str().unwrap_or(""));
+    r.record(
+        "feishu",
+        "",
+        "",
+        v["content"]["text"].as_str().unwrap_or(""),
+    );
     axum::Json(json!({"code": 0, "msg": "success"}))
 }
 
