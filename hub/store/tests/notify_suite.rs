@@ -72,7 +72,7 @@ on_both!(
             not_before: later,
         };
         store
-            .expand_notify_event(&b[0], &[d.clone()], later)
+            .expand_notify_event(&b[0], std::slice::from_ref(&d), later)
             .await
             .unwrap();
         store.expand_notify_event(&b[0], &[d], later).await.unwrap();
