@@ -175,6 +175,11 @@ pub async fn get(
             v["delivery"] = contacts::delivery(latest.as_ref(), false);
             v["caller"] = contacts::caller(&s.store, &incident).await;
             v["timeline"] = json!(events);
+            // Who was reached off the console, and how (issue 18): with phone numbers, so for
+            // the duty room and admins only.
+            if matches!(caller.role(), Role::Admin | Role::DutyOfficer) {
+                v["notifications"] = json!(s.store.notify_attempts(&id).await?);
+            }
         }
         Form::Resident => {
             v["delivery"] = contacts::delivery(latest.as_ref(), true);

@@ -302,6 +302,14 @@ on_both_backends!(the_right_people_at_each_step, |backend| async move {
     let attempts = a.body.as_array().unwrap();
     assert_eq!(attempts.len(), 8, "{}", a.body);
     assert!(attempts.iter().all(|x| x["outcome"] == "sent"));
+    // The incident's page shows them to the duty room, not to the post's responders.
+    let page = common::community::get(&hub, &c.duty, &id).await;
+    assert_eq!(page["notifications"].as_array().map(Vec::len), Some(8));
+    let page = common::community::get(&hub, &c.r2, &id).await;
+    assert!(
+        page.get("notifications").is_none() || page["notifications"].is_null(),
+        "{page}"
+    );
     // Residents and responders do not see who was called.
     let a = hub
         .call(
