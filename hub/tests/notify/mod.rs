@@ -325,13 +325,16 @@ on_both_backends!(the_right_people_at_each_step, |backend| async move {
 on_both_backends!(
     a_receiver_failing_three_times_gets_it_once_more,
     |backend| async move {
-        let Setup {
-            hub,
-            c,
-            rx,
-            notifier,
-            ..
-        } = setup(backend).await;
+        let Setup { hub, c, rx, .. } = setup(backend).await;
+        // This one counts into the hub's own metrics, served at /metrics.
+        let notifier = Notifier::new(
+            hub.state.store.clone(),
+            hub.state.clock.clone(),
+            hub.state.config.notify.clone(),
+            "node-m".into(),
+            &hub.state.metrics,
+        )
+        .unwrap();
         let id = s(&raise(&hub, &c.button, None).await["id"]).to_string();
         rx.fail("hook", 3);
         let mut minute = 0;
@@ -343,8 +346,21 @@ on_both_backends!(
             minute += 10;
             hub.clock.set(at(minute));
         }
+        // Three failures in a row: the channel is failing (health on the stream).
+        assert!(notifier.failing().lock().unwrap().contains("hook"));
         let r = notifier.tick().await.unwrap();
         assert_eq!((r.sent, r.failed), (1, 0));
+        assert!(notifier.failing().lock().unwrap().is_empty(), "recovered");
+        let m = hub.call(Method::GET, "/metrics", None, None).await;
+        let text = m.body.as_str().unwrap();
+        assert!(
+            text.contains(r#"gridwatch_notifications_total{channel="hook",outcome="failed"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"gridwatch_notifications_total{channel="hook",outcome="sent"} 1"#),
+            "{text}"
+        );
         hub.clock.set(at(120));
         assert_eq!(notifier.tick().await.unwrap(), Default::default());
         let all = rx.all("hook");
