@@ -508,3 +508,55 @@ on_both_backends!(contacts_and_templates_are_validated, |backend| async move {
     let a = check(json!({"url": "https://sms.example/?to={{to}}&msg={{text}}"})).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 });
+
+on_both_backends!(
+    quiet_hours_hold_a_camera_alert_but_never_an_sos,
+    |backend| async move {
+        let rx = Receivers::default();
+        let (base, smtp) = receivers::start(&rx).await;
+        let mut config = config(&base, smtp);
+        config.notify.quiet_hours = Some(
+            serde_json::from_value(
+                json!({"start": "22:00:00", "end": "07:00:00", "utc_offset_minutes": 480}),
+            )
+            .unwrap(),
+        );
+        config.notify.rules.push(rule(
+            "camera-hook",
+            &[T::CameraOffline],
+            Recipients::Address(format!("{base}/hook")),
+            "hook",
+        ));
+        let hub = Hub::with_config(backend, config).await;
+        let c = community(&hub).await;
+        let notifier = new_notifier(&hub, "node-q");
+        // 23:00 in Beijing.
+        hub.clock.set(at(7 * 60));
+        raise(&hub, &c.button, None).await;
+        hub.state
+            .store
+            .record_events(
+                None,
+                &[gridwatch_core::event::EventDraft::new(
+                    T::CameraOffline,
+                    json!({"camera_id": c.cams[0]}),
+                )],
+                &gridwatch_core::event::Actor::timer(),
+                at(7 * 60),
+            )
+            .await
+            .unwrap();
+        let r = notifier.tick().await.unwrap();
+        assert_eq!((r.expanded, r.sent), (2, 1), "the SOS at once");
+        assert!(rx.accepted("hook")[0].text.contains("新的求助"));
+        hub.clock.set(at(14 * 60) - Duration::minutes(1));
+        assert_eq!(notifier.tick().await.unwrap().sent, 0, "06:59: still quiet");
+        hub.clock.set(at(15 * 60));
+        assert_eq!(
+            notifier.tick().await.unwrap().sent,
+            1,
+            "07:00: the camera alert"
+        );
+        assert!(rx.accepted("hook")[1].text.contains(c.cams[0].as_str()));
+    }
+);
