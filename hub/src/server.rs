@@ -103,6 +103,12 @@ fn spawn_housekeeping(state: AppState) {
                 Ok(n) => tracing::info!(keys = n, "old idempotency keys forgotten"),
                 Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
             }
+            let before = state.now() - chrono::Duration::days(7);
+            match state.store.purge_notify_outbox(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "expanded notification outbox rows forgotten"),
+                Err(e) => tracing::warn!(error = %e, "could not purge the notification outbox"),
+            }
         }
     });
 }

@@ -297,6 +297,18 @@ impl Store {
         }))
     }
 
+    /// Forgets outbox rows expanded before `before` (their deliveries and attempts stay: they
+    /// are the incidents' record). Returns how many.
+    pub async fn purge_notify_outbox(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(with_pool!(self, p => {
+            sqlx::query("DELETE FROM notify_outbox WHERE expanded_at IS NOT NULL AND expanded_at < $1")
+                .bind(to_ms(before))
+                .execute(p)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// A post's group-bot addresses, by channel.
     pub async fn post_contacts(&self, post_id: &str) -> Result<Vec<(String, String)>, StoreError> {
         Ok(with_pool!(self, p => {

@@ -105,6 +105,11 @@ on_both!(
             .await
             .unwrap();
         assert_eq!(store.notify_backlog().await.unwrap(), (29, 0));
+        // Only expanded rows are forgotten, and only old ones.
+        assert_eq!(store.purge_notify_outbox(later).await.unwrap(), 0);
+        let week = later + Duration::days(7);
+        assert_eq!(store.purge_notify_outbox(week).await.unwrap(), 1);
+        assert_eq!(store.notify_backlog().await.unwrap(), (29, 0));
         let id = b[0].incident_id.clone().unwrap();
         let attempts = store.notify_attempts(&id).await.unwrap();
         let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
