@@ -125,6 +125,16 @@ impl Received {
     }
 }
 
+/// [`fast_config`] with room for the foreign server's first answer: it starts its encoder
+/// (x264 or x265, in real time, in Python) only when asked, which on a loaded machine can take
+/// longer than the simulator's 3 s.
+fn foreign_config() -> IngestConfig {
+    IngestConfig {
+        connect_timeout: Duration::from_secs(10),
+        ..fast_config()
+    }
+}
+
 fn udp_camera(id: &str, url: &str) -> gridwatch_ingest::CameraConfig {
     let mut c = camera(id, url);
     c.transport = Transport::Udp;
@@ -152,9 +162,9 @@ async fn transitions(
 async fn h265_open_gop_starts_a_gop_at_each_cra() {
     init_tracing();
     let cam = ForeignCamera::start(Encoding::h265());
-    let cameras = Cameras::new(fast_config());
+    let cameras = Cameras::new(foreign_config());
     cameras.apply([camera("c1", &cam.url())]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(10)).await;
+    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
 
     let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
@@ -198,10 +208,10 @@ async fn a_stream_without_keyframes_past_the_bound_says_so() {
             max_bytes: 32 << 20,
             max_duration: Duration::from_secs(2),
         },
-        ..fast_config()
+        ..foreign_config()
     });
     cameras.apply([camera("c1", &cam.url())]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(10)).await;
+    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(20)).await;
     let mut watch = cameras.watch("c1", Quality::Main).unwrap();
     let said = tokio::time::timeout(
         Duration::from_secs(6),
@@ -245,11 +255,11 @@ async fn survives_loss_and_reordering(encoding: Encoding, video_codec: VideoCode
         },
     )
     .await;
-    let cameras = Cameras::new(fast_config());
+    let cameras = Cameras::new(foreign_config());
     let mut events = cameras.events();
     let url = format!("rtsp://127.0.0.1:{}/cam", proxy.port);
     cameras.apply([udp_camera("c1", &url)]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(10)).await;
+    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(20)).await;
     let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
     let mut got = Received::backlog(&mut viewer, video_codec);
     let (watched, ()) = tokio::join!(
@@ -327,12 +337,12 @@ async fn a_stream_joined_mid_fu_a_comes_online() {
         },
     )
     .await;
-    let cameras = Cameras::new(fast_config());
+    let cameras = Cameras::new(foreign_config());
     let mut events = cameras.events();
     let url = format!("rtsp://127.0.0.1:{}/cam", proxy.port);
     let started = Instant::now();
     cameras.apply([udp_camera("c1", &url)]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(10)).await;
+    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(20)).await;
     eprintln!("online {:?} after joining mid-FU-A", started.elapsed());
     assert!(proxy.counts.joined_mid_fragment.load(Ordering::SeqCst));
     assert_eq!(
@@ -373,18 +383,29 @@ async fn tolerates_camera_quirks(encoding: Encoding, codec: VideoCodec) {
         },
     )
     .await;
-    let cameras = Cameras::new(fast_config());
-    let mut events = cameras.events();
+    // Every frame is counted below, so a pause of the encoder on a loaded machine (x265 in
+    // Python, beside other tests) need not count as a stall here.
+    let cameras = Cameras::new(IngestConfig {
+        stall_timeout: Duration::from_secs(4),
+        ..foreign_config()
+    });
     let url = format!("rtsp://127.0.0.1:{}/cam", proxy.port);
     cameras.apply([udp_camera("c1", &url)]);
-    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(10)).await;
+    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(20)).await;
+    // Watched from the moment it is online: a first attempt that the loaded machine lets time
+    // out is not the quirks' doing (CI saw one, once, among eight tests at a time); going
+    // offline once online would be.
+    let mut events = cameras.events();
     let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
     let mut got = Received::backlog(&mut viewer, codec);
     let (watched, ()) = tokio::join!(
         transitions(&mut events, Duration::from_secs(3)),
         got.follow(&mut viewer, codec, Duration::from_secs(3)),
     );
-    assert_eq!(watched, [(StreamState::Connecting, StreamState::Online)]);
+    assert!(
+        !watched.iter().any(|(from, _)| *from == StreamState::Online),
+        "online throughout: {watched:?}"
+    );
     let quirky = proxy.counts.quirky.load(Ordering::Relaxed);
     let forwarded = proxy.counts.forwarded.load(Ordering::Relaxed);
     eprintln!(
