@@ -22,11 +22,7 @@ export default {
   "event.post.online": "Post online", "event.post.offline": "Post offline",
   "cam.online": "Online", "cam.offline": "Offline", "cam.connecting": "Connecting", "cam.unknown": "Unknown",
   "cam.unsupported": "Camera video format not supported", "cam.unplayable": "This browser cannot play this video format",
-<<<<<<< HEAD
-  "cam.stalled": "No picture (stalled)", "cam.auth_failed": "Camera refused the login", "cam.none": "No cameras", "cam.focus": "Click to enlarge, again to go back",
-=======
-  "cam.stalled": "No picture (stalled)", "cam.auth_failed": "Camera refused the login", "cam.none": "No cameras", "cam.focus": "Double-click to focus, again to go back", "cam.latency": "Show how old the picture is (camera to screen)",
->>>>>>> cameras
+  "cam.stalled": "No picture (stalled)", "cam.auth_failed": "Camera refused the login", "cam.none": "No cameras", "cam.focus": "Click to enlarge, again to go back", "cam.latency": "Show how old the picture is (camera to screen)",
   "wall.layout": "Layout", "wall.fullscreen": "Full screen", "wall.alerts": "Incidents", "wall.no_alerts": "No open incidents",
   "wall.new_sos": "New SOS!",
   "wall.alarm.undelivered": "Dispatch not received: the post's console is offline. Phone the post now!",

@@ -22,11 +22,7 @@ export default {
   "event.post.online": "警务室上线", "event.post.offline": "警务室离线",
   "cam.online": "在线", "cam.offline": "设备离线", "cam.connecting": "连接中", "cam.unknown": "未知",
   "cam.unsupported": "摄像头视频格式不支持", "cam.unplayable": "浏览器不支持此视频格式",
-<<<<<<< HEAD
-  "cam.stalled": "画面中断", "cam.auth_failed": "摄像头认证失败", "cam.none": "没有摄像头", "cam.focus": "单击放大，再次单击还原",
-=======
-  "cam.stalled": "画面中断", "cam.auth_failed": "摄像头认证失败", "cam.none": "没有摄像头", "cam.focus": "双击放大，再次双击还原", "cam.latency": "显示画面延迟（摄像头到屏幕）",
->>>>>>> cameras
+  "cam.stalled": "画面中断", "cam.auth_failed": "摄像头认证失败", "cam.none": "没有摄像头", "cam.focus": "单击放大，再次单击还原", "cam.latency": "显示画面延迟（摄像头到屏幕）",
   "wall.layout": "画面布局", "wall.fullscreen": "全屏", "wall.alerts": "警情", "wall.no_alerts": "当前没有未结警情",
   "wall.new_sos": "新的一键报警！",
   "wall.alarm.undelivered": "派警未送达：警务室接警台不在线，请立即电话联系警务室！",
