@@ -446,18 +446,41 @@ impl Config {
     }
 }
 
-/// `url` with the password of its user info, if any, shown as `***`.
+/// `url` with the password of its user info, and any password-like query parameter
+/// (`?password=`, `sslpassword=`, `token=`, …), shown as `***`.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
+            let userinfo = &base[s + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..s + 3], &base[at..]),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(q) = query {
+        let secret = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            ["password", "pass", "pwd", "secret", "token"]
+                .iter()
+                .any(|s| k.ends_with(s))
+        };
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if secret(k) => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
     }
+    out
 }
 
 fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
@@ -608,6 +631,14 @@ mod tests {
         );
         assert_eq!(redact_url("nats://hub@n1:4222"), "nats://hub@n1:4222");
         assert_eq!(redact_url("sqlite://data/gw.db"), "sqlite://data/gw.db");
+        assert_eq!(
+            redact_url("postgres://gw@db/gw?password=secret&sslmode=require&sslpassword=k"),
+            "postgres://gw@db/gw?password=***&sslmode=require&sslpassword=***"
+        );
+        assert_eq!(
+            redact_url("postgres://gw:s@db/gw?application_name=hub"),
+            "postgres://gw:***@db/gw?application_name=hub"
+        );
     }
 
     #[test]

@@ -28,3 +28,4 @@ mod response_check;
 mod role_matrix;
 mod sos_retry;
 mod stream;
+mod validation;

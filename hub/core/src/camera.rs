@@ -247,7 +247,54 @@ pub fn validate_rtsp_url(field: &str, url: &str) -> Result<(), ValidationError> 
     if authority.is_empty() || url.len() > 1000 || url.chars().any(|c| c.is_whitespace()) {
         return Err(ValidationError::new(field, "is not a valid RTSP URL"));
     }
+    let (host, port) = split_host_port(authority)
+        .ok_or_else(|| ValidationError::new(field, "is not a valid RTSP URL (host[:port])"))?;
+    if let Some(port) = port {
+        if !matches!(port.parse::<u32>(), Ok(1..=65535))
+            || !port.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(ValidationError::new(
+                field,
+                format!("port {port} is not a port (1 to 65535)"),
+            ));
+        }
+    }
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        if is_link_local(ip) {
+            // 169.254.169.254 and its kind answer cloud metadata, not video: an admin's typo
+            // or a stolen admin session must not make the hub fetch them.
+            return Err(ValidationError::new(
+                field,
+                format!("{ip} is a link-local address (cloud metadata, not a camera)"),
+            ));
+        }
+    }
     Ok(())
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; `None` when the brackets do not close or the
+/// host is empty.
+fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        return (!host.is_empty()).then_some((host, port));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    (!host.is_empty() && !host.contains(':')).then_some((host, port))
+}
+
+fn is_link_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
 }
 
 fn validate_fields(
@@ -436,6 +483,29 @@ mod tests {
         assert!(e.message.contains("credentials"));
         assert!(validate_rtsp_url("rtsp_url", "http://x/").is_err());
         assert!(validate_rtsp_url("rtsp_url", "rtsp:///path").is_err());
+        for bad in [
+            "rtsp://[::1]:99999/x",
+            "rtsp://10.0.0.5:0/x",
+            "rtsp://10.0.0.5:55x/x",
+            "rtsp://10.0.0.5:/x",
+            "rtsp://[::1/x",
+            "rtsp://:554/x",
+        ] {
+            let e = validate_rtsp_url("rtsp_url", bad).unwrap_err();
+            assert_eq!(e.field, "rtsp_url", "{bad}");
+        }
+        for metadata in ["rtsp://169.254.169.254/latest", "rtsp://[fe80::1]:554/x"] {
+            let e = validate_rtsp_url("rtsp_url", metadata).unwrap_err();
+            assert!(e.message.contains("link-local"), "{metadata}: {e}");
+        }
+        for good in [
+            "rtsp://[::1]:8554/x",
+            "rtsp://[2001:db8::5]/Streaming/101",
+            "rtsps://cam.example:322/live",
+            "rtsp://192.168.1.64:554/h265",
+        ] {
+            assert!(validate_rtsp_url("rtsp_url", good).is_ok(), "{good}");
+        }
     }
 
     #[test]

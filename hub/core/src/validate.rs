@@ -37,7 +37,31 @@ pub fn name(field: &str, value: &str, max: usize) -> Result<(), ValidationError>
             "must not contain control characters",
         ));
     }
+    if let Some(c) = t.chars().find(|&c| is_invisible_format(c)) {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must not contain invisible formatting characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Characters that change how a name looks without being seen: bidirectional overrides and
+/// isolates (a name that reads "post 1" on the wall but sorts and matches as something else),
+/// zero-width spaces and joiners, the byte-order mark. A name shown to officers must be what
+/// it looks like.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' // zero-width space, non-joiner, joiner; LRM, RLM
+        | '\u{202A}'..='\u{202E}' // embeddings and overrides
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{2069}' // isolates
+        | '\u{061C}' // Arabic letter mark
+        | '\u{FEFF}' // byte-order mark
+    )
 }
 
 /// Optional free text of at most `max` characters.
@@ -79,6 +103,20 @@ mod tests {
         assert_eq!(name("name", "  ", 10).unwrap_err().field, "name");
         assert!(name("name", "abcdefghijk", 10).is_err());
         assert!(name("name", "a\u{7}b", 10).is_err());
+    }
+
+    #[test]
+    fn names_with_invisible_formatting_are_refused() {
+        for bad in [
+            "警务室\u{202E}1",
+            "a\u{200B}b",
+            "\u{2066}x\u{2069}",
+            "\u{FEFF}网格",
+        ] {
+            let e = name("name", bad, 20).unwrap_err();
+            assert!(e.message.contains("invisible"), "{bad:?}: {e}");
+        }
+        assert!(name("name", "东门 (North gate) – 1号", 40).is_ok());
     }
 
     #[test]

@@ -71,19 +71,56 @@ pub mod posts {
 }
 
 pub mod grids {
+    //! A grid's own response windows are checked against the centre's here, where both are
+    //! known: a grid whose at-risk time comes after its response window would never warn
+    //! before the promise is broken (routing would fall back to the centre's windows, with
+    //! only a log line to say so).
     use super::*;
     use gridwatch_core::grid::{Grid, GridPatch, NewGrid};
-    crud_handlers!(
-        Grid,
-        NewGrid,
-        GridPatch,
-        grids,
-        create_grid,
-        grid,
-        update_grid,
-        delete_grid
-    );
-    create_handler!(Grid, NewGrid, create_grid);
+
+    pub async fn list(State(s): State<AppState>) -> ApiResult<axum::Json<Vec<Grid>>> {
+        Ok(axum::Json(s.store.grids().await?))
+    }
+
+    pub async fn get(
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+    ) -> ApiResult<axum::Json<Grid>> {
+        Ok(axum::Json(s.store.grid(&id).await?))
+    }
+
+    pub async fn create(
+        State(s): State<AppState>,
+        Json(new): Json<NewGrid>,
+    ) -> ApiResult<(StatusCode, axum::Json<Grid>)> {
+        s.incidents.policy.with_overrides(
+            new.response_minutes,
+            new.ack_minutes,
+            new.at_risk_minutes,
+        )?;
+        Ok((
+            StatusCode::CREATED,
+            axum::Json(s.store.create_grid(new, s.now()).await?),
+        ))
+    }
+
+    pub async fn patch(
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+        Json(p): Json<GridPatch>,
+    ) -> ApiResult<axum::Json<Grid>> {
+        let after = s.store.grid(&id).await?.patched(p.clone())?;
+        s.incidents.policy.for_grid(&after)?;
+        Ok(axum::Json(s.store.update_grid(&id, p, s.now()).await?))
+    }
+
+    pub async fn delete(
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+    ) -> ApiResult<StatusCode> {
+        s.store.delete_grid(&id).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
 }
 
 pub mod users {

@@ -115,7 +115,8 @@ impl Store {
             Ok(_) => Ok(user),
             Err(e) => match StoreError::from(e) {
                 StoreError::Conflict(_) => Err(StoreError::Conflict(format!(
-                    "username {} is taken",
+                    "username {} is taken (names that differ only in upper and lower case \
+                     are the same name)",
                     user.username
                 ))),
                 other => Err(other),
