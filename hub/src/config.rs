@@ -64,6 +64,10 @@ pub struct HttpConfig {
     /// believed: behind one, every client would otherwise have the proxy's address, and the
     /// login throttle would slow the whole duty room for one stranger's guesses.
     pub trusted_proxies: Vec<String>,
+    /// Origins (`https://wall.centre.local`) besides the hub's own whose pages may open its
+    /// WebSockets and send it cookie-authenticated changes; any other site is refused 403
+    /// (see `http::origin`). Empty: the hub's own pages only.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,6 +291,7 @@ impl Default for HttpConfig {
             secure_cookies: false,
             request_timeout_seconds: 30,
             trusted_proxies: vec![],
+            allowed_origins: vec![],
         }
     }
 }
@@ -409,6 +414,16 @@ impl Config {
                     "http.trusted_proxies: {p:?} is not an address or a network (10.0.0.0/8)"
                 ))
             })?;
+        }
+        for o in &self.http.allowed_origins {
+            let ok = o.split_once("://").is_some_and(|(scheme, host)| {
+                matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')
+            });
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "http.allowed_origins: {o:?} is not an origin (https://host[:port])"
+                )));
+            }
         }
         self.response.policy()?;
         self.mqtt.validate()?;

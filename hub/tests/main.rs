@@ -22,6 +22,7 @@ mod incidents;
 mod mqtt;
 mod notify;
 mod ops;
+mod origin;
 mod recording;
 mod reports;
 mod response_check;

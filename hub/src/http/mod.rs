@@ -1,5 +1,5 @@
 //! The HTTP edge: the router, built from [`endpoints::all`], and the layers every request
-//! passes (request span, metrics, body limit, timeout, panic guard).
+//! passes (request span, metrics, body limit, timeout, panic guard, the origin check).
 
 pub mod admin;
 pub mod auth;
@@ -13,6 +13,7 @@ pub mod json;
 pub mod live;
 pub mod openapi;
 pub mod ops;
+pub mod origin;
 pub mod pages;
 pub mod reports;
 pub mod snapshot;
@@ -51,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
+        ))
+        .layer(middleware::from_fn_with_state(
+            origin::AllowedOrigins::new(&state.config.http.allowed_origins),
+            origin::check,
         ))
         .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes))
         .layer(middleware::from_fn_with_state(timeout, deadline))
