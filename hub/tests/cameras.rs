@@ -861,3 +861,66 @@ async fn transport_and_quirks_are_set_per_camera_and_applied_without_a_restart()
     )
     .await;
 }
+
+/// A live viewer that stops reading (no pong to the hub's pings) is closed with 4008 once
+/// `[cameras] live_idle_seconds` have passed, while one that reads on is kept (issue 15,
+/// hardening 3: 500 unread live sockets were never closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_viewer_that_stops_reading_is_closed_and_a_reading_one_is_kept() {
+    let sim = start_sim(1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store(Backend::Sqlite, dir.path()).await.unwrap();
+    let mut config = Config::default();
+    config.cameras.live_idle_seconds = 2;
+    let hub = serve(dir, store, config).await;
+    let admin = hub.login("admin", None).await;
+    let duty = hub.login("duty_officer", None).await;
+    let cam = hub
+        .add_camera(&admin, json!({"name": "东门", "rtsp_url": sim.url(1)}))
+        .await;
+    let id = cam["id"].as_str().unwrap().to_string();
+    hub.wait_camera(&duty, &id, Duration::from_secs(10), |c| {
+        c["status"] == "online"
+    })
+    .await;
+    let url = format!("{}/api/v1/cameras/{id}/live?token={duty}", hub.ws);
+    let (mut reader, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut sleeper, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    assert!(matches!(next_message(&mut sleeper).await, Message::Text(_)));
+
+    // The reader reads (and so answers pings) for 3 s; the sleeper reads nothing meanwhile.
+    // The hub gives the sleeper up at 2 to 2.5 s and keeps the socket 3 s more for the
+    // closing handshake, so the sleeper, waking at 3 s, reads its close.
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut frames = 0;
+    while Instant::now() < until {
+        if let Message::Binary(_) = next_message(&mut reader).await {
+            frames += 1;
+        }
+    }
+    assert!(frames > 30, "the reader got {frames} frames in 3 s");
+
+    // The sleeper wakes: what was sent before the hub gave up, then a 4008 close.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(msg) = sleeper.next().await {
+            match msg {
+                Ok(Message::Close(Some(frame))) => return Some(u16::from(frame.code)),
+                Ok(_) => continue,
+                Err(e) => {
+                    eprintln!("sleeper: {e}");
+                    return None;
+                }
+            }
+        }
+        None
+    })
+    .await
+    .expect("the sleeper's socket ends within 10 s");
+    assert_eq!(closed, Some(4008), "closed as too slow");
+
+    // The reader is still served.
+    assert!(matches!(
+        next_message(&mut reader).await,
+        Message::Binary(_)
+    ));
+}

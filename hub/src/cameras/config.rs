@@ -34,6 +34,11 @@ pub struct CamerasConfig {
     /// serves every camera whose frames came meanwhile. It is the most delay this adds to a
     /// frame; 0 wakes for every event (more CPU per stream).
     pub wake_batch_ms: u64,
+    /// Seconds a live viewer may go without answering the hub's pings (a WebSocket pong,
+    /// which a browser sends only once it has read every frame before the ping) before it is
+    /// closed with 4008: a viewer that stopped reading would otherwise hold its buffers for
+    /// as long as the kernel's socket buffers take to fill. Pings go every quarter of it.
+    pub live_idle_seconds: u64,
 }
 
 impl Default for CamerasConfig {
@@ -49,6 +54,7 @@ impl Default for CamerasConfig {
             snapshot_timeout_seconds: 5,
             video_threads: 1,
             wake_batch_ms: 5,
+            live_idle_seconds: 20,
         }
     }
 }
@@ -78,6 +84,11 @@ impl CamerasConfig {
 
     pub fn resync_every(&self) -> Duration {
         Duration::from_secs(self.resync_seconds.max(1))
+    }
+
+    /// How long a live viewer may stay silent; at least 2 s.
+    pub fn live_idle(&self) -> Duration {
+        Duration::from_secs(self.live_idle_seconds.max(2))
     }
 
     pub fn snapshot_timeout(&self) -> Duration {

@@ -10,7 +10,9 @@
 //! the others nothing; a client whose socket does not take a frame within
 //! [`WRITE_TIMEOUT`] is disconnected. When the camera is removed the socket is closed with
 //! 1001; when the session the socket was opened with is over (logout, expiry, user deleted or
-//! changed) with 1008; a client's ping or close is answered. Each live media frame sent observes
+//! changed) with 1008; a client's ping or close is answered. The hub pings every quarter of
+//! `[cameras] live_idle_seconds`; a client that has sent nothing (no pong) for that long has
+//! stopped reading and is closed with 4008, as a slow stream console is. Each live media frame sent observes
 //! `gridwatch_live_send_delay_seconds`: from the frame's arrival from the camera to the socket
 //! having taken its bytes.
 
@@ -18,7 +20,7 @@ use super::caller::Caller;
 use super::cameras::ensure_visible;
 use super::error::{ApiError, ApiResult};
 use super::json::{Path, Query};
-use super::stream::{session_over, SessionEnd, SessionWatch};
+use super::stream::{session_over, SessionEnd, SessionWatch, SLOW_CLIENT};
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -29,9 +31,14 @@ use futures::{SinkExt, StreamExt};
 use gridwatch_ingest::{LiveMessage, Quality, Viewer};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long a closed socket is kept reading for the client's answering close.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// Longest a client's socket may take to accept one frame.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,14 +86,15 @@ pub async fn live(
     let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
     let delay = s.cameras.live_send_delay.clone();
+    let idle = s.cameras.config.live_idle();
     Ok(ws.on_upgrade(move |socket| async move {
         // The session is checked here, on the main runtime; the video thread only polls the
         // answer.
         let session = session.spawn();
         // On the camera's video thread when it has one (see `Viewer::home`).
         match viewer.home().cloned() {
-            Some(home) => drop(home.spawn(serve(socket, viewer, id, delay, session))),
-            None => serve(socket, viewer, id, delay, session).await,
+            Some(home) => drop(home.spawn(serve(socket, viewer, id, delay, session, idle))),
+            None => serve(socket, viewer, id, delay, session, idle).await,
         }
     }))
 }
@@ -114,8 +122,15 @@ async fn send(
 /// next to nothing: pings and a close, which the socket answers itself on the read that
 /// follows them (so this reads on after a close, until the stream ends). Reading in the sending
 /// loop instead would mean a read attempt, with its buffer preparation, after every frame.
-async fn watch_client(mut rx: futures::stream::SplitStream<WebSocket>, left: oneshot::Sender<()>) {
-    while let Some(Ok(_)) = rx.next().await {}
+async fn watch_client(
+    mut rx: futures::stream::SplitStream<WebSocket>,
+    left: oneshot::Sender<()>,
+    heard: Arc<AtomicU64>,
+    born: Instant,
+) {
+    while let Some(Ok(_)) = rx.next().await {
+        heard.store(born.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
     let _ = left.send(());
 }
 
@@ -125,15 +140,32 @@ async fn serve(
     camera: String,
     delay: prometheus::Histogram,
     mut session: SessionEnd,
+    idle: Duration,
 ) {
     let (mut tx, rx) = socket.split();
     let (left_tx, mut left) = oneshot::channel();
-    let client = tokio::spawn(watch_client(rx, left_tx));
+    // When the client was last heard from, in ms after `born`: written by the reader, read
+    // at each ping (an atomic, not a channel: one store per pong, no wake-up).
+    let born = Instant::now();
+    let heard = Arc::new(AtomicU64::new(0));
+    let client = tokio::spawn(watch_client(rx, left_tx, heard.clone(), born));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + idle / 4, idle / 4);
     let quality = viewer.quality();
     let ended = loop {
         tokio::select! {
             biased;
             _ = &mut left => break "client left",
+            _ = ping.tick() => {
+                let silent = born.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
+                if silent >= idle {
+                    let close = CloseFrame { code: SLOW_CLIENT, reason: "not reading: too slow".into() };
+                    let _ = send(&mut tx, Message::Close(Some(close))).await;
+                    break "client too slow (no pong)";
+                }
+                if let Err(why) = send(&mut tx, Message::Ping(Default::default())).await {
+                    break why;
+                }
+            }
             why = &mut session => {
                 let _ = send(&mut tx, session_over(why)).await;
                 break why;
@@ -167,6 +199,12 @@ async fn serve(
             }
         }
     };
+    if ended != "client left" {
+        // The closing handshake: a client reading its backlog answers pings on the way to our
+        // close frame; dropping the socket now would reset those writes and lose the close
+        // (and its reason) before the client reads it.
+        let _ = tokio::time::timeout(CLOSE_GRACE, &mut left).await;
+    }
     client.abort();
     tracing::debug!(%camera, %quality, skips = viewer.skips(), why = ended, "live viewer gone");
 }
