@@ -68,6 +68,16 @@ pub struct HttpConfig {
     /// WebSockets and send it cookie-authenticated changes; any other site is refused 403
     /// (see `http::origin`). Empty: the hub's own pages only.
     pub allowed_origins: Vec<String>,
+    /// Seconds a connection may take to send a request head (idle keep-alive included)
+    /// before it is closed: a client trickling bytes cannot hold a connection for ever.
+    pub header_read_timeout_seconds: u64,
+    /// Most connections open at once; 0 (the default) is the file limit less room for the
+    /// database, cameras and recordings. The last 64 under it serve only `/healthz`,
+    /// `/readyz` and `/api/v1/sos`; beyond it a connection is answered 503 and closed.
+    pub max_connections: usize,
+    /// Connections one address may hold before its further ones serve only `/healthz`,
+    /// `/readyz` and `/api/v1/sos` (trusted proxies are not held to it).
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,6 +302,9 @@ impl Default for HttpConfig {
             request_timeout_seconds: 30,
             trusted_proxies: vec![],
             allowed_origins: vec![],
+            header_read_timeout_seconds: 10,
+            max_connections: 0,
+            max_connections_per_address: 256,
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use crate::config::Config;
 use crate::state::AppState;
-use axum::serve::ListenerExt;
 use gridwatch_core::clock::SystemClock;
 use gridwatch_store::{Store, StoreOptions};
 use std::net::SocketAddr;
@@ -58,21 +57,24 @@ pub async fn start(
     crate::cameras::start(&state).await;
     let cameras = state.cameras.clone();
     let app = crate::http::router(state.clone());
-    // Alerts and video are many small writes: without TCP_NODELAY, Nagle holds the second of
-    // two back-to-back messages until the first is acknowledged, and a delayed ACK makes that
-    // up to 40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-        }
-    });
+    let limits = connection_limits(&state.config.http);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        per_address = limits.max_per_address,
+        "connection limits"
+    );
+    let refused = prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "connections_limited_total",
+            "Connections given only the SOS and health paths (reserve_only) or refused (full)",
+        ),
+        &["reason"],
+    )
+    .expect("metric");
+    state.metrics.register(Box::new(refused.clone()));
     let task = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served =
+            crate::http::connections::serve(listener, app, limits, refused, shutdown).await;
         if let Some(bridge) = mqtt {
             bridge.stop().await;
         }
@@ -81,6 +83,27 @@ pub async fn start(
     });
     tracing::info!(%addr, "gridwatch listening");
     Ok(Running { addr, state, task })
+}
+
+/// `[http]`'s connection rules, with the file limit raised and read for the automatic cap.
+fn connection_limits(http: &crate::config::HttpConfig) -> crate::http::connections::Limits {
+    use crate::http::connections::{automatic_max_connections, raise_file_limit};
+    let max_connections = match http.max_connections {
+        0 => automatic_max_connections(raise_file_limit()),
+        n => n,
+    };
+    crate::http::connections::Limits {
+        header_read_timeout: std::time::Duration::from_secs(
+            http.header_read_timeout_seconds.max(1),
+        ),
+        max_connections,
+        max_per_address: http.max_connections_per_address.max(1),
+        exempt: http
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| crate::http::client_addr::Network::parse(p))
+            .collect(),
+    }
 }
 
 /// How long an `Idempotency-Key` is remembered.

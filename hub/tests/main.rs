@@ -17,6 +17,7 @@ mod bad_input;
 mod camera_access;
 mod camera_outage;
 mod cameras;
+mod connections;
 mod deploy;
 mod incidents;
 mod mqtt;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod caller;
 pub mod cameras;
 pub mod client_addr;
+pub mod connections;
 pub mod endpoints;
 pub mod error;
 pub mod incidents;

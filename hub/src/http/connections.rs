@@ -1,0 +1,349 @@
+//! Accepting connections so that nobody can starve the hub of them.
+//!
+//! `axum::serve` gives a connection all the time it likes to send its request head, and takes
+//! every connection the kernel hands it. A probe opened 21,000 connections sending a byte a
+//! second: the hub reached its file limit and refused everything, `/healthz` and SOS included,
+//! for over a minute. Here every connection is accepted under three rules:
+//!
+//! * **Head timeout.** A request head must arrive within `[http] header_read_timeout_seconds`
+//!   (10), idle keep-alive connections included; then the connection is closed.
+//! * **A total cap** below the file limit (`[http] max_connections`, 0 = the file limit less
+//!   room for the database, cameras and recordings). At the cap a new connection gets a 503 and
+//!   is closed at once.
+//! * **Room kept for calls for help.** The last `RESERVED` connections under the cap, and every
+//!   connection beyond `[http] max_connections_per_address` from one address (trusted proxies
+//!   excepted), are *reserve* connections: they serve only `/healthz`, `/readyz` and
+//!   `/api/v1/sos`, without keep-alive and with a 2 s head timeout. One address's flood then
+//!   costs it its own connections, not a resident's SOS from the same network.
+//!
+//! WebSockets are counted while they are open (an upgraded connection keeps its slot).
+
+use super::client_addr::Network;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+/// Connections under the cap kept for the paths a call for help needs.
+pub const RESERVED: usize = 64;
+
+/// The head timeout of a reserve connection.
+const RESERVE_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Paths a reserve connection serves.
+fn is_reserved_path(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/api/v1/sos")
+}
+
+/// The rules, as configured.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub max_per_address: usize,
+    /// Addresses not held to `max_per_address` (reverse proxies carry many clients).
+    pub exempt: Vec<Network>,
+}
+
+/// What happens to a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    Normal,
+    Reserve,
+    Refused,
+}
+
+/// Open connections, in all and per address.
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// The connection table; a [`Slot`] gives its place back when dropped.
+#[derive(Debug, Clone)]
+struct Table {
+    limits: Arc<Limits>,
+    counts: Arc<Mutex<Counts>>,
+}
+
+struct Slot {
+    table: Table,
+    ip: IpAddr,
+}
+
+impl Table {
+    fn admit(&self, ip: IpAddr) -> (Admission, Option<Slot>) {
+        let l = &self.limits;
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if c.total >= l.max_connections {
+            return (Admission::Refused, None);
+        }
+        let mine = c.by_address.get(&ip).copied().unwrap_or(0);
+        let exempt = l.exempt.iter().any(|n| n.contains(ip));
+        let admission = if c.total >= l.max_connections.saturating_sub(RESERVED)
+            || (!exempt && mine >= l.max_per_address)
+        {
+            Admission::Reserve
+        } else {
+            Admission::Normal
+        };
+        c.total += 1;
+        *c.by_address.entry(ip).or_default() += 1;
+        let slot = Slot {
+            table: self.clone(),
+            ip,
+        };
+        (admission, Some(slot))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.table.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.by_address.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The file limit: raised to its hard maximum, as servers do (systemd's `LimitNOFILE` sets
+/// both), and returned.
+pub fn raise_file_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
+/// `max_connections` when configured as 0: the file limit less what the database, cameras,
+/// recordings and the reserve need.
+pub fn automatic_max_connections(file_limit: Option<u64>) -> usize {
+    let files = file_limit.unwrap_or(1024).min(1 << 20) as usize;
+    files.saturating_sub(256).max(RESERVED * 2)
+}
+
+/// Serves `app` on `listener` under `limits` until `shutdown`, then waits for the requests
+/// under way (as `axum::serve`'s graceful shutdown does).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    refused: prometheus::IntCounterVec,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let table = Table {
+        limits: Arc::new(limits),
+        counts: Arc::default(),
+    };
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of files or memory: wait rather than spin; what is open goes on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        // Alerts and video are many small writes: without TCP_NODELAY, Nagle holds the second
+        // of two back-to-back messages until the first is acknowledged (up to 40 ms).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+        let (admission, slot) = table.admit(peer.ip().to_canonical());
+        match admission {
+            Admission::Refused => {
+                refused.with_label_values(&["full"]).inc();
+                refuse(tcp);
+                continue;
+            }
+            Admission::Reserve => refused.with_label_values(&["reserve_only"]).inc(),
+            Admission::Normal => {}
+        }
+        let builder = builder(&table.limits, admission);
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let app = app.clone();
+                async move {
+                    if admission == Admission::Reserve && !is_reserved_path(req.uri().path()) {
+                        return Ok(busy());
+                    }
+                    app.oneshot(req.map(axum::body::Body::new)).await
+                }
+            });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+fn builder(limits: &Limits, admission: Admission) -> Builder<TokioExecutor> {
+    let mut b = Builder::new(TokioExecutor::new());
+    let reserve = admission == Admission::Reserve;
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(if reserve {
+            RESERVE_HEAD_TIMEOUT.min(limits.header_read_timeout)
+        } else {
+            limits.header_read_timeout
+        })
+        .keep_alive(!reserve);
+    b.http2().timer(TokioTimer::new());
+    b
+}
+
+const BUSY: &str = r#"{"error":{"code":"busy","message":"the hub is at its connection limit for this address: only /healthz and /api/v1/sos are served on this connection; retry shortly"}}"#;
+
+fn busy() -> axum::response::Response {
+    axum::response::Response::builder()
+        .status(503)
+        .header("content-type", "application/json")
+        .header("retry-after", "1")
+        .header("connection", "close")
+        .body(axum::body::Body::from(BUSY))
+        .expect("a static response")
+}
+
+const FULL: &str =
+    r#"{"error":{"code":"busy","message":"the hub is at its connection limit; retry shortly"}}"#;
+
+/// A 503 written without waiting (the kernel's buffer takes it), then the connection closed.
+fn refuse(tcp: TcpStream) {
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{FULL}",
+        FULL.len()
+    );
+    let _ = tcp.try_write(response.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(max: usize, per_address: usize, exempt: &[&str]) -> Table {
+        Table {
+            limits: Arc::new(Limits {
+                header_read_timeout: Duration::from_secs(10),
+                max_connections: max,
+                max_per_address: per_address,
+                exempt: exempt.iter().filter_map(|n| Network::parse(n)).collect(),
+            }),
+            counts: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn the_answers_are_json() {
+        for body in [FULL, BUSY] {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(body).is_ok(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_address_beyond_its_share_gets_reserve_connections() {
+        let t = table(1000, 2, &[]);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let s1 = t.admit(a);
+        let s2 = t.admit(a);
+        assert_eq!((s1.0, s2.0), (Admission::Normal, Admission::Normal));
+        let s3 = t.admit(a);
+        assert_eq!(s3.0, Admission::Reserve);
+        assert_eq!(
+            t.admit(b).0,
+            Admission::Normal,
+            "another address is not held up"
+        );
+        drop((s1, s3));
+        assert_eq!(
+            t.admit(a).0,
+            Admission::Normal,
+            "a closed slot is given back"
+        );
+    }
+
+    #[test]
+    fn the_cap_keeps_its_reserve_and_then_refuses() {
+        let t = table(RESERVED + 3, 10_000, &[]);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut held = vec![];
+        for _ in 0..3 {
+            let s = t.admit(ip);
+            assert_eq!(s.0, Admission::Normal);
+            held.push(s);
+        }
+        for _ in 0..RESERVED {
+            let s = t.admit(ip);
+            assert_eq!(s.0, Admission::Reserve);
+            held.push(s);
+        }
+        let (refused, slot) = t.admit(ip);
+        assert_eq!(refused, Admission::Refused);
+        assert!(slot.is_none());
+    }
+
+    #[test]
+    fn proxies_are_not_held_to_one_addresss_share() {
+        let t = table(1000, 1, &["127.0.0.1"]);
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let held: Vec<_> = (0..5).map(|_| t.admit(proxy)).collect();
+        assert!(held.iter().all(|s| s.0 == Admission::Normal));
+    }
+
+    #[test]
+    fn the_automatic_cap_stays_below_the_file_limit() {
+        assert_eq!(automatic_max_connections(Some(65536)), 65280);
+        assert_eq!(automatic_max_connections(Some(1024)), 768);
+        assert_eq!(automatic_max_connections(Some(100)), RESERVED * 2);
+    }
+}
