@@ -53,15 +53,28 @@ on_both!(
         .await;
         let (_, resident) = hub.login_as("resident", None, None).await;
 
-        // Eight slow clients from this address: each sends part of a head, a byte at a time.
+        // Seven slow clients from this address, each having sent part of a head.
         let mut slow = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..7 {
             let mut tcp = TcpStream::connect(&addr).await.unwrap();
             tcp.write_all(b"GET /api/v1/me HTTP/1.1\r\nHo")
                 .await
                 .unwrap();
             slow.push(tcp);
         }
+        // And one that asked once, then keeps its connection idle.
+        let mut idle = TcpStream::connect(&addr).await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        slow.push(idle);
         let opened = Instant::now();
         tokio::time::sleep(Duration::from_millis(200)).await;
 
