@@ -78,6 +78,10 @@ pub struct HttpConfig {
     /// Connections one address may hold before its further ones serve only `/healthz`,
     /// `/readyz` and `/api/v1/sos` (trusted proxies are not held to it).
     pub max_connections_per_address: usize,
+    /// When set, `/metrics` answers only `Authorization: Bearer <metrics_token>` (Prometheus'
+    /// `authorization.credentials`); empty (the default) leaves it open, as scrapers expect on
+    /// a closed network. The numbers say how busy the centre is and which cameras are down.
+    pub metrics_token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,6 +309,7 @@ impl Default for HttpConfig {
             header_read_timeout_seconds: 10,
             max_connections: 0,
             max_connections_per_address: 256,
+            metrics_token: String::new(),
         }
     }
 }
@@ -467,6 +472,9 @@ impl Config {
         let mut shown = self.clone();
         shown.database_url = redact_url(&shown.database_url);
         shown.stream.nats_url = redact_url(&shown.stream.nats_url);
+        if !shown.http.metrics_token.is_empty() {
+            shown.http.metrics_token = "***".into();
+        }
         if !shown.mqtt.password.is_empty() {
             shown.mqtt.password = "***".into();
         }

@@ -50,3 +50,43 @@ async fn readiness_without_a_database_is_503_without_its_error_text() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn metrics_behind_a_token_when_one_is_configured() {
+    let open = Hub::new(Backend::Sqlite).await;
+    let a = open.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(a.status, StatusCode::OK, "open by default");
+
+    let mut config = Config::default();
+    config.http.metrics_token = "scrape-me-7f3a".into();
+    let hub = Hub::with_config(Backend::Sqlite, config).await;
+    let a = hub.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+    assert!(a.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("metrics_token"));
+    // A person's session is not the scraper's token.
+    let (_, admin) = hub.login_as("admin", None, None).await;
+    let a = hub.call(Method::GET, "/metrics", Some(&admin), None).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = hub
+        .call(Method::GET, "/metrics", Some("scrape-me-7f3a"), None)
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.body
+            .as_str()
+            .unwrap_or_default()
+            .contains("gridwatch_build_info"),
+        "{}",
+        a.body
+    );
+    // `gridwatch config` does not print it.
+    assert!(!hub
+        .state
+        .config
+        .redacted()
+        .to_toml()
+        .contains("scrape-me-7f3a"));
+}

@@ -3,9 +3,10 @@
 use super::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use sha2_011::{Digest, Sha256};
 
 pub async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(json!({"status": "ok"}))
@@ -45,7 +46,22 @@ pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::
     })))
 }
 
-pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let token = &s.config.http.metrics_token;
+    if !token.is_empty() {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Compared as digests: the time taken says nothing of how much of the token matched.
+        if Sha256::digest(given.as_bytes()) != Sha256::digest(token.as_bytes()) {
+            return ApiError::unauthorized(
+                "/metrics needs the metrics token ([http] metrics_token) as a Bearer token",
+            )
+            .into_response();
+        }
+    }
     // The overdue gauge is read from the deadlines themselves, so it tells the truth even when
     // the engine that should fire them is stuck.
     if let Err(e) = crate::incidents::watchdog::check(&s).await {
@@ -59,6 +75,7 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         )],
         s.metrics.render(),
     )
+        .into_response()
 }
 
 pub async fn openapi() -> axum::Json<serde_json::Value> {
