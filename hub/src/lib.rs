@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod notify;
 pub mod recording;
+pub mod secret_key;
 pub mod server;
 pub mod state;
 pub mod stream;

@@ -13,8 +13,16 @@ use tokio::net::TcpListener;
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut opts = StoreOptions::new(config.database_url());
     opts.max_connections = config.database_max_connections;
+    opts.credential_key = Some(crate::secret_key::load(&config.data_dir)?);
     let store = Store::open(&opts).await?;
     tracing::info!(backend = ?store.backend(), "database open and migrated");
+    match store.seal_plain_credentials().await? {
+        0 => {}
+        n => tracing::info!(
+            cameras = n,
+            "camera passwords stored in clear are now sealed"
+        ),
+    }
     Ok(store)
 }
 

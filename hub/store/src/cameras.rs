@@ -1,7 +1,7 @@
 //! Cameras and their RTSP credentials, which are stored apart and never listed.
 
 use crate::time::{from_ms, to_ms};
-use crate::{with_pool, Store, StoreError};
+use crate::{sealed, with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 use gridwatch_core::camera::{
     Camera, CameraPatch, CameraTransport, Credentials, CredentialsChange, NewCamera,
@@ -130,7 +130,7 @@ impl Store {
                 )
                 .bind(&camera.id)
                 .bind(&c.username)
-                .bind(&c.password)
+                .bind(self.seal_password(&c.password, &camera.id))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -161,7 +161,61 @@ impl Store {
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(|(username, password)| Credentials { username, password }))
+        row.map(|(username, stored)| {
+            let password = sealed::open(self.credential_key.as_ref(), &stored, id)
+                .map_err(|e| StoreError::Config(format!("camera {id}'s password: {e}")))?;
+            Ok(Credentials { username, password })
+        })
+        .transpose()
+    }
+
+    /// A password as it is stored: sealed when the store has a key.
+    fn seal_password(&self, plain: &str, camera_id: &str) -> String {
+        match &self.credential_key {
+            Some(key) => key.seal(plain, camera_id),
+            None => plain.to_string(),
+        }
+    }
+
+    /// Seals the camera passwords stored before the store had a key; returns how many. Run
+    /// at start-up, so that an upgrade leaves no password in clear. Fails, naming the
+    /// remedy, when a password sealed earlier does not open with this key: a node started
+    /// with another key than its peers' would otherwise find out camera by camera.
+    pub async fn seal_plain_credentials(&self) -> Result<usize, StoreError> {
+        let Some(key) = &self.credential_key else {
+            return Ok(0);
+        };
+        let rows: Vec<(String, String)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT camera_id, password FROM camera_credentials")
+                .fetch_all(p)
+                .await?
+        });
+        if let Some((camera_id, _)) = rows
+            .iter()
+            .find(|(id, s)| sealed::is_sealed(s) && sealed::open(Some(key), s, id).is_err())
+        {
+            return Err(StoreError::Config(format!(
+                "camera {camera_id}'s password was sealed with another secret key than this \
+                 one: give every hub node the key the others use (GRIDWATCH_SECRET_KEY)"
+            )));
+        }
+        let mut sealed_now = 0;
+        for (camera_id, stored) in rows.into_iter().filter(|(_, s)| !sealed::is_sealed(s)) {
+            let sealed_value = key.seal(&stored, &camera_id);
+            with_pool!(self, p => {
+                sqlx::query(
+                    "UPDATE camera_credentials SET password = $1 WHERE camera_id = $2 AND password = $3",
+                )
+                .bind(&sealed_value)
+                .bind(&camera_id)
+                .bind(&stored)
+                .execute(p)
+                .await
+                .map(|_| ())?
+            });
+            sealed_now += 1;
+        }
+        Ok(sealed_now)
     }
 
     pub async fn update_camera(
@@ -218,7 +272,7 @@ impl Store {
                 )
                 .bind(id)
                 .bind(&c.username)
-                .bind(&c.password)
+                .bind(self.seal_password(&c.password, id))
                 .execute(&mut *tx)
                 .await?;
             }

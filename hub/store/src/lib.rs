@@ -25,6 +25,7 @@ mod outages;
 mod posts;
 mod recordings;
 mod reports;
+pub mod sealed;
 pub mod secret;
 mod sessions;
 pub mod testing;
@@ -77,6 +78,29 @@ pub enum Backend {
 /// benchmark on 2 cores: 4 connections took 3,400–4,300 SOS/s where 16 took 2,000–2,800).
 pub const SQLITE_MAX_CONNECTIONS: u32 = 4;
 
+/// Creates the SQLite file readable by its owner only (`0600`), whatever the umask, before
+/// SQLite opens it: it holds residents' names, phones and addresses. SQLite gives its `-wal`
+/// and `-shm` files the database file's permissions. An existing file is left as it is.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Config(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -84,6 +108,9 @@ pub struct StoreOptions {
     pub url: String,
     /// Most connections the pool opens.
     pub max_connections: u32,
+    /// The key camera passwords are sealed with ([`sealed`]); without one they are stored
+    /// as given.
+    pub credential_key: Option<sealed::CredentialKey>,
 }
 
 impl StoreOptions {
@@ -91,6 +118,7 @@ impl StoreOptions {
         StoreOptions {
             url: url.into(),
             max_connections: 16,
+            credential_key: None,
         }
     }
 }
@@ -102,6 +130,7 @@ pub struct Store {
     backend: Backend,
     /// Group commit for raises (see `group_commit`).
     raises: group_commit::GroupCommit,
+    credential_key: Option<sealed::CredentialKey>,
 }
 
 impl Store {
@@ -135,6 +164,7 @@ impl Store {
                     })?;
                 }
             }
+            create_private(co.get_filename())?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.clamp(1, SQLITE_MAX_CONNECTIONS))
                 .connect_with(co)
@@ -159,6 +189,7 @@ impl Store {
             pool,
             backend,
             raises: Default::default(),
+            credential_key: opts.credential_key.clone(),
         })
     }
 

@@ -154,3 +154,17 @@ pub fn bare_sos(device_id: &str) -> RaiseRequest {
         idempotency_key: None,
     }
 }
+
+impl Store {
+    /// A camera's password as the database holds it (sealed or not), for tests that check
+    /// what a copy of the database would give away.
+    pub async fn stored_camera_password(&self, camera_id: &str) -> Option<String> {
+        crate::with_pool!(self, p => {
+            sqlx::query_scalar("SELECT password FROM camera_credentials WHERE camera_id = $1")
+                .bind(camera_id)
+                .fetch_optional(p)
+                .await
+                .expect("a readable camera_credentials table")
+        })
+    }
+}

@@ -6,6 +6,7 @@
 //! never run.
 
 mod console_suite;
+mod credentials_suite;
 mod group_commit_suite;
 mod incident_suite;
 mod notify_suite;
