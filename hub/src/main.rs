@@ -69,7 +69,7 @@ enum EvidenceCommand {
 
 #[derive(Args)]
 struct EvidenceVerify {
-    /// The evidence directory (default: <data_dir>/evidence).
+    /// The evidence directory (default: `[evidence] dir`, else <data_dir>/evidence).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Check the directory on its own, without the database (an exported copy).
@@ -186,7 +186,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn evidence_verify(config: Config, a: EvidenceVerify) -> anyhow::Result<()> {
-    let dir = a.dir.unwrap_or_else(|| config.data_dir.join("evidence"));
+    let dir = a
+        .dir
+        .unwrap_or_else(|| config.evidence.dir_in(&config.data_dir));
     let store = match a.offline {
         true => None,
         false => Some(server::open_store(&config).await?),

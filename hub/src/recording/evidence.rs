@@ -31,6 +31,9 @@ use crate::state::AppState;
 /// Incidents scheduled, and jobs sealed, per tick at most.
 const BATCH: u32 = 50;
 
+/// How long a node has to seal a clip it claimed before another may try.
+const CLAIM_MINUTES: i64 = 10;
+
 /// How far back an incident is still given clips (after a long outage of the hub, older ones
 /// have nothing left to lock).
 pub const LOOK_BACK_HOURS: i64 = 24;
@@ -93,6 +96,10 @@ pub async fn tick(state: &AppState) -> Result<EvidenceReport, StoreError> {
         .end_closed_incident_locks(config.lock_period())
         .await?;
     for job in state.store.due_evidence_jobs(now, BATCH).await? {
+        let claim_until = now + Duration::minutes(CLAIM_MINUTES);
+        if !state.store.claim_evidence_job(&job, claim_until).await? {
+            continue;
+        }
         match seal(state, &job).await {
             Ok(Some(clip)) => {
                 report.sealed += 1;

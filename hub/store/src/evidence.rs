@@ -159,6 +159,30 @@ impl Store {
         Ok(rows.into_iter().map(EvidenceJob::from).collect())
     }
 
+    /// Claims a due job for sealing by moving its due time to `until`: `false` when another
+    /// hub node claimed it first. A node that dies while sealing leaves it due again at
+    /// `until`.
+    pub async fn claim_evidence_job(
+        &self,
+        job: &EvidenceJob,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claimed = with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE evidence_jobs SET due_ms = $3 \
+                 WHERE incident_id = $1 AND camera_id = $2 AND state = 'pending' AND due_ms = $4",
+            )
+            .bind(&job.incident_id)
+            .bind(&job.camera_id)
+            .bind(to_ms(until))
+            .bind(to_ms(job.due))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(claimed == 1)
+    }
+
     /// An incident's clips to make, whatever their state.
     pub async fn evidence_jobs(&self, incident_id: &str) -> Result<Vec<EvidenceJob>, StoreError> {
         let rows: Vec<JobRow> = with_pool!(self, p => {

@@ -132,13 +132,52 @@ async fn a_served_hub_records_its_cameras(backend: Backend) {
 
     // Stopping the hub finishes every open segment: index and disk agree.
     let dir_id = dirs_id(&store).await;
-    running.state.cameras.registry.clear();
     let recorder = running.state.recording.recorder().cloned().unwrap();
+    running.state.cameras.registry.clear();
     tokio::task::spawn_blocking(move || recorder.shutdown())
         .await
         .unwrap();
     let n = assert_index_matches_disk(&store, &dir_id, &samples.canonicalize().unwrap()).await;
     assert!(n >= 2, "{n}");
+
+    // A directory that stops (here: its recorder is shut down; a full disk or a hold for
+    // evidence is told the same way) is told on the stream's health, on /readyz (still
+    // ready: SOS does not need recording), and as a metric.
+    let mut health = running.state.stream.health();
+    let told = tokio::time::timeout(
+        Duration::from_secs(5),
+        health.wait_for(|h| h.get("recording_stopped").is_some()),
+    )
+    .await
+    .expect("the health message tells")
+    .unwrap()
+    .clone();
+    assert_eq!(
+        told["recording_stopped"][0]["reason"], "unavailable",
+        "{told}"
+    );
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(
+        ready["recording"]["dirs"][0]["stopped"], "unavailable",
+        "{ready}"
+    );
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gridwatch_recording_dir_stopped{") && l.ends_with(" 1")),
+        "{metrics}"
+    );
+
     running.task.abort();
 }
 
