@@ -16,3 +16,7 @@ CREATE TABLE evidence_jobs (
     PRIMARY KEY (incident_id, camera_id)
 );
 CREATE INDEX evidence_jobs_due ON evidence_jobs (state, due_ms);
+
+-- The locks still open-ended (their incident open, or closed and not yet given its end): what
+-- the evidence task looks at every second.
+CREATE INDEX recording_locks_open ON recording_locks (incident_id) WHERE until_ms IS NULL;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use gridwatch_core::recording::retention::RetentionPolicy;
 use gridwatch_ingest::recording::{DirStatus, Recorder};
@@ -36,7 +37,17 @@ pub struct RecordingHub {
     stopped: IntGaugeVec,
     /// `gridwatch_recording_free_bytes{dir}`: free space on its disk when last measured.
     free: IntGaugeVec,
+    /// The store's bytes and segments per directory, read at most every [`USAGE_MAX_AGE`]:
+    /// summing every segment row at each scrape would cost the database more than the
+    /// numbers are worth.
+    usage: std::sync::Mutex<Option<(Instant, Usage)>>,
 }
+
+/// Bytes and segments, by directory ID.
+type Usage = HashMap<String, (u64, u64)>;
+
+/// How old the usage shown as metrics may be.
+const USAGE_MAX_AGE: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for RecordingHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,6 +109,7 @@ impl RecordingHub {
                 "recording_free_bytes",
                 "Free bytes on a sample-file directory's disk, when last measured",
             ),
+            usage: Default::default(),
         };
         for g in [&hub.bytes, &hub.segments, &hub.stopped, &hub.free] {
             metrics.register(Box::new(g.clone()));
@@ -175,16 +187,7 @@ impl RecordingHub {
         if statuses.is_empty() {
             return;
         }
-        let usage: HashMap<String, (u64, u64)> = match store.recording_usage().await {
-            Ok(rows) => rows
-                .into_iter()
-                .map(|u| (u.dir_id, (u.bytes, u.segments)))
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics: could not read the recordings' usage");
-                HashMap::new()
-            }
-        };
+        let usage = self.usage(store).await;
         for s in statuses {
             let label = s.path.display().to_string();
             let (bytes, segments) =
@@ -202,6 +205,37 @@ impl RecordingHub {
             set(&self.free, s.free_bytes.unwrap_or(0));
         }
     }
+}
+
+impl RecordingHub {
+    /// Bytes and segments per directory, from the store, at most [`USAGE_MAX_AGE`] old.
+    async fn usage(&self, store: &Store) -> Usage {
+        let cached = lock(&self.usage)
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < USAGE_MAX_AGE)
+            .map(|(_, usage)| usage.clone());
+        if let Some(usage) = cached {
+            return usage;
+        }
+        match store.recording_usage().await {
+            Ok(rows) => {
+                let usage: Usage = rows
+                    .into_iter()
+                    .map(|u| (u.dir_id, (u.bytes, u.segments)))
+                    .collect();
+                *lock(&self.usage) = Some((Instant::now(), usage.clone()));
+                usage
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: could not read the recordings' usage");
+                HashMap::new()
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Opens the recorder `[recording]` asks for (repairing each directory against the index),

@@ -8,6 +8,7 @@ use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::recording::evidence::{EvidenceJob, JobState};
 use gridwatch_core::recording::EvidenceClip;
+use sqlx::AssertSqlSafe;
 
 /// An incident that names cameras and has no evidence scheduled yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,15 +123,27 @@ impl Store {
     }
 
     /// Gives the open-ended locks of closed incidents their end: `period` after the close.
-    /// Returns how many.
+    /// Returns how many. Called every second: it writes (and so takes SQLite's one writer)
+    /// only when there is something to end.
     pub async fn end_closed_incident_locks(&self, period: Duration) -> Result<u64, StoreError> {
+        const CLOSED: &str = "until_ms IS NULL AND EXISTS (SELECT 1 FROM incidents i \
+             WHERE i.id = recording_locks.incident_id AND i.closed_at IS NOT NULL)";
+        let pending: i64 = with_pool!(self, p => {
+            sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM recording_locks WHERE {CLOSED}"
+            )))
+            .fetch_one(p)
+            .await?
+        });
+        if pending == 0 {
+            return Ok(0);
+        }
         let done = with_pool!(self, p => {
-            sqlx::query(
+            sqlx::query(AssertSqlSafe(format!(
                 "UPDATE recording_locks SET until_ms = \
                  (SELECT i.closed_at FROM incidents i WHERE i.id = recording_locks.incident_id) + $1 \
-                 WHERE until_ms IS NULL AND incident_id IN \
-                 (SELECT id FROM incidents WHERE closed_at IS NOT NULL)",
-            )
+                 WHERE {CLOSED}"
+            )))
             .bind(period.num_milliseconds())
             .execute(p)
             .await?
