@@ -12,7 +12,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::clock::{Clock, ManualClock};
 use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
-use gridwatch_hub::recording::{evidence, open_recorder};
+use gridwatch_hub::recording::{evidence, open_recorder, retention};
 use gridwatch_hub::{AppState, Config};
 use gridwatch_ingest::evidence::hash_file;
 use gridwatch_store::testing::{bare_sos, fresh_postgres_url, fresh_sqlite_url};
@@ -220,6 +220,21 @@ async fn incidents_get_sealed_clips(db: String) {
     let (ok, out) = cli_verify(&db, &evidence_dir, false);
     assert!(!ok && out.contains("PROBLEM"), "{out}");
 
+    // Retention never deletes the locked recordings while the incident is open, however old.
+    let recorder = state.recording.recorder().cloned().unwrap();
+    let policy = state.recording.policy(&store).await.unwrap();
+    let limits = state.recording.limits();
+    let pass = retention::run(
+        &store,
+        &recorder,
+        &policy,
+        limits,
+        raised + Duration::days(40),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pass.deleted_for_age, 0, "{pass:?}");
+
     // Closed: the lock holds for lock_days after the close, then lets retention have it.
     let cancelled = hub
         .call(
@@ -234,9 +249,30 @@ async fn incidents_get_sealed_clips(db: String) {
     assert_eq!(evidence::tick(&state).await.unwrap().locks_ended, 1);
     let locks = store.recording_locks(&camera, from, to).await.unwrap();
     assert_eq!(locks[0].until, Some(closed + Duration::days(90)));
+    let still_locked = closed + Duration::days(89);
+    let pass = retention::run(&store, &recorder, &policy, limits, still_locked)
+        .await
+        .unwrap();
+    assert_eq!(pass.deleted_for_age, 0, "{pass:?}");
+    let recorded = store
+        .recording_segments(&camera, "main", from, to)
+        .await
+        .unwrap()
+        .len() as u64;
+    let pass = retention::run(
+        &store,
+        &recorder,
+        &policy,
+        limits,
+        closed + Duration::days(91),
+    )
+    .await
+    .unwrap();
+    assert!(pass.deleted_for_age >= recorded, "{pass:?} of {recorded}");
+    // The sealed clip is a file of its own: it outlives the segments it was cut from.
+    assert!(file.exists());
 
     state.cameras.registry.clear();
-    let recorder = state.recording.recorder().cloned().unwrap();
     tokio::task::spawn_blocking(move || recorder.shutdown())
         .await
         .unwrap();
