@@ -164,6 +164,111 @@ async fn playback_lists_spans_and_serves_ranges(backend: Backend) {
     running.task.abort();
 }
 
+/// The camera's segments, in time order.
+async fn segments_of(store: &Store, camera: &str) -> Vec<gridwatch_core::recording::Segment> {
+    store
+        .recording_segments(
+            camera,
+            "main",
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+        )
+        .await
+        .unwrap()
+}
+
+/// An outage of the camera is a gap between two spans, and one MP4 across it plays through
+/// it with the wall clock's duration (the last frame before it held).
+async fn playback_across_an_outage(backend: Backend) {
+    let sim = start_sim(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = fresh_store(backend, tmp.path()).await.unwrap();
+    let camera = add_camera(&store, &sim.url(1)).await;
+    let running = serve_recording(store.clone(), &tmp.path().join("samples"), |c| {
+        c.cameras.backoff_initial_ms = 200;
+        c.cameras.backoff_max_ms = 500;
+    })
+    .await;
+    wait_for_segments(&store, &camera, 2).await;
+    sim.stop(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = segments_of(&store, &camera).await.len();
+    let resumed = Utc::now();
+    sim.resume(1).unwrap();
+    // Two whole segments recorded after the outage.
+    let started = std::time::Instant::now();
+    let segments = loop {
+        let all = segments_of(&store, &camera).await;
+        if all.iter().filter(|s| s.start > resumed).count() >= 2 {
+            break all;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{all:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(before >= 2);
+    let (first, last) = (segments[0].clone(), segments.last().unwrap().clone());
+    let base = format!("http://{}/api/v1/cameras/{camera}", running.addr);
+    let duty = token(&store, "duty_officer", None).await;
+    let http = reqwest::Client::new();
+    let listed: Value = http
+        .get(format!(
+            "{base}/recordings?from={}&to={}",
+            at(first.start),
+            at(last.end)
+        ))
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let spans = listed["spans"].as_array().unwrap();
+    let gaps = listed["gaps"].as_array().unwrap();
+    assert_eq!((spans.len(), gaps.len()), (2, 1), "{listed}");
+    let gap_from: DateTime<Utc> = serde_json::from_value(gaps[0]["from"].clone()).unwrap();
+    let gap_to: DateTime<Utc> = serde_json::from_value(gaps[0]["to"].clone()).unwrap();
+    assert!(
+        gap_to - gap_from >= chrono::Duration::milliseconds(2500),
+        "{listed}"
+    );
+
+    let (from, to) = (first.start, last.end);
+    let answer = http
+        .get(format!(
+            "{base}/recordings.mp4?from={}&to={}",
+            at(from),
+            at(to)
+        ))
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let bytes = answer.bytes().await.unwrap();
+    if have_ffprobe("playback_across_an_outage") {
+        let file = tmp.path().join("outage.mp4");
+        std::fs::write(&file, &bytes).unwrap();
+        let probed = probe(&file);
+        let frames: u64 = segments.iter().map(|s| s.frames).sum();
+        assert_eq!(probed.frames, frames, "{probed:?}");
+        let span = (to - from).num_milliseconds() as f64 / 1000.0;
+        assert!((probed.duration - span).abs() < 0.3, "{probed:?} vs {span}");
+    }
+    running.state.cameras.registry.clear();
+    running.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playback_across_an_outage_sqlite() {
+    playback_across_an_outage(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playback_across_an_outage_postgres() {
+    playback_across_an_outage(Backend::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playback_lists_spans_and_serves_ranges_sqlite() {
     playback_lists_spans_and_serves_ranges(Backend::Sqlite).await;
