@@ -33,6 +33,11 @@ pub struct Config {
     pub cameras: crate::cameras::CamerasConfig,
     /// Reaching people off the console: rules and channels (issue 18).
     pub notify: crate::notify::NotifyConfig,
+    /// Recording the cameras (issue 13): sample-file directories and retention. Off while no
+    /// directory is given.
+    pub recording: crate::recording::RecordingConfig,
+    /// Evidence clips sealed around incidents.
+    pub evidence: crate::recording::EvidenceConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,6 +290,8 @@ impl Default for Config {
             stream: crate::stream::StreamConfig::default(),
             cameras: crate::cameras::CamerasConfig::default(),
             notify: crate::notify::NotifyConfig::default(),
+            recording: crate::recording::RecordingConfig::default(),
+            evidence: crate::recording::EvidenceConfig::default(),
         }
     }
 }
@@ -657,6 +664,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn recording_from_the_environment() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("GRIDWATCH_RECORDING__DIRS", "/srv/v1, /srv/v2"),
+                ("GRIDWATCH_RECORDING__RETENTION_DAYS", "7"),
+                ("GRIDWATCH_EVIDENCE__POST_SECONDS", "45"),
+            ]),
+        )
+        .unwrap();
+        let dirs: Vec<&Path> = c.recording.dirs.iter().map(|d| d.path()).collect();
+        assert_eq!(dirs, [Path::new("/srv/v1"), Path::new("/srv/v2")]);
+        assert_eq!(c.recording.retention_days, 7);
+        assert_eq!(c.evidence.post_seconds, 45);
+        assert!(!Config::default().recording.enabled());
     }
 
     #[test]

@@ -69,7 +69,7 @@ enum EvidenceCommand {
 
 #[derive(Args)]
 struct EvidenceVerify {
-    /// The evidence directory (default: <data_dir>/evidence).
+    /// The evidence directory (default: `[evidence] dir`, else <data_dir>/evidence).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Check the directory on its own, without the database (an exported copy).
@@ -186,7 +186,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn evidence_verify(config: Config, a: EvidenceVerify) -> anyhow::Result<()> {
-    let dir = a.dir.unwrap_or_else(|| config.data_dir.join("evidence"));
+    let dir = a
+        .dir
+        .unwrap_or_else(|| config.evidence.dir_in(&config.data_dir));
     let store = match a.offline {
         true => None,
         false => Some(server::open_store(&config).await?),
@@ -268,6 +270,17 @@ async fn run_demo(mut config: Config) -> anyhow::Result<()> {
     if config.data_dir == Config::default().data_dir {
         config.data_dir = PathBuf::from("gridwatch-demo");
     }
+    // The demo records its cameras into its data directory, at most 2 GiB of them, so that
+    // playback and evidence clips have something to show.
+    if !config.recording.enabled() {
+        config.recording.dirs = vec![gridwatch_hub::recording::config::SampleDir::Limited(
+            gridwatch_hub::recording::config::LimitedDir {
+                path: config.data_dir.join("recordings"),
+                max_bytes: 2 << 30,
+                min_free_bytes: 1 << 30,
+            },
+        )];
+    }
     let store = server::open_store(&config).await?;
     let community = demo::seed(&store, &SystemClock).await?;
     // Simulated cameras, so that a newcomer has something to look at. The demo runs without
@@ -291,6 +304,9 @@ async fn run_demo(mut config: Config) -> anyhow::Result<()> {
     println!();
     println!("gridwatch demo — 清江社区 (Qingjiang community)");
     println!("  data:       {}", config.data_dir.display());
+    for dir in &config.recording.dirs {
+        println!("  recordings: {}", dir.path().display());
+    }
     println!("  open:       {base}/");
     println!("  ready:      {base}/readyz");
     println!("  API:        {base}/api/openapi.json");

@@ -43,8 +43,12 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(store, Arc::new(SystemClock), config);
+    // Recording (when configured) is repaired against the index before any camera starts.
+    let recorder = crate::recording::open_recorder(&config.recording, &store).await;
+    let state = AppState::with_recorder(store, Arc::new(SystemClock), config, recorder);
     spawn_housekeeping(state.clone());
+    crate::recording::retention::spawn(state.clone());
+    crate::recording::evidence::spawn(state.clone());
     crate::incidents::response_check::spawn(state.clone());
     crate::incidents::watchdog::spawn(state.clone());
     // Panic buttons over MQTT, when configured; stopped after the HTTP side has drained.
@@ -64,6 +68,7 @@ pub async fn start(
     // The cameras of the store, their health monitor and resync; sessions stop at shutdown.
     crate::cameras::start(&state).await;
     let cameras = state.cameras.clone();
+    let recorder = state.recording.recorder().cloned();
     let app = crate::http::router(state.clone());
     let limits = connection_limits(&state.config.http);
     tracing::info!(
@@ -87,6 +92,10 @@ pub async fn start(
             bridge.stop().await;
         }
         cameras.registry.clear();
+        // Every open segment finished, synced and indexed before the process goes.
+        if let Some(recorder) = recorder {
+            let _ = tokio::task::spawn_blocking(move || recorder.shutdown()).await;
+        }
         served
     });
     tracing::info!(%addr, "gridwatch listening");

@@ -25,10 +25,24 @@ pub struct AppState {
     pub cameras: Arc<crate::cameras::CameraHub>,
     /// Whether the MQTT bridge is connected (for `/readyz`).
     pub mqtt: crate::mqtt::MqttLink,
+    /// Recording and evidence (issue 13): the recorder, when `[recording]` names directories.
+    pub recording: Arc<crate::recording::RecordingHub>,
 }
 
 impl AppState {
+    /// A state that records nothing.
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> AppState {
+        AppState::with_recorder(store, clock, config, None)
+    }
+
+    /// A state whose cameras record through `recorder` (see
+    /// [`crate::recording::open_recorder`]).
+    pub fn with_recorder(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: Config,
+        recorder: Option<gridwatch_ingest::recording::Recorder>,
+    ) -> AppState {
         let throttle = LoginThrottle::new(config.auth.throttle());
         let metrics = Metrics::new();
         // `Config::load` has checked the windows; a config built in code falls back to the
@@ -39,7 +53,12 @@ impl AppState {
         });
         let incidents = Incidents::new(policy, &metrics);
         let stream = crate::stream::Stream::new(config.stream.clone(), &metrics);
-        let cameras = Arc::new(crate::cameras::CameraHub::new(&config.cameras));
+        let recording = Arc::new(crate::recording::RecordingHub::new(
+            &config,
+            recorder.clone(),
+            &metrics,
+        ));
+        let cameras = Arc::new(crate::cameras::CameraHub::new(&config.cameras, recorder));
         AppState {
             store,
             clock,
@@ -50,6 +69,7 @@ impl AppState {
             stream: Arc::new(stream),
             cameras,
             mqtt: Default::default(),
+            recording,
         }
     }
 

@@ -146,9 +146,11 @@ async fn request_for(
     }
     if let Some(rest) = path.strip_prefix("/api/v1/incidents/{id}") {
         let id = incident_for(hub, admin, role, token, rest, fx).await;
+        // A clip the incident does not have: past the role check, 404.
+        let rest = rest.replace("{clip_id}", "no-such-clip");
         return (
             format!("/api/v1/incidents/{id}{rest}"),
-            incident_body(rest, fx),
+            incident_body(&rest, fx),
         );
     }
     if path == "/api/v1/auth/login" {
@@ -177,7 +179,12 @@ async fn request_for(
         existing(collection, fx)
     };
     let body = (ep.method == Method::PATCH).then(|| patch_body(collection));
-    (format!("{collection}/{id}{rest}"), body)
+    // A download needs its range (the matrix's camera has recorded nothing).
+    let query = match rest {
+        "/recordings.mp4" => "?from=2026-11-26T07:59:00Z&to=2026-11-26T08:00:00Z",
+        _ => "",
+    };
+    (format!("{collection}/{id}{rest}{query}"), body)
 }
 
 /// A token for the role: a fresh session, or a fresh device token.
@@ -269,6 +276,12 @@ async fn walk(hub: Hub) {
             } else if allowed && ep.path.ends_with("/snapshot.jpg") {
                 // Past the role check; the fixture camera has never sent a picture.
                 StatusCode::SERVICE_UNAVAILABLE
+            } else if allowed
+                && (ep.path.ends_with("/recordings.mp4") || ep.path.ends_with("{clip_id}"))
+            {
+                // Past the role check; the fixture camera has recorded nothing, and the
+                // incident has no such clip.
+                StatusCode::NOT_FOUND
             } else if allowed {
                 StatusCode::from_u16(ep.ok).unwrap()
             } else if role.is_none() {

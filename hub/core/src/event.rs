@@ -58,6 +58,13 @@ pub enum EventType {
     IncidentAtRisk,
     #[serde(rename = "incident.breached")]
     IncidentBreached,
+    /// An evidence clip of one of the incident's cameras was sealed (see
+    /// [`crate::recording::evidence`]).
+    #[serde(rename = "incident.evidence_sealed")]
+    IncidentEvidenceSealed,
+    /// Someone downloaded one of the incident's evidence clips: the audit of who took footage.
+    #[serde(rename = "incident.evidence_downloaded")]
+    IncidentEvidenceDownloaded,
     #[serde(rename = "camera.online")]
     CameraOnline,
     #[serde(rename = "camera.offline")]
@@ -69,7 +76,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 19] = [
         EventType::IncidentRaised,
         EventType::IncidentRepeat,
         EventType::IncidentDispatched,
@@ -83,6 +90,8 @@ impl EventType {
         EventType::IncidentEscalated,
         EventType::IncidentAtRisk,
         EventType::IncidentBreached,
+        EventType::IncidentEvidenceSealed,
+        EventType::IncidentEvidenceDownloaded,
         EventType::CameraOnline,
         EventType::CameraOffline,
         EventType::PostOnline,
@@ -104,6 +113,8 @@ impl EventType {
             EventType::IncidentEscalated => "incident.escalated",
             EventType::IncidentAtRisk => "incident.at_risk",
             EventType::IncidentBreached => "incident.breached",
+            EventType::IncidentEvidenceSealed => "incident.evidence_sealed",
+            EventType::IncidentEvidenceDownloaded => "incident.evidence_downloaded",
             EventType::CameraOnline => "camera.online",
             EventType::CameraOffline => "camera.offline",
             EventType::PostOnline => "post.online",
@@ -213,12 +224,14 @@ mod tests {
 
     #[test]
     fn event_types_are_exactly_the_contracts() {
-        // The contract's list, and `incident.undelivered` (a dispatch no console received).
+        // The contract's list, `incident.undelivered` (a dispatch no console received), and
+        // the evidence clips' audit (issue 13).
         let contract =
             "incident.raised, incident.repeat, incident.dispatched, incident.delivered, \
             incident.undelivered, incident.acknowledged, incident.en_route, incident.on_scene, \
             incident.resolved, \
             incident.cancelled, incident.escalated, incident.at_risk, incident.breached, \
+            incident.evidence_sealed, incident.evidence_downloaded, \
             camera.online, camera.offline, post.online, post.offline";
         let names: Vec<&str> = contract.split(',').map(str::trim).collect();
         assert_eq!(names, EventType::ALL.map(EventType::as_str));

@@ -16,6 +16,7 @@ pub mod sync;
 pub use config::CamerasConfig;
 
 use crate::state::AppState;
+use gridwatch_ingest::recording::Recorder;
 use gridwatch_ingest::{Cameras, Snapshots, StreamState};
 
 /// The hub's cameras; one per process, shared by [`AppState`].
@@ -46,13 +47,18 @@ impl std::fmt::Debug for CameraHub {
 
 impl CameraHub {
     /// An empty registry whose sessions run on the current tokio runtime; [`start`] fills it.
+    /// With a recorder, each camera's main stream is recorded as its `record` setting says.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn new(config: &CamerasConfig) -> CameraHub {
+    pub fn new(config: &CamerasConfig, recorder: Option<Recorder>) -> CameraHub {
+        let registry = match recorder {
+            Some(r) => Cameras::with_recorder(config.ingest(), r),
+            None => Cameras::new(config.ingest()),
+        };
         CameraHub {
-            registry: Cameras::new(config.ingest()),
+            registry,
             snapshots: Snapshots::new(config.snapshot_timeout()),
             config: config.clone(),
             live_send_delay: prometheus::Histogram::with_opts(

@@ -7,8 +7,11 @@
 
 use crate::state::AppState;
 use gridwatch_core::camera::{Camera, CameraTransport};
+use gridwatch_core::recording::RecordMode as CoreMode;
+use gridwatch_ingest::recording::RecordMode;
 use gridwatch_ingest::{ApplySummary, CameraConfig, CameraQuirks, Credentials, Transport};
 use gridwatch_store::{Store, StoreError};
+use std::collections::HashMap;
 
 /// The ingest's configuration of a camera; `None` when its URL cannot be used (it is then
 /// left out, and reported in the log).
@@ -78,8 +81,10 @@ pub async fn reload_all(state: &AppState) -> Result<ApplySummary, StoreError> {
     let hub = &state.cameras;
     let _one_at_a_time = hub.sync_lock.lock().await;
     let mut configs = Vec::new();
+    let modes = record_modes(state).await?;
     for camera in state.store.cameras().await? {
-        if let Some(c) = ingest_config(&state.store, &camera).await? {
+        if let Some(mut c) = ingest_config(&state.store, &camera).await? {
+            c.record = record_mode(&modes, &c.id);
             configs.push(c);
         }
     }
@@ -104,7 +109,8 @@ pub async fn reload_one(state: &AppState, id: &str) -> Result<(), StoreError> {
         Err(e) => return Err(e),
     };
     match config {
-        Some(c) => {
+        Some(mut c) => {
+            c.record = record_mode(&record_modes(state).await?, &c.id);
             tracing::info!(camera = %id, enabled = c.enabled, "camera applied");
             hub.registry.upsert(c);
         }
@@ -124,6 +130,32 @@ pub async fn after_change(state: &AppState, id: &str) {
     if let Err(e) = reload_one(state, id).await {
         tracing::warn!(camera = %id, error = %e, "camera change not applied yet; the next resync will");
     }
+}
+
+/// Every camera's `record` setting, when the hub records at all (without a recorder the
+/// ingest's default, `off`, stands and nothing is read).
+async fn record_modes(state: &AppState) -> Result<HashMap<String, RecordMode>, StoreError> {
+    if state.recording.recorder().is_none() {
+        return Ok(HashMap::new());
+    }
+    Ok(state
+        .store
+        .camera_recording_settings()
+        .await?
+        .into_iter()
+        .map(|c| {
+            let mode = match c.mode {
+                CoreMode::Continuous => RecordMode::Continuous,
+                CoreMode::Incidents => RecordMode::Incidents,
+                CoreMode::Off => RecordMode::Off,
+            };
+            (c.camera_id, mode)
+        })
+        .collect())
+}
+
+fn record_mode(modes: &HashMap<String, RecordMode>, id: &str) -> RecordMode {
+    modes.get(id).copied().unwrap_or_default()
 }
 
 /// Re-applies every camera every `resync_seconds`.

@@ -3,7 +3,7 @@
 //! The router, the role check, the OpenAPI document and the role-matrix test are all built from
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
-use super::{admin, auth, incidents, live, ops, reports, snapshot, sos, stream};
+use super::{admin, auth, clips, incidents, live, ops, recordings, reports, snapshot, sos, stream};
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -363,6 +363,34 @@ pub fn all() -> Vec<Endpoint> {
             VIDEO,
             "A current JPEG of the camera (503 until it has sent a picture); ?quality=main|sub",
             snapshot::snapshot,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/cameras/{id}/recordings",
+            OVERSIGHT,
+            "What the camera recorded: spans and gaps in ?from=…&to=… (RFC 3339; default the last 24 h)",
+            recordings::list,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/cameras/{id}/recordings.mp4",
+            OVERSIGHT,
+            "One MP4 of the camera's recordings in ?from=…&to=… (at most an hour; HTTP ranges supported; 404 no_recording)",
+            recordings::mp4,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/incidents/{id}/clips",
+            VIDEO,
+            "The incident's evidence clips (camera, range, bytes, SHA-256) and those not sealed yet; responders for their own incidents",
+            clips::list,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/incidents/{id}/clips/{clip_id}",
+            VIDEO,
+            "Download an evidence clip (MP4, HTTP ranges supported); recorded on the incident's timeline",
+            clips::download,
         ),
         ep(
             Method::GET,

@@ -18,7 +18,9 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
 ///
 /// The MQTT bridge is reported (`mqtt`: `off`, `connected`, `disconnected`), not required: a
 /// broker outage must not take this node's HTTP intake (the SOS page, buttons that speak HTTP)
-/// out of a load balancer. Alert on `gridwatch_mqtt_connected` instead.
+/// out of a load balancer. Alert on `gridwatch_mqtt_connected` instead. Recording is reported
+/// the same way (`recording`: `off`, or each sample-file directory's state): a full disk must
+/// not stop the SOS intake; alert on `gridwatch_recording_dir_stopped`.
 pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let unavailable =
         |code, message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
@@ -43,6 +45,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::
         "status": "ready",
         "database": format!("{:?}", s.store.backend()).to_lowercase(),
         "mqtt": s.mqtt.state(),
+        "recording": s.recording.readiness(),
     })))
 }
 
@@ -68,6 +71,7 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
         tracing::warn!(error = %e, "metrics: could not check the response deadlines");
     }
     s.cameras.count_states();
+    s.recording.refresh_metrics(&s.store).await;
     (
         [(
             header::CONTENT_TYPE,

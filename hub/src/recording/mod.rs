@@ -1,15 +1,20 @@
-//! Recording, as the hub wires it: the store behind the recorder's index ([`StoreIndex`]) and
-//! the retention pass ([`retention::run`]) that turns `gridwatch_core`'s plan into deletions
-//! and holds.
+//! Recording, as the hub wires it: `[recording]` and `[evidence]` ([`config`]), the recorder
+//! opened on the store's index ([`StoreIndex`], [`open_recorder`]) and shown on `/readyz`,
+//! metrics and the stream's health ([`RecordingHub`]), and the periodic retention pass
+//! ([`retention`]) that turns `gridwatch_core`'s plan into deletions and holds.
 //!
 //! The recorder itself (writers, repair, clips, evidence) is `gridwatch_ingest::recording` and
-//! `gridwatch_ingest::evidence`; the plan is `gridwatch_core::recording::retention`. A
-//! `Recorder` handle of the hub (configuration, the periodic retention task, status on
-//! `/readyz` and metrics) is to be built from these.
+//! `gridwatch_ingest::evidence`; the plan is `gridwatch_core::recording::retention`.
 
+pub mod clips;
+pub mod config;
+pub mod evidence;
+mod hub;
 mod index;
 pub mod retention;
 mod verify;
 
+pub use config::{EvidenceConfig, RecordingConfig};
+pub use hub::{open_recorder, RecordingHub};
 pub use index::StoreIndex;
 pub use verify::{verify_evidence, VerifyError};

@@ -133,3 +133,49 @@ pub async fn run(
     }
     Ok(report)
 }
+
+/// Runs a pass every `retention_interval_seconds`, and at once when a directory stops or
+/// resumes (a full disk wants space now, not in a minute). Time is the hub's clock, so age is
+/// judged as the rest of the hub judges it.
+pub fn spawn(state: crate::AppState) {
+    let Some(recorder) = state.recording.recorder().cloned() else {
+        return;
+    };
+    let every = state.recording.config.retention_every();
+    let mut changes = recorder.subscribe();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+            let policy = match state.recording.policy(&state.store).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention: cameras not readable; next pass");
+                    continue;
+                }
+            };
+            let limits = state.recording.limits();
+            match run(&state.store, &recorder, &policy, limits, state.now()).await {
+                Ok(r) if r.deleted_for_age + r.deleted_for_space + r.failed > 0 => {
+                    tracing::info!(
+                        age = r.deleted_for_age,
+                        space = r.deleted_for_space,
+                        freed = r.bytes_freed,
+                        failed = r.failed,
+                        "retention pass"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention pass failed"),
+            }
+        }
+    });
+}

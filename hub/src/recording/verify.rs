@@ -2,7 +2,7 @@
 //! database's record of the chain's head and of the segments' hashes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gridwatch_ingest::evidence::{
     EvidenceDir, EvidenceError, PreviousManifest, SegmentEvidence, VerifyOptions, VerifyReport,
@@ -39,12 +39,7 @@ pub async fn verify_evidence(
                 .into_iter()
                 .flat_map(|m| m.segments.into_iter().map(|s| s.id))
                 .collect();
-            let paths: HashMap<String, PathBuf> = store
-                .recording_segment_paths(&ids)
-                .await?
-                .into_iter()
-                .map(|(id, dir, path)| (id, Path::new(&dir).join(path)))
-                .collect();
+            let paths = super::clips::segment_files(store, &ids).await?;
             (head, paths)
         }
     };

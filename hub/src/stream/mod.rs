@@ -374,7 +374,9 @@ async fn flag_unattended_dispatches(state: AppState) {
     }
 }
 
-/// Keeps the health message in step with the response check's watchdog.
+/// Keeps the health message in step with the response check's watchdog, the failing
+/// notification channels, and the sample-file directories that stopped recording (the duty
+/// officers are told rather than evidence being silently lost).
 async fn watch_health(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -394,6 +396,10 @@ async fn watch_health(state: AppState) {
             if !failing.is_empty() {
                 value["notify_failing"] = json!(failing);
             }
+        }
+        let stopped = state.recording.stopped_dirs();
+        if !stopped.is_empty() {
+            value["recording_stopped"] = json!(stopped);
         }
         state.stream.health.send_if_modified(|h| {
             let changed = *h != value;

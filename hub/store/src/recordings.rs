@@ -41,6 +41,14 @@ pub struct DirBytes {
     pub segments: u64,
 }
 
+/// A camera's recording settings (the `record` and `retention_days` columns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraRecording {
+    pub camera_id: String,
+    pub mode: RecordMode,
+    pub retention_days: Option<u32>,
+}
+
 #[derive(sqlx::FromRow)]
 struct SegmentRow {
     id: String,
@@ -111,7 +119,7 @@ struct LockRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct ClipRow {
+pub(crate) struct ClipRow {
     id: String,
     incident_id: String,
     camera_id: String,
@@ -281,6 +289,27 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// Every camera's recording settings: whether its main stream is recorded, and its
+    /// retention days (`None`: the configured default). Read by the camera sync (the mode)
+    /// and by each retention pass (the days), so an API change needs no restart.
+    pub async fn camera_recording_settings(&self) -> Result<Vec<CameraRecording>, StoreError> {
+        let rows: Vec<(String, String, Option<i64>)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT id, record, CAST(retention_days AS BIGINT) FROM cameras ORDER BY id",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(camera_id, record, days)| CameraRecording {
+                mode: mode(&camera_id, &record),
+                retention_days: days.and_then(|d| u32::try_from(d).ok()),
+                camera_id,
+            })
+            .collect())
     }
 
     /// A camera stream's segments that overlap `[from, to)`, in time order.

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gridwatch_core::recording::{EvidenceClip, Segment};
+use gridwatch_hub::recording::evidence::{clip_of, segment_evidence};
 use gridwatch_hub::recording::verify_evidence;
-use gridwatch_ingest::evidence::{EvidenceDir, Problem, SealRequest, SegmentEvidence};
+use gridwatch_ingest::evidence::{EvidenceDir, Problem, SealRequest};
 use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment};
 use gridwatch_ingest::recording::RecordMode;
 use gridwatch_ingest::{Cameras, StreamState};
@@ -73,38 +74,17 @@ async fn seal(
             requested_from: from,
             requested_to: to,
             plan: &plan,
-            segments: used
-                .iter()
-                .map(|s| SegmentEvidence {
-                    id: s.id.clone(),
-                    sha256: s.sha256.clone(),
-                    start: s.start,
-                    end: s.end,
-                })
-                .collect(),
+            segments: segment_evidence(used.iter().copied()),
             now: Utc::now(),
         })
         .unwrap();
-    let clip = EvidenceClip {
-        id: gridwatch_core::id::new_id(),
-        incident_id: incident.into(),
-        camera_id: "c1".into(),
-        from: sealed.manifest.clip.from,
-        to: sealed.manifest.clip.to,
-        file: sealed.manifest.clip.file.clone(),
-        bytes: sealed.manifest.clip.bytes,
-        sha256: sealed.manifest.clip.sha256.clone(),
-        manifest_seq: sealed.manifest.seq,
-        manifest_file: sealed.manifest_file.clone(),
-        manifest_sha256: sealed.manifest_sha256.clone(),
-        created_at: Utc::now(),
-    };
+    let clip = clip_of(&sealed, Utc::now());
     store.insert_evidence_clip(&clip).await.unwrap();
     clip
 }
 
 /// `gridwatch evidence verify` on `dir`; whether it passed, and what it printed.
-fn cli_verify(db: &str, dir: &Path, offline: bool) -> (bool, String) {
+pub fn cli_verify(db: &str, dir: &Path, offline: bool) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridwatch"));
     cmd.args(["evidence", "verify", "--dir"]).arg(dir);
     if offline {

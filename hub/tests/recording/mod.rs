@@ -6,5 +6,8 @@
 mod crash;
 mod disk_full;
 mod evidence;
+mod incident_clips;
+mod playback;
 mod retention;
+mod served;
 mod support;

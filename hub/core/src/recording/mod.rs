@@ -5,6 +5,8 @@
 //! The files themselves are the ingest's (`gridwatch_ingest::recording`); the rows are the
 //! store's. These types are what both sides of the hub agree on.
 
+pub mod evidence;
+pub mod playback;
 pub mod retention;
 
 use chrono::{DateTime, Utc};

@@ -301,6 +301,59 @@ impl ClipPlan {
         })
     }
 
+    /// Streams bytes `[start, end)` of the clip into `out` (an HTTP range), reading only the
+    /// parts of the segment files that fall in it; `end` is clamped to the clip's size.
+    /// Returns how many bytes were written.
+    pub fn write_range(
+        &self,
+        start: u64,
+        end: u64,
+        out: &mut impl Write,
+    ) -> Result<u64, ClipError> {
+        let end = end.min(self.len);
+        let sink = Path::new("the output");
+        let mut written = 0u64;
+        // `at` is where the current piece starts in the clip.
+        let header_len = self.header.len() as u64;
+        if start < header_len && start < end {
+            let piece = &self.header[start as usize..end.min(header_len) as usize];
+            out.write_all(piece).map_err(io_error(sink))?;
+            written += piece.len() as u64;
+        }
+        let mut at = header_len;
+        let mut buf = vec![0u8; 1 << 18];
+        let mut open: Option<(usize, File)> = None;
+        for slice in &self.slices {
+            let (piece_from, piece_to) = (at, at + slice.len);
+            at = piece_to;
+            if piece_to <= start {
+                continue;
+            }
+            if piece_from >= end {
+                break;
+            }
+            let skip = start.saturating_sub(piece_from);
+            let mut left = end.min(piece_to) - piece_from - skip;
+            let path = &self.sources[slice.source];
+            if open.as_ref().is_none_or(|(i, _)| *i != slice.source) {
+                open = Some((slice.source, File::open(path).map_err(io_error(path))?));
+            }
+            let Some((_, file)) = open.as_mut() else {
+                continue;
+            };
+            file.seek(SeekFrom::Start(slice.offset + skip))
+                .map_err(io_error(path))?;
+            while left > 0 {
+                let n = left.min(buf.len() as u64) as usize;
+                file.read_exact(&mut buf[..n]).map_err(io_error(path))?;
+                out.write_all(&buf[..n]).map_err(io_error(sink))?;
+                left -= n as u64;
+                written += n as u64;
+            }
+        }
+        Ok(written)
+    }
+
     /// Writes the clip to `path` durably: a temporary file, synced, renamed
     /// into place, the directory synced.
     pub fn write_file(&self, path: &Path) -> Result<WrittenClip, ClipError> {

@@ -112,6 +112,39 @@ fn a_clip_starts_at_a_keyframe_and_keeps_wall_clock_time_across_a_gap() {
 }
 
 #[test]
+fn any_byte_range_of_a_clip_is_that_part_of_the_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = two_spans(tmp.path());
+    let t0 = rows[0].start;
+    let plan = plan_clip(
+        &sources(tmp.path(), &rows),
+        t0,
+        t0 + Duration::from_millis(5200),
+    )
+    .unwrap();
+    let mut whole = Vec::new();
+    plan.write_to(&mut whole).unwrap();
+    let len = whole.len() as u64;
+    // Inside the header, across its end, inside one segment's frames, across two segments,
+    // the tail, past the end (clamped), and nothing.
+    for (start, end) in [
+        (0, 10),
+        (5, 2000),
+        (len / 3, len / 3 + 7),
+        (len / 4, len - len / 4),
+        (len - 100, len),
+        (len - 5, len + 50),
+        (17, 17),
+    ] {
+        let mut part = Vec::new();
+        let n = plan.write_range(start, end, &mut part).unwrap();
+        let expected = &whole[start as usize..end.min(len) as usize];
+        assert_eq!(n, expected.len() as u64, "{start}..{end}");
+        assert_eq!(part, expected, "{start}..{end}");
+    }
+}
+
+#[test]
 fn an_empty_range_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let rows = two_spans(tmp.path());

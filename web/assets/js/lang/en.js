@@ -18,6 +18,7 @@ export default {
   "event.incident.acknowledged": "Acknowledged", "event.incident.en_route": "En route", "event.incident.on_scene": "On scene",
   "event.incident.resolved": "Resolved", "event.incident.cancelled": "Cancelled", "event.incident.escalated": "Escalated",
   "event.incident.at_risk": "At risk", "event.incident.breached": "Breached",
+  "event.incident.evidence_sealed": "Evidence clip sealed", "event.incident.evidence_downloaded": "Evidence clip downloaded",
   "event.camera.online": "Camera online", "event.camera.offline": "Camera offline",
   "event.post.online": "Post online", "event.post.offline": "Post offline",
   "cam.online": "Online", "cam.offline": "Offline", "cam.connecting": "Connecting", "cam.unknown": "Unknown",

@@ -1,0 +1,126 @@
+//! An incident's evidence clips (see `crate::recording::evidence`):
+//!
+//! - `GET /api/v1/incidents/{id}/clips`: the sealed clips (camera, range, bytes, SHA-256) and
+//!   those still to come;
+//! - `GET /api/v1/incidents/{id}/clips/{clip_id}`: the MP4 (HTTP ranges supported). Every
+//!   download is an `incident.evidence_downloaded` event on the incident's timeline: who, when,
+//!   from where, which clip.
+//!
+//! For duty officers and admins, and responders for the incidents they see (their post's);
+//! residents never (403), and an incident the caller may not see is 404, as an unknown one.
+
+use super::auth::PeerAddr;
+use super::caller::Caller;
+use super::download::{video_response, wanted, Wanted};
+use super::error::{ApiError, ApiResult};
+use super::json::Path;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use gridwatch_core::event::{Actor, EventDraft, EventType};
+use gridwatch_core::recording::evidence::JobState;
+use serde_json::{json, Value};
+use std::io::{Read, Seek, SeekFrom, Write};
+
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    s.store.visible_incident(&id, &caller.visibility()).await?;
+    let clips: Vec<Value> = s
+        .store
+        .evidence_clips(&id)
+        .await?
+        .into_iter()
+        .map(|c| {
+            json!({
+                "id": c.id, "camera_id": c.camera_id, "from": c.from, "to": c.to,
+                "bytes": c.bytes, "sha256": c.sha256, "manifest_seq": c.manifest_seq,
+                "created_at": c.created_at,
+            })
+        })
+        .collect();
+    let pending: Vec<Value> = s
+        .store
+        .evidence_jobs(&id)
+        .await?
+        .into_iter()
+        .filter(|j| j.state != JobState::Sealed)
+        .map(|j| {
+            json!({
+                "camera_id": j.camera_id, "from": j.from, "to": j.to, "due": j.due,
+                "state": j.state,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "clips": clips, "not_sealed": pending })))
+}
+
+pub async fn download(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    Path((id, clip_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    s.store.visible_incident(&id, &caller.visibility()).await?;
+    let clip = s.store.evidence_clip(&id, &clip_id).await?;
+    let path = s.recording.evidence_dir.join(&clip.file);
+    let file = std::fs::File::open(&path).map_err(|e| {
+        tracing::error!(clip = %clip.id, path = %path.display(), error = %e,
+            "an evidence clip is missing from the evidence directory");
+        ApiError::new(
+            StatusCode::GONE,
+            "clip_missing",
+            format!("clip {clip_id} is recorded but its file cannot be read; run `gridwatch evidence verify`"),
+        )
+    })?;
+    let len = clip.bytes;
+    let wanted = wanted(&headers, len);
+    // The audit comes first: a download nobody recorded must not happen.
+    let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
+    let actor = match &caller {
+        Caller::User(u) => Actor::user(&u.id, origin),
+        Caller::Device(d) => Actor::device(&d.id, origin),
+    };
+    let draft = EventDraft::new(
+        EventType::IncidentEvidenceDownloaded,
+        json!({
+            "clip_id": clip.id, "camera_id": clip.camera_id, "sha256": clip.sha256,
+            "range": match wanted {
+                Wanted::Part(start, end) => format!("bytes {start}-{}", end.saturating_sub(1)),
+                _ => "all".into(),
+            },
+        }),
+    );
+    s.store
+        .record_events(Some(&id), &[draft], &actor, s.now())
+        .await?;
+    let name = format!("evidence-{id}-{}.mp4", clip.camera_id);
+    Ok(video_response(
+        wanted,
+        len,
+        &name,
+        move |start, end, out| copy_range(file, start, end, out),
+    ))
+}
+
+/// Copies bytes `[start, end)` of `file` into `out`.
+fn copy_range(
+    mut file: std::fs::File,
+    start: u64,
+    end: u64,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(start))?;
+    let copied = std::io::copy(&mut file.take(end - start), out)?;
+    if copied != end - start {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the clip is shorter than recorded",
+        ));
+    }
+    Ok(())
+}

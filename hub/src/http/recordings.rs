@@ -1,0 +1,100 @@
+//! Playback of a camera's recordings:
+//!
+//! - `GET /api/v1/cameras/{id}/recordings?from&to`: what was recorded, as spans and gaps
+//!   (`gridwatch_core::recording::playback`); the last 24 hours when no range is given.
+//! - `GET /api/v1/cameras/{id}/recordings.mp4?from&to`: one MP4 built on the fly from the
+//!   segments (the ingest's clip: frames copied, never decoded), HTTP ranges supported; 404
+//!   `no_recording` when nothing was recorded in the range.
+
+use super::caller::Caller;
+use super::cameras::ensure_visible;
+use super::download::{video_response, wanted};
+use super::error::{ApiError, ApiResult};
+use super::json::{Path, Query};
+use crate::recording::clips::{self, PlanError, PlannedClip, MAIN};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Duration, Utc};
+use gridwatch_core::recording::playback::{check_range, timeline, Timeline, MAX_LIST_RANGE_DAYS};
+use serde::Deserialize;
+
+/// Longest MP4 one request may build: an hour of 1080p is about 2 GB.
+pub const MAX_MP4_MINUTES: i64 = 60;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+fn range_error(e: impl std::fmt::Display) -> ApiError {
+    let mut err = ApiError::bad_request("invalid_range", e.to_string());
+    err.field = Some("from".into());
+    err
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<axum::Json<Timeline>> {
+    ensure_visible(&s, &caller, &id).await?;
+    let to = q.to.unwrap_or_else(|| s.now());
+    let from = q.from.unwrap_or(to - Duration::hours(24));
+    check_range(from, to, Duration::days(MAX_LIST_RANGE_DAYS)).map_err(range_error)?;
+    let segments = s.store.recording_segments(&id, MAIN, from, to).await?;
+    Ok(axum::Json(timeline(&segments, from, to)))
+}
+
+/// A failure to build a video: the store's own answer, or 500 (logged) when files are unreadable.
+pub fn plan_error(e: PlanError) -> ApiError {
+    match e {
+        PlanError::Store(e) => e.into(),
+        e => {
+            tracing::error!(error = %e, "a recording could not be read");
+            ApiError::internal(e.to_string())
+        }
+    }
+}
+
+fn no_recording(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_recording",
+        format!("camera {id} has no recording in that range"),
+    )
+}
+
+pub async fn mp4(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    ensure_visible(&s, &caller, &id).await?;
+    let (Some(from), Some(to)) = (q.from, q.to) else {
+        return Err(range_error(
+            "give the range as ?from=…&to=… (RFC 3339 times)",
+        ));
+    };
+    check_range(from, to, Duration::minutes(MAX_MP4_MINUTES)).map_err(range_error)?;
+    let planned = clips::plan(&s.store, &id, from, to)
+        .await
+        .map_err(plan_error)?;
+    let Some(PlannedClip { plan, .. }) = planned else {
+        return Err(no_recording(&id));
+    };
+    let len = plan.len();
+    let name = format!("{id}-{}.mp4", from.format("%Y%m%dT%H%M%SZ"));
+    Ok(video_response(
+        wanted(&headers, len),
+        len,
+        &name,
+        move |start, end, out| plan.write_range(start, end, out).map(|_| ()),
+    ))
+}

@@ -1,0 +1,79 @@
+//! One MP4 from a camera's indexed segments for a time range: what playback downloads and
+//! what evidence seals. The segments come from the store, the MP4 from the ingest's clip
+//! planner (frames copied, never decoded).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use gridwatch_core::recording::Segment;
+use gridwatch_ingest::recording::clip::{plan_clip, ClipError, ClipPlan, ClipSegment};
+use gridwatch_store::{Store, StoreError};
+
+/// The stream recordings are kept of.
+pub const MAIN: &str = "main";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the recording could not be read: {0}")]
+    Clip(#[from] ClipError),
+    #[error("the planning task failed: {0}")]
+    Task(String),
+}
+
+/// A planned clip and the segments it was cut from.
+#[derive(Debug)]
+pub struct PlannedClip {
+    pub plan: ClipPlan,
+    pub segments: Vec<Segment>,
+}
+
+/// Where the segments `ids` are on disk, of those still indexed.
+pub async fn segment_files(
+    store: &Store,
+    ids: &[String],
+) -> Result<HashMap<String, PathBuf>, StoreError> {
+    Ok(store
+        .recording_segment_paths(ids)
+        .await?
+        .into_iter()
+        .map(|(id, dir, path)| (id, Path::new(&dir).join(path)))
+        .collect())
+}
+
+/// The clip of `camera_id`'s recordings in `[from, to)`; `None` when nothing was recorded
+/// there. Reads the segments' headers off the async threads.
+pub async fn plan(
+    store: &Store,
+    camera_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Option<PlannedClip>, PlanError> {
+    let segments = store.recording_segments(camera_id, MAIN, from, to).await?;
+    if segments.is_empty() {
+        return Ok(None);
+    }
+    let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
+    let paths = segment_files(store, &ids).await?;
+    let segments: Vec<Segment> = segments
+        .into_iter()
+        .filter(|s| paths.contains_key(&s.id))
+        .collect();
+    let sources: Vec<ClipSegment> = segments
+        .iter()
+        .map(|s| ClipSegment {
+            path: paths[&s.id].clone(),
+            start: s.start.into(),
+        })
+        .collect();
+    let planned = tokio::task::spawn_blocking(move || plan_clip(&sources, from.into(), to.into()))
+        .await
+        .map_err(|e| PlanError::Task(e.to_string()))?;
+    match planned {
+        Ok(plan) => Ok(Some(PlannedClip { plan, segments })),
+        Err(ClipError::NoFrames) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

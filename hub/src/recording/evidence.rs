@@ -1,0 +1,228 @@
+//! Evidence clips of incidents, as the hub makes them.
+//!
+//! [`tick`] does, at the hub clock's now:
+//!
+//! 1. every incident that names cameras and has no clips scheduled gets one job per camera
+//!    (`gridwatch_core::recording::evidence::window`: `[raised - pre, raised + post]`), and the
+//!    camera's recordings over that window are locked, in one transaction (retention never
+//!    deletes them);
+//! 2. the locks of incidents closed since get their end, `lock_days` after the close;
+//! 3. every job due (`raised + post` passed) is cut from the segments (`super::clips`), sealed
+//!    into the evidence chain (`gridwatch_ingest::evidence`), recorded in the store, and noted
+//!    on the incident's timeline (`incident.evidence_sealed`).
+//!
+//! Jobs are rows, so nothing is lost across a restart, and time is the injected clock's: tests
+//! advance a manual clock past `post` and call `tick` instead of waiting 90 s. In production
+//! [`spawn`] ticks every second.
+
+use chrono::{DateTime, Duration, Utc};
+use gridwatch_core::event::{Actor, EventDraft, EventType};
+use gridwatch_core::recording::evidence::{window, EvidenceJob, JobState};
+use gridwatch_core::recording::{EvidenceClip, Segment};
+use gridwatch_ingest::evidence::{
+    EvidenceDir, EvidenceError, SealRequest, Sealed, SegmentEvidence,
+};
+use gridwatch_store::StoreError;
+use serde_json::json;
+
+use super::clips::{self, PlanError, PlannedClip};
+use crate::state::AppState;
+
+/// Incidents scheduled, and jobs sealed, per tick at most.
+const BATCH: u32 = 50;
+
+/// How long a node has to seal a clip it claimed before another may try.
+const CLAIM_MINUTES: i64 = 10;
+
+/// How far back an incident is still given clips (after a long outage of the hub, older ones
+/// have nothing left to lock).
+pub const LOOK_BACK_HOURS: i64 = 24;
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EvidenceReport {
+    /// Jobs scheduled (and locks taken).
+    pub scheduled: usize,
+    /// Locks of closed incidents given their end.
+    pub locks_ended: u64,
+    pub sealed: usize,
+    pub no_recording: usize,
+    /// Attempts that failed (retried later, or given up).
+    pub failed: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SealError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Evidence(#[from] EvidenceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the sealing task failed: {0}")]
+    Task(String),
+}
+
+/// Schedules, locks and seals what is due now (see the module's description).
+pub async fn tick(state: &AppState) -> Result<EvidenceReport, StoreError> {
+    let now = state.now();
+    let config = &state.recording.evidence;
+    let mut report = EvidenceReport::default();
+    let awaiting = state
+        .store
+        .incidents_awaiting_evidence(now - Duration::hours(LOOK_BACK_HOURS), BATCH)
+        .await?;
+    let jobs: Vec<EvidenceJob> = awaiting
+        .iter()
+        .flat_map(|i| {
+            let (from, to) = window(i.raised, config.pre(), config.post());
+            i.cameras.iter().map(move |camera| EvidenceJob {
+                incident_id: i.incident_id.clone(),
+                camera_id: camera.clone(),
+                from,
+                to,
+                due: to,
+                state: JobState::Pending,
+                attempts: 0,
+            })
+        })
+        .collect();
+    if !jobs.is_empty() {
+        state.store.schedule_evidence(&jobs, now).await?;
+        report.scheduled = jobs.len();
+    }
+    report.locks_ended = state
+        .store
+        .end_closed_incident_locks(config.lock_period())
+        .await?;
+    for job in state.store.due_evidence_jobs(now, BATCH).await? {
+        let claim_until = now + Duration::minutes(CLAIM_MINUTES);
+        if !state.store.claim_evidence_job(&job, claim_until).await? {
+            continue;
+        }
+        match seal(state, &job).await {
+            Ok(Some(clip)) => {
+                report.sealed += 1;
+                state
+                    .store
+                    .finish_evidence_job(&job, JobState::Sealed, Some(&clip.id), None, None)
+                    .await?;
+            }
+            Ok(None) => {
+                report.no_recording += 1;
+                state
+                    .store
+                    .finish_evidence_job(&job, JobState::NoRecording, None, None, None)
+                    .await?;
+            }
+            Err(e) => {
+                report.failed += 1;
+                let retry = job.retry_at(now);
+                tracing::error!(incident = %job.incident_id, camera = %job.camera_id,
+                    error = %e, retry = ?retry, "an evidence clip could not be sealed");
+                let next = if retry.is_some() {
+                    JobState::Pending
+                } else {
+                    JobState::Failed
+                };
+                state
+                    .store
+                    .finish_evidence_job(&job, next, None, Some(&e.to_string()), retry)
+                    .await?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Cuts, seals and records one clip; `None` when the camera recorded nothing in its window.
+async fn seal(state: &AppState, job: &EvidenceJob) -> Result<Option<EvidenceClip>, SealError> {
+    let Some(PlannedClip { plan, segments }) =
+        clips::plan(&state.store, &job.camera_id, job.from, job.to).await?
+    else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let dir = state.recording.evidence_dir.clone();
+    let (incident_id, camera_id) = (job.incident_id.clone(), job.camera_id.clone());
+    let (from, to) = (job.from, job.to);
+    let evidence = segment_evidence(segments.iter());
+    // Writing the clip reads every byte of its segments: off the async threads.
+    let sealed = tokio::task::spawn_blocking(move || {
+        EvidenceDir::open(&dir)?.seal(SealRequest {
+            incident_id: &incident_id,
+            camera_id: &camera_id,
+            requested_from: from,
+            requested_to: to,
+            plan: &plan,
+            segments: evidence,
+            now,
+        })
+    })
+    .await
+    .map_err(|e| SealError::Task(e.to_string()))??;
+    let clip = clip_of(&sealed, now);
+    state.store.insert_evidence_clip(&clip).await?;
+    let draft = EventDraft::new(
+        EventType::IncidentEvidenceSealed,
+        json!({
+            "clip_id": clip.id, "camera_id": clip.camera_id, "from": clip.from, "to": clip.to,
+            "bytes": clip.bytes, "sha256": clip.sha256,
+        }),
+    );
+    state
+        .store
+        .record_events(Some(&job.incident_id), &[draft], &Actor::timer(), now)
+        .await?;
+    tracing::info!(incident = %job.incident_id, camera = %job.camera_id, seq = clip.manifest_seq,
+        bytes = clip.bytes, "evidence clip sealed");
+    Ok(Some(clip))
+}
+
+/// What a manifest says of the segments a clip was cut from: their indexed hashes.
+pub fn segment_evidence<'a>(segments: impl Iterator<Item = &'a Segment>) -> Vec<SegmentEvidence> {
+    segments
+        .map(|s| SegmentEvidence {
+            id: s.id.clone(),
+            sha256: s.sha256.clone(),
+            start: s.start,
+            end: s.end,
+        })
+        .collect()
+}
+
+/// The store's record of a sealed clip (a new ID; the rest from its manifest).
+pub fn clip_of(sealed: &Sealed, now: DateTime<Utc>) -> EvidenceClip {
+    let m = &sealed.manifest;
+    EvidenceClip {
+        id: gridwatch_core::id::new_id(),
+        incident_id: m.incident_id.clone(),
+        camera_id: m.camera_id.clone(),
+        from: m.clip.from,
+        to: m.clip.to,
+        file: m.clip.file.clone(),
+        bytes: m.clip.bytes,
+        sha256: m.clip.sha256.clone(),
+        manifest_seq: m.seq,
+        manifest_file: sealed.manifest_file.clone(),
+        manifest_sha256: sealed.manifest_sha256.clone(),
+        created_at: now,
+    }
+}
+
+/// Ticks every second while the hub records.
+pub fn spawn(state: AppState) {
+    if state.recording.recorder().is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = tick(&state).await {
+                tracing::warn!(error = %e, "evidence: the store did not answer; next second");
+            }
+        }
+    });
+}

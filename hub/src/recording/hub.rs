@@ -1,0 +1,268 @@
+//! The hub's recording: the ingest's recorder (when `[recording]` names directories), the
+//! limits retention applies to each directory, and how the directories' state is shown — on
+//! `/readyz`, as metrics, and as health on the stream when one stops.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gridwatch_core::recording::retention::RetentionPolicy;
+use gridwatch_ingest::recording::{DirStatus, Recorder};
+use gridwatch_store::{Store, StoreError};
+use prometheus::IntGaugeVec;
+use serde_json::{json, Value};
+
+use super::config::{EvidenceConfig, RecordingConfig};
+use super::index::StoreIndex;
+use super::retention::DirLimits;
+use crate::metrics::Metrics;
+
+/// One per process, shared by [`crate::AppState`].
+pub struct RecordingHub {
+    /// `None` when recording is off.
+    recorder: Option<Recorder>,
+    pub config: RecordingConfig,
+    pub evidence: EvidenceConfig,
+    /// Where clips and manifests go.
+    pub evidence_dir: PathBuf,
+    /// Retention's limits, by directory ID.
+    limits: HashMap<String, DirLimits>,
+    /// `gridwatch_recording_bytes{dir}`: bytes of the indexed segments.
+    bytes: IntGaugeVec,
+    /// `gridwatch_recording_segments{dir}`.
+    segments: IntGaugeVec,
+    /// `gridwatch_recording_dir_stopped{dir}`: 1 while a directory records nothing (full disk,
+    /// only evidence left, a failing or missing disk), else 0.
+    stopped: IntGaugeVec,
+    /// `gridwatch_recording_free_bytes{dir}`: free space on its disk when last measured.
+    free: IntGaugeVec,
+    /// The store's bytes and segments per directory, read at most every [`USAGE_MAX_AGE`]:
+    /// summing every segment row at each scrape would cost the database more than the
+    /// numbers are worth.
+    usage: std::sync::Mutex<Option<(Instant, Usage)>>,
+}
+
+/// Bytes and segments, by directory ID.
+type Usage = HashMap<String, (u64, u64)>;
+
+/// How old the usage shown as metrics may be.
+const USAGE_MAX_AGE: Duration = Duration::from_secs(30);
+
+impl std::fmt::Debug for RecordingHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingHub")
+            .field("recorder", &self.recorder)
+            .finish_non_exhaustive()
+    }
+}
+
+fn gauge(name: &str, help: &str) -> IntGaugeVec {
+    IntGaugeVec::new(prometheus::Opts::new(name, help), &["dir"]).expect("metric")
+}
+
+impl RecordingHub {
+    /// The hub's recording around `recorder` (opened by [`open_recorder`]); its metrics are
+    /// registered whether or not anything is recorded, so dashboards and alerts read 0 rather
+    /// than nothing.
+    pub fn new(
+        config: &crate::Config,
+        recorder: Option<Recorder>,
+        metrics: &Metrics,
+    ) -> RecordingHub {
+        // The recorder lists its directories in the configuration's order.
+        let limits = match &recorder {
+            None => HashMap::new(),
+            Some(r) => r
+                .statuses()
+                .into_iter()
+                .zip(&config.recording.dirs)
+                .filter_map(|(status, dir)| {
+                    let limits = DirLimits {
+                        max_bytes: dir.max_bytes(),
+                        min_free_bytes: dir.min_free_bytes(),
+                    };
+                    status.id.map(|id| (id, limits))
+                })
+                .collect(),
+        };
+        let hub = RecordingHub {
+            recorder,
+            config: config.recording.clone(),
+            evidence: config.evidence.clone(),
+            evidence_dir: config.evidence.dir_in(&config.data_dir),
+            limits,
+            bytes: gauge(
+                "recording_bytes",
+                "Bytes of recorded segments, by sample-file directory",
+            ),
+            segments: gauge(
+                "recording_segments",
+                "Recorded segments, by sample-file directory",
+            ),
+            stopped: gauge(
+                "recording_dir_stopped",
+                "1 while a sample-file directory records nothing (disk full, only evidence left, \
+                 disk failing or missing)",
+            ),
+            free: gauge(
+                "recording_free_bytes",
+                "Free bytes on a sample-file directory's disk, when last measured",
+            ),
+            usage: Default::default(),
+        };
+        for g in [&hub.bytes, &hub.segments, &hub.stopped, &hub.free] {
+            metrics.register(Box::new(g.clone()));
+        }
+        hub
+    }
+
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_ref()
+    }
+
+    pub fn limits(&self) -> &HashMap<String, DirLimits> {
+        &self.limits
+    }
+
+    /// Retention's rules with every camera's own days, as the store has them now.
+    pub async fn policy(&self, store: &Store) -> Result<RetentionPolicy, StoreError> {
+        let mut policy = self.config.policy();
+        for camera in store.camera_recording_settings().await? {
+            if let Some(days) = camera.retention_days {
+                policy.camera_days.insert(camera.camera_id, days.max(1));
+            }
+        }
+        Ok(policy)
+    }
+
+    fn statuses(&self) -> Vec<DirStatus> {
+        self.recorder
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.statuses())
+    }
+
+    /// The directories that record nothing now, for the stream's health message:
+    /// `[{"path", "reason", "detail"}]`; empty while all record.
+    pub fn stopped_dirs(&self) -> Vec<Value> {
+        self.statuses()
+            .into_iter()
+            .filter_map(|s| {
+                let reason = s.stopped?;
+                Some(json!({
+                    "path": s.path.display().to_string(),
+                    "reason": reason.as_str(),
+                    "detail": s.reason,
+                }))
+            })
+            .collect()
+    }
+
+    /// `/readyz` detail: `"off"`, or every directory's state. A stopped directory does not
+    /// make the hub unready: the SOS intake and live video go on without recording.
+    pub fn readiness(&self) -> Value {
+        if self.recorder.is_none() {
+            return json!("off");
+        }
+        let dirs: Vec<Value> = self
+            .statuses()
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "path": s.path.display().to_string(),
+                    "recording": s.is_recording(),
+                    "stopped": s.stopped.map(|r| r.as_str()),
+                    "reason": s.reason,
+                    "free_bytes": s.free_bytes,
+                    "streams": s.streams,
+                })
+            })
+            .collect();
+        json!({ "dirs": dirs })
+    }
+
+    /// Sets the gauges from the recorder and the store; called when `/metrics` is scraped.
+    pub async fn refresh_metrics(&self, store: &Store) {
+        let statuses = self.statuses();
+        if statuses.is_empty() {
+            return;
+        }
+        let usage = self.usage(store).await;
+        for s in statuses {
+            let label = s.path.display().to_string();
+            let (bytes, segments) =
+                s.id.as_ref()
+                    .and_then(|id| usage.get(id))
+                    .copied()
+                    .unwrap_or_default();
+            let set = |g: &IntGaugeVec, v: u64| {
+                g.with_label_values(&[label.as_str()])
+                    .set(i64::try_from(v).unwrap_or(i64::MAX))
+            };
+            set(&self.bytes, bytes);
+            set(&self.segments, segments);
+            set(&self.stopped, u64::from(s.stopped.is_some()));
+            set(&self.free, s.free_bytes.unwrap_or(0));
+        }
+    }
+}
+
+impl RecordingHub {
+    /// Bytes and segments per directory, from the store, at most [`USAGE_MAX_AGE`] old.
+    async fn usage(&self, store: &Store) -> Usage {
+        let cached = lock(&self.usage)
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < USAGE_MAX_AGE)
+            .map(|(_, usage)| usage.clone());
+        if let Some(usage) = cached {
+            return usage;
+        }
+        match store.recording_usage().await {
+            Ok(rows) => {
+                let usage: Usage = rows
+                    .into_iter()
+                    .map(|u| (u.dir_id, (u.bytes, u.segments)))
+                    .collect();
+                *lock(&self.usage) = Some((Instant::now(), usage.clone()));
+                usage
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: could not read the recordings' usage");
+                HashMap::new()
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens the recorder `[recording]` asks for (repairing each directory against the index),
+/// off the async threads; `None` when recording is off.
+pub async fn open_recorder(config: &RecordingConfig, store: &Store) -> Option<Recorder> {
+    if !config.enabled() {
+        return None;
+    }
+    let index = Arc::new(StoreIndex::new(store.clone()));
+    let settings = config.ingest();
+    match tokio::task::spawn_blocking(move || Recorder::open(settings, index)).await {
+        Ok(recorder) => {
+            for report in recorder.repair_reports() {
+                tracing::info!(?report, "sample-file directory checked against the index");
+            }
+            for status in recorder.statuses() {
+                match status.stopped {
+                    None => tracing::info!(dir = %status.path.display(), "recording here"),
+                    Some(r) => tracing::error!(dir = %status.path.display(), reason = r.as_str(),
+                        detail = ?status.reason, "not recording here"),
+                }
+            }
+            Some(recorder)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the recorder did not open; recording is off");
+            None
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Evidence clips of incidents, end to end on a hub that records a simulated camera: an
+//! incident naming the camera locks its recordings at once, gets its clip `post` seconds after
+//! it was raised (the injected clock is advanced: nobody waits 90 s), lists and downloads it
+//! for duty officers (each download on the timeline), never for residents or other posts'
+//! responders; `gridwatch evidence verify` passes on the result and fails once the clip is
+//! altered; closing the incident gives the lock its end. On both backends.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use chrono::{DateTime, Duration, Utc};
+use gridwatch_core::clock::{Clock, ManualClock};
+use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
+use gridwatch_hub::recording::{evidence, open_recorder, retention};
+use gridwatch_hub::{AppState, Config};
+use gridwatch_ingest::evidence::hash_file;
+use gridwatch_store::testing::{bare_sos, fresh_postgres_url, fresh_sqlite_url};
+use gridwatch_store::{Store, StoreOptions};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::evidence::cli_verify;
+use super::served::{add_camera, wait_for_segments};
+use crate::common::Hub;
+use crate::ingest_common::media::{have_ffprobe, probe};
+use crate::ingest_common::start_sim;
+
+/// A GET with a token and maybe a range; status, headers and the raw body.
+async fn fetch(
+    hub: &Hub,
+    path: &str,
+    token: &str,
+    range: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(r) = range {
+        req = req.header(header::RANGE, r);
+    }
+    let resp = hub
+        .app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+async fn incidents_get_sealed_clips(db: String) {
+    let store = Store::open(&StoreOptions::new(db.clone())).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = start_sim(1);
+    let camera = add_camera(&store, &sim.url(1)).await;
+    let mut config = Config {
+        data_dir: tmp.path().to_path_buf(),
+        ..Config::default()
+    };
+    config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
+        path: tmp.path().join("samples"),
+        max_bytes: 0,
+        min_free_bytes: 0,
+    })];
+    config.recording.segment_seconds = 1;
+    let recorder = open_recorder(&config.recording, &store).await;
+    // The manual clock starts at the wall clock's now: the camera's frames carry real time.
+    let clock = ManualClock::new(Utc::now());
+    let state = AppState::with_recorder(store.clone(), Arc::new(clock.clone()), config, recorder);
+    gridwatch_hub::cameras::start(&state).await;
+    let hub = Hub::from_state(state.clone(), clock.clone());
+
+    let mut sos = bare_sos(&gridwatch_core::id::new_id());
+    sos.raise.cameras = vec![camera.clone()];
+    let incident = store
+        .raise_incident(sos, clock.now())
+        .await
+        .unwrap()
+        .incident;
+    // As stored: to the millisecond.
+    let (incident, raised) = (incident.id, incident.created_at);
+
+    // Seen at once: scheduled, and the camera's recordings over the window locked while open.
+    let first = evidence::tick(&state).await.unwrap();
+    assert_eq!((first.scheduled, first.sealed), (1, 0), "{first:?}");
+    let (from, to) = (
+        raised - Duration::seconds(30),
+        raised + Duration::seconds(60),
+    );
+    let locks = store.recording_locks(&camera, from, to).await.unwrap();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(
+        (locks[0].from, locks[0].to, locks[0].until),
+        (from, to, None)
+    );
+    assert_eq!(locks[0].incident_id.as_deref(), Some(incident.as_str()));
+
+    // Real recording for a few seconds; the clip is due only once `post` has passed.
+    wait_for_segments(&store, &camera, 3).await;
+    clock.advance(Duration::seconds(58));
+    let early = evidence::tick(&state).await.unwrap();
+    assert_eq!((early.scheduled, early.sealed), (0, 0), "{early:?}");
+    clock.advance(Duration::seconds(3));
+    let due = evidence::tick(&state).await.unwrap();
+    assert_eq!((due.sealed, due.failed), (1, 0), "{due:?}");
+    assert_eq!(
+        evidence::tick(&state).await.unwrap().sealed,
+        0,
+        "sealed once"
+    );
+
+    // Listed for the duty officer.
+    let (_, duty) = hub.login_as("duty_officer", None, None).await;
+    let listed = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{incident}/clips"),
+            Some(&duty),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let clips = listed.body["clips"].as_array().unwrap().clone();
+    assert_eq!(clips.len(), 1, "{}", listed.body);
+    let clip = &clips[0];
+    assert_eq!(clip["camera_id"], json!(camera));
+    let clip_from: DateTime<Utc> = serde_json::from_value(clip["from"].clone()).unwrap();
+    assert!(
+        clip_from >= from && clip_from < raised + Duration::seconds(5),
+        "{clip}"
+    );
+    let clip_id = clip["id"].as_str().unwrap();
+    let sha = clip["sha256"].as_str().unwrap();
+
+    // Downloaded whole (its hash is the listed one; ffprobe decodes it), and in part.
+    let url = format!("/api/v1/incidents/{incident}/clips/{clip_id}");
+    let (status, headers, bytes) = fetch(&hub, &url, &duty, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "video/mp4");
+    assert_eq!(bytes.len() as u64, clip["bytes"].as_u64().unwrap());
+    let copy = tmp.path().join("download.mp4");
+    std::fs::write(&copy, &bytes).unwrap();
+    assert_eq!(hash_file(&copy).unwrap().0, sha);
+    if have_ffprobe("incidents_get_sealed_clips") {
+        assert!(probe(&copy).frames > 0);
+    }
+    let (status, _, part) = fetch(&hub, &url, &duty, Some("bytes=0-99")).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part, bytes[..100]);
+
+    // Each download is on the timeline: who, and which clip.
+    let read = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{incident}"),
+            Some(&duty),
+            None,
+        )
+        .await;
+    let timeline = read.body["incident"]["timeline"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let of = |kind: &str| -> Vec<Value> {
+        timeline
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(of("incident.evidence_sealed").len(), 1, "{timeline:?}");
+    let downloads = of("incident.evidence_downloaded");
+    assert_eq!(downloads.len(), 2, "{timeline:?}");
+    assert_eq!(downloads[0]["data"]["clip_id"], json!(clip_id));
+    assert!(downloads[0]["actor"].as_str().unwrap().starts_with("user:"));
+    assert_eq!(downloads[1]["data"]["range"], "bytes 0-99");
+
+    // Residents never; a responder of a post the incident is not theirs: as if unknown.
+    let (_, resident) = hub.login_as("resident", None, None).await;
+    let (status, _, _) = fetch(&hub, &url, &resident, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let post = store
+        .create_post(
+            serde_json::from_value(json!({"name": "其他警务室", "lat": 26.5, "lon": 107.9}))
+                .unwrap(),
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    let (_, responder) = hub.login_as("responder", Some(&post.id), None).await;
+    let (status, _, _) = fetch(&hub, &url, &responder, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let unknown = format!("/api/v1/incidents/{incident}/clips/nope");
+    assert_eq!(
+        fetch(&hub, &unknown, &duty, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // `gridwatch evidence verify` passes, and fails once the clip is altered.
+    let evidence_dir = tmp.path().join("evidence");
+    let (ok, out) = cli_verify(&db, &evidence_dir, false);
+    assert!(ok, "{out}");
+    let sealed = store.evidence_clips(&incident).await.unwrap();
+    let file = evidence_dir.join(&sealed[0].file);
+    assert_eq!(hash_file(&file).unwrap().0, sha);
+    let mut altered = std::fs::read(&file).unwrap();
+    let at = altered.len() - 10;
+    altered[at] ^= 0x01;
+    std::fs::write(&file, &altered).unwrap();
+    let (ok, out) = cli_verify(&db, &evidence_dir, false);
+    assert!(!ok && out.contains("PROBLEM"), "{out}");
+
+    // Retention never deletes the locked recordings while the incident is open, however old.
+    let recorder = state.recording.recorder().cloned().unwrap();
+    let policy = state.recording.policy(&store).await.unwrap();
+    let limits = state.recording.limits();
+    let pass = retention::run(
+        &store,
+        &recorder,
+        &policy,
+        limits,
+        raised + Duration::days(40),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pass.deleted_for_age, 0, "{pass:?}");
+
+    // Closed: the lock holds for lock_days after the close, then lets retention have it.
+    let cancelled = hub
+        .call(
+            Method::POST,
+            &format!("/api/v1/incidents/{incident}/cancel"),
+            Some(&duty),
+            Some(json!({"reason": "误报"})),
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    let closed = store.incident(&incident).await.unwrap().closed_at.unwrap();
+    assert_eq!(evidence::tick(&state).await.unwrap().locks_ended, 1);
+    let locks = store.recording_locks(&camera, from, to).await.unwrap();
+    assert_eq!(locks[0].until, Some(closed + Duration::days(90)));
+    let still_locked = closed + Duration::days(89);
+    let pass = retention::run(&store, &recorder, &policy, limits, still_locked)
+        .await
+        .unwrap();
+    assert_eq!(pass.deleted_for_age, 0, "{pass:?}");
+    let recorded = store
+        .recording_segments(&camera, "main", from, to)
+        .await
+        .unwrap()
+        .len() as u64;
+    let pass = retention::run(
+        &store,
+        &recorder,
+        &policy,
+        limits,
+        closed + Duration::days(91),
+    )
+    .await
+    .unwrap();
+    assert!(pass.deleted_for_age >= recorded, "{pass:?} of {recorded}");
+    // The sealed clip is a file of its own: it outlives the segments it was cut from.
+    assert!(file.exists());
+
+    state.cameras.registry.clear();
+    tokio::task::spawn_blocking(move || recorder.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_get_sealed_clips_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    incidents_get_sealed_clips(fresh_sqlite_url(tmp.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_get_sealed_clips_postgres() {
+    incidents_get_sealed_clips(fresh_postgres_url().await.unwrap()).await;
+}
