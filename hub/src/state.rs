@@ -27,6 +27,8 @@ pub struct AppState {
     pub mqtt: crate::mqtt::MqttLink,
     /// Recording and evidence (issue 13): the recorder, when `[recording]` names directories.
     pub recording: Arc<crate::recording::RecordingHub>,
+    /// WebSockets open per login (see `http::sockets`).
+    pub sockets: Arc<crate::http::sockets::Sockets>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(metrics),
             throttle: Arc::new(throttle),
+            sockets: Arc::default(),
             incidents: Arc::new(incidents),
             stream: Arc::new(stream),
             cameras,

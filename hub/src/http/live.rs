@@ -20,6 +20,7 @@ use super::caller::Caller;
 use super::cameras::ensure_visible;
 use super::error::{ApiError, ApiResult};
 use super::json::{Path, Query};
+use super::sockets::SocketKind;
 use super::stream::{session_over, SessionEnd, SessionWatch, SLOW_CLIENT};
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -83,6 +84,11 @@ pub async fn live(
             )
         })?
         .read_buffer_size(READ_BUFFER);
+    let slot = s.sockets.claim(
+        SocketKind::Live,
+        &caller,
+        s.cameras.config.max_live_per_user.max(1),
+    )?;
     let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
     let delay = s.cameras.live_send_delay.clone();
@@ -91,10 +97,16 @@ pub async fn live(
         // The session is checked here, on the main runtime; the video thread only polls the
         // answer.
         let session = session.spawn();
+        let home = viewer.home().cloned();
+        // The slot is held for as long as the socket is served, wherever that is.
+        let served = async move {
+            serve(socket, viewer, id, delay, session, idle).await;
+            drop(slot);
+        };
         // On the camera's video thread when it has one (see `Viewer::home`).
-        match viewer.home().cloned() {
-            Some(home) => drop(home.spawn(serve(socket, viewer, id, delay, session, idle))),
-            None => serve(socket, viewer, id, delay, session, idle).await,
+        match home {
+            Some(home) => drop(home.spawn(served)),
+            None => served.await,
         }
     }))
 }

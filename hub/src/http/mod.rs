@@ -21,6 +21,7 @@ pub mod pages;
 pub mod recordings;
 pub mod reports;
 pub mod snapshot;
+pub mod sockets;
 pub mod sos;
 pub mod stream;
 

@@ -106,6 +106,36 @@ impl Store {
         rows.into_iter().map(Event::try_from).collect()
     }
 
+    /// The events after `since` about incidents raised by `source` (a resident's own), up to
+    /// `limit`, oldest first: what a resident's replay may show, found through the incidents'
+    /// source index instead of reading the whole log and filtering it (a resident's replay
+    /// from 0 read 72,595 events to find 5).
+    pub async fn events_since_raised_by(
+        &self,
+        source: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM events e JOIN incidents i ON i.id = e.incident_id \
+             WHERE i.source = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+        );
+        let rows: Vec<EventRow> = with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(source)
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+        });
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
     /// The seq of the latest event (0 before the first).
     pub async fn latest_seq(&self) -> Result<i64, StoreError> {
         Ok(with_pool!(self, p => {
