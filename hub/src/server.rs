@@ -39,7 +39,7 @@ pub async fn start(
     store: Store,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let listener = TcpListener::bind(&config.listen)
+    let listener = listen(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -100,6 +100,30 @@ pub async fn start(
     });
     tracing::info!(%addr, "gridwatch listening");
     Ok(Running { addr, state, task })
+}
+
+/// How many connections the kernel may hold for the hub before it accepts them. Under a flood
+/// of new connections (slow clients cut off and coming back), a short queue drops SYNs and a
+/// resident's SOS waits out the client's 1 s retransmission; the kernel caps it at
+/// `net.core.somaxconn` (4096 on current kernels).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (a host name is resolved, the first address taken) with [`LISTEN_BACKLOG`].
+async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address to listen on")))
 }
 
 /// `[http]`'s connection rules, with the file limit raised and read for the automatic cap.
