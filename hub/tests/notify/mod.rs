@@ -320,6 +320,26 @@ on_both_backends!(the_right_people_at_each_step, |backend| async move {
         )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // The response report says how it reached people: no console ever confirmed it, every
+    // channel that delivered once (the incident counts, being past its deadline).
+    hub.clock.set(at(20));
+    let a = hub
+        .call(
+            Method::GET,
+            "/api/v1/reports/response?group_by=post",
+            Some(&c.duty),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let row = &a.body[0];
+    assert_eq!(row["incidents"], 1, "{}", a.body);
+    assert_eq!(
+        row["reached_by"],
+        serde_json::json!({"dingtalk": 1, "feishu": 1, "hook": 1, "mail": 1, "sms": 1, "voice": 1, "wecom": 1}),
+        "{}",
+        a.body
+    );
 });
 
 on_both_backends!(
