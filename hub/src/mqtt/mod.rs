@@ -86,8 +86,8 @@ impl MqttMetrics {
                 Opts::new(
                     "mqtt_messages_total",
                     "MQTT SOS messages, by outcome (sos, repeat, replay, unknown_device, \
-                     malformed, rate_limited, retained); error counts failed attempts, \
-                     tried again",
+                     malformed, rate_limited, retained, rejected: refused for good by the \
+                     store); error counts failed attempts, tried again",
                 ),
                 &["outcome"],
             )
@@ -379,7 +379,9 @@ async fn run(
 
 /// Handles presses one at a time, in the order the broker delivered them (so acknowledgements
 /// go out in that order too, as MQTT asks), and acknowledges each once settled. A press the
-/// database refuses holds up those behind it until it is saved: they would fail the same way.
+/// database fails holds up those behind it until it is saved: they would fail the same way. A
+/// press the store refuses for good (a corrupt row) is acknowledged as rejected and the queue
+/// moves on: it would never be saved, and the other buttons must be heard.
 async fn work(
     state: AppState,
     client: AsyncClient,

@@ -52,7 +52,7 @@ impl GroupCommit {
             return alone(pool, &job.req, job.now).await;
         }
         answer.await.map_err(|_| {
-            StoreError::Config("the raise writer stopped before answering; try again".into())
+            StoreError::Unavailable("the raise writer stopped before answering; try again".into())
         })?
     }
 }
@@ -165,7 +165,7 @@ async fn together(pool: &Pool, jobs: Vec<Job>) {
         Outcome::Failed(e) => {
             tracing::error!(error = %e, raises = jobs.len(), "a batch of raises was not committed");
             for job in jobs {
-                let _ = job.reply.send(Err(StoreError::Config(format!(
+                let _ = job.reply.send(Err(StoreError::Unavailable(format!(
                     "the database did not commit the raise: {e}"
                 ))));
             }
