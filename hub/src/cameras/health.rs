@@ -309,7 +309,6 @@ pub async fn raise_camera_offline(
         repeat_window: Some(chrono::Duration::days(OPEN_OUTAGE_DAYS)),
         idempotency_key: Some(format!("camera-offline:{}", since.timestamp_millis())),
     };
-    let raised = state.store.raise_incident(req, state.now()).await?;
-    crate::incidents::intake::after_raise(state, &raised);
+    let raised = crate::incidents::intake::commit(state, req, state.now(), None).await?;
     Ok(Some(raised))
 }

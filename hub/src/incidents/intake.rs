@@ -171,14 +171,39 @@ pub async fn raise_sos(
         repeat_window: Some(Duration::seconds(REPEAT_WINDOW_SECONDS)),
         idempotency_key,
     };
-    let raised = state.store.raise_incident(req, now).await?;
-    if !counted && raised.outcome != RaiseOutcome::Replayed {
-        // Committed: it counts now. Refused means the window is already full, which is all
-        // the limit needs to know.
-        let _ = state.incidents.sos_limit.press(&source.to_string(), now);
-    }
-    after_raise(state, &raised);
-    Ok(raised)
+    // Committed: it counts now (unless counted already). Refused means the window is already
+    // full, which is all the limit needs to know.
+    let count_as = (!counted).then(|| source.to_string());
+    Ok(commit(state, req, now, count_as).await?)
+}
+
+/// Has the store commit a raise and runs what follows it ([`after_raise`], and counting the
+/// press for the limit when `count_as` names the caller) in a task of its own, where the
+/// commit happens. A caller that gives up waiting (a request timed out, its future dropped)
+/// does not take those effects with it: the raise it queued still commits, and must still be
+/// broadcast, published to MQTT, counted and put on the timers.
+pub(crate) async fn commit(
+    state: &AppState,
+    req: RaiseRequest,
+    now: DateTime<Utc>,
+    count_as: Option<String>,
+) -> Result<Raised, StoreError> {
+    let state = state.clone();
+    let task = tokio::spawn(async move {
+        let raised = state.store.raise_incident(req, now).await?;
+        if let Some(caller) = count_as {
+            if raised.outcome != RaiseOutcome::Replayed {
+                let _ = state.incidents.sos_limit.press(&caller, now);
+            }
+        }
+        after_raise(&state, &raised);
+        Ok(raised)
+    });
+    task.await.unwrap_or_else(|e| {
+        Err(StoreError::Unavailable(format!(
+            "the raise did not finish: {e}"
+        )))
+    })
 }
 
 /// The incident a known `Idempotency-Key` of the caller made, as a replay. Read before the
@@ -293,14 +318,12 @@ pub async fn raise_manual(
         repeat_window: None,
         idempotency_key,
     };
-    let raised = state.store.raise_incident(req, state.now()).await?;
-    after_raise(state, &raised);
-    Ok(raised)
+    Ok(commit(state, req, state.now(), None).await?)
 }
 
 /// What follows every raise, whoever made it: the change is published, a new incident counted
 /// and the timer engine woken for its deadlines.
-pub(crate) fn after_raise(state: &AppState, raised: &Raised) {
+fn after_raise(state: &AppState, raised: &Raised) {
     let i = &raised.incident;
     state.incidents.publish(i, &raised.events);
     match raised.outcome {
