@@ -43,7 +43,13 @@ impl SosLimit {
 
     /// Counts a press of `caller` at `now`, or refuses it: `Err(seconds to wait)`.
     pub fn press(&self, caller: &str, now: DateTime<Utc>) -> Result<(), i64> {
-        let mut map = self.presses.lock().expect("sos limit lock");
+        // A panic elsewhere while the lock was held leaves the map as it was (every change
+        // below is a single push, pop or retain): go on with it rather than panic every
+        // later SOS on the poisoned lock.
+        let mut map = self
+            .presses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > self.prune_above.load(Ordering::Relaxed) {
             let cutoff = now - self.window;
             map.retain(|_, t| t.back().is_some_and(|t| *t > cutoff));
@@ -57,8 +63,9 @@ impl SosLimit {
             times.pop_front();
         }
         if times.len() >= self.max {
-            let oldest = *times.front().expect("full");
-            return Err((oldest + self.window - now).num_seconds().max(1));
+            if let Some(oldest) = times.front() {
+                return Err((*oldest + self.window - now).num_seconds().max(1));
+            }
         }
         times.push_back(now);
         Ok(())
@@ -84,6 +91,27 @@ mod tests {
         // The first press leaves the window at t0 + 60 s.
         assert!(l.press("device:a", t0 + Duration::seconds(60)).is_ok());
         assert!(l.press("device:a", t0 + Duration::seconds(60)).is_err());
+    }
+
+    #[test]
+    fn a_panic_while_the_lock_is_held_does_not_stop_later_presses() {
+        let l = std::sync::Arc::new(SosLimit::default());
+        let t0 = Utc::now();
+        l.press("device:a", t0).unwrap();
+        let held = l.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = held.presses.lock().unwrap();
+            panic!("a bug while counting a press");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(l.presses.is_poisoned());
+        // Later presses are still counted, and the limit still holds.
+        for i in 1..10 {
+            assert!(l.press("device:a", t0 + Duration::seconds(i)).is_ok(), "{i}");
+        }
+        assert_eq!(l.press("device:a", t0 + Duration::seconds(10)), Err(50));
+        assert!(l.press("device:b", t0 + Duration::seconds(10)).is_ok());
     }
 
     #[test]
