@@ -130,10 +130,26 @@ impl Stream {
 
     /// Publishes events recorded outside an incident change (receipts, presence, cameras):
     /// each goes with its incident, read from the store, when it has one.
+    ///
+    /// An event about an incident is never published without it: residents' consoles (and
+    /// the role filter) need the incident to know whether the event is theirs, and would drop
+    /// a bare one in silence. When the incident cannot be read (after [`INCIDENT_READS`]
+    /// tries), the event is logged, counted in `stream_incident_read_failures_total` and left
+    /// out here: the sequencer sees the gap and delivers it from the log, with its incident,
+    /// once the incident reads again.
     pub async fn publish_events(&self, store: &Store, events: Vec<Event>) {
         for e in events {
             let incident = match &e.incident_id {
-                Some(id) => store.incident(id).await.ok(),
+                Some(id) => match read_incident(store, id).await {
+                    Ok(i) => Some(i),
+                    Err(err) => {
+                        self.metrics.incident_read_failures.inc();
+                        tracing::warn!(seq = e.seq, incident = %id, error = %err,
+                            "stream: cannot read the event's incident; the event is left for \
+                             the log to deliver with it");
+                        continue;
+                    }
+                },
                 None => None,
             };
             self.publish(Published::new(e, incident));
@@ -148,6 +164,25 @@ impl Stream {
     /// The node's health as duty officers see it in the hello and in `health` messages.
     pub fn health(&self) -> watch::Receiver<Value> {
         self.health.subscribe()
+    }
+}
+
+/// How often [`Stream::publish_events`] tries to read an event's incident.
+pub const INCIDENT_READS: u32 = 3;
+
+/// An event's incident, tried again after a short pause while the failure is transient.
+async fn read_incident(store: &Store, id: &str) -> Result<Incident, StoreError> {
+    let mut pause = Duration::from_millis(20);
+    let mut tries = 1;
+    loop {
+        match store.incident(id).await {
+            Err(e) if e.is_transient() && tries < INCIDENT_READS => {
+                tokio::time::sleep(pause).await;
+                pause *= 4;
+                tries += 1;
+            }
+            r => return r,
+        }
     }
 }
 
@@ -170,6 +205,9 @@ pub struct StreamMetrics {
     pub from_log: IntCounter,
     /// `stream_slow_clients_total`: clients closed with 4008.
     pub slow_clients: IntCounter,
+    /// `stream_incident_read_failures_total`: events not published at once because their
+    /// incident could not be read (they come from the log later).
+    pub incident_read_failures: IntCounter,
 }
 
 impl StreamMetrics {
@@ -189,7 +227,14 @@ impl StreamMetrics {
                 "Stream clients closed with 4008 because they could not keep up",
             )
             .expect("metric"),
+            incident_read_failures: IntCounter::new(
+                "stream_incident_read_failures_total",
+                "Events held back from the stream because their incident could not be read; \
+                 delivered from the log once it reads",
+            )
+            .expect("metric"),
         };
+        registry.register(Box::new(m.incident_read_failures.clone()));
         registry.register(Box::new(m.connections.clone()));
         registry.register(Box::new(m.events.clone()));
         registry.register(Box::new(m.from_log.clone()));
