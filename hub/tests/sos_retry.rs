@@ -207,3 +207,37 @@ on_both!(
         assert_eq!(stored.id, changed.incident.id);
     }
 );
+
+on_both!(
+    the_limit_holds_across_two_hub_nodes,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        // A second node on the same database, as behind a balancer.
+        let second = AppState::new(
+            hub.state.store.clone(),
+            Arc::new(hub.clock.clone()),
+            Config::default(),
+        );
+        let node2 = Hub::from_state(second, hub.clock.clone());
+        let first = sos(&hub, &c.button, None).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        // The presses alternate between the nodes: the caller has LIMIT in all, not per node.
+        for n in 1..LIMIT {
+            let node = if n % 2 == 0 { &hub } else { &node2 };
+            let a = sos(node, &c.button, None).await;
+            assert_eq!(a.status, StatusCode::OK, "press {n}: {}", a.body);
+            assert_eq!(a.body["incident"]["repeat_count"], n);
+        }
+        assert_refused_truthfully(&sos(&hub, &c.button, None).await);
+        assert_refused_truthfully(&sos(&node2, &c.button, None).await);
+        // Once the presses (all made at the same instant) have left the window, the caller
+        // may press again, on either node.
+        hub.clock.advance(chrono::Duration::seconds(
+            gridwatch_hub::incidents::sos_limit::WINDOW_SECONDS,
+        ));
+        for node in [&node2, &hub] {
+            let a = sos(node, &c.button, None).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        }
+    }
+);

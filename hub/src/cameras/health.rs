@@ -309,6 +309,6 @@ pub async fn raise_camera_offline(
         repeat_window: Some(chrono::Duration::days(OPEN_OUTAGE_DAYS)),
         idempotency_key: Some(format!("camera-offline:{}", since.timestamp_millis())),
     };
-    let raised = crate::incidents::intake::commit(state, req, state.now(), None).await?;
+    let raised = crate::incidents::intake::commit(state, req, state.now()).await?;
     Ok(Some(raised))
 }
