@@ -176,7 +176,7 @@ pub async fn restore_incident_kind(store: &Store, id: &str, kind: &str) -> Resul
             .bind(kind)
             .bind(id)
             .execute(p)
-            .await?
+            .await?;
     });
     Ok(())
 }

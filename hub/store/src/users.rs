@@ -262,7 +262,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::sync::OnceLock;
     use std::thread::ThreadId;
 
@@ -287,7 +286,11 @@ mod tests {
             .unwrap();
         assert!(found.is_none());
         let on = DECOY_THREAD.get().expect("the decoy was computed");
-        assert_ne!(*on, std::thread::current().id(), "hashed on the async thread");
+        assert_ne!(
+            *on,
+            std::thread::current().id(),
+            "hashed on the async thread"
+        );
         store.close().await;
     }
 }
