@@ -1,5 +1,7 @@
 //! Running the hub: open the store, build the router, serve until SIGTERM or Ctrl-C, then
-//! finish the requests under way and close the database.
+//! stop in order ([`crate::lifecycle`]): HTTP finishes the requests under way, the MQTT
+//! bridge settles its presses, the cameras stop, the components stop and their work under way
+//! is waited for (at most [`crate::lifecycle::STOP_GRACE`]), and the database is closed last.
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -53,10 +55,11 @@ pub async fn start(
     )
     .map_err(|e| anyhow::anyhow!("notify: {e}"))?;
     state.stream.set_notify_failing(notifier.failing());
-    crate::notify::worker::spawn(std::sync::Arc::new(notifier));
+    crate::notify::worker::spawn(std::sync::Arc::new(notifier), &state.lifecycle);
     // The cameras of the store, their health monitor and resync; sessions stop at shutdown.
     crate::cameras::start(&state).await;
     let cameras = state.cameras.clone();
+    let lifecycle = state.lifecycle.clone();
     let app = crate::http::router(state.clone());
     // Alerts and video are many small writes: without TCP_NODELAY, Nagle holds the second of
     // two back-to-back messages until the first is acknowledged, and a delayed ACK makes that
@@ -66,6 +69,7 @@ pub async fn start(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
         }
     });
+    // The server itself, which stops the lifecycle: not one of the tasks it tracks.
     let task = tokio::spawn(async move {
         let served = axum::serve(
             listener,
@@ -73,10 +77,13 @@ pub async fn start(
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        tracing::info!("HTTP stopped");
         if let Some(bridge) = mqtt {
             bridge.stop().await;
         }
         cameras.registry.clear();
+        tracing::info!("cameras stopped; stopping the components");
+        lifecycle.stop(crate::lifecycle::STOP_GRACE).await;
         served
     });
     tracing::info!(%addr, "gridwatch listening");
@@ -88,7 +95,8 @@ pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
 
 /// Periodic chores: forgetting expired sessions and old idempotency keys.
 fn spawn_housekeeping(state: AppState) {
-    tokio::spawn(async move {
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;

@@ -25,6 +25,8 @@ pub struct AppState {
     pub cameras: Arc<crate::cameras::CameraHub>,
     /// Whether the MQTT bridge is connected (for `/readyz`).
     pub mqtt: crate::mqtt::MqttLink,
+    /// Every background task, and the signal that stops them at shutdown.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             stream: Arc::new(stream),
             cameras,
             mqtt: Default::default(),
+            lifecycle: Default::default(),
         }
     }
 

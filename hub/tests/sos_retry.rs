@@ -203,7 +203,12 @@ on_both!(
             .with_label_values(&["sos"])
             .get();
         assert_eq!(raised, 1);
-        let stored = hub.state.store.incident(&changed.incident.id).await.unwrap();
+        let stored = hub
+            .state
+            .store
+            .incident(&changed.incident.id)
+            .await
+            .unwrap();
         assert_eq!(stored.id, changed.incident.id);
     }
 );

@@ -10,4 +10,5 @@ mod support;
 mod cli;
 mod cluster;
 mod crash;
+mod shutdown;
 mod suites;

@@ -79,7 +79,8 @@ struct Monitor {
 /// that their first changes are seen.
 pub fn spawn(state: AppState) {
     let events = state.cameras.registry.events();
-    tokio::spawn(run(state, events));
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(run(state, events));
 }
 
 async fn run(state: AppState, mut events: tokio::sync::broadcast::Receiver<StatusEvent>) {

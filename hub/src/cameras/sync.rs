@@ -129,7 +129,8 @@ pub async fn after_change(state: &AppState, id: &str) {
 /// Re-applies every camera every `resync_seconds`.
 pub fn spawn_resync(state: AppState) {
     let every = state.cameras.config.resync_every();
-    tokio::spawn(async move {
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;

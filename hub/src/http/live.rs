@@ -128,6 +128,7 @@ async fn serve(
 ) {
     let (mut tx, rx) = socket.split();
     let (left_tx, mut left) = oneshot::channel();
+    // Part of this connection, not a background task: it ends (aborted) with the connection.
     let client = tokio::spawn(watch_client(rx, left_tx));
     let quality = viewer.quality();
     let ended = loop {

@@ -52,6 +52,12 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         tracing::warn!(error = %e, "metrics: could not check the response deadlines");
     }
     s.cameras.count_states();
+    // The store counts its own queue's waits; the counter catches up to it here.
+    let full = s.metrics.queue_full(crate::metrics::Queue::IntakeWriter);
+    let waited = s.store.raise_queue_full_total();
+    if waited > full.get() {
+        full.inc_by(waited - full.get());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -184,7 +184,8 @@ pub(crate) async fn commit(
     now: DateTime<Utc>,
 ) -> Result<Raised, StoreError> {
     let state = state.clone();
-    let task = tokio::spawn(async move {
+    // Tracked, not cancelled: shutdown waits for it before the store is closed.
+    let task = state.lifecycle.clone().spawn(async move {
         let raised = state.store.raise_incident(req, now).await?;
         after_raise(&state, &raised);
         Ok(raised)

@@ -204,7 +204,10 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     let state_link = state.mqtt.clone();
     let metrics = MqttMetrics::new(&state.metrics);
     let (client, eventloop) = AsyncClient::new(opts, REQUESTS);
-    let statuses = tokio::spawn(status::run(
+    // Tracked by the hub's lifecycle; the bridge stops them itself ([`Bridge::stop`]), before
+    // the components, so that presses under way are settled first.
+    let lifecycle = state.lifecycle.clone();
+    let statuses = lifecycle.spawn(status::run(
         state.incidents.subscribe(),
         client.clone(),
         topics.clone(),
@@ -212,7 +215,7 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     ));
     let (queue, presses) = mpsc::channel::<Publish>(QUEUE);
     let (stopping, stopping_rx) = watch::channel(false);
-    let worker = tokio::spawn(work(
+    let worker = lifecycle.spawn(work(
         state,
         client.clone(),
         topics.clone(),
@@ -232,7 +235,7 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     let _ = state_link.0.set(subscribed.clone());
     tracing::info!(host = %config.host, port = config.port, client_id = %config.client_id,
         filter = %topics.sos_filter(), "MQTT bridge starting");
-    let task = tokio::spawn(run(
+    let task = lifecycle.spawn(run(
         client,
         eventloop,
         topics,
