@@ -1,5 +1,7 @@
 //! Running the hub: open the store, build the router, serve until SIGTERM or Ctrl-C, then
-//! finish the requests under way and close the database.
+//! stop in order ([`crate::lifecycle`]): HTTP finishes the requests under way, the MQTT
+//! bridge settles its presses, the cameras stop, the components stop and their work under way
+//! is waited for (at most [`crate::lifecycle::STOP_GRACE`]), and the database is closed last.
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -64,11 +66,12 @@ pub async fn start(
     )
     .map_err(|e| anyhow::anyhow!("notify: {e}"))?;
     state.stream.set_notify_failing(notifier.failing());
-    crate::notify::worker::spawn(std::sync::Arc::new(notifier));
+    crate::notify::worker::spawn(std::sync::Arc::new(notifier), &state.lifecycle);
     // The cameras of the store, their health monitor and resync; sessions stop at shutdown.
     crate::cameras::start(&state).await;
     let cameras = state.cameras.clone();
     let recorder = state.recording.recorder().cloned();
+    let lifecycle = state.lifecycle.clone();
     let app = crate::http::router(state.clone());
     let limits = connection_limits(&state.config.http);
     tracing::info!(
@@ -85,14 +88,19 @@ pub async fn start(
     )
     .expect("metric");
     state.metrics.register(Box::new(refused.clone()));
+    // The server itself, which stops the lifecycle: not one of the tasks it tracks.
     let task = tokio::spawn(async move {
         let served =
             crate::http::connections::serve(listener, app, limits, refused, shutdown).await;
+        tracing::info!("HTTP stopped");
         if let Some(bridge) = mqtt {
             bridge.stop().await;
         }
         cameras.registry.clear();
-        // Every open segment finished, synced and indexed before the process goes.
+        tracing::info!("cameras stopped; stopping the components");
+        lifecycle.stop(crate::lifecycle::STOP_GRACE).await;
+        // Every open segment finished, synced and indexed before the process goes (the store
+        // is closed after this).
         if let Some(recorder) = recorder {
             let _ = tokio::task::spawn_blocking(move || recorder.shutdown()).await;
         }
@@ -152,7 +160,8 @@ pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
 
 /// Periodic chores: forgetting expired sessions and old idempotency keys.
 fn spawn_housekeeping(state: AppState) {
-    tokio::spawn(async move {
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub recording: Arc<crate::recording::RecordingHub>,
     /// WebSockets open per login (see `http::sockets`).
     pub sockets: Arc<crate::http::sockets::Sockets>,
+    /// Every background task, and the signal that stops them at shutdown.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             cameras,
             mqtt: Default::default(),
             recording,
+            lifecycle: Default::default(),
         }
     }
 

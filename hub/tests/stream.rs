@@ -1017,3 +1017,101 @@ on_both!(
         );
     }
 );
+
+/// An event about an incident that cannot be read (its row corrupt) is not published without
+/// its incident — residents' consoles would drop it in silence; it is counted, held back, and
+/// delivered from the log with its incident once the incident reads again.
+async fn an_event_whose_incident_cannot_be_read_is_not_published_bare(backend: Backend) {
+    use gridwatch_core::event::{Actor, EventType};
+    let hub = Hub::new(backend).await;
+    let c = community(&hub).await;
+    gridwatch_hub::stream::spawn(&hub.state)
+        .await
+        .expect("stream starts");
+    let mut delivered = hub.state.stream.subscribe();
+    let a = common::community::sos(&hub, &c.button, None).await;
+    assert_eq!(a.status, axum::http::StatusCode::CREATED, "{}", a.body);
+    let id = s(&a.body["incident"]["id"]).to_string();
+    let store = &hub.state.store;
+    let dispatch = store
+        .events_since(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == EventType::IncidentDispatched)
+        .expect("the SOS was dispatched");
+    // Everything so far reaches the stream.
+    loop {
+        let p = tokio::time::timeout(PATIENCE, delivered.recv())
+            .await
+            .expect("the dispatch was delivered")
+            .unwrap();
+        if p.event.seq == dispatch.seq {
+            break;
+        }
+    }
+
+    let receipt = store
+        .record_delivery(
+            &id,
+            dispatch.seq,
+            &c.p1,
+            &Actor::user("r1", "test"),
+            hub.state.now(),
+        )
+        .await
+        .unwrap()
+        .expect("a new receipt");
+    let kind = gridwatch_store::testing::corrupt_incident(store, &id)
+        .await
+        .unwrap();
+    hub.state
+        .stream
+        .publish_events(store, vec![receipt.clone()])
+        .await;
+    // Not delivered bare (the sequencer keeps trying the log meanwhile, and fails the same way).
+    // Events committed before it (the SOS's own, still arriving) may come; nothing bare, and
+    // not the receipt.
+    let quiet = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(p) = tokio::time::timeout_at(quiet, delivered.recv()).await {
+        let p = p.unwrap();
+        assert!(
+            p.event.seq < receipt.seq && p.incident.is_some(),
+            "event {} delivered while its incident is unreadable (incident: {:?})",
+            p.event.seq,
+            p.incident.as_ref().map(|i| &i.id)
+        );
+    }
+    assert_eq!(hub.state.stream.metrics.incident_read_failures.get(), 1);
+
+    gridwatch_store::testing::restore_incident_kind(store, &id, &kind)
+        .await
+        .unwrap();
+    let p = tokio::time::timeout(PATIENCE, delivered.recv())
+        .await
+        .expect("the receipt was delivered from the log once its incident read again")
+        .unwrap();
+    assert_eq!(p.event.seq, receipt.seq);
+    assert_eq!(p.event.kind, EventType::IncidentDelivered);
+    assert_eq!(
+        p.incident.as_ref().map(|i| i.id.as_str()),
+        Some(id.as_str())
+    );
+}
+
+mod an_event_whose_incident_cannot_be_read_is_not_published_bare {
+    #[tokio::test]
+    async fn sqlite() {
+        super::an_event_whose_incident_cannot_be_read_is_not_published_bare(
+            gridwatch_store::Backend::Sqlite,
+        )
+        .await
+    }
+    #[tokio::test]
+    async fn postgres() {
+        super::an_event_whose_incident_cannot_be_read_is_not_published_bare(
+            gridwatch_store::Backend::Postgres,
+        )
+        .await
+    }
+}

@@ -11,4 +11,5 @@ mod cli;
 mod cluster;
 mod crash;
 mod notify_crash;
+mod shutdown;
 mod suites;

@@ -160,6 +160,7 @@ async fn serve(
     // at each ping (an atomic, not a channel: one store per pong, no wake-up).
     let born = Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
+    // Part of this connection, not a background task: it ends (aborted) with the connection.
     let client = tokio::spawn(watch_client(rx, left_tx, heard.clone(), born));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + idle / 4, idle / 4);
     let quality = viewer.quality();

@@ -579,7 +579,8 @@ impl SessionWatch {
     /// answer resolves with why once the session is over; dropping it stops the checks.
     pub fn spawn(self) -> SessionEnd {
         let (tx, why) = oneshot::channel();
-        let task = tokio::spawn(async move {
+        let lifecycle = self.s.lifecycle.clone();
+        let task = lifecycle.spawn_service(async move {
             let _ = tx.send(self.watch().await);
         });
         SessionEnd {

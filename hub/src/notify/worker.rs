@@ -318,10 +318,11 @@ impl Notifier {
     }
 }
 
-/// Runs the worker until the process ends: a round every `poll_seconds`.
-pub fn spawn(notifier: Arc<Notifier>) {
+/// Runs the worker until the hub stops: a round every `poll_seconds`. A round cut short at
+/// shutdown leaves its deliveries in the outbox, for the next start.
+pub fn spawn(notifier: Arc<Notifier>, lifecycle: &crate::lifecycle::Lifecycle) {
     let every = std::time::Duration::from_secs(notifier.config.poll_seconds.max(1));
-    tokio::spawn(async move {
+    lifecycle.spawn_service(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

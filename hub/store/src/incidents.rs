@@ -156,6 +156,12 @@ fn visibility_sql(v: &Visibility, first: usize) -> (String, Vec<Bind>) {
 }
 
 impl Store {
+    /// How many raises found the group-commit queue full and waited for room
+    /// (`group_commit::MAX_QUEUED`), since the store opened.
+    pub fn raise_queue_full_total(&self) -> u64 {
+        self.raises.full()
+    }
+
     /// Raises an incident — or records a repeat press, or replays an idempotency key — in one
     /// transaction: the incident, `incident.raised` and, when its grid has a chain,
     /// `incident.dispatched` to the first post, and its deadlines. Committed before it returns;
