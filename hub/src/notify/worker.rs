@@ -169,7 +169,18 @@ impl Notifier {
 
     /// The deliveries an event makes under the rules.
     async fn expand(&self, e: &Event) -> Result<Vec<NewDelivery>, StoreError> {
-        let rules = matching(&self.config.rules, e);
+        // The configuration's rules and those saved through the API (read each time: a rule
+        // saved on another node applies here too). A saved rule whose channel has since left
+        // the configuration is skipped, and said.
+        let mut all = self.config.rules.clone();
+        for r in self.store.notify_rules().await? {
+            if self.channels.contains_key(&r.channel) {
+                all.push(r);
+            } else {
+                tracing::warn!(rule = %r.name, channel = %r.channel, "saved rule's channel is not configured: skipped");
+            }
+        }
+        let rules = matching(&all, e);
         if rules.is_empty() {
             return Ok(vec![]);
         }
