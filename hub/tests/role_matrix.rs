@@ -142,7 +142,7 @@ async fn request_for(
         let rule = json!({"on": ["incident.raised"], "to": "post_group", "channel": "wecom"});
         let name = format!(
             "matrix-{}",
-            gridwatch_core::id::new_id().replace('-', "")[20..].to_string()
+            &gridwatch_core::id::new_id().replace('-', "")[20..]
         );
         if ep.method == Method::DELETE {
             // Deleting consumes the rule: save one for this call.
