@@ -328,7 +328,7 @@ impl Client {
         };
         let mut filter = IncidentFilter::open(self.audience.visibility().clone());
         filter.limit = 1000;
-        let open = self.s.store.incidents(&filter).await.map_err(|e| {
+        let open = self.s.store.list_incidents(&filter).await.map_err(|e| {
             tracing::warn!(error = %e, "stream: cannot read open incidents for a hello");
             End::Gone
         })?;
@@ -376,7 +376,7 @@ impl Client {
                         .events_since_raised_by(source, self.last, REPLAY_PAGE)
                         .await
                 }
-                None => self.s.store.events_since(self.last, REPLAY_PAGE).await,
+                None => self.s.store.replay_page(self.last, REPLAY_PAGE).await,
             };
             let events = read.map_err(|_| End::Gone)?;
             let n = events.len();

@@ -145,6 +145,7 @@ impl Store {
         since: i64,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
+        let _slot = self.long_read().await;
         let columns = COLUMNS
             .split(", ")
             .map(|c| format!("e.{}", c.trim()))
@@ -163,6 +164,13 @@ impl Store {
                 .await?
         });
         rows.into_iter().map(Event::try_from).collect()
+    }
+
+    /// [`Store::events_since`] for a console's replay: one of the long reads, which may wait
+    /// for a place (the hub's own delivery reads the log without waiting).
+    pub async fn replay_page(&self, since: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let _slot = self.long_read().await;
+        self.events_since(since, limit).await
     }
 
     /// The seq of the latest event (0 before the first).

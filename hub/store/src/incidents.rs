@@ -228,6 +228,14 @@ impl Store {
     }
 
     /// Incidents matching the filter, newest first.
+    /// [`Store::incidents`] for a list a person asked for (the history, a console's hello):
+    /// one of the long reads, which may wait for a place; the SOS intake's own look-ups use
+    /// `incidents` and never wait.
+    pub async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let _slot = self.long_read().await;
+        self.incidents(f).await
+    }
+
     pub async fn incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE 1 = 1");
         let mut binds = vec![];

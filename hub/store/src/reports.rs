@@ -31,6 +31,7 @@ impl Store {
         tz: FixedOffset,
         now: DateTime<Utc>,
     ) -> Result<Vec<ReportRow>, StoreError> {
+        let _slot = self.long_read().await;
         type Row = (
             String,
             Option<String>,

@@ -237,3 +237,18 @@ impl LogHold {
             .map_err(|e| StoreError::Unavailable(format!("the log holder failed: {e}")))?
     }
 }
+
+/// Every place among the long reads, held until dropped: what a storm of reconnecting
+/// consoles does to the store, without the storm.
+pub struct LongReadsHeld {
+    _held: Vec<crate::LongRead>,
+}
+
+/// Takes every long-read place of `store`.
+pub async fn hold_long_reads(store: &Store) -> LongReadsHeld {
+    let mut held = vec![];
+    for _ in 0..store.long_read_slots() {
+        held.push(store.long_read().await);
+    }
+    LongReadsHeld { _held: held }
+}
