@@ -7,6 +7,7 @@ mod crash;
 mod disk_full;
 mod evidence;
 mod incident_clips;
+mod modes;
 mod playback;
 mod retention;
 mod served;
