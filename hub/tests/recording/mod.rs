@@ -9,6 +9,7 @@ mod evidence;
 mod incident_clips;
 mod modes;
 mod playback;
+mod replay;
 mod retention;
 mod served;
 mod support;
