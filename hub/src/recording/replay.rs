@@ -334,3 +334,134 @@ async fn read_segment(path: PathBuf) -> Result<(Vec<u8>, ScannedFile), ReplayErr
     .await
     .map_err(|e| ReplayError::Task(e.to_string()))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridwatch_core::recording::RecordMode;
+    use gridwatch_ingest::fmp4::{init_segment, VideoParams};
+    use gridwatch_store::testing::fresh_store;
+    use gridwatch_store::Backend;
+
+    /// Five frames of 0.2 s (keyframes at 0 and 3) with `avcc`'s parameters.
+    fn segment_file(avcc: &[u8]) -> Vec<u8> {
+        let params = VideoParams::h264(640, 480, avcc.to_vec()).unwrap();
+        let mut file = init_segment(&params);
+        for i in 0..5u32 {
+            let info = SampleInfo {
+                decode_time: u64::from(i) * 18_000,
+                duration: 18_000,
+                is_keyframe: i == 0 || i == 3,
+            };
+            let data = [0, 0, 0, 2, 0x65, i as u8];
+            file.extend(media_segment(i + 1, &info, None, &data).unwrap());
+        }
+        file
+    }
+
+    const BASELINE: [u8; 17] = [
+        1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 1, 0, 2, 0x68, 0xCE,
+    ];
+    const MAIN_PROFILE: [u8; 17] = [
+        1, 0x4D, 0x40, 0x1F, 0xFF, 0xE1, 0, 4, 0x67, 0x4D, 0x40, 0x1F, 1, 0, 2, 0x68, 0xCE,
+    ];
+
+    #[tokio::test]
+    async fn boundaries_run_on_a_gap_is_told_and_new_parameters_bring_a_new_init() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = fresh_store(Backend::Sqlite, tmp.path()).await.unwrap();
+        let samples = tmp.path().join("samples");
+        std::fs::create_dir_all(&samples).unwrap();
+        let t0 = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        store
+            .put_recording_dir("d", samples.to_str().unwrap(), t0)
+            .await
+            .unwrap();
+        // a and b back to back, then 3 s of nothing, then c with other parameters.
+        let files = [
+            ("a.mp4", 0, &BASELINE),
+            ("b.mp4", 1000, &BASELINE),
+            ("c.mp4", 5000, &MAIN_PROFILE),
+        ];
+        for (name, start_ms, avcc) in files {
+            let bytes = segment_file(avcc);
+            std::fs::write(samples.join(name), &bytes).unwrap();
+            let start = t0 + Duration::milliseconds(start_ms);
+            store
+                .insert_recording_segment(&Segment {
+                    id: name.into(),
+                    camera_id: "c".into(),
+                    stream: MAIN.into(),
+                    mode: RecordMode::Continuous,
+                    dir_id: "d".into(),
+                    path: name.into(),
+                    start,
+                    end: start + Duration::milliseconds(1000),
+                    bytes: bytes.len() as u64,
+                    frames: 5,
+                    sha256: "0".repeat(64),
+                    codec: "avc1".into(),
+                    width: 640,
+                    height: 480,
+                })
+                .await
+                .unwrap();
+        }
+        assert!(Replay::open(store.clone(), "c", t0 + Duration::hours(1))
+            .await
+            .unwrap()
+            .is_none());
+
+        // From 0.7 s: the keyframe at 0.6 s is where it starts.
+        let mut replay = Replay::open(store, "c", t0 + Duration::milliseconds(700))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut items = Vec::new();
+        while let Some(item) = replay.next().await.unwrap() {
+            items.push(item);
+        }
+        let kinds: String = items
+            .iter()
+            .map(|i| match i {
+                ReplayItem::Init { .. } => 'I',
+                ReplayItem::Gap { .. } => 'G',
+                ReplayItem::Frame { .. } => 'f',
+                ReplayItem::End => 'E',
+            })
+            .collect();
+        assert_eq!(kinds, "IfffffffGIfffffE");
+        let ReplayItem::Init { mime, .. } = &items[0] else {
+            unreachable!()
+        };
+        assert_eq!(mime, "video/mp4; codecs=\"avc1.42C01E\"");
+        let ReplayItem::Init { mime, segment } = &items[9] else {
+            unreachable!()
+        };
+        assert_eq!(mime, "video/mp4; codecs=\"avc1.4D401F\"");
+        assert_eq!(&segment[4..8], b"ftyp");
+        assert_eq!(
+            items[8],
+            ReplayItem::Gap {
+                from: t0 + Duration::milliseconds(2000),
+                to: t0 + Duration::milliseconds(5000),
+            }
+        );
+        // One media timeline from 0, frame after frame; the wall clock as recorded.
+        let frames: Vec<(u64, DateTime<Utc>)> = items
+            .iter()
+            .filter_map(|i| match i {
+                ReplayItem::Frame { media, wall, .. } => Some((*media, *wall)),
+                _ => None,
+            })
+            .collect();
+        for (n, (media, _)) in frames.iter().enumerate() {
+            assert_eq!(*media, n as u64 * 18_000);
+        }
+        assert_eq!(frames[0].1, t0 + Duration::milliseconds(600));
+        assert_eq!(frames[2].1, t0 + Duration::milliseconds(1000));
+        assert_eq!(frames[7].1, t0 + Duration::milliseconds(5000));
+    }
+}
