@@ -8,6 +8,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startDemo } from "../lib/hub.js";
 import { launch, loginAs, shot, raiseSos, PHONE, DESKTOP, GEO } from "../lib/browser.js";
+import { assertAccessible } from "../lib/axe.js";
 
 let hub, browser, wall, resident;
 const timeout = { timeout: 15000 };
@@ -58,7 +59,7 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
       await sleep(500);
     }
     await w.click(`#tiles figure[data-camera="${id}"]`);
-    const tl = w.locator(`.cam-timeline[data-camera="${id}"]`);
+    const tl = w.locator(`#tiles figure[data-camera="${id}"] .cam-timeline`);
     await tl.locator(".tl-span").first().waitFor(timeout);
     assert.equal(await tl.getAttribute("data-mode"), "live");
     assert.equal(await tl.locator(".tl-live").isDisabled(), true);
@@ -71,6 +72,7 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.match(await tl.locator(".tl-mode").textContent(), /^回放 \d\d:\d\d:\d\d 起$/);
     assert.ok(await advance(w) > 0.5, "the recording plays");
     await shot(w, "wall-playback-zh-desktop");
+    await assertAccessible(w, "wall, playback timeline, zh, desktop");
 
     await tl.locator(".tl-speed[data-speed='4']").click();
     assert.equal(await tl.locator(".tl-speed[data-speed='4']").getAttribute("aria-pressed"), "true");
@@ -139,6 +141,7 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.equal(await w.locator("#d-clips h3").textContent(), "Evidence clips");
     assert.equal(await link.textContent(), "Download");
     await shot(w, "wall-evidence-clips-en-desktop");
+    await assertAccessible(w, "wall, evidence clips, en, desktop");
     await inLanguage(w, "zh-CN");
   });
 });

@@ -27,7 +27,7 @@ export class CameraTimeline {
     this.speedButtons = SPEEDS.map((n) => el("button", { type: "button", class: "tl-speed", "data-speed": String(n), text: `${n}×`, onclick: () => this.speed(n) }));
     this.pauseButton = el("button", { type: "button", class: "tl-pause", onclick: () => this.togglePause() });
     this.liveButton = el("button", { type: "button", class: "tl-live", onclick: () => this.onLive() });
-    this.root = el("div", { class: "cam-timeline", "data-camera": cameraId },
+    this.root = el("div", { class: "cam-timeline" },
       el("div", { class: "tl-scale" }, this.start, this.end), this.bar,
       el("div", { class: "tl-controls" }, this.mode, ...this.speedButtons, this.pauseButton, this.liveButton));
     // Inside the tile: its clicks must not also shrink the tile.
