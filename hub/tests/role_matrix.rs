@@ -309,6 +309,37 @@ async fn walk(hub: Hub) {
             }
         }
     }
+    // Playback over the live path (`live?from=`) has the roles of the recordings, not of live
+    // video: admins and duty officers (past the check: 404, nothing recorded), 403 for others.
+    let playback = format!(
+        "/api/v1/cameras/{}/live?from=2026-11-26T07:59:00Z",
+        fx.camera
+    );
+    let mut callers: Vec<Option<&str>> = vec![None];
+    callers.extend(gridwatch_core::Role::ALL.iter().map(|r| Some(r.as_str())));
+    for role in callers {
+        let token = match role {
+            Some(r) => Some(token_for(&hub, &admin, r, &fx).await),
+            None => None,
+        };
+        let a = hub
+            .call(Method::GET, &playback, token.as_deref(), None)
+            .await;
+        let expected = match role {
+            None => StatusCode::UNAUTHORIZED,
+            Some("admin" | "duty_officer") => StatusCode::NOT_FOUND,
+            Some(_) => StatusCode::FORBIDDEN,
+        };
+        checked += 1;
+        if a.status != expected {
+            failures.push(format!(
+                "GET {playback} as {}: expected {expected}, got {} {}",
+                role.unwrap_or("anonymous"),
+                a.status,
+                a.body
+            ));
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} of {checked} answers wrong:\n{}",
