@@ -187,6 +187,21 @@ async fn request_for(
     (format!("{collection}/{id}{rest}{query}"), body)
 }
 
+/// Every role, and no login at all (`None`).
+fn callers() -> Vec<Option<&'static str>> {
+    let mut callers = vec![None];
+    callers.extend(gridwatch_core::Role::ALL.iter().map(|r| Some(r.as_str())));
+    callers
+}
+
+/// A token for the role, or none for no login.
+async fn caller_token(hub: &Hub, admin: &str, role: Option<&str>, fx: &Fixtures) -> Option<String> {
+    match role {
+        Some(r) => Some(token_for(hub, admin, r, fx).await),
+        None => None,
+    }
+}
+
 /// A token for the role: a fresh session, or a fresh device token.
 async fn token_for(hub: &Hub, admin: &str, role: &str, fx: &Fixtures) -> String {
     if role == "device" {
@@ -257,13 +272,8 @@ async fn walk(hub: Hub) {
     let mut checked = 0;
     let mut failures = vec![];
     for ep in endpoints::all() {
-        let mut callers: Vec<Option<&str>> = vec![None];
-        callers.extend(gridwatch_core::Role::ALL.iter().map(|r| Some(r.as_str())));
-        for role in callers {
-            let token = match role {
-                Some(r) => Some(token_for(&hub, &admin, r, &fx).await),
-                None => None,
-            };
+        for role in callers() {
+            let token = caller_token(&hub, &admin, role, &fx).await;
             let (path, body) = request_for(&hub, &admin, &ep, &fx, role, token.as_deref()).await;
             let a = hub
                 .call(ep.method.clone(), &path, token.as_deref(), body)
@@ -315,13 +325,8 @@ async fn walk(hub: Hub) {
         "/api/v1/cameras/{}/live?from=2026-11-26T07:59:00Z",
         fx.camera
     );
-    let mut callers: Vec<Option<&str>> = vec![None];
-    callers.extend(gridwatch_core::Role::ALL.iter().map(|r| Some(r.as_str())));
-    for role in callers {
-        let token = match role {
-            Some(r) => Some(token_for(&hub, &admin, r, &fx).await),
-            None => None,
-        };
+    for role in callers() {
+        let token = caller_token(&hub, &admin, role, &fx).await;
         let a = hub
             .call(Method::GET, &playback, token.as_deref(), None)
             .await;
