@@ -69,8 +69,13 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await w.mouse.click(span.x + span.width - 3, span.y + span.height / 2);
     await w.locator(`.cam-timeline[data-mode=playback]`).waitFor(timeout);
     await w.locator(`#tiles figure[data-camera="${id}"][data-playback=true][data-status=online]`).waitFor(timeout);
-    assert.match(await tl.locator(".tl-mode").textContent(), /^回放 \d\d:\d\d:\d\d 起$/);
     assert.ok(await advance(w) > 0.5, "the recording plays");
+    // The time the picture on screen was recorded (from the fragments' prft), on the bar too.
+    await tl.locator(".tl-mode[data-at]").waitFor(timeout);
+    assert.match(await tl.locator(".tl-mode").textContent(), /^回放中 · 录制于 \d\d:\d\d:\d\d$/);
+    const shown = Date.parse(await tl.locator(".tl-mode").getAttribute("data-at"));
+    assert.ok(shown < Date.now() - 500 && shown > Date.now() - 120000, `recorded at ${new Date(shown).toISOString()}`);
+    assert.equal(await tl.locator(".tl-cursor").isVisible(), true);
     await shot(w, "wall-playback-zh-desktop");
     await assertAccessible(w, "wall, playback timeline, zh, desktop");
 
@@ -84,7 +89,7 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await inLanguage(w, "en");
     assert.equal(await tl.locator(".tl-pause").textContent(), "Resume");
     assert.equal(await tl.locator(".tl-live").textContent(), "Back to live");
-    assert.match(await tl.locator(".tl-mode").textContent(), /^Playback from \d\d:\d\d:\d\d$/);
+    assert.match(await tl.locator(".tl-mode").textContent(), /^Playback · recorded at \d\d:\d\d:\d\d$/);
     await shot(w, "wall-playback-en-desktop");
     await tl.locator(".tl-pause").click();
 

@@ -18,6 +18,23 @@ export class PlaybackPlayer extends LivePlayer {
     this.onGap = onGap;
   }
 
+  /** When the picture on screen was recorded (ms since 1970), from the `prft` the hub writes
+   *  into each fragment with the frame's recorded time; null before the first frame. */
+  shownAt() {
+    const now = this.video.currentTime;
+    let best = null;
+    for (const a of this.latency.arrivals) if (a.media <= now + 0.001) best = a;
+    return best ? best.arrival + (now - best.media) * 1000 : null;
+  }
+
+  /** A socket lost mid-way (not at the end) is opened again from the picture on screen, not
+   *  from where the playback first started. */
+  connect() {
+    const at = this.shownAt?.();
+    if (at != null) this.from = new Date(at).toISOString();
+    super.connect();
+  }
+
   socketPath() {
     return `/api/v1/cameras/${encodeURIComponent(this.cameraId)}/live?from=${encodeURIComponent(this.from)}`;
   }

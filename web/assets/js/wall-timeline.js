@@ -20,6 +20,7 @@ export class CameraTimeline {
     this.onLive = onLive;
     this.player = player;
     this.playingFrom = null;
+    this.cursor = el("div", { class: "tl-cursor", hidden: true });
     this.bar = el("div", { class: "tl-bar", role: "button", tabindex: "0", "data-i18n-aria": "timeline.bar", "aria-label": t("timeline.bar") });
     this.start = el("span", { class: "tl-start" });
     this.end = el("span", { class: "tl-end" });
@@ -49,6 +50,7 @@ export class CameraTimeline {
 
   stop() {
     clearInterval(this.timer);
+    clearInterval(this.clock);
     this.root.remove();
   }
 
@@ -82,6 +84,7 @@ export class CameraTimeline {
         onclick: () => this.play(new Date(Date.parse(i.created_at) - BEFORE_INCIDENT_MS)),
       })),
     );
+    this.bar.append(this.cursor);
     this.bar.dataset.spans = String(rec.spans.length);
     this.start.textContent = clock(new Date(this.from).toISOString());
     this.end.textContent = t("timeline.now");
@@ -91,12 +94,26 @@ export class CameraTimeline {
     this.playingFrom = at;
     this.onPlay(at);
     this.relabel();
+    clearInterval(this.clock);
+    this.clock = setInterval(() => this.showPosition(), 500);
   }
 
   /** The tile is live again (back to live, or the recording ended). */
   live() {
     this.playingFrom = null;
+    clearInterval(this.clock);
+    this.cursor.hidden = true;
     this.relabel();
+  }
+
+  /** Where the picture on screen was recorded: a cursor on the bar and the time. */
+  showPosition() {
+    const at = this.player()?.shownAt?.();
+    if (at == null || !this.playingFrom) return;
+    this.cursor.hidden = false;
+    this.cursor.style.left = `${this.x(at)}%`;
+    this.mode.dataset.at = new Date(at).toISOString();
+    this.mode.textContent = t("timeline.playing", { time: clock(new Date(at).toISOString()) });
   }
 
   speed(n) {
@@ -130,5 +147,6 @@ export class CameraTimeline {
     this.liveButton.textContent = t("timeline.back_to_live");
     this.bar.setAttribute("aria-label", t("timeline.bar"));
     if (this.from) this.end.textContent = t("timeline.now");
+    if (back) this.showPosition();
   }
 }

@@ -130,6 +130,7 @@ export default {
   "timeline.now": "now",
   "timeline.live": "Live",
   "timeline.playback": "Playback from {time}",
+  "timeline.playing": "Playback · recorded at {time}",
   "timeline.speed": "Play at {n}×",
   "timeline.pause": "Pause",
   "timeline.resume": "Resume",

@@ -130,6 +130,7 @@ export default {
   "timeline.now": "现在",
   "timeline.live": "实时",
   "timeline.playback": "回放 {time} 起",
+  "timeline.playing": "回放中 · 录制于 {time}",
   "timeline.speed": "{n}倍速播放",
   "timeline.pause": "暂停",
   "timeline.resume": "继续",
