@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod incidents;
+pub mod lifecycle;
 pub mod metrics;
 pub mod mqtt;
 pub mod notify;

@@ -158,6 +158,13 @@ fn init_logging(config: &Config) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // What the hub writes — the database, its key, recordings, evidence — holds residents'
+    // names, phones and pictures: readable by the hub's own user only (0600 files, 0700
+    // directories), whatever umask it was started with.
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Config = cli.command {

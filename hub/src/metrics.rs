@@ -13,6 +13,44 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub login_failures: IntCounter,
     pub login_throttled: IntCounter,
+    /// `queue_full_total{queue}`: items a bounded internal queue could not take (each queue's
+    /// doc comment says what then happens to them). See [`Queue`].
+    pub queue_full: IntCounterVec,
+}
+
+/// The hub's bounded internal queues, as `gridwatch_queue_full_total{queue}` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Committed events on their way to the stream's sequencer (`stream::Stream::publish`).
+    StreamInbox,
+    /// Events waiting for a missing seq in the sequencer (`stream::sequencer`).
+    SequencerWaiting,
+    /// This node's events waiting to be published on NATS (`stream::nats`).
+    NatsPublish,
+    /// NATS publish acknowledgements awaited at once (`stream::nats`).
+    NatsAcks,
+    /// Raises waiting for the store's group-commit writer (`gridwatch_store`).
+    IntakeWriter,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 5] = [
+        Queue::StreamInbox,
+        Queue::SequencerWaiting,
+        Queue::NatsPublish,
+        Queue::NatsAcks,
+        Queue::IntakeWriter,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::StreamInbox => "stream_inbox",
+            Queue::SequencerWaiting => "sequencer_waiting",
+            Queue::NatsPublish => "nats_publish",
+            Queue::NatsAcks => "nats_acks",
+            Queue::IntakeWriter => "intake_writer",
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -61,6 +99,19 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let queue_full = IntCounterVec::new(
+            Opts::new(
+                "queue_full_total",
+                "Items a bounded internal queue could not take, by queue (stream_inbox, \
+                 sequencer_waiting, nats_publish: left for the log; nats_acks, intake_writer: \
+                 the sender waited for room)",
+            ),
+            &["queue"],
+        )
+        .expect("metric");
+        for q in Queue::ALL {
+            queue_full.with_label_values(&[q.as_str()]);
+        }
         let metrics = Metrics {
             registry,
             names: Default::default(),
@@ -68,17 +119,24 @@ impl Metrics {
             http_duration,
             login_failures,
             login_throttled,
+            queue_full,
         };
         for c in [
             Box::new(metrics.http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(metrics.http_duration.clone()),
             Box::new(metrics.login_failures.clone()),
             Box::new(metrics.login_throttled.clone()),
+            Box::new(metrics.queue_full.clone()),
             Box::new(build_info),
         ] {
             metrics.register(c);
         }
         metrics
+    }
+
+    /// The counter of a queue's refusals.
+    pub fn queue_full(&self, q: Queue) -> IntCounter {
+        self.queue_full.with_label_values(&[q.as_str()])
     }
 
     /// Registers a collector owned by another part of the hub.

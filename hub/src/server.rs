@@ -1,5 +1,7 @@
 //! Running the hub: open the store, build the router, serve until SIGTERM or Ctrl-C, then
-//! finish the requests under way and close the database.
+//! stop in order ([`crate::lifecycle`]): HTTP finishes the requests under way, the MQTT
+//! bridge settles its presses, the cameras stop, the components stop and their work under way
+//! is waited for (at most [`crate::lifecycle::STOP_GRACE`]), and the database is closed last.
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -39,7 +41,7 @@ pub async fn start(
     store: Store,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let listener = TcpListener::bind(&config.listen)
+    let listener = listen(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -64,11 +66,12 @@ pub async fn start(
     )
     .map_err(|e| anyhow::anyhow!("notify: {e}"))?;
     state.stream.set_notify_failing(notifier.failing());
-    crate::notify::worker::spawn(std::sync::Arc::new(notifier));
+    crate::notify::worker::spawn(std::sync::Arc::new(notifier), &state.lifecycle);
     // The cameras of the store, their health monitor and resync; sessions stop at shutdown.
     crate::cameras::start(&state).await;
     let cameras = state.cameras.clone();
     let recorder = state.recording.recorder().cloned();
+    let lifecycle = state.lifecycle.clone();
     let app = crate::http::router(state.clone());
     let limits = connection_limits(&state.config.http);
     tracing::info!(
@@ -85,14 +88,19 @@ pub async fn start(
     )
     .expect("metric");
     state.metrics.register(Box::new(refused.clone()));
+    // The server itself, which stops the lifecycle: not one of the tasks it tracks.
     let task = tokio::spawn(async move {
         let served =
             crate::http::connections::serve(listener, app, limits, refused, shutdown).await;
+        tracing::info!("HTTP stopped");
         if let Some(bridge) = mqtt {
             bridge.stop().await;
         }
         cameras.registry.clear();
-        // Every open segment finished, synced and indexed before the process goes.
+        tracing::info!("cameras stopped; stopping the components");
+        lifecycle.stop(crate::lifecycle::STOP_GRACE).await;
+        // Every open segment finished, synced and indexed before the process goes (the store
+        // is closed after this).
         if let Some(recorder) = recorder {
             let _ = tokio::task::spawn_blocking(move || recorder.shutdown()).await;
         }
@@ -100,6 +108,30 @@ pub async fn start(
     });
     tracing::info!(%addr, "gridwatch listening");
     Ok(Running { addr, state, task })
+}
+
+/// How many connections the kernel may hold for the hub before it accepts them. Under a flood
+/// of new connections (slow clients cut off and coming back), a short queue drops SYNs and a
+/// resident's SOS waits out the client's 1 s retransmission; the kernel caps it at
+/// `net.core.somaxconn` (4096 on current kernels).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (a host name is resolved, the first address taken) with [`LISTEN_BACKLOG`].
+async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address to listen on")))
 }
 
 /// `[http]`'s connection rules, with the file limit raised and read for the automatic cap.
@@ -128,7 +160,8 @@ pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
 
 /// Periodic chores: forgetting expired sessions and old idempotency keys.
 fn spawn_housekeeping(state: AppState) {
-    tokio::spawn(async move {
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;

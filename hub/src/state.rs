@@ -27,6 +27,10 @@ pub struct AppState {
     pub mqtt: crate::mqtt::MqttLink,
     /// Recording and evidence (issue 13): the recorder, when `[recording]` names directories.
     pub recording: Arc<crate::recording::RecordingHub>,
+    /// WebSockets open per login (see `http::sockets`).
+    pub sockets: Arc<crate::http::sockets::Sockets>,
+    /// Every background task, and the signal that stops them at shutdown.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl AppState {
@@ -65,11 +69,13 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(metrics),
             throttle: Arc::new(throttle),
+            sockets: Arc::default(),
             incidents: Arc::new(incidents),
             stream: Arc::new(stream),
             cameras,
             mqtt: Default::default(),
             recording,
+            lifecycle: Default::default(),
         }
     }
 

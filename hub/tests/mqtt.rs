@@ -9,7 +9,7 @@
 use crate::common;
 
 use axum::http::{Method, StatusCode};
-use common::community::{act_ok, community, get, s, Community};
+use common::community::{act_ok, community, create, get, s, Community};
 use common::Hub;
 use gridwatch_core::clock::ManualClock;
 use gridwatch_hub::mqtt::press::{handle, Attempt, Outcome};
@@ -400,6 +400,54 @@ async fn bad_messages_are_counted_and_the_bridge_carries_on(backend: Backend) {
 }
 
 on_both_backends!(bad_messages_are_counted_and_the_bridge_carries_on);
+
+/// A press the store refuses for good (its device's open incident has a corrupt row, so every
+/// attempt fails the same way) is counted as rejected and acknowledged, and the queue moves
+/// on: another button's press behind it is raised at once instead of waiting forever.
+async fn a_press_the_store_refuses_for_good_does_not_hold_up_the_other_buttons(backend: Backend) {
+    let (hub, prefix) = hub_with_mqtt(backend).await;
+    let c = community(&hub).await;
+    let other = create(
+        &hub,
+        &c.admin,
+        "/api/v1/devices",
+        json!({"name": "2栋大堂报警按钮", "grid_id": c.g1}),
+    )
+    .await;
+    let other_id = s(&other["device"]["id"]).to_string();
+    let bridge = start_bridge(&hub).await;
+    let (sos, status) = button_topics(&prefix, &c);
+    let other_sos = format!("{prefix}/devices/{other_id}/sos");
+    let other_status = format!("{prefix}/devices/{other_id}/status");
+    let mut watcher = watching(&status).await;
+    watcher.subscribe(&other_status).await;
+    let button = TestClient::connect().await;
+
+    let st = press(&button, &sos, b"{}", &mut watcher, &status).await;
+    assert_eq!(st["state"], "dispatched", "{st}");
+    let broken = s(&st["incident_id"]).to_string();
+    let kind = gridwatch_store::testing::corrupt_incident(&hub.state.store, &broken)
+        .await
+        .unwrap();
+
+    // The first button presses again: reading its open incident fails, and always will.
+    button.publish(&sos, b"{}", false).await;
+    // The other button, queued behind it, is heard.
+    let st = press(&button, &other_sos, b"{}", &mut watcher, &other_status).await;
+    assert_eq!(st["state"], "dispatched", "{st}");
+    assert_ne!(s(&st["incident_id"]), broken);
+    assert_counted(&hub, &[("rejected", 1), ("sos", 2), ("error", 0)]).await;
+
+    gridwatch_store::testing::restore_incident_kind(&hub.state.store, &broken, &kind)
+        .await
+        .unwrap();
+    // The rejected press was not recorded on the incident.
+    assert_eq!(get(&hub, &c.duty, &broken).await["repeat_count"], 0);
+    bridge.stop().await;
+    clear_retained(&[status, other_status]).await;
+}
+
+on_both_backends!(a_press_the_store_refuses_for_good_does_not_hold_up_the_other_buttons);
 
 /// A TCP relay in front of the broker that can be cut, so a test can take the broker away
 /// from the hub (without stopping the Mosquitto others use) and bring it back.

@@ -70,10 +70,10 @@ on_both!(report_figures_on_a_known_data_set, |hub: Hub| async move {
         json!([
             {"key": "第一网格", "incidents": 5, "on_scene": 4, "within_deadline": 3,
              "within_deadline_ratio": 0.6, "median_seconds": 750.0, "p90_seconds": 1110.0,
-             "pending": 0},
+             "pending": 0, "reached_by": {}},
             {"key": "第二网格", "incidents": 1, "on_scene": 1, "within_deadline": 1,
              "within_deadline_ratio": 1.0, "median_seconds": 240.0, "p90_seconds": 240.0,
-             "pending": 0},
+             "pending": 0, "reached_by": {}},
         ])
     );
     // The default is grid, over the 30 days before now.
@@ -89,9 +89,9 @@ on_both!(report_figures_on_a_known_data_set, |hub: Hub| async move {
         .contains("response-report-20261126-20261128.csv"));
     assert_eq!(
         a.body.as_str().unwrap(),
-        "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,pending\r\n\
-         第一网格,5,4,3,0.6,750,1110,0\r\n\
-         第二网格,1,1,1,1,240,240,0\r\n"
+        "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,pending,reached_by\r\n\
+         第一网格,5,4,3,0.6,750,1110,0,\r\n\
+         第二网格,1,1,1,1,240,240,0,\r\n"
     );
 
     let a = get("?group_by=post", false).await;
@@ -238,10 +238,10 @@ on_both!(
             json!([
                 {"key": "第一网格", "incidents": 2, "on_scene": 1, "within_deadline": 1,
                  "within_deadline_ratio": 0.5, "median_seconds": 600.0, "p90_seconds": 600.0,
-                 "pending": 0},
+                 "pending": 0, "reached_by": {}},
                 {"key": "第二网格", "incidents": 1, "on_scene": 0, "within_deadline": 0,
                  "within_deadline_ratio": 0.0, "median_seconds": null, "p90_seconds": null,
-                 "pending": 0},
+                 "pending": 0, "reached_by": {}},
             ])
         );
     }
@@ -279,18 +279,18 @@ on_both!(
             json!([
                 {"key": "第一网格", "incidents": 3, "on_scene": 2, "within_deadline": 2,
                  "within_deadline_ratio": 2.0 / 3.0, "median_seconds": 270.0,
-                 "p90_seconds": 294.0, "pending": 2},
+                 "p90_seconds": 294.0, "pending": 2, "reached_by": {}},
                 {"key": "第二网格", "incidents": 0, "on_scene": 0, "within_deadline": 0,
                  "within_deadline_ratio": null, "median_seconds": null, "p90_seconds": null,
-                 "pending": 1},
+                 "pending": 1, "reached_by": {}},
             ])
         );
         let a = report_now(&hub, true).await;
         assert_eq!(
             a.body.as_str().unwrap(),
-            "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,pending\r\n\
-             第一网格,3,2,2,0.6666666666666666,270,294,2\r\n\
-             第二网格,0,0,0,,,,1\r\n"
+            "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,pending,reached_by\r\n\
+             第一网格,3,2,2,0.6666666666666666,270,294,2,\r\n\
+             第二网格,0,0,0,,,,1,\r\n"
         );
 
         // Once their deadlines have passed with nobody on scene, they are broken promises.

@@ -138,6 +138,27 @@ async fn request_for(
             .then(|| json!({"address": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x"}));
         return (p, body);
     }
+    if path == "/api/v1/notify/rules/{name}" {
+        let rule = json!({"on": ["incident.raised"], "to": "post_group", "channel": "wecom"});
+        let name = format!(
+            "matrix-{}",
+            &gridwatch_core::id::new_id().replace('-', "")[20..]
+        );
+        if ep.method == Method::DELETE {
+            // Deleting consumes the rule: save one for this call.
+            let a = hub
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/notify/rules/{name}"),
+                    Some(admin),
+                    Some(rule.clone()),
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        }
+        let body = (ep.method == Method::PUT).then_some(rule);
+        return (format!("/api/v1/notify/rules/{name}"), body);
+    }
     if path == "/api/v1/notify/gateway-check" {
         return (
             path.into(),

@@ -156,3 +156,93 @@ async fn failed_attempts_do_not_use_up_the_limit() {
     );
     hub.state.store.close().await;
 }
+
+on_both!(
+    a_raise_whose_caller_gave_up_still_has_its_effects,
+    |hub: Hub| async move {
+        use gridwatch_hub::incidents::intake::{raise_sos, SosCaller};
+        let c = community(&hub).await;
+        let mut changes = hub.state.incidents.subscribe();
+        let button = hub.state.store.device(&c.button_id).await.unwrap();
+        // The log is busy: the raise is queued, and waits.
+        let hold = gridwatch_store::testing::hold_event_log(&hub.state.store)
+            .await
+            .unwrap();
+        let raise = raise_sos(
+            &hub.state,
+            SosCaller::Device(button),
+            Default::default(),
+            vec![],
+            None,
+            "test",
+        );
+        // The caller gives up (a request timing out): its future is dropped.
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(800), raise).await;
+        assert!(gave_up.is_err(), "the raise did not wait for the log");
+        hold.release().await.unwrap();
+
+        // The raise it queued commits, and what follows a raise still happens: the change is
+        // published (to the stream and MQTT) and the new incident counted.
+        let changed = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv())
+            .await
+            .expect("the committed raise was never published")
+            .unwrap();
+        assert_eq!(
+            changed.events[0].kind,
+            gridwatch_core::event::EventType::IncidentRaised
+        );
+        assert_eq!(
+            changed.incident.source.to_string(),
+            format!("device:{}", c.button_id)
+        );
+        let raised = hub
+            .state
+            .incidents
+            .metrics
+            .raised
+            .with_label_values(&["sos"])
+            .get();
+        assert_eq!(raised, 1);
+        let stored = hub
+            .state
+            .store
+            .incident(&changed.incident.id)
+            .await
+            .unwrap();
+        assert_eq!(stored.id, changed.incident.id);
+    }
+);
+
+on_both!(
+    the_limit_holds_across_two_hub_nodes,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        // A second node on the same database, as behind a balancer.
+        let second = AppState::new(
+            hub.state.store.clone(),
+            Arc::new(hub.clock.clone()),
+            Config::default(),
+        );
+        let node2 = Hub::from_state(second, hub.clock.clone());
+        let first = sos(&hub, &c.button, None).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        // The presses alternate between the nodes: the caller has LIMIT in all, not per node.
+        for n in 1..LIMIT {
+            let node = if n % 2 == 0 { &hub } else { &node2 };
+            let a = sos(node, &c.button, None).await;
+            assert_eq!(a.status, StatusCode::OK, "press {n}: {}", a.body);
+            assert_eq!(a.body["incident"]["repeat_count"], n);
+        }
+        assert_refused_truthfully(&sos(&hub, &c.button, None).await);
+        assert_refused_truthfully(&sos(&node2, &c.button, None).await);
+        // Once the presses (all made at the same instant) have left the window, the caller
+        // may press again, on either node.
+        hub.clock.advance(chrono::Duration::seconds(
+            gridwatch_hub::incidents::sos_limit::WINDOW_SECONDS,
+        ));
+        for node in [&node2, &hub] {
+            let a = sos(node, &c.button, None).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        }
+    }
+);

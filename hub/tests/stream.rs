@@ -886,3 +886,232 @@ on_both_with!(
         }
     }
 );
+
+fn two_sockets_per_user() -> Config {
+    let mut config = Config::default();
+    config.stream.max_sockets_per_user = 2;
+    config.cameras.max_live_per_user = 1;
+    config
+}
+
+/// The text events of a replay: everything the socket sends until `quiet` passes in silence.
+async fn replayed_events(ws: &mut RawWs, quiet: Duration) -> Vec<Value> {
+    let mut events = vec![];
+    loop {
+        let got = tokio::time::timeout(quiet, ws.next()).await;
+        let Ok(Some(Ok(msg))) = got else { break };
+        if let Ws::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["seq"].is_i64() && v["type"] != "hello" {
+                events.push(v);
+            }
+        }
+    }
+    events
+}
+
+on_both_with!(
+    one_login_holds_a_bounded_number_of_sockets,
+    two_sockets_per_user(),
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let ws_base = base.replace("http://", "ws://");
+        let mut first = open_ws(&base, "/api/v1/stream", &c.resident).await;
+        let _second = open_ws(&base, "/api/v1/stream", &c.resident).await;
+        // The third is refused before the upgrade, in words.
+        let url = format!("{ws_base}/api/v1/stream?token={}", c.resident);
+        match tokio_tungstenite::connect_async(&url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), 429);
+                let body: Value = serde_json::from_slice(r.body().as_deref().unwrap()).unwrap();
+                assert_eq!(body["error"]["code"], "too_many_sockets", "{body}");
+            }
+            other => panic!("a third stream socket must be refused: {other:?}"),
+        }
+        // Another login is not held up by this one's sockets.
+        let _duty = open_ws(&base, "/api/v1/stream", &c.duty).await;
+        // A closed socket gives its place back.
+        first.send(Ws::Close(None)).await.unwrap();
+        while let Some(Ok(_)) = first.next().await {}
+        let mut reopened = None;
+        for _ in 0..50 {
+            if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
+                reopened = Some(ws);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            reopened.is_some(),
+            "a place is given back when a socket closes"
+        );
+    }
+);
+
+on_both!(
+    a_residents_replay_reads_only_their_own_incidents,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        // Other residents' incidents fill the log before and after this resident's own.
+        let place = json!({"lat": 26.52, "lon": 107.97});
+        let mut others = vec![];
+        for _ in 0..6 {
+            others.push(hub.login_as("resident", None, None).await.1);
+        }
+        for other in &others[..3] {
+            raise(&hub, other, Some(place.clone())).await;
+        }
+        let mine = raise(&hub, &c.resident, Some(place.clone())).await;
+        for other in &others[3..] {
+            raise(&hub, other, Some(place.clone())).await;
+        }
+        let url = format!(
+            "{}/api/v1/stream?since=0&token={}",
+            base.replace("http://", "ws://"),
+            c.resident
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let events = replayed_events(&mut ws, Duration::from_millis(800)).await;
+        assert!(
+            events.iter().any(|e| e["type"] == "incident.raised"),
+            "the resident's own raise is replayed: {events:?}"
+        );
+        for e in &events {
+            assert_eq!(
+                e["incident"]["id"], mine["id"],
+                "only the resident's own: {e}"
+            );
+        }
+        let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+
+        // What happens next arrives live, once, and others' news still does not.
+        let (_, another) = hub.login_as("resident", None, None).await;
+        raise(&hub, &another, Some(place.clone())).await;
+        let id = mine["id"].as_str().unwrap();
+        let a = common::community::act(
+            &hub,
+            &c.resident,
+            id,
+            "cancel",
+            Some(json!({"reason": "pressed by mistake"})),
+        )
+        .await;
+        assert!(a.status.is_success(), "{}", a.body);
+        let live = replayed_events(&mut ws, Duration::from_millis(800)).await;
+        assert!(
+            live.iter().all(|e| e["incident"]["id"] == mine["id"]),
+            "{live:?}"
+        );
+        let cancelled = live
+            .iter()
+            .filter(|e| e["type"] == "incident.cancelled")
+            .count();
+        assert_eq!(cancelled, 1, "{live:?}");
+        let last = seqs.last().copied().unwrap_or(0);
+        assert!(
+            live.iter().all(|e| e["seq"].as_i64().unwrap_or(0) > last),
+            "no repeat: {live:?}"
+        );
+    }
+);
+
+/// An event about an incident that cannot be read (its row corrupt) is not published without
+/// its incident — residents' consoles would drop it in silence; it is counted, held back, and
+/// delivered from the log with its incident once the incident reads again.
+async fn an_event_whose_incident_cannot_be_read_is_not_published_bare(backend: Backend) {
+    use gridwatch_core::event::{Actor, EventType};
+    let hub = Hub::new(backend).await;
+    let c = community(&hub).await;
+    gridwatch_hub::stream::spawn(&hub.state)
+        .await
+        .expect("stream starts");
+    let mut delivered = hub.state.stream.subscribe();
+    let a = common::community::sos(&hub, &c.button, None).await;
+    assert_eq!(a.status, axum::http::StatusCode::CREATED, "{}", a.body);
+    let id = s(&a.body["incident"]["id"]).to_string();
+    let store = &hub.state.store;
+    let dispatch = store
+        .events_since(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == EventType::IncidentDispatched)
+        .expect("the SOS was dispatched");
+    // Everything so far reaches the stream.
+    loop {
+        let p = tokio::time::timeout(PATIENCE, delivered.recv())
+            .await
+            .expect("the dispatch was delivered")
+            .unwrap();
+        if p.event.seq == dispatch.seq {
+            break;
+        }
+    }
+
+    let receipt = store
+        .record_delivery(
+            &id,
+            dispatch.seq,
+            &c.p1,
+            &Actor::user("r1", "test"),
+            hub.state.now(),
+        )
+        .await
+        .unwrap()
+        .expect("a new receipt");
+    let kind = gridwatch_store::testing::corrupt_incident(store, &id)
+        .await
+        .unwrap();
+    hub.state
+        .stream
+        .publish_events(store, vec![receipt.clone()])
+        .await;
+    // Not delivered bare (the sequencer keeps trying the log meanwhile, and fails the same way).
+    // Events committed before it (the SOS's own, still arriving) may come; nothing bare, and
+    // not the receipt.
+    let quiet = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(p) = tokio::time::timeout_at(quiet, delivered.recv()).await {
+        let p = p.unwrap();
+        assert!(
+            p.event.seq < receipt.seq && p.incident.is_some(),
+            "event {} delivered while its incident is unreadable (incident: {:?})",
+            p.event.seq,
+            p.incident.as_ref().map(|i| &i.id)
+        );
+    }
+    assert_eq!(hub.state.stream.metrics.incident_read_failures.get(), 1);
+
+    gridwatch_store::testing::restore_incident_kind(store, &id, &kind)
+        .await
+        .unwrap();
+    let p = tokio::time::timeout(PATIENCE, delivered.recv())
+        .await
+        .expect("the receipt was delivered from the log once its incident read again")
+        .unwrap();
+    assert_eq!(p.event.seq, receipt.seq);
+    assert_eq!(p.event.kind, EventType::IncidentDelivered);
+    assert_eq!(
+        p.incident.as_ref().map(|i| i.id.as_str()),
+        Some(id.as_str())
+    );
+}
+
+mod an_event_whose_incident_cannot_be_read_is_not_published_bare {
+    #[tokio::test]
+    async fn sqlite() {
+        super::an_event_whose_incident_cannot_be_read_is_not_published_bare(
+            gridwatch_store::Backend::Sqlite,
+        )
+        .await
+    }
+    #[tokio::test]
+    async fn postgres() {
+        super::an_event_whose_incident_cannot_be_read_is_not_published_bare(
+            gridwatch_store::Backend::Postgres,
+        )
+        .await
+    }
+}

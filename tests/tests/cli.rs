@@ -216,6 +216,20 @@ async fn migrate_and_serve_on_postgresql() {
 async fn demo_comes_up_with_users_and_buttons() {
     let hub = start("demo", &[]).await;
     let printed = std::fs::read_to_string(&hub.stdout_path).unwrap();
+    // What it wrote is its own: the database, its key, the recordings' directory.
+    for name in ["gridwatch.db", "secret.key", "recordings"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(hub.dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{name} is readable by others: {:o}",
+            mode & 0o777
+        );
+    }
     assert!(
         printed.contains("/readyz") && printed.contains("duty-demo"),
         "{printed}"

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Devices, one per press: a repeat press of the same device would return its open incident,
@@ -198,41 +198,10 @@ async fn crash_and_recover(db: String) {
     let tokens = Arc::new(tokens);
 
     // SOS at full speed from CLIENTS tasks, each device pressing once.
-    let next = Arc::new(AtomicUsize::new(0));
-    let created: Arc<Mutex<Vec<String>>> = Arc::default();
-    let other: Arc<Mutex<Vec<String>>> = Arc::default();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..CLIENTS {
-        let (client, base) = (client.clone(), hub.base.clone());
-        let (tokens, next) = (tokens.clone(), next.clone());
-        let (created, other) = (created.clone(), other.clone());
-        tasks.spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::SeqCst);
-                let Some(token) = tokens.get(n) else { break };
-                let sent = client
-                    .post(format!("{base}/api/v1/sos"))
-                    .bearer_auth(token)
-                    .json(&json!({"note": format!("press {n}")}))
-                    .send()
-                    .await;
-                // A broken connection is the kill: this client stops.
-                let Ok(resp) = sent else { break };
-                let status = resp.status();
-                let Ok(body) = resp.json::<Value>().await else {
-                    break;
-                };
-                if status == 201 {
-                    let id = body["incident"]["id"].as_str().unwrap().to_string();
-                    created.lock().unwrap().push(id);
-                } else {
-                    other.lock().unwrap().push(format!("{status} {body}"));
-                }
-            }
-        });
-    }
+    let mut load = support::SosLoad::start(&client, &hub.base, tokens, CLIENTS);
+    let (next, created, other) = (load.next.clone(), load.created.clone(), load.other.clone());
     let started = Instant::now();
-    while created.lock().unwrap().len() < KILL_AFTER {
+    while load.answered() < KILL_AFTER {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "{} presses answered 201 in 30 s; others: {:?}",
@@ -244,7 +213,7 @@ async fn crash_and_recover(db: String) {
     hub.sigkill();
     let killed = Instant::now();
     let storm = killed - started;
-    while tasks.join_next().await.is_some() {}
+    load.join().await;
     let created = created.lock().unwrap().clone();
     let other = other.lock().unwrap().clone();
     assert!(other.is_empty(), "presses not answered 201: {other:?}");

@@ -10,4 +10,6 @@ mod support;
 mod cli;
 mod cluster;
 mod crash;
+mod notify_crash;
+mod shutdown;
 mod suites;

@@ -41,7 +41,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How the rows of the report are keyed: `group_by=grid|post|day`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -75,6 +75,10 @@ pub struct ReportRecord {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// When the response check recorded the breach, if it did.
     pub breached_at: Option<DateTime<Utc>>,
+    /// How the dispatch reached people: `console` (a console confirmed receipt), and each
+    /// notification channel that delivered, by its name in `[notify]` (`sms`, `voice`, …).
+    #[serde(default)]
+    pub reached_by: BTreeSet<String>,
 }
 
 /// Where one record stands in the report at `now`.
@@ -118,6 +122,11 @@ pub struct ReportRow {
     /// Incidents with nobody on scene and their deadline still ahead: in none of the figures
     /// above.
     pub pending: u64,
+    /// Of the incidents that count, how many each way reached someone: `console` (a console
+    /// confirmed receipt), `sms`, `voice`, a group bot, … An incident reached several ways
+    /// counts once in each; one reached no way is in none (`incidents` minus the console's
+    /// count were never seen on a console).
+    pub reached_by: BTreeMap<String, u64>,
 }
 
 /// The report rows at `now` (the time the report is made, from the hub's clock), one per key,
@@ -133,6 +142,7 @@ pub fn response_report(
         within: u64,
         pending: u64,
         seconds: Vec<f64>,
+        reached_by: BTreeMap<String, u64>,
     }
     let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
     for r in records {
@@ -146,6 +156,9 @@ pub fn response_report(
             continue;
         }
         acc.incidents += 1;
+        for way in &r.reached_by {
+            *acc.reached_by.entry(way.clone()).or_default() += 1;
+        }
         if let Some(at) = r.on_scene_at {
             acc.seconds
                 .push((at - r.created_at).num_milliseconds() as f64 / 1000.0);
@@ -168,6 +181,7 @@ pub fn response_report(
                 median_seconds: percentile(&acc.seconds, 0.5).map(to_millisecond),
                 p90_seconds: percentile(&acc.seconds, 0.9).map(to_millisecond),
                 pending: acc.pending,
+                reached_by: acc.reached_by,
             }
         })
         .collect()
@@ -200,12 +214,17 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 pub fn to_csv(rows: &[ReportRow]) -> String {
     let mut out = String::from(
         "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,\
-         pending\r\n",
+         pending,reached_by\r\n",
     );
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     for r in rows {
+        let reached: Vec<String> = r
+            .reached_by
+            .iter()
+            .map(|(w, n)| format!("{w}={n}"))
+            .collect();
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\r\n",
+            "{},{},{},{},{},{},{},{},{}\r\n",
             csv_field(&r.key),
             r.incidents,
             r.on_scene,
@@ -214,6 +233,7 @@ pub fn to_csv(rows: &[ReportRow]) -> String {
             opt(r.median_seconds),
             opt(r.p90_seconds),
             r.pending,
+            csv_field(&reached.join(" ")),
         ));
     }
     out
@@ -265,6 +285,7 @@ mod tests {
             deadline_at: created_at + Duration::minutes(15),
             cancelled_at: None,
             breached_at: None,
+            reached_by: BTreeSet::new(),
         }
     }
 
@@ -330,11 +351,33 @@ mod tests {
         let csv = to_csv(&rows);
         assert_eq!(
             csv,
-            "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,pending\r\n\
-             \"Grid, \"\"B\"\"\",1,1,1,1,240,240,0\r\n\
-             Zone C,2,0,0,0,,,0\r\n\
-             一网格,5,4,3,0.6,750,1110,0\r\n"
+            "key,incidents,on_scene,within_deadline,within_deadline_ratio,median_seconds,p90_seconds,pending,reached_by\r\n\
+             \"Grid, \"\"B\"\"\",1,1,1,1,240,240,0,\r\n\
+             Zone C,2,0,0,0,,,0,\r\n\
+             一网格,5,4,3,0.6,750,1110,0,\r\n"
         );
+    }
+
+    #[test]
+    fn reached_by_counts_each_way_once_per_counted_incident() {
+        let by = |ways: &[&str]| ways.iter().map(|w| w.to_string()).collect::<BTreeSet<_>>();
+        let mut a = rec("g", 0, Some(300));
+        a.reached_by = by(&["console", "sms"]);
+        let mut b = rec("g", 1, Some(600));
+        b.reached_by = by(&["sms", "voice"]);
+        let c = rec("g", 2, None); // reached nobody, and broken
+        let mut pending = rec("g", 60 * 23 + 50, None);
+        pending.reached_by = by(&["console"]);
+        let rows = response_report(vec![a, b, c, pending], later());
+        let r = &rows[0];
+        assert_eq!((r.incidents, r.pending), (3, 1));
+        let counts: Vec<(&str, u64)> = r.reached_by.iter().map(|(w, n)| (w.as_str(), *n)).collect();
+        assert_eq!(counts, [("console", 1), ("sms", 2), ("voice", 1)]);
+        assert!(to_csv(&rows)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with(",console=1 sms=2 voice=1"));
     }
 
     #[test]
@@ -411,7 +454,7 @@ mod tests {
         assert_eq!((rows[0].median_seconds, rows[0].p90_seconds), (None, None));
         assert_eq!(
             to_csv(&rows).lines().nth(1),
-            Some("g,0,0,0,,,,3"),
+            Some("g,0,0,0,,,,3,"),
             "no ratio yet: an empty cell"
         );
         // At the second of the first deadline that one is broken; the others still pending.

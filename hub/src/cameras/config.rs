@@ -39,6 +39,9 @@ pub struct CamerasConfig {
     /// closed with 4008: a viewer that stopped reading would otherwise hold its buffers for
     /// as long as the kernel's socket buffers take to fill. Pings go every quarter of it.
     pub live_idle_seconds: u64,
+    /// Live video sockets one login may hold open (a 16-tile wall in two tabs is 32); more
+    /// are refused with 429.
+    pub max_live_per_user: usize,
 }
 
 impl Default for CamerasConfig {
@@ -55,6 +58,7 @@ impl Default for CamerasConfig {
             video_threads: 1,
             wake_batch_ms: 5,
             live_idle_seconds: 20,
+            max_live_per_user: 64,
         }
     }
 }

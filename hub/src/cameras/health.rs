@@ -79,7 +79,8 @@ struct Monitor {
 /// that their first changes are seen.
 pub fn spawn(state: AppState) {
     let events = state.cameras.registry.events();
-    tokio::spawn(run(state, events));
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(run(state, events));
 }
 
 async fn run(state: AppState, mut events: tokio::sync::broadcast::Receiver<StatusEvent>) {
@@ -309,7 +310,6 @@ pub async fn raise_camera_offline(
         repeat_window: Some(chrono::Duration::days(OPEN_OUTAGE_DAYS)),
         idempotency_key: Some(format!("camera-offline:{}", since.timestamp_millis())),
     };
-    let raised = state.store.raise_incident(req, state.now()).await?;
-    crate::incidents::intake::after_raise(state, &raised);
+    let raised = crate::incidents::intake::commit(state, req, state.now()).await?;
     Ok(Some(raised))
 }

@@ -149,7 +149,8 @@ fn record_mode(state: &AppState, mode: CoreMode) -> RecordMode {
 /// Re-applies every camera every `resync_seconds`.
 pub fn spawn_resync(state: AppState) {
     let every = state.cameras.config.resync_every();
-    tokio::spawn(async move {
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;

@@ -439,6 +439,29 @@ fn notify_endpoints() -> Vec<Endpoint> {
             c::attempts,
         ),
         ep(
+            Method::GET,
+            "/api/v1/notify/rules",
+            OVERSIGHT,
+            "Every notification rule in force: the configuration file's, then those saved here",
+            crate::notify::rules::list,
+        ),
+        ep(
+            Method::PUT,
+            "/api/v1/notify/rules/{name}",
+            ADMIN,
+            "Save a notification rule (checked against the configured channels; 409 for a rule of the configuration file)",
+            crate::notify::rules::put,
+        )
+        .body::<crate::notify::rules::RuleBody>()
+        .ok(200),
+        ep(
+            Method::DELETE,
+            "/api/v1/notify/rules/{name}",
+            ADMIN,
+            "Remove a saved notification rule",
+            crate::notify::rules::delete,
+        ),
+        ep(
             Method::POST,
             "/api/v1/notify/gateway-check",
             ADMIN,

@@ -108,7 +108,7 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Vec<Value>>> {
     let f = filter(&caller, q)?;
-    let incidents = s.store.incidents(&f).await?;
+    let incidents = s.store.list_incidents(&f).await?;
     Ok(axum::Json(
         incidents.iter().map(|i| shown(&caller, i)).collect(),
     ))

@@ -22,6 +22,7 @@ use super::cameras::ensure_visible;
 use super::endpoints::OVERSIGHT;
 use super::error::{ApiError, ApiResult};
 use super::json::{Path, Query};
+use super::sockets::{SocketKind, SocketSlot};
 use super::stream::{session_over, SessionEnd, SessionWatch, SLOW_CLIENT};
 use crate::recording::replay::Replay;
 use crate::state::AppState;
@@ -93,6 +94,7 @@ pub async fn live(
         .subscribe(&id, quality)
         .map_err(ApiError::from)?;
     let ws = upgrade(ws)?;
+    let slot = live_slot(&s, &caller)?;
     let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
     let delay = s.cameras.live_send_delay.clone();
@@ -101,10 +103,16 @@ pub async fn live(
         // The session is checked here, on the main runtime; the video thread only polls the
         // answer.
         let session = session.spawn();
+        let home = viewer.home().cloned();
+        // The slot is held for as long as the socket is served, wherever that is.
+        let served = async move {
+            serve(socket, viewer, id, delay, session, idle).await;
+            drop(slot);
+        };
         // On the camera's video thread when it has one (see `Viewer::home`).
-        match viewer.home().cloned() {
-            Some(home) => drop(home.spawn(serve(socket, viewer, id, delay, session, idle))),
-            None => serve(socket, viewer, id, delay, session, idle).await,
+        match home {
+            Some(home) => drop(home.spawn(served)),
+            None => served.await,
         }
     }))
 }
@@ -119,6 +127,16 @@ fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> ApiResult
             )
         })?
         .read_buffer_size(READ_BUFFER))
+}
+
+/// One of the caller's live sockets (`[cameras] max_live_per_user`): a playback counts as
+/// one, it holds a socket and reads files as long.
+fn live_slot(s: &AppState, caller: &Caller) -> ApiResult<SocketSlot> {
+    s.sockets.claim(
+        SocketKind::Live,
+        caller,
+        s.cameras.config.max_live_per_user.max(1),
+    )
 }
 
 /// `?from=`: the recordings, for those who may see them (admins and duty officers, as for
@@ -152,10 +170,12 @@ async fn playback(
             )
         })?;
     let ws = upgrade(ws)?;
+    let slot = live_slot(&s, &caller)?;
     let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     tracing::debug!(camera = %id, %from, "playback viewer");
     Ok(ws.on_upgrade(move |socket| async move {
-        super::replay::serve(socket, replay, id, session.spawn()).await
+        super::replay::serve(socket, replay, id, session.spawn()).await;
+        drop(slot);
     }))
 }
 
@@ -208,6 +228,7 @@ async fn serve(
     // at each ping (an atomic, not a channel: one store per pong, no wake-up).
     let born = Instant::now();
     let heard = Arc::new(AtomicU64::new(0));
+    // Part of this connection, not a background task: it ends (aborted) with the connection.
     let client = tokio::spawn(watch_client(rx, left_tx, heard.clone(), born));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + idle / 4, idle / 4);
     let quality = viewer.quality();

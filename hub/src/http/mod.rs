@@ -22,6 +22,7 @@ pub mod recordings;
 pub mod replay;
 pub mod reports;
 pub mod snapshot;
+pub mod sockets;
 pub mod sos;
 pub mod stream;
 

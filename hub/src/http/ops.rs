@@ -72,6 +72,12 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
     }
     s.cameras.count_states();
     s.recording.refresh_metrics(&s.store).await;
+    // The store counts its own queue's waits; the counter catches up to it here.
+    let full = s.metrics.queue_full(crate::metrics::Queue::IntakeWriter);
+    let waited = s.store.raise_queue_full_total();
+    if waited > full.get() {
+        full.inc_by(waited - full.get());
+    }
     (
         [(
             header::CONTENT_TYPE,

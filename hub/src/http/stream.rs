@@ -18,6 +18,7 @@
 use super::caller::{token_of, Caller};
 use super::error::{ApiError, ApiResult};
 use super::json::Query;
+use super::sockets::SocketKind;
 use crate::incidents::contacts;
 use crate::state::AppState;
 use crate::stream::{message, presence, with_incidents, Published};
@@ -94,6 +95,11 @@ pub async fn stream(
             "this endpoint is a WebSocket: connect with `Upgrade: websocket`",
         )
     })?;
+    let slot = s.sockets.claim(
+        SocketKind::Stream,
+        &caller,
+        s.stream.config.max_sockets_per_user.max(1),
+    )?;
     let audience = audience_of(&s, &caller).await?;
     let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     Ok(ws
@@ -106,6 +112,7 @@ pub async fn stream(
             let client = Client::new(s.clone(), caller, audience, session.spawn(), socket);
             client.run(q.since).await;
             s.stream.metrics.connections.dec();
+            drop(slot);
         }))
 }
 
@@ -253,6 +260,9 @@ impl Client {
             if let Err(end) = Box::pin(self.replay(from)).await {
                 return end;
             }
+            // A resident's replay read only their own events, all of them up to the log's end:
+            // whatever else came before `latest` is past for them too.
+            self.last = self.last.max(latest);
         }
 
         let queue = s.stream.config.client_queue;
@@ -318,7 +328,7 @@ impl Client {
         };
         let mut filter = IncidentFilter::open(self.audience.visibility().clone());
         filter.limit = 1000;
-        let open = self.s.store.incidents(&filter).await.map_err(|e| {
+        let open = self.s.store.list_incidents(&filter).await.map_err(|e| {
             tracing::warn!(error = %e, "stream: cannot read open incidents for a hello");
             End::Gone
         })?;
@@ -350,16 +360,25 @@ impl Client {
             .await
     }
 
-    /// Sends the visible events of the log after `from`, page by page.
+    /// Sends the visible events of the log after `from`, page by page. A resident's are read
+    /// through their own incidents only: the log holds everyone's.
     async fn replay(&mut self, from: i64) -> Result<(), End> {
         self.last = from;
+        let raised_by = match self.audience.visibility() {
+            Visibility::RaisedBy(source) => Some(source.to_string()),
+            _ => None,
+        };
         loop {
-            let events = self
-                .s
-                .store
-                .events_since(self.last, REPLAY_PAGE)
-                .await
-                .map_err(|_| End::Gone)?;
+            let read = match &raised_by {
+                Some(source) => {
+                    self.s
+                        .store
+                        .events_since_raised_by(source, self.last, REPLAY_PAGE)
+                        .await
+                }
+                None => self.s.store.replay_page(self.last, REPLAY_PAGE).await,
+            };
+            let events = read.map_err(|_| End::Gone)?;
             let n = events.len();
             let page = with_incidents(&self.s.store, events)
                 .await
@@ -560,7 +579,8 @@ impl SessionWatch {
     /// answer resolves with why once the session is over; dropping it stops the checks.
     pub fn spawn(self) -> SessionEnd {
         let (tx, why) = oneshot::channel();
-        let task = tokio::spawn(async move {
+        let lifecycle = self.s.lifecycle.clone();
+        let task = lifecycle.spawn_service(async move {
             let _ = tx.send(self.watch().await);
         });
         SessionEnd {

@@ -11,10 +11,10 @@
 //! script pressing again and again on an incident that is already open. So it refuses only a
 //! caller who has an open incident — a 429 then always means "your SOS is raised", which is
 //! true — and never the press that would raise one: a caller without an open incident is the
-//! one who must get through. A press counts once it is committed (a raise or a repeat);
-//! a replayed key never counts, and neither does an attempt that failed before the caller was
-//! known to have an open incident (the usual case of a database outage, where the read fails
-//! first), so a page or button retrying through an outage is not locked out after it.
+//! one who must get through. A press counts once it is committed (a raise or a repeat: the
+//! limit counts them in the shared event log, so it holds across hub nodes); a replayed key
+//! never counts, and neither does an attempt that failed, so a page or button retrying
+//! through an outage is not locked out after it.
 
 use super::routing::{route, Route};
 use crate::state::AppState;
@@ -135,7 +135,7 @@ pub async fn raise_sos(
             return Ok(replayed);
         }
     }
-    let counted = limit(state, &source, now).await?;
+    limit(state, &source, now).await?;
     let (press, dropped) = press.sanitized();
     let (location, fallback) = match &caller {
         // A button's own position stands in when the press carries none.
@@ -171,14 +171,30 @@ pub async fn raise_sos(
         repeat_window: Some(Duration::seconds(REPEAT_WINDOW_SECONDS)),
         idempotency_key,
     };
-    let raised = state.store.raise_incident(req, now).await?;
-    if !counted && raised.outcome != RaiseOutcome::Replayed {
-        // Committed: it counts now. Refused means the window is already full, which is all
-        // the limit needs to know.
-        let _ = state.incidents.sos_limit.press(&source.to_string(), now);
-    }
-    after_raise(state, &raised);
-    Ok(raised)
+    Ok(commit(state, req, now).await?)
+}
+
+/// Has the store commit a raise and runs what follows it ([`after_raise`]) in a task of its
+/// own, where the commit happens. A caller that gives up waiting (a request timed out, its future dropped)
+/// does not take those effects with it: the raise it queued still commits, and must still be
+/// broadcast, published to MQTT, counted and put on the timers.
+pub(crate) async fn commit(
+    state: &AppState,
+    req: RaiseRequest,
+    now: DateTime<Utc>,
+) -> Result<Raised, StoreError> {
+    let state = state.clone();
+    // Tracked, not cancelled: shutdown waits for it before the store is closed.
+    let task = state.lifecycle.clone().spawn(async move {
+        let raised = state.store.raise_incident(req, now).await?;
+        after_raise(&state, &raised);
+        Ok(raised)
+    });
+    task.await.unwrap_or_else(|e| {
+        Err(StoreError::Unavailable(format!(
+            "the raise did not finish: {e}"
+        )))
+    })
 }
 
 /// The incident a known `Idempotency-Key` of the caller made, as a replay. Read before the
@@ -201,14 +217,19 @@ async fn replay(
 }
 
 /// Applies the per-caller limit to a press (see the module's doc): only a caller with an open
-/// incident is counted here, and refused when past the limit. Returns whether the press was
-/// counted, so that a committed press is counted once.
-async fn limit(state: &AppState, source: &Source, now: DateTime<Utc>) -> Result<bool, IntakeError> {
+/// incident may be refused, when its committed presses in the window (read from the shared
+/// log, so every node's count) reach the limit.
+async fn limit(state: &AppState, source: &Source, now: DateTime<Utc>) -> Result<(), IntakeError> {
     if open_incidents(state, source, 1).await?.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
-    match state.incidents.sos_limit.press(&source.to_string(), now) {
-        Ok(()) => Ok(true),
+    let limit = &state.incidents.sos_limit;
+    let presses = state
+        .store
+        .recent_presses(source, limit.window_start(now), limit.max() as u32)
+        .await?;
+    match limit.check(&presses, now) {
+        Ok(()) => Ok(()),
         Err(retry_after) => {
             state.incidents.metrics.rate_limited.inc();
             tracing::warn!(%source, retry_after, "SOS rate-limited: the caller's incident is open");
@@ -293,14 +314,12 @@ pub async fn raise_manual(
         repeat_window: None,
         idempotency_key,
     };
-    let raised = state.store.raise_incident(req, state.now()).await?;
-    after_raise(state, &raised);
-    Ok(raised)
+    Ok(commit(state, req, state.now()).await?)
 }
 
 /// What follows every raise, whoever made it: the change is published, a new incident counted
 /// and the timer engine woken for its deadlines.
-pub(crate) fn after_raise(state: &AppState, raised: &Raised) {
+fn after_raise(state: &AppState, raised: &Raised) {
     let i = &raised.incident;
     state.incidents.publish(i, &raised.events);
     match raised.outcome {

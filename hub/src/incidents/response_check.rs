@@ -121,9 +121,11 @@ fn pause(now: DateTime<Utc>, next_due: Option<DateTime<Utc>>, failed: bool) -> D
     }
 }
 
-/// Runs the engine until the process ends.
+/// Runs the engine until the hub stops (a tick cut short rolls back its transaction; the
+/// deadline fires at the next start).
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         tracing::info!("response check running");
         loop {
             let pause = match tick(&state).await {

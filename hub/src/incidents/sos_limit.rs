@@ -2,27 +2,24 @@
 //! flood the duty room. Repeat presses are cheap but still counted: ten presses a minute is
 //! more than any person in distress makes, and the incident is already raised and urgent.
 //!
-//! The count is kept in this process; with several hub nodes behind a balancer each node
-//! counts its own.
+//! The presses are counted from the shared event log (`Store::recent_presses`: the caller's
+//! committed raises and repeats), not in this process: with several hub nodes on one
+//! database a caller gets its ten presses a minute in all, not ten per node. Only committed
+//! presses count, so an attempt the database failed, or a replayed key, uses up nothing. Two
+//! presses checked at the same moment on two nodes may both pass with one press left: the
+//! limit guards the duty room against floods, it does not meter single presses.
 
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// Presses a caller may make in [`WINDOW_SECONDS`].
 pub const MAX_PRESSES: usize = 10;
 pub const WINDOW_SECONDS: i64 = 60;
 
-/// Beyond this many tracked callers, idle ones are forgotten.
-const PRUNE_ABOVE: usize = 10_000;
-
+/// The limit: how many presses in how long.
+#[derive(Debug, Clone, Copy)]
 pub struct SosLimit {
     max: usize,
     window: Duration,
-    presses: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
-    /// Idle callers are forgotten when more than this many are tracked.
-    prune_above: AtomicUsize,
 }
 
 impl Default for SosLimit {
@@ -36,32 +33,35 @@ impl SosLimit {
         SosLimit {
             max: max.max(1),
             window,
-            presses: Mutex::new(HashMap::new()),
-            prune_above: AtomicUsize::new(PRUNE_ABOVE),
         }
     }
 
-    /// Counts a press of `caller` at `now`, or refuses it: `Err(seconds to wait)`.
-    pub fn press(&self, caller: &str, now: DateTime<Utc>) -> Result<(), i64> {
-        let mut map = self.presses.lock().expect("sos limit lock");
-        if map.len() > self.prune_above.load(Ordering::Relaxed) {
-            let cutoff = now - self.window;
-            map.retain(|_, t| t.back().is_some_and(|t| *t > cutoff));
-            // When most callers are active (a flood of distinct buttons), scan again only once
-            // their number has doubled: amortised O(1) per press instead of a scan per press.
-            self.prune_above
-                .store((map.len() * 2).max(PRUNE_ABOVE), Ordering::Relaxed);
+    /// Most presses in a window; the most a check needs to read.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Presses after this are in the window at `now`.
+    pub fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.window
+    }
+
+    /// Whether the caller may press again at `now`, given its committed presses, newest first
+    /// (at least the [`Self::max`] newest in the window); `Err(seconds to wait)` when the
+    /// window is full: until the oldest of the `max` newest leaves it.
+    pub fn check(&self, newest_first: &[DateTime<Utc>], now: DateTime<Utc>) -> Result<(), i64> {
+        let start = self.window_start(now);
+        let in_window = newest_first.iter().filter(|t| **t > start).count();
+        if in_window < self.max {
+            return Ok(());
         }
-        let times = map.entry(caller.to_string()).or_default();
-        while times.front().is_some_and(|t| *t <= now - self.window) {
-            times.pop_front();
-        }
-        if times.len() >= self.max {
-            let oldest = *times.front().expect("full");
-            return Err((oldest + self.window - now).num_seconds().max(1));
-        }
-        times.push_back(now);
-        Ok(())
+        let oldest = newest_first
+            .iter()
+            .filter(|t| **t > start)
+            .nth(self.max - 1)
+            .copied()
+            .unwrap_or(now);
+        Err((oldest + self.window - now).num_seconds().max(1))
     }
 }
 
@@ -70,43 +70,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ten_a_minute_per_caller() {
+    fn ten_a_minute() {
         let l = SosLimit::default();
         let t0 = Utc::now();
+        let mut presses = vec![];
         for i in 0..10 {
-            assert!(
-                l.press("device:a", t0 + Duration::seconds(i)).is_ok(),
-                "{i}"
-            );
+            let now = t0 + Duration::seconds(i);
+            assert!(l.check(&presses, now).is_ok(), "{i}");
+            presses.insert(0, now);
         }
-        assert_eq!(l.press("device:a", t0 + Duration::seconds(10)), Err(50));
-        assert!(l.press("device:b", t0 + Duration::seconds(10)).is_ok());
+        assert_eq!(l.check(&presses, t0 + Duration::seconds(10)), Err(50));
         // The first press leaves the window at t0 + 60 s.
-        assert!(l.press("device:a", t0 + Duration::seconds(60)).is_ok());
-        assert!(l.press("device:a", t0 + Duration::seconds(60)).is_err());
+        let later = t0 + Duration::seconds(60);
+        assert!(l.check(&presses, later).is_ok());
+        presses.insert(0, later);
+        assert_eq!(l.check(&presses, later), Err(1));
     }
 
     #[test]
-    fn a_flood_of_callers_is_pruned_without_a_scan_per_press() {
+    fn more_than_the_limit_in_the_log_waits_for_the_tenth_newest() {
+        // Two nodes let two presses through at once: 11 in the window. The caller may press
+        // again once the tenth newest has left it.
         let l = SosLimit::default();
         let t0 = Utc::now();
-        for i in 0..PRUNE_ABOVE + 2 {
-            l.press(&format!("device:{i}"), t0).unwrap();
-        }
-        // Everyone is active: nobody forgotten, and no new scan until twice as many.
-        assert_eq!(l.prune_above.load(Ordering::Relaxed), 2 * (PRUNE_ABOVE + 1));
-        assert_eq!(l.presses.lock().unwrap().len(), PRUNE_ABOVE + 2);
-        // A minute on, new callers: at the next scan the idle ones are forgotten.
-        let later = t0 + Duration::seconds(WINDOW_SECONDS + 1);
-        for i in 0..PRUNE_ABOVE + 2 {
-            l.press(&format!("button:{i}"), later).unwrap();
-        }
-        assert_eq!(l.presses.lock().unwrap().len(), PRUNE_ABOVE + 2);
-        assert!(l
-            .presses
-            .lock()
-            .unwrap()
-            .keys()
-            .all(|k| k.starts_with("button:")));
+        let presses: Vec<_> = (0..11).rev().map(|i| t0 + Duration::seconds(i)).collect();
+        assert_eq!(l.check(&presses, t0 + Duration::seconds(11)), Err(50));
     }
 }

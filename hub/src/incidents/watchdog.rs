@@ -58,9 +58,10 @@ pub async fn check(state: &AppState) -> Result<Option<Overdue>, StoreError> {
     Ok(overdue)
 }
 
-/// Checks every [`EVERY`] until the process ends.
+/// Checks every [`EVERY`] until the hub stops.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         let mut every = tokio::time::interval(EVERY);
         loop {
             every.tick().await;

@@ -86,8 +86,8 @@ impl MqttMetrics {
                 Opts::new(
                     "mqtt_messages_total",
                     "MQTT SOS messages, by outcome (sos, repeat, replay, unknown_device, \
-                     malformed, rate_limited, retained); error counts failed attempts, \
-                     tried again",
+                     malformed, rate_limited, retained, rejected: refused for good by the \
+                     store); error counts failed attempts, tried again",
                 ),
                 &["outcome"],
             )
@@ -204,7 +204,10 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     let state_link = state.mqtt.clone();
     let metrics = MqttMetrics::new(&state.metrics);
     let (client, eventloop) = AsyncClient::new(opts, REQUESTS);
-    let statuses = tokio::spawn(status::run(
+    // Tracked by the hub's lifecycle; the bridge stops them itself ([`Bridge::stop`]), before
+    // the components, so that presses under way are settled first.
+    let lifecycle = state.lifecycle.clone();
+    let statuses = lifecycle.spawn(status::run(
         state.incidents.subscribe(),
         client.clone(),
         topics.clone(),
@@ -212,7 +215,7 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     ));
     let (queue, presses) = mpsc::channel::<Publish>(QUEUE);
     let (stopping, stopping_rx) = watch::channel(false);
-    let worker = tokio::spawn(work(
+    let worker = lifecycle.spawn(work(
         state,
         client.clone(),
         topics.clone(),
@@ -232,7 +235,7 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     let _ = state_link.0.set(subscribed.clone());
     tracing::info!(host = %config.host, port = config.port, client_id = %config.client_id,
         filter = %topics.sos_filter(), "MQTT bridge starting");
-    let task = tokio::spawn(run(
+    let task = lifecycle.spawn(run(
         client,
         eventloop,
         topics,
@@ -379,7 +382,9 @@ async fn run(
 
 /// Handles presses one at a time, in the order the broker delivered them (so acknowledgements
 /// go out in that order too, as MQTT asks), and acknowledges each once settled. A press the
-/// database refuses holds up those behind it until it is saved: they would fail the same way.
+/// database fails holds up those behind it until it is saved: they would fail the same way. A
+/// press the store refuses for good (a corrupt row) is acknowledged as rejected and the queue
+/// moves on: it would never be saved, and the other buttons must be heard.
 async fn work(
     state: AppState,
     client: AsyncClient,

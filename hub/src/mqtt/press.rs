@@ -64,10 +64,14 @@ pub enum Outcome {
     /// An attempt at which the database failed (the press is tried again, unacknowledged), or
     /// a press the hub could not queue; logged.
     Error,
+    /// A press the store refuses for good (a corrupt row, a conflict: [`StoreError::is_transient`]
+    /// is false): logged and acknowledged, so that the presses behind it are not held up by
+    /// one that would fail the same way however often it is tried.
+    Rejected,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Sos,
         Outcome::Repeat,
         Outcome::Replay,
@@ -76,6 +80,7 @@ impl Outcome {
         Outcome::RateLimited,
         Outcome::Retained,
         Outcome::Error,
+        Outcome::Rejected,
     ];
 
     /// The metric's `outcome` label.
@@ -89,6 +94,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::Retained => "retained",
             Outcome::Error => "error",
+            Outcome::Rejected => "rejected",
         }
     }
 }
@@ -98,14 +104,16 @@ impl Outcome {
 pub enum Attempt {
     /// Nothing more to do: acknowledge it.
     Settled(Outcome),
-    /// The database failed; nothing was saved. Try again, and do not acknowledge it meanwhile.
+    /// The store failed; nothing was saved. When the failure is transient, try again and do not
+    /// acknowledge it meanwhile; otherwise it is [`Outcome::Rejected`].
     Failed(StoreError),
 }
 
-/// Handles a message until it is settled, trying again while the database fails, with a pause
-/// growing from [`RETRY_MIN`] to [`RETRY_MAX`]; each failed attempt is counted as an error.
-/// `None` when `stopping` turns true first: the press is not saved and must not be
-/// acknowledged.
+/// Handles a message until it is settled, trying again while the database fails (a transient
+/// [`StoreError`]), with a pause growing from [`RETRY_MIN`] to [`RETRY_MAX`]; each failed
+/// attempt is counted as an error. A permanent failure settles it as [`Outcome::Rejected`],
+/// logged: retrying would only hold up the other buttons' presses queued behind it. `None`
+/// when `stopping` turns true first: the press is not saved and must not be acknowledged.
 pub async fn settle(
     state: &AppState,
     topics: &Topics,
@@ -119,6 +127,12 @@ pub async fn settle(
         attempt += 1;
         let e = match handle(state, topics, msg).await {
             Attempt::Settled(outcome) => return Some(outcome),
+            Attempt::Failed(e) if !e.is_transient() => {
+                tracing::error!(topic = ?msg.topic, error = %e, attempt,
+                    "MQTT SOS refused for good by the store (trying again would fail the same \
+                     way): acknowledged and not saved; the presses behind it go on");
+                return Some(Outcome::Rejected);
+            }
             Attempt::Failed(e) => e,
         };
         metrics.count(Outcome::Error);

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod contacts;
 pub mod email;
 pub mod gateway;
+pub mod rules;
 pub mod webhook;
 pub mod worker;
 

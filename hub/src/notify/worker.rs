@@ -169,7 +169,18 @@ impl Notifier {
 
     /// The deliveries an event makes under the rules.
     async fn expand(&self, e: &Event) -> Result<Vec<NewDelivery>, StoreError> {
-        let rules = matching(&self.config.rules, e);
+        // The configuration's rules and those saved through the API (read each time: a rule
+        // saved on another node applies here too). A saved rule whose channel has since left
+        // the configuration is skipped, and said.
+        let mut all = self.config.rules.clone();
+        for r in self.store.notify_rules().await? {
+            if self.channels.contains_key(&r.channel) {
+                all.push(r);
+            } else {
+                tracing::warn!(rule = %r.name, channel = %r.channel, "saved rule's channel is not configured: skipped");
+            }
+        }
+        let rules = matching(&all, e);
         if rules.is_empty() {
             return Ok(vec![]);
         }
@@ -318,10 +329,11 @@ impl Notifier {
     }
 }
 
-/// Runs the worker until the process ends: a round every `poll_seconds`.
-pub fn spawn(notifier: Arc<Notifier>) {
+/// Runs the worker until the hub stops: a round every `poll_seconds`. A round cut short at
+/// shutdown leaves its deliveries in the outbox, for the next start.
+pub fn spawn(notifier: Arc<Notifier>, lifecycle: &crate::lifecycle::Lifecycle) {
     let every = std::time::Duration::from_secs(notifier.config.poll_seconds.max(1));
-    tokio::spawn(async move {
+    lifecycle.spawn_service(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -215,7 +215,9 @@ pub fn spawn(state: AppState) {
     if state.recording.recorder().is_none() {
         return;
     }
-    tokio::spawn(async move {
+    // Stopped at shutdown at an await: a clip cut short is sealed again by its job.
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

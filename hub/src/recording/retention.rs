@@ -143,7 +143,10 @@ pub fn spawn(state: crate::AppState) {
     };
     let every = state.recording.config.retention_every();
     let mut changes = recorder.subscribe();
-    tokio::spawn(async move {
+    // Stopped at shutdown at an await: a deletion cut short is finished by the next start's
+    // repair.
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.spawn_service(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

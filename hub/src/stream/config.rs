@@ -31,6 +31,9 @@ pub struct StreamConfig {
     /// A `since` further back than this many events gets `resync` and a fresh hello instead
     /// of a replay.
     pub replay_max_events: i64,
+    /// Stream sockets one login may hold open; more are refused with 429 (a wall, a console
+    /// and a few tabs need far fewer).
+    pub max_sockets_per_user: usize,
     /// `local` (one process) or `nats` (several nodes).
     pub bus: BusKind,
     /// The NATS server, for `bus = "nats"`.
@@ -55,7 +58,8 @@ impl Default for StreamConfig {
             idle_seconds: 12,
             client_queue: 1024,
             write_timeout_seconds: 10,
-            replay_max_events: 100_000,
+            replay_max_events: 10_000,
+            max_sockets_per_user: 16,
             bus: BusKind::Local,
             nats_url: "nats://127.0.0.1:4222".into(),
             nats_stream: "GRIDWATCH_EVENTS".into(),

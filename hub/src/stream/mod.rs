@@ -26,7 +26,7 @@ pub mod sequencer;
 
 pub use config::{BusKind, StreamConfig};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Queue};
 use crate::state::AppState;
 use axum::extract::ws::Utf8Bytes;
 use gridwatch_core::access::Form;
@@ -72,6 +72,16 @@ impl Published {
     }
 }
 
+/// Most committed events on their way to the sequencer (the inbox). When it is full (the
+/// sequencer stalled on the log, or a flood), [`Stream::publish`] drops the event, counted in
+/// `gridwatch_queue_full_total{queue="stream_inbox"}`: the sequencer finds the gap and reads
+/// it from the log, so it is late, not lost.
+pub const INBOX: usize = 16_384;
+
+/// Most of this node's events waiting to be published on NATS. When full, an event is not
+/// sent on the bus (`queue="nats_publish"`): the other nodes read it from the log.
+pub const BUS_QUEUE: usize = 4096;
+
 /// How many delivered events the broadcast channel holds for connections that are behind.
 /// A connection further behind than its own `client_queue` is closed before this matters.
 pub const FANOUT_BUFFER: usize = 8192;
@@ -90,9 +100,9 @@ pub struct Stream {
     /// This process, as presence rows and the bus name it: unique per start.
     pub node: String,
     out: broadcast::Sender<Arc<Published>>,
-    inbox: mpsc::UnboundedSender<Published>,
-    inbox_rx: Mutex<Option<mpsc::UnboundedReceiver<Published>>>,
-    bus: OnceLock<mpsc::UnboundedSender<Published>>,
+    inbox: mpsc::Sender<Published>,
+    inbox_rx: Mutex<Option<mpsc::Receiver<Published>>>,
+    bus: OnceLock<mpsc::Sender<Published>>,
     health: watch::Sender<Value>,
     /// The notification channels failing now, shown in the health message (issue 18).
     notify_failing: OnceLock<Arc<Mutex<std::collections::BTreeSet<String>>>>,
@@ -101,7 +111,7 @@ pub struct Stream {
 
 impl Stream {
     pub fn new(config: StreamConfig, metrics: &Metrics) -> Stream {
-        let (inbox, inbox_rx) = mpsc::unbounded_channel();
+        let (inbox, inbox_rx) = mpsc::channel(INBOX);
         Stream {
             config,
             node: format!("{}-{:08x}", hostname(), rand::random::<u32>()),
@@ -121,19 +131,41 @@ impl Stream {
     }
 
     /// Hands committed events to the consoles (of this node and, over the bus, of the others).
+    /// Never waits: a full queue drops the event (counted; see [`INBOX`] and [`BUS_QUEUE`]),
+    /// and the log delivers it instead.
     pub fn publish(&self, p: Published) {
         if let Some(bus) = self.bus.get() {
-            let _ = bus.send(p.clone());
+            if let Err(mpsc::error::TrySendError::Full(_)) = bus.try_send(p.clone()) {
+                self.metrics.nats_publish_full.inc();
+            }
         }
-        let _ = self.inbox.send(p);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.inbox.try_send(p) {
+            self.metrics.inbox_full.inc();
+        }
     }
 
     /// Publishes events recorded outside an incident change (receipts, presence, cameras):
     /// each goes with its incident, read from the store, when it has one.
+    ///
+    /// An event about an incident is never published without it: residents' consoles (and
+    /// the role filter) need the incident to know whether the event is theirs, and would drop
+    /// a bare one in silence. When the incident cannot be read (after [`INCIDENT_READS`]
+    /// tries), the event is logged, counted in `stream_incident_read_failures_total` and left
+    /// out here: the sequencer sees the gap and delivers it from the log, with its incident,
+    /// once the incident reads again.
     pub async fn publish_events(&self, store: &Store, events: Vec<Event>) {
         for e in events {
             let incident = match &e.incident_id {
-                Some(id) => store.incident(id).await.ok(),
+                Some(id) => match read_incident(store, id).await {
+                    Ok(i) => Some(i),
+                    Err(err) => {
+                        self.metrics.incident_read_failures.inc();
+                        tracing::warn!(seq = e.seq, incident = %id, error = %err,
+                            "stream: cannot read the event's incident; the event is left for \
+                             the log to deliver with it");
+                        continue;
+                    }
+                },
                 None => None,
             };
             self.publish(Published::new(e, incident));
@@ -148,6 +180,25 @@ impl Stream {
     /// The node's health as duty officers see it in the hello and in `health` messages.
     pub fn health(&self) -> watch::Receiver<Value> {
         self.health.subscribe()
+    }
+}
+
+/// How often [`Stream::publish_events`] tries to read an event's incident.
+pub const INCIDENT_READS: u32 = 3;
+
+/// An event's incident, tried again after a short pause while the failure is transient.
+async fn read_incident(store: &Store, id: &str) -> Result<Incident, StoreError> {
+    let mut pause = Duration::from_millis(20);
+    let mut tries = 1;
+    loop {
+        match store.incident(id).await {
+            Err(e) if e.is_transient() && tries < INCIDENT_READS => {
+                tokio::time::sleep(pause).await;
+                pause *= 4;
+                tries += 1;
+            }
+            r => return r,
+        }
     }
 }
 
@@ -170,6 +221,17 @@ pub struct StreamMetrics {
     pub from_log: IntCounter,
     /// `stream_slow_clients_total`: clients closed with 4008.
     pub slow_clients: IntCounter,
+    /// `stream_incident_read_failures_total`: events not published at once because their
+    /// incident could not be read (they come from the log later).
+    pub incident_read_failures: IntCounter,
+    /// `queue_full_total{queue="stream_inbox"}`.
+    pub inbox_full: IntCounter,
+    /// `queue_full_total{queue="sequencer_waiting"}`.
+    pub waiting_full: IntCounter,
+    /// `queue_full_total{queue="nats_publish"}`.
+    pub nats_publish_full: IntCounter,
+    /// `queue_full_total{queue="nats_acks"}`.
+    pub nats_acks_full: IntCounter,
 }
 
 impl StreamMetrics {
@@ -189,7 +251,18 @@ impl StreamMetrics {
                 "Stream clients closed with 4008 because they could not keep up",
             )
             .expect("metric"),
+            inbox_full: registry.queue_full(Queue::StreamInbox),
+            waiting_full: registry.queue_full(Queue::SequencerWaiting),
+            nats_publish_full: registry.queue_full(Queue::NatsPublish),
+            nats_acks_full: registry.queue_full(Queue::NatsAcks),
+            incident_read_failures: IntCounter::new(
+                "stream_incident_read_failures_total",
+                "Events held back from the stream because their incident could not be read; \
+                 delivered from the log once it reads",
+            )
+            .expect("metric"),
         };
+        registry.register(Box::new(m.incident_read_failures.clone()));
         registry.register(Box::new(m.connections.clone()));
         registry.register(Box::new(m.events.clone()));
         registry.register(Box::new(m.from_log.clone()));
@@ -211,19 +284,26 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("the stream is started already"))?;
     let start = state.store.latest_seq().await?;
     if stream.config.bus == BusKind::Nats {
-        let out = nats::connect(&stream.config, stream.inbox.clone()).await?;
+        let out = nats::connect(
+            &stream.config,
+            stream.inbox.clone(),
+            stream.metrics.clone(),
+            &state.lifecycle,
+        )
+        .await?;
         let _ = stream.bus.set(out);
     }
-    tokio::spawn(run_sequencer(state.clone(), inbox, start));
-    tokio::spawn(forward_incident_changes(state.clone()));
-    tokio::spawn(flag_unattended_dispatches(state.clone()));
-    tokio::spawn(presence::upkeep(state.clone()));
-    tokio::spawn(watch_health(state.clone()));
+    let lifecycle = &state.lifecycle;
+    lifecycle.spawn_service(run_sequencer(state.clone(), inbox, start));
+    lifecycle.spawn_service(forward_incident_changes(state.clone()));
+    lifecycle.spawn_service(flag_unattended_dispatches(state.clone()));
+    lifecycle.spawn_service(presence::upkeep(state.clone()));
+    lifecycle.spawn_service(watch_health(state.clone()));
     Ok(())
 }
 
 /// Puts events in order and delivers each once; reads from the log what did not arrive.
-async fn run_sequencer(state: AppState, mut inbox: mpsc::UnboundedReceiver<Published>, start: i64) {
+async fn run_sequencer(state: AppState, mut inbox: mpsc::Receiver<Published>, start: i64) {
     let stream = state.stream.clone();
     let mut seq = Sequencer::new(start);
     let mut poll = tokio::time::interval(LOG_POLL);
@@ -254,6 +334,15 @@ async fn run_sequencer(state: AppState, mut inbox: mpsc::UnboundedReceiver<Publi
                 fill_from_log(&state, &mut seq).await;
                 gap_since = None;
             }
+        }
+        let dropped = seq.take_dropped();
+        if dropped > 0 {
+            stream.metrics.waiting_full.inc_by(dropped);
+            tracing::warn!(
+                dropped,
+                waiting = seq.waiting(),
+                "stream: too many events waiting for a missing one; the log will bring them"
+            );
         }
         if seq.has_gap() {
             gap_since.get_or_insert_with(tokio::time::Instant::now);
@@ -363,7 +452,7 @@ async fn flag_unattended_dispatches(state: AppState) {
     while let Some(changed) = next_change(&mut changes, "checked for a console").await {
         for e in &changed.events {
             if let Some(post) = gridwatch_core::delivery::dispatched_to(e) {
-                tokio::spawn(delivery::watch(
+                state.lifecycle.spawn_service(delivery::watch(
                     state.clone(),
                     changed.incident.clone(),
                     post.to_string(),

@@ -9,10 +9,12 @@
 
 use super::{Published, StreamConfig};
 use async_nats::jetstream::{self, consumer, stream};
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use gridwatch_core::event::Event;
 use gridwatch_core::incident::Incident;
 use serde::{Deserialize, Serialize};
+use std::future::IntoFuture;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -29,12 +31,20 @@ struct Wire {
     incident: Option<Incident>,
 }
 
+/// Most publish acknowledgements awaited at once. They are awaited in the publishing task
+/// (no task per ack); when this many are outstanding, it waits for one before publishing the
+/// next (counted in `gridwatch_queue_full_total{queue="nats_acks"}`), and meanwhile this
+/// node's events queue up to [`super::BUS_QUEUE`], past which they are left to the log.
+pub const MAX_ACKS: usize = 1024;
+
 /// Connects, makes sure the JetStream stream exists, starts reading it into `inbox`, and
 /// returns where to send this node's events for publishing.
 pub async fn connect(
     config: &StreamConfig,
-    inbox: mpsc::UnboundedSender<Published>,
-) -> anyhow::Result<mpsc::UnboundedSender<Published>> {
+    inbox: mpsc::Sender<Published>,
+    metrics: super::StreamMetrics,
+    lifecycle: &crate::lifecycle::Lifecycle,
+) -> anyhow::Result<mpsc::Sender<Published>> {
     let client = async_nats::connect(&config.nats_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach NATS at {}: {e}", config.nats_url))?;
@@ -50,6 +60,7 @@ pub async fn connect(
         })
         .await
         .map_err(|e| anyhow::anyhow!("cannot open JetStream stream {}: {e}", config.nats_stream))?;
+    let reader_metrics = metrics.clone();
     let reader = js_stream
         .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::New,
@@ -61,13 +72,18 @@ pub async fn connect(
         .messages()
         .await
         .map_err(|e| anyhow::anyhow!("cannot read JetStream stream: {e}"))?;
-    tokio::spawn(async move {
+    lifecycle.spawn_service(async move {
         while let Some(m) = messages.next().await {
             match m {
                 Ok(m) => match serde_json::from_slice::<Wire>(&m.payload) {
                     Ok(w) => {
-                        if inbox.send(Published::new(w.event, w.incident)).is_err() {
-                            return;
+                        // Full: the sequencer reads it from the log (see `super::INBOX`).
+                        match inbox.try_send(Published::new(w.event, w.incident)) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                reader_metrics.inbox_full.inc();
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "bus: a message that is not an event"),
@@ -81,40 +97,61 @@ pub async fn connect(
         );
     });
 
-    let (out, mut rx) = mpsc::unbounded_channel::<Published>();
+    let (out, mut rx) = mpsc::channel::<Published>(super::BUS_QUEUE);
     let subject = subject(config);
-    tokio::spawn(async move {
-        while let Some(p) = rx.recv().await {
-            let wire = Wire {
-                event: p.event,
-                incident: p.incident,
-            };
-            let payload = match serde_json::to_vec(&wire) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(error = %e, "bus: cannot encode an event");
-                    continue;
+    lifecycle.spawn_service(async move {
+        let mut acks = FuturesUnordered::new();
+        loop {
+            let room = acks.len() < MAX_ACKS;
+            tokio::select! {
+                Some(acked) = acks.next(), if !acks.is_empty() => {
+                    if let Err(e) = acked {
+                        tracing::warn!(error = %e, "bus: JetStream did not take an event; other nodes will read it from the log");
+                    }
                 }
-            };
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", wire.event.seq.to_string().as_str());
-            match js
-                .publish_with_headers(subject.clone(), headers, payload.into())
-                .await
-            {
-                // The ack is awaited apart, so that one slow ack does not hold the others.
-                Ok(ack) => {
-                    tokio::spawn(async move {
-                        if let Err(e) = ack.await {
-                            tracing::warn!(error = %e, "bus: JetStream did not take an event; other nodes will read it from the log");
+                p = rx.recv(), if room => {
+                    let Some(p) = p else { break };
+                    if let Some(ack) = publish(&js, &subject, p).await {
+                        acks.push(ack.into_future());
+                        if acks.len() == MAX_ACKS {
+                            metrics.nats_acks_full.inc();
                         }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "bus: cannot publish an event; other nodes will read it from the log")
+                    }
                 }
             }
         }
     });
     Ok(out)
+}
+
+/// Publishes one event; the acknowledgement to await, or `None` when it could not be sent
+/// (logged: the other nodes read it from the log).
+async fn publish(
+    js: &jetstream::Context,
+    subject: &str,
+    p: Published,
+) -> Option<jetstream::context::PublishAckFuture> {
+    let wire = Wire {
+        event: p.event,
+        incident: p.incident,
+    };
+    let payload = match serde_json::to_vec(&wire) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "bus: cannot encode an event");
+            return None;
+        }
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", wire.event.seq.to_string().as_str());
+    match js
+        .publish_with_headers(subject.to_string(), headers, payload.into())
+        .await
+    {
+        Ok(ack) => Some(ack),
+        Err(e) => {
+            tracing::warn!(error = %e, "bus: cannot publish an event; other nodes will read it from the log");
+            None
+        }
+    }
 }

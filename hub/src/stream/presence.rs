@@ -47,7 +47,7 @@ impl Drop for ConsoleGuard {
     fn drop(&mut self) {
         let state = self.state.clone();
         let console = self.console.clone();
-        tokio::spawn(async move {
+        state.lifecycle.clone().spawn(async move {
             match state
                 .store
                 .console_disconnected(&console, state.now())

@@ -7,23 +7,51 @@
 //! bring this node's own events) and is dropped. When `next` does not come (its publisher
 //! died between commit and publish, or a message was lost), the missing run is read from the
 //! database: the log is the truth, the bus only makes it fast.
+//!
+//! The events waiting are bounded ([`MAX_WAITING`]): while the log cannot be read they would
+//! otherwise pile up for as long as the outage lasts. When full, an event that cannot be
+//! delivered yet is dropped and counted (`gridwatch_queue_full_total{queue="sequencer_waiting"}`);
+//! it is in the log, and comes from there with the run before it.
 
 use super::Published;
 use std::collections::BTreeMap;
+
+/// Most events waiting for a missing seq.
+pub const MAX_WAITING: usize = 10_000;
 
 #[derive(Debug)]
 pub struct Sequencer {
     next: i64,
     waiting: BTreeMap<i64, Published>,
+    max_waiting: usize,
+    /// Events dropped because `waiting` was full, not yet reported ([`Self::take_dropped`]).
+    dropped: u64,
 }
 
 impl Sequencer {
     /// Everything up to `delivered` is delivered already (or predates this process).
     pub fn new(delivered: i64) -> Sequencer {
+        Sequencer::bounded(delivered, MAX_WAITING)
+    }
+
+    /// [`Self::new`] with at most `max_waiting` events kept waiting.
+    pub fn bounded(delivered: i64, max_waiting: usize) -> Sequencer {
         Sequencer {
             next: delivered + 1,
             waiting: BTreeMap::new(),
+            max_waiting,
+            dropped: 0,
         }
+    }
+
+    /// How many events were dropped because too many were waiting, since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// How many events wait for a missing seq.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
     }
 
     /// The seq delivered last.
@@ -31,10 +59,17 @@ impl Sequencer {
         self.next - 1
     }
 
-    /// Takes one event; returns those now deliverable, in order.
+    /// Takes one event; returns those now deliverable, in order. When [`MAX_WAITING`] events
+    /// wait already, one that is not the next is dropped (counted): the log has it.
     pub fn offer(&mut self, p: Published) -> Vec<Published> {
-        if p.event.seq >= self.next {
-            self.waiting.entry(p.event.seq).or_insert(p);
+        let seq = p.event.seq;
+        if seq >= self.next {
+            let room = self.waiting.len() < self.max_waiting;
+            if seq == self.next || room || self.waiting.contains_key(&seq) {
+                self.waiting.entry(seq).or_insert(p);
+            } else {
+                self.dropped += 1;
+            }
         }
         self.drain()
     }
@@ -118,6 +153,27 @@ mod tests {
         assert!(s.offer(ev(8)).is_empty());
         assert!(s.offer(ev(8)).is_empty());
         assert_eq!(seqs(s.offer(ev(7))), [7, 8]);
+    }
+
+    #[test]
+    fn waiting_is_bounded_and_what_is_dropped_comes_from_the_log() {
+        let mut s = Sequencer::bounded(0, 3);
+        // Seq 1 is missing (its publisher died; the log cannot be read yet).
+        for seq in 2..=4 {
+            assert!(s.offer(ev(seq)).is_empty());
+        }
+        for seq in 5..=9 {
+            assert!(s.offer(ev(seq)).is_empty());
+        }
+        assert_eq!(s.waiting(), 3, "no more than the bound waits");
+        assert_eq!(s.take_dropped(), 5);
+        assert_eq!(s.take_dropped(), 0, "reported once");
+        // The next one is always taken, full or not: it delivers the run behind it.
+        assert_eq!(seqs(s.offer(ev(1))), [1, 2, 3, 4]);
+        // The log brings the dropped ones.
+        assert!(!s.has_gap());
+        assert_eq!(seqs(s.fill((5..=9).map(ev).collect())), [5, 6, 7, 8, 9]);
+        assert_eq!(s.delivered(), 9);
     }
 
     #[test]

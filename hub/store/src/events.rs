@@ -94,6 +94,35 @@ impl Store {
     }
 
     /// Up to `limit` events with a seq above `since`, in order.
+    /// When `source` pressed SOS (a raise or a repeat press, committed) after `since`, newest
+    /// first, at most `limit` of them. Read from the shared log, so every hub node on the
+    /// database sees every node's presses (the per-caller limit holds across nodes). A press
+    /// in the window is on an incident of the caller pressed last in it, so the incidents are
+    /// found by `incidents(source, last_press_at)` and their events by
+    /// `events(incident_id, seq)`.
+    pub async fn recent_presses(
+        &self,
+        source: &gridwatch_core::incident::Source,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let since = crate::time::to_ms(since);
+        let at: Vec<i64> = with_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT e.at FROM incidents i JOIN events e ON e.incident_id = i.id \
+                 WHERE i.source = $1 AND i.last_press_at > $2 AND e.at > $2 \
+                 AND e.type IN ('incident.raised', 'incident.repeat') \
+                 ORDER BY e.at DESC LIMIT $3",
+            )
+            .bind(source.to_string())
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await?
+        });
+        Ok(at.into_iter().map(from_ms).collect())
+    }
+
     pub async fn events_since(&self, since: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows: Vec<EventRow> = with_pool!(self, p => {
@@ -104,6 +133,44 @@ impl Store {
                 .await?
         });
         rows.into_iter().map(Event::try_from).collect()
+    }
+
+    /// The events after `since` about incidents raised by `source` (a resident's own), up to
+    /// `limit`, oldest first: what a resident's replay may show, found through the incidents'
+    /// source index instead of reading the whole log and filtering it (a resident's replay
+    /// from 0 read 72,595 events to find 5).
+    pub async fn events_since_raised_by(
+        &self,
+        source: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let _slot = self.long_read().await;
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM events e JOIN incidents i ON i.id = e.incident_id \
+             WHERE i.source = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+        );
+        let rows: Vec<EventRow> = with_pool!(self, p => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(source)
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(p)
+                .await?
+        });
+        rows.into_iter().map(Event::try_from).collect()
+    }
+
+    /// [`Store::events_since`] for a console's replay: one of the long reads, which may wait
+    /// for a place (the hub's own delivery reads the log without waiting).
+    pub async fn replay_page(&self, since: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let _slot = self.long_read().await;
+        self.events_since(since, limit).await
     }
 
     /// The seq of the latest event (0 before the first).

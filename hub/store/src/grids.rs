@@ -23,7 +23,7 @@ impl TryFrom<GridRow> for Grid {
     type Error = StoreError;
     fn try_from(r: GridRow) -> Result<Grid, StoreError> {
         let corrupt = |e: serde_json::Error| {
-            StoreError::Config(format!("grid {} has unreadable stored JSON: {e}", r.id))
+            StoreError::Corrupt(format!("grid {} has unreadable stored JSON: {e}", r.id))
         };
         let polygon: Option<Polygon> = match &r.polygon {
             Some(s) => Some(serde_json::from_str(s).map_err(corrupt)?),

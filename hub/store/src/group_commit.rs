@@ -15,11 +15,18 @@
 use crate::changes::{self, ChangeTx, RaiseRequest, Raised};
 use crate::{Pool, StoreError};
 use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most raises committed together.
 pub(crate) const MAX_BATCH: usize = 64;
+
+/// Most raises queued for the writer. When it is full (the database slower than the intake),
+/// a raise waits for room before it is queued — its caller waits, as it would for the
+/// database, and a caller that gives up meanwhile has queued nothing — and the wait is
+/// counted ([`GroupCommit::full`]; `gridwatch_queue_full_total{queue="intake_writer"}`).
+pub(crate) const MAX_QUEUED: usize = 4096;
 
 struct Job {
     req: RaiseRequest,
@@ -30,7 +37,9 @@ struct Job {
 /// The queue to the writer task, started on first use (in the runtime of that use).
 #[derive(Clone, Default)]
 pub(crate) struct GroupCommit {
-    queue: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
+    queue: Arc<OnceLock<mpsc::Sender<Job>>>,
+    /// Raises that found the queue full and waited for room.
+    full: Arc<AtomicU64>,
 }
 
 impl GroupCommit {
@@ -42,23 +51,38 @@ impl GroupCommit {
         now: DateTime<Utc>,
     ) -> Result<Raised, StoreError> {
         let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(MAX_QUEUED);
             tokio::spawn(writer(pool.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
-        if let Err(mpsc::error::SendError(job)) = queue.send(Job { req, now, reply }) {
+        let job = match queue.try_send(Job { req, now, reply }) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                self.full.fetch_add(1, Ordering::Relaxed);
+                queue.send(job).await.err().map(|e| e.0)
+            }
+            Err(mpsc::error::TrySendError::Closed(job)) => Some(job),
+        };
+        if let Some(job) = job {
             // The writer is gone (its runtime ended): raise directly.
             return alone(pool, &job.req, job.now).await;
         }
         answer.await.map_err(|_| {
-            StoreError::Config("the raise writer stopped before answering; try again".into())
+            StoreError::Unavailable("the raise writer stopped before answering; try again".into())
         })?
     }
 }
 
+impl GroupCommit {
+    /// How many raises found the queue full and waited for room, since the store opened.
+    pub(crate) fn full(&self) -> u64 {
+        self.full.load(Ordering::Relaxed)
+    }
+}
+
 /// Takes whatever is queued, up to [`MAX_BATCH`], and commits it; until every store is gone.
-async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn writer(pool: Pool, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut jobs);
@@ -165,7 +189,7 @@ async fn together(pool: &Pool, jobs: Vec<Job>) {
         Outcome::Failed(e) => {
             tracing::error!(error = %e, raises = jobs.len(), "a batch of raises was not committed");
             for job in jobs {
-                let _ = job.reply.send(Err(StoreError::Config(format!(
+                let _ = job.reply.send(Err(StoreError::Unavailable(format!(
                     "the database did not commit the raise: {e}"
                 ))));
             }

@@ -156,6 +156,12 @@ fn visibility_sql(v: &Visibility, first: usize) -> (String, Vec<Bind>) {
 }
 
 impl Store {
+    /// How many raises found the group-commit queue full and waited for room
+    /// (`group_commit::MAX_QUEUED`), since the store opened.
+    pub fn raise_queue_full_total(&self) -> u64 {
+        self.raises.full()
+    }
+
     /// Raises an incident — or records a repeat press, or replays an idempotency key — in one
     /// transaction: the incident, `incident.raised` and, when its grid has a chain,
     /// `incident.dispatched` to the first post, and its deadlines. Committed before it returns;
@@ -222,6 +228,14 @@ impl Store {
     }
 
     /// Incidents matching the filter, newest first.
+    /// [`Store::incidents`] for a list a person asked for (the history, a console's hello):
+    /// one of the long reads, which may wait for a place; the SOS intake's own look-ups use
+    /// `incidents` and never wait.
+    pub async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
+        let _slot = self.long_read().await;
+        self.incidents(f).await
+    }
+
     pub async fn incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE 1 = 1");
         let mut binds = vec![];

@@ -21,6 +21,7 @@ mod evidence;
 mod grids;
 mod group_commit;
 mod incidents;
+mod leases;
 mod notify;
 mod outages;
 mod posts;
@@ -133,9 +134,42 @@ pub struct Store {
     /// Group commit for raises (see `group_commit`).
     raises: group_commit::GroupCommit,
     credential_key: Option<sealed::CredentialKey>,
+    /// Long reads (a console's hello and replay, the incident history, the report) hold one of
+    /// these while they run: at most half the pool, so that however many consoles reconnect
+    /// at once, the rest of the pool is left to what must not wait — an SOS, its session's
+    /// lookup, a responder's acknowledgement (issue 15: 1,000 replays took every connection
+    /// and an SOS waited 30 s).
+    long_reads: std::sync::Arc<tokio::sync::Semaphore>,
+    long_read_slots: usize,
+}
+
+/// A place among the long reads (see `Store::long_read`).
+pub(crate) struct LongRead {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Store {
+    /// Waits for a place among the long reads; held until the read is done.
+    pub(crate) async fn long_read(&self) -> LongRead {
+        let permit = self
+            .long_reads
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        LongRead { _permit: permit }
+    }
+
+    /// How many long reads may run at once (half the pool, at least one).
+    pub fn long_read_slots(&self) -> usize {
+        self.long_read_slots
+    }
+
+    /// How many long reads run now.
+    pub fn long_reads_running(&self) -> usize {
+        self.long_read_slots - self.long_reads.available_permits()
+    }
+
     /// Opens the database named by the URL, creating an SQLite file if needed, and applies
     /// every pending migration.
     pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
@@ -187,11 +221,18 @@ impl Store {
                 url.split(':').next().unwrap_or("")
             )));
         };
+        let connections = match &pool {
+            Pool::Sqlite(p) => p.options().get_max_connections(),
+            Pool::Postgres(p) => p.options().get_max_connections(),
+        } as usize;
+        let long_read_slots = (connections / 2).max(1);
         Ok(Store {
             pool,
             backend,
             raises: Default::default(),
             credential_key: opts.credential_key.clone(),
+            long_reads: std::sync::Arc::new(tokio::sync::Semaphore::new(long_read_slots)),
+            long_read_slots,
         })
     }
 

@@ -11,6 +11,7 @@ use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Backend, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::event::Event;
+use gridwatch_core::notify::rule::Rule;
 use gridwatch_core::notify::OutboxEntry;
 
 /// A delivery to add when an outbox event is expanded.
@@ -351,6 +352,54 @@ impl Store {
                 }
             }
         });
+        Ok(())
+    }
+
+    /// The rules saved through the admin API, by name.
+    pub async fn notify_rules(&self) -> Result<Vec<Rule>, StoreError> {
+        let rows: Vec<(String, String)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT name, rule FROM notify_rules ORDER BY name")
+                .fetch_all(p)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(name, json)| {
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::corrupt("notify rule", &name, e))
+            })
+            .collect()
+    }
+
+    /// Saves a rule (a new one, or one of the same name replaced); checked by the caller.
+    pub async fn put_notify_rule(&self, rule: &Rule, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let json = serde_json::to_string(rule)
+            .map_err(|e| StoreError::corrupt("notify rule", &rule.name, e))?;
+        with_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO notify_rules (name, rule, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET rule = excluded.rule, updated_at = excluded.updated_at",
+            )
+            .bind(&rule.name)
+            .bind(json)
+            .bind(to_ms(now))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Removes a saved rule; `NotFound` when there is none of that name.
+    pub async fn delete_notify_rule(&self, name: &str) -> Result<(), StoreError> {
+        let n = with_pool!(self, p => {
+            sqlx::query("DELETE FROM notify_rules WHERE name = $1")
+                .bind(name)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        if n == 0 {
+            return Err(StoreError::not_found("notify rule", name));
+        }
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, FixedOffset, Utc};
 use gridwatch_core::report::{response_report, ReportGroup, ReportRecord, ReportRow, Standing};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The key of incidents without a grid or a post.
 pub const NO_GRID: &str = "(no grid)";
@@ -31,7 +31,9 @@ impl Store {
         tz: FixedOffset,
         now: DateTime<Utc>,
     ) -> Result<Vec<ReportRow>, StoreError> {
+        let _slot = self.long_read().await;
         type Row = (
+            String,
             Option<String>,
             Option<String>,
             Option<String>,
@@ -44,7 +46,7 @@ impl Store {
         );
         let rows: Vec<Row> = with_pool!(self, p => {
             sqlx::query_as(
-                "SELECT i.grid_id, g.name, i.post_id, p.name, i.created_at, i.on_scene_at, \
+                "SELECT i.id, i.grid_id, g.name, i.post_id, p.name, i.created_at, i.on_scene_at, \
                  i.deadline_at, \
                  CASE WHEN i.state = 'cancelled' THEN COALESCE(i.closed_at, i.updated_at) END, \
                  i.breached_at FROM incidents i \
@@ -57,6 +59,7 @@ impl Store {
             .fetch_all(p)
             .await?
         });
+        let mut reached = self.reached_by(from, to).await?;
         /// Where an incident belongs, for its key.
         struct Place {
             grid: Option<String>,
@@ -70,6 +73,7 @@ impl Store {
             .into_iter()
             .map(
                 |(
+                    id,
                     grid,
                     grid_name,
                     post,
@@ -87,6 +91,7 @@ impl Store {
                         deadline_at: from_ms(deadline),
                         cancelled_at: cancelled.map(from_ms),
                         breached_at: breached.map(from_ms),
+                        reached_by: reached.remove(&id).unwrap_or_default(),
                     };
                     let place = Place {
                         grid,
@@ -133,5 +138,35 @@ impl Store {
         }
         let records = kept.into_iter().map(|(record, _)| record);
         Ok(response_report(records, now))
+    }
+
+    /// How each incident raised in `[from, to)` reached people: `console` when a console
+    /// confirmed receipt (`incident.delivered`), and each notification channel with a delivery
+    /// sent (issue 18).
+    async fn reached_by(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<HashMap<String, BTreeSet<String>>, StoreError> {
+        let rows: Vec<(String, String)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT e.incident_id, 'console' FROM events e \
+                 JOIN incidents i ON i.id = e.incident_id \
+                 WHERE e.type = 'incident.delivered' AND i.created_at >= $1 AND i.created_at < $2 \
+                 UNION \
+                 SELECT d.incident_id, d.channel FROM notify_deliveries d \
+                 JOIN incidents i ON i.id = d.incident_id \
+                 WHERE d.status = 'sent' AND i.created_at >= $1 AND i.created_at < $2",
+            )
+            .bind(to_ms(from))
+            .bind(to_ms(to))
+            .fetch_all(p)
+            .await?
+        });
+        let mut by: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (incident, way) in rows {
+            by.entry(incident).or_default().insert(way);
+        }
+        Ok(by)
     }
 }

@@ -168,3 +168,87 @@ impl Store {
         })
     }
 }
+
+/// Makes an incident's stored row unreadable (an unknown kind), as a bug or a hand edit could:
+/// every read of it fails with [`StoreError::Corrupt`], which no retry cures. Returns the kind
+/// it had, for [`restore_incident_kind`].
+pub async fn corrupt_incident(store: &Store, id: &str) -> Result<String, StoreError> {
+    let kind: String = crate::with_pool!(store, p => {
+        sqlx::query_scalar("SELECT kind FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_one(p)
+            .await?
+    });
+    restore_incident_kind(store, id, "no such kind").await?;
+    Ok(kind)
+}
+
+/// Writes an incident's stored kind as given (the repair of [`corrupt_incident`]).
+pub async fn restore_incident_kind(store: &Store, id: &str, kind: &str) -> Result<(), StoreError> {
+    crate::with_pool!(store, p => {
+        sqlx::query("UPDATE incidents SET kind = $1 WHERE id = $2")
+            .bind(kind)
+            .bind(id)
+            .execute(p)
+            .await?;
+    });
+    Ok(())
+}
+
+/// The event log's lock, held by a transaction of its own as a change under way holds it:
+/// every change (raises included) waits behind it until [`LogHold::release`].
+pub struct LogHold {
+    release: tokio::sync::oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<Result<(), StoreError>>,
+}
+
+/// Takes the event log's lock and holds it until the [`LogHold`] is released.
+pub async fn hold_event_log(store: &Store) -> Result<LogHold, StoreError> {
+    let (locked_tx, locked) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let store = store.clone();
+    let done = tokio::spawn(async move {
+        crate::with_pool!(store, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE event_counter SET seq = seq WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            let _ = locked_tx.send(());
+            let _ = released.await;
+            tx.commit().await?;
+        });
+        Ok::<(), StoreError>(())
+    });
+    if locked.await.is_err() {
+        return Err(match done.await {
+            Ok(Err(e)) => e,
+            _ => StoreError::Unavailable("the log holder ended before locking".into()),
+        });
+    }
+    Ok(LogHold { release, done })
+}
+
+impl LogHold {
+    /// Commits the holding transaction: the changes waiting behind it go on.
+    pub async fn release(self) -> Result<(), StoreError> {
+        let _ = self.release.send(());
+        self.done
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the log holder failed: {e}")))?
+    }
+}
+
+/// Every place among the long reads, held until dropped: what a storm of reconnecting
+/// consoles does to the store, without the storm.
+pub struct LongReadsHeld {
+    _held: Vec<crate::LongRead>,
+}
+
+/// Takes every long-read place of `store`.
+pub async fn hold_long_reads(store: &Store) -> LongReadsHeld {
+    let mut held = vec![];
+    for _ in 0..store.long_read_slots() {
+        held.push(store.long_read().await);
+    }
+    LongReadsHeld { _held: held }
+}

@@ -25,7 +25,7 @@ impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<User, StoreError> {
         let role = Role::parse(&r.role).ok_or_else(|| {
-            StoreError::Config(format!("user {} has unknown role {}", r.id, r.role))
+            StoreError::Corrupt(format!("user {} has unknown role {}", r.id, r.role))
         })?;
         Ok(User {
             id: r.id,
@@ -61,9 +61,15 @@ async fn hash(password: String) -> Result<String, StoreError> {
 
 /// A valid hash of a password nobody has, so that a login for an unknown user takes as long as
 /// one for a known user and does not tell which usernames exist.
+/// Computed on first use, which is argon2's full cost: call it only off the async threads
+/// (inside `spawn_blocking`), like every other hash.
 fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password nobody has").expect("argon2 works"))
+    DECOY.get_or_init(|| {
+        #[cfg(test)]
+        tests::note_decoy_thread();
+        hash_password("decoy password nobody has").expect("argon2 works")
+    })
 }
 
 impl Store {
@@ -175,14 +181,19 @@ impl Store {
                 .fetch_optional(p)
                 .await?
         });
-        let (id, hash) = match &stored {
-            Some((id, h)) => (Some(id.clone()), h.clone()),
-            None => (None, decoy_hash().to_string()),
+        let (id, hash) = match stored {
+            Some((id, h)) => (Some(id), Some(h)),
+            None => (None, None),
         };
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(|e| StoreError::Hash(e.to_string()))?;
+        // The decoy is hashed (on first use) inside the blocking task too: argon2 on an async
+        // worker would stall every request sharing that thread.
+        let ok = tokio::task::spawn_blocking(move || {
+            let hash = hash.as_deref().unwrap_or_else(|| decoy_hash());
+            verify_password(&password, hash)
+        })
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?;
         match (ok, id) {
             (true, Some(id)) => Ok(Some(self.user(&id).await?)),
             _ => Ok(None),
@@ -247,5 +258,40 @@ impl Store {
             return Err(StoreError::not_found("user", id));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+    use std::thread::ThreadId;
+
+    /// The thread the decoy hash was computed on.
+    static DECOY_THREAD: OnceLock<ThreadId> = OnceLock::new();
+
+    pub(super) fn note_decoy_thread() {
+        let _ = DECOY_THREAD.set(std::thread::current().id());
+    }
+
+    /// On a current-thread runtime every async task runs on the test's own thread: a decoy
+    /// computed there would have blocked every task of the runtime for argon2's duration.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_decoy_for_an_unknown_user_is_hashed_off_the_async_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::testing::fresh_store(crate::Backend::Sqlite, dir.path())
+            .await
+            .unwrap();
+        let found = store
+            .check_password("nobody-by-this-name", "guess")
+            .await
+            .unwrap();
+        assert!(found.is_none());
+        let on = DECOY_THREAD.get().expect("the decoy was computed");
+        assert_ne!(
+            *on,
+            std::thread::current().id(),
+            "hashed on the async thread"
+        );
+        store.close().await;
     }
 }

@@ -9,6 +9,8 @@ mod console_suite;
 mod credentials_suite;
 mod group_commit_suite;
 mod incident_suite;
+mod lease_suite;
+mod long_read_suite;
 mod notify_suite;
 mod recording_suite;
 mod report_suite;

@@ -153,7 +153,7 @@ on_both!(
             rows_json(&rows),
             json!([{"key": "一网格", "incidents": 4, "on_scene": 1, "within_deadline": 1,
                     "within_deadline_ratio": 0.25, "median_seconds": 600.0,
-                    "p90_seconds": 600.0, "pending": 0}])
+                    "p90_seconds": 600.0, "pending": 0, "reached_by": {}}])
         );
 
         // Another post of the same name whose only incident is left out: the name is not
@@ -216,10 +216,10 @@ on_both!(
             json!([
                 {"key": "一网格", "incidents": 3, "on_scene": 2, "within_deadline": 2,
                  "within_deadline_ratio": 2.0 / 3.0, "median_seconds": 270.0,
-                 "p90_seconds": 294.0, "pending": 2},
+                 "p90_seconds": 294.0, "pending": 2, "reached_by": {}},
                 {"key": "二网格", "incidents": 0, "on_scene": 0, "within_deadline": 0,
                  "within_deadline_ratio": null, "median_seconds": null, "p90_seconds": null,
-                 "pending": 1},
+                 "pending": 1, "reached_by": {}},
             ])
         );
     }

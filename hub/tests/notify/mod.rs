@@ -320,6 +320,26 @@ on_both_backends!(the_right_people_at_each_step, |backend| async move {
         )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // The response report says how it reached people: no console ever confirmed it, every
+    // channel that delivered once (the incident counts, being past its deadline).
+    hub.clock.set(at(20));
+    let a = hub
+        .call(
+            Method::GET,
+            "/api/v1/reports/response?group_by=post",
+            Some(&c.duty),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let row = &a.body[0];
+    assert_eq!(row["incidents"], 1, "{}", a.body);
+    assert_eq!(
+        row["reached_by"],
+        serde_json::json!({"dingtalk": 1, "feishu": 1, "hook": 1, "mail": 1, "sms": 1, "voice": 1, "wecom": 1}),
+        "{}",
+        a.body
+    );
 });
 
 on_both_backends!(
@@ -558,5 +578,112 @@ on_both_backends!(
             "07:00: the camera alert"
         );
         assert!(rx.accepted("hook")[1].text.contains(c.cams[0].as_str()));
+    }
+);
+
+on_both_backends!(
+    rules_saved_through_the_api_apply_and_are_checked,
+    |backend| async move {
+        let Setup {
+            hub,
+            c,
+            rx,
+            notifier,
+            ..
+        } = setup(backend).await;
+        let put = |name: &str, body: serde_json::Value| {
+            let (hub, admin, path) = (
+                &hub,
+                c.admin.clone(),
+                format!("/api/v1/notify/rules/{name}"),
+            );
+            async move { hub.call(Method::PUT, &path, Some(&admin), Some(body)).await }
+        };
+        // The configuration's rules are listed, read-only here.
+        let a = hub
+            .call(Method::GET, "/api/v1/notify/rules", Some(&c.duty), None)
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let listed = a.body.as_array().unwrap();
+        assert!(
+            !listed.is_empty() && listed.iter().all(|r| r["source"] == "config"),
+            "{}",
+            a.body
+        );
+        let config_rule = s(&listed[0]["name"]).to_string();
+        let a = put(
+            &config_rule,
+            json!({"on": ["incident.raised"], "to": "duty_officers", "channel": "sms"}),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+        // Bad rules are refused, naming the field.
+        for (body, field) in [
+            (
+                json!({"on": ["incident.raised"], "to": "duty_officers", "channel": "pigeon"}),
+                "channel",
+            ),
+            (
+                json!({"on": [], "to": "duty_officers", "channel": "sms"}),
+                "on",
+            ),
+            (
+                json!({"on": ["incident.acknowledged"], "to": "duty_officers", "channel": "sms"}),
+                "on",
+            ),
+        ] {
+            let a = put("ops-mail", body.clone()).await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}: {}", a.body);
+            assert_eq!(a.body["error"]["field"], field, "{body}: {}", a.body);
+        }
+        let a = put(
+            "bad.name",
+            json!({"on": ["incident.raised"], "to": "duty_officers", "channel": "sms"}),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+
+        // A saved rule applies to the next event: every SOS is mailed to the ops mailbox too.
+        let a = put("ops-mail", json!({"on": ["incident.raised"], "to": {"address": "ops-saved@hub.example"}, "channel": "mail"})).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let a = hub
+            .call(Method::GET, "/api/v1/notify/rules", Some(&c.admin), None)
+            .await;
+        assert!(
+            a.body
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "ops-mail" && r["source"] == "api"),
+            "{}",
+            a.body
+        );
+        raise(&hub, &button(&hub, &c).await, None).await;
+        notifier.tick().await.unwrap();
+        let mails: Vec<String> = rx.accepted("smtp").into_iter().map(|m| m.to).collect();
+        assert_eq!(mails, ["ops-saved@hub.example"], "{mails:?}");
+
+        // Removed, it applies no more.
+        let a = hub
+            .call(
+                Method::DELETE,
+                "/api/v1/notify/rules/ops-mail",
+                Some(&c.admin),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NO_CONTENT, "{}", a.body);
+        let a = hub
+            .call(
+                Method::DELETE,
+                "/api/v1/notify/rules/ops-mail",
+                Some(&c.admin),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+        raise(&hub, &button(&hub, &c).await, None).await;
+        notifier.tick().await.unwrap();
+        assert_eq!(rx.accepted("smtp").len(), 1, "no new mail");
     }
 );

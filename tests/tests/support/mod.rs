@@ -147,3 +147,71 @@ pub async fn metric(base: &str, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
+
+/// SOS at full speed: `clients` tasks press in turn with each token once, until the tokens run
+/// out or the hub stops answering (a refused or broken connection ends a client).
+pub struct SosLoad {
+    /// The index of the next token to press with (past the last: every token was used).
+    pub next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The incidents of the presses answered 201.
+    pub created: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Every other answer, as `status body`.
+    pub other: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub tasks: tokio::task::JoinSet<()>,
+}
+
+impl SosLoad {
+    pub fn start(
+        client: &reqwest::Client,
+        base: &str,
+        tokens: std::sync::Arc<Vec<String>>,
+        clients: usize,
+    ) -> SosLoad {
+        use std::sync::atomic::Ordering;
+        let mut load = SosLoad {
+            next: Default::default(),
+            created: Default::default(),
+            other: Default::default(),
+            tasks: tokio::task::JoinSet::new(),
+        };
+        for _ in 0..clients {
+            let (client, base) = (client.clone(), base.to_string());
+            let (tokens, next) = (tokens.clone(), load.next.clone());
+            let (created, other) = (load.created.clone(), load.other.clone());
+            load.tasks.spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(token) = tokens.get(n) else { break };
+                    let sent = client
+                        .post(format!("{base}/api/v1/sos"))
+                        .bearer_auth(token)
+                        .json(&serde_json::json!({"note": format!("press {n}")}))
+                        .send()
+                        .await;
+                    let Ok(resp) = sent else { break };
+                    let status = resp.status();
+                    let Ok(body) = resp.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    if status == 201 {
+                        let id = body["incident"]["id"].as_str().unwrap().to_string();
+                        created.lock().unwrap().push(id);
+                    } else {
+                        other.lock().unwrap().push(format!("{status} {body}"));
+                    }
+                }
+            });
+        }
+        load
+    }
+
+    /// How many presses were answered 201 so far.
+    pub fn answered(&self) -> usize {
+        self.created.lock().unwrap().len()
+    }
+
+    /// Waits for every client to end.
+    pub async fn join(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

@@ -9,17 +9,25 @@ import { svg } from "./svg.js";
 
 const LIMIT = 15 * 60;
 
+// "console 3 · sms 2": how the counted incidents reached people (a console's receipt, or a
+// notification channel by its configured name), in the page's language where it has a word.
+function reachedBy(ways) {
+  return Object.entries(ways || {})
+    .map(([way, n]) => `${way === "console" ? t("report.by_console") : way} ${n}`)
+    .join(" · ") || "—";
+}
+
 export async function drawReport(chart, table, gridName) {
   const rows = await get("/api/v1/reports/response?group_by=grid");
   const name = (key) => gridName(key) || key;
   table.replaceChildren(
-    el("thead", {}, el("tr", {}, ...["report.grid", "report.incidents", "report.on_scene", "report.within", "report.ratio", "report.median", "report.p90", "report.pending"]
+    el("thead", {}, el("tr", {}, ...["report.grid", "report.incidents", "report.on_scene", "report.within", "report.ratio", "report.median", "report.p90", "report.pending", "report.reached_by"]
       .map((k) => el("th", { scope: "col", text: t(k) })))),
     el("tbody", {}, ...rows.map((r) => el("tr", { "data-key": r.key },
       el("td", { text: name(r.key) }), el("td", { text: String(r.incidents) }), el("td", { text: String(r.on_scene) }),
       el("td", { text: String(r.within_deadline) }), el("td", { text: percent(r.within_deadline_ratio) }),
       el("td", { text: mins(r.median_seconds) }), el("td", { text: mins(r.p90_seconds) }),
-      el("td", { text: String(r.pending ?? 0) })))));
+      el("td", { text: String(r.pending ?? 0) }), el("td", { text: reachedBy(r.reached_by) })))));
   const rowH = 34;
   const left = 180;
   const width = 900;

@@ -56,7 +56,7 @@ export default {
   "plan.title": "Community plan", "plan.posts": "Posts", "plan.cameras": "Cameras", "plan.incidents": "Open incidents",
   "report.title": "Response report", "report.period": "Last 30 days, per grid", "report.grid": "Grid", "report.incidents": "Incidents",
   "report.on_scene": "On scene", "report.within": "Within deadline", "report.ratio": "Share in time", "report.median": "Median arrival",
-  "report.pending": "Pending (not yet due)", "report.p90": "90th percentile", "report.chart": "Arrival time per grid", "report.limit": "15 min",
+  "report.reached_by": "Reached by", "report.by_console": "console", "report.pending": "Pending (not yet due)", "report.p90": "90th percentile", "report.chart": "Arrival time per grid", "report.limit": "15 min",
   "wall.health_stalled": "The response check has stalled: escalations and deadline alerts may not fire. Call the administrator now.",
   "title.login": "gridwatch · Community security centre", "title.wall": "Live wall · gridwatch", "title.console": "Response console · gridwatch", "title.sos": "SOS · gridwatch",
   "login.wait": "Too many failed attempts: try again in {seconds} s",

@@ -56,7 +56,7 @@ export default {
   "plan.title": "社区平面图", "plan.posts": "警务室", "plan.cameras": "摄像头", "plan.incidents": "未结警情",
   "report.title": "响应时效报表", "report.period": "近30天，按网格", "report.grid": "网格", "report.incidents": "警情数",
   "report.on_scene": "到达数", "report.within": "按时到达", "report.ratio": "按时率", "report.median": "到达用时中位数",
-  "report.pending": "处置中（未到时限）", "report.p90": "90%到达用时", "report.chart": "各网格到达用时", "report.limit": "15分钟",
+  "report.reached_by": "触达方式", "report.by_console": "接警台", "report.pending": "处置中（未到时限）", "report.p90": "90%到达用时", "report.chart": "各网格到达用时", "report.limit": "15分钟",
   "wall.health_stalled": "响应检查已停止：升级与超时提醒可能不会触发，请立即联系管理员",
   "title.login": "gridwatch · 社区综治中心", "title.wall": "监控墙 · gridwatch", "title.console": "接警台 · gridwatch", "title.sos": "一键报警 · gridwatch",
   "login.wait": "失败次数过多，请在 {seconds} 秒后再试",
