@@ -208,6 +208,21 @@ async fn request_for(
     (format!("{collection}/{id}{rest}{query}"), body)
 }
 
+/// Every role, and no login at all (`None`).
+fn callers() -> Vec<Option<&'static str>> {
+    let mut callers = vec![None];
+    callers.extend(gridwatch_core::Role::ALL.iter().map(|r| Some(r.as_str())));
+    callers
+}
+
+/// A token for the role, or none for no login.
+async fn caller_token(hub: &Hub, admin: &str, role: Option<&str>, fx: &Fixtures) -> Option<String> {
+    match role {
+        Some(r) => Some(token_for(hub, admin, r, fx).await),
+        None => None,
+    }
+}
+
 /// A token for the role: a fresh session, or a fresh device token.
 async fn token_for(hub: &Hub, admin: &str, role: &str, fx: &Fixtures) -> String {
     if role == "device" {
@@ -278,13 +293,8 @@ async fn walk(hub: Hub) {
     let mut checked = 0;
     let mut failures = vec![];
     for ep in endpoints::all() {
-        let mut callers: Vec<Option<&str>> = vec![None];
-        callers.extend(gridwatch_core::Role::ALL.iter().map(|r| Some(r.as_str())));
-        for role in callers {
-            let token = match role {
-                Some(r) => Some(token_for(&hub, &admin, r, &fx).await),
-                None => None,
-            };
+        for role in callers() {
+            let token = caller_token(&hub, &admin, role, &fx).await;
             let (path, body) = request_for(&hub, &admin, &ep, &fx, role, token.as_deref()).await;
             let a = hub
                 .call(ep.method.clone(), &path, token.as_deref(), body)
@@ -328,6 +338,32 @@ async fn walk(hub: Hub) {
                     a.body
                 );
             }
+        }
+    }
+    // Playback over the live path (`live?from=`) has the roles of the recordings, not of live
+    // video: admins and duty officers (past the check: 404, nothing recorded), 403 for others.
+    let playback = format!(
+        "/api/v1/cameras/{}/live?from=2026-11-26T07:59:00Z",
+        fx.camera
+    );
+    for role in callers() {
+        let token = caller_token(&hub, &admin, role, &fx).await;
+        let a = hub
+            .call(Method::GET, &playback, token.as_deref(), None)
+            .await;
+        let expected = match role {
+            None => StatusCode::UNAUTHORIZED,
+            Some("admin" | "duty_officer") => StatusCode::NOT_FOUND,
+            Some(_) => StatusCode::FORBIDDEN,
+        };
+        checked += 1;
+        if a.status != expected {
+            failures.push(format!(
+                "GET {playback} as {}: expected {expected}, got {} {}",
+                role.unwrap_or("anonymous"),
+                a.status,
+                a.body
+            ));
         }
     }
     assert!(

@@ -4,6 +4,7 @@
 //! the credentials, once stored, are never shown again by the API.
 
 use crate::patch::double_option;
+use crate::recording::RecordMode;
 use crate::validate::{self, ValidationError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,13 @@ pub struct Camera {
     /// clients they know; `None` for the default.
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// Whether its main stream is recorded: always, as a pre-event buffer kept only around
+    /// incidents, or not at all.
+    #[serde(default)]
+    pub record: RecordMode,
+    /// Days its recordings are kept; `None` for the hub's `[recording] retention_days`.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -179,6 +187,12 @@ pub struct NewCamera {
     /// `User-Agent` to send instead of the hub's own.
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// `continuous` (default), `incidents` or `off`.
+    #[serde(default)]
+    pub record: Option<String>,
+    /// Days recordings are kept (1 to [`MAX_RETENTION_DAYS`]); none for the hub's default.
+    #[serde(default)]
+    pub retention_days: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -214,6 +228,36 @@ pub struct CameraPatch {
     /// `null` goes back to the hub's own `User-Agent`.
     #[serde(default, deserialize_with = "double_option")]
     pub user_agent: Option<Option<String>>,
+    /// `continuous`, `incidents` or `off`; applied to the running recorder at once.
+    pub record: Option<String>,
+    /// `null` goes back to the hub's default.
+    #[serde(default, deserialize_with = "double_option")]
+    pub retention_days: Option<Option<i64>>,
+}
+
+/// The longest a camera's recordings may be kept: ten years, far beyond any disk, so that a
+/// typo (days given as hours, say) is caught rather than silently keeping everything.
+pub const MAX_RETENTION_DAYS: i64 = 3650;
+
+/// `continuous`, `incidents` or `off`; anything else is an error naming `field`.
+pub fn parse_record_mode(field: &str, s: &str) -> Result<RecordMode, ValidationError> {
+    RecordMode::parse(s).ok_or_else(|| {
+        ValidationError::new(
+            field,
+            format!("unknown record mode {s:?}: expected continuous, incidents or off"),
+        )
+    })
+}
+
+/// Whole days from 1 to [`MAX_RETENTION_DAYS`].
+pub fn parse_retention_days(field: &str, days: i64) -> Result<u32, ValidationError> {
+    match u32::try_from(days) {
+        Ok(d) if (1..=MAX_RETENTION_DAYS).contains(&days) => Ok(d),
+        _ => Err(ValidationError::new(
+            field,
+            format!("must be 1 to {MAX_RETENTION_DAYS} days (null for the hub's default)"),
+        )),
+    }
 }
 
 /// A `User-Agent` header value: printable ASCII (it goes into an RTSP header line as is, so
@@ -349,7 +393,25 @@ impl NewCamera {
         if let Some(ua) = &self.user_agent {
             validate_user_agent("user_agent", ua)?;
         }
+        self.record()?;
+        self.retention_days()?;
         Ok(())
+    }
+
+    /// The record mode asked for (`continuous` when none was).
+    pub fn record(&self) -> Result<RecordMode, ValidationError> {
+        self.record
+            .as_deref()
+            .map_or(Ok(RecordMode::Continuous), |r| {
+                parse_record_mode("record", r)
+            })
+    }
+
+    /// The retention asked for (`None`: the hub's default).
+    pub fn retention_days(&self) -> Result<Option<u32>, ValidationError> {
+        self.retention_days
+            .map(|d| parse_retention_days("retention_days", d))
+            .transpose()
     }
 
     /// The transport asked for (`tcp` when none was).
@@ -427,6 +489,14 @@ impl Camera {
                 validate_user_agent("user_agent", ua)?;
             }
             out.user_agent = v;
+        }
+        if let Some(v) = p.record {
+            out.record = parse_record_mode("record", &v)?;
+        }
+        if let Some(v) = p.retention_days {
+            out.retention_days = v
+                .map(|d| parse_retention_days("retention_days", d))
+                .transpose()?;
         }
         let change = match (p.username, p.password) {
             (None, None) => CredentialsChange::Keep,
@@ -534,6 +604,8 @@ mod tests {
             transport: CameraTransport::Tcp,
             quirks: vec![],
             user_agent: None,
+            record: RecordMode::Continuous,
+            retention_days: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };
@@ -576,6 +648,59 @@ mod tests {
             serde_json::from_str(r#"{"name":"n","rtsp_url":"rtsp://h/a"}"#).unwrap();
         assert_eq!(defaults.transport().unwrap(), CameraTransport::Tcp);
         assert!(defaults.quirks().unwrap().is_empty());
+    }
+
+    #[test]
+    fn record_mode_and_retention_are_checked_by_field() {
+        let new: NewCamera = serde_json::from_str(
+            r#"{"name":"n","rtsp_url":"rtsp://h/a","record":"incidents","retention_days":7}"#,
+        )
+        .unwrap();
+        assert!(new.validate().is_ok());
+        assert_eq!(new.record().unwrap(), RecordMode::Incidents);
+        assert_eq!(new.retention_days().unwrap(), Some(7));
+        let defaults: NewCamera =
+            serde_json::from_str(r#"{"name":"n","rtsp_url":"rtsp://h/a"}"#).unwrap();
+        assert_eq!(defaults.record().unwrap(), RecordMode::Continuous);
+        assert_eq!(defaults.retention_days().unwrap(), None);
+        for (body, field) in [
+            (r#""record":"always""#, "record"),
+            (r#""retention_days":0"#, "retention_days"),
+            (r#""retention_days":-3"#, "retention_days"),
+            (r#""retention_days":3651"#, "retention_days"),
+        ] {
+            let new: NewCamera =
+                serde_json::from_str(&format!(r#"{{"name":"n","rtsp_url":"rtsp://h/a",{body}}}"#))
+                    .unwrap();
+            assert_eq!(new.validate().unwrap_err().field, field, "{body}");
+        }
+        let cam = Camera {
+            id: "c".into(),
+            name: "n".into(),
+            rtsp_url: "rtsp://h/a".into(),
+            sub_rtsp_url: None,
+            grid_id: None,
+            lat: None,
+            lon: None,
+            heading: None,
+            panoramic: false,
+            enabled: true,
+            has_credentials: false,
+            transport: CameraTransport::Tcp,
+            quirks: vec![],
+            user_agent: None,
+            record: RecordMode::Continuous,
+            retention_days: Some(5),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let p: CameraPatch = serde_json::from_str(r#"{"record":"off"}"#).unwrap();
+        let (out, _) = cam.patched(p).unwrap();
+        assert_eq!((out.record, out.retention_days), (RecordMode::Off, Some(5)));
+        let p: CameraPatch = serde_json::from_str(r#"{"retention_days":null}"#).unwrap();
+        assert_eq!(cam.patched(p).unwrap().0.retention_days, None);
+        let p: CameraPatch = serde_json::from_str(r#"{"record":"sometimes"}"#).unwrap();
+        assert_eq!(cam.patched(p).unwrap_err().field, "record");
     }
 
     #[test]

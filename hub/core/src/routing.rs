@@ -125,6 +125,8 @@ mod tests {
             transport: Default::default(),
             quirks: vec![],
             user_agent: None,
+            record: Default::default(),
+            retention_days: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -11,7 +11,6 @@ use gridwatch_core::recording::RecordMode as CoreMode;
 use gridwatch_ingest::recording::RecordMode;
 use gridwatch_ingest::{ApplySummary, CameraConfig, CameraQuirks, Credentials, Transport};
 use gridwatch_store::{Store, StoreError};
-use std::collections::HashMap;
 
 /// The ingest's configuration of a camera; `None` when its URL cannot be used (it is then
 /// left out, and reported in the log).
@@ -81,10 +80,9 @@ pub async fn reload_all(state: &AppState) -> Result<ApplySummary, StoreError> {
     let hub = &state.cameras;
     let _one_at_a_time = hub.sync_lock.lock().await;
     let mut configs = Vec::new();
-    let modes = record_modes(state).await?;
     for camera in state.store.cameras().await? {
         if let Some(mut c) = ingest_config(&state.store, &camera).await? {
-            c.record = record_mode(&modes, &c.id);
+            c.record = record_mode(state, camera.record);
             configs.push(c);
         }
     }
@@ -104,14 +102,16 @@ pub async fn reload_one(state: &AppState, id: &str) -> Result<(), StoreError> {
     let hub = &state.cameras;
     let _one_at_a_time = hub.sync_lock.lock().await;
     let config = match state.store.camera(id).await {
-        Ok(camera) => ingest_config(&state.store, &camera).await?,
+        Ok(camera) => ingest_config(&state.store, &camera).await?.map(|mut c| {
+            c.record = record_mode(state, camera.record);
+            c
+        }),
         Err(StoreError::NotFound { .. }) => None,
         Err(e) => return Err(e),
     };
     match config {
-        Some(mut c) => {
-            c.record = record_mode(&record_modes(state).await?, &c.id);
-            tracing::info!(camera = %id, enabled = c.enabled, "camera applied");
+        Some(c) => {
+            tracing::info!(camera = %id, enabled = c.enabled, record = ?c.record, "camera applied");
             hub.registry.upsert(c);
         }
         None => {
@@ -132,30 +132,18 @@ pub async fn after_change(state: &AppState, id: &str) {
     }
 }
 
-/// Every camera's `record` setting, when the hub records at all (without a recorder the
-/// ingest's default, `off`, stands and nothing is read).
-async fn record_modes(state: &AppState) -> Result<HashMap<String, RecordMode>, StoreError> {
+/// What the ingest records of a camera in `mode`: nothing without a recorder (the ingest's
+/// default, `off`). The mode is the camera's own column, read with the rest of its record,
+/// so an API change reaches the running recorder with [`reload_one`] like any other edit.
+fn record_mode(state: &AppState, mode: CoreMode) -> RecordMode {
     if state.recording.recorder().is_none() {
-        return Ok(HashMap::new());
+        return RecordMode::Off;
     }
-    Ok(state
-        .store
-        .camera_recording_settings()
-        .await?
-        .into_iter()
-        .map(|c| {
-            let mode = match c.mode {
-                CoreMode::Continuous => RecordMode::Continuous,
-                CoreMode::Incidents => RecordMode::Incidents,
-                CoreMode::Off => RecordMode::Off,
-            };
-            (c.camera_id, mode)
-        })
-        .collect())
-}
-
-fn record_mode(modes: &HashMap<String, RecordMode>, id: &str) -> RecordMode {
-    modes.get(id).copied().unwrap_or_default()
+    match mode {
+        CoreMode::Continuous => RecordMode::Continuous,
+        CoreMode::Incidents => RecordMode::Incidents,
+        CoreMode::Off => RecordMode::Off,
+    }
 }
 
 /// Re-applies every camera every `resync_seconds`.

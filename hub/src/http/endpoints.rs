@@ -353,7 +353,7 @@ pub fn all() -> Vec<Endpoint> {
             Method::GET,
             "/api/v1/cameras/{id}/live",
             VIDEO,
-            "Live video (WebSocket): an init text frame, then fMP4 segments from the latest keyframe; ?quality=main|sub",
+            "Live video (WebSocket): an init text frame, then fMP4 segments from the latest keyframe; ?quality=main|sub; ?from=<RFC 3339> plays the recordings back (admins and duty officers; speed, pause, resume; gap and end text frames)",
             live::live,
         )
         .websocket(),

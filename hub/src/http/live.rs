@@ -1,4 +1,5 @@
-//! `GET /api/v1/cameras/{id}/live?quality=main|sub`: live video for Media Source Extensions.
+//! `GET /api/v1/cameras/{id}/live?quality=main|sub`: live video for Media Source Extensions
+//! (with `?from=<RFC 3339>`, the recordings from that instant: [`super::replay`]).
 //!
 //! Before the upgrade: 404 for an unknown camera or one the caller may not see (a responder
 //! sees its post's grids' cameras), 409 for a disabled one, 426 for a request that is not a
@@ -18,16 +19,19 @@
 
 use super::caller::Caller;
 use super::cameras::ensure_visible;
+use super::endpoints::OVERSIGHT;
 use super::error::{ApiError, ApiResult};
 use super::json::{Path, Query};
-use super::sockets::SocketKind;
+use super::sockets::{SocketKind, SocketSlot};
 use super::stream::{session_over, SessionEnd, SessionWatch, SLOW_CLIENT};
+use crate::recording::replay::Replay;
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
 use gridwatch_ingest::{LiveMessage, Quality, Viewer};
 use serde::Deserialize;
@@ -58,15 +62,29 @@ pub struct VideoQuery {
     pub quality: Option<Quality>,
 }
 
+/// The live endpoint's query: a quality, or an instant to play the recordings back from.
+#[derive(Debug, Default, Deserialize)]
+pub struct LiveQuery {
+    /// `main` (default) or `sub`.
+    #[serde(default)]
+    pub quality: Option<Quality>,
+    /// Play the recordings from this instant instead (see [`super::replay`]).
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+}
+
 pub async fn live(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<VideoQuery>,
+    Query(q): Query<LiveQuery>,
     headers: HeaderMap,
     uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    if let Some(from) = q.from {
+        return playback(s, caller, id, from, headers, uri, ws).await;
+    }
     let quality = q.quality.unwrap_or_default();
     ensure_visible(&s, &caller, &id).await?;
     // Subscribed before the upgrade: the GOP is ready the moment the socket is.
@@ -75,20 +93,8 @@ pub async fn live(
         .registry
         .subscribe(&id, quality)
         .map_err(ApiError::from)?;
-    let ws = ws
-        .map_err(|r| {
-            ApiError::new(
-                StatusCode::UPGRADE_REQUIRED,
-                "websocket_required",
-                format!("this endpoint speaks WebSocket only ({})", r.body_text()),
-            )
-        })?
-        .read_buffer_size(READ_BUFFER);
-    let slot = s.sockets.claim(
-        SocketKind::Live,
-        &caller,
-        s.cameras.config.max_live_per_user.max(1),
-    )?;
+    let ws = upgrade(ws)?;
+    let slot = live_slot(&s, &caller)?;
     let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
     let delay = s.cameras.live_send_delay.clone();
@@ -111,8 +117,70 @@ pub async fn live(
     }))
 }
 
+fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> ApiResult<WebSocketUpgrade> {
+    Ok(ws
+        .map_err(|r| {
+            ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                "websocket_required",
+                format!("this endpoint speaks WebSocket only ({})", r.body_text()),
+            )
+        })?
+        .read_buffer_size(READ_BUFFER))
+}
+
+/// One of the caller's live sockets (`[cameras] max_live_per_user`): a playback counts as
+/// one, it holds a socket and reads files as long.
+fn live_slot(s: &AppState, caller: &Caller) -> ApiResult<SocketSlot> {
+    s.sockets.claim(
+        SocketKind::Live,
+        caller,
+        s.cameras.config.max_live_per_user.max(1),
+    )
+}
+
+/// `?from=`: the recordings, for those who may see them (admins and duty officers, as for
+/// `…/recordings`); 404 `no_recording` when nothing is recorded at or after `from`.
+async fn playback(
+    s: AppState,
+    caller: Caller,
+    id: String,
+    from: DateTime<Utc>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    if !OVERSIGHT.contains(&caller.role()) {
+        return Err(ApiError::forbidden(
+            "playback of recordings is for admins and duty officers",
+        ));
+    }
+    ensure_visible(&s, &caller, &id).await?;
+    let replay = Replay::open(s.store.clone(), &id, from)
+        .await
+        .map_err(|e| {
+            tracing::error!(camera = %id, error = %e, "playback could not read the index");
+            ApiError::internal(e.to_string())
+        })?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_recording",
+                format!("camera {id} has no recording at or after {from}"),
+            )
+        })?;
+    let ws = upgrade(ws)?;
+    let slot = live_slot(&s, &caller)?;
+    let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
+    tracing::debug!(camera = %id, %from, "playback viewer");
+    Ok(ws.on_upgrade(move |socket| async move {
+        super::replay::serve(socket, replay, id, session.spawn()).await;
+        drop(slot);
+    }))
+}
+
 /// One frame, or the socket is given up.
-async fn send(
+pub(super) async fn send(
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
     msg: Message,
 ) -> Result<(), &'static str> {

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod origin;
 pub mod pages;
 pub mod recordings;
+pub mod replay;
 pub mod reports;
 pub mod snapshot;
 pub mod sockets;

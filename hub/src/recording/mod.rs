@@ -11,6 +11,7 @@ pub mod config;
 pub mod evidence;
 mod hub;
 mod index;
+pub mod replay;
 pub mod retention;
 mod verify;
 

@@ -7,6 +7,7 @@ use gridwatch_core::camera::{
     Camera, CameraPatch, CameraTransport, Credentials, CredentialsChange, NewCamera,
 };
 use gridwatch_core::id::new_id;
+use gridwatch_core::recording::RecordMode;
 use sqlx::AssertSqlSafe;
 
 #[derive(sqlx::FromRow)]
@@ -25,6 +26,8 @@ struct CameraRow {
     transport: String,
     quirks: String,
     user_agent: Option<String>,
+    record: String,
+    retention_days: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -38,6 +41,10 @@ impl From<CameraRow> for Camera {
         let quirks = serde_json::from_str(&r.quirks).unwrap_or_else(|e| {
             tracing::warn!(camera = %r.id, error = %e, "stored quirks unusable; using none");
             Vec::new()
+        });
+        let record = RecordMode::parse(&r.record).unwrap_or_else(|| {
+            tracing::warn!(camera = %r.id, record = %r.record, "stored record mode unusable; recording continuously");
+            RecordMode::Continuous
         });
         Camera {
             id: r.id,
@@ -54,6 +61,8 @@ impl From<CameraRow> for Camera {
             transport,
             quirks,
             user_agent: r.user_agent,
+            record,
+            retention_days: r.retention_days.and_then(|d| u32::try_from(d).ok()),
             created_at: from_ms(r.created_at),
             updated_at: from_ms(r.updated_at),
         }
@@ -62,7 +71,8 @@ impl From<CameraRow> for Camera {
 
 const SELECT: &str = "SELECT c.id, c.name, c.rtsp_url, c.sub_rtsp_url, c.grid_id, c.lat, c.lon, \
      c.heading, c.panoramic, c.enabled, (k.camera_id IS NOT NULL) AS has_credentials, \
-     c.transport, c.quirks, c.user_agent, c.created_at, c.updated_at \
+     c.transport, c.quirks, c.user_agent, c.record, CAST(c.retention_days AS BIGINT) AS retention_days, \
+     c.created_at, c.updated_at \
      FROM cameras c LEFT JOIN camera_credentials k ON k.camera_id = c.id";
 
 /// The quirks column: a JSON array of names.
@@ -78,6 +88,7 @@ impl Store {
     ) -> Result<Camera, StoreError> {
         new.validate()?;
         let (transport, quirks) = (new.transport()?, new.quirks()?);
+        let (record, retention_days) = (new.record()?, new.retention_days()?);
         if let Some(g) = &new.grid_id {
             self.check_grid_exists(g).await?;
         }
@@ -97,6 +108,8 @@ impl Store {
             transport,
             quirks,
             user_agent: new.user_agent,
+            record,
+            retention_days,
             created_at: now,
             updated_at: now,
         };
@@ -104,8 +117,9 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO cameras (id, name, rtsp_url, sub_rtsp_url, grid_id, lat, lon, heading, \
-                 panoramic, enabled, created_at, updated_at, transport, quirks, user_agent) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 panoramic, enabled, created_at, updated_at, transport, quirks, user_agent, record, \
+                 retention_days) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(&camera.id)
             .bind(&camera.name)
@@ -122,6 +136,8 @@ impl Store {
             .bind(camera.transport.as_str())
             .bind(quirks_json(&camera.quirks))
             .bind(&camera.user_agent)
+            .bind(camera.record.as_str())
+            .bind(camera.retention_days.map(|d| d as i32))
             .execute(&mut *tx)
             .await?;
             if let Some(c) = &creds {
@@ -234,7 +250,8 @@ impl Store {
             sqlx::query(
                 "UPDATE cameras SET name = $1, rtsp_url = $2, sub_rtsp_url = $3, grid_id = $4, \
                  lat = $5, lon = $6, heading = $7, panoramic = $8, enabled = $9, updated_at = $10, \
-                 transport = $11, quirks = $12, user_agent = $13 WHERE id = $14",
+                 transport = $11, quirks = $12, user_agent = $13, record = $14, \
+                 retention_days = $15 WHERE id = $16",
             )
             .bind(&camera.name)
             .bind(&camera.rtsp_url)
@@ -249,6 +266,8 @@ impl Store {
             .bind(camera.transport.as_str())
             .bind(quirks_json(&camera.quirks))
             .bind(&camera.user_agent)
+            .bind(camera.record.as_str())
+            .bind(camera.retention_days.map(|d| d as i32))
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -165,7 +165,7 @@ async fn playback_lists_spans_and_serves_ranges(backend: Backend) {
 }
 
 /// The camera's segments, in time order.
-async fn segments_of(store: &Store, camera: &str) -> Vec<gridwatch_core::recording::Segment> {
+pub async fn segments_of(store: &Store, camera: &str) -> Vec<gridwatch_core::recording::Segment> {
     store
         .recording_segments(
             camera,

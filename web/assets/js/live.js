@@ -55,6 +55,11 @@ export class LivePlayer {
     if (!this.stopped) this.connect();
   }
 
+  /** The socket's path (playback adds `from`: see playback.js). */
+  socketPath() {
+    return `/api/v1/cameras/${encodeURIComponent(this.cameraId)}/live?quality=${this.quality}`;
+  }
+
   report(state) {
     this.state = state;
     this.onState(state);
@@ -67,7 +72,7 @@ export class LivePlayer {
     this.lastEnd = null;
     this.fragDur = 0;
     this.lastData = Date.now();
-    const ws = new WebSocket(wsUrl(`/api/v1/cameras/${encodeURIComponent(this.cameraId)}/live?quality=${this.quality}`));
+    const ws = new WebSocket(wsUrl(this.socketPath()));
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onmessage = (m) => {
@@ -78,6 +83,7 @@ export class LivePlayer {
       if (this.ws !== ws) return;
       this.teardown();
       if (ev.code === 1008 || ev.code === 4003) { this.report("forbidden"); return; }
+      if (this.finished) { this.report("ended"); return; } // a playback that reached the end
       this.report("offline");
       if (this.stopped) return;
       // A refused upgrade (an expired session: 401) looks like any failure: ask now and then.
@@ -95,7 +101,7 @@ export class LivePlayer {
   control(text) {
     let msg;
     try { msg = JSON.parse(text); } catch { return; }
-    if (msg.type !== "init") return;
+    if (msg.type !== "init") { this.message?.(msg); return; }
     if (!window.MediaSource || !MediaSource.isTypeSupported(msg.mime)) {
       this.stopped = true;
       this.teardown(); // forgets the socket first: its close must not turn this into "offline"
@@ -151,7 +157,7 @@ export class LivePlayer {
       if (this.lastEnd != null && end > this.lastEnd) this.fragDur = end - this.lastEnd;
       this.lastEnd = end;
       this.catchUp();
-      if (this.video.paused) this.video.play().catch(() => {});
+      if (this.video.paused && !this.paused) this.video.play().catch(() => {});
       this.retry = 1000;
       this.failures = 0;
       this.report("playing");

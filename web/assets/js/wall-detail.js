@@ -1,7 +1,8 @@
 // One incident on the wall: who called (name, phone to call back, address), where (in words,
 // with a map link and the plan), the nearest cameras playing, whether the post's console
 // received the dispatch, the timeline, and the duty officer's actions — only those the
-// incident's state allows (`allowed_actions`, from the hub's state machine).
+// incident's state allows (`allowed_actions`, from the hub's state machine), and its evidence
+// clips side by side, each with its download (every download is on the incident's timeline).
 import { get, act } from "./api.js";
 import { t } from "./i18n.js";
 import { el, kindLabel, stateLabel, eventLabel, clock, dateTime, place, mapLink, nearest, isOpen } from "./format.js";
@@ -57,6 +58,7 @@ export class IncidentDetail {
       this.timeline = r.incident.timeline || [];
       this.incident = r.incident;
       this.render();
+      this.loadClips();
     } catch (e) {
       this.error(e);
     }
@@ -119,6 +121,41 @@ export class IncidentDetail {
     }));
   }
 
+  /** The incident's evidence clips: sealed ones to play and download, and how many are still
+   *  to be sealed. The videos load nothing until played (`preload=none`): every fetch of a
+   *  clip is a download the timeline records. */
+  async loadClips() {
+    const id = this.id;
+    let r;
+    try {
+      r = await get(`/api/v1/incidents/${encodeURIComponent(id)}/clips`);
+    } catch {
+      return; // not allowed or not there: no clips section
+    }
+    if (this.id !== id) return;
+    const box = $("d-clips");
+    const shown = new Set([...box.querySelectorAll("[data-clip]")].map((f) => f.dataset.clip));
+    const wanted = r.clips.map((c) => c.id);
+    if (wanted.length === shown.size && wanted.every((c) => shown.has(c)) && box.dataset.pending === String(r.not_sealed.length)) return;
+    box.dataset.pending = String(r.not_sealed.length);
+    const url = (c) => `/api/v1/incidents/${encodeURIComponent(id)}/clips/${encodeURIComponent(c.id)}`;
+    const items = r.clips.map((c) => {
+      const name = this.names.camera(c.camera_id);
+      const file = `${id}-${c.camera_id}-${c.from.replace(/[:.]/g, "")}.mp4`;
+      return el("figure", { class: "clip", "data-clip": c.id },
+        el("video", { controls: true, preload: "none", playsInline: true, muted: true, src: url(c), "aria-label": name }),
+        el("figcaption", {},
+          el("span", { text: `${name} · ${clock(c.from)}–${clock(c.to)}` }),
+          el("a", { class: "inline-link", href: url(c), download: file, "data-download": c.id, "data-i18n": "clips.download", text: t("clips.download") }),
+          el("span", { class: "muted sha", title: "SHA-256", text: c.sha256.slice(0, 12) })));
+    });
+    const pending = r.not_sealed.length
+      ? el("p", { class: "muted", id: "d-clips-pending", text: t("clips.pending", { n: String(r.not_sealed.length) }) }) : null;
+    if (!items.length && !pending) { box.replaceChildren(); return; }
+    box.replaceChildren(...[el("h3", { "data-i18n": "clips.title", text: t("clips.title") }),
+      items.length ? el("div", { class: "clips" }, ...items) : null, pending].filter(Boolean));
+  }
+
   playCameras() {
     const box = $("d-cameras");
     box.replaceChildren();
@@ -135,6 +172,7 @@ export class IncidentDetail {
     this.players.forEach((p) => p.stop());
     this.players = [];
     $("d-cameras").replaceChildren();
+    $("d-clips").replaceChildren();
   }
 
   async run(action, body, form) {

@@ -2,8 +2,11 @@
 // name and status. A click on a tile enlarges it (main stream), another goes back. A new call
 // for help brings its nearest cameras to the front (`spotlight`). The stopwatch button of a tile
 // shows how old its picture is (from the camera's frame reaching the hub to the screen);
-// `latency()` gives every tile's figures, for tests and for a look in the console.
+// `latency()` gives every tile's figures, for tests and for a look in the console. A focused
+// tile gets a timeline of its recordings (wall-timeline.js) to play back from and return to live.
 import { LivePlayer } from "./live.js";
+import { PlaybackPlayer } from "./playback.js";
+import { CameraTimeline } from "./wall-timeline.js";
 import { t } from "./i18n.js";
 import { el } from "./format.js";
 import { svg } from "./svg.js";
@@ -62,6 +65,7 @@ export class TileWall {
     for (const [id, tile] of this.tiles) {
       if (!ids.has(id)) {
         this.showLatency(tile, false);
+        tile.timeline?.stop();
         tile.player.stop(); tile.tile.remove(); this.tiles.delete(id);
       }
     }
@@ -73,7 +77,9 @@ export class TileWall {
     for (const cam of show) {
       let tile = this.tiles.get(cam.id);
       if (!tile) tile = this.make(cam);
+      if (this.focus !== cam.id && tile.timeline) this.closeTimeline(tile);
       tile.player.setQuality(this.focus ? "main" : "sub");
+      if (this.focus === cam.id && !tile.timeline) this.openTimeline(tile);
       tile.camera = cam;
       tile.tile.classList.toggle("spot", !!this.spot?.has(cam.id));
       this.badge(tile);
@@ -95,16 +101,47 @@ export class TileWall {
     // The stopwatch is inside the tile: its click must not also enlarge the tile.
     meter.addEventListener("click", (e) => { e.stopPropagation(); this.showLatency(entry, latency.hidden); });
     meter.addEventListener("keydown", (e) => e.stopPropagation());
-    entry.player = new LivePlayer(video, cam.id, {
-      quality: this.focus ? "main" : "sub",
-      onState: (s) => { entry.state = s; this.badge(entry); },
-    });
+    entry.video = video;
+    entry.onState = (s) => { entry.state = s; this.badge(entry); };
+    entry.player = new LivePlayer(video, cam.id, { quality: this.focus ? "main" : "sub", onState: entry.onState });
     const toggle = () => { this.focus = this.focus === cam.id ? null : cam.id; this.render(); };
     tile.addEventListener("click", toggle);
     tile.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
     this.tiles.set(cam.id, entry);
     entry.player.start();
     return entry;
+  }
+
+  /** The focused tile's timeline of recordings. */
+  openTimeline(entry) {
+    const id = entry.camera.id;
+    entry.timeline = new CameraTimeline(id, {
+      player: () => entry.player,
+      onPlay: (at) => this.swapPlayer(entry, new PlaybackPlayer(entry.video, id, at, {
+        onState: entry.onState,
+        onEnd: () => this.backToLive(entry),
+      })),
+      onLive: () => this.backToLive(entry),
+    });
+    entry.tile.append(entry.timeline.root);
+  }
+
+  closeTimeline(entry) {
+    if (entry.player instanceof PlaybackPlayer) this.backToLive(entry);
+    entry.timeline.stop();
+    entry.timeline = null;
+  }
+
+  backToLive(entry) {
+    const quality = this.focus === entry.camera.id ? "main" : "sub";
+    this.swapPlayer(entry, new LivePlayer(entry.video, entry.camera.id, { quality, onState: entry.onState }));
+    entry.timeline?.live();
+  }
+
+  swapPlayer(entry, player) {
+    entry.player.stop();
+    entry.player = player.start();
+    entry.tile.dataset.playback = String(player instanceof PlaybackPlayer);
   }
 
   /** Shows or hides a tile's latency overlay: the median age of its last second of frames. */
@@ -183,6 +220,7 @@ export class TileWall {
       entry.tile.title = t("cam.focus");
       entry.meter.title = t("cam.latency");
       entry.meter.setAttribute("aria-label", t("cam.latency"));
+      entry.timeline?.relabel();
     }
     this.root.querySelector(".empty")?.replaceChildren(t("cam.none"));
   }

@@ -6,6 +6,7 @@
 //! store's. These types are what both sides of the hub agree on.
 
 pub mod evidence;
+pub mod pace;
 pub mod playback;
 pub mod retention;
 

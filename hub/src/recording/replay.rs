@@ -1,0 +1,467 @@
+//! A camera's recordings read back as the live path sends video: an init segment, then one
+//! media segment (`prft` + `moof` + `mdat`) per frame, from the last keyframe at or before the
+//! instant asked for, on one continuous media timeline across segment boundaries and gaps (so
+//! the player never waits for a time that will not come). The `prft` carries the frame's
+//! recorded wall-clock time, as live carries its arrival: the page shows when it was.
+//!
+//! Segments come from the store's index, a few at a time, and are read with the ingest's
+//! segment scanner (the bytes as recorded, never decoded). A new init segment is produced only
+//! when the codec parameters change; a gap of [`JOIN_WITHIN_MS`] or more between two segments
+//! is reported as such. At the end of what is indexed the replay ends (the page goes live).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Duration, Utc};
+use gridwatch_core::recording::playback::JOIN_WITHIN_MS;
+use gridwatch_core::recording::Segment;
+use gridwatch_ingest::fmp4::{media_segment, SampleInfo};
+use gridwatch_ingest::recording::scan::{scan_file, ScanError, ScannedFile};
+use gridwatch_store::{Store, StoreError};
+
+use super::clips::{segment_files, MAIN};
+
+/// How much of the index is read at a time.
+const WINDOW_MINUTES: i64 = 10;
+
+/// A frame's duration when the recording gives none (the last one of a torn segment): 25 fps.
+const FALLBACK_DURATION: u32 = 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("segment {path}: {source}")]
+    Scan {
+        path: String,
+        #[source]
+        source: ScanError,
+    },
+    #[error("segment {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("reading a segment failed: {0}")]
+    Task(String),
+}
+
+/// What the replay sends next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplayItem {
+    /// An init segment: at the start, and whenever the codec parameters change.
+    Init { mime: String, segment: Vec<u8> },
+    /// Nothing was recorded from `from` to `to`: skipped.
+    Gap {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    /// One frame as a media segment; `media` is its decode time on the replay's timeline
+    /// (90 kHz from the first frame sent), `duration` its length.
+    Frame {
+        media: u64,
+        duration: u32,
+        wall: DateTime<Utc>,
+        segment: Vec<u8>,
+    },
+    /// Nothing more is recorded.
+    End,
+}
+
+/// A segment being played: its file in memory and where the replay is in it.
+struct Loaded {
+    segment: Segment,
+    bytes: Vec<u8>,
+    scanned: ScannedFile,
+    fragment: usize,
+    sample: usize,
+}
+
+pub struct Replay {
+    store: Store,
+    camera: String,
+    /// Indexed segments not played yet, in time order.
+    queue: VecDeque<Segment>,
+    /// The end of the last segment taken from the index (where the next read starts), and
+    /// that segment's start (those starting at or before it are played already).
+    read_until: DateTime<Utc>,
+    last_start: Option<DateTime<Utc>>,
+    /// The end of the last segment played, for gaps.
+    played_until: Option<DateTime<Utc>>,
+    current: Option<Loaded>,
+    /// Where the first segment starts being played.
+    start_at: Option<SystemTime>,
+    init_key: Option<(String, Vec<u8>)>,
+    media: u64,
+    sequence: u32,
+    last_duration: u32,
+    ended: bool,
+    pending: VecDeque<ReplayItem>,
+}
+
+impl Replay {
+    /// A replay of `camera`'s recordings from `from`; `None` when nothing is recorded at or
+    /// after it.
+    pub async fn open(
+        store: Store,
+        camera: &str,
+        from: DateTime<Utc>,
+    ) -> Result<Option<Replay>, ReplayError> {
+        let mut replay = Replay {
+            store,
+            camera: camera.to_string(),
+            queue: VecDeque::new(),
+            read_until: from,
+            last_start: None,
+            played_until: None,
+            current: None,
+            start_at: Some(from.into()),
+            init_key: None,
+            media: 0,
+            sequence: 1,
+            last_duration: FALLBACK_DURATION,
+            ended: false,
+            pending: VecDeque::new(),
+        };
+        replay.read_index().await?;
+        if replay.queue.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(replay))
+    }
+
+    /// The next thing to send; [`ReplayItem::End`] once, then `None`.
+    pub async fn next(&mut self) -> Result<Option<ReplayItem>, ReplayError> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Ok(Some(item));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            if let Some(frame) = self.next_frame()? {
+                return Ok(Some(frame));
+            }
+            // The current segment is done (or there was none): the next one.
+            if let Some(done) = self.current.take() {
+                self.played_until = Some(done.segment.end);
+            }
+            if self.queue.is_empty() {
+                self.read_index().await?;
+            }
+            let Some(segment) = self.queue.pop_front() else {
+                self.ended = true;
+                return Ok(Some(ReplayItem::End));
+            };
+            self.load(segment).await?;
+        }
+    }
+
+    /// Reads the next window of the index (and, when it is empty, everything up to now: an
+    /// outage may be longer than the window).
+    async fn read_index(&mut self) -> Result<(), ReplayError> {
+        let from = self.read_until;
+        let mut found = self
+            .segments(from, from + Duration::minutes(WINDOW_MINUTES))
+            .await?;
+        if found.is_empty() {
+            found = self
+                .segments(from, Utc::now() + Duration::minutes(1))
+                .await?;
+        }
+        for segment in found {
+            if self.last_start.is_some_and(|s| segment.start <= s) {
+                continue;
+            }
+            self.last_start = Some(segment.start);
+            self.read_until = self.read_until.max(segment.end);
+            self.queue.push_back(segment);
+        }
+        Ok(())
+    }
+
+    async fn segments(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Segment>, StoreError> {
+        self.store
+            .recording_segments(&self.camera, MAIN, from, to)
+            .await
+    }
+
+    /// Reads `segment` (off the async threads) and queues what comes before its frames: a gap
+    /// since the last segment, an init segment when the parameters changed.
+    async fn load(&mut self, segment: Segment) -> Result<(), ReplayError> {
+        let Some(path) = segment_files(&self.store, std::slice::from_ref(&segment.id))
+            .await?
+            .remove(&segment.id)
+        else {
+            // Deleted by retention since it was listed: what follows is a gap.
+            return Ok(());
+        };
+        let (bytes, scanned) = read_segment(path).await?;
+        if let Some(until) = self.played_until {
+            if (segment.start - until).num_milliseconds() >= JOIN_WITHIN_MS {
+                self.pending.push_back(ReplayItem::Gap {
+                    from: until,
+                    to: segment.start,
+                });
+            }
+        }
+        let init_len = usize::try_from(scanned.init.len).unwrap_or(usize::MAX);
+        let key = (scanned.init.codec.clone(), scanned.init.stsd.clone());
+        if self.init_key.as_ref() != Some(&key) {
+            let Some(init) = bytes.get(..init_len) else {
+                return Err(ReplayError::Unreadable {
+                    path: segment.path.clone(),
+                    reason: "shorter than its init segment".into(),
+                });
+            };
+            self.pending.push_back(ReplayItem::Init {
+                mime: format!("video/mp4; codecs=\"{}\"", scanned.init.codec),
+                segment: init.to_vec(),
+            });
+            self.init_key = Some(key);
+        }
+        let (fragment, sample) = match self.start_at.take() {
+            Some(at) => start_position(&scanned, segment.start.into(), at),
+            None => (0, 0),
+        };
+        self.current = Some(Loaded {
+            segment,
+            bytes,
+            scanned,
+            fragment,
+            sample,
+        });
+        Ok(())
+    }
+
+    /// The current segment's next frame, as a media segment; `None` at its end.
+    fn next_frame(&mut self) -> Result<Option<ReplayItem>, ReplayError> {
+        let Some(loaded) = self.current.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            let Some(fragment) = loaded.scanned.fragments.get(loaded.fragment) else {
+                return Ok(None);
+            };
+            let Some(sample) = fragment.samples.get(loaded.sample) else {
+                loaded.fragment += 1;
+                loaded.sample = 0;
+                continue;
+            };
+            let decode = fragment.decode_time
+                + fragment.samples[..loaded.sample]
+                    .iter()
+                    .map(|s| u64::from(s.duration))
+                    .sum::<u64>();
+            loaded.sample += 1;
+            let unreadable = |reason: &str| ReplayError::Unreadable {
+                path: loaded.segment.path.clone(),
+                reason: reason.to_string(),
+            };
+            let start = usize::try_from(sample.offset).map_err(|_| unreadable("offset"))?;
+            let data = loaded
+                .bytes
+                .get(start..start + sample.size as usize)
+                .ok_or_else(|| unreadable("a sample beyond the file"))?;
+            let duration = match sample.duration {
+                0 => self.last_duration,
+                d => d,
+            };
+            self.last_duration = duration;
+            let wall = loaded.segment.start + ticks(decode);
+            let info = SampleInfo {
+                decode_time: self.media,
+                duration,
+                is_keyframe: sample.is_keyframe,
+            };
+            let segment = media_segment(self.sequence, &info, Some(wall.into()), data)
+                .map_err(|e| unreadable(&e.to_string()))?;
+            let media = self.media;
+            self.media += u64::from(duration);
+            self.sequence = self.sequence.wrapping_add(1);
+            return Ok(Some(ReplayItem::Frame {
+                media,
+                duration,
+                wall,
+                segment,
+            }));
+        }
+    }
+}
+
+/// 90 kHz ticks as a duration.
+fn ticks(t: u64) -> Duration {
+    Duration::microseconds(i64::try_from(t.saturating_mul(100) / 9).unwrap_or(i64::MAX))
+}
+
+/// Where to start in a segment for instant `at`: the last keyframe at or before it (the first
+/// keyframe when `at` is before them all).
+fn start_position(scanned: &ScannedFile, start: SystemTime, at: SystemTime) -> (usize, usize) {
+    let mut best = None;
+    let mut first = None;
+    for (f, fragment) in scanned.fragments.iter().enumerate() {
+        let mut decode = fragment.decode_time;
+        for (s, sample) in fragment.samples.iter().enumerate() {
+            if sample.is_keyframe {
+                let wall = start + std::time::Duration::from_micros(decode * 100 / 9);
+                first.get_or_insert((f, s));
+                if wall <= at {
+                    best = Some((f, s));
+                }
+            }
+            decode += u64::from(sample.duration);
+        }
+    }
+    best.or(first).unwrap_or((scanned.fragments.len(), 0))
+}
+
+/// The segment file and what it holds, read on a blocking thread.
+async fn read_segment(path: PathBuf) -> Result<(Vec<u8>, ScannedFile), ReplayError> {
+    tokio::task::spawn_blocking(move || {
+        let name = path.display().to_string();
+        let scanned = scan_file(&path).map_err(|source| ReplayError::Scan {
+            path: name.clone(),
+            source,
+        })?;
+        let bytes = std::fs::read(&path).map_err(|e| ReplayError::Scan {
+            path: name,
+            source: ScanError::Io(e),
+        })?;
+        Ok((bytes, scanned))
+    })
+    .await
+    .map_err(|e| ReplayError::Task(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridwatch_core::recording::RecordMode;
+    use gridwatch_ingest::fmp4::{init_segment, VideoParams};
+    use gridwatch_store::testing::fresh_store;
+    use gridwatch_store::Backend;
+
+    /// Five frames of 0.2 s (keyframes at 0 and 3) with `avcc`'s parameters.
+    fn segment_file(avcc: &[u8]) -> Vec<u8> {
+        let params = VideoParams::h264(640, 480, avcc.to_vec()).unwrap();
+        let mut file = init_segment(&params);
+        for i in 0..5u32 {
+            let info = SampleInfo {
+                decode_time: u64::from(i) * 18_000,
+                duration: 18_000,
+                is_keyframe: i == 0 || i == 3,
+            };
+            let data = [0, 0, 0, 2, 0x65, i as u8];
+            file.extend(media_segment(i + 1, &info, None, &data).unwrap());
+        }
+        file
+    }
+
+    const BASELINE: [u8; 17] = [
+        1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 1, 0, 2, 0x68, 0xCE,
+    ];
+    const MAIN_PROFILE: [u8; 17] = [
+        1, 0x4D, 0x40, 0x1F, 0xFF, 0xE1, 0, 4, 0x67, 0x4D, 0x40, 0x1F, 1, 0, 2, 0x68, 0xCE,
+    ];
+
+    #[tokio::test]
+    async fn boundaries_run_on_a_gap_is_told_and_new_parameters_bring_a_new_init() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = fresh_store(Backend::Sqlite, tmp.path()).await.unwrap();
+        let samples = tmp.path().join("samples");
+        std::fs::create_dir_all(&samples).unwrap();
+        let t0 = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        store
+            .put_recording_dir("d", samples.to_str().unwrap(), t0)
+            .await
+            .unwrap();
+        // a and b back to back, then 3 s of nothing, then c with other parameters.
+        let files = [
+            ("a.mp4", 0, &BASELINE),
+            ("b.mp4", 1000, &BASELINE),
+            ("c.mp4", 5000, &MAIN_PROFILE),
+        ];
+        for (name, start_ms, avcc) in files {
+            let bytes = segment_file(avcc);
+            std::fs::write(samples.join(name), &bytes).unwrap();
+            let start = t0 + Duration::milliseconds(start_ms);
+            store
+                .insert_recording_segment(&Segment {
+                    id: name.into(),
+                    camera_id: "c".into(),
+                    stream: MAIN.into(),
+                    mode: RecordMode::Continuous,
+                    dir_id: "d".into(),
+                    path: name.into(),
+                    start,
+                    end: start + Duration::milliseconds(1000),
+                    bytes: bytes.len() as u64,
+                    frames: 5,
+                    sha256: "0".repeat(64),
+                    codec: "avc1".into(),
+                    width: 640,
+                    height: 480,
+                })
+                .await
+                .unwrap();
+        }
+        assert!(Replay::open(store.clone(), "c", t0 + Duration::hours(1))
+            .await
+            .unwrap()
+            .is_none());
+
+        // From 0.7 s: the keyframe at 0.6 s is where it starts.
+        let mut replay = Replay::open(store, "c", t0 + Duration::milliseconds(700))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut items = Vec::new();
+        while let Some(item) = replay.next().await.unwrap() {
+            items.push(item);
+        }
+        let kinds: String = items
+            .iter()
+            .map(|i| match i {
+                ReplayItem::Init { .. } => 'I',
+                ReplayItem::Gap { .. } => 'G',
+                ReplayItem::Frame { .. } => 'f',
+                ReplayItem::End => 'E',
+            })
+            .collect();
+        assert_eq!(kinds, "IfffffffGIfffffE");
+        let ReplayItem::Init { mime, .. } = &items[0] else {
+            unreachable!()
+        };
+        assert_eq!(mime, "video/mp4; codecs=\"avc1.42C01E\"");
+        let ReplayItem::Init { mime, segment } = &items[9] else {
+            unreachable!()
+        };
+        assert_eq!(mime, "video/mp4; codecs=\"avc1.4D401F\"");
+        assert_eq!(&segment[4..8], b"ftyp");
+        assert_eq!(
+            items[8],
+            ReplayItem::Gap {
+                from: t0 + Duration::milliseconds(2000),
+                to: t0 + Duration::milliseconds(5000),
+            }
+        );
+        // One media timeline from 0, frame after frame; the wall clock as recorded.
+        let frames: Vec<(u64, DateTime<Utc>)> = items
+            .iter()
+            .filter_map(|i| match i {
+                ReplayItem::Frame { media, wall, .. } => Some((*media, *wall)),
+                _ => None,
+            })
+            .collect();
+        for (n, (media, _)) in frames.iter().enumerate() {
+            assert_eq!(*media, n as u64 * 18_000);
+        }
+        assert_eq!(frames[0].1, t0 + Duration::milliseconds(600));
+        assert_eq!(frames[2].1, t0 + Duration::milliseconds(1000));
+        assert_eq!(frames[7].1, t0 + Duration::milliseconds(5000));
+    }
+}

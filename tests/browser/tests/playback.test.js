@@ -1,0 +1,152 @@
+// Recordings on the wall (issue 13), in a real Chromium against its own `gridwatch demo`
+// recording into 2-second segments: a focused camera's timeline shows what was recorded, a
+// click plays back from there over the live path (the tile says so, the video advances), 4×
+// and pause are followed, "back to live" and the end of the recording return to live; an
+// SOS's evidence clips are listed on the incident, play side by side and download as MP4, the
+// download on the incident's timeline. Both languages, with screenshots.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startDemo } from "../lib/hub.js";
+import { launch, loginAs, shot, raiseSos, PHONE, DESKTOP, GEO } from "../lib/browser.js";
+import { assertAccessible } from "../lib/axe.js";
+
+let hub, browser, wall, resident;
+const timeout = { timeout: 15000 };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function inLanguage(page, lang) {
+  if (await page.locator("html").getAttribute("lang") !== lang) await page.click("#lang");
+  assert.equal(await page.locator("html").getAttribute("lang"), lang);
+}
+
+/** The focused tile's video time, twice `ms` apart. */
+async function advance(page, ms = 1500) {
+  const t0 = await page.locator("#tiles figure video").first().evaluate((v) => v.currentTime);
+  await sleep(ms);
+  const t1 = await page.locator("#tiles figure video").first().evaluate((v) => v.currentTime);
+  return t1 - t0;
+}
+
+describe("recordings on the wall: timeline, playback and evidence clips", { timeout: 300000 }, () => {
+  before(async () => {
+    hub = await startDemo({
+      GRIDWATCH_RECORDING__SEGMENT_SECONDS: "2",
+      GRIDWATCH_EVIDENCE__PRE_SECONDS: "4",
+      GRIDWATCH_EVIDENCE__POST_SECONDS: "4",
+    });
+    browser = await launch();
+    wall = await loginAs(browser, hub, "duty", DESKTOP);
+    resident = await loginAs(browser, hub, "resident", { ...PHONE, ...GEO });
+    for (const { page } of [wall, resident]) await page.locator("#net[data-state=online]").waitFor(timeout);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await hub?.stop();
+  });
+
+  it("a focused camera's timeline plays back, at 4×, paused, and back to live", async (t) => {
+    const w = wall.page;
+    const cams = await (await wall.context.request.get("/api/v1/cameras")).json();
+    if (!cams.length) { t.skip("the demo has no cameras (no GStreamer)"); return; }
+    await w.locator("#tiles figure").first().waitFor(timeout);
+    const id = await w.locator("#tiles figure").first().getAttribute("data-camera");
+    // Some recorded segments first (2 s each).
+    for (let n = 0; ; n++) {
+      const r = await (await wall.context.request.get(`/api/v1/cameras/${id}/recordings`)).json();
+      if (r.spans.length && Date.parse(r.spans[0].to) - Date.parse(r.spans[0].from) > 8000) break;
+      assert.ok(n < 60, `no recordings after 30 s: ${JSON.stringify(r)}`);
+      await sleep(500);
+    }
+    await w.click(`#tiles figure[data-camera="${id}"]`);
+    const tl = w.locator(`#tiles figure[data-camera="${id}"] .cam-timeline`);
+    await tl.locator(".tl-span").first().waitFor(timeout);
+    assert.equal(await tl.getAttribute("data-mode"), "live");
+    assert.equal(await tl.locator(".tl-live").isDisabled(), true);
+
+    // Click on the recorded span, a little before its end: playback from there.
+    const span = await tl.locator(".tl-span").last().boundingBox();
+    await w.mouse.click(span.x + span.width - 3, span.y + span.height / 2);
+    await w.locator(`.cam-timeline[data-mode=playback]`).waitFor(timeout);
+    await w.locator(`#tiles figure[data-camera="${id}"][data-playback=true][data-status=online]`).waitFor(timeout);
+    assert.ok(await advance(w) > 0.5, "the recording plays");
+    // The time the picture on screen was recorded (from the fragments' prft), on the bar too.
+    await tl.locator(".tl-mode[data-at]").waitFor(timeout);
+    assert.match(await tl.locator(".tl-mode").textContent(), /^回放中 · 录制于 \d\d:\d\d:\d\d$/);
+    const shown = Date.parse(await tl.locator(".tl-mode").getAttribute("data-at"));
+    assert.ok(shown < Date.now() - 500 && shown > Date.now() - 120000, `recorded at ${new Date(shown).toISOString()}`);
+    assert.equal(await tl.locator(".tl-cursor").isVisible(), true);
+    await shot(w, "wall-playback-zh-desktop");
+    await assertAccessible(w, "wall, playback timeline, zh, desktop");
+
+    await tl.locator(".tl-speed[data-speed='4']").click();
+    assert.equal(await tl.locator(".tl-speed[data-speed='4']").getAttribute("aria-pressed"), "true");
+    assert.equal(await w.locator("#tiles figure video").first().evaluate((v) => v.playbackRate), 4);
+    await tl.locator(".tl-pause").click();
+    assert.equal(await tl.locator(".tl-pause").getAttribute("data-paused"), "true");
+    assert.equal(await tl.locator(".tl-pause").textContent(), "继续");
+    assert.ok(Math.abs(await advance(w, 800)) < 0.05, "paused");
+    await inLanguage(w, "en");
+    assert.equal(await tl.locator(".tl-pause").textContent(), "Resume");
+    assert.equal(await tl.locator(".tl-live").textContent(), "Back to live");
+    assert.match(await tl.locator(".tl-mode").textContent(), /^Playback · recorded at \d\d:\d\d:\d\d$/);
+    await shot(w, "wall-playback-en-desktop");
+    await tl.locator(".tl-pause").click();
+
+    // Back to live by hand.
+    await tl.locator(".tl-live").click();
+    await w.locator(`.cam-timeline[data-mode=live]`).waitFor(timeout);
+    await w.locator(`#tiles figure[data-camera="${id}"][data-playback=false][data-status=online]`).waitFor(timeout);
+    assert.equal(await tl.locator(".tl-mode").textContent(), "Live");
+
+    // Near the end of the recording at 4×: it ends by itself and the tile is live again.
+    await tl.evaluate((e) => e.querySelector(".tl-bar")); // still there
+    const last = await tl.locator(".tl-span").last().boundingBox();
+    await w.mouse.click(last.x + last.width - 1, last.y + last.height / 2);
+    await w.locator(`.cam-timeline[data-mode=playback]`).waitFor(timeout);
+    await tl.locator(".tl-speed[data-speed='4']").click();
+    await w.locator(`.cam-timeline[data-mode=live]`).waitFor({ timeout: 30000 });
+    await w.locator(`#tiles figure[data-camera="${id}"][data-playback=false]`).waitFor(timeout);
+    await inLanguage(w, "zh-CN");
+    await w.click(`#tiles figure[data-camera="${id}"] video`);
+    await w.locator("#tiles[data-layout='4']").waitFor(timeout);
+    assert.equal(await w.locator("#tiles .cam-timeline").count(), 0, "no timeline once the tile is small again");
+  });
+
+  it("an SOS's evidence clips play side by side and download, each download on the timeline", async (t) => {
+    const w = wall.page;
+    const cams = await (await wall.context.request.get("/api/v1/cameras")).json();
+    if (!cams.length) { t.skip("the demo has no cameras (no GStreamer)"); return; }
+    const id = await raiseSos(resident);
+    await w.locator(`#alerts li[data-id="${id}"]`).waitFor(timeout);
+    if (await w.locator("#alarm-seen").isVisible()) await w.click("#alarm-seen");
+    if (await w.locator("#detail").isHidden()) await w.click(`#alerts li[data-id="${id}"]`);
+    // Sealed 4 s after the SOS (post_seconds), shown without a reload.
+    await w.locator("#d-clips [data-clip]").first().waitFor({ timeout: 30000 });
+    const clips = (await (await wall.context.request.get(`/api/v1/incidents/${id}/clips`)).json()).clips;
+    assert.ok(clips.length >= 1, JSON.stringify(clips));
+    assert.equal(await w.locator("#d-clips h3").textContent(), "证据片段");
+    assert.doesNotMatch(await w.locator("#d-clips").textContent(), /null|undefined/);
+    const video = w.locator("#d-clips video").first();
+    assert.equal(await video.getAttribute("preload"), "none");
+    await video.evaluate((v) => v.play());
+    await w.waitForFunction(() => document.querySelector("#d-clips video").currentTime > 0.5, null, timeout);
+    await shot(w, "wall-evidence-clips-zh-desktop");
+
+    const link = w.locator("#d-clips a[data-download]").first();
+    assert.equal(await link.textContent(), "下载");
+    const [download] = await Promise.all([w.waitForEvent("download"), link.click()]);
+    assert.match(download.suggestedFilename(), /\.mp4$/);
+    const r = await wall.context.request.get(await link.getAttribute("href"));
+    assert.equal(r.status(), 200);
+    assert.equal(r.headers()["content-type"], "video/mp4");
+    assert.equal((await r.body()).subarray(4, 8).toString(), "ftyp");
+    await w.locator('#d-timeline li[data-type="incident.evidence_downloaded"]').first().waitFor(timeout);
+    await inLanguage(w, "en");
+    assert.equal(await w.locator("#d-clips h3").textContent(), "Evidence clips");
+    assert.equal(await link.textContent(), "Download");
+    await shot(w, "wall-evidence-clips-en-desktop");
+    await assertAccessible(w, "wall, evidence clips, en, desktop");
+    await inLanguage(w, "zh-CN");
+  });
+});
