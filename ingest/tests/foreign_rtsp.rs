@@ -398,9 +398,11 @@ async fn tolerates_camera_quirks(encoding: Encoding, codec: VideoCodec) {
     let mut events = cameras.events();
     let mut viewer = cameras.subscribe("c1", Quality::Main).unwrap();
     let mut got = Received::backlog(&mut viewer, codec);
+    // 5 s: the foreign server's software H.265 encoder gives far fewer than 25 frames a second
+    // when the machine is loaded (35 in 3 s once in CI); what matters is that none is missing.
     let (watched, ()) = tokio::join!(
-        transitions(&mut events, Duration::from_secs(3)),
-        got.follow(&mut viewer, codec, Duration::from_secs(3)),
+        transitions(&mut events, Duration::from_secs(5)),
+        got.follow(&mut viewer, codec, Duration::from_secs(5)),
     );
     assert!(
         !watched.iter().any(|(from, _)| *from == StreamState::Online),
@@ -423,7 +425,7 @@ async fn tolerates_camera_quirks(encoding: Encoding, codec: VideoCodec) {
         got.media.len() as u64,
         "every frame, none missing"
     );
-    assert!(got.media.len() >= 50, "{} frames", got.media.len());
+    assert!(got.media.len() >= 25, "{} frames", got.media.len());
     got.decodes_cleanly(&format!("foreign-{}-quirks", encoding.codec));
 }
 
