@@ -17,6 +17,7 @@ pub mod geo;
 pub mod grid;
 pub mod id;
 pub mod incident;
+pub mod motion;
 pub mod notify;
 pub mod patch;
 pub mod post;
