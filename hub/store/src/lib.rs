@@ -21,6 +21,7 @@ mod evidence;
 mod grids;
 mod group_commit;
 mod incidents;
+mod motion;
 mod notify;
 mod outages;
 mod posts;

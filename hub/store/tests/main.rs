@@ -9,6 +9,7 @@ mod console_suite;
 mod credentials_suite;
 mod group_commit_suite;
 mod incident_suite;
+mod motion_suite;
 mod notify_suite;
 mod recording_suite;
 mod report_suite;
