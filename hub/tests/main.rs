@@ -20,6 +20,7 @@ mod cameras;
 mod connections;
 mod deploy;
 mod incidents;
+mod motion;
 mod mqtt;
 mod notify;
 mod ops;

@@ -199,7 +199,11 @@ async fn request_for(
     } else {
         existing(collection, fx)
     };
-    let body = (ep.method == Method::PATCH).then(|| patch_body(collection));
+    let body = match ep.method {
+        Method::PATCH => Some(patch_body(collection)),
+        Method::PUT if rest == "/motion" => Some(json!({"enabled": false})),
+        _ => None,
+    };
     // A download needs its range (the matrix's camera has recorded nothing).
     let query = match rest {
         "/recordings.mp4" => "?from=2026-11-26T07:59:00Z&to=2026-11-26T08:00:00Z",

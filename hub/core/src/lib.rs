@@ -18,6 +18,7 @@ pub mod grid;
 pub mod id;
 pub mod incident;
 pub mod lease;
+pub mod motion;
 pub mod notify;
 pub mod patch;
 pub mod post;

@@ -281,29 +281,14 @@ pub async fn raise_camera_offline(
         Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let location = camera.lat.zip(camera.lon);
-    let route = match camera.grid_id.as_deref() {
-        Some(g) => route(state, None, Some((g, RoutedBy::Camera))).await?,
-        None => route(state, location, None).await?,
-    };
-    let raise = Raise {
-        id: gridwatch_core::id::new_id(),
-        kind: IncidentKind::CameraOffline,
-        source: Source::Camera(camera.id.clone()),
-        grid_id: route.grid_id,
-        routed_by: route.routed_by,
-        post_chain: route.post_chain,
-        policy: route.policy,
-        lat: camera.lat,
-        lon: camera.lon,
-        note: Some(format!(
-            "摄像头离线 camera offline: {} ({reason})",
-            camera.name
-        )),
-        camera_id: Some(camera.id.clone()),
-        cameras: route.cameras,
-        details: json!({"reason": reason, "offline_since": since}),
-    };
+    let raise = camera_raise(
+        state,
+        &camera,
+        IncidentKind::CameraOffline,
+        format!("摄像头离线 camera offline: {} ({reason})", camera.name),
+        json!({"reason": reason, "offline_since": since}),
+    )
+    .await?;
     let req = RaiseRequest {
         raise,
         actor: actor(),
@@ -312,4 +297,35 @@ pub async fn raise_camera_offline(
     };
     let raised = crate::incidents::intake::commit(state, req, state.now()).await?;
     Ok(Some(raised))
+}
+
+/// An incident about a camera, routed by the camera's grid (else its location), at the
+/// camera's place, with the camera named so that its evidence clip follows.
+pub(crate) async fn camera_raise(
+    state: &AppState,
+    camera: &Camera,
+    kind: IncidentKind,
+    note: String,
+    details: serde_json::Value,
+) -> Result<Raise, StoreError> {
+    let location = camera.lat.zip(camera.lon);
+    let route = match camera.grid_id.as_deref() {
+        Some(g) => route(state, None, Some((g, RoutedBy::Camera))).await?,
+        None => route(state, location, None).await?,
+    };
+    Ok(Raise {
+        id: gridwatch_core::id::new_id(),
+        kind,
+        source: Source::Camera(camera.id.clone()),
+        grid_id: route.grid_id,
+        routed_by: route.routed_by,
+        post_chain: route.post_chain,
+        policy: route.policy,
+        lat: camera.lat,
+        lon: camera.lon,
+        note: Some(note),
+        camera_id: Some(camera.id.clone()),
+        cameras: route.cameras,
+        details,
+    })
 }

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod health;
+pub mod motion;
 pub mod sync;
 
 pub use config::CamerasConfig;

@@ -3,7 +3,9 @@
 //! The router, the role check, the OpenAPI document and the role-matrix test are all built from
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
-use super::{admin, auth, clips, incidents, live, ops, recordings, reports, snapshot, sos, stream};
+use super::{
+    admin, auth, clips, incidents, live, motion, ops, recordings, reports, snapshot, sos, stream,
+};
 use crate::state::AppState;
 use axum::handler::Handler;
 use axum::http::Method;
@@ -401,7 +403,29 @@ pub fn all() -> Vec<Endpoint> {
         ),
     ]);
     v.extend(notify_endpoints());
+    v.extend(motion_endpoints());
     v
+}
+
+/// Motion and intrusion alerts (issue 19): each camera's zones, schedule and thresholds.
+fn motion_endpoints() -> Vec<Endpoint> {
+    vec![
+        ep(
+            Method::GET,
+            "/api/v1/cameras/{id}/motion",
+            OVERSIGHT,
+            "The camera's motion alert settings (zones, schedule, minimum area and duration, cooldown)",
+            motion::get,
+        ),
+        ep(
+            Method::PUT,
+            "/api/v1/cameras/{id}/motion",
+            ADMIN,
+            "Replace the camera's motion alert settings: 400 naming the field for a bad zone or schedule",
+            motion::put,
+        )
+        .body::<gridwatch_core::motion::MotionSettings>(),
+    ]
 }
 
 /// Notifications (issue 18): posts' group-bot addresses, an incident's notification attempts,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod incidents;
 pub mod json;
 pub mod live;
+pub mod motion;
 pub mod openapi;
 pub mod ops;
 pub mod origin;

@@ -22,6 +22,7 @@ mod grids;
 mod group_commit;
 mod incidents;
 mod leases;
+mod motion;
 mod notify;
 mod outages;
 mod posts;

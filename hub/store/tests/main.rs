@@ -11,6 +11,7 @@ mod group_commit_suite;
 mod incident_suite;
 mod lease_suite;
 mod long_read_suite;
+mod motion_suite;
 mod notify_suite;
 mod recording_suite;
 mod report_suite;
