@@ -178,7 +178,13 @@ async fn request_for(
     } else {
         existing(collection, fx)
     };
-    let body = (ep.method == Method::PATCH).then(|| patch_body(collection));
+    let body = match (&ep.method, rest) {
+        (&Method::PATCH, _) => Some(patch_body(collection)),
+        (&Method::PUT, "/dewarp") => Some(
+            json!({"mount": "ceiling", "center_x": 0.5, "center_y": 0.5, "radius": 0.3, "orientation": 0}),
+        ),
+        _ => None,
+    };
     // A download needs its range (the matrix's camera has recorded nothing).
     let query = match rest {
         "/recordings.mp4" => "?from=2026-11-26T07:59:00Z&to=2026-11-26T08:00:00Z",

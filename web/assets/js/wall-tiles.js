@@ -4,6 +4,7 @@
 // shows how old its picture is (from the camera's frame reaching the hub to the screen);
 // `latency()` gives every tile's figures, for tests and for a look in the console.
 import { LivePlayer } from "./live.js";
+import { attachDewarp, detachDewarp, relabelDewarp } from "./wall-dewarp.js";
 import { t } from "./i18n.js";
 import { el } from "./format.js";
 import { svg } from "./svg.js";
@@ -62,7 +63,7 @@ export class TileWall {
     for (const [id, tile] of this.tiles) {
       if (!ids.has(id)) {
         this.showLatency(tile, false);
-        tile.player.stop(); tile.tile.remove(); this.tiles.delete(id);
+        detachDewarp(tile); tile.player.stop(); tile.tile.remove(); this.tiles.delete(id);
       }
     }
     if (!this.cameras.length) {
@@ -103,6 +104,7 @@ export class TileWall {
     tile.addEventListener("click", toggle);
     tile.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
     this.tiles.set(cam.id, entry);
+    attachDewarp(entry, video);
     entry.player.start();
     return entry;
   }
@@ -183,6 +185,7 @@ export class TileWall {
       entry.tile.title = t("cam.focus");
       entry.meter.title = t("cam.latency");
       entry.meter.setAttribute("aria-label", t("cam.latency"));
+      relabelDewarp(entry);
     }
     this.root.querySelector(".empty")?.replaceChildren(t("cam.none"));
   }
