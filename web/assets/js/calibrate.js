@@ -4,7 +4,7 @@
 // shows what the wall will show. Saving PUTs /api/v1/cameras/{id}/dewarp; a bad value comes
 // back as a 400 naming its field, shown as it is.
 import { api, get } from "./api.js";
-import { onChange, t } from "./i18n.js";
+import { t } from "./i18n.js";
 import { enter } from "./page.js";
 import { svg } from "./svg.js";
 import { Dewarper, DEFAULT_CALIBRATION, dewarpSupported } from "./dewarp.js";
@@ -15,8 +15,12 @@ const state = { camera: null, cal: { ...DEFAULT_CALIBRATION }, calibrated: false
 let preview = null;
 
 await enter(["admin"]);
-// The language switch (i18n.js) relabels the page; the status line is said again.
-onChange(() => { if (state.camera && !state.calibrated && !$("status").dataset.saved) $("status").textContent = t("dewarp.uncalibrated"); });
+/** The status line in the page's language: a key (relabelled by a language switch, see
+ *  i18n.js's data-i18n) or, for an error, its text. */
+function say(key, text) {
+  const s = $("status");
+  if (key) { s.dataset.i18n = key; s.textContent = t(key); } else { delete s.dataset.i18n; s.textContent = text || ""; }
+}
 
 const cameras = (await get("/api/v1/cameras")).filter((c) => c.panoramic);
 const wanted = new URLSearchParams(location.search).get("camera");
@@ -50,15 +54,14 @@ function draw() {
 
 async function load(id) {
   state.camera = id;
-  $("status").textContent = "";
+  say(null);
   const c = await get(`/api/v1/cameras/${encodeURIComponent(id)}/dewarp`);
   state.cal = { mount: c.mount, center_x: c.center_x, center_y: c.center_y, radius: c.radius, orientation: c.orientation };
   state.calibrated = c.calibrated;
-  if (!c.calibrated) $("status").textContent = t("dewarp.uncalibrated");
+  if (!c.calibrated) say("dewarp.uncalibrated");
   const img = $("snapshot");
   img.onload = () => {
-    if (!state.calibrated) $("status").textContent = t("dewarp.uncalibrated");
-    else if ($("status").textContent === t("dewarp.no_snapshot")) $("status").textContent = "";
+    say(state.calibrated ? null : "dewarp.uncalibrated");
     draw();
     if (dewarpSupported()) {
       preview?.stop();
@@ -70,7 +73,7 @@ async function load(id) {
   let tries = 0;
   const fetchSnapshot = () => { img.src = `/api/v1/cameras/${encodeURIComponent(id)}/snapshot.jpg?t=${Date.now()}`; };
   img.onerror = () => {
-    $("status").textContent = t("dewarp.no_snapshot");
+    say("dewarp.no_snapshot");
     if (++tries < 10 && state.camera === id) setTimeout(fetchSnapshot, 2000);
   };
   fetchSnapshot();
@@ -110,10 +113,11 @@ $("form").addEventListener("submit", async (e) => {
   e.preventDefault();
   try {
     await api("PUT", `/api/v1/cameras/${encodeURIComponent(state.camera)}/dewarp`, state.cal);
-    $("status").textContent = t("dewarp.saved");
+    say("dewarp.saved");
+    state.calibrated = true;
     $("status").dataset.saved = "true";
   } catch (err) {
-    $("status").textContent = errorText(err);
+    say(null, errorText(err));
     delete $("status").dataset.saved;
   }
 });
