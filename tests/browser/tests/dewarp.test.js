@@ -76,6 +76,14 @@ function colour([r, g, b]) {
   return `rgb(${r},${g},${b})`;
 }
 
+/** The hue of a colour whatever its brightness (the pattern's squares are bright or dim). */
+function hue([r, g, b]) {
+  const m = Math.max(r, g, b);
+  if (m < 40) return "black";
+  const on = [r, g, b].map((x) => x > 0.6 * m);
+  return { "100": "red", "010": "green", "001": "blue", "110": "yellow", "111": "white" }[on.map(Number).join("")] ?? `rgb(${r},${g},${b})`;
+}
+
 const ceiling = { mount: "ceiling", center_x: 0.5, center_y: 0.5, radius: 0.28125, orientation: 0 };
 
 describe("fisheye dewarp", { timeout: 240000 }, () => {
@@ -135,21 +143,37 @@ describe("fisheye dewarp", { timeout: 240000 }, () => {
   it("a panoramic camera's wall tile opens on the panorama and switches views", async () => {
     const { page } = admin;
     await page.goto("/wall");
-    const tile = page.locator(".tile.panoramic").first();
+    // The east gate: the simulator's fisheye pattern, calibrated by the demo (orientation 45°).
+    const tile = page.locator(".tile.panoramic", { hasText: "East gate" });
     await tile.waitFor(timeout);
     assert.equal(await tile.getAttribute("data-view"), "panorama");
     await tile.locator("canvas.dewarp").waitFor(timeout);
     // Video arrives, and the canvas gets drawn from it: a canvas never drawn is transparent,
     // the dewarped picture opaque everywhere (black outside the circle).
-    await page.waitForFunction(() => {
-      const c = document.querySelector(".tile.panoramic canvas.dewarp");
-      const v = document.querySelector(".tile.panoramic video");
+    const id = await tile.getAttribute("data-camera");
+    await page.waitForFunction((id) => {
+      const c = document.querySelector(`.tile[data-camera="${id}"] canvas.dewarp`);
+      const v = document.querySelector(`.tile[data-camera="${id}"] video`);
       if (!c || !v || v.readyState < 2 || !c.width) return false;
       const gl = c.getContext("webgl2");
       const px = new Uint8Array(4 * c.width);
       gl.readPixels(0, Math.floor(c.height / 2), c.width, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
-      return px.every((x, i) => i % 4 !== 3 || x === 255);
-    }, null, { timeout: 30000 });
+      return px.every((x, i) => i % 4 !== 3 || x === 255) && v.currentTime > 0.5;
+    }, id, { timeout: 30000 });
+    // The live fisheye pattern, turned by the calibration's 45°: red from -45° to 45° of
+    // the panorama, then green, blue, yellow, a quarter each.
+    const bands = await page.evaluate((id) => {
+      const c = document.querySelector(`.tile[data-camera="${id}"] canvas.dewarp`);
+      const gl = c.getContext("webgl2");
+      return [0.0625, 0.25, 0.5, 0.75].map((u) => {
+        const px = new Uint8Array(4 * 9);
+        gl.readPixels(Math.floor(u * c.width), Math.floor(c.height * 0.45), 3, 3, gl.RGBA, gl.UNSIGNED_BYTE, px);
+        const avg = [0, 1, 2].map((k) => px.filter((_, i) => i % 4 === k).reduce((a, b) => a + b, 0) / 9);
+        return avg;
+      });
+    }, id);
+    console.log("live panorama bands:", JSON.stringify(bands));
+    assert.deepEqual(bands.map(hue), ["red", "green", "blue", "yellow"]);
     for (const lang of ["zh-CN", "en"]) {
       await page.evaluate((l) => { if (window.gwI18n.lang !== l) window.gwI18n.toggle(); }, lang);
       const suffix = lang === "en" ? "en" : "zh";
@@ -167,8 +191,7 @@ describe("fisheye dewarp", { timeout: 240000 }, () => {
     assert.notEqual(await page.locator(".tiles").getAttribute("data-layout"), "1");
     // PTZ: dragging pans.
     await tile.locator('.dewarp-views button[data-view="ptz"]').click();
-    const before = await page.evaluate(() => document.querySelector(".tile.panoramic canvas.dewarp").dataset.view);
-    assert.equal(before, "ptz");
+    assert.equal(await tile.locator("canvas.dewarp").getAttribute("data-view"), "ptz");
     const box = await tile.locator("canvas.dewarp").boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.down();
@@ -184,6 +207,7 @@ describe("fisheye dewarp", { timeout: 240000 }, () => {
     const cameras = await (await context.request.get("/api/v1/cameras")).json();
     const cam = cameras.find((c) => c.panoramic);
     await page.goto(`/calibrate?camera=${cam.id}`);
+    await page.evaluate(() => { if (window.gwI18n.lang !== "zh-CN") window.gwI18n.toggle(); });
     await page.waitForFunction(() => document.getElementById("snapshot").naturalWidth > 0, null, { timeout: 30000 });
     await page.locator("#overlay .centre").waitFor(timeout);
     const before = await (await context.request.get(`/api/v1/cameras/${cam.id}/dewarp`)).json();
@@ -202,7 +226,7 @@ describe("fisheye dewarp", { timeout: 240000 }, () => {
     assert.ok(after.center_y > before.center_y + 0.01, `${before.center_y} → ${after.center_y}`);
     await shot(page, "dewarp-calibrate-zh");
     await page.click("#lang");
-    await page.locator("html[lang=en]").waitFor(timeout);
+    await page.locator("html[lang=en]").waitFor({ state: "attached", ...timeout });
     await shot(page, "dewarp-calibrate-en");
     // A value out of range is refused by the hub, and said on the page.
     await page.fill("#radius", "3");
