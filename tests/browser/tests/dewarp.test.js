@@ -9,6 +9,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startDemo } from "../lib/hub.js";
 import { launch, loginAs, shot, DESKTOP, WEBGL } from "../lib/browser.js";
+import { assertAccessible } from "../lib/axe.js";
 
 let hub, browser, admin;
 const timeout = { timeout: 15000 };
@@ -225,9 +226,11 @@ describe("fisheye dewarp", { timeout: 240000 }, () => {
     assert.ok(after.center_x > before.center_x + 0.01, `${before.center_x} → ${after.center_x}`);
     assert.ok(after.center_y > before.center_y + 0.01, `${before.center_y} → ${after.center_y}`);
     await shot(page, "dewarp-calibrate-zh");
+    await assertAccessible(page, "calibrate, zh-CN");
     await page.click("#lang");
     await page.locator("html[lang=en]").waitFor({ state: "attached", ...timeout });
     await shot(page, "dewarp-calibrate-en");
+    await assertAccessible(page, "calibrate, en");
     // A value out of range is refused by the hub, and said on the page.
     await page.fill("#radius", "3");
     await page.click("#save");

@@ -17,7 +17,7 @@ const savedView = (id) => {
 export function attachDewarp(entry, video) {
   if (!entry.camera.panoramic || !dewarpSupported()) return;
   const id = entry.camera.id;
-  const canvas = el("canvas", { class: "dewarp", "aria-label": entry.camera.name });
+  const canvas = el("canvas", { class: "dewarp", role: "img", "aria-label": entry.camera.name });
   let dewarper;
   try {
     dewarper = new Dewarper(video, canvas, undefined, { view: savedView(id) });
