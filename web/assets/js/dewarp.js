@@ -157,18 +157,32 @@ export class Dewarper {
     this.draw();
   }
 
-  /** Starts drawing every frame the source shows. */
+  /** Starts drawing every frame the source shows: once per new video frame where the browser
+   *  says when one is shown (requestVideoFrameCallback), so a wall of 360° tiles costs one
+   *  draw per decoded frame and nothing while a camera is stalled; else every animation frame.
+   *  A resized canvas (a tile enlarged) is drawn again at once, even on a paused picture. */
   start() {
     if (this.running) return this;
     this.running = true;
-    const loop = () => { if (!this.running) return; this.draw(); this.raf = requestAnimationFrame(loop); };
-    loop();
+    const v = this.source;
+    if (typeof v.requestVideoFrameCallback === "function") {
+      const onFrame = () => { if (!this.running) return; this.draw(); this.vfc = v.requestVideoFrameCallback(onFrame); };
+      this.vfc = v.requestVideoFrameCallback(onFrame);
+    } else {
+      const loop = () => { if (!this.running) return; this.draw(); this.raf = requestAnimationFrame(loop); };
+      this.raf = requestAnimationFrame(loop);
+    }
+    this.resized = new ResizeObserver(() => this.draw());
+    this.resized.observe(this.canvas);
+    this.draw();
     return this;
   }
 
   stop() {
     this.running = false;
     cancelAnimationFrame(this.raf);
+    if (this.vfc != null) this.source.cancelVideoFrameCallback?.(this.vfc);
+    this.resized?.disconnect();
     this.unbind?.();
   }
 
