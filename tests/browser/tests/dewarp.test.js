@@ -143,6 +143,8 @@ describe("fisheye dewarp", { timeout: 240000 }, () => {
 
   it("a panoramic camera's wall tile opens on the panorama and switches views", async () => {
     const { page } = admin;
+    // No GPU here: allow SwiftShader for this screen (see dewarpSupported).
+    await page.evaluate(() => localStorage.setItem("gw.dewarp.software", "1"));
     await page.goto("/wall");
     // The east gate: the simulator's fisheye pattern, calibrated by the demo (orientation 45°).
     const tile = page.locator(".tile.panoramic", { hasText: "East gate" });

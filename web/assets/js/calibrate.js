@@ -63,7 +63,7 @@ async function load(id) {
   img.onload = () => {
     say(state.calibrated ? null : "dewarp.uncalibrated");
     draw();
-    if (dewarpSupported()) {
+    if (dewarpSupported({ software: true })) { // one drawing per snapshot
       preview?.stop();
       preview = new Dewarper(img, $("preview"), state.cal, { view: "panorama" });
       preview.draw();

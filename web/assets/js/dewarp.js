@@ -109,9 +109,19 @@ function compile(gl, type, source) {
   return s;
 }
 
-/** Whether this browser can dewarp (WebGL2). */
-export function dewarpSupported() {
-  try { return !!document.createElement("canvas").getContext("webgl2"); } catch { return false; }
+/** Whether this browser can dewarp (WebGL2). A software renderer (SwiftShader, llvmpipe: no
+ *  GPU) draws on the CPU the page runs on — measured on a 2-core wall, it starved the page's
+ *  own work — so it counts only with `software: true` (one-off drawings, or a screen set up
+ *  for it with localStorage `gw.dewarp.software` = "1"). */
+export function dewarpSupported({ software = false } = {}) {
+  try {
+    const gl = document.createElement("canvas").getContext("webgl2");
+    if (!gl) return false;
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    return software || !/swiftshader|llvmpipe|software/i.test(renderer);
+  } catch { return false; }
 }
 
 export class Dewarper {

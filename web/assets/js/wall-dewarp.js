@@ -1,7 +1,7 @@
 // A panoramic camera's wall tile: the fisheye straightened (dewarp.js) into a canvas over the
 // video, the panorama by default, with a small switcher (panorama / 2×180° / quad / PTZ /
 // raw). The video keeps playing underneath (hidden), so latency and stall detection are those
-// of any tile. Without WebGL2 the tile stays the raw fisheye.
+// of any tile. Without WebGL2 on a GPU the tile stays the raw fisheye (see dewarpSupported).
 import { Dewarper, VIEWS, dewarpSupported } from "./dewarp.js";
 import { get } from "./api.js";
 import { t } from "./i18n.js";
@@ -15,7 +15,7 @@ const savedView = (id) => {
 
 /** Adds dewarping to a tile entry ({tile, camera, ...}) whose <video> is `video`. */
 export function attachDewarp(entry, video) {
-  if (!entry.camera.panoramic || !dewarpSupported()) return;
+  if (!entry.camera.panoramic || !dewarpSupported({ software: localStorage.getItem("gw.dewarp.software") === "1" })) return;
   const id = entry.camera.id;
   const canvas = el("canvas", { class: "dewarp", role: "img", "aria-label": entry.camera.name });
   let dewarper;
