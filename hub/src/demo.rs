@@ -5,6 +5,7 @@
 //! second run reuses it and issues fresh device tokens so they can be printed again.
 
 use gridwatch_core::clock::Clock;
+use gridwatch_core::dewarp::DewarpCalibration;
 use gridwatch_store::{Store, StoreError};
 use serde_json::json;
 
@@ -198,13 +199,24 @@ pub async fn register_cameras(
                     .await?;
             }
             None => {
-                store
+                let camera = store
                     .create_camera(
                         from(json!({"name": name, "rtsp_url": url, "grid_id": grid,
                             "lat": lat, "lon": lon, "panoramic": panoramic})),
                         now,
                     )
                     .await?;
+                if *name == DEMO_CAMERAS[0].0 {
+                    // One calibrated 360° camera, so the wall's dewarped tile and the
+                    // calibration page have numbers that were set, not the default.
+                    let calibration = DewarpCalibration {
+                        orientation: 45.0,
+                        ..DewarpCalibration::default()
+                    };
+                    store
+                        .set_camera_dewarp(&camera.id, &calibration, now)
+                        .await?;
+                }
             }
         }
     }

@@ -295,6 +295,9 @@ async fn run_demo(mut config: Config) -> anyhow::Result<()> {
     let sim =
         match gridwatch_ingest::camsim::CamSim::start(gridwatch_ingest::camsim::CamSimConfig {
             cameras: demo::DEMO_CAMERAS.len(),
+            // The first (the east gate, calibrated by `demo::register_cameras`) is a 360°
+            // camera showing the fisheye test pattern.
+            source: gridwatch_ingest::camsim::SimSource::Fisheye(vec![1]),
             ..Default::default()
         }) {
             Ok(sim) => {

@@ -19,6 +19,7 @@ mod camera_outage;
 mod cameras;
 mod connections;
 mod deploy;
+mod dewarp;
 mod incidents;
 mod motion;
 mod mqtt;

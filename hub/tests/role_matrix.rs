@@ -199,9 +199,12 @@ async fn request_for(
     } else {
         existing(collection, fx)
     };
-    let body = match ep.method {
-        Method::PATCH => Some(patch_body(collection)),
-        Method::PUT if rest == "/motion" => Some(json!({"enabled": false})),
+    let body = match (&ep.method, rest) {
+        (&Method::PATCH, _) => Some(patch_body(collection)),
+        (&Method::PUT, "/motion") => Some(json!({"enabled": false})),
+        (&Method::PUT, "/dewarp") => Some(
+            json!({"mount": "ceiling", "center_x": 0.5, "center_y": 0.5, "radius": 0.3, "orientation": 0}),
+        ),
         _ => None,
     };
     // A download needs its range (the matrix's camera has recorded nothing).

@@ -12,6 +12,7 @@ pub mod change;
 pub mod clock;
 pub mod delivery;
 pub mod device;
+pub mod dewarp;
 pub mod event;
 pub mod geo;
 pub mod grid;

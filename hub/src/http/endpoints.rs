@@ -4,7 +4,8 @@
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
 use super::{
-    admin, auth, clips, incidents, live, motion, ops, recordings, reports, snapshot, sos, stream,
+    admin, auth, clips, dewarp, incidents, live, motion, ops, recordings, reports, snapshot, sos,
+    stream,
 };
 use crate::state::AppState;
 use axum::handler::Handler;
@@ -366,6 +367,21 @@ pub fn all() -> Vec<Endpoint> {
             "A current JPEG of the camera (503 until it has sent a picture); ?quality=main|sub",
             snapshot::snapshot,
         ),
+        ep(
+            Method::GET,
+            "/api/v1/cameras/{id}/dewarp",
+            VIDEO,
+            "The 360° camera's fisheye calibration (the default circle with calibrated: false until set)",
+            dewarp::get,
+        ),
+        ep(
+            Method::PUT,
+            "/api/v1/cameras/{id}/dewarp",
+            ADMIN,
+            "Set the fisheye calibration: mount, image circle (fractions of the frame), orientation; 400 names a bad field",
+            dewarp::put,
+        )
+        .body::<gridwatch_core::dewarp::DewarpCalibration>(),
         ep(
             Method::GET,
             "/api/v1/cameras/{id}/recordings",

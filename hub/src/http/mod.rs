@@ -8,6 +8,7 @@ pub mod cameras;
 pub mod client_addr;
 pub mod clips;
 pub mod connections;
+pub mod dewarp;
 pub mod download;
 pub mod endpoints;
 pub mod error;

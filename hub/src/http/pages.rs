@@ -1,4 +1,4 @@
-//! The embedded pages (`gridwatch-web`), served at `/`, `/wall`, `/console`, `/sos` and
+//! The embedded pages (`gridwatch-web`), served at `/`, `/wall`, `/console`, `/sos`, `/calibrate` and
 //! `/assets/…`.
 
 use crate::state::AppState;
@@ -16,6 +16,8 @@ pub fn router() -> Router<AppState> {
         .route("/wall", get(|| async { serve("wall.html") }))
         .route("/console", get(|| async { serve("console.html") }))
         .route("/sos", get(|| async { serve("sos.html") }))
+        // The admin's fisheye calibration of a 360° camera (?camera=ID).
+        .route("/calibrate", get(|| async { serve("calibrate.html") }))
         .route(
             "/assets/{*path}",
             get(|Path(path): Path<String>| async move { serve(&path) }),

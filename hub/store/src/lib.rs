@@ -15,6 +15,7 @@ mod changes;
 mod consoles;
 mod deadlines;
 mod devices;
+mod dewarp;
 mod error;
 mod events;
 mod evidence;

@@ -17,6 +17,7 @@
 //! race the server's own bookkeeping.
 
 mod camera;
+pub mod fisheye;
 mod pipeline;
 
 use std::path::PathBuf;
@@ -60,6 +61,10 @@ pub enum SimSource {
     /// played in a loop at `fps`, encoding nothing: for benchmarks. Its
     /// keyframe interval is the file's.
     H264File(PathBuf),
+    /// The cameras listed (1-based) show a still fisheye test pattern, as a 360° camera
+    /// would (see `fisheye.rs`), encoded live like the test pattern; the others the test
+    /// pattern.
+    Fisheye(Vec<usize>),
 }
 
 /// What to simulate.
@@ -184,6 +189,11 @@ impl CamSim {
                     path.display()
                 )));
             }
+        }
+        if let SimSource::Fisheye(_) = &config.source {
+            fisheye::ensure_frame(config.width, config.height).map_err(|e| {
+                CamSimError::Config(format!("cannot write the fisheye test frame: {e}"))
+            })?;
         }
         gst::init()?;
         let server = rtsp::RTSPServer::new();

@@ -25,7 +25,10 @@ pub(super) const FILE_PARSER: &str = "parse";
 /// the last one clients received, so the stream decodes cleanly on resume.
 pub(super) fn launch(config: &CamSimConfig, index: usize) -> String {
     match &config.source {
-        SimSource::TestPattern => test_pattern(config, index),
+        SimSource::Fisheye(cameras) if cameras.contains(&index) => {
+            super::fisheye::launch(config, index)
+        }
+        SimSource::TestPattern | SimSource::Fisheye(_) => test_pattern(config, index),
         SimSource::H264File(path) => h264_file(path, config.fps),
     }
 }
@@ -53,23 +56,32 @@ fn h264_file(path: &Path, fps: u32) -> String {
 
 fn test_pattern(config: &CamSimConfig, index: usize) -> String {
     let CamSimConfig {
-        width,
-        height,
-        fps,
+        width, height, fps, ..
+    } = *config;
+    format!(
+        "( videotestsrc is-live=true pattern=ball \
+           ! video/x-raw,width={width},height={height},framerate={fps}/1 \
+           ! {} )",
+        overlay_and_encode(config, &format!("cam{index}"))
+    )
+}
+
+/// What follows a camera's raw picture: `label` and the wall clock burnt in, the stall
+/// valve, the encoder and the payloader (shared by every encoded source).
+pub(super) fn overlay_and_encode(config: &CamSimConfig, label: &str) -> String {
+    let CamSimConfig {
         key_int,
         bitrate_kbps,
         ..
     } = *config;
     format!(
-        "( videotestsrc is-live=true pattern=ball \
-           ! video/x-raw,width={width},height={height},framerate={fps}/1 \
-           ! clockoverlay text=\"cam{index}\" halignment=left valignment=top \
+        "clockoverlay text=\"{label}\" halignment=left valignment=top \
                shaded-background=true time-format=\"%H:%M:%S\" \
            ! valve name={STALL_VALVE} drop=false \
            ! videoconvert \
            ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_int} \
                bitrate={bitrate_kbps} threads=1 \
-           ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+           ! rtph264pay name=pay0 pt=96 config-interval=-1"
     )
 }
 

@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 export const SHOTS = resolve(process.env.SCREENSHOTS_DIR || join(here, "../screenshots"));
 
-export async function launch() {
+/** `extraArgs`: more Chromium flags, e.g. WEBGL for the fisheye tests. */
+export async function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
@@ -17,9 +18,13 @@ export async function launch() {
       "--no-sandbox",
       "--disable-dev-shm-usage",
       "--disable-gpu",
+      ...extraArgs,
     ],
   });
 }
+
+/** WebGL2 without a GPU (SwiftShader through ANGLE), for the fisheye dewarp tests. */
+export const WEBGL = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader"];
 
 export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
 export const DESKTOP = { viewport: { width: 1440, height: 900 } };

@@ -7,6 +7,7 @@
 import { LivePlayer } from "./live.js";
 import { PlaybackPlayer } from "./playback.js";
 import { CameraTimeline } from "./wall-timeline.js";
+import { attachDewarp, detachDewarp, relabelDewarp } from "./wall-dewarp.js";
 import { t } from "./i18n.js";
 import { el } from "./format.js";
 import { svg } from "./svg.js";
@@ -66,7 +67,7 @@ export class TileWall {
       if (!ids.has(id)) {
         this.showLatency(tile, false);
         tile.timeline?.stop();
-        tile.player.stop(); tile.tile.remove(); this.tiles.delete(id);
+        detachDewarp(tile); tile.player.stop(); tile.tile.remove(); this.tiles.delete(id);
       }
     }
     if (!this.cameras.length) {
@@ -108,6 +109,7 @@ export class TileWall {
     tile.addEventListener("click", toggle);
     tile.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
     this.tiles.set(cam.id, entry);
+    attachDewarp(entry, video);
     entry.player.start();
     return entry;
   }
@@ -221,6 +223,7 @@ export class TileWall {
       entry.meter.title = t("cam.latency");
       entry.meter.setAttribute("aria-label", t("cam.latency"));
       entry.timeline?.relabel();
+      relabelDewarp(entry);
     }
     this.root.querySelector(".empty")?.replaceChildren(t("cam.none"));
   }

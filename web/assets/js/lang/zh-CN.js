@@ -23,6 +23,8 @@ export default {
   "event.post.online": "警务室上线", "event.post.offline": "警务室离线",
   "cam.online": "在线", "cam.offline": "设备离线", "cam.connecting": "连接中", "cam.unknown": "未知",
   "cam.unsupported": "摄像头视频格式不支持", "cam.unplayable": "浏览器不支持此视频格式",
+  "dewarp.views": "鱼眼视图", "dewarp.view.panorama": "360°全景", "dewarp.view.dual": "双180°视图", "dewarp.view.quad": "四分屏90°视图", "dewarp.view.ptz": "虚拟云台：拖动转动，滚轮缩放", "dewarp.view.raw": "原始鱼眼画面", "dewarp.short.panorama": "360°", "dewarp.short.dual": "2×180°", "dewarp.short.quad": "4×90°", "dewarp.short.ptz": "云台", "dewarp.short.raw": "原始", "dewarp.title": "鱼眼校正", "dewarp.mount": "安装方式", "dewarp.mount.ceiling": "吸顶", "dewarp.mount.wall": "壁装", "dewarp.mount.floor": "地面", "dewarp.orientation": "方向（度）", "dewarp.radius": "圆半径", "dewarp.help": "拖动圆心移动圆，拖动圆边调整大小，使圆与画面边缘重合。", "dewarp.save": "保存校正", "dewarp.saved": "校正已保存", "dewarp.uncalibrated": "尚未校正：显示默认圆", "dewarp.camera": "摄像头", "dewarp.no_snapshot": "该摄像头暂无画面",
+  "field.center_x": "圆心（横向）", "field.center_y": "圆心（纵向）", "field.radius": "圆半径", "field.orientation": "方向", "field.mount": "安装方式",
   "cam.stalled": "画面中断", "cam.auth_failed": "摄像头认证失败", "cam.none": "没有摄像头", "cam.focus": "单击放大，再次单击还原", "cam.latency": "显示画面延迟（摄像头到屏幕）",
   "wall.layout": "画面布局", "wall.fullscreen": "全屏", "wall.alerts": "警情", "wall.no_alerts": "当前没有未结警情",
   "wall.new_sos": "新的一键报警！",
