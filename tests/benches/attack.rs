@@ -6,7 +6,7 @@
 //! 2. as the demo admin, registers `ATTACK_BUTTONS` (300) panic buttons;
 //! 3. **quiet**: each button presses SOS once, 4 at a time; `/healthz` is asked every 200 ms;
 //! 4. **attack**, all at once and kept up while measuring:
-//!    from another address (127.0.0.2) than the residents' presses (127.0.0.1):
+//!    from other addresses (127.0.0.2–4, one per kind) than the residents' presses (127.0.0.1):
 //!    - `ATTACK_SLOWLORIS` (10,000) connections sending a request head a byte a second,
 //!      reopened when the hub closes them;
 //!    - `ATTACK_STREAMS` (1,000) stream sockets with `since=0` on the demo resident's login,
@@ -204,12 +204,14 @@ struct Outcomes {
     closed_by_hub: AtomicUsize,
 }
 
-/// A connection from 127.0.0.2: the attacker is another address than the residents pressing
-/// SOS (from 127.0.0.1), as it would be on a real network; with a small receive buffer, as an
-/// attacker holding many sockets would choose.
-async fn attacker_socket(addr: &str) -> std::io::Result<tokio::net::TcpStream> {
+/// A connection from `from` (127.0.0.2 to .4, one per kind of attack): the attackers are other
+/// addresses than the residents pressing SOS (from 127.0.0.1), as on a real network, and each
+/// kind is measured against the hub's own limits rather than against the per-address share
+/// another kind has already used up; with a small receive buffer, as an attacker holding many
+/// sockets would choose.
+async fn attacker_socket(addr: &str, from: &str) -> std::io::Result<tokio::net::TcpStream> {
     let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind("127.0.0.2:0".parse().unwrap())?;
+    socket.bind(format!("{from}:0").parse().unwrap())?;
     let _ = socket.set_recv_buffer_size(4096);
     socket.connect(addr.parse().unwrap()).await
 }
@@ -217,7 +219,7 @@ async fn attacker_socket(addr: &str) -> std::io::Result<tokio::net::TcpStream> {
 /// One slow client: a request head a byte a second; when the hub closes it, another.
 async fn slowloris(addr: String, stop: Arc<AtomicBool>, out: Arc<Outcomes>) {
     while !stop.load(Ordering::Relaxed) {
-        let Ok(mut tcp) = attacker_socket(&addr).await else {
+        let Ok(mut tcp) = attacker_socket(&addr, "127.0.0.4").await else {
             out.refused.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
@@ -241,14 +243,14 @@ async fn slowloris(addr: String, stop: Arc<AtomicBool>, out: Arc<Outcomes>) {
 }
 
 /// One WebSocket never read: open, then hold until `stop`.
-async fn unread_socket(url: String, stop: Arc<AtomicBool>, out: Arc<Outcomes>) {
+async fn unread_socket(url: String, from: &'static str, stop: Arc<AtomicBool>, out: Arc<Outcomes>) {
     let addr = url
         .trim_start_matches("ws://")
         .split('/')
         .next()
         .unwrap()
         .to_string();
-    let Ok(tcp) = attacker_socket(&addr).await else {
+    let Ok(tcp) = attacker_socket(&addr, from).await else {
         out.refused.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -362,11 +364,21 @@ async fn main() {
     let ws = format!("ws://127.0.0.1:{port}");
     for _ in 0..streams {
         let url = format!("{ws}/api/v1/stream?since=0&token={resident}");
-        attackers.spawn(unread_socket(url, stop.clone(), stream_out.clone()));
+        attackers.spawn(unread_socket(
+            url,
+            "127.0.0.2",
+            stop.clone(),
+            stream_out.clone(),
+        ));
     }
     for _ in 0..lives {
         let url = format!("{ws}/api/v1/cameras/{camera}/live?token={duty}");
-        attackers.spawn(unread_socket(url, stop.clone(), live_out.clone()));
+        attackers.spawn(unread_socket(
+            url,
+            "127.0.0.3",
+            stop.clone(),
+            live_out.clone(),
+        ));
     }
     // The sockets first (a flood from their address would leave them only SOS-only
     // connections), then the slow clients.
