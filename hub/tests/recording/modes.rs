@@ -178,12 +178,4 @@ async fn record_mode_is_set_through_the_api_and_applied_at_once(backend: Backend
     running.task.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn record_mode_is_set_through_the_api_and_applied_at_once_sqlite() {
-    record_mode_is_set_through_the_api_and_applied_at_once(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn record_mode_is_set_through_the_api_and_applied_at_once_postgres() {
-    record_mode_is_set_through_the_api_and_applied_at_once(Backend::Postgres).await;
-}
+served_on_both!(record_mode_is_set_through_the_api_and_applied_at_once);

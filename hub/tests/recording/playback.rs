@@ -259,22 +259,6 @@ async fn playback_across_an_outage(backend: Backend) {
     running.task.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn playback_across_an_outage_sqlite() {
-    playback_across_an_outage(Backend::Sqlite).await;
-}
+served_on_both!(playback_across_an_outage);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn playback_across_an_outage_postgres() {
-    playback_across_an_outage(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn playback_lists_spans_and_serves_ranges_sqlite() {
-    playback_lists_spans_and_serves_ranges(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn playback_lists_spans_and_serves_ranges_postgres() {
-    playback_lists_spans_and_serves_ranges(Backend::Postgres).await;
-}
+served_on_both!(playback_lists_spans_and_serves_ranges);

@@ -257,12 +257,4 @@ async fn playback_over_the_live_path(backend: Backend) {
     running.task.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn playback_over_the_live_path_sqlite() {
-    playback_over_the_live_path(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn playback_over_the_live_path_postgres() {
-    playback_over_the_live_path(Backend::Postgres).await;
-}
+served_on_both!(playback_over_the_live_path);

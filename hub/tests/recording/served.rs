@@ -192,12 +192,4 @@ async fn dirs_id(store: &Store) -> String {
         .clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_served_hub_records_its_cameras_sqlite() {
-    a_served_hub_records_its_cameras(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_served_hub_records_its_cameras_postgres() {
-    a_served_hub_records_its_cameras(Backend::Postgres).await;
-}
+served_on_both!(a_served_hub_records_its_cameras);
