@@ -48,14 +48,18 @@ pub async fn start(
     // Recording (when configured) is repaired against the index before any camera starts.
     let recorder = crate::recording::open_recorder(&config.recording, &store).await;
     let state = AppState::with_recorder(store, Arc::new(SystemClock), config, recorder);
-    spawn_housekeeping(state.clone());
-    crate::recording::retention::spawn(state.clone());
-    crate::recording::evidence::spawn(state.clone());
-    crate::incidents::response_check::spawn(state.clone());
-    crate::incidents::watchdog::spawn(state.clone());
+    spawn_housekeeping(state.store.clone(), state.clock.clone(), &state.lifecycle);
+    crate::recording::retention::spawn(state.recording.clone());
+    crate::recording::evidence::spawn(state.recording.clone());
+    crate::incidents::response_check::spawn(state.incidents.clone());
+    crate::incidents::watchdog::spawn(state.incidents.clone());
     // Panic buttons over MQTT, when configured; stopped after the HTTP side has drained.
-    let mqtt = crate::mqtt::spawn(state.clone())?;
-    crate::stream::spawn(&state).await?;
+    let mqtt = crate::mqtt::spawn(
+        &state.config.mqtt,
+        state.incidents.clone(),
+        &state.mqtt,
+        &state.metrics,
+    )?;
     // Notifications off the console (issue 18): the outbox worker, named like the stream's node.
     let notifier = crate::notify::Notifier::new(
         state.store.clone(),
@@ -65,10 +69,10 @@ pub async fn start(
         &state.metrics,
     )
     .map_err(|e| anyhow::anyhow!("notify: {e}"))?;
-    state.stream.set_notify_failing(notifier.failing());
+    state.start_stream(Some(notifier.failing())).await?;
     crate::notify::worker::spawn(std::sync::Arc::new(notifier), &state.lifecycle);
     // The cameras of the store, their health monitor and resync; sessions stop at shutdown.
-    crate::cameras::start(&state).await;
+    crate::cameras::start(&state.cameras).await;
     let cameras = state.cameras.clone();
     let recorder = state.recording.recorder().cloned();
     let lifecycle = state.lifecycle.clone();
@@ -159,25 +163,28 @@ fn connection_limits(http: &crate::config::HttpConfig) -> crate::http::connectio
 pub const IDEMPOTENCY_KEY_HOURS: i64 = 24;
 
 /// Periodic chores: forgetting expired sessions and old idempotency keys.
-fn spawn_housekeeping(state: AppState) {
-    let lifecycle = state.lifecycle.clone();
+fn spawn_housekeeping(
+    store: Store,
+    clock: Arc<dyn gridwatch_core::clock::Clock>,
+    lifecycle: &crate::lifecycle::Lifecycle,
+) {
     lifecycle.spawn_service(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;
-            match state.store.purge_expired_sessions(state.now()).await {
+            match store.purge_expired_sessions(clock.now()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "expired sessions forgotten"),
                 Err(e) => tracing::warn!(error = %e, "could not purge sessions"),
             }
-            let before = state.now() - chrono::Duration::hours(IDEMPOTENCY_KEY_HOURS);
-            match state.store.purge_idempotency_keys(before).await {
+            let before = clock.now() - chrono::Duration::hours(IDEMPOTENCY_KEY_HOURS);
+            match store.purge_idempotency_keys(before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(keys = n, "old idempotency keys forgotten"),
                 Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
             }
-            let before = state.now() - chrono::Duration::days(7);
-            match state.store.purge_notify_outbox(before).await {
+            let before = clock.now() - chrono::Duration::days(7);
+            match store.purge_notify_outbox(before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "expanded notification outbox rows forgotten"),
                 Err(e) => tracing::warn!(error = %e, "could not purge the notification outbox"),

@@ -1,4 +1,7 @@
-//! What every request handler shares.
+//! What every request handler shares: axum's state, and nothing else's. The components are
+//! handles that own what they use and were given each other when this was built
+//! ([`AppState::with_recorder`]); nothing below the HTTP edge and the server's assembly
+//! imports this.
 
 use crate::config::Config;
 use crate::incidents::Incidents;
@@ -18,7 +21,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub throttle: Arc<LoginThrottle>,
     /// The incident core: response policy, SOS limit, timer wake-up, incident metrics.
-    pub incidents: Arc<Incidents>,
+    pub incidents: Incidents,
     /// The real-time stream: ordered delivery of committed events to the consoles.
     pub stream: Arc<crate::stream::Stream>,
     /// The cameras: the ingest's registry, snapshots, camera settings.
@@ -49,20 +52,47 @@ impl AppState {
     ) -> AppState {
         let throttle = LoginThrottle::new(config.auth.throttle());
         let metrics = Metrics::new();
+        let lifecycle = crate::lifecycle::Lifecycle::default();
         // `Config::load` has checked the windows; a config built in code falls back to the
         // centre's default promise rather than running without one.
         let policy = config.response.policy().unwrap_or_else(|e| {
             tracing::error!(error = %e, "using the default response windows");
             Default::default()
         });
-        let incidents = Incidents::new(policy, &metrics);
-        let stream = crate::stream::Stream::new(config.stream.clone(), &metrics);
+        // Each component is a handle given what it uses, in dependency order: the incident
+        // core first, the stream on it, the cameras on both.
+        let incidents = Incidents::new(
+            store.clone(),
+            clock.clone(),
+            policy,
+            &metrics,
+            lifecycle.clone(),
+        );
+        let receipts = crate::stream::Receipts {
+            wait_seconds: config.response.receipt_seconds,
+            escalate_undelivered: config.response.escalate_undelivered,
+        };
+        let stream = Arc::new(crate::stream::Stream::new(
+            config.stream.clone(),
+            receipts,
+            incidents.clone(),
+            &metrics,
+        ));
         let recording = Arc::new(crate::recording::RecordingHub::new(
             &config,
             recorder.clone(),
+            store.clone(),
+            clock.clone(),
+            lifecycle.clone(),
             &metrics,
         ));
-        let cameras = Arc::new(crate::cameras::CameraHub::new(&config.cameras, recorder));
+        let cameras = Arc::new(crate::cameras::CameraHub::new(
+            &config.cameras,
+            recorder,
+            incidents.clone(),
+            stream.clone(),
+            &metrics,
+        ));
         AppState {
             store,
             clock,
@@ -70,13 +100,26 @@ impl AppState {
             metrics: Arc::new(metrics),
             throttle: Arc::new(throttle),
             sockets: Arc::default(),
-            incidents: Arc::new(incidents),
-            stream: Arc::new(stream),
+            incidents,
+            stream,
             cameras,
             mqtt: Default::default(),
             recording,
-            lifecycle: Default::default(),
+            lifecycle,
         }
+    }
+
+    /// Starts the stream's tasks with this hub's health sources (the recording's directories;
+    /// `notify_failing` when the notification worker runs).
+    pub async fn start_stream(
+        &self,
+        notify_failing: Option<Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>>,
+    ) -> anyhow::Result<()> {
+        let health = crate::stream::HealthSources {
+            notify_failing,
+            recording: Some(self.recording.clone()),
+        };
+        crate::stream::spawn(&self.stream, health).await
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -18,7 +18,7 @@ on_both!(an_open_outage_is_raised_once, |hub: Hub| async move {
     let c = community(&hub).await;
     let cam = &c.cams[0];
     let t0 = common::t0();
-    let first = raise_camera_offline(&hub.state, cam, t0, "no frames")
+    let first = raise_camera_offline(&hub.state.cameras, cam, t0, "no frames")
         .await
         .unwrap()
         .expect("an enabled camera");
@@ -27,16 +27,21 @@ on_both!(an_open_outage_is_raised_once, |hub: Hub| async move {
     assert_eq!(first.incident.grid_id.as_deref(), Some(c.g1.as_str()));
 
     // The same outage again (a retry): nothing new.
-    let again = raise_camera_offline(&hub.state, cam, t0, "no frames")
+    let again = raise_camera_offline(&hub.state.cameras, cam, t0, "no frames")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(again.outcome, RaiseOutcome::Replayed);
     // Another node, or a restart, sees it with another start: a repeat on the open incident.
-    let other = raise_camera_offline(&hub.state, cam, t0 + Duration::seconds(40), "no frames")
-        .await
-        .unwrap()
-        .unwrap();
+    let other = raise_camera_offline(
+        &hub.state.cameras,
+        cam,
+        t0 + Duration::seconds(40),
+        "no frames",
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(other.outcome, RaiseOutcome::Repeated);
     assert_eq!(other.incident.id, first.incident.id);
 
@@ -49,17 +54,24 @@ on_both!(an_open_outage_is_raised_once, |hub: Hub| async move {
         Some(json!({"reason": "fixed"})),
     )
     .await;
-    let next = raise_camera_offline(&hub.state, cam, t0 + Duration::hours(1), "no frames")
-        .await
-        .unwrap()
-        .unwrap();
+    let next = raise_camera_offline(
+        &hub.state.cameras,
+        cam,
+        t0 + Duration::hours(1),
+        "no frames",
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(next.outcome, RaiseOutcome::Raised);
     assert_ne!(next.incident.id, first.incident.id);
     // A disabled camera raises nothing.
-    assert!(raise_camera_offline(&hub.state, &c.cams[3], t0, "x")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        raise_camera_offline(&hub.state.cameras, &c.cams[3], t0, "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
 });
 
 on_both!(
@@ -68,7 +80,7 @@ on_both!(
         let c = community(&hub).await;
         let cam = c.cams[0].clone();
         // Nothing answers at its URL: the hub sees it offline at t0 and records when that began.
-        gridwatch_hub::cameras::start(&hub.state).await;
+        gridwatch_hub::cameras::start(&hub.state.cameras).await;
         let t0 = hub.state.now();
         let store = hub.state.store.clone();
         let began = wait_for(|| {
@@ -89,7 +101,7 @@ on_both!(
             std::sync::Arc::new(hub.clock.clone()),
             (*hub.state.config).clone(),
         );
-        gridwatch_hub::cameras::start(&restarted).await;
+        gridwatch_hub::cameras::start(&restarted.cameras).await;
         let raised = wait_for(|| {
             let store = store.clone();
             let cam = cam.clone();

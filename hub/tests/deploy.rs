@@ -33,10 +33,15 @@ async fn the_dashboard_and_the_alerts_read_metrics_the_hub_registers() {
     config.mqtt.host = "127.0.0.1".into();
     config.mqtt.port = 1;
     let hub = Hub::with_config(Backend::Sqlite, config).await;
-    let bridge = mqtt::spawn(hub.state.clone())
-        .unwrap()
-        .expect("MQTT is configured");
-    gridwatch_hub::cameras::start(&hub.state).await;
+    let bridge = mqtt::spawn(
+        &hub.state.config.mqtt,
+        hub.state.incidents.clone(),
+        &hub.state.mqtt,
+        &hub.state.metrics,
+    )
+    .unwrap()
+    .expect("MQTT is configured");
+    gridwatch_hub::cameras::start(&hub.state.cameras).await;
     let registered: HashSet<String> = hub.state.metrics.names().into_iter().collect();
     assert!(
         registered.contains("gridwatch_mqtt_connected"),

@@ -94,7 +94,10 @@ on_both!(
             area: 0.3,
         };
         // Off by default: nothing.
-        assert!(raise_motion(&hub.state, &detected).await.unwrap().is_none());
+        assert!(raise_motion(&hub.state.cameras, &detected)
+            .await
+            .unwrap()
+            .is_none());
 
         let a = hub
             .call(
@@ -107,10 +110,13 @@ on_both!(
             .await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
         // t0 is 08:00 UTC, 16:00 in Shanghai: disarmed.
-        assert!(raise_motion(&hub.state, &detected).await.unwrap().is_none());
+        assert!(raise_motion(&hub.state.cameras, &detected)
+            .await
+            .unwrap()
+            .is_none());
         // 14:30 UTC is 22:30 in Shanghai: armed.
         hub.clock.advance(Duration::minutes(6 * 60 + 30));
-        let raised = raise_motion(&hub.state, &detected)
+        let raised = raise_motion(&hub.state.cameras, &detected)
             .await
             .unwrap()
             .expect("armed at night");
@@ -122,6 +128,9 @@ on_both!(
         assert_eq!(inc.deadline_at - inc.created_at, Duration::minutes(15));
         // 22:00 UTC is 06:00 in Shanghai: disarmed again.
         hub.clock.advance(Duration::minutes(7 * 60 + 30));
-        assert!(raise_motion(&hub.state, &detected).await.unwrap().is_none());
+        assert!(raise_motion(&hub.state.cameras, &detected)
+            .await
+            .unwrap()
+            .is_none());
     }
 );

@@ -77,9 +77,14 @@ async fn hub_with_mqtt(backend: Backend) -> (Hub, String) {
 
 /// Starts the hub's bridge and waits until it is subscribed.
 async fn start_bridge(hub: &Hub) -> Bridge {
-    let bridge = mqtt::spawn(hub.state.clone())
-        .expect("valid [mqtt]")
-        .expect("MQTT configured");
+    let bridge = mqtt::spawn(
+        &hub.state.config.mqtt,
+        hub.state.incidents.clone(),
+        &hub.state.mqtt,
+        &hub.state.metrics,
+    )
+    .expect("valid [mqtt]")
+    .expect("MQTT configured");
     assert!(
         bridge.wait_subscribed(WAIT).await,
         "the bridge did not subscribe on the broker"
@@ -613,7 +618,14 @@ async fn mqtt_is_off_unless_configured() {
     assert!(!c.mqtt.enabled());
     assert_eq!(c.mqtt, gridwatch_hub::config::MqttConfig::default());
     let hub = Hub::new(Backend::Sqlite).await;
-    assert!(mqtt::spawn(hub.state.clone()).unwrap().is_none());
+    assert!(mqtt::spawn(
+        &hub.state.config.mqtt,
+        hub.state.incidents.clone(),
+        &hub.state.mqtt,
+        &hub.state.metrics,
+    )
+    .unwrap()
+    .is_none());
     let metrics = hub.call(Method::GET, "/metrics", None, None).await.body;
     assert!(!metrics.as_str().unwrap().contains("gridwatch_mqtt_"));
     let ready = hub.call(Method::GET, "/readyz", None, None).await;
@@ -895,29 +907,29 @@ async fn a_press_delivered_again_without_an_id_is_not_recorded_twice() {
     again.dup = true;
 
     assert_eq!(
-        outcome(handle(&hub.state, &topics, &first).await),
+        outcome(handle(&hub.state.incidents, &topics, &first).await),
         Outcome::Sos
     );
     assert_eq!(
-        outcome(handle(&hub.state, &topics, &again).await),
+        outcome(handle(&hub.state.incidents, &topics, &again).await),
         Outcome::Replay
     );
     let list = incidents(&hub, &c).await;
     assert_eq!((list.len(), &list[0]["repeat_count"]), (1, &json!(0)));
 
     assert_eq!(
-        outcome(handle(&hub.state, &topics, &first).await),
+        outcome(handle(&hub.state.incidents, &topics, &first).await),
         Outcome::Repeat
     );
     assert_eq!(
-        outcome(handle(&hub.state, &topics, &again).await),
+        outcome(handle(&hub.state.incidents, &topics, &again).await),
         Outcome::Replay
     );
     assert_eq!(incidents(&hub, &c).await[0]["repeat_count"], 1);
 
     hub.clock.advance(chrono::Duration::seconds(121));
     assert_eq!(
-        outcome(handle(&hub.state, &topics, &again).await),
+        outcome(handle(&hub.state.incidents, &topics, &again).await),
         Outcome::Sos
     );
     assert_eq!(incidents(&hub, &c).await.len(), 2);

@@ -327,10 +327,14 @@ on_both!(
             Arc::new(clock.clone()),
             Config::default(),
         );
-        let r = tick(&restarted).await.unwrap();
+        let r = tick(&restarted.incidents).await.unwrap();
         // ack_due (escalated to p2, re-armed for 22 min), at_risk, breach.
         assert_eq!((r.fired, r.acted, r.next_due), (3, 3, Some(at(22))));
-        assert_eq!(tick(&restarted).await.unwrap().fired, 0, "each fired once");
+        assert_eq!(
+            tick(&restarted.incidents).await.unwrap().fired,
+            0,
+            "each fired once"
+        );
         let t = timeline(&hub, &c.duty, &id).await;
         assert_eq!(
             t,
@@ -345,7 +349,7 @@ on_both!(
         );
         clock.set(at(22));
         assert_eq!(
-            tick(&restarted).await.unwrap().fired,
+            tick(&restarted.incidents).await.unwrap().fired,
             1,
             "p2 did not answer either"
         );
@@ -425,7 +429,7 @@ async fn two_hubs_on_one_postgres_fire_every_deadline_once() {
     let mut total = 0;
     for minute in [2, 4, 10, 15] {
         clock.set(at(minute));
-        let (x, y) = tokio::join!(tick(&a), tick(&b));
+        let (x, y) = tokio::join!(tick(&a.incidents), tick(&b.incidents));
         let (x, y) = (x.unwrap(), y.unwrap());
         assert_eq!(x.failed + y.failed, 0);
         total += x.fired + y.fired;

@@ -169,7 +169,7 @@ on_both!(
             .await
             .unwrap();
         let raise = raise_sos(
-            &hub.state,
+            &hub.state.incidents,
             SosCaller::Device(button),
             Default::default(),
             vec![],

@@ -668,7 +668,7 @@ on_both!(
         // The engine's own loop (not a test's tick), on the manual clock.
         let c = community(&hub).await;
         let base = hub.listen().await;
-        gridwatch_hub::incidents::response_check::spawn(hub.state.clone());
+        gridwatch_hub::incidents::response_check::spawn(hub.state.incidents.clone());
         let (_p1, _) = connect(&base, &c.r1).await;
         let (mut duty, _) = connect(&base, &c.duty).await;
         let inc = sos_in(&hub, &c.g1, IN_G1).await;
@@ -700,11 +700,17 @@ on_both!(
         sos_in(&hub, &c.g1, IN_G1).await;
         // The engine is not running (no loop here): the acknowledgement deadline passes unfired.
         hub.clock.advance(chrono::Duration::minutes(3));
-        assert!(watchdog::check(&hub.state).await.unwrap().is_some());
+        assert!(watchdog::check(&hub.state.incidents)
+            .await
+            .unwrap()
+            .is_some());
         assert_eq!(next_health(&mut duty).await, "stalled");
         // It catches up: told again.
-        response_check::tick(&hub.state).await.unwrap();
-        assert!(watchdog::check(&hub.state).await.unwrap().is_none());
+        response_check::tick(&hub.state.incidents).await.unwrap();
+        assert!(watchdog::check(&hub.state.incidents)
+            .await
+            .unwrap()
+            .is_none());
         assert_eq!(next_health(&mut duty).await, "ok");
     }
 );
@@ -785,6 +791,24 @@ async fn closed_within(ws: &mut RawWs, within: Duration) -> (u16, String) {
     .await;
     close.unwrap_or_else(|_| panic!("still open after {within:?}"))
 }
+
+// A client message larger than the stream reads gets a close frame saying so (1009), not a
+// reset connection; the client may connect again at once.
+on_both!(
+    an_oversized_client_message_is_closed_with_1009,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        let base = hub.listen().await;
+        let mut ws = open_ws(&base, "/api/v1/stream", &c.duty).await;
+        ws.send(Ws::Text("x".repeat(64 * 1024).into()))
+            .await
+            .unwrap();
+        let (code, reason) = closed_within(&mut ws, Duration::from_secs(5)).await;
+        assert_eq!((code, reason.as_str()), (1009, "message too big"));
+        let (again, _) = connect(&base, &c.duty).await;
+        assert!(again.last_seq().is_some(), "a new socket is served");
+    }
+);
 
 /// Within a second's check interval, and a little: the time a closed session may go on.
 const CHECKED_WITHIN: Duration = Duration::from_secs(4);
@@ -1025,9 +1049,7 @@ async fn an_event_whose_incident_cannot_be_read_is_not_published_bare(backend: B
     use gridwatch_core::event::{Actor, EventType};
     let hub = Hub::new(backend).await;
     let c = community(&hub).await;
-    gridwatch_hub::stream::spawn(&hub.state)
-        .await
-        .expect("stream starts");
+    hub.state.start_stream(None).await.expect("stream starts");
     let mut delivered = hub.state.stream.subscribe();
     let a = common::community::sos(&hub, &c.button, None).await;
     assert_eq!(a.status, axum::http::StatusCode::CREATED, "{}", a.body);
@@ -1065,10 +1087,7 @@ async fn an_event_whose_incident_cannot_be_read_is_not_published_bare(backend: B
     let kind = gridwatch_store::testing::corrupt_incident(store, &id)
         .await
         .unwrap();
-    hub.state
-        .stream
-        .publish_events(store, vec![receipt.clone()])
-        .await;
+    hub.state.stream.publish_events(vec![receipt.clone()]).await;
     // Not delivered bare (the sequencer keeps trying the log meanwhile, and fails the same way).
     // Events committed before it (the SOS's own, still arriving) may come; nothing bare, and
     // not the receipt.

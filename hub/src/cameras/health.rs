@@ -10,8 +10,9 @@
 //! The outage's start is kept in the database (`camera_outages`), so that time counts from when
 //! the outage really began, also across a restart of the hub or on another node.
 
+use super::CameraHub;
 use crate::incidents::routing::route;
-use crate::state::AppState;
+use crate::incidents::Incidents;
 use chrono::{DateTime, Utc};
 use gridwatch_core::camera::Camera;
 use gridwatch_core::change::Raise;
@@ -23,6 +24,7 @@ use gridwatch_ingest::{Quality, StatusEvent, StreamState, StreamStatus};
 use gridwatch_store::{RaiseRequest, Raised, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
@@ -68,7 +70,7 @@ struct Outage {
 }
 
 struct Monitor {
-    state: AppState,
+    hub: Arc<CameraHub>,
     /// What was last reported of each camera: its health, and whether it was off because it
     /// is disabled (enabled again while still down, it is reported anew: now it is an outage).
     reported: HashMap<String, (Health, bool)>,
@@ -77,15 +79,15 @@ struct Monitor {
 
 /// Follows the registry's status changes from now on. Call it before the cameras start, so
 /// that their first changes are seen.
-pub fn spawn(state: AppState) {
-    let events = state.cameras.registry.events();
-    let lifecycle = state.lifecycle.clone();
-    lifecycle.spawn_service(run(state, events));
+pub fn spawn(hub: Arc<CameraHub>) {
+    let events = hub.registry.events();
+    let lifecycle = hub.lifecycle().clone();
+    lifecycle.spawn_service(run(hub, events));
 }
 
-async fn run(state: AppState, mut events: tokio::sync::broadcast::Receiver<StatusEvent>) {
+async fn run(hub: Arc<CameraHub>, mut events: tokio::sync::broadcast::Receiver<StatusEvent>) {
     let mut m = Monitor {
-        state,
+        hub,
         reported: HashMap::new(),
         outages: HashMap::new(),
     };
@@ -124,7 +126,7 @@ impl Monitor {
         if self.reported.get(id) == Some(&(health, disabled)) {
             return;
         }
-        let camera = match self.state.store.camera(id).await {
+        let camera = match self.hub.store().camera(id).await {
             Ok(c) => c,
             Err(StoreError::NotFound { .. }) => {
                 // Deleted: its streams are going away.
@@ -149,7 +151,7 @@ impl Monitor {
                        "status": status.state.as_str(), "reason": reason}),
             ),
         };
-        if let Err(e) = record(&self.state, &[EventDraft::new(kind, data)]).await {
+        if let Err(e) = record(&self.hub, &[EventDraft::new(kind, data)]).await {
             tracing::error!(camera = %id, error = %e, "camera health event not recorded");
         }
         match health {
@@ -158,19 +160,19 @@ impl Monitor {
                 self.end_outage(id).await;
             }
             Health::Offline => {
-                let now = self.state.now();
+                let now = self.hub.now();
                 // Disabling a camera ends its stored outage (the store does so), and raises none.
                 let (since, delay) = if disabled || !camera.enabled {
                     (now, None)
                 } else {
-                    let since = match self.state.store.camera_outage_began(id, &reason, now).await {
+                    let since = match self.hub.store().camera_outage_began(id, &reason, now).await {
                         Ok(since) => since,
                         Err(e) => {
                             tracing::error!(camera = %id, error = %e, "outage start not recorded");
                             now
                         }
                     };
-                    (since, self.state.cameras.config.offline_incident_after())
+                    (since, self.hub.config.offline_incident_after())
                 };
                 self.outages.insert(
                     id.to_string(),
@@ -185,7 +187,7 @@ impl Monitor {
     }
 
     async fn end_outage(&self, id: &str) {
-        if let Err(e) = self.state.store.camera_outage_ended(id).await {
+        if let Err(e) = self.hub.store().camera_outage_ended(id).await {
             tracing::error!(camera = %id, error = %e, "outage end not recorded");
         }
     }
@@ -197,7 +199,7 @@ impl Monitor {
 
     /// After missing status changes: compares every camera's status with what was reported.
     async fn resync(&mut self) {
-        let statuses = self.state.cameras.registry.statuses();
+        let statuses = self.hub.registry.statuses();
         let known: Vec<String> = self.reported.keys().cloned().collect();
         for id in known {
             if !statuses.iter().any(|s| s.id == id) {
@@ -223,8 +225,7 @@ impl Monitor {
             };
             outage.due = None;
             let still_down = self
-                .state
-                .cameras
+                .hub
                 .registry
                 .status(&id)
                 .is_some_and(|s| Health::of(s.state()) != Some(Health::Online));
@@ -232,7 +233,7 @@ impl Monitor {
                 continue;
             }
             let (since, reason) = (outage.since, outage.reason.clone());
-            match raise_camera_offline(&self.state, &id, since, &reason).await {
+            match raise_camera_offline(&self.hub, &id, since, &reason).await {
                 Ok(Some(raised)) => tracing::warn!(camera = %id, incident = %raised.incident.id,
                     "camera offline too long: incident raised"),
                 Ok(None) => {}
@@ -252,16 +253,13 @@ fn due_at(since: DateTime<Utc>, delay: std::time::Duration, now: DateTime<Utc>) 
 }
 
 /// Records camera health events and hands them on: the one place they leave this module.
-pub async fn record(state: &AppState, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
-    let events = state
-        .store
-        .record_events(None, drafts, &actor(), state.now())
+pub async fn record(hub: &CameraHub, drafts: &[EventDraft]) -> Result<Vec<Event>, StoreError> {
+    let events = hub
+        .store()
+        .record_events(None, drafts, &actor(), hub.now())
         .await?;
     // To the consoles (of every node, over the bus); nothing else in the hub sends these.
-    state
-        .stream
-        .publish_events(&state.store, events.clone())
-        .await;
+    hub.stream.publish_events(events.clone()).await;
     Ok(events)
 }
 
@@ -271,18 +269,18 @@ pub async fn record(state: &AppState, drafts: &[EventDraft]) -> Result<Vec<Event
 /// outage — or the same one seen by another hub node, or again after a restart, with another
 /// start — is recorded on it as a repeat instead of raising a second incident.
 pub async fn raise_camera_offline(
-    state: &AppState,
+    hub: &CameraHub,
     id: &str,
     since: DateTime<Utc>,
     reason: &str,
 ) -> Result<Option<Raised>, StoreError> {
-    let camera: Camera = match state.store.camera(id).await {
+    let camera: Camera = match hub.store().camera(id).await {
         Ok(c) if c.enabled => c,
         Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     let raise = camera_raise(
-        state,
+        &hub.incidents,
         &camera,
         IncidentKind::CameraOffline,
         format!("摄像头离线 camera offline: {} ({reason})", camera.name),
@@ -295,14 +293,14 @@ pub async fn raise_camera_offline(
         repeat_window: Some(chrono::Duration::days(OPEN_OUTAGE_DAYS)),
         idempotency_key: Some(format!("camera-offline:{}", since.timestamp_millis())),
     };
-    let raised = crate::incidents::intake::commit(state, req, state.now()).await?;
+    let raised = crate::incidents::intake::commit(&hub.incidents, req, hub.now()).await?;
     Ok(Some(raised))
 }
 
 /// An incident about a camera, routed by the camera's grid (else its location), at the
 /// camera's place, with the camera named so that its evidence clip follows.
 pub(crate) async fn camera_raise(
-    state: &AppState,
+    incidents: &Incidents,
     camera: &Camera,
     kind: IncidentKind,
     note: String,
@@ -310,8 +308,8 @@ pub(crate) async fn camera_raise(
 ) -> Result<Raise, StoreError> {
     let location = camera.lat.zip(camera.lon);
     let route = match camera.grid_id.as_deref() {
-        Some(g) => route(state, None, Some((g, RoutedBy::Camera))).await?,
-        None => route(state, location, None).await?,
+        Some(g) => route(incidents, None, Some((g, RoutedBy::Camera))).await?,
+        None => route(incidents, location, None).await?,
     };
     Ok(Raise {
         id: gridwatch_core::id::new_id(),

@@ -16,12 +16,24 @@ pub mod sync;
 
 pub use config::CamerasConfig;
 
-use crate::state::AppState;
+use crate::incidents::Incidents;
+use crate::metrics::Metrics;
+use crate::stream::Stream;
+use chrono::{DateTime, Utc};
 use gridwatch_ingest::recording::Recorder;
 use gridwatch_ingest::{Cameras, Snapshots, StreamState};
+use gridwatch_store::Store;
+use std::sync::Arc;
 
-/// The hub's cameras; one per process, shared by [`AppState`].
+/// The hub's cameras, as a handle shared as `Arc<CameraHub>`; one per process. It owns what
+/// camera health, sync and motion alerts use: the incident core (camera incidents are raised
+/// like any other, and its store and clock are the cameras'), and the stream (camera events go
+/// to the consoles).
 pub struct CameraHub {
+    pub incidents: Incidents,
+    pub stream: Arc<Stream>,
+    /// Whether a recorder is running: without one, every camera records nothing.
+    recording: bool,
     /// Every camera's sessions, status and live fan-out.
     pub registry: Cameras,
     pub snapshots: Snapshots,
@@ -53,12 +65,22 @@ impl CameraHub {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn new(config: &CamerasConfig, recorder: Option<Recorder>) -> CameraHub {
+    pub fn new(
+        config: &CamerasConfig,
+        recorder: Option<Recorder>,
+        incidents: Incidents,
+        stream: Arc<Stream>,
+        metrics: &Metrics,
+    ) -> CameraHub {
+        let recording = recorder.is_some();
         let registry = match recorder {
             Some(r) => Cameras::with_recorder(config.ingest(), r),
             None => Cameras::new(config.ingest()),
         };
-        CameraHub {
+        let hub = CameraHub {
+            incidents,
+            stream,
+            recording,
             registry,
             snapshots: Snapshots::new(config.snapshot_timeout()),
             config: config.clone(),
@@ -83,7 +105,27 @@ impl CameraHub {
             )
             .expect("metric"),
             sync_lock: tokio::sync::Mutex::new(()),
+        };
+        metrics.register(Box::new(hub.live_send_delay.clone()));
+        metrics.register(Box::new(hub.by_state.clone()));
+        // gridwatch_camera_frames_dropped_total{reason}, gridwatch_camera_gop_overflows_total.
+        for collector in hub.registry.metrics().collectors() {
+            metrics.register(collector);
         }
+        hub
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.incidents.store
+    }
+
+    /// The hub clock's now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.incidents.now()
+    }
+
+    pub(crate) fn lifecycle(&self) -> &crate::lifecycle::Lifecycle {
+        &self.incidents.lifecycle
     }
 
     /// Sets `gridwatch_cameras{state}` from the registry; every state is set, to 0 when no
@@ -109,21 +151,11 @@ impl CameraHub {
 
 /// Starts the cameras of the store, the health monitor and the periodic resync. Health events
 /// are followed from before the first camera starts, so none is missed.
-pub async fn start(state: &AppState) {
-    state
-        .metrics
-        .register(Box::new(state.cameras.live_send_delay.clone()));
-    state
-        .metrics
-        .register(Box::new(state.cameras.by_state.clone()));
-    // gridwatch_camera_frames_dropped_total{reason}, gridwatch_camera_gop_overflows_total.
-    for collector in state.cameras.registry.metrics().collectors() {
-        state.metrics.register(collector);
-    }
-    health::spawn(state.clone());
-    match sync::reload_all(state).await {
+pub async fn start(hub: &Arc<CameraHub>) {
+    health::spawn(hub.clone());
+    match sync::reload_all(hub).await {
         Ok(summary) => tracing::info!(cameras = summary.added.len(), "cameras started"),
         Err(e) => tracing::error!(error = %e, "cameras not started; retrying at the next resync"),
     }
-    sync::spawn_resync(state.clone());
+    sync::spawn_resync(hub.clone());
 }

@@ -10,7 +10,7 @@
 //! motion incident). The per-camera debounce is the detector's (one detection per episode,
 //! then the cooldown).
 
-use crate::state::AppState;
+use super::CameraHub;
 use gridwatch_core::incident::IncidentKind;
 use gridwatch_store::{RaiseRequest, Raised, StoreError};
 use serde_json::json;
@@ -27,22 +27,22 @@ pub struct MotionDetected {
 /// Raises the camera's `motion` incident; `None` when the detection does not
 /// count (camera gone or disabled, motion off, outside the schedule).
 pub async fn raise_motion(
-    state: &AppState,
+    hub: &CameraHub,
     d: &MotionDetected,
 ) -> Result<Option<Raised>, StoreError> {
-    let camera = match state.store.camera(&d.camera_id).await {
+    let camera = match hub.store().camera(&d.camera_id).await {
         Ok(c) if c.enabled => c,
         Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let settings = state.store.camera_motion(&camera.id).await?;
-    let now = state.now();
+    let settings = hub.store().camera_motion(&camera.id).await?;
+    let now = hub.now();
     if !settings.enabled || !settings.schedule.armed_at(now, settings.utc_offset_minutes) {
         tracing::debug!(camera = %camera.id, "motion outside the schedule or switched off: ignored");
         return Ok(None);
     }
     let raise = super::health::camera_raise(
-        state,
+        &hub.incidents,
         &camera,
         IncidentKind::Motion,
         format!("移动侦测 motion detected: {} ({})", camera.name, d.zone),
@@ -56,6 +56,6 @@ pub async fn raise_motion(
         idempotency_key: None,
     };
     // Committed, and its effects run, in a tracked task of its own (see `intake::commit`).
-    let raised = crate::incidents::intake::commit(state, req, now).await?;
+    let raised = crate::incidents::intake::commit(&hub.incidents, req, now).await?;
     Ok(Some(raised))
 }

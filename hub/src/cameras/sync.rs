@@ -5,12 +5,13 @@
 //! start, and every `resync_seconds` for changes made through other hub nodes); the registry
 //! leaves unchanged cameras alone, so a resync costs no reconnection.
 
-use crate::state::AppState;
+use super::CameraHub;
 use gridwatch_core::camera::{Camera, CameraTransport};
 use gridwatch_core::recording::RecordMode as CoreMode;
 use gridwatch_ingest::recording::RecordMode;
 use gridwatch_ingest::{ApplySummary, CameraConfig, CameraQuirks, Credentials, Transport};
 use gridwatch_store::{Store, StoreError};
+use std::sync::Arc;
 
 /// The ingest's configuration of a camera; `None` when its URL cannot be used (it is then
 /// left out, and reported in the log).
@@ -76,13 +77,12 @@ pub fn ingest_quirks(camera: &str, names: &[String]) -> CameraQuirks {
 }
 
 /// Applies every camera of the store.
-pub async fn reload_all(state: &AppState) -> Result<ApplySummary, StoreError> {
-    let hub = &state.cameras;
+pub async fn reload_all(hub: &CameraHub) -> Result<ApplySummary, StoreError> {
     let _one_at_a_time = hub.sync_lock.lock().await;
     let mut configs = Vec::new();
-    for camera in state.store.cameras().await? {
-        if let Some(mut c) = ingest_config(&state.store, &camera).await? {
-            c.record = record_mode(state, camera.record);
+    for camera in hub.store().cameras().await? {
+        if let Some(mut c) = ingest_config(hub.store(), &camera).await? {
+            c.record = record_mode(hub, camera.record);
             configs.push(c);
         }
     }
@@ -98,12 +98,11 @@ pub async fn reload_all(state: &AppState) -> Result<ApplySummary, StoreError> {
 }
 
 /// Applies one camera as the store has it now: started, changed, or (when it is gone) stopped.
-pub async fn reload_one(state: &AppState, id: &str) -> Result<(), StoreError> {
-    let hub = &state.cameras;
+pub async fn reload_one(hub: &CameraHub, id: &str) -> Result<(), StoreError> {
     let _one_at_a_time = hub.sync_lock.lock().await;
-    let config = match state.store.camera(id).await {
-        Ok(camera) => ingest_config(&state.store, &camera).await?.map(|mut c| {
-            c.record = record_mode(state, camera.record);
+    let config = match hub.store().camera(id).await {
+        Ok(camera) => ingest_config(hub.store(), &camera).await?.map(|mut c| {
+            c.record = record_mode(hub, camera.record);
             c
         }),
         Err(StoreError::NotFound { .. }) => None,
@@ -126,8 +125,8 @@ pub async fn reload_one(state: &AppState, id: &str) -> Result<(), StoreError> {
 
 /// [`reload_one`] after an API change: the change is committed whatever happens here, so a
 /// failure is logged (the next resync applies it) rather than answered.
-pub async fn after_change(state: &AppState, id: &str) {
-    if let Err(e) = reload_one(state, id).await {
+pub async fn after_change(hub: &CameraHub, id: &str) {
+    if let Err(e) = reload_one(hub, id).await {
         tracing::warn!(camera = %id, error = %e, "camera change not applied yet; the next resync will");
     }
 }
@@ -135,8 +134,8 @@ pub async fn after_change(state: &AppState, id: &str) {
 /// What the ingest records of a camera in `mode`: nothing without a recorder (the ingest's
 /// default, `off`). The mode is the camera's own column, read with the rest of its record,
 /// so an API change reaches the running recorder with [`reload_one`] like any other edit.
-fn record_mode(state: &AppState, mode: CoreMode) -> RecordMode {
-    if state.recording.recorder().is_none() {
+fn record_mode(hub: &CameraHub, mode: CoreMode) -> RecordMode {
+    if !hub.recording {
         return RecordMode::Off;
     }
     match mode {
@@ -147,16 +146,16 @@ fn record_mode(state: &AppState, mode: CoreMode) -> RecordMode {
 }
 
 /// Re-applies every camera every `resync_seconds`.
-pub fn spawn_resync(state: AppState) {
-    let every = state.cameras.config.resync_every();
-    let lifecycle = state.lifecycle.clone();
+pub fn spawn_resync(hub: Arc<CameraHub>) {
+    let every = hub.config.resync_every();
+    let lifecycle = hub.lifecycle().clone();
     lifecycle.spawn_service(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = reload_all(&state).await {
+            if let Err(e) = reload_all(&hub).await {
                 tracing::warn!(error = %e, "camera resync failed");
             }
         }

@@ -225,7 +225,7 @@ pub async fn create(
     Json(new): Json<NewCamera>,
 ) -> ApiResult<(StatusCode, axum::Json<CameraView>)> {
     let camera = s.store.create_camera(new, s.now()).await?;
-    sync::after_change(&s, &camera.id).await;
+    sync::after_change(&s.cameras, &camera.id).await;
     Ok((StatusCode::CREATED, axum::Json(view(&s, camera))))
 }
 
@@ -237,13 +237,13 @@ pub async fn patch(
     Json(p): Json<CameraPatch>,
 ) -> ApiResult<axum::Json<CameraView>> {
     let camera = s.store.update_camera(&id, p, s.now()).await?;
-    sync::after_change(&s, &id).await;
+    sync::after_change(&s.cameras, &id).await;
     Ok(axum::Json(view(&s, camera)))
 }
 
 /// Stops the camera's session and ends its live viewers.
 pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     s.store.delete_camera(&id).await?;
-    sync::after_change(&s, &id).await;
+    sync::after_change(&s.cameras, &id).await;
     Ok(StatusCode::NO_CONTENT)
 }

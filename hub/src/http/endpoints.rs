@@ -447,7 +447,7 @@ fn motion_endpoints() -> Vec<Endpoint> {
 /// Notifications (issue 18): posts' group-bot addresses, an incident's notification attempts,
 /// and the check of a gateway's templates.
 fn notify_endpoints() -> Vec<Endpoint> {
-    use crate::notify::contacts as c;
+    use crate::http::notify_contacts as c;
     vec![
         ep(
             Method::GET,
@@ -483,23 +483,23 @@ fn notify_endpoints() -> Vec<Endpoint> {
             "/api/v1/notify/rules",
             OVERSIGHT,
             "Every notification rule in force: the configuration file's, then those saved here",
-            crate::notify::rules::list,
+            crate::http::notify_rules::list,
         ),
         ep(
             Method::PUT,
             "/api/v1/notify/rules/{name}",
             ADMIN,
             "Save a notification rule (checked against the configured channels; 409 for a rule of the configuration file)",
-            crate::notify::rules::put,
+            crate::http::notify_rules::put,
         )
-        .body::<crate::notify::rules::RuleBody>()
+        .body::<crate::http::notify_rules::RuleBody>()
         .ok(200),
         ep(
             Method::DELETE,
             "/api/v1/notify/rules/{name}",
             ADMIN,
             "Remove a saved notification rule",
-            crate::notify::rules::delete,
+            crate::http::notify_rules::delete,
         ),
         ep(
             Method::POST,

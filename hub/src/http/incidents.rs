@@ -60,7 +60,7 @@ pub async fn create(
         .user()
         .ok_or_else(|| ApiError::forbidden("only a duty officer raises incidents by hand"))?;
     let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
-    let raised = intake::raise_manual(&s, officer, new, key, &origin).await?;
+    let raised = intake::raise_manual(&s.incidents, officer, new, key, &origin).await?;
     Ok(raised_response(&caller, raised))
 }
 
@@ -267,9 +267,15 @@ async fn act(
             )),
         }
     };
-    let applied =
-        crate::incidents::action::act(s, id, &action, &actor(caller, peer), extra.as_ref(), guard)
-            .await?;
+    let applied = crate::incidents::action::act(
+        &s.incidents,
+        id,
+        &action,
+        &actor(caller, peer),
+        extra.as_ref(),
+        guard,
+    )
+    .await?;
     Ok(axum::Json(
         json!({ "incident": shown(caller, &applied.incident) }),
     ))

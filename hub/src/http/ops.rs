@@ -34,7 +34,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::
         )
     };
     s.store.ready().await.map_err(not_ready)?;
-    match crate::incidents::watchdog::check(&s).await {
+    match crate::incidents::watchdog::check(&s.incidents).await {
         Ok(None) => {}
         Ok(Some(overdue)) => {
             return Err(unavailable("response_check_stalled", overdue.to_string()))
@@ -67,7 +67,7 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
     }
     // The overdue gauge is read from the deadlines themselves, so it tells the truth even when
     // the engine that should fire them is stuck.
-    if let Err(e) = crate::incidents::watchdog::check(&s).await {
+    if let Err(e) = crate::incidents::watchdog::check(&s.incidents).await {
         tracing::warn!(error = %e, "metrics: could not check the response deadlines");
     }
     s.cameras.count_states();

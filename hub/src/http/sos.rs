@@ -79,6 +79,6 @@ pub async fn sos(
         Caller::User(u) => SosCaller::Resident(u),
     };
     let origin = Actor::http_origin(peer.map(|p| p.ip()));
-    let raised = intake::raise_sos(&s, who, press, ignored, key, &origin).await?;
+    let raised = intake::raise_sos(&s.incidents, who, press, ignored, key, &origin).await?;
     Ok(raised_response(&caller, raised))
 }

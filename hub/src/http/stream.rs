@@ -136,6 +136,9 @@ enum End {
     Slow(&'static str),
     /// Its session is over: close with 1008.
     SessionOver(&'static str),
+    /// It sent a message larger than [`MAX_CLIENT_MESSAGE`]: close with 1009, so that the
+    /// client is told why rather than finding its connection reset.
+    TooBig,
 }
 
 struct Client {
@@ -187,6 +190,11 @@ impl Client {
                 self.close_with(session_over(why)).await;
                 return;
             }
+            End::TooBig => {
+                tracing::info!("stream client sent a message too large: closing with 1009");
+                self.close_with(too_big()).await;
+                return;
+            }
         };
         self.s.stream.metrics.slow_clients.inc();
         tracing::info!(
@@ -229,7 +237,7 @@ impl Client {
         let mut health = s.stream.health();
         let _console = match (&self.caller, self.audience.visibility()) {
             (Caller::User(u), Visibility::Post(post_id)) => {
-                Box::pin(presence::connect(&s, &u.id, post_id)).await
+                Box::pin(presence::connect(&s.stream, &u.id, post_id)).await
             }
             _ => None,
         };
@@ -296,6 +304,7 @@ impl Client {
                             return end;
                         }
                     }
+                    Some(Err(e)) if is_too_big(&e) => return End::TooBig,
                     _ => return End::Gone,
                 },
                 () = &mut silence => {
@@ -523,13 +532,36 @@ impl Client {
             .await
             .map_err(|e| format!("cannot record the receipt: {e}"))?;
         if let Some(e) = recorded {
-            self.s.stream.publish_events(&self.s.store, vec![e]).await;
+            self.s.stream.publish_events(vec![e]).await;
         }
         Ok(())
     }
 }
 
 /// The close frame for a socket whose session is over.
+/// The close of a socket whose client sent a message larger than the hub reads (1009,
+/// "message too big").
+pub fn too_big() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: TOO_BIG,
+        reason: Utf8Bytes::from_static("message too big"),
+    }))
+}
+
+/// RFC 6455's "message too big".
+pub const TOO_BIG: u16 = 1009;
+
+/// Whether a read failed because the client's message (or frame) exceeded the socket's limit:
+/// the connection is still sound, and can be closed properly.
+pub fn is_too_big(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        e.source().and_then(|s| s.downcast_ref::<Error>()),
+        Some(Error::Capacity(_))
+    )
+}
+
 pub fn session_over(why: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
         code: SESSION_OVER,

@@ -2,7 +2,7 @@
 //! the store applies the action under the state machine in one transaction; this publishes
 //! the change and wakes the timer engine when the action armed a timer.
 
-use crate::state::AppState;
+use super::Incidents;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::{Action, Incident};
 use gridwatch_store::{Applied, StoreError};
@@ -12,7 +12,7 @@ use serde_json::Value;
 /// transaction and may refuse ([`StoreError::NotAllowed`], [`StoreError::IllegalTransition`]).
 /// `extra` is added to the event's data (e.g. where the officer arrived).
 pub async fn act<G>(
-    state: &AppState,
+    incidents: &Incidents,
     id: &str,
     action: &Action,
     actor: &Actor,
@@ -22,13 +22,13 @@ pub async fn act<G>(
 where
     G: FnOnce(&Incident) -> Result<(), StoreError> + Send,
 {
-    let applied = state
+    let applied = incidents
         .store
-        .act_on_incident(id, action, actor, extra, state.now(), guard)
+        .act_on_incident(id, action, actor, extra, incidents.now(), guard)
         .await?;
-    state.incidents.publish(&applied.incident, &applied.events);
+    incidents.publish(&applied.incident, &applied.events);
     if matches!(action, Action::Dispatch { .. }) {
-        state.incidents.wake_timers();
+        incidents.wake_timers();
     }
     tracing::info!(incident = %id, action = action.name(), state = %applied.incident.state,
         actor = %actor.actor, "incident changed");

@@ -17,7 +17,7 @@
 //! through an outage is not locked out after it.
 
 use super::routing::{route, Route};
-use crate::state::AppState;
+use super::Incidents;
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::access::Visibility;
 use gridwatch_core::change::Raise;
@@ -120,22 +120,22 @@ fn raise_of(
 /// where it came from for the audit trail: `http <address>`, `mqtt`. `ignored` names fields of
 /// the press that were not understood, to be recorded.
 pub async fn raise_sos(
-    state: &AppState,
+    incidents: &Incidents,
     caller: SosCaller,
     press: SosPress,
     ignored: Vec<String>,
     idempotency_key: Option<String>,
     origin: &str,
 ) -> Result<Raised, IntakeError> {
-    let now = state.now();
+    let now = incidents.now();
     let source = caller.source();
     if let Some(k) = &idempotency_key {
         check_idempotency_key(k)?;
-        if let Some(replayed) = replay(state, &source, k).await? {
+        if let Some(replayed) = replay(incidents, &source, k).await? {
             return Ok(replayed);
         }
     }
-    limit(state, &source, now).await?;
+    limit(incidents, &source, now).await?;
     let (press, dropped) = press.sanitized();
     let (location, fallback) = match &caller {
         // A button's own position stands in when the press carries none.
@@ -148,7 +148,7 @@ pub async fn raise_sos(
             u.grid_id.as_deref().map(|g| (g, RoutedBy::Resident)),
         ),
     };
-    let route = route(state, location, fallback).await?;
+    let route = route(incidents, location, fallback).await?;
     let mut details = json!({});
     if let Some(why) = dropped {
         details["location_dropped"] = json!(why);
@@ -171,7 +171,7 @@ pub async fn raise_sos(
         repeat_window: Some(Duration::seconds(REPEAT_WINDOW_SECONDS)),
         idempotency_key,
     };
-    Ok(commit(state, req, now).await?)
+    Ok(commit(incidents, req, now).await?)
 }
 
 /// Has the store commit a raise and runs what follows it ([`after_raise`]) in a task of its
@@ -179,15 +179,15 @@ pub async fn raise_sos(
 /// does not take those effects with it: the raise it queued still commits, and must still be
 /// broadcast, published to MQTT, counted and put on the timers.
 pub(crate) async fn commit(
-    state: &AppState,
+    incidents: &Incidents,
     req: RaiseRequest,
     now: DateTime<Utc>,
 ) -> Result<Raised, StoreError> {
-    let state = state.clone();
+    let incidents = incidents.clone();
     // Tracked, not cancelled: shutdown waits for it before the store is closed.
-    let task = state.lifecycle.clone().spawn(async move {
-        let raised = state.store.raise_incident(req, now).await?;
-        after_raise(&state, &raised);
+    let task = incidents.lifecycle.clone().spawn(async move {
+        let raised = incidents.store.raise_incident(req, now).await?;
+        after_raise(&incidents, &raised);
         Ok(raised)
     });
     task.await.unwrap_or_else(|e| {
@@ -201,11 +201,11 @@ pub(crate) async fn commit(
 /// rate limit: a retry of a press the hub already took must be answered with its incident,
 /// however often it comes, and must not count as a press.
 async fn replay(
-    state: &AppState,
+    incidents: &Incidents,
     source: &Source,
     key: &str,
 ) -> Result<Option<Raised>, StoreError> {
-    Ok(state
+    Ok(incidents
         .store
         .keyed_incident(source, key)
         .await?
@@ -219,19 +219,23 @@ async fn replay(
 /// Applies the per-caller limit to a press (see the module's doc): only a caller with an open
 /// incident may be refused, when its committed presses in the window (read from the shared
 /// log, so every node's count) reach the limit.
-async fn limit(state: &AppState, source: &Source, now: DateTime<Utc>) -> Result<(), IntakeError> {
-    if open_incidents(state, source, 1).await?.is_empty() {
+async fn limit(
+    incidents: &Incidents,
+    source: &Source,
+    now: DateTime<Utc>,
+) -> Result<(), IntakeError> {
+    if open_incidents(incidents, source, 1).await?.is_empty() {
         return Ok(());
     }
-    let limit = &state.incidents.sos_limit;
-    let presses = state
+    let limit = &incidents.sos_limit;
+    let presses = incidents
         .store
         .recent_presses(source, limit.window_start(now), limit.max() as u32)
         .await?;
     match limit.check(&presses, now) {
         Ok(()) => Ok(()),
         Err(retry_after) => {
-            state.incidents.metrics.rate_limited.inc();
+            incidents.metrics.rate_limited.inc();
             tracing::warn!(%source, retry_after, "SOS rate-limited: the caller's incident is open");
             Err(IntakeError::RateLimited { retry_after })
         }
@@ -240,19 +244,19 @@ async fn limit(state: &AppState, source: &Source, now: DateTime<Utc>) -> Result<
 
 /// The caller's open incidents, newest first, at most `limit` of them.
 pub(crate) async fn open_incidents(
-    state: &AppState,
+    incidents: &Incidents,
     source: &Source,
     limit: u32,
 ) -> Result<Vec<Incident>, StoreError> {
     let mut filter = IncidentFilter::open(Visibility::RaisedBy(source.clone()));
     filter.limit = limit;
-    state.store.incidents(&filter).await
+    incidents.store.incidents(&filter).await
 }
 
 /// A duty officer raises an incident by hand. The grid is the one named, else the location's,
 /// else the camera's; the location is the one given, else the camera's.
 pub async fn raise_manual(
-    state: &AppState,
+    incidents: &Incidents,
     officer: &User,
     new: NewIncident,
     idempotency_key: Option<String>,
@@ -263,12 +267,12 @@ pub async fn raise_manual(
         check_idempotency_key(k)?;
     }
     if let Some(g) = &new.grid_id {
-        if let Err(StoreError::NotFound { .. }) = state.store.grid(g).await {
+        if let Err(StoreError::NotFound { .. }) = incidents.store.grid(g).await {
             return Err(ValidationError::new("grid_id", format!("no grid with id {g}")).into());
         }
     }
     let camera = match &new.camera_id {
-        Some(c) => match state.store.camera(c).await {
+        Some(c) => match incidents.store.camera(c).await {
             Ok(cam) => Some(cam),
             Err(StoreError::NotFound { .. }) => {
                 return Err(
@@ -284,16 +288,16 @@ pub async fn raise_manual(
         .zip(new.lon)
         .or_else(|| camera.as_ref().and_then(|c| c.lat.zip(c.lon)));
     let route = match (&new.grid_id, &camera) {
-        (Some(g), _) => route(state, None, Some((g, RoutedBy::Given))).await?,
+        (Some(g), _) => route(incidents, None, Some((g, RoutedBy::Given))).await?,
         (None, Some(c)) => {
             route(
-                state,
+                incidents,
                 location,
                 c.grid_id.as_deref().map(|g| (g, RoutedBy::Camera)),
             )
             .await?
         }
-        (None, None) => route(state, location, None).await?,
+        (None, None) => route(incidents, location, None).await?,
     };
     let note = new
         .note
@@ -314,28 +318,27 @@ pub async fn raise_manual(
         repeat_window: None,
         idempotency_key,
     };
-    Ok(commit(state, req, state.now()).await?)
+    Ok(commit(incidents, req, incidents.now()).await?)
 }
 
 /// What follows every raise, whoever made it: the change is published, a new incident counted
 /// and the timer engine woken for its deadlines.
-fn after_raise(state: &AppState, raised: &Raised) {
+fn after_raise(incidents: &Incidents, raised: &Raised) {
     let i = &raised.incident;
-    state.incidents.publish(i, &raised.events);
+    incidents.publish(i, &raised.events);
     match raised.outcome {
         RaiseOutcome::Raised => {
-            state
-                .incidents
+            incidents
                 .metrics
                 .raised
                 .with_label_values(&[i.kind.as_str()])
                 .inc();
-            state.incidents.wake_timers();
+            incidents.wake_timers();
             tracing::info!(incident = %i.id, kind = %i.kind, source = %i.source,
                 grid = ?i.grid_id, post = ?i.post_id, "incident raised");
         }
         RaiseOutcome::Repeated => {
-            state.incidents.metrics.repeats.inc();
+            incidents.metrics.repeats.inc();
             tracing::info!(incident = %i.id, repeats = i.repeat_count, "repeat press");
         }
         RaiseOutcome::Replayed => {}

@@ -9,6 +9,7 @@
 //! [`intake::raise_sos`] like the HTTP edge does.
 
 pub mod action;
+pub mod config;
 pub mod contacts;
 pub mod intake;
 pub mod response_check;
@@ -16,10 +17,14 @@ pub mod routing;
 pub mod sos_limit;
 pub mod watchdog;
 
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
+use chrono::{DateTime, Utc};
+use gridwatch_core::clock::Clock;
 use gridwatch_core::event::Event;
 use gridwatch_core::incident::Incident;
 use gridwatch_core::response_check::ResponsePolicy;
+use gridwatch_store::Store;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,27 +42,49 @@ pub struct Changed {
 /// by `RecvError::Lagged`, and must catch up from the event log: `Store::events_since`).
 pub const CHANGES_BUFFER: usize = 1024;
 
-/// What the incident core shares across requests and tasks; one per hub process.
+/// The incident core, as a handle: cheap to clone, it owns what raising, acting on and
+/// timing incidents need (the store, the clock, the response policy, the metrics, the change
+/// channel and the tasks it starts), so intake and the timer engine can be used — and tested —
+/// without the rest of the hub. One per hub process; every clone shares it.
+#[derive(Clone)]
 pub struct Incidents {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
     /// The centre's response windows (`[response]`); grids override them.
     pub policy: ResponsePolicy,
     pub metrics: IncidentMetrics,
-    pub sos_limit: sos_limit::SosLimit,
-    wake: Notify,
-    stalled: AtomicBool,
+    pub sos_limit: Arc<sos_limit::SosLimit>,
+    /// Where the raise tasks are tracked (see [`intake::commit`]) and the timers run.
+    pub lifecycle: Lifecycle,
+    wake: Arc<Notify>,
+    stalled: Arc<AtomicBool>,
     changes: broadcast::Sender<Arc<Changed>>,
 }
 
 impl Incidents {
-    pub fn new(policy: ResponsePolicy, metrics: &Metrics) -> Incidents {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        policy: ResponsePolicy,
+        metrics: &Metrics,
+        lifecycle: Lifecycle,
+    ) -> Incidents {
         Incidents {
+            store,
+            clock,
             policy,
             metrics: IncidentMetrics::new(metrics),
-            sos_limit: sos_limit::SosLimit::default(),
-            wake: Notify::new(),
-            stalled: AtomicBool::new(false),
+            sos_limit: Arc::default(),
+            lifecycle,
+            wake: Arc::new(Notify::new()),
+            stalled: Arc::new(AtomicBool::new(false)),
             changes: broadcast::channel(CHANGES_BUFFER).0,
         }
+    }
+
+    /// The injected clock's now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Every change this process commits from now on (raises, repeats, actions, timers).

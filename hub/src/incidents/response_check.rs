@@ -11,7 +11,7 @@
 //! nothing to load at start-up: the first tick fires, once, whatever fell due while the hub
 //! was down.
 
-use crate::state::AppState;
+use super::Incidents;
 use chrono::{DateTime, Utc};
 use gridwatch_core::response_check::{EscalationTarget, TimerOutcome};
 use gridwatch_store::{Fired, StoreError};
@@ -39,14 +39,14 @@ pub struct TickReport {
 }
 
 /// Fires every deadline due at the clock's now.
-pub async fn tick(state: &AppState) -> Result<TickReport, StoreError> {
-    let now = state.now();
+pub async fn tick(incidents: &Incidents) -> Result<TickReport, StoreError> {
+    let now = incidents.now();
     let mut report = TickReport::default();
     loop {
-        let due = state.store.due_deadlines(now, BATCH).await?;
+        let due = incidents.store.due_deadlines(now, BATCH).await?;
         let mut progress = false;
         for d in &due {
-            match state
+            match incidents
                 .store
                 .fire_deadline(&d.incident_id, &d.kind, now)
                 .await
@@ -57,7 +57,7 @@ pub async fn tick(state: &AppState) -> Result<TickReport, StoreError> {
                     if !fired.events.is_empty() {
                         report.acted += 1;
                     }
-                    count(state, &fired);
+                    count(incidents, &fired);
                 }
                 Ok(None) => report.skipped += 1,
                 Err(e) => {
@@ -73,13 +73,13 @@ pub async fn tick(state: &AppState) -> Result<TickReport, StoreError> {
             break;
         }
     }
-    report.next_due = state.store.next_deadline().await?;
+    report.next_due = incidents.store.next_deadline().await?;
     Ok(report)
 }
 
-fn count(state: &AppState, f: &Fired) {
-    state.incidents.publish(&f.incident, &f.events);
-    let m = &state.incidents.metrics;
+fn count(incidents: &Incidents, f: &Fired) {
+    incidents.publish(&f.incident, &f.events);
+    let m = &incidents.metrics;
     m.deadlines_fired.inc();
     let i = &f.incident;
     match f.outcome {
@@ -123,17 +123,17 @@ fn pause(now: DateTime<Utc>, next_due: Option<DateTime<Utc>>, failed: bool) -> D
 
 /// Runs the engine until the hub stops (a tick cut short rolls back its transaction; the
 /// deadline fires at the next start).
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    let lifecycle = state.lifecycle.clone();
+pub fn spawn(incidents: Incidents) -> tokio::task::JoinHandle<()> {
+    let lifecycle = incidents.lifecycle.clone();
     lifecycle.spawn_service(async move {
         tracing::info!("response check running");
         loop {
-            let pause = match tick(&state).await {
+            let pause = match tick(&incidents).await {
                 Ok(r) => {
                     if r.fired > 0 || r.failed > 0 {
                         tracing::debug!(?r, "response check tick");
                     }
-                    pause(state.now(), r.next_due, r.failed > 0)
+                    pause(incidents.now(), r.next_due, r.failed > 0)
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "response check: the database did not answer");
@@ -142,7 +142,7 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
-                _ = state.incidents.wake.notified() => {}
+                _ = incidents.wake.notified() => {}
             }
         }
     })

@@ -2,7 +2,7 @@
 //! post chain and response policy to freeze onto it, and the nearest cameras. The rules are
 //! `gridwatch_core::routing`'s; this reads the grids and cameras they need.
 
-use crate::state::AppState;
+use super::Incidents;
 use gridwatch_core::response_check::ResponsePolicy;
 use gridwatch_core::routing::{self, RoutedBy, NEAREST_CAMERAS};
 use gridwatch_store::StoreError;
@@ -21,14 +21,14 @@ pub struct Route {
 
 /// Routes an incident at `location` (lat, lon), falling back to `fallback`'s grid.
 pub async fn route(
-    state: &AppState,
+    incidents: &Incidents,
     location: Option<(f64, f64)>,
     fallback: Option<(&str, RoutedBy)>,
 ) -> Result<Route, StoreError> {
-    let grids = state.store.grids().await?;
-    let cameras = state.store.cameras().await?;
+    let grids = incidents.store.grids().await?;
+    let cameras = incidents.store.cameras().await?;
     let (grid, routed_by) = routing::route(&grids, location, fallback);
-    let centre = state.incidents.policy;
+    let centre = incidents.policy;
     let policy = match grid {
         Some(g) => centre.for_grid(g).unwrap_or_else(|e| {
             // The grid's overrides do not fit the centre's windows (the centre's changed since):

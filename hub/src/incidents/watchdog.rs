@@ -7,7 +7,7 @@
 //! reads the deadlines themselves, it also notices an engine that runs but cannot fire (a
 //! broken incident, a database error), and any node sees the stall, not just the stalled one.
 
-use crate::state::AppState;
+use super::Incidents;
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_store::{PendingDeadline, StoreError};
 
@@ -41,15 +41,15 @@ impl std::fmt::Display for Overdue {
 }
 
 /// Looks, and sets the gauge and the stalled flag. `Ok(None)`: all on time.
-pub async fn check(state: &AppState) -> Result<Option<Overdue>, StoreError> {
-    let now = state.now();
-    let (count, oldest) = state
+pub async fn check(incidents: &Incidents) -> Result<Option<Overdue>, StoreError> {
+    let now = incidents.now();
+    let (count, oldest) = incidents
         .store
         .overdue_deadlines(now - Duration::seconds(GRACE_SECONDS))
         .await?;
-    state.incidents.metrics.overdue.set(count as i64);
+    incidents.metrics.overdue.set(count as i64);
     let overdue = oldest.map(|oldest| Overdue { count, oldest, now });
-    let was = state.incidents.set_stalled(overdue.is_some());
+    let was = incidents.set_stalled(overdue.is_some());
     match (&overdue, was) {
         (Some(o), false) => tracing::error!(%o, "the response check is stalled"),
         (None, true) => tracing::info!("the response check has caught up"),
@@ -59,13 +59,13 @@ pub async fn check(state: &AppState) -> Result<Option<Overdue>, StoreError> {
 }
 
 /// Checks every [`EVERY`] until the hub stops.
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    let lifecycle = state.lifecycle.clone();
+pub fn spawn(incidents: Incidents) -> tokio::task::JoinHandle<()> {
+    let lifecycle = incidents.lifecycle.clone();
     lifecycle.spawn_service(async move {
         let mut every = tokio::time::interval(EVERY);
         loop {
             every.tick().await;
-            if let Err(e) = check(&state).await {
+            if let Err(e) = check(&incidents).await {
                 tracing::warn!(error = %e, "watchdog: the database did not answer");
             }
         }

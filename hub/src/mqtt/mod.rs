@@ -19,13 +19,15 @@
 //!
 //! Off unless `[mqtt] host` is set.
 
+pub mod config;
 pub mod payload;
 pub mod press;
 pub mod status;
 pub mod topic;
 
-use crate::config::MqttConfig;
-use crate::state::AppState;
+use crate::incidents::Incidents;
+use crate::metrics::Metrics;
+pub use config::MqttConfig;
 use press::Outcome;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use rumqttc::SubscribeReasonCode;
@@ -186,29 +188,37 @@ pub fn options(config: &MqttConfig) -> Result<MqttOptions, MqttError> {
 }
 
 /// Starts the bridge if `[mqtt]` is configured; `Ok(None)` when it is not.
-pub fn spawn(state: AppState) -> Result<Option<Bridge>, MqttError> {
-    match start(state) {
+pub fn spawn(
+    config: &MqttConfig,
+    incidents: Incidents,
+    link: &MqttLink,
+    metrics: &Metrics,
+) -> Result<Option<Bridge>, MqttError> {
+    match start(config, incidents, link, metrics) {
         Ok(b) => Ok(Some(b)),
         Err(MqttError::Disabled) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-fn start(state: AppState) -> Result<Bridge, MqttError> {
-    let config = state.config.mqtt.clone();
+fn start(
+    config: &MqttConfig,
+    incidents: Incidents,
+    link: &MqttLink,
+    metrics: &Metrics,
+) -> Result<Bridge, MqttError> {
     if !config.enabled() {
         return Err(MqttError::Disabled);
     }
     let topics = Topics::new(&config.topic_prefix)?;
-    let opts = options(&config)?;
-    let state_link = state.mqtt.clone();
-    let metrics = MqttMetrics::new(&state.metrics);
+    let opts = options(config)?;
+    let metrics = MqttMetrics::new(metrics);
     let (client, eventloop) = AsyncClient::new(opts, REQUESTS);
     // Tracked by the hub's lifecycle; the bridge stops them itself ([`Bridge::stop`]), before
     // the components, so that presses under way are settled first.
-    let lifecycle = state.lifecycle.clone();
+    let lifecycle = incidents.lifecycle.clone();
     let statuses = lifecycle.spawn(status::run(
-        state.incidents.subscribe(),
+        incidents.subscribe(),
         client.clone(),
         topics.clone(),
         metrics.clone(),
@@ -216,7 +226,7 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     let (queue, presses) = mpsc::channel::<Publish>(QUEUE);
     let (stopping, stopping_rx) = watch::channel(false);
     let worker = lifecycle.spawn(work(
-        state,
+        incidents,
         client.clone(),
         topics.clone(),
         metrics.clone(),
@@ -232,7 +242,7 @@ fn start(state: AppState) -> Result<Bridge, MqttError> {
     let (stop, stop_rx) = oneshot::channel();
     let (subscribed_tx, subscribed) = watch::channel(false);
     // A second bridge on the same state (tests only) leaves the first one's link.
-    let _ = state_link.0.set(subscribed.clone());
+    let _ = link.0.set(subscribed.clone());
     tracing::info!(host = %config.host, port = config.port, client_id = %config.client_id,
         filter = %topics.sos_filter(), "MQTT bridge starting");
     let task = lifecycle.spawn(run(
@@ -386,7 +396,7 @@ async fn run(
 /// press the store refuses for good (a corrupt row) is acknowledged as rejected and the queue
 /// moves on: it would never be saved, and the other buttons must be heard.
 async fn work(
-    state: AppState,
+    incidents: Incidents,
     client: AsyncClient,
     topics: Topics,
     metrics: MqttMetrics,
@@ -394,7 +404,7 @@ async fn work(
     mut stopping: watch::Receiver<bool>,
 ) {
     while let Some(p) = presses.recv().await {
-        let Some(outcome) = press::settle(&state, &topics, &metrics, &p, &mut stopping).await
+        let Some(outcome) = press::settle(&incidents, &topics, &metrics, &p, &mut stopping).await
         else {
             continue; // not saved: not acknowledged
         };

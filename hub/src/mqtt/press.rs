@@ -21,7 +21,7 @@ use super::MqttMetrics;
 use crate::incidents::intake::{
     open_incidents, raise_sos, IntakeError, SosCaller, REPEAT_WINDOW_SECONDS,
 };
-use crate::state::AppState;
+use crate::incidents::Incidents;
 use gridwatch_core::device::Device;
 use gridwatch_core::incident::Source;
 use gridwatch_store::{RaiseOutcome, StoreError};
@@ -115,7 +115,7 @@ pub enum Attempt {
 /// logged: retrying would only hold up the other buttons' presses queued behind it. `None`
 /// when `stopping` turns true first: the press is not saved and must not be acknowledged.
 pub async fn settle(
-    state: &AppState,
+    incidents: &Incidents,
     topics: &Topics,
     metrics: &MqttMetrics,
     msg: &Publish,
@@ -125,7 +125,7 @@ pub async fn settle(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let e = match handle(state, topics, msg).await {
+        let e = match handle(incidents, topics, msg).await {
             Attempt::Settled(outcome) => return Some(outcome),
             Attempt::Failed(e) if !e.is_transient() => {
                 tracing::error!(topic = ?msg.topic, error = %e, attempt,
@@ -153,7 +153,7 @@ pub async fn settle(
 }
 
 /// One attempt at a message from the SOS filter.
-pub async fn handle(state: &AppState, topics: &Topics, msg: &Publish) -> Attempt {
+pub async fn handle(incidents: &Incidents, topics: &Topics, msg: &Publish) -> Attempt {
     if msg.retain {
         tracing::warn!(topic = ?msg.topic,
             "a retained SOS message is an old press replayed by the broker: ignored \
@@ -174,7 +174,7 @@ pub async fn handle(state: &AppState, topics: &Topics, msg: &Publish) -> Attempt
             return Attempt::Settled(Outcome::Malformed);
         }
     };
-    let device = match state.store.device(device_id).await {
+    let device = match incidents.store.device(device_id).await {
         Ok(d) => d,
         Err(StoreError::NotFound { .. }) => {
             tracing::warn!(device = ?device_id,
@@ -184,7 +184,7 @@ pub async fn handle(state: &AppState, topics: &Topics, msg: &Publish) -> Attempt
         Err(e) => return Attempt::Failed(e),
     };
     if msg.dup && press.id.is_none() {
-        match redelivered(state, &device).await {
+        match redelivered(incidents, &device).await {
             Ok(true) => {
                 tracing::info!(device = %device.id,
                     "MQTT SOS delivered again (DUP) right after a press: taken for that press");
@@ -195,7 +195,16 @@ pub async fn handle(state: &AppState, topics: &Topics, msg: &Publish) -> Attempt
         }
     }
     let caller = SosCaller::Device(device.clone());
-    match raise_sos(state, caller, press.press, press.ignored, press.id, ORIGIN).await {
+    match raise_sos(
+        incidents,
+        caller,
+        press.press,
+        press.ignored,
+        press.id,
+        ORIGIN,
+    )
+    .await
+    {
         Ok(raised) => Attempt::Settled(match raised.outcome {
             RaiseOutcome::Raised => Outcome::Sos,
             RaiseOutcome::Repeated => Outcome::Repeat,
@@ -214,9 +223,9 @@ pub async fn handle(state: &AppState, topics: &Topics, msg: &Publish) -> Attempt
 /// saved: the device pressed within the repeat window on an incident still open. Were it not
 /// saved, taking it for that press loses only a repeat's mark on an open incident; recording
 /// it again would count a press the person made once.
-async fn redelivered(state: &AppState, device: &Device) -> Result<bool, StoreError> {
+async fn redelivered(incidents: &Incidents, device: &Device) -> Result<bool, StoreError> {
     let source = Source::Device(device.id.clone());
-    let since = state.now() - chrono::Duration::seconds(REPEAT_WINDOW_SECONDS);
-    let open = open_incidents(state, &source, RECENT).await?;
+    let since = incidents.now() - chrono::Duration::seconds(REPEAT_WINDOW_SECONDS);
+    let open = open_incidents(incidents, &source, RECENT).await?;
     Ok(open.iter().any(|i| i.last_press_at >= since))
 }

@@ -7,10 +7,8 @@
 
 pub mod bots;
 pub mod channel;
-pub mod contacts;
 pub mod email;
 pub mod gateway;
-pub mod rules;
 pub mod webhook;
 pub mod worker;
 
@@ -93,6 +91,11 @@ pub enum NotifyConfigError {
 }
 
 impl NotifyConfig {
+    /// The configured channels' names, for rules to name and errors to list.
+    pub fn channel_names(&self) -> Vec<&str> {
+        self.channels.keys().map(String::as_str).collect()
+    }
+
     pub fn validate(&self) -> Result<(), NotifyConfigError> {
         if !(self.console_url.starts_with("http://") || self.console_url.starts_with("https://")) {
             return Err(NotifyConfigError::ConsoleUrl(self.console_url.clone()));
@@ -114,7 +117,7 @@ impl NotifyConfig {
                 _ => {}
             }
         }
-        let names: Vec<&str> = self.channels.keys().map(String::as_str).collect();
+        let names = self.channel_names();
         rule::check(&self.rules, &names)?;
         Ok(())
     }

@@ -26,7 +26,8 @@ use gridwatch_store::StoreError;
 use serde_json::json;
 
 use super::clips::{self, PlanError, PlannedClip};
-use crate::state::AppState;
+use super::RecordingHub;
+use std::sync::Arc;
 
 /// Incidents scheduled, and jobs sealed, per tick at most.
 const BATCH: u32 = 50;
@@ -64,11 +65,11 @@ enum SealError {
 }
 
 /// Schedules, locks and seals what is due now (see the module's description).
-pub async fn tick(state: &AppState) -> Result<EvidenceReport, StoreError> {
-    let now = state.now();
-    let config = &state.recording.evidence;
+pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
+    let now = hub.now();
+    let config = &hub.evidence;
     let mut report = EvidenceReport::default();
-    let awaiting = state
+    let awaiting = hub
         .store
         .incidents_awaiting_evidence(now - Duration::hours(LOOK_BACK_HOURS), BATCH)
         .await?;
@@ -88,30 +89,28 @@ pub async fn tick(state: &AppState) -> Result<EvidenceReport, StoreError> {
         })
         .collect();
     if !jobs.is_empty() {
-        state.store.schedule_evidence(&jobs, now).await?;
+        hub.store.schedule_evidence(&jobs, now).await?;
         report.scheduled = jobs.len();
     }
-    report.locks_ended = state
+    report.locks_ended = hub
         .store
         .end_closed_incident_locks(config.lock_period())
         .await?;
-    for job in state.store.due_evidence_jobs(now, BATCH).await? {
+    for job in hub.store.due_evidence_jobs(now, BATCH).await? {
         let claim_until = now + Duration::minutes(CLAIM_MINUTES);
-        if !state.store.claim_evidence_job(&job, claim_until).await? {
+        if !hub.store.claim_evidence_job(&job, claim_until).await? {
             continue;
         }
-        match seal(state, &job).await {
+        match seal(hub, &job).await {
             Ok(Some(clip)) => {
                 report.sealed += 1;
-                state
-                    .store
+                hub.store
                     .finish_evidence_job(&job, JobState::Sealed, Some(&clip.id), None, None)
                     .await?;
             }
             Ok(None) => {
                 report.no_recording += 1;
-                state
-                    .store
+                hub.store
                     .finish_evidence_job(&job, JobState::NoRecording, None, None, None)
                     .await?;
             }
@@ -125,8 +124,7 @@ pub async fn tick(state: &AppState) -> Result<EvidenceReport, StoreError> {
                 } else {
                     JobState::Failed
                 };
-                state
-                    .store
+                hub.store
                     .finish_evidence_job(&job, next, None, Some(&e.to_string()), retry)
                     .await?;
             }
@@ -136,14 +134,14 @@ pub async fn tick(state: &AppState) -> Result<EvidenceReport, StoreError> {
 }
 
 /// Cuts, seals and records one clip; `None` when the camera recorded nothing in its window.
-async fn seal(state: &AppState, job: &EvidenceJob) -> Result<Option<EvidenceClip>, SealError> {
+async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceClip>, SealError> {
     let Some(PlannedClip { plan, segments }) =
-        clips::plan(&state.store, &job.camera_id, job.from, job.to).await?
+        clips::plan(&hub.store, &job.camera_id, job.from, job.to).await?
     else {
         return Ok(None);
     };
-    let now = state.now();
-    let dir = state.recording.evidence_dir.clone();
+    let now = hub.now();
+    let dir = hub.evidence_dir.clone();
     let (incident_id, camera_id) = (job.incident_id.clone(), job.camera_id.clone());
     let (from, to) = (job.from, job.to);
     let evidence = segment_evidence(segments.iter());
@@ -162,7 +160,7 @@ async fn seal(state: &AppState, job: &EvidenceJob) -> Result<Option<EvidenceClip
     .await
     .map_err(|e| SealError::Task(e.to_string()))??;
     let clip = clip_of(&sealed, now);
-    state.store.insert_evidence_clip(&clip).await?;
+    hub.store.insert_evidence_clip(&clip).await?;
     let draft = EventDraft::new(
         EventType::IncidentEvidenceSealed,
         json!({
@@ -170,8 +168,7 @@ async fn seal(state: &AppState, job: &EvidenceJob) -> Result<Option<EvidenceClip
             "bytes": clip.bytes, "sha256": clip.sha256,
         }),
     );
-    state
-        .store
+    hub.store
         .record_events(Some(&job.incident_id), &[draft], &Actor::timer(), now)
         .await?;
     tracing::info!(incident = %job.incident_id, camera = %job.camera_id, seq = clip.manifest_seq,
@@ -211,18 +208,18 @@ pub fn clip_of(sealed: &Sealed, now: DateTime<Utc>) -> EvidenceClip {
 }
 
 /// Ticks every second while the hub records.
-pub fn spawn(state: AppState) {
-    if state.recording.recorder().is_none() {
+pub fn spawn(hub: Arc<RecordingHub>) {
+    if hub.recorder().is_none() {
         return;
     }
     // Stopped at shutdown at an await: a clip cut short is sealed again by its job.
-    let lifecycle = state.lifecycle.clone();
+    let lifecycle = hub.lifecycle.clone();
     lifecycle.spawn_service(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            if let Err(e) = tick(&state).await {
+            if let Err(e) = tick(&hub).await {
                 tracing::warn!(error = %e, "evidence: the store did not answer; next second");
             }
         }

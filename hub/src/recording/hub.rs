@@ -16,10 +16,17 @@ use serde_json::{json, Value};
 use super::config::{EvidenceConfig, RecordingConfig};
 use super::index::StoreIndex;
 use super::retention::DirLimits;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
+use chrono::{DateTime, Utc};
+use gridwatch_core::clock::Clock;
 
-/// One per process, shared by [`crate::AppState`].
+/// The hub's recording, as a handle shared as `Arc<RecordingHub>`: it owns what retention and
+/// evidence sealing use (the store, the clock, the lifecycle their tasks run in).
 pub struct RecordingHub {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub lifecycle: Lifecycle,
     /// `None` when recording is off.
     recorder: Option<Recorder>,
     pub config: RecordingConfig,
@@ -68,6 +75,9 @@ impl RecordingHub {
     pub fn new(
         config: &crate::Config,
         recorder: Option<Recorder>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        lifecycle: Lifecycle,
         metrics: &Metrics,
     ) -> RecordingHub {
         // The recorder lists its directories in the configuration's order.
@@ -87,6 +97,9 @@ impl RecordingHub {
                 .collect(),
         };
         let hub = RecordingHub {
+            store,
+            clock,
+            lifecycle,
             recorder,
             config: config.recording.clone(),
             evidence: config.evidence.clone(),
@@ -115,6 +128,11 @@ impl RecordingHub {
             metrics.register(Box::new(g.clone()));
         }
         hub
+    }
+
+    /// The injected clock's now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn recorder(&self) -> Option<&Recorder> {

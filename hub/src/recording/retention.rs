@@ -4,6 +4,9 @@
 //! space).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::RecordingHub;
 
 use chrono::{DateTime, Utc};
 use gridwatch_core::recording::retention::{plan, DeleteReason, DirUsage, Hold, RetentionPolicy};
@@ -137,15 +140,15 @@ pub async fn run(
 /// Runs a pass every `retention_interval_seconds`, and at once when a directory stops or
 /// resumes (a full disk wants space now, not in a minute). Time is the hub's clock, so age is
 /// judged as the rest of the hub judges it.
-pub fn spawn(state: crate::AppState) {
-    let Some(recorder) = state.recording.recorder().cloned() else {
+pub fn spawn(hub: Arc<RecordingHub>) {
+    let Some(recorder) = hub.recorder().cloned() else {
         return;
     };
-    let every = state.recording.config.retention_every();
+    let every = hub.config.retention_every();
     let mut changes = recorder.subscribe();
     // Stopped at shutdown at an await: a deletion cut short is finished by the next start's
     // repair.
-    let lifecycle = state.lifecycle.clone();
+    let lifecycle = hub.lifecycle.clone();
     lifecycle.spawn_service(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -158,15 +161,15 @@ pub fn spawn(state: crate::AppState) {
                     }
                 }
             }
-            let policy = match state.recording.policy(&state.store).await {
+            let policy = match hub.policy(&hub.store).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = %e, "retention: cameras not readable; next pass");
                     continue;
                 }
             };
-            let limits = state.recording.limits();
-            match run(&state.store, &recorder, &policy, limits, state.now()).await {
+            let limits = hub.limits();
+            match run(&hub.store, &recorder, &policy, limits, hub.now()).await {
                 Ok(r) if r.deleted_for_age + r.deleted_for_space + r.failed > 0 => {
                     tracing::info!(
                         age = r.deleted_for_age,

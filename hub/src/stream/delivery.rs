@@ -8,19 +8,19 @@
 //! dispatch is brought forward to now and the timer engine woken, so that it fires once, in
 //! one transaction, on whichever node claims it, exactly as when the window runs out.
 
-use super::Published;
-use crate::state::AppState;
+use super::{Published, Stream};
 use gridwatch_core::delivery::{self, Delivery};
 use gridwatch_core::event::{Actor, Event, EventDraft, EventType};
 use gridwatch_core::incident::{Incident, IncidentState};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Checks a dispatch this node made (`dispatch`, to `post_id`) for a console to receive it.
-pub async fn watch(state: AppState, incident: Incident, post_id: String, dispatch: Event) {
-    match state.store.consoles_online(&post_id).await {
+pub async fn watch(stream: Arc<Stream>, incident: Incident, post_id: String, dispatch: Event) {
+    match stream.store().consoles_online(&post_id).await {
         Ok(0) => {
-            flag(&state, &incident, &post_id, &dispatch, "no console online").await;
+            flag(&stream, &incident, &post_id, &dispatch, "no console online").await;
             return;
         }
         Ok(_) => {}
@@ -29,12 +29,12 @@ pub async fn watch(state: AppState, incident: Incident, post_id: String, dispatc
             return;
         }
     }
-    let wait = state.config.response.receipt_seconds;
+    let wait = stream.receipts.wait_seconds;
     if wait == 0 {
         return;
     }
     tokio::time::sleep(Duration::from_secs(wait.into())).await;
-    let timeline = match state.store.timeline(&incident.id).await {
+    let timeline = match stream.store().timeline(&incident.id).await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, incident = %incident.id, "cannot check a dispatch's receipt");
@@ -45,36 +45,34 @@ pub async fn watch(state: AppState, incident: Incident, post_id: String, dispatc
     let unanswered = latest
         .as_ref()
         .is_some_and(|d| d.dispatch_seq == dispatch.seq && d.delivery == Delivery::Waiting);
-    let now = match state.store.incident(&incident.id).await {
+    let now = match stream.store().incident(&incident.id).await {
         Ok(i) => i,
         Err(_) => return,
     };
     if unanswered && now.state == IncidentState::Dispatched {
         let why = format!("no console confirmed it within {wait} s");
-        flag(&state, &now, &post_id, &dispatch, &why).await;
+        flag(&stream, &now, &post_id, &dispatch, &why).await;
     }
 }
 
 /// Records `incident.undelivered` for `dispatch` and, when configured, escalates at once.
-async fn flag(state: &AppState, incident: &Incident, post_id: &str, dispatch: &Event, why: &str) {
+async fn flag(stream: &Stream, incident: &Incident, post_id: &str, dispatch: &Event, why: &str) {
     let draft = EventDraft::new(
         EventType::IncidentUndelivered,
         json!({ "post_id": post_id, "dispatch_seq": dispatch.seq, "reason": why }),
     );
     let actor = Actor {
         actor: "system".into(),
-        origin: format!("node {}", state.stream.node),
+        origin: format!("node {}", stream.node),
     };
-    match state
-        .store
-        .record_events(Some(&incident.id), &[draft], &actor, state.now())
+    match stream
+        .store()
+        .record_events(Some(&incident.id), &[draft], &actor, stream.now())
         .await
     {
         Ok(events) => {
             for e in events {
-                state
-                    .stream
-                    .publish(Published::new(e, Some(incident.clone())));
+                stream.publish(Published::new(e, Some(incident.clone())));
             }
         }
         Err(e) => {
@@ -82,18 +80,18 @@ async fn flag(state: &AppState, incident: &Incident, post_id: &str, dispatch: &E
             return;
         }
     }
-    if !state.config.response.escalate_undelivered {
+    if !stream.receipts.escalate_undelivered {
         return;
     }
-    match state
-        .store
-        .expedite_ack_deadline(&incident.id, dispatch.at, state.now())
+    match stream
+        .store()
+        .expedite_ack_deadline(&incident.id, dispatch.at, stream.now())
         .await
     {
         Ok(true) => {
             tracing::warn!(incident = %incident.id, post_id, why,
                 "dispatch not received: escalating at once");
-            state.incidents.wake_timers();
+            stream.incidents().wake_timers();
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, incident = %incident.id,

@@ -26,9 +26,11 @@ pub mod sequencer;
 
 pub use config::{BusKind, StreamConfig};
 
+use crate::incidents::Incidents;
 use crate::metrics::{Metrics, Queue};
-use crate::state::AppState;
+use crate::recording::RecordingHub;
 use axum::extract::ws::Utf8Bytes;
+use chrono::{DateTime, Utc};
 use gridwatch_core::access::Form;
 use gridwatch_core::event::Event;
 use gridwatch_core::incident::Incident;
@@ -94,9 +96,23 @@ const GAP_WAIT: Duration = Duration::from_millis(150);
 /// commit and publish, a lost bus message). The bound on how late such an event can be.
 const LOG_POLL: Duration = Duration::from_secs(1);
 
-/// The stream of one hub process.
+/// What the stream asks of a dispatch's receipt (`[response]`'s `receipt_seconds` and
+/// `escalate_undelivered`; see [`delivery`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipts {
+    /// How long a console has to confirm a dispatch; 0: not checked.
+    pub wait_seconds: u32,
+    /// Whether an undelivered dispatch goes to the next post at once.
+    pub escalate_undelivered: bool,
+}
+
+/// The stream of one hub process, shared as `Arc<Stream>`: it owns what its tasks use (the
+/// incident core's handle, and through it the store, the clock and the lifecycle).
 pub struct Stream {
     pub config: StreamConfig,
+    pub receipts: Receipts,
+    /// Incident changes come from here; the store, clock and lifecycle are its.
+    incidents: Incidents,
     /// This process, as presence rows and the bus name it: unique per start.
     pub node: String,
     out: broadcast::Sender<Arc<Published>>,
@@ -104,23 +120,36 @@ pub struct Stream {
     inbox_rx: Mutex<Option<mpsc::Receiver<Published>>>,
     bus: OnceLock<mpsc::Sender<Published>>,
     health: watch::Sender<Value>,
-    /// The notification channels failing now, shown in the health message (issue 18).
-    notify_failing: OnceLock<Arc<Mutex<std::collections::BTreeSet<String>>>>,
     pub metrics: StreamMetrics,
 }
 
+/// Where the health message's parts come from besides the response check: the notification
+/// channels failing now (issue 18) and the sample-file directories that stopped recording
+/// (issue 13).
+#[derive(Clone, Default)]
+pub struct HealthSources {
+    pub notify_failing: Option<Arc<Mutex<std::collections::BTreeSet<String>>>>,
+    pub recording: Option<Arc<RecordingHub>>,
+}
+
 impl Stream {
-    pub fn new(config: StreamConfig, metrics: &Metrics) -> Stream {
+    pub fn new(
+        config: StreamConfig,
+        receipts: Receipts,
+        incidents: Incidents,
+        metrics: &Metrics,
+    ) -> Stream {
         let (inbox, inbox_rx) = mpsc::channel(INBOX);
         Stream {
             config,
+            receipts,
+            incidents,
             node: format!("{}-{:08x}", hostname(), rand::random::<u32>()),
             out: broadcast::channel(FANOUT_BUFFER).0,
             inbox,
             inbox_rx: Mutex::new(Some(inbox_rx)),
             bus: OnceLock::new(),
             health: watch::channel(json!({ "response_check": "ok" })).0,
-            notify_failing: OnceLock::new(),
             metrics: StreamMetrics::new(metrics),
         }
     }
@@ -153,10 +182,10 @@ impl Stream {
     /// tries), the event is logged, counted in `stream_incident_read_failures_total` and left
     /// out here: the sequencer sees the gap and delivers it from the log, with its incident,
     /// once the incident reads again.
-    pub async fn publish_events(&self, store: &Store, events: Vec<Event>) {
+    pub async fn publish_events(&self, events: Vec<Event>) {
         for e in events {
             let incident = match &e.incident_id {
-                Some(id) => match read_incident(store, id).await {
+                Some(id) => match read_incident(self.store(), id).await {
                     Ok(i) => Some(i),
                     Err(err) => {
                         self.metrics.incident_read_failures.inc();
@@ -172,14 +201,25 @@ impl Stream {
         }
     }
 
-    /// Where the notification worker keeps the channels failing now.
-    pub fn set_notify_failing(&self, failing: Arc<Mutex<std::collections::BTreeSet<String>>>) {
-        let _ = self.notify_failing.set(failing);
-    }
-
     /// The node's health as duty officers see it in the hello and in `health` messages.
     pub fn health(&self) -> watch::Receiver<Value> {
         self.health.subscribe()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.incidents.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.incidents.now()
+    }
+
+    pub fn incidents(&self) -> &Incidents {
+        &self.incidents
+    }
+
+    pub(crate) fn lifecycle(&self) -> &crate::lifecycle::Lifecycle {
+        &self.incidents.lifecycle
     }
 }
 
@@ -274,37 +314,36 @@ impl StreamMetrics {
 /// Starts the stream's tasks: the bus (when configured), the sequencer, the forwarding of
 /// incident changes, presence upkeep and the health signal. Fails when the bus is configured
 /// but cannot be reached: a node that cannot tell the others must not pretend to.
-pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
-    let stream = state.stream.clone();
+pub async fn spawn(stream: &Arc<Stream>, health: HealthSources) -> anyhow::Result<()> {
+    let stream = stream.clone();
     let inbox = stream
         .inbox_rx
         .lock()
         .expect("stream inbox lock")
         .take()
         .ok_or_else(|| anyhow::anyhow!("the stream is started already"))?;
-    let start = state.store.latest_seq().await?;
+    let start = stream.store().latest_seq().await?;
     if stream.config.bus == BusKind::Nats {
         let out = nats::connect(
             &stream.config,
             stream.inbox.clone(),
             stream.metrics.clone(),
-            &state.lifecycle,
+            stream.lifecycle(),
         )
         .await?;
         let _ = stream.bus.set(out);
     }
-    let lifecycle = &state.lifecycle;
-    lifecycle.spawn_service(run_sequencer(state.clone(), inbox, start));
-    lifecycle.spawn_service(forward_incident_changes(state.clone()));
-    lifecycle.spawn_service(flag_unattended_dispatches(state.clone()));
-    lifecycle.spawn_service(presence::upkeep(state.clone()));
-    lifecycle.spawn_service(watch_health(state.clone()));
+    let lifecycle = stream.lifecycle();
+    lifecycle.spawn_service(run_sequencer(stream.clone(), inbox, start));
+    lifecycle.spawn_service(forward_incident_changes(stream.clone()));
+    lifecycle.spawn_service(flag_unattended_dispatches(stream.clone()));
+    lifecycle.spawn_service(presence::upkeep(stream.clone()));
+    lifecycle.spawn_service(watch_health(stream.clone(), health));
     Ok(())
 }
 
 /// Puts events in order and delivers each once; reads from the log what did not arrive.
-async fn run_sequencer(state: AppState, mut inbox: mpsc::Receiver<Published>, start: i64) {
-    let stream = state.stream.clone();
+async fn run_sequencer(stream: Arc<Stream>, mut inbox: mpsc::Receiver<Published>, start: i64) {
     let mut seq = Sequencer::new(start);
     let mut poll = tokio::time::interval(LOG_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -320,7 +359,7 @@ async fn run_sequencer(state: AppState, mut inbox: mpsc::Receiver<Published>, st
                 }
             }
             _ = poll.tick() => {
-                match state.store.latest_seq().await {
+                match stream.store().latest_seq().await {
                     // Give the bus its chance first: what is still missing after a gap's
                     // wait is read from the log.
                     Ok(latest) if latest > seq.delivered() => {
@@ -331,7 +370,7 @@ async fn run_sequencer(state: AppState, mut inbox: mpsc::Receiver<Published>, st
                 }
             }
             _ = sleep_until(gap_deadline) => {
-                fill_from_log(&state, &mut seq).await;
+                fill_from_log(&stream, &mut seq).await;
                 gap_since = None;
             }
         }
@@ -358,9 +397,9 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Reads the log after the last delivered seq and delivers it.
-async fn fill_from_log(state: &AppState, seq: &mut Sequencer) {
+async fn fill_from_log(stream: &Stream, seq: &mut Sequencer) {
     loop {
-        let events = match state.store.events_since(seq.delivered(), 500).await {
+        let events = match stream.store().events_since(seq.delivered(), 500).await {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(error = %e, "stream: cannot read the log; will retry");
@@ -368,7 +407,7 @@ async fn fill_from_log(state: &AppState, seq: &mut Sequencer) {
             }
         };
         let full = events.len() == 500;
-        let from_log = match with_incidents(&state.store, events).await {
+        let from_log = match with_incidents(stream.store(), events).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "stream: cannot read incidents; will retry");
@@ -376,8 +415,8 @@ async fn fill_from_log(state: &AppState, seq: &mut Sequencer) {
             }
         };
         let ready = seq.fill(from_log);
-        state.stream.metrics.from_log.inc_by(ready.len() as u64);
-        deliver(&state.stream, ready);
+        stream.metrics.from_log.inc_by(ready.len() as u64);
+        deliver(stream, ready);
         if !full {
             return;
         }
@@ -415,14 +454,12 @@ fn deliver(stream: &Stream, ready: Vec<Published>) {
 
 /// Publishes every incident change this process commits. Nothing here waits on the
 /// database, so that forwarding keeps up with the fastest intake.
-async fn forward_incident_changes(state: AppState) {
-    let mut changes = state.incidents.subscribe();
+async fn forward_incident_changes(stream: Arc<Stream>) {
+    let mut changes = stream.incidents.subscribe();
     // What is skipped when changes come too fast, the sequencer reads from the log.
     while let Some(changed) = next_change(&mut changes, "forwarded").await {
         for e in &changed.events {
-            state
-                .stream
-                .publish(Published::new(e.clone(), Some(changed.incident.clone())));
+            stream.publish(Published::new(e.clone(), Some(changed.incident.clone())));
         }
     }
 }
@@ -447,13 +484,13 @@ async fn next_change(
 }
 
 /// Checks every dispatch this process makes for a console to receive it ([`delivery`]).
-async fn flag_unattended_dispatches(state: AppState) {
-    let mut changes = state.incidents.subscribe();
+async fn flag_unattended_dispatches(stream: Arc<Stream>) {
+    let mut changes = stream.incidents.subscribe();
     while let Some(changed) = next_change(&mut changes, "checked for a console").await {
         for e in &changed.events {
             if let Some(post) = gridwatch_core::delivery::dispatched_to(e) {
-                state.lifecycle.spawn_service(delivery::watch(
-                    state.clone(),
+                stream.lifecycle().spawn_service(delivery::watch(
+                    stream.clone(),
                     changed.incident.clone(),
                     post.to_string(),
                     e.clone(),
@@ -466,16 +503,16 @@ async fn flag_unattended_dispatches(state: AppState) {
 /// Keeps the health message in step with the response check's watchdog, the failing
 /// notification channels, and the sample-file directories that stopped recording (the duty
 /// officers are told rather than evidence being silently lost).
-async fn watch_health(state: AppState) {
+async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        let mut value = if state.incidents.stalled() {
+        let mut value = if stream.incidents.stalled() {
             json!({ "response_check": "stalled" })
         } else {
             json!({ "response_check": "ok" })
         };
-        if let Some(f) = state.stream.notify_failing.get() {
+        if let Some(f) = &sources.notify_failing {
             let failing: Vec<String> = f
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -486,11 +523,13 @@ async fn watch_health(state: AppState) {
                 value["notify_failing"] = json!(failing);
             }
         }
-        let stopped = state.recording.stopped_dirs();
-        if !stopped.is_empty() {
-            value["recording_stopped"] = json!(stopped);
+        if let Some(recording) = &sources.recording {
+            let stopped = recording.stopped_dirs();
+            if !stopped.is_empty() {
+                value["recording_stopped"] = json!(stopped);
+            }
         }
-        state.stream.health.send_if_modified(|h| {
+        stream.health.send_if_modified(|h| {
             let changed = *h != value;
             *h = value;
             changed

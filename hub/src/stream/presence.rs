@@ -6,8 +6,9 @@
 //! refreshes its rows; a node that stops (crash, power) is noticed by the others after
 //! [`STALE_AFTER_PINGS`] ping intervals and its consoles are removed.
 
-use crate::state::AppState;
+use super::Stream;
 use gridwatch_store::Console;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Ping intervals without a refresh after which a node's consoles are taken for gone.
@@ -15,23 +16,27 @@ pub const STALE_AFTER_PINGS: u32 = 4;
 
 /// A responder's console, online while this lives.
 pub struct ConsoleGuard {
-    state: AppState,
+    stream: Arc<Stream>,
     console: Console,
 }
 
 /// Registers a console of `post_id`; records `post.online` if it is the post's first.
-pub async fn connect(state: &AppState, user_id: &str, post_id: &str) -> Option<ConsoleGuard> {
+pub async fn connect(stream: &Arc<Stream>, user_id: &str, post_id: &str) -> Option<ConsoleGuard> {
     let console = Console {
         id: gridwatch_core::id::new_id(),
-        node: state.stream.node.clone(),
+        node: stream.node.clone(),
         post_id: post_id.to_owned(),
         user_id: user_id.to_owned(),
     };
-    match state.store.console_connected(&console, state.now()).await {
+    match stream
+        .store()
+        .console_connected(&console, stream.now())
+        .await
+    {
         Ok(events) => {
-            state.stream.publish_events(&state.store, events).await;
+            stream.publish_events(events).await;
             Some(ConsoleGuard {
-                state: state.clone(),
+                stream: stream.clone(),
                 console,
             })
         }
@@ -45,15 +50,15 @@ pub async fn connect(state: &AppState, user_id: &str, post_id: &str) -> Option<C
 
 impl Drop for ConsoleGuard {
     fn drop(&mut self) {
-        let state = self.state.clone();
+        let stream = self.stream.clone();
         let console = self.console.clone();
-        state.lifecycle.clone().spawn(async move {
-            match state
-                .store
-                .console_disconnected(&console, state.now())
+        stream.lifecycle().clone().spawn(async move {
+            match stream
+                .store()
+                .console_disconnected(&console, stream.now())
                 .await
             {
-                Ok(events) => state.stream.publish_events(&state.store, events).await,
+                Ok(events) => stream.publish_events(events).await,
                 Err(e) => tracing::warn!(
                     error = %e, post_id = console.post_id,
                     "cannot record a console as gone; the reaper will"
@@ -64,23 +69,23 @@ impl Drop for ConsoleGuard {
 }
 
 /// Refreshes this node's consoles and removes those of nodes that stopped refreshing theirs.
-pub async fn upkeep(state: AppState) {
-    let every = Duration::from_secs(state.stream.config.ping_seconds.max(1));
+pub async fn upkeep(stream: Arc<Stream>) {
+    let every = Duration::from_secs(stream.config.ping_seconds.max(1));
     let stale = chrono::Duration::from_std(every * STALE_AFTER_PINGS).unwrap_or_default();
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let now = state.now();
-        if let Err(e) = state.store.console_heartbeat(&state.stream.node, now).await {
+        let now = stream.now();
+        if let Err(e) = stream.store().console_heartbeat(&stream.node, now).await {
             tracing::warn!(error = %e, "cannot refresh this node's consoles");
             continue;
         }
-        match state
-            .store
-            .reap_consoles(&state.stream.node, now - stale, now)
+        match stream
+            .store()
+            .reap_consoles(&stream.node, now - stale, now)
             .await
         {
-            Ok(events) => state.stream.publish_events(&state.store, events).await,
+            Ok(events) => stream.publish_events(events).await,
             Err(e) => tracing::warn!(error = %e, "cannot remove stale consoles"),
         }
     }

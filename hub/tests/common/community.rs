@@ -188,7 +188,7 @@ pub async fn timeline(hub: &Hub, token: &str, id: &str) -> Vec<String> {
 
 /// One tick of the response check at the hub's clock.
 pub async fn run_timers(hub: &Hub) -> TickReport {
-    tick(&hub.state).await.expect("tick")
+    tick(&hub.state.incidents).await.expect("tick")
 }
 
 pub fn s(v: &Value) -> &str {

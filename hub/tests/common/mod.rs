@@ -69,9 +69,7 @@ impl Hub {
     /// Serves the hub on a loopback port, with its real-time stream running, as `server::start`
     /// does; returns the base URL (`http://127.0.0.1:PORT`).
     pub async fn listen(&self) -> String {
-        gridwatch_hub::stream::spawn(&self.state)
-            .await
-            .expect("stream starts");
+        self.state.start_stream(None).await.expect("stream starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = self.app.clone();

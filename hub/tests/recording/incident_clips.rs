@@ -77,7 +77,7 @@ async fn incidents_get_sealed_clips(db: String) {
     // The manual clock starts at the wall clock's now: the camera's frames carry real time.
     let clock = ManualClock::new(Utc::now());
     let state = AppState::with_recorder(store.clone(), Arc::new(clock.clone()), config, recorder);
-    gridwatch_hub::cameras::start(&state).await;
+    gridwatch_hub::cameras::start(&state.cameras).await;
     let hub = Hub::from_state(state.clone(), clock.clone());
 
     let mut sos = bare_sos(&gridwatch_core::id::new_id());
@@ -91,7 +91,7 @@ async fn incidents_get_sealed_clips(db: String) {
     let (incident, raised) = (incident.id, incident.created_at);
 
     // Seen at once: scheduled, and the camera's recordings over the window locked while open.
-    let first = evidence::tick(&state).await.unwrap();
+    let first = evidence::tick(&state.recording).await.unwrap();
     assert_eq!((first.scheduled, first.sealed), (1, 0), "{first:?}");
     let (from, to) = (
         raised - Duration::seconds(30),
@@ -108,13 +108,13 @@ async fn incidents_get_sealed_clips(db: String) {
     // Real recording for a few seconds; the clip is due only once `post` has passed.
     wait_for_segments(&store, &camera, 3).await;
     clock.advance(Duration::seconds(58));
-    let early = evidence::tick(&state).await.unwrap();
+    let early = evidence::tick(&state.recording).await.unwrap();
     assert_eq!((early.scheduled, early.sealed), (0, 0), "{early:?}");
     clock.advance(Duration::seconds(3));
-    let due = evidence::tick(&state).await.unwrap();
+    let due = evidence::tick(&state.recording).await.unwrap();
     assert_eq!((due.sealed, due.failed), (1, 0), "{due:?}");
     assert_eq!(
-        evidence::tick(&state).await.unwrap().sealed,
+        evidence::tick(&state.recording).await.unwrap().sealed,
         0,
         "sealed once"
     );
@@ -246,7 +246,10 @@ async fn incidents_get_sealed_clips(db: String) {
         .await;
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
     let closed = store.incident(&incident).await.unwrap().closed_at.unwrap();
-    assert_eq!(evidence::tick(&state).await.unwrap().locks_ended, 1);
+    assert_eq!(
+        evidence::tick(&state.recording).await.unwrap().locks_ended,
+        1
+    );
     let locks = store.recording_locks(&camera, from, to).await.unwrap();
     assert_eq!(locks[0].until, Some(closed + Duration::days(90)));
     let still_locked = closed + Duration::days(89);

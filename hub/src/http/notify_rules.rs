@@ -89,13 +89,7 @@ pub async fn put(
             .filter(|r| r.name != name),
     );
     all.push(rule.clone());
-    let channels: Vec<&str> = s
-        .config
-        .notify
-        .channels
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let channels = s.config.notify.channel_names();
     rule::check(&all, &channels).map_err(|e| {
         let field = match &e {
             RuleError::BadName(_) | RuleError::Duplicate(_) => "name",

@@ -3,10 +3,10 @@
 //! of a gateway's templates, so a template with a typo is refused with a clear 400 when it is
 //! written rather than when the first SOS goes out.
 
-use super::gateway::GatewayConfig;
-use super::ChannelConfig;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Json, Path};
+use crate::notify::gateway::GatewayConfig;
+use crate::notify::ChannelConfig;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,13 +30,7 @@ pub struct ContactBody {
 pub fn check_address(s: &AppState, channel: &str, address: &str) -> Result<(), ApiError> {
     let bad = |m: String| ApiError::bad_request("invalid_contact", m);
     let Some(c) = s.config.notify.channels.get(channel) else {
-        let known: Vec<&str> = s
-            .config
-            .notify
-            .channels
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let known = s.config.notify.channel_names();
         return Err(bad(format!(
             "no channel {channel:?} is configured; configured: [{}]",
             known.join(", ")
