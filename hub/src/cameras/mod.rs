@@ -6,17 +6,21 @@
 //! - [`sync`]: the store's cameras (with their credentials, which only the ingest sees) become
 //!   the registry's configuration — all of them at start and every `resync_seconds`, one at a
 //!   time when the API changes one, without a restart.
+//! - [`motion_workers`]: a motion worker in the ingest per camera with motion alerts on,
+//!   its detections raised as `motion` incidents ([`motion`]).
 //! - [`health`]: `camera.online`/`camera.offline` events, and a `camera_offline` incident for
 //!   an outage longer than `offline_incident_seconds`.
 
 pub mod config;
 pub mod health;
 pub mod motion;
+pub mod motion_workers;
 pub mod sync;
 
 pub use config::CamerasConfig;
 
 use crate::state::AppState;
+use gridwatch_ingest::motion::MotionWorkers;
 use gridwatch_ingest::recording::Recorder;
 use gridwatch_ingest::{Cameras, Snapshots, StreamState};
 
@@ -25,6 +29,8 @@ pub struct CameraHub {
     /// Every camera's sessions, status and live fan-out.
     pub registry: Cameras,
     pub snapshots: Snapshots,
+    /// The motion workers of the registry's cameras (see [`motion_workers`]).
+    pub motion: MotionWorkers,
     pub config: CamerasConfig,
     /// From the instant a frame arrives from the camera (retina hands it to the ingest) to the
     /// instant a viewer's WebSocket has taken its bytes; one observation per frame and viewer,
@@ -59,6 +65,7 @@ impl CameraHub {
             None => Cameras::new(config.ingest()),
         };
         CameraHub {
+            motion: MotionWorkers::new(registry.clone()),
             registry,
             snapshots: Snapshots::new(config.snapshot_timeout()),
             config: config.clone(),
@@ -121,6 +128,7 @@ pub async fn start(state: &AppState) {
         state.metrics.register(collector);
     }
     health::spawn(state.clone());
+    motion_workers::spawn(state.clone());
     match sync::reload_all(state).await {
         Ok(summary) => tracing::info!(cameras = summary.added.len(), "cameras started"),
         Err(e) => tracing::error!(error = %e, "cameras not started; retrying at the next resync"),

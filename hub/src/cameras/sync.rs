@@ -94,6 +94,7 @@ pub async fn reload_all(state: &AppState) -> Result<ApplySummary, StoreError> {
         tracing::info!(added = ?summary.added, changed = ?summary.changed,
             removed = ?summary.removed, "cameras applied");
     }
+    super::motion_workers::reload_all(state).await?;
     Ok(summary)
 }
 
@@ -121,7 +122,7 @@ pub async fn reload_one(state: &AppState, id: &str) -> Result<(), StoreError> {
             hub.snapshots.forget(id);
         }
     }
-    Ok(())
+    super::motion_workers::reload_one(state, id).await
 }
 
 /// [`reload_one`] after an API change: the change is committed whatever happens here, so a
