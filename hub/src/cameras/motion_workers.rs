@@ -28,11 +28,7 @@ fn armed(state: &AppState, s: &MotionSettings) -> bool {
 }
 
 fn camera_enabled(state: &AppState, id: &str) -> bool {
-    state
-        .cameras
-        .registry
-        .config(id)
-        .is_some_and(|c| c.enabled)
+    state.cameras.registry.config(id).is_some_and(|c| c.enabled)
 }
 
 /// Runs a worker for every enabled camera with motion alerts on, and for no other.
