@@ -62,7 +62,14 @@ impl AppState {
             recorder.clone(),
             &metrics,
         ));
-        let cameras = Arc::new(crate::cameras::CameraHub::new(&config.cameras, recorder));
+        // With ingest workers, this process runs only the cameras it holds leases on (a hub:
+        // none; a worker: its own).
+        let holdings = config.ingest.workers().then(Arc::default);
+        let cameras = Arc::new(crate::cameras::CameraHub::new(
+            &config.cameras,
+            recorder,
+            holdings,
+        ));
         AppState {
             store,
             clock,

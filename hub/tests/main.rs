@@ -21,6 +21,7 @@ mod connections;
 mod deploy;
 mod dewarp;
 mod incidents;
+mod ingest_workers;
 mod motion;
 mod mqtt;
 mod notify;

@@ -17,8 +17,10 @@ pub mod sync;
 pub use config::CamerasConfig;
 
 use crate::state::AppState;
+use crate::workers::holdings::Holdings;
 use gridwatch_ingest::recording::Recorder;
 use gridwatch_ingest::{Cameras, Snapshots, StreamState};
+use std::sync::Arc;
 
 /// The hub's cameras; one per process, shared by [`AppState`].
 pub struct CameraHub {
@@ -33,6 +35,12 @@ pub struct CameraHub {
     /// `gridwatch_cameras{state}`: how many cameras are in each state (of their main stream;
     /// `disabled` for switched-off ones). Counted when scraped, see [`CameraHub::count_states`].
     pub by_state: prometheus::IntGaugeVec,
+    /// The cameras this process may run: `None` runs every camera of the store (in-process
+    /// ingest); `Some` only those an ingest worker holds a lease on (none on a hub in
+    /// `workers` mode). See [`crate::workers::holdings`].
+    pub holdings: Option<Arc<Holdings>>,
+    /// The workers' gauges (hubs in `workers` mode).
+    pub worker_gauges: crate::workers::WorkerGauges,
     /// Serialises reading a camera from the store and applying it, so that two quick edits of
     /// one camera cannot be applied in the wrong order.
     sync_lock: tokio::sync::Mutex<()>,
@@ -53,7 +61,11 @@ impl CameraHub {
     /// # Panics
     ///
     /// Outside a tokio runtime.
-    pub fn new(config: &CamerasConfig, recorder: Option<Recorder>) -> CameraHub {
+    pub fn new(
+        config: &CamerasConfig,
+        recorder: Option<Recorder>,
+        holdings: Option<Arc<Holdings>>,
+    ) -> CameraHub {
         let registry = match recorder {
             Some(r) => Cameras::with_recorder(config.ingest(), r),
             None => Cameras::new(config.ingest()),
@@ -82,8 +94,34 @@ impl CameraHub {
                 &["state"],
             )
             .expect("metric"),
+            holdings,
+            worker_gauges: Default::default(),
             sync_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Whether this process may write about `camera` now (see
+    /// [`crate::workers::holdings::may_write`]); a database error counts as no.
+    pub async fn may_write(
+        &self,
+        store: &gridwatch_store::Store,
+        camera: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        match crate::workers::holdings::may_write(self.holdings.as_deref(), store, camera, now)
+            .await
+        {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(%camera, error = %e, "lease not checked; nothing written");
+                false
+            }
+        }
+    }
+
+    /// Whether this process runs `camera` (in-process: every camera).
+    pub fn runs(&self, camera: &str) -> bool {
+        self.holdings.as_ref().is_none_or(|h| h.holds(camera))
     }
 
     /// Sets `gridwatch_cameras{state}` from the registry; every state is set, to 0 when no
@@ -119,6 +157,9 @@ pub async fn start(state: &AppState) {
     // gridwatch_camera_frames_dropped_total{reason}, gridwatch_camera_gop_overflows_total.
     for collector in state.cameras.registry.metrics().collectors() {
         state.metrics.register(collector);
+    }
+    if state.config.ingest.workers() {
+        state.cameras.worker_gauges.register(&state.metrics);
     }
     health::spawn(state.clone());
     match sync::reload_all(state).await {
