@@ -113,11 +113,11 @@ impl AppState {
     /// `notify_failing` when the notification worker runs).
     pub async fn start_stream(
         &self,
-        notify_failing: Option<Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>>,
+        notify_failing: Option<crate::notify::FailingChannels>,
     ) -> anyhow::Result<()> {
         let health = crate::stream::HealthSources {
             notify_failing,
-            recording: Some(self.recording.clone()),
+            recording: self.recording.clone(),
         };
         crate::stream::spawn(&self.stream, health).await
     }

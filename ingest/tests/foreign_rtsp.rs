@@ -96,10 +96,7 @@ impl Received {
 
     /// Adds what the viewer gets for `time`.
     async fn follow(&mut self, viewer: &mut Viewer, codec: VideoCodec, time: Duration) {
-        let until = tokio::time::Instant::now() + time;
-        while let Ok(Some(msg)) = tokio::time::timeout_at(until, viewer.recv()).await {
-            self.take(msg, codec);
-        }
+        self.follow_until(viewer, codec, usize::MAX, time).await;
     }
 
     /// Follows until `frames` media segments are in, for at most `time`: the foreign

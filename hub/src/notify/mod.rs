@@ -17,7 +17,7 @@ use gridwatch_core::notify::RetryPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use worker::Notifier;
+pub use worker::{FailingChannels, Notifier};
 
 /// `[notify]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -26,6 +26,10 @@ use prometheus::{IntCounterVec, Opts};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// The channels failing now (three failures in a row, no success since), shared with the
+/// stream's health message.
+pub type FailingChannels = Arc<Mutex<BTreeSet<String>>>;
+
 /// Events expanded and deliveries claimed per round, at most.
 const BATCH: u32 = 64;
 
@@ -46,7 +50,7 @@ pub struct Notifier {
     channels: HashMap<String, Arc<dyn Channel>>,
     health: Mutex<HashMap<String, ChannelHealth>>,
     /// The channels failing now, for the stream's health message.
-    failing: Arc<Mutex<BTreeSet<String>>>,
+    failing: FailingChannels,
     sent: IntCounterVec,
 }
 
@@ -121,7 +125,7 @@ impl Notifier {
     }
 
     /// The channels failing now (three failures in a row, no success since).
-    pub fn failing(&self) -> Arc<Mutex<BTreeSet<String>>> {
+    pub fn failing(&self) -> FailingChannels {
         self.failing.clone()
     }
 

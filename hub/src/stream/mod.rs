@@ -126,10 +126,11 @@ pub struct Stream {
 /// Where the health message's parts come from besides the response check: the notification
 /// channels failing now (issue 18) and the sample-file directories that stopped recording
 /// (issue 13).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct HealthSources {
-    pub notify_failing: Option<Arc<Mutex<std::collections::BTreeSet<String>>>>,
-    pub recording: Option<Arc<RecordingHub>>,
+    /// `None` where no notification worker runs (tests of the stream alone).
+    pub notify_failing: Option<crate::notify::FailingChannels>,
+    pub recording: Arc<RecordingHub>,
 }
 
 impl Stream {
@@ -523,11 +524,9 @@ async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
                 value["notify_failing"] = json!(failing);
             }
         }
-        if let Some(recording) = &sources.recording {
-            let stopped = recording.stopped_dirs();
-            if !stopped.is_empty() {
-                value["recording_stopped"] = json!(stopped);
-            }
+        let stopped = sources.recording.stopped_dirs();
+        if !stopped.is_empty() {
+            value["recording_stopped"] = json!(stopped);
         }
         stream.health.send_if_modified(|h| {
             let changed = *h != value;
