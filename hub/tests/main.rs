@@ -22,6 +22,7 @@ mod deploy;
 mod dewarp;
 mod incidents;
 mod motion;
+mod motion_alerts;
 mod mqtt;
 mod notify;
 mod ops;

@@ -11,6 +11,8 @@
 //!   stream resumes at its next keyframe, counted in [`metrics`]); [`fmp4`]
 //!   packages them. Sessions and their viewers run on
 //!   video threads of their own (`video_threads.rs`), which batch wake-ups.
+//! * [`motion`] runs a motion detector per camera with motion alerts on, on the frames
+//!   the ingest already has (decoded with GStreamer at a few pictures per second).
 //! * [`camsim`] simulates cameras on gst-rtsp-server for demos and tests.
 //!
 //! Nothing here knows about the hub; it is wired to HTTP, WebSocket and the
@@ -27,6 +29,7 @@ mod frames;
 pub mod gop;
 pub mod live;
 pub mod metrics;
+pub mod motion;
 pub mod quirks;
 pub mod recording;
 pub mod session;

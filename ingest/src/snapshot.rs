@@ -76,9 +76,35 @@ pub struct Snapshot {
 
 /// The codec of a picture to decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Codec {
+pub(crate) enum Codec {
     H264,
     H265,
+}
+
+impl Codec {
+    /// The codec of an init segment's sample entry (`avc1`, `hvc1`, …).
+    pub(crate) fn of_sample_entry(entry: &[u8; 4]) -> Option<Codec> {
+        match entry {
+            b"avc1" | b"avc3" => Some(Codec::H264),
+            b"hvc1" | b"hev1" => Some(Codec::H265),
+            _ => None,
+        }
+    }
+
+    /// The caps of its length-prefixed samples with `config` (`avcC`/`hvcC`) as
+    /// `codec_data`, and the names of its GStreamer parser and decoder.
+    pub(crate) fn caps(self, config: &[u8]) -> (gst::Caps, &'static str, &'static str) {
+        let (media, stream_format, parser, decoder) = match self {
+            Codec::H264 => ("video/x-h264", "avc", "h264parse", "avdec_h264"),
+            Codec::H265 => ("video/x-h265", "hvc1", "h265parse", "avdec_h265"),
+        };
+        let caps = gst::Caps::builder(media)
+            .field("stream-format", stream_format)
+            .field("alignment", "au")
+            .field("codec_data", gst::Buffer::from_slice(config.to_vec()))
+            .build();
+        (caps, parser, decoder)
+    }
 }
 
 /// One picture for the worker.
@@ -154,15 +180,11 @@ impl Snapshots {
         }
         let info = parse_init_segment(&init)
             .map_err(|e| SnapshotError::Decode(format!("init segment: {e}")))?;
-        let codec = match &info.sample_entry {
-            b"avc1" | b"avc3" => Codec::H264,
-            b"hvc1" | b"hev1" => Codec::H265,
-            other => {
-                return Err(SnapshotError::Decode(format!(
-                    "unsupported sample entry {}",
-                    String::from_utf8_lossy(other)
-                )))
-            }
+        let Some(codec) = Codec::of_sample_entry(&info.sample_entry) else {
+            return Err(SnapshotError::Decode(format!(
+                "unsupported sample entry {}",
+                String::from_utf8_lossy(&info.sample_entry)
+            )));
         };
         let media = parse_media_segment(&keyframe)
             .map_err(|e| SnapshotError::Decode(format!("media segment: {e}")))?;
@@ -281,7 +303,7 @@ fn run_worker(rx: Receiver<Job>, timeout: Duration) {
     }
 }
 
-fn element(name: &str) -> Result<gst::Element, SnapshotError> {
+pub(crate) fn element(name: &str) -> Result<gst::Element, SnapshotError> {
     gst::ElementFactory::make(name)
         .build()
         .map_err(|_| SnapshotError::Unavailable(format!("GStreamer element {name} is missing")))
@@ -289,15 +311,7 @@ fn element(name: &str) -> Result<gst::Element, SnapshotError> {
 
 /// Decodes one keyframe to a JPEG.
 fn decode(job: &Job, timeout: Duration) -> Result<Bytes, SnapshotError> {
-    let (media, stream_format, parser, decoder) = match job.codec {
-        Codec::H264 => ("video/x-h264", "avc", "h264parse", "avdec_h264"),
-        Codec::H265 => ("video/x-h265", "hvc1", "h265parse", "avdec_h265"),
-    };
-    let caps = gst::Caps::builder(media)
-        .field("stream-format", stream_format)
-        .field("alignment", "au")
-        .field("codec_data", gst::Buffer::from_slice(job.config.clone()))
-        .build();
+    let (caps, parser, decoder) = job.codec.caps(&job.config);
     let src = gst_app::AppSrc::builder()
         .caps(&caps)
         .format(gst::Format::Time)

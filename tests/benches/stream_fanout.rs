@@ -46,7 +46,7 @@
 mod common;
 
 use chrono::Utc;
-use common::{binary, env_usize, free_port, ms, spread, start_hub, Proc, Spread};
+use common::{binary, cpu_time, env_usize, free_port, ms, spread, start_hub, Proc, Spread};
 use futures::StreamExt;
 use gridwatch_core::user::NewUser;
 use gridwatch_core::Role;
@@ -98,21 +98,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
-}
-
-/// CPU time (user + system) a process has used so far.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // After the command name in parentheses: field 14 (utime) and 15 (stime), in clock ticks.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    Duration::from_secs_f64(ticks as f64 / hz)
 }
 
 /// The 1-, 5- and 15-minute load averages: other work on the machine shows here.

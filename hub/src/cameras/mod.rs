@@ -6,12 +6,15 @@
 //! - [`sync`]: the store's cameras (with their credentials, which only the ingest sees) become
 //!   the registry's configuration — all of them at start and every `resync_seconds`, one at a
 //!   time when the API changes one, without a restart.
+//! - [`motion_workers`]: a motion worker in the ingest per camera with motion alerts on,
+//!   its detections raised as `motion` incidents ([`motion`]).
 //! - [`health`]: `camera.online`/`camera.offline` events, and a `camera_offline` incident for
 //!   an outage longer than `offline_incident_seconds`.
 
 pub mod config;
 pub mod health;
 pub mod motion;
+pub mod motion_workers;
 pub mod sync;
 
 pub use config::CamerasConfig;
@@ -20,6 +23,7 @@ use crate::incidents::Incidents;
 use crate::metrics::Metrics;
 use crate::stream::Stream;
 use chrono::{DateTime, Utc};
+use gridwatch_ingest::motion::MotionWorkers;
 use gridwatch_ingest::recording::Recorder;
 use gridwatch_ingest::{Cameras, Snapshots, StreamState};
 use gridwatch_store::Store;
@@ -37,6 +41,8 @@ pub struct CameraHub {
     /// Every camera's sessions, status and live fan-out.
     pub registry: Cameras,
     pub snapshots: Snapshots,
+    /// The motion workers of the registry's cameras (see [`motion_workers`]).
+    pub motion: MotionWorkers,
     pub config: CamerasConfig,
     /// From the instant a frame arrives from the camera (retina hands it to the ingest) to the
     /// instant a viewer's WebSocket has taken its bytes; one observation per frame and viewer,
@@ -81,6 +87,7 @@ impl CameraHub {
             incidents,
             stream,
             recording,
+            motion: MotionWorkers::new(registry.clone()),
             registry,
             snapshots: Snapshots::new(config.snapshot_timeout()),
             config: config.clone(),
@@ -110,6 +117,10 @@ impl CameraHub {
         metrics.register(Box::new(hub.by_state.clone()));
         // gridwatch_camera_frames_dropped_total{reason}, gridwatch_camera_gop_overflows_total.
         for collector in hub.registry.metrics().collectors() {
+            metrics.register(collector);
+        }
+        // gridwatch_motion_frames_total{outcome}.
+        for collector in hub.motion.metrics().collectors() {
             metrics.register(collector);
         }
         hub
@@ -153,6 +164,7 @@ impl CameraHub {
 /// are followed from before the first camera starts, so none is missed.
 pub async fn start(hub: &Arc<CameraHub>) {
     health::spawn(hub.clone());
+    motion_workers::spawn(hub.clone());
     match sync::reload_all(hub).await {
         Ok(summary) => tracing::info!(cameras = summary.added.len(), "cameras started"),
         Err(e) => tracing::error!(error = %e, "cameras not started; retrying at the next resync"),

@@ -94,6 +94,7 @@ pub async fn reload_all(hub: &CameraHub) -> Result<ApplySummary, StoreError> {
         tracing::info!(added = ?summary.added, changed = ?summary.changed,
             removed = ?summary.removed, "cameras applied");
     }
+    super::motion_workers::reload_all(hub).await?;
     Ok(summary)
 }
 
@@ -120,7 +121,7 @@ pub async fn reload_one(hub: &CameraHub, id: &str) -> Result<(), StoreError> {
             hub.snapshots.forget(id);
         }
     }
-    Ok(())
+    super::motion_workers::reload_one(hub, id).await
 }
 
 /// [`reload_one`] after an API change: the change is committed whatever happens here, so a

@@ -23,5 +23,6 @@ pub async fn put(
 ) -> ApiResult<axum::Json<MotionSettings>> {
     s.store.set_camera_motion(&id, &settings, s.now()).await?;
     tracing::info!(camera = %id, enabled = settings.enabled, zones = settings.zones.len(), "motion settings saved");
+    crate::cameras::motion_workers::after_change(&s.cameras, &id).await;
     Ok(axum::Json(settings))
 }

@@ -9,6 +9,7 @@ use rtsp::glib;
 use rtsp::prelude::*;
 
 use super::pipeline::{launch, FILE_PARSER, STALL_VALVE};
+use super::scene::{self, SceneTimes, SCENE_ELEMENT};
 use super::CamSimConfig;
 
 /// What a simulated camera is doing, as set by the switches on
@@ -40,6 +41,8 @@ pub(super) struct SimCamera {
     /// The pipelines currently built for this camera (with shared media,
     /// usually one), so a switch reaches the clients already connected.
     medias: Arc<Mutex<Vec<MediaRef>>>,
+    /// When its scene's events happened (scene cameras only).
+    scene_times: Arc<Mutex<SceneTimes>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -70,7 +73,11 @@ impl SimCamera {
         }
         let stalled = Arc::new(AtomicBool::new(false));
         let medias: Arc<Mutex<Vec<MediaRef>>> = Arc::default();
+        let scene_times: Arc<Mutex<SceneTimes>> = Arc::default();
+        let scene = scene::of(config, index);
+        let size = (config.width, config.height);
         {
+            let scene_times = scene_times.clone();
             let stalled = stalled.clone();
             let medias = medias.clone();
             factory.connect_media_configure(move |_, media| {
@@ -78,6 +85,10 @@ impl SimCamera {
                 let bin = element.downcast_ref::<gst::Bin>();
                 if let Some(parser) = bin.and_then(|bin| bin.by_name(FILE_PARSER)) {
                     copy_dts_to_pts(&parser);
+                }
+                let painted = bin.and_then(|bin| bin.by_name(SCENE_ELEMENT));
+                if let (Some(scene), Some(element)) = (scene, painted) {
+                    scene::paint(&element, scene, size, scene_times.clone());
                 }
                 let valve = bin.and_then(|bin| bin.by_name(STALL_VALVE));
                 let Some(valve) = valve else {
@@ -109,7 +120,12 @@ impl SimCamera {
             stopped: AtomicBool::new(false),
             stalled,
             medias,
+            scene_times,
         }
+    }
+
+    pub(super) fn scene_times(&self) -> SceneTimes {
+        *lock(&self.scene_times)
     }
 
     pub(super) fn state(&self) -> SimCameraState {

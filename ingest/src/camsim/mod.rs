@@ -19,6 +19,7 @@
 mod camera;
 pub mod fisheye;
 mod pipeline;
+pub mod scene;
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -32,6 +33,7 @@ use rtsp::prelude::*;
 
 use camera::SimCamera;
 pub use camera::SimCameraState;
+pub use scene::SceneTimes;
 
 /// The media factory role the simulator's user gets when credentials are set.
 const ROLE: &str = "user";
@@ -65,6 +67,16 @@ pub enum SimSource {
     /// would (see `fisheye.rs`), encoded live like the test pattern; the others the test
     /// pattern.
     Fisheye(Vec<usize>),
+    /// The cameras listed (1-based) show a still grey scene into whose lower right quarter a
+    /// bright box enters `enter_after` after the camera's first frame, then walks about
+    /// there (see `scene.rs`; [`CamSim::scene_times`] says when); the others the test pattern.
+    Intrusion {
+        cameras: Vec<usize>,
+        enter_after: Duration,
+    },
+    /// The cameras listed show the same still scene, whose whole picture only fades brighter
+    /// and darker; the others the test pattern.
+    Brightness(Vec<usize>),
 }
 
 /// What to simulate.
@@ -272,6 +284,11 @@ impl CamSim {
     /// The URLs of all cameras.
     pub fn urls(&self) -> Vec<String> {
         (1..=self.cameras.len()).map(|n| self.url(n)).collect()
+    }
+
+    /// When camera `n`'s scene began and its object entered (see [`SimSource::Intrusion`]).
+    pub fn scene_times(&self, n: usize) -> Result<SceneTimes, CamSimError> {
+        Ok(self.camera(n)?.scene_times())
     }
 
     /// What camera `n` is doing.

@@ -24,11 +24,17 @@ pub(super) const FILE_PARSER: &str = "parse";
 /// simply gets no input, and after it opens again the next frame refers to
 /// the last one clients received, so the stream decodes cleanly on resume.
 pub(super) fn launch(config: &CamSimConfig, index: usize) -> String {
+    if super::scene::of(config, index).is_some() {
+        return super::scene::launch(config, index);
+    }
     match &config.source {
         SimSource::Fisheye(cameras) if cameras.contains(&index) => {
             super::fisheye::launch(config, index)
         }
-        SimSource::TestPattern | SimSource::Fisheye(_) => test_pattern(config, index),
+        SimSource::TestPattern
+        | SimSource::Fisheye(_)
+        | SimSource::Intrusion { .. }
+        | SimSource::Brightness(_) => test_pattern(config, index),
         SimSource::H264File(path) => h264_file(path, config.fps),
     }
 }
