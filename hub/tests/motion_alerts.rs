@@ -103,8 +103,11 @@ on_both!(
         let entry = entered(&sim, Duration::from_secs(15)).await;
         let times = sim.scene_times(1).unwrap();
         let after_first = entry.duration_since(times.first_frame.unwrap()).unwrap();
+        // The schedule is the stream's time; in wall-clock time the pipeline's start (its
+        // first frame, then the wait for the first client's PLAY) may stretch it a little.
         assert!(
-            after_first.abs_diff(enter_after) < Duration::from_millis(500),
+            after_first + Duration::from_millis(50) >= enter_after
+                && after_first < enter_after + Duration::from_secs(2),
             "the simulator keeps its schedule: entered {after_first:?} after its first frame"
         );
         // Polled every 20 ms from the entry on.
@@ -113,7 +116,10 @@ on_both!(
                 break SystemTime::now();
             }
             let waited = SystemTime::now().duration_since(entry).unwrap_or_default();
-            assert!(waited < Duration::from_secs(5), "no incident {waited:?} after the entry");
+            assert!(
+                waited < Duration::from_secs(5),
+                "no incident {waited:?} after the entry"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let delay = raised_seen.duration_since(entry).unwrap_or_default();
@@ -175,7 +181,10 @@ on_both!(
         assert!(motion_incidents(&hub, &cam).await.is_empty());
         let metrics = hub.state.cameras.motion.metrics();
         assert_eq!(metrics.frames(Outcome::Decoded), 0);
-        assert!(metrics.frames(Outcome::Disarmed) >= 50, "frames were offered");
+        assert!(
+            metrics.frames(Outcome::Disarmed) >= 50,
+            "frames were offered"
+        );
 
         // 22:30 in Shanghai: armed within the hub's check, and the object still walking
         // about is seen.

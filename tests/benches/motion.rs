@@ -54,7 +54,13 @@ async fn run(n: usize, window: Duration) -> Result<(), String> {
     let port = free_port();
     let _sim = Proc(
         Command::new(binary())
-            .args(["camsim", "--cameras", &n.to_string(), "--port", &port.to_string()])
+            .args([
+                "camsim",
+                "--cameras",
+                &n.to_string(),
+                "--port",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -158,7 +164,9 @@ async fn main() {
     let window = Duration::from_secs(common::env_usize("MOTION_BENCH_SECONDS", 20) as u64);
     println!(
         "motion detection cost (load {})",
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     );
     for n in cameras {
         if let Err(e) = run(n, window).await {

@@ -92,7 +92,11 @@ pub(super) fn object_box(width: usize, height: usize, t: f64) -> (usize, usize, 
     let (bw, bh) = (width / 10, height / 5);
     let span = (width / 2 - bw - width / 20) as f64;
     let phase = (t / 4.0).fract();
-    let tri = if phase < 0.5 { phase * 2.0 } else { 2.0 - phase * 2.0 };
+    let tri = if phase < 0.5 {
+        phase * 2.0
+    } else {
+        2.0 - phase * 2.0
+    };
     let x = width / 2 + width / 40 + (span * tri) as usize;
     let y = height / 2 + height / 6;
     (x, y, bw, bh)
@@ -185,7 +189,10 @@ mod tests {
         let bg = background(64, 36);
         let (lo, hi) = (*bg.iter().min().unwrap(), *bg.iter().max().unwrap());
         assert!(f64::from(lo) - FADE_LEVELS > 0.0 && f64::from(hi) + FADE_LEVELS < 255.0);
-        assert!((fade(2.0) - FADE_LEVELS).abs() < 1e-9, "a quarter period: the top");
+        assert!(
+            (fade(2.0) - FADE_LEVELS).abs() < 1e-9,
+            "a quarter period: the top"
+        );
     }
 
     #[test]

@@ -58,8 +58,14 @@ mod tests {
     #[test]
     fn h264_reference_and_non_reference_slices() {
         // SEI (6) first, then a non-IDR slice with nal_ref_idc 0 (0x01) or 2 (0x41).
-        assert!(is_disposable(Codec::H264, &sample(&[&[0x06, 1], &[0x01, 0x88]])));
-        assert!(!is_disposable(Codec::H264, &sample(&[&[0x06, 1], &[0x41, 0x88]])));
+        assert!(is_disposable(
+            Codec::H264,
+            &sample(&[&[0x06, 1], &[0x01, 0x88]])
+        ));
+        assert!(!is_disposable(
+            Codec::H264,
+            &sample(&[&[0x06, 1], &[0x41, 0x88]])
+        ));
         // An IDR slice (0x65) is always a reference.
         assert!(!is_disposable(Codec::H264, &sample(&[&[0x65, 0x88]])));
         // Truncated: needed.
@@ -73,6 +79,9 @@ mod tests {
         assert!(!is_disposable(Codec::H265, &sample(&[&[1 << 1, 1, 0xaa]])));
         assert!(!is_disposable(Codec::H265, &sample(&[&[19 << 1, 1, 0xaa]])));
         // A parameter set (VPS, 32) before the slice is skipped over.
-        assert!(is_disposable(Codec::H265, &sample(&[&[32 << 1, 1], &[0, 1]])));
+        assert!(is_disposable(
+            Codec::H265,
+            &sample(&[&[32 << 1, 1], &[0, 1]])
+        ));
     }
 }

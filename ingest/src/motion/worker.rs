@@ -214,7 +214,11 @@ impl Feed {
         self.count(Outcome::Decoded);
     }
 
-    fn start_decoder(&self, stream: &StreamInfo, base: u64) -> Result<Running, super::DecoderError> {
+    fn start_decoder(
+        &self,
+        stream: &StreamInfo,
+        base: u64,
+    ) -> Result<Running, super::DecoderError> {
         let detector = self.detector.clone();
         let ctx = self.ctx.clone();
         let base_ms = (base * 1000 / u64::from(TIMESCALE)) as i64;
