@@ -20,6 +20,7 @@ mod cameras;
 mod connections;
 mod deploy;
 mod dewarp;
+mod false_alarms;
 mod incidents;
 mod motion;
 mod motion_alerts;

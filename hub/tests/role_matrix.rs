@@ -79,7 +79,8 @@ fn existing(collection: &str, fx: &Fixtures) -> String {
 
 /// A fresh incident the caller can reach: a resident's own SOS, else a panic button's SOS in the
 /// fixture grid, dispatched at once to the fixture post (whose responders the matrix uses).
-/// `/resolve` needs someone on scene first.
+/// `/resolve` needs someone on scene first; `/dismiss` a camera's motion alert (raised by the
+/// duty officer from the fixture camera).
 async fn incident_for(
     hub: &Hub,
     admin: &str,
@@ -88,6 +89,18 @@ async fn incident_for(
     rest: &str,
     fx: &Fixtures,
 ) -> String {
+    if rest == "/dismiss" {
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/incidents",
+                Some(&fx.duty),
+                Some(json!({"kind": "motion", "camera_id": fx.camera})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "raising: {}", a.body);
+        return a.body["incident"]["id"].as_str().unwrap().to_string();
+    }
     let raiser = match (role, token) {
         (Some("resident"), Some(t)) => t.to_string(),
         _ => token_for(hub, admin, "device", fx).await,

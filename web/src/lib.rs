@@ -79,7 +79,14 @@ mod tests {
 
     #[test]
     fn every_page_and_module_it_loads_is_embedded() {
-        for page in ["index.html", "wall.html", "console.html", "sos.html"] {
+        for page in [
+            "index.html",
+            "wall.html",
+            "console.html",
+            "sos.html",
+            "calibrate.html",
+            "zones.html",
+        ] {
             let text = std::str::from_utf8(asset(page).expect(page).bytes).unwrap();
             for attr in ["src=\"/assets/", "href=\"/assets/"] {
                 for rest in text.split(attr).skip(1) {

@@ -16,6 +16,7 @@
 
 use crate::event::EventDraft;
 use crate::event::EventType;
+use crate::incident::state::FALSE_ALARM_REASON;
 use crate::incident::{
     transition, Action, IllegalTransition, Incident, IncidentKind, IncidentState, Source,
 };
@@ -127,6 +128,7 @@ pub fn raise(r: Raise, now: DateTime<Utc>) -> Change {
         closed_at: None,
         at_risk_at: None,
         breached_at: None,
+        false_alarm: false,
         updated_at: now,
     };
     let mut raised = EventDraft::new(
@@ -222,6 +224,12 @@ pub fn apply(
             next.closed_at = Some(now);
             timers.push(TimerChange::DisarmAll);
             json!({"reason": reason.trim()})
+        }
+        Action::Dismiss => {
+            next.closed_at = Some(now);
+            next.false_alarm = true;
+            timers.push(TimerChange::DisarmAll);
+            json!({"reason": FALSE_ALARM_REASON, "false_alarm": true})
         }
         Action::Escalate { to_post, level } => {
             next.escalation_level = *level;
@@ -455,6 +463,24 @@ mod tests {
 
         let e = apply(&c.incident, &Action::Cancel { reason: "x".into() }, min(21)).unwrap_err();
         assert_eq!(e.state, S::Resolved);
+    }
+
+    #[test]
+    fn a_false_alarm_is_a_cancel_with_the_standard_reason_and_the_mark() {
+        let i = raise_with(&["p1"]).incident;
+        assert!(!i.false_alarm);
+        let c = apply(&i, &Action::Dismiss, min(2)).unwrap();
+        assert_eq!(c.incident.state, S::Cancelled);
+        assert!(c.incident.false_alarm);
+        assert_eq!(c.incident.closed_at, Some(min(2)));
+        assert_eq!(c.timers, [TimerChange::DisarmAll]);
+        assert_eq!(kinds(&c), [E::IncidentCancelled]);
+        assert_eq!(c.events[0].data["reason"], FALSE_ALARM_REASON);
+        assert_eq!(c.events[0].data["false_alarm"], true);
+        // A plain cancel leaves no mark; nothing dismisses a closed incident again.
+        let plain = apply(&i, &Action::Cancel { reason: "x".into() }, min(2)).unwrap();
+        assert!(!plain.incident.false_alarm);
+        assert!(apply(&c.incident, &Action::Dismiss, min(3)).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod device;
 pub mod dewarp;
 pub mod event;
+pub mod false_alarms;
 pub mod geo;
 pub mod grid;
 pub mod id;

@@ -239,7 +239,8 @@ pub fn to_csv(rows: &[ReportRow]) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV cell: quoted when it must be, defused when a spreadsheet would run it.
+pub(crate) fn csv_field(s: &str) -> String {
     let defused;
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         defused = format!("'{s}");

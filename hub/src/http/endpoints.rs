@@ -4,8 +4,8 @@
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
 use super::{
-    admin, auth, clips, dewarp, incidents, live, motion, ops, recordings, reports, snapshot, sos,
-    stream,
+    admin, auth, clips, dewarp, false_alarms, incidents, live, motion, ops, recordings, reports,
+    snapshot, sos, stream,
 };
 use crate::state::AppState;
 use axum::handler::Handler;
@@ -345,6 +345,14 @@ pub fn all() -> Vec<Endpoint> {
         .body::<incidents::CancelBody>()
         .ok(200),
         ep(
+            Method::POST,
+            "/api/v1/incidents/{id}/dismiss",
+            DUTY,
+            "Dismiss a camera's motion alert as a false alarm (误报): cancelled with the standard reason, counted per camera in the false-alarm report; 409 for other kinds",
+            incidents::dismiss,
+        )
+        .ok(200),
+        ep(
             Method::GET,
             "/api/v1/stream",
             PEOPLE,
@@ -416,6 +424,13 @@ pub fn all() -> Vec<Endpoint> {
             OVERSIGHT,
             "The response report (JSON, or CSV with Accept: text/csv)",
             reports::response,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/reports/false-alarms",
+            OVERSIGHT,
+            "Per camera, motion alerts and how many were dismissed as false alarms (JSON, or CSV with Accept: text/csv); ?from=&to=&tz= as the response report",
+            false_alarms::report,
         ),
     ]);
     v.extend(notify_endpoints());

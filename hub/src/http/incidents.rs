@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 use gridwatch_core::access::{Form, RESIDENT_EVENTS};
 use gridwatch_core::event::{Actor, Event};
 use gridwatch_core::incident::{
-    resident_may_cancel, Action, IllegalTransition, Incident, IncidentKind, IncidentState,
-    NewIncident, Source,
+    dismissible, resident_may_cancel, Action, IllegalTransition, Incident, IncidentKind,
+    IncidentState, NewIncident, Source,
 };
 use gridwatch_core::{validate, Role};
 use gridwatch_store::{IncidentFilter, StoreError};
@@ -230,7 +230,15 @@ async fn act(
     let role = caller.role();
     let me = caller.user().map(|u| (u.id.clone(), u.post_id.clone()));
     let action_name = action.name();
+    let dismissing = action == Action::Dismiss;
     let guard = move |i: &Incident| -> Result<(), StoreError> {
+        if dismissing && !dismissible(i.kind) {
+            return Err(StoreError::Conflict(format!(
+                "only a camera's motion alert can be dismissed as a false alarm; cancel this {} \
+                 incident with a reason",
+                i.kind
+            )));
+        }
         match role {
             Role::DutyOfficer => Ok(()),
             Role::Responder => {
@@ -384,6 +392,18 @@ pub async fn resolve(
         None,
     )
     .await
+}
+
+/// One click for a camera's false alarm (误报): cancelled with the standard reason and counted
+/// in the false-alarm report; 409 for an incident that is not a motion alert.
+pub async fn dismiss(
+    State(s): State<AppState>,
+    caller: Caller,
+    peer: PeerAddr,
+    Path(id): Path<String>,
+    OptionalJson(_): OptionalJson<NoBody>,
+) -> ApiResult<axum::Json<Value>> {
+    act(&s, &caller, peer, &id, Action::Dismiss, None).await
 }
 
 pub async fn cancel(

@@ -1,5 +1,5 @@
-//! The embedded pages (`gridwatch-web`), served at `/`, `/wall`, `/console`, `/sos`, `/calibrate` and
-//! `/assets/…`.
+//! The embedded pages (`gridwatch-web`), served at `/`, `/wall`, `/console`, `/sos`,
+//! `/calibrate`, `/zones` and `/assets/…`.
 
 use crate::state::AppState;
 use axum::extract::Path;
@@ -18,6 +18,8 @@ pub fn router() -> Router<AppState> {
         .route("/sos", get(|| async { serve("sos.html") }))
         // The admin's fisheye calibration of a 360° camera (?camera=ID).
         .route("/calibrate", get(|| async { serve("calibrate.html") }))
+        // The admin's motion zones, schedule and thresholds of a camera (?camera=ID).
+        .route("/zones", get(|| async { serve("zones.html") }))
         .route(
             "/assets/{*path}",
             get(|Path(path): Path<String>| async move { serve(&path) }),

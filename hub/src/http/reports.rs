@@ -66,7 +66,7 @@ fn parse_bound(field: &str, s: &str, tz: &FixedOffset) -> ApiResult<DateTime<Utc
         })
 }
 
-fn wants_csv(headers: &HeaderMap) -> bool {
+pub(super) fn wants_csv(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -81,46 +81,71 @@ fn wants_csv(headers: &HeaderMap) -> bool {
         })
 }
 
-pub async fn response(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
-) -> ApiResult<Response> {
-    let tz = parse_tz(q.tz.as_deref())?;
-    let group = match q.group_by.as_deref() {
-        None => ReportGroup::Grid,
-        Some(g) => ReportGroup::parse(g)
-            .ok_or_else(|| ValidationError::new("group_by", "must be grid, post or day"))?,
-    };
-    let now = s.now();
-    let to = match &q.to {
+/// The period `[from, to)` (RFC 3339 times or dates in `tz`; by default the 30 days before
+/// now) and the time zone of a report's query, checked: 400 naming the field.
+pub(super) fn period(
+    from: Option<&str>,
+    to: Option<&str>,
+    tz: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<(DateTime<Utc>, DateTime<Utc>, FixedOffset)> {
+    let tz = parse_tz(tz)?;
+    let to = match to {
         Some(t) => parse_bound("to", t, &tz)?,
         None => now,
     };
-    let from = match &q.from {
+    let from = match from {
         Some(t) => parse_bound("from", t, &tz)?,
         None => to - Duration::days(30),
     };
     if from >= to {
         return Err(ValidationError::new("from", "must be before to").into());
     }
+    Ok((from, to, tz))
+}
+
+/// `csv` as a download named `<name>-<from>-<to>.csv` (dates in `tz`).
+pub(super) fn csv_download(
+    csv: String,
+    name: &str,
+    (from, to, tz): (DateTime<Utc>, DateTime<Utc>, FixedOffset),
+) -> Response {
+    let mut resp = csv.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let name = format!(
+        "attachment; filename=\"{name}-{}-{}.csv\"",
+        from.with_timezone(&tz).format("%Y%m%d"),
+        to.with_timezone(&tz).format("%Y%m%d")
+    );
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+pub async fn response(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<Response> {
+    let group = match q.group_by.as_deref() {
+        None => ReportGroup::Grid,
+        Some(g) => ReportGroup::parse(g)
+            .ok_or_else(|| ValidationError::new("group_by", "must be grid, post or day"))?,
+    };
+    let now = s.now();
+    let (from, to, tz) = period(q.from.as_deref(), q.to.as_deref(), q.tz.as_deref(), now)?;
     let rows = s.store.response_report(from, to, group, tz, now).await?;
     if wants_csv(&headers) {
-        let mut resp = to_csv(&rows).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        let name = format!(
-            "attachment; filename=\"response-report-{}-{}.csv\"",
-            from.with_timezone(&tz).format("%Y%m%d"),
-            to.with_timezone(&tz).format("%Y%m%d")
-        );
-        if let Ok(v) = HeaderValue::from_str(&name) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        return Ok(resp);
+        return Ok(csv_download(
+            to_csv(&rows),
+            "response-report",
+            (from, to, tz),
+        ));
     }
     Ok(axum::Json(rows).into_response())
 }

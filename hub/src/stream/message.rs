@@ -56,7 +56,7 @@ pub fn health(health: &Value) -> String {
 /// see the state machine's, a resident only whether they may still cancel.
 pub fn incident(i: &Incident, form: Form) -> Value {
     let (mut v, allowed) = match form {
-        Form::Full => (json!(i), allowed_actions(i.state)),
+        Form::Full => (json!(i), allowed_actions(i.kind, i.state)),
         Form::Resident => (
             resident_incident(i),
             if resident_may_cancel(i.state) {

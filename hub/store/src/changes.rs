@@ -138,16 +138,17 @@ fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
 const INSERT_INCIDENT: &str = "INSERT INTO incidents (id, kind, state, source, grid_id, post_id, \
      chain_position, lat, lon, note, camera_id, cameras, urgent, repeat_count, escalation_level, \
      post_chain, policy, created_at, deadline_at, last_press_at, dispatched_at, acknowledged_at, \
-     on_scene_at, resolved_at, closed_at, at_risk_at, breached_at, updated_at) VALUES ($1, $2, \
-     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-     $23, $24, $25, $26, $27, $28)";
+     on_scene_at, resolved_at, closed_at, at_risk_at, breached_at, false_alarm, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)";
 
 /// What may change after the raise; kind, source, chain, policy and times of creation never do.
 const UPDATE_INCIDENT: &str = "UPDATE incidents SET state = $1, grid_id = $2, post_id = $3, \
      chain_position = $4, lat = $5, lon = $6, note = $7, cameras = $8, urgent = $9, \
      repeat_count = $10, escalation_level = $11, last_press_at = $12, dispatched_at = $13, \
      acknowledged_at = $14, on_scene_at = $15, resolved_at = $16, closed_at = $17, \
-     at_risk_at = $18, breached_at = $19, updated_at = $20 WHERE id = $21 AND state = $22";
+     at_risk_at = $18, breached_at = $19, false_alarm = $20, updated_at = $21 \
+     WHERE id = $22 AND state = $23";
 
 macro_rules! impl_change_tx {
     ($conn:ty) => {
@@ -232,6 +233,7 @@ macro_rules! impl_change_tx {
                     .bind(opt_ms(i.closed_at))
                     .bind(opt_ms(i.at_risk_at))
                     .bind(opt_ms(i.breached_at))
+                    .bind(i.false_alarm)
                     .bind(to_ms(i.updated_at))
                     .execute(&mut *self)
                     .await?;
@@ -263,6 +265,7 @@ macro_rules! impl_change_tx {
                     .bind(opt_ms(i.closed_at))
                     .bind(opt_ms(i.at_risk_at))
                     .bind(opt_ms(i.breached_at))
+                    .bind(i.false_alarm)
                     .bind(to_ms(i.updated_at))
                     .bind(&i.id)
                     .bind(prev_state.as_str())

@@ -39,13 +39,14 @@ pub(crate) struct IncidentRow {
     closed_at: Option<i64>,
     at_risk_at: Option<i64>,
     breached_at: Option<i64>,
+    false_alarm: bool,
     updated_at: i64,
 }
 
 pub(crate) const INCIDENT_COLUMNS: &str = "id, kind, state, source, grid_id, post_id, \
      chain_position, lat, lon, note, camera_id, cameras, urgent, repeat_count, escalation_level, \
      post_chain, policy, created_at, deadline_at, last_press_at, dispatched_at, acknowledged_at, \
-     on_scene_at, resolved_at, closed_at, at_risk_at, breached_at, updated_at";
+     on_scene_at, resolved_at, closed_at, at_risk_at, breached_at, false_alarm, updated_at";
 
 impl TryFrom<IncidentRow> for Incident {
     type Error = StoreError;
@@ -86,6 +87,7 @@ impl TryFrom<IncidentRow> for Incident {
             closed_at: r.closed_at.map(from_ms),
             at_risk_at: r.at_risk_at.map(from_ms),
             breached_at: r.breached_at.map(from_ms),
+            false_alarm: r.false_alarm,
             updated_at: from_ms(r.updated_at),
             id,
         })

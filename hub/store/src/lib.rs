@@ -19,6 +19,7 @@ mod dewarp;
 mod error;
 mod events;
 mod evidence;
+mod false_alarms;
 mod grids;
 mod group_commit;
 mod incidents;

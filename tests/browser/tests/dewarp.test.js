@@ -89,7 +89,8 @@ const ceiling = { mount: "ceiling", center_x: 0.5, center_y: 0.5, radius: 0.2812
 
 describe("fisheye dewarp", { timeout: 240000 }, () => {
   before(async () => {
-    hub = await startDemo();
+    // Short recording segments: the focused tile's playback has something to play soon.
+    hub = await startDemo({ GRIDWATCH_RECORDING__SEGMENT_SECONDS: "2" });
     browser = await launch(WEBGL);
     admin = await loginAs(browser, hub, "admin", { ...DESKTOP, locale: "zh-CN" });
     await admin.page.waitForURL("**/wall", timeout);
@@ -203,6 +204,58 @@ describe("fisheye dewarp", { timeout: 240000 }, () => {
     // The last view is remembered for the camera: back to the panorama for the next run.
     await tile.locator('.dewarp-views button[data-view="panorama"]').click();
     await page.evaluate(() => { if (window.gwI18n.lang !== "zh-CN") window.gwI18n.toggle(); });
+  });
+
+  it("the focused 360° tile's playback is dewarped as its live picture", async () => {
+    const { page, context } = admin;
+    await page.evaluate(() => localStorage.setItem("gw.dewarp.software", "1"));
+    await page.goto("/wall");
+    const tile = page.locator(".tile.panoramic", { hasText: "East gate" });
+    await tile.waitFor(timeout);
+    const id = await tile.getAttribute("data-camera");
+    for (let n = 0; ; n++) {
+      const r = await (await context.request.get(`/api/v1/cameras/${id}/recordings`)).json();
+      if (r.spans.length && Date.parse(r.spans[0].to) - Date.parse(r.spans[0].from) > 6000) break;
+      assert.ok(n < 60, `no recordings after 30 s: ${JSON.stringify(r)}`);
+      await new Promise((ok) => setTimeout(ok, 500));
+    }
+    await tile.locator(".name").click(); // enlarge (the canvas itself is the picture)
+    const tl = tile.locator(".cam-timeline");
+    await tl.locator(".tl-span").first().waitFor(timeout);
+    const span = await tl.locator(".tl-span").last().boundingBox();
+    await page.mouse.click(span.x + span.width - 3, span.y + span.height / 2);
+    await page.locator(`.tile[data-camera="${id}"][data-playback=true][data-status=online]`).waitFor(timeout);
+    assert.equal(await tile.getAttribute("data-view"), "panorama");
+    // Wipe the canvas: only frames of the playback can paint it again.
+    const bands = await page.evaluate(async (id) => {
+      const c = document.querySelector(`.tile[data-camera="${id}"] canvas.dewarp`);
+      const v = document.querySelector(`.tile[data-camera="${id}"] video`);
+      const gl = c.getContext("webgl2");
+      gl.clearColor(0, 0, 0, 0);
+      gl.clear(gl.COLOR_BUFFER_BIT);
+      const t0 = v.currentTime;
+      const opaque = () => {
+        const px = new Uint8Array(4 * c.width);
+        gl.readPixels(0, Math.floor(c.height / 2), c.width, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+        return px.every((x, i) => i % 4 !== 3 || x === 255);
+      };
+      for (let n = 0; n < 150 && !(opaque() && v.currentTime > t0); n++) await new Promise((r) => setTimeout(r, 100));
+      return [0.0625, 0.25, 0.5, 0.75].map((u) => {
+        const px = new Uint8Array(4 * 9);
+        gl.readPixels(Math.floor(u * c.width), Math.floor(c.height * 0.45), 3, 3, gl.RGBA, gl.UNSIGNED_BYTE, px);
+        return [0, 1, 2].map((k) => px.filter((_, i) => i % 4 === k).reduce((a, b) => a + b, 0) / 9);
+      });
+    }, id);
+    console.log("playback panorama bands:", JSON.stringify(bands));
+    assert.deepEqual(bands.map(hue), ["red", "green", "blue", "yellow"]);
+    // The view switcher works on the recording as on live.
+    await tile.locator('.dewarp-views button[data-view="quad"]').click();
+    assert.equal(await tile.getAttribute("data-view"), "quad");
+    await page.waitForTimeout(300);
+    await shot(page, "dewarp-playback-quad-zh");
+    await tile.locator('.dewarp-views button[data-view="panorama"]').click();
+    await tl.locator(".tl-live").click();
+    await page.locator(`.tile[data-camera="${id}"][data-playback=false]`).waitFor(timeout);
   });
 
   it("the admin calibrates a camera over its snapshot and saves", async () => {

@@ -36,6 +36,10 @@ it("keys made up by scripts exist in both languages", async () => {
     // wall-dewarp.js: each fisheye view's label and short name; calibrate.js: the fields a 400 names
     ...["panorama", "dual", "quad", "ptz", "raw"].flatMap((v) => ["dewarp.view." + v, "dewarp.short." + v]),
     ...["center_x", "center_y", "radius", "orientation", "mount"].map((f) => "field." + f),
+    // zones.js: the fields a 400 on motion settings names (a zone's by its name)
+    ...["zones", "zone_name", "zone_points", "schedule", "schedule.start", "schedule.end", "min_area", "min_duration_ms",
+      "cooldown_seconds", "utc_offset_minutes"].map((f) => "field." + f),
+    "zones.default_name", "zones.points", "zones.drawing", "zones.help",
   ];
   assert.deepEqual(keys.filter((k) => !(k in zh) || !(k in en)), []);
 });

@@ -9,6 +9,7 @@ import { enter } from "./page.js";
 import { svg } from "./svg.js";
 import { Dewarper, DEFAULT_CALIBRATION, dewarpSupported } from "./dewarp.js";
 import { errorText } from "./errors.js";
+import { showSnapshot } from "./snapshot.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { camera: null, cal: { ...DEFAULT_CALIBRATION }, calibrated: false };
@@ -69,14 +70,7 @@ async function load(id) {
       preview.draw();
     }
   };
-  // A camera just (re)connected has no picture for a moment (503): try again a few times.
-  let tries = 0;
-  const fetchSnapshot = () => { img.src = `/api/v1/cameras/${encodeURIComponent(id)}/snapshot.jpg?t=${Date.now()}`; };
-  img.onerror = () => {
-    say("dewarp.no_snapshot");
-    if (++tries < 10 && state.camera === id) setTimeout(fetchSnapshot, 2000);
-  };
-  fetchSnapshot();
+  showSnapshot(img, id, { onMissing: () => say("dewarp.no_snapshot"), stillWanted: () => state.camera === id });
 }
 
 // Dragging: the centre moves the circle, the edge sets the radius.

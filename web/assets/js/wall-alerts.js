@@ -1,14 +1,17 @@
 // The alert rail: every open incident, newest first, with its state, age and the countdown to
-// its deadline. An incident with an alarm not yet acknowledged on this screen flashes.
+// its deadline. An incident with an alarm not yet acknowledged on this screen flashes. A
+// camera's motion alert carries a "false alarm" button beside its card.
 import { el, kindLabel, stateLabel, age, isOpen } from "./format.js";
+import { t } from "./i18n.js";
 import { countdown } from "./countdown.js";
 import { deliveryAfter } from "./alarms.js";
 
 export class AlertRail {
-  constructor(list, empty, { onSelect, names }) {
+  constructor(list, empty, { onSelect, onDismiss, names }) {
     this.list = list;
     this.empty = empty;
     this.onSelect = onSelect;
+    this.onDismiss = onDismiss;
     this.names = names; // {grid(id), post(id)}
     this.incidents = new Map();
     this.unseen = new Set();
@@ -59,12 +62,17 @@ export class AlertRail {
       el("span", { class: "where", text: where }),
       el("span", { class: "age", "data-age": i.created_at, text: age(i.created_at) }),
       countdown(i));
+    // A camera's motion alert with nothing there: dismissed from the rail in one click.
+    const dismiss = (i.allowed_actions || []).includes("dismiss")
+      ? el("button", { type: "button", class: "dismiss danger", "data-i18n": "action.dismiss", title: t("action.dismiss_title"),
+        text: t("action.dismiss"), onclick: () => this.onDismiss?.(i.id) })
+      : null;
     return el("li", {
       "data-id": i.id,
       "data-state": i.state,
       "data-kind": i.kind,
       class: [this.unseen.has(i.id) && "new", this.selected === i.id && "selected"].filter(Boolean).join(" ") || null,
-    }, b);
+    }, b, dismiss);
   }
 
   relabel() { this.render(); }

@@ -1,7 +1,8 @@
 // One incident on the wall: who called (name, phone to call back, address), where (in words,
 // with a map link and the plan), the nearest cameras playing, whether the post's console
 // received the dispatch, the timeline, and the duty officer's actions — only those the
-// incident's state allows (`allowed_actions`, from the hub's state machine), and its evidence
+// incident's state allows (`allowed_actions`, from the hub's state machine; a camera's motion
+// alert also offers "false alarm", one click), and its evidence
 // clips side by side, each with its download (every download is on the incident's timeline).
 import { get, act } from "./api.js";
 import { t } from "./i18n.js";
@@ -31,6 +32,8 @@ export class IncidentDetail {
     $("f-dispatch").addEventListener("submit", (e) => { e.preventDefault(); this.run("dispatch", { post_id: $("d-post").value }); });
     $("f-resolve").addEventListener("submit", (e) => { e.preventDefault(); this.run("resolve", { note: e.target.note.value }, e.target); });
     $("f-cancel").addEventListener("submit", (e) => { e.preventDefault(); this.run("cancel", { reason: e.target.reason.value }, e.target); });
+    // A camera's false alarm: one click, no reason to type (the hub records the standard one).
+    $("d-dismiss").addEventListener("click", () => this.run("dismiss", {}));
   }
 
   async open(id) {
@@ -107,6 +110,8 @@ export class IncidentDetail {
     // Only what the hub will accept now.
     const allowed = i.allowed_actions || [];
     for (const [action, form] of Object.entries(FORMS)) $(form).hidden = !allowed.includes(action);
+    $("d-dismiss").hidden = !allowed.includes("dismiss");
+    if (i.false_alarm) fact("history.state", t("detail.false_alarm"), { id: "d-false-alarm" });
     const sel = $("d-post");
     const current = sel.value;
     sel.replaceChildren(...this.posts().map((p) => el("option", { value: p.id, text: p.name })));

@@ -51,7 +51,7 @@ export async function drawReport(chart, table, gridName) {
 }
 
 // No ratio while every incident of the row is still within its deadline: "–", not "0%".
-function percent(ratio) {
+export function percent(ratio) {
   return ratio == null ? "–" : `${Math.round(ratio * 100)}%`;
 }
 

@@ -3,7 +3,7 @@
 // (alarms.js): a new SOS nobody here has looked at, a dispatch nobody received, an
 // escalation, a promise at risk or broken — whether it happened while the wall watched, while
 // it was cut off, or before it was opened — and rings until someone acknowledges it here.
-import { get } from "./api.js";
+import { get, act } from "./api.js";
 import { onChange, t } from "./i18n.js";
 import { enter, showNet } from "./page.js";
 import { Stream } from "./stream.js";
@@ -12,6 +12,7 @@ import { AlertRail } from "./wall-alerts.js";
 import { IncidentDetail } from "./wall-detail.js";
 import { drawPlan } from "./wall-plan.js";
 import { drawReport } from "./wall-report.js";
+import { drawFalseAlarms } from "./wall-false-alarms.js";
 import { History } from "./wall-history.js";
 import { el, isOpen } from "./format.js";
 import { errorText } from "./errors.js";
@@ -31,11 +32,13 @@ const names = {
   camera: (id) => dir.cameras.get(id)?.name || id || "",
 };
 
-await enter(["duty_officer", "admin"]);
+const me = await enter(["duty_officer", "admin"]);
+// Admins set cameras up from here: the motion zones and the fisheye calibration pages.
+for (const id of ["admin-zones", "admin-calibrate"]) $(id).hidden = me.role !== "admin";
 
 const seen = new Seen("wall");
 const tiles = new TileWall($("tiles"));
-const rail = new AlertRail($("alerts"), $("no-alerts"), { onSelect: select, names });
+const rail = new AlertRail($("alerts"), $("no-alerts"), { onSelect: select, onDismiss: dismiss, names });
 const detail = new IncidentDetail({
   names,
   posts: () => [...dir.posts.values()],
@@ -44,6 +47,17 @@ const detail = new IncidentDetail({
   onPlan: (incident) => showPlan(incident.id),
 });
 const history = new History({ names, grids: () => [...dir.grids.values()], onSelect: (id) => { $("history").hidden = true; select(id); } });
+
+/** A false alarm dismissed from the rail; a refusal is said in the incident's view. */
+async function dismiss(id) {
+  try {
+    rail.upsert(await act(id, "dismiss"));
+    if (detail.id === id) detail.reload();
+  } catch (e) {
+    select(id);
+    detail.error(e);
+  }
+}
 
 /** Opening an incident acknowledges its alarms here. */
 function select(id) {
@@ -132,7 +146,8 @@ function showPlan(highlight = null) {
 
 async function showReport() {
   try {
-    await drawReport($("report-chart"), $("report-table"), names.grid);
+    await Promise.all([drawReport($("report-chart"), $("report-table"), names.grid),
+      drawFalseAlarms($("false-alarms-table"), $("false-alarms-none"))]);
   } catch (e) {
     $("report-chart").textContent = t("action.failed") + errorText(e);
   }

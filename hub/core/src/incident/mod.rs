@@ -12,8 +12,8 @@ pub mod state;
 
 pub use intake::{NewIncident, SosPress};
 pub use state::{
-    allowed_actions, resident_may_cancel, transition, Action, IllegalTransition, IncidentState,
-    Transition,
+    allowed_actions, dismissible, resident_may_cancel, transition, Action, IllegalTransition,
+    IncidentState, Transition,
 };
 
 use chrono::{DateTime, Utc};
@@ -176,6 +176,10 @@ pub struct Incident {
     pub at_risk_at: Option<DateTime<Utc>>,
     /// When the deadline passed with nobody on scene (已超时).
     pub breached_at: Option<DateTime<Utc>>,
+    /// Dismissed as a false alarm (误报, [`Action::Dismiss`]): cancelled, and counted in the
+    /// false-alarm report of its camera.
+    #[serde(default)]
+    pub false_alarm: bool,
     pub updated_at: DateTime<Utc>,
 }
 

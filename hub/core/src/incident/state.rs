@@ -32,7 +32,15 @@
 //! - **Closing.** `Resolve` only from `on_scene` (resolved means "handled on scene"; an
 //!   incident closed without a response is `cancelled`). `Cancel` from every open state.
 //!   Nothing leaves `resolved` or `cancelled`.
+//! - **False alarm (误报).** `Dismiss` is a cancel with the one standard reason a camera's own
+//!   alert needs: nothing was there. It goes where `Cancel` goes (every open state →
+//!   `cancelled`, event `incident.cancelled` with `false_alarm: true`), so the response check,
+//!   the report's rules for cancelled incidents and every page treat it as one; what it adds is
+//!   the mark the report counts per camera, and one click instead of a typed reason. Only
+//!   alerts a camera raised by itself may be dismissed ([`dismissible`]): an SOS or an incident
+//!   a person raised is called off with a reason that says what happened.
 
+use super::IncidentKind;
 use crate::event::EventType;
 use crate::validate::{self, ValidationError};
 use serde::{Deserialize, Serialize};
@@ -142,6 +150,8 @@ pub enum Action {
     Resolve { note: String },
     /// Closed without a response.
     Cancel { reason: String },
+    /// Closed without a response as a false alarm (误报): a camera's alert with nothing there.
+    Dismiss,
     /// Hand to the next post of the chain (`to_post: Some`, only while `dispatched`), or tell
     /// the level above (`to_post: None`: duty officers, supervisor level; any open state).
     /// `level` is the incident's new `escalation_level`: how many times it has now been
@@ -159,6 +169,7 @@ impl Action {
             Action::Arrive => "arrive",
             Action::Resolve { .. } => "resolve",
             Action::Cancel { .. } => "cancel",
+            Action::Dismiss => "dismiss",
             Action::Escalate { .. } => "escalate",
         }
     }
@@ -231,7 +242,9 @@ pub fn transition(state: IncidentState, action: &Action) -> Result<Transition, I
             (S::OnScene, EventType::IncidentOnScene)
         }
         (S::OnScene, Action::Resolve { .. }) => (S::Resolved, EventType::IncidentResolved),
-        (s, Action::Cancel { .. }) if s.is_open() => (S::Cancelled, EventType::IncidentCancelled),
+        (s, Action::Cancel { .. } | Action::Dismiss) if s.is_open() => {
+            (S::Cancelled, EventType::IncidentCancelled)
+        }
         (
             S::Dispatched,
             Action::Escalate {
@@ -255,10 +268,21 @@ pub fn transition(state: IncidentState, action: &Action) -> Result<Transition, I
     })
 }
 
-/// What people may do to an incident in `state`, by [`Action::name`], in the order pages
-/// offer them: the state machine's answer ([`transition`]), so that a page shows only the
-/// buttons the hub will accept. Escalation is left out: only the response check escalates.
-pub fn allowed_actions(state: IncidentState) -> Vec<&'static str> {
+/// The standard reason a false alarm's `incident.cancelled` event carries (with
+/// `false_alarm: true`): the same for every dismissal, so that nothing needs typing.
+pub const FALSE_ALARM_REASON: &str = "false_alarm";
+
+/// Whether an incident of this kind may be dismissed as a false alarm ([`Action::Dismiss`]):
+/// only a camera's own motion alert, where "nothing was there" is the whole story.
+pub fn dismissible(kind: IncidentKind) -> bool {
+    kind == IncidentKind::Motion
+}
+
+/// What people may do to an incident of `kind` in `state`, by [`Action::name`], in the order
+/// pages offer them: the state machine's answer ([`transition`], [`dismissible`]), so that a
+/// page shows only the buttons the hub will accept. Escalation is left out: only the response
+/// check escalates.
+pub fn allowed_actions(kind: IncidentKind, state: IncidentState) -> Vec<&'static str> {
     let candidates = [
         Action::Dispatch {
             post_id: String::new(),
@@ -272,9 +296,11 @@ pub fn allowed_actions(state: IncidentState) -> Vec<&'static str> {
         Action::Cancel {
             reason: String::new(),
         },
+        Action::Dismiss,
     ];
     candidates
         .iter()
+        .filter(|a| *a != &Action::Dismiss || dismissible(kind))
         .filter(|a| transition(state, a).is_ok())
         .map(Action::name)
         .collect()
@@ -293,17 +319,43 @@ mod tests {
 
     #[test]
     fn allowed_actions_are_the_transitions_that_succeed() {
-        assert_eq!(allowed_actions(S::Raised), ["dispatch", "cancel"]);
+        use IncidentKind as K;
+        assert_eq!(allowed_actions(K::Sos, S::Raised), ["dispatch", "cancel"]);
         assert_eq!(
-            allowed_actions(S::Dispatched),
+            allowed_actions(K::Sos, S::Dispatched),
             ["dispatch", "acknowledge", "en_route", "arrive", "cancel"]
         );
-        assert_eq!(allowed_actions(S::OnScene), ["resolve", "cancel"]);
-        assert!(allowed_actions(S::Resolved).is_empty());
-        for state in S::ALL {
-            for name in allowed_actions(state) {
-                let action = actions().into_iter().find(|a| a.name() == name).unwrap();
-                assert!(transition(state, &action).is_ok(), "{name} from {state}");
+        assert_eq!(allowed_actions(K::Sos, S::OnScene), ["resolve", "cancel"]);
+        assert!(allowed_actions(K::Sos, S::Resolved).is_empty());
+        // A camera's motion alert may also be dismissed as a false alarm, wherever it stands
+        // while open; no other kind may.
+        assert_eq!(
+            allowed_actions(K::Motion, S::Dispatched),
+            [
+                "dispatch",
+                "acknowledge",
+                "en_route",
+                "arrive",
+                "cancel",
+                "dismiss"
+            ]
+        );
+        assert_eq!(
+            allowed_actions(K::Motion, S::OnScene),
+            ["resolve", "cancel", "dismiss"]
+        );
+        assert!(allowed_actions(K::Motion, S::Cancelled).is_empty());
+        for kind in K::ALL {
+            assert_eq!(
+                allowed_actions(kind, S::Raised).contains(&"dismiss"),
+                kind == K::Motion,
+                "{kind}"
+            );
+            for state in S::ALL {
+                for name in allowed_actions(kind, state) {
+                    let action = actions().into_iter().find(|a| a.name() == name).unwrap();
+                    assert!(transition(state, &action).is_ok(), "{name} from {state}");
+                }
             }
         }
         assert!(resident_may_cancel(S::EnRoute));
@@ -312,7 +364,7 @@ mod tests {
     }
 
     /// One of each kind of action, in the column order of [`TABLE`].
-    fn actions() -> [Action; 8] {
+    fn actions() -> [Action; 9] {
         [
             Action::Dispatch {
                 post_id: "p2".into(),
@@ -326,6 +378,7 @@ mod tests {
             Action::Cancel {
                 reason: "误报".into(),
             },
+            Action::Dismiss,
             Action::Escalate {
                 to_post: Some("p3".into()),
                 level: 1,
@@ -340,8 +393,9 @@ mod tests {
     const X: Option<S> = None;
 
     /// Every (state, action) pair: `None` is a 409, `Some(s)` is the state after.
-    /// Columns: dispatch, ack, en_route, arrive, resolve, cancel, escalate to post, escalate up.
-    const TABLE: [(S, [Option<S>; 8]); 7] = [
+    /// Columns: dispatch, ack, en_route, arrive, resolve, cancel, dismiss, escalate to post,
+    /// escalate up.
+    const TABLE: [(S, [Option<S>; 9]); 7] = [
         (
             S::Raised,
             [
@@ -350,6 +404,7 @@ mod tests {
                 X,
                 X,
                 X,
+                Some(S::Cancelled),
                 Some(S::Cancelled),
                 X,
                 Some(S::Raised),
@@ -364,6 +419,7 @@ mod tests {
                 Some(S::OnScene),
                 X,
                 Some(S::Cancelled),
+                Some(S::Cancelled),
                 Some(S::Dispatched),
                 Some(S::Dispatched),
             ],
@@ -376,6 +432,7 @@ mod tests {
                 Some(S::EnRoute),
                 Some(S::OnScene),
                 X,
+                Some(S::Cancelled),
                 Some(S::Cancelled),
                 X,
                 Some(S::Acknowledged),
@@ -390,6 +447,7 @@ mod tests {
                 Some(S::OnScene),
                 X,
                 Some(S::Cancelled),
+                Some(S::Cancelled),
                 X,
                 Some(S::EnRoute),
             ],
@@ -403,12 +461,13 @@ mod tests {
                 X,
                 Some(S::Resolved),
                 Some(S::Cancelled),
+                Some(S::Cancelled),
                 X,
                 Some(S::OnScene),
             ],
         ),
-        (S::Resolved, [X, X, X, X, X, X, X, X]),
-        (S::Cancelled, [X, X, X, X, X, X, X, X]),
+        (S::Resolved, [X, X, X, X, X, X, X, X, X]),
+        (S::Cancelled, [X, X, X, X, X, X, X, X, X]),
     ];
 
     fn expected_event(action: &Action) -> EventType {
@@ -418,7 +477,7 @@ mod tests {
             Action::EnRoute => EventType::IncidentEnRoute,
             Action::Arrive => EventType::IncidentOnScene,
             Action::Resolve { .. } => EventType::IncidentResolved,
-            Action::Cancel { .. } => EventType::IncidentCancelled,
+            Action::Cancel { .. } | Action::Dismiss => EventType::IncidentCancelled,
             Action::Escalate { .. } => EventType::IncidentEscalated,
         }
     }
@@ -457,7 +516,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 7 * 8);
+        assert_eq!(checked, 7 * 9);
     }
 
     #[test]
@@ -465,6 +524,8 @@ mod tests {
         for s in IncidentState::ALL {
             let cancel = transition(s, &Action::Cancel { reason: "r".into() });
             assert_eq!(cancel.is_ok(), s.is_open(), "{s}");
+            // A false alarm closes exactly as a cancel does.
+            assert_eq!(transition(s, &Action::Dismiss).ok(), cancel.ok(), "{s}");
             if !s.is_open() {
                 assert!(actions().iter().all(|a| transition(s, a).is_err()));
             }
