@@ -44,27 +44,20 @@ mod support;
 #[path = "live_ws/floor.rs"]
 mod floor;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::Child;
+mod hub_child;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::{json, Value};
-use support::{
-    cpu_seconds, measure_ffmpeg, percentile, rss_mb, spawn_self, stop_child, wait_for_stdin_close,
-    Simulator, FPS,
-};
+use hub_child::Hub;
+use serde_json::json;
+use support::{cpu_seconds, measure_ffmpeg, percentile, rss_mb, Simulator, FPS};
 use tokio_tungstenite::tungstenite::Message;
 
 fn main() {
-    if support::simulator_child() || floor::relay_child() {
-        return;
-    }
-    if let Ok(dir) = std::env::var("GRIDWATCH_BENCH_HUB") {
-        run_hub(Path::new(&dir));
+    if support::simulator_child() || floor::relay_child() || hub_child::hub_child() {
         return;
     }
     let settings = support::settings();
@@ -177,52 +170,6 @@ fn main() {
     }
 }
 
-/// The hub child: a fresh SQLite store with an admin session, the hub as `gridwatch serve`
-/// runs it; prints `ADDR TOKEN` and serves until stdin closes.
-fn run_hub(dir: &Path) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let store = gridwatch_store::testing::fresh_store(gridwatch_store::Backend::Sqlite, dir)
-            .await
-            .expect("store");
-        let now = chrono::Utc::now();
-        let user = store
-            .create_user(
-                serde_json::from_value(
-                    json!({"username": "bench", "password": "bench-password", "role": "admin"}),
-                )
-                .expect("user"),
-                now,
-            )
-            .await
-            .expect("user");
-        let token = store
-            .open_session(user, chrono::Duration::hours(4), now)
-            .await
-            .expect("session")
-            .token;
-        // Defaults and `GRIDWATCH_…` overrides, e.g. the wake batch the parent sets.
-        let config = gridwatch_hub::Config {
-            listen: "127.0.0.1:0".into(),
-            ..gridwatch_hub::Config::load(None).expect("configuration")
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = gridwatch_hub::server::start(config, store, async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("hub starts");
-        println!("{} {token}", running.addr);
-        let _ = std::io::stdout().flush();
-        let _ = tokio::task::spawn_blocking(wait_for_stdin_close).await;
-        drop(stop);
-        let _ = tokio::time::timeout(Duration::from_secs(10), running.task).await;
-    });
-}
-
 /// A Prometheus histogram as scraped: cumulative counts per upper bound, count and sum.
 #[derive(Debug, Clone, Default)]
 struct Histogram {
@@ -333,69 +280,9 @@ struct HubFigures {
     gaps: usize,
 }
 
-/// The hub child and a client for its API.
-struct Hub {
-    child: Child,
-    pid: String,
-    base: String,
-    ws: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Hub {
-    fn start(dir: &Path, wake_batch_ms: u64) -> Hub {
-        let env = [(
-            "GRIDWATCH_CAMERAS__WAKE_BATCH_MS",
-            wake_batch_ms.to_string(),
-        )];
-        let (child, line) = spawn_self("GRIDWATCH_BENCH_HUB", &dir.display().to_string(), &env);
-        let (addr, token) = line.split_once(' ').expect("ADDR TOKEN");
-        Hub {
-            pid: child.id().to_string(),
-            child,
-            base: format!("http://{addr}"),
-            ws: format!("ws://{addr}"),
-            token: token.to_string(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("hub answers");
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
-    async fn send_delay(&self) -> Histogram {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
-        Histogram::parse(&text, "gridwatch_live_send_delay_seconds")
-    }
-
-    fn live_url(&self, id: &str) -> String {
-        format!("{}/api/v1/cameras/{id}/live?token={}", self.ws, self.token)
-    }
-
-    fn stop(mut self) {
-        stop_child(&mut self.child);
-    }
+/// The hub's arrival-to-send histogram so far.
+async fn send_delay(hub: &Hub) -> Histogram {
+    Histogram::parse(&hub.metrics().await, "gridwatch_live_send_delay_seconds")
 }
 
 /// End to end, from the simulator to the viewer: each frame's arrival at the viewer against
@@ -438,47 +325,20 @@ fn is_media(msg: &Message) -> bool {
 async fn measure_hub(sim: &Simulator, wake_batch_ms: u64, seconds: u64, ticks: f64) -> HubFigures {
     let urls = &sim.urls;
     let dir = tempfile::tempdir().expect("temporary directory");
-    let hub = Hub::start(dir.path(), wake_batch_ms);
+    let env = [(
+        "GRIDWATCH_CAMERAS__WAKE_BATCH_MS",
+        wake_batch_ms.to_string(),
+    )];
+    let hub = Hub::start(dir.path(), &env);
     let rss_before = rss_mb(&hub.pid);
-    let mut ids = Vec::new();
-    for (n, url) in urls.iter().enumerate() {
-        let cam = hub
-            .call(
-                reqwest::Method::POST,
-                "/api/v1/cameras",
-                Some(json!({"name": format!("bench {n}"), "rtsp_url": url})),
-            )
-            .await;
-        ids.push(cam["id"].as_str().expect("camera id").to_string());
-    }
-    // Everyone online (or a deadline).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let list = hub
-            .call(reqwest::Method::GET, "/api/v1/cameras", None)
-            .await;
-        let online = list
-            .as_array()
-            .expect("a list")
-            .iter()
-            .filter(|c| c["status"] == "online")
-            .count();
-        if online == ids.len() {
-            break;
-        }
-        if Instant::now() > deadline {
-            eprintln!("only {online} of {} cameras online after 60 s", ids.len());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let ids = hub.add_cameras(urls, json!({})).await;
     // One WebSocket viewer per camera, reading every frame.
     let counts: Arc<Vec<AtomicU64>> = Arc::new(ids.iter().map(|_| AtomicU64::new(0)).collect());
     let measuring = Arc::new(AtomicBool::new(false));
     let epoch = Instant::now();
     let mut tasks = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let (mut ws, _) = tokio_tungstenite::connect_async(hub.live_url(id))
+        let (mut ws, _) = tokio_tungstenite::connect_async(hub.live_url(id, ""))
             .await
             .expect("viewer connects");
         let counts = counts.clone();
@@ -504,7 +364,7 @@ async fn measure_hub(sim: &Simulator, wake_batch_ms: u64, seconds: u64, ticks: f
     tokio::time::sleep(Duration::from_secs(3)).await;
     let frames =
         |c: &[AtomicU64]| -> Vec<u64> { c.iter().map(|n| n.load(Ordering::Relaxed)).collect() };
-    let delay0 = hub.send_delay().await;
+    let delay0 = send_delay(&hub).await;
     let cpu0 = cpu_seconds(&hub.pid, ticks);
     let others0 = (cpu_seconds(&sim.pid(), ticks), cpu_seconds("self", ticks));
     let f0 = frames(&counts);
@@ -519,7 +379,7 @@ async fn measure_hub(sim: &Simulator, wake_batch_ms: u64, seconds: u64, ticks: f
     );
     let f1 = frames(&counts);
     let elapsed = t0.elapsed().as_secs_f64();
-    let delay = hub.send_delay().await.since(&delay0);
+    let delay = send_delay(&hub).await.since(&delay0);
     let rss = rss_mb(&hub.pid) - rss_before;
     let per_viewer: Vec<u64> = f1.iter().zip(&f0).map(|(a, b)| a - b).collect();
     let best = per_viewer.iter().copied().max().unwrap_or(0);
@@ -531,7 +391,7 @@ async fn measure_hub(sim: &Simulator, wake_batch_ms: u64, seconds: u64, ticks: f
     let mut ttff = Vec::new();
     for id in &ids {
         let started = Instant::now();
-        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(hub.live_url(id)).await else {
+        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(hub.live_url(id, "")).await else {
             continue;
         };
         while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(3), ws.next()).await

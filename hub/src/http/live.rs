@@ -156,7 +156,8 @@ async fn playback(
         ));
     }
     ensure_visible(&s, &caller, &id).await?;
-    let replay = Replay::open(s.store.clone(), &id, from)
+    let recorder = s.recording.recorder().cloned();
+    let replay = Replay::open(s.store.clone(), recorder, &id, from)
         .await
         .map_err(|e| {
             tracing::error!(camera = %id, error = %e, "playback could not read the index");

@@ -35,10 +35,6 @@ const BATCH: u32 = 50;
 /// How long a node has to seal a clip it claimed before another may try.
 const CLAIM_MINUTES: i64 = 10;
 
-/// How far back an incident is still given clips (after a long outage of the hub, older ones
-/// have nothing left to lock).
-pub const LOOK_BACK_HOURS: i64 = 24;
-
 /// What one tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EvidenceReport {
@@ -69,9 +65,13 @@ pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
     let now = hub.now();
     let config = &hub.evidence;
     let mut report = EvidenceReport::default();
+    // As far back as recordings are kept: an incident the hub did not see in time (it was
+    // down for days, or the store did not answer) still gets its clips while its recordings
+    // exist; older than that, nothing unlocked is left to clip.
+    let look_back = hub.policy(&hub.store).await?.longest();
     let awaiting = hub
         .store
-        .incidents_awaiting_evidence(now - Duration::hours(LOOK_BACK_HOURS), BATCH)
+        .incidents_awaiting_evidence(now - look_back, BATCH)
         .await?;
     let jobs: Vec<EvidenceJob> = awaiting
         .iter()

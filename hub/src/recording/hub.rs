@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gridwatch_core::recording::retention::RetentionPolicy;
-use gridwatch_ingest::recording::{DirStatus, Recorder};
+use gridwatch_ingest::recording::{DirStats, DirStatus, Recorder};
 use gridwatch_store::{Store, StoreError};
-use prometheus::IntGaugeVec;
+use prometheus::{IntCounterVec, IntGaugeVec};
 use serde_json::{json, Value};
 
 use super::config::{EvidenceConfig, RecordingConfig};
@@ -44,10 +44,56 @@ pub struct RecordingHub {
     stopped: IntGaugeVec,
     /// `gridwatch_recording_free_bytes{dir}`: free space on its disk when last measured.
     free: IntGaugeVec,
+    /// `gridwatch_recording_written_bytes_total{dir}`, `…_media_bytes_total{dir}` (of those,
+    /// the frames' own bytes: the video received) and `…_fsyncs_total{dir}`: what recording
+    /// costs the disk, so that its write amplification and sync rate can be watched.
+    io: IoCounters,
     /// The store's bytes and segments per directory, read at most every [`USAGE_MAX_AGE`]:
     /// summing every segment row at each scrape would cost the database more than the
     /// numbers are worth.
     usage: std::sync::Mutex<Option<(Instant, Usage)>>,
+}
+
+/// The recorder's I/O counters, as Prometheus counters.
+struct IoCounters {
+    written: IntCounterVec,
+    media: IntCounterVec,
+    fsyncs: IntCounterVec,
+}
+
+impl IoCounters {
+    fn new() -> IoCounters {
+        let counter = |name: &str, help: &str| {
+            IntCounterVec::new(prometheus::Opts::new(name, help), &["dir"]).expect("metric")
+        };
+        IoCounters {
+            written: counter(
+                "recording_written_bytes_total",
+                "Bytes recording wrote to a sample-file directory (frames and MP4 boxes)",
+            ),
+            media: counter(
+                "recording_media_bytes_total",
+                "Of the bytes written, the frames' own, as received from the cameras",
+            ),
+            fsyncs: counter(
+                "recording_fsyncs_total",
+                "fsync/fdatasync calls recording made on a sample-file directory's files",
+            ),
+        }
+    }
+
+    /// Brings each counter up to the recorder's own count (which only grows).
+    fn update(&self, stats: &DirStats) {
+        let label = stats.path.display().to_string();
+        for (counter, value) in [
+            (&self.written, stats.bytes_written),
+            (&self.media, stats.media_bytes),
+            (&self.fsyncs, stats.fsyncs),
+        ] {
+            let c = counter.with_label_values(&[label.as_str()]);
+            c.inc_by(value.saturating_sub(c.get()));
+        }
+    }
 }
 
 /// Bytes and segments, by directory ID.
@@ -122,10 +168,14 @@ impl RecordingHub {
                 "recording_free_bytes",
                 "Free bytes on a sample-file directory's disk, when last measured",
             ),
+            io: IoCounters::new(),
             usage: Default::default(),
         };
         for g in [&hub.bytes, &hub.segments, &hub.stopped, &hub.free] {
             metrics.register(Box::new(g.clone()));
+        }
+        for c in [&hub.io.written, &hub.io.media, &hub.io.fsyncs] {
+            metrics.register(Box::new(c.clone()));
         }
         hub
     }
@@ -221,6 +271,11 @@ impl RecordingHub {
             set(&self.segments, segments);
             set(&self.stopped, u64::from(s.stopped.is_some()));
             set(&self.free, s.free_bytes.unwrap_or(0));
+        }
+        if let Some(recorder) = &self.recorder {
+            for stats in recorder.stats() {
+                self.io.update(&stats);
+            }
         }
     }
 }

@@ -4,20 +4,27 @@
 //! the player never waits for a time that will not come). The `prft` carries the frame's
 //! recorded wall-clock time, as live carries its arrival: the page shows when it was.
 //!
-//! Segments come from the store's index, a few at a time, and are read with the ingest's
-//! segment scanner (the bytes as recorded, never decoded). A new init segment is produced only
-//! when the codec parameters change; a gap of [`JOIN_WITHIN_MS`] or more between two segments
-//! is reported as such. At the end of what is indexed the replay ends (the page goes live).
+//! Segments come from the store's index, a few at a time, then the segment being written (from
+//! the recorder, when this process records). Each is read one fragment at a time with the
+//! ingest's [`FragmentReader`] (the bytes as recorded, never decoded): a viewer holds about a
+//! second of video, not the whole segment. A new init segment is produced only when the codec
+//! parameters change; a gap of [`JOIN_WITHIN_MS`] or more between two segments is reported as
+//! such. The segment being written is read as far as it is flushed (whole fragments, about a
+//! second behind the camera), and followed while it grows; where the replay catches up with
+//! it, or at the end of what is indexed when nothing is being written, the replay ends (the
+//! page goes live).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::recording::playback::JOIN_WITHIN_MS;
 use gridwatch_core::recording::Segment;
+use gridwatch_ingest::config::Quality;
 use gridwatch_ingest::fmp4::{media_segment, SampleInfo};
-use gridwatch_ingest::recording::scan::{scan_file, ScanError, ScannedFile};
+use gridwatch_ingest::recording::fragments::{Fragment, FragmentReader};
+use gridwatch_ingest::recording::scan::ScanError;
+use gridwatch_ingest::recording::Recorder;
 use gridwatch_store::{Store, StoreError};
 
 use super::clips::{segment_files, MAIN};
@@ -66,20 +73,41 @@ pub enum ReplayItem {
     End,
 }
 
-/// A segment being played: its file in memory and where the replay is in it.
+/// A segment to play: a finished one from the index, or the one being written.
+enum Source {
+    Indexed(Segment),
+    Open {
+        id: String,
+        path: PathBuf,
+        start: DateTime<Utc>,
+    },
+}
+
+/// The segment being played and where the replay is in it.
 struct Loaded {
-    segment: Segment,
-    bytes: Vec<u8>,
-    scanned: ScannedFile,
-    fragment: usize,
+    id: String,
+    /// For messages: its path.
+    name: String,
+    start: DateTime<Utc>,
+    /// Its end as indexed; `None` while it is (or was, when loaded) being written.
+    end: Option<DateTime<Utc>>,
+    /// `None` only while a read runs.
+    reader: Option<FragmentReader>,
+    fragment: Option<Fragment>,
     sample: usize,
+    /// Samples of the next fragment read to skip (the start position, once).
+    skip: usize,
+    /// Wall clock at the end of the last frame sent from it.
+    sent_until: Option<DateTime<Utc>>,
 }
 
 pub struct Replay {
     store: Store,
+    /// Where the segment being written is learnt of; `None` when this process records nothing.
+    recorder: Option<Recorder>,
     camera: String,
-    /// Indexed segments not played yet, in time order.
-    queue: VecDeque<Segment>,
+    /// Segments not played yet, in time order.
+    queue: VecDeque<Source>,
     /// The end of the last segment taken from the index (where the next read starts), and
     /// that segment's start (those starting at or before it are played already).
     read_until: DateTime<Utc>,
@@ -88,7 +116,7 @@ pub struct Replay {
     played_until: Option<DateTime<Utc>>,
     current: Option<Loaded>,
     /// Where the first segment starts being played.
-    start_at: Option<SystemTime>,
+    start_at: Option<DateTime<Utc>>,
     init_key: Option<(String, Vec<u8>)>,
     media: u64,
     sequence: u32,
@@ -99,21 +127,23 @@ pub struct Replay {
 
 impl Replay {
     /// A replay of `camera`'s recordings from `from`; `None` when nothing is recorded at or
-    /// after it.
+    /// after it. `recorder` is this process's, for the segment being written.
     pub async fn open(
         store: Store,
+        recorder: Option<Recorder>,
         camera: &str,
         from: DateTime<Utc>,
     ) -> Result<Option<Replay>, ReplayError> {
         let mut replay = Replay {
             store,
+            recorder,
             camera: camera.to_string(),
             queue: VecDeque::new(),
             read_until: from,
             last_start: None,
             played_until: None,
             current: None,
-            start_at: Some(from.into()),
+            start_at: Some(from),
             init_key: None,
             media: 0,
             sequence: 1,
@@ -122,6 +152,9 @@ impl Replay {
             pending: VecDeque::new(),
         };
         replay.read_index().await?;
+        if replay.queue.is_empty() && from < Utc::now() {
+            replay.queue_open_segment();
+        }
         if replay.queue.is_empty() {
             return Ok(None);
         }
@@ -140,18 +173,45 @@ impl Replay {
             if let Some(frame) = self.next_frame()? {
                 return Ok(Some(frame));
             }
-            // The current segment is done (or there was none): the next one.
-            if let Some(done) = self.current.take() {
-                self.played_until = Some(done.segment.end);
+            if self.current.is_some() {
+                // The fragment is done: the segment's next one.
+                if self.read_fragment().await? {
+                    continue;
+                }
+                if let Some(loaded) = self.current.as_mut().filter(|l| l.end.is_none()) {
+                    if self
+                        .recorder
+                        .as_ref()
+                        .is_some_and(|r| r.is_open(&loaded.id))
+                    {
+                        // Caught up with the segment being written: the present is live's.
+                        self.ended = true;
+                        return Ok(Some(ReplayItem::End));
+                    }
+                    // Finished meanwhile: its last fragment may have come since the last look.
+                    loaded.end = Some(loaded.sent_until.unwrap_or(loaded.start));
+                    if self.read_fragment().await? {
+                        continue;
+                    }
+                }
+                if let Some(done) = self.current.take() {
+                    self.played_until = match done.end {
+                        Some(end) => Some(end.max(done.sent_until.unwrap_or(end))),
+                        None => done.sent_until,
+                    };
+                }
             }
             if self.queue.is_empty() {
                 self.read_index().await?;
             }
-            let Some(segment) = self.queue.pop_front() else {
+            if self.queue.is_empty() {
+                self.queue_open_segment();
+            }
+            let Some(source) = self.queue.pop_front() else {
                 self.ended = true;
                 return Ok(Some(ReplayItem::End));
             };
-            self.load(segment).await?;
+            self.load(source).await?;
         }
     }
 
@@ -173,9 +233,32 @@ impl Replay {
             }
             self.last_start = Some(segment.start);
             self.read_until = self.read_until.max(segment.end);
-            self.queue.push_back(segment);
+            self.queue.push_back(Source::Indexed(segment));
         }
         Ok(())
+    }
+
+    /// Queues the camera's segment being written, if it starts after all queued so far.
+    fn queue_open_segment(&mut self) {
+        let Some((open, path)) = self
+            .recorder
+            .as_ref()
+            .and_then(|r| r.open_segment(&self.camera, Quality::Main))
+        else {
+            return;
+        };
+        let start = DateTime::<Utc>::from(open.start);
+        if self.last_start.is_some_and(|s| start <= s) {
+            return;
+        }
+        // Its row, once finished, starts here: the index is read on from it and skips it.
+        self.last_start = Some(start);
+        self.read_until = self.read_until.max(start);
+        self.queue.push_back(Source::Open {
+            id: open.id,
+            path,
+            start,
+        });
     }
 
     async fn segments(
@@ -188,106 +271,146 @@ impl Replay {
             .await
     }
 
-    /// Reads `segment` (off the async threads) and queues what comes before its frames: a gap
-    /// since the last segment, an init segment when the parameters changed.
-    async fn load(&mut self, segment: Segment) -> Result<(), ReplayError> {
-        let Some(path) = segment_files(&self.store, std::slice::from_ref(&segment.id))
-            .await?
-            .remove(&segment.id)
-        else {
-            // Deleted by retention since it was listed: what follows is a gap.
+    /// Opens `source` (off the async threads), moves to the start position in the first one,
+    /// and queues what comes before its frames: a gap since the last segment, an init segment
+    /// when the parameters changed.
+    async fn load(&mut self, source: Source) -> Result<(), ReplayError> {
+        let (id, name, start, end, path) = match source {
+            Source::Indexed(segment) => {
+                let Some(path) = segment_files(&self.store, std::slice::from_ref(&segment.id))
+                    .await?
+                    .remove(&segment.id)
+                else {
+                    // Deleted by retention since it was listed: what follows is a gap.
+                    return Ok(());
+                };
+                (
+                    segment.id,
+                    segment.path,
+                    segment.start,
+                    Some(segment.end),
+                    path,
+                )
+            }
+            Source::Open { id, path, start } => {
+                let name = path.display().to_string();
+                (id, name, start, None, path)
+            }
+        };
+        let at = self.start_at.take().map(|at| ticks_since(start, at));
+        let (reader, skip) = open_reader(path, at).await?;
+        let Some(skip) = skip else {
+            // No whole fragment with a keyframe (a segment just begun): nothing to play here.
             return Ok(());
         };
-        let (bytes, scanned) = read_segment(path).await?;
         if let Some(until) = self.played_until {
-            if (segment.start - until).num_milliseconds() >= JOIN_WITHIN_MS {
+            if (start - until).num_milliseconds() >= JOIN_WITHIN_MS {
                 self.pending.push_back(ReplayItem::Gap {
                     from: until,
-                    to: segment.start,
+                    to: start,
                 });
             }
         }
-        let init_len = usize::try_from(scanned.init.len).unwrap_or(usize::MAX);
-        let key = (scanned.init.codec.clone(), scanned.init.stsd.clone());
+        let init = reader.init();
+        let key = (init.codec.clone(), init.stsd.clone());
         if self.init_key.as_ref() != Some(&key) {
-            let Some(init) = bytes.get(..init_len) else {
-                return Err(ReplayError::Unreadable {
-                    path: segment.path.clone(),
-                    reason: "shorter than its init segment".into(),
-                });
-            };
             self.pending.push_back(ReplayItem::Init {
-                mime: format!("video/mp4; codecs=\"{}\"", scanned.init.codec),
-                segment: init.to_vec(),
+                mime: format!("video/mp4; codecs=\"{}\"", init.codec),
+                segment: reader.init_bytes().to_vec(),
             });
             self.init_key = Some(key);
         }
-        let (fragment, sample) = match self.start_at.take() {
-            Some(at) => start_position(&scanned, segment.start.into(), at),
-            None => (0, 0),
-        };
         self.current = Some(Loaded {
-            segment,
-            bytes,
-            scanned,
-            fragment,
-            sample,
+            id,
+            name,
+            start,
+            end,
+            reader: Some(reader),
+            fragment: None,
+            sample: 0,
+            skip,
+            sent_until: None,
         });
         Ok(())
     }
 
-    /// The current segment's next frame, as a media segment; `None` at its end.
+    /// Reads the current segment's next whole fragment (off the async threads); false at the
+    /// end of what is written.
+    async fn read_fragment(&mut self) -> Result<bool, ReplayError> {
+        let Some(loaded) = self.current.as_mut() else {
+            return Ok(false);
+        };
+        let Some(mut reader) = loaded.reader.take() else {
+            return Ok(false);
+        };
+        let (reader, read) = tokio::task::spawn_blocking(move || {
+            let read = reader.next_fragment();
+            (reader, read)
+        })
+        .await
+        .map_err(|e| ReplayError::Task(e.to_string()))?;
+        loaded.reader = Some(reader);
+        let read = read.map_err(|e| ReplayError::Scan {
+            path: loaded.name.clone(),
+            source: ScanError::Io(e),
+        })?;
+        Ok(match read {
+            Some(fragment) => {
+                loaded.fragment = Some(fragment);
+                loaded.sample = std::mem::take(&mut loaded.skip);
+                true
+            }
+            None => {
+                loaded.fragment = None;
+                false
+            }
+        })
+    }
+
+    /// The current fragment's next frame, as a media segment; `None` at its end.
     fn next_frame(&mut self) -> Result<Option<ReplayItem>, ReplayError> {
         let Some(loaded) = self.current.as_mut() else {
             return Ok(None);
         };
-        loop {
-            let Some(fragment) = loaded.scanned.fragments.get(loaded.fragment) else {
-                return Ok(None);
-            };
-            let Some(sample) = fragment.samples.get(loaded.sample) else {
-                loaded.fragment += 1;
-                loaded.sample = 0;
-                continue;
-            };
-            let decode = fragment.decode_time
-                + fragment.samples[..loaded.sample]
-                    .iter()
-                    .map(|s| u64::from(s.duration))
-                    .sum::<u64>();
-            loaded.sample += 1;
-            let unreadable = |reason: &str| ReplayError::Unreadable {
-                path: loaded.segment.path.clone(),
-                reason: reason.to_string(),
-            };
-            let start = usize::try_from(sample.offset).map_err(|_| unreadable("offset"))?;
-            let data = loaded
-                .bytes
-                .get(start..start + sample.size as usize)
-                .ok_or_else(|| unreadable("a sample beyond the file"))?;
-            let duration = match sample.duration {
-                0 => self.last_duration,
-                d => d,
-            };
-            self.last_duration = duration;
-            let wall = loaded.segment.start + ticks(decode);
-            let info = SampleInfo {
-                decode_time: self.media,
-                duration,
-                is_keyframe: sample.is_keyframe,
-            };
-            let segment = media_segment(self.sequence, &info, Some(wall.into()), data)
-                .map_err(|e| unreadable(&e.to_string()))?;
-            let media = self.media;
-            self.media += u64::from(duration);
-            self.sequence = self.sequence.wrapping_add(1);
-            return Ok(Some(ReplayItem::Frame {
-                media,
-                duration,
-                wall,
-                segment,
-            }));
-        }
+        let Some(fragment) = loaded.fragment.as_ref() else {
+            return Ok(None);
+        };
+        let Some(sample) = fragment.samples.get(loaded.sample) else {
+            return Ok(None);
+        };
+        let decode = fragment.decode_time_of(loaded.sample);
+        loaded.sample += 1;
+        let unreadable = |reason: &str| ReplayError::Unreadable {
+            path: loaded.name.clone(),
+            reason: reason.to_string(),
+        };
+        let data = fragment
+            .bytes
+            .get(sample.range.clone())
+            .ok_or_else(|| unreadable("a sample beyond its fragment"))?;
+        let duration = match sample.duration {
+            0 => self.last_duration,
+            d => d,
+        };
+        self.last_duration = duration;
+        let wall = loaded.start + ticks(decode);
+        let info = SampleInfo {
+            decode_time: self.media,
+            duration,
+            is_keyframe: sample.is_keyframe,
+        };
+        let segment = media_segment(self.sequence, &info, Some(wall.into()), data)
+            .map_err(|e| unreadable(&e.to_string()))?;
+        loaded.sent_until = Some(wall + ticks(u64::from(duration)));
+        let media = self.media;
+        self.media += u64::from(duration);
+        self.sequence = self.sequence.wrapping_add(1);
+        Ok(Some(ReplayItem::Frame {
+            media,
+            duration,
+            wall,
+            segment,
+        }))
     }
 }
 
@@ -296,40 +419,31 @@ fn ticks(t: u64) -> Duration {
     Duration::microseconds(i64::try_from(t.saturating_mul(100) / 9).unwrap_or(i64::MAX))
 }
 
-/// Where to start in a segment for instant `at`: the last keyframe at or before it (the first
-/// keyframe when `at` is before them all).
-fn start_position(scanned: &ScannedFile, start: SystemTime, at: SystemTime) -> (usize, usize) {
-    let mut best = None;
-    let mut first = None;
-    for (f, fragment) in scanned.fragments.iter().enumerate() {
-        let mut decode = fragment.decode_time;
-        for (s, sample) in fragment.samples.iter().enumerate() {
-            if sample.is_keyframe {
-                let wall = start + std::time::Duration::from_micros(decode * 100 / 9);
-                first.get_or_insert((f, s));
-                if wall <= at {
-                    best = Some((f, s));
-                }
-            }
-            decode += u64::from(sample.duration);
-        }
-    }
-    best.or(first).unwrap_or((scanned.fragments.len(), 0))
+/// 90 kHz ticks from `start` to `at` (0 when `at` is before it).
+fn ticks_since(start: DateTime<Utc>, at: DateTime<Utc>) -> u64 {
+    let us = (at - start).num_microseconds().unwrap_or(i64::MAX).max(0);
+    u64::try_from(us).unwrap_or(0).saturating_mul(9) / 100
 }
 
-/// The segment file and what it holds, read on a blocking thread.
-async fn read_segment(path: PathBuf) -> Result<(Vec<u8>, ScannedFile), ReplayError> {
+/// Opens a segment file and, for the first segment played, moves to the last keyframe at or
+/// before `at` (ticks from its start; the first keyframe when `at` is before them all). The
+/// samples to skip in the first fragment read, `None` when no whole fragment holds a keyframe.
+async fn open_reader(
+    path: PathBuf,
+    at: Option<u64>,
+) -> Result<(FragmentReader, Option<usize>), ReplayError> {
     tokio::task::spawn_blocking(move || {
         let name = path.display().to_string();
-        let scanned = scan_file(&path).map_err(|source| ReplayError::Scan {
+        let scan = |source| ReplayError::Scan {
             path: name.clone(),
             source,
-        })?;
-        let bytes = std::fs::read(&path).map_err(|e| ReplayError::Scan {
-            path: name,
-            source: ScanError::Io(e),
-        })?;
-        Ok((bytes, scanned))
+        };
+        let mut reader = FragmentReader::open(&path).map_err(scan)?;
+        // Later segments start at their first fragment, which the writer begins with a keyframe.
+        let skip = reader
+            .seek_keyframe(at.unwrap_or(0))
+            .map_err(|e| scan(ScanError::Io(e)))?;
+        Ok((reader, skip))
     })
     .await
     .map_err(|e| ReplayError::Task(e.to_string()))?
@@ -409,13 +523,15 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert!(Replay::open(store.clone(), "c", t0 + Duration::hours(1))
-            .await
-            .unwrap()
-            .is_none());
+        assert!(
+            Replay::open(store.clone(), None, "c", t0 + Duration::hours(1))
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // From 0.7 s: the keyframe at 0.6 s is where it starts.
-        let mut replay = Replay::open(store, "c", t0 + Duration::milliseconds(700))
+        let mut replay = Replay::open(store, None, "c", t0 + Duration::milliseconds(700))
             .await
             .unwrap()
             .unwrap();

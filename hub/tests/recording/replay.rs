@@ -19,25 +19,34 @@ use super::playback::{segments_of, token};
 use super::served::{add_camera, serve_recording};
 use crate::ingest_common::start_sim;
 
-type Socket =
+pub(super) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-fn at(t: DateTime<Utc>) -> String {
+pub(super) fn at(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// What a playback socket delivered, with when each piece arrived.
 #[derive(Default, Debug)]
-struct Received {
-    texts: Vec<Value>,
-    inits: usize,
+pub(super) struct Received {
+    pub texts: Vec<Value>,
+    pub inits: usize,
     /// (arrival, decode time, duration) of each media segment.
-    frames: Vec<(Instant, u64, u64)>,
-    closed_with: Option<u16>,
+    pub frames: Vec<(Instant, u64, u64)>,
+    /// The recorded wall clock (`prft`) of each media segment.
+    pub walls: Vec<DateTime<Utc>>,
+    pub closed_with: Option<u16>,
+}
+
+/// An NTP timestamp (seconds since 1900, 32.32 fixed point) as a time.
+fn ntp_wall(ntp: u64) -> DateTime<Utc> {
+    let secs = (ntp >> 32) as i64 - 2_208_988_800;
+    let nanos = ((ntp & 0xffff_ffff) * 1_000_000_000) >> 32;
+    DateTime::from_timestamp(secs, nanos as u32).unwrap()
 }
 
 /// Reads `ws` until it closes or `until`.
-async fn read(ws: &mut Socket, got: &mut Received, until: Instant) {
+pub(super) async fn read(ws: &mut Socket, got: &mut Received, until: Instant) {
     while Instant::now() < until {
         let left = until.saturating_duration_since(Instant::now());
         let Ok(msg) = tokio::time::timeout(left, ws.next()).await else {
@@ -59,6 +68,8 @@ async fn read(ws: &mut Socket, got: &mut Received, until: Instant) {
                         .map(|s| u64::from(s.duration.unwrap_or(0)))
                         .sum();
                     got.frames.push((Instant::now(), m.base_decode_time, d));
+                    got.walls
+                        .push(ntp_wall(m.producer_time.unwrap().ntp_timestamp));
                 }
             }
             Some(Ok(Message::Close(c))) => {
@@ -76,7 +87,7 @@ async fn read_for(ws: &mut Socket, got: &mut Received, ms: u64) {
 }
 
 /// Sends a control message.
-async fn control(ws: &mut Socket, message: Value) {
+pub(super) async fn control(ws: &mut Socket, message: Value) {
     ws.send(Message::Text(message.to_string().into()))
         .await
         .unwrap();

@@ -231,15 +231,38 @@ pub struct FfmpegFigures {
 /// per camera, writing to /dev/null: their CPU over `seconds` (after 3 s to settle) and their
 /// RSS at the end, read from `/proc`.
 pub fn measure_ffmpeg(urls: &[String], seconds: u64, ticks: f64) -> FfmpegFigures {
+    measure_ffmpeg_writing(urls, seconds, ticks, |_| {
+        [
+            "-f",
+            "mp4",
+            "-movflags",
+            "frag_keyframe+empty_moov",
+            "-y",
+            "/dev/null",
+        ]
+        .map(String::from)
+        .to_vec()
+    })
+}
+
+/// One `ffmpeg -rtsp_transport tcp -i URL -c copy OUTPUT…` per camera, `output(n)` the
+/// arguments after `-c copy` for the n-th: their CPU over `seconds` (after 3 s to settle) and
+/// their RSS at the end, read from `/proc`.
+pub fn measure_ffmpeg_writing(
+    urls: &[String],
+    seconds: u64,
+    ticks: f64,
+    output: impl Fn(usize) -> Vec<String>,
+) -> FfmpegFigures {
     let mut children: Vec<Child> = urls
         .iter()
-        .map(|u| {
+        .enumerate()
+        .map(|(n, u)| {
             Command::new("ffmpeg")
                 .args(["-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i"])
                 .arg(u)
-                .args(["-c", "copy", "-f", "mp4", "-movflags"])
-                .arg("frag_keyframe+empty_moov")
-                .args(["-y", "/dev/null"])
+                .args(["-c", "copy"])
+                .args(output(n))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

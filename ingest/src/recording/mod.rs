@@ -47,6 +47,7 @@
 pub mod clip;
 mod config;
 pub mod dir;
+pub mod fragments;
 mod index;
 mod queue;
 mod recorder;

@@ -205,6 +205,26 @@ impl Recorder {
             .collect()
     }
 
+    /// The segment of `camera_id`'s `stream` being written (as of the last sync round, start
+    /// or end of a segment), and where its file is.
+    pub fn open_segment(&self, camera_id: &str, stream: Quality) -> Option<(OpenSegment, PathBuf)> {
+        let open = self
+            .open_segments()
+            .into_iter()
+            .filter(|s| s.camera_id == camera_id && s.stream == stream)
+            .max_by_key(|s| s.start)?;
+        let path = self.dir_path(&open.dir_id)?.join(&open.path);
+        Some((open, path))
+    }
+
+    /// Whether the segment `id` is still being written.
+    pub fn is_open(&self, id: &str) -> bool {
+        self.inner
+            .dirs
+            .iter()
+            .any(|d| lock(&d.shared.open_segments).iter().any(|s| s.id == id))
+    }
+
     /// Where a directory is, by its ID.
     pub fn dir_path(&self, dir_id: &str) -> Option<PathBuf> {
         self.find(dir_id)

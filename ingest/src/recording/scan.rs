@@ -162,7 +162,7 @@ pub fn scan_file(path: &Path) -> Result<ScannedFile, ScanError> {
     })
 }
 
-fn read_init(bytes: &[u8]) -> Result<ScannedInit, ScanError> {
+pub(super) fn read_init(bytes: &[u8]) -> Result<ScannedInit, ScanError> {
     let bad = |e: &dyn std::fmt::Display| ScanError::NotASegment(format!("init segment: {e}"));
     let info = parse_init_segment(bytes).map_err(|e| bad(&e))?;
     let params = match &info.sample_entry {
@@ -205,22 +205,23 @@ fn find_path<'a>(bytes: &'a [u8], path: &[&[u8; 4]]) -> Option<BoxRef<'a>> {
 }
 
 /// A box read whole.
-struct WholeBox {
-    kind: [u8; 4],
-    offset: u64,
-    bytes: Vec<u8>,
+pub(super) struct WholeBox {
+    pub kind: [u8; 4],
+    pub offset: u64,
+    pub bytes: Vec<u8>,
 }
 
-struct BoxReader<'f> {
-    file: &'f mut File,
-    pos: u64,
-    len: u64,
+/// Reads boxes one after another from `pos` (where the file's cursor must be) up to `len`.
+pub(super) struct BoxReader<'f> {
+    pub file: &'f mut File,
+    pub pos: u64,
+    pub len: u64,
 }
 
 impl BoxReader<'_> {
     /// The next box if it is whole (header and payload within the file,
     /// a plain 32-bit size of at least 8); `None` otherwise.
-    fn next_box(&mut self) -> io::Result<Option<WholeBox>> {
+    pub(super) fn next_box(&mut self) -> io::Result<Option<WholeBox>> {
         if self.len - self.pos < 8 {
             return Ok(None);
         }

@@ -152,6 +152,7 @@ impl DirWriter {
                 }
             }
         }
+        let started = segment.is_none();
         let mut segment = match segment {
             Some(segment) => segment,
             None => {
@@ -171,6 +172,10 @@ impl DirWriter {
                 self.count(counts);
                 if let Some(stream) = self.streams.get_mut(&key) {
                     stream.segment = Some(segment);
+                }
+                if started {
+                    // Playback finds the new segment at once, not at the next sync round.
+                    self.publish_open();
                 }
             }
             Err(e) => {
@@ -261,6 +266,8 @@ impl DirWriter {
         if let Some(e) = finished.error {
             self.io_failed(&e);
         }
+        // Playback learns at once that the segment has ended (and its last fragment is in).
+        self.publish_open();
     }
 
     fn close_stream(&mut self, key: &Arc<StreamKey>) {

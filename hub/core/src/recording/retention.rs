@@ -52,6 +52,19 @@ impl RetentionPolicy {
             )),
         }
     }
+
+    /// The longest any unlocked recording is kept: beyond it nothing but locked (evidence)
+    /// segments is left, so an incident raised earlier has nothing left to clip.
+    pub fn longest(&self) -> Duration {
+        let days = self
+            .camera_days
+            .values()
+            .copied()
+            .chain([self.default_days])
+            .max()
+            .unwrap_or(self.default_days);
+        Duration::days(i64::from(days)).max(self.pre_buffer)
+    }
 }
 
 /// A segment retention may delete.
@@ -219,6 +232,20 @@ mod tests {
             min_free_bytes: 0,
             complete: true,
         }
+    }
+
+    #[test]
+    fn the_longest_keep_is_the_largest_of_the_default_and_every_camera() {
+        let mut policy = RetentionPolicy::default();
+        assert_eq!(policy.longest(), Duration::days(30));
+        policy.camera_days.insert("a".into(), 7);
+        assert_eq!(policy.longest(), Duration::days(30));
+        policy.camera_days.insert("b".into(), 400);
+        assert_eq!(policy.longest(), Duration::days(400));
+        assert_eq!(
+            policy.longest(),
+            policy.keep_for("b", RecordMode::Continuous)
+        );
     }
 
     fn ids(plan: &RetentionPlan, reason: DeleteReason) -> Vec<&str> {
