@@ -41,6 +41,8 @@ pub struct Config {
     pub recording: crate::recording::RecordingConfig,
     /// Evidence clips sealed around incidents.
     pub evidence: crate::recording::EvidenceConfig,
+    /// Who runs the cameras: this hub, or ingest workers by leases (issue 17).
+    pub ingest: crate::workers::IngestSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +78,7 @@ impl Default for Config {
             notify: crate::notify::NotifyConfig::default(),
             recording: crate::recording::RecordingConfig::default(),
             evidence: crate::recording::EvidenceConfig::default(),
+            ingest: crate::workers::IngestSettings::default(),
         }
     }
 }
@@ -208,6 +211,7 @@ impl Config {
         self.notify
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("notify: {e}")))?;
+        self.ingest.validate(false).map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -234,6 +238,9 @@ impl Config {
         shown.stream.nats_url = redact_url(&shown.stream.nats_url);
         if !shown.http.metrics_token.is_empty() {
             shown.http.metrics_token = "***".into();
+        }
+        if !shown.ingest.secret.is_empty() {
+            shown.ingest.secret = "***".into();
         }
         if !shown.mqtt.password.is_empty() {
             shown.mqtt.password = "***".into();
@@ -468,11 +475,14 @@ mod tests {
                 ("GRIDWATCH_MQTT__HOST", "broker"),
                 ("GRIDWATCH_MQTT__USERNAME", "hub"),
                 ("GRIDWATCH_MQTT__PASSWORD", "mqtt-secret"),
+                ("GRIDWATCH_INGEST__SECRET", "ingest-secret-0123456789"),
             ]),
         )
         .unwrap();
         let printed = c.redacted().to_toml();
-        assert!(!printed.contains("secret"), "{printed}");
+        // (`[ingest] secret` is a field's name; every value ends in -secret…)
+        assert!(!printed.contains("-secret"), "{printed}");
+        assert!(printed.contains("secret = \"***\""), "{printed}");
         assert!(printed.contains("postgres://gw:***@db/gw"), "{printed}");
         assert!(printed.contains("nats://hub:***@n1:4222"), "{printed}");
         assert!(printed.contains("password = \"***\""), "{printed}");

@@ -20,6 +20,7 @@ pub mod server;
 pub mod state;
 pub mod stream;
 pub mod throttle;
+pub mod workers;
 
 pub use config::Config;
 pub use state::AppState;

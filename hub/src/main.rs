@@ -38,6 +38,10 @@ struct Cli {
 enum Command {
     /// Run the hub: HTTP API, pages and real-time stream, until SIGTERM or Ctrl-C.
     Serve,
+    /// Run an ingest worker: claim cameras by leases in the shared database (up to
+    /// `[ingest] max_cameras`), run them, and serve their live video and snapshots to hubs
+    /// (`[ingest] secret`) on `listen`, until SIGTERM or Ctrl-C.
+    Ingest,
     /// Run the hub with a demo community (grids, posts, one user of each role, panic buttons)
     /// on the embedded SQLite database, and print the logins and URLs to open.
     Demo,
@@ -174,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&config);
     match cli.command {
         Command::Serve => server::serve(config).await,
+        Command::Ingest => gridwatch_hub::workers::run::serve(config).await,
         Command::Demo => run_demo(config).await,
         Command::Migrate => {
             let store = server::open_store(&config).await?;

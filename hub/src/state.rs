@@ -86,11 +86,15 @@ impl AppState {
             lifecycle.clone(),
             &metrics,
         ));
+        // With ingest workers, this process runs only the cameras it holds leases on (a hub:
+        // none; a worker: its own).
+        let holdings = config.ingest.workers().then(Arc::default);
         let cameras = Arc::new(crate::cameras::CameraHub::new(
             &config.cameras,
             recorder,
             incidents.clone(),
             stream.clone(),
+            holdings,
             &metrics,
         ));
         AppState {

@@ -22,6 +22,7 @@ mod deploy;
 mod dewarp;
 mod false_alarms;
 mod incidents;
+mod ingest_workers;
 mod motion;
 mod motion_alerts;
 mod mqtt;

@@ -10,6 +10,7 @@ mod support;
 mod cli;
 mod cluster;
 mod crash;
+mod ingest_cluster;
 mod notify_crash;
 mod shutdown;
 mod suites;

@@ -64,6 +64,23 @@ impl LeasePolicy {
             .min(self.claim_batch.div_ceil(4).max(1))
     }
 
+    /// The most cameras a worker of `capacity` should hold, `total` cameras to run over
+    /// `workers` live workers (itself included): its fair share (rounded up), so that a worker
+    /// joining finds cameras to take; or its whole capacity when `others_full` (a worker at its
+    /// capacity cannot take its share, and every camera must run somewhere).
+    pub fn target(
+        &self,
+        capacity: usize,
+        total: usize,
+        workers: usize,
+        others_full: bool,
+    ) -> usize {
+        if others_full || workers <= 1 {
+            return capacity;
+        }
+        total.div_ceil(workers).min(capacity)
+    }
+
     /// When a lease taken or renewed at `now` expires.
     pub fn expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + self.ttl
@@ -93,6 +110,20 @@ mod tests {
         assert_eq!(p.to_release(100, 100, 1), 0, "alone, it keeps them all");
         // 101 cameras, 2 workers: a share is 51.
         assert_eq!(p.to_release(51, 101, 2), 0);
+    }
+
+    #[test]
+    fn a_worker_aims_at_its_share_unless_another_is_full() {
+        let p = LeasePolicy::default();
+        assert_eq!(p.target(100, 20, 2, false), 10);
+        assert_eq!(p.target(100, 21, 2, false), 11);
+        assert_eq!(p.target(8, 20, 2, false), 8, "never past its capacity");
+        assert_eq!(
+            p.target(100, 20, 2, true),
+            100,
+            "the other is full: take the rest"
+        );
+        assert_eq!(p.target(100, 20, 1, false), 100, "alone: everything it can");
     }
 
     #[test]

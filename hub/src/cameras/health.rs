@@ -8,7 +8,8 @@
 //! `[cameras] offline_incident_seconds` raises one `camera_offline` incident in the camera's
 //! grid — once per outage: the camera must come back online before another can be raised.
 //! The outage's start is kept in the database (`camera_outages`), so that time counts from when
-//! the outage really began, also across a restart of the hub or on another node.
+//! the outage really began, also across a restart of the hub or on another node. On an ingest
+//! worker every write is fenced by the camera's lease (`crate::workers::holdings`).
 
 use super::CameraHub;
 use crate::incidents::routing::route;
@@ -126,6 +127,11 @@ impl Monitor {
         if self.reported.get(id) == Some(&(health, disabled)) {
             return;
         }
+        // The fence: a worker whose lease on the camera is gone or stale writes nothing.
+        if !self.may_write(id).await {
+            tracing::debug!(camera = %id, "status not written: the lease is not ours");
+            return;
+        }
         let camera = match self.hub.store().camera(id).await {
             Ok(c) => c,
             Err(StoreError::NotFound { .. }) => {
@@ -186,6 +192,10 @@ impl Monitor {
         }
     }
 
+    async fn may_write(&self, id: &str) -> bool {
+        self.hub.may_write(id).await
+    }
+
     async fn end_outage(&self, id: &str) {
         if let Err(e) = self.hub.store().camera_outage_ended(id).await {
             tracing::error!(camera = %id, error = %e, "outage end not recorded");
@@ -229,10 +239,10 @@ impl Monitor {
                 .registry
                 .status(&id)
                 .is_some_and(|s| Health::of(s.state()) != Some(Health::Online));
-            if !still_down {
+            let (since, reason) = (outage.since, outage.reason.clone());
+            if !still_down || !self.may_write(&id).await {
                 continue;
             }
-            let (since, reason) = (outage.since, outage.reason.clone());
             match raise_camera_offline(&self.hub, &id, since, &reason).await {
                 Ok(Some(raised)) => tracing::warn!(camera = %id, incident = %raised.incident.id,
                     "camera offline too long: incident raised"),

@@ -27,6 +27,7 @@ use gridwatch_ingest::motion::MotionWorkers;
 use gridwatch_ingest::recording::Recorder;
 use gridwatch_ingest::{Cameras, Snapshots, StreamState};
 use gridwatch_store::Store;
+use crate::workers::holdings::Holdings;
 use std::sync::Arc;
 
 /// The hub's cameras, as a handle shared as `Arc<CameraHub>`; one per process. It owns what
@@ -51,6 +52,12 @@ pub struct CameraHub {
     /// `gridwatch_cameras{state}`: how many cameras are in each state (of their main stream;
     /// `disabled` for switched-off ones). Counted when scraped, see [`CameraHub::count_states`].
     pub by_state: prometheus::IntGaugeVec,
+    /// The cameras this process may run: `None` runs every camera of the store (in-process
+    /// ingest); `Some` only those an ingest worker holds a lease on (none on a hub in
+    /// `workers` mode). See [`crate::workers::holdings`].
+    pub holdings: Option<Arc<Holdings>>,
+    /// The workers' gauges (hubs in `workers` mode).
+    pub worker_gauges: crate::workers::WorkerGauges,
     /// Serialises reading a camera from the store and applying it, so that two quick edits of
     /// one camera cannot be applied in the wrong order.
     sync_lock: tokio::sync::Mutex<()>,
@@ -76,6 +83,7 @@ impl CameraHub {
         recorder: Option<Recorder>,
         incidents: Incidents,
         stream: Arc<Stream>,
+        holdings: Option<Arc<Holdings>>,
         metrics: &Metrics,
     ) -> CameraHub {
         let recording = recorder.is_some();
@@ -111,6 +119,8 @@ impl CameraHub {
                 &["state"],
             )
             .expect("metric"),
+            holdings,
+            worker_gauges: Default::default(),
             sync_lock: tokio::sync::Mutex::new(()),
         };
         metrics.register(Box::new(hub.live_send_delay.clone()));
@@ -122,6 +132,10 @@ impl CameraHub {
         // gridwatch_motion_frames_total{outcome}.
         for collector in hub.motion.metrics().collectors() {
             metrics.register(collector);
+        }
+        // gridwatch_ingest_workers{state}, where cameras are leased to ingest workers.
+        if hub.holdings.is_some() {
+            hub.worker_gauges.register(metrics);
         }
         hub
     }
@@ -137,6 +151,26 @@ impl CameraHub {
 
     pub(crate) fn lifecycle(&self) -> &crate::lifecycle::Lifecycle {
         &self.incidents.lifecycle
+    }
+
+    /// Whether this process may write about `camera` now (see
+    /// [`crate::workers::holdings::may_write`]); a database error counts as no.
+    pub async fn may_write(&self, camera: &str) -> bool {
+        let (store, now) = (self.store(), self.now());
+        match crate::workers::holdings::may_write(self.holdings.as_deref(), store, camera, now)
+            .await
+        {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(%camera, error = %e, "lease not checked; nothing written");
+                false
+            }
+        }
+    }
+
+    /// Whether this process runs `camera` (in-process: every camera).
+    pub fn runs(&self, camera: &str) -> bool {
+        self.holdings.as_ref().is_none_or(|h| h.holds(camera))
     }
 
     /// Sets `gridwatch_cameras{state}` from the registry; every state is set, to 0 when no

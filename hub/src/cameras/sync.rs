@@ -81,6 +81,9 @@ pub async fn reload_all(hub: &CameraHub) -> Result<ApplySummary, StoreError> {
     let _one_at_a_time = hub.sync_lock.lock().await;
     let mut configs = Vec::new();
     for camera in hub.store().cameras().await? {
+        if !hub.runs(&camera.id) {
+            continue;
+        }
         if let Some(mut c) = ingest_config(hub.store(), &camera).await? {
             c.record = record_mode(hub, camera.record);
             configs.push(c);
@@ -102,6 +105,7 @@ pub async fn reload_all(hub: &CameraHub) -> Result<ApplySummary, StoreError> {
 pub async fn reload_one(hub: &CameraHub, id: &str) -> Result<(), StoreError> {
     let _one_at_a_time = hub.sync_lock.lock().await;
     let config = match hub.store().camera(id).await {
+        Ok(_) if !hub.runs(id) => None,
         Ok(camera) => ingest_config(hub.store(), &camera).await?.map(|mut c| {
             c.record = record_mode(hub, camera.record);
             c
@@ -122,6 +126,17 @@ pub async fn reload_one(hub: &CameraHub, id: &str) -> Result<(), StoreError> {
         }
     }
     super::motion_workers::reload_one(hub, id).await
+}
+
+/// Stops one camera at once, without asking the database (which may be out of reach: a
+/// worker that lost its lease must stop even then). Under the same lock as the reloads, so
+/// that a resync computed before the stop cannot start the camera again.
+pub async fn stop_one(hub: &CameraHub, id: &str) {
+    let _one_at_a_time = hub.sync_lock.lock().await;
+    if hub.registry.remove(id) {
+        tracing::info!(camera = %id, "camera stopped");
+    }
+    hub.snapshots.forget(id);
 }
 
 /// [`reload_one`] after an API change: the change is committed whatever happens here, so a

@@ -4,7 +4,7 @@
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
 use super::{
-    admin, auth, clips, dewarp, false_alarms, incidents, live, motion, ops, recordings, reports,
+    admin, auth, clips, dewarp, false_alarms, incidents, ingest_workers, live, motion, ops, recordings, reports,
     snapshot, sos, stream,
 };
 use crate::state::AppState;
@@ -368,6 +368,13 @@ pub fn all() -> Vec<Endpoint> {
             live::live,
         )
         .websocket(),
+        ep(
+            Method::GET,
+            "/api/v1/ingest/workers",
+            ADMIN,
+            "Ingest workers: address, capacity, cameras held, load, last seen, live or gone; and the cameras no worker holds",
+            ingest_workers::list,
+        ),
         ep(
             Method::GET,
             "/api/v1/cameras/{id}/snapshot.jpg",

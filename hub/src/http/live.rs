@@ -23,7 +23,7 @@ use super::endpoints::OVERSIGHT;
 use super::error::{ApiError, ApiResult};
 use super::json::{Path, Query};
 use super::sockets::{SocketKind, SocketSlot};
-use super::stream::{session_over, SessionEnd, SessionWatch, SLOW_CLIENT};
+use super::stream::{session_over, SessionWatch, SLOW_CLIENT};
 use crate::recording::replay::Replay;
 use crate::state::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -87,6 +87,12 @@ pub async fn live(
     }
     let quality = q.quality.unwrap_or_default();
     ensure_visible(&s, &caller, &id).await?;
+    if s.config.ingest.workers() {
+        // The camera runs on an ingest worker: the socket is relayed to it.
+        let slot = live_slot(&s, &caller)?;
+        let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
+        return super::proxy::live(&s, &id, quality, upgrade(ws)?, session, slot).await;
+    }
     // Subscribed before the upgrade: the GOP is ready the moment the socket is.
     let viewer = s
         .cameras
@@ -97,12 +103,36 @@ pub async fn live(
     let slot = live_slot(&s, &caller)?;
     let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
     tracing::debug!(camera = %id, quality = %viewer.quality(), "live viewer");
+    // The session is checked on the main runtime; the video thread only polls the answer.
+    Ok(serve_viewer(
+        &s,
+        ws,
+        viewer,
+        id,
+        move || session.spawn(),
+        slot,
+    ))
+}
+
+/// Answers the upgrade with `viewer`'s video until the client leaves, the camera goes or
+/// `session` (made once the socket is open) ends; `slot` is held as long. Also what an ingest
+/// worker serves a hub with (`crate::workers::http`).
+pub(crate) fn serve_viewer<S, F>(
+    s: &AppState,
+    ws: WebSocketUpgrade,
+    viewer: Viewer,
+    id: String,
+    session: F,
+    slot: impl Send + 'static,
+) -> Response
+where
+    S: std::future::Future<Output = &'static str> + Unpin + Send + 'static,
+    F: FnOnce() -> S + Send + 'static,
+{
     let delay = s.cameras.live_send_delay.clone();
     let idle = s.cameras.config.live_idle();
-    Ok(ws.on_upgrade(move |socket| async move {
-        // The session is checked here, on the main runtime; the video thread only polls the
-        // answer.
-        let session = session.spawn();
+    ws.on_upgrade(move |socket| async move {
+        let session = session();
         let home = viewer.home().cloned();
         // The slot is held for as long as the socket is served, wherever that is.
         let served = async move {
@@ -114,10 +144,12 @@ pub async fn live(
             Some(home) => drop(home.spawn(served)),
             None => served.await,
         }
-    }))
+    })
 }
 
-fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> ApiResult<WebSocketUpgrade> {
+pub(crate) fn upgrade(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<WebSocketUpgrade> {
     Ok(ws
         .map_err(|r| {
             ApiError::new(
@@ -131,7 +163,7 @@ fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> ApiResult
 
 /// One of the caller's live sockets (`[cameras] max_live_per_user`): a playback counts as
 /// one, it holds a socket and reads files as long.
-fn live_slot(s: &AppState, caller: &Caller) -> ApiResult<SocketSlot> {
+pub(crate) fn live_slot(s: &AppState, caller: &Caller) -> ApiResult<SocketSlot> {
     s.sockets.claim(
         SocketKind::Live,
         caller,
@@ -181,7 +213,7 @@ async fn playback(
 }
 
 /// One frame, or the socket is given up.
-pub(super) async fn send(
+pub(crate) async fn send(
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
     msg: Message,
 ) -> Result<(), &'static str> {
@@ -220,7 +252,7 @@ async fn serve(
     mut viewer: Viewer,
     camera: String,
     delay: prometheus::Histogram,
-    mut session: SessionEnd,
+    mut session: impl std::future::Future<Output = &'static str> + Unpin,
     idle: Duration,
 ) {
     let (mut tx, rx) = socket.split();

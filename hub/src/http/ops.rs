@@ -43,10 +43,31 @@ pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::
     }
     Ok(axum::Json(json!({
         "status": "ready",
+        "ingest": ingest(&s).await,
         "database": format!("{:?}", s.store.backend()).to_lowercase(),
         "mqtt": s.mqtt.state(),
         "recording": s.recording.readiness(),
     })))
+}
+
+/// The ingest in `/readyz`: `in_process`, or the workers (live ones, gone ones by id, cameras
+/// nobody holds). Reported, not required: a dead worker must not take the hub's SOS intake out
+/// of a load balancer; its cameras are taken over, and `gridwatch_ingest_workers{state="gone"}`
+/// alerts.
+async fn ingest(s: &AppState) -> serde_json::Value {
+    if !s.config.ingest.workers() {
+        return json!("in_process");
+    }
+    match crate::workers::overview(s).await {
+        Ok(o) => {
+            s.cameras.worker_gauges.set(&o);
+            json!({"workers": o.workers.len() - o.gone().len(), "gone": o.gone(), "unassigned": o.unassigned})
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "readyz: ingest workers not read");
+            json!("unknown")
+        }
+    }
 }
 
 pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -71,6 +92,12 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
         tracing::warn!(error = %e, "metrics: could not check the response deadlines");
     }
     s.cameras.count_states();
+    if s.config.ingest.workers() {
+        match crate::workers::overview(&s).await {
+            Ok(o) => s.cameras.worker_gauges.set(&o),
+            Err(e) => tracing::warn!(error = %e, "metrics: ingest workers not read"),
+        }
+    }
     s.recording.refresh_metrics(&s.store).await;
     // The store counts its own queue's waits; the counter catches up to it here.
     let full = s.metrics.queue_full(crate::metrics::Queue::IntakeWriter);

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gridwatch_ingest::{LiveError, SnapshotError};
+use gridwatch_ingest::{LiveError, Quality, SnapshotError};
 
 pub async fn snapshot(
     State(s): State<AppState>,
@@ -21,8 +21,16 @@ pub async fn snapshot(
 ) -> ApiResult<Response> {
     let quality = q.quality.unwrap_or_default();
     ensure_visible(&s, &caller, &id).await?;
+    if s.config.ingest.workers() {
+        return super::proxy::snapshot(&s, &id, quality).await;
+    }
+    local(&s, &id, quality).await
+}
+
+/// The snapshot of a camera this process runs (a hub in-process, or an ingest worker).
+pub(crate) async fn local(s: &AppState, id: &str, quality: Quality) -> ApiResult<Response> {
     let hub = &s.cameras;
-    match hub.snapshots.jpeg(&hub.registry, &id, quality).await {
+    match hub.snapshots.jpeg(&hub.registry, id, quality).await {
         Ok(snap) => Ok((
             [
                 (header::CONTENT_TYPE, "image/jpeg"),
@@ -31,7 +39,7 @@ pub async fn snapshot(
             snap.jpeg,
         )
             .into_response()),
-        Err(e) => Err(snapshot_error(&s, e)),
+        Err(e) => Err(snapshot_error(s, e)),
     }
 }
 

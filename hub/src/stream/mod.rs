@@ -315,6 +315,32 @@ impl StreamMetrics {
 /// Starts the stream's tasks: the bus (when configured), the sequencer, the forwarding of
 /// incident changes, presence upkeep and the health signal. Fails when the bus is configured
 /// but cannot be reached: a node that cannot tell the others must not pretend to.
+/// An ingest worker's part of the stream: it only publishes (camera health events) to the
+/// bus, when there is one; the hubs' sequencers deliver them (or read them from the log). What
+/// comes in is dropped: the worker has no consoles.
+pub async fn spawn_publisher(stream: &Arc<Stream>) -> anyhow::Result<()> {
+    let mut inbox = stream
+        .inbox_rx
+        .lock()
+        .expect("stream inbox lock")
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("the stream is started already"))?;
+    if stream.config.bus == BusKind::Nats {
+        let out = nats::connect(
+            &stream.config,
+            stream.inbox.clone(),
+            stream.metrics.clone(),
+            stream.lifecycle(),
+        )
+        .await?;
+        let _ = stream.bus.set(out);
+    }
+    stream
+        .lifecycle()
+        .spawn_service(async move { while inbox.recv().await.is_some() {} });
+    Ok(())
+}
+
 pub async fn spawn(stream: &Arc<Stream>, health: HealthSources) -> anyhow::Result<()> {
     let stream = stream.clone();
     let inbox = stream

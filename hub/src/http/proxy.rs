@@ -1,0 +1,217 @@
+//! A hub in `[ingest] mode = "workers"` runs no camera: live view and snapshots of a camera
+//! are fetched from the ingest worker whose lease holds it (looked up in the database at each
+//! request), after the same role and visibility checks as in-process. Browsers keep talking to
+//! the hub; the hub shows the worker the shared secret.
+//!
+//! A camera no worker holds (all gone, or between a worker's death and the takeover) is 503
+//! `no_worker` with `Retry-After`; the page's player retries by itself.
+
+use super::error::{ApiError, ApiResult};
+use super::live::send;
+use super::stream::{session_over, SessionWatch};
+use crate::state::AppState;
+use crate::workers::auth::SECRET_HEADER;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use gridwatch_ingest::Quality;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+/// Longest a worker may take to answer (a snapshot decodes in at most
+/// `[cameras] snapshot_timeout_seconds`, 5 s by default).
+const WORKER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The worker's error codes a hub passes on as they are; any other failure is `worker_failed`.
+const PASSED_ON: &[&str] = &[
+    "not_found",
+    "camera_disabled",
+    "no_video",
+    "busy",
+    "unavailable",
+    "bad_video",
+];
+
+/// The base URL of the worker holding `camera` now.
+async fn holder(s: &AppState, camera: &str) -> ApiResult<String> {
+    let held = s
+        .store
+        .camera_holder(camera, s.now())
+        .await
+        .map_err(ApiError::from)?;
+    held.map(|h| h.address.trim_end_matches('/').to_string())
+        .ok_or_else(|| no_worker(camera))
+}
+
+fn no_worker(camera: &str) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_worker",
+        format!("camera {camera} is not running on any ingest worker yet; try again shortly"),
+    );
+    e.retry_after = Some(2);
+    e
+}
+
+/// A worker's error answer as the hub's.
+fn worker_error(camera: &str, status: u16, body: &[u8]) -> ApiError {
+    if status == StatusCode::MISDIRECTED_REQUEST.as_u16() {
+        // The lease moved between the look-up and the request.
+        return no_worker(camera);
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let code = v["error"]["code"].as_str().unwrap_or("");
+    let message = v["error"]["message"].as_str().unwrap_or("").to_string();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    match PASSED_ON.iter().find(|c| **c == code) {
+        Some(code) => {
+            let mut e = ApiError::new(status, code, message);
+            if *code == "busy" {
+                e.retry_after = Some(1);
+            }
+            e
+        }
+        None => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "worker_failed",
+            format!("the ingest worker running camera {camera} answered {status}"),
+        ),
+    }
+}
+
+fn unreachable(camera: &str, e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(%camera, error = %e, "ingest worker unreachable");
+    let mut err = ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "worker_unreachable",
+        format!("the ingest worker running camera {camera} did not answer; try again shortly"),
+    );
+    err.retry_after = Some(2);
+    err
+}
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .timeout(WORKER_TIMEOUT)
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// The camera's snapshot, from its worker.
+pub async fn snapshot(s: &AppState, camera: &str, quality: Quality) -> ApiResult<Response> {
+    let base = holder(s, camera).await?;
+    let resp = client()
+        .get(format!("{base}/internal/v1/cameras/{camera}/snapshot.jpg"))
+        .query(&[("quality", quality.to_string())])
+        .header(SECRET_HEADER, &s.config.ingest.secret)
+        .send()
+        .await
+        .map_err(|e| unreachable(camera, e))?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(|e| unreachable(camera, e))?;
+    if status != 200 {
+        return Err(worker_error(camera, status, &body));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The camera's live view, relayed from its worker. The worker is connected to before the
+/// browser's upgrade is answered, so that a refusal (disabled camera, no worker) is an HTTP
+/// error the page understands.
+pub async fn live(
+    s: &AppState,
+    camera: &str,
+    quality: Quality,
+    ws: WebSocketUpgrade,
+    session: SessionWatch,
+    slot: impl Send + 'static,
+) -> ApiResult<Response> {
+    let base = holder(s, camera).await?;
+    let url = format!(
+        "{}/internal/v1/cameras/{camera}/live?quality={quality}",
+        base.replacen("http", "ws", 1)
+    );
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| unreachable(camera, e))?;
+    let secret = s
+        .config
+        .ingest
+        .secret
+        .parse()
+        .map_err(|e| unreachable(camera, e))?;
+    req.headers_mut().insert(SECRET_HEADER, secret);
+    let connect = tokio_tungstenite::connect_async(req);
+    let worker = match tokio::time::timeout(WORKER_TIMEOUT, connect).await {
+        Err(_) => return Err(unreachable(camera, "timed out")),
+        Ok(Ok((socket, _))) => socket,
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            let body = resp.body().clone().unwrap_or_default();
+            return Err(worker_error(camera, resp.status().as_u16(), &body));
+        }
+        Ok(Err(e)) => return Err(unreachable(camera, e)),
+    };
+    let camera = camera.to_string();
+    Ok(ws.on_upgrade(move |browser| async move {
+        relay(browser, worker, session, &camera).await;
+        drop(slot);
+    }))
+}
+
+type WorkerSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Worker to browser, frame by frame, until either side leaves or the browser's session ends.
+/// A slow browser holds the relay's send, which stops it reading the worker, whose own write
+/// timeout then ends the stream: the worker's bounds hold through the hub.
+async fn relay(browser: WebSocket, worker: WorkerSocket, session: SessionWatch, camera: &str) {
+    let (mut btx, mut brx) = browser.split();
+    let (mut wtx, mut wrx) = worker.split();
+    let mut session = session.spawn();
+    let why = loop {
+        tokio::select! {
+            why = &mut session => {
+                let _ = send(&mut btx, session_over(why)).await;
+                break why;
+            }
+            msg = wrx.next() => {
+                let forwarded = match msg {
+                    Some(Ok(tungstenite::Message::Text(t))) => Message::Text(t.as_str().into()),
+                    Some(Ok(tungstenite::Message::Binary(b))) => Message::Binary(b),
+                    Some(Ok(tungstenite::Message::Close(frame))) => {
+                        let close = frame.map(|f| CloseFrame { code: f.code.into(), reason: f.reason.as_str().into() });
+                        let _ = send(&mut btx, Message::Close(close)).await;
+                        break "the worker closed";
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => {
+                        let close = CloseFrame { code: 1011, reason: "ingest worker gone".into() };
+                        let _ = send(&mut btx, Message::Close(Some(close))).await;
+                        break "the worker went away";
+                    }
+                };
+                if let Err(why) = send(&mut btx, forwarded).await {
+                    break why;
+                }
+            }
+            msg = brx.next() => match msg {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break "client left",
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    let _ = wtx.send(tungstenite::Message::Close(None)).await;
+    tracing::debug!(%camera, why, "proxied live viewer gone");
+}

@@ -1,0 +1,121 @@
+//! An ingest worker's HTTP: `/healthz`, `/readyz` and `/metrics` as on a hub, and, for hubs
+//! only (the shared secret, [`super::auth`]), its cameras' status, live video and snapshots.
+//! Role checks are the hub's, made before it relays a request here; the worker trusts the
+//! secret and nothing else.
+
+use super::auth::{require_secret, SharedSecret};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::json::{Path, Query};
+use crate::http::live::{serve_viewer, upgrade, VideoQuery};
+use crate::state::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+/// The worker's router.
+pub fn router(state: AppState) -> Router {
+    let secret = SharedSecret::new(&state.config.ingest.secret);
+    let internal = Router::new()
+        .route("/internal/v1/cameras", get(cameras))
+        .route("/internal/v1/cameras/{id}/live", get(live))
+        .route("/internal/v1/cameras/{id}/snapshot.jpg", get(snapshot))
+        .route_layer(middleware::from_fn_with_state(secret, require_secret));
+    Router::new()
+        .route("/healthz", get(crate::http::ops::healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::http::ops::metrics))
+        .merge(internal)
+        .fallback(|| async { ApiError::not_found("no such endpoint on an ingest worker") })
+        .with_state(state)
+}
+
+/// The camera is not (or no longer) this worker's: the hub looks its holder up again.
+fn not_held(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "not_held",
+        format!("this worker does not hold camera {id}"),
+    )
+}
+
+/// 200 while the database answers, with the cameras held.
+async fn readyz(State(s): State<AppState>) -> ApiResult<axum::Json<serde_json::Value>> {
+    s.store.ready().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready: the database");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database is not ready (the worker's log says why)",
+        )
+    })?;
+    let held = s.cameras.holdings.as_ref().map_or(0, |h| h.len());
+    Ok(axum::Json(
+        json!({"status": "ready", "role": "ingest_worker", "cameras": held}),
+    ))
+}
+
+/// Every camera this worker holds: its lease and its main stream's state.
+async fn cameras(State(s): State<AppState>) -> axum::Json<serde_json::Value> {
+    let leases = s
+        .cameras
+        .holdings
+        .as_ref()
+        .map(|h| h.all())
+        .unwrap_or_default();
+    let list: Vec<_> = leases
+        .into_iter()
+        .map(|l| {
+            let status = s.cameras.registry.status(&l.camera_id);
+            json!({
+                "camera_id": l.camera_id,
+                "epoch": l.epoch,
+                "expires_at": l.expires_at,
+                "status": status.as_ref().map(|st| st.main.state.as_str()),
+                "reason": status.and_then(|st| st.main.reason),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "cameras": list }))
+}
+
+async fn live(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<VideoQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    if !s.cameras.runs(&id) {
+        return Err(not_held(&id));
+    }
+    let viewer = s
+        .cameras
+        .registry
+        .subscribe(&id, q.quality.unwrap_or_default())
+        .map_err(ApiError::from)?;
+    let ws = upgrade(ws)?;
+    // The hub watches the viewer's session; here the socket lasts as long as the hub's.
+    Ok(serve_viewer(
+        &s,
+        ws,
+        viewer,
+        id,
+        || std::future::pending(),
+        (),
+    ))
+}
+
+async fn snapshot(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<VideoQuery>,
+) -> ApiResult<Response> {
+    if !s.cameras.runs(&id) {
+        return Err(not_held(&id));
+    }
+    crate::http::snapshot::local(&s, &id, q.quality.unwrap_or_default()).await
+}

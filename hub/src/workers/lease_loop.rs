@@ -1,0 +1,195 @@
+//! A worker's lease loop: say it is alive, renew what it holds, stop what it lost, claim its
+//! share of the free cameras, give back what is above its share — a round every `claim_ms`,
+//! renewals every `renew_seconds`.
+//!
+//! A camera runs only while its lease is held: a lease the database no longer renews (taken
+//! over, the camera deleted) stops the camera at once, and so does one whose expiry passes by
+//! this worker's own clock before it could be renewed (the database out of reach, or the
+//! process stopped past its lease): another worker may already run it.
+
+use crate::cameras::sync;
+use crate::state::AppState;
+use crate::workers::holdings::Holdings;
+use chrono::{DateTime, Utc};
+use gridwatch_core::lease::{Lease, LeasePolicy};
+use gridwatch_store::StoreError;
+use std::sync::Arc;
+
+/// Who this worker is, as others see it in `ingest_workers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerIdentity {
+    pub id: String,
+    /// The URL hubs reach its HTTP at.
+    pub address: String,
+    pub max_cameras: u32,
+}
+
+/// What one round did (for logs and tests).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Round {
+    pub claimed: Vec<String>,
+    /// Stopped because the lease was lost or ran out.
+    pub lost: Vec<String>,
+    /// Given back for another worker to take.
+    pub released: Vec<String>,
+}
+
+pub struct LeaseLoop {
+    state: AppState,
+    holdings: Arc<Holdings>,
+    me: WorkerIdentity,
+    policy: LeasePolicy,
+    last_renew: Option<DateTime<Utc>>,
+}
+
+impl LeaseLoop {
+    /// # Panics
+    ///
+    /// When `state` runs its cameras in-process (no holdings): a worker's state is built with
+    /// `[ingest] mode = "workers"`.
+    pub fn new(state: AppState, me: WorkerIdentity, policy: LeasePolicy) -> LeaseLoop {
+        let holdings = state
+            .cameras
+            .holdings
+            .clone()
+            .expect("a worker's cameras come from leases");
+        LeaseLoop {
+            state,
+            holdings,
+            me,
+            policy,
+            last_renew: None,
+        }
+    }
+
+    /// One round at the clock's now.
+    pub async fn round(&mut self) -> Result<Round, StoreError> {
+        let now = self.state.now();
+        let mut round = Round::default();
+        // Leases run out by this worker's own clock first: after a stall, before anything else.
+        for lease in self.holdings.all() {
+            if lease.expires_at <= now {
+                self.stop(&lease.camera_id, "lease ran out before it was renewed")
+                    .await;
+                round.lost.push(lease.camera_id);
+            }
+        }
+        let due = self
+            .last_renew
+            .is_none_or(|at| now - at >= self.policy.renew_every);
+        if due {
+            self.renew(now, &mut round).await?;
+        }
+        self.share(now, &mut round).await?;
+        Ok(round)
+    }
+
+    async fn renew(&mut self, now: DateTime<Utc>, round: &mut Round) -> Result<(), StoreError> {
+        let store = &self.state.store;
+        store
+            .worker_alive(&self.me.id, &self.me.address, self.me.max_cameras, now)
+            .await?;
+        let until = self.policy.expiry(now);
+        let lost = store
+            .renew_leases(&self.me.id, &self.holdings.all(), until)
+            .await?;
+        for camera in lost {
+            self.stop(&camera, "lease lost (taken over, or the camera deleted)")
+                .await;
+            round.lost.push(camera);
+        }
+        self.holdings.extend(until);
+        self.last_renew = Some(now);
+        Ok(())
+    }
+
+    /// Claims up to this worker's target, or gives back what is above it.
+    async fn share(&mut self, now: DateTime<Utc>, round: &mut Round) -> Result<(), StoreError> {
+        let store = &self.state.store;
+        let since = now - self.policy.ttl;
+        let workers = store.ingest_workers(now).await?;
+        let live: Vec<_> = workers
+            .iter()
+            .filter(|w| w.seen_at > since || w.id == self.me.id)
+            .collect();
+        let others_full = live
+            .iter()
+            .any(|w| w.id != self.me.id && w.cameras >= w.max_cameras);
+        let total = store.enabled_camera_count().await? as usize;
+        let capacity = self.me.max_cameras as usize;
+        let target = self
+            .policy
+            .target(capacity, total, live.len().max(1), others_full);
+        let held = self.holdings.len();
+        if held < target {
+            let n = self.policy.to_claim(held, target);
+            let taken = store
+                .claim_cameras(&self.me.id, n, now, self.policy.expiry(now))
+                .await?;
+            for lease in taken {
+                round.claimed.push(lease.camera_id.clone());
+                self.start(lease).await;
+            }
+        } else if held > target && !others_full {
+            let n = self.policy.to_release(held, total, live.len());
+            let mut mine = self.holdings.all();
+            for lease in mine.split_off(mine.len().saturating_sub(n)) {
+                self.stop(&lease.camera_id, "given back to spread the cameras")
+                    .await;
+                store.release_lease(&lease).await?;
+                round.released.push(lease.camera_id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn start(&self, lease: Lease) {
+        let camera = lease.camera_id.clone();
+        tracing::info!(%camera, epoch = lease.epoch, "lease taken: camera starting");
+        self.holdings.insert(lease);
+        if let Err(e) = sync::reload_one(&self.state, &camera).await {
+            // Held but not started: the next resync starts it.
+            tracing::warn!(%camera, error = %e, "camera not started yet");
+        }
+    }
+
+    async fn stop(&self, camera: &str, why: &str) {
+        tracing::warn!(%camera, why, "camera stopped: lease no longer held");
+        self.holdings.remove(camera);
+        sync::stop_one(&self.state, camera).await;
+    }
+
+    /// Gives every lease back (a worker stopping cleanly), so that other workers take the
+    /// cameras at once instead of after the lease runs out.
+    pub async fn release_all(&self) {
+        for lease in self.holdings.all() {
+            self.holdings.remove(&lease.camera_id);
+            sync::stop_one(&self.state, &lease.camera_id).await;
+            if let Err(e) = self.state.store.release_lease(&lease).await {
+                tracing::warn!(camera = %lease.camera_id, error = %e, "lease not given back; it runs out");
+            }
+        }
+    }
+
+    /// Rounds every `every`, until the process stops.
+    pub async fn run(&mut self, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.round().await {
+                Ok(r) if r == Round::default() => {}
+                Ok(r) => tracing::info!(
+                    claimed = r.claimed.len(),
+                    lost = r.lost.len(),
+                    released = r.released.len(),
+                    held = self.holdings.len(),
+                    "leases"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lease round failed; held leases run out by themselves")
+                }
+            }
+        }
+    }
+}

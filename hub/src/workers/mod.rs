@@ -1,0 +1,122 @@
+//! Ingest workers (issue 17): cameras run by `gridwatch ingest` processes on other machines,
+//! each holding its cameras by a lease in the shared database (see
+//! [`gridwatch_core::lease`]), taken over when a worker dies, and never run twice.
+//!
+//! - [`config`]: `[ingest]`, and the switch that makes a hub leave its cameras to workers.
+//! - [`holdings`]: the cameras a process may run, and the fence on what it writes.
+//! - [`lease_loop`]: claim, renew, stop, give back.
+//! - [`run`]: the worker process; [`http`]: what it serves hubs; [`auth`]: the shared secret.
+//! - The hub's side: `crate::http::proxy` (live view and snapshots relayed to the holder) and
+//!   [`overview`] (`GET /api/v1/ingest/workers`, `/readyz`, the `gridwatch_ingest_workers`
+//!   gauge).
+
+pub mod auth;
+pub mod config;
+pub mod holdings;
+pub mod http;
+pub mod lease_loop;
+pub mod run;
+
+pub use config::{IngestMode, IngestSettings};
+
+use crate::state::AppState;
+use gridwatch_store::{IngestWorker, StoreError};
+use serde::Serialize;
+
+/// A worker as operations see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerView {
+    #[serde(flatten)]
+    pub worker: IngestWorker,
+    /// `live`, or `gone`: not seen for longer than a lease (its cameras are taken over).
+    pub state: &'static str,
+    /// Cameras held over capacity, as a share (0.0–1.0).
+    pub load: f64,
+}
+
+/// Every worker and the enabled cameras no worker holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub workers: Vec<WorkerView>,
+    pub unassigned: u64,
+}
+
+impl Overview {
+    /// The workers not seen for longer than a lease.
+    pub fn gone(&self) -> Vec<&str> {
+        self.workers
+            .iter()
+            .filter(|w| w.state == "gone")
+            .map(|w| w.worker.id.as_str())
+            .collect()
+    }
+}
+
+/// The workers as the database has them now.
+pub async fn overview(s: &AppState) -> Result<Overview, StoreError> {
+    let now = s.now();
+    let since = now - s.config.ingest.policy().ttl;
+    let workers = s.store.ingest_workers(now).await?;
+    let held: u64 = workers.iter().map(|w| u64::from(w.cameras)).sum();
+    let enabled = s.store.enabled_camera_count().await?;
+    let workers = workers
+        .into_iter()
+        .map(|w| WorkerView {
+            state: if w.seen_at > since { "live" } else { "gone" },
+            load: match w.max_cameras {
+                0 => 0.0,
+                max => f64::from(w.cameras) / f64::from(max),
+            },
+            worker: w,
+        })
+        .collect();
+    Ok(Overview {
+        workers,
+        unassigned: enabled.saturating_sub(held),
+    })
+}
+
+/// `gridwatch_ingest_workers{state="live"|"gone"}` and `gridwatch_ingest_unassigned_cameras`:
+/// a worker that vanished, and cameras nobody runs, are alerts. Set when scraped, on hubs in
+/// `workers` mode.
+#[derive(Clone)]
+pub struct WorkerGauges {
+    pub workers: prometheus::IntGaugeVec,
+    pub unassigned: prometheus::IntGauge,
+}
+
+impl Default for WorkerGauges {
+    fn default() -> Self {
+        WorkerGauges {
+            workers: prometheus::IntGaugeVec::new(
+                prometheus::Opts::new(
+                    "ingest_workers",
+                    "Ingest workers by state: live, or gone (not seen for longer than a lease)",
+                ),
+                &["state"],
+            )
+            .expect("metric"),
+            unassigned: prometheus::IntGauge::new(
+                "ingest_unassigned_cameras",
+                "Enabled cameras no ingest worker holds",
+            )
+            .expect("metric"),
+        }
+    }
+}
+
+impl WorkerGauges {
+    pub fn register(&self, metrics: &crate::metrics::Metrics) {
+        metrics.register(Box::new(self.workers.clone()));
+        metrics.register(Box::new(self.unassigned.clone()));
+    }
+
+    pub fn set(&self, o: &Overview) {
+        let gone = o.gone().len() as i64;
+        self.workers.with_label_values(&["gone"]).set(gone);
+        self.workers
+            .with_label_values(&["live"])
+            .set(o.workers.len() as i64 - gone);
+        self.unassigned.set(o.unassigned as i64);
+    }
+}

@@ -1,0 +1,117 @@
+//! `gridwatch ingest`: an ingest worker process. It listens on `listen` for hubs, says it is
+//! alive in `ingest_workers` with its address and capacity, and runs the cameras its leases
+//! hold ([`super::lease_loop`]), writing their health as a hub would, fenced by the lease.
+//!
+//! Stopping (SIGTERM, Ctrl-C) gives every lease back first, so that the other workers take
+//! the cameras at their next round instead of after the lease runs out.
+
+use super::lease_loop::{LeaseLoop, WorkerIdentity};
+use super::IngestMode;
+use crate::config::Config;
+use crate::state::AppState;
+use gridwatch_core::clock::{Clock, SystemClock};
+use gridwatch_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A running worker: where it listens, who it is, and how to wait for it.
+pub struct RunningWorker {
+    pub addr: SocketAddr,
+    pub identity: WorkerIdentity,
+    pub state: AppState,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds, starts the lease loop and serves in the background, with `clock` for the leases;
+/// the worker stops when `shutdown` resolves.
+pub async fn start(
+    mut config: Config,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<RunningWorker> {
+    config
+        .ingest
+        .validate(true)
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    // This process's cameras come from its leases, whatever the hubs' mode says.
+    config.ingest.mode = IngestMode::Workers;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let address = match config.ingest.advertise.trim_end_matches('/') {
+        "" => format!("http://{addr}"),
+        a => a.to_string(),
+    };
+    let identity = WorkerIdentity {
+        id: match config.ingest.worker_id.as_str() {
+            "" => address.clone(),
+            id => id.to_string(),
+        },
+        address,
+        max_cameras: config.ingest.max_cameras,
+    };
+    let policy = config.ingest.policy();
+    let every = config.ingest.claim_every();
+    let state = AppState::new(store, clock, config);
+    crate::stream::spawn_publisher(&state).await?;
+    crate::cameras::start(&state).await;
+    let mut leases = LeaseLoop::new(state.clone(), identity.clone(), policy);
+    // The first round at once: the worker is seen, and claims, before it answers anything.
+    if let Err(e) = leases.round().await {
+        tracing::warn!(error = %e, "first lease round failed; retrying");
+    }
+    let stop = CancellationToken::new();
+    let leases_task = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = leases.run(every) => {}
+            }
+            leases.release_all().await;
+        })
+    };
+    let app = super::http::router(state.clone());
+    let lifecycle = state.lifecycle.clone();
+    let cameras = state.cameras.clone();
+    let task = tokio::spawn(async move {
+        // Leases given back (and their viewers closed) before HTTP waits for its connections.
+        let draining = async move {
+            shutdown.await;
+            stop.cancel();
+            let _ = leases_task.await;
+        };
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(draining)
+            .await;
+        cameras.registry.clear();
+        lifecycle.stop(crate::lifecycle::STOP_GRACE).await;
+        served
+    });
+    tracing::info!(%addr, worker = %identity.id, max_cameras = identity.max_cameras, "ingest worker listening");
+    Ok(RunningWorker {
+        addr,
+        identity,
+        state,
+        task,
+    })
+}
+
+/// `gridwatch ingest`: runs until a signal.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = crate::server::open_store(&config).await?;
+    let running = start(
+        config,
+        store.clone(),
+        Arc::new(SystemClock),
+        crate::server::shutdown_signal(),
+    )
+    .await?;
+    running.task.await??;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! The ingest workers as operations and routing see them (issue 17): each worker with the
+//! cameras it holds, and which worker (at which address) runs a camera now.
+
+use crate::time::{from_ms, to_ms};
+use crate::{with_pool, Store, StoreError};
+use chrono::{DateTime, Utc};
+use gridwatch_core::lease::Lease;
+use serde::Serialize;
+
+/// A worker as last seen, with its live leases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestWorker {
+    pub id: String,
+    /// Where hubs reach its HTTP.
+    pub address: String,
+    pub max_cameras: u32,
+    /// When it last said it was alive.
+    pub seen_at: DateTime<Utc>,
+    /// Cameras whose lease it holds and has not let expire.
+    pub cameras: u32,
+}
+
+/// Where a camera runs now: its lease and its worker's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraHolder {
+    pub lease: Lease,
+    pub address: String,
+}
+
+impl Store {
+    /// Every worker ever seen, by id, with the cameras it holds at `now`. A worker not seen
+    /// for longer than a lease is gone (its cameras are free); the caller judges that.
+    pub async fn ingest_workers(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestWorker>, StoreError> {
+        let rows: Vec<(String, String, i64, i64, i64)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT w.id, w.address, CAST(w.max_cameras AS BIGINT), w.seen_at, \
+                 (SELECT COUNT(*) FROM camera_leases l WHERE l.worker_id = w.id AND l.expires_at > $1) \
+                 FROM ingest_workers w ORDER BY w.id",
+            )
+            .bind(to_ms(now))
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, address, max, seen, held)| IngestWorker {
+                id,
+                address,
+                max_cameras: u32::try_from(max).unwrap_or(0),
+                seen_at: from_ms(seen),
+                cameras: u32::try_from(held).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// The worker running `camera` at `now`, if a live lease says one does.
+    pub async fn camera_holder(
+        &self,
+        camera: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CameraHolder>, StoreError> {
+        let row: Option<(String, i64, i64, String)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT l.worker_id, l.epoch, l.expires_at, w.address FROM camera_leases l \
+                 JOIN ingest_workers w ON w.id = l.worker_id \
+                 WHERE l.camera_id = $1 AND l.expires_at > $2",
+            )
+            .bind(camera)
+            .bind(to_ms(now))
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(
+            row.map(|(worker_id, epoch, expires, address)| CameraHolder {
+                lease: Lease {
+                    camera_id: camera.to_string(),
+                    worker_id,
+                    epoch,
+                    expires_at: from_ms(expires),
+                },
+                address,
+            }),
+        )
+    }
+
+    /// How many enabled cameras there are to run (what workers share).
+    pub async fn enabled_camera_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = with_pool!(self, p => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM cameras WHERE enabled")
+                .fetch_one(p)
+                .await?
+        });
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

@@ -1,0 +1,344 @@
+//! Ingest workers (issue 17), in process: workers' lease rounds spread the cameras, take a
+//! dead worker's over once its leases run out, fence a stalled worker off (it stops its
+//! cameras and may write nothing about them), and never run a camera on two workers; a hub in
+//! `workers` mode relays live view and snapshots to the worker holding the camera, after its
+//! own role checks, and the worker answers hubs only.
+
+use crate::common;
+use crate::ingest_common::start_sim;
+
+use axum::http::Method;
+use chrono::Duration;
+use common::Hub;
+use futures::StreamExt;
+use gridwatch_core::lease::LeasePolicy;
+use gridwatch_hub::workers::lease_loop::{LeaseLoop, WorkerIdentity};
+use gridwatch_hub::workers::IngestMode;
+use gridwatch_hub::{AppState, Config};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+const SECRET: &str = "a-secret-for-tests-only";
+
+fn worker_config() -> Config {
+    let mut c = Config::default();
+    c.ingest.mode = IngestMode::Workers;
+    c.ingest.secret = SECRET.into();
+    c
+}
+
+fn worker(hub: &Hub, id: &str) -> (AppState, LeaseLoop) {
+    let state = AppState::new(
+        hub.state.store.clone(),
+        Arc::new(hub.clock.clone()),
+        worker_config(),
+    );
+    let me = WorkerIdentity {
+        id: id.into(),
+        address: format!("http://{id}.test:8090"),
+        max_cameras: 100,
+    };
+    let leases = LeaseLoop::new(state.clone(), me, LeasePolicy::default());
+    (state, leases)
+}
+
+fn running(s: &AppState) -> HashSet<String> {
+    s.cameras.registry.ids().into_iter().collect()
+}
+
+/// No camera runs on both workers.
+fn disjoint(a: &AppState, b: &AppState) {
+    let (a, b) = (running(a), running(b));
+    assert!(a.is_disjoint(&b), "run twice: {:?}", a.intersection(&b));
+}
+
+on_both!(
+    leases_spread_take_over_and_fence_a_stalled_worker,
+    |hub: Hub| async move {
+        let admin = hub.login_as("admin", None, None).await.1;
+        for i in 0..6 {
+            let a = hub
+                .call(
+                    Method::POST,
+                    "/api/v1/cameras",
+                    Some(&admin),
+                    Some(json!({"name": format!("cam {i}"), "rtsp_url": "rtsp://127.0.0.1:1/x"})),
+                )
+                .await;
+            assert_eq!(a.status, 201, "{:?}", a.body);
+        }
+        let (a, mut la) = worker(&hub, "a");
+        let (b, mut lb) = worker(&hub, "b");
+
+        // A alone takes everything it can; B joining finds nothing free.
+        let r = la.round().await.unwrap();
+        assert_eq!(r.claimed.len(), 6);
+        assert_eq!(running(&a).len(), 6);
+        assert!(lb.round().await.unwrap().claimed.is_empty());
+        // A sees B and gives back what is above its share; B takes it.
+        hub.clock.advance(Duration::seconds(1));
+        let r = la.round().await.unwrap();
+        assert_eq!(r.released.len(), 3, "{r:?}");
+        let r = lb.round().await.unwrap();
+        assert_eq!(r.claimed.len(), 3, "{r:?}");
+        assert_eq!((running(&a).len(), running(&b).len()), (3, 3));
+        disjoint(&a, &b);
+        // Further rounds change nothing.
+        hub.clock.advance(Duration::seconds(1));
+        assert_eq!(la.round().await.unwrap(), Default::default());
+        assert_eq!(lb.round().await.unwrap(), Default::default());
+
+        // A stalls (no rounds). B goes on every 2 s; once A's leases have run out, B takes
+        // A's cameras, under a new epoch.
+        let of_a: Vec<String> = running(&a).into_iter().collect();
+        let cam = of_a[0].clone();
+        let mut taken_after = None;
+        for _ in 1..=12 {
+            hub.clock.advance(Duration::seconds(2));
+            let r = lb.round().await.unwrap();
+            assert!(r.lost.is_empty(), "B renews its own: {r:?}");
+            if !r.claimed.is_empty() {
+                // A last renewed (claimed) at t0, for 15 s.
+                taken_after = Some((hub.state.now() - common::t0()).num_seconds());
+                break;
+            }
+        }
+        let taken_after = taken_after.expect("A's cameras taken over");
+        assert!((15..=17).contains(&taken_after), "after {taken_after} s");
+        assert_eq!(running(&b).len(), 6);
+        let now = hub.state.now();
+        let lease = hub
+            .state
+            .store
+            .camera_holder(&cam, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (lease.lease.worker_id.as_str(), lease.lease.epoch),
+            ("b", 2)
+        );
+
+        // A comes back: before its round its sessions still run, but it may write nothing
+        // about them; its round stops them all.
+        assert_eq!(running(&a).len(), 3);
+        assert!(!a.cameras.may_write(&a.store, &cam, now).await);
+        assert!(b.cameras.may_write(&b.store, &cam, now).await);
+        let r = la.round().await.unwrap();
+        assert_eq!(r.lost.len(), 3, "{r:?}");
+        assert!(running(&a).is_empty());
+        disjoint(&a, &b);
+
+        // A restarted with its old name: it gets its share back a few at a time, never a
+        // camera B still runs.
+        drop(la);
+        let (a2, mut la2) = worker(&hub, "a");
+        for _ in 0..6 {
+            hub.clock.advance(Duration::seconds(1));
+            la2.round().await.unwrap();
+            disjoint(&a2, &b);
+            lb.round().await.unwrap();
+            disjoint(&a2, &b);
+        }
+        assert_eq!((running(&a2).len(), running(&b).len()), (3, 3));
+        // A worker that stops gives its leases back at once: free for B's next claim.
+        la2.release_all().await;
+        assert!(running(&a2).is_empty());
+        let leases = hub.state.store.leases(hub.state.now()).await.unwrap();
+        assert_eq!(leases.len(), 3);
+        assert!(leases.iter().all(|l| l.worker_id == "b"));
+    }
+);
+
+/// A hub in `workers` mode and one worker on loopback, one simulated camera.
+#[tokio::test]
+async fn the_hub_relays_live_view_and_snapshots_to_the_worker_holding_the_camera() {
+    crate::ingest_common::init_tracing();
+    let sim = start_sim(1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = gridwatch_store::testing::fresh_store(gridwatch_store::Backend::Sqlite, dir.path())
+        .await
+        .unwrap();
+    let mut config = worker_config();
+    config.listen = "127.0.0.1:0".into();
+    config.cameras.backoff_initial_ms = 200;
+    config.cameras.backoff_max_ms = 1000;
+    let (stop_hub, hub_stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub = gridwatch_hub::server::start(config.clone(), store.clone(), async {
+        let _ = hub_stopped.await;
+    })
+    .await
+    .unwrap();
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = gridwatch_hub::workers::run::start(
+        config.clone(),
+        store.clone(),
+        Arc::new(gridwatch_core::clock::SystemClock),
+        async {
+            let _ = worker_stopped.await;
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", hub.addr);
+    let wbase = format!("http://{}", worker.addr);
+    let http = reqwest::Client::new();
+    let token = |role: &'static str, grid: Option<String>| {
+        let store = store.clone();
+        async move {
+            let user = store
+                .create_user(
+                    serde_json::from_value(json!({"username": format!("{role}1"),
+                        "password": "password-1", "role": role, "grid_id": grid}))
+                    .unwrap(),
+                    chrono::Utc::now(),
+                )
+                .await
+                .unwrap();
+            store
+                .open_session(user, Duration::hours(1), chrono::Utc::now())
+                .await
+                .unwrap()
+                .token
+        }
+    };
+    let admin = token("admin", None).await;
+    let duty = token("duty_officer", None).await;
+    let cam: serde_json::Value = http
+        .post(format!("{base}/api/v1/cameras"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "gate", "rtsp_url": sim.url(1)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = cam["id"].as_str().unwrap().to_string();
+    // The hub runs nothing itself.
+    assert!(hub.state.cameras.registry.ids().is_empty());
+
+    // The worker claims the camera (at its next round) and it comes online there.
+    let started = std::time::Instant::now();
+    let jpeg = loop {
+        let resp = http
+            .get(format!("{base}/api/v1/cameras/{id}/snapshot.jpg"))
+            .bearer_auth(&duty)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            break resp.bytes().await.unwrap();
+        }
+        assert!(
+            [503, 502].contains(&resp.status().as_u16()),
+            "{}",
+            resp.text().await.unwrap()
+        );
+        assert!(
+            started.elapsed().as_secs() < 15,
+            "no snapshot through the hub"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(crate::ingest_common::jpeg_size(&jpeg), Some((320, 240)));
+    assert_eq!(worker.state.cameras.registry.ids(), vec![id.clone()]);
+
+    // Live through the hub: the init text frame, the init segment, then media.
+    let url = format!("ws://{}/api/v1/cameras/{id}/live?token={duty}", hub.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut binary = 0;
+    let mut init = None;
+    while binary < 3 {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("video in time")
+            .unwrap()
+            .unwrap()
+        {
+            tokio_tungstenite::tungstenite::Message::Text(t) => {
+                init = Some(serde_json::from_str::<serde_json::Value>(&t).unwrap())
+            }
+            tokio_tungstenite::tungstenite::Message::Binary(_) => binary += 1,
+            _ => {}
+        }
+    }
+    let init = init.expect("the init frame first");
+    assert_eq!(init["type"], "init");
+    assert!(init["mime"].as_str().unwrap().starts_with("video/mp4"));
+    assert_eq!(worker.state.cameras.registry.viewer_count(&id), 1);
+    drop(ws);
+
+    // Same role checks as in-process: a resident sees no video.
+    let resident = token("resident", None).await;
+    let r = http
+        .get(format!("{base}/api/v1/cameras/{id}/snapshot.jpg"))
+        .bearer_auth(&resident)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // The worker answers hubs only.
+    let direct = format!("{wbase}/internal/v1/cameras/{id}/snapshot.jpg");
+    assert_eq!(http.get(&direct).send().await.unwrap().status(), 401);
+    let wrong = http
+        .get(&direct)
+        .header("x-gridwatch-worker-secret", "guess");
+    assert_eq!(wrong.send().await.unwrap().status(), 401);
+    let right = http
+        .get(&direct)
+        .header("x-gridwatch-worker-secret", SECRET);
+    assert_eq!(right.send().await.unwrap().status(), 200);
+    let held: serde_json::Value = http
+        .get(format!("{wbase}/internal/v1/cameras"))
+        .header("x-gridwatch-worker-secret", SECRET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(held["cameras"][0]["camera_id"], id.as_str());
+    assert_eq!(held["cameras"][0]["status"], "online");
+
+    // Operations see the worker, its camera and its load; /readyz reports it.
+    let o: serde_json::Value = http
+        .get(format!("{base}/api/v1/ingest/workers"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(o["workers"][0]["id"], worker.identity.id.as_str());
+    assert_eq!(o["workers"][0]["cameras"], 1);
+    assert_eq!(o["workers"][0]["state"], "live");
+    assert_eq!(o["unassigned"], 0);
+    let ready: serde_json::Value = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["ingest"]["workers"], 1, "{ready}");
+
+    // The worker stops: it gives its lease back, and the hub says no worker holds the camera.
+    drop(stop_worker);
+    worker.task.await.unwrap().unwrap();
+    let r = http
+        .get(format!("{base}/api/v1/cameras/{id}/snapshot.jpg"))
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_worker");
+    drop(stop_hub);
+    hub.task.await.unwrap().unwrap();
+}

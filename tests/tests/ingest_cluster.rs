@@ -1,0 +1,269 @@
+//! Ingest workers as real processes (issue 17): one hub in `workers` mode, two `gridwatch
+//! ingest` workers, PostgreSQL, and simulated cameras. All cameras online and spread over the
+//! workers, each with one RTSP session at the simulator; one worker SIGKILLed: its cameras
+//! online on the other within 20 s; restarted with its old name, it takes its share back
+//! without a camera ever having two sessions; a worker stopped (SIGSTOP) past its lease has its
+//! cameras taken over, and once continued (SIGCONT) ends its own sessions at once.
+
+use crate::support;
+
+use gridwatch_ingest::camsim::{CamSim, CamSimConfig};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+use support::{start, HubProcess};
+
+const SECRET: &str = "cluster-test-secret-0123";
+const CAMERAS: usize = 8;
+/// Leases shorter than in production, so that the test stays short: the takeover is bounded
+/// by the lease, renewed every 2 s.
+const LEASE_SECONDS: &str = "6";
+
+fn common_env(db: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("GRIDWATCH_DATABASE_URL", db.to_string()),
+        ("GRIDWATCH_INGEST__SECRET", SECRET.into()),
+        ("GRIDWATCH_INGEST__LEASE_SECONDS", LEASE_SECONDS.into()),
+        ("GRIDWATCH_INGEST__RENEW_SECONDS", "2".into()),
+        ("GRIDWATCH_INGEST__CLAIM_MS", "500".into()),
+        ("GRIDWATCH_CAMERAS__BACKOFF_INITIAL_MS", "200".into()),
+        ("GRIDWATCH_CAMERAS__BACKOFF_MAX_MS", "1000".into()),
+        ("GRIDWATCH_CAMERAS__RESYNC_SECONDS", "5".into()),
+    ]
+}
+
+async fn worker(db: &str, id: &str) -> HubProcess {
+    let mut env = common_env(db);
+    env.push(("GRIDWATCH_INGEST__WORKER_ID", id.into()));
+    start("ingest", &env).await
+}
+
+/// Camera id → state, of every camera a worker holds (empty if it does not answer).
+async fn held(w: &HubProcess) -> BTreeMap<String, String> {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/internal/v1/cameras", w.base))
+        .header("x-gridwatch-worker-secret", SECRET)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    let Ok(resp) = resp else {
+        return BTreeMap::new();
+    };
+    let v: Value = resp.json().await.unwrap_or_default();
+    v["cameras"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let state = c["status"].as_str().unwrap_or("none").to_string();
+            (c["camera_id"].as_str().unwrap().to_string(), state)
+        })
+        .collect()
+}
+
+fn online(h: &BTreeMap<String, String>) -> BTreeSet<String> {
+    h.iter()
+        .filter(|(_, s)| *s == "online")
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+/// Most RTSP sessions any camera has at the simulator.
+fn most_sessions(sim: &CamSim) -> usize {
+    (1..=CAMERAS)
+        .map(|n| sim.client_count(n).unwrap())
+        .max()
+        .unwrap()
+}
+
+/// Waits until `done` holds, checking `sim` for a camera with two sessions meanwhile
+/// (`twice_ok`: a frozen worker's sessions are expected to linger); returns the time taken.
+async fn until<F, Fut>(
+    within: Duration,
+    sim: &CamSim,
+    twice_ok: bool,
+    what: &str,
+    mut done: F,
+) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if done().await {
+            return started.elapsed();
+        }
+        if !twice_ok {
+            assert!(
+                most_sessions(sim) <= 1,
+                "a camera has two RTSP sessions ({what})"
+            );
+        }
+        assert!(started.elapsed() < within, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn signal(w: &HubProcess, sig: i32) {
+    // SAFETY: sends a signal to our own child process.
+    let r = unsafe { libc::kill(w.child.id() as i32, sig) };
+    assert_eq!(r, 0, "signal {sig}");
+}
+
+#[tokio::test]
+async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
+    let test_started = Instant::now();
+    let db = gridwatch_store::testing::fresh_postgres_url()
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    let sim = CamSim::start(CamSimConfig {
+        cameras: CAMERAS,
+        width: 320,
+        height: 240,
+        fps: 10,
+        key_int: 10,
+        bitrate_kbps: 200,
+        ..Default::default()
+    })
+    .expect("camsim starts");
+    let dir = tempfile::tempdir().unwrap();
+    support::add_user(dir.path(), Some(&db), "ops", "admin", "ops-password");
+    let mut hub_env = common_env(&db);
+    hub_env.push(("GRIDWATCH_INGEST__MODE", "workers".into()));
+    let hub = start("serve", &hub_env).await;
+    let mut w1 = worker(&db, "w1").await;
+    let w2 = worker(&db, "w2").await;
+
+    let http = reqwest::Client::new();
+    let login: Value = support::json(
+        http.post(format!("{}/api/v1/auth/login", hub.base))
+            .json(&json!({"username": "ops", "password": "ops-password"})),
+    )
+    .await;
+    let admin = login["token"].as_str().unwrap().to_string();
+    let mut ids = BTreeSet::new();
+    for (n, url) in sim.urls().iter().enumerate() {
+        let cam = support::json(
+            http.post(format!("{}/api/v1/cameras", hub.base))
+                .bearer_auth(&admin)
+                .json(&json!({"name": format!("cam {n}"), "rtsp_url": url})),
+        )
+        .await;
+        ids.insert(cam["id"].as_str().unwrap().to_string());
+    }
+
+    // All online, spread over both workers, one session each.
+    let took = until(
+        Duration::from_secs(20),
+        &sim,
+        false,
+        "all online and spread",
+        || async {
+            let (a, b) = (online(&held(&w1).await), online(&held(&w2).await));
+            a.is_disjoint(&b) && a.len() + b.len() == CAMERAS && !a.is_empty() && !b.is_empty()
+        },
+    )
+    .await;
+    let (a, b) = (held(&w1).await, held(&w2).await);
+    println!(
+        "{CAMERAS} cameras online in {took:?}: {} on w1, {} on w2",
+        a.len(),
+        b.len()
+    );
+    assert_eq!(most_sessions(&sim), 1);
+    let all: BTreeSet<String> = a.keys().chain(b.keys()).cloned().collect();
+    assert_eq!(all, ids);
+
+    // A viewer on the hub sees a camera of either worker.
+    for camera in [a.keys().next().unwrap(), b.keys().next().unwrap()] {
+        let url = format!(
+            "{}/api/v1/cameras/{camera}/live?token={admin}",
+            hub.base.replacen("http", "ws", 1)
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut ws))
+            .await
+            .expect("video in time")
+            .unwrap()
+            .unwrap();
+        assert!(first.is_text(), "the init frame first: {first:?}");
+    }
+
+    // w1 dies hard: its cameras come online on w2.
+    let of_w1 = a.len();
+    w1.child.kill().unwrap();
+    w1.child.wait().unwrap();
+    let took = until(
+        Duration::from_secs(20),
+        &sim,
+        false,
+        "w1's cameras on w2",
+        || async { online(&held(&w2).await) == ids },
+    )
+    .await;
+    println!("w1 SIGKILLed: its {of_w1} cameras online on w2 after {took:?}");
+    assert!(took < Duration::from_secs(20));
+
+    // w1 restarted under its old name: it takes its share back, a camera never run twice.
+    w1 = worker(&db, "w1").await;
+    let took = until(
+        Duration::from_secs(20),
+        &sim,
+        false,
+        "w1 takes its share back",
+        || async {
+            let (a, b) = (online(&held(&w1).await), online(&held(&w2).await));
+            a.len() == CAMERAS / 2 && b.len() == CAMERAS / 2
+        },
+    )
+    .await;
+    println!("w1 restarted: cameras spread again after {took:?}");
+    assert_eq!(most_sessions(&sim), 1);
+
+    // w2 frozen past its lease: w1 takes everything (w2's frozen sessions linger meanwhile);
+    // continued, w2 finds its leases ran out and ends its sessions.
+    signal(&w2, libc::SIGSTOP);
+    let took = until(
+        Duration::from_secs(20),
+        &sim,
+        true,
+        "w2's cameras on w1",
+        || async { online(&held(&w1).await) == ids },
+    )
+    .await;
+    println!("w2 SIGSTOPped: its cameras online on w1 after {took:?}");
+    signal(&w2, libc::SIGCONT);
+    let took = until(
+        Duration::from_secs(10),
+        &sim,
+        true,
+        "w2 ends its sessions",
+        || async { most_sessions(&sim) == 1 },
+    )
+    .await;
+    println!("w2 SIGCONTed: its stale sessions ended after {took:?}");
+    // And it takes its share back as a new member, never a camera twice.
+    let took = until(
+        Duration::from_secs(20),
+        &sim,
+        false,
+        "spread again",
+        || async {
+            let (a, b) = (online(&held(&w1).await), online(&held(&w2).await));
+            a.is_disjoint(&b) && a.len() + b.len() == CAMERAS && a.len() == b.len()
+        },
+    )
+    .await;
+    println!("w2 back: cameras spread again after {took:?}");
+
+    // The hub reports both workers live, and no camera unassigned.
+    let o = support::json(
+        http.get(format!("{}/api/v1/ingest/workers", hub.base))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(o["unassigned"], 0, "{o}");
+    drop(hub);
+    println!("cluster test took {:?}", test_started.elapsed());
+}
