@@ -101,9 +101,8 @@ impl IngestSettings {
         if worker && self.max_cameras == 0 {
             return Err("ingest.max_cameras must be at least 1".into());
         }
-        if !self.advertise.is_empty()
-            && !(self.advertise.starts_with("http://") || self.advertise.starts_with("https://"))
-        {
+        let web = |p: &str| self.advertise.starts_with(p);
+        if !(self.advertise.is_empty() || web("http://") || web("https://")) {
             return Err(format!(
                 "ingest.advertise: {:?} is not an http:// or https:// URL",
                 self.advertise

@@ -99,14 +99,7 @@ async fn live(
         .map_err(ApiError::from)?;
     let ws = upgrade(ws)?;
     // The hub watches the viewer's session; here the socket lasts as long as the hub's.
-    Ok(serve_viewer(
-        &s,
-        ws,
-        viewer,
-        id,
-        || std::future::pending(),
-        (),
-    ))
+    Ok(serve_viewer(&s, ws, viewer, id, std::future::pending, ()))
 }
 
 async fn snapshot(
