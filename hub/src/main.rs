@@ -178,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&config);
     match cli.command {
         Command::Serve => server::serve(config).await,
-        Command::Ingest => gridwatch_hub::workers::run::serve(config).await,
+        Command::Ingest => gridwatch_hub::server::worker::serve(config).await,
         Command::Demo => run_demo(config).await,
         Command::Migrate => {
             let store = server::open_store(&config).await?;

@@ -94,7 +94,7 @@ on_both!(
             zone: "yard".into(),
             area: 0.3,
         };
-        let raised = raise_motion(&hub.state, &detected)
+        let raised = raise_motion(&hub.state.cameras, &detected)
             .await
             .unwrap()
             .expect("motion alerts on");

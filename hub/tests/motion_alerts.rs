@@ -58,7 +58,7 @@ async fn watched_camera(hub: &Hub, c: &Community, sim: &CamSim, motion: Value) -
         )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    gridwatch_hub::cameras::start(&hub.state).await;
+    gridwatch_hub::cameras::start(&hub.state.cameras).await;
     cam
 }
 

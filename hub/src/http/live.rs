@@ -116,7 +116,7 @@ pub async fn live(
 
 /// Answers the upgrade with `viewer`'s video until the client leaves, the camera goes or
 /// `session` (made once the socket is open) ends; `slot` is held as long. Also what an ingest
-/// worker serves a hub with (`crate::workers::http`).
+/// worker serves a hub with (`crate::http::worker`).
 pub(crate) fn serve_viewer<S, F>(
     s: &AppState,
     ws: WebSocketUpgrade,

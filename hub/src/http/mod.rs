@@ -33,6 +33,7 @@ pub mod snapshot;
 pub mod sockets;
 pub mod sos;
 pub mod stream;
+pub mod worker;
 
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};

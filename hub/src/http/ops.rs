@@ -58,7 +58,7 @@ async fn ingest(s: &AppState) -> serde_json::Value {
     if !s.config.ingest.workers() {
         return json!("in_process");
     }
-    match crate::workers::overview(s).await {
+    match crate::workers::overview(&s.store, &s.config.ingest.policy(), s.now()).await {
         Ok(o) => {
             s.cameras.worker_gauges.set(&o);
             json!({"workers": o.workers.len() - o.gone().len(), "gone": o.gone(), "unassigned": o.unassigned})
@@ -93,7 +93,7 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
     }
     s.cameras.count_states();
     if s.config.ingest.workers() {
-        match crate::workers::overview(&s).await {
+        match crate::workers::overview(&s.store, &s.config.ingest.policy(), s.now()).await {
             Ok(o) => s.cameras.worker_gauges.set(&o),
             Err(e) => tracing::warn!(error = %e, "metrics: ingest workers not read"),
         }

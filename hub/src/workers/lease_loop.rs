@@ -7,8 +7,7 @@
 //! this worker's own clock before it could be renewed (the database out of reach, or the
 //! process stopped past its lease): another worker may already run it.
 
-use crate::cameras::sync;
-use crate::state::AppState;
+use crate::cameras::{sync, CameraHub};
 use crate::workers::holdings::Holdings;
 use chrono::{DateTime, Utc};
 use gridwatch_core::lease::{Lease, LeasePolicy};
@@ -35,7 +34,7 @@ pub struct Round {
 }
 
 pub struct LeaseLoop {
-    state: AppState,
+    cameras: Arc<CameraHub>,
     holdings: Arc<Holdings>,
     me: WorkerIdentity,
     policy: LeasePolicy,
@@ -45,16 +44,15 @@ pub struct LeaseLoop {
 impl LeaseLoop {
     /// # Panics
     ///
-    /// When `state` runs its cameras in-process (no holdings): a worker's state is built with
+    /// When `cameras` run in-process (no holdings): a worker's cameras are built with
     /// `[ingest] mode = "workers"`.
-    pub fn new(state: AppState, me: WorkerIdentity, policy: LeasePolicy) -> LeaseLoop {
-        let holdings = state
-            .cameras
+    pub fn new(cameras: Arc<CameraHub>, me: WorkerIdentity, policy: LeasePolicy) -> LeaseLoop {
+        let holdings = cameras
             .holdings
             .clone()
             .expect("a worker's cameras come from leases");
         LeaseLoop {
-            state,
+            cameras,
             holdings,
             me,
             policy,
@@ -64,7 +62,7 @@ impl LeaseLoop {
 
     /// One round at the clock's now.
     pub async fn round(&mut self) -> Result<Round, StoreError> {
-        let now = self.state.now();
+        let now = self.cameras.now();
         let mut round = Round::default();
         // Leases run out by this worker's own clock first: after a stall, before anything else.
         for lease in self.holdings.all() {
@@ -85,7 +83,7 @@ impl LeaseLoop {
     }
 
     async fn renew(&mut self, now: DateTime<Utc>, round: &mut Round) -> Result<(), StoreError> {
-        let store = &self.state.store;
+        let store = self.cameras.store();
         store
             .worker_alive(&self.me.id, &self.me.address, self.me.max_cameras, now)
             .await?;
@@ -105,7 +103,7 @@ impl LeaseLoop {
 
     /// Claims up to this worker's target, or gives back what is above it.
     async fn share(&mut self, now: DateTime<Utc>, round: &mut Round) -> Result<(), StoreError> {
-        let store = &self.state.store;
+        let store = self.cameras.store();
         let since = now - self.policy.ttl;
         let workers = store.ingest_workers(now).await?;
         let live: Vec<_> = workers
@@ -147,7 +145,7 @@ impl LeaseLoop {
         let camera = lease.camera_id.clone();
         tracing::info!(%camera, epoch = lease.epoch, "lease taken: camera starting");
         self.holdings.insert(lease);
-        if let Err(e) = sync::reload_one(&self.state, &camera).await {
+        if let Err(e) = sync::reload_one(&self.cameras, &camera).await {
             // Held but not started: the next resync starts it.
             tracing::warn!(%camera, error = %e, "camera not started yet");
         }
@@ -156,7 +154,7 @@ impl LeaseLoop {
     async fn stop(&self, camera: &str, why: &str) {
         tracing::warn!(%camera, why, "camera stopped: lease no longer held");
         self.holdings.remove(camera);
-        sync::stop_one(&self.state, camera).await;
+        sync::stop_one(&self.cameras, camera).await;
     }
 
     /// Gives every lease back (a worker stopping cleanly), so that other workers take the
@@ -164,8 +162,8 @@ impl LeaseLoop {
     pub async fn release_all(&self) {
         for lease in self.holdings.all() {
             self.holdings.remove(&lease.camera_id);
-            sync::stop_one(&self.state, &lease.camera_id).await;
-            if let Err(e) = self.state.store.release_lease(&lease).await {
+            sync::stop_one(&self.cameras, &lease.camera_id).await;
+            if let Err(e) = self.cameras.store().release_lease(&lease).await {
                 tracing::warn!(camera = %lease.camera_id, error = %e, "lease not given back; it runs out");
             }
         }

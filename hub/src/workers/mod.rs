@@ -5,7 +5,8 @@
 //! - [`config`]: `[ingest]`, and the switch that makes a hub leave its cameras to workers.
 //! - [`holdings`]: the cameras a process may run, and the fence on what it writes.
 //! - [`lease_loop`]: claim, renew, stop, give back.
-//! - [`run`]: the worker process; [`http`]: what it serves hubs; [`auth`]: the shared secret.
+//! - [`auth`]: the shared secret. The worker process is `crate::server::worker`, what it
+//!   serves hubs `crate::http::worker`.
 //! - The hub's side: `crate::http::proxy` (live view and snapshots relayed to the holder) and
 //!   [`overview`] (`GET /api/v1/ingest/workers`, `/readyz`, the `gridwatch_ingest_workers`
 //!   gauge).
@@ -13,13 +14,13 @@
 pub mod auth;
 pub mod config;
 pub mod holdings;
-pub mod http;
 pub mod lease_loop;
-pub mod run;
 
 pub use config::{IngestMode, IngestSettings};
 
-use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use gridwatch_core::lease::LeasePolicy;
+use gridwatch_store::Store;
 use gridwatch_store::{IngestWorker, StoreError};
 use serde::Serialize;
 
@@ -53,12 +54,15 @@ impl Overview {
 }
 
 /// The workers as the database has them now.
-pub async fn overview(s: &AppState) -> Result<Overview, StoreError> {
-    let now = s.now();
-    let since = now - s.config.ingest.policy().ttl;
-    let workers = s.store.ingest_workers(now).await?;
+pub async fn overview(
+    store: &Store,
+    policy: &LeasePolicy,
+    now: DateTime<Utc>,
+) -> Result<Overview, StoreError> {
+    let since = now - policy.ttl;
+    let workers = store.ingest_workers(now).await?;
     let held: u64 = workers.iter().map(|w| u64::from(w.cameras)).sum();
-    let enabled = s.store.enabled_camera_count().await?;
+    let enabled = store.enabled_camera_count().await?;
     let workers = workers
         .into_iter()
         .map(|w| WorkerView {

@@ -44,7 +44,7 @@ async fn clips_after_a_long_outage(backend: Backend) {
     // The manual clock starts at the wall clock's now: the camera's frames carry real time.
     let clock = ManualClock::new(Utc::now());
     let state = AppState::with_recorder(store.clone(), Arc::new(clock.clone()), config, recorder);
-    gridwatch_hub::cameras::start(&state).await;
+    gridwatch_hub::cameras::start(&state.cameras).await;
 
     let old = incident(&store, &camera, clock.now() - Duration::days(31)).await;
     let recent = incident(&store, &camera, clock.now()).await;
@@ -52,7 +52,7 @@ async fn clips_after_a_long_outage(backend: Backend) {
 
     // Three days pass without a tick.
     clock.advance(Duration::days(3));
-    let late = evidence::tick(&state).await.unwrap();
+    let late = evidence::tick(&state.recording).await.unwrap();
     assert_eq!(
         (late.scheduled, late.sealed, late.failed),
         (1, 1, 0),
@@ -62,7 +62,7 @@ async fn clips_after_a_long_outage(backend: Backend) {
     assert_eq!(clips.len(), 1, "{clips:?}");
     assert!(clips[0].bytes > 0);
     assert!(store.evidence_clips(&old).await.unwrap().is_empty());
-    assert_eq!(evidence::tick(&state).await.unwrap().scheduled, 0);
+    assert_eq!(evidence::tick(&state.recording).await.unwrap().scheduled, 0);
 
     // A camera that keeps 60 days: the old incident's time may still be recorded somewhere,
     // so it is looked at (and found without recordings).
@@ -76,7 +76,7 @@ async fn clips_after_a_long_outage(backend: Backend) {
         )
         .await
         .unwrap();
-    let longer = evidence::tick(&state).await.unwrap();
+    let longer = evidence::tick(&state.recording).await.unwrap();
     assert_eq!(
         (longer.scheduled, longer.no_recording, longer.sealed),
         (1, 1, 0),

@@ -2,6 +2,9 @@
 //! stop in order ([`crate::lifecycle`]): HTTP finishes the requests under way, the MQTT
 //! bridge settles its presses, the cameras stop, the components stop and their work under way
 //! is waited for (at most [`crate::lifecycle::STOP_GRACE`]), and the database is closed last.
+//! An ingest worker (`gridwatch ingest`) is run by [`worker`].
+
+pub mod worker;
 
 use crate::config::Config;
 use crate::state::AppState;

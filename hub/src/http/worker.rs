@@ -1,9 +1,9 @@
 //! An ingest worker's HTTP: `/healthz`, `/readyz` and `/metrics` as on a hub, and, for hubs
-//! only (the shared secret, [`super::auth`]), its cameras' status, live video and snapshots.
+//! only (the shared secret, [`crate::workers::auth`]), its cameras' status, live video and snapshots.
 //! Role checks are the hub's, made before it relays a request here; the worker trusts the
 //! secret and nothing else.
 
-use super::auth::{require_secret, SharedSecret};
+use crate::workers::auth::{require_secret, SharedSecret};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Path, Query};
 use crate::http::live::{serve_viewer, upgrade, VideoQuery};

@@ -1,12 +1,12 @@
 //! `gridwatch ingest`: an ingest worker process. It listens on `listen` for hubs, says it is
 //! alive in `ingest_workers` with its address and capacity, and runs the cameras its leases
-//! hold ([`super::lease_loop`]), writing their health as a hub would, fenced by the lease.
+//! hold ([`crate::workers::lease_loop`]), writing their health as a hub would, fenced by the lease.
 //!
 //! Stopping (SIGTERM, Ctrl-C) gives every lease back first, so that the other workers take
 //! the cameras at their next round instead of after the lease runs out.
 
-use super::lease_loop::{LeaseLoop, WorkerIdentity};
-use super::IngestMode;
+use crate::workers::lease_loop::{LeaseLoop, WorkerIdentity};
+use crate::workers::IngestMode;
 use crate::config::Config;
 use crate::state::AppState;
 use gridwatch_core::clock::{Clock, SystemClock};
@@ -56,9 +56,9 @@ pub async fn start(
     let policy = config.ingest.policy();
     let every = config.ingest.claim_every();
     let state = AppState::new(store, clock, config);
-    crate::stream::spawn_publisher(&state).await?;
-    crate::cameras::start(&state).await;
-    let mut leases = LeaseLoop::new(state.clone(), identity.clone(), policy);
+    crate::stream::spawn_publisher(&state.stream).await?;
+    crate::cameras::start(&state.cameras).await;
+    let mut leases = LeaseLoop::new(state.cameras.clone(), identity.clone(), policy);
     // The first round at once: the worker is seen, and claims, before it answers anything.
     if let Err(e) = leases.round().await {
         tracing::warn!(error = %e, "first lease round failed; retrying");
@@ -74,7 +74,7 @@ pub async fn start(
             leases.release_all().await;
         })
     };
-    let app = super::http::router(state.clone());
+    let app = crate::http::worker::router(state.clone());
     let lifecycle = state.lifecycle.clone();
     let cameras = state.cameras.clone();
     let task = tokio::spawn(async move {
