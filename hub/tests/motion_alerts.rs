@@ -138,8 +138,71 @@ on_both!(
             "incident {delay:?} after entry; share of frames decoded {:.2}",
             motion.share_decoded()
         );
+        the_alert_has_its_picture(&hub, &c, &all[0].id).await;
     }
 );
+
+/// The motion alert's picture: one `incident.snapshot_taken` on its timeline (taken within a
+/// GOP of the detection, long before this check), a JPEG whose SHA-256 the event names, for
+/// the duty officer and the grid's post; never for a resident, and 404 for a post that does
+/// not see the incident.
+async fn the_alert_has_its_picture(hub: &Hub, c: &Community, incident: &str) {
+    let read = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{incident}"),
+            Some(&c.duty),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let timeline = read.body["incident"]["timeline"].as_array().unwrap();
+    let taken: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| e["type"] == "incident.snapshot_taken")
+        .collect();
+    assert_eq!(taken.len(), 1, "{timeline:?}");
+    let data = &taken[0]["data"];
+    let id = data["snapshot_id"].as_str().unwrap();
+    let (stored, jpeg) = hub
+        .state
+        .store
+        .incident_snapshot(incident, id)
+        .await
+        .unwrap();
+    assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "a JPEG starts with SOI");
+    assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9], "and ends with EOI");
+    assert_eq!(data["sha256"], json!(stored.sha256));
+    assert_eq!(data["bytes"], json!(jpeg.len()));
+    let path = format!("/api/v1/incidents/{incident}/snapshots/{id}");
+    for (who, token, status) in [
+        ("duty officer", &c.duty, StatusCode::OK),
+        ("g1's first post", &c.r1, StatusCode::OK),
+        ("resident", &c.resident, StatusCode::FORBIDDEN),
+        ("another grid's post", &c.r3, StatusCode::NOT_FOUND),
+    ] {
+        let a = hub.call(Method::GET, &path, Some(token), None).await;
+        assert_eq!(a.status, status, "{who}: {}", a.body);
+        if status == StatusCode::OK {
+            assert_eq!(a.headers["content-type"], "image/jpeg");
+            assert_eq!(a.headers["x-content-sha256"], stored.sha256.as_str());
+        }
+    }
+    let unknown = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{incident}/snapshots/nope"),
+            Some(&c.duty),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    assert_eq!(
+        unknown.body["error"]["code"], "not_found",
+        "{}",
+        unknown.body
+    );
+}
 
 on_both!(
     a_change_of_brightness_alone_raises_nothing,

@@ -181,7 +181,23 @@ async fn request_for(
     if let Some(rest) = path.strip_prefix("/api/v1/incidents/{id}") {
         let id = incident_for(hub, admin, role, token, rest, fx).await;
         // A clip the incident does not have: past the role check, 404.
-        let rest = rest.replace("{clip_id}", "no-such-clip");
+        let mut rest = rest.replace("{clip_id}", "no-such-clip");
+        if rest.contains("{snapshot_id}") {
+            // A picture the incident has: 200 for whoever may see it.
+            let (picture, _) = hub
+                .state
+                .store
+                .attach_incident_snapshot(
+                    &id,
+                    "fixture-camera",
+                    b"\xFF\xD8\xFF\xD9",
+                    &gridwatch_core::event::Actor::timer(),
+                    hub.state.now(),
+                )
+                .await
+                .unwrap();
+            rest = rest.replace("{snapshot_id}", &picture.id);
+        }
         return (
             format!("/api/v1/incidents/{id}{rest}"),
             incident_body(&rest, fx),

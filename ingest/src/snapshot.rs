@@ -169,7 +169,60 @@ impl Snapshots {
         quality: Quality,
     ) -> Result<Snapshot, SnapshotError> {
         let (init, keyframe, quality) = latest_keyframe(cameras, id, quality)?;
-        let key = (id.to_string(), quality);
+        self.decode_keyframe((id.to_string(), quality), init, keyframe)
+            .await
+    }
+
+    /// A JPEG of the first keyframe camera `id` sends from now on, waiting at most `wait`;
+    /// of the latest one ([`Snapshots::jpeg`]) when none comes in time (a GOP longer than
+    /// `wait`). For the picture of an event: the latest keyframe may be a whole GOP older
+    /// than the event, and show the yard before anyone entered it.
+    pub async fn jpeg_of_next_keyframe(
+        &self,
+        cameras: &Cameras,
+        id: &str,
+        quality: Quality,
+        wait: Duration,
+    ) -> Result<Snapshot, SnapshotError> {
+        let mut viewer = cameras.subscribe(id, quality)?;
+        let served = viewer.quality();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut init = None;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, viewer.recv()).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return Err(SnapshotError::NoFrames(id.to_string())),
+                Err(_) => {
+                    drop(viewer);
+                    return self.jpeg(cameras, id, quality).await;
+                }
+            };
+            match msg {
+                LiveMessage::Init { segment, .. } => init = Some(segment),
+                // Only frames that arrived after subscribing carry their arrival: the GOP
+                // a viewer starts with is the past.
+                LiveMessage::Media(segment)
+                    if viewer.arrived().is_some() && is_keyframe(&segment) =>
+                {
+                    if let Some(init) = init {
+                        return self
+                            .decode_keyframe((id.to_string(), served), init, segment)
+                            .await;
+                    }
+                }
+                LiveMessage::Media(_) => {}
+            }
+        }
+    }
+
+    /// The JPEG of `keyframe` (a one-frame media segment) with `init`, from the cache when it
+    /// was decoded before.
+    async fn decode_keyframe(
+        &self,
+        key: (String, Quality),
+        init: Bytes,
+        keyframe: Bytes,
+    ) -> Result<Snapshot, SnapshotError> {
         if let Some(c) = lock(&self.cache).get(&key) {
             if c.keyframe.as_ptr() == keyframe.as_ptr() && c.keyframe.len() == keyframe.len() {
                 return Ok(Snapshot {
@@ -252,6 +305,14 @@ impl Snapshots {
 
 /// The init segment and the keyframe that starts the stream's GOP, and the
 /// stream they are from.
+/// Whether a one-frame media segment holds a sync sample.
+fn is_keyframe(segment: &[u8]) -> bool {
+    parse_media_segment(segment)
+        .ok()
+        .and_then(|m| m.samples.first().and_then(|s| s.flags))
+        == Some(SYNC_SAMPLE_FLAGS)
+}
+
 fn latest_keyframe(
     cameras: &Cameras,
     id: &str,
@@ -276,11 +337,7 @@ fn latest_keyframe(
     let Some(LiveMessage::Media(keyframe)) = viewer.try_recv() else {
         return Err(no_frames());
     };
-    let is_key = parse_media_segment(&keyframe)
-        .ok()
-        .and_then(|m| m.samples.first().and_then(|s| s.flags))
-        == Some(SYNC_SAMPLE_FLAGS);
-    if !is_key {
+    if !is_keyframe(&keyframe) {
         return Err(no_frames());
     }
     Ok((init, keyframe, quality))

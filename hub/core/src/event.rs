@@ -65,6 +65,9 @@ pub enum EventType {
     /// Someone downloaded one of the incident's evidence clips: the audit of who took footage.
     #[serde(rename = "incident.evidence_downloaded")]
     IncidentEvidenceDownloaded,
+    /// A picture of the scene was attached: the first keyframe after a camera's motion alert.
+    #[serde(rename = "incident.snapshot_taken")]
+    IncidentSnapshotTaken,
     #[serde(rename = "camera.online")]
     CameraOnline,
     #[serde(rename = "camera.offline")]
@@ -76,7 +79,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 20] = [
         EventType::IncidentRaised,
         EventType::IncidentRepeat,
         EventType::IncidentDispatched,
@@ -92,6 +95,7 @@ impl EventType {
         EventType::IncidentBreached,
         EventType::IncidentEvidenceSealed,
         EventType::IncidentEvidenceDownloaded,
+        EventType::IncidentSnapshotTaken,
         EventType::CameraOnline,
         EventType::CameraOffline,
         EventType::PostOnline,
@@ -115,6 +119,7 @@ impl EventType {
             EventType::IncidentBreached => "incident.breached",
             EventType::IncidentEvidenceSealed => "incident.evidence_sealed",
             EventType::IncidentEvidenceDownloaded => "incident.evidence_downloaded",
+            EventType::IncidentSnapshotTaken => "incident.snapshot_taken",
             EventType::CameraOnline => "camera.online",
             EventType::CameraOffline => "camera.offline",
             EventType::PostOnline => "post.online",
@@ -231,7 +236,7 @@ mod tests {
             incident.undelivered, incident.acknowledged, incident.en_route, incident.on_scene, \
             incident.resolved, \
             incident.cancelled, incident.escalated, incident.at_risk, incident.breached, \
-            incident.evidence_sealed, incident.evidence_downloaded, \
+            incident.evidence_sealed, incident.evidence_downloaded, incident.snapshot_taken, \
             camera.online, camera.offline, post.online, post.offline";
         let names: Vec<&str> = contract.split(',').map(str::trim).collect();
         assert_eq!(names, EventType::ALL.map(EventType::as_str));

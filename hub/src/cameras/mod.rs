@@ -22,12 +22,12 @@ pub use config::CamerasConfig;
 use crate::incidents::Incidents;
 use crate::metrics::Metrics;
 use crate::stream::Stream;
+use crate::workers::holdings::Holdings;
 use chrono::{DateTime, Utc};
 use gridwatch_ingest::motion::MotionWorkers;
 use gridwatch_ingest::recording::Recorder;
 use gridwatch_ingest::{Cameras, Snapshots, StreamState};
 use gridwatch_store::Store;
-use crate::workers::holdings::Holdings;
 use std::sync::Arc;
 
 /// The hub's cameras, as a handle shared as `Arc<CameraHub>`; one per process. It owns what

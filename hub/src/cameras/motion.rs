@@ -12,8 +12,15 @@
 
 use super::CameraHub;
 use gridwatch_core::incident::IncidentKind;
-use gridwatch_store::{RaiseRequest, Raised, StoreError};
+use gridwatch_ingest::{Quality, SnapshotError};
+use gridwatch_store::{IncidentSnapshot, RaiseRequest, Raised, StoreError};
 use serde_json::json;
+use std::time::Duration;
+
+/// How long the picture of a motion alert waits for the camera's next keyframe (the one
+/// before the detection may show the zone still empty); with a longer GOP the latest keyframe
+/// is taken.
+pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(4);
 
 /// A detection as the ingest reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,4 +65,40 @@ pub async fn raise_motion(
     // Committed, and its effects run, in a tracked task of its own (see `intake::commit`).
     let raised = crate::incidents::intake::commit(&hub.incidents, req, now).await?;
     Ok(Some(raised))
+}
+
+/// Why a motion alert has no picture.
+#[derive(Debug, thiserror::Error)]
+pub enum PictureError {
+    #[error("no picture of the camera: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("the picture was not stored: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Attaches a picture of `camera_id` to the incident it raised: the first keyframe of its main
+/// stream after now, decoded to a JPEG (see [`SNAPSHOT_WAIT`]), stored with an
+/// `incident.snapshot_taken` event on the incident's timeline, which the stream delivers to
+/// the consoles.
+pub async fn attach_picture(
+    hub: &CameraHub,
+    incident_id: &str,
+    camera_id: &str,
+) -> Result<IncidentSnapshot, PictureError> {
+    let picture = hub
+        .snapshots
+        .jpeg_of_next_keyframe(&hub.registry, camera_id, Quality::Main, SNAPSHOT_WAIT)
+        .await?;
+    let (snapshot, events) = hub
+        .store()
+        .attach_incident_snapshot(
+            incident_id,
+            camera_id,
+            &picture.jpeg,
+            &super::health::actor(),
+            hub.now(),
+        )
+        .await?;
+    hub.stream.publish_events(events).await;
+    Ok(snapshot)
 }

@@ -10,7 +10,7 @@
 //! Each detection goes to [`super::motion::raise_motion`], which checks the schedule again
 //! at its own now and raises the `motion` incident.
 
-use super::motion::{raise_motion, MotionDetected};
+use super::motion::{attach_picture, raise_motion, MotionDetected};
 use super::CameraHub;
 use gridwatch_core::motion::MotionSettings;
 use gridwatch_ingest::motion::MotionEvent;
@@ -107,7 +107,16 @@ async fn follow(hub: Arc<CameraHub>, mut events: tokio::sync::broadcast::Receive
         };
         match raise_motion(&hub, &detected).await {
             Ok(Some(raised)) => {
-                tracing::info!(camera = %detected.camera_id, incident = %raised.incident.id, "motion incident raised")
+                tracing::info!(camera = %detected.camera_id, incident = %raised.incident.id, "motion incident raised");
+                // The picture waits for the next keyframe: not in the way of the next detection.
+                let (hub, incident) = (hub.clone(), raised.incident.id.clone());
+                let camera = detected.camera_id.clone();
+                hub.lifecycle().clone().spawn(async move {
+                    match attach_picture(&hub, &incident, &camera).await {
+                        Ok(p) => tracing::info!(%camera, %incident, bytes = p.bytes, "motion alert's picture attached"),
+                        Err(e) => tracing::warn!(%camera, %incident, error = %e, "motion alert has no picture"),
+                    }
+                });
             }
             Ok(None) => {}
             Err(e) => {

@@ -4,8 +4,8 @@
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
 use super::{
-    admin, auth, clips, dewarp, false_alarms, incidents, ingest_workers, live, motion, ops, recordings, reports,
-    snapshot, sos, stream,
+    admin, auth, clips, dewarp, false_alarms, incidents, ingest_workers, live, motion, ops,
+    pictures, recordings, reports, snapshot, sos, stream,
 };
 use crate::state::AppState;
 use axum::handler::Handler;
@@ -424,6 +424,13 @@ pub fn all() -> Vec<Endpoint> {
             VIDEO,
             "Download an evidence clip (MP4, HTTP ranges supported); recorded on the incident's timeline",
             clips::download,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/incidents/{id}/snapshots/{snapshot_id}",
+            VIDEO,
+            "A picture attached to the incident (JPEG: the first keyframe after a camera's motion alert, see incident.snapshot_taken)",
+            pictures::get,
         ),
         ep(
             Method::GET,

@@ -9,5 +9,9 @@ use axum::extract::State;
 use axum::Json;
 
 pub async fn list(State(s): State<AppState>) -> ApiResult<Json<Overview>> {
-    Ok(Json(overview(&s.store, &s.config.ingest.policy(), s.now()).await.map_err(ApiError::from)?))
+    Ok(Json(
+        overview(&s.store, &s.config.ingest.policy(), s.now())
+            .await
+            .map_err(ApiError::from)?,
+    ))
 }

@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod ops;
 pub mod origin;
 pub mod pages;
+pub mod pictures;
 pub mod proxy;
 pub mod recordings;
 pub mod replay;

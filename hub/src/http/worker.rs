@@ -3,11 +3,11 @@
 //! Role checks are the hub's, made before it relays a request here; the worker trusts the
 //! secret and nothing else.
 
-use crate::workers::auth::{require_secret, SharedSecret};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Path, Query};
 use crate::http::live::{serve_viewer, upgrade, VideoQuery};
 use crate::state::AppState;
+use crate::workers::auth::{require_secret, SharedSecret};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::StatusCode;

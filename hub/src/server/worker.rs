@@ -5,10 +5,10 @@
 //! Stopping (SIGTERM, Ctrl-C) gives every lease back first, so that the other workers take
 //! the cameras at their next round instead of after the lease runs out.
 
-use crate::workers::lease_loop::{LeaseLoop, WorkerIdentity};
-use crate::workers::IngestMode;
 use crate::config::Config;
 use crate::state::AppState;
+use crate::workers::lease_loop::{LeaseLoop, WorkerIdentity};
+use crate::workers::IngestMode;
 use gridwatch_core::clock::{Clock, SystemClock};
 use gridwatch_store::Store;
 use std::net::SocketAddr;

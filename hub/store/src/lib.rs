@@ -34,6 +34,7 @@ mod reports;
 pub mod sealed;
 pub mod secret;
 mod sessions;
+mod snapshots;
 pub mod testing;
 mod time;
 mod users;
@@ -49,6 +50,7 @@ pub use notify::{AttemptOutcome, NewDelivery, NotifyAttempt};
 pub use recordings::{CameraRecording, DirBytes, RecordingDir, SegmentFile};
 pub use reports::{NO_GRID, NO_POST};
 pub use sessions::Session;
+pub use snapshots::IncidentSnapshot;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

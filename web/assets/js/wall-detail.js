@@ -12,6 +12,8 @@ import { setIncident } from "./countdown.js";
 import { LivePlayer } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
+const pictureUrl = (incident, picture) =>
+  `/api/v1/incidents/${encodeURIComponent(incident)}/snapshots/${encodeURIComponent(picture)}`;
 
 /** The form that offers each action. */
 const FORMS = { dispatch: "f-dispatch", resolve: "f-resolve", cancel: "f-cancel" };
@@ -120,9 +122,16 @@ export class IncidentDetail {
     $("d-timeline").replaceChildren(...this.timeline.map((e) => {
       // The post an event names: a dispatch's `post_id`, an escalation's `to_post`.
       const to = e.data?.post_id || e.data?.to_post;
+      // A camera's picture of the moment (a motion alert's first keyframe after detection).
+      const picture = e.type === "incident.snapshot_taken" && e.data?.snapshot_id
+        ? el("a", { href: pictureUrl(i.id, e.data.snapshot_id), target: "_blank", rel: "noopener" },
+          el("img", { class: "timeline-picture", loading: "lazy", src: pictureUrl(i.id, e.data.snapshot_id),
+            alt: this.names.camera(e.data.camera_id), "data-snapshot": e.data.snapshot_id }))
+        : null;
       return el("li", { "data-type": e.type },
         el("time", { datetime: e.at, text: clock(e.at) }), " ", el("span", { text: eventLabel(e.type) }),
-        to ? el("span", { class: "muted", text: ` → ${this.names.post(to)}` }) : null);
+        to ? el("span", { class: "muted", text: ` → ${this.names.post(to)}` }) : null,
+        picture);
     }));
   }
 

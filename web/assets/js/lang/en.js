@@ -19,6 +19,7 @@ export default {
   "event.incident.resolved": "Resolved", "event.incident.cancelled": "Cancelled", "event.incident.escalated": "Escalated",
   "event.incident.at_risk": "At risk", "event.incident.breached": "Breached",
   "event.incident.evidence_sealed": "Evidence clip sealed", "event.incident.evidence_downloaded": "Evidence clip downloaded",
+  "event.incident.snapshot_taken": "Camera picture taken",
   "event.camera.online": "Camera online", "event.camera.offline": "Camera offline",
   "event.post.online": "Post online", "event.post.offline": "Post offline",
   "cam.online": "Online", "cam.offline": "Offline", "cam.connecting": "Connecting", "cam.unknown": "Unknown",

@@ -19,6 +19,7 @@ export default {
   "event.incident.resolved": "处置完毕", "event.incident.cancelled": "撤销", "event.incident.escalated": "升级",
   "event.incident.at_risk": "即将超时", "event.incident.breached": "已超时",
   "event.incident.evidence_sealed": "证据片段已封存", "event.incident.evidence_downloaded": "证据片段已下载",
+  "event.incident.snapshot_taken": "已抓拍现场画面",
   "event.camera.online": "摄像头上线", "event.camera.offline": "设备离线",
   "event.post.online": "警务室上线", "event.post.offline": "警务室离线",
   "cam.online": "在线", "cam.offline": "设备离线", "cam.connecting": "连接中", "cam.unknown": "未知",
