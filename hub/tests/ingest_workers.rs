@@ -128,6 +128,13 @@ on_both!(
         let r = la.round().await.unwrap();
         assert_eq!(r.lost.len(), 3, "{r:?}");
         assert!(running(&a).is_empty());
+        // What each counted: A assigned all six first and gave three back, then lost three;
+        // B's six were all moved (given back, then taken over): 6 - 3 given back = 3 taken over.
+        let count = |l: &LeaseLoop, e: &str| l.counters().get(e);
+        assert_eq!(count(&la, "claimed_new"), 6);
+        assert_eq!((count(&la, "released"), count(&la, "lost")), (3, 3));
+        assert_eq!(count(&lb, "claimed_moved"), 6);
+        assert_eq!(count(&lb, "claimed_new"), 0);
         disjoint(&a, &b);
 
         // A restarted with its old name: it gets its share back a few at a time, never a
@@ -326,6 +333,22 @@ async fn the_hub_relays_live_view_and_snapshots_to_the_worker_holding_the_camera
         .await
         .unwrap();
     assert_eq!(ready["ingest"]["workers"], 1, "{ready}");
+    // The dashboard's figures: cameras per worker on the hub, lease events on the worker.
+    let text = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let hub_metrics = text(format!("{base}/metrics")).await;
+    let per_worker = format!(
+        "gridwatch_ingest_worker_cameras{{worker=\"{}\"}} 1",
+        worker.identity.id
+    );
+    assert!(hub_metrics.contains(&per_worker), "{hub_metrics}");
+    let worker_metrics = text(format!("{wbase}/metrics")).await;
+    assert!(
+        worker_metrics.contains("gridwatch_ingest_leases_total{event=\"claimed_new\"} 1"),
+        "{worker_metrics}"
+    );
 
     // The worker stops: it gives its lease back, and the hub says no worker holds the camera.
     drop(stop_worker);

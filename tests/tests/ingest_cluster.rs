@@ -1,7 +1,8 @@
-//! Ingest workers as real processes (issue 17): one hub in `workers` mode, two `gridwatch
-//! ingest` workers, PostgreSQL, and simulated cameras. All cameras online and spread over the
-//! workers, each with one RTSP session at the simulator; one worker SIGKILLed: its cameras
-//! online on the other within 20 s; restarted with its old name, it takes its share back
+//! Ingest workers as real processes (issue 17): two hubs in `workers` mode, two `gridwatch
+//! ingest` workers, PostgreSQL, and 20 simulated cameras. All cameras online and spread over the
+//! workers, each with one RTSP session at the simulator; a viewer on either hub sees a camera of
+//! either worker; one worker SIGKILLed: its cameras online on the other within 20 s, and its
+//! viewer's socket closed, reconnected and playing; restarted with its old name, it takes its share back
 //! without a camera ever having two sessions; a worker stopped (SIGSTOP) past its lease has its
 //! cameras taken over, and once continued (SIGCONT) ends its own sessions at once.
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use support::{start, HubProcess};
 
 const SECRET: &str = "cluster-test-secret-0123";
-const CAMERAS: usize = 8;
+const CAMERAS: usize = 20;
 /// Leases shorter than in production, so that the test stays short: the takeover is bounded
 /// by the lease, renewed every 2 s.
 const LEASE_SECONDS: &str = "6";
@@ -105,6 +106,30 @@ where
     }
 }
 
+/// A live viewer of `camera` through `hub`.
+async fn viewer(
+    hub: &HubProcess,
+    camera: &str,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!(
+        "{}/api/v1/cameras/{camera}/live?token={token}",
+        hub.base.replacen("http", "ws", 1)
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws
+}
+
+/// Whether the viewer gets its init segment (the first message, text) within 5 s.
+async fn plays(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> bool {
+    let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(ws)).await;
+    matches!(first, Ok(Some(Ok(m))) if m.is_text())
+}
+
 fn signal(w: &HubProcess, sig: i32) {
     // SAFETY: sends a signal to our own child process.
     let r = unsafe { libc::kill(w.child.id() as i32, sig) };
@@ -132,6 +157,7 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     let mut hub_env = common_env(&db);
     hub_env.push(("GRIDWATCH_INGEST__MODE", "workers".into()));
     let hub = start("serve", &hub_env).await;
+    let hub2 = start("serve", &hub_env).await;
     let mut w1 = worker(&db, "w1").await;
     let w2 = worker(&db, "w2").await;
 
@@ -175,20 +201,17 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     let all: BTreeSet<String> = a.keys().chain(b.keys()).cloned().collect();
     assert_eq!(all, ids);
 
-    // A viewer on the hub sees a camera of either worker.
-    for camera in [a.keys().next().unwrap(), b.keys().next().unwrap()] {
-        let url = format!(
-            "{}/api/v1/cameras/{camera}/live?token={admin}",
-            hub.base.replacen("http", "ws", 1)
-        );
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let first = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut ws))
-            .await
-            .expect("video in time")
-            .unwrap()
-            .unwrap();
-        assert!(first.is_text(), "the init frame first: {first:?}");
+    // A viewer on either hub sees a camera of either worker.
+    for h in [&hub, &hub2] {
+        for camera in [a.keys().next().unwrap(), b.keys().next().unwrap()] {
+            let mut ws = viewer(h, camera, &admin).await;
+            assert!(plays(&mut ws).await, "{camera} through {}", h.base);
+        }
     }
+    // A viewer (on the second hub) of one of w1's cameras, playing when w1 dies.
+    let watched = a.keys().next().unwrap().clone();
+    let mut ws = viewer(&hub2, &watched, &admin).await;
+    assert!(plays(&mut ws).await);
 
     // w1 dies hard: its cameras come online on w2.
     let of_w1 = a.len();
@@ -204,6 +227,28 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     .await;
     println!("w1 SIGKILLed: its {of_w1} cameras online on w2 after {took:?}");
     assert!(took < Duration::from_secs(20));
+    // The viewer's socket was closed when w1 died (it may have had frames queued first); the
+    // page reconnects, through the same hub, to the camera now on w2, and plays.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match futures::StreamExt::next(&mut ws).await {
+                None | Some(Err(_)) => break,
+                Some(Ok(m)) if m.is_close() => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the viewer of a dead worker's camera is told"
+    );
+    let mut ws = viewer(&hub2, &watched, &admin).await;
+    assert!(
+        plays(&mut ws).await,
+        "the viewer plays again after the takeover"
+    );
+    drop(ws);
 
     // w1 restarted under its old name: it takes its share back, a camera never run twice.
     w1 = worker(&db, "w1").await;
@@ -264,6 +309,7 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     )
     .await;
     assert_eq!(o["unassigned"], 0, "{o}");
+    drop(hub2);
     drop(hub);
     println!("cluster test took {:?}", test_started.elapsed());
 }

@@ -59,6 +59,7 @@ pub async fn start(
     crate::stream::spawn_publisher(&state.stream).await?;
     crate::cameras::start(&state.cameras).await;
     let mut leases = LeaseLoop::new(state.cameras.clone(), identity.clone(), policy);
+    leases.counters().register(&state.metrics);
     // The first round at once: the worker is seen, and claims, before it answers anything.
     if let Err(e) = leases.round().await {
         tracing::warn!(error = %e, "first lease round failed; retrying");

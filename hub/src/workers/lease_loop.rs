@@ -33,8 +33,48 @@ pub struct Round {
     pub released: Vec<String>,
 }
 
+/// `gridwatch_ingest_leases_total{event}` on a worker: leases claimed for a camera's first
+/// holder (`claimed_new`), claimed from a previous holder (`claimed_moved`: taken over from a
+/// dead worker, or given back by another), given back (`released`), and lost (`lost`). Across
+/// the workers, moved minus released is the cameras taken over.
+#[derive(Clone)]
+pub struct LeaseCounters {
+    pub events: prometheus::IntCounterVec,
+}
+
+impl Default for LeaseCounters {
+    fn default() -> Self {
+        LeaseCounters {
+            events: prometheus::IntCounterVec::new(
+                prometheus::Opts::new(
+                    "ingest_leases_total",
+                    "Camera leases this worker claimed (new or moved), released and lost",
+                ),
+                &["event"],
+            )
+            .expect("metric"),
+        }
+    }
+}
+
+impl LeaseCounters {
+    pub fn register(&self, metrics: &crate::metrics::Metrics) {
+        metrics.register(Box::new(self.events.clone()));
+    }
+
+    fn count(&self, event: &str, n: usize) {
+        self.events.with_label_values(&[event]).inc_by(n as u64);
+    }
+
+    /// How many of `event` so far.
+    pub fn get(&self, event: &str) -> u64 {
+        self.events.with_label_values(&[event]).get()
+    }
+}
+
 pub struct LeaseLoop {
     cameras: Arc<CameraHub>,
+    counters: LeaseCounters,
     holdings: Arc<Holdings>,
     me: WorkerIdentity,
     policy: LeasePolicy,
@@ -53,6 +93,7 @@ impl LeaseLoop {
             .expect("a worker's cameras come from leases");
         LeaseLoop {
             cameras,
+            counters: LeaseCounters::default(),
             holdings,
             me,
             policy,
@@ -60,15 +101,31 @@ impl LeaseLoop {
         }
     }
 
+    /// Its counters (registered by the worker process).
+    pub fn counters(&self) -> &LeaseCounters {
+        &self.counters
+    }
+
     /// One round at the clock's now.
     pub async fn round(&mut self) -> Result<Round, StoreError> {
-        let now = self.cameras.now();
         let mut round = Round::default();
+        let result = self.round_into(&mut round).await;
+        self.counters.count("lost", round.lost.len());
+        self.counters.count("released", round.released.len());
+        result.map(|()| round)
+    }
+
+    async fn round_into(&mut self, round: &mut Round) -> Result<(), StoreError> {
+        let now = self.cameras.now();
         // Leases run out by this worker's own clock first: after a stall, before anything else.
         for lease in self.holdings.all() {
             if lease.expires_at <= now {
-                self.stop(&lease.camera_id, "lease ran out before it was renewed")
-                    .await;
+                self.stop(
+                    &lease.camera_id,
+                    "lease ran out before it was renewed",
+                    true,
+                )
+                .await;
                 round.lost.push(lease.camera_id);
             }
         }
@@ -76,10 +133,9 @@ impl LeaseLoop {
             .last_renew
             .is_none_or(|at| now - at >= self.policy.renew_every);
         if due {
-            self.renew(now, &mut round).await?;
+            self.renew(now, round).await?;
         }
-        self.share(now, &mut round).await?;
-        Ok(round)
+        self.share(now, round).await
     }
 
     async fn renew(&mut self, now: DateTime<Utc>, round: &mut Round) -> Result<(), StoreError> {
@@ -92,8 +148,12 @@ impl LeaseLoop {
             .renew_leases(&self.me.id, &self.holdings.all(), until)
             .await?;
         for camera in lost {
-            self.stop(&camera, "lease lost (taken over, or the camera deleted)")
-                .await;
+            self.stop(
+                &camera,
+                "lease lost (taken over, or the camera deleted)",
+                true,
+            )
+            .await;
             round.lost.push(camera);
         }
         self.holdings.extend(until);
@@ -125,6 +185,15 @@ impl LeaseLoop {
                 .claim_cameras(&self.me.id, n, now, self.policy.expiry(now))
                 .await?;
             for lease in taken {
+                let moved = lease.epoch > 1;
+                self.counters.count(
+                    if moved {
+                        "claimed_moved"
+                    } else {
+                        "claimed_new"
+                    },
+                    1,
+                );
                 round.claimed.push(lease.camera_id.clone());
                 self.start(lease).await;
             }
@@ -132,7 +201,7 @@ impl LeaseLoop {
             let n = self.policy.to_release(held, total, live.len());
             let mut mine = self.holdings.all();
             for lease in mine.split_off(mine.len().saturating_sub(n)) {
-                self.stop(&lease.camera_id, "given back to spread the cameras")
+                self.stop(&lease.camera_id, "given back to spread the cameras", false)
                     .await;
                 store.release_lease(&lease).await?;
                 round.released.push(lease.camera_id);
@@ -151,8 +220,13 @@ impl LeaseLoop {
         }
     }
 
-    async fn stop(&self, camera: &str, why: &str) {
-        tracing::warn!(%camera, why, "camera stopped: lease no longer held");
+    /// Stops a camera whose lease is gone (`lost`: a warning) or given back (routine).
+    async fn stop(&self, camera: &str, why: &str, lost: bool) {
+        if lost {
+            tracing::warn!(%camera, why, "camera stopped: lease no longer held");
+        } else {
+            tracing::info!(%camera, why, "camera stopped: lease given back");
+        }
         self.holdings.remove(camera);
         sync::stop_one(&self.cameras, camera).await;
     }
@@ -163,6 +237,7 @@ impl LeaseLoop {
         for lease in self.holdings.all() {
             self.holdings.remove(&lease.camera_id);
             sync::stop_one(&self.cameras, &lease.camera_id).await;
+            self.counters.count("released", 1);
             if let Err(e) = self.cameras.store().release_lease(&lease).await {
                 tracing::warn!(camera = %lease.camera_id, error = %e, "lease not given back; it runs out");
             }

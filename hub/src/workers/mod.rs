@@ -81,12 +81,14 @@ pub async fn overview(
 }
 
 /// `gridwatch_ingest_workers{state="live"|"gone"}` and `gridwatch_ingest_unassigned_cameras`:
-/// a worker that vanished, and cameras nobody runs, are alerts. Set when scraped, on hubs in
-/// `workers` mode.
+/// a worker that vanished, and cameras nobody runs, are alerts; and
+/// `gridwatch_ingest_worker_cameras{worker}`, how the cameras are spread. Set when scraped, on
+/// hubs in `workers` mode.
 #[derive(Clone)]
 pub struct WorkerGauges {
     pub workers: prometheus::IntGaugeVec,
     pub unassigned: prometheus::IntGauge,
+    pub cameras: prometheus::IntGaugeVec,
 }
 
 impl Default for WorkerGauges {
@@ -105,6 +107,14 @@ impl Default for WorkerGauges {
                 "Enabled cameras no ingest worker holds",
             )
             .expect("metric"),
+            cameras: prometheus::IntGaugeVec::new(
+                prometheus::Opts::new(
+                    "ingest_worker_cameras",
+                    "Cameras each ingest worker holds a lease on",
+                ),
+                &["worker"],
+            )
+            .expect("metric"),
         }
     }
 }
@@ -113,6 +123,7 @@ impl WorkerGauges {
     pub fn register(&self, metrics: &crate::metrics::Metrics) {
         metrics.register(Box::new(self.workers.clone()));
         metrics.register(Box::new(self.unassigned.clone()));
+        metrics.register(Box::new(self.cameras.clone()));
     }
 
     pub fn set(&self, o: &Overview) {
@@ -122,5 +133,12 @@ impl WorkerGauges {
             .with_label_values(&["live"])
             .set(o.workers.len() as i64 - gone);
         self.unassigned.set(o.unassigned as i64);
+        // Workers deleted from the table since the last scrape leave the series.
+        self.cameras.reset();
+        for w in &o.workers {
+            self.cameras
+                .with_label_values(&[w.worker.id.as_str()])
+                .set(i64::from(w.worker.cameras));
+        }
     }
 }
