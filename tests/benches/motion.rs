@@ -18,11 +18,10 @@
 mod common;
 
 use chrono::Utc;
-use common::{binary, cpu_time, free_port, start_hub, Proc};
+use common::{camsim, cpu_time, free_port, start_hub};
 use gridwatch_core::camera::NewCamera;
 use gridwatch_core::motion::MotionSettings;
 use gridwatch_store::{Store, StoreOptions};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Sums the series of a metric (`name{...} value` lines) whose labels contain `label`.
@@ -52,20 +51,7 @@ async fn cpu_over(pid: u32, window: Duration) -> f64 {
 async fn run(n: usize, window: Duration) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _sim = Proc(
-        Command::new(binary())
-            .args([
-                "camsim",
-                "--cameras",
-                &n.to_string(),
-                "--port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("camsim does not start: {e}"))?,
-    );
+    let _sim = camsim(n, port)?;
     let url = format!("sqlite://{}", dir.path().join("gridwatch.db").display());
     let store = Store::open(&StoreOptions::new(url.clone()))
         .await

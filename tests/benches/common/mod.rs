@@ -49,6 +49,24 @@ impl Drop for Proc {
     }
 }
 
+/// `gridwatch camsim` with `n` cameras (`rtsp://127.0.0.1:{port}/cam1` …) in its own process,
+/// so that its encoders' CPU is not the hub's.
+pub fn camsim(n: usize, port: u16) -> Result<Proc, String> {
+    let child = Command::new(binary())
+        .args([
+            "camsim",
+            "--cameras",
+            &n.to_string(),
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("camsim does not start: {e}"))?;
+    Ok(Proc(child))
+}
+
 /// What the end-to-end tests have for running the hub; the benches take `free_port` and the
 /// readiness wait from it.
 #[path = "../../tests/support/mod.rs"]
