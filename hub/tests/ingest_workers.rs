@@ -47,6 +47,24 @@ fn running(s: &AppState) -> HashSet<String> {
     s.cameras.registry.ids().into_iter().collect()
 }
 
+/// `n` cameras at a closed port, made through the API; their IDs.
+async fn add_cameras(hub: &Hub, admin: &str, n: usize) -> Vec<String> {
+    let mut ids = vec![];
+    for i in 0..n {
+        let a = hub
+            .call(
+                Method::POST,
+                "/api/v1/cameras",
+                Some(admin),
+                Some(json!({"name": format!("cam {i}"), "rtsp_url": "rtsp://127.0.0.1:1/x"})),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+        ids.push(a.body["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
 /// No camera runs on both workers.
 fn disjoint(a: &AppState, b: &AppState) {
     let (a, b) = (running(a), running(b));
@@ -57,17 +75,7 @@ on_both!(
     leases_spread_take_over_and_fence_a_stalled_worker,
     |hub: Hub| async move {
         let admin = hub.login_as("admin", None, None).await.1;
-        for i in 0..6 {
-            let a = hub
-                .call(
-                    Method::POST,
-                    "/api/v1/cameras",
-                    Some(&admin),
-                    Some(json!({"name": format!("cam {i}"), "rtsp_url": "rtsp://127.0.0.1:1/x"})),
-                )
-                .await;
-            assert_eq!(a.status, 201, "{:?}", a.body);
-        }
+        add_cameras(&hub, &admin, 6).await;
         let (a, mut la) = worker(&hub, "a");
         let (b, mut lb) = worker(&hub, "b");
 
@@ -365,3 +373,69 @@ async fn the_hub_relays_live_view_and_snapshots_to_the_worker_holding_the_camera
     drop(stop_hub);
     hub.task.await.unwrap().unwrap();
 }
+
+on_both!(
+    a_pinned_camera_runs_only_on_its_worker,
+    |hub: Hub| async move {
+        let admin = hub.login_as("admin", None, None).await.1;
+        let duty = hub.login_as("duty_officer", None, None).await.1;
+        let cams = add_cameras(&hub, &admin, 4).await;
+        let (a, mut la) = worker(&hub, "a");
+        let (b, mut lb) = worker(&hub, "b");
+        assert_eq!(la.round().await.unwrap().claimed.len(), 4);
+        assert!(lb.round().await.unwrap().claimed.is_empty());
+        let cam = cams[0].clone();
+        assert!(running(&a).contains(&cam));
+
+        // Only admins pin, only to a worker the database knows, with a body it understands.
+        let path = format!("/api/v1/cameras/{cam}/worker");
+        let pin = |token: &str, body: serde_json::Value| {
+            let (path, token) = (path.clone(), token.to_string());
+            let hub = &hub;
+            async move { hub.call(Method::PUT, &path, Some(&token), Some(body)).await }
+        };
+        assert_eq!(pin(&duty, json!({"worker_id": "b"})).await.status, 403);
+        let typo = pin(&admin, json!({"worker_id": "bb"})).await;
+        assert_eq!(typo.status, 400, "{}", typo.body);
+        assert_eq!(typo.body["error"]["code"], "unknown_worker");
+        assert_eq!(pin(&admin, json!({"worker": "b"})).await.status, 400);
+        let unknown = hub
+            .call(
+                Method::PUT,
+                "/api/v1/cameras/nope/worker",
+                Some(&admin),
+                Some(json!({"worker_id": "b"})),
+            )
+            .await;
+        assert_eq!(unknown.status, 404, "{}", unknown.body);
+        let ok = pin(&admin, json!({"worker_id": "b"})).await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+
+        // A gives it back at its next renewal; B takes it at its next round.
+        hub.clock.advance(Duration::seconds(5));
+        let r = la.round().await.unwrap();
+        assert!(r.lost.contains(&cam), "{r:?}");
+        assert!(!running(&a).contains(&cam));
+        let r = lb.round().await.unwrap();
+        assert!(r.claimed.contains(&cam), "{r:?}");
+        // However the others move, it stays on B.
+        for _ in 0..6 {
+            hub.clock.advance(Duration::seconds(2));
+            la.round().await.unwrap();
+            lb.round().await.unwrap();
+            assert!(running(&b).contains(&cam) && !running(&a).contains(&cam));
+            disjoint(&a, &b);
+        }
+        let o = hub
+            .call(Method::GET, "/api/v1/ingest/workers", Some(&admin), None)
+            .await;
+        assert_eq!(o.body["pinned"][cam.as_str()], "b", "{}", o.body);
+
+        // Unpinned: any worker again.
+        assert_eq!(pin(&admin, json!({"worker_id": null})).await.status, 200);
+        let o = hub
+            .call(Method::GET, "/api/v1/ingest/workers", Some(&admin), None)
+            .await;
+        assert_eq!(o.body["pinned"], json!({}), "{}", o.body);
+    }
+);

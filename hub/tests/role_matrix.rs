@@ -231,6 +231,8 @@ async fn request_for(
     let body = match (&ep.method, rest) {
         (&Method::PATCH, _) => Some(patch_body(collection)),
         (&Method::PUT, "/motion") => Some(json!({"enabled": false})),
+        // Any worker: the matrix has none for a pin to name.
+        (&Method::PUT, "/worker") => Some(json!({"worker_id": null})),
         (&Method::PUT, "/dewarp") => Some(
             json!({"mount": "ceiling", "center_x": 0.5, "center_y": 0.5, "radius": 0.3, "orientation": 0}),
         ),

@@ -376,6 +376,14 @@ pub fn all() -> Vec<Endpoint> {
             ingest_workers::list,
         ),
         ep(
+            Method::PUT,
+            "/api/v1/cameras/{id}/worker",
+            ADMIN,
+            "Pin the camera to one ingest worker ({\"worker_id\": \"…\"}; null: any worker); 400 unknown_worker",
+            ingest_workers::pin,
+        )
+        .body::<super::ingest_workers::Pin>(),
+        ep(
             Method::GET,
             "/api/v1/cameras/{id}/snapshot.jpg",
             VIDEO,

@@ -35,11 +35,13 @@ pub struct WorkerView {
     pub load: f64,
 }
 
-/// Every worker and the enabled cameras no worker holds.
+/// Every worker, the enabled cameras no worker holds, and the cameras pinned to a worker.
 #[derive(Debug, Clone, Serialize)]
 pub struct Overview {
     pub workers: Vec<WorkerView>,
     pub unassigned: u64,
+    /// Camera ID → the worker it is pinned to (only that worker runs it).
+    pub pinned: std::collections::BTreeMap<String, String>,
 }
 
 impl Overview {
@@ -63,6 +65,7 @@ pub async fn overview(
     let workers = store.ingest_workers(now).await?;
     let held: u64 = workers.iter().map(|w| u64::from(w.cameras)).sum();
     let enabled = store.enabled_camera_count().await?;
+    let pinned = store.camera_pins().await?.into_iter().collect();
     let workers = workers
         .into_iter()
         .map(|w| WorkerView {
@@ -77,6 +80,7 @@ pub async fn overview(
     Ok(Overview {
         workers,
         unassigned: enabled.saturating_sub(held),
+        pinned,
     })
 }
 

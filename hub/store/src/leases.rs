@@ -35,9 +35,9 @@ impl Store {
         Ok(())
     }
 
-    /// Takes up to `n` enabled cameras that no live lease holds, for `worker` until
-    /// `expires_at`; each taken camera's epoch is one more than its last. Returns the leases
-    /// taken (fewer than `n` when fewer are free).
+    /// Takes up to `n` enabled cameras that no live lease holds and that are not pinned to
+    /// another worker, for `worker` until `expires_at`; each taken camera's epoch is one more
+    /// than its last. Returns the leases taken (fewer than `n` when fewer are free).
     pub async fn claim_cameras(
         &self,
         worker: &str,
@@ -56,6 +56,7 @@ impl Store {
             "SELECT c.id, COALESCE(l.epoch, 0) FROM cameras c \
              LEFT JOIN camera_leases l ON l.camera_id = c.id \
              WHERE c.enabled AND (l.camera_id IS NULL OR l.expires_at <= $1) \
+             AND (c.pinned_worker IS NULL OR c.pinned_worker = $3) \
              ORDER BY c.id LIMIT $2{lock}"
         );
         let taken: Vec<(String, i64)> = with_pool!(self, p => {
@@ -63,6 +64,7 @@ impl Store {
             let free: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(pick))
                 .bind(to_ms(now))
                 .bind(n as i64)
+                .bind(worker)
                 .fetch_all(&mut *tx)
                 .await?;
             let mut taken = Vec::with_capacity(free.len());
@@ -104,7 +106,8 @@ impl Store {
     }
 
     /// Extends `worker`'s leases it still holds under their epochs; returns the cameras whose
-    /// lease it has lost (taken over, or the camera deleted): it must stop them.
+    /// lease it has lost (taken over, the camera deleted, or pinned to another worker since:
+    /// that lease is ended at once, for the pinned worker to claim): it must stop them.
     pub async fn renew_leases(
         &self,
         worker: &str,
@@ -114,10 +117,17 @@ impl Store {
         let mut lost = vec![];
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE camera_leases SET expires_at = 0 WHERE worker_id = $1 AND camera_id IN \
+                 (SELECT id FROM cameras WHERE pinned_worker IS NOT NULL AND pinned_worker <> $1)",
+            )
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?;
             for lease in held {
                 let n = sqlx::query(
                     "UPDATE camera_leases SET expires_at = $1 \
-                     WHERE camera_id = $2 AND worker_id = $3 AND epoch = $4",
+                     WHERE camera_id = $2 AND worker_id = $3 AND epoch = $4 AND expires_at > 0",
                 )
                 .bind(to_ms(expires_at))
                 .bind(&lease.camera_id)
@@ -198,5 +208,33 @@ impl Store {
                 expires_at: from_ms(expires),
             })
             .collect())
+    }
+
+    /// Pins `camera` to `worker` (`None`: any worker may run it). Only that worker claims it
+    /// from then on; another holding it loses it at its next renewal.
+    pub async fn pin_camera(&self, camera: &str, worker: Option<&str>) -> Result<(), StoreError> {
+        let n = with_pool!(self, p => {
+            sqlx::query("UPDATE cameras SET pinned_worker = $1 WHERE id = $2")
+                .bind(worker)
+                .bind(camera)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        match n {
+            0 => Err(StoreError::not_found("camera", camera)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every pinned camera and the worker it is pinned to, by camera.
+    pub async fn camera_pins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT id, pinned_worker FROM cameras WHERE pinned_worker IS NOT NULL ORDER BY id",
+            )
+            .fetch_all(p)
+            .await?
+        }))
     }
 }
