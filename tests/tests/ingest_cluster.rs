@@ -20,8 +20,11 @@ const CAMERAS: usize = 20;
 /// by the lease, renewed every 2 s.
 const LEASE_SECONDS: &str = "6";
 
-fn common_env(db: &str) -> Vec<(&'static str, String)> {
+fn common_env(db: &str, nats_stream: &str) -> Vec<(&'static str, String)> {
     vec![
+        // Hubs and workers on the NATS bus: camera hints reach the workers at once.
+        ("GRIDWATCH_STREAM__BUS", "nats".into()),
+        ("GRIDWATCH_STREAM__NATS_STREAM", nats_stream.into()),
         ("GRIDWATCH_DATABASE_URL", db.to_string()),
         ("GRIDWATCH_INGEST__SECRET", SECRET.into()),
         ("GRIDWATCH_INGEST__LEASE_SECONDS", LEASE_SECONDS.into()),
@@ -29,12 +32,13 @@ fn common_env(db: &str) -> Vec<(&'static str, String)> {
         ("GRIDWATCH_INGEST__CLAIM_MS", "500".into()),
         ("GRIDWATCH_CAMERAS__BACKOFF_INITIAL_MS", "200".into()),
         ("GRIDWATCH_CAMERAS__BACKOFF_MAX_MS", "1000".into()),
-        ("GRIDWATCH_CAMERAS__RESYNC_SECONDS", "5".into()),
+        // Longer than the test: a camera edit reaches a worker by its hint, or not at all.
+        ("GRIDWATCH_CAMERAS__RESYNC_SECONDS", "600".into()),
     ]
 }
 
-async fn worker(db: &str, id: &str) -> HubProcess {
-    let mut env = common_env(db);
+async fn worker(db: &str, nats_stream: &str, id: &str) -> HubProcess {
+    let mut env = common_env(db, nats_stream);
     env.push(("GRIDWATCH_INGEST__WORKER_ID", id.into()));
     start("ingest", &env).await
 }
@@ -154,12 +158,19 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     .expect("camsim starts");
     let dir = tempfile::tempdir().unwrap();
     support::add_user(dir.path(), Some(&db), "ops", "admin", "ops-password");
-    let mut hub_env = common_env(&db);
+    let nats_stream = format!(
+        "GWINGEST_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let mut hub_env = common_env(&db, &nats_stream);
     hub_env.push(("GRIDWATCH_INGEST__MODE", "workers".into()));
     let hub = start("serve", &hub_env).await;
     let hub2 = start("serve", &hub_env).await;
-    let mut w1 = worker(&db, "w1").await;
-    let w2 = worker(&db, "w2").await;
+    let mut w1 = worker(&db, &nats_stream, "w1").await;
+    let w2 = worker(&db, &nats_stream, "w2").await;
 
     let http = reqwest::Client::new();
     let login: Value = support::json(
@@ -200,6 +211,47 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     assert_eq!(most_sessions(&sim), 1);
     let all: BTreeSet<String> = a.keys().chain(b.keys()).cloned().collect();
     assert_eq!(all, ids);
+
+    // A camera switched off on the second hub stops on its worker at once (the hint; the
+    // resync is 10 minutes away), and switched on again, plays again.
+    let edited = b.keys().next().unwrap().clone();
+    let set_enabled = |enabled: bool| {
+        let (http, url, admin) = (
+            http.clone(),
+            format!("{}/api/v1/cameras/{edited}", hub2.base),
+            admin.clone(),
+        );
+        async move {
+            let r = http
+                .patch(url)
+                .bearer_auth(admin)
+                .json(&json!({ "enabled": enabled }))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+    };
+    set_enabled(false).await;
+    let took = until(
+        Duration::from_secs(5),
+        &sim,
+        false,
+        "switched off on w2",
+        || async { held(&w2).await.get(&edited).is_some_and(|s| s != "online") },
+    )
+    .await;
+    println!("camera switched off on a hub: stopped on its worker after {took:?}");
+    set_enabled(true).await;
+    let took = until(
+        Duration::from_secs(10),
+        &sim,
+        false,
+        "switched on again",
+        || async { online(&held(&w2).await).contains(&edited) },
+    )
+    .await;
+    println!("switched on again: online on its worker after {took:?}");
 
     // A viewer on either hub sees a camera of either worker.
     for h in [&hub, &hub2] {
@@ -251,7 +303,7 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     drop(ws);
 
     // w1 restarted under its old name: it takes its share back, a camera never run twice.
-    w1 = worker(&db, "w1").await;
+    w1 = worker(&db, &nats_stream, "w1").await;
     let took = until(
         Duration::from_secs(20),
         &sim,

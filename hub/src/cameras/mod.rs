@@ -8,11 +8,14 @@
 //!   time when the API changes one, without a restart.
 //! - [`motion_workers`]: a motion worker in the ingest per camera with motion alerts on,
 //!   its detections raised as `motion` incidents ([`motion`]).
+//! - [`hints`]: with the NATS bus, a camera changed on one node is re-read at once by the
+//!   others (hubs, ingest workers) instead of at their next resync.
 //! - [`health`]: `camera.online`/`camera.offline` events, and a `camera_offline` incident for
 //!   an outage longer than `offline_incident_seconds`.
 
 pub mod config;
 pub mod health;
+pub mod hints;
 pub mod motion;
 pub mod motion_workers;
 pub mod sync;
@@ -44,6 +47,8 @@ pub struct CameraHub {
     pub snapshots: Snapshots,
     /// The motion workers of the registry's cameras (see [`motion_workers`]).
     pub motion: MotionWorkers,
+    /// Camera changes told to and by the other nodes (see [`hints`]); `None` on one box.
+    pub hints: Option<hints::Hints>,
     pub config: CamerasConfig,
     /// From the instant a frame arrives from the camera (retina hands it to the ingest) to the
     /// instant a viewer's WebSocket has taken its bytes; one observation per frame and viewer,
@@ -91,11 +96,13 @@ impl CameraHub {
             Some(r) => Cameras::with_recorder(config.ingest(), r),
             None => Cameras::new(config.ingest()),
         };
+        let hints = hints::Hints::new(&stream.config);
         let hub = CameraHub {
             incidents,
             stream,
             recording,
             motion: MotionWorkers::new(registry.clone()),
+            hints,
             registry,
             snapshots: Snapshots::new(config.snapshot_timeout()),
             config: config.clone(),
@@ -199,6 +206,7 @@ impl CameraHub {
 pub async fn start(hub: &Arc<CameraHub>) {
     health::spawn(hub.clone());
     motion_workers::spawn(hub.clone());
+    hints::spawn(hub.clone());
     match sync::reload_all(hub).await {
         Ok(summary) => tracing::info!(cameras = summary.added.len(), "cameras started"),
         Err(e) => tracing::error!(error = %e, "cameras not started; retrying at the next resync"),

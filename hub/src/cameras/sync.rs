@@ -145,6 +145,9 @@ pub async fn after_change(hub: &CameraHub, id: &str) {
     if let Err(e) = reload_one(hub, id).await {
         tracing::warn!(camera = %id, error = %e, "camera change not applied yet; the next resync will");
     }
+    if let Some(hints) = &hub.hints {
+        hints.camera_changed(id).await;
+    }
 }
 
 /// What the ingest records of a camera in `mode`: nothing without a recorder (the ingest's
