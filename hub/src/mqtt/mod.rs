@@ -32,7 +32,7 @@ use press::Outcome;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use rumqttc::SubscribeReasonCode;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -121,17 +121,28 @@ impl MqttMetrics {
 }
 
 /// Whether this node's MQTT bridge is connected, for `/readyz`: `off` when `[mqtt]` is not
-/// configured (or the bridge has not started), else `connected` or `disconnected`.
-#[derive(Debug, Clone, Default)]
-pub struct MqttLink(Arc<OnceLock<watch::Receiver<bool>>>);
+/// configured (or the bridge has not started), else `connected` or `disconnected`. Made with
+/// the hub's state; the bridge it is given to at [`spawn`] keeps it current.
+#[derive(Debug, Clone)]
+pub struct MqttLink(Arc<watch::Sender<&'static str>>);
+
+impl Default for MqttLink {
+    fn default() -> Self {
+        MqttLink(Arc::new(watch::channel("off").0))
+    }
+}
 
 impl MqttLink {
     pub fn state(&self) -> &'static str {
-        match self.0.get() {
-            None => "off",
-            Some(subscribed) if *subscribed.borrow() => "connected",
-            Some(_) => "disconnected",
-        }
+        *self.0.borrow()
+    }
+
+    fn set(&self, subscribed: bool) {
+        self.0.send_replace(if subscribed {
+            "connected"
+        } else {
+            "disconnected"
+        });
     }
 }
 
@@ -241,8 +252,7 @@ fn start(
     };
     let (stop, stop_rx) = oneshot::channel();
     let (subscribed_tx, subscribed) = watch::channel(false);
-    // A second bridge on the same state (tests only) leaves the first one's link.
-    let _ = link.0.set(subscribed.clone());
+    link.set(false);
     tracing::info!(host = %config.host, port = config.port, client_id = %config.client_id,
         filter = %topics.sos_filter(), "MQTT bridge starting");
     let task = lifecycle.spawn(run(
@@ -250,7 +260,7 @@ fn start(
         eventloop,
         topics,
         metrics.clone(),
-        subscribed_tx,
+        (subscribed_tx, link.clone()),
         stop_rx,
         helpers,
     ));
@@ -278,7 +288,7 @@ async fn run(
     mut eventloop: EventLoop,
     topics: Topics,
     metrics: MqttMetrics,
-    subscribed: watch::Sender<bool>,
+    (subscribed, link): (watch::Sender<bool>, MqttLink),
     mut stop: oneshot::Receiver<()>,
     helpers: Helpers,
 ) {
@@ -294,6 +304,7 @@ async fn run(
     let set_subscribed = |v: bool| {
         metrics.connected.set(v as i64);
         subscribed.send_replace(v);
+        link.set(v);
     };
     loop {
         let event = tokio::select! {

@@ -118,7 +118,10 @@ pub struct Stream {
     out: broadcast::Sender<Arc<Published>>,
     inbox: mpsc::Sender<Published>,
     inbox_rx: Mutex<Option<mpsc::Receiver<Published>>>,
-    bus: OnceLock<mpsc::Sender<Published>>,
+    /// This node's events for the other nodes, with the NATS bus: queued from the start and
+    /// published once [`spawn`] has connected (the publisher takes `bus_rx`).
+    bus: Option<mpsc::Sender<Published>>,
+    bus_rx: Mutex<Option<mpsc::Receiver<Published>>>,
     health: watch::Sender<Value>,
     pub metrics: StreamMetrics,
 }
@@ -141,6 +144,13 @@ impl Stream {
         metrics: &Metrics,
     ) -> Stream {
         let (inbox, inbox_rx) = mpsc::channel(INBOX);
+        let (bus, bus_rx) = match config.bus {
+            BusKind::Nats => {
+                let (tx, rx) = mpsc::channel(BUS_QUEUE);
+                (Some(tx), Some(rx))
+            }
+            BusKind::Local => (None, None),
+        };
         Stream {
             config,
             receipts,
@@ -149,7 +159,8 @@ impl Stream {
             out: broadcast::channel(FANOUT_BUFFER).0,
             inbox,
             inbox_rx: Mutex::new(Some(inbox_rx)),
-            bus: OnceLock::new(),
+            bus,
+            bus_rx: Mutex::new(bus_rx),
             health: watch::channel(json!({ "response_check": "ok" })).0,
             metrics: StreamMetrics::new(metrics),
         }
@@ -164,7 +175,7 @@ impl Stream {
     /// Never waits: a full queue drops the event (counted; see [`INBOX`] and [`BUS_QUEUE`]),
     /// and the log delivers it instead.
     pub fn publish(&self, p: Published) {
-        if let Some(bus) = self.bus.get() {
+        if let Some(bus) = &self.bus {
             if let Err(mpsc::error::TrySendError::Full(_)) = bus.try_send(p.clone()) {
                 self.metrics.nats_publish_full.inc();
             }
@@ -325,19 +336,27 @@ pub async fn spawn_publisher(stream: &Arc<Stream>) -> anyhow::Result<()> {
         .expect("stream inbox lock")
         .take()
         .ok_or_else(|| anyhow::anyhow!("the stream is started already"))?;
-    if stream.config.bus == BusKind::Nats {
-        let out = nats::connect(
+    connect_bus(&stream).await?;
+    stream
+        .lifecycle()
+        .spawn_service(async move { while inbox.recv().await.is_some() {} });
+    Ok(())
+}
+
+/// Connects the NATS bus, when there is one: reads the other nodes' events into the inbox and
+/// publishes this node's, queued since the stream was made.
+async fn connect_bus(stream: &Stream) -> anyhow::Result<()> {
+    let queued = stream.bus_rx.lock().expect("stream bus lock").take();
+    if let Some(queued) = queued {
+        nats::connect(
             &stream.config,
             stream.inbox.clone(),
+            queued,
             stream.metrics.clone(),
             stream.lifecycle(),
         )
         .await?;
-        let _ = stream.bus.set(out);
     }
-    stream
-        .lifecycle()
-        .spawn_service(async move { while inbox.recv().await.is_some() {} });
     Ok(())
 }
 
@@ -350,16 +369,7 @@ pub async fn spawn(stream: &Arc<Stream>, health: HealthSources) -> anyhow::Resul
         .take()
         .ok_or_else(|| anyhow::anyhow!("the stream is started already"))?;
     let start = stream.store().latest_seq().await?;
-    if stream.config.bus == BusKind::Nats {
-        let out = nats::connect(
-            &stream.config,
-            stream.inbox.clone(),
-            stream.metrics.clone(),
-            stream.lifecycle(),
-        )
-        .await?;
-        let _ = stream.bus.set(out);
-    }
+    connect_bus(&stream).await?;
     let lifecycle = stream.lifecycle();
     lifecycle.spawn_service(run_sequencer(stream.clone(), inbox, start));
     lifecycle.spawn_service(forward_incident_changes(stream.clone()));

@@ -38,13 +38,14 @@ struct Wire {
 pub const MAX_ACKS: usize = 1024;
 
 /// Connects, makes sure the JetStream stream exists, starts reading it into `inbox`, and
-/// returns where to send this node's events for publishing.
+/// publishes what comes from `rx` (this node's events).
 pub async fn connect(
     config: &StreamConfig,
     inbox: mpsc::Sender<Published>,
+    mut rx: mpsc::Receiver<Published>,
     metrics: super::StreamMetrics,
     lifecycle: &crate::lifecycle::Lifecycle,
-) -> anyhow::Result<mpsc::Sender<Published>> {
+) -> anyhow::Result<()> {
     let client = async_nats::connect(&config.nats_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach NATS at {}: {e}", config.nats_url))?;
@@ -97,7 +98,6 @@ pub async fn connect(
         );
     });
 
-    let (out, mut rx) = mpsc::channel::<Published>(super::BUS_QUEUE);
     let subject = subject(config);
     lifecycle.spawn_service(async move {
         let mut acks = FuturesUnordered::new();
@@ -121,7 +121,7 @@ pub async fn connect(
             }
         }
     });
-    Ok(out)
+    Ok(())
 }
 
 /// Publishes one event; the acknowledgement to await, or `None` when it could not be sent
