@@ -336,7 +336,7 @@ pub async fn spawn_publisher(stream: &Arc<Stream>) -> anyhow::Result<()> {
         .expect("stream inbox lock")
         .take()
         .ok_or_else(|| anyhow::anyhow!("the stream is started already"))?;
-    connect_bus(&stream).await?;
+    connect_bus(stream).await?;
     stream
         .lifecycle()
         .spawn_service(async move { while inbox.recv().await.is_some() {} });
