@@ -94,7 +94,12 @@ impl Hub {
             base: format!("http://{addr}"),
             ws: format!("ws://{addr}"),
             token: token.to_string(),
-            http: reqwest::Client::new(),
+            // Idle connections given up before the hub's header-read timeout (10 s) closes
+            // them: a request on a connection the hub is closing at that instant is reset.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(5))
+                .build()
+                .expect("HTTP client"),
         }
     }
 
