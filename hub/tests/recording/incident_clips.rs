@@ -5,15 +5,11 @@
 //! responders; `gridwatch evidence verify` passes on the result and fails once the clip is
 //! altered; closing the incident gives the lock its end. On both backends.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::clock::{Clock, ManualClock};
-use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
-use gridwatch_hub::recording::{evidence, open_recorder, retention};
-use gridwatch_hub::{AppState, Config};
+use gridwatch_core::clock::Clock;
+use gridwatch_hub::recording::{evidence, retention};
 use gridwatch_ingest::evidence::hash_file;
 use gridwatch_store::testing::{bare_sos, fresh_postgres_url, fresh_sqlite_url};
 use gridwatch_store::{Store, StoreOptions};
@@ -22,7 +18,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::evidence::cli_verify;
-use super::served::{add_camera, wait_for_segments};
+use super::served::{add_camera, recording_state, wait_for_segments};
 use crate::common::Hub;
 use crate::ingest_common::media::{have_ffprobe, probe};
 use crate::ingest_common::start_sim;
@@ -63,21 +59,7 @@ async fn incidents_get_sealed_clips(db: String) {
     let tmp = tempfile::tempdir().unwrap();
     let sim = start_sim(1);
     let camera = add_camera(&store, &sim.url(1)).await;
-    let mut config = Config {
-        data_dir: tmp.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
-        path: tmp.path().join("samples"),
-        max_bytes: 0,
-        min_free_bytes: 0,
-    })];
-    config.recording.segment_seconds = 1;
-    let recorder = open_recorder(&config.recording, &store).await;
-    // The manual clock starts at the wall clock's now: the camera's frames carry real time.
-    let clock = ManualClock::new(Utc::now());
-    let state = AppState::with_recorder(store.clone(), Arc::new(clock.clone()), config, recorder);
-    gridwatch_hub::cameras::start(&state.cameras).await;
+    let (state, clock) = recording_state(&store, &tmp.path().join("samples")).await;
     let hub = Hub::from_state(state.clone(), clock.clone());
 
     let mut sos = bare_sos(&gridwatch_core::id::new_id());

@@ -4,18 +4,14 @@
 //! retention in force gets none (nothing unlocked is left of that time), until a camera keeps
 //! its recordings longer. On both backends.
 
-use std::sync::Arc;
-
 use chrono::{Duration, Utc};
-use gridwatch_core::clock::{Clock, ManualClock};
-use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
-use gridwatch_hub::recording::{evidence, open_recorder};
-use gridwatch_hub::{AppState, Config};
+use gridwatch_core::clock::Clock;
+use gridwatch_hub::recording::evidence;
 use gridwatch_store::testing::{bare_sos, fresh_store};
 use gridwatch_store::{Backend, Store};
 use serde_json::json;
 
-use super::served::{add_camera, wait_for_segments};
+use super::served::{add_camera, recording_state, wait_for_segments};
 use crate::ingest_common::start_sim;
 
 /// An SOS incident naming `camera`, raised at `at`; its ID.
@@ -30,21 +26,7 @@ async fn clips_after_a_long_outage(backend: Backend) {
     let store = fresh_store(backend, tmp.path()).await.unwrap();
     let sim = start_sim(1);
     let camera = add_camera(&store, &sim.url(1)).await;
-    let mut config = Config {
-        data_dir: tmp.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
-        path: tmp.path().join("samples"),
-        max_bytes: 0,
-        min_free_bytes: 0,
-    })];
-    config.recording.segment_seconds = 1;
-    let recorder = open_recorder(&config.recording, &store).await;
-    // The manual clock starts at the wall clock's now: the camera's frames carry real time.
-    let clock = ManualClock::new(Utc::now());
-    let state = AppState::with_recorder(store.clone(), Arc::new(clock.clone()), config, recorder);
-    gridwatch_hub::cameras::start(&state.cameras).await;
+    let (state, clock) = recording_state(&store, &tmp.path().join("samples")).await;
 
     let old = incident(&store, &camera, clock.now() - Duration::days(31)).await;
     let recent = incident(&store, &camera, clock.now()).await;

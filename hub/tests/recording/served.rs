@@ -6,14 +6,44 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use gridwatch_core::clock::ManualClock;
 use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
-use gridwatch_hub::{server, Config};
+use gridwatch_hub::recording::open_recorder;
+use gridwatch_hub::{server, AppState, Config};
 use gridwatch_store::testing::fresh_store;
 use gridwatch_store::{Backend, Store};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 use super::support::assert_index_matches_disk;
 use crate::ingest_common::start_sim;
+
+/// A hub's configuration recording into `samples` (no limit), segments of a second, its data
+/// directory `samples`' parent.
+pub fn recording_config(samples: &Path) -> Config {
+    let mut config = Config {
+        data_dir: samples.parent().unwrap().to_path_buf(),
+        ..Config::default()
+    };
+    config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
+        path: samples.to_path_buf(),
+        max_bytes: 0,
+        min_free_bytes: 0,
+    })];
+    config.recording.segment_seconds = 1;
+    config
+}
+
+/// The state of a hub recording into `samples` (see [`recording_config`]), on a manual clock
+/// set to the wall clock's now (the cameras' frames carry real time), its cameras started.
+pub async fn recording_state(store: &Store, samples: &Path) -> (AppState, ManualClock) {
+    let config = recording_config(samples);
+    let recorder = open_recorder(&config.recording, store).await;
+    let clock = ManualClock::new(Utc::now());
+    let state = AppState::with_recorder(store.clone(), Arc::new(clock.clone()), config, recorder);
+    gridwatch_hub::cameras::start(&state.cameras).await;
+    (state, clock)
+}
 
 /// A hub recording into `samples`, segments of a second.
 pub async fn serve_recording(
@@ -23,15 +53,8 @@ pub async fn serve_recording(
 ) -> server::Running {
     let mut config = Config {
         listen: "127.0.0.1:0".into(),
-        ..Config::default()
+        ..recording_config(samples)
     };
-    config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
-        path: samples.to_path_buf(),
-        max_bytes: 0,
-        min_free_bytes: 0,
-    })];
-    config.recording.segment_seconds = 1;
-    config.data_dir = samples.parent().unwrap().to_path_buf();
     adjust(&mut config);
     server::start(config, store, std::future::pending())
         .await

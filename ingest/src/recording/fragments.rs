@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::fmp4::inspect::parse_media_segment;
 use crate::fmp4::SYNC_SAMPLE_FLAGS;
 
-use super::scan::{read_init, BoxReader, ScanError, ScannedInit};
+use super::scan::{BoxReader, ScanError, ScannedInit};
 
 /// One sample of a [`Fragment`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,17 +70,7 @@ impl FragmentReader {
             pos: 0,
             len,
         };
-        let ftyp = reader
-            .next_box()?
-            .filter(|b| &b.kind == b"ftyp")
-            .ok_or_else(|| ScanError::NotASegment("no ftyp box at the start".into()))?;
-        let moov = reader
-            .next_box()?
-            .filter(|b| &b.kind == b"moov")
-            .ok_or_else(|| ScanError::NotASegment("no whole moov box after ftyp".into()))?;
-        let mut init_bytes = ftyp.bytes;
-        init_bytes.extend_from_slice(&moov.bytes);
-        let init = read_init(&init_bytes)?;
+        let (init_bytes, init) = reader.init_segment()?;
         let pos = reader.pos;
         Ok(FragmentReader {
             file,

@@ -102,17 +102,7 @@ pub fn scan_file(path: &Path) -> Result<ScannedFile, ScanError> {
     };
     let mut hasher = Sha256::new();
 
-    let ftyp = reader
-        .next_box()?
-        .filter(|b| &b.kind == b"ftyp")
-        .ok_or_else(|| ScanError::NotASegment("no ftyp box at the start".into()))?;
-    let moov = reader
-        .next_box()?
-        .filter(|b| &b.kind == b"moov")
-        .ok_or_else(|| ScanError::NotASegment("no whole moov box after ftyp".into()))?;
-    let mut init_bytes = ftyp.bytes;
-    init_bytes.extend_from_slice(&moov.bytes);
-    let init = read_init(&init_bytes)?;
+    let (init_bytes, init) = reader.init_segment()?;
     hasher.update(&init_bytes);
 
     let mut fragments = Vec::new();
@@ -162,7 +152,7 @@ pub fn scan_file(path: &Path) -> Result<ScannedFile, ScanError> {
     })
 }
 
-pub(super) fn read_init(bytes: &[u8]) -> Result<ScannedInit, ScanError> {
+fn read_init(bytes: &[u8]) -> Result<ScannedInit, ScanError> {
     let bad = |e: &dyn std::fmt::Display| ScanError::NotASegment(format!("init segment: {e}"));
     let info = parse_init_segment(bytes).map_err(|e| bad(&e))?;
     let params = match &info.sample_entry {
@@ -219,6 +209,23 @@ pub(super) struct BoxReader<'f> {
 }
 
 impl BoxReader<'_> {
+    /// The init segment a segment file starts with (`ftyp` then a whole `moov`): its bytes
+    /// and what they say.
+    pub(super) fn init_segment(&mut self) -> Result<(Vec<u8>, ScannedInit), ScanError> {
+        let ftyp = self
+            .next_box()?
+            .filter(|b| &b.kind == b"ftyp")
+            .ok_or_else(|| ScanError::NotASegment("no ftyp box at the start".into()))?;
+        let moov = self
+            .next_box()?
+            .filter(|b| &b.kind == b"moov")
+            .ok_or_else(|| ScanError::NotASegment("no whole moov box after ftyp".into()))?;
+        let mut bytes = ftyp.bytes;
+        bytes.extend_from_slice(&moov.bytes);
+        let init = read_init(&bytes)?;
+        Ok((bytes, init))
+    }
+
     /// The next box if it is whole (header and payload within the file,
     /// a plain 32-bit size of at least 8); `None` otherwise.
     pub(super) fn next_box(&mut self) -> io::Result<Option<WholeBox>> {
