@@ -43,6 +43,8 @@ pub struct Config {
     pub evidence: crate::recording::EvidenceConfig,
     /// Who runs the cameras: this hub, or ingest workers by leases (issue 17).
     pub ingest: crate::workers::IngestSettings,
+    /// Live video over WebRTC (WHEP) for the focused and incident views.
+    pub webrtc: crate::webrtc::WebRtcConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +81,7 @@ impl Default for Config {
             recording: crate::recording::RecordingConfig::default(),
             evidence: crate::recording::EvidenceConfig::default(),
             ingest: crate::workers::IngestSettings::default(),
+            webrtc: crate::webrtc::WebRtcConfig::default(),
         }
     }
 }

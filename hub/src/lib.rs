@@ -20,6 +20,7 @@ pub mod server;
 pub mod state;
 pub mod stream;
 pub mod throttle;
+pub mod webrtc;
 pub mod workers;
 
 pub use config::Config;

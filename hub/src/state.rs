@@ -34,6 +34,8 @@ pub struct AppState {
     pub sockets: Arc<crate::http::sockets::Sockets>,
     /// Every background task, and the signal that stops them at shutdown.
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// WebRTC viewers (WHEP) of the cameras this process runs.
+    pub webrtc: crate::webrtc::WebRtc,
 }
 
 impl AppState {
@@ -97,9 +99,11 @@ impl AppState {
             holdings,
             &metrics,
         ));
+        let webrtc = crate::webrtc::WebRtc::new(config.webrtc.clone(), lifecycle.token(), &metrics);
         AppState {
             store,
             clock,
+            webrtc,
             config: Arc::new(config),
             metrics: Arc::new(metrics),
             throttle: Arc::new(throttle),

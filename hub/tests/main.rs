@@ -36,3 +36,4 @@ mod role_matrix;
 mod sos_retry;
 mod stream;
 mod validation;
+mod webrtc;

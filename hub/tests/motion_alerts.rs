@@ -26,7 +26,8 @@ fn lower_right() -> Value {
     json!([{"name": "yard", "points": [[0.5, 0.5], [1.0, 0.5], [1.0, 1.0], [0.5, 1.0]]}])
 }
 
-fn sim(source: SimSource) -> CamSim {
+/// One 640×360 25 fps camera, a keyframe a second (also the WebRTC suite's camera).
+pub(crate) fn sim(source: SimSource) -> CamSim {
     CamSim::start(CamSimConfig {
         source,
         cameras: 1,

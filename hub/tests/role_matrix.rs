@@ -351,6 +351,13 @@ async fn walk(hub: Hub) {
                 // Past the role check; the fixture camera has recorded nothing, and the
                 // incident has no such clip.
                 StatusCode::NOT_FOUND
+            } else if allowed && ep.path.ends_with("/whep") {
+                // Past the role check; the walk sends JSON, not an SDP offer (the WebRTC
+                // suite makes real sessions).
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            } else if allowed && ep.path.ends_with("{session}") {
+                // Past the role check; there is no such WebRTC session.
+                StatusCode::NOT_FOUND
             } else if allowed {
                 StatusCode::from_u16(ep.ok).unwrap()
             } else if role.is_none() {

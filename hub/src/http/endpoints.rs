@@ -5,7 +5,7 @@
 
 use super::{
     admin, auth, clips, dewarp, false_alarms, incidents, ingest_workers, live, motion, ops,
-    pictures, recordings, reports, snapshot, sos, stream,
+    pictures, recordings, reports, snapshot, sos, stream, whep,
 };
 use crate::state::AppState;
 use axum::handler::Handler;
@@ -368,6 +368,20 @@ pub fn all() -> Vec<Endpoint> {
             live::live,
         )
         .websocket(),
+        ep(
+            Method::POST,
+            "/api/v1/cameras/{id}/whep",
+            VIDEO,
+            "Live video over WebRTC (WHEP): the body is an SDP offer (application/sdp); 201 with the SDP answer (host candidates of [webrtc]) and the session's Location; H.264 cameras only",
+            whep::offer,
+        ),
+        ep(
+            Method::DELETE,
+            "/api/v1/cameras/{id}/whep/{session}",
+            VIDEO,
+            "Ends a WebRTC session (its owner, or an admin or duty officer)",
+            whep::close,
+        ),
         ep(
             Method::GET,
             "/api/v1/ingest/workers",

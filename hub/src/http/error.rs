@@ -124,6 +124,24 @@ impl From<LiveError> for ApiError {
     }
 }
 
+/// A WHEP offer that was not answered (see `http::whep`).
+impl From<crate::webrtc::WebRtcError> for ApiError {
+    fn from(e: crate::webrtc::WebRtcError) -> Self {
+        use crate::webrtc::WebRtcError as E;
+        let message = e.to_string();
+        match e {
+            E::Disabled => ApiError::new(StatusCode::NOT_FOUND, "webrtc_disabled", message),
+            E::Full(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "webrtc_full", message),
+            E::BadOffer(_) => ApiError::bad_request("bad_offer", message),
+            E::Unanswerable(_) => ApiError::bad_request("unanswerable_offer", message),
+            E::Codec(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "webrtc_codec", message)
+            }
+            E::Socket(_) => ApiError::internal(message),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = json!({"code": self.code, "message": self.message});

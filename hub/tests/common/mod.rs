@@ -162,17 +162,22 @@ impl Hub {
 #[macro_export]
 macro_rules! on_both {
     ($name:ident, $body:expr) => {
+        on_both!($name, config = gridwatch_hub::Config::default(), $body);
+    };
+    ($name:ident, config = $config:expr, $body:expr) => {
         mod $name {
             use super::*;
             #[tokio::test]
             async fn sqlite() {
                 let f = $body;
-                f(common::Hub::new(gridwatch_store::Backend::Sqlite).await).await
+                let hub = common::Hub::with_config(gridwatch_store::Backend::Sqlite, $config);
+                f(hub.await).await
             }
             #[tokio::test]
             async fn postgres() {
                 let f = $body;
-                f(common::Hub::new(gridwatch_store::Backend::Postgres).await).await
+                let hub = common::Hub::with_config(gridwatch_store::Backend::Postgres, $config);
+                f(hub.await).await
             }
         }
     };

@@ -44,6 +44,7 @@
 //! # Ok::<(), gridwatch_ingest::fmp4::Fmp4Error>(())
 //! ```
 
+mod annexb;
 mod bits;
 pub(crate) mod boxes;
 mod fragment;
@@ -55,13 +56,16 @@ pub mod run;
 mod sps;
 pub mod timeline;
 
+pub use annexb::AnnexB;
 pub use bits::{escape as nal_payload, unescape as rbsp};
 pub use fragment::{
     media_segment, ntp_timestamp, FragmentWriter, Frame, MediaSegment, SampleInfo,
     NON_SYNC_SAMPLE_FLAGS, PRFT_FLAGS, SYNC_SAMPLE_FLAGS,
 };
 pub use init::init_segment;
-pub use params::{avc_codec_string, hevc_codec_string, VideoCodec, VideoParams};
+pub use params::{
+    avc_codec_string, avc_parameter_sets, hevc_codec_string, VideoCodec, VideoParams,
+};
 pub use picture::{classify, Picture};
 pub use timeline::{unwrap_rtp32, RtpTimestampUnwrapper, Timeline, TimelineConfig, TimelinePoint};
 

@@ -272,6 +272,27 @@ pub fn avc_codec_string(avcc: &[u8]) -> Result<String, Fmp4Error> {
     ))
 }
 
+/// The parameter sets (SPS first, then PPS) of an `avcC` record, as NAL units: what an
+/// RTP sender puts before each keyframe so that a receiver joining at it can decode.
+pub fn avc_parameter_sets(avcc: &[u8]) -> Result<Vec<&[u8]>, Fmp4Error> {
+    avc_codec_string(avcc)?; // validates the record
+    let mut r = Reader {
+        record: AVCC,
+        buf: avcc,
+        pos: 5,
+    };
+    let mut sets = Vec::new();
+    let num_sps = r.u8()? & 0x1F;
+    for _ in 0..num_sps {
+        sets.push(r.nal_unit()?);
+    }
+    let num_pps = r.u8()?;
+    for _ in 0..num_pps {
+        sets.push(r.nal_unit()?);
+    }
+    Ok(sets)
+}
+
 /// Validates an `hvcC` record and derives the RFC 6381 codec string from its
 /// general profile, tier and level fields, per ISO/IEC 14496-15 Annex E:
 /// `hvc1.[A-C]?<profile_idc>.<compat flags, bit-reversed, hex>.<L|H><level_idc>`

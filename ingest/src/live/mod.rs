@@ -91,6 +91,11 @@ impl Viewer {
         Some(msg)
     }
 
+    /// Puts `msg` back to be received first (a message looked at before serving began).
+    pub fn push_front(&mut self, msg: LiveMessage) {
+        self.backlog.push_front(msg);
+    }
+
     /// The next message if one is ready.
     pub fn try_recv(&mut self) -> Option<LiveMessage> {
         if let Some(msg) = self.backlog.pop_front() {

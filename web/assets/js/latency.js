@@ -86,7 +86,11 @@ export class LatencyMeter {
     this.frames++;
     if (this.lastShown != null && shown - this.lastShown > GAP * 1000 && !document.hidden) this.stalls++;
     this.lastShown = shown;
-    const arrival = this.arrivalOf(meta.mediaTime);
+    // MSE: the prft noted for the frame's media time. WebRTC: the capture time the browser
+    // derived from the hub's RTCP sender reports (the instant the frame reached the hub).
+    const arrival = this.arrivals.length || meta.captureTime == null
+      ? this.arrivalOf(meta.mediaTime)
+      : performance.timeOrigin + meta.captureTime;
     if (arrival == null) return;
     this.last = shown - arrival;
     this.samples.push(this.last);

@@ -25,6 +25,7 @@ export class LivePlayer {
     this.cameraId = cameraId;
     this.quality = quality;
     this.onState = onState;
+    this.transport = "mse";
     this.state = null;
     this.stopped = false;
     this.retry = 1000;

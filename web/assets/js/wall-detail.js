@@ -9,7 +9,7 @@ import { t } from "./i18n.js";
 import { el, kindLabel, stateLabel, eventLabel, clock, dateTime, place, mapLink, nearest, isOpen } from "./format.js";
 import { errorText } from "./errors.js";
 import { setIncident } from "./countdown.js";
-import { LivePlayer } from "./live.js";
+import { FocusPlayer } from "./focus.js";
 
 const $ = (id) => document.getElementById(id);
 const pictureUrl = (incident, picture) =>
@@ -176,8 +176,11 @@ export class IncidentDetail {
     for (const id of (this.incident?.cameras || []).slice(0, 2)) {
       const video = el("video", { muted: true, autoplay: true, playsInline: true, "aria-label": this.names.camera(id) });
       const label = el("figcaption", { text: this.names.camera(id) });
-      box.append(el("figure", { class: "tile small", "data-camera": id }, video, label));
-      this.players.push(new LivePlayer(video, id, { quality: "sub" }).start());
+      const figure = el("figure", { class: "tile small", "data-camera": id }, video, label);
+      box.append(figure);
+      // WebRTC first (the least delay), the live socket's sub stream when it does not play.
+      const onTransport = (how) => { figure.dataset.transport = how; };
+      this.players.push(new FocusPlayer(video, id, { quality: "sub", onTransport }).start());
     }
     if (box.children.length) box.prepend(el("h3", { "data-i18n": "detail.cameras", text: t("detail.cameras") }));
   }

@@ -3,8 +3,10 @@
 // for help brings its nearest cameras to the front (`spotlight`). The stopwatch button of a tile
 // shows how old its picture is (from the camera's frame reaching the hub to the screen);
 // `latency()` gives every tile's figures, for tests and for a look in the console. A focused
-// tile gets a timeline of its recordings (wall-timeline.js) to play back from and return to live.
+// tile gets a timeline of its recordings (wall-timeline.js) to play back from and return to live,
+// and plays over WebRTC, falling back to the live socket (focus.js); its caption says which.
 import { LivePlayer } from "./live.js";
+import { FocusPlayer } from "./focus.js";
 import { PlaybackPlayer } from "./playback.js";
 import { CameraTimeline } from "./wall-timeline.js";
 import { attachDewarp, detachDewarp, relabelDewarp } from "./wall-dewarp.js";
@@ -79,7 +81,12 @@ export class TileWall {
       let tile = this.tiles.get(cam.id);
       if (!tile) tile = this.make(cam);
       if (this.focus !== cam.id && tile.timeline) this.closeTimeline(tile);
-      tile.player.setQuality(this.focus ? "main" : "sub");
+      const focused = this.focus === cam.id;
+      if (focused && tile.player instanceof LivePlayer && !(tile.player instanceof PlaybackPlayer)) {
+        this.swapPlayer(tile, this.livePlayer(tile));
+      } else if (!focused && tile.player instanceof FocusPlayer) {
+        this.swapPlayer(tile, this.livePlayer(tile));
+      } else tile.player.setQuality(this.focus ? "main" : "sub");
       if (this.focus === cam.id && !tile.timeline) this.openTimeline(tile);
       tile.camera = cam;
       tile.tile.classList.toggle("spot", !!this.spot?.has(cam.id));
@@ -93,18 +100,19 @@ export class TileWall {
     const video = el("video", { muted: true, autoplay: true, playsInline: true });
     const name = el("span", { class: "name", text: cam.name });
     const badge = el("span", { class: "badge" });
+    const transport = el("span", { class: "transport", hidden: true });
     const latency = el("span", { class: "latency", hidden: true });
     const meter = el("button", { class: "latency-toggle", type: "button", title: t("cam.latency"), "aria-label": t("cam.latency") },
       stopwatch());
     const tile = el("figure", { class: "tile", "data-camera": cam.id, tabindex: "0", title: t("cam.focus") },
-      video, latency, el("figcaption", {}, name, meter, badge));
-    const entry = { tile, badge, latency, meter, camera: cam, state: "connecting" };
+      video, latency, el("figcaption", {}, name, transport, meter, badge));
+    const entry = { tile, badge, latency, meter, transport, camera: cam, state: "connecting" };
     // The stopwatch is inside the tile: its click must not also enlarge the tile.
     meter.addEventListener("click", (e) => { e.stopPropagation(); this.showLatency(entry, latency.hidden); });
     meter.addEventListener("keydown", (e) => e.stopPropagation());
     entry.video = video;
     entry.onState = (s) => { entry.state = s; this.badge(entry); };
-    entry.player = new LivePlayer(video, cam.id, { quality: this.focus ? "main" : "sub", onState: entry.onState });
+    entry.player = this.livePlayer(entry);
     const toggle = () => { this.focus = this.focus === cam.id ? null : cam.id; this.render(); };
     tile.addEventListener("click", toggle);
     tile.addEventListener("keydown", (e) => { if (e.key === "Enter") toggle(); });
@@ -135,15 +143,40 @@ export class TileWall {
   }
 
   backToLive(entry) {
-    const quality = this.focus === entry.camera.id ? "main" : "sub";
-    this.swapPlayer(entry, new LivePlayer(entry.video, entry.camera.id, { quality, onState: entry.onState }));
+    this.swapPlayer(entry, this.livePlayer(entry));
     entry.timeline?.live();
   }
 
+  /** The live player a tile needs now: WebRTC first when focused, else the sub stream. */
+  livePlayer(entry) {
+    const id = entry.camera.id;
+    if (this.focus !== id) {
+      this.showTransport(entry, null);
+      return new LivePlayer(entry.video, id, { quality: "sub", onState: entry.onState });
+    }
+    return new FocusPlayer(entry.video, id, {
+      quality: "main",
+      onState: entry.onState,
+      onTransport: (how, why) => this.showTransport(entry, how, why),
+    });
+  }
+
+  /** The focused tile's caption says how its picture comes: WebRTC, or MSE and why. */
+  showTransport(entry, how, why) {
+    entry.transport.hidden = !how;
+    entry.tile.dataset.transport = how || "mse";
+    if (!how) return;
+    entry.transport.dataset.transport = how;
+    entry.transport.dataset.why = why || "";
+    entry.transport.textContent = how === "webrtc" ? "WebRTC" : "MSE";
+    entry.transport.title = how === "webrtc" ? t("cam.webrtc") : t("cam.mse_fallback", { why: why || "-" });
+  }
+
   swapPlayer(entry, player) {
-    entry.player.stop();
+    entry.player?.stop();
     entry.player = player.start();
     entry.tile.dataset.playback = String(player instanceof PlaybackPlayer);
+    if (player instanceof PlaybackPlayer) this.showTransport(entry, null);
   }
 
   /** Shows or hides a tile's latency overlay: the median age of its last second of frames. */
@@ -222,6 +255,7 @@ export class TileWall {
       entry.tile.title = t("cam.focus");
       entry.meter.title = t("cam.latency");
       entry.meter.setAttribute("aria-label", t("cam.latency"));
+      if (!entry.transport.hidden) this.showTransport(entry, entry.transport.dataset.transport, entry.transport.dataset.why);
       entry.timeline?.relabel();
       relabelDewarp(entry);
     }

@@ -26,7 +26,7 @@ export default {
   "cam.unsupported": "摄像头视频格式不支持", "cam.unplayable": "浏览器不支持此视频格式",
   "dewarp.views": "鱼眼视图", "dewarp.view.panorama": "360°全景", "dewarp.view.dual": "双180°视图", "dewarp.view.quad": "四分屏90°视图", "dewarp.view.ptz": "虚拟云台：拖动转动，滚轮缩放", "dewarp.view.raw": "原始鱼眼画面", "dewarp.short.panorama": "360°", "dewarp.short.dual": "2×180°", "dewarp.short.quad": "4×90°", "dewarp.short.ptz": "云台", "dewarp.short.raw": "原始", "dewarp.title": "鱼眼校正", "dewarp.mount": "安装方式", "dewarp.mount.ceiling": "吸顶", "dewarp.mount.wall": "壁装", "dewarp.mount.floor": "地面", "dewarp.orientation": "方向（度）", "dewarp.radius": "圆半径", "dewarp.help": "拖动圆心移动圆，拖动圆边调整大小，使圆与画面边缘重合。", "dewarp.save": "保存校正", "dewarp.saved": "校正已保存", "dewarp.uncalibrated": "尚未校正：显示默认圆", "dewarp.camera": "摄像头", "dewarp.no_snapshot": "该摄像头暂无画面",
   "field.center_x": "圆心（横向）", "field.center_y": "圆心（纵向）", "field.radius": "圆半径", "field.orientation": "方向", "field.mount": "安装方式",
-  "cam.stalled": "画面中断", "cam.auth_failed": "摄像头认证失败", "cam.none": "没有摄像头", "cam.focus": "单击放大，再次单击还原", "cam.latency": "显示画面延迟（摄像头到屏幕）",
+  "cam.stalled": "画面中断", "cam.auth_failed": "摄像头认证失败", "cam.none": "没有摄像头", "cam.focus": "单击放大，再次单击还原", "cam.webrtc": "WebRTC 实时画面（延迟最低）", "cam.mse_fallback": "WebRTC 未能播放（{why}），已改用视频通道（MSE）", "cam.latency": "显示画面延迟（摄像头到屏幕）",
   "wall.layout": "画面布局", "wall.fullscreen": "全屏", "wall.alerts": "警情", "wall.no_alerts": "当前没有未结警情",
   "wall.new_sos": "新的一键报警！",
   "wall.alarm.undelivered": "派警未送达：警务室接警台不在线，请立即电话联系警务室！",

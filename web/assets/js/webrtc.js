@@ -1,0 +1,104 @@
+// One camera's live video over WebRTC (WHEP): the browser's offer is POSTed to the hub, whose
+// answer names its host candidates; the picture is played as each frame arrives, without the
+// buffering of Media Source Extensions. `fail(why)` is called when no picture plays within
+// CONNECT ms, the hub refuses (switched off, an H.265 camera, too many viewers), or the
+// connection is lost: the caller then falls back to the live socket (focus.js).
+// How old the picture is comes from the frame metadata (captureTime: the instant the frame
+// reached the hub, which the hub's RTCP sender reports give the browser).
+
+import { LatencyMeter } from "./latency.js";
+
+export const CONNECT = 3000; // ms for a first picture before giving WebRTC up
+
+export class WebRtcPlayer {
+  /** onState("connecting" | "playing" | "stalled" | "offline"), fail(reason) once. */
+  constructor(video, cameraId, { onState = () => {}, fail = () => {} } = {}) {
+    this.video = video;
+    this.cameraId = cameraId;
+    this.onState = onState;
+    this.failed = fail;
+    this.transport = "webrtc";
+    this.state = null;
+    this.stopped = false;
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    this.latency = new LatencyMeter(video);
+  }
+
+  start() { this.connect(); return this; }
+
+  report(state) {
+    this.state = state;
+    this.onState(state);
+  }
+
+  async connect() {
+    this.report("connecting");
+    if (!window.RTCPeerConnection) { this.fail("no_webrtc"); return; }
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this.pc = pc;
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.ontrack = (ev) => {
+      if (this.pc !== pc) return;
+      this.video.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+      this.video.play().catch(() => {});
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.pc !== pc) return;
+      const s = pc.connectionState;
+      if (s === "failed" || s === "closed" || (s === "disconnected" && this.state === "playing")) this.fail("lost");
+    };
+    this.timer = setTimeout(() => this.fail("timeout"), CONNECT);
+    // The first frame on screen says it plays.
+    this.video.requestVideoFrameCallback?.(() => {
+      if (this.pc !== pc) return;
+      clearTimeout(this.timer);
+      this.report("playing");
+    });
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      const r = await fetch(`/api/v1/cameras/${encodeURIComponent(this.cameraId)}/whep`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/sdp" },
+        body: pc.localDescription.sdp,
+      });
+      if (this.pc !== pc) return;
+      if (!r.ok) {
+        let code = "http_" + r.status;
+        try { code = (await r.json()).error.code || code; } catch { /* not JSON */ }
+        this.fail(code);
+        return;
+      }
+      this.resource = r.headers.get("Location");
+      await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
+    } catch (e) {
+      if (this.pc === pc) this.fail(e.name || "error");
+    }
+  }
+
+  fail(why) {
+    if (this.stopped) return;
+    this.why = why;
+    this.stop();
+    this.failed(why);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.latency.stop();
+    const pc = this.pc;
+    this.pc = null;
+    pc?.close();
+    // The hub ends the session by itself when the connection goes; saying so is quicker.
+    if (this.resource) fetch(this.resource, { method: "DELETE", credentials: "same-origin" }).catch(() => {});
+    this.resource = null;
+    if (this.video.srcObject) this.video.srcObject = null;
+  }
+
+  setQuality() { /* WebRTC carries the main stream */ }
+
+  lag() { return null; }
+}
