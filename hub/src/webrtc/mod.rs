@@ -12,10 +12,12 @@
 //! Each session has its own UDP socket per host candidate, bound to an ephemeral port: a
 //! closed network needs no STUN or TURN, and a session's sockets close with it.
 //!
-//! Latency: str0m's RTCP sender reports map each frame's RTP time to the instant it arrived
-//! from the camera (the writer is given that instant), so Chromium's
-//! `requestVideoFrameCallback` metadata (`captureTime`) says how old the picture on screen is,
-//! as the `prft` box does for MSE.
+//! Latency: each frame's first packet carries the instant it arrived from the camera (the
+//! `abs-capture-time` header extension, when the browser offers it), and str0m's RTCP sender
+//! reports map RTP time to the same instants. Chromium hands the former to the page per RTP
+//! timestamp (`getSynchronizationSources().captureTimestamp`), which pairs it with the frame on
+//! screen (`requestVideoFrameCallback`'s `rtpTimestamp`): how old the picture is, as the `prft`
+//! box tells it for MSE.
 
 mod config;
 mod frames;
@@ -33,8 +35,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::crypto::CryptoProvider;
+use str0m::rtp::Extension;
 use str0m::{Candidate, RtcConfig};
 use tokio_util::sync::CancellationToken;
+
+/// The RTP header extension id offered for `abs-capture-time` (the offer's id wins).
+const ABS_CAPTURE_TIME_ID: u8 = 9;
 
 /// Why a WHEP offer was not answered.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +203,9 @@ impl WebRtc {
             .set_crypto_provider(self.inner.crypto.clone())
             .clear_codecs()
             .enable_h264(true)
+            // Each frame's arrival at the hub rides in its first packet, for the page's
+            // latency figure (Chromium's `captureTime`), when the browser offers it.
+            .set_extension(ABS_CAPTURE_TIME_ID, Extension::AbsoluteCaptureTime)
             .set_ice_lite(true)
             .build(Instant::now());
         let mut sockets = Vec::new();

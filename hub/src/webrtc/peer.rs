@@ -11,10 +11,11 @@ use super::WebRtcMetrics;
 use gridwatch_ingest::Viewer;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use str0m::format::Codec;
 use str0m::media::{MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::AbsCaptureTime;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -159,6 +160,11 @@ impl Peer {
                         },
                     };
                     let time = MediaTime::new(au.media_time, str0m::media::Frequency::NINETY_KHZ);
+                    let arrived_at = SystemTime::now() - au.arrived.elapsed();
+                    let writer = writer.abs_capture_time(AbsCaptureTime {
+                        capture_time: arrived_at,
+                        clock_offset: None,
+                    });
                     match writer.write(pt, au.arrived, time, au.data) {
                         Ok(()) => metrics.frames.inc(),
                         Err(e) => tracing::debug!(%camera, error = %e, "webrtc write"),

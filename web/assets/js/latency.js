@@ -76,7 +76,36 @@ export class LatencyMeter {
     this.handle = this.video.requestVideoFrameCallback(each);
   }
 
+  /**
+   * WebRTC: the hub puts each frame's arrival into its first packet (the abs-capture-time
+   * header extension); the receiver tells, for the latest packet, its RTP timestamp and that
+   * time (`captureTimestamp`, NTP milliseconds). Noted often, they pair each frame shown
+   * (its `rtpTimestamp`) with its arrival, exactly: a frame not noted is not measured.
+   */
+  useReceiver(receiver) {
+    this.receiver = receiver;
+    this.rtp = [];
+    clearInterval(this.rtpTimer);
+    this.rtpTimer = setInterval(() => this.noteSources(), 10);
+  }
+
+  noteSources() {
+    for (const s of this.receiver.getSynchronizationSources?.() ?? []) {
+      if (s.captureTimestamp == null) continue;
+      if (this.rtp.at(-1)?.rtp === s.rtpTimestamp) continue;
+      this.rtp.push({ rtp: s.rtpTimestamp, arrival: s.captureTimestamp - NTP_UNIX * 1000 });
+      if (this.rtp.length > KEEP_ARRIVALS) this.rtp.splice(0, this.rtp.length - KEEP_ARRIVALS / 2);
+    }
+  }
+
+  rtpArrivalOf(rtp) {
+    this.noteSources();
+    for (let i = this.rtp.length - 1; i >= 0; i--) if (this.rtp[i].rtp === rtp) return this.rtp[i].arrival;
+    return null;
+  }
+
   stop() {
+    clearInterval(this.rtpTimer);
     this.video.removeEventListener("waiting", this.onWaiting);
     if (this.handle != null) this.video.cancelVideoFrameCallback?.(this.handle);
   }
@@ -86,11 +115,9 @@ export class LatencyMeter {
     this.frames++;
     if (this.lastShown != null && shown - this.lastShown > GAP * 1000 && !document.hidden) this.stalls++;
     this.lastShown = shown;
-    // MSE: the prft noted for the frame's media time. WebRTC: the capture time the browser
-    // derived from the hub's RTCP sender reports (the instant the frame reached the hub).
-    const arrival = this.arrivals.length || meta.captureTime == null
-      ? this.arrivalOf(meta.mediaTime)
-      : performance.timeOrigin + meta.captureTime;
+    // MSE: the prft noted for the frame's media time. WebRTC: the abs-capture-time noted
+    // for the frame's RTP timestamp (the instant the frame reached the hub).
+    const arrival = this.receiver ? this.rtpArrivalOf(meta.rtpTimestamp) : this.arrivalOf(meta.mediaTime);
     if (arrival == null) return;
     this.last = shown - arrival;
     this.samples.push(this.last);

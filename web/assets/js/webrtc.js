@@ -3,12 +3,13 @@
 // buffering of Media Source Extensions. `fail(why)` is called when no picture plays within
 // CONNECT ms, the hub refuses (switched off, an H.265 camera, too many viewers), or the
 // connection is lost: the caller then falls back to the live socket (focus.js).
-// How old the picture is comes from the frame metadata (captureTime: the instant the frame
-// reached the hub, which the hub's RTCP sender reports give the browser).
+// How old the picture is: the hub puts each frame's arrival from the camera into its packets
+// (abs-capture-time), the receiver tells it per RTP timestamp (latency.js).
 
 import { LatencyMeter } from "./latency.js";
 
 export const CONNECT = 3000; // ms for a first picture before giving WebRTC up
+const ABS_CAPTURE_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time";
 
 export class WebRtcPlayer {
   /** onState("connecting" | "playing" | "stalled" | "offline"), fail(reason) once. */
@@ -38,9 +39,17 @@ export class WebRtcPlayer {
     if (!window.RTCPeerConnection) { this.fail("no_webrtc"); return; }
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
-    pc.addTransceiver("video", { direction: "recvonly" });
+    const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+    // Ask for each frame's arrival at the hub in its packets (abs-capture-time): Chromium then
+    // gives it as the frame's captureTime, and the page knows how old the picture is.
+    if (transceiver.getHeaderExtensionsToNegotiate) {
+      const wanted = transceiver.getHeaderExtensionsToNegotiate()
+        .map((e) => (e.uri === ABS_CAPTURE_TIME ? { ...e, direction: "sendrecv" } : e));
+      try { transceiver.setHeaderExtensionsToNegotiate(wanted); } catch { /* not offered: no figure */ }
+    }
     pc.ontrack = (ev) => {
       if (this.pc !== pc) return;
+      this.latency.useReceiver(ev.receiver);
       this.video.srcObject = ev.streams[0] || new MediaStream([ev.track]);
       this.video.play().catch(() => {});
     };
