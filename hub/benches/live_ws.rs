@@ -29,6 +29,9 @@
 //! printed as multiples of it. It bounds what any relay on this machine can reach: where
 //! ffmpeg costs less than 5x the floor, 5x less than ffmpeg is out of anyone's reach.
 //!
+//! Then the WebRTC path (`live_ws/webrtc.rs`): the same cameras with one WHEP viewer each
+//! (a real str0m peer), the hub's CPU per stream-minute as a multiple of the WebSocket rows'.
+//!
 //! The clip, the simulator child, CPU and RSS from /proc, percentiles and the ffmpeg
 //! measurement are shared with the ingest's `live_fanout` bench: `ingest/benches/support/mod.rs`.
 //!
@@ -43,6 +46,9 @@ mod support;
 
 #[path = "live_ws/floor.rs"]
 mod floor;
+
+#[path = "live_ws/webrtc.rs"]
+mod webrtc;
 
 mod hub_child;
 
@@ -94,6 +100,7 @@ fn main() {
             .iter()
             .map(|&b| (b, runtime.block_on(measure_hub(&sim, b, seconds, ticks))))
             .collect();
+        let rtc = runtime.block_on(webrtc::measure(&sim, seconds, ticks));
         let ff = measure_ffmpeg(&sim.urls, seconds, ticks);
         let floors: Vec<(u64, f64)> = batches
             .iter()
@@ -139,6 +146,21 @@ fn main() {
                 viewer_cores * 100.0,
             );
         }
+        let ws = hubs
+            .iter()
+            .find(|(b, _)| *b == 5)
+            .or(hubs.first())
+            .map_or(f64::NAN, |(_, h)| h.cpu_per_stream_minute);
+        println!(
+            "{:>4} webrtc | {:>13.3} {:>11} {:>8.1} | one WHEP viewer per camera ({} of {m} connected): \
+             {:.2}x the CPU of the WebSocket (MSE) viewers above",
+            m,
+            rtc.cpu_per_stream_minute,
+            "",
+            rtc.fps_per_viewer,
+            rtc.viewers,
+            rtc.cpu_per_stream_minute / ws.max(1e-9),
+        );
         println!(
             "{:>4} ffmpeg | {:>13.3} {:>8.1} MB (one -c copy process per camera; total {:.0}% of one core)",
             m,

@@ -9,7 +9,9 @@
 import { LatencyMeter } from "./latency.js";
 
 export const CONNECT = 3000; // ms for a first picture before giving WebRTC up
-const ABS_CAPTURE_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time";
+// The header extension is named by a URI (…/rtp-hdrext/abs-capture-time): an identifier, not
+// an address anything is loaded from.
+const ABS_CAPTURE_TIME = "/rtp-hdrext/abs-capture-time";
 
 export class WebRtcPlayer {
   /** onState("connecting" | "playing" | "stalled" | "offline"), fail(reason) once. */
@@ -44,7 +46,7 @@ export class WebRtcPlayer {
     // gives it as the frame's captureTime, and the page knows how old the picture is.
     if (transceiver.getHeaderExtensionsToNegotiate) {
       const wanted = transceiver.getHeaderExtensionsToNegotiate()
-        .map((e) => (e.uri === ABS_CAPTURE_TIME ? { ...e, direction: "sendrecv" } : e));
+        .map((e) => (e.uri.endsWith(ABS_CAPTURE_TIME) ? { ...e, direction: "sendrecv" } : e));
       try { transceiver.setHeaderExtensionsToNegotiate(wanted); } catch { /* not offered: no figure */ }
     }
     pc.ontrack = (ev) => {
