@@ -31,6 +31,8 @@
 //!
 //! Then the WebRTC path (`live_ws/webrtc.rs`): the same cameras with one WHEP viewer each
 //! (a real str0m peer), the hub's CPU per stream-minute as a multiple of the WebSocket rows'.
+//! Then Janus (`live_ws/janus.rs`, Debian's `janus`): its streaming plugin relays the same
+//! cameras to the same peers, and the hub's WebRTC CPU is printed as the ratio hub / Janus.
 //!
 //! The clip, the simulator child, CPU and RSS from /proc, percentiles and the ffmpeg
 //! measurement are shared with the ingest's `live_fanout` bench: `ingest/benches/support/mod.rs`.
@@ -49,6 +51,9 @@ mod floor;
 
 #[path = "live_ws/webrtc.rs"]
 mod webrtc;
+
+#[path = "live_ws/janus.rs"]
+mod janus;
 
 mod hub_child;
 
@@ -101,6 +106,7 @@ fn main() {
             .map(|&b| (b, runtime.block_on(measure_hub(&sim, b, seconds, ticks))))
             .collect();
         let rtc = runtime.block_on(webrtc::measure(&sim, seconds, ticks));
+        let janus = runtime.block_on(janus::measure(&sim, seconds, ticks));
         let ff = measure_ffmpeg(&sim.urls, seconds, ticks);
         let floors: Vec<(u64, f64)> = batches
             .iter()
@@ -161,6 +167,19 @@ fn main() {
             rtc.viewers,
             rtc.cpu_per_stream_minute / ws.max(1e-9),
         );
+        match &janus {
+            Ok(j) => println!(
+                "{:>4}  janus | {:>13.3} {:>11} {:>8.1} | Janus relaying the same cameras to one viewer each \
+                 ({} of {m} connected): hub / Janus = {:.2}",
+                m,
+                j.cpu_per_stream_minute,
+                "",
+                j.fps_per_viewer,
+                j.viewers,
+                rtc.cpu_per_stream_minute / j.cpu_per_stream_minute.max(1e-9),
+            ),
+            Err(why) => println!("{m:>4}  janus | not measured: {why}"),
+        }
         println!(
             "{:>4} ffmpeg | {:>13.3} {:>8.1} MB (one -c copy process per camera; total {:.0}% of one core)",
             m,

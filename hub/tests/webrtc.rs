@@ -143,7 +143,7 @@ on_both!(
         );
         // The sender reports tie RTP time to when the frame reached the hub: a moment ago.
         let last = frames.last().unwrap();
-        let at_hub = last.at_hub.expect("a sender report came within 2 s");
+        let at_hub = last.at_sender.expect("a sender report came within 2 s");
         let age = SystemTime::now().duration_since(at_hub).unwrap_or_default();
         assert!(age < Duration::from_secs(2), "reached the hub {age:?} ago");
         let metrics = hub.state.metrics.render();

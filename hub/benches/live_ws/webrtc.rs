@@ -2,8 +2,10 @@
 //! batch), one WHEP viewer per camera instead of a WebSocket viewer. Each viewer is
 //! `gridwatch-client`'s `WhepViewer`, a real WebRTC peer (str0m) over loopback UDP, which
 //! answers the hub's RTCP and reads every frame whole. Printed beside the WebSocket rows: the
-//! hub's CPU per stream-minute and frames per second per viewer.
+//! hub's CPU per stream-minute and frames per second per viewer. The same window measures
+//! Janus (`live_ws/janus.rs`) with the same peers.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,18 @@ pub struct WebRtcFigures {
     pub viewers: usize,
 }
 
+/// A WebRTC viewer whose frames are counted.
+pub trait Viewer: Send + 'static {
+    /// Waits for the next frame; false once the connection is over.
+    fn frame(&mut self) -> impl Future<Output = bool> + Send;
+}
+
+impl Viewer for WhepViewer {
+    async fn frame(&mut self) -> bool {
+        self.next_frame().await.is_some()
+    }
+}
+
 pub async fn measure(sim: &Simulator, seconds: u64, ticks: f64) -> WebRtcFigures {
     let dir = tempfile::tempdir().expect("temporary directory");
     let env = [
@@ -29,14 +43,12 @@ pub async fn measure(sim: &Simulator, seconds: u64, ticks: f64) -> WebRtcFigures
     ];
     let hub = Hub::start(dir.path(), &env);
     let ids = hub.add_cameras(&sim.urls, json!({})).await;
-    let counts: Arc<Vec<AtomicU64>> = Arc::new(ids.iter().map(|_| AtomicU64::new(0)).collect());
-    let mut tasks = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let mut viewer = None;
+    let mut viewers = Vec::new();
+    for id in &ids {
         for _ in 0..20 {
             match WhepViewer::connect(&hub.base, id, &hub.token).await {
                 Ok(v) => {
-                    viewer = Some(v);
+                    viewers.push(v);
                     break;
                 }
                 Err(e) => {
@@ -45,32 +57,48 @@ pub async fn measure(sim: &Simulator, seconds: u64, ticks: f64) -> WebRtcFigures
                 }
             }
         }
-        let Some(mut viewer) = viewer else { continue };
-        let counts = counts.clone();
-        tasks.push(tokio::spawn(async move {
-            while viewer.next_frame().await.is_some() {
-                counts[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }));
     }
-    let viewers = tasks.len();
+    let figures = window(&hub.pid, ids.len(), viewers, seconds, ticks).await;
+    hub.stop();
+    figures
+}
+
+/// Reads every viewer's frames; after 3 s to settle, the CPU of the process `pid` and the
+/// frames received over `seconds`, per stream of `streams`.
+pub async fn window<V: Viewer>(
+    pid: &str,
+    streams: usize,
+    viewers: Vec<V>,
+    seconds: u64,
+    ticks: f64,
+) -> WebRtcFigures {
+    let connected = viewers.len();
+    let frames = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = viewers
+        .into_iter()
+        .map(|mut viewer| {
+            let frames = frames.clone();
+            tokio::spawn(async move {
+                while viewer.frame().await {
+                    frames.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let total = |c: &[AtomicU64]| -> u64 { c.iter().map(|n| n.load(Ordering::Relaxed)).sum() };
-    let cpu0 = cpu_seconds(&hub.pid, ticks);
-    let f0 = total(&counts);
+    let cpu0 = cpu_seconds(pid, ticks);
+    let f0 = frames.load(Ordering::Relaxed);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let cpu = cpu_seconds(&hub.pid, ticks) - cpu0;
-    let f1 = total(&counts);
+    let cpu = cpu_seconds(pid, ticks) - cpu0;
+    let f1 = frames.load(Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
     for t in &tasks {
         t.abort();
     }
-    hub.stop();
-    let streams = ids.len().max(1) as f64;
     WebRtcFigures {
-        cpu_per_stream_minute: cpu / streams / (elapsed / 60.0),
-        fps_per_viewer: (f1 - f0) as f64 / viewers.max(1) as f64 / elapsed,
-        viewers,
+        cpu_per_stream_minute: cpu / streams.max(1) as f64 / (elapsed / 60.0),
+        fps_per_viewer: (f1 - f0) as f64 / connected.max(1) as f64 / elapsed,
+        viewers: connected,
     }
 }

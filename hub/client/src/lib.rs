@@ -21,6 +21,7 @@
 //! ```
 
 mod backoff;
+pub mod webrtc;
 pub mod whep;
 
 pub use backoff::Backoff;
