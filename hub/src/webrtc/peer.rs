@@ -73,6 +73,8 @@ impl Peer {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("udp socket: {e}"))?;
         let sockets: Vec<_> = sockets.into_iter().map(std::sync::Arc::new).collect();
+        // Each socket's address, asked once: str0m names the source of every packet to send.
+        let locals: Vec<_> = sockets.iter().map(|s| s.local_addr().ok()).collect();
         // Each socket's reader feeds one queue, so the loop waits on one thing for all.
         let (tx, mut datagrams) = mpsc::channel::<Datagram>(256);
         let mut readers = tokio::task::JoinSet::new();
@@ -91,10 +93,8 @@ impl Peer {
                 match rtc.poll_output().map_err(|e| format!("webrtc: {e}"))? {
                     Output::Timeout(t) => break t,
                     Output::Transmit(t) => {
-                        let socket = sockets
-                            .iter()
-                            .find(|s| s.local_addr().ok() == Some(t.source))
-                            .unwrap_or(&sockets[0]);
+                        let at = locals.iter().position(|a| *a == Some(t.source));
+                        let socket = &sockets[at.unwrap_or(0)];
                         // A datagram the kernel will not take is a lost packet, as on the wire.
                         let _ = socket.try_send_to(&t.contents, t.destination);
                     }
