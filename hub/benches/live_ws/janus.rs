@@ -12,10 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gridwatch_client::webrtc::{ReceivedFrame, Receiver};
+use gridwatch_client::webrtc::{Connection, Receiver};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::support::Simulator;
 use super::webrtc::{window, Viewer, WebRtcFigures};
@@ -57,21 +55,9 @@ struct Janus {
     http: reqwest::Client,
 }
 
-/// One viewer of a mountpoint: the peer's frames and its connection task.
-struct JanusViewer {
-    frames: mpsc::Receiver<ReceivedFrame>,
-    task: JoinHandle<()>,
-}
-
-impl Viewer for JanusViewer {
+impl Viewer for Connection {
     async fn frame(&mut self) -> bool {
-        self.frames.recv().await.is_some()
-    }
-}
-
-impl Drop for JanusViewer {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.next_frame().await.is_some()
     }
 }
 
@@ -157,7 +143,7 @@ impl Janus {
         self.child.id().to_string()
     }
 
-    /// Waits for the API to answer and every mountpoint to have its camera's description.
+    /// Waits for the API to answer (Janus reads its mountpoints' RTSP descriptions before).
     async fn wait_until_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -186,7 +172,7 @@ impl Janus {
     }
 
     /// A new session watching mountpoint `id`, connected.
-    async fn watch(&self, id: usize) -> Result<JanusViewer, String> {
+    async fn watch(&self, id: usize) -> Result<Connection, String> {
         let t = |s: &str| format!("{s}-{id}");
         let session = self
             .call("", json!({"janus": "create", "transaction": t("create")}))
@@ -229,9 +215,6 @@ impl Janus {
         let near = host_candidate(&offer).ok_or("no IPv4 host candidate in janus' offer")?;
         let mut peer = Receiver::bind(near).map_err(|e| e.to_string())?;
         let answer = peer.answer(&offer).map_err(|e| e.to_string())?;
-        if std::env::var_os("GRIDWATCH_BENCH_JANUS_SDP").is_some() {
-            eprintln!("janus offer:\n{offer}\nour answer:\n{answer}");
-        }
         self.call(
             &path,
             json!({"janus": "message", "transaction": t("start"), "body": {"request": "start"},
@@ -243,8 +226,7 @@ impl Janus {
             json!({"janus": "trickle", "transaction": t("trickle"), "candidate": {"completed": true}}),
         )
         .await?;
-        let (frames, task) = peer.start().map_err(|e| e.to_string())?;
-        Ok(JanusViewer { frames, task })
+        peer.start().map_err(|e| e.to_string())
     }
 
     fn stop(mut self) {

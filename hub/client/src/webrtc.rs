@@ -98,13 +98,35 @@ impl Receiver {
         Ok(answer.to_sdp_string())
     }
 
-    /// Starts the connection; frames arrive on the channel until it ends. A reader that does
-    /// not keep up loses frames (512 are buffered), not the connection.
-    pub fn start(self) -> Result<(mpsc::Receiver<ReceivedFrame>, JoinHandle<()>), RtcError> {
+    /// Starts the connection. A reader that does not keep up loses frames (512 are buffered),
+    /// not the connection.
+    pub fn start(self) -> Result<Connection, RtcError> {
         self.socket.set_nonblocking(true)?;
         let socket = tokio::net::UdpSocket::from_std(self.socket)?;
         let (tx, frames) = mpsc::channel(512);
-        Ok((frames, tokio::spawn(run(self.rtc, socket, tx))))
+        Ok(Connection {
+            frames,
+            task: tokio::spawn(run(self.rtc, socket, tx)),
+        })
+    }
+}
+
+/// A started peer; dropping it ends the connection.
+pub struct Connection {
+    frames: mpsc::Receiver<ReceivedFrame>,
+    task: JoinHandle<()>,
+}
+
+impl Connection {
+    /// The next frame; `None` once the connection is over.
+    pub async fn next_frame(&mut self) -> Option<ReceivedFrame> {
+        self.frames.recv().await
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

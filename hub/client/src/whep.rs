@@ -17,11 +17,9 @@
 //! ([`ReceivedFrame::at_sender`]).
 
 use std::net::IpAddr;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 pub use crate::webrtc::ReceivedFrame;
-use crate::webrtc::{Receiver, RtcError};
+use crate::webrtc::{Connection, Receiver, RtcError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WhepError {
@@ -33,14 +31,13 @@ pub enum WhepError {
     Rtc(#[from] RtcError),
 }
 
-/// A connected viewer; dropping it ends the session's task (call [`WhepViewer::close`] to
-/// also tell the hub at once).
+/// A connected viewer; dropping it ends the connection (call [`WhepViewer::close`] to also
+/// tell the hub at once).
 pub struct WhepViewer {
-    frames: mpsc::Receiver<ReceivedFrame>,
+    connection: Connection,
     resource: String,
     token: String,
     http: reqwest::Client,
-    task: JoinHandle<()>,
 }
 
 impl WhepViewer {
@@ -77,19 +74,17 @@ impl WhepViewer {
             });
         };
         peer.accept_answer(&body)?;
-        let (frames, task) = peer.start()?;
         Ok(WhepViewer {
-            frames,
+            connection: peer.start()?,
             resource: format!("{base}{location}"),
             token: token.to_string(),
             http,
-            task,
         })
     }
 
     /// The next frame; `None` once the session is over.
     pub async fn next_frame(&mut self) -> Option<ReceivedFrame> {
-        self.frames.recv().await
+        self.connection.next_frame().await
     }
 
     /// The session's address at the hub (its `Location`).
@@ -105,13 +100,6 @@ impl WhepViewer {
             .bearer_auth(&self.token)
             .send()
             .await?;
-        self.task.abort();
         Ok(r.status().as_u16())
-    }
-}
-
-impl Drop for WhepViewer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
