@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use axum::http::Method;
 use common::Hub;
 use gridwatch_hub::http::connections::{serve, Limits};
 use gridwatch_hub::Config;
@@ -30,6 +31,16 @@ async fn listen(hub: &Hub, limits: Limits) -> String {
     format!("127.0.0.1:{}", addr.port())
 }
 
+/// A head timeout of `head_secs` and a share of `per_address` connections, under a cap of 10,000.
+fn limits(head_secs: u64, per_address: usize) -> Limits {
+    Limits {
+        header_read_timeout: Duration::from_secs(head_secs),
+        max_connections: 10_000,
+        max_per_address: per_address,
+        exempt: vec![],
+    }
+}
+
 /// A fresh connection per request, so that each is admitted anew.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -41,16 +52,7 @@ fn client() -> reqwest::Client {
 on_both!(
     a_flood_from_one_address_leaves_room_for_sos,
     |hub: Hub| async move {
-        let addr = listen(
-            &hub,
-            Limits {
-                header_read_timeout: Duration::from_secs(4),
-                max_connections: 10_000,
-                max_per_address: 4,
-                exempt: vec![],
-            },
-        )
-        .await;
+        let addr = listen(&hub, limits(4, 4)).await;
         let (_, resident) = hub.login_as("resident", None, None).await;
 
         // Seven slow clients from this address, each having sent part of a head.
@@ -141,6 +143,89 @@ on_both!(
             .await
             .unwrap();
         assert_eq!(a.status(), 200);
+    }
+);
+
+/// Sends `head` on a fresh connection and reads the whole answer (the hub closes it).
+async fn raw(addr: &str, head: &[u8]) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(head).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer))
+        .await
+        .expect("the hub answers and closes")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+on_both!(
+    a_request_hyper_cannot_parse_gets_a_json_error,
+    |hub: Hub| async move {
+        let addr = listen(&hub, limits(10, 256)).await;
+        let (_, resident) = hub.login_as("resident", None, None).await;
+        let body = r#"{"lat": 31.2304, "lon": 121.4737}"#;
+        // A DEL byte in a header value: hyper's parser refuses it before our code runs.
+        let mut head = format!(
+            "POST /api/v1/sos HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {resident}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nIdempotency-Key: a",
+            body.len()
+        )
+        .into_bytes();
+        head.push(0x7f);
+        head.extend_from_slice(b"b\r\n\r\n");
+        head.extend_from_slice(body.as_bytes());
+        let oversized = format!(
+            "GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Padding: {}\r\n\r\n",
+            "x".repeat(512 * 1024)
+        );
+        for (request, status, code) in [
+            (head, "400", "unparsable_request"),
+            (oversized.into_bytes(), "431", "headers_too_large"),
+        ] {
+            let answer = raw(&addr, &request).await;
+            let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("content-type: application/json"),
+                "{head}"
+            );
+            let v: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+            assert_eq!(v["error"]["code"], code, "{body}");
+            assert!(v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
+        }
+
+        // Nothing was raised by the refused press, and the same press with a clean key is.
+        let http = client();
+        let (_, duty) = hub.login_as("duty_officer", None, None).await;
+        let incidents = || async {
+            let list = hub
+                .call(Method::GET, "/api/v1/incidents", Some(&duty), None)
+                .await;
+            list.body.as_array().expect("a list").len()
+        };
+        assert_eq!(incidents().await, 0, "the refused press raised nothing");
+        let ok = http
+            .post(format!("http://{addr}/api/v1/sos"))
+            .bearer_auth(&resident)
+            .header("Idempotency-Key", "ab")
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 201);
+        assert_eq!(incidents().await, 1);
+        // Ordinary errors are untouched (a handler's own JSON).
+        let not_found = raw(
+            &addr,
+            b"GET /api/v1/nothing HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(not_found.starts_with("HTTP/1.1 404"), "{not_found}");
+        assert!(!not_found.contains("unparsable_request"), "{not_found}");
     }
 );
 

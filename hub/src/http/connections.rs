@@ -19,6 +19,7 @@
 //! WebSockets are counted while they are open (an upgraded connection keeps its slot).
 
 use super::client_addr::Network;
+use super::unparsable::ExplainParseErrors;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -208,7 +209,7 @@ pub async fn serve(
                 }
             });
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .serve_connection_with_upgrades(TokioIo::new(ExplainParseErrors::new(tcp)), service)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
