@@ -35,16 +35,33 @@ pub fn fragment(
     decode_time: u64,
     samples: &[RunSample<'_>],
 ) -> Result<Vec<u8>, Fmp4Error> {
+    let mut out = fragment_head(sequence_number, decode_time, samples)?;
+    out.reserve(samples.iter().map(|s| s.data.len()).sum());
+    for s in samples {
+        out.extend_from_slice(s.data);
+    }
+    Ok(out)
+}
+
+/// The same fragment without its frames: the `moof` and the `mdat` box's
+/// header, after which the samples' data follow as they are. A writer that
+/// has the frames in buffers of their own sends them straight from there
+/// (one `writev`) instead of copying them into the fragment first.
+pub fn fragment_head(
+    sequence_number: u32,
+    decode_time: u64,
+    samples: &[RunSample<'_>],
+) -> Result<Vec<u8>, Fmp4Error> {
     if samples.is_empty() || samples.iter().any(|s| s.data.is_empty()) {
         return Err(Fmp4Error::EmptyFrame);
     }
     let moof_len = MOOF_FIXED_LEN + TRUN_ENTRY_LEN * samples.len();
     let data_len: usize = samples.iter().map(|s| s.data.len()).sum();
     let total = moof_len + MDAT_HEADER_LEN + data_len;
-    if u32::try_from(total).is_err() {
+    let Ok(total_u32) = u32::try_from(total) else {
         return Err(Fmp4Error::FrameTooLarge(data_len));
-    }
-    let mut out = Vec::with_capacity(total);
+    };
+    let mut out = Vec::with_capacity(moof_len + MDAT_HEADER_LEN);
     write_box(&mut out, b"moof", |out| {
         write_full_box(out, b"mfhd", 0, 0, |out| out.put_u32(sequence_number));
         write_box(out, b"traf", |out| {
@@ -69,11 +86,9 @@ pub fn fragment(
         });
     });
     debug_assert_eq!(out.len(), moof_len);
-    write_box(&mut out, b"mdat", |out| {
-        for s in samples {
-            out.extend_from_slice(s.data);
-        }
-    });
+    // The mdat's size counts the frames that will follow it.
+    out.put_u32(total_u32 - moof_len as u32);
+    out.extend_from_slice(b"mdat");
     Ok(out)
 }
 
