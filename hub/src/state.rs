@@ -52,6 +52,22 @@ impl AppState {
         config: Config,
         recorder: Option<gridwatch_ingest::recording::Recorder>,
     ) -> AppState {
+        // With ingest workers, this process runs only the cameras it holds leases on (a hub:
+        // none; a worker: its own).
+        let holdings = config.ingest.workers().then(Arc::default);
+        AppState::with_holdings(store, clock, config, recorder, holdings)
+    }
+
+    /// [`AppState::with_recorder`] with the cameras run by the leases in `holdings` (`None`:
+    /// every camera, in-process). An ingest worker gives the same holdings to its recorder's
+    /// index ([`crate::recording::StoreIndex::for_worker`]), which fences its segments by them.
+    pub fn with_holdings(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        config: Config,
+        recorder: Option<gridwatch_ingest::recording::Recorder>,
+        holdings: Option<Arc<crate::workers::holdings::Holdings>>,
+    ) -> AppState {
         let throttle = LoginThrottle::new(config.auth.throttle());
         let metrics = Metrics::new();
         let lifecycle = crate::lifecycle::Lifecycle::default();
@@ -88,9 +104,6 @@ impl AppState {
             lifecycle.clone(),
             &metrics,
         ));
-        // With ingest workers, this process runs only the cameras it holds leases on (a hub:
-        // none; a worker: its own).
-        let holdings = config.ingest.workers().then(Arc::default);
         let cameras = Arc::new(crate::cameras::CameraHub::new(
             &config.cameras,
             recorder,

@@ -2,7 +2,9 @@
 //! dead worker's over once its leases run out, fence a stalled worker off (it stops its
 //! cameras and may write nothing about them), and never run a camera on two workers; a hub in
 //! `workers` mode relays live view and snapshots to the worker holding the camera, after its
-//! own role checks, and the worker answers hubs only.
+//! own role checks, and the worker answers hubs only. A worker with `[recording] dirs` records
+//! the cameras it holds, in directories of its own, each row fenced by its lease: once another
+//! worker has claimed the camera, what it goes on recording is set aside, not indexed.
 
 use crate::common;
 use crate::ingest_common::start_sim;
@@ -439,3 +441,209 @@ on_both!(
         assert_eq!(o.body["pinned"], json!({}), "{}", o.body);
     }
 );
+
+/// Every file under `dir` whose name ends with `suffix`, relative.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> std::collections::BTreeSet<String> {
+    fn walk(base: &std::path::Path, at: &std::path::Path, suffix: &str, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, suffix, out);
+            } else if path.to_string_lossy().ends_with(suffix) {
+                out.push(path.strip_prefix(base).unwrap().to_string_lossy().into());
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(dir, dir, suffix, &mut out);
+    out.into_iter().collect()
+}
+
+/// A worker (the real `server::worker::start`, on loopback) recording into its own directory:
+/// rows carry its node and the lease's epoch; another worker's claim fences what it records
+/// after, and it stops the camera at its next renewal.
+async fn a_worker_records_its_cameras_fenced_by_its_lease(backend: gridwatch_store::Backend) {
+    use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
+    use gridwatch_store::SegmentFence;
+
+    crate::ingest_common::init_tracing();
+    let sim = start_sim(1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = gridwatch_store::testing::fresh_store(backend, dir.path())
+        .await
+        .unwrap();
+    let camera = store
+        .create_camera(
+            serde_json::from_value(json!({"name": "gate", "rtsp_url": sim.url(1)})).unwrap(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let samples = dir.path().join("samples");
+    let mut config = worker_config();
+    config.listen = "127.0.0.1:0".into();
+    config.data_dir = dir.path().to_path_buf();
+    config.ingest.worker_id = "w1".into();
+    config.ingest.lease_seconds = 6;
+    config.ingest.renew_seconds = 1;
+    config.ingest.claim_ms = 200;
+    config.cameras.backoff_initial_ms = 200;
+    config.cameras.backoff_max_ms = 1000;
+    // No free-space floor: the test machine's disk may have less than the default's 1 GiB.
+    config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
+        path: samples.clone(),
+        max_bytes: 0,
+        min_free_bytes: 0,
+    })];
+    config.recording.segment_seconds = 1;
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = gridwatch_hub::server::worker::start(
+        config,
+        store.clone(),
+        Arc::new(gridwatch_core::clock::SystemClock),
+        async {
+            let _ = worker_stopped.await;
+        },
+    )
+    .await
+    .unwrap();
+    let wbase = format!("http://{}", worker.addr);
+    let http = reqwest::Client::new();
+    let fence_of = |id: String| {
+        let store = store.clone();
+        async move { store.recording_segment_fence(&id).await.unwrap() }
+    };
+    let rows = || {
+        let (store, camera) = (store.clone(), camera.clone());
+        async move {
+            store
+                .recording_segments(
+                    &camera,
+                    "main",
+                    chrono::DateTime::<chrono::Utc>::MIN_UTC,
+                    chrono::DateTime::<chrono::Utc>::MAX_UTC,
+                )
+                .await
+                .unwrap()
+        }
+    };
+
+    // The first round claimed the camera (epoch 1); it records, indexed as W1's under it.
+    let held = store
+        .camera_holder(&camera, chrono::Utc::now())
+        .await
+        .unwrap()
+        .expect("held");
+    assert_eq!((held.lease.worker_id.as_str(), held.lease.epoch), ("w1", 1));
+    let started = std::time::Instant::now();
+    while rows().await.len() < 2 {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "no segments from the worker"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mine = Some(SegmentFence {
+        worker_id: "w1".into(),
+        epoch: 1,
+    });
+    for s in rows().await {
+        assert_eq!(fence_of(s.id.clone()).await, mine, "{}", s.path);
+    }
+    // The directory is W1's: not the hub's, nor another worker's at the same path.
+    let path = samples.to_string_lossy().to_string();
+    assert!(store
+        .recording_dir_at_path_has_segments(&path, Some("w1"))
+        .await
+        .unwrap());
+    assert!(!store
+        .recording_dir_at_path_has_segments(&path, None)
+        .await
+        .unwrap());
+    assert!(!store
+        .recording_dir_at_path_has_segments(&path, Some("w2"))
+        .await
+        .unwrap());
+    let ready: serde_json::Value = http
+        .get(format!("{wbase}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["cameras"], 1, "{ready}");
+    assert_eq!(ready["recording"]["dirs"][0]["recording"], true, "{ready}");
+    assert_eq!(ready["recording"]["dirs"][0]["streams"], 1, "{ready}");
+
+    // W1 stalls, as far as the database knows: its lease is ended and W2 claims the camera
+    // (epoch 2) while W1 still records. What W1 records past W2's claim is not indexed; it
+    // stops the camera at its next renewal.
+    assert!(store.release_lease(&held.lease).await.unwrap());
+    let claimed_at = chrono::Utc::now();
+    let w2 = store
+        .claim_cameras(
+            "w2",
+            1,
+            claimed_at,
+            claimed_at + chrono::Duration::seconds(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w2[0].epoch, 2);
+    let started = std::time::Instant::now();
+    while !worker.state.cameras.registry.ids().is_empty() {
+        assert!(started.elapsed().as_secs() < 10, "W1 still runs the camera");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fenced_metric = "gridwatch_recording_segments_fenced_total";
+    let fenced_count = || {
+        let http = http.clone();
+        let url = format!("{wbase}/metrics");
+        async move {
+            let text = http.get(url).send().await.unwrap().text().await.unwrap();
+            text.lines()
+                .find(|l| l.starts_with(fenced_metric))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {fenced_metric} in {text}"))
+        }
+    };
+    // The writer closes the segment the stop ended a moment later.
+    let started = std::time::Instant::now();
+    while fenced_count().await == 0 {
+        assert!(started.elapsed().as_secs() < 10, "nothing fenced");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(stop_worker);
+    worker.task.await.unwrap().unwrap();
+
+    // Every row W1 indexed ended before W2's claim, and carries epoch 1; nothing of W1 was
+    // indexed after. The segments W1 recorded past it are set aside, not lost, and counted;
+    // every other file has its row.
+    let indexed = rows().await;
+    assert!(indexed.len() >= 2);
+    for s in &indexed {
+        assert!(s.end <= claimed_at, "{} ended after the claim", s.path);
+        assert_eq!(fence_of(s.id.clone()).await, mine);
+    }
+    let aside = files_ending(&samples, ".mp4.fenced");
+    assert!(!aside.is_empty());
+    let recorder = worker.state.recording.recorder().expect("recording");
+    assert_eq!(recorder.stats()[0].segments_fenced, aside.len() as u64);
+    let on_disk = files_ending(&samples, ".mp4");
+    let named: std::collections::BTreeSet<String> =
+        indexed.iter().map(|s| s.path.clone()).collect();
+    assert_eq!(named, on_disk, "rows and files differ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_records_its_cameras_fenced_by_its_lease_sqlite() {
+    a_worker_records_its_cameras_fenced_by_its_lease(gridwatch_store::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_records_its_cameras_fenced_by_its_lease_postgres() {
+    a_worker_records_its_cameras_fenced_by_its_lease(gridwatch_store::Backend::Postgres).await;
+}

@@ -43,7 +43,8 @@ fn not_held(id: &str) -> ApiError {
     )
 }
 
-/// 200 while the database answers, with the cameras held.
+/// 200 while the database answers, with the cameras held and the recording's directories (a
+/// stopped one does not make the worker unready: live video goes on without recording).
 async fn readyz(State(s): State<AppState>) -> ApiResult<axum::Json<serde_json::Value>> {
     s.store.ready().await.map_err(|e| {
         tracing::warn!(error = %e, "not ready: the database");
@@ -54,9 +55,12 @@ async fn readyz(State(s): State<AppState>) -> ApiResult<axum::Json<serde_json::V
         )
     })?;
     let held = s.cameras.holdings.as_ref().map_or(0, |h| h.len());
-    Ok(axum::Json(
-        json!({"status": "ready", "role": "ingest_worker", "cameras": held}),
-    ))
+    Ok(axum::Json(json!({
+        "status": "ready",
+        "role": "ingest_worker",
+        "cameras": held,
+        "recording": s.recording.readiness(),
+    })))
 }
 
 /// Every camera this worker holds: its lease and its main stream's state.

@@ -59,6 +59,9 @@ struct IoCounters {
     written: IntCounterVec,
     media: IntCounterVec,
     fsyncs: IntCounterVec,
+    /// `gridwatch_recording_segments_fenced_total{dir}`: segments an ingest worker recorded
+    /// after another worker took their camera over, refused by the index and set aside.
+    fenced: IntCounterVec,
 }
 
 impl IoCounters {
@@ -79,6 +82,11 @@ impl IoCounters {
                 "recording_fsyncs_total",
                 "fsync/fdatasync calls recording made on a sample-file directory's files",
             ),
+            fenced: counter(
+                "recording_segments_fenced_total",
+                "Segments not indexed because another ingest worker had taken their camera over \
+                 before they ended (set aside as *.mp4.fenced)",
+            ),
         }
     }
 
@@ -89,6 +97,7 @@ impl IoCounters {
             (&self.written, stats.bytes_written),
             (&self.media, stats.media_bytes),
             (&self.fsyncs, stats.fsyncs),
+            (&self.fenced, stats.segments_fenced),
         ] {
             let c = counter.with_label_values(&[label.as_str()]);
             c.inc_by(value.saturating_sub(c.get()));
@@ -174,7 +183,12 @@ impl RecordingHub {
         for g in [&hub.bytes, &hub.segments, &hub.stopped, &hub.free] {
             metrics.register(Box::new(g.clone()));
         }
-        for c in [&hub.io.written, &hub.io.media, &hub.io.fsyncs] {
+        for c in [
+            &hub.io.written,
+            &hub.io.media,
+            &hub.io.fsyncs,
+            &hub.io.fenced,
+        ] {
             metrics.register(Box::new(c.clone()));
         }
         hub
@@ -314,10 +328,15 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Opens the recorder `[recording]` asks for (repairing each directory against the index),
 /// off the async threads; `None` when recording is off.
 pub async fn open_recorder(config: &RecordingConfig, store: &Store) -> Option<Recorder> {
+    open_recorder_on(config, StoreIndex::new(store.clone())).await
+}
+
+/// [`open_recorder`] on a given index (an ingest worker's, [`StoreIndex::for_worker`]).
+pub async fn open_recorder_on(config: &RecordingConfig, index: StoreIndex) -> Option<Recorder> {
     if !config.enabled() {
         return None;
     }
-    let index = Arc::new(StoreIndex::new(store.clone()));
+    let index = Arc::new(index);
     let settings = config.ingest();
     match tokio::task::spawn_blocking(move || Recorder::open(settings, index)).await {
         Ok(recorder) => {

@@ -1,11 +1,14 @@
 //! The recorder's index, kept in the store.
 
+use crate::workers::holdings::Holdings;
 use chrono::{DateTime, Utc};
 use gridwatch_core::recording::{RecordMode, Segment};
 use gridwatch_ingest::recording::{
-    DirRecord, IndexError, IndexedFile, RecordMode as IngestMode, SegmentIndex, SegmentRecord,
+    DirRecord, IndexError, IndexedFile, Inserted, RecordMode as IngestMode, SegmentIndex,
+    SegmentRecord,
 };
-use gridwatch_store::Store;
+use gridwatch_store::{Inserted as StoreInserted, SegmentFence, Store};
+use std::sync::Arc;
 use tokio::runtime::Handle;
 
 /// [`SegmentIndex`] over the store. The recorder calls it from its own threads (never from an
@@ -14,10 +17,21 @@ use tokio::runtime::Handle;
 pub struct StoreIndex {
     store: Store,
     runtime: Handle,
+    /// `None` on the in-process hub: its directories have no node, its segments no fence.
+    worker: Option<WorkerFence>,
+}
+
+/// An ingest worker's side of the index: its directories are its own (two workers may use the
+/// same path on different machines), and its segments are fenced by the lease they were
+/// recorded under.
+#[derive(Clone)]
+struct WorkerFence {
+    id: String,
+    holdings: Arc<Holdings>,
 }
 
 impl StoreIndex {
-    /// An index on `store`, whose queries run on the current runtime.
+    /// The in-process hub's index on `store`, whose queries run on the current runtime.
     ///
     /// # Panics
     ///
@@ -26,7 +40,28 @@ impl StoreIndex {
         Self {
             store,
             runtime: Handle::current(),
+            worker: None,
         }
+    }
+
+    /// Ingest worker `worker_id`'s index: directories registered under its name, segments
+    /// fenced by the epochs of the leases in `holdings` (those its cameras run under).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn for_worker(store: Store, worker_id: String, holdings: Arc<Holdings>) -> Self {
+        Self {
+            worker: Some(WorkerFence {
+                id: worker_id,
+                holdings,
+            }),
+            ..Self::new(store)
+        }
+    }
+
+    fn node(&self) -> Option<&str> {
+        self.worker.as_ref().map(|w| w.id.as_str())
     }
 
     fn run<T>(
@@ -73,11 +108,17 @@ impl SegmentIndex for StoreIndex {
     }
 
     fn dir_at_path_has_segments(&self, path: &str) -> Result<bool, IndexError> {
-        self.run(self.store.recording_dir_at_path_has_segments(path))
+        self.run(
+            self.store
+                .recording_dir_at_path_has_segments(path, self.node()),
+        )
     }
 
     fn put_dir(&self, dir: &DirRecord) -> Result<(), IndexError> {
-        self.run(self.store.put_recording_dir(&dir.id, &dir.path, Utc::now()))
+        self.run(
+            self.store
+                .put_recording_dir(&dir.id, &dir.path, self.node(), Utc::now()),
+        )
     }
 
     fn files_in_dir(&self, dir_id: &str) -> Result<Vec<IndexedFile>, IndexError> {
@@ -93,8 +134,23 @@ impl SegmentIndex for StoreIndex {
             .collect())
     }
 
-    fn insert(&self, segment: &SegmentRecord) -> Result<(), IndexError> {
-        self.run(self.store.insert_recording_segment(&segment_of(segment)))
+    fn insert(&self, segment: &SegmentRecord) -> Result<Inserted, IndexError> {
+        let fence = self.worker.as_ref().and_then(|w| {
+            let epoch = w.holdings.epoch_at(&segment.camera_id, segment.start)?;
+            Some(SegmentFence {
+                worker_id: w.id.clone(),
+                epoch,
+            })
+        });
+        let inserted = self.run(
+            self.store
+                .insert_recording_segment_fenced(&segment_of(segment), fence.as_ref()),
+        )?;
+        Ok(match inserted {
+            StoreInserted::Indexed => Inserted::Indexed,
+            // The recorder sets the file aside and logs it.
+            StoreInserted::Fenced => Inserted::Fenced,
+        })
     }
 
     fn mark_deleting(&self, ids: &[String]) -> Result<(), IndexError> {

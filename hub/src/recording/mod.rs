@@ -16,6 +16,6 @@ pub mod retention;
 mod verify;
 
 pub use config::{EvidenceConfig, RecordingConfig};
-pub use hub::{open_recorder, RecordingHub};
+pub use hub::{open_recorder, open_recorder_on, RecordingHub};
 pub use index::StoreIndex;
 pub use verify::{verify_evidence, VerifyError};

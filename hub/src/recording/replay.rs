@@ -490,7 +490,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         store
-            .put_recording_dir("d", samples.to_str().unwrap(), t0)
+            .put_recording_dir("d", samples.to_str().unwrap(), None, t0)
             .await
             .unwrap();
         // a and b back to back, then 3 s of nothing, then c with other parameters.

@@ -2,11 +2,20 @@
 //! alive in `ingest_workers` with its address and capacity, and runs the cameras its leases
 //! hold ([`crate::workers::lease_loop`]), writing their health as a hub would, fenced by the lease.
 //!
+//! With `[recording] dirs`, it records the cameras it holds as a hub would (repair at start,
+//! retention, every open segment indexed at stop), in directories registered under its own
+//! name, and each segment's row fenced by the lease it was recorded under
+//! ([`crate::recording::StoreIndex::for_worker`]). Evidence is sealed by hubs, not here.
+//!
 //! Stopping (SIGTERM, Ctrl-C) gives every lease back first, so that the other workers take
-//! the cameras at their next round instead of after the lease runs out.
+//! the cameras at their next round instead of after the lease runs out; the segments the
+//! stopped cameras leave are indexed after that, last, which the fence allows as they ended
+//! before any other worker's claim.
 
 use crate::config::Config;
+use crate::recording::StoreIndex;
 use crate::state::AppState;
+use crate::workers::holdings::Holdings;
 use crate::workers::lease_loop::{LeaseLoop, WorkerIdentity};
 use crate::workers::IngestMode;
 use gridwatch_core::clock::{Clock, SystemClock};
@@ -55,9 +64,15 @@ pub async fn start(
     };
     let policy = config.ingest.policy();
     let every = config.ingest.claim_every();
-    let state = AppState::new(store, clock, config);
+    // The recorder's index and the cameras share the leases: the index fences by their epochs.
+    // Recording (when configured) is repaired against the index before any camera is claimed.
+    let holdings = Arc::new(Holdings::default());
+    let index = StoreIndex::for_worker(store.clone(), identity.id.clone(), holdings.clone());
+    let recorder = crate::recording::open_recorder_on(&config.recording, index).await;
+    let state = AppState::with_holdings(store, clock, config, recorder, Some(holdings));
     crate::stream::spawn_publisher(&state.stream).await?;
     crate::cameras::start(&state.cameras).await;
+    crate::recording::retention::spawn(state.recording.clone());
     let mut leases = LeaseLoop::new(state.cameras.clone(), identity.clone(), policy);
     leases.counters().register(&state.metrics);
     // The first round at once: the worker is seen, and claims, before it answers anything.
@@ -78,6 +93,7 @@ pub async fn start(
     let app = crate::http::worker::router(state.clone());
     let lifecycle = state.lifecycle.clone();
     let cameras = state.cameras.clone();
+    let recorder = state.recording.recorder().cloned();
     let task = tokio::spawn(async move {
         // Leases given back (and their viewers closed) before HTTP waits for its connections.
         let draining = async move {
@@ -90,6 +106,11 @@ pub async fn start(
             .await;
         cameras.registry.clear();
         lifecycle.stop(crate::lifecycle::STOP_GRACE).await;
+        // Every open segment finished, synced and indexed before the process goes (the store
+        // is closed after this).
+        if let Some(recorder) = recorder {
+            let _ = tokio::task::spawn_blocking(move || recorder.shutdown()).await;
+        }
         served
     });
     tracing::info!(%addr, worker = %identity.id, max_cameras = identity.max_cameras, "ingest worker listening");

@@ -37,7 +37,9 @@ impl Store {
 
     /// Takes up to `n` enabled cameras that no live lease holds and that are not pinned to
     /// another worker, for `worker` until `expires_at`; each taken camera's epoch is one more
-    /// than its last. Returns the leases taken (fewer than `n` when fewer are free).
+    /// than its last, claimed at `now` (what fences the previous holder's segments, see
+    /// [`Store::insert_recording_segment_fenced`]). Returns the leases taken (fewer than `n`
+    /// when fewer are free).
     pub async fn claim_cameras(
         &self,
         worker: &str,
@@ -72,10 +74,11 @@ impl Store {
                 // Taken only if still free: a lease renewed or taken since the pick (SQLite
                 // has no row locks to hold it) keeps its holder.
                 let n = sqlx::query(
-                    "INSERT INTO camera_leases (camera_id, worker_id, epoch, expires_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (camera_id) DO UPDATE SET \
+                    "INSERT INTO camera_leases \
+                     (camera_id, worker_id, epoch, expires_at, claimed_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (camera_id) DO UPDATE SET \
                      worker_id = excluded.worker_id, epoch = excluded.epoch, \
-                     expires_at = excluded.expires_at \
+                     expires_at = excluded.expires_at, claimed_at = excluded.claimed_at \
                      WHERE camera_leases.expires_at <= $5 AND camera_leases.epoch = $6",
                 )
                 .bind(&camera)

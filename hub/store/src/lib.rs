@@ -47,7 +47,9 @@ pub use evidence::AwaitingEvidence;
 pub use incidents::IncidentFilter;
 pub use ingest_workers::{CameraHolder, IngestWorker};
 pub use notify::{AttemptOutcome, NewDelivery, NotifyAttempt};
-pub use recordings::{CameraRecording, DirBytes, RecordingDir, SegmentFile};
+pub use recordings::{
+    CameraRecording, DirBytes, Inserted, RecordingDir, SegmentFence, SegmentFile,
+};
 pub use reports::{NO_GRID, NO_POST};
 pub use sessions::Session;
 pub use snapshots::IncidentSnapshot;

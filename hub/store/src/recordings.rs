@@ -24,6 +24,22 @@ pub struct RecordingDir {
     pub path: String,
 }
 
+/// The lease a worker held on a segment's camera when it wrote the segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFence {
+    pub worker_id: String,
+    pub epoch: i64,
+}
+
+/// What [`Store::insert_recording_segment_fenced`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The row is there (written now, or by an earlier attempt).
+    Indexed,
+    /// Refused: another worker had taken the camera over before the segment ended.
+    Fenced,
+}
+
 /// What start-up repair compares with a directory's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentFile {
@@ -162,21 +178,24 @@ const LOCKED: &str = "EXISTS (SELECT 1 FROM recording_locks l WHERE l.camera_id 
      AND (l.until_ms IS NULL OR l.until_ms > $2))";
 
 impl Store {
-    /// Registers a sample-file directory, or records where it is now.
+    /// Registers a sample-file directory of `node` (`None`: the in-process hub), or records
+    /// where it is now and which node opened it last (a disk moved to another machine).
     pub async fn put_recording_dir(
         &self,
         id: &str,
         path: &str,
+        node: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         with_pool!(self, p => {
             sqlx::query(
-                "INSERT INTO recording_dirs (id, path, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (id) DO UPDATE SET path = excluded.path, \
+                "INSERT INTO recording_dirs (id, path, node, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET path = excluded.path, node = excluded.node, \
                  updated_at = excluded.updated_at",
             )
             .bind(id)
             .bind(path)
+            .bind(node)
             .bind(to_ms(now))
             .execute(p)
             .await?;
@@ -194,15 +213,22 @@ impl Store {
         Ok(row.map(|(id, path)| RecordingDir { id, path }))
     }
 
-    /// Whether a directory last opened at `path` has segments indexed (if its meta file is
-    /// gone, its disk is probably not mounted).
-    pub async fn recording_dir_at_path_has_segments(&self, path: &str) -> Result<bool, StoreError> {
+    /// Whether a directory last opened at `path` on `node` (`None`: the in-process hub) has
+    /// segments indexed (if its meta file is gone, its disk is probably not mounted). Another
+    /// node's directory at the same path is another machine's disk, and does not count.
+    pub async fn recording_dir_at_path_has_segments(
+        &self,
+        path: &str,
+        node: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let n: i64 = with_pool!(self, p => {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM recording_segments s \
-                 JOIN recording_dirs d ON d.id = s.dir_id WHERE d.path = $1",
+                 JOIN recording_dirs d ON d.id = s.dir_id \
+                 WHERE d.path = $1 AND COALESCE(d.node, '') = $2",
             )
             .bind(path)
+            .bind(node.unwrap_or(""))
             .fetch_one(p)
             .await?
         });
@@ -236,6 +262,88 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+
+    /// Adds a finished segment written under `fence` (the lease its worker held), in one
+    /// statement: the row is refused when a later holder of the camera had claimed it before
+    /// the segment ended (the fencing-token rule). A segment that ended before the next claim
+    /// is kept, so a worker that gives a camera back does not lose its last segment, which is
+    /// indexed after the release. Two takeovers or more since the fence refuse outright. A
+    /// camera deleted since (its lease gone with it) keeps its final segment. `None`: as
+    /// [`Store::insert_recording_segment`] (the in-process hub, start-up repair).
+    ///
+    /// The segment's end (the writer's clock) is compared with `claimed_at` (the claiming
+    /// worker's clock): the clocks are assumed in step, as the leases themselves assume.
+    pub async fn insert_recording_segment_fenced(
+        &self,
+        s: &Segment,
+        fence: Option<&SegmentFence>,
+    ) -> Result<Inserted, StoreError> {
+        let Some(fence) = fence else {
+            self.insert_recording_segment(s).await?;
+            return Ok(Inserted::Indexed);
+        };
+        let sql = format!(
+            "INSERT INTO recording_segments ({SEGMENT_COLUMNS}, worker_id, epoch) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+             WHERE NOT EXISTS (SELECT 1 FROM camera_leases l WHERE l.camera_id = $2 \
+             AND (l.epoch > $16 + 1 OR (l.epoch = $16 + 1 AND l.claimed_at < $8))) \
+             ON CONFLICT (id) DO NOTHING"
+        );
+        let written = with_pool!(self, p => {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(&s.id)
+                .bind(&s.camera_id)
+                .bind(&s.stream)
+                .bind(s.mode.as_str())
+                .bind(&s.dir_id)
+                .bind(&s.path)
+                .bind(to_ms(s.start))
+                .bind(to_ms(s.end))
+                .bind(s.bytes as i64)
+                .bind(s.frames as i64)
+                .bind(&s.sha256)
+                .bind(&s.codec)
+                .bind(s.width as i32)
+                .bind(s.height as i32)
+                .bind(&fence.worker_id)
+                .bind(fence.epoch)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        if written == 1 {
+            return Ok(Inserted::Indexed);
+        }
+        // Nothing written: a retry of a row already there (its answer was lost), or fenced.
+        let there: i64 = with_pool!(self, p => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM recording_segments WHERE id = $1")
+                .bind(&s.id)
+                .fetch_one(p)
+                .await?
+        });
+        Ok(if there > 0 {
+            Inserted::Indexed
+        } else {
+            Inserted::Fenced
+        })
+    }
+
+    /// The lease a segment was indexed under (`None` for an unfenced row or no such row).
+    pub async fn recording_segment_fence(
+        &self,
+        id: &str,
+    ) -> Result<Option<SegmentFence>, StoreError> {
+        let row: Option<(Option<String>, Option<i64>)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT worker_id, epoch FROM recording_segments WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(match row {
+            Some((Some(worker_id), Some(epoch))) => Some(SegmentFence { worker_id, epoch }),
+            _ => None,
+        })
     }
 
     /// Every segment row of a directory, those being deleted included.

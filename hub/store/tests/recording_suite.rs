@@ -1,10 +1,13 @@
-//! The recording index on SQLite and on the real PostgreSQL: directories, segments (insert
-//! retried, listed by time, marked and removed by deletion), retention's candidates with the
-//! locks incidents put on time ranges, and evidence clips with the chain's head.
+//! The recording index on SQLite and on the real PostgreSQL: directories (scoped by the node
+//! that writes them), segments (insert retried, fenced by the lease they were recorded under,
+//! listed by time, marked and removed by deletion), retention's candidates with the locks
+//! incidents put on time ranges, and evidence clips with the chain's head.
 
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::recording::{EvidenceClip, RecordMode, RecordingLock, Segment};
-use gridwatch_store::{on_both, DirBytes, RecordingDir, SegmentFile, Store};
+use gridwatch_store::{
+    on_both, DirBytes, Inserted, RecordingDir, SegmentFence, SegmentFile, Store,
+};
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-26T08:00:00Z")
@@ -37,7 +40,10 @@ fn segment(cam: &str, dir: &str, m: i64) -> Segment {
 }
 
 async fn with_segments(store: &Store, minutes: std::ops::Range<i64>) -> Vec<Segment> {
-    store.put_recording_dir("d1", "/srv/a", t0()).await.unwrap();
+    store
+        .put_recording_dir("d1", "/srv/a", None, t0())
+        .await
+        .unwrap();
     let mut all = Vec::new();
     for m in minutes {
         let s = segment("cam", "d1", m);
@@ -61,9 +67,12 @@ on_both!(
     directories_are_known_by_id_and_path,
     |store: Store| async move {
         assert_eq!(store.recording_dir("d1").await.unwrap(), None);
-        store.put_recording_dir("d1", "/srv/a", t0()).await.unwrap();
         store
-            .put_recording_dir("d1", "/srv/b", min(1))
+            .put_recording_dir("d1", "/srv/a", None, t0())
+            .await
+            .unwrap();
+        store
+            .put_recording_dir("d1", "/srv/b", None, min(1))
             .await
             .unwrap();
         assert_eq!(
@@ -74,7 +83,7 @@ on_both!(
             })
         );
         assert!(!store
-            .recording_dir_at_path_has_segments("/srv/b")
+            .recording_dir_at_path_has_segments("/srv/b", None)
             .await
             .unwrap());
         store
@@ -82,13 +91,216 @@ on_both!(
             .await
             .unwrap();
         assert!(store
-            .recording_dir_at_path_has_segments("/srv/b")
+            .recording_dir_at_path_has_segments("/srv/b", None)
             .await
             .unwrap());
         assert!(!store
-            .recording_dir_at_path_has_segments("/srv/a")
+            .recording_dir_at_path_has_segments("/srv/a", None)
             .await
             .unwrap());
+    }
+);
+
+on_both!(
+    a_directory_path_is_looked_up_on_its_own_node,
+    |store: Store| async move {
+        // Two workers' containers, and the in-process hub, all at the same path.
+        let path = "/var/lib/gridwatch/recordings";
+        store
+            .put_recording_dir("w1-dir", path, Some("w1"), t0())
+            .await
+            .unwrap();
+        store
+            .put_recording_dir("w2-dir", path, Some("w2"), t0())
+            .await
+            .unwrap();
+        store
+            .insert_recording_segment(&segment("cam", "w1-dir", 0))
+            .await
+            .unwrap();
+        let has = |node: Option<&'static str>| {
+            let store = store.clone();
+            async move {
+                store
+                    .recording_dir_at_path_has_segments(path, node)
+                    .await
+                    .unwrap()
+            }
+        };
+        // W2's new directory is not taken for W1's unmounted disk, nor is the hub's.
+        assert!(has(Some("w1")).await);
+        assert!(!has(Some("w2")).await);
+        assert!(!has(None).await);
+        // The hub's own directory there counts for the hub only.
+        store
+            .put_recording_dir("hub-dir", path, None, t0())
+            .await
+            .unwrap();
+        store
+            .insert_recording_segment(&segment("cam", "hub-dir", 1))
+            .await
+            .unwrap();
+        assert!(has(None).await);
+        assert!(!has(Some("w2")).await);
+        // A disk moved to W2's machine is W2's from its next opening.
+        store
+            .put_recording_dir("w1-dir", path, Some("w2"), min(5))
+            .await
+            .unwrap();
+        assert!(has(Some("w2")).await);
+        assert!(!has(Some("w1")).await);
+    }
+);
+
+/// A camera, enabled, as workers claim them.
+async fn camera(store: &Store) -> String {
+    let new: gridwatch_core::camera::NewCamera = serde_json::from_value(serde_json::json!({
+        "name": "gate", "rtsp_url": "rtsp://10.0.0.1/live"
+    }))
+    .unwrap();
+    store.create_camera(new, t0()).await.unwrap().id
+}
+
+/// `cam`'s segment in `d1` from second `from` to second `to` after t0.
+fn seconds(cam: &str, from: i64, to: i64) -> Segment {
+    Segment {
+        id: format!("{cam}-{from}-{to}"),
+        path: format!("{cam}/main/{from}.mp4"),
+        start: t0() + Duration::seconds(from),
+        end: t0() + Duration::seconds(to),
+        ..segment(cam, "d1", 0)
+    }
+}
+
+fn fence(worker: &str, epoch: i64) -> SegmentFence {
+    SegmentFence {
+        worker_id: worker.into(),
+        epoch,
+    }
+}
+
+on_both!(
+    a_segment_is_fenced_only_when_a_later_holder_claimed_before_it_ended,
+    |store: Store| async move {
+        let cam = camera(&store).await;
+        store
+            .put_recording_dir("d1", "/srv/a", Some("a"), t0())
+            .await
+            .unwrap();
+        let at = |s: i64| t0() + Duration::seconds(s);
+        let ttl = Duration::seconds(15);
+        let insert = |s: Segment, f: Option<SegmentFence>| {
+            let store = store.clone();
+            async move {
+                store
+                    .insert_recording_segment_fenced(&s, f.as_ref())
+                    .await
+                    .unwrap()
+            }
+        };
+        let a = store
+            .claim_cameras("a", 1, at(0), at(0) + ttl)
+            .await
+            .unwrap();
+        assert_eq!(a[0].epoch, 1);
+
+        // A records under epoch 1; its rows carry the lease.
+        let first = seconds(&cam, 1, 11);
+        assert_eq!(
+            insert(first.clone(), Some(fence("a", 1))).await,
+            Inserted::Indexed
+        );
+        assert_eq!(
+            store.recording_segment_fence(&first.id).await.unwrap(),
+            Some(fence("a", 1))
+        );
+        // One it finished but has not indexed yet (ends at 12, indexed late).
+        let late = seconds(&cam, 11, 12);
+        // One indexed now whose answer is lost (it ends at 14, after B's claim below: the
+        // workers' clocks a little apart).
+        let answered = seconds(&cam, 12, 14);
+        assert_eq!(
+            insert(answered.clone(), Some(fence("a", 1))).await,
+            Inserted::Indexed
+        );
+
+        // A gives the camera back at 12 (stopping); B claims it at 13, under epoch 2.
+        assert!(store.release_lease(&a[0]).await.unwrap());
+        let b = store
+            .claim_cameras("b", 1, at(13), at(13) + ttl)
+            .await
+            .unwrap();
+        assert_eq!(b[0].epoch, 2);
+
+        // A's last segment ended before B's claim: kept, though A's lease is over.
+        assert_eq!(
+            insert(late.clone(), Some(fence("a", 1))).await,
+            Inserted::Indexed
+        );
+        // Its retry finds the row there: indexed, not fenced, whatever the leases say now.
+        assert_eq!(
+            insert(answered.clone(), Some(fence("a", 1))).await,
+            Inserted::Indexed
+        );
+        // A stale A that kept recording past B's claim: refused, and nothing written.
+        let stale = seconds(&cam, 14, 20);
+        assert_eq!(
+            insert(stale.clone(), Some(fence("a", 1))).await,
+            Inserted::Fenced
+        );
+        assert_eq!(
+            store.recording_segment_fence(&stale.id).await.unwrap(),
+            None
+        );
+        // B's own segments are indexed.
+        let of_b = seconds(&cam, 14, 24);
+        assert_eq!(
+            insert(of_b.clone(), Some(fence("b", 2))).await,
+            Inserted::Indexed
+        );
+        let ids: Vec<String> = store
+            .recording_segments(&cam, "main", at(0), at(60))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, [first.id, late.id, answered.id, of_b.id]);
+
+        // B stalls; C takes over at 40 (epoch 3): two takeovers since epoch 1 refuse outright,
+        // and B's segment past C's claim is fenced too.
+        let c = store
+            .claim_cameras("c", 1, at(40), at(40) + ttl)
+            .await
+            .unwrap();
+        assert_eq!(c[0].epoch, 3);
+        assert_eq!(
+            insert(seconds(&cam, 5, 6), Some(fence("a", 1))).await,
+            Inserted::Fenced
+        );
+        assert_eq!(
+            insert(seconds(&cam, 24, 30), Some(fence("b", 2))).await,
+            Inserted::Indexed,
+            "ended before C's claim"
+        );
+        assert_eq!(
+            insert(seconds(&cam, 30, 41), Some(fence("b", 2))).await,
+            Inserted::Fenced
+        );
+        // Unfenced (the in-process hub, start-up repair): indexed, with no lease on the row.
+        let repaired = seconds(&cam, 41, 42);
+        assert_eq!(insert(repaired.clone(), None).await, Inserted::Indexed);
+        assert_eq!(
+            store.recording_segment_fence(&repaired.id).await.unwrap(),
+            None
+        );
+
+        // A camera deleted since (its lease gone with it) keeps C's final segment.
+        store.delete_camera(&cam).await.unwrap();
+        assert_eq!(
+            insert(seconds(&cam, 42, 60), Some(fence("c", 3))).await,
+            Inserted::Indexed
+        );
     }
 );
 

@@ -120,6 +120,21 @@ impl SampleDir {
         self.path.join(relative)
     }
 
+    /// Renames a segment the index refused as fenced to `<name>.fenced`, durably: start-up
+    /// repair lists only `.mp4` files, so it never indexes it, and an operator can still look
+    /// at it. Returns the new path.
+    pub fn set_aside_fenced(&self, relative: &str) -> io::Result<PathBuf> {
+        let from = self.absolute(relative);
+        let mut to = from.clone().into_os_string();
+        to.push(FENCED_SUFFIX);
+        let to = PathBuf::from(to);
+        fs::rename(&from, &to)?;
+        if let Some(parent) = to.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(to)
+    }
+
     /// Bytes available to an unprivileged writer on the directory's file system.
     pub fn free_bytes(&self) -> io::Result<u64> {
         free_bytes(&self.path)
@@ -181,6 +196,9 @@ fn write_meta(dir: &Path, meta: &Meta) -> Result<(), RecordingError> {
     };
     write().map_err(|e| RecordingError::io(dir, e))
 }
+
+/// Appended to a segment file's name when the index refused it as fenced.
+pub const FENCED_SUFFIX: &str = ".fenced";
 
 /// Makes a directory's entries (new, renamed or removed files) durable.
 pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {

@@ -22,6 +22,17 @@ use super::config::RecordMode;
 #[error("segment index: {0}")]
 pub struct IndexError(pub String);
 
+/// What became of a segment given to [`SegmentIndex::insert`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Its row is there (written now, or by an earlier attempt whose answer was lost).
+    Indexed,
+    /// Refused for good: the camera was taken over by another worker before the segment
+    /// ended, so that worker recorded the same time. The recorder sets the file aside
+    /// (`*.mp4.fenced`) rather than retry it.
+    Fenced,
+}
+
 /// A sample-file directory as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirRecord {
@@ -89,8 +100,8 @@ pub trait SegmentIndex: Send + Sync + 'static {
     /// Every segment of a directory, deleting ones included.
     fn files_in_dir(&self, dir_id: &str) -> Result<Vec<IndexedFile>, IndexError>;
     /// Adds a finished segment. Adding one whose ID is already there is not
-    /// an error (a retry after a lost answer).
-    fn insert(&self, segment: &SegmentRecord) -> Result<(), IndexError>;
+    /// an error (a retry after a lost answer): it is [`Inserted::Indexed`].
+    fn insert(&self, segment: &SegmentRecord) -> Result<Inserted, IndexError>;
     /// Marks segments as being deleted: from here on they are not listed for
     /// playback, and a start-up finishes their deletion.
     fn mark_deleting(&self, ids: &[String]) -> Result<(), IndexError>;
@@ -110,6 +121,9 @@ struct MemoryInner {
     segments: HashMap<String, (SegmentRecord, bool)>,
     /// Fail every call while set (to test the recorder's retries).
     failing: bool,
+    /// Cameras whose new segments are refused as [`Inserted::Fenced`] (to test how the
+    /// recorder sets them aside).
+    fenced: std::collections::HashSet<String>,
 }
 
 impl MemoryIndex {
@@ -131,6 +145,17 @@ impl MemoryIndex {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .failing = failing;
+    }
+
+    /// Refuses the new segments of `camera` from now on, as a lost lease would (or, with
+    /// `false`, accepts them again).
+    pub fn set_fenced(&self, camera: &str, fenced: bool) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if fenced {
+            inner.fenced.insert(camera.to_string());
+        } else {
+            inner.fenced.remove(camera);
+        }
     }
 
     /// Every segment not being deleted, oldest first.
@@ -181,12 +206,16 @@ impl SegmentIndex for MemoryIndex {
             .collect())
     }
 
-    fn insert(&self, segment: &SegmentRecord) -> Result<(), IndexError> {
-        self.lock()?
+    fn insert(&self, segment: &SegmentRecord) -> Result<Inserted, IndexError> {
+        let mut inner = self.lock()?;
+        if !inner.segments.contains_key(&segment.id) && inner.fenced.contains(&segment.camera_id) {
+            return Ok(Inserted::Fenced);
+        }
+        inner
             .segments
             .entry(segment.id.clone())
             .or_insert_with(|| (segment.clone(), false));
-        Ok(())
+        Ok(Inserted::Indexed)
     }
 
     fn mark_deleting(&self, ids: &[String]) -> Result<(), IndexError> {

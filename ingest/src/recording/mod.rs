@@ -67,7 +67,8 @@ use std::path::Path;
 
 pub use config::{RecordMode, RecordingConfig, SampleDirConfig, UnknownRecordMode};
 pub use index::{
-    DirRecord, IndexError, IndexedFile, MemoryIndex, SegmentIndex, SegmentRecord, SegmentRef,
+    DirRecord, IndexError, IndexedFile, Inserted, MemoryIndex, SegmentIndex, SegmentRecord,
+    SegmentRef,
 };
 pub use recorder::{DeleteReport, Recorder};
 pub use repair::RepairReport;

@@ -24,7 +24,7 @@ use std::io;
 use std::path::Path;
 
 use super::dir::{from_ms, new_id, sync_dir, SampleDir, SegmentName};
-use super::index::{IndexedFile, SegmentIndex, SegmentRecord};
+use super::index::{IndexedFile, Inserted, SegmentIndex, SegmentRecord};
 use super::scan::scan_file;
 use super::segment::ticks_duration;
 use super::RecordingError;
@@ -173,7 +173,7 @@ fn index_file(
         report.torn_truncated.push(relative.to_string());
     }
     let start = from_ms(name.start_ms);
-    index.insert(&SegmentRecord {
+    let inserted = index.insert(&SegmentRecord {
         id: new_id(),
         camera_id: name.camera_id,
         stream: name.stream,
@@ -189,6 +189,12 @@ fn index_file(
         width: scanned.init.width,
         height: scanned.init.height,
     })?;
+    if inserted == Inserted::Fenced {
+        // Repair is not fenced by the hub's index; an index that does fence is obeyed.
+        let to = dir.set_aside_fenced(relative).map_err(io)?;
+        tracing::warn!(file = %to.display(), "segment refused by the index as fenced; set aside");
+        return Ok(());
+    }
     report.files_indexed.push(relative.to_string());
     Ok(())
 }

@@ -78,6 +78,7 @@ pub(crate) struct DirCounters {
     pub dropped_stopped: AtomicU64,
     pub dropped_write_error: AtomicU64,
     pub index_failures: AtomicU64,
+    pub segments_fenced: AtomicU64,
 }
 
 /// [`DirCounters`] read at one moment.
@@ -100,6 +101,9 @@ pub struct DirStats {
     pub dropped_write_error: u64,
     /// Segment rows that could not be written at the first attempt.
     pub index_failures: u64,
+    /// Segments the index refused because another worker had taken their camera over before
+    /// they ended (set aside as `*.mp4.fenced`).
+    pub segments_fenced: u64,
     /// Frames waiting for the writer, in bytes.
     pub queued_bytes: u64,
 }
@@ -206,6 +210,7 @@ impl DirShared {
             dropped_stopped: load(&c.dropped_stopped),
             dropped_write_error: load(&c.dropped_write_error),
             index_failures: load(&c.index_failures),
+            segments_fenced: load(&c.segments_fenced),
             queued_bytes: self.queue.queued_bytes() as u64,
         }
     }

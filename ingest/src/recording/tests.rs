@@ -190,6 +190,51 @@ fn rows_that_fail_to_be_written_are_retried() {
 }
 
 #[test]
+fn fenced_segments_are_set_aside_counted_and_never_reindexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    // Another camera records on beside the fenced one: only the fenced one's files go aside.
+    index.set_fenced("lost", true);
+    let lost = recorder.tap("lost", Quality::Main, RecordMode::Continuous);
+    let kept = recorder.tap("kept", Quality::Main, RecordMode::Continuous);
+    let (mut a, mut b) = (FakeStream::new(10, 500), FakeStream::new(10, 500));
+    for _ in 0..40 {
+        feed(&lost, &mut a, 1);
+        feed(&kept, &mut b, 1);
+    }
+    drop((lost, kept));
+    recorder.shutdown();
+    let rows = index.segments();
+    assert!(rows.iter().all(|r| r.camera_id == "kept"), "{rows:?}");
+    assert_eq!(rows.iter().map(|r| r.frames).sum::<u64>(), 40);
+    let stats = &recorder.stats()[0];
+    assert!(stats.segments_fenced >= 1, "{stats:?}");
+    // Not retried: a refusal is not a failure.
+    assert_eq!(stats.index_failures, 0, "{stats:?}");
+    let dir = recorder.statuses()[0].path.clone();
+    let mut aside = vec![];
+    for e in fs::read_dir(dir.join("lost").join("main")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(name.ends_with(".mp4.fenced"), "{name}");
+        aside.push(name);
+    }
+    assert_eq!(aside.len() as u64, stats.segments_fenced);
+    drop(recorder);
+
+    // The next start-up's repair leaves them alone, though the index would take them now.
+    index.set_fenced("lost", false);
+    let recorder = Recorder::open(quick_config(tmp.path()), index.clone());
+    let report = &recorder.repair_reports()[0];
+    assert!(report.files_indexed.is_empty(), "{report:?}");
+    assert!(index.segments().iter().all(|r| r.camera_id == "kept"));
+    assert_eq!(
+        fs::read_dir(dir.join("lost").join("main")).unwrap().count(),
+        aside.len()
+    );
+    recorder.shutdown();
+}
+
+#[test]
 fn repair_cuts_torn_files_indexes_orphans_and_drops_rows_without_files() {
     let tmp = tempfile::tempdir().unwrap();
     let (recorder, index) = open(quick_config(tmp.path()));

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use super::config::RecordingConfig;
 use super::dir::{sync_dir, SampleDir};
-use super::index::{SegmentIndex, SegmentRecord};
+use super::index::{Inserted, SegmentIndex, SegmentRecord};
 use super::queue::{Message, QueuedFrame, StreamKey};
 use super::segment::{IoCounts, SegmentWriter};
 use super::status::{add, lock, DirShared, StopReason};
@@ -257,10 +257,14 @@ impl DirWriter {
         if let Some(record) = finished.record {
             add(&self.shared.counters.segments_finished, 1);
             add(&self.shared.counters.frames_written, record.frames);
-            if let Err(e) = self.index.insert(&record) {
-                tracing::warn!(path = %record.path, "segment not indexed yet: {e}");
-                add(&self.shared.counters.index_failures, 1);
-                self.unindexed.push(record);
+            match self.index.insert(&record) {
+                Ok(Inserted::Indexed) => {}
+                Ok(Inserted::Fenced) => self.set_aside(&record),
+                Err(e) => {
+                    tracing::warn!(path = %record.path, "segment not indexed yet: {e}");
+                    add(&self.shared.counters.index_failures, 1);
+                    self.unindexed.push(record);
+                }
             }
         }
         if let Some(e) = finished.error {
@@ -308,9 +312,29 @@ impl DirWriter {
     fn retry_index(&mut self) {
         let pending = std::mem::take(&mut self.unindexed);
         for record in pending {
-            if self.index.insert(&record).is_err() {
-                self.unindexed.push(record);
+            match self.index.insert(&record) {
+                Ok(Inserted::Indexed) => {}
+                Ok(Inserted::Fenced) => self.set_aside(&record),
+                Err(_) => self.unindexed.push(record),
             }
+        }
+    }
+
+    /// A segment the index refused for good (its camera was taken over by another worker
+    /// before it ended): renamed out of repair's way rather than retried, and counted.
+    fn set_aside(&self, record: &SegmentRecord) {
+        add(&self.shared.counters.segments_fenced, 1);
+        match self.dir.set_aside_fenced(&record.path) {
+            Ok(to) => tracing::warn!(
+                camera = %record.camera_id, file = %to.display(),
+                "segment not indexed: the camera was taken over by another worker before it \
+                 ended; set aside"
+            ),
+            Err(e) => tracing::error!(
+                camera = %record.camera_id, path = %record.path, error = %e,
+                "segment not indexed (the camera was taken over before it ended), and could \
+                 not be set aside: the next start-up's repair may index it"
+            ),
         }
     }
 
