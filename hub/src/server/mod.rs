@@ -52,6 +52,7 @@ pub async fn start(
     let recorder = crate::recording::open_recorder(&config.recording, &store).await;
     let state = AppState::with_recorder(store, Arc::new(SystemClock), config, recorder);
     spawn_housekeeping(state.store.clone(), state.clock.clone(), &state.lifecycle);
+    spawn_checkpointer(&state.store, &state.lifecycle).await;
     crate::recording::retention::spawn(state.recording.clone());
     crate::recording::evidence::spawn(state.recording.clone());
     crate::incidents::response_check::spawn(state.incidents.clone());
@@ -191,6 +192,34 @@ fn spawn_housekeeping(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(rows = n, "expanded notification outbox rows forgotten"),
                 Err(e) => tracing::warn!(error = %e, "could not purge the notification outbox"),
+            }
+        }
+    });
+}
+
+/// Checkpoints SQLite's log every second on a connection of its own, so that no commit (an SOS
+/// least of all) does it (see `gridwatch_store::checkpoint`). Nothing to do on PostgreSQL.
+async fn spawn_checkpointer(store: &Store, lifecycle: &crate::lifecycle::Lifecycle) {
+    let mut checkpointer = match store.checkpointer().await {
+        Ok(Some(c)) => c,
+        Ok(None) => return,
+        Err(e) => {
+            // Commits then checkpoint by themselves, at the backstop's size: slower, not wrong.
+            tracing::warn!(error = %e, "cannot open the checkpointer's connection");
+            return;
+        }
+    };
+    lifecycle.spawn_service(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match checkpointer.run().await {
+                Ok(done) if done.moved_pages < done.log_pages => {
+                    tracing::debug!(?done, "a reader holds part of the log back")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
             }
         }
     });

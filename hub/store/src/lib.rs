@@ -12,6 +12,7 @@
 
 mod cameras;
 mod changes;
+pub mod checkpoint;
 mod consoles;
 mod deadlines;
 mod devices;
@@ -150,6 +151,8 @@ pub struct Store {
     /// and an SOS waited 30 s).
     long_reads: std::sync::Arc<tokio::sync::Semaphore>,
     long_read_slots: usize,
+    /// How to open another connection to the SQLite file (the checkpointer's).
+    sqlite_options: Option<SqliteConnectOptions>,
 }
 
 /// A place among the long reads (see `Store::long_read`).
@@ -190,7 +193,7 @@ impl Store {
     /// Opens the database without touching its schema.
     pub async fn connect(opts: &StoreOptions) -> Result<Store, StoreError> {
         let url = opts.url.as_str();
-        let (pool, backend) = if url.starts_with("sqlite:") {
+        let (pool, backend, sqlite_options) = if url.starts_with("sqlite:") {
             let co = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad SQLite URL {url:?}: {e}")))?
                 .create_if_missing(true)
@@ -201,7 +204,12 @@ impl Store {
                 // crash the promise must cover; the raises' group commit shares the sync.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Checkpoints are the hub's checkpointer's, not a commit's (see `checkpoint`).
+                .pragma(
+                    "wal_autocheckpoint",
+                    checkpoint::AUTOCHECKPOINT_PAGES.to_string(),
+                );
             if let Some(dir) = co.get_filename().parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).map_err(|e| {
@@ -212,9 +220,9 @@ impl Store {
             create_private(co.get_filename())?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.clamp(1, SQLITE_MAX_CONNECTIONS))
-                .connect_with(co)
+                .connect_with(co.clone())
                 .await?;
-            (Pool::Sqlite(pool), Backend::Sqlite)
+            (Pool::Sqlite(pool), Backend::Sqlite, Some(co))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let co = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
@@ -223,7 +231,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(co)
                 .await?;
-            (Pool::Postgres(pool), Backend::Postgres)
+            (Pool::Postgres(pool), Backend::Postgres, None)
         } else {
             return Err(StoreError::Config(format!(
                 "database_url must start with sqlite:// or postgres://, not {:?}",
@@ -242,6 +250,7 @@ impl Store {
             credential_key: opts.credential_key.clone(),
             long_reads: std::sync::Arc::new(tokio::sync::Semaphore::new(long_read_slots)),
             long_read_slots,
+            sqlite_options,
         })
     }
 
