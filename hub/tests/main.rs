@@ -37,3 +37,4 @@ mod sos_retry;
 mod stream;
 mod validation;
 mod webrtc;
+mod worker_recording;

@@ -108,7 +108,7 @@ pub async fn download(
 }
 
 /// Copies bytes `[start, end)` of `file` into `out`.
-fn copy_range(
+pub(crate) fn copy_range(
     mut file: std::fs::File,
     start: u64,
     end: u64,

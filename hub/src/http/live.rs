@@ -189,7 +189,7 @@ async fn playback(
     }
     ensure_visible(&s, &caller, &id).await?;
     let recorder = s.recording.recorder().cloned();
-    let replay = Replay::open(s.store.clone(), recorder, &id, from)
+    let replay = Replay::open(s.recording.files.clone(), recorder, &id, from)
         .await
         .map_err(|e| {
             tracing::error!(camera = %id, error = %e, "playback could not read the index");

@@ -5,6 +5,11 @@
 //! - `GET /api/v1/cameras/{id}/recordings.mp4?from&to`: one MP4 built on the fly from the
 //!   segments (the ingest's clip: frames copied, never decoded), HTTP ranges supported; 404
 //!   `no_recording` when nothing was recorded in the range.
+//!
+//! Segments recorded by an ingest worker are fetched from it (and checked) first
+//! ([`crate::recording::SegmentFiles`]): a worker that cannot serve them now is 503
+//! `recording_unavailable` with `Retry-After`; bytes that do not match the index are 502
+//! `recording_mismatch`. The segment a worker is writing (its last minute) is not served.
 
 use super::caller::Caller;
 use super::cameras::ensure_visible;
@@ -12,6 +17,7 @@ use super::download::{video_response, wanted};
 use super::error::{ApiError, ApiResult};
 use super::json::{Path, Query};
 use crate::recording::clips::{self, PlanError, PlannedClip, MAIN};
+use crate::recording::FetchError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -50,10 +56,25 @@ pub async fn list(
     Ok(axum::Json(timeline(&segments, from, to)))
 }
 
-/// A failure to build a video: the store's own answer, or 500 (logged) when files are unreadable.
+/// A failure to build a video: the store's own answer, 503 or 502 when an ingest worker's
+/// segments cannot be had, or 500 (logged) when files are unreadable.
 pub fn plan_error(e: PlanError) -> ApiError {
     match e {
         PlanError::Store(e) => e.into(),
+        PlanError::Fetch(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "a recording is on an ingest worker that cannot serve it");
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "recording_unavailable",
+                format!("part of this recording is on an ingest worker that cannot serve it now; try again shortly ({e})"),
+            );
+            err.retry_after = Some(10);
+            err
+        }
+        PlanError::Fetch(e @ FetchError::Mismatch { .. }) => {
+            tracing::error!(error = %e, "a segment fetched from an ingest worker does not match its index");
+            ApiError::new(StatusCode::BAD_GATEWAY, "recording_mismatch", e.to_string())
+        }
         e => {
             tracing::error!(error = %e, "a recording could not be read");
             ApiError::internal(e.to_string())
@@ -83,7 +104,7 @@ pub async fn mp4(
         ));
     };
     check_range(from, to, Duration::minutes(MAX_MP4_MINUTES)).map_err(range_error)?;
-    let planned = clips::plan(&s.store, &id, from, to)
+    let planned = clips::plan(&s.recording.files, &id, from, to)
         .await
         .map_err(plan_error)?;
     let Some(PlannedClip { plan, .. }) = planned else {

@@ -1,5 +1,7 @@
 //! An ingest worker's HTTP: `/healthz`, `/readyz` and `/metrics` as on a hub, and, for hubs
-//! only (the shared secret, [`crate::workers::auth`]), its cameras' status, live video and snapshots.
+//! only (the shared secret, [`crate::workers::auth`]), its cameras' status, live video and
+//! snapshots, and the finished segments it recorded (what a hub plays back and seals as
+//! evidence, [`crate::recording::fetch`]).
 //! Role checks are the hub's, made before it relays a request here; the worker trusts the
 //! secret and nothing else.
 
@@ -10,7 +12,7 @@ use crate::state::AppState;
 use crate::workers::auth::{require_secret, SharedSecret};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
@@ -24,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/internal/v1/cameras", get(cameras))
         .route("/internal/v1/cameras/{id}/live", get(live))
         .route("/internal/v1/cameras/{id}/snapshot.jpg", get(snapshot))
+        .route("/internal/v1/recordings/segments/{id}", get(segment))
         .route_layer(middleware::from_fn_with_state(secret, require_secret));
     Router::new()
         .route("/healthz", get(crate::http::ops::healthz))
@@ -115,4 +118,51 @@ async fn snapshot(
         return Err(not_held(&id));
     }
     crate::http::snapshot::local(&s, &id, q.quality.unwrap_or_default()).await
+}
+
+/// One finished segment's file as recorded (HTTP ranges supported), when it is indexed and in
+/// one of this worker's directories; 404 `no_segment` otherwise (another node's, deleted, or
+/// still being written, which has no row yet). Not tied to holding the camera: a segment stays
+/// here after the camera moves to another worker. The hub checks the bytes against the index.
+async fn segment(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let no_segment = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_segment",
+            format!("segment {id} is not recorded on this worker"),
+        )
+    };
+    let row = s
+        .store
+        .recording_segment_sources(std::slice::from_ref(&id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_segment)?;
+    let (_, dir_id, _, _, _, rel, _, _) = row;
+    let dir = s
+        .recording
+        .recorder()
+        .and_then(|r| r.dir_path(&dir_id))
+        .ok_or_else(no_segment)?;
+    let path = dir.join(&rel);
+    let file = std::fs::File::open(&path).map_err(|e| {
+        tracing::warn!(segment = %id, path = %path.display(), error = %e, "an indexed segment cannot be read");
+        no_segment()
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .len();
+    let wanted = crate::http::download::wanted(&headers, len);
+    Ok(crate::http::download::video_response(
+        wanted,
+        len,
+        &format!("{id}.mp4"),
+        move |start, end, out| crate::http::clips::copy_range(file, start, end, out),
+    ))
 }

@@ -1,6 +1,7 @@
 //! One MP4 from a camera's indexed segments for a time range: what playback downloads and
-//! what evidence seals. The segments come from the store, the MP4 from the ingest's clip
-//! planner (frames copied, never decoded).
+//! what evidence seals. The segments come from the store, their files from wherever they were
+//! recorded ([`SegmentFiles`]: here, or fetched from an ingest worker), the MP4 from the
+//! ingest's clip planner (frames copied, never decoded).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use gridwatch_core::recording::Segment;
 use gridwatch_ingest::recording::clip::{plan_clip, ClipError, ClipPlan, ClipSegment};
 use gridwatch_store::{Store, StoreError};
 
+use super::fetch::{FetchError, SegmentFiles};
+
 /// The stream recordings are kept of.
 pub const MAIN: &str = "main";
 
@@ -17,6 +20,8 @@ pub const MAIN: &str = "main";
 pub enum PlanError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Fetch(FetchError),
     #[error("the recording could not be read: {0}")]
     Clip(#[from] ClipError),
     #[error("the planning task failed: {0}")]
@@ -30,7 +35,19 @@ pub struct PlannedClip {
     pub segments: Vec<Segment>,
 }
 
-/// Where the segments `ids` are on disk, of those still indexed.
+impl From<FetchError> for PlanError {
+    fn from(e: FetchError) -> PlanError {
+        match e {
+            FetchError::Store(e) => PlanError::Store(e),
+            e => PlanError::Fetch(e),
+        }
+    }
+}
+
+/// Where the segments `ids` are on this machine's disks, of those still indexed, as the
+/// directories' rows say (whatever node they belong to: for `gridwatch evidence verify`,
+/// which looks for the files and passes over those not found). Readers that may need another
+/// node's segments use [`SegmentFiles::resolve`].
 pub async fn segment_files(
     store: &Store,
     ids: &[String],
@@ -46,17 +63,20 @@ pub async fn segment_files(
 /// The clip of `camera_id`'s recordings in `[from, to)`; `None` when nothing was recorded
 /// there. Reads the segments' headers off the async threads.
 pub async fn plan(
-    store: &Store,
+    files: &SegmentFiles,
     camera_id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Option<PlannedClip>, PlanError> {
-    let segments = store.recording_segments(camera_id, MAIN, from, to).await?;
+    let segments = files
+        .store()
+        .recording_segments(camera_id, MAIN, from, to)
+        .await?;
     if segments.is_empty() {
         return Ok(None);
     }
     let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
-    let paths = segment_files(store, &ids).await?;
+    let paths = files.resolve(&ids).await?;
     let segments: Vec<Segment> = segments
         .into_iter()
         .filter(|s| paths.contains_key(&s.id))

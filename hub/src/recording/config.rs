@@ -23,6 +23,9 @@ pub struct RecordingConfig {
     pub segment_seconds: u64,
     /// Seconds between retention passes (also run at once when a directory stops).
     pub retention_interval_seconds: u64,
+    /// Most bytes a hub keeps of segments fetched from ingest workers (for playback and
+    /// evidence, `<data_dir>/cache/segments`); the oldest are evicted above it.
+    pub fetched_cache_bytes: u64,
 }
 
 /// One sample-file directory: a path alone, or a table with its limits.
@@ -82,6 +85,7 @@ impl Default for RecordingConfig {
             pre_buffer_minutes: 5,
             segment_seconds: 60,
             retention_interval_seconds: 60,
+            fetched_cache_bytes: 4 << 30,
         }
     }
 }

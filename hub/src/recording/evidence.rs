@@ -14,6 +14,19 @@
 //! Jobs are rows, so nothing is lost across a restart, and time is the injected clock's: tests
 //! advance a manual clock past `post` and call `tick` instead of waiting 90 s. In production
 //! [`spawn`] ticks every second.
+//!
+//! With ingest workers, the hub seals the clips of the cameras they record: the segments are
+//! fetched from the workers and checked against their indexed SHA-256
+//! ([`super::fetch::SegmentFiles`]), which is what the manifest lists. Workers never seal.
+//! A worker that cannot serve its segments now puts the job off (it is not given up while
+//! the worker is away: the segments are locked, and will be there when it is back).
+//!
+//! **One sealer.** The chain is one local directory and `manifest_seq` is unique in the
+//! database, so exactly one hub node may seal (with several hub nodes, give the evidence
+//! directory to one). A second one would fork the chain; [`seal`] refuses when the database
+//! has a manifest this directory has not (another node sealed it), so the mistake fails loudly
+//! instead. A local chain *ahead* of the database is allowed: that is a seal whose row was not
+//! written (the store failed after the seal), and its job seals again.
 
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::event::{Actor, EventDraft, EventType};
@@ -58,7 +71,22 @@ enum SealError {
     Store(#[from] StoreError),
     #[error("the sealing task failed: {0}")]
     Task(String),
+    #[error(
+        "the database's last manifest (seq {db}) is not in this evidence directory (head {local:?}): \
+         another node seals into the database; only one hub node may seal evidence"
+    )]
+    OtherSealer { db: u64, local: Option<u64> },
 }
+
+impl SealError {
+    /// A worker that cannot serve the segments now: the job waits for it rather than failing.
+    fn is_unavailable(&self) -> bool {
+        matches!(self, SealError::Plan(PlanError::Fetch(e)) if e.is_unavailable())
+    }
+}
+
+/// How long a job whose worker is away waits at most before it is tried again.
+const UNAVAILABLE_RETRY_MINUTES: i64 = 5;
 
 /// Schedules, locks and seals what is due now (see the module's description).
 pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
@@ -116,7 +144,15 @@ pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
             }
             Err(e) => {
                 report.failed += 1;
-                let retry = job.retry_at(now);
+                let retry = match e.is_unavailable() {
+                    // Never given up for that: the attempts' backoff, capped (and, once the
+                    // attempts are spent, every cap).
+                    true => {
+                        let cap = now + Duration::minutes(UNAVAILABLE_RETRY_MINUTES);
+                        Some(job.retry_at(now).map_or(cap, |at| at.min(cap)))
+                    }
+                    false => job.retry_at(now),
+                };
                 tracing::error!(incident = %job.incident_id, camera = %job.camera_id,
                     error = %e, retry = ?retry, "an evidence clip could not be sealed");
                 let next = if retry.is_some() {
@@ -135,8 +171,14 @@ pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
 
 /// Cuts, seals and records one clip; `None` when the camera recorded nothing in its window.
 async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceClip>, SealError> {
+    // Before anything is fetched or cut: this node must be the one sealing.
+    let db_head = hub.store.evidence_head().await?;
+    let dir = hub.evidence_dir.clone();
+    tokio::task::spawn_blocking(move || only_sealer(&dir, db_head))
+        .await
+        .map_err(|e| SealError::Task(e.to_string()))??;
     let Some(PlannedClip { plan, segments }) =
-        clips::plan(&hub.store, &job.camera_id, job.from, job.to).await?
+        clips::plan(&hub.files, &job.camera_id, job.from, job.to).await?
     else {
         return Ok(None);
     };
@@ -176,6 +218,28 @@ async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceCl
     Ok(Some(clip))
 }
 
+/// Refuses ([`SealError::OtherSealer`]) when the database's newest manifest (`db_head`) is not
+/// in the chain at `dir`: another node has sealed into the database (see the module's
+/// description). Blocking: reads the chain's manifests.
+fn only_sealer(dir: &std::path::Path, db_head: Option<(u64, String)>) -> Result<(), SealError> {
+    let Some((db, db_sha)) = db_head else {
+        return Ok(());
+    };
+    let local = EvidenceDir::open(dir)?.head()?;
+    let known = local
+        .as_ref()
+        .is_some_and(|l| l.seq > db || (l.seq == db && l.sha256 == db_sha));
+    if known {
+        return Ok(());
+    }
+    tracing::error!(db_seq = db, local_seq = ?local.as_ref().map(|l| l.seq), dir = %dir.display(),
+        "evidence: another node seals into this database; not sealing here");
+    Err(SealError::OtherSealer {
+        db,
+        local: local.map(|l| l.seq),
+    })
+}
+
 /// What a manifest says of the segments a clip was cut from: their indexed hashes.
 pub fn segment_evidence<'a>(segments: impl Iterator<Item = &'a Segment>) -> Vec<SegmentEvidence> {
     segments
@@ -207,9 +271,11 @@ pub fn clip_of(sealed: &Sealed, now: DateTime<Utc>) -> EvidenceClip {
     }
 }
 
-/// Ticks every second while the hub records.
+/// Ticks every second while the hub records, or while its cameras are on ingest workers (it
+/// seals their recordings; see the module's description on the single sealer). Only hubs call
+/// this: workers never seal.
 pub fn spawn(hub: Arc<RecordingHub>) {
-    if hub.recorder().is_none() {
+    if hub.recorder().is_none() && !hub.workers_mode {
         return;
     }
     // Stopped at shutdown at an await: a clip cut short is sealed again by its job.

@@ -14,6 +14,7 @@ use prometheus::{IntCounterVec, IntGaugeVec};
 use serde_json::{json, Value};
 
 use super::config::{EvidenceConfig, RecordingConfig};
+use super::fetch::SegmentFiles;
 use super::index::StoreIndex;
 use super::retention::DirLimits;
 use crate::lifecycle::Lifecycle;
@@ -33,6 +34,12 @@ pub struct RecordingHub {
     pub evidence: EvidenceConfig,
     /// Where clips and manifests go.
     pub evidence_dir: PathBuf,
+    /// The segments' files, here or fetched from the ingest worker that recorded them: what
+    /// playback and evidence read.
+    pub files: SegmentFiles,
+    /// `[ingest] mode = "workers"`: the cameras (and their recordings) are on workers, and
+    /// this hub seals their evidence all the same.
+    pub workers_mode: bool,
     /// Retention's limits, by directory ID.
     limits: HashMap<String, DirLimits>,
     /// `gridwatch_recording_bytes{dir}`: bytes of the indexed segments.
@@ -151,11 +158,20 @@ impl RecordingHub {
                 })
                 .collect(),
         };
+        let files = SegmentFiles::new(
+            store.clone(),
+            recorder.clone(),
+            config.data_dir.join("cache").join("segments"),
+            config.recording.fetched_cache_bytes,
+            config.ingest.secret.clone(),
+        );
         let hub = RecordingHub {
             store,
             clock,
             lifecycle,
             recorder,
+            files,
+            workers_mode: config.ingest.workers(),
             config: config.recording.clone(),
             evidence: config.evidence.clone(),
             evidence_dir: config.evidence.dir_in(&config.data_dir),

@@ -9,6 +9,7 @@
 pub mod clips;
 pub mod config;
 pub mod evidence;
+pub mod fetch;
 mod hub;
 mod index;
 pub mod replay;
@@ -16,6 +17,7 @@ pub mod retention;
 mod verify;
 
 pub use config::{EvidenceConfig, RecordingConfig};
+pub use fetch::{FetchError, SegmentFiles};
 pub use hub::{open_recorder, open_recorder_on, RecordingHub};
 pub use index::StoreIndex;
 pub use verify::{verify_evidence, VerifyError};

@@ -25,9 +25,10 @@ use gridwatch_ingest::fmp4::{media_segment, SampleInfo};
 use gridwatch_ingest::recording::fragments::{Fragment, FragmentReader};
 use gridwatch_ingest::recording::scan::ScanError;
 use gridwatch_ingest::recording::Recorder;
-use gridwatch_store::{Store, StoreError};
+use gridwatch_store::StoreError;
 
-use super::clips::{segment_files, MAIN};
+use super::clips::MAIN;
+use super::fetch::{FetchError, SegmentFiles};
 
 /// How much of the index is read at a time.
 const WINDOW_MINUTES: i64 = 10;
@@ -39,6 +40,9 @@ const FALLBACK_DURATION: u32 = 3600;
 pub enum ReplayError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A segment of an ingest worker that could not be fetched (or did not match its index).
+    #[error(transparent)]
+    Fetch(FetchError),
     #[error("segment {path}: {source}")]
     Scan {
         path: String,
@@ -101,8 +105,22 @@ struct Loaded {
     sent_until: Option<DateTime<Utc>>,
 }
 
+impl From<FetchError> for ReplayError {
+    fn from(e: FetchError) -> ReplayError {
+        match e {
+            FetchError::Store(e) => ReplayError::Store(e),
+            e => ReplayError::Fetch(e),
+        }
+    }
+}
+
+/// A replay. Finished segments are read wherever they were recorded (here, or fetched from the
+/// ingest worker that recorded them, [`SegmentFiles`]); the segment being written is played
+/// only when this process writes it. Through a hub in `[ingest] mode = "workers"` the replay
+/// therefore ends where the worker's index ends, up to a segment (a minute) before live: the
+/// worker's open segment is not served to hubs (issue 17, a known gap).
 pub struct Replay {
-    store: Store,
+    files: SegmentFiles,
     /// Where the segment being written is learnt of; `None` when this process records nothing.
     recorder: Option<Recorder>,
     camera: String,
@@ -129,13 +147,13 @@ impl Replay {
     /// A replay of `camera`'s recordings from `from`; `None` when nothing is recorded at or
     /// after it. `recorder` is this process's, for the segment being written.
     pub async fn open(
-        store: Store,
+        files: SegmentFiles,
         recorder: Option<Recorder>,
         camera: &str,
         from: DateTime<Utc>,
     ) -> Result<Option<Replay>, ReplayError> {
         let mut replay = Replay {
-            store,
+            files,
             recorder,
             camera: camera.to_string(),
             queue: VecDeque::new(),
@@ -266,7 +284,8 @@ impl Replay {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Segment>, StoreError> {
-        self.store
+        self.files
+            .store()
             .recording_segments(&self.camera, MAIN, from, to)
             .await
     }
@@ -277,7 +296,9 @@ impl Replay {
     async fn load(&mut self, source: Source) -> Result<(), ReplayError> {
         let (id, name, start, end, path) = match source {
             Source::Indexed(segment) => {
-                let Some(path) = segment_files(&self.store, std::slice::from_ref(&segment.id))
+                let Some(path) = self
+                    .files
+                    .resolve(std::slice::from_ref(&segment.id))
                     .await?
                     .remove(&segment.id)
                 else {
@@ -523,18 +544,26 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert!(
-            Replay::open(store.clone(), None, "c", t0 + Duration::hours(1))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(Replay::open(
+            SegmentFiles::local(store.clone()),
+            None,
+            "c",
+            t0 + Duration::hours(1)
+        )
+        .await
+        .unwrap()
+        .is_none());
 
         // From 0.7 s: the keyframe at 0.6 s is where it starts.
-        let mut replay = Replay::open(store, None, "c", t0 + Duration::milliseconds(700))
-            .await
-            .unwrap()
-            .unwrap();
+        let mut replay = Replay::open(
+            SegmentFiles::local(store),
+            None,
+            "c",
+            t0 + Duration::milliseconds(700),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let mut items = Vec::new();
         while let Some(item) = replay.next().await.unwrap() {
             items.push(item);

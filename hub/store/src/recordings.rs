@@ -471,6 +471,65 @@ impl Store {
         Ok(out)
     }
 
+    /// Where segments are and what they must be, for a reader that may have to fetch them from
+    /// the node that recorded them: of those of `ids` still indexed, `(id, directory ID,
+    /// directory's node (`None`: the in-process hub), that node's address as an ingest worker
+    /// (`None`: no such worker registered), directory path, relative path, bytes, sha256)`.
+    /// A tuple, not a struct, so that the store's exports stay as they are.
+    #[allow(clippy::type_complexity)]
+    pub async fn recording_segment_sources(
+        &self,
+        ids: &[String],
+    ) -> Result<
+        Vec<(
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            u64,
+            String,
+        )>,
+        StoreError,
+    > {
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            i64,
+            String,
+        );
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT s.id, s.dir_id, d.node, w.address, d.path, s.path, s.bytes, s.sha256 \
+                 FROM recording_segments s \
+                 JOIN recording_dirs d ON d.id = s.dir_id \
+                 LEFT JOIN ingest_workers w ON w.id = d.node \
+                 WHERE NOT s.deleting AND s.id IN {}",
+                placeholders(1, chunk.len())
+            );
+            let rows: Vec<Row> = with_pool!(self, p => {
+                let mut q = sqlx::query_as(AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?
+            });
+            out.extend(rows.into_iter().map(
+                |(id, dir, node, address, dir_path, path, bytes, sha)| {
+                    let bytes = u64::try_from(bytes).unwrap_or(0);
+                    (id, dir, node, address, dir_path, path, bytes, sha)
+                },
+            ));
+        }
+        Ok(out)
+    }
+
     /// Bytes and segments per directory.
     pub async fn recording_usage(&self) -> Result<Vec<DirBytes>, StoreError> {
         let rows: Vec<(String, i64, i64)> = with_pool!(self, p => {

@@ -478,3 +478,80 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    segment_sources_name_their_node_and_its_address,
+    |store: Store| async move {
+        store
+            .put_recording_dir("hub-dir", "/srv/hub", None, t0())
+            .await
+            .unwrap();
+        store
+            .put_recording_dir("w1-dir", "/srv/w", Some("w1"), t0())
+            .await
+            .unwrap();
+        store
+            .put_recording_dir("gone-dir", "/srv/w", Some("gone"), t0())
+            .await
+            .unwrap();
+        store
+            .worker_alive("w1", "http://10.0.0.7:8090", 10, t0())
+            .await
+            .unwrap();
+        let (a, b, c) = (
+            segment("cam", "hub-dir", 0),
+            segment("cam", "w1-dir", 1),
+            segment("cam", "gone-dir", 2),
+        );
+        for s in [&a, &b, &c] {
+            store.insert_recording_segment(s).await.unwrap();
+        }
+        store
+            .mark_recording_segments_deleting(std::slice::from_ref(&c.id))
+            .await
+            .unwrap();
+        let ids = vec![a.id.clone(), b.id.clone(), c.id.clone(), "nope".into()];
+        let mut found = store.recording_segment_sources(&ids).await.unwrap();
+        found.sort();
+        // A segment being deleted, and an unknown one, are not there to be read.
+        assert_eq!(
+            found,
+            vec![
+                (
+                    a.id.clone(),
+                    "hub-dir".into(),
+                    None,
+                    None,
+                    "/srv/hub".into(),
+                    a.path.clone(),
+                    a.bytes,
+                    a.sha256.clone()
+                ),
+                (
+                    b.id.clone(),
+                    "w1-dir".into(),
+                    Some("w1".into()),
+                    Some("http://10.0.0.7:8090".into()),
+                    "/srv/w".into(),
+                    b.path.clone(),
+                    b.bytes,
+                    b.sha256.clone()
+                ),
+            ]
+        );
+        // A node that is no registered worker has no address.
+        store
+            .remove_recording_segments(std::slice::from_ref(&c.id))
+            .await
+            .unwrap();
+        let mut d = segment("cam", "gone-dir", 3);
+        d.id = "d".into();
+        store.insert_recording_segment(&d).await.unwrap();
+        let found = store
+            .recording_segment_sources(&["d".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(found[0].2.as_deref(), Some("gone"));
+        assert_eq!(found[0].3, None);
+    }
+);

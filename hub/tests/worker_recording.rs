@@ -1,0 +1,466 @@
+//! Recordings of cameras held by ingest workers, read through the hub (issue 17): a real hub
+//! in `workers` mode and a real worker with `[recording] dirs`, on loopback, with the camera
+//! simulator. Through the hub's HTTP: the timeline, `recordings.mp4` (whole, a range, ffprobe),
+//! playback over `live?from=`, and an incident's evidence clip sealed on the hub from the
+//! worker's segments (its manifest lists their indexed hashes). The hub fetches the segments
+//! into its cache and checks them: a cached file altered on the hub is fetched again, a worker
+//! serving altered bytes is refused (502), and a stopped worker is a 503 JSON error. Both
+//! backends.
+
+use crate::ingest_common::start_sim;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use futures::StreamExt;
+use gridwatch_core::recording::evidence::JobState;
+use gridwatch_core::recording::Segment;
+use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
+use gridwatch_hub::recording::evidence;
+use gridwatch_hub::workers::IngestMode;
+use gridwatch_hub::Config;
+use gridwatch_store::{Backend, Store};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+const SECRET: &str = "a-secret-for-worker-recording-tests";
+
+fn config(data_dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.ingest.mode = IngestMode::Workers;
+    c.ingest.secret = SECRET.into();
+    c.listen = "127.0.0.1:0".into();
+    c.data_dir = data_dir.to_path_buf();
+    c.cameras.backoff_initial_ms = 200;
+    c.cameras.backoff_max_ms = 1000;
+    c
+}
+
+fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+async fn rows(store: &Store, camera: &str) -> Vec<Segment> {
+    store
+        .recording_segments(
+            camera,
+            "main",
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+        )
+        .await
+        .unwrap()
+}
+
+async fn token(store: &Store, role: &str) -> String {
+    let user = store
+        .create_user(
+            serde_json::from_value(json!({"username": format!("{role}1"),
+                "password": "password-1", "role": role}))
+            .unwrap(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    store
+        .open_session(user, chrono::Duration::hours(1), Utc::now())
+        .await
+        .unwrap()
+        .token
+}
+
+/// The first bytes of the first frame in `file`'s `mdat` (as recorded).
+fn first_frame_bytes(file: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(file).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"mdat")
+        .expect("an mdat box");
+    bytes[at + 4..at + 4 + 48].to_vec()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn cached_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => vec![],
+    }
+}
+
+async fn worker_recordings_through_the_hub(backend: Backend) {
+    crate::ingest_common::init_tracing();
+    let sim = start_sim(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = gridwatch_store::testing::fresh_store(backend, tmp.path())
+        .await
+        .unwrap();
+    let camera = store
+        .create_camera(
+            serde_json::from_value(json!({"name": "gate", "rtsp_url": sim.url(1)})).unwrap(),
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .id;
+
+    // The hub: no recorder of its own; it seals evidence all the same.
+    let hub_dir = tmp.path().join("hub");
+    let mut hub_config = config(&hub_dir);
+    hub_config.evidence.pre_seconds = 2;
+    hub_config.evidence.post_seconds = 2;
+    let (stop_hub, hub_stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub = gridwatch_hub::server::start(hub_config, store.clone(), async {
+        let _ = hub_stopped.await;
+    })
+    .await
+    .unwrap();
+    assert!(hub.state.recording.recorder().is_none());
+
+    // The worker records into its own directory, in 1 s segments.
+    let samples = tmp.path().join("samples");
+    let mut worker_config = config(&tmp.path().join("worker"));
+    worker_config.ingest.worker_id = "w1".into();
+    worker_config.ingest.lease_seconds = 6;
+    worker_config.ingest.renew_seconds = 1;
+    worker_config.ingest.claim_ms = 200;
+    worker_config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
+        path: samples.clone(),
+        max_bytes: 0,
+        min_free_bytes: 0,
+    })];
+    worker_config.recording.segment_seconds = 1;
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = gridwatch_hub::server::worker::start(
+        worker_config,
+        store.clone(),
+        Arc::new(gridwatch_core::clock::SystemClock),
+        async {
+            let _ = worker_stopped.await;
+        },
+    )
+    .await
+    .unwrap();
+
+    let base = format!("http://{}", hub.addr);
+    let http = reqwest::Client::new();
+    let duty = token(&store, "duty_officer").await;
+    let started = std::time::Instant::now();
+    while rows(&store, &camera).await.len() < 6 {
+        assert!(
+            started.elapsed().as_secs() < 40,
+            "the worker recorded nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let segments = rows(&store, &camera).await;
+    let (first, last) = (&segments[0], &segments[segments.len() - 1]);
+    let dir_id = &segments[0].dir_id;
+    assert_eq!(
+        worker
+            .state
+            .recording
+            .recorder()
+            .unwrap()
+            .dir_path(dir_id)
+            .map(|p| p.canonicalize().unwrap()),
+        Some(samples.canonicalize().unwrap()),
+        "the worker's directory"
+    );
+
+    // The worker serves its segments to hubs only, and only its own indexed ones.
+    let wbase = format!("http://{}", worker.addr);
+    let direct = format!("{wbase}/internal/v1/recordings/segments/{}", first.id);
+    assert_eq!(http.get(&direct).send().await.unwrap().status(), 401);
+    let own = http
+        .get(&direct)
+        .header("x-gridwatch-worker-secret", SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(
+        own.bytes().await.unwrap().to_vec(),
+        std::fs::read(samples.join(&first.path)).unwrap()
+    );
+    let unknown = http
+        .get(format!("{wbase}/internal/v1/recordings/segments/nope"))
+        .header("x-gridwatch-worker-secret", SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_segment", "{body}");
+
+    // The timeline, through the hub.
+    let timeline: Value = http
+        .get(format!("{base}/api/v1/cameras/{camera}/recordings"))
+        .query(&[
+            ("from", rfc(first.start - Duration::seconds(1))),
+            ("to", rfc(last.end)),
+        ])
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let spans = timeline["spans"].as_array().expect("spans");
+    assert!(!spans.is_empty(), "{timeline}");
+
+    // The MP4 of the first three segments: fetched from the worker, built on the hub.
+    let mp4_url = format!("{base}/api/v1/cameras/{camera}/recordings.mp4");
+    let range = [("from", rfc(first.start)), ("to", rfc(segments[2].end))];
+    let get_mp4 = |range: [(&'static str, String); 2], extra: Option<&'static str>| {
+        let mut req = http.get(&mp4_url).query(&range).bearer_auth(&duty);
+        if let Some(r) = extra {
+            req = req.header("Range", r);
+        }
+        req.send()
+    };
+    let resp = get_mp4(range.clone(), None).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "video/mp4");
+    let whole = resp.bytes().await.unwrap().to_vec();
+    for s in &segments[..3] {
+        let frame = first_frame_bytes(&samples.join(&s.path));
+        assert!(
+            contains(&whole, &frame),
+            "segment {} is not in the MP4",
+            s.path
+        );
+    }
+    let copy = tmp.path().join("through-hub.mp4");
+    std::fs::write(&copy, &whole).unwrap();
+    if crate::ingest_common::media::have_ffprobe("worker_recordings_through_the_hub") {
+        assert!(crate::ingest_common::media::probe(&copy).frames > 0);
+    }
+    let part = get_mp4(range.clone(), Some("bytes=0-99")).await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().to_vec(), whole[..100]);
+
+    // The hub keeps what it fetched, byte for byte the worker's files.
+    let cache = hub_dir.join("cache").join("segments");
+    let cached_path = |s: &Segment| cache.join(format!("{}.mp4", s.id));
+    for s in &segments[..3] {
+        assert_eq!(
+            std::fs::read(cached_path(s)).unwrap(),
+            std::fs::read(samples.join(&s.path)).unwrap(),
+            "cached {}",
+            s.path
+        );
+    }
+
+    // A cached file altered on the hub is not used: fetched again, and the MP4 is the same.
+    let victim = cached_path(&segments[1]);
+    let len = std::fs::metadata(&victim).unwrap().len() as usize;
+    std::fs::write(&victim, vec![0u8; len]).unwrap();
+    let again = get_mp4(range.clone(), None).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.bytes().await.unwrap().to_vec(), whole);
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        std::fs::read(samples.join(&segments[1].path)).unwrap()
+    );
+
+    // A worker serving bytes that are not the indexed ones is refused, and nothing is kept.
+    // (The first MP4 may have fetched this segment already, when it touches the range's end.)
+    let _ = std::fs::remove_file(cached_path(&segments[3]));
+    let original_path = samples.join(&segments[3].path);
+    let original = std::fs::read(&original_path).unwrap();
+    let mut altered = original.clone();
+    let mid = altered.len() / 2;
+    altered[mid] ^= 0xff;
+    std::fs::write(&original_path, &altered).unwrap();
+    let bad_range = [
+        ("from", rfc(segments[3].start)),
+        ("to", rfc(segments[3].end)),
+    ];
+    let refused = get_mp4(bad_range.clone(), None).await.unwrap();
+    assert_eq!(refused.status(), 502);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "recording_mismatch", "{body}");
+    assert!(!cached_path(&segments[3]).exists());
+    assert!(cached_files(&cache)
+        .iter()
+        .all(|p| !p.to_string_lossy().ends_with(".part")));
+    std::fs::write(&original_path, &original).unwrap();
+    let fixed = get_mp4(bad_range, None).await.unwrap();
+    assert_eq!(fixed.status(), 200);
+
+    // Playback over the live socket, through the hub, from the first segment.
+    let url = format!(
+        "ws://{}/api/v1/cameras/{camera}/live?from={}&token={duty}",
+        hub.addr,
+        rfc(first.start)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut init, mut binary) = (None, 0);
+    while binary < 5 {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("playback in time")
+            .expect("open")
+            .unwrap()
+        {
+            tokio_tungstenite::tungstenite::Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                assert_ne!(v["type"], "error", "{v}");
+                if v["type"] == "init" {
+                    init = Some(v);
+                }
+            }
+            tokio_tungstenite::tungstenite::Message::Binary(_) => binary += 1,
+            _ => {}
+        }
+    }
+    assert!(init.expect("an init first")["mime"]
+        .as_str()
+        .unwrap()
+        .starts_with("video/mp4"));
+    drop(ws);
+
+    // An incident naming the camera, raised when it was being recorded: its clip is sealed on
+    // the hub, from the worker's segments, and its manifest lists their indexed hashes.
+    let recorded = rows(&store, &camera).await;
+    let raised = recorded[recorded.len() - 1].end - Duration::milliseconds(2500);
+    let mut sos = gridwatch_store::testing::bare_sos(&gridwatch_core::id::new_id());
+    sos.raise.cameras = vec![camera.clone()];
+    let incident = store.raise_incident(sos, raised).await.unwrap().incident.id;
+    let started = std::time::Instant::now();
+    let clip = loop {
+        let listed: Value = http
+            .get(format!("{base}/api/v1/incidents/{incident}/clips"))
+            .bearer_auth(&duty)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(c) = listed["clips"].as_array().and_then(|c| c.first()) {
+            break c.clone();
+        }
+        assert!(started.elapsed().as_secs() < 20, "no clip sealed: {listed}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let sealed = store.evidence_clips(&incident).await.unwrap();
+    assert_eq!(sealed.len(), 1);
+    let evidence_dir = hub_dir.join("evidence");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(evidence_dir.join(&sealed[0].manifest_file)).unwrap(),
+    )
+    .unwrap();
+    let listed = manifest["segments"].as_array().expect("segments");
+    assert!(!listed.is_empty(), "{manifest}");
+    for s in listed {
+        let row = recorded
+            .iter()
+            .find(|r| r.id == s["id"].as_str().unwrap())
+            .expect("a worker's segment");
+        assert_eq!(s["sha256"], row.sha256.as_str());
+        assert_eq!(row.dir_id, *dir_id);
+    }
+    let clip_bytes = http
+        .get(format!(
+            "{base}/api/v1/incidents/{incident}/clips/{}",
+            clip["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(clip_bytes.len() as u64, clip["bytes"].as_u64().unwrap());
+    let report = gridwatch_hub::recording::verify_evidence(Some(&store), &evidence_dir)
+        .await
+        .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+
+    // The worker stopped: what the hub has not fetched is a 503 JSON error, not a 500.
+    drop(stop_worker);
+    worker.task.await.unwrap().unwrap();
+    for f in cached_files(&cache) {
+        std::fs::remove_file(f).unwrap();
+    }
+    let down = get_mp4(range, None).await.unwrap();
+    assert_eq!(down.status(), 503);
+    assert!(down.headers().contains_key("retry-after"));
+    let body: Value = down.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "recording_unavailable", "{body}");
+
+    drop(stop_hub);
+    hub.task.await.unwrap().unwrap();
+
+    // Evidence while the worker is away: the job is put off (pending), not failed.
+    let raise = |at: DateTime<Utc>| {
+        let store = store.clone();
+        let camera = camera.clone();
+        async move {
+            let mut sos = gridwatch_store::testing::bare_sos(&gridwatch_core::id::new_id());
+            sos.raise.cameras = vec![camera];
+            store.raise_incident(sos, at).await.unwrap().incident.id
+        }
+    };
+    let mut same = config(&hub_dir);
+    same.evidence = hub.state.config.evidence.clone();
+    let same = gridwatch_hub::AppState::new(
+        store.clone(),
+        Arc::new(gridwatch_core::clock::SystemClock),
+        same,
+    );
+    let waiting = raise(raised).await;
+    let report = evidence::tick(&same.recording).await.unwrap();
+    assert_eq!((report.sealed, report.failed), (0, 1), "{report:?}");
+    let jobs = store.evidence_jobs(&waiting).await.unwrap();
+    assert_eq!(jobs[0].state, JobState::Pending);
+    assert!(jobs[0].due > Utc::now(), "retried later");
+
+    // A second node sealing into the same database, from another evidence directory, is
+    // refused before it forks the chain. Its cache has the segments (so only the chain
+    // differs): with the first node's evidence directory, the same node seals.
+    let hub2 = tmp.path().join("hub2");
+    let cache2 = hub2.join("cache").join("segments");
+    std::fs::create_dir_all(&cache2).unwrap();
+    for s in rows(&store, &camera).await {
+        std::fs::copy(samples.join(&s.path), cache2.join(format!("{}.mp4", s.id))).unwrap();
+    }
+    let node2 = |evidence_dir: Option<&Path>| {
+        let mut c = config(&hub2);
+        c.evidence = hub.state.config.evidence.clone();
+        if let Some(dir) = evidence_dir {
+            c.evidence.dir = dir.to_path_buf();
+        }
+        gridwatch_hub::AppState::new(
+            store.clone(),
+            Arc::new(gridwatch_core::clock::SystemClock),
+            c,
+        )
+    };
+    let refused = raise(raised).await;
+    let report = evidence::tick(&node2(None).recording).await.unwrap();
+    assert_eq!((report.sealed, report.failed), (0, 1), "{report:?}");
+    assert!(store.evidence_clips(&refused).await.unwrap().is_empty());
+    assert!(cached_files(&hub2.join("evidence").join("manifests")).is_empty());
+    let sealed_here = raise(raised).await;
+    let report = evidence::tick(&node2(Some(&evidence_dir)).recording)
+        .await
+        .unwrap();
+    assert_eq!(report.sealed, 1, "{report:?}");
+    assert_eq!(store.evidence_clips(&sealed_here).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_recordings_through_the_hub_sqlite() {
+    worker_recordings_through_the_hub(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_recordings_through_the_hub_postgres() {
+    worker_recordings_through_the_hub(Backend::Postgres).await;
+}
