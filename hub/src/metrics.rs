@@ -16,6 +16,9 @@ pub struct Metrics {
     /// `queue_full_total{queue}`: items a bounded internal queue could not take (each queue's
     /// doc comment says what then happens to them). See [`Queue`].
     pub queue_full: IntCounterVec,
+    /// `sqlite_busy_retries_total`: times an SQLite connection found the write lock taken and
+    /// tried again ([`gridwatch_store::sqlite_busy_retries`]), a measure of write contention.
+    pub sqlite_busy_retries: IntCounter,
 }
 
 /// The hub's bounded internal queues, as `gridwatch_queue_full_total{queue}` names them.
@@ -112,6 +115,12 @@ impl Metrics {
         for q in Queue::ALL {
             queue_full.with_label_values(&[q.as_str()]);
         }
+        let sqlite_busy_retries = IntCounter::new(
+            "sqlite_busy_retries_total",
+            "Times an SQLite connection found another's write under way and tried again \
+             (every 0.5 ms): write contention",
+        )
+        .expect("metric");
         let metrics = Metrics {
             registry,
             names: Default::default(),
@@ -120,6 +129,7 @@ impl Metrics {
             login_failures,
             login_throttled,
             queue_full,
+            sqlite_busy_retries,
         };
         for c in [
             Box::new(metrics.http_requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -127,6 +137,7 @@ impl Metrics {
             Box::new(metrics.login_failures.clone()),
             Box::new(metrics.login_throttled.clone()),
             Box::new(metrics.queue_full.clone()),
+            Box::new(metrics.sqlite_busy_retries.clone()),
             Box::new(build_info),
         ] {
             metrics.register(c);

@@ -15,8 +15,9 @@
 //!
 //!    then the same presses again (new buttons) and the same `/healthz` probe;
 //! 5. prints, per phase, SOS p50/p99/max, answers other than 201, `/healthz` worst delay and
-//!    failures, the hub's RSS (peak sampled every 200 ms), and what became of the attack's
-//!    connections (refused 429/503, closed by the hub, still open).
+//!    failures, the hub's RSS (peak sampled every 200 ms), the disk's own sync latency over
+//!    the phase (an SOS is answered after its commit is synced: its floor), and what became
+//!    of the attack's connections (refused 429/503, closed by the hub, still open).
 //!
 //! The aims in the issue: SOS p99 under attack under 100 ms and within 2× of quiet, RSS under
 //! 500 MB, `/healthz` always answering. Everything runs on this machine (clients, attackers,
@@ -187,6 +188,26 @@ async fn probe_health(base: String, stop: Arc<AtomicBool>) -> (Duration, usize) 
     (worst, failed)
 }
 
+/// The disk's own floor: appends 512 bytes to a file beside the hub's database and syncs it
+/// (as an SQLite commit does) every 50 ms until `stop`, timing each sync. An SOS is answered
+/// after its commit is synced, so its latency can be no better than this; printed beside it,
+/// it shows how much of a phase's p99 is the disk's.
+fn probe_fsync(dir: std::path::PathBuf, stop: Arc<AtomicBool>) -> Vec<Duration> {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let mut syncs = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        file.write_all(&[0u8; 512]).unwrap();
+        let t = Instant::now();
+        file.sync_data().unwrap();
+        syncs.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_file(path);
+    syncs
+}
+
 /// Samples the hub's RSS every 200 ms until `stop`: the peak.
 async fn peak_rss(pid: u32, stop: Arc<AtomicBool>) -> f64 {
     let mut peak: f64 = 0.0;
@@ -274,12 +295,23 @@ struct Phase {
     health_worst: Duration,
     health_failed: usize,
     rss_peak: f64,
+    fsync: Spread,
 }
 
-async fn phase(name: &'static str, base: &str, pid: u32, tokens: Vec<String>) -> Phase {
+async fn phase(
+    name: &'static str,
+    base: &str,
+    pid: u32,
+    dir: &std::path::Path,
+    tokens: Vec<String>,
+) -> Phase {
     let stop = Arc::new(AtomicBool::new(false));
     let health = tokio::spawn(probe_health(base.to_string(), stop.clone()));
     let rss = tokio::spawn(peak_rss(pid, stop.clone()));
+    let fsync = {
+        let (dir, stop) = (dir.to_path_buf(), stop.clone());
+        std::thread::spawn(move || probe_fsync(dir, stop))
+    };
     let sos = press(base, tokens, 4).await;
     stop.store(true, Ordering::Relaxed);
     let (health_worst, health_failed) = health.await.unwrap();
@@ -289,6 +321,7 @@ async fn phase(name: &'static str, base: &str, pid: u32, tokens: Vec<String>) ->
         health_worst,
         health_failed,
         rss_peak: rss.await.unwrap(),
+        fsync: spread(&mut fsync.join().unwrap()),
     }
 }
 
@@ -304,6 +337,14 @@ fn print(p: &Phase) {
         ms(p.health_worst),
         p.health_failed,
         p.rss_peak,
+    );
+    println!(
+        "{:<8} the disk's own sync (512 B + fdatasync beside the database, every 50 ms): \
+         p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms",
+        "",
+        ms(p.fsync.p50),
+        ms(p.fsync.p99),
+        ms(p.fsync.max),
     );
 }
 
@@ -351,7 +392,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = rss_mb(pid);
 
-    let quiet = phase("quiet", &base, pid, quiet_tokens).await;
+    let quiet = phase("quiet", &base, pid, dir.path(), quiet_tokens).await;
 
     // The attack, started and given a few seconds to take hold.
     let stop = Arc::new(AtomicBool::new(false));
@@ -388,7 +429,7 @@ async fn main() {
         attackers.spawn(slowloris(addr.clone(), stop.clone(), slow_out.clone()));
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let attacked = phase("attack", &base, pid, attack_tokens).await;
+    let attacked = phase("attack", &base, pid, dir.path(), attack_tokens).await;
     let attack_rss = rss_mb(pid);
     stop.store(true, Ordering::Relaxed);
     while attackers.join_next().await.is_some() {}

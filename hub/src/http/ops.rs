@@ -105,6 +105,11 @@ pub async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response 
     if waited > full.get() {
         full.inc_by(waited - full.get());
     }
+    let retries = gridwatch_store::sqlite_busy_retries();
+    let counted = s.metrics.sqlite_busy_retries.get();
+    if retries > counted {
+        s.metrics.sqlite_busy_retries.inc_by(retries - counted);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -11,6 +11,7 @@
 //! at the workspace root), and run by [`Store::open`].
 
 mod cameras;
+mod busy;
 mod changes;
 pub mod checkpoint;
 mod consoles;
@@ -40,6 +41,7 @@ pub mod testing;
 mod time;
 mod users;
 
+pub use busy::sqlite_busy_retries;
 pub use changes::{Applied, Fired, RaiseOutcome, RaiseRequest, Raised};
 pub use consoles::Console;
 pub use deadlines::{DeadlineRow, PendingDeadline};
@@ -220,6 +222,7 @@ impl Store {
             create_private(co.get_filename())?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.clamp(1, SQLITE_MAX_CONNECTIONS))
+                .after_connect(|conn, _| Box::pin(busy::install(conn)))
                 .connect_with(co.clone())
                 .await?;
             (Pool::Sqlite(pool), Backend::Sqlite, Some(co))
