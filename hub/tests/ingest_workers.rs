@@ -9,8 +9,11 @@
 use crate::common;
 use crate::ingest_common::start_sim;
 
+use crate::recording::playback::segments_of;
+use crate::recording::served::add_camera;
 use axum::http::Method;
 use chrono::Duration;
+use common::recording_worker::{recording_worker, start_worker};
 use common::Hub;
 use futures::StreamExt;
 use gridwatch_core::lease::LeasePolicy;
@@ -463,7 +466,6 @@ fn files_ending(dir: &std::path::Path, suffix: &str) -> std::collections::BTreeS
 /// rows carry its node and the lease's epoch; another worker's claim fences what it records
 /// after, and it stops the camera at its next renewal.
 async fn a_worker_records_its_cameras_fenced_by_its_lease(backend: gridwatch_store::Backend) {
-    use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
     use gridwatch_store::SegmentFence;
 
     crate::ingest_common::init_tracing();
@@ -472,62 +474,21 @@ async fn a_worker_records_its_cameras_fenced_by_its_lease(backend: gridwatch_sto
     let store = gridwatch_store::testing::fresh_store(backend, dir.path())
         .await
         .unwrap();
-    let camera = store
-        .create_camera(
-            serde_json::from_value(json!({"name": "gate", "rtsp_url": sim.url(1)})).unwrap(),
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap()
-        .id;
+    let camera = add_camera(&store, &sim.url(1)).await;
     let samples = dir.path().join("samples");
     let mut config = worker_config();
     config.listen = "127.0.0.1:0".into();
     config.data_dir = dir.path().to_path_buf();
-    config.ingest.worker_id = "w1".into();
-    config.ingest.lease_seconds = 6;
-    config.ingest.renew_seconds = 1;
-    config.ingest.claim_ms = 200;
     config.cameras.backoff_initial_ms = 200;
     config.cameras.backoff_max_ms = 1000;
-    // No free-space floor: the test machine's disk may have less than the default's 1 GiB.
-    config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
-        path: samples.clone(),
-        max_bytes: 0,
-        min_free_bytes: 0,
-    })];
-    config.recording.segment_seconds = 1;
-    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = gridwatch_hub::server::worker::start(
-        config,
-        store.clone(),
-        Arc::new(gridwatch_core::clock::SystemClock),
-        async {
-            let _ = worker_stopped.await;
-        },
-    )
-    .await
-    .unwrap();
+    let (worker, stop_worker) = start_worker(recording_worker(config, &samples), &store).await;
     let wbase = format!("http://{}", worker.addr);
     let http = reqwest::Client::new();
     let fence_of = |id: String| {
         let store = store.clone();
         async move { store.recording_segment_fence(&id).await.unwrap() }
     };
-    let rows = || {
-        let (store, camera) = (store.clone(), camera.clone());
-        async move {
-            store
-                .recording_segments(
-                    &camera,
-                    "main",
-                    chrono::DateTime::<chrono::Utc>::MIN_UTC,
-                    chrono::DateTime::<chrono::Utc>::MAX_UTC,
-                )
-                .await
-                .unwrap()
-        }
-    };
+    let rows = || segments_of(&store, &camera);
 
     // The first round claimed the camera (epoch 1); it records, indexed as W1's under it.
     let held = store

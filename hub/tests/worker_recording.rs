@@ -7,13 +7,15 @@
 //! serving altered bytes is refused (502), and a stopped worker is a 503 JSON error. Both
 //! backends.
 
+use crate::common::recording_worker::{recording_worker, start_worker};
 use crate::ingest_common::start_sim;
+use crate::recording::playback::segments_of;
+use crate::recording::served::add_camera;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
 use gridwatch_core::recording::evidence::JobState;
 use gridwatch_core::recording::Segment;
-use gridwatch_hub::recording::config::{LimitedDir, SampleDir};
 use gridwatch_hub::recording::evidence;
 use gridwatch_hub::workers::IngestMode;
 use gridwatch_hub::Config;
@@ -37,18 +39,6 @@ fn config(data_dir: &Path) -> Config {
 
 fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-async fn rows(store: &Store, camera: &str) -> Vec<Segment> {
-    store
-        .recording_segments(
-            camera,
-            "main",
-            DateTime::<Utc>::MIN_UTC,
-            DateTime::<Utc>::MAX_UTC,
-        )
-        .await
-        .unwrap()
 }
 
 async fn token(store: &Store, role: &str) -> String {
@@ -96,14 +86,7 @@ async fn worker_recordings_through_the_hub(backend: Backend) {
     let store = gridwatch_store::testing::fresh_store(backend, tmp.path())
         .await
         .unwrap();
-    let camera = store
-        .create_camera(
-            serde_json::from_value(json!({"name": "gate", "rtsp_url": sim.url(1)})).unwrap(),
-            Utc::now(),
-        )
-        .await
-        .unwrap()
-        .id;
+    let camera = add_camera(&store, &sim.url(1)).await;
 
     // The hub: no recorder of its own; it seals evidence all the same.
     let hub_dir = tmp.path().join("hub");
@@ -120,41 +103,21 @@ async fn worker_recordings_through_the_hub(backend: Backend) {
 
     // The worker records into its own directory, in 1 s segments.
     let samples = tmp.path().join("samples");
-    let mut worker_config = config(&tmp.path().join("worker"));
-    worker_config.ingest.worker_id = "w1".into();
-    worker_config.ingest.lease_seconds = 6;
-    worker_config.ingest.renew_seconds = 1;
-    worker_config.ingest.claim_ms = 200;
-    worker_config.recording.dirs = vec![SampleDir::Limited(LimitedDir {
-        path: samples.clone(),
-        max_bytes: 0,
-        min_free_bytes: 0,
-    })];
-    worker_config.recording.segment_seconds = 1;
-    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = gridwatch_hub::server::worker::start(
-        worker_config,
-        store.clone(),
-        Arc::new(gridwatch_core::clock::SystemClock),
-        async {
-            let _ = worker_stopped.await;
-        },
-    )
-    .await
-    .unwrap();
+    let worker_config = recording_worker(config(&tmp.path().join("worker")), &samples);
+    let (worker, stop_worker) = start_worker(worker_config, &store).await;
 
     let base = format!("http://{}", hub.addr);
     let http = reqwest::Client::new();
     let duty = token(&store, "duty_officer").await;
     let started = std::time::Instant::now();
-    while rows(&store, &camera).await.len() < 6 {
+    while segments_of(&store, &camera).await.len() < 6 {
         assert!(
             started.elapsed().as_secs() < 40,
             "the worker recorded nothing"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let segments = rows(&store, &camera).await;
+    let segments = segments_of(&store, &camera).await;
     let (first, last) = (&segments[0], &segments[segments.len() - 1]);
     let dir_id = &segments[0].dir_id;
     assert_eq!(
@@ -325,7 +288,7 @@ async fn worker_recordings_through_the_hub(backend: Backend) {
 
     // An incident naming the camera, raised when it was being recorded: its clip is sealed on
     // the hub, from the worker's segments, and its manifest lists their indexed hashes.
-    let recorded = rows(&store, &camera).await;
+    let recorded = segments_of(&store, &camera).await;
     let raised = recorded[recorded.len() - 1].end - Duration::milliseconds(2500);
     let mut sos = gridwatch_store::testing::bare_sos(&gridwatch_core::id::new_id());
     sos.raise.cameras = vec![camera.clone()];
@@ -427,7 +390,7 @@ async fn worker_recordings_through_the_hub(backend: Backend) {
     let hub2 = tmp.path().join("hub2");
     let cache2 = hub2.join("cache").join("segments");
     std::fs::create_dir_all(&cache2).unwrap();
-    for s in rows(&store, &camera).await {
+    for s in segments_of(&store, &camera).await {
         std::fs::copy(samples.join(&s.path), cache2.join(format!("{}.mp4", s.id))).unwrap();
     }
     let node2 = |evidence_dir: Option<&Path>| {

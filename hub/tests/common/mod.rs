@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod community;
+pub mod recording_worker;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

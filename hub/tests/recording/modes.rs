@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use gridwatch_store::testing::fresh_store;
 use gridwatch_store::{Backend, Store};
 use reqwest::StatusCode;
@@ -16,16 +15,7 @@ use super::served::{serve_recording, wait_for_segments};
 use crate::ingest_common::start_sim;
 
 async fn segment_count(store: &Store, camera: &str) -> usize {
-    store
-        .recording_segments(
-            camera,
-            "main",
-            DateTime::<Utc>::MIN_UTC,
-            DateTime::<Utc>::MAX_UTC,
-        )
-        .await
-        .unwrap()
-        .len()
+    super::playback::segments_of(store, camera).await.len()
 }
 
 /// Waits until the camera's segment count stays the same for `quiet`; returns it.
