@@ -427,3 +427,165 @@ async fn worker_recordings_through_the_hub_sqlite() {
 async fn worker_recordings_through_the_hub_postgres() {
     worker_recordings_through_the_hub(Backend::Postgres).await;
 }
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_message(ws: &mut Socket) -> tokio_tungstenite::tungstenite::Message {
+    tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        .await
+        .expect("a frame in time")
+        .expect("open")
+        .unwrap()
+}
+
+/// Playback through the hub of the segment the worker is still writing (its 60 s segments keep
+/// it open through the test): the hub relays the playback to the worker, whose replay plays its
+/// open segment (the index has nothing at or after `from`, so the hub alone has nothing to
+/// play), and the viewer's control messages reach the worker's playback: a bad speed is
+/// answered there, and 4x catches the replay up with the segment being written, which ends it
+/// (at 1x it would stay `from`'s lag behind).
+async fn open_segment_through_the_hub(backend: Backend) {
+    crate::ingest_common::init_tracing();
+    let sim = start_sim(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = gridwatch_store::testing::fresh_store(backend, tmp.path())
+        .await
+        .unwrap();
+    let camera = add_camera(&store, &sim.url(1)).await;
+    let (stop_hub, hub_stopped) = tokio::sync::oneshot::channel::<()>();
+    let hub = gridwatch_hub::server::start(config(&tmp.path().join("hub")), store.clone(), async {
+        let _ = hub_stopped.await;
+    })
+    .await
+    .unwrap();
+    let samples = tmp.path().join("samples");
+    let mut worker_config = recording_worker(config(&tmp.path().join("worker")), &samples);
+    worker_config.recording.segment_seconds = 60;
+    let (worker, stop_worker) = start_worker(worker_config, &store).await;
+    let duty = token(&store, "duty_officer").await;
+
+    // The worker's open segment, 6 s into it.
+    let recorder = worker.state.recording.recorder().unwrap().clone();
+    let started = std::time::Instant::now();
+    let open = loop {
+        let open = recorder.open_segment(&camera, gridwatch_ingest::config::Quality::Main);
+        if let Some((open, _)) =
+            open.filter(|(o, _)| DateTime::<Utc>::from(o.start) < Utc::now() - Duration::seconds(6))
+        {
+            break open;
+        }
+        assert!(
+            started.elapsed().as_secs() < 40,
+            "the worker is not recording"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let from = Utc::now() - Duration::seconds(5);
+    assert!(DateTime::<Utc>::from(open.start) <= from);
+    let indexed = segments_of(&store, &camera).await;
+    assert!(
+        indexed.iter().all(|s| s.end <= from),
+        "a finished segment covers {from}: {indexed:?}"
+    );
+    let alone = gridwatch_hub::recording::replay::Replay::open(
+        hub.state.recording.files.clone(),
+        hub.state.recording.recorder().cloned(),
+        &camera,
+        from,
+    )
+    .await
+    .unwrap();
+    assert!(alone.is_none(), "the hub alone has something to play");
+
+    let url = format!(
+        "ws://{}/api/v1/cameras/{camera}/live?from={}&token={duty}",
+        hub.addr,
+        rfc(from)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut init, mut binary) = (None, 0);
+    while binary < 5 {
+        match next_message(&mut ws).await {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                assert!(v["type"] == "init", "{v}");
+                init = Some(v);
+            }
+            Message::Binary(_) => {
+                assert!(init.is_some(), "media before the init");
+                binary += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(init.unwrap()["mime"]
+        .as_str()
+        .unwrap()
+        .starts_with("video/mp4"));
+
+    // A bad speed is answered by the worker's playback.
+    ws.send(Message::Text(r#"{"type":"speed","value":3}"#.into()))
+        .await
+        .unwrap();
+    let answer = loop {
+        match next_message(&mut ws).await {
+            Message::Text(t) => break serde_json::from_str::<Value>(&t).unwrap(),
+            Message::Binary(_) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("speed 3"),
+        "{answer}"
+    );
+
+    // 4x: caught up with the segment being written, the playback ends (the page goes live).
+    ws.send(Message::Text(r#"{"type":"speed","value":4}"#.into()))
+        .await
+        .unwrap();
+    let asked = std::time::Instant::now();
+    let mut after = 0;
+    let end = loop {
+        match next_message(&mut ws).await {
+            Message::Text(t) => break serde_json::from_str::<Value>(&t).unwrap(),
+            Message::Binary(_) => after += 1,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(end["type"], "end", "{end}");
+    assert!(after > 0, "no frames between 4x and the end");
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "4x took {:?} to catch up 5 s",
+        asked.elapsed()
+    );
+    match next_message(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1000),
+        other => panic!("{other:?}"),
+    }
+    // Still open: what was played was the segment being written.
+    assert!(recorder.is_open(&open.id));
+    assert!(segments_of(&store, &camera)
+        .await
+        .iter()
+        .all(|s| s.end <= from));
+
+    drop(stop_worker);
+    worker.task.await.unwrap().unwrap();
+    drop(stop_hub);
+    hub.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_segment_through_the_hub_sqlite() {
+    open_segment_through_the_hub(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_segment_through_the_hub_postgres() {
+    open_segment_through_the_hub(Backend::Postgres).await;
+}

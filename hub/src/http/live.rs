@@ -173,6 +173,11 @@ pub(crate) fn live_slot(s: &AppState, caller: &Caller) -> ApiResult<SocketSlot> 
 
 /// `?from=`: the recordings, for those who may see them (admins and duty officers, as for
 /// `…/recordings`); 404 `no_recording` when nothing is recorded at or after `from`.
+///
+/// On a hub in `[ingest] mode = "workers"` the playback is relayed to the worker holding the
+/// camera ([`super::proxy::playback`]), after the checks here: its replay has the segment it
+/// is writing, so the playback runs on to live. When no worker holds the camera or it cannot
+/// serve the playback now, the hub plays it itself, from the finished segments only.
 async fn playback(
     s: AppState,
     caller: Caller,
@@ -188,8 +193,29 @@ async fn playback(
         ));
     }
     ensure_visible(&s, &caller, &id).await?;
+    if s.config.ingest.workers() {
+        if let Some(worker) = super::proxy::playback(&s, &id, from).await {
+            let ws = upgrade(ws)?;
+            let slot = live_slot(&s, &caller)?;
+            let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
+            tracing::debug!(camera = %id, %from, "playback viewer, relayed to the camera's worker");
+            return Ok(super::proxy::relayed(ws, worker, session, id, slot));
+        }
+    }
+    let replay = open_replay(&s, &id, from).await?;
+    let ws = upgrade(ws)?;
+    let slot = live_slot(&s, &caller)?;
+    let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
+    Ok(serve_replay(ws, replay, id, Some(session), slot))
+}
+
+/// `id`'s recordings from `from`, as this process reads them (finished segments wherever they
+/// were recorded, and the segment its own recorder is writing); 404 `no_recording` when
+/// nothing is recorded at or after `from`. With [`serve_replay`], the playback a hub serves,
+/// and what an ingest worker serves a hub with (`crate::http::worker`).
+pub(crate) async fn open_replay(s: &AppState, id: &str, from: DateTime<Utc>) -> ApiResult<Replay> {
     let recorder = s.recording.recorder().cloned();
-    let replay = Replay::open(s.recording.files.clone(), recorder, &id, from)
+    Replay::open(s.recording.files.clone(), recorder, id, from)
         .await
         .map_err(|e| {
             tracing::error!(camera = %id, error = %e, "playback could not read the index");
@@ -201,15 +227,23 @@ async fn playback(
                 "no_recording",
                 format!("camera {id} has no recording at or after {from}"),
             )
-        })?;
-    let ws = upgrade(ws)?;
-    let slot = live_slot(&s, &caller)?;
-    let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
-    tracing::debug!(camera = %id, %from, "playback viewer");
-    Ok(ws.on_upgrade(move |socket| async move {
-        super::replay::serve(socket, replay, id, session.spawn()).await;
+        })
+}
+
+/// Answers the upgrade with `replay` ([`super::replay::serve`]) until it ends, the client
+/// leaves or `session` ends; `slot` is held as long.
+pub(crate) fn serve_replay(
+    ws: WebSocketUpgrade,
+    replay: Replay,
+    id: String,
+    session: Option<SessionWatch>,
+    slot: impl Send + 'static,
+) -> Response {
+    tracing::debug!(camera = %id, "playback viewer");
+    ws.on_upgrade(move |socket| async move {
+        super::replay::serve(socket, replay, id, session.map(SessionWatch::spawn)).await;
         drop(slot);
-    }))
+    })
 }
 
 /// One frame, or the socket is given up.

@@ -5,15 +5,20 @@
 //!
 //! A camera no worker holds (all gone, or between a worker's death and the takeover) is 503
 //! `no_worker` with `Retry-After`; the page's player retries by itself.
+//!
+//! Playback (`live?from=`) is relayed to the holder too, with the browser's control messages,
+//! so that it runs on through the segment the worker is writing; without a holder it is the
+//! hub's own (finished segments only), not an error.
 
 use super::error::{ApiError, ApiResult};
-use super::live::send;
+use super::live::{send, WRITE_TIMEOUT};
 use super::stream::{session_over, SessionWatch};
 use crate::state::AppState;
 use crate::workers::auth::SECRET_HEADER;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
 use gridwatch_ingest::Quality;
 use std::sync::OnceLock;
@@ -139,10 +144,39 @@ pub async fn live(
     slot: impl Send + 'static,
 ) -> ApiResult<Response> {
     let base = holder(s, camera).await?;
-    let url = format!(
-        "{}/internal/v1/cameras/{camera}/live?quality={quality}",
-        base.replacen("http", "ws", 1)
-    );
+    let path = format!("/internal/v1/cameras/{camera}/live?quality={quality}");
+    let worker = connect(s, camera, &base, &path).await?;
+    Ok(relayed(ws, worker, session, camera.to_string(), slot))
+}
+
+/// The camera's playback from `from`, from the worker holding it: the same playback as a
+/// hub's (`super::live::serve_replay`), on the worker's replay, which has the segment the
+/// worker is writing (the hub's has only the finished ones). The viewer's session is watched
+/// here, by the relay, which closes both sockets when it ends. `None` when no worker holds the camera or the holder does
+/// not serve this playback now (down, the lease moved, nothing recorded): the hub then plays
+/// what it can itself.
+pub async fn playback(s: &AppState, camera: &str, from: DateTime<Utc>) -> Option<WorkerSocket> {
+    let base = match holder(s, camera).await {
+        Ok(base) => base,
+        Err(e) => {
+            tracing::debug!(%camera, error = %e.message, "playback: no worker holds the camera");
+            return None;
+        }
+    };
+    let from = from.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let path = format!("/internal/v1/cameras/{camera}/playback?from={from}");
+    match connect(s, camera, &base, &path).await {
+        Ok(worker) => Some(worker),
+        Err(e) => {
+            tracing::info!(%camera, error = %e.message, "playback: the camera's worker does not serve it; played from the hub's index");
+            None
+        }
+    }
+}
+
+/// A WebSocket to the worker at `base`, on `path`, showing the shared secret.
+async fn connect(s: &AppState, camera: &str, base: &str, path: &str) -> ApiResult<WorkerSocket> {
+    let url = format!("{}{path}", base.replacen("http", "ws", 1));
     let mut req = url
         .into_client_request()
         .map_err(|e| unreachable(camera, e))?;
@@ -154,28 +188,41 @@ pub async fn live(
         .map_err(|e| unreachable(camera, e))?;
     req.headers_mut().insert(SECRET_HEADER, secret);
     let connect = tokio_tungstenite::connect_async(req);
-    let worker = match tokio::time::timeout(WORKER_TIMEOUT, connect).await {
-        Err(_) => return Err(unreachable(camera, "timed out")),
-        Ok(Ok((socket, _))) => socket,
+    match tokio::time::timeout(WORKER_TIMEOUT, connect).await {
+        Err(_) => Err(unreachable(camera, "timed out")),
+        Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(tungstenite::Error::Http(resp))) => {
             let body = resp.body().clone().unwrap_or_default();
-            return Err(worker_error(camera, resp.status().as_u16(), &body));
+            Err(worker_error(camera, resp.status().as_u16(), &body))
         }
-        Ok(Err(e)) => return Err(unreachable(camera, e)),
-    };
-    let camera = camera.to_string();
-    Ok(ws.on_upgrade(move |browser| async move {
-        relay(browser, worker, session, &camera).await;
-        drop(slot);
-    }))
+        Ok(Err(e)) => Err(unreachable(camera, e)),
+    }
 }
 
-type WorkerSocket =
+/// Answers the browser's upgrade with `worker`'s socket relayed ([`relay`]); `slot` is held
+/// as long.
+pub fn relayed(
+    ws: WebSocketUpgrade,
+    worker: WorkerSocket,
+    session: SessionWatch,
+    camera: String,
+    slot: impl Send + 'static,
+) -> Response {
+    ws.on_upgrade(move |browser| async move {
+        relay(browser, worker, session, &camera).await;
+        drop(slot);
+    })
+}
+
+pub type WorkerSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Worker to browser, frame by frame, until either side leaves or the browser's session ends.
 /// A slow browser holds the relay's send, which stops it reading the worker, whose own write
-/// timeout then ends the stream: the worker's bounds hold through the hub.
+/// timeout then ends the stream: the worker's bounds hold through the hub. The browser's text
+/// frames go to the worker (a playback's speed, pause and resume, and the answers to them come
+/// back as the worker's frames); a worker that does not take one within
+/// [`super::live::WRITE_TIMEOUT`] ends the relay.
 async fn relay(browser: WebSocket, worker: WorkerSocket, session: SessionWatch, camera: &str) {
     let (mut btx, mut brx) = browser.split();
     let (mut wtx, mut wrx) = worker.split();
@@ -208,6 +255,17 @@ async fn relay(browser: WebSocket, worker: WorkerSocket, session: SessionWatch, 
             }
             msg = brx.next() => match msg {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break "client left",
+                Some(Ok(Message::Text(t))) => {
+                    let forwarded = wtx.send(tungstenite::Message::Text(t.as_str().into()));
+                    match tokio::time::timeout(WRITE_TIMEOUT, forwarded).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => {
+                            let close = CloseFrame { code: 1011, reason: "ingest worker gone".into() };
+                            let _ = send(&mut btx, Message::Close(Some(close))).await;
+                            break "the worker went away";
+                        }
+                    }
+                }
                 Some(Ok(_)) => {}
             },
         }

@@ -64,7 +64,14 @@ fn text(value: serde_json::Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
-pub async fn serve(socket: WebSocket, mut replay: Replay, camera: String, mut session: SessionEnd) {
+/// `session`: the viewer's, whose end closes the socket (1008); `None` for a playback a hub
+/// relays, which watches the session itself.
+pub async fn serve(
+    socket: WebSocket,
+    mut replay: Replay,
+    camera: String,
+    mut session: Option<SessionEnd>,
+) {
     let (mut tx, mut rx) = socket.split();
     let mut pace: Option<Pace> = None;
     // Media time at the end of the last frame sent.
@@ -101,7 +108,7 @@ pub async fn serve(socket: WebSocket, mut replay: Replay, camera: String, mut se
             };
             tokio::select! {
                 biased;
-                why = &mut session => {
+                why = ended(&mut session) => {
                     let _ = send(&mut tx, session_over(why)).await;
                     break 'socket why;
                 }
@@ -178,4 +185,12 @@ pub async fn serve(socket: WebSocket, mut replay: Replay, camera: String, mut se
         }
     };
     tracing::debug!(%camera, why = ended, "playback viewer gone");
+}
+
+/// When the session ends; never, when there is none to watch.
+async fn ended(session: &mut Option<SessionEnd>) -> &'static str {
+    match session {
+        Some(end) => end.await,
+        None => std::future::pending().await,
+    }
 }

@@ -1,13 +1,14 @@
 //! An ingest worker's HTTP: `/healthz`, `/readyz` and `/metrics` as on a hub, and, for hubs
 //! only (the shared secret, [`crate::workers::auth`]), its cameras' status, live video and
-//! snapshots, and the finished segments it recorded (what a hub plays back and seals as
+//! snapshots, the playback of its cameras' recordings (through the segment it is writing), and
+//! the finished segments it recorded (what a hub plays back and seals as
 //! evidence, [`crate::recording::fetch`]).
 //! Role checks are the hub's, made before it relays a request here; the worker trusts the
 //! secret and nothing else.
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Path, Query};
-use crate::http::live::{serve_viewer, upgrade, VideoQuery};
+use crate::http::live::{open_replay, serve_replay, serve_viewer, upgrade, VideoQuery};
 use crate::state::AppState;
 use crate::workers::auth::{require_secret, SharedSecret};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -17,6 +18,8 @@ use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::json;
 
 /// The worker's router.
@@ -25,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     let internal = Router::new()
         .route("/internal/v1/cameras", get(cameras))
         .route("/internal/v1/cameras/{id}/live", get(live))
+        .route("/internal/v1/cameras/{id}/playback", get(playback))
         .route("/internal/v1/cameras/{id}/snapshot.jpg", get(snapshot))
         .route("/internal/v1/recordings/segments/{id}", get(segment))
         .route_layer(middleware::from_fn_with_state(secret, require_secret));
@@ -107,6 +111,30 @@ async fn live(
     let ws = upgrade(ws)?;
     // The hub watches the viewer's session; here the socket lasts as long as the hub's.
     Ok(serve_viewer(&s, ws, viewer, id, std::future::pending, ()))
+}
+
+#[derive(Debug, Deserialize)]
+struct PlaybackQuery {
+    from: DateTime<Utc>,
+}
+
+/// `live?from=` of a camera this worker holds, relayed by a hub (`crate::http::proxy::playback`):
+/// the hub's playback, on this worker's replay, which has the segment being written here (and
+/// reads the finished ones wherever they were recorded). The role and visibility checks, and
+/// watching the viewer's session, are the hub's (its relay closes this socket when the
+/// session ends): the worker sees no user's token.
+async fn playback(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PlaybackQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    if !s.cameras.runs(&id) {
+        return Err(not_held(&id));
+    }
+    let replay = open_replay(&s, &id, q.from).await?;
+    let ws = upgrade(ws)?;
+    Ok(serve_replay(ws, replay, id, None, ()))
 }
 
 async fn snapshot(

@@ -17,7 +17,10 @@
 //! while its download streams; the bound is therefore soft by what was fetched in that time.
 //!
 //! Not covered: the segment a worker is writing now (its last minute) is not indexed yet, so
-//! it is neither fetched nor played through a hub; playback there ends where the index ends.
+//! it is never fetched (`recordings.mp4` ends before it). Playback reaches it all the same:
+//! a hub relays `live?from=` to the worker holding the camera (`crate::http::proxy`), which
+//! plays its open segment itself, and reads the older ones through its own resolver (this one:
+//! a worker's fetches another worker's segments as a hub's does).
 
 use std::collections::HashMap;
 use std::io::Read;

@@ -116,9 +116,10 @@ impl From<FetchError> for ReplayError {
 
 /// A replay. Finished segments are read wherever they were recorded (here, or fetched from the
 /// ingest worker that recorded them, [`SegmentFiles`]); the segment being written is played
-/// only when this process writes it. Through a hub in `[ingest] mode = "workers"` the replay
-/// therefore ends where the worker's index ends, up to a segment (a minute) before live: the
-/// worker's open segment is not served to hubs (issue 17, a known gap).
+/// only when this process writes it. A hub in `[ingest] mode = "workers"` therefore relays a
+/// playback to the worker holding the camera (`crate::http::proxy::playback`), whose replay
+/// runs on through its open segment to live; the hub's own replay, when no worker can serve
+/// it, ends where the index ends, up to a segment (a minute) before live.
 pub struct Replay {
     files: SegmentFiles,
     /// Where the segment being written is learnt of; `None` when this process records nothing.
