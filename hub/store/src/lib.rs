@@ -10,8 +10,8 @@
 //! Migrations are embedded, one folder per dialect (`migrations/sqlite`, `migrations/postgres`
 //! at the workspace root), and run by [`Store::open`].
 
-mod cameras;
 mod busy;
+mod cameras;
 mod changes;
 pub mod checkpoint;
 mod consoles;
