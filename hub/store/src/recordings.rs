@@ -237,30 +237,7 @@ impl Store {
 
     /// Adds a finished segment; one whose ID is already there is left as it is (a retry).
     pub async fn insert_recording_segment(&self, s: &Segment) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO recording_segments ({SEGMENT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (id) DO NOTHING"
-        );
-        with_pool!(self, p => {
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(&s.id)
-                .bind(&s.camera_id)
-                .bind(&s.stream)
-                .bind(s.mode.as_str())
-                .bind(&s.dir_id)
-                .bind(&s.path)
-                .bind(to_ms(s.start))
-                .bind(to_ms(s.end))
-                .bind(s.bytes as i64)
-                .bind(s.frames as i64)
-                .bind(&s.sha256)
-                .bind(&s.codec)
-                .bind(s.width as i32)
-                .bind(s.height as i32)
-                .execute(p)
-                .await?;
-        });
+        self.insert_recording_segment_fenced(s, None).await?;
         Ok(())
     }
 
@@ -269,8 +246,9 @@ impl Store {
     /// the segment ended (the fencing-token rule). A segment that ended before the next claim
     /// is kept, so a worker that gives a camera back does not lose its last segment, which is
     /// indexed after the release. Two takeovers or more since the fence refuse outright. A
-    /// camera deleted since (its lease gone with it) keeps its final segment. `None`: as
-    /// [`Store::insert_recording_segment`] (the in-process hub, start-up repair).
+    /// camera deleted since (its lease gone with it) keeps its final segment. `None` (the
+    /// in-process hub, start-up repair): no fence, the row's worker and epoch `NULL` — the
+    /// comparisons with a `NULL` epoch match no lease, so the row is always added.
     ///
     /// The segment's end (the writer's clock) is compared with `claimed_at` (the claiming
     /// worker's clock): the clocks are assumed in step, as the leases themselves assume.
@@ -279,10 +257,6 @@ impl Store {
         s: &Segment,
         fence: Option<&SegmentFence>,
     ) -> Result<Inserted, StoreError> {
-        let Some(fence) = fence else {
-            self.insert_recording_segment(s).await?;
-            return Ok(Inserted::Indexed);
-        };
         let sql = format!(
             "INSERT INTO recording_segments ({SEGMENT_COLUMNS}, worker_id, epoch) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
@@ -306,13 +280,14 @@ impl Store {
                 .bind(&s.codec)
                 .bind(s.width as i32)
                 .bind(s.height as i32)
-                .bind(&fence.worker_id)
-                .bind(fence.epoch)
+                .bind(fence.map(|f| f.worker_id.as_str()))
+                .bind(fence.map(|f| f.epoch))
                 .execute(p)
                 .await?
                 .rows_affected()
         });
-        if written == 1 {
+        if written == 1 || fence.is_none() {
+            // Unfenced, nothing written means the row was there already (a retry).
             return Ok(Inserted::Indexed);
         }
         // Nothing written: a retry of a row already there (its answer was lost), or fenced.
