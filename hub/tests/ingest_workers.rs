@@ -10,10 +10,9 @@ use crate::common;
 use crate::ingest_common::start_sim;
 
 use crate::recording::playback::segments_of;
-use crate::recording::served::add_camera;
 use axum::http::Method;
 use chrono::Duration;
-use common::recording_worker::{recording_worker, start_worker};
+use common::recording_worker::{one_camera, recording_worker, start_hub, start_worker, OneCamera};
 use common::Hub;
 use futures::StreamExt;
 use gridwatch_core::lease::LeasePolicy;
@@ -184,23 +183,8 @@ async fn the_hub_relays_live_view_and_snapshots_to_the_worker_holding_the_camera
     config.listen = "127.0.0.1:0".into();
     config.cameras.backoff_initial_ms = 200;
     config.cameras.backoff_max_ms = 1000;
-    let (stop_hub, hub_stopped) = tokio::sync::oneshot::channel::<()>();
-    let hub = gridwatch_hub::server::start(config.clone(), store.clone(), async {
-        let _ = hub_stopped.await;
-    })
-    .await
-    .unwrap();
-    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = gridwatch_hub::server::worker::start(
-        config.clone(),
-        store.clone(),
-        Arc::new(gridwatch_core::clock::SystemClock),
-        async {
-            let _ = worker_stopped.await;
-        },
-    )
-    .await
-    .unwrap();
+    let (hub, stop_hub) = start_hub(config.clone(), &store).await;
+    let (worker, stop_worker) = start_worker(config.clone(), &store).await;
     let base = format!("http://{}", hub.addr);
     let wbase = format!("http://{}", worker.addr);
     let http = reqwest::Client::new();
@@ -468,13 +452,12 @@ fn files_ending(dir: &std::path::Path, suffix: &str) -> std::collections::BTreeS
 async fn a_worker_records_its_cameras_fenced_by_its_lease(backend: gridwatch_store::Backend) {
     use gridwatch_store::SegmentFence;
 
-    crate::ingest_common::init_tracing();
-    let sim = start_sim(1);
-    let dir = tempfile::tempdir().unwrap();
-    let store = gridwatch_store::testing::fresh_store(backend, dir.path())
-        .await
-        .unwrap();
-    let camera = add_camera(&store, &sim.url(1)).await;
+    let OneCamera {
+        sim: _sim,
+        dir,
+        store,
+        camera,
+    } = one_camera(backend).await;
     let samples = dir.path().join("samples");
     let mut config = worker_config();
     config.listen = "127.0.0.1:0".into();

@@ -7,10 +7,10 @@
 //! serving altered bytes is refused (502), and a stopped worker is a 503 JSON error. Both
 //! backends.
 
-use crate::common::recording_worker::{recording_worker, start_worker};
-use crate::ingest_common::start_sim;
+use crate::common::recording_worker::{
+    one_camera, recording_worker, start_hub, start_worker, OneCamera,
+};
 use crate::recording::playback::segments_of;
-use crate::recording::served::add_camera;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
@@ -80,25 +80,19 @@ fn cached_files(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 async fn worker_recordings_through_the_hub(backend: Backend) {
-    crate::ingest_common::init_tracing();
-    let sim = start_sim(1);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = gridwatch_store::testing::fresh_store(backend, tmp.path())
-        .await
-        .unwrap();
-    let camera = add_camera(&store, &sim.url(1)).await;
+    let OneCamera {
+        sim: _sim,
+        dir: tmp,
+        store,
+        camera,
+    } = one_camera(backend).await;
 
     // The hub: no recorder of its own; it seals evidence all the same.
     let hub_dir = tmp.path().join("hub");
     let mut hub_config = config(&hub_dir);
     hub_config.evidence.pre_seconds = 2;
     hub_config.evidence.post_seconds = 2;
-    let (stop_hub, hub_stopped) = tokio::sync::oneshot::channel::<()>();
-    let hub = gridwatch_hub::server::start(hub_config, store.clone(), async {
-        let _ = hub_stopped.await;
-    })
-    .await
-    .unwrap();
+    let (hub, stop_hub) = start_hub(hub_config, &store).await;
     assert!(hub.state.recording.recorder().is_none());
 
     // The worker records into its own directory, in 1 s segments.
@@ -446,19 +440,13 @@ async fn next_message(ws: &mut Socket) -> tokio_tungstenite::tungstenite::Messag
 /// answered there, and 4x catches the replay up with the segment being written, which ends it
 /// (at 1x it would stay `from`'s lag behind).
 async fn open_segment_through_the_hub(backend: Backend) {
-    crate::ingest_common::init_tracing();
-    let sim = start_sim(1);
-    let tmp = tempfile::tempdir().unwrap();
-    let store = gridwatch_store::testing::fresh_store(backend, tmp.path())
-        .await
-        .unwrap();
-    let camera = add_camera(&store, &sim.url(1)).await;
-    let (stop_hub, hub_stopped) = tokio::sync::oneshot::channel::<()>();
-    let hub = gridwatch_hub::server::start(config(&tmp.path().join("hub")), store.clone(), async {
-        let _ = hub_stopped.await;
-    })
-    .await
-    .unwrap();
+    let OneCamera {
+        sim: _sim,
+        dir: tmp,
+        store,
+        camera,
+    } = one_camera(backend).await;
+    let (hub, stop_hub) = start_hub(config(&tmp.path().join("hub")), &store).await;
     let samples = tmp.path().join("samples");
     let mut worker_config = recording_worker(config(&tmp.path().join("worker")), &samples);
     worker_config.recording.segment_seconds = 60;
