@@ -171,13 +171,12 @@ async fn segment(
         .into_iter()
         .next()
         .ok_or_else(no_segment)?;
-    let (_, dir_id, _, _, _, rel, _, _) = row;
     let dir = s
         .recording
         .recorder()
-        .and_then(|r| r.dir_path(&dir_id))
+        .and_then(|r| r.dir_path(&row.dir_id))
         .ok_or_else(no_segment)?;
-    let path = dir.join(&rel);
+    let path = dir.join(&row.path);
     let file = std::fs::File::open(&path).map_err(|e| {
         tracing::warn!(segment = %id, path = %path.display(), error = %e, "an indexed segment cannot be read");
         no_segment()

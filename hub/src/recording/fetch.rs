@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use gridwatch_ingest::recording::Recorder;
-use gridwatch_store::{Store, StoreError};
+use gridwatch_store::{SegmentSource, Store, StoreError};
 use sha2_011::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -84,18 +84,6 @@ impl FetchError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, FetchError::Unavailable { .. })
     }
-}
-
-/// One segment's row, as the resolver needs it.
-struct Source {
-    id: String,
-    dir_id: String,
-    node: Option<String>,
-    address: Option<String>,
-    dir_path: String,
-    path: String,
-    bytes: u64,
-    sha256: String,
 }
 
 /// The resolver; cheap to clone.
@@ -176,19 +164,9 @@ impl SegmentFiles {
     /// longer has is left out, as one deleted since it was listed); fetched and checked first
     /// when it is another node's.
     pub async fn resolve(&self, ids: &[String]) -> Result<HashMap<String, PathBuf>, FetchError> {
-        let rows = self.inner.store.recording_segment_sources(ids).await?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for (id, dir_id, node, address, dir_path, path, bytes, sha256) in rows {
-            let source = Source {
-                id,
-                dir_id,
-                node,
-                address,
-                dir_path,
-                path,
-                bytes,
-                sha256,
-            };
+        let sources = self.inner.store.recording_segment_sources(ids).await?;
+        let mut out = HashMap::with_capacity(sources.len());
+        for source in sources {
             if let Some(local) = self.local_path(&source) {
                 out.insert(source.id, local);
                 continue;
@@ -201,7 +179,7 @@ impl SegmentFiles {
     }
 
     /// Where the segment is on this machine, when it is this machine's.
-    fn local_path(&self, s: &Source) -> Option<PathBuf> {
+    fn local_path(&self, s: &SegmentSource) -> Option<PathBuf> {
         match &s.node {
             None => Some(Path::new(&s.dir_path).join(&s.path)),
             Some(_) => self
@@ -215,7 +193,7 @@ impl SegmentFiles {
 
     /// The segment from the cache (checked), else from its worker; `None` when the worker
     /// says it has no such segment.
-    async fn fetched(&self, s: &Source) -> Result<Option<PathBuf>, FetchError> {
+    async fn fetched(&self, s: &SegmentSource) -> Result<Option<PathBuf>, FetchError> {
         let node = s.node.clone().unwrap_or_default();
         let unavailable = |reason: String| FetchError::Unavailable {
             id: s.id.clone(),
@@ -319,7 +297,7 @@ impl SegmentFiles {
 
 /// `file` when it is there and still what was indexed (its use noted in its mtime); an
 /// altered one is removed, to be fetched again.
-async fn cached(file: &Path, s: &Source) -> Result<Option<PathBuf>, FetchError> {
+async fn cached(file: &Path, s: &SegmentSource) -> Result<Option<PathBuf>, FetchError> {
     let path = file.to_path_buf();
     let checked = tokio::task::spawn_blocking(move || -> std::io::Result<Option<(u64, String)>> {
         let mut f = match std::fs::File::open(&path) {

@@ -51,7 +51,7 @@ pub use incidents::IncidentFilter;
 pub use ingest_workers::{CameraHolder, IngestWorker};
 pub use notify::{AttemptOutcome, NewDelivery, NotifyAttempt};
 pub use recordings::{
-    CameraRecording, DirBytes, Inserted, RecordingDir, SegmentFence, SegmentFile,
+    CameraRecording, DirBytes, Inserted, RecordingDir, SegmentFence, SegmentFile, SegmentSource,
 };
 pub use reports::{NO_GRID, NO_POST};
 pub use sessions::Session;

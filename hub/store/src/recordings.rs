@@ -31,6 +31,22 @@ pub struct SegmentFence {
     pub epoch: i64,
 }
 
+/// Where a segment is and what it must be ([`Store::recording_segment_sources`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SegmentSource {
+    pub id: String,
+    pub dir_id: String,
+    /// The directory's node: `None` for the in-process hub, else the ingest worker's name.
+    pub node: Option<String>,
+    /// That node's address as an ingest worker (`None`: no such worker registered).
+    pub address: Option<String>,
+    /// The directory's path on its node, and the segment's path in it.
+    pub dir_path: String,
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
 /// What [`Store::insert_recording_segment_fenced`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
@@ -447,27 +463,11 @@ impl Store {
     }
 
     /// Where segments are and what they must be, for a reader that may have to fetch them from
-    /// the node that recorded them: of those of `ids` still indexed, `(id, directory ID,
-    /// directory's node (`None`: the in-process hub), that node's address as an ingest worker
-    /// (`None`: no such worker registered), directory path, relative path, bytes, sha256)`.
-    /// A tuple, not a struct, so that the store's exports stay as they are.
-    #[allow(clippy::type_complexity)]
+    /// the node that recorded them: those of `ids` still indexed.
     pub async fn recording_segment_sources(
         &self,
         ids: &[String],
-    ) -> Result<
-        Vec<(
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-            u64,
-            String,
-        )>,
-        StoreError,
-    > {
+    ) -> Result<Vec<SegmentSource>, StoreError> {
         type Row = (
             String,
             String,
@@ -496,9 +496,15 @@ impl Store {
                 q.fetch_all(p).await?
             });
             out.extend(rows.into_iter().map(
-                |(id, dir, node, address, dir_path, path, bytes, sha)| {
-                    let bytes = u64::try_from(bytes).unwrap_or(0);
-                    (id, dir, node, address, dir_path, path, bytes, sha)
+                |(id, dir_id, node, address, dir_path, path, bytes, sha256)| SegmentSource {
+                    id,
+                    dir_id,
+                    node,
+                    address,
+                    dir_path,
+                    path,
+                    bytes: u64::try_from(bytes).unwrap_or(0),
+                    sha256,
                 },
             ));
         }

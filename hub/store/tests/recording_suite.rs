@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::recording::{EvidenceClip, RecordMode, RecordingLock, Segment};
 use gridwatch_store::{
-    on_both, DirBytes, Inserted, RecordingDir, SegmentFence, SegmentFile, Store,
+    on_both, DirBytes, Inserted, RecordingDir, SegmentFence, SegmentFile, SegmentSource, Store,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -517,26 +517,26 @@ on_both!(
         assert_eq!(
             found,
             vec![
-                (
-                    a.id.clone(),
-                    "hub-dir".into(),
-                    None,
-                    None,
-                    "/srv/hub".into(),
-                    a.path.clone(),
-                    a.bytes,
-                    a.sha256.clone()
-                ),
-                (
-                    b.id.clone(),
-                    "w1-dir".into(),
-                    Some("w1".into()),
-                    Some("http://10.0.0.7:8090".into()),
-                    "/srv/w".into(),
-                    b.path.clone(),
-                    b.bytes,
-                    b.sha256.clone()
-                ),
+                SegmentSource {
+                    id: a.id.clone(),
+                    dir_id: "hub-dir".into(),
+                    node: None,
+                    address: None,
+                    dir_path: "/srv/hub".into(),
+                    path: a.path.clone(),
+                    bytes: a.bytes,
+                    sha256: a.sha256.clone()
+                },
+                SegmentSource {
+                    id: b.id.clone(),
+                    dir_id: "w1-dir".into(),
+                    node: Some("w1".into()),
+                    address: Some("http://10.0.0.7:8090".into()),
+                    dir_path: "/srv/w".into(),
+                    path: b.path.clone(),
+                    bytes: b.bytes,
+                    sha256: b.sha256.clone()
+                },
             ]
         );
         // A node that is no registered worker has no address.
@@ -551,7 +551,7 @@ on_both!(
             .recording_segment_sources(&["d".to_string()])
             .await
             .unwrap();
-        assert_eq!(found[0].2.as_deref(), Some("gone"));
-        assert_eq!(found[0].3, None);
+        assert_eq!(found[0].node.as_deref(), Some("gone"));
+        assert_eq!(found[0].address, None);
     }
 );
