@@ -21,10 +21,11 @@
 //! A worker that cannot serve its segments now puts the job off (it is not given up while
 //! the worker is away: the segments are locked, and will be there when it is back).
 //!
-//! **One sealer.** The chain is one local directory and `manifest_seq` is unique in the
-//! database, so exactly one hub node may seal (with several hub nodes, give the evidence
-//! directory to one). A second one would fork the chain; [`seal`] refuses when the database
-//! has a manifest this directory has not (another node sealed it), so the mistake fails loudly
+//! **One chain.** The chain is one directory and `manifest_seq` is unique in the database, so
+//! hub nodes that seal must share the evidence directory (the chain is extended under a lock
+//! in it), or one node alone seals. A node with a directory of its own would fork the chain:
+//! each seal refuses, under the chain's lock and before the clip is cut, when the database has
+//! a manifest this directory has not (another node sealed it), so the mistake fails loudly
 //! instead. A local chain *ahead* of the database is allowed: that is a seal whose row was not
 //! written (the store failed after the seal), and its job seals again.
 
@@ -33,7 +34,7 @@ use gridwatch_core::event::{Actor, EventDraft, EventType};
 use gridwatch_core::recording::evidence::{window, EvidenceJob, JobState};
 use gridwatch_core::recording::{EvidenceClip, Segment};
 use gridwatch_ingest::evidence::{
-    EvidenceDir, EvidenceError, SealRequest, Sealed, SegmentEvidence,
+    EvidenceDir, EvidenceError, PreviousManifest, SealRequest, Sealed, SegmentEvidence,
 };
 use gridwatch_store::StoreError;
 use serde_json::json;
@@ -71,11 +72,6 @@ enum SealError {
     Store(#[from] StoreError),
     #[error("the sealing task failed: {0}")]
     Task(String),
-    #[error(
-        "the database's last manifest (seq {db}) is not in this evidence directory (head {local:?}): \
-         another node seals into the database; only one hub node may seal evidence"
-    )]
-    OtherSealer { db: u64, local: Option<u64> },
 }
 
 impl SealError {
@@ -171,12 +167,13 @@ pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
 
 /// Cuts, seals and records one clip; `None` when the camera recorded nothing in its window.
 async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceClip>, SealError> {
-    // Before anything is fetched or cut: this node must be the one sealing.
-    let db_head = hub.store.evidence_head().await?;
-    let dir = hub.evidence_dir.clone();
-    tokio::task::spawn_blocking(move || only_sealer(&dir, db_head))
-        .await
-        .map_err(|e| SealError::Task(e.to_string()))??;
+    // The chain must hold what the database says was sealed last (checked by the seal, under
+    // the chain's lock, before the clip is cut).
+    let known_head = hub
+        .store
+        .evidence_head()
+        .await?
+        .map(|(seq, sha256)| PreviousManifest { seq, sha256 });
     let Some(PlannedClip { plan, segments }) =
         clips::plan(&hub.files, &job.camera_id, job.from, job.to).await?
     else {
@@ -197,6 +194,7 @@ async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceCl
             plan: &plan,
             segments: evidence,
             now,
+            known_head,
         })
     })
     .await
@@ -216,28 +214,6 @@ async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceCl
     tracing::info!(incident = %job.incident_id, camera = %job.camera_id, seq = clip.manifest_seq,
         bytes = clip.bytes, "evidence clip sealed");
     Ok(Some(clip))
-}
-
-/// Refuses ([`SealError::OtherSealer`]) when the database's newest manifest (`db_head`) is not
-/// in the chain at `dir`: another node has sealed into the database (see the module's
-/// description). Blocking: reads the chain's manifests.
-fn only_sealer(dir: &std::path::Path, db_head: Option<(u64, String)>) -> Result<(), SealError> {
-    let Some((db, db_sha)) = db_head else {
-        return Ok(());
-    };
-    let local = EvidenceDir::open(dir)?.head()?;
-    let known = local
-        .as_ref()
-        .is_some_and(|l| l.seq > db || (l.seq == db && l.sha256 == db_sha));
-    if known {
-        return Ok(());
-    }
-    tracing::error!(db_seq = db, local_seq = ?local.as_ref().map(|l| l.seq), dir = %dir.display(),
-        "evidence: another node seals into this database; not sealing here");
-    Err(SealError::OtherSealer {
-        db,
-        local: local.map(|l| l.seq),
-    })
 }
 
 /// What a manifest says of the segments a clip was cut from: their indexed hashes.

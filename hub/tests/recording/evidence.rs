@@ -76,6 +76,7 @@ async fn seal(
             plan: &plan,
             segments: segment_evidence(used.iter().copied()),
             now: Utc::now(),
+            known_head: None,
         })
         .unwrap();
     let clip = clip_of(&sealed, Utc::now());

@@ -40,6 +40,13 @@ pub enum EvidenceError {
     /// The chain is broken where a new manifest would link to it (verify it).
     #[error("the evidence chain cannot be extended: {0}")]
     Chain(String),
+    /// The chain lacks a manifest the caller knows of ([`SealRequest::known_head`]): another
+    /// process seals into another directory, and sealing here would fork the chain.
+    #[error(
+        "the last manifest sealed (seq {known}) is not in this evidence directory (head \
+         {local:?}): another node seals elsewhere; only one chain may be extended"
+    )]
+    Behind { known: u64, local: Option<u64> },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> EvidenceError + '_ {
@@ -60,6 +67,9 @@ pub struct SealRequest<'a> {
     /// The segments the clip was cut from, with their indexed hashes.
     pub segments: Vec<SegmentEvidence>,
     pub now: DateTime<Utc>,
+    /// The newest manifest the caller knows was sealed (the database's), which the chain must
+    /// hold; `None`: nothing to check.
+    pub known_head: Option<PreviousManifest>,
 }
 
 /// A sealed clip.
@@ -208,6 +218,18 @@ impl EvidenceDir {
             return Err(io_err(&lock_path)(io::Error::last_os_error()));
         }
         let previous = self.head()?;
+        if let Some(known) = &request.known_head {
+            // Ahead is fine: a seal whose record was not kept by the caller is sealed again.
+            let holds = previous
+                .as_ref()
+                .is_some_and(|p| p.seq > known.seq || p == known);
+            if !holds {
+                return Err(EvidenceError::Behind {
+                    known: known.seq,
+                    local: previous.map(|p| p.seq),
+                });
+            }
+        }
         let seq = previous.as_ref().map_or(1, |p| p.seq + 1);
         let clip_file = format!(
             "clips/{seq:08}-{}-{}.mp4",

@@ -62,6 +62,7 @@ fn sealed_twice() -> Setup {
                 plan: &plan,
                 segments: segment_evidence(&used),
                 now: Utc::now(),
+                known_head: None,
             })
             .unwrap();
         assert_eq!(sealed.manifest.clip.frames, plan.frames);
