@@ -152,9 +152,9 @@ pub async fn live(
 /// The camera's playback from `from`, from the worker holding it: the same playback as a
 /// hub's (`super::live::serve_replay`), on the worker's replay, which has the segment the
 /// worker is writing (the hub's has only the finished ones). The viewer's session is watched
-/// here, by the relay, which closes both sockets when it ends. `None` when no worker holds the camera or the holder does
-/// not serve this playback now (down, the lease moved, nothing recorded): the hub then plays
-/// what it can itself.
+/// here, by the relay, which closes both sockets when it ends. `None` when no worker holds the
+/// camera or the holder does not serve this playback now (down, the lease moved, nothing
+/// recorded): the hub then plays what it can itself.
 pub async fn playback(s: &AppState, camera: &str, from: DateTime<Utc>) -> Option<WorkerSocket> {
     let base = match holder(s, camera).await {
         Ok(base) => base,
