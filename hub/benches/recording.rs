@@ -49,7 +49,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use hub_child::Hub;
 use serde_json::{json, Value};
-use support::{cpu_seconds, measure_ffmpeg_writing, percentile, Simulator, FPS};
+use support::{
+    cpu_seconds, measure_ffmpeg_writing, percentile, proc_io, FfmpegFigures, Simulator, FPS,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Length of the clip built, seconds.
@@ -109,7 +111,7 @@ fn main() {
             ]
         });
         sim.stop();
-        report(m, &hub, ff.cpu_per_stream_minute, cores);
+        report(m, &hub, &ff, cores);
     }
 }
 
@@ -159,7 +161,17 @@ struct HubFigures {
     written_per_received: f64,
     disk_per_received: f64,
     received_mbit_per_s: f64,
+    /// CPU seconds per GB the recorder wrote, while recording.
+    cpu_per_gb: f64,
     fsyncs_per_minute: f64,
+    /// Segments finished per stream-minute: about one, more when sessions or frames were
+    /// interrupted (each gap ends a segment and costs its syncs).
+    segments_per_stream_minute: f64,
+    /// Frames received but not recorded while recording (all reasons; of those, for a full
+    /// queue: the disk or the writer fell behind).
+    not_recorded: (f64, f64),
+    /// Frames the ingest dropped as damaged (lost packets), recording off and on.
+    damaged: (f64, f64),
     /// Time to first frame, ms: from a finished segment, from the open one.
     ttff_finished: Vec<f64>,
     ttff_open: Vec<f64>,
@@ -176,7 +188,8 @@ struct ClipFigures {
     probed: Option<f64>,
 }
 
-fn report(m: usize, hub: &HubFigures, ffmpeg: f64, cores: usize) {
+fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize) {
+    let ffmpeg = ff.cpu_per_stream_minute;
     let added = (hub.cpu_on / hub.cpu_off.max(1e-9) - 1.0) * 100.0;
     println!("\nM = {m}");
     println!(
@@ -200,10 +213,28 @@ fn report(m: usize, hub: &HubFigures, ffmpeg: f64, cores: usize) {
          whole hub process (/proc io, index included) {:.4}",
         hub.received_mbit_per_s, hub.written_per_received, hub.disk_per_received
     );
+    // Per minute, a process that falls behind looks cheap: per byte written it does not.
+    let ffmpeg_per_gb = ff.cpu_seconds / (ff.bytes_written / 1e9).max(1e-9);
     println!(
-        "  fsyncs: {:.0} per minute ({:.1} per stream-minute; plus one index row per segment)",
+        "  CPU per GB written: hub recording {:.2} s, ffmpeg -f segment {:.2} s = {:.1}x; \
+         ffmpeg wrote {:.0} Mbit/s, the hub {:.0} Mbit/s",
+        hub.cpu_per_gb,
+        ffmpeg_per_gb,
+        ffmpeg_per_gb / hub.cpu_per_gb.max(1e-9),
+        ff.bytes_written * 8.0 / 1e6 / ff.seconds,
+        hub.received_mbit_per_s * hub.written_per_received
+    );
+    println!(
+        "  fsyncs: {:.0} per minute ({:.1} per stream-minute; plus one index row per segment); \
+         segments finished {:.2} per stream-minute",
         hub.fsyncs_per_minute,
-        hub.fsyncs_per_minute / m as f64
+        hub.fsyncs_per_minute / m as f64,
+        hub.segments_per_stream_minute
+    );
+    println!(
+        "  frames not recorded while recording {:.0} (queue full {:.0}); frames dropped as \
+         damaged by the ingest: {:.0} while off, {:.0} while on",
+        hub.not_recorded.0, hub.not_recorded.1, hub.damaged.0, hub.damaged.1
     );
     let p = |v: &[f64]| {
         if v.is_empty() {
@@ -249,18 +280,6 @@ fn counter(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// Bytes a process caused to be written to storage (`write_bytes` of `/proc/PID/io`).
-fn write_bytes(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("write_bytes:"))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
-}
-
 fn at(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -271,6 +290,10 @@ struct Io {
     media: f64,
     fsyncs: f64,
     disk: f64,
+    segments: f64,
+    not_recorded: f64,
+    queue_full: f64,
+    damaged: f64,
     at: Instant,
 }
 
@@ -281,7 +304,18 @@ async fn io(hub: &Hub, ticks: f64) -> Io {
         written: counter(&text, "gridwatch_recording_written_bytes_total"),
         media: counter(&text, "gridwatch_recording_media_bytes_total"),
         fsyncs: counter(&text, "gridwatch_recording_fsyncs_total"),
-        disk: write_bytes(&hub.pid),
+        disk: proc_io(&hub.pid, "write_bytes"),
+        segments: counter(&text, "gridwatch_recording_segments_finished_total"),
+        not_recorded: counter(&text, "gridwatch_recording_frames_dropped_total"),
+        queue_full: text
+            .lines()
+            .filter(|l| {
+                l.starts_with("gridwatch_recording_frames_dropped_total{")
+                    && l.contains("reason=\"queue_full\"")
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum(),
+        damaged: counter(&text, "gridwatch_camera_frames_dropped_total"),
         at: Instant::now(),
     }
 }
@@ -369,7 +403,14 @@ async fn measure_hub(
         written_per_received: (on1.written - on0.written) / media,
         disk_per_received: (on1.disk - on0.disk) / media,
         received_mbit_per_s: media * 8.0 / on_secs / 1e6,
+        cpu_per_gb: (on1.cpu - on0.cpu) / ((on1.written - on0.written) / 1e9).max(1e-9),
         fsyncs_per_minute: (on1.fsyncs - on0.fsyncs) / (on_secs / 60.0),
+        segments_per_stream_minute: (on1.segments - on0.segments) / m / (on_secs / 60.0),
+        not_recorded: (
+            on1.not_recorded - on0.not_recorded,
+            on1.queue_full - on0.queue_full,
+        ),
+        damaged: (off1.damaged - off0.damaged, on1.damaged - on0.damaged),
         ttff_finished,
         ttff_open,
         ttff_failed: failed,

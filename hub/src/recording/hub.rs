@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gridwatch_core::recording::retention::RetentionPolicy;
-use gridwatch_ingest::recording::{DirStats, DirStatus, Recorder};
+use gridwatch_ingest::recording::{DirStats, DirStatus, OpenSegment, Recorder};
+use gridwatch_ingest::Quality;
 use gridwatch_store::{Store, StoreError};
 use prometheus::{IntCounterVec, IntGaugeVec};
 use serde_json::{json, Value};
@@ -66,9 +67,28 @@ struct IoCounters {
     written: IntCounterVec,
     media: IntCounterVec,
     fsyncs: IntCounterVec,
+    /// `gridwatch_recording_segments_finished_total{dir}`: a camera makes about one a
+    /// minute; more means its sessions or its frames are interrupted (each gap ends a segment).
+    finished: IntCounterVec,
+    /// `gridwatch_recording_frames_dropped_total{dir,reason}`: frames received but not
+    /// recorded — `queue_full` (the disk is slower than the cameras), `stopped` (the directory
+    /// records nothing), `write_error` (a failed write).
+    dropped: IntCounterVec,
+    /// `gridwatch_recording_index_failures_total{dir}`: segment rows the store refused at the
+    /// first attempt (retried at each sync round; repair indexes them at the next start).
+    index_failures: IntCounterVec,
     /// `gridwatch_recording_segments_fenced_total{dir}`: segments an ingest worker recorded
     /// after another worker took their camera over, refused by the index and set aside.
     fenced: IntCounterVec,
+}
+
+/// The reasons of `gridwatch_recording_frames_dropped_total`, each with its count.
+fn dropped_by_reason(stats: &DirStats) -> [(&'static str, u64); 3] {
+    [
+        ("queue_full", stats.dropped_queue_full),
+        ("stopped", stats.dropped_stopped),
+        ("write_error", stats.dropped_write_error),
+    ]
 }
 
 impl IoCounters {
@@ -89,6 +109,26 @@ impl IoCounters {
                 "recording_fsyncs_total",
                 "fsync/fdatasync calls recording made on a sample-file directory's files",
             ),
+            finished: counter(
+                "recording_segments_finished_total",
+                "Segments finished and handed to the index (about one a minute per recording \
+                 camera; more when its frames or sessions are interrupted)",
+            ),
+            dropped: IntCounterVec::new(
+                prometheus::Opts::new(
+                    "recording_frames_dropped_total",
+                    "Frames received but not recorded, by reason: queue_full (the disk is \
+                     slower than the cameras), stopped (the directory records nothing), \
+                     write_error (a failed write)",
+                ),
+                &["dir", "reason"],
+            )
+            .expect("metric"),
+            index_failures: counter(
+                "recording_index_failures_total",
+                "Segment rows the store refused at the first attempt (retried; indexed by \
+                 repair at the next start at the latest)",
+            ),
             fenced: counter(
                 "recording_segments_fenced_total",
                 "Segments not indexed because another ingest worker had taken their camera over \
@@ -104,12 +144,24 @@ impl IoCounters {
             (&self.written, stats.bytes_written),
             (&self.media, stats.media_bytes),
             (&self.fsyncs, stats.fsyncs),
+            (&self.finished, stats.segments_finished),
+            (&self.index_failures, stats.index_failures),
             (&self.fenced, stats.segments_fenced),
         ] {
-            let c = counter.with_label_values(&[label.as_str()]);
-            c.inc_by(value.saturating_sub(c.get()));
+            catch_up(&counter.with_label_values(&[label.as_str()]), value);
+        }
+        for (reason, value) in dropped_by_reason(stats) {
+            catch_up(
+                &self.dropped.with_label_values(&[label.as_str(), reason]),
+                value,
+            );
         }
     }
+}
+
+/// Brings a Prometheus counter up to a count kept elsewhere (which only grows).
+fn catch_up(counter: &prometheus::IntCounter, value: u64) {
+    counter.inc_by(value.saturating_sub(counter.get()));
 }
 
 /// Bytes and segments, by directory ID.
@@ -203,6 +255,9 @@ impl RecordingHub {
             &hub.io.written,
             &hub.io.media,
             &hub.io.fsyncs,
+            &hub.io.finished,
+            &hub.io.dropped,
+            &hub.io.index_failures,
             &hub.io.fenced,
         ] {
             metrics.register(Box::new(c.clone()));
@@ -217,6 +272,12 @@ impl RecordingHub {
 
     pub fn recorder(&self) -> Option<&Recorder> {
         self.recorder.as_ref()
+    }
+
+    /// The segment this process is writing of `camera_id`'s main stream (it has no row until
+    /// it ends), and its file.
+    pub fn in_progress(&self, camera_id: &str) -> Option<(OpenSegment, PathBuf)> {
+        self.recorder()?.open_segment(camera_id, Quality::Main)
     }
 
     pub fn limits(&self) -> &HashMap<String, DirLimits> {

@@ -144,6 +144,19 @@ async fn a_served_hub_records_its_cameras(backend: Backend) {
         .parse()
         .unwrap();
     assert!(segments >= 2.0, "{metrics}");
+    // What the recorder did, as counters: the segments it finished (the index's rows are
+    // the store's count above), and no frame lost to a slow disk.
+    let value = |l: String| -> f64 { l.rsplit(' ').next().unwrap().parse().unwrap() };
+    assert!(value(line("gridwatch_recording_segments_finished_total{")) >= segments);
+    assert_eq!(
+        value(line("gridwatch_recording_frames_dropped_total{dir=\"")),
+        0.0,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reason=\"queue_full\"} 0"),
+        "every reason is shown from the start: {metrics}"
+    );
     // No health complaint while recording.
     assert!(running
         .state

@@ -221,10 +221,19 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// What the `ffmpeg -c copy` processes cost, per stream.
+/// What the `ffmpeg -c copy` processes cost, per stream. The hub's recording benchmark reads
+/// the last three fields; the others that share this file do not.
+#[allow(dead_code)]
 pub struct FfmpegFigures {
     pub cpu_per_stream_minute: f64,
     pub rss_per_stream_mb: f64,
+    /// Bytes the processes wrote over the window (`wchar` of `/proc/PID/io`): what they
+    /// kept up with, so that their CPU can be compared per byte as well as per minute.
+    pub bytes_written: f64,
+    /// CPU seconds over the window, all processes.
+    pub cpu_seconds: f64,
+    /// The window's length.
+    pub seconds: f64,
 }
 
 /// One `ffmpeg -rtsp_transport tcp -i URL -c copy -f mp4 -movflags frag_keyframe+empty_moov`
@@ -273,9 +282,11 @@ pub fn measure_ffmpeg_writing(
     std::thread::sleep(Duration::from_secs(3));
     let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
     let cpu0: f64 = pids.iter().map(|p| cpu_seconds(p, ticks)).sum();
+    let written0: f64 = pids.iter().map(|p| proc_io(p, "wchar")).sum();
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
     let cpu: f64 = pids.iter().map(|p| cpu_seconds(p, ticks)).sum::<f64>() - cpu0;
+    let written: f64 = pids.iter().map(|p| proc_io(p, "wchar")).sum::<f64>() - written0;
     let elapsed = t0.elapsed().as_secs_f64();
     let rss: f64 = pids.iter().map(|p| rss_mb(p)).sum();
     for c in &mut children {
@@ -286,5 +297,21 @@ pub fn measure_ffmpeg_writing(
     FfmpegFigures {
         cpu_per_stream_minute: cpu / m / (elapsed / 60.0),
         rss_per_stream_mb: rss / m,
+        bytes_written: written,
+        cpu_seconds: cpu,
+        seconds: elapsed,
     }
+}
+
+/// A count from `/proc/PID/io`: `wchar` (bytes passed to `write` and its kin),
+/// `write_bytes` (bytes it caused to be written to storage), …; 0 when unreadable.
+pub fn proc_io(pid: &str, field: &str) -> f64 {
+    let Ok(io) = std::fs::read_to_string(format!("/proc/{pid}/io")) else {
+        return 0.0;
+    };
+    io.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| *name == field)
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
