@@ -11,6 +11,7 @@ use crate::common::recording_worker::{
     one_camera, recording_worker, start_hub, start_worker, OneCamera,
 };
 use crate::recording::playback::segments_of;
+use crate::recording::support::recordings_timeline;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
@@ -152,19 +153,14 @@ async fn worker_recordings_through_the_hub(backend: Backend) {
     assert_eq!(body["error"]["code"], "no_segment", "{body}");
 
     // The timeline, through the hub.
-    let timeline: Value = http
-        .get(format!("{base}/api/v1/cameras/{camera}/recordings"))
-        .query(&[
-            ("from", rfc(first.start - Duration::seconds(1))),
-            ("to", rfc(last.end)),
-        ])
-        .bearer_auth(&duty)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let timeline = recordings_timeline(
+        &base,
+        &camera,
+        &duty,
+        first.start - Duration::seconds(1),
+        last.end,
+    )
+    .await;
     let spans = timeline["spans"].as_array().expect("spans");
     assert!(!spans.is_empty(), "{timeline}");
 
@@ -561,6 +557,74 @@ async fn open_segment_through_the_hub(backend: Backend) {
         .await
         .iter()
         .all(|s| s.end <= from));
+
+    // The hub's timeline asks the worker what it is writing: recorded up to the last
+    // second or two, in progress, not a gap.
+    let http = reqwest::Client::new();
+    let hub_base = format!("http://{}", hub.addr);
+    let base = format!("{hub_base}/api/v1/cameras/{camera}");
+    let now = Utc::now();
+    let listed = recordings_timeline(&hub_base, &camera, &duty, from, now).await;
+    let spans = listed["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 1, "{listed}");
+    assert_eq!(spans[0]["in_progress"], true, "{listed}");
+    let span_to: DateTime<Utc> = spans[0]["to"].as_str().unwrap().parse().unwrap();
+    assert!(now - span_to < Duration::seconds(3), "{listed}");
+
+    // The MP4 of the last seconds: built by the worker (the hub has no row for it) and
+    // relayed, ranges too.
+    let url = format!(
+        "{base}/recordings.mp4?from={}&to={}",
+        rfc(span_to - Duration::seconds(3)),
+        rfc(span_to)
+    );
+    let whole = http.get(&url).bearer_auth(&duty).send().await.unwrap();
+    assert_eq!(whole.status(), reqwest::StatusCode::OK);
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    let whole = whole.bytes().await.unwrap();
+    assert!(whole.len() > 10_000, "{} bytes", whole.len());
+    let part = http
+        .get(&url)
+        .bearer_auth(&duty)
+        .header("range", "bytes=100-1099")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), reqwest::StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 100-1099/{}", whole.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap(), whole[100..1100]);
+    if crate::ingest_common::media::have_ffprobe("open_segment_through_the_hub") {
+        let file = tmp.path().join("last.mp4");
+        std::fs::write(&file, &whole).unwrap();
+        let probed = crate::ingest_common::media::probe(&file);
+        assert!(probed.duration > 2.8 && probed.duration < 4.5, "{probed:?}");
+    }
+    // A resident is refused by the hub before any worker is asked.
+    let resident = token(&store, "resident").await;
+    let refused = http.get(&url).bearer_auth(&resident).send().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
+    // The worker's two routes behind this answer hubs only.
+    let wbase = format!("http://{}/internal/v1/cameras/{camera}", worker.addr);
+    for direct in [
+        format!("{wbase}/recording"),
+        format!(
+            "{wbase}/recordings.mp4?from={}&to={}",
+            rfc(from),
+            rfc(span_to)
+        ),
+    ] {
+        assert_eq!(http.get(&direct).send().await.unwrap().status(), 401);
+        let with_secret = http
+            .get(&direct)
+            .header("x-gridwatch-worker-secret", SECRET)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(with_secret.status(), 200, "{direct}");
+    }
 
     drop(stop_worker);
     worker.task.await.unwrap().unwrap();

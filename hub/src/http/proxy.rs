@@ -13,13 +13,16 @@
 use super::error::{ApiError, ApiResult};
 use super::live::{send, WRITE_TIMEOUT};
 use super::stream::{session_over, SessionWatch};
+use super::worker::Writing;
 use crate::state::AppState;
 use crate::workers::auth::SECRET_HEADER;
+use axum::body::Body;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
+use gridwatch_core::recording::playback::InProgress;
 use gridwatch_ingest::Quality;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -28,6 +31,13 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 /// Longest a worker may take to answer (a snapshot decodes in at most
 /// `[cameras] snapshot_timeout_seconds`, 5 s by default).
 const WORKER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Longest a timeline waits to learn what the worker is recording now.
+const IN_PROGRESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest a relayed download may go without a byte from the worker (the download as a whole
+/// may take as long as the browser's connection needs).
+const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The worker's error codes a hub passes on as they are; any other failure is `worker_failed`.
 const PASSED_ON: &[&str] = &[
@@ -107,6 +117,18 @@ fn client() -> &'static reqwest::Client {
     })
 }
 
+/// For answers streamed from a worker: no limit on the whole, only on silence.
+fn streaming_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(STREAM_READ_TIMEOUT)
+            .build()
+            .unwrap_or_default()
+    })
+}
+
 /// The camera's snapshot, from its worker.
 pub async fn snapshot(s: &AppState, camera: &str, quality: Quality) -> ApiResult<Response> {
     let base = holder(s, camera).await?;
@@ -172,6 +194,102 @@ pub async fn playback(s: &AppState, camera: &str, from: DateTime<Utc>) -> Option
             None
         }
     }
+}
+
+/// The segment the worker holding `camera` is writing (its ID and span); `None` when it writes
+/// none, no worker holds the camera, or the holder does not answer within a second or two
+/// (the caller then goes by the index alone).
+pub async fn recording_in_progress(s: &AppState, camera: &str) -> Option<(String, InProgress)> {
+    let base = holder(s, camera).await.ok()?;
+    let asked = client()
+        .get(format!("{base}/internal/v1/cameras/{camera}/recording"))
+        .header(SECRET_HEADER, &s.config.ingest.secret)
+        .timeout(IN_PROGRESS_TIMEOUT)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status());
+    let answer: Writing = match asked {
+        Ok(resp) => match resp.json().await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::warn!(%camera, error = %e, "the worker's recording in progress is unreadable");
+                return None;
+            }
+        },
+        Err(e) => {
+            tracing::info!(%camera, error = %e, "the worker did not say what it is recording");
+            return None;
+        }
+    };
+    answer.in_progress.map(|w| {
+        (
+            w.id,
+            InProgress {
+                start: w.start,
+                written_end: w.written_end,
+            },
+        )
+    })
+}
+
+/// `recordings.mp4` built by the worker holding `camera`, which has the segment it is writing;
+/// the browser's `Range` and `If-Range` are passed on and the answer (video or JSON error)
+/// relayed as it is. The lease having moved meanwhile is 503 `no_worker`.
+pub async fn recordings_mp4(
+    s: &AppState,
+    camera: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let base = holder(s, camera).await?;
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut req = streaming_client()
+        .get(format!(
+            "{base}/internal/v1/cameras/{camera}/recordings.mp4"
+        ))
+        .query(&[("from", at(from)), ("to", at(to))])
+        .header(SECRET_HEADER, &s.config.ingest.secret);
+    for name in [header::RANGE, header::IF_RANGE] {
+        if let Some(v) = headers.get(&name) {
+            req = req.header(name, v.clone());
+        }
+    }
+    let resp = req.send().await.map_err(|e| unreachable(camera, e))?;
+    if resp.status() == StatusCode::MISDIRECTED_REQUEST {
+        return Err(no_worker(camera));
+    }
+    let mut out = Response::builder().status(resp.status().as_u16());
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_RANGE,
+        header::ACCEPT_RANGES,
+        header::CONTENT_DISPOSITION,
+        header::CACHE_CONTROL,
+        header::RETRY_AFTER,
+    ] {
+        if let Some(v) = resp.headers().get(name.as_str()) {
+            out = out.header(name.as_str(), v.as_bytes());
+        }
+    }
+    let camera = camera.to_string();
+    let body = futures::stream::unfold(Some(resp), move |resp| {
+        let camera = camera.clone();
+        async move {
+            let mut resp = resp?;
+            match resp.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some(resp))),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(%camera, error = %e, "relaying a recording from its worker failed");
+                    Some((Err(std::io::Error::other(e)), None))
+                }
+            }
+        }
+    });
+    out.body(Body::from_stream(body))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// A WebSocket to the worker at `base`, on `path`, showing the shared secret.

@@ -6,24 +6,32 @@
 //!   segments (the ingest's clip: frames copied, never decoded), HTTP ranges supported; 404
 //!   `no_recording` when nothing was recorded in the range.
 //!
+//! Both include the segment being written (the last minute has no row until its segment
+//! ends): the recorder's own in this process, or, in `[ingest] mode = "workers"`, the one the
+//! camera's worker is writing — asked of it, and an MP4 reaching into it is built by that
+//! worker and relayed ([`super::proxy`]).
+//!
 //! Segments recorded by an ingest worker are fetched from it (and checked) first
 //! ([`crate::recording::SegmentFiles`]): a worker that cannot serve them now is 503
 //! `recording_unavailable` with `Retry-After`; bytes that do not match the index are 502
-//! `recording_mismatch`. The segment a worker is writing (its last minute) is not served.
+//! `recording_mismatch`.
 
 use super::caller::Caller;
 use super::cameras::ensure_visible;
 use super::download::{video_response, wanted};
 use super::error::{ApiError, ApiResult};
 use super::json::{Path, Query};
-use crate::recording::clips::{self, PlanError, PlannedClip, MAIN};
+use super::proxy;
+use crate::recording::clips::{self, PlanError, PlannedClip, Writing, MAIN};
 use crate::recording::FetchError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::recording::playback::{check_range, timeline, Timeline, MAX_LIST_RANGE_DAYS};
+use gridwatch_core::recording::playback::{
+    check_range, timeline, InProgress, Timeline, MAX_LIST_RANGE_DAYS,
+};
 use serde::Deserialize;
 
 /// Longest MP4 one request may build: an hour of 1080p is about 2 GB.
@@ -52,8 +60,33 @@ pub async fn list(
     let to = q.to.unwrap_or_else(|| s.now());
     let from = q.from.unwrap_or(to - Duration::hours(24));
     check_range(from, to, Duration::days(MAX_LIST_RANGE_DAYS)).map_err(range_error)?;
+    // Looked up before the rows: a segment that ends in between is then a row as well, and
+    // counted once.
+    let writing = in_progress(&s, &id).await;
     let segments = s.store.recording_segments(&id, MAIN, from, to).await?;
-    Ok(axum::Json(timeline(&segments, from, to)))
+    let writing = writing
+        .filter(|(segment, _)| !segments.iter().any(|s| s.id == *segment))
+        .map(|(_, span)| span);
+    Ok(axum::Json(timeline(&segments, writing, from, to)))
+}
+
+/// The segment being written of `id`'s main stream, and its ID: this process's recorder's, or
+/// the camera's worker's (none when it writes none or cannot say now: the timeline then shows
+/// what is indexed).
+async fn in_progress(s: &AppState, id: &str) -> Option<(String, InProgress)> {
+    if let Some((open, _)) = s.recording.in_progress(id) {
+        return Some((
+            open.id,
+            InProgress {
+                start: open.start.into(),
+                written_end: open.written_end.into(),
+            },
+        ));
+    }
+    if s.recording.workers_mode {
+        return proxy::recording_in_progress(s, id).await;
+    }
+    None
 }
 
 /// A failure to build a video: the store's own answer, 503 or 502 when an ingest worker's
@@ -104,16 +137,42 @@ pub async fn mp4(
         ));
     };
     check_range(from, to, Duration::minutes(MAX_MP4_MINUTES)).map_err(range_error)?;
-    let planned = clips::plan(&s.recording.files, &id, from, to)
+    if s.recording.workers_mode {
+        let reaches_writing = proxy::recording_in_progress(&s, &id)
+            .await
+            .is_some_and(|(_, w)| w.start < to);
+        if reaches_writing {
+            return proxy::recordings_mp4(&s, &id, from, to, &headers).await;
+        }
+    }
+    build_mp4(&s, &id, from, to, &headers).await
+}
+
+/// `recordings.mp4` as this process builds it: the indexed segments (wherever they were
+/// recorded) and the one its own recorder is writing. What a hub answers, and what an ingest
+/// worker answers a hub with for a range that reaches into the segment it is writing.
+pub(crate) async fn build_mp4(
+    s: &AppState,
+    id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let writing = s.recording.in_progress(id).map(|(open, path)| Writing {
+        id: open.id,
+        path,
+        start: open.start.into(),
+    });
+    let planned = clips::plan_with(&s.recording.files, id, from, to, writing)
         .await
         .map_err(plan_error)?;
     let Some(PlannedClip { plan, .. }) = planned else {
-        return Err(no_recording(&id));
+        return Err(no_recording(id));
     };
     let len = plan.len();
     let name = format!("{id}-{}.mp4", from.format("%Y%m%dT%H%M%SZ"));
     Ok(video_response(
-        wanted(&headers, len),
+        wanted(headers, len),
         len,
         &name,
         move |start, end, out| plan.write_range(start, end, out).map(|_| ()),

@@ -1,7 +1,8 @@
 //! An ingest worker's HTTP: `/healthz`, `/readyz` and `/metrics` as on a hub, and, for hubs
 //! only (the shared secret, [`crate::workers::auth`]), its cameras' status, live video and
-//! snapshots, the playback of its cameras' recordings (through the segment it is writing), and
-//! the finished segments it recorded (what a hub plays back and seals as
+//! snapshots, the playback of its cameras' recordings (through the segment it is writing), the
+//! segment it is writing and MP4s that reach into it (a hub's timeline and downloads of the
+//! last minute), and the finished segments it recorded (what a hub plays back and seals as
 //! evidence, [`crate::recording::fetch`]).
 //! Role checks are the hub's, made before it relays a request here; the worker trusts the
 //! secret and nothing else.
@@ -19,7 +20,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// The worker's router.
@@ -29,6 +30,11 @@ pub fn router(state: AppState) -> Router {
         .route("/internal/v1/cameras", get(cameras))
         .route("/internal/v1/cameras/{id}/live", get(live))
         .route("/internal/v1/cameras/{id}/playback", get(playback))
+        .route("/internal/v1/cameras/{id}/recording", get(recording))
+        .route(
+            "/internal/v1/cameras/{id}/recordings.mp4",
+            get(recordings_mp4),
+        )
         .route("/internal/v1/cameras/{id}/snapshot.jpg", get(snapshot))
         .route("/internal/v1/recordings/segments/{id}", get(segment))
         .route_layer(middleware::from_fn_with_state(secret, require_secret));
@@ -135,6 +141,60 @@ async fn playback(
     let replay = open_replay(&s, &id, q.from).await?;
     let ws = upgrade(ws)?;
     Ok(serve_replay(ws, replay, id, None, ()))
+}
+
+/// What `GET /internal/v1/cameras/{id}/recording` answers: the segment this worker is
+/// writing of the camera, if any (it has no row until it ends).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Writing {
+    pub in_progress: Option<WritingSegment>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WritingSegment {
+    /// The row it will have.
+    pub id: String,
+    pub start: DateTime<Utc>,
+    /// The end of the whole fragments in its file so far.
+    pub written_end: DateTime<Utc>,
+}
+
+/// The segment being written, for a hub's timeline (`recordings?from&to`) and for its choice
+/// of where an MP4 is built.
+async fn recording(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Writing>> {
+    if !s.cameras.runs(&id) {
+        return Err(not_held(&id));
+    }
+    let in_progress = s
+        .recording
+        .in_progress(&id)
+        .map(|(open, _)| WritingSegment {
+            id: open.id,
+            start: open.start.into(),
+            written_end: open.written_end.into(),
+        });
+    Ok(axum::Json(Writing { in_progress }))
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeQuery {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// `recordings.mp4` of a range that reaches into the segment this worker is writing, built
+/// here and relayed by the hub (`crate::http::proxy::recordings_mp4`), ranges included; the
+/// hub checked the caller and the range.
+async fn recordings_mp4(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    crate::http::recordings::build_mp4(&s, &id, q.from, q.to, &headers).await
 }
 
 async fn snapshot(

@@ -60,6 +60,17 @@ pub async fn segment_files(
         .collect())
 }
 
+/// The segment a recorder on this machine is writing, to cut a clip from as far as it is
+/// written: what a download of the last minute needs. Evidence never uses it (its manifest
+/// lists finished segments' hashes).
+#[derive(Debug, Clone)]
+pub struct Writing {
+    /// The row it will have once finished.
+    pub id: String,
+    pub path: PathBuf,
+    pub start: DateTime<Utc>,
+}
+
 /// The clip of `camera_id`'s recordings in `[from, to)`; `None` when nothing was recorded
 /// there. Reads the segments' headers off the async threads.
 pub async fn plan(
@@ -68,11 +79,24 @@ pub async fn plan(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Option<PlannedClip>, PlanError> {
+    plan_with(files, camera_id, from, to, None).await
+}
+
+/// [`plan`], and from `writing` the whole fragments written so far. The segment may have been
+/// finished (and indexed) since it was looked up: then its row is used, not it twice.
+pub async fn plan_with(
+    files: &SegmentFiles,
+    camera_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    writing: Option<Writing>,
+) -> Result<Option<PlannedClip>, PlanError> {
     let segments = files
         .store()
         .recording_segments(camera_id, MAIN, from, to)
         .await?;
-    if segments.is_empty() {
+    let writing = writing.filter(|w| w.start < to && !segments.iter().any(|s| s.id == w.id));
+    if segments.is_empty() && writing.is_none() {
         return Ok(None);
     }
     let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
@@ -87,6 +111,10 @@ pub async fn plan(
             path: paths[&s.id].clone(),
             start: s.start.into(),
         })
+        .chain(writing.map(|w| ClipSegment {
+            path: w.path,
+            start: w.start.into(),
+        }))
         .collect();
     let planned = tokio::task::spawn_blocking(move || plan_clip(&sources, from.into(), to.into()))
         .await

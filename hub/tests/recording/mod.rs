@@ -33,4 +33,4 @@ pub(crate) mod playback;
 mod replay;
 mod retention;
 pub(crate) mod served;
-mod support;
+pub(crate) mod support;

@@ -1,6 +1,8 @@
 //! Playback reaches into the segment being written: with minute-long segments nothing of the
 //! last minute is indexed yet, and `live?from=` of a few seconds ago still plays it (what is
-//! flushed, whole fragments), then ends at the present. On both backends.
+//! flushed, whole fragments), then ends at the present; the timeline shows it as recorded (in
+//! progress), not as a gap, and `recordings.mp4` of the last seconds is cut from it. On both
+//! backends.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,11 @@ use serde_json::json;
 use super::playback::{segments_of, token};
 use super::replay::{at, control, read, Received};
 use super::served::{add_camera, serve_recording};
+use super::support::recordings_timeline;
+use crate::ingest_common::media::{have_ffprobe, probe};
 use crate::ingest_common::start_sim;
+use reqwest::StatusCode;
+use serde_json::Value;
 
 /// Plays `url` at 4× until it closes (or 20 s).
 async fn play_to_the_end(url: &str) -> Received {
@@ -94,6 +100,55 @@ async fn playback_reaches_the_segment_being_written(backend: Backend) {
         segments_of(&store, &camera).await.is_empty(),
         "all of it came from the segment being written"
     );
+
+    // The timeline: recorded from the first frame to what is written, in progress; the gap
+    // before the camera started and at most the unwritten second or two after.
+    let (list_from, list_to) = (started - chrono::Duration::seconds(10), Utc::now());
+    let hub = format!("http://{}", running.addr);
+    let listed = recordings_timeline(&hub, &camera, &duty, list_from, list_to).await;
+    let spans = listed["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 1, "{listed}");
+    assert_eq!(spans[0]["in_progress"], true, "{listed}");
+    let time = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap()
+    };
+    let (span_from, span_to) = (time(&spans[0]["from"]), time(&spans[0]["to"]));
+    assert!(
+        span_from >= started - chrono::Duration::seconds(1),
+        "{listed}"
+    );
+    assert!(list_to - span_to < chrono::Duration::seconds(3), "{listed}");
+    let gaps = listed["gaps"].as_array().unwrap();
+    assert!(gaps.len() <= 2, "{listed}");
+    assert_eq!(time(&gaps[0]["to"]), span_from, "{listed}");
+
+    // One MP4 of the last four seconds, nothing of it indexed: cut from the segment.
+    let (clip_from, clip_to) = (span_to - chrono::Duration::seconds(4), span_to);
+    let base = format!("{hub}/api/v1/cameras/{camera}");
+    let answer = reqwest::Client::new()
+        .get(format!(
+            "{base}/recordings.mp4?from={}&to={}",
+            at(clip_from),
+            at(clip_to)
+        ))
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let mp4 = answer.bytes().await.unwrap();
+    assert!(mp4.len() > 10_000, "{} bytes", mp4.len());
+    assert!(segments_of(&store, &camera).await.is_empty());
+    if have_ffprobe("playback_reaches_the_segment_being_written") {
+        let file = tmp.path().join("last.mp4");
+        std::fs::write(&file, &mp4).unwrap();
+        let probed = probe(&file);
+        // From the keyframe at or before `from` (one a second) to the last written frame.
+        assert!(probed.duration > 3.8 && probed.duration < 5.5, "{probed:?}");
+    }
     running.state.cameras.registry.clear();
     running.task.abort();
 }

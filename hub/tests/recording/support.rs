@@ -12,6 +12,8 @@ use gridwatch_ingest::recording::{Recorder, RecordingConfig, SampleDirConfig};
 use gridwatch_store::Store;
 
 use crate::ingest_common::media::{have_ffprobe, probe};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
 
 /// Short segments and syncs, so a few seconds make several of each.
 pub fn quick_config(dir: &Path) -> RecordingConfig {
@@ -102,4 +104,25 @@ pub async fn incident(store: &Store) -> String {
     let request = gridwatch_store::testing::bare_sos(&gridwatch_core::id::new_id());
     let raised = store.raise_incident(request, chrono::Utc::now()).await;
     raised.expect("an incident").incident.id
+}
+
+/// The timeline a hub at `base` (`http://addr`) answers for `camera`'s recordings in
+/// `[from, to)` (`GET /api/v1/cameras/{id}/recordings`), asked as `token`'s holder.
+pub async fn recordings_timeline(
+    base: &str,
+    camera: &str,
+    token: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Value {
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let answer = reqwest::Client::new()
+        .get(format!("{base}/api/v1/cameras/{camera}/recordings"))
+        .query(&[("from", at(from)), ("to", at(to))])
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    answer.json().await.unwrap()
 }

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::config::RecordingConfig;
 use super::dir::{sync_dir, SampleDir};
@@ -55,7 +55,16 @@ pub(crate) struct DirWriter {
     stopped: Option<StopReason>,
     next_sync: Instant,
     next_space_check: Instant,
+    /// A fragment was written since the open segments' progress was last published.
+    progressed: bool,
+    /// When it was last published for that: a timeline's "recorded up to" trails the file by
+    /// at most about a fragment and this, never by the sync interval.
+    last_progress: Instant,
 }
+
+/// How often the open segments' progress is published for written fragments alone (a
+/// segment's start and end are published at once).
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl DirWriter {
     pub(crate) fn new(
@@ -80,6 +89,8 @@ impl DirWriter {
             unindexed: Vec::new(),
             synced_dirs,
             stopped: None,
+            progressed: false,
+            last_progress: now,
         }
     }
 
@@ -106,6 +117,9 @@ impl DirWriter {
                 return;
             }
             let now = Instant::now();
+            if self.progressed && now.duration_since(self.last_progress) >= PROGRESS_INTERVAL {
+                self.publish_open();
+            }
             self.close_idle(now);
             if now >= self.next_sync {
                 self.sync_all();
@@ -169,6 +183,7 @@ impl DirWriter {
         };
         match segment.push(frame) {
             Ok(counts) => {
+                self.progressed |= counts.bytes > 0;
                 self.count(counts);
                 if let Some(stream) = self.streams.get_mut(&key) {
                     stream.segment = Some(segment);
@@ -338,7 +353,9 @@ impl DirWriter {
         }
     }
 
-    fn publish_open(&self) {
+    fn publish_open(&mut self) {
+        self.progressed = false;
+        self.last_progress = Instant::now();
         let open = self
             .streams
             .values()

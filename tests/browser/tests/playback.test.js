@@ -61,6 +61,9 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await w.click(`#tiles figure[data-camera="${id}"]`);
     const tl = w.locator(`#tiles figure[data-camera="${id}"] .cam-timeline`);
     await tl.locator(".tl-span").first().waitFor(timeout);
+    // The last span runs on into the segment being written: shown as recording, not a gap.
+    assert.equal(await tl.locator(".tl-span.tl-recording").count(), 1);
+    assert.match(await tl.locator(".tl-span.tl-recording").getAttribute("title"), /^正在录制（已录至 \d\d:\d\d:\d\d）$/);
     assert.equal(await tl.getAttribute("data-mode"), "live");
     assert.equal(await tl.locator(".tl-live").isDisabled(), true);
 

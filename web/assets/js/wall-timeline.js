@@ -76,7 +76,11 @@ export class CameraTimeline {
       return el("div", { class: cls, style: `left:${left}%;width:${width}%`, ...extra });
     };
     this.bar.replaceChildren(
-      ...rec.spans.map((s) => box("tl-span", s.from, s.to, { "data-from": s.from, "data-to": s.to })),
+      // The span that ends with the segment being written is shown as recording, up to now.
+      ...rec.spans.map((s) => box(s.in_progress ? "tl-span tl-recording" : "tl-span", s.from, s.to, {
+        "data-from": s.from, "data-to": s.to,
+        ...(s.in_progress ? { title: t("timeline.recording", { time: clock(s.to) }) } : {}),
+      })),
       ...rec.gaps.map((g) => box("tl-gap", g.from, g.to, { title: `${t("timeline.gap")} ${clock(g.from)}–${clock(g.to)}` })),
       ...mine.map((i) => el("button", {
         type: "button", class: "tl-mark", "data-incident": i.id, style: `left:${this.x(Date.parse(i.created_at))}%`,

@@ -1,7 +1,9 @@
 //! Playback (回放): what was recorded of a camera in a time range, as spans of continuous video
 //! and the gaps between them (an outage, a stopped disk, recording off).
 //!
-//! Pure: the store gives the segments that overlap the range, this merges them. Segments of
+//! Pure: the store gives the segments that overlap the range (and the recorder the one it is
+//! writing, which has no row until it ends: without it the last minute would look like a gap
+//! while the camera is recording), this merges them. Segments of
 //! one recording follow each other closely but not exactly (a segment ends with its last
 //! frame's duration, the next starts at its first frame's arrival): a hole shorter than
 //! [`JOIN_WITHIN_MS`] is not a gap.
@@ -24,7 +26,18 @@ pub struct Span {
     pub to: DateTime<Utc>,
     /// Segment files it is made of.
     pub segments: u32,
+    /// Of the finished segments (the one being written is not counted).
     pub bytes: u64,
+    /// It ends with the segment being written: its end moves on while the camera records.
+    pub in_progress: bool,
+}
+
+/// The segment a recorder is writing now: from its first frame to the end of what is in its
+/// file so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InProgress {
+    pub start: DateTime<Utc>,
+    pub written_end: DateTime<Utc>,
 }
 
 /// Time without recorded video.
@@ -72,28 +85,39 @@ pub fn check_range(
     Ok(())
 }
 
-/// Spans and gaps of `segments` (any order) within `[from, to)`, both clipped to it.
-pub fn timeline(segments: &[Segment], from: DateTime<Utc>, to: DateTime<Utc>) -> Timeline {
-    let mut sorted: Vec<&Segment> = segments
+/// Spans and gaps of `segments` (any order) and of the one `in_progress` within
+/// `[from, to)`, both clipped to it.
+pub fn timeline(
+    segments: &[Segment],
+    in_progress: Option<InProgress>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Timeline {
+    // (start, end, bytes, in progress)
+    let mut pieces: Vec<(DateTime<Utc>, DateTime<Utc>, u64, bool)> = segments
         .iter()
-        .filter(|s| s.start < to && s.end > from)
+        .map(|s| (s.start, s.end, s.bytes, false))
+        .chain(in_progress.map(|p| (p.start, p.written_end, 0, true)))
+        .filter(|(start, end, ..)| *start < to && *end > from)
         .collect();
-    sorted.sort_by_key(|s| (s.start, s.end));
+    pieces.sort_by_key(|&(start, end, ..)| (start, end));
     let join = Duration::milliseconds(JOIN_WITHIN_MS);
     let mut spans: Vec<Span> = Vec::new();
-    for s in sorted {
-        let (start, end) = (s.start.max(from), s.end.min(to));
+    for (start, end, bytes, open) in pieces {
+        let (start, end) = (start.max(from), end.min(to));
         match spans.last_mut() {
             Some(last) if start <= last.to + join => {
                 last.to = last.to.max(end);
                 last.segments += 1;
-                last.bytes += s.bytes;
+                last.bytes += bytes;
+                last.in_progress |= open;
             }
             _ => spans.push(Span {
                 from: start,
                 to: end,
                 segments: 1,
-                bytes: s.bytes,
+                bytes,
+                in_progress: open,
             }),
         }
     }
@@ -154,7 +178,7 @@ mod tests {
     fn close_segments_join_and_outages_are_gaps() {
         // 0-60 s, 60.04-120 s (joined), outage, 300-360 s.
         let segments = [seg(300_000, 360_000), seg(0, 60_000), seg(60_040, 120_000)];
-        let tl = timeline(&segments, t(-10_000), t(400_000));
+        let tl = timeline(&segments, None, t(-10_000), t(400_000));
         assert_eq!(
             tl.spans,
             [
@@ -162,13 +186,15 @@ mod tests {
                     from: t(0),
                     to: t(120_000),
                     segments: 2,
-                    bytes: 20
+                    bytes: 20,
+                    in_progress: false,
                 },
                 Span {
                     from: t(300_000),
                     to: t(360_000),
                     segments: 1,
-                    bytes: 10
+                    bytes: 10,
+                    in_progress: false,
                 }
             ]
         );
@@ -193,11 +219,11 @@ mod tests {
 
     #[test]
     fn spans_are_clipped_to_the_range_and_nothing_is_one_gap() {
-        let tl = timeline(&[seg(0, 60_000)], t(30_000), t(45_000));
+        let tl = timeline(&[seg(0, 60_000)], None, t(30_000), t(45_000));
         assert_eq!(tl.spans.len(), 1);
         assert_eq!((tl.spans[0].from, tl.spans[0].to), (t(30_000), t(45_000)));
         assert!(tl.gaps.is_empty());
-        let tl = timeline(&[seg(0, 60_000)], t(60_000), t(90_000));
+        let tl = timeline(&[seg(0, 60_000)], None, t(60_000), t(90_000));
         assert!(tl.spans.is_empty());
         assert_eq!(
             tl.gaps,
@@ -206,6 +232,51 @@ mod tests {
                 to: t(90_000)
             }]
         );
+    }
+
+    #[test]
+    fn the_segment_being_written_extends_the_last_span_and_is_no_gap() {
+        let open = |start, end| {
+            Some(InProgress {
+                start: t(start),
+                written_end: t(end),
+            })
+        };
+        // 0-60 s indexed, 60.03-85 s being written, the range up to 90 s: one span to 85 s.
+        let tl = timeline(&[seg(0, 60_000)], open(60_030, 85_000), t(0), t(90_000));
+        assert_eq!(
+            tl.spans,
+            [Span {
+                from: t(0),
+                to: t(85_000),
+                segments: 2,
+                bytes: 10,
+                in_progress: true,
+            }]
+        );
+        assert_eq!(
+            tl.gaps,
+            [Gap {
+                from: t(85_000),
+                to: t(90_000)
+            }],
+            "only what is not written yet"
+        );
+        // After an outage, the new recording is a span of its own, after a gap.
+        let tl = timeline(&[seg(0, 60_000)], open(70_000, 80_000), t(0), t(90_000));
+        assert_eq!(tl.spans.len(), 2);
+        assert!(!tl.spans[0].in_progress && tl.spans[1].in_progress);
+        assert_eq!((tl.spans[1].from, tl.spans[1].to), (t(70_000), t(80_000)));
+        assert_eq!(
+            tl.gaps[0],
+            Gap {
+                from: t(60_000),
+                to: t(70_000)
+            }
+        );
+        // Nothing of it in the range: as before.
+        let tl = timeline(&[seg(0, 60_000)], open(60_030, 85_000), t(0), t(50_000));
+        assert!(!tl.spans[0].in_progress);
     }
 
     #[test]

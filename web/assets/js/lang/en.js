@@ -129,6 +129,7 @@ export default {
   "console.title_post": "Response console",
   "timeline.bar": "Recordings of the last hour: click to play back from there",
   "timeline.gap": "Not recorded",
+  "timeline.recording": "Recording now (up to {time})",
   "timeline.incident": "Incident raised",
   "timeline.now": "now",
   "timeline.live": "Live",

@@ -129,6 +129,7 @@ export default {
   "console.title_post": "接警台",
   "timeline.bar": "近一小时录像：单击从该时刻回放",
   "timeline.gap": "无录像",
+  "timeline.recording": "正在录制（已录至 {time}）",
   "timeline.incident": "警情发生",
   "timeline.now": "现在",
   "timeline.live": "实时",
