@@ -189,16 +189,23 @@ impl EvidenceDir {
         &self.path
     }
 
-    /// The newest manifest's sequence number and hash.
+    /// The newest manifest's sequence number and hash: what the next seal links to. Only that
+    /// manifest is read (a seal must not cost more as the chain grows); it must be readable and
+    /// rightly named, or nothing can be linked to it. The older ones are checked by
+    /// [`EvidenceDir::verify`].
     pub fn head(&self) -> Result<Option<PreviousManifest>, EvidenceError> {
-        let (found, problems) = self.read_manifests()?;
-        if let Some(p) = problems.first() {
-            return Err(EvidenceError::Chain(p.to_string()));
+        let Some(name) = self.manifest_names()?.pop() else {
+            return Ok(None);
+        };
+        let (read, problem) = self.read_manifest(&name)?;
+        match (read, problem) {
+            (Some(m), _) => Ok(Some(PreviousManifest {
+                seq: m.manifest.seq,
+                sha256: m.sha256,
+            })),
+            (None, Some(p)) => Err(EvidenceError::Chain(p.to_string())),
+            (None, None) => Ok(None),
         }
-        Ok(found.last().map(|m| PreviousManifest {
-            seq: m.manifest.seq,
-            sha256: m.sha256.clone(),
-        }))
     }
 
     /// Writes the clip and its manifest, linked to the newest manifest.
@@ -279,9 +286,21 @@ impl EvidenceDir {
 
     /// Every manifest in order, and what is wrong with the files themselves.
     fn read_manifests(&self) -> Result<(Vec<OnDisk>, Vec<Problem>), EvidenceError> {
-        let dir = self.path.join("manifests");
         let mut found = Vec::new();
         let mut problems = Vec::new();
+        for name in self.manifest_names()? {
+            let (read, problem) = self.read_manifest(&name)?;
+            found.extend(read);
+            problems.extend(problem);
+        }
+        found.sort_by_key(|m| m.manifest.seq);
+        Ok((found, problems))
+    }
+
+    /// The names of the files in `manifests/`, sorted (the newest last: names are the
+    /// zero-padded sequence number).
+    fn manifest_names(&self) -> Result<Vec<String>, EvidenceError> {
+        let dir = self.path.join("manifests");
         let mut names: Vec<String> = fs::read_dir(&dir)
             .map_err(io_err(&dir))?
             .filter_map(|e| e.ok())
@@ -289,35 +308,36 @@ impl EvidenceDir {
             .filter(|n| n.ends_with(".json"))
             .collect();
         names.sort();
-        for name in names {
-            let file = format!("manifests/{name}");
-            let bytes = fs::read(self.path.join(&file)).map_err(io_err(&dir))?;
-            match serde_json::from_slice::<Manifest>(&bytes) {
-                Ok(manifest) if manifest.format == FORMAT => {
-                    if file != manifest_name(manifest.seq) {
-                        problems.push(Problem::Misnamed {
-                            file,
-                            seq: manifest.seq,
-                        });
-                        continue;
-                    }
-                    found.push(OnDisk {
-                        sha256: sha256(&bytes),
-                        manifest,
-                    });
+        Ok(names)
+    }
+
+    /// One manifest of `manifests/`, or what is wrong with its file.
+    fn read_manifest(
+        &self,
+        name: &str,
+    ) -> Result<(Option<OnDisk>, Option<Problem>), EvidenceError> {
+        let file = format!("manifests/{name}");
+        let path = self.path.join(&file);
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        Ok(match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(manifest) if manifest.format == FORMAT => {
+                if file != manifest_name(manifest.seq) {
+                    let seq = manifest.seq;
+                    (None, Some(Problem::Misnamed { file, seq }))
+                } else {
+                    let sha256 = sha256(&bytes);
+                    (Some(OnDisk { sha256, manifest }), None)
                 }
-                Ok(manifest) => problems.push(Problem::Unreadable {
-                    file,
-                    reason: format!("unknown format {:?}", manifest.format),
-                }),
-                Err(e) => problems.push(Problem::Unreadable {
-                    file,
-                    reason: e.to_string(),
-                }),
             }
-        }
-        found.sort_by_key(|m| m.manifest.seq);
-        Ok((found, problems))
+            Ok(manifest) => {
+                let reason = format!("unknown format {:?}", manifest.format);
+                (None, Some(Problem::Unreadable { file, reason }))
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                (None, Some(Problem::Unreadable { file, reason }))
+            }
+        })
     }
 
     /// Checks the chain and every file it names.

@@ -211,3 +211,62 @@ fn the_chain_continues_after_reopening() {
     let again = EvidenceDir::open(setup.evidence.path()).unwrap();
     assert_eq!(again.head().unwrap().map(|h| h.seq), Some(2));
 }
+
+/// Seals one more clip of `setup`'s first second, linked to whatever the chain's head is.
+fn seal_another(setup: &Setup) -> Result<Sealed, EvidenceError> {
+    let sources: Vec<ClipSegment> = setup
+        .rows
+        .iter()
+        .map(|r| ClipSegment {
+            path: setup.samples.join(&r.path),
+            start: r.start,
+        })
+        .collect();
+    let from = setup.rows[0].start;
+    let to = from + Duration::from_millis(1000);
+    let plan = plan_clip(&sources, from, to).unwrap();
+    setup.evidence.seal(SealRequest {
+        incident_id: "inc-3",
+        camera_id: "c",
+        requested_from: DateTime::<Utc>::from(from),
+        requested_to: DateTime::<Utc>::from(to),
+        plan: &plan,
+        segments: segment_evidence(&setup.rows[..1]),
+        now: Utc::now(),
+        known_head: None,
+    })
+}
+
+#[test]
+fn a_seal_links_to_the_newest_manifest_and_reads_no_other() {
+    let setup = sealed_twice();
+    // An older manifest made unreadable: sealing goes on (new evidence is not lost to old
+    // damage), linked to the newest; verify still reports the damage.
+    let first = setup.evidence.path().join("manifests/00000001.json");
+    fs::write(&first, b"not json").unwrap();
+    let head = setup.evidence.head().unwrap().unwrap();
+    assert_eq!(head.seq, 2);
+    let sealed = seal_another(&setup).unwrap();
+    assert_eq!(sealed.manifest.seq, 3);
+    assert_eq!(sealed.manifest.previous, Some(head));
+    let problems = verify(&setup, None).problems;
+    assert!(
+        matches!(
+            problems.as_slice(),
+            [Problem::Unreadable { file, .. }, Problem::Missing { seq: 1 }]
+                if file == "manifests/00000001.json"
+        ),
+        "only the damaged one, the new link is whole: {problems:?}"
+    );
+
+    // The newest one unreadable: nothing can be linked to it, the seal is refused and
+    // writes nothing.
+    let newest = setup.evidence.path().join("manifests/00000003.json");
+    fs::write(&newest, b"{").unwrap();
+    assert!(matches!(seal_another(&setup), Err(EvidenceError::Chain(_))));
+    assert!(!setup
+        .evidence
+        .path()
+        .join("manifests/00000004.json")
+        .exists());
+}
