@@ -26,6 +26,10 @@ pub struct RecordingConfig {
     /// Most bytes a hub keeps of segments fetched from ingest workers (for playback and
     /// evidence, `<data_dir>/cache/segments`); the oldest are evicted above it.
     pub fetched_cache_bytes: u64,
+    /// Bytes of video waiting for each directory's writer before frames are dropped (counted,
+    /// `reason="queue_full"`): the slack that lets a writer starved of CPU, or held up by a
+    /// slow disk, catch up without cutting segments.
+    pub queue_bytes: u64,
 }
 
 /// One sample-file directory: a path alone, or a table with its limits.
@@ -86,6 +90,7 @@ impl Default for RecordingConfig {
             segment_seconds: 60,
             retention_interval_seconds: 60,
             fetched_cache_bytes: 4 << 30,
+            queue_bytes: IngestRecording::default().queue_bytes as u64,
         }
     }
 }
@@ -108,6 +113,7 @@ impl RecordingConfig {
                 })
                 .collect(),
             segment_duration: Duration::from_secs(self.segment_seconds.max(1)),
+            queue_bytes: usize::try_from(self.queue_bytes.max(1 << 20)).unwrap_or(usize::MAX),
             ..IngestRecording::default()
         }
     }
@@ -194,6 +200,16 @@ mod tests {
         assert_eq!(c.dirs[1].max_bytes(), Some(1000));
         assert!(!RecordingConfig::default().enabled());
         assert!(toml::from_str::<RecordingConfig>("dirs = [{ path = \"/b\", max = 1 }]").is_err());
+    }
+
+    #[test]
+    fn the_writers_queue_is_set_here_with_a_floor() {
+        assert_eq!(RecordingConfig::default().ingest().queue_bytes, 256 << 20);
+        let c: RecordingConfig = toml::from_str("queue_bytes = 1073741824").unwrap();
+        assert_eq!(c.ingest().queue_bytes, 1 << 30);
+        // A queue that holds no frame would drop every one.
+        let c: RecordingConfig = toml::from_str("queue_bytes = 0").unwrap();
+        assert_eq!(c.ingest().queue_bytes, 1 << 20);
     }
 
     #[test]

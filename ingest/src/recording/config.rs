@@ -101,7 +101,11 @@ pub struct RecordingConfig {
     pub sync_interval: Duration,
     /// Frames waiting for a directory's writer, in bytes, before new ones
     /// are dropped (and counted): a slow disk must not hold up live video or
-    /// grow memory. Default 64 MiB (over a second of 200 streams at 4 Mbit/s).
+    /// grow memory without bound. Default 256 MiB: about 2.5 s of 200 streams at
+    /// 4 Mbit/s. With 64 MiB (0.6 s of them) a writer kept off the CPU for a moment on a
+    /// loaded 2-core machine dropped a tenth to a half of the frames in the recording
+    /// benchmark, and every drop cut a segment (more files, syncs and rows: more work for a
+    /// writer already behind).
     pub queue_bytes: usize,
     /// How often a directory's writer takes what has queued up: waking per
     /// frame would cost a thread switch per frame. Default 100 ms.
@@ -121,7 +125,7 @@ impl Default for RecordingConfig {
             segment_duration: Duration::from_secs(60),
             fragment_duration: Duration::from_secs(1),
             sync_interval: Duration::from_secs(5),
-            queue_bytes: 64 << 20,
+            queue_bytes: 256 << 20,
             drain_interval: Duration::from_millis(100),
             idle_timeout: Duration::from_secs(10),
             space_check_interval: Duration::from_secs(10),
