@@ -215,7 +215,7 @@ async fn migrate_and_serve_on_postgresql() {
 #[tokio::test]
 async fn demo_comes_up_with_users_and_buttons() {
     let hub = start("demo", &[]).await;
-    let printed = std::fs::read_to_string(&hub.stdout_path).unwrap();
+    let printed = hub.printed_until("stop: Ctrl-C").await;
     // What it wrote is its own: the database, its key, the recordings' directory.
     for name in ["gridwatch.db", "secret.key", "recordings"] {
         use std::os::unix::fs::PermissionsExt;

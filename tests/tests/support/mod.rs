@@ -82,6 +82,26 @@ pub async fn start(sub: &str, envs: &[(&str, String)]) -> HubProcess {
     hub
 }
 
+impl HubProcess {
+    /// What the process has printed once it contains `needle`. `/readyz` answers as soon as
+    /// the server listens, which can be before `main` prints its banner, so a test that reads
+    /// the banner waits for its last line rather than reading the file at once.
+    pub async fn printed_until(&self, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let printed = std::fs::read_to_string(&self.stdout_path).unwrap_or_default();
+            if printed.contains(needle) {
+                return printed;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{needle:?} not printed within 30 s; printed so far:\n{printed}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 pub async fn wait_ready(base: &str) {
     let started = Instant::now();
     let client = reqwest::Client::new();
