@@ -262,15 +262,7 @@ async fn survives_loss_and_reordering(encoding: Encoding, video_codec: VideoCode
     init_tracing();
     let codec = encoding.codec;
     let cam = ForeignCamera::start(encoding);
-    let proxy = LossyProxy::start(
-        cam.port,
-        Impairment {
-            drop_every: Some(97),
-            swap_every: Some(61),
-            ..Impairment::default()
-        },
-    )
-    .await;
+    let proxy = LossyProxy::start(cam.port, Impairment::lossy()).await;
     let cameras = Cameras::new(foreign_config());
     let mut events = cameras.events();
     let url = format!("rtsp://127.0.0.1:{}/cam", proxy.port);

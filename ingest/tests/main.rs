@@ -9,6 +9,7 @@ mod common;
 
 mod fmp4_ffprobe;
 mod foreign;
+mod foreign_recording;
 mod foreign_rtsp;
 mod live_view;
 mod recording;

@@ -6,25 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::media::{have_ffprobe, probe};
-use crate::common::{camera, fast_config, start_sim, wait_for};
+use crate::common::{camera, fast_config, recording_config, start_sim, wait_for};
 use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment};
-use gridwatch_ingest::recording::{
-    MemoryIndex, RecordMode, Recorder, RecordingConfig, SampleDirConfig,
-};
+use gridwatch_ingest::recording::{MemoryIndex, RecordMode, Recorder};
 use gridwatch_ingest::{Cameras, StreamState};
-
-fn config(dir: &std::path::Path) -> RecordingConfig {
-    RecordingConfig {
-        dirs: vec![SampleDirConfig {
-            path: dir.to_path_buf(),
-            min_free_bytes: 0,
-        }],
-        segment_duration: Duration::from_secs(2),
-        fragment_duration: Duration::from_millis(500),
-        sync_interval: Duration::from_millis(500),
-        ..RecordingConfig::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorded_segments_decode_and_use_the_live_session() {
@@ -32,7 +17,7 @@ async fn recorded_segments_decode_and_use_the_live_session() {
     let sim = start_sim(1);
     let tmp = tempfile::tempdir().unwrap();
     let index = Arc::new(MemoryIndex::new());
-    let recorder = Recorder::open(config(tmp.path()), index.clone());
+    let recorder = Recorder::open(recording_config(tmp.path()), index.clone());
     let cameras = Cameras::with_recorder(fast_config(), recorder.clone());
     let mut cam = camera("c1", &sim.url(1));
     cam.record = RecordMode::Continuous;

@@ -22,7 +22,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
-use gridwatch_core::recording::playback::InProgress;
 use gridwatch_ingest::Quality;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -196,11 +195,14 @@ pub async fn playback(s: &AppState, camera: &str, from: DateTime<Utc>) -> Option
     }
 }
 
-/// The segment the worker holding `camera` is writing (its ID and span); `None` when it writes
-/// none, no worker holds the camera, or the holder does not answer within a second or two
-/// (the caller then goes by the index alone).
-pub async fn recording_in_progress(s: &AppState, camera: &str) -> Option<(String, InProgress)> {
-    let base = holder(s, camera).await.ok()?;
+/// What the worker holding `camera` has recorded that the index has not (yet): the segment it
+/// is writing and finished ones waiting for their row. Nothing when no worker holds the
+/// camera or the holder does not answer within a second or two (the caller then goes by the
+/// index alone).
+pub(crate) async fn recording_unindexed(s: &AppState, camera: &str) -> Writing {
+    let Ok(base) = holder(s, camera).await else {
+        return Writing::default();
+    };
     let asked = client()
         .get(format!("{base}/internal/v1/cameras/{camera}/recording"))
         .header(SECRET_HEADER, &s.config.ingest.secret)
@@ -213,23 +215,15 @@ pub async fn recording_in_progress(s: &AppState, camera: &str) -> Option<(String
             Ok(answer) => answer,
             Err(e) => {
                 tracing::warn!(%camera, error = %e, "the worker's recording in progress is unreadable");
-                return None;
+                return Writing::default();
             }
         },
         Err(e) => {
             tracing::info!(%camera, error = %e, "the worker did not say what it is recording");
-            return None;
+            return Writing::default();
         }
     };
-    answer.in_progress.map(|w| {
-        (
-            w.id,
-            InProgress {
-                start: w.start,
-                written_end: w.written_end,
-            },
-        )
-    })
+    answer
 }
 
 /// `recordings.mp4` built by the worker holding `camera`, which has the segment it is writing;

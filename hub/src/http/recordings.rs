@@ -22,7 +22,8 @@ use super::download::{video_response, wanted};
 use super::error::{ApiError, ApiResult};
 use super::json::{Path, Query};
 use super::proxy;
-use crate::recording::clips::{self, PlanError, PlannedClip, Writing, MAIN};
+use super::worker::Writing;
+use crate::recording::clips::{self, PlanError, PlannedClip, MAIN};
 use crate::recording::FetchError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -32,6 +33,7 @@ use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::recording::playback::{
     check_range, timeline, InProgress, Timeline, MAX_LIST_RANGE_DAYS,
 };
+use gridwatch_core::recording::Segment;
 use serde::Deserialize;
 
 /// Longest MP4 one request may build: an hour of 1080p is about 2 GB.
@@ -60,33 +62,36 @@ pub async fn list(
     let to = q.to.unwrap_or_else(|| s.now());
     let from = q.from.unwrap_or(to - Duration::hours(24));
     check_range(from, to, Duration::days(MAX_LIST_RANGE_DAYS)).map_err(range_error)?;
-    // Looked up before the rows: a segment that ends in between is then a row as well, and
+    // Looked up before the rows: a segment indexed in between is then a row as well, and
     // counted once.
-    let writing = in_progress(&s, &id).await;
-    let segments = s.store.recording_segments(&id, MAIN, from, to).await?;
-    let writing = writing
-        .filter(|(segment, _)| !segments.iter().any(|s| s.id == *segment))
-        .map(|(_, span)| span);
-    Ok(axum::Json(timeline(&segments, writing, from, to)))
+    let writing = unindexed(&s, &id).await;
+    let mut segments = s.store.recording_segments(&id, MAIN, from, to).await?;
+    let finished: Vec<Segment> = writing
+        .finished
+        .into_iter()
+        .filter(|w| w.start < to && w.end > from && !segments.iter().any(|s| s.id == w.id))
+        .collect();
+    segments.extend(finished);
+    segments.sort_by_key(|s| s.start);
+    let open = writing
+        .in_progress
+        .filter(|w| !segments.iter().any(|s| s.id == w.id))
+        .map(|w| InProgress {
+            start: w.start,
+            written_end: w.written_end,
+        });
+    Ok(axum::Json(timeline(&segments, open, from, to)))
 }
 
-/// The segment being written of `id`'s main stream, and its ID: this process's recorder's, or
-/// the camera's worker's (none when it writes none or cannot say now: the timeline then shows
-/// what is indexed).
-async fn in_progress(s: &AppState, id: &str) -> Option<(String, InProgress)> {
-    if let Some((open, _)) = s.recording.in_progress(id) {
-        return Some((
-            open.id,
-            InProgress {
-                start: open.start.into(),
-                written_end: open.written_end.into(),
-            },
-        ));
+/// What the index does not have yet of `id`'s main stream (the segment being written, finished
+/// ones waiting for their row): this process's recorder's, or the camera's worker's (nothing
+/// when it cannot say now: the timeline then shows what is indexed).
+async fn unindexed(s: &AppState, id: &str) -> Writing {
+    let local = Writing::local(s, id);
+    if local.is_empty() && s.recording.workers_mode {
+        return proxy::recording_unindexed(s, id).await;
     }
-    if s.recording.workers_mode {
-        return proxy::recording_in_progress(s, id).await;
-    }
-    None
+    local
 }
 
 /// A failure to build a video: the store's own answer, 503 or 502 when an ingest worker's
@@ -138,9 +143,7 @@ pub async fn mp4(
     };
     check_range(from, to, Duration::minutes(MAX_MP4_MINUTES)).map_err(range_error)?;
     if s.recording.workers_mode {
-        let reaches_writing = proxy::recording_in_progress(&s, &id)
-            .await
-            .is_some_and(|(_, w)| w.start < to);
+        let reaches_writing = proxy::recording_unindexed(&s, &id).await.reaches(from, to);
         if reaches_writing {
             return proxy::recordings_mp4(&s, &id, from, to, &headers).await;
         }
@@ -158,11 +161,7 @@ pub(crate) async fn build_mp4(
     to: DateTime<Utc>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let writing = s.recording.in_progress(id).map(|(open, path)| Writing {
-        id: open.id,
-        path,
-        start: open.start.into(),
-    });
+    let writing = clips::Writing::all_of(s.recording.unindexed(id));
     let planned = clips::plan_with(&s.recording.files, id, from, to, writing)
         .await
         .map_err(plan_error)?;

@@ -10,6 +10,7 @@
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Path, Query};
 use crate::http::live::{open_replay, serve_replay, serve_viewer, upgrade, VideoQuery};
+use crate::recording::segment_of;
 use crate::state::AppState;
 use crate::workers::auth::{require_secret, SharedSecret};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -20,6 +21,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use gridwatch_core::recording::Segment;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -143,11 +145,44 @@ async fn playback(
     Ok(serve_replay(ws, replay, id, None, ()))
 }
 
-/// What `GET /internal/v1/cameras/{id}/recording` answers: the segment this worker is
-/// writing of the camera, if any (it has no row until it ends).
-#[derive(Debug, Serialize, Deserialize)]
+/// What `GET /internal/v1/cameras/{id}/recording` answers: what this worker has recorded of
+/// the camera that the index has not (yet): the segment it is writing, if any, and finished
+/// ones waiting for their row (the database slow or away).
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Writing {
     pub in_progress: Option<WritingSegment>,
+    /// Oldest first. (A worker of an earlier version does not send it.)
+    #[serde(default)]
+    pub finished: Vec<Segment>,
+}
+
+impl Writing {
+    /// This process's own recorder's.
+    pub fn local(s: &AppState, camera: &str) -> Writing {
+        let unindexed = s.recording.unindexed(camera);
+        Writing {
+            in_progress: unindexed.open.map(|(open, _)| WritingSegment {
+                id: open.id,
+                start: open.start.into(),
+                written_end: open.written_end.into(),
+            }),
+            finished: unindexed
+                .finished
+                .iter()
+                .map(|(record, _)| segment_of(record))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.in_progress.is_none() && self.finished.is_empty()
+    }
+
+    /// Whether any of it is in `[from, to)`.
+    pub fn reaches(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        self.in_progress.as_ref().is_some_and(|w| w.start < to)
+            || self.finished.iter().any(|s| s.start < to && s.end > from)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -168,15 +203,7 @@ async fn recording(
     if !s.cameras.runs(&id) {
         return Err(not_held(&id));
     }
-    let in_progress = s
-        .recording
-        .in_progress(&id)
-        .map(|(open, _)| WritingSegment {
-            id: open.id,
-            start: open.start.into(),
-            written_end: open.written_end.into(),
-        });
-    Ok(axum::Json(Writing { in_progress }))
+    Ok(axum::Json(Writing::local(&s, &id)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use gridwatch_core::recording::Segment;
 use gridwatch_ingest::recording::clip::{plan_clip, ClipError, ClipPlan, ClipSegment};
+use gridwatch_ingest::recording::Unindexed;
 use gridwatch_store::{Store, StoreError};
 
 use super::fetch::{FetchError, SegmentFiles};
@@ -60,15 +61,37 @@ pub async fn segment_files(
         .collect())
 }
 
-/// The segment a recorder on this machine is writing, to cut a clip from as far as it is
-/// written: what a download of the last minute needs. Evidence never uses it (its manifest
-/// lists finished segments' hashes).
+/// A segment a recorder on this machine has and the index not yet: the one being written, to
+/// cut a clip from as far as it is written (what a download of the last minute needs), or one
+/// finished and waiting for its row. Evidence never uses them (its manifest lists indexed
+/// segments' hashes).
 #[derive(Debug, Clone)]
 pub struct Writing {
-    /// The row it will have once finished.
+    /// The row it will have.
     pub id: String,
     pub path: PathBuf,
     pub start: DateTime<Utc>,
+    /// `None` while it is being written.
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl Writing {
+    /// The recorder's unindexed segments of a stream, oldest first.
+    pub fn all_of(unindexed: Unindexed) -> Vec<Writing> {
+        let finished = unindexed.finished.into_iter().map(|(r, path)| Writing {
+            id: r.id,
+            path,
+            start: r.start.into(),
+            end: Some(r.end.into()),
+        });
+        let open = unindexed.open.map(|(o, path)| Writing {
+            id: o.id,
+            path,
+            start: o.start.into(),
+            end: None,
+        });
+        finished.chain(open).collect()
+    }
 }
 
 /// The clip of `camera_id`'s recordings in `[from, to)`; `None` when nothing was recorded
@@ -79,24 +102,28 @@ pub async fn plan(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Option<PlannedClip>, PlanError> {
-    plan_with(files, camera_id, from, to, None).await
+    plan_with(files, camera_id, from, to, Vec::new()).await
 }
 
-/// [`plan`], and from `writing` the whole fragments written so far. The segment may have been
+/// [`plan`], and from `writing` the whole fragments written so far. A segment may have been
 /// finished (and indexed) since it was looked up: then its row is used, not it twice.
 pub async fn plan_with(
     files: &SegmentFiles,
     camera_id: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    writing: Option<Writing>,
+    writing: Vec<Writing>,
 ) -> Result<Option<PlannedClip>, PlanError> {
     let segments = files
         .store()
         .recording_segments(camera_id, MAIN, from, to)
         .await?;
-    let writing = writing.filter(|w| w.start < to && !segments.iter().any(|s| s.id == w.id));
-    if segments.is_empty() && writing.is_none() {
+    let writing: Vec<Writing> = writing
+        .into_iter()
+        .filter(|w| w.start < to && w.end.is_none_or(|end| end > from))
+        .filter(|w| !segments.iter().any(|s| s.id == w.id))
+        .collect();
+    if segments.is_empty() && writing.is_empty() {
         return Ok(None);
     }
     let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
@@ -105,17 +132,18 @@ pub async fn plan_with(
         .into_iter()
         .filter(|s| paths.contains_key(&s.id))
         .collect();
-    let sources: Vec<ClipSegment> = segments
+    let mut sources: Vec<ClipSegment> = segments
         .iter()
         .map(|s| ClipSegment {
             path: paths[&s.id].clone(),
             start: s.start.into(),
         })
-        .chain(writing.map(|w| ClipSegment {
+        .chain(writing.into_iter().map(|w| ClipSegment {
             path: w.path,
             start: w.start.into(),
         }))
         .collect();
+    sources.sort_by_key(|s| s.start);
     let planned = tokio::task::spawn_blocking(move || plan_clip(&sources, from.into(), to.into()))
         .await
         .map_err(|e| PlanError::Task(e.to_string()))?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gridwatch_core::recording::retention::RetentionPolicy;
-use gridwatch_ingest::recording::{DirStats, DirStatus, OpenSegment, Recorder};
+use gridwatch_ingest::recording::{DirStats, DirStatus, Recorder, Unindexed};
 use gridwatch_ingest::Quality;
 use gridwatch_store::{Store, StoreError};
 use prometheus::{IntCounterVec, IntGaugeVec};
@@ -52,6 +52,9 @@ pub struct RecordingHub {
     stopped: IntGaugeVec,
     /// `gridwatch_recording_free_bytes{dir}`: free space on its disk when last measured.
     free: IntGaugeVec,
+    /// `gridwatch_recording_segments_unindexed{dir}`: finished segments waiting for their row;
+    /// more than a few means the database is slow or away (recording goes on meanwhile).
+    unindexed: IntGaugeVec,
     /// `gridwatch_recording_written_bytes_total{dir}`, `…_media_bytes_total{dir}` (of those,
     /// the frames' own bytes: the video received) and `…_fsyncs_total{dir}`: what recording
     /// costs the disk, so that its write amplification and sync rate can be watched.
@@ -245,10 +248,21 @@ impl RecordingHub {
                 "recording_free_bytes",
                 "Free bytes on a sample-file directory's disk, when last measured",
             ),
+            unindexed: gauge(
+                "recording_segments_unindexed",
+                "Finished segments waiting for their row in the store (recording goes on; \
+                 many means the database is slow or unreachable)",
+            ),
             io: IoCounters::new(),
             usage: Default::default(),
         };
-        for g in [&hub.bytes, &hub.segments, &hub.stopped, &hub.free] {
+        for g in [
+            &hub.bytes,
+            &hub.segments,
+            &hub.stopped,
+            &hub.free,
+            &hub.unindexed,
+        ] {
             metrics.register(Box::new(g.clone()));
         }
         for c in [
@@ -274,10 +288,13 @@ impl RecordingHub {
         self.recorder.as_ref()
     }
 
-    /// The segment this process is writing of `camera_id`'s main stream (it has no row until
-    /// it ends), and its file.
-    pub fn in_progress(&self, camera_id: &str) -> Option<(OpenSegment, PathBuf)> {
-        self.recorder()?.open_segment(camera_id, Quality::Main)
+    /// What this process has recorded of `camera_id`'s main stream that the index does not
+    /// have (yet): finished segments waiting for their row, and the one being written. Read it
+    /// before the rows: the index then has whatever it does not list.
+    pub fn unindexed(&self, camera_id: &str) -> Unindexed {
+        self.recorder()
+            .map(|r| r.unindexed(camera_id, Quality::Main))
+            .unwrap_or_default()
     }
 
     pub fn limits(&self) -> &HashMap<String, DirLimits> {
@@ -366,6 +383,9 @@ impl RecordingHub {
         if let Some(recorder) = &self.recorder {
             for stats in recorder.stats() {
                 self.io.update(&stats);
+                self.unindexed
+                    .with_label_values(&[stats.path.display().to_string().as_str()])
+                    .set(i64::try_from(stats.unindexed_segments).unwrap_or(i64::MAX));
             }
         }
     }

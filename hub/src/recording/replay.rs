@@ -172,7 +172,7 @@ impl Replay {
         };
         replay.read_index().await?;
         if replay.queue.is_empty() && from < Utc::now() {
-            replay.queue_open_segment();
+            replay.queue_unindexed();
         }
         if replay.queue.is_empty() {
             return Ok(None);
@@ -224,7 +224,7 @@ impl Replay {
                 self.read_index().await?;
             }
             if self.queue.is_empty() {
-                self.queue_open_segment();
+                self.queue_unindexed();
             }
             let Some(source) = self.queue.pop_front() else {
                 self.ended = true;
@@ -257,27 +257,32 @@ impl Replay {
         Ok(())
     }
 
-    /// Queues the camera's segment being written, if it starts after all queued so far.
-    fn queue_open_segment(&mut self) {
-        let Some((open, path)) = self
-            .recorder
-            .as_ref()
-            .and_then(|r| r.open_segment(&self.camera, Quality::Main))
-        else {
+    /// Queues what the index does not have yet and starts after all queued so far: finished
+    /// segments waiting for their row (the database slow or away), then the one being written.
+    /// Left out, the former would be skipped: the index is read on from the latter.
+    fn queue_unindexed(&mut self) {
+        let Some(recorder) = &self.recorder else {
             return;
         };
-        let start = DateTime::<Utc>::from(open.start);
-        if self.last_start.is_some_and(|s| start <= s) {
-            return;
+        let unindexed = recorder.unindexed(&self.camera, Quality::Main);
+        let read_until = self.read_until;
+        let finished = unindexed
+            .finished
+            .into_iter()
+            .filter(|(r, _)| DateTime::<Utc>::from(r.end) > read_until)
+            .map(|(r, path)| (r.id, path, r.start))
+            .collect::<Vec<_>>();
+        let open = unindexed.open.map(|(o, path)| (o.id, path, o.start));
+        for (id, path, start) in finished.into_iter().chain(open) {
+            let start = DateTime::<Utc>::from(start);
+            if self.last_start.is_some_and(|s| start <= s) {
+                continue;
+            }
+            // Its row, once in, starts here: the index is read on from it and skips it.
+            self.last_start = Some(start);
+            self.read_until = self.read_until.max(start);
+            self.queue.push_back(Source::Open { id, path, start });
         }
-        // Its row, once finished, starts here: the index is read on from it and skips it.
-        self.last_start = Some(start);
-        self.read_until = self.read_until.max(start);
-        self.queue.push_back(Source::Open {
-            id: open.id,
-            path,
-            start,
-        });
     }
 
     async fn segments(

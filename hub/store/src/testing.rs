@@ -204,15 +204,37 @@ pub struct LogHold {
 
 /// Takes the event log's lock and holds it until the [`LogHold`] is released.
 pub async fn hold_event_log(store: &Store) -> Result<LogHold, StoreError> {
+    hold(store, "UPDATE event_counter SET seq = seq WHERE id = 1").await
+}
+
+/// Holds the recordings index against writers, as a long transaction or a stalled database
+/// would, until released: new segment rows wait (PostgreSQL: the table's EXCLUSIVE lock, which
+/// lets reads through; SQLite: its one write lock, which holds every writer), reads go on.
+pub async fn hold_recording_index(store: &Store) -> Result<LogHold, StoreError> {
+    match store.backend() {
+        crate::Backend::Postgres => {
+            hold(store, "LOCK TABLE recording_segments IN EXCLUSIVE MODE").await
+        }
+        crate::Backend::Sqlite => {
+            hold(
+                store,
+                "UPDATE recording_segments SET bytes = bytes WHERE id = ''",
+            )
+            .await
+        }
+    }
+}
+
+/// Runs `sql` in a transaction of its own and holds that open until the [`LogHold`] is
+/// released.
+async fn hold(store: &Store, sql: &'static str) -> Result<LogHold, StoreError> {
     let (locked_tx, locked) = tokio::sync::oneshot::channel::<()>();
     let (release, released) = tokio::sync::oneshot::channel::<()>();
     let store = store.clone();
     let done = tokio::spawn(async move {
         crate::with_pool!(store, p => {
             let mut tx = p.begin().await?;
-            sqlx::query("UPDATE event_counter SET seq = seq WHERE id = 1")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(sql).execute(&mut *tx).await?;
             let _ = locked_tx.send(());
             let _ = released.await;
             tx.commit().await?;

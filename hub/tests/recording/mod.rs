@@ -26,6 +26,7 @@ mod crash;
 mod disk_full;
 mod evidence;
 mod incident_clips;
+mod index_stall;
 mod late_clips;
 mod modes;
 mod open_segment;

@@ -14,14 +14,13 @@ use serde_json::json;
 use super::playback::{segments_of, token};
 use super::replay::{at, control, read, Received};
 use super::served::{add_camera, serve_recording};
-use super::support::recordings_timeline;
+use super::support::{recordings_mp4, recordings_timeline};
 use crate::ingest_common::media::{have_ffprobe, probe};
 use crate::ingest_common::start_sim;
-use reqwest::StatusCode;
 use serde_json::Value;
 
 /// Plays `url` at 4× until it closes (or 20 s).
-async fn play_to_the_end(url: &str) -> Received {
+pub(super) async fn play_to_the_end(url: &str) -> Received {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("playback opens, not 404");
@@ -127,19 +126,7 @@ async fn playback_reaches_the_segment_being_written(backend: Backend) {
 
     // One MP4 of the last four seconds, nothing of it indexed: cut from the segment.
     let (clip_from, clip_to) = (span_to - chrono::Duration::seconds(4), span_to);
-    let base = format!("{hub}/api/v1/cameras/{camera}");
-    let answer = reqwest::Client::new()
-        .get(format!(
-            "{base}/recordings.mp4?from={}&to={}",
-            at(clip_from),
-            at(clip_to)
-        ))
-        .bearer_auth(&duty)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::OK);
-    let mp4 = answer.bytes().await.unwrap();
+    let mp4 = recordings_mp4(&hub, &camera, &duty, clip_from, clip_to).await;
     assert!(mp4.len() > 10_000, "{} bytes", mp4.len());
     assert!(segments_of(&store, &camera).await.is_empty());
     if have_ffprobe("playback_reaches_the_segment_being_written") {

@@ -157,6 +157,11 @@ async fn a_served_hub_records_its_cameras(backend: Backend) {
         metrics.contains("reason=\"queue_full\"} 0"),
         "every reason is shown from the start: {metrics}"
     );
+    // The store answers: no finished segment waits for its row for long.
+    assert!(
+        value(line("gridwatch_recording_segments_unindexed{")) <= 1.0,
+        "{metrics}"
+    );
     // No health complaint while recording.
     assert!(running
         .state

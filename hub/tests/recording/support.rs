@@ -106,6 +106,19 @@ pub async fn incident(store: &Store) -> String {
     raised.expect("an incident").incident.id
 }
 
+/// `recordings.mp4` of `camera` in `[from, to)` from a hub at `base` (`http://addr`), asked as
+/// `token`'s holder; it must answer 200.
+pub async fn recordings_mp4(
+    base: &str,
+    camera: &str,
+    token: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<u8> {
+    let answer = ranged(base, camera, "recordings.mp4", token, from, to).await;
+    answer.bytes().await.unwrap().to_vec()
+}
+
 /// The timeline a hub at `base` (`http://addr`) answers for `camera`'s recordings in
 /// `[from, to)` (`GET /api/v1/cameras/{id}/recordings`), asked as `token`'s holder.
 pub async fn recordings_timeline(
@@ -115,14 +128,27 @@ pub async fn recordings_timeline(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Value {
-    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let answer = ranged(base, camera, "recordings", token, from, to).await;
+    answer.json().await.unwrap()
+}
+
+/// `GET /api/v1/cameras/{camera}/{what}?from&to`, which must answer 200.
+async fn ranged(
+    base: &str,
+    camera: &str,
+    what: &str,
+    token: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> reqwest::Response {
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
     let answer = reqwest::Client::new()
-        .get(format!("{base}/api/v1/cameras/{camera}/recordings"))
+        .get(format!("{base}/api/v1/cameras/{camera}/{what}"))
         .query(&[("from", at(from)), ("to", at(to))])
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status(), reqwest::StatusCode::OK);
-    answer.json().await.unwrap()
+    assert_eq!(answer.status(), reqwest::StatusCode::OK, "{what}");
+    answer
 }

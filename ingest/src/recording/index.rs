@@ -8,7 +8,7 @@
 //! e.g. on `Handle::block_on` of a database query.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use crate::config::Quality;
@@ -113,6 +113,9 @@ pub trait SegmentIndex: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct MemoryIndex {
     inner: Mutex<MemoryInner>,
+    /// While true, `insert` waits (as a database that stopped answering would).
+    stalled: Mutex<bool>,
+    unstalled: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -145,6 +148,13 @@ impl MemoryIndex {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .failing = failing;
+    }
+
+    /// Makes `insert` wait until this is called again with `false`: a database that stopped
+    /// answering (to test that the recorder writes on meanwhile).
+    pub fn set_stalled(&self, stalled: bool) {
+        *self.stalled.lock().unwrap_or_else(PoisonError::into_inner) = stalled;
+        self.unstalled.notify_all();
     }
 
     /// Refuses the new segments of `camera` from now on, as a lost lease would (or, with
@@ -207,6 +217,12 @@ impl SegmentIndex for MemoryIndex {
     }
 
     fn insert(&self, segment: &SegmentRecord) -> Result<Inserted, IndexError> {
+        let stalled = self.stalled.lock().unwrap_or_else(PoisonError::into_inner);
+        drop(
+            self.unstalled
+                .wait_while(stalled, |s| *s)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         let mut inner = self.lock()?;
         if !inner.segments.contains_key(&segment.id) && inner.fenced.contains(&segment.camera_id) {
             return Ok(Inserted::Fenced);

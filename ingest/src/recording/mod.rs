@@ -27,7 +27,10 @@
 //!   every `sync_interval` (5 s): a power cut loses at most that plus one
 //!   fragment.
 //! * A segment's row is written only after its file is synced (file data
-//!   before the index row), so a row never names data that may be lost.
+//!   before the index row), so a row never names data that may be lost. The
+//!   rows are written by a thread of their own (`indexer.rs`): a slow index
+//!   delays rows, never the writing; until its row is in, a finished segment
+//!   is listed by [`Recorder::unindexed`] for playback.
 //! * Deleting marks the row, unlinks, syncs the directory, then removes the
 //!   row ([`Recorder::delete`]).
 //! * At start-up [`repair`] makes each directory and its rows agree: a torn
@@ -49,6 +52,7 @@ mod config;
 pub mod dir;
 pub mod fragments;
 mod index;
+mod indexer;
 mod queue;
 mod recorder;
 pub mod repair;
@@ -70,7 +74,7 @@ pub use index::{
     DirRecord, IndexError, IndexedFile, Inserted, MemoryIndex, SegmentIndex, SegmentRecord,
     SegmentRef,
 };
-pub use recorder::{DeleteReport, Recorder};
+pub use recorder::{DeleteReport, Recorder, Unindexed};
 pub use repair::RepairReport;
 pub use segment::OpenSegment;
 pub use status::{DirStats, DirStatus, StopReason};

@@ -13,7 +13,8 @@ use crate::config::Quality;
 
 use super::config::{RecordMode, RecordingConfig};
 use super::dir::SampleDir;
-use super::index::{IndexError, SegmentIndex, SegmentRef};
+use super::index::{IndexError, SegmentIndex, SegmentRecord, SegmentRef};
+use super::indexer::Indexer;
 use super::queue::{Message, StreamKey};
 use super::repair::{remove_if_present, repair, sync_parents, RepairReport};
 use super::segment::OpenSegment;
@@ -59,6 +60,17 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
+/// A stream's segments that this recorder has and the index has not (yet): what playback and
+/// the timeline add to the index's rows.
+#[derive(Debug, Clone, Default)]
+pub struct Unindexed {
+    /// Finished and synced, waiting for their row (for long only when the index is slow or
+    /// unreachable), oldest first, with their files.
+    pub finished: Vec<(SegmentRecord, PathBuf)>,
+    /// The one being written, and its file.
+    pub open: Option<(OpenSegment, PathBuf)>,
+}
+
 /// What [`Recorder::delete`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DeleteReport {
@@ -99,18 +111,26 @@ impl Recorder {
                         changes.clone(),
                     ));
                     let files = Arc::new(dir);
-                    let writer = DirWriter::new(
+                    let name = format!("recorder-{}", dirs.len());
+                    let started = Indexer::start(
+                        format!("{name}-index"),
                         shared.clone(),
                         files.clone(),
                         index.clone(),
-                        config.clone(),
-                        dir_config.min_free_bytes,
-                    );
-                    let name = format!("recorder-{}", dirs.len());
-                    match std::thread::Builder::new()
-                        .name(name)
-                        .spawn(move || writer.run())
-                    {
+                    )
+                    .and_then(|indexer| {
+                        let writer = DirWriter::new(
+                            shared.clone(),
+                            files.clone(),
+                            indexer,
+                            config.clone(),
+                            dir_config.min_free_bytes,
+                        );
+                        std::thread::Builder::new()
+                            .name(name)
+                            .spawn(move || writer.run())
+                    });
+                    match started {
                         Ok(handle) => threads.push(handle),
                         Err(e) => shared.set_stopped(Some((
                             StopReason::Unavailable,
@@ -215,6 +235,31 @@ impl Recorder {
             .max_by_key(|s| s.start)?;
         let path = self.dir_path(&open.dir_id)?.join(&open.path);
         Some((open, path))
+    }
+
+    /// `camera_id`'s `stream` segments that have no row yet: finished ones waiting for it, and
+    /// the one being written. A segment moves from open to finished before it stops being
+    /// listed as open, and leaves the finished only once its row is in: read after this, the
+    /// index has every segment this does not list.
+    pub fn unindexed(&self, camera_id: &str, stream: Quality) -> Unindexed {
+        // Open first: a segment finishing meanwhile is then found among the finished.
+        let open = self.open_segment(camera_id, stream);
+        let mut finished: Vec<(SegmentRecord, PathBuf)> = self
+            .inner
+            .dirs
+            .iter()
+            .flat_map(|d| {
+                let dir = d.files.as_ref().map(|f| f.path().to_path_buf());
+                lock(&d.shared.unindexed)
+                    .iter()
+                    .filter(|r| r.camera_id == camera_id && r.stream == stream)
+                    .filter_map(|r| Some((r.clone(), dir.as_ref()?.join(&r.path))))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        finished.sort_by_key(|(r, _)| r.start);
+        let open = open.filter(|(o, _)| !finished.iter().any(|(r, _)| r.id == o.id));
+        Unindexed { finished, open }
     }
 
     /// Whether the segment `id` is still being written.

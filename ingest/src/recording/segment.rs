@@ -267,19 +267,20 @@ impl SegmentWriter {
     /// Writes the last fragment (unless `write_pending` is false: the disk
     /// failed) and syncs. The row is `None` when the segment holds no frame
     /// (its file is removed then) or could not be synced (its file is left
-    /// for the next start-up's repair).
-    pub(crate) fn finish(mut self, next_decode: Option<u64>, write_pending: bool) -> Finished {
+    /// for the next start-up's repair). `next` is the frame that follows
+    /// without a gap, if one does.
+    pub(crate) fn finish(mut self, next: Option<NextFrame>, write_pending: bool) -> Finished {
         let mut counts = IoCounts::default();
         let mut error = None;
         if write_pending {
-            match self.flush(next_decode) {
+            match self.flush(next.map(|n| n.decode_time)) {
                 Ok(c) => counts += c,
                 Err(e) => error = Some(e),
             }
         } else {
             self.pending.clear();
         }
-        let record = match self.close(&mut counts) {
+        let record = match self.close(next.map(|n| n.wall), &mut counts) {
             Ok(record) => record,
             Err(e) => {
                 error.get_or_insert(e);
@@ -293,13 +294,26 @@ impl SegmentWriter {
         }
     }
 
-    fn close(&mut self, counts: &mut IoCounts) -> io::Result<Option<SegmentRecord>> {
+    fn close(
+        &mut self,
+        next_wall: Option<SystemTime>,
+        counts: &mut IoCounts,
+    ) -> io::Result<Option<SegmentRecord>> {
         if self.frames == 0 {
             fs::remove_file(&self.path)?;
             return Ok(None);
         }
         *counts += self.sync()?;
         let duration = ticks_duration(self.media_end.saturating_sub(self.first_decode));
+        // A segment starts when its first frame arrived, and ends that plus its video's
+        // duration. The next one's first frame may have arrived a little before that (it came
+        // sooner through the network than this one's first): this one then ends where the
+        // next starts, so that the rows of a stream never overlap. Each start stays the
+        // arrival of a frame, so the recording's times never drift from the wall clock.
+        let mut end = self.start + duration;
+        if let Some(next) = next_wall.map(|w| from_ms(ms_since_epoch(w))) {
+            end = end.min(next).max(self.start);
+        }
         Ok(Some(SegmentRecord {
             id: self.id.clone(),
             camera_id: self.key.camera_id.to_string(),
@@ -308,7 +322,7 @@ impl SegmentWriter {
             dir_id: self.dir_id.clone(),
             path: self.relative.clone(),
             start: self.start,
-            end: self.start + duration,
+            end,
             bytes: self.written,
             frames: self.frames,
             sha256: hex::encode(self.hasher.clone().finalize()),
@@ -331,6 +345,15 @@ impl SegmentWriter {
             bytes: self.written,
         }
     }
+}
+
+/// The frame that follows a segment without a gap, as its finish needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NextFrame {
+    /// Where the segment's last frame ends.
+    pub decode_time: u64,
+    /// When it arrived: where the next segment starts.
+    pub wall: SystemTime,
 }
 
 /// What finishing a segment gave.

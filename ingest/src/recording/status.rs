@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::index::SegmentRecord;
 use super::queue::FrameQueue;
 use super::segment::OpenSegment;
 
@@ -106,6 +107,8 @@ pub struct DirStats {
     pub segments_fenced: u64,
     /// Frames waiting for the writer, in bytes.
     pub queued_bytes: u64,
+    /// Finished segments waiting for their row (many: the index is slow or unreachable).
+    pub unindexed_segments: u64,
 }
 
 fn load(a: &AtomicU64) -> u64 {
@@ -129,6 +132,8 @@ pub(crate) struct DirShared {
     status: Mutex<DirStatus>,
     pub counters: DirCounters,
     pub open_segments: Mutex<Vec<OpenSegment>>,
+    /// Finished segments waiting for their row, oldest first (`indexer.rs`).
+    pub unindexed: Mutex<Vec<SegmentRecord>>,
     pub streams: AtomicUsize,
     changes: watch::Sender<u64>,
 }
@@ -162,6 +167,7 @@ impl DirShared {
             status: Mutex::new(status),
             counters: DirCounters::default(),
             open_segments: Mutex::new(Vec::new()),
+            unindexed: Mutex::new(Vec::new()),
             streams: AtomicUsize::new(0),
             changes,
         }
@@ -212,6 +218,7 @@ impl DirShared {
             index_failures: load(&c.index_failures),
             segments_fenced: load(&c.segments_fenced),
             queued_bytes: self.queue.queued_bytes() as u64,
+            unindexed_segments: lock(&self.unindexed).len() as u64,
         }
     }
 }

@@ -139,6 +139,13 @@ impl RecordingTap {
             }
         }
         let (Some(sample), Some(params)) = (sample, state.params.clone()) else {
+            // A frame live video could not use (damaged by packet loss, or before a keyframe)
+            // is a hole in the stream's timeline: what is recorded ends before it and resumes
+            // at the next keyframe, so that the hole shows as a gap between segments, never
+            // as the last frame before it frozen across it.
+            if sample.is_none() {
+                state.gap = true;
+            }
             return;
         };
         if !state.mode.records() {

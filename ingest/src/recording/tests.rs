@@ -127,6 +127,66 @@ fn off_records_nothing_and_a_mode_change_starts_a_segment() {
     );
 }
 
+/// Frames live video could not use (damaged by packet loss) are a hole: the segment ends at
+/// the last whole frame, whose duration is its own (not stretched over the hole), and the next
+/// starts at the keyframe after it, so the index shows the hole as a gap.
+#[test]
+fn a_hole_in_the_stream_ends_the_segment_and_shows_as_a_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 500);
+    feed(&tap, &mut stream, 15);
+    for _ in 0..5 {
+        let (frame, _) = stream.next_frame();
+        tap.offer(frame, None);
+    }
+    feed(&tap, &mut stream, 10);
+    drop(tap);
+    recorder.shutdown();
+    let rows = index.segments();
+    assert_eq!(rows.iter().map(|r| r.frames).collect::<Vec<_>>(), [15, 10]);
+    assert_eq!(
+        rows[0].end.duration_since(rows[0].start).unwrap(),
+        Duration::from_millis(15 * 40)
+    );
+    assert_eq!(
+        rows[1].start.duration_since(rows[0].end).unwrap(),
+        Duration::from_millis(5 * 40),
+        "the five frames missing"
+    );
+    let dir = recorder.statuses()[0].path.clone();
+    let scanned = scan_file(&dir.join(&rows[0].path)).unwrap();
+    let last = scanned.fragments.last().unwrap().samples.last().unwrap();
+    assert_eq!(last.duration, 3600, "the last frame lasts one frame");
+}
+
+/// A segment starts when its first frame arrived and lasts its video's duration; when the
+/// next one's first frame arrived a little earlier than that (network jitter), the segment
+/// ends where the next starts: a stream's rows never overlap.
+#[test]
+fn a_segment_ends_where_the_next_starts_when_its_first_frame_came_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 500);
+    feed(&tap, &mut stream, 30);
+    // The keyframe that starts the second segment arrives 7 ms early.
+    let (mut frame, sample) = stream.next_frame();
+    frame.received -= Duration::from_millis(7);
+    tap.offer(frame, Some(sample));
+    feed(&tap, &mut stream, 9);
+    drop(tap);
+    recorder.shutdown();
+    let rows = index.segments();
+    assert_eq!(rows.iter().map(|r| r.frames).collect::<Vec<_>>(), [30, 10]);
+    assert_eq!(rows[0].end, rows[1].start);
+    assert_eq!(
+        rows[0].end.duration_since(rows[0].start).unwrap(),
+        Duration::from_millis(30 * 40 - 7)
+    );
+}
+
 #[test]
 fn a_full_queue_drops_frames_counted_until_the_next_keyframe() {
     let tmp = tempfile::tempdir().unwrap();
@@ -187,6 +247,63 @@ fn rows_that_fail_to_be_written_are_retried() {
     drop(tap);
     recorder.shutdown();
     assert_eq!(index.segments().iter().map(|r| r.frames).sum::<u64>(), 40);
+}
+
+/// A database that stops answering while segments finish (a failover, a long lock): the
+/// writer writes on — nothing dropped though its queue holds only 20 frames, where waiting for
+/// the first row would have filled it in a moment — and the finished segments are listed as
+/// unindexed, whole and synced, until their rows go in, in order, once the index answers.
+#[test]
+fn a_stalled_index_delays_rows_not_the_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = RecordingConfig {
+        queue_bytes: 20 * 500,
+        ..quick_config(tmp.path())
+    };
+    let (recorder, index) = open(config);
+    index.set_stalled(true);
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 500);
+    for _ in 0..20 {
+        feed(&tap, &mut stream, 10);
+        wait_until("the writer to take the frames", || {
+            recorder.stats()[0].queued_bytes == 0
+        });
+    }
+    let stats = recorder.stats()[0].clone();
+    assert_eq!(stats.dropped_queue_full, 0, "{stats:?}");
+    assert!(stats.segments_finished >= 5, "{stats:?}");
+    assert!(
+        index.segments().is_empty(),
+        "no row while the index is stalled"
+    );
+
+    let waiting = recorder.unindexed("c", Quality::Main);
+    assert_eq!(waiting.finished.len() as u64, stats.segments_finished);
+    assert_eq!(stats.unindexed_segments, stats.segments_finished);
+    let open = waiting.open.as_ref().expect("the segment being written");
+    assert!(open.0.start >= waiting.finished.last().unwrap().0.end);
+    for (record, path) in &waiting.finished {
+        let scanned = scan_file(path).unwrap();
+        assert!(!scanned.is_torn());
+        assert_eq!(scanned.sha256, record.sha256);
+        assert_eq!(scanned.frames(), record.frames);
+    }
+    for pair in waiting.finished.windows(2) {
+        assert_eq!(pair[0].0.end, pair[1].0.start, "oldest first, back to back");
+    }
+
+    index.set_stalled(false);
+    wait_until("the rows", || {
+        recorder.unindexed("c", Quality::Main).finished.is_empty()
+    });
+    let ids: Vec<String> = index.segments().into_iter().map(|r| r.id).collect();
+    let waited: Vec<String> = waiting.finished.into_iter().map(|(r, _)| r.id).collect();
+    assert_eq!(ids, waited);
+    drop(tap);
+    recorder.shutdown();
+    assert_eq!(index.segments().iter().map(|r| r.frames).sum::<u64>(), 200);
+    assert_eq!(recorder.stats()[0].unindexed_segments, 0);
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! `sync_interval` syncs every open segment. A segment ends at the first
 //! keyframe after `segment_duration`, at a gap (dropped frames, a new camera
 //! session), on new parameters or mode, or after `idle_timeout` without
-//! frames; its row goes to the index only once its file is synced.
+//! frames; once its file is synced it goes to the directory's indexer
+//! (`indexer.rs`), which adds its row on a thread of its own, so that a slow
+//! database never holds up the writing.
 //!
 //! A failed write (a full disk) never panics and never reaches the live
 //! path: the segment is truncated back to its last whole fragment and
@@ -23,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use super::config::RecordingConfig;
 use super::dir::{sync_dir, SampleDir};
-use super::index::{Inserted, SegmentIndex, SegmentRecord};
+use super::indexer::Indexer;
 use super::queue::{Message, QueuedFrame, StreamKey};
-use super::segment::{IoCounts, SegmentWriter};
+use super::segment::{IoCounts, NextFrame, SegmentWriter};
 use super::status::{add, lock, DirShared, StopReason};
 
 /// Free space that must come back above `min_free_bytes` before a directory
@@ -44,12 +46,10 @@ struct Stream {
 pub(crate) struct DirWriter {
     shared: Arc<DirShared>,
     dir: Arc<SampleDir>,
-    index: Arc<dyn SegmentIndex>,
+    indexer: Indexer,
     config: Arc<RecordingConfig>,
     min_free_bytes: u64,
     streams: HashMap<Arc<StreamKey>, Stream>,
-    /// Finished segments whose row could not be written yet.
-    unindexed: Vec<SegmentRecord>,
     /// Directories whose entries are known to be on disk.
     synced_dirs: HashSet<PathBuf>,
     stopped: Option<StopReason>,
@@ -70,7 +70,7 @@ impl DirWriter {
     pub(crate) fn new(
         shared: Arc<DirShared>,
         dir: Arc<SampleDir>,
-        index: Arc<dyn SegmentIndex>,
+        indexer: Indexer,
         config: Arc<RecordingConfig>,
         min_free_bytes: u64,
     ) -> Self {
@@ -82,11 +82,10 @@ impl DirWriter {
             next_space_check: now,
             shared,
             dir,
-            index,
+            indexer,
             config,
             min_free_bytes,
             streams: HashMap::new(),
-            unindexed: Vec::new(),
             synced_dirs,
             stopped: None,
             progressed: false,
@@ -112,8 +111,9 @@ impl DirWriter {
                 for key in keys {
                     self.close_stream(&key);
                 }
-                self.retry_index();
                 self.publish_open();
+                // The rows of what was just finished go in before the recorder says it is done.
+                self.indexer.finish();
                 return;
             }
             let now = Instant::now();
@@ -123,7 +123,6 @@ impl DirWriter {
             self.close_idle(now);
             if now >= self.next_sync {
                 self.sync_all();
-                self.retry_index();
                 self.publish_open();
                 self.next_sync = now + self.config.sync_interval;
             }
@@ -155,8 +154,11 @@ impl DirWriter {
             let long_enough =
                 frame.is_keyframe && open.age_at(frame.decode_time) >= self.config.segment_duration;
             if open.must_end_before(&frame) || long_enough {
-                // After a gap the next frame says nothing about this one's duration.
-                let next = (!frame.after_gap).then_some(frame.decode_time);
+                // After a gap the next frame says nothing about this one's duration or end.
+                let next = (!frame.after_gap).then_some(NextFrame {
+                    decode_time: frame.decode_time,
+                    wall: frame.wall,
+                });
                 if let Some(open) = segment.take() {
                     self.finish(open, next, true);
                 }
@@ -265,22 +267,15 @@ impl DirWriter {
         Ok(())
     }
 
-    /// Finishes a segment and indexes it: the file is synced first.
-    fn finish(&mut self, segment: SegmentWriter, next_decode: Option<u64>, write_pending: bool) {
-        let finished = segment.finish(next_decode, write_pending);
+    /// Finishes a segment and hands it to the indexer: the file is synced first.
+    fn finish(&mut self, segment: SegmentWriter, next: Option<NextFrame>, write_pending: bool) {
+        let finished = segment.finish(next, write_pending);
         self.count(finished.counts);
         if let Some(record) = finished.record {
             add(&self.shared.counters.segments_finished, 1);
             add(&self.shared.counters.frames_written, record.frames);
-            match self.index.insert(&record) {
-                Ok(Inserted::Indexed) => {}
-                Ok(Inserted::Fenced) => self.set_aside(&record),
-                Err(e) => {
-                    tracing::warn!(path = %record.path, "segment not indexed yet: {e}");
-                    add(&self.shared.counters.index_failures, 1);
-                    self.unindexed.push(record);
-                }
-            }
+            // Listed as unindexed before `publish_open` below stops listing it as open.
+            self.indexer.add(record);
         }
         if let Some(e) = finished.error {
             self.io_failed(&e);
@@ -321,35 +316,6 @@ impl DirWriter {
         self.count(counts);
         if let Some(e) = failed {
             self.io_failed(&e);
-        }
-    }
-
-    fn retry_index(&mut self) {
-        let pending = std::mem::take(&mut self.unindexed);
-        for record in pending {
-            match self.index.insert(&record) {
-                Ok(Inserted::Indexed) => {}
-                Ok(Inserted::Fenced) => self.set_aside(&record),
-                Err(_) => self.unindexed.push(record),
-            }
-        }
-    }
-
-    /// A segment the index refused for good (its camera was taken over by another worker
-    /// before it ended): renamed out of repair's way rather than retried, and counted.
-    fn set_aside(&self, record: &SegmentRecord) {
-        add(&self.shared.counters.segments_fenced, 1);
-        match self.dir.set_aside_fenced(&record.path) {
-            Ok(to) => tracing::warn!(
-                camera = %record.camera_id, file = %to.display(),
-                "segment not indexed: the camera was taken over by another worker before it \
-                 ended; set aside"
-            ),
-            Err(e) => tracing::error!(
-                camera = %record.camera_id, path = %record.path, error = %e,
-                "segment not indexed (the camera was taken over before it ended), and could \
-                 not be set aside: the next start-up's repair may index it"
-            ),
         }
     }
 

@@ -12,6 +12,22 @@ use gridwatch_ingest::{CameraConfig, Cameras, IngestConfig, Quality, StreamState
 
 pub const FPS: u32 = 25;
 
+/// Recording into `dir` in two-second segments of half-second fragments, synced twice a
+/// second: several segments, and so several boundaries, in a few seconds of video.
+pub fn recording_config(dir: &std::path::Path) -> gridwatch_ingest::recording::RecordingConfig {
+    use gridwatch_ingest::recording::{RecordingConfig, SampleDirConfig};
+    RecordingConfig {
+        dirs: vec![SampleDirConfig {
+            path: dir.to_path_buf(),
+            min_free_bytes: 0,
+        }],
+        segment_duration: Duration::from_secs(2),
+        fragment_duration: Duration::from_millis(500),
+        sync_interval: Duration::from_millis(500),
+        ..RecordingConfig::default()
+    }
+}
+
 /// Logs to the test output with `RUST_LOG` (e.g. `RUST_LOG=debug`).
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()

@@ -21,6 +21,8 @@ pub struct Encoding {
     /// GStreamer's `videotestsrc` pattern: `ball` (small frames) or `snow` (noise, which
     /// fills every frame up to the bitrate: many fragments per frame).
     pub pattern: &'static str,
+    /// A G.711 A-law sound track as well, listed before the video in the SDP.
+    pub audio: bool,
 }
 
 impl Encoding {
@@ -31,6 +33,7 @@ impl Encoding {
             key_int: 25,
             bitrate_kbps: 400,
             pattern: "ball",
+            audio: false,
         }
     }
 
@@ -61,6 +64,7 @@ impl ForeignCamera {
             .args(["--key-int", &encoding.key_int.to_string()])
             .args(["--bitrate", &encoding.bitrate_kbps.to_string()])
             .args(["--pattern", encoding.pattern])
+            .args(["--audio", if encoding.audio { "pcma" } else { "none" }])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -38,6 +38,17 @@ pub struct Impairment {
     pub camera_quirks: Option<VideoCodec>,
 }
 
+impl Impairment {
+    /// A lossy network: every 97th packet dropped, every 61st swapped with the next.
+    pub fn lossy() -> Impairment {
+        Impairment {
+            drop_every: Some(97),
+            swap_every: Some(61),
+            ..Impairment::default()
+        }
+    }
+}
+
 /// What the relay did, for the test to print and check.
 #[derive(Debug, Default)]
 pub struct RelayCounts {

@@ -7,6 +7,8 @@ gir1.2-gst-rtsp-server-1.0), for the ingest's tests against a foreign RTSP serve
 serves rtsp://127.0.0.1:PORT/cam: a live test pattern encoded by x264 or x265 as
 configured (x265 keeps its default open GOP: keyframes after the first are CRA
 pictures), one shared pipeline for every client as a camera has, over UDP and TCP.
+With --audio pcma it also carries G.711 A-law sound (what most cameras here send),
+listed first in the SDP as some cameras list it, so the client must pick the video.
 It prints "READY <port>" once listening and runs until its standard input closes.
 """
 
@@ -26,20 +28,28 @@ def launch(args):
         f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
         "! videoconvert "
     )
+    # gst-rtsp-server lists the streams in the order of their payloaders' names.
+    video_pay = "pay1" if args.audio == "pcma" else "pay0"
     if args.codec == "h264":
         encoder = (
             f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.key_int} "
             f"bitrate={args.bitrate} threads=1 "
-            "! rtph264pay name=pay0 pt=96 config-interval=-1"
+            f"! rtph264pay name={video_pay} pt=96 config-interval=-1"
         )
     else:
         # tune=zerolatency: no B-frames (as cameras send), but still x265's open GOP.
         encoder = (
             f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.key_int} "
             f"bitrate={args.bitrate} "
-            "! rtph265pay name=pay0 pt=96 config-interval=-1"
+            f"! rtph265pay name={video_pay} pt=96 config-interval=-1"
         )
-    return f"( {source}! {encoder} )"
+    audio = ""
+    if args.audio == "pcma":
+        audio = (
+            "audiotestsrc is-live=true wave=sine "
+            "! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay0 pt=8 "
+        )
+    return f"( {source}! {encoder} {audio})"
 
 
 def main():
@@ -52,6 +62,9 @@ def main():
     parser.add_argument("--bitrate", type=int, default=400, help="kbit/s")
     parser.add_argument(
         "--pattern", default="ball", help="videotestsrc pattern (snow: large frames)"
+    )
+    parser.add_argument(
+        "--audio", choices=["none", "pcma"], default="none", help="a sound track too"
     )
     args = parser.parse_args()
 

@@ -1,0 +1,143 @@
+//! A database that stops taking segment rows while the hub records (a lock held by a long
+//! transaction; on PostgreSQL the table's EXCLUSIVE lock, which lets reads through, as a
+//! stuck migration or a failover would; on SQLite its one write lock): recording goes on and
+//! drops nothing, and the finished segments waiting for their rows play back, show on the
+//! timeline and are cut into `recordings.mp4` as indexed ones are. Once the database takes
+//! writes again their rows go in. On both backends.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use gridwatch_store::testing::{fresh_store, hold_recording_index};
+use gridwatch_store::Backend;
+use serde_json::Value;
+
+use super::open_segment::play_to_the_end;
+use super::playback::{segments_of, token};
+use super::replay::at;
+use super::served::{add_camera, serve_recording, wait_for_segments};
+use super::support::{recordings_mp4, recordings_timeline};
+use crate::ingest_common::media::{have_ffprobe, probe};
+use crate::ingest_common::start_sim;
+
+async fn segments_waiting_for_their_rows_still_play(backend: Backend) {
+    let sim = start_sim(1);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = fresh_store(backend, tmp.path()).await.unwrap();
+    let camera = add_camera(&store, &sim.url(1)).await;
+    let duty = token(&store, "duty_officer", None).await;
+    // Segments of a second: several finish while the rows are held.
+    let running = serve_recording(store.clone(), &tmp.path().join("samples"), |_| {}).await;
+    wait_for_segments(&store, &camera, 1).await;
+
+    let hold = hold_recording_index(&store).await.unwrap();
+    let recording = running.state.recording.clone();
+    let until = Instant::now() + Duration::from_secs(30);
+    while recording.unindexed(&camera).finished.len() < 4 {
+        assert!(
+            Instant::now() < until,
+            "segments finish while the rows are held"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waiting: Vec<_> = recording
+        .unindexed(&camera)
+        .finished
+        .into_iter()
+        .map(|(record, _)| record)
+        .collect();
+    let indexed = segments_of(&store, &camera).await;
+    assert!(
+        waiting
+            .iter()
+            .all(|w| !indexed.iter().any(|row| row.id == w.id)),
+        "the waiting segments have no row"
+    );
+    let first_row = indexed.first().expect("a row from before the hold").start;
+    let (waiting_from, waiting_to): (DateTime<Utc>, DateTime<Utc>) =
+        (waiting[0].start.into(), waiting.last().unwrap().end.into());
+    eprintln!(
+        "{} rows, {} segments waiting for theirs: {waiting_from} to {waiting_to}",
+        indexed.len(),
+        waiting.len()
+    );
+
+    // The timeline: one span from the first row through the waiting segments to what is
+    // being written, no gap between them.
+    let hub = format!("http://{}", running.addr);
+    let listed = recordings_timeline(
+        &hub,
+        &camera,
+        &duty,
+        first_row - chrono::Duration::seconds(5),
+        Utc::now(),
+    )
+    .await;
+    let spans = listed["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 1, "{listed}");
+    let time = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    assert!(time(&spans[0]["from"]) <= first_row, "{listed}");
+    assert!(time(&spans[0]["to"]) >= waiting_to, "{listed}");
+
+    // One MP4 of the waiting segments: nothing of it indexed.
+    let mp4 = recordings_mp4(&hub, &camera, &duty, waiting_from, waiting_to).await;
+    if have_ffprobe("segments_waiting_for_their_rows_still_play") {
+        let file = tmp.path().join("waiting.mp4");
+        std::fs::write(&file, &mp4).unwrap();
+        let probed = probe(&file);
+        let asked = (waiting_to - waiting_from).num_milliseconds() as f64 / 1000.0;
+        assert!(
+            (probed.duration - asked).abs() < 0.5,
+            "{probed:?}, asked {asked} s"
+        );
+    }
+
+    // Playback from the first waiting segment: through all of them, frame after frame, to
+    // the present (where it ends and the page goes live).
+    let url = format!(
+        "ws://{}/api/v1/cameras/{camera}/live?token={duty}&from={}",
+        running.addr,
+        at(waiting_from)
+    );
+    let got = play_to_the_end(&url).await;
+    for w in &waiting {
+        let (start, end): (DateTime<Utc>, DateTime<Utc>) = (w.start.into(), w.end.into());
+        let played = got
+            .walls
+            .iter()
+            .filter(|t| **t >= start && **t < end)
+            .count();
+        // A frame each 40 ms (the last may have come a little early: the segment was trimmed).
+        let frames = (end - start).num_milliseconds() / 40;
+        assert!(
+            played as i64 >= frames - 1,
+            "{played} frames of {} played ({frames} in it)",
+            w.path
+        );
+    }
+
+    // Nothing was dropped meanwhile; the gauge shows the backlog.
+    let stats = recording.recorder().unwrap().stats()[0].clone();
+    assert_eq!(stats.dropped_queue_full, 0, "{stats:?}");
+    assert!(
+        stats.unindexed_segments >= waiting.len() as u64,
+        "{stats:?}"
+    );
+
+    // The database takes writes again: the rows go in.
+    hold.release().await.unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while !recording.unindexed(&camera).finished.is_empty() {
+        assert!(Instant::now() < until, "the waiting rows go in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = segments_of(&store, &camera).await;
+    for w in &waiting {
+        let row = rows.iter().find(|r| r.id == w.id).expect("its row is in");
+        assert_eq!(row.sha256, w.sha256);
+    }
+    running.state.cameras.registry.clear();
+    running.task.abort();
+}
+
+served_on_both!(segments_waiting_for_their_rows_still_play);

@@ -1,0 +1,284 @@
+//! Recording from a camera nobody here wrote (gst-rtsp-server driven from Python,
+//! `tests/foreign/`), as real cameras send: x265's open GOP, where every keyframe after the
+//! first is a CRA picture, with a G.711 sound track listed before the video in the SDP; and
+//! x264 over UDP through a relay that loses and reorders packets.
+//!
+//! What must hold for every segment the recorder indexes: ffprobe decodes it without a
+//! complaint, with the frames, codec and duration its row says; it starts at a keyframe;
+//! a sample is marked as a sync sample exactly when it is a keyframe; segments of a camera
+//! never overlap. What packet loss damaged is left out (the segment ends, the next starts at
+//! a keyframe), never written as a broken frame.
+
+use crate::common;
+use crate::foreign;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::media::{have_ffprobe, probe};
+use common::*;
+use foreign::relay::{Impairment, LossyProxy};
+use foreign::{Encoding, ForeignCamera};
+use gridwatch_ingest::fmp4::{classify, inspect, VideoCodec, SYNC_SAMPLE_FLAGS};
+use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment};
+use gridwatch_ingest::recording::{MemoryIndex, RecordMode, Recorder, SegmentRecord};
+use gridwatch_ingest::{Cameras, DropReason, IngestConfig, StreamState, Transport};
+
+/// What recording a camera for a while left: the directory and the index's rows, oldest first.
+struct Recorded {
+    dir: tempfile::TempDir,
+    rows: Vec<SegmentRecord>,
+    cameras: Cameras,
+}
+
+/// Records `url` continuously until `frames` frames are in finished or open segments (the
+/// foreign server's software encoder is slow on a loaded machine: the count, not the time,
+/// is what the checks need), or for at most `time`.
+async fn record(url: &str, transport: Transport, frames: u64, time: Duration) -> Recorded {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Arc::new(MemoryIndex::new());
+    let recorder = Recorder::open(recording_config(dir.path()), index.clone());
+    let cameras = Cameras::with_recorder(
+        IngestConfig {
+            // The foreign server starts its encoder only when asked.
+            connect_timeout: Duration::from_secs(10),
+            ..fast_config()
+        },
+        recorder.clone(),
+    );
+    let mut cam = camera("c1", url);
+    cam.transport = transport;
+    cam.record = RecordMode::Continuous;
+    cameras.apply([cam]);
+    wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(20)).await;
+    let until = tokio::time::Instant::now() + time;
+    while tokio::time::Instant::now() < until {
+        let indexed: u64 = index.segments().iter().map(|r| r.frames).sum();
+        if indexed >= frames {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cameras.clear();
+    tokio::task::spawn_blocking(move || recorder.shutdown())
+        .await
+        .unwrap();
+    let mut rows = index.segments();
+    rows.sort_by_key(|r| r.start);
+    Recorded { dir, rows, cameras }
+}
+
+/// The first sample's NAL unit types, and whether every sample of every fragment of the file
+/// is a sync sample exactly when it is a keyframe. Returns the first sample's NAL types.
+fn check_fragments(path: &Path, codec: VideoCodec) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let boxes = inspect::read_boxes(&bytes).expect("the file is whole boxes");
+    let mut first_nal_types = None;
+    let mut moof = None;
+    for b in &boxes {
+        match &b.kind {
+            b"moof" => moof = Some(b.offset),
+            b"mdat" => {
+                let start = moof.take().expect("an mdat follows its moof");
+                let fragment = &bytes[start..b.offset + b.size()];
+                let info = inspect::parse_media_segment(fragment).expect("a fragment");
+                for (i, range) in info.sample_ranges.iter().enumerate() {
+                    let sample = &fragment[range.clone()];
+                    let keyframe = classify(codec, sample).unwrap().is_keyframe();
+                    assert_eq!(
+                        keyframe,
+                        info.samples[i].flags == Some(SYNC_SAMPLE_FLAGS),
+                        "{}: a sync sample exactly when the frame is a keyframe",
+                        path.display()
+                    );
+                    if first_nal_types.is_none() {
+                        assert!(keyframe, "{}: starts at a keyframe", path.display());
+                        first_nal_types = Some(nal_types(sample, codec));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    first_nal_types.expect("at least one fragment")
+}
+
+/// The NAL unit types of one sample (4-byte lengths, as the recorder writes them).
+fn nal_types(sample: &[u8], codec: VideoCodec) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut pos = 0;
+    while pos + 4 < sample.len() {
+        let len = u32::from_be_bytes(sample[pos..pos + 4].try_into().unwrap()) as usize;
+        let header = sample[pos + 4];
+        types.push(match codec {
+            VideoCodec::H264 => header & 0x1F,
+            VideoCodec::H265 => (header >> 1) & 0x3F,
+        });
+        pos += 4 + len;
+    }
+    types
+}
+
+/// Every row's file decodes with what the row says, starts at a keyframe and has its sync
+/// samples right; rows do not overlap. Returns each file's first NAL types.
+fn check_rows(recorded: &Recorded, codec: VideoCodec, name: &str) -> Vec<Vec<u8>> {
+    let rows = &recorded.rows;
+    for pair in rows.windows(2) {
+        assert!(
+            pair[1].start >= pair[0].end,
+            "segments overlap: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    let firsts: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| check_fragments(&recorded.dir.path().join(&r.path), codec))
+        .collect();
+    if !have_ffprobe(name) {
+        return firsts;
+    }
+    let expected = match codec {
+        VideoCodec::H264 => "h264",
+        VideoCodec::H265 => "hevc",
+    };
+    for row in rows {
+        let probed = probe(&recorded.dir.path().join(&row.path));
+        assert_eq!(probed.codec, expected, "{}", row.path);
+        assert_eq!(probed.frames, row.frames, "{}", row.path);
+        assert_eq!((probed.width, probed.height), (320, 240));
+        let indexed = row.end.duration_since(row.start).unwrap().as_secs_f64();
+        assert!(
+            (probed.duration - indexed).abs() < 0.1,
+            "{}: {} s in the file, {indexed} s in the row",
+            row.path,
+            probed.duration
+        );
+    }
+    firsts
+}
+
+/// x265 with open GOP and a sound track listed first, over TCP: the recorder takes the video
+/// only, its segments after the first start at CRA pictures and decode on their own, and a
+/// clip across two of them decodes from its first frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_open_gop_with_sound_records_segments_that_decode() {
+    init_tracing();
+    let cam = ForeignCamera::start(Encoding {
+        audio: true,
+        ..Encoding::h265()
+    });
+    let recorded = record(&cam.url(), Transport::Tcp, 150, Duration::from_secs(20)).await;
+    let rows = &recorded.rows;
+    eprintln!(
+        "recorded {} segments: {:?}",
+        rows.len(),
+        rows.iter().map(|r| (r.frames, r.bytes)).collect::<Vec<_>>()
+    );
+    assert!(rows.len() >= 3, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| r.codec.starts_with("hvc1") || r.codec.starts_with("hev1")));
+    let firsts = check_rows(&recorded, VideoCodec::H265, "foreign-h265-recording");
+    // The session began at an IDR picture; later segments begin at CRA pictures (type 21).
+    assert!(
+        firsts[1..].iter().all(|t| t.contains(&21)),
+        "segments after the first start at a CRA: {firsts:?}"
+    );
+    assert_eq!(
+        recorded
+            .cameras
+            .metrics()
+            .frames_dropped(DropReason::PacketLoss),
+        0
+    );
+
+    if !have_ffprobe("foreign-h265-clip") {
+        return;
+    }
+    let sources: Vec<ClipSegment> = rows
+        .iter()
+        .map(|r| ClipSegment {
+            path: recorded.dir.path().join(&r.path),
+            start: r.start,
+        })
+        .collect();
+    let from = rows[0].end - Duration::from_millis(1300);
+    let to = rows[1].start + Duration::from_millis(1200);
+    let plan = plan_clip(&sources, from, to).unwrap();
+    let clip = recorded.dir.path().join("clip.mp4");
+    plan.write_file(&clip).unwrap();
+    let probed = probe(&clip);
+    assert_eq!(probed.codec, "hevc");
+    assert_eq!(probed.frames, plan.frames);
+}
+
+/// x264 over UDP through a relay that drops every 97th packet and swaps every 61st with the
+/// next: the camera keeps recording; each loss ends a segment and the next starts at a
+/// keyframe, so every indexed segment decodes cleanly and holds fewer frames than were sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_over_lossy_udp_records_only_what_decodes() {
+    init_tracing();
+    let cam = ForeignCamera::start(Encoding::h264());
+    let proxy = LossyProxy::start(cam.port, Impairment::lossy()).await;
+    let url = format!("rtsp://127.0.0.1:{}/cam", proxy.port);
+    let recorded = record(&url, Transport::Udp, 150, Duration::from_secs(20)).await;
+    let rows = &recorded.rows;
+    let lost = recorded
+        .cameras
+        .metrics()
+        .frames_dropped(DropReason::PacketLoss);
+    eprintln!(
+        "relay dropped {} and swapped {} packets; {lost} frames dropped for loss; recorded {} \
+         segments: {:?}",
+        proxy.counts.dropped.load(Ordering::Relaxed),
+        proxy.counts.swapped.load(Ordering::Relaxed),
+        rows.len(),
+        rows.iter().map(|r| r.frames).collect::<Vec<_>>()
+    );
+    assert!(proxy.counts.dropped.load(Ordering::Relaxed) > 0);
+    assert!(lost > 0, "the loss was seen");
+    assert!(rows.len() >= 2, "{rows:?}");
+    check_rows(&recorded, VideoCodec::H264, "foreign-h264-udp-recording");
+    // What was left out shows as gaps between segments, never as a frame frozen across it
+    // inside one: every sample of every segment lasts one frame (40 ms at 25 fps), give or
+    // take the camera's clock.
+    let gaps = rows
+        .windows(2)
+        .filter(|p| p[1].start.duration_since(p[0].end).unwrap() >= Duration::from_millis(40))
+        .count();
+    assert!(gaps > 0, "the loss left gaps in the recording");
+    for row in rows {
+        let longest = longest_sample(&recorded.dir.path().join(&row.path));
+        assert!(
+            longest <= 3600 + 360,
+            "{}: a sample lasts {longest} ticks",
+            row.path
+        );
+    }
+}
+
+/// The longest sample duration in a recorded file, in 90 kHz ticks.
+fn longest_sample(path: &Path) -> u32 {
+    let bytes = std::fs::read(path).unwrap();
+    let boxes = inspect::read_boxes(&bytes).unwrap();
+    let mut longest = 0;
+    let mut moof = None;
+    for b in &boxes {
+        match &b.kind {
+            b"moof" => moof = Some(b.offset),
+            b"mdat" => {
+                let start = moof.take().unwrap();
+                let info =
+                    inspect::parse_media_segment(&bytes[start..b.offset + b.size()]).unwrap();
+                for sample in &info.samples {
+                    longest = longest.max(sample.duration.expect("each sample's duration"));
+                }
+            }
+            _ => {}
+        }
+    }
+    longest
+}
