@@ -186,6 +186,9 @@ struct ClipFigures {
     bytes: u64,
     /// ffprobe's duration, for the first.
     probed: Option<f64>,
+    /// For the first: what the timeline says of the range (recorded seconds, spans, gaps), so
+    /// that a clip shorter than asked is explained.
+    timeline: Option<String>,
 }
 
 fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize) {
@@ -258,13 +261,16 @@ fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize) {
     );
     for (n, c) in hub.clips.iter().enumerate() {
         println!(
-            "  clip {} of {CLIP_SECONDS} s: headers {:.0} ms, whole {:.0} ms, {:.1} MB{}",
+            "  clip {} of {CLIP_SECONDS} s: headers {:.0} ms, whole {:.0} ms, {:.1} MB{}{}",
             n + 1,
             c.headers_ms,
             c.total_ms,
             c.bytes as f64 / 1e6,
             c.probed
-                .map_or(String::new(), |d| format!(", ffprobe: {d:.2} s"))
+                .map_or(String::new(), |d| format!(", ffprobe: {d:.2} s")),
+            c.timeline
+                .as_ref()
+                .map_or(String::new(), |t| format!("; timeline: {t}"))
         )
     }
 }
@@ -496,12 +502,56 @@ async fn clip(
         std::fs::write(path, &kept).ok()?;
         probe_duration(path)
     });
+    let timeline = match out {
+        Some(_) => timeline(hub, id, from, to).await,
+        None => None,
+    };
     ClipFigures {
         headers_ms,
         total_ms,
         bytes,
         probed,
+        timeline,
     }
+}
+
+/// The timeline of `[from, to)` in a few words: seconds recorded, spans, and each gap.
+async fn timeline(hub: &Hub, id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<String> {
+    let url = format!(
+        "{}/api/v1/cameras/{id}/recordings?from={}&to={}",
+        hub.base,
+        at(from),
+        at(to)
+    );
+    let listed: serde_json::Value = hub
+        .http
+        .get(url)
+        .bearer_auth(&hub.token)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let time = |v: &serde_json::Value| v.as_str()?.parse::<DateTime<Utc>>().ok();
+    let seconds = |a: &serde_json::Value| -> Option<f64> {
+        Some((time(&a["to"])? - time(&a["from"])?).num_milliseconds() as f64 / 1000.0)
+    };
+    let spans = listed["spans"].as_array()?;
+    let recorded: f64 = spans.iter().filter_map(seconds).sum();
+    let gaps: Vec<String> = listed["gaps"]
+        .as_array()?
+        .iter()
+        .filter_map(|g| {
+            let start = (time(&g["from"])? - from).num_milliseconds() as f64 / 1000.0;
+            Some(format!("{:.2} s at +{start:.1} s", seconds(g)?))
+        })
+        .collect();
+    Some(format!(
+        "{recorded:.2} s recorded in {} span(s), gaps: [{}]",
+        spans.len(),
+        gaps.join(", ")
+    ))
 }
 
 /// ffprobe's duration of a file, seconds.

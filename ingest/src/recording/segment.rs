@@ -246,11 +246,12 @@ impl SegmentWriter {
     }
 
     /// Flushes what was written to the disk, and the file's directory entry
-    /// the first time.
+    /// the first time; then lets the page cache drop what is now on disk.
     pub(crate) fn sync(&mut self) -> io::Result<IoCounts> {
         let mut counts = IoCounts::default();
         if self.synced < self.written {
             self.file.sync_data()?;
+            drop_cached(&self.file);
             self.synced = self.written;
             counts.fsyncs += 1;
         }
@@ -378,6 +379,23 @@ pub struct OpenSegment {
     pub written_end: SystemTime,
     /// Bytes in the file, whole boxes only.
     pub bytes: u64,
+}
+
+/// Asks the kernel to drop `file` from the page cache, once all of it is on disk.
+///
+/// Recorded video is written once and seldom read soon: kept in the page cache, a few hundred
+/// cameras (100 MB/s) would push out of memory within minutes everything else there — the
+/// database's pages above all — and every page the cache grows by costs the writer more to
+/// fill than a page it reuses. Synced pages are clean, so dropping them writes nothing; what
+/// playback reads later comes from the disk. The whole file each time (length 0: to its end),
+/// so that no page straddling two syncs stays behind; pages already dropped cost nothing.
+/// Advice only: an error changes nothing and is ignored.
+fn drop_cached(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on a file descriptor this `File` owns, with no pointers.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
 }
 
 /// Writes all of `parts`, in order, at `offset` (the file's end).

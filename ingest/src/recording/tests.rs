@@ -106,6 +106,54 @@ fn segments_start_on_keyframes_and_match_their_rows() {
     assert_eq!(stats.media_bytes, 100 * 2000);
 }
 
+/// How many of a file's pages are in the page cache, of how many (`mincore` on a read-only
+/// mapping of it).
+fn cached_pages(path: &std::path::Path) -> (usize, usize) {
+    use std::os::fd::AsRawFd;
+    let file = fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let mut resident = vec![0u8; len.div_ceil(page)];
+    // SAFETY: a fresh read-only shared mapping of an open file, unmapped before returning;
+    // `resident` has one byte per page of it, as mincore requires.
+    unsafe {
+        let addr = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(addr, libc::MAP_FAILED);
+        assert_eq!(libc::mincore(addr, len, resident.as_mut_ptr()), 0);
+        libc::munmap(addr, len);
+    }
+    let cached = resident.iter().filter(|b| **b & 1 == 1).count();
+    (cached, resident.len())
+}
+
+/// What is synced leaves the page cache: recording hundreds of cameras must not push the
+/// database's pages out of memory with video nobody reads soon.
+#[test]
+fn synced_segments_leave_the_page_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let rows = record(&recorder, &index, 10, 20_000, 60);
+    let dir = recorder.statuses()[0].path.clone();
+    assert!(rows.len() >= 2, "{rows:?}");
+    for row in &rows {
+        let (cached, pages) = cached_pages(&dir.join(&row.path));
+        assert!(pages >= 100, "{pages} pages");
+        assert_eq!(
+            cached, 0,
+            "{} of {pages} pages of {} cached",
+            cached, row.path
+        );
+    }
+}
+
 #[test]
 fn off_records_nothing_and_a_mode_change_starts_a_segment() {
     let tmp = tempfile::tempdir().unwrap();
