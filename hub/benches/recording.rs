@@ -197,12 +197,15 @@ fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize) {
     println!("\nM = {m}");
     println!(
         "  hub CPU per stream-minute: recording off {:.3} s, on {:.3} s (+{:.0} %); \
-         ffmpeg -f segment {:.3} s = {:.1}x the hub recording",
+         ffmpeg -f segment {:.3} s = {:.1}x the hub recording (its whole process), \
+         {:.1}x what recording adds to it ({:.3} s)",
         hub.cpu_off,
         hub.cpu_on,
         added,
         ffmpeg,
-        ffmpeg / hub.cpu_on.max(1e-9)
+        ffmpeg / hub.cpu_on.max(1e-9),
+        ffmpeg / (hub.cpu_on - hub.cpu_off).max(1e-9),
+        hub.cpu_on - hub.cpu_off
     );
     println!(
         "  whole processes: hub {:.0} % -> {:.0} % of one core; ffmpeg {:.0} % ({} cores here)",
