@@ -11,7 +11,7 @@ use crate::common::recording_worker::{
     one_camera, recording_worker, start_hub, start_worker, OneCamera,
 };
 use crate::recording::playback::segments_of;
-use crate::recording::support::recordings_timeline;
+use crate::recording::support::{recordings_mp4, recordings_timeline};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
@@ -640,4 +640,92 @@ async fn open_segment_through_the_hub_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_segment_through_the_hub_postgres() {
     open_segment_through_the_hub(Backend::Postgres).await;
+}
+
+/// A database that stops taking segment rows while a worker records (PostgreSQL: the table's
+/// EXCLUSIVE lock held by another transaction; leases, reads and everything else go on): the
+/// worker records on, and through the hub the timeline and `recordings.mp4` (built by the
+/// worker, relayed) include the worker's finished segments waiting for their rows. Once the
+/// lock goes, the rows go in. PostgreSQL only: workers share a PostgreSQL database in
+/// production, and on SQLite the one write lock would hold the leases too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_rows_through_the_hub() {
+    let OneCamera {
+        sim: _sim,
+        dir: tmp,
+        store,
+        camera,
+    } = one_camera(Backend::Postgres).await;
+    let (hub, stop_hub) = start_hub(config(&tmp.path().join("hub")), &store).await;
+    let samples = tmp.path().join("samples");
+    let worker_config = recording_worker(config(&tmp.path().join("worker")), &samples);
+    let (worker, stop_worker) = start_worker(worker_config, &store).await;
+    let duty = token(&store, "duty_officer").await;
+    crate::recording::served::wait_for_segments(&store, &camera, 1).await;
+    let first_row = segments_of(&store, &camera).await[0].start;
+
+    let hold = gridwatch_store::testing::hold_recording_index(&store)
+        .await
+        .unwrap();
+    let recorder = worker.state.recording.recorder().unwrap().clone();
+    let waiting = || {
+        recorder
+            .unindexed(&camera, gridwatch_ingest::config::Quality::Main)
+            .finished
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while waiting().len() < 3 {
+        assert!(std::time::Instant::now() < until, "segments wait for rows");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let held: Vec<_> = waiting().into_iter().map(|(r, _)| r).collect();
+    let (from, to): (DateTime<Utc>, DateTime<Utc>) =
+        (held[0].start.into(), held.last().unwrap().end.into());
+    let indexed = segments_of(&store, &camera).await;
+    assert!(held.iter().all(|h| indexed.iter().all(|s| s.id != h.id)));
+
+    let hub_base = format!("http://{}", hub.addr);
+    let listed = recordings_timeline(
+        &hub_base,
+        &camera,
+        &duty,
+        first_row - Duration::seconds(5),
+        Utc::now(),
+    )
+    .await;
+    let spans = listed["spans"].as_array().unwrap();
+    assert_eq!(
+        spans.len(),
+        1,
+        "one span through the waiting segments: {listed}"
+    );
+    let time = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    assert!(time(&spans[0]["from"]) <= first_row, "{listed}");
+    assert!(time(&spans[0]["to"]) >= to, "{listed}");
+
+    let mp4 = recordings_mp4(&hub_base, &camera, &duty, from, to).await;
+    if crate::ingest_common::media::have_ffprobe("waiting_rows_through_the_hub") {
+        let file = tmp.path().join("waiting.mp4");
+        std::fs::write(&file, &mp4).unwrap();
+        let probed = crate::ingest_common::media::probe(&file);
+        let asked = (to - from).num_milliseconds() as f64 / 1000.0;
+        assert!(
+            (probed.duration - asked).abs() < 0.5,
+            "{probed:?}, asked {asked} s"
+        );
+    }
+
+    hold.release().await.unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !waiting().is_empty() {
+        assert!(std::time::Instant::now() < until, "the rows go in");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let rows = segments_of(&store, &camera).await;
+    assert!(held.iter().all(|h| rows.iter().any(|s| s.id == h.id)));
+
+    drop(stop_worker);
+    worker.task.await.unwrap().unwrap();
+    drop(stop_hub);
+    hub.task.await.unwrap().unwrap();
 }
