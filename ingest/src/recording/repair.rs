@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::time::SystemTime;
 
 use super::dir::{from_ms, new_id, sync_dir, SampleDir, SegmentName};
 use super::index::{IndexedFile, Inserted, SegmentIndex, SegmentRecord};
@@ -118,8 +119,10 @@ pub fn repair(dir: &SampleDir, index: &dyn SegmentIndex) -> Result<RepairReport,
         report.rows_dropped = gone.iter().map(|r| r.path.clone()).collect();
     }
 
+    let next_starts = next_starts(&files);
     for file in to_index {
-        index_file(dir, index, &file, &mut report)?;
+        let next_start = next_starts.get(file.as_str()).copied();
+        index_file(dir, index, &file, next_start, &mut report)?;
     }
     if !report.empty_removed.is_empty() {
         sync_parents(dir, report.empty_removed.iter().map(String::as_str)).map_err(io)?;
@@ -138,11 +141,35 @@ pub fn repair(dir: &SampleDir, index: &dyn SegmentIndex) -> Result<RepairReport,
     Ok(report)
 }
 
-/// Indexes a file that has no (right) row, cutting off a torn end.
+/// Where the next segment of the same stream starts, for each file that has one: a segment
+/// indexed here ends there at the latest, as the writer's rows do (its first frame may have
+/// arrived before this one's video ran out), so that rows never overlap.
+fn next_starts(files: &[String]) -> HashMap<&str, SystemTime> {
+    let mut named: Vec<(&str, SegmentName)> = files
+        .iter()
+        .filter_map(|f| Some((f.as_str(), SegmentName::parse(f)?)))
+        .collect();
+    named.sort_by(|(_, a), (_, b)| {
+        (&a.camera_id, a.stream.as_str(), a.start_ms).cmp(&(
+            &b.camera_id,
+            b.stream.as_str(),
+            b.start_ms,
+        ))
+    });
+    named
+        .windows(2)
+        .filter(|w| w[0].1.camera_id == w[1].1.camera_id && w[0].1.stream == w[1].1.stream)
+        .map(|w| (w[0].0, from_ms(w[1].1.start_ms)))
+        .collect()
+}
+
+/// Indexes a file that has no (right) row, cutting off a torn end; it ends at `next_start` at
+/// the latest (see [`next_starts`]).
 fn index_file(
     dir: &SampleDir,
     index: &dyn SegmentIndex,
     relative: &str,
+    next_start: Option<SystemTime>,
     report: &mut RepairReport,
 ) -> Result<(), RecordingError> {
     let Some(name) = SegmentName::parse(relative) else {
@@ -173,6 +200,10 @@ fn index_file(
         report.torn_truncated.push(relative.to_string());
     }
     let start = from_ms(name.start_ms);
+    let mut end = start + ticks_duration(scanned.duration());
+    if let Some(next) = next_start {
+        end = end.min(next).max(start);
+    }
     let inserted = index.insert(&SegmentRecord {
         id: new_id(),
         camera_id: name.camera_id,
@@ -181,7 +212,7 @@ fn index_file(
         dir_id: dir.id().to_string(),
         path: relative.to_string(),
         start,
-        end: start + ticks_duration(scanned.duration()),
+        end,
         bytes: scanned.valid_len,
         frames: scanned.frames(),
         sha256: scanned.sha256.clone(),

@@ -209,6 +209,20 @@ fn a_hole_in_the_stream_ends_the_segment_and_shows_as_a_gap() {
     assert_eq!(last.duration, 3600, "the last frame lasts one frame");
 }
 
+/// Records 40 frames in two segments (a keyframe every 10, 1 s segments) whose second
+/// segment's first frame arrives 7 ms early, and shuts the recorder down.
+fn record_with_an_early_keyframe(recorder: &Recorder) {
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 500);
+    feed(&tap, &mut stream, 30);
+    let (mut frame, sample) = stream.next_frame();
+    frame.received -= Duration::from_millis(7);
+    tap.offer(frame, Some(sample));
+    feed(&tap, &mut stream, 9);
+    drop(tap);
+    recorder.shutdown();
+}
+
 /// A segment starts when its first frame arrived and lasts its video's duration; when the
 /// next one's first frame arrived a little earlier than that (network jitter), the segment
 /// ends where the next starts: a stream's rows never overlap.
@@ -216,16 +230,7 @@ fn a_hole_in_the_stream_ends_the_segment_and_shows_as_a_gap() {
 fn a_segment_ends_where_the_next_starts_when_its_first_frame_came_early() {
     let tmp = tempfile::tempdir().unwrap();
     let (recorder, index) = open(quick_config(tmp.path()));
-    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
-    let mut stream = FakeStream::new(10, 500);
-    feed(&tap, &mut stream, 30);
-    // The keyframe that starts the second segment arrives 7 ms early.
-    let (mut frame, sample) = stream.next_frame();
-    frame.received -= Duration::from_millis(7);
-    tap.offer(frame, Some(sample));
-    feed(&tap, &mut stream, 9);
-    drop(tap);
-    recorder.shutdown();
+    record_with_an_early_keyframe(&recorder);
     let rows = index.segments();
     assert_eq!(rows.iter().map(|r| r.frames).collect::<Vec<_>>(), [30, 10]);
     assert_eq!(rows[0].end, rows[1].start);
@@ -233,6 +238,26 @@ fn a_segment_ends_where_the_next_starts_when_its_first_frame_came_early() {
         rows[0].end.duration_since(rows[0].start).unwrap(),
         Duration::from_millis(30 * 40 - 7)
     );
+}
+
+/// Rows that never went in (the index refused them to the end, then the process stopped) are
+/// written by the next start-up's repair, and those rows do not overlap either.
+#[test]
+fn repair_indexes_segments_whose_rows_never_went_in_without_overlap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    index.set_failing(true);
+    record_with_an_early_keyframe(&recorder);
+    drop(recorder);
+    assert!(index.segments().is_empty());
+
+    index.set_failing(false);
+    let recorder = Recorder::open(quick_config(tmp.path()), index.clone());
+    assert_eq!(recorder.repair_reports()[0].files_indexed.len(), 2);
+    let rows = index.segments();
+    assert_eq!(rows.iter().map(|r| r.frames).collect::<Vec<_>>(), [30, 10]);
+    assert_eq!(rows[0].end, rows[1].start);
+    recorder.shutdown();
 }
 
 #[test]
