@@ -524,18 +524,33 @@ async fn a_worker_records_its_cameras_fenced_by_its_lease(backend: gridwatch_sto
     // W1 stalls, as far as the database knows: its lease is ended and W2 claims the camera
     // (epoch 2) while W1 still records. What W1 records past W2's claim is not indexed; it
     // stops the camera at its next renewal.
-    assert!(store.release_lease(&held.lease).await.unwrap());
-    let claimed_at = chrono::Utc::now();
-    let w2 = store
-        .claim_cameras(
-            "w2",
-            1,
-            claimed_at,
-            claimed_at + chrono::Duration::seconds(60),
-        )
-        .await
-        .unwrap();
-    assert_eq!(w2[0].epoch, 2);
+    // W1 looks for free cameras every 200 ms and may take the camera back between the release
+    // and W2's claim: then its new lease is ended too, and W2 tries again.
+    let mut lease = held.lease.clone();
+    let (claimed_at, w2) = loop {
+        assert!(store.release_lease(&lease).await.unwrap());
+        let claimed_at = chrono::Utc::now();
+        let w2 = store
+            .claim_cameras(
+                "w2",
+                1,
+                claimed_at,
+                claimed_at + chrono::Duration::seconds(60),
+            )
+            .await
+            .unwrap();
+        if !w2.is_empty() {
+            break (claimed_at, w2);
+        }
+        lease = store
+            .camera_holder(&camera, chrono::Utc::now())
+            .await
+            .unwrap()
+            .expect("W1 took the camera back")
+            .lease;
+        assert_eq!(lease.worker_id, "w1");
+    };
+    assert!(w2[0].epoch >= 2, "{w2:?}");
     let started = std::time::Instant::now();
     while !worker.state.cameras.registry.ids().is_empty() {
         assert!(started.elapsed().as_secs() < 10, "W1 still runs the camera");
