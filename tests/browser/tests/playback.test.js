@@ -116,6 +116,71 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.equal(await w.locator("#tiles .cam-timeline").count(), 0, "no timeline once the tile is small again");
   });
 
+  it("the timeline shows 10 minutes to 24 hours and plays back from a date and time typed in", async (t) => {
+    const w = wall.page;
+    const cams = await (await wall.context.request.get("/api/v1/cameras")).json();
+    if (!cams.length) { t.skip("the demo has no cameras (no GStreamer)"); return; }
+    await inLanguage(w, "zh-CN");
+    const id = await w.locator("#tiles figure").first().getAttribute("data-camera");
+    await w.click(`#tiles figure[data-camera="${id}"]`);
+    const tl = w.locator(`#tiles figure[data-camera="${id}"] .cam-timeline`);
+    await tl.locator(".tl-span").first().waitFor(timeout);
+    const barFrom = async () => Date.parse(await tl.locator(".tl-bar").getAttribute("data-from"));
+
+    // An hour at first; 24 hours and 10 minutes on asking, the choice shown as pressed.
+    assert.equal(await tl.locator(".tl-window[aria-pressed=true]").getAttribute("data-minutes"), "60");
+    const spanWidth = () => tl.locator(".tl-span").first().evaluate((e) => parseFloat(e.style.width));
+    const inAnHour = await spanWidth();
+    assert.equal(await tl.locator(".tl-window[data-minutes='1440']").textContent(), "24小时");
+    for (const minutes of [1440, 10]) {
+      await tl.locator(`.tl-window[data-minutes='${minutes}']`).click();
+      assert.equal(await tl.locator(`.tl-window[data-minutes='${minutes}']`).getAttribute("aria-pressed"), "true");
+      await w.waitForFunction(([sel, m]) => {
+        const from = Date.parse(document.querySelector(sel)?.dataset.from);
+        return Math.abs(Date.now() - m * 60000 - from) < 60000;
+      }, [`#tiles figure[data-camera="${id}"] .tl-bar`, minutes], timeout);
+    }
+    assert.ok(Math.abs(Date.now() - 10 * 60000 - (await barFrom())) < 60000);
+    // The recording fills six times more of a 10-minute bar than of an hour's.
+    const inTenMinutes = await spanWidth();
+    assert.ok(inTenMinutes > 4 * inAnHour, `the span is ${inTenMinutes} % of 10 minutes, ${inAnHour} % of an hour`);
+
+    // Nothing typed: the field says so and nothing plays.
+    await tl.locator(".tl-goto").click();
+    assert.equal(await tl.locator(".tl-goto-at").getAttribute("aria-invalid"), "true");
+    assert.equal(await tl.getAttribute("data-mode"), "live");
+
+    // A moment 3 s into the recording, typed in as a local date and time.
+    const span = await (await wall.context.request.get(`/api/v1/cameras/${id}/recordings`)).json();
+    const target = Date.parse(span.spans[0].from) + 3000;
+    const local = await w.evaluate((ms) => {
+      const d = new Date(ms);
+      const p = (n) => String(n).padStart(2, "0");
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    }, target);
+    await tl.locator(".tl-goto-at").fill(local);
+    assert.equal(await tl.locator(".tl-goto").textContent(), "从此时回放");
+    await tl.locator(".tl-goto").click();
+    await w.locator(`.cam-timeline[data-mode=playback]`).waitFor(timeout);
+    assert.equal(await tl.locator(".tl-goto-at").getAttribute("aria-invalid"), null);
+    await tl.locator(".tl-mode[data-at]").waitFor(timeout);
+    const shown = Date.parse(await tl.locator(".tl-mode").getAttribute("data-at"));
+    // From the keyframe at or before it (one a second), and on from there.
+    assert.ok(shown >= Math.floor(target / 1000) * 1000 - 1500 && shown < target + 15000, `shown ${new Date(shown).toISOString()}, asked ${new Date(target).toISOString()}`);
+    await assertAccessible(w, "wall, timeline with a date to play from, zh, desktop");
+    await shot(w, "wall-timeline-goto-zh-desktop");
+    await inLanguage(w, "en");
+    assert.equal(await tl.locator(".tl-window[data-minutes='360']").textContent(), "6 h");
+    assert.equal(await tl.locator(".tl-goto").textContent(), "Play from");
+    await shot(w, "wall-timeline-goto-en-desktop");
+
+    await tl.locator(".tl-live").click();
+    await w.locator(`.cam-timeline[data-mode=live]`).waitFor(timeout);
+    await inLanguage(w, "zh-CN");
+    await w.click(`#tiles figure[data-camera="${id}"] video`);
+    await w.locator("#tiles[data-layout='4']").waitFor(timeout);
+  });
+
   it("an SOS's evidence clips play side by side and download, each download on the timeline", async (t) => {
     const w = wall.page;
     const cams = await (await wall.context.request.get("/api/v1/cameras")).json();

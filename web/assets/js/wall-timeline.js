@@ -1,13 +1,16 @@
-// The timeline under a focused camera on the wall: the last hour of its recordings (recorded
-// spans, the gaps between them, the incidents that named it), a click to play back from that
-// moment through the live path (`live?from=`), 1×/2×/4×, pause, and back to live. Playback
-// ends by itself at the end of what is recorded (the hub says "end") and the tile is live again.
+// The timeline under a focused camera on the wall: its recordings over the last 10 minutes to
+// 24 hours (recorded spans, the gaps between them, the incidents that named it), a click to
+// play back from that moment through the live path (`live?from=`), a date and time to play back
+// from any moment still kept (the bar then shows the hours around it), 1×/2×/4×, pause, and back
+// to live. Playback ends by itself at the end of what is recorded (the hub says "end") and the
+// tile is live again.
 import { get } from "./api.js";
-import { t } from "./i18n.js";
+import { t, getLang } from "./i18n.js";
 import { el, clock } from "./format.js";
 
-/** How much of the past the bar shows. */
-const WINDOW_MS = 60 * 60 * 1000;
+/** How much of the past the bar can show, in minutes; an hour at first. */
+const WINDOWS = [10, 60, 360, 1440];
+const FIRST_WINDOW = 60;
 /** An incident mark plays from this long before it was raised. */
 const BEFORE_INCIDENT_MS = 30 * 1000;
 const SPEEDS = [1, 2, 4];
@@ -20,6 +23,9 @@ export class CameraTimeline {
     this.onLive = onLive;
     this.player = player;
     this.playingFrom = null;
+    this.windowMs = FIRST_WINDOW * 60 * 1000;
+    /** The bar's end: `null` for now, else a moment in the past the officer went to. */
+    this.until = null;
     this.cursor = el("div", { class: "tl-cursor", hidden: true });
     this.bar = el("div", { class: "tl-bar", role: "button", tabindex: "0", "data-i18n-aria": "timeline.bar", "aria-label": t("timeline.bar") });
     this.start = el("span", { class: "tl-start" });
@@ -28,15 +34,19 @@ export class CameraTimeline {
     this.speedButtons = SPEEDS.map((n) => el("button", { type: "button", class: "tl-speed", "data-speed": String(n), text: `${n}×`, onclick: () => this.speed(n) }));
     this.pauseButton = el("button", { type: "button", class: "tl-pause", onclick: () => this.togglePause() });
     this.liveButton = el("button", { type: "button", class: "tl-live", onclick: () => this.onLive() });
+    this.windowButtons = WINDOWS.map((m) => el("button", { type: "button", class: "tl-window", "data-minutes": String(m), onclick: () => this.setWindow(m) }));
+    this.gotoAt = el("input", { type: "datetime-local", class: "tl-goto-at", step: "1" });
+    this.gotoButton = el("button", { type: "button", class: "tl-goto", onclick: () => this.goTo() });
     this.root = el("div", { class: "cam-timeline" },
-      el("div", { class: "tl-scale" }, this.start, this.end), this.bar,
-      el("div", { class: "tl-controls" }, this.mode, ...this.speedButtons, this.pauseButton, this.liveButton));
+      el("div", { class: "tl-scale" }, this.start, el("span", { class: "tl-windows" }, ...this.windowButtons), this.end), this.bar,
+      el("div", { class: "tl-controls" }, this.mode, ...this.speedButtons, this.pauseButton, this.liveButton,
+        el("span", { class: "tl-goto-box" }, this.gotoAt, this.gotoButton)));
     // Inside the tile: its clicks must not also shrink the tile.
     for (const kind of ["click", "keydown"]) this.root.addEventListener(kind, (e) => e.stopPropagation());
     this.bar.addEventListener("click", (e) => {
       if (e.target.closest(".tl-mark")) return;
       const r = this.bar.getBoundingClientRect();
-      const at = this.from + ((e.clientX - r.left) / r.width) * WINDOW_MS;
+      const at = this.from + ((e.clientX - r.left) / r.width) * this.windowMs;
       this.play(new Date(Math.min(at, Date.now())));
     });
     this.bar.addEventListener("keydown", (e) => {
@@ -55,11 +65,45 @@ export class CameraTimeline {
   }
 
   /** Where the bar places `ms` (0..100 %). */
-  x(ms) { return Math.max(0, Math.min(100, ((ms - this.from) / WINDOW_MS) * 100)); }
+  x(ms) { return Math.max(0, Math.min(100, ((ms - this.from) / this.windowMs) * 100)); }
+
+  /** Shows the last `minutes` (or as many around the moment gone to). */
+  setWindow(minutes) {
+    this.windowMs = minutes * 60 * 1000;
+    this.relabel();
+    this.refresh();
+  }
+
+  /** Plays back from the date and time typed in; the bar moves to show the hours around it. */
+  goTo() {
+    const at = Date.parse(this.gotoAt.value); // a local date and time
+    if (Number.isNaN(at)) { this.gotoAt.setAttribute("aria-invalid", "true"); return; }
+    this.gotoAt.removeAttribute("aria-invalid");
+    const now = Date.now();
+    const from = Math.min(at, now);
+    // The moment a quarter into the bar: some of what came before, most of what followed.
+    const until = from + (this.windowMs * 3) / 4;
+    this.until = until >= now ? null : until;
+    this.refresh();
+    this.play(new Date(from));
+  }
+
+  /** Back to live: the bar ends at now again. */
+  showNow() {
+    this.until = null;
+    this.refresh();
+  }
+
+  /** A bar end or start: the time, with the date when it is not today's. */
+  edge(ms) {
+    const d = new Date(ms);
+    if (d.toDateString() === new Date().toDateString()) return clock(d.toISOString());
+    return d.toLocaleString(getLang(), { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  }
 
   async refresh() {
-    const to = Date.now();
-    this.from = to - WINDOW_MS;
+    const to = this.until ?? Date.now();
+    this.from = to - this.windowMs;
     const range = `from=${encodeURIComponent(new Date(this.from).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}`;
     let rec = { spans: [], gaps: [] };
     let incidents = [];
@@ -69,7 +113,9 @@ export class CameraTimeline {
         get(`/api/v1/incidents?state=all&since=${encodeURIComponent(new Date(this.from).toISOString())}&limit=200`),
       ]);
     } catch { /* the bar stays as it was; the next refresh tries again */ }
-    const mine = incidents.filter((i) => i.camera_id === this.cameraId || (i.cameras || []).includes(this.cameraId));
+    const mine = incidents
+      .filter((i) => i.camera_id === this.cameraId || (i.cameras || []).includes(this.cameraId))
+      .filter((i) => Date.parse(i.created_at) <= to);
     const box = (cls, a, b, extra = {}) => {
       const left = this.x(Date.parse(a));
       const width = Math.max(0.3, this.x(Date.parse(b)) - left);
@@ -90,8 +136,9 @@ export class CameraTimeline {
     );
     this.bar.append(this.cursor);
     this.bar.dataset.spans = String(rec.spans.length);
-    this.start.textContent = clock(new Date(this.from).toISOString());
-    this.end.textContent = t("timeline.now");
+    this.bar.dataset.from = new Date(this.from).toISOString();
+    this.start.textContent = this.edge(this.from);
+    this.end.textContent = this.until == null ? t("timeline.now") : this.edge(this.until);
   }
 
   play(at) {
@@ -105,6 +152,7 @@ export class CameraTimeline {
   /** The tile is live again (back to live, or the recording ended). */
   live() {
     this.playingFrom = null;
+    if (this.until != null) this.showNow();
     clearInterval(this.clock);
     this.cursor.hidden = true;
     this.relabel();
@@ -150,7 +198,20 @@ export class CameraTimeline {
     this.liveButton.disabled = !back;
     this.liveButton.textContent = t("timeline.back_to_live");
     this.bar.setAttribute("aria-label", t("timeline.bar"));
-    if (this.from) this.end.textContent = t("timeline.now");
+    const shown = this.windowMs / 60000;
+    for (const b of this.windowButtons) {
+      const m = Number(b.dataset.minutes);
+      b.textContent = t(`timeline.window.${m}`);
+      b.title = t("timeline.window", { span: b.textContent });
+      b.setAttribute("aria-pressed", String(m === shown));
+    }
+    this.gotoAt.title = t("timeline.goto_at");
+    this.gotoAt.setAttribute("aria-label", t("timeline.goto_at"));
+    this.gotoButton.textContent = t("timeline.goto");
+    if (this.from) {
+      this.start.textContent = this.edge(this.from);
+      this.end.textContent = this.until == null ? t("timeline.now") : this.edge(this.until);
+    }
     if (back) this.showPosition();
   }
 }
