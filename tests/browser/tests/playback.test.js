@@ -19,6 +19,15 @@ async function inLanguage(page, lang) {
   assert.equal(await page.locator("html").getAttribute("lang"), lang);
 }
 
+/** `ms` as a `datetime-local` value in the page's own time zone. */
+function localTime(page, ms) {
+  return page.evaluate((ms) => {
+    const d = new Date(ms);
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }, ms);
+}
+
 /** The focused tile's video time, twice `ms` apart. */
 async function advance(page, ms = 1500) {
   const t0 = await page.locator("#tiles figure video").first().evaluate((v) => v.currentTime);
@@ -153,11 +162,7 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     // A moment 3 s into the recording, typed in as a local date and time.
     const span = await (await wall.context.request.get(`/api/v1/cameras/${id}/recordings`)).json();
     const target = Date.parse(span.spans[0].from) + 3000;
-    const local = await w.evaluate((ms) => {
-      const d = new Date(ms);
-      const p = (n) => String(n).padStart(2, "0");
-      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-    }, target);
+    const local = await localTime(w, target);
     await tl.locator(".tl-goto-at").fill(local);
     assert.equal(await tl.locator(".tl-goto").textContent(), "从此时回放");
     await tl.locator(".tl-goto").click();
@@ -176,6 +181,24 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
 
     await tl.locator(".tl-live").click();
     await w.locator(`.cam-timeline[data-mode=live]`).waitFor(timeout);
+
+    // An hour ago, before anything was recorded: the bar moves to the ten minutes around it
+    // (its end is that time, not "now"), and playback starts where the recording does.
+    const hourAgo = Date.now() - 3600 * 1000;
+    await tl.locator(".tl-goto-at").fill(await localTime(w, hourAgo));
+    await tl.locator(".tl-goto").click();
+    await w.locator(`.cam-timeline[data-mode=playback]`).waitFor(timeout);
+    await w.waitForFunction((sel) => document.querySelector(sel)?.textContent !== "now", `#tiles figure[data-camera="${id}"] .tl-end`, timeout);
+    assert.ok(Math.abs(await barFrom() - (hourAgo - 150 * 1000)) < 5000, "a quarter of the bar before the moment");
+    await tl.locator(".tl-mode[data-at]").waitFor(timeout);
+    await w.waitForFunction(([sel, first]) => Date.parse(document.querySelector(sel)?.dataset.at) >= first - 1500,
+      [`#tiles figure[data-camera="${id}"] .tl-mode`, Date.parse(span.spans[0].from)], timeout);
+    // Back to live: the bar ends at now again.
+    await tl.locator(".tl-live").click();
+    await w.locator(`.cam-timeline[data-mode=live]`).waitFor(timeout);
+    await w.waitForFunction((sel) => document.querySelector(sel)?.textContent === "now", `#tiles figure[data-camera="${id}"] .tl-end`, timeout);
+    assert.ok(Math.abs(Date.now() - 10 * 60000 - (await barFrom())) < 60000);
+
     await inLanguage(w, "zh-CN");
     await w.click(`#tiles figure[data-camera="${id}"] video`);
     await w.locator("#tiles[data-layout='4']").waitFor(timeout);
