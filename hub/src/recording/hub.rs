@@ -335,15 +335,18 @@ impl RecordingHub {
     }
 
     /// `/readyz` detail: `"off"`, or every directory's state. A stopped directory does not
-    /// make the hub unready: the SOS intake and live video go on without recording.
+    /// make the hub unready: the SOS intake and live video go on without recording; nor do
+    /// segments waiting for their rows (`unindexed_segments`: the database is slow or away).
     pub fn readiness(&self) -> Value {
-        if self.recorder.is_none() {
+        let Some(recorder) = &self.recorder else {
             return json!("off");
-        }
-        let dirs: Vec<Value> = self
+        };
+        let stats = recorder.stats();
+        let dirs: Vec<Value> = recorder
             .statuses()
             .into_iter()
-            .map(|s| {
+            .zip(stats)
+            .map(|(s, stats)| {
                 json!({
                     "path": s.path.display().to_string(),
                     "recording": s.is_recording(),
@@ -351,6 +354,7 @@ impl RecordingHub {
                     "reason": s.reason,
                     "free_bytes": s.free_bytes,
                     "streams": s.streams,
+                    "unindexed_segments": stats.unindexed_segments,
                 })
             })
             .collect();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use gridwatch_store::testing::{fresh_store, hold_recording_index};
 use gridwatch_store::Backend;
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::open_segment::play_to_the_end;
@@ -116,13 +117,19 @@ async fn segments_waiting_for_their_rows_still_play(backend: Backend) {
         );
     }
 
-    // Nothing was dropped meanwhile; the gauge shows the backlog.
+    // Nothing was dropped meanwhile; the gauge and /readyz show the backlog (and the hub stays
+    // ready: SOS intake and live video do not need these rows).
     let stats = recording.recorder().unwrap().stats()[0].clone();
     assert_eq!(stats.dropped_queue_full, 0, "{stats:?}");
     assert!(
         stats.unindexed_segments >= waiting.len() as u64,
         "{stats:?}"
     );
+    let ready = reqwest::get(format!("{hub}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    let backlog = ready["recording"]["dirs"][0]["unindexed_segments"].as_u64();
+    assert!(backlog >= Some(waiting.len() as u64), "{ready}");
 
     // The database takes writes again: the rows go in.
     hold.release().await.unwrap();

@@ -121,6 +121,10 @@ async fn a_served_hub_records_its_cameras(backend: Backend) {
     assert_eq!(dirs.len(), 1, "{ready}");
     assert_eq!(dirs[0]["recording"], true, "{ready}");
     assert_eq!(dirs[0]["streams"], 1, "{ready}");
+    assert!(
+        dirs[0]["unindexed_segments"].as_u64().unwrap() <= 1,
+        "{ready}"
+    );
     let metrics = http
         .get(format!("{base}/metrics"))
         .send()
