@@ -66,10 +66,11 @@ pub async fn list(
     // counted once.
     let writing = unindexed(&s, &id).await;
     let mut segments = s.store.recording_segments(&id, MAIN, from, to).await?;
+    // (`timeline` leaves out what is outside the range.)
     let finished: Vec<Segment> = writing
         .finished
         .into_iter()
-        .filter(|w| w.start < to && w.end > from && !segments.iter().any(|s| s.id == w.id))
+        .filter(|w| !segments.iter().any(|s| s.id == w.id))
         .collect();
     segments.extend(finished);
     segments.sort_by_key(|s| s.start);

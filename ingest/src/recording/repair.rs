@@ -27,7 +27,7 @@ use std::time::SystemTime;
 use super::dir::{from_ms, new_id, sync_dir, SampleDir, SegmentName};
 use super::index::{IndexedFile, Inserted, SegmentIndex, SegmentRecord};
 use super::scan::scan_file;
-use super::segment::ticks_duration;
+use super::segment::segment_end;
 use super::RecordingError;
 
 /// What repair did in one directory (paths relative to it).
@@ -119,7 +119,13 @@ pub fn repair(dir: &SampleDir, index: &dyn SegmentIndex) -> Result<RepairReport,
         report.rows_dropped = gone.iter().map(|r| r.path.clone()).collect();
     }
 
-    let next_starts = next_starts(&files);
+    // Only when something is to be indexed: most start-ups have nothing, and a directory may
+    // hold millions of files.
+    let next_starts = if to_index.is_empty() {
+        HashMap::new()
+    } else {
+        next_starts(&files)
+    };
     for file in to_index {
         let next_start = next_starts.get(file.as_str()).copied();
         index_file(dir, index, &file, next_start, &mut report)?;
@@ -200,10 +206,7 @@ fn index_file(
         report.torn_truncated.push(relative.to_string());
     }
     let start = from_ms(name.start_ms);
-    let mut end = start + ticks_duration(scanned.duration());
-    if let Some(next) = next_start {
-        end = end.min(next).max(start);
-    }
+    let end = segment_end(start, scanned.duration(), next_start);
     let inserted = index.insert(&SegmentRecord {
         id: new_id(),
         camera_id: name.camera_id,

@@ -305,16 +305,12 @@ impl SegmentWriter {
             return Ok(None);
         }
         *counts += self.sync()?;
-        let duration = ticks_duration(self.media_end.saturating_sub(self.first_decode));
-        // A segment starts when its first frame arrived, and ends that plus its video's
-        // duration. The next one's first frame may have arrived a little before that (it came
-        // sooner through the network than this one's first): this one then ends where the
-        // next starts, so that the rows of a stream never overlap. Each start stays the
-        // arrival of a frame, so the recording's times never drift from the wall clock.
-        let mut end = self.start + duration;
-        if let Some(next) = next_wall.map(|w| from_ms(ms_since_epoch(w))) {
-            end = end.min(next).max(self.start);
-        }
+        let end = segment_end(
+            self.start,
+            self.media_end.saturating_sub(self.first_decode),
+            // Where the next segment starts: its name's millisecond.
+            next_wall.map(|w| from_ms(ms_since_epoch(w))),
+        );
         Ok(Some(SegmentRecord {
             id: self.id.clone(),
             camera_id: self.key.camera_id.to_string(),
@@ -417,6 +413,23 @@ fn append_at(mut file: &File, offset: u64, parts: &[&[u8]]) -> io::Result<()> {
 
 fn duration_ticks(d: Duration) -> u64 {
     (d.as_micros() * u128::from(TIMESCALE) / 1_000_000) as u64
+}
+
+/// Where a segment that starts at `start` with `ticks` of video ends, when the next segment of
+/// its stream (if it follows without a gap) starts at `next_start`.
+///
+/// A segment starts when its first frame arrived, and ends that plus its video's duration. The
+/// next one's first frame may have arrived a little before that (it came sooner through the
+/// network than this one's first): this one then ends where the next starts, so that the rows
+/// of a stream never overlap. Each start stays the arrival of a frame, so the recording's times
+/// never drift from the wall clock. The writer and start-up repair both end segments here.
+pub(crate) fn segment_end(
+    start: SystemTime,
+    ticks: u64,
+    next_start: Option<SystemTime>,
+) -> SystemTime {
+    let end = start + ticks_duration(ticks);
+    next_start.map_or(end, |next| end.min(next).max(start))
 }
 
 pub(crate) fn ticks_duration(ticks: u64) -> Duration {
