@@ -445,6 +445,66 @@ on_both!(
     }
 );
 
+// The marks on a camera's timeline: the incidents that name it, however many others there are.
+on_both!(
+    incidents_listed_by_a_camera_they_name,
+    |hub: Hub| async move {
+        let c = community(&hub).await;
+        // In g1's polygon: g1's cameras and g2's nearby one ([0, 1, 2]).
+        let near = raise(
+            &hub,
+            &c.resident,
+            Some(json!({"lat": 26.52, "lon": 107.92})),
+        )
+        .await;
+        let near = s(&near["id"]).to_string();
+        act_ok(
+            &hub,
+            &c.duty,
+            &near,
+            "cancel",
+            Some(json!({"reason": "误报"})),
+        )
+        .await;
+        hub.clock.advance(Duration::minutes(1));
+        // Without a place: the resident's grid g2's camera only ([2]).
+        let unplaced = raise(&hub, &c.resident, None).await;
+        let unplaced = s(&unplaced["id"]).to_string();
+        let ids = |cam: &str| {
+            let (hub, duty) = (&hub, c.duty.clone());
+            let path = format!("/api/v1/incidents?camera_id={cam}");
+            async move {
+                let a = hub.call(Method::GET, &path, Some(&duty), None).await;
+                assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.body);
+                a.body
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| s(&i["id"]).to_string())
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(ids(&c.cams[0]).await, vec![near.clone()]);
+        assert_eq!(ids(&c.cams[2]).await, [unplaced.clone(), near.clone()]);
+        // Not a substring of an id, nor a wildcard: exactly the camera.
+        let part = &c.cams[0][..c.cams[0].len() - 1];
+        assert!(ids(part).await.is_empty(), "{part}");
+        assert!(ids("%25").await.is_empty());
+        assert!(ids("_").await.is_empty());
+        // With the other filters.
+        let a = hub
+            .call(
+                Method::GET,
+                &format!("/api/v1/incidents?camera_id={}&state=open", c.cams[2]),
+                Some(&c.duty),
+                None,
+            )
+            .await;
+        assert_eq!(a.body.as_array().unwrap().len(), 1, "{}", a.body);
+        assert_eq!(s(&a.body[0]["id"]), unplaced);
+    }
+);
+
 on_both!(
     ten_presses_make_one_urgent_incident,
     |hub: Hub| async move {

@@ -644,8 +644,9 @@ async fn open_segment_through_the_hub_postgres() {
 
 /// A database that stops taking segment rows while a worker records (PostgreSQL: the table's
 /// EXCLUSIVE lock held by another transaction; leases, reads and everything else go on): the
-/// worker records on, and through the hub the timeline and `recordings.mp4` (built by the
-/// worker, relayed) include the worker's finished segments waiting for their rows. Once the
+/// worker records on, and through the hub the timeline, `recordings.mp4` (built by the
+/// worker, relayed) and playback (the worker's replay, relayed) include the worker's finished
+/// segments waiting for their rows. Once the
 /// lock goes, the rows go in. PostgreSQL only: workers share a PostgreSQL database in
 /// production, and on SQLite the one write lock would hold the leases too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -714,6 +715,16 @@ async fn waiting_rows_through_the_hub() {
             "{probed:?}, asked {asked} s"
         );
     }
+
+    // Playback through the hub (relayed to the worker's replay) from the first waiting
+    // segment: every frame of each, on to the present.
+    let url = format!(
+        "ws://{}/api/v1/cameras/{camera}/live?from={}&token={duty}",
+        hub.addr,
+        from.to_rfc3339_opts(SecondsFormat::Millis, true)
+    );
+    let got = crate::recording::open_segment::play_to_the_end(&url).await;
+    crate::recording::open_segment::assert_played_every_frame(&got, &held);
 
     hold.release().await.unwrap();
     let until = std::time::Instant::now() + std::time::Duration::from_secs(20);

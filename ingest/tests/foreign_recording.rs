@@ -1,7 +1,7 @@
 //! Recording from a camera nobody here wrote (gst-rtsp-server driven from Python,
 //! `tests/foreign/`), as real cameras send: x265's open GOP, where every keyframe after the
-//! first is a CRA picture, with a G.711 sound track listed before the video in the SDP; and
-//! x264 over UDP through a relay that loses and reorders packets.
+//! first is a CRA picture, with a G.711 sound track listed before the video in the SDP, behind
+//! Digest authentication; and x264 over UDP through a relay that loses and reorders packets.
 //!
 //! What must hold for every segment the recorder indexes: ffprobe decodes it without a
 //! complaint, with the frames, codec and duration its row says; it starts at a keyframe;
@@ -24,7 +24,7 @@ use foreign::{Encoding, ForeignCamera};
 use gridwatch_ingest::fmp4::{classify, inspect, VideoCodec, SYNC_SAMPLE_FLAGS};
 use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment};
 use gridwatch_ingest::recording::{MemoryIndex, RecordMode, Recorder, SegmentRecord};
-use gridwatch_ingest::{Cameras, DropReason, IngestConfig, StreamState, Transport};
+use gridwatch_ingest::{Cameras, Credentials, DropReason, IngestConfig, StreamState, Transport};
 
 /// What recording a camera for a while left: the directory and the index's rows, oldest first.
 struct Recorded {
@@ -35,8 +35,14 @@ struct Recorded {
 
 /// Records `url` continuously until `frames` frames are in finished or open segments (the
 /// foreign server's software encoder is slow on a loaded machine: the count, not the time,
-/// is what the checks need), or for at most `time`.
-async fn record(url: &str, transport: Transport, frames: u64, time: Duration) -> Recorded {
+/// is what the checks need), or for at most `time`; with `credentials` when the camera asks.
+async fn record(
+    url: &str,
+    transport: Transport,
+    credentials: Option<Credentials>,
+    frames: u64,
+    time: Duration,
+) -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let index = Arc::new(MemoryIndex::new());
     let recorder = Recorder::open(recording_config(dir.path()), index.clone());
@@ -50,6 +56,7 @@ async fn record(url: &str, transport: Transport, frames: u64, time: Duration) ->
     );
     let mut cam = camera("c1", url);
     cam.transport = transport;
+    cam.credentials = credentials;
     cam.record = RecordMode::Continuous;
     cameras.apply([cam]);
     wait_for(&cameras, "c1", StreamState::Online, Duration::from_secs(20)).await;
@@ -160,17 +167,39 @@ fn check_rows(recorded: &Recorded, codec: VideoCodec, name: &str) -> Vec<Vec<u8>
     firsts
 }
 
-/// x265 with open GOP and a sound track listed first, over TCP: the recorder takes the video
-/// only, its segments after the first start at CRA pictures and decode on their own, and a
-/// clip across two of them decodes from its first frame.
+/// x265 with open GOP and a sound track listed first, behind Digest authentication, over TCP:
+/// without the password the camera is reported as refusing us; with it the recorder takes the
+/// video only, its segments after the first start at CRA pictures and decode on their own,
+/// and a clip across two of them decodes from its first frame.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h265_open_gop_with_sound_records_segments_that_decode() {
+async fn h265_open_gop_with_sound_behind_digest_records_segments_that_decode() {
     init_tracing();
     let cam = ForeignCamera::start(Encoding {
         audio: true,
+        digest: Some(("admin", "hik:12345")),
         ..Encoding::h265()
     });
-    let recorded = record(&cam.url(), Transport::Tcp, 150, Duration::from_secs(20)).await;
+    let refused = Cameras::new(fast_config());
+    refused.apply([camera("c0", &cam.url())]);
+    let (status, _) = wait_for(
+        &refused,
+        "c0",
+        StreamState::AuthFailed,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(status.reason.unwrap_or_default().contains("401"));
+    refused.clear();
+
+    let credentials = Credentials::new("admin", "hik:12345");
+    let recorded = record(
+        &cam.url(),
+        Transport::Tcp,
+        Some(credentials),
+        150,
+        Duration::from_secs(20),
+    )
+    .await;
     let rows = &recorded.rows;
     eprintln!(
         "recorded {} segments: {:?}",
@@ -224,7 +253,7 @@ async fn h264_over_lossy_udp_records_only_what_decodes() {
     let cam = ForeignCamera::start(Encoding::h264());
     let proxy = LossyProxy::start(cam.port, Impairment::lossy()).await;
     let url = format!("rtsp://127.0.0.1:{}/cam", proxy.port);
-    let recorded = record(&url, Transport::Udp, 150, Duration::from_secs(20)).await;
+    let recorded = record(&url, Transport::Udp, None, 150, Duration::from_secs(20)).await;
     let rows = &recorded.rows;
     let lost = recorded
         .cameras

@@ -13,4 +13,5 @@ mod crash;
 mod ingest_cluster;
 mod notify_crash;
 mod shutdown;
+mod shutdown_hung_index;
 mod suites;

@@ -108,21 +108,7 @@ async fn sigterm_under_load(db: String) {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    // SAFETY: kill(2) on our own child's pid; no memory is involved.
-    let sent = unsafe { libc::kill(hub.child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(sent, 0, "SIGTERM sent");
-    let termed = Instant::now();
-    let status = loop {
-        if let Some(status) = hub.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            termed.elapsed() < EXIT_WITHIN,
-            "no exit within {EXIT_WITHIN:?} of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let stopping = termed.elapsed();
+    let (status, stopping) = support::terminate(&mut hub.child, EXIT_WITHIN).await;
     assert!(status.success(), "exit after SIGTERM under load: {status}");
     load.join().await;
 

@@ -81,6 +81,10 @@ pub struct ListQuery {
     /// Raised before this time (RFC 3339).
     #[serde(default)]
     pub until: Option<String>,
+    /// Naming this camera (raised by it, or among its nearest cameras): the marks on a
+    /// camera's timeline.
+    #[serde(default)]
+    pub camera_id: Option<String>,
     /// 1 to 1000; 100 by default.
     #[serde(default)]
     pub limit: Option<u32>,
@@ -129,6 +133,7 @@ fn filter(caller: &Caller, q: ListQuery) -> ApiResult<IncidentFilter> {
         })?]),
     };
     f.grid_id = q.grid_id;
+    f.camera_id = q.camera_id;
     if let Some(k) = &q.kind {
         f.kind = Some(IncidentKind::parse(k).ok_or_else(|| {
             validate::ValidationError::new("kind", "must be sos, camera_offline, motion or manual")

@@ -253,7 +253,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let running = start(config, store.clone(), shutdown_signal()).await?;
     running.task.await??;
-    store.close().await;
+    close_store(&store).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long the store may take to close at shutdown.
+const STORE_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Closes the store's connections, waiting at most [`STORE_CLOSE_WAIT`]: closing waits for every
+/// connection in use, and one held by a query a hung database never answers (the recorder's
+/// last rows, say) would otherwise hold the process until systemd kills it. Whatever that query
+/// was is redone at the next start (start-up repair indexes the segments; an unanswered change
+/// was never acknowledged).
+pub(crate) async fn close_store(store: &Store) {
+    if tokio::time::timeout(STORE_CLOSE_WAIT, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            waited = ?STORE_CLOSE_WAIT,
+            "the database did not give back every connection: stopping without them"
+        );
+    }
 }

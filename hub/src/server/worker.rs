@@ -133,7 +133,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .await?;
     running.task.await??;
-    store.close().await;
+    super::close_store(&store).await;
     tracing::info!("stopped");
     Ok(())
 }

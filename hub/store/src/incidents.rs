@@ -106,6 +106,8 @@ pub struct IncidentFilter {
     pub since: Option<DateTime<Utc>>,
     /// Raised before.
     pub until: Option<DateTime<Utc>>,
+    /// Naming this camera: raised by it, or it is among the incident's nearest cameras.
+    pub camera_id: Option<String>,
     pub limit: u32,
     pub visibility: Visibility,
 }
@@ -118,6 +120,7 @@ impl IncidentFilter {
             kind: None,
             since: None,
             until: None,
+            camera_id: None,
             limit: 100,
             visibility,
         }
@@ -130,6 +133,11 @@ impl IncidentFilter {
             ..IncidentFilter::new(visibility)
         }
     }
+}
+
+/// `s` as JSON writes it in a string array (quotes and escapes included).
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
 }
 
 enum Bind {
@@ -262,6 +270,19 @@ impl Store {
         if let Some(t) = f.until {
             binds.push(Bind::Int(to_ms(t)));
             sql.push_str(&format!(" AND created_at < ${}", binds.len()));
+        }
+        if let Some(c) = &f.camera_id {
+            // `cameras` is a JSON array of ids: the id as a JSON string, quotes included, is
+            // in it exactly when the camera is (a plain substring search: LIKE would take `_`
+            // and `%` in an id as wildcards, and SQLite's ignores case).
+            binds.push(Bind::Text(c.clone()));
+            let raised_by = binds.len();
+            binds.push(Bind::Text(json_string(c)));
+            let contains = match self.backend() {
+                crate::Backend::Sqlite => format!("instr(cameras, ${}) > 0", binds.len()),
+                crate::Backend::Postgres => format!("strpos(cameras, ${}) > 0", binds.len()),
+            };
+            sql.push_str(&format!(" AND (camera_id = ${raised_by} OR {contains})"));
         }
         let (clause, vis) = visibility_sql(&f.visibility, binds.len() + 1);
         sql.push_str(&clause);

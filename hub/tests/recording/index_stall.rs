@@ -13,7 +13,7 @@ use gridwatch_store::Backend;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::open_segment::play_to_the_end;
+use super::open_segment::{assert_played_every_frame, play_to_the_end};
 use super::playback::{segments_of, token};
 use super::replay::at;
 use super::served::{add_camera, serve_recording, wait_for_segments};
@@ -101,21 +101,7 @@ async fn segments_waiting_for_their_rows_still_play(backend: Backend) {
         at(waiting_from)
     );
     let got = play_to_the_end(&url).await;
-    for w in &waiting {
-        let (start, end): (DateTime<Utc>, DateTime<Utc>) = (w.start.into(), w.end.into());
-        let played = got
-            .walls
-            .iter()
-            .filter(|t| **t >= start && **t < end)
-            .count();
-        // A frame each 40 ms (the last may have come a little early: the segment was trimmed).
-        let frames = (end - start).num_milliseconds() / 40;
-        assert!(
-            played as i64 >= frames - 1,
-            "{played} frames of {} played ({frames} in it)",
-            w.path
-        );
-    }
+    assert_played_every_frame(&got, &waiting);
 
     // Nothing was dropped meanwhile; the gauge and /readyz show the backlog (and the hub stays
     // ready: SOS intake and live video do not need these rows).

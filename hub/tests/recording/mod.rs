@@ -29,7 +29,7 @@ mod incident_clips;
 mod index_stall;
 mod late_clips;
 mod modes;
-mod open_segment;
+pub(crate) mod open_segment;
 pub(crate) mod playback;
 mod replay;
 mod retention;

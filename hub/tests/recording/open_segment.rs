@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use gridwatch_store::testing::fresh_store;
 use gridwatch_store::Backend;
 use serde_json::json;
@@ -20,7 +20,7 @@ use crate::ingest_common::start_sim;
 use serde_json::Value;
 
 /// Plays `url` at 4× until it closes (or 20 s).
-pub(super) async fn play_to_the_end(url: &str) -> Received {
+pub(crate) async fn play_to_the_end(url: &str) -> Received {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("playback opens, not 404");
@@ -62,6 +62,29 @@ pub(super) async fn play_to_the_end(url: &str) -> Received {
         "caught up with the present: last frame at {last}"
     );
     got
+}
+
+/// Asserts that `got` played every frame of each segment `[start, end)` of `segments` (the
+/// simulator's 25 fps; the last frame may have come a little early, the segment trimmed to the
+/// next one's start).
+pub(crate) fn assert_played_every_frame<'a>(
+    got: &Received,
+    segments: impl IntoIterator<Item = &'a gridwatch_ingest::recording::SegmentRecord>,
+) {
+    for s in segments {
+        let (start, end): (DateTime<Utc>, DateTime<Utc>) = (s.start.into(), s.end.into());
+        let played = got
+            .walls
+            .iter()
+            .filter(|t| **t >= start && **t < end)
+            .count();
+        let frames = (end - start).num_milliseconds() / 40;
+        assert!(
+            played as i64 >= frames - 1,
+            "{played} frames of {} played ({frames} in it)",
+            s.path
+        );
+    }
 }
 
 async fn playback_reaches_the_segment_being_written(backend: Backend) {

@@ -28,7 +28,7 @@ pub(super) fn at(t: DateTime<Utc>) -> String {
 
 /// What a playback socket delivered, with when each piece arrived.
 #[derive(Default, Debug)]
-pub(super) struct Received {
+pub(crate) struct Received {
     pub texts: Vec<Value>,
     pub inits: usize,
     /// (arrival, decode time, duration) of each media segment.

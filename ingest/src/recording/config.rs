@@ -116,6 +116,11 @@ pub struct RecordingConfig {
     /// How often a stopped directory checks whether space came back.
     /// Default 10 s.
     pub space_check_interval: Duration,
+    /// At shutdown, how long the rows of finished segments may take to go in. A database
+    /// that hangs (a dead connection nobody closed) must not hold the hub's stop until
+    /// systemd kills it; what is still waiting then is indexed by the next start-up's
+    /// repair, from the synced files. Default 10 s.
+    pub shutdown_index_wait: Duration,
 }
 
 impl Default for RecordingConfig {
@@ -129,6 +134,7 @@ impl Default for RecordingConfig {
             drain_interval: Duration::from_millis(100),
             idle_timeout: Duration::from_secs(10),
             space_check_interval: Duration::from_secs(10),
+            shutdown_index_wait: Duration::from_secs(10),
         }
     }
 }

@@ -19,7 +19,8 @@
 //!   index that failed one row would fail the rest). Inserting is idempotent, so a retry
 //!   after a lost answer is harmless.
 //! * A crash before a row is in leaves a file without a row: start-up repair indexes it.
-//!   At shutdown every waiting row is tried once more; what still fails is left to repair.
+//!   At shutdown every waiting row is tried once more, for a bounded time (an index that
+//!   hangs must not hang the hub's stop); what still fails or waits is left to repair.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -35,6 +36,8 @@ use super::status::{add, lock, DirShared};
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// The longest pause between retries.
 const MAX_RETRY: Duration = Duration::from_secs(5);
+/// How often shutdown looks whether the last rows went in.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 
 /// The writer's end: hands segments over, and at shutdown waits for the rows.
 pub(crate) struct Indexer {
@@ -77,12 +80,28 @@ impl Indexer {
         }
     }
 
-    /// Stops taking segments and waits until every row is in or was tried a last time.
-    pub(crate) fn finish(mut self) {
+    /// Stops taking segments and waits until every row is in or was tried a last time, or
+    /// until `wait` has passed: then the thread is left to finish on its own (or end with the
+    /// process), and the next start-up's repair indexes the segments from their synced files.
+    pub(crate) fn finish(mut self, wait: Duration) {
         self.sender.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let until = Instant::now() + wait;
+        while !thread.is_finished() {
+            if Instant::now() >= until {
+                let waiting = lock(&self.shared.unindexed).len();
+                tracing::warn!(
+                    rows = waiting, waited = ?wait,
+                    "the index did not answer at shutdown: the next start-up indexes the \
+                     segments still waiting for their rows"
+                );
+                return;
+            }
+            std::thread::sleep(SHUTDOWN_POLL);
         }
+        let _ = thread.join();
     }
 }
 

@@ -379,6 +379,49 @@ fn a_stalled_index_delays_rows_not_the_writing() {
     assert_eq!(recorder.stats()[0].unindexed_segments, 0);
 }
 
+/// A database that hangs at shutdown (a dead connection nobody closed) does not hang the stop:
+/// after `shutdown_index_wait` the recorder returns with the rows still waiting, their files
+/// whole and synced for the next start-up's repair; the rows go in if the index answers later.
+#[test]
+fn shutdown_does_not_wait_for_a_hung_index_beyond_its_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wait = Duration::from_millis(300);
+    let config = RecordingConfig {
+        shutdown_index_wait: wait,
+        ..quick_config(tmp.path())
+    };
+    let (recorder, index) = open(config);
+    index.set_stalled(true);
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    feed(&tap, &mut FakeStream::new(10, 500), 30);
+    drop(tap);
+    let asked = Instant::now();
+    recorder.shutdown();
+    let took = asked.elapsed();
+    assert!(
+        took >= wait,
+        "returned after {took:?}, before the wait was over"
+    );
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    assert!(index.segments().is_empty(), "the index never answered");
+
+    let waiting = recorder.unindexed("c", Quality::Main).finished;
+    assert_eq!(
+        waiting.iter().map(|(r, _)| r.frames).sum::<u64>(),
+        30,
+        "every frame is in a segment waiting for its row"
+    );
+    for (record, path) in &waiting {
+        let scanned = scan_file(path).unwrap();
+        assert!(!scanned.is_torn(), "{path:?}");
+        assert_eq!(scanned.sha256, record.sha256);
+    }
+
+    index.set_stalled(false);
+    wait_until("the late rows", || index.segments().len() == waiting.len());
+    assert_eq!(recorder.stats()[0].unindexed_segments, 0);
+}
+
 #[test]
 fn fenced_segments_are_set_aside_counted_and_never_reindexed() {
     let tmp = tempfile::tempdir().unwrap();

@@ -112,8 +112,9 @@ impl DirWriter {
                     self.close_stream(&key);
                 }
                 self.publish_open();
-                // The rows of what was just finished go in before the recorder says it is done.
-                self.indexer.finish();
+                // The rows of what was just finished go in before the recorder says it is done
+                // (or are left to the next start-up if the index does not answer in time).
+                self.indexer.finish(self.config.shutdown_index_wait);
                 return;
             }
             let now = Instant::now();

@@ -23,6 +23,8 @@ pub struct Encoding {
     pub pattern: &'static str,
     /// A G.711 A-law sound track as well, listed before the video in the SDP.
     pub audio: bool,
+    /// The user and password the camera asks for by Digest authentication (only Digest).
+    pub digest: Option<(&'static str, &'static str)>,
 }
 
 impl Encoding {
@@ -34,6 +36,7 @@ impl Encoding {
             bitrate_kbps: 400,
             pattern: "ball",
             audio: false,
+            digest: None,
         }
     }
 
@@ -58,13 +61,18 @@ impl ForeignCamera {
     /// Starts the server; panics with what to install when it cannot run.
     pub fn start(encoding: Encoding) -> ForeignCamera {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign/rtsp_server.py");
-        let mut child = Command::new(PYTHON)
+        let mut command = Command::new(PYTHON);
+        command
             .arg(script)
             .args(["--codec", encoding.codec])
             .args(["--key-int", &encoding.key_int.to_string()])
             .args(["--bitrate", &encoding.bitrate_kbps.to_string()])
             .args(["--pattern", encoding.pattern])
-            .args(["--audio", if encoding.audio { "pcma" } else { "none" }])
+            .args(["--audio", if encoding.audio { "pcma" } else { "none" }]);
+        if let Some((user, password)) = encoding.digest {
+            command.args(["--user", user, "--password", password]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

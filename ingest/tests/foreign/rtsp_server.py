@@ -9,6 +9,8 @@ configured (x265 keeps its default open GOP: keyframes after the first are CRA
 pictures), one shared pipeline for every client as a camera has, over UDP and TCP.
 With --audio pcma it also carries G.711 A-law sound (what most cameras here send),
 listed first in the SDP as some cameras list it, so the client must pick the video.
+With --user and --password it asks for HTTP Digest authentication (only Digest, as
+many cameras are configured), and refuses clients without those credentials.
 It prints "READY <port>" once listening and runs until its standard input closes.
 """
 
@@ -19,7 +21,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 def launch(args):
@@ -52,6 +55,24 @@ def launch(args):
     return f"( {source}! {encoder} {audio})"
 
 
+def require_digest(server, factory, user, password):
+    """Only `user` with `password`, by Digest, may describe and play the stream."""
+    role = "camera-user"
+    token = GstRtspServer.RTSPToken()
+    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, role)
+    auth = GstRtspServer.RTSPAuth()
+    auth.add_digest(user, password, token)
+    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    server.set_auth(auth)
+    permissions = GstRtspServer.RTSPPermissions()
+    for permission in (
+        GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS,
+        GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT,
+    ):
+        permissions.add_permission_for_role(role, permission, True)
+    factory.set_permissions(permissions)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
@@ -66,6 +87,8 @@ def main():
     parser.add_argument(
         "--audio", choices=["none", "pcma"], default="none", help="a sound track too"
     )
+    parser.add_argument("--user", help="ask for Digest authentication as this user")
+    parser.add_argument("--password", default="", help="the --user's password")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -75,6 +98,8 @@ def main():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch(args))
     factory.set_shared(True)
+    if args.user:
+        require_digest(server, factory, args.user, args.password)
     server.get_mount_points().add_factory("/cam", factory)
     if server.attach(None) == 0:
         sys.exit("could not listen")

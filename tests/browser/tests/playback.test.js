@@ -11,6 +11,8 @@ import { launch, loginAs, shot, raiseSos, PHONE, DESKTOP, GEO } from "../lib/bro
 import { assertAccessible } from "../lib/axe.js";
 
 let hub, browser, wall, resident;
+/** The SOS the evidence test raised: the next test finds it on its camera's timeline. */
+let sosId;
 const timeout = { timeout: 15000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -209,6 +211,7 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     const cams = await (await wall.context.request.get("/api/v1/cameras")).json();
     if (!cams.length) { t.skip("the demo has no cameras (no GStreamer)"); return; }
     const id = await raiseSos(resident);
+    sosId = id;
     await w.locator(`#alerts li[data-id="${id}"]`).waitFor(timeout);
     if (await w.locator("#alarm-seen").isVisible()) await w.click("#alarm-seen");
     if (await w.locator("#detail").isHidden()) await w.click(`#alerts li[data-id="${id}"]`);
@@ -239,5 +242,62 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await shot(w, "wall-evidence-clips-en-desktop");
     await assertAccessible(w, "wall, evidence clips, en, desktop");
     await inLanguage(w, "zh-CN");
+  });
+
+  it("an incident is marked on its camera's timeline; the bar pages earlier and later", async (t) => {
+    const w = wall.page;
+    if (!sosId) { t.skip("no SOS was raised (the demo has no cameras)"); return; }
+    const { incident } = await (await wall.context.request.get(`/api/v1/incidents/${sosId}`)).json();
+    const onWall = await w.locator("#tiles figure").evaluateAll((fs) => fs.map((f) => f.dataset.camera));
+    const camera = incident.cameras.find((c) => onWall.includes(c));
+    assert.ok(camera, `none of the incident's cameras ${incident.cameras} is on the wall (${onWall})`);
+    if (await w.locator("#detail").isVisible()) await w.click("#detail-close");
+    await inLanguage(w, "en");
+    await w.click(`#tiles figure[data-camera="${camera}"]`);
+    const tl = w.locator(`#tiles figure[data-camera="${camera}"] .cam-timeline`);
+    const mark = tl.locator(`.tl-mark[data-incident="${sosId}"]`);
+    await mark.waitFor(timeout);
+    assert.match(await mark.getAttribute("title"), /^Incident raised \d\d:\d\d:\d\d$/);
+    // Only the incidents that named this camera are marked.
+    const named = (await (await wall.context.request.get(`/api/v1/incidents?state=all&camera_id=${camera}`)).json()).map((i) => i.id);
+    for (const marked of await tl.locator(".tl-mark").evaluateAll((ms) => ms.map((m) => m.dataset.incident))) {
+      assert.ok(named.includes(marked), `${marked} is marked but does not name ${camera}`);
+    }
+
+    // Live: nothing later than now. Earlier: the hour before; later: back to now.
+    const barFrom = async () => Date.parse(await tl.locator(".tl-bar").getAttribute("data-from"));
+    const endText = () => tl.locator(".tl-end").textContent();
+    assert.equal(await tl.locator(".tl-later").isDisabled(), true);
+    assert.equal(await tl.locator(".tl-earlier").textContent(), "◀ Earlier");
+    assert.equal(await tl.locator(".tl-earlier").getAttribute("title"), "Show the 1 h before");
+    const liveFrom = await barFrom();
+    await tl.locator(".tl-earlier").click();
+    await w.waitForFunction((sel) => document.querySelector(sel)?.textContent !== "now", `#tiles figure[data-camera="${camera}"] .tl-end`, timeout);
+    assert.ok(Math.abs(await barFrom() - (liveFrom - 3600 * 1000)) < 60000, "an hour earlier");
+    assert.equal(await tl.locator(".tl-later").isDisabled(), false);
+    // The SOS was raised minutes ago: not in the hour before.
+    assert.equal(await mark.count(), 0);
+    await inLanguage(w, "zh-CN");
+    assert.equal(await tl.locator(".tl-later").textContent(), "更晚 ▶");
+    assert.equal(await tl.locator(".tl-later").getAttribute("title"), "显示之后的1小时");
+    await shot(w, "wall-timeline-earlier-zh-desktop");
+    await assertAccessible(w, "wall, timeline an hour earlier, zh, desktop");
+    await tl.locator(".tl-later").click();
+    await w.waitForFunction((sel) => document.querySelector(sel)?.textContent === "现在", `#tiles figure[data-camera="${camera}"] .tl-end`, timeout);
+    assert.equal(await endText(), "现在");
+    assert.equal(await tl.locator(".tl-later").isDisabled(), true);
+    await mark.waitFor(timeout);
+
+    // A mark plays back from shortly before the incident was raised.
+    await mark.click();
+    await w.locator(`.cam-timeline[data-mode=playback]`).waitFor(timeout);
+    await tl.locator(".tl-mode[data-at]").waitFor(timeout);
+    const shown = Date.parse(await tl.locator(".tl-mode").getAttribute("data-at"));
+    const raised = Date.parse(incident.created_at);
+    assert.ok(shown < raised && shown > raised - 45000 - 3000, `shown ${new Date(shown).toISOString()}, raised ${incident.created_at}`);
+    await tl.locator(".tl-live").click();
+    await w.locator(`.cam-timeline[data-mode=live]`).waitFor(timeout);
+    await w.click(`#tiles figure[data-camera="${camera}"] video`);
+    await w.locator("#tiles[data-layout='4']").waitFor(timeout);
   });
 });

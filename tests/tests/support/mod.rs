@@ -102,6 +102,28 @@ impl HubProcess {
     }
 }
 
+/// Sends SIGTERM to `child` and waits for it to exit, at most `within` (else panics): its exit
+/// status and how long it took.
+pub async fn terminate(
+    child: &mut Child,
+    within: Duration,
+) -> (std::process::ExitStatus, Duration) {
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0, "SIGTERM sent");
+    let termed = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, termed.elapsed());
+        }
+        assert!(
+            termed.elapsed() < within,
+            "no exit within {within:?} of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub async fn wait_ready(base: &str) {
     let started = Instant::now();
     let client = reqwest::Client::new();

@@ -1,8 +1,8 @@
 // The timeline under a focused camera on the wall: its recordings over the last 10 minutes to
-// 24 hours (recorded spans, the gaps between them, the incidents that named it), a click to
-// play back from that moment through the live path (`live?from=`), a date and time to play back
-// from any moment still kept (the bar then shows the hours around it), 1×/2×/4×, pause, and back
-// to live. Playback ends by itself at the end of what is recorded (the hub says "end") and the
+// 24 hours (recorded spans, the gaps between them, the incidents that named it), earlier and
+// later by as much, a click to play back from that moment through the live path
+// (`live?from=`), a date and time to play back from any moment still kept (the bar then shows
+// the hours around it), 1×/2×/4×, pause, and back to live. Playback ends by itself at the end of what is recorded (the hub says "end") and the
 // tile is live again.
 import { get } from "./api.js";
 import { t, getLang } from "./i18n.js";
@@ -11,6 +11,8 @@ import { el, clock } from "./format.js";
 /** How much of the past the bar can show, in minutes; an hour at first. */
 const WINDOWS = [10, 60, 360, 1440];
 const FIRST_WINDOW = 60;
+/** At most this many incident marks on the bar (the newest of its range). */
+const MAX_MARKS = 1000;
 /** An incident mark plays from this long before it was raised. */
 const BEFORE_INCIDENT_MS = 30 * 1000;
 const SPEEDS = [1, 2, 4];
@@ -35,10 +37,12 @@ export class CameraTimeline {
     this.pauseButton = el("button", { type: "button", class: "tl-pause", onclick: () => this.togglePause() });
     this.liveButton = el("button", { type: "button", class: "tl-live", onclick: () => this.onLive() });
     this.windowButtons = WINDOWS.map((m) => el("button", { type: "button", class: "tl-window", "data-minutes": String(m), onclick: () => this.setWindow(m) }));
+    this.earlierButton = el("button", { type: "button", class: "tl-earlier", onclick: () => this.page(-1) });
+    this.laterButton = el("button", { type: "button", class: "tl-later", onclick: () => this.page(1) });
     this.gotoAt = el("input", { type: "datetime-local", class: "tl-goto-at", step: "1" });
     this.gotoButton = el("button", { type: "button", class: "tl-goto", onclick: () => this.goTo() });
     this.root = el("div", { class: "cam-timeline" },
-      el("div", { class: "tl-scale" }, this.start, el("span", { class: "tl-windows" }, ...this.windowButtons), this.end), this.bar,
+      el("div", { class: "tl-scale" }, this.start, el("span", { class: "tl-windows" }, this.earlierButton, ...this.windowButtons, this.laterButton), this.end), this.bar,
       el("div", { class: "tl-controls" }, this.mode, ...this.speedButtons, this.pauseButton, this.liveButton,
         el("span", { class: "tl-goto-box" }, this.gotoAt, this.gotoButton)));
     // Inside the tile: its clicks must not also shrink the tile.
@@ -74,6 +78,16 @@ export class CameraTimeline {
     this.refresh();
   }
 
+  /** Moves the bar a whole window earlier (-1) or later (1); never past now, and back to now
+   * when it would end within a tenth of a window of it (the time spent looking meanwhile). */
+  page(direction) {
+    const now = Date.now();
+    const until = (this.until ?? now) + direction * this.windowMs;
+    this.until = until >= now - this.windowMs / 10 ? null : until;
+    this.relabel();
+    this.refresh();
+  }
+
   /** Plays back from the date and time typed in; the bar moves to show the hours around it. */
   goTo() {
     const at = Date.parse(this.gotoAt.value); // a local date and time
@@ -104,18 +118,17 @@ export class CameraTimeline {
   async refresh() {
     const to = this.until ?? Date.now();
     this.from = to - this.windowMs;
-    const range = `from=${encodeURIComponent(new Date(this.from).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}`;
+    const [fromIso, toIso] = [new Date(this.from).toISOString(), new Date(to).toISOString()].map(encodeURIComponent);
     let rec = { spans: [], gaps: [] };
-    let incidents = [];
+    let marks = [];
     try {
-      [rec, incidents] = await Promise.all([
-        get(`/api/v1/cameras/${encodeURIComponent(this.cameraId)}/recordings?${range}`),
-        get(`/api/v1/incidents?state=all&since=${encodeURIComponent(new Date(this.from).toISOString())}&limit=200`),
+      [rec, marks] = await Promise.all([
+        get(`/api/v1/cameras/${encodeURIComponent(this.cameraId)}/recordings?from=${fromIso}&to=${toIso}`),
+        // The incidents that named this camera, raised within the bar's range (up to now
+        // without an end: this browser's clock may be behind the hub's).
+        get(`/api/v1/incidents?state=all&camera_id=${encodeURIComponent(this.cameraId)}&since=${fromIso}${this.until == null ? "" : `&until=${toIso}`}&limit=${MAX_MARKS}`),
       ]);
     } catch { /* the bar stays as it was; the next refresh tries again */ }
-    const mine = incidents
-      .filter((i) => i.camera_id === this.cameraId || (i.cameras || []).includes(this.cameraId))
-      .filter((i) => Date.parse(i.created_at) <= to);
     const box = (cls, a, b, extra = {}) => {
       const left = this.x(Date.parse(a));
       const width = Math.max(0.3, this.x(Date.parse(b)) - left);
@@ -128,7 +141,7 @@ export class CameraTimeline {
         ...(s.in_progress ? { title: t("timeline.recording", { time: clock(s.to) }) } : {}),
       })),
       ...rec.gaps.map((g) => box("tl-gap", g.from, g.to, { title: `${t("timeline.gap")} ${clock(g.from)}–${clock(g.to)}` })),
-      ...mine.map((i) => el("button", {
+      ...marks.map((i) => el("button", {
         type: "button", class: "tl-mark", "data-incident": i.id, style: `left:${this.x(Date.parse(i.created_at))}%`,
         title: `${t("timeline.incident")} ${clock(i.created_at)}`, "aria-label": `${t("timeline.incident")} ${clock(i.created_at)}`,
         onclick: () => this.play(new Date(Date.parse(i.created_at) - BEFORE_INCIDENT_MS)),
@@ -139,6 +152,7 @@ export class CameraTimeline {
     this.bar.dataset.from = new Date(this.from).toISOString();
     this.start.textContent = this.edge(this.from);
     this.end.textContent = this.until == null ? t("timeline.now") : this.edge(this.until);
+    this.laterButton.disabled = this.until == null;
   }
 
   play(at) {
@@ -205,6 +219,12 @@ export class CameraTimeline {
       b.title = t("timeline.window", { span: b.textContent });
       b.setAttribute("aria-pressed", String(m === shown));
     }
+    const span = t(`timeline.window.${shown}`);
+    this.earlierButton.textContent = t("timeline.earlier");
+    this.earlierButton.title = t("timeline.earlier.title", { span });
+    this.laterButton.textContent = t("timeline.later");
+    this.laterButton.title = t("timeline.later.title", { span });
+    this.laterButton.disabled = this.until == null;
     this.gotoAt.title = t("timeline.goto_at");
     this.gotoAt.setAttribute("aria-label", t("timeline.goto_at"));
     this.gotoButton.textContent = t("timeline.goto");
