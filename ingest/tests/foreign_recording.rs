@@ -15,7 +15,7 @@ use crate::foreign;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::media::{have_ffprobe, probe};
 use common::*;
@@ -23,7 +23,10 @@ use foreign::relay::{Impairment, LossyProxy};
 use foreign::{Encoding, ForeignCamera};
 use gridwatch_ingest::fmp4::{classify, inspect, VideoCodec, SYNC_SAMPLE_FLAGS};
 use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment};
-use gridwatch_ingest::recording::{MemoryIndex, RecordMode, Recorder, SegmentRecord};
+use gridwatch_ingest::recording::scan::scan_file;
+use gridwatch_ingest::recording::{
+    MemoryIndex, RecordMode, Recorder, RecordingConfig, SegmentRecord,
+};
 use gridwatch_ingest::{Cameras, Credentials, DropReason, IngestConfig, StreamState, Transport};
 
 /// What recording a camera for a while left: the directory and the index's rows, oldest first.
@@ -35,17 +38,23 @@ struct Recorded {
 
 /// Records `url` continuously until `frames` frames are in finished or open segments (the
 /// foreign server's software encoder is slow on a loaded machine: the count, not the time,
-/// is what the checks need), or for at most `time`; with `credentials` when the camera asks.
+/// is what the checks need), or for at most `time`; with `credentials` when the camera asks,
+/// in segments of `segment` (at the next keyframe after it).
 async fn record(
     url: &str,
     transport: Transport,
     credentials: Option<Credentials>,
+    segment: Duration,
     frames: u64,
     time: Duration,
 ) -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let index = Arc::new(MemoryIndex::new());
-    let recorder = Recorder::open(recording_config(dir.path()), index.clone());
+    let config = RecordingConfig {
+        segment_duration: segment,
+        ..recording_config(dir.path())
+    };
+    let recorder = Recorder::open(config, index.clone());
     let cameras = Cameras::with_recorder(
         IngestConfig {
             // The foreign server starts its encoder only when asked.
@@ -196,6 +205,7 @@ async fn h265_open_gop_with_sound_behind_digest_records_segments_that_decode() {
         &cam.url(),
         Transport::Tcp,
         Some(credentials),
+        Duration::from_secs(2),
         150,
         Duration::from_secs(20),
     )
@@ -245,48 +255,76 @@ async fn h265_open_gop_with_sound_behind_digest_records_segments_that_decode() {
 }
 
 /// x264 over UDP through a relay that drops every 97th packet and swaps every 61st with the
-/// next: the camera keeps recording; each loss ends a segment and the next starts at a
-/// keyframe, so every indexed segment decodes cleanly and holds fewer frames than were sent.
+/// next, in minute-long segments: the camera keeps recording into one segment, which resumes at
+/// the keyframe after each loss and lists the hole; every frame in it decodes, none is stretched
+/// over a hole, and the row's holes are where the file's decode times jump.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h264_over_lossy_udp_records_only_what_decodes() {
     init_tracing();
     let cam = ForeignCamera::start(Encoding::h264());
     let proxy = LossyProxy::start(cam.port, Impairment::lossy()).await;
     let url = format!("rtsp://127.0.0.1:{}/cam", proxy.port);
-    let recorded = record(&url, Transport::Udp, None, 150, Duration::from_secs(20)).await;
+    let minute = Duration::from_secs(60);
+    // Nothing is indexed before the minute ends: this records for the whole 12 s.
+    let time = Duration::from_secs(12);
+    let recorded = record(&url, Transport::Udp, None, minute, u64::MAX, time).await;
     let rows = &recorded.rows;
     let lost = recorded
         .cameras
         .metrics()
         .frames_dropped(DropReason::PacketLoss);
+    let holes: Vec<_> = rows.iter().flat_map(|r| r.holes.iter()).collect();
+    let missing: Duration = holes
+        .iter()
+        .map(|h| h.to.duration_since(h.from).unwrap())
+        .sum();
     eprintln!(
         "relay dropped {} and swapped {} packets; {lost} frames dropped for loss; recorded {} \
-         segments: {:?}",
+         segments of {:?} frames with {} holes ({missing:?} without video)",
         proxy.counts.dropped.load(Ordering::Relaxed),
         proxy.counts.swapped.load(Ordering::Relaxed),
         rows.len(),
-        rows.iter().map(|r| r.frames).collect::<Vec<_>>()
+        rows.iter().map(|r| r.frames).collect::<Vec<_>>(),
+        holes.len(),
     );
     assert!(proxy.counts.dropped.load(Ordering::Relaxed) > 0);
     assert!(lost > 0, "the loss was seen");
-    assert!(rows.len() >= 2, "{rows:?}");
+    // One segment (two if the camera's session restarted), not one per loss.
+    assert!(!rows.is_empty() && rows.len() <= 2, "{rows:?}");
+    assert!(
+        holes.len() >= 2,
+        "the losses are holes in the segment: {rows:?}"
+    );
     check_rows(&recorded, VideoCodec::H264, "foreign-h264-udp-recording");
-    // What was left out shows as gaps between segments, never as a frame frozen across it
-    // inside one: every sample of every segment lasts one frame (40 ms at 25 fps), give or
-    // take the camera's clock.
-    let gaps = rows
-        .windows(2)
-        .filter(|p| p[1].start.duration_since(p[0].end).unwrap() >= Duration::from_millis(40))
-        .count();
-    assert!(gaps > 0, "the loss left gaps in the recording");
     for row in rows {
-        let longest = longest_sample(&recorded.dir.path().join(&row.path));
+        let path = recorded.dir.path().join(&row.path);
+        // What was left out is a hole, never a frame frozen across it: every sample lasts one
+        // frame (40 ms at 25 fps), give or take the camera's clock.
+        let longest = longest_sample(&path);
         assert!(
             longest <= 3600 + 360,
             "{}: a sample lasts {longest} ticks",
             row.path
         );
+        // The row's holes are the file's: where decode time jumps.
+        let in_file: Vec<(SystemTime, SystemTime)> = scan_file(&path)
+            .unwrap()
+            .holes()
+            .into_iter()
+            .map(|(from, to)| (row.start + ticks(from), row.start + ticks(to)))
+            .collect();
+        let in_row: Vec<(SystemTime, SystemTime)> =
+            row.holes.iter().map(|h| (h.from, h.to)).collect();
+        assert_eq!(in_row, in_file, "{}", row.path);
+        for (from, to) in in_row {
+            assert!(row.start < from && from < to && to < row.end, "{row:?}");
+        }
     }
+}
+
+/// 90 kHz ticks as a duration.
+fn ticks(t: u64) -> Duration {
+    Duration::from_micros(t * 1_000_000 / 90_000)
 }
 
 /// The longest sample duration in a recorded file, in 90 kHz ticks.

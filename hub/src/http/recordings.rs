@@ -80,6 +80,7 @@ pub async fn list(
         .map(|w| InProgress {
             start: w.start,
             written_end: w.written_end,
+            holes: w.holes,
         });
     Ok(axum::Json(timeline(&segments, open, from, to)))
 }

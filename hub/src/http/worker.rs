@@ -10,7 +10,7 @@
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::json::{Path, Query};
 use crate::http::live::{open_replay, serve_replay, serve_viewer, upgrade, VideoQuery};
-use crate::recording::segment_of;
+use crate::recording::{holes_of, segment_of};
 use crate::state::AppState;
 use crate::workers::auth::{require_secret, SharedSecret};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -21,7 +21,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use gridwatch_core::recording::Segment;
+use gridwatch_core::recording::{Hole, Segment};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -162,6 +162,7 @@ impl Writing {
         let unindexed = s.recording.unindexed(camera);
         Writing {
             in_progress: unindexed.open.map(|(open, _)| WritingSegment {
+                holes: holes_of(&open.holes),
                 id: open.id,
                 start: open.start.into(),
                 written_end: open.written_end.into(),
@@ -192,6 +193,9 @@ pub(crate) struct WritingSegment {
     pub start: DateTime<Utc>,
     /// The end of the whole fragments in its file so far.
     pub written_end: DateTime<Utc>,
+    /// Frames lost in it so far. (A worker of an earlier version does not send it.)
+    #[serde(default)]
+    pub holes: Vec<Hole>,
 }
 
 /// The segment being written, for a hub's timeline (`recordings?from&to`) and for its choice

@@ -2,7 +2,7 @@
 
 use crate::workers::holdings::Holdings;
 use chrono::{DateTime, Utc};
-use gridwatch_core::recording::{RecordMode, Segment};
+use gridwatch_core::recording::{Hole, RecordMode, Segment};
 use gridwatch_ingest::recording::{
     DirRecord, IndexError, IndexedFile, Inserted, RecordMode as IngestMode, SegmentIndex,
     SegmentRecord,
@@ -95,7 +95,19 @@ pub fn segment_of(r: &SegmentRecord) -> Segment {
         codec: r.codec.clone(),
         width: u32::from(r.width),
         height: u32::from(r.height),
+        holes: holes_of(&r.holes),
     }
+}
+
+/// The recorder's holes as the store keeps them.
+pub fn holes_of(holes: &[gridwatch_ingest::recording::Hole]) -> Vec<Hole> {
+    holes
+        .iter()
+        .map(|h| Hole {
+            from: DateTime::<Utc>::from(h.from),
+            to: DateTime::<Utc>::from(h.to),
+        })
+        .collect()
 }
 
 impl SegmentIndex for StoreIndex {

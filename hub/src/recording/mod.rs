@@ -19,5 +19,5 @@ mod verify;
 pub use config::{EvidenceConfig, RecordingConfig};
 pub use fetch::{FetchError, SegmentFiles};
 pub use hub::{open_recorder, open_recorder_on, RecordingHub};
-pub use index::{segment_of, StoreIndex};
+pub use index::{holes_of, segment_of, StoreIndex};
 pub use verify::{verify_evidence, VerifyError};

@@ -421,6 +421,12 @@ impl Replay {
         };
         self.last_duration = duration;
         let wall = loaded.start + ticks(decode);
+        // Frames lost inside the segment (its row lists the hole): the media timeline runs on,
+        // and the page is told, as between segments.
+        let gap = loaded
+            .sent_until
+            .filter(|until| (wall - *until).num_milliseconds() >= JOIN_WITHIN_MS)
+            .map(|from| ReplayItem::Gap { from, to: wall });
         let info = SampleInfo {
             decode_time: self.media,
             duration,
@@ -432,11 +438,18 @@ impl Replay {
         let media = self.media;
         self.media += u64::from(duration);
         self.sequence = self.sequence.wrapping_add(1);
-        Ok(Some(ReplayItem::Frame {
+        let frame = ReplayItem::Frame {
             media,
             duration,
             wall,
             segment,
+        };
+        Ok(Some(match gap {
+            Some(gap) => {
+                self.pending.push_back(frame);
+                gap
+            }
+            None => frame,
         }))
     }
 }
@@ -484,20 +497,141 @@ mod tests {
     use gridwatch_store::testing::fresh_store;
     use gridwatch_store::Backend;
 
-    /// Five frames of 0.2 s (keyframes at 0 and 3) with `avcc`'s parameters.
-    fn segment_file(avcc: &[u8]) -> Vec<u8> {
+    /// Frames of 0.2 s at `decode_times` (keyframes: the first and the fourth) with `avcc`'s
+    /// parameters.
+    fn file_of(avcc: &[u8], decode_times: [u64; 5]) -> Vec<u8> {
         let params = VideoParams::h264(640, 480, avcc.to_vec()).unwrap();
         let mut file = init_segment(&params);
-        for i in 0..5u32 {
+        for (i, at) in decode_times.into_iter().enumerate() {
             let info = SampleInfo {
-                decode_time: u64::from(i) * 18_000,
+                decode_time: at,
                 duration: 18_000,
                 is_keyframe: i == 0 || i == 3,
             };
             let data = [0, 0, 0, 2, 0x65, i as u8];
-            file.extend(media_segment(i + 1, &info, None, &data).unwrap());
+            file.extend(media_segment(i as u32 + 1, &info, None, &data).unwrap());
         }
         file
+    }
+
+    /// Five frames of 0.2 s (keyframes at 0 and 3) with `avcc`'s parameters.
+    fn segment_file(avcc: &[u8]) -> Vec<u8> {
+        file_of(avcc, [0, 18_000, 36_000, 54_000, 72_000])
+    }
+
+    /// Frames at 0, 0.2 and 0.4 s, then (frames lost) a keyframe at 3 s and a frame at 3.2 s.
+    fn segment_file_with_a_hole() -> Vec<u8> {
+        file_of(&BASELINE, [0, 18_000, 36_000, 270_000, 288_000])
+    }
+
+    /// The media time and recorded wall clock of each frame of `items`.
+    fn frames_of(items: &[ReplayItem]) -> Vec<(u64, DateTime<Utc>)> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                ReplayItem::Frame { media, wall, .. } => Some((*media, *wall)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A store with directory `d` at `<tmp>/samples`, and the time the tests start from.
+    async fn samples_store(tmp: &std::path::Path) -> (gridwatch_store::Store, DateTime<Utc>) {
+        let store = fresh_store(Backend::Sqlite, tmp).await.unwrap();
+        let samples = tmp.join("samples");
+        std::fs::create_dir_all(&samples).unwrap();
+        let t0 = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        store
+            .put_recording_dir("d", samples.to_str().unwrap(), None, t0)
+            .await
+            .unwrap();
+        (store, t0)
+    }
+
+    /// Writes `bytes` as `<tmp>/samples/<name>` and indexes it (five frames) from `start` to
+    /// `end` with `holes`.
+    async fn add_segment(
+        store: &gridwatch_store::Store,
+        tmp: &std::path::Path,
+        name: &str,
+        bytes: &[u8],
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        holes: Vec<gridwatch_core::recording::Hole>,
+    ) {
+        std::fs::write(tmp.join("samples").join(name), bytes).unwrap();
+        store
+            .insert_recording_segment(&Segment {
+                id: name.into(),
+                camera_id: "c".into(),
+                stream: MAIN.into(),
+                mode: RecordMode::Continuous,
+                dir_id: "d".into(),
+                path: name.into(),
+                start,
+                end,
+                bytes: bytes.len() as u64,
+                frames: 5,
+                sha256: "0".repeat(64),
+                codec: "avc1".into(),
+                width: 640,
+                height: 480,
+                holes,
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_hole_inside_a_segment_is_told_and_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, t0) = samples_store(tmp.path()).await;
+        let ms = |n| t0 + Duration::milliseconds(n);
+        let hole = gridwatch_core::recording::Hole {
+            from: ms(600),
+            to: ms(3000),
+        };
+        let file = segment_file_with_a_hole();
+        add_segment(
+            &store,
+            tmp.path(),
+            "h.mp4",
+            &file,
+            (t0, ms(3400)),
+            vec![hole],
+        )
+        .await;
+        let mut replay = Replay::open(SegmentFiles::local(store), None, "c", t0)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut items = Vec::new();
+        while let Some(item) = replay.next().await.unwrap() {
+            items.push(item);
+        }
+        let gap = ReplayItem::Gap {
+            from: ms(600),
+            to: ms(3000),
+        };
+        assert_eq!(items[4], gap, "{items:?}");
+        let frames = frames_of(&items);
+        // The media timeline runs on across the hole; the wall clock jumps it.
+        assert_eq!(
+            frames,
+            [
+                (0, t0),
+                (18_000, ms(200)),
+                (36_000, ms(400)),
+                (54_000, ms(3000)),
+                (72_000, ms(3200))
+            ]
+        );
+        assert_eq!(
+            items.len(),
+            1 + 1 + 5 + 1,
+            "init, gap, frames, end: {items:?}"
+        );
     }
 
     const BASELINE: [u8; 17] = [
@@ -510,16 +644,7 @@ mod tests {
     #[tokio::test]
     async fn boundaries_run_on_a_gap_is_told_and_new_parameters_bring_a_new_init() {
         let tmp = tempfile::tempdir().unwrap();
-        let store = fresh_store(Backend::Sqlite, tmp.path()).await.unwrap();
-        let samples = tmp.path().join("samples");
-        std::fs::create_dir_all(&samples).unwrap();
-        let t0 = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        store
-            .put_recording_dir("d", samples.to_str().unwrap(), None, t0)
-            .await
-            .unwrap();
+        let (store, t0) = samples_store(tmp.path()).await;
         // a and b back to back, then 3 s of nothing, then c with other parameters.
         let files = [
             ("a.mp4", 0, &BASELINE),
@@ -527,28 +652,9 @@ mod tests {
             ("c.mp4", 5000, &MAIN_PROFILE),
         ];
         for (name, start_ms, avcc) in files {
-            let bytes = segment_file(avcc);
-            std::fs::write(samples.join(name), &bytes).unwrap();
             let start = t0 + Duration::milliseconds(start_ms);
-            store
-                .insert_recording_segment(&Segment {
-                    id: name.into(),
-                    camera_id: "c".into(),
-                    stream: MAIN.into(),
-                    mode: RecordMode::Continuous,
-                    dir_id: "d".into(),
-                    path: name.into(),
-                    start,
-                    end: start + Duration::milliseconds(1000),
-                    bytes: bytes.len() as u64,
-                    frames: 5,
-                    sha256: "0".repeat(64),
-                    codec: "avc1".into(),
-                    width: 640,
-                    height: 480,
-                })
-                .await
-                .unwrap();
+            let range = (start, start + Duration::milliseconds(1000));
+            add_segment(&store, tmp.path(), name, &segment_file(avcc), range, vec![]).await;
         }
         assert!(Replay::open(
             SegmentFiles::local(store.clone()),
@@ -601,13 +707,7 @@ mod tests {
             }
         );
         // One media timeline from 0, frame after frame; the wall clock as recorded.
-        let frames: Vec<(u64, DateTime<Utc>)> = items
-            .iter()
-            .filter_map(|i| match i {
-                ReplayItem::Frame { media, wall, .. } => Some((*media, *wall)),
-                _ => None,
-            })
-            .collect();
+        let frames = frames_of(&items);
         for (n, (media, _)) in frames.iter().enumerate() {
             assert_eq!(*media, n as u64 * 18_000);
         }

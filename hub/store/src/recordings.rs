@@ -11,7 +11,7 @@ use crate::time::{from_ms, to_ms};
 use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 use gridwatch_core::recording::retention::Candidate;
-use gridwatch_core::recording::{EvidenceClip, RecordMode, RecordingLock, Segment};
+use gridwatch_core::recording::{EvidenceClip, Hole, RecordMode, RecordingLock, Segment};
 use sqlx::AssertSqlSafe;
 
 /// Rows changed per statement when many are: well under both engines' bind limits.
@@ -97,6 +97,8 @@ struct SegmentRow {
     codec: String,
     width: i32,
     height: i32,
+    /// JSON: `[[from_ms, to_ms], ...]`.
+    holes: String,
 }
 
 fn mode(id: &str, stored: &str) -> RecordMode {
@@ -110,6 +112,7 @@ impl From<SegmentRow> for Segment {
     fn from(r: SegmentRow) -> Segment {
         Segment {
             mode: mode(&r.id, &r.mode),
+            holes: holes_from_json(&r.id, &r.holes),
             id: r.id,
             camera_id: r.camera_id,
             stream: r.stream,
@@ -123,6 +126,30 @@ impl From<SegmentRow> for Segment {
             codec: r.codec,
             width: r.width.max(0) as u32,
             height: r.height.max(0) as u32,
+        }
+    }
+}
+
+/// A row's holes as stored: `[[from_ms, to_ms], ...]`.
+fn holes_json(holes: &[Hole]) -> String {
+    let pairs: Vec<[i64; 2]> = holes.iter().map(|h| [to_ms(h.from), to_ms(h.to)]).collect();
+    serde_json::to_string(&pairs).expect("numbers serialize")
+}
+
+/// The holes stored in row `id`; none (and a warning) if they do not parse: the segment is
+/// then shown as video throughout, which playback corrects by skipping where there is none.
+fn holes_from_json(id: &str, stored: &str) -> Vec<Hole> {
+    match serde_json::from_str::<Vec<[i64; 2]>>(stored) {
+        Ok(pairs) => pairs
+            .into_iter()
+            .map(|[from, to]| Hole {
+                from: from_ms(from),
+                to: from_ms(to),
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(segment = %id, error = %e, "stored segment holes unusable");
+            Vec::new()
         }
     }
 }
@@ -186,7 +213,7 @@ impl From<ClipRow> for EvidenceClip {
 }
 
 const SEGMENT_COLUMNS: &str = "id, camera_id, stream, mode, dir_id, path, start_ms, end_ms, \
-     bytes, frames, sha256, codec, width, height";
+     bytes, frames, sha256, codec, width, height, holes";
 
 /// An active lock of the segment's camera over its time range, at `$2` (ms).
 const LOCKED: &str = "EXISTS (SELECT 1 FROM recording_locks l WHERE l.camera_id = s.camera_id \
@@ -275,9 +302,9 @@ impl Store {
     ) -> Result<Inserted, StoreError> {
         let sql = format!(
             "INSERT INTO recording_segments ({SEGMENT_COLUMNS}, worker_id, epoch) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 \
              WHERE NOT EXISTS (SELECT 1 FROM camera_leases l WHERE l.camera_id = $2 \
-             AND (l.epoch > $16 + 1 OR (l.epoch = $16 + 1 AND l.claimed_at < $8))) \
+             AND (l.epoch > $17 + 1 OR (l.epoch = $17 + 1 AND l.claimed_at < $8))) \
              ON CONFLICT (id) DO NOTHING"
         );
         let written = with_pool!(self, p => {
@@ -296,6 +323,7 @@ impl Store {
                 .bind(&s.codec)
                 .bind(s.width as i32)
                 .bind(s.height as i32)
+                .bind(holes_json(&s.holes))
                 .bind(fence.map(|f| f.worker_id.as_str()))
                 .bind(fence.map(|f| f.epoch))
                 .execute(p)

@@ -4,7 +4,7 @@
 //! incidents put on time ranges, and evidence clips with the chain's head.
 
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::recording::{EvidenceClip, RecordMode, RecordingLock, Segment};
+use gridwatch_core::recording::{EvidenceClip, Hole, RecordMode, RecordingLock, Segment};
 use gridwatch_store::{
     on_both, DirBytes, Inserted, RecordingDir, SegmentFence, SegmentFile, SegmentSource, Store,
 };
@@ -36,6 +36,7 @@ fn segment(cam: &str, dir: &str, m: i64) -> Segment {
         codec: "avc1.640028".into(),
         width: 1920,
         height: 1080,
+        holes: Vec::new(),
     }
 }
 
@@ -98,6 +99,38 @@ on_both!(
             .recording_dir_at_path_has_segments("/srv/a", None)
             .await
             .unwrap());
+    }
+);
+
+on_both!(
+    a_segment_keeps_its_holes_and_older_rows_have_none,
+    |store: Store| async move {
+        store
+            .put_recording_dir("d1", "/srv/a", None, t0())
+            .await
+            .unwrap();
+        let mut lossy = segment("cam", "d1", 0);
+        lossy.holes = vec![
+            Hole {
+                from: min(0) + Duration::milliseconds(10_040),
+                to: min(0) + Duration::milliseconds(12_000),
+            },
+            Hole {
+                from: min(0) + Duration::seconds(30),
+                to: min(0) + Duration::seconds(41),
+            },
+        ];
+        store.insert_recording_segment(&lossy).await.unwrap();
+        store
+            .insert_recording_segment(&segment("cam", "d1", 1))
+            .await
+            .unwrap();
+        let listed = store
+            .recording_segments("cam", "main", min(0), min(2))
+            .await
+            .unwrap();
+        assert_eq!(listed, [lossy, segment("cam", "d1", 1)]);
+        assert!(listed[1].holes.is_empty());
     }
 );
 

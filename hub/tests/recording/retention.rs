@@ -58,6 +58,7 @@ async fn segment(
         codec: "avc1.640028".into(),
         width: 1920,
         height: 1080,
+        holes: Vec::new(),
     };
     store.insert_recording_segment(&s).await.unwrap();
     s

@@ -67,6 +67,18 @@ pub struct SegmentRecord {
     pub codec: String,
     pub width: u16,
     pub height: u16,
+    /// Where frames the camera sent were lost inside the segment (the video resumes at the
+    /// next keyframe after each), oldest first: the recording has no picture there.
+    pub holes: Vec<Hole>,
+}
+
+/// A stretch of a segment's time without video: frames lost on the way from the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hole {
+    /// Where the last frame before it ends.
+    pub from: SystemTime,
+    /// The arrival of the keyframe the video resumes with.
+    pub to: SystemTime,
 }
 
 /// What repair needs to know of an indexed segment.

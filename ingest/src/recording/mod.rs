@@ -71,7 +71,7 @@ use std::path::Path;
 
 pub use config::{RecordMode, RecordingConfig, SampleDirConfig, UnknownRecordMode};
 pub use index::{
-    DirRecord, IndexError, IndexedFile, Inserted, MemoryIndex, SegmentIndex, SegmentRecord,
+    DirRecord, Hole, IndexError, IndexedFile, Inserted, MemoryIndex, SegmentIndex, SegmentRecord,
     SegmentRef,
 };
 pub use recorder::{DeleteReport, Recorder, Unindexed};

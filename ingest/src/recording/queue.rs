@@ -43,6 +43,9 @@ pub(crate) struct QueuedFrame {
     /// Frames are missing before this one (dropped, or a new session): the
     /// current segment ends and a new one starts here.
     pub after_gap: bool,
+    /// Frames the camera sent were lost just before this one (a keyframe), on the same
+    /// timeline: the segment goes on after a hole, which its row lists.
+    pub after_hole: bool,
 }
 
 #[derive(Debug)]
@@ -142,6 +145,7 @@ mod tests {
             params: params(),
             mode: RecordMode::Continuous,
             after_gap: false,
+            after_hole: false,
         }
     }
 

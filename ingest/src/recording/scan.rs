@@ -86,6 +86,25 @@ impl ScannedFile {
         })
     }
 
+    /// Where decode time jumps between two fragments (frames lost: the writer resumed at the
+    /// next keyframe with its own decode time), as `(from, to)` ticks from the segment's
+    /// start. Within a stretch without loss each frame lasts until the next, so any jump is a
+    /// hole.
+    pub fn holes(&self) -> Vec<(u64, u64)> {
+        self.fragments
+            .windows(2)
+            .filter_map(|pair| {
+                let end = pair[0].decode_time
+                    + pair[0]
+                        .samples
+                        .iter()
+                        .map(|s| u64::from(s.duration))
+                        .sum::<u64>();
+                (pair[1].decode_time > end).then_some((end, pair[1].decode_time))
+            })
+            .collect()
+    }
+
     pub fn is_torn(&self) -> bool {
         self.valid_len < self.file_len
     }

@@ -29,7 +29,7 @@ use crate::fmp4::{init_segment, VideoParams, TIMESCALE};
 
 use super::config::RecordMode;
 use super::dir::{from_ms, ms_since_epoch, new_id, sync_dir, SegmentName};
-use super::index::SegmentRecord;
+use super::index::{Hole, SegmentRecord};
 use super::queue::{QueuedFrame, StreamKey};
 
 /// Largest fragment gathered before it is written, whatever its duration.
@@ -76,6 +76,8 @@ pub(crate) struct SegmentWriter {
     pending: Vec<QueuedFrame>,
     pending_bytes: usize,
     fragment_duration: u64,
+    /// Frames lost inside the segment, as `(from, to)` ticks from its first frame.
+    holes: Vec<(u64, u64)>,
 }
 
 impl SegmentWriter {
@@ -130,6 +132,7 @@ impl SegmentWriter {
             pending: Vec::new(),
             pending_bytes: 0,
             fragment_duration: duration_ticks(fragment_duration),
+            holes: Vec::new(),
         };
         let init = init_segment(&first.params);
         if let Err(e) = segment.write(&[&init]) {
@@ -162,10 +165,30 @@ impl SegmentWriter {
         ticks_duration(decode_time.saturating_sub(self.first_decode))
     }
 
+    /// Closes the stretch before a hole: frames were lost and `keyframe`, the first frame
+    /// after them, comes next. What was gathered is written as a fragment whose last frame
+    /// lasts its own estimated duration (not up to the keyframe, which would freeze it across
+    /// the hole); the keyframe's fragment then starts at its own decode time, and the jump
+    /// between the two is the hole, listed in the row.
+    fn skip_hole(&mut self, keyframe: &QueuedFrame) -> io::Result<IoCounts> {
+        let counts = self.flush(None)?;
+        let (from, to) = (
+            self.media_end.saturating_sub(self.first_decode),
+            keyframe.decode_time.saturating_sub(self.first_decode),
+        );
+        if to > from {
+            self.holes.push((from, to));
+        }
+        Ok(counts)
+    }
+
     /// Adds a frame; writes the gathered fragment first when this frame
     /// starts a new one (a keyframe, or a fragment's worth gathered).
     pub(crate) fn push(&mut self, frame: QueuedFrame) -> io::Result<IoCounts> {
         let mut counts = IoCounts::default();
+        if frame.after_hole && (self.frames > 0 || !self.pending.is_empty()) {
+            counts = self.skip_hole(&frame)?;
+        }
         if let Some(first) = self.pending.first() {
             let full = frame.is_keyframe
                 || frame.decode_time.saturating_sub(first.decode_time) >= self.fragment_duration
@@ -326,7 +349,20 @@ impl SegmentWriter {
             codec: self.params.rfc6381_codec().to_string(),
             width: self.params.width(),
             height: self.params.height(),
+            holes: self.holes_until(end),
         }))
+    }
+
+    /// The holes as wall-clock times, none past `end`.
+    fn holes_until(&self, end: SystemTime) -> Vec<Hole> {
+        self.holes
+            .iter()
+            .map(|&(from, to)| Hole {
+                from: self.start + ticks_duration(from),
+                to: (self.start + ticks_duration(to)).min(end),
+            })
+            .filter(|h| h.from < h.to)
+            .collect()
     }
 
     /// What is known of it so far, for playback of the segment in progress.
@@ -340,6 +376,7 @@ impl SegmentWriter {
             start: self.start,
             written_end: self.start + ticks_duration(self.media_end - self.first_decode),
             bytes: self.written,
+            holes: self.holes_until(SystemTime::now().max(self.start)),
         }
     }
 }
@@ -375,6 +412,8 @@ pub struct OpenSegment {
     pub written_end: SystemTime,
     /// Bytes in the file, whole boxes only.
     pub bytes: u64,
+    /// Frames lost so far inside it (see [`SegmentRecord::holes`]).
+    pub holes: Vec<Hole>,
 }
 
 /// Asks the kernel to drop `file` from the page cache, once all of it is on disk.

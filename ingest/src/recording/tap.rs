@@ -29,6 +29,8 @@ enum Waiting {
     QueueFull,
     /// The directory stopped.
     Stopped,
+    /// Frames were lost (the live path could not use them): the live path counted them.
+    Hole,
 }
 
 #[derive(Debug)]
@@ -38,6 +40,9 @@ struct TapState {
     waiting: Option<Waiting>,
     /// Frames are missing before the next one queued.
     gap: bool,
+    /// Frames were lost before the next one queued, within the session: the segment may go
+    /// on after a hole (a loss during a gap changes nothing: the segment ends anyway).
+    hole: bool,
     /// Frames were queued since the stream's segment was last closed.
     open: bool,
 }
@@ -84,6 +89,7 @@ impl RecordingTap {
                     params: None,
                     waiting: Some(Waiting::Start),
                     gap: true,
+                    hole: false,
                     open: false,
                 }),
             }),
@@ -140,11 +146,13 @@ impl RecordingTap {
         }
         let (Some(sample), Some(params)) = (sample, state.params.clone()) else {
             // A frame live video could not use (damaged by packet loss, or before a keyframe)
-            // is a hole in the stream's timeline: what is recorded ends before it and resumes
-            // at the next keyframe, so that the hole shows as a gap between segments, never
-            // as the last frame before it frozen across it.
-            if sample.is_none() {
-                state.gap = true;
+            // is a hole in the stream's timeline: recording resumes at the next keyframe, in
+            // the same segment, and the segment's row lists the hole, so that it shows as a
+            // gap, never as the last frame before it frozen across it. (Ending the segment
+            // instead made one per hole: with a lossy camera over UDP, one per GOP.)
+            if sample.is_none() && state.waiting.is_none() {
+                state.hole = true;
+                state.waiting = Some(Waiting::Hole);
             }
             return;
         };
@@ -161,7 +169,7 @@ impl RecordingTap {
         if let Some(waiting) = state.waiting {
             if !sample.is_keyframe {
                 match waiting {
-                    Waiting::Start => {}
+                    Waiting::Start | Waiting::Hole => {}
                     Waiting::QueueFull => add(&counters.dropped_queue_full, 1),
                     Waiting::Stopped => add(&counters.dropped_stopped, 1),
                 }
@@ -177,10 +185,12 @@ impl RecordingTap {
             params,
             mode: state.mode,
             after_gap: state.gap,
+            after_hole: state.hole && !state.gap,
         };
         if inner.dir.queue.try_push_frame(&inner.key, queued) {
             state.waiting = None;
             state.gap = false;
+            state.hole = false;
             state.open = true;
         } else {
             add(&counters.dropped_queue_full, 1);

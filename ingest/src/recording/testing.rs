@@ -35,6 +35,7 @@ pub(crate) fn segment_record(dir_id: &str, path: &str) -> SegmentRecord {
         codec: "avc1.42C01E".into(),
         width: 640,
         height: 480,
+        holes: Vec::new(),
     }
 }
 

@@ -155,8 +155,9 @@ impl DirWriter {
             let long_enough =
                 frame.is_keyframe && open.age_at(frame.decode_time) >= self.config.segment_duration;
             if open.must_end_before(&frame) || long_enough {
-                // After a gap the next frame says nothing about this one's duration or end.
-                let next = (!frame.after_gap).then_some(NextFrame {
+                // After a gap or a hole the next frame says nothing about this one's duration
+                // or end.
+                let next = (!frame.after_gap && !frame.after_hole).then_some(NextFrame {
                     decode_time: frame.decode_time,
                     wall: frame.wall,
                 });

@@ -72,6 +72,44 @@ pub struct Segment {
     pub codec: String,
     pub width: u32,
     pub height: u32,
+    /// Where frames the camera sent were lost inside it (the video resumes at the next
+    /// keyframe after each), oldest first: no picture there.
+    #[serde(default)]
+    pub holes: Vec<Hole>,
+}
+
+/// A stretch of a segment's time without video: frames lost on the way from the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Hole {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Segment {
+    /// The stretches of it with video: `[start, end)` without its holes.
+    pub fn pieces(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        pieces(self.start, self.end, &self.holes)
+    }
+}
+
+/// The stretches of `[start, end)` outside `holes` (oldest first).
+pub fn pieces(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    holes: &[Hole],
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut pieces = Vec::with_capacity(holes.len() + 1);
+    let mut at = start;
+    for hole in holes {
+        if hole.from > at {
+            pieces.push((at, hole.from.min(end)));
+        }
+        at = at.max(hole.to);
+    }
+    if at < end {
+        pieces.push((at, end));
+    }
+    pieces
 }
 
 /// A time range of one camera's recordings that retention must keep: the evidence of an

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::Segment;
+use super::{pieces, Hole, Segment};
 
 /// Holes between segments up to this long are not gaps.
 pub const JOIN_WITHIN_MS: i64 = 2_000;
@@ -26,18 +26,19 @@ pub struct Span {
     pub to: DateTime<Utc>,
     /// Segment files it is made of.
     pub segments: u32,
-    /// Of the finished segments (the one being written is not counted).
+    /// Of the finished segments that start in it (the one being written is not counted).
     pub bytes: u64,
     /// It ends with the segment being written: its end moves on while the camera records.
     pub in_progress: bool,
 }
 
 /// The segment a recorder is writing now: from its first frame to the end of what is in its
-/// file so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// file so far, with the holes in it so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InProgress {
     pub start: DateTime<Utc>,
     pub written_end: DateTime<Utc>,
+    pub holes: Vec<Hole>,
 }
 
 /// Time without recorded video.
@@ -85,6 +86,18 @@ pub fn check_range(
     Ok(())
 }
 
+/// A stretch of one segment with video (between its holes).
+struct Stretch {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// Which segment (its index in the input).
+    segment: usize,
+    /// The segment's bytes on its first stretch, none on the others.
+    bytes: u64,
+    /// Of the segment being written.
+    open: bool,
+}
+
 /// Spans and gaps of `segments` (any order) and of the one `in_progress` within
 /// `[from, to)`, both clipped to it.
 pub fn timeline(
@@ -93,33 +106,52 @@ pub fn timeline(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Timeline {
-    // (start, end, bytes, in progress)
-    let mut pieces: Vec<(DateTime<Utc>, DateTime<Utc>, u64, bool)> = segments
+    // The stretches with video, each segment cut at its holes. A hole shorter than the join
+    // is no gap, as between segments.
+    let mut stretches: Vec<Stretch> = segments
         .iter()
-        .map(|s| (s.start, s.end, s.bytes, false))
-        .chain(in_progress.map(|p| (p.start, p.written_end, 0, true)))
-        .filter(|(start, end, ..)| *start < to && *end > from)
+        .map(|s| (s.pieces(), s.bytes, false))
+        .chain(in_progress.map(|p| (pieces(p.start, p.written_end, &p.holes), 0, true)))
+        .enumerate()
+        .flat_map(|(segment, (pieces, bytes, open))| {
+            pieces
+                .into_iter()
+                .enumerate()
+                .map(move |(i, (start, end))| Stretch {
+                    start,
+                    end,
+                    segment,
+                    bytes: if i == 0 { bytes } else { 0 },
+                    open,
+                })
+        })
+        .filter(|s| s.start < to && s.end > from)
         .collect();
-    pieces.sort_by_key(|&(start, end, ..)| (start, end));
+    stretches.sort_by_key(|s| (s.start, s.end));
     let join = Duration::milliseconds(JOIN_WITHIN_MS);
     let mut spans: Vec<Span> = Vec::new();
-    for (start, end, bytes, open) in pieces {
-        let (start, end) = (start.max(from), end.min(to));
+    // The segment of the last stretch added: a segment's stretches in one span count once.
+    let mut last_segment = None;
+    for s in stretches {
+        let (start, end) = (s.start.max(from), s.end.min(to));
         match spans.last_mut() {
             Some(last) if start <= last.to + join => {
                 last.to = last.to.max(end);
-                last.segments += 1;
-                last.bytes += bytes;
-                last.in_progress |= open;
+                if last_segment != Some(s.segment) {
+                    last.segments += 1;
+                }
+                last.bytes += s.bytes;
+                last.in_progress |= s.open;
             }
             _ => spans.push(Span {
                 from: start,
                 to: end,
                 segments: 1,
-                bytes,
-                in_progress: open,
+                bytes: s.bytes,
+                in_progress: s.open,
             }),
         }
+        last_segment = Some(s.segment);
     }
     let mut gaps = Vec::new();
     let mut at = from;
@@ -171,6 +203,7 @@ mod tests {
             codec: String::new(),
             width: 0,
             height: 0,
+            holes: Vec::new(),
         }
     }
 
@@ -218,6 +251,59 @@ mod tests {
     }
 
     #[test]
+    fn holes_inside_a_segment_are_gaps_when_longer_than_the_join() {
+        // 0-60 s with frames lost at 10-15 s (a gap) and 30-31 s (shorter than the join);
+        // being written: 60.04-90 s, frames lost at 70-80 s.
+        let mut lossy = seg(0, 60_000);
+        lossy.holes = vec![
+            Hole {
+                from: t(10_000),
+                to: t(15_000),
+            },
+            Hole {
+                from: t(30_000),
+                to: t(31_000),
+            },
+        ];
+        let open = InProgress {
+            start: t(60_040),
+            written_end: t(90_000),
+            holes: vec![Hole {
+                from: t(70_000),
+                to: t(80_000),
+            }],
+        };
+        let tl = timeline(&[lossy], Some(open), t(0), t(90_000));
+        let spans: Vec<_> = tl
+            .spans
+            .iter()
+            .map(|s| (s.from, s.to, s.segments, s.bytes, s.in_progress))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (t(0), t(10_000), 1, 10, false),
+                // The rest of the lossy segment and the start of the one being written.
+                (t(15_000), t(70_000), 2, 0, true),
+                (t(80_000), t(90_000), 1, 0, true),
+            ]
+        );
+        assert_eq!(
+            tl.gaps,
+            [
+                Gap {
+                    from: t(10_000),
+                    to: t(15_000)
+                },
+                Gap {
+                    from: t(70_000),
+                    to: t(80_000)
+                }
+            ]
+        );
+    }
+
+    #[test]
     fn spans_are_clipped_to_the_range_and_nothing_is_one_gap() {
         let tl = timeline(&[seg(0, 60_000)], None, t(30_000), t(45_000));
         assert_eq!(tl.spans.len(), 1);
@@ -240,6 +326,7 @@ mod tests {
             Some(InProgress {
                 start: t(start),
                 written_end: t(end),
+                holes: Vec::new(),
             })
         };
         // 0-60 s indexed, 60.03-85 s being written, the range up to 90 s: one span to 85 s.
