@@ -7,6 +7,11 @@
 
 #[macro_use]
 mod common;
+/// A camera nobody here wrote (gst-rtsp-server from Python) and a lossy network in front of it,
+/// from the ingest's tests.
+#[allow(dead_code)]
+#[path = "../../ingest/tests/foreign/mod.rs"]
+mod foreign;
 /// The ingest's helpers for tests against the camera simulator (a small simulator, the JPEG
 /// size reader, ffprobe), shared by the camera and recording suites.
 #[path = "../../ingest/tests/common/mod.rs"]

@@ -28,6 +28,7 @@ mod evidence;
 mod incident_clips;
 mod index_stall;
 mod late_clips;
+mod lossy;
 mod modes;
 pub(crate) mod open_segment;
 pub(crate) mod playback;

@@ -60,7 +60,11 @@ pub struct ForeignCamera {
 impl ForeignCamera {
     /// Starts the server; panics with what to install when it cannot run.
     pub fn start(encoding: Encoding) -> ForeignCamera {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign/rtsp_server.py");
+        // From the ingest's tests and the hub's alike (both crates sit in the workspace's root).
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../ingest/tests/foreign/rtsp_server.py"
+        );
         let mut command = Command::new(PYTHON);
         command
             .arg(script)
