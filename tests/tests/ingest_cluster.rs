@@ -5,12 +5,21 @@
 //! viewer's socket closed, reconnected and playing; restarted with its old name, it takes its share back
 //! without a camera ever having two sessions; a worker stopped (SIGSTOP) past its lease has its
 //! cameras taken over, and once continued (SIGCONT) ends its own sessions at once.
+//!
+//! The workers record (each into a directory of its own, kept across its restart) through all
+//! of it: in the end the index and their disks agree (every row's file there, of its size;
+//! every segment file with a row, or set aside as recorded under a lease lost meanwhile), and
+//! no moment of a camera is indexed twice — not across the kill, its repair at restart, nor the
+//! frozen worker's return.
 
 use crate::support;
 
+use chrono::{DateTime, Utc};
 use gridwatch_ingest::camsim::{CamSim, CamSimConfig};
+use gridwatch_store::{Store, StoreOptions};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::{start, HubProcess};
 
@@ -37,9 +46,15 @@ fn common_env(db: &str, nats_stream: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn worker(db: &str, nats_stream: &str, id: &str) -> HubProcess {
+/// Worker `id`, recording into `recordings` in segments of 2 s.
+async fn worker(db: &str, nats_stream: &str, id: &str, recordings: &Path) -> HubProcess {
     let mut env = common_env(db, nats_stream);
     env.push(("GRIDWATCH_INGEST__WORKER_ID", id.into()));
+    env.push((
+        "GRIDWATCH_RECORDING__DIRS",
+        recordings.display().to_string(),
+    ));
+    env.push(("GRIDWATCH_RECORDING__SEGMENT_SECONDS", "2".into()));
     start("ingest", &env).await
 }
 
@@ -169,8 +184,9 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     hub_env.push(("GRIDWATCH_INGEST__MODE", "workers".into()));
     let hub = start("serve", &hub_env).await;
     let hub2 = start("serve", &hub_env).await;
-    let mut w1 = worker(&db, &nats_stream, "w1").await;
-    let w2 = worker(&db, &nats_stream, "w2").await;
+    let (rec1, rec2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut w1 = worker(&db, &nats_stream, "w1", rec1.path()).await;
+    let mut w2 = worker(&db, &nats_stream, "w2", rec2.path()).await;
 
     let http = reqwest::Client::new();
     let login: Value = support::json(
@@ -303,7 +319,7 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     drop(ws);
 
     // w1 restarted under its old name: it takes its share back, a camera never run twice.
-    w1 = worker(&db, &nats_stream, "w1").await;
+    w1 = worker(&db, &nats_stream, "w1", rec1.path()).await;
     let took = until(
         Duration::from_secs(20),
         &sim,
@@ -361,7 +377,79 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     )
     .await;
     assert_eq!(o["unassigned"], 0, "{o}");
+
+    // The workers stop (their open segments finished and indexed); what they recorded is
+    // checked against the index.
+    for w in [&mut w1, &mut w2] {
+        let (status, _) = support::terminate(&mut w.child, Duration::from_secs(30)).await;
+        assert!(status.success(), "a worker's exit: {status}");
+    }
+    check_recordings(&db, &ids, [rec1.path(), rec2.path()]).await;
     drop(hub2);
     drop(hub);
     println!("cluster test took {:?}", test_started.elapsed());
+}
+
+/// The index against the workers' directories: every row's file is there with its size, every
+/// segment file has its row (or was set aside as `*.fenced`), and no camera's rows overlap.
+async fn check_recordings(db: &str, cameras: &BTreeSet<String>, dirs: [&Path; 2]) {
+    let mut opts = StoreOptions::new(db.to_string());
+    opts.max_connections = 2;
+    let store = Store::open(&opts).await.unwrap();
+    let (mut indexed, mut rows) = (BTreeSet::new(), 0);
+    for camera in cameras {
+        let segments = store
+            .recording_segments(
+                camera,
+                "main",
+                DateTime::<Utc>::MIN_UTC,
+                DateTime::<Utc>::MAX_UTC,
+            )
+            .await
+            .unwrap();
+        assert!(segments.len() >= 3, "{camera}: {} segments", segments.len());
+        for pair in segments.windows(2) {
+            assert!(
+                pair[1].start >= pair[0].end,
+                "{camera} indexed twice: {:?} and {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for s in &segments {
+            let dir = store
+                .recording_dir(&s.dir_id)
+                .await
+                .unwrap()
+                .expect("its dir");
+            let file = Path::new(&dir.path).join(&s.path);
+            let len = std::fs::metadata(&file).map(|m| m.len());
+            assert_eq!(len.ok(), Some(s.bytes), "{}", file.display());
+            indexed.insert(file);
+        }
+        rows += segments.len();
+    }
+    let (mut on_disk, mut fenced) = (BTreeSet::new(), 0);
+    for dir in dirs {
+        files_under(dir, &mut on_disk, &mut fenced);
+    }
+    assert_eq!(on_disk, indexed, "every segment file has its row");
+    store.close().await;
+    println!(
+        "recordings: {rows} rows, each file on its worker's disk; {fenced} set aside as fenced"
+    );
+}
+
+/// The `.mp4` files under `dir` (into `files`), and how many `.fenced` ones.
+fn files_under(dir: &Path, files: &mut BTreeSet<PathBuf>, fenced: &mut usize) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, files, fenced);
+        } else if path.extension().is_some_and(|e| e == "mp4") {
+            files.insert(path);
+        } else if path.extension().is_some_and(|e| e == "fenced") {
+            *fenced += 1;
+        }
+    }
 }
