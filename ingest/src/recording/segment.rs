@@ -82,18 +82,23 @@ pub(crate) struct SegmentWriter {
 
 impl SegmentWriter {
     /// Creates the file for a segment starting with `first` (a keyframe)
-    /// and writes its init segment.
+    /// and writes its init segment. It starts when `first` arrived, or at
+    /// `not_before` (where the stream's last segment ended) if that is later:
+    /// a stream's segments never overlap.
     pub(crate) fn create(
         dir_id: &str,
         dir_path: &Path,
         key: &Arc<StreamKey>,
         first: &QueuedFrame,
+        not_before: Option<SystemTime>,
         fragment_duration: Duration,
     ) -> io::Result<(Self, IoCounts)> {
+        // To the millisecond (as the name has it), rounded up from `not_before`.
+        let earliest = not_before.map_or(0, |t| ms_since_epoch(t + Duration::from_nanos(999_999)));
         let mut name = SegmentName {
             camera_id: key.camera_id.to_string(),
             stream: key.quality,
-            start_ms: ms_since_epoch(first.wall),
+            start_ms: ms_since_epoch(first.wall).max(earliest),
             mode: first.mode,
         };
         // A name is taken only if two segments of a stream start in the same
@@ -146,6 +151,10 @@ impl SegmentWriter {
                 ..IoCounts::default()
             },
         ))
+    }
+
+    pub(crate) fn key(&self) -> &Arc<StreamKey> {
+        &self.key
     }
 
     pub(crate) fn relative_path(&self) -> &str {

@@ -270,6 +270,42 @@ fn a_segment_ends_where_the_next_starts_when_its_first_frame_came_early() {
     );
 }
 
+/// After a gap (here a new camera session) a segment ends where its video does; when its
+/// frames came late and caught up (a session's first keyframe often arrives late), the next
+/// session's first frame may have arrived before that end. The next segment then starts where
+/// the last one ended: a stream's rows never overlap, whatever ended the segment.
+#[test]
+fn after_a_gap_the_next_segment_starts_no_earlier_than_the_last_ended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+    let mut stream = FakeStream::new(10, 500);
+    // Ten frames (0.4 s of video), the first arriving 100 ms late.
+    for n in 0..10 {
+        let (mut frame, sample) = stream.next_frame();
+        if n == 0 {
+            frame.received += Duration::from_millis(100);
+        }
+        tap.offer(frame, Some(sample));
+    }
+    // A new session, its first keyframe (frame 20) arriving 60 ms after the last frame (at
+    // 0.36 s): at 0.42 s, before the first segment's video (0.1 + 0.4 s) ends.
+    tap.begin_session();
+    stream.next = 20;
+    stream.start -= Duration::from_millis(20 * 40 - (9 * 40 + 60));
+    feed(&tap, &mut stream, 10);
+    drop(tap);
+    recorder.shutdown();
+    let rows = index.segments();
+    assert_eq!(rows.iter().map(|r| r.frames).collect::<Vec<_>>(), [10, 10]);
+    let first_end = rows[0].start + Duration::from_millis(400);
+    assert_eq!(rows[0].end, first_end, "the first ends with its video");
+    assert_eq!(
+        rows[1].start, first_end,
+        "the second starts there, not 80 ms before"
+    );
+}
+
 /// Rows that never went in (the index refused them to the end, then the process stopped) are
 /// written by the next start-up's repair, and those rows do not overlap either.
 #[test]

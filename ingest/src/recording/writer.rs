@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::config::RecordingConfig;
 use super::dir::{sync_dir, SampleDir};
@@ -50,6 +50,11 @@ pub(crate) struct DirWriter {
     config: Arc<RecordingConfig>,
     min_free_bytes: u64,
     streams: HashMap<Arc<StreamKey>, Stream>,
+    /// Where each stream's last finished segment ends: its next segment starts no earlier.
+    /// After a gap (a new session, the stream closed) a segment ends where its video does, and
+    /// the next one's first frame may have arrived before that when the earlier frames came
+    /// late and caught up (a session's first keyframe often does): the rows would overlap.
+    last_ends: HashMap<Arc<StreamKey>, SystemTime>,
     /// Directories whose entries are known to be on disk.
     synced_dirs: HashSet<PathBuf>,
     stopped: Option<StopReason>,
@@ -86,6 +91,7 @@ impl DirWriter {
             config,
             min_free_bytes,
             streams: HashMap::new(),
+            last_ends: HashMap::new(),
             synced_dirs,
             stopped: None,
             progressed: false,
@@ -233,6 +239,7 @@ impl DirWriter {
             self.dir.path(),
             key,
             first,
+            self.last_ends.get(key).copied(),
             self.config.fragment_duration,
         );
         let (segment, counts) = match created {
@@ -271,9 +278,11 @@ impl DirWriter {
 
     /// Finishes a segment and hands it to the indexer: the file is synced first.
     fn finish(&mut self, segment: SegmentWriter, next: Option<NextFrame>, write_pending: bool) {
+        let key = segment.key().clone();
         let finished = segment.finish(next, write_pending);
         self.count(finished.counts);
         if let Some(record) = finished.record {
+            self.last_ends.insert(key, record.end);
             add(&self.shared.counters.segments_finished, 1);
             add(&self.shared.counters.frames_written, record.frames);
             // Listed as unindexed before `publish_open` below stops listing it as open.
