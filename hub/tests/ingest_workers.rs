@@ -606,3 +606,96 @@ async fn a_worker_records_its_cameras_fenced_by_its_lease_sqlite() {
 async fn a_worker_records_its_cameras_fenced_by_its_lease_postgres() {
     a_worker_records_its_cameras_fenced_by_its_lease(gridwatch_store::Backend::Postgres).await;
 }
+
+/// A recording worker that gives a camera back to spread the cameras (another worker came
+/// alive) keeps that camera's last segment: it waits `GIVE_BACK_AFTER` between stopping the
+/// camera and giving the lease back, so that even a claim the moment the lease is free comes
+/// after the segment's end (a segment ends where its video does, a frame past the last one's
+/// arrival) and does not fence it. Here the other worker claims within milliseconds of the
+/// release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_given_back_keeps_its_last_segment() {
+    let OneCamera {
+        sim,
+        dir,
+        store,
+        camera: first,
+    } = one_camera(gridwatch_store::Backend::Postgres).await;
+    let second = crate::recording::served::add_camera(&store, &sim.url(1)).await;
+    let samples = dir.path().join("samples");
+    let mut config = worker_config();
+    config.listen = "127.0.0.1:0".into();
+    config.data_dir = dir.path().to_path_buf();
+    let (worker, stop_worker) = start_worker(recording_worker(config, &samples), &store).await;
+    let until = |what: &'static str| {
+        let started = std::time::Instant::now();
+        move || assert!(started.elapsed().as_secs() < 30, "{what}: not within 30 s")
+    };
+    let check = until("both cameras recorded");
+    loop {
+        let (a, b) = (
+            segments_of(&store, &first).await,
+            segments_of(&store, &second).await,
+        );
+        if !a.is_empty() && !b.is_empty() {
+            break;
+        }
+        check();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // W2 comes alive: W1 gives one camera back; W2 claims it as soon as it is free.
+    store
+        .worker_alive("w2", "http://127.0.0.1:9", 10, chrono::Utc::now())
+        .await
+        .unwrap();
+    let check = until("a camera given back");
+    let (given, claimed_at) = loop {
+        let now = chrono::Utc::now();
+        let mut free = None;
+        for camera in [&first, &second] {
+            if store.camera_holder(camera, now).await.unwrap().is_none() {
+                free = Some(camera.clone());
+            }
+        }
+        if let Some(camera) = free {
+            let w2 = store
+                .claim_cameras("w2", 1, now, now + chrono::Duration::seconds(60))
+                .await
+                .unwrap();
+            assert_eq!(w2.len(), 1);
+            assert_eq!(w2[0].camera_id, camera);
+            break (camera, now);
+        }
+        check();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    };
+
+    // W1's last segment of it is finished and indexed under W1's lease, ending before W2's
+    // claim; nothing set aside.
+    let recorder = worker
+        .state
+        .recording
+        .recorder()
+        .expect("recording")
+        .clone();
+    let check = until("the given camera's last segment indexed");
+    loop {
+        let waiting = recorder.unindexed(&given, gridwatch_ingest::config::Quality::Main);
+        if waiting.open.is_none() && waiting.finished.is_empty() {
+            break;
+        }
+        check();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rows = segments_of(&store, &given).await;
+    let last = rows.last().expect("rows");
+    assert!(
+        last.end <= claimed_at,
+        "{last:?} ends after the claim at {claimed_at}"
+    );
+    assert_eq!(recorder.stats()[0].segments_fenced, 0);
+    assert!(files_ending(&samples, ".mp4.fenced").is_empty());
+    drop(stop_worker);
+    worker.task.await.unwrap().unwrap();
+}

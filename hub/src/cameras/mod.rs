@@ -77,6 +77,11 @@ impl std::fmt::Debug for CameraHub {
 }
 
 impl CameraHub {
+    /// Whether this process records its cameras.
+    pub fn records(&self) -> bool {
+        self.recording
+    }
+
     /// An empty registry whose sessions run on the current tokio runtime; [`start`] fills it.
     /// With a recorder, each camera's main stream is recorded as its `record` setting says.
     ///

@@ -14,6 +14,13 @@ use gridwatch_core::lease::{Lease, LeasePolicy};
 use gridwatch_store::StoreError;
 use std::sync::Arc;
 
+/// How long a recording worker waits between stopping cameras it gives back and giving their
+/// leases back. A segment ends where its video does, which may be a frame (and a first frame's
+/// lateness) past the moment its session stopped; a claim by the next holder before that end
+/// would fence the segment (set aside: up to a minute of recording lost at every handover).
+/// Waiting this long puts every claim after the end.
+pub const GIVE_BACK_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Who this worker is, as others see it in `ingest_workers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerIdentity {
@@ -200,9 +207,13 @@ impl LeaseLoop {
         } else if held > target && !others_full {
             let n = self.policy.to_release(held, total, live.len());
             let mut mine = self.holdings.all();
-            for lease in mine.split_off(mine.len().saturating_sub(n)) {
+            let given = mine.split_off(mine.len().saturating_sub(n));
+            for lease in &given {
                 self.stop(&lease.camera_id, "given back to spread the cameras", false)
                     .await;
+            }
+            self.wait_for_last_segments(given.len()).await;
+            for lease in given {
                 store.release_lease(&lease).await?;
                 round.released.push(lease.camera_id);
             }
@@ -234,13 +245,25 @@ impl LeaseLoop {
     /// Gives every lease back (a worker stopping cleanly), so that other workers take the
     /// cameras at once instead of after the lease runs out.
     pub async fn release_all(&self) {
-        for lease in self.holdings.all() {
+        let all = self.holdings.all();
+        for lease in &all {
             self.holdings.remove(&lease.camera_id);
             sync::stop_one(&self.cameras, &lease.camera_id).await;
+        }
+        self.wait_for_last_segments(all.len()).await;
+        for lease in all {
             self.counters.count("released", 1);
             if let Err(e) = self.cameras.store().release_lease(&lease).await {
                 tracing::warn!(camera = %lease.camera_id, error = %e, "lease not given back; it runs out");
             }
+        }
+    }
+
+    /// After stopping `stopped` cameras, before giving their leases back: see
+    /// [`GIVE_BACK_AFTER`]. Nothing to wait for when nothing is recorded.
+    async fn wait_for_last_segments(&self, stopped: usize) {
+        if stopped > 0 && self.cameras.records() {
+            tokio::time::sleep(GIVE_BACK_AFTER).await;
         }
     }
 
