@@ -116,6 +116,9 @@ export class CameraTimeline {
   }
 
   async refresh() {
+    // Only the newest refresh draws: an older one still waiting (the 30 s timer's) must not
+    // put back the range the officer just moved away from.
+    const seq = (this.refreshes = (this.refreshes ?? 0) + 1);
     const to = this.until ?? Date.now();
     this.from = to - this.windowMs;
     const [fromIso, toIso] = [new Date(this.from).toISOString(), new Date(to).toISOString()].map(encodeURIComponent);
@@ -129,6 +132,7 @@ export class CameraTimeline {
         get(`/api/v1/incidents?state=all&camera_id=${encodeURIComponent(this.cameraId)}&since=${fromIso}${this.until == null ? "" : `&until=${toIso}`}&limit=${MAX_MARKS}`),
       ]);
     } catch { /* the bar stays as it was; the next refresh tries again */ }
+    if (seq !== this.refreshes) return;
     const box = (cls, a, b, extra = {}) => {
       const left = this.x(Date.parse(a));
       const width = Math.max(0.3, this.x(Date.parse(b)) - left);

@@ -92,7 +92,9 @@ impl Segment {
     }
 }
 
-/// The stretches of `[start, end)` outside `holes` (oldest first).
+/// The stretches of `[start, end)` outside `holes` (oldest first). A segment just begun (a
+/// segment being written has no whole fragment yet: `start == end`) is one empty stretch, not
+/// none: it is there, recording.
 pub fn pieces(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -106,8 +108,8 @@ pub fn pieces(
         }
         at = at.max(hole.to);
     }
-    if at < end {
-        pieces.push((at, end));
+    if at < end || pieces.is_empty() {
+        pieces.push((at.min(end), end));
     }
     pieces
 }

@@ -303,6 +303,22 @@ mod tests {
         );
     }
 
+    /// A segment being written with no whole fragment yet (its first second) still marks the
+    /// span it continues as recording: the wall shows the camera as recording throughout.
+    #[test]
+    fn a_segment_just_begun_marks_the_last_span_as_recording() {
+        let open = InProgress {
+            start: t(60_030),
+            written_end: t(60_030),
+            holes: Vec::new(),
+        };
+        let tl = timeline(&[seg(0, 60_000)], Some(open), t(0), t(61_000));
+        assert_eq!(tl.spans.len(), 1, "{tl:?}");
+        assert_eq!(tl.spans[0].to, t(60_030));
+        assert_eq!(tl.spans[0].segments, 2);
+        assert!(tl.spans[0].in_progress);
+    }
+
     #[test]
     fn spans_are_clipped_to_the_range_and_nothing_is_one_gap() {
         let tl = timeline(&[seg(0, 60_000)], None, t(30_000), t(45_000));
