@@ -199,7 +199,9 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await tl.locator(".tl-live").click();
     await w.locator(`.cam-timeline[data-mode=live]`).waitFor(timeout);
     await w.waitForFunction((sel) => document.querySelector(sel)?.textContent === "now", `#tiles figure[data-camera="${id}"] .tl-end`, timeout);
-    assert.ok(Math.abs(Date.now() - 10 * 60000 - (await barFrom())) < 60000);
+    // (The label changes at once, the bar's range when its recordings have been fetched.)
+    await w.waitForFunction((sel) => Math.abs(Date.now() - 10 * 60000 - Date.parse(document.querySelector(sel)?.dataset.from)) < 60000,
+      `#tiles figure[data-camera="${id}"] .tl-bar`, timeout);
 
     await inLanguage(w, "zh-CN");
     await w.click(`#tiles figure[data-camera="${id}"] video`);

@@ -102,6 +102,8 @@ describe("the focused view over WebRTC", () => {
     assert.equal(res.status(), 201, await res.text());
     const { incident } = await res.json();
     assert.ok(incident.cameras?.length, `the incident names cameras: ${JSON.stringify(incident)}`);
+    // The wall's script may still be starting when the page's URL is there.
+    await page.waitForFunction(() => window.gwWall?.detail, null, { timeout: 15000 });
     await page.evaluate((id) => window.gwWall.detail.open(id), incident.id);
     const figure = page.locator("#d-cameras figure").first();
     await figure.waitFor({ timeout: 15000 });
