@@ -25,9 +25,9 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::dir::{from_ms, new_id, sync_dir, SampleDir, SegmentName};
-use super::index::{Hole, IndexedFile, Inserted, SegmentIndex, SegmentRecord};
+use super::index::{IndexedFile, Inserted, SegmentIndex, SegmentRecord};
 use super::scan::scan_file;
-use super::segment::{segment_end, ticks_duration};
+use super::segment::{holes_at, segment_end};
 use super::RecordingError;
 
 /// What repair did in one directory (paths relative to it).
@@ -222,15 +222,7 @@ fn index_file(
         codec: scanned.init.codec.clone(),
         width: scanned.init.width,
         height: scanned.init.height,
-        holes: scanned
-            .holes()
-            .into_iter()
-            .map(|(from, to)| Hole {
-                from: start + ticks_duration(from),
-                to: (start + ticks_duration(to)).min(end),
-            })
-            .filter(|h| h.from < h.to)
-            .collect(),
+        holes: holes_at(start, end, &scanned.holes()),
     })?;
     if inserted == Inserted::Fenced {
         // Repair is not fenced by the hub's index; an index that does fence is obeyed.

@@ -364,14 +364,7 @@ impl SegmentWriter {
 
     /// The holes as wall-clock times, none past `end`.
     fn holes_until(&self, end: SystemTime) -> Vec<Hole> {
-        self.holes
-            .iter()
-            .map(|&(from, to)| Hole {
-                from: self.start + ticks_duration(from),
-                to: (self.start + ticks_duration(to)).min(end),
-            })
-            .filter(|h| h.from < h.to)
-            .collect()
+        holes_at(self.start, end, &self.holes)
     }
 
     /// What is known of it so far, for playback of the segment in progress.
@@ -478,6 +471,19 @@ pub(crate) fn segment_end(
 ) -> SystemTime {
     let end = start + ticks_duration(ticks);
     next_start.map_or(end, |next| end.min(next).max(start))
+}
+
+/// A segment's holes, `(from, to)` ticks from its `start`, as wall-clock times, none past
+/// `end`. The writer and start-up repair (which finds them in the file) list them alike.
+pub(crate) fn holes_at(start: SystemTime, end: SystemTime, holes: &[(u64, u64)]) -> Vec<Hole> {
+    holes
+        .iter()
+        .map(|&(from, to)| Hole {
+            from: start + ticks_duration(from),
+            to: (start + ticks_duration(to)).min(end),
+        })
+        .filter(|h| h.from < h.to)
+        .collect()
 }
 
 pub(crate) fn ticks_duration(ticks: u64) -> Duration {
