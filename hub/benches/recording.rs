@@ -22,7 +22,11 @@
 //! 4. **clip**: three cameras are switched off (their open segments finish; the others go on
 //!    recording), then `GET …/recordings.mp4` of 90 s of each: time to the headers and to the
 //!    last byte, size, and ffprobe's duration of the first;
-//! 5. **ffmpeg**: the hub stopped, one `ffmpeg -rtsp_transport tcp -i URL -c copy -f segment
+//! 5. **the hash's floor**: the SHA-256 the index requires of every segment, timed alone in
+//!    this process (the recorder's crate, on this CPU) over 256 MiB and multiplied by the
+//!    bytes the recorder wrote per stream-minute: CPU that no recorder keeping that index
+//!    can avoid, printed against the same run's recording-off figure;
+//! 6. **ffmpeg**: the hub stopped, one `ffmpeg -rtsp_transport tcp -i URL -c copy -f segment
 //!    -segment_time 60` per camera writing MP4 segments to the same disk; their CPU over
 //!    `GRIDWATCH_BENCH_SECONDS`.
 //!
@@ -111,7 +115,7 @@ fn main() {
             ]
         });
         sim.stop();
-        report(m, &hub, &ff, cores);
+        report(m, &hub, &ff, cores, sha256_seconds_per_gb());
     }
 }
 
@@ -191,9 +195,13 @@ struct ClipFigures {
     timeline: Option<String>,
 }
 
-fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize) {
+fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize, sha_per_gb: f64) {
     let ffmpeg = ff.cpu_per_stream_minute;
     let added = (hub.cpu_on / hub.cpu_off.max(1e-9) - 1.0) * 100.0;
+    // Bytes the recorder wrote (and so hashed) per stream-minute.
+    let written_per_stream_minute =
+        hub.received_mbit_per_s * hub.written_per_received / 8.0 * 1e6 * 60.0 / m as f64;
+    let hash_floor = sha_per_gb * written_per_stream_minute / 1e9;
     println!("\nM = {m}");
     println!(
         "  hub CPU per stream-minute: recording off {:.3} s, on {:.3} s (+{:.0} %); \
@@ -206,6 +214,16 @@ fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize) {
         ffmpeg / hub.cpu_on.max(1e-9),
         ffmpeg / (hub.cpu_on - hub.cpu_off).max(1e-9),
         hub.cpu_on - hub.cpu_off
+    );
+    println!(
+        "  SHA-256 of every segment (the index's), alone: {:.3} s per stream-minute at {:.2} GB/s \
+         = +{:.0} % of recording off by itself, {:.0} % of what recording adds; the rest of \
+         recording +{:.0} %",
+        hash_floor,
+        1.0 / sha_per_gb.max(1e-9),
+        hash_floor / hub.cpu_off.max(1e-9) * 100.0,
+        hash_floor / (hub.cpu_on - hub.cpu_off).max(1e-9) * 100.0,
+        (hub.cpu_on - hub.cpu_off - hash_floor) / hub.cpu_off.max(1e-9) * 100.0
     );
     println!(
         "  whole processes: hub {:.0} % -> {:.0} % of one core; ffmpeg {:.0} % ({} cores here)",
@@ -276,6 +294,35 @@ fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize) {
                 .map_or(String::new(), |t| format!("; timeline: {t}"))
         )
     }
+}
+
+/// CPU seconds per GB that SHA-256 (the recorder's crate) takes on this machine: the CPU time
+/// of this thread while it hashes 256 MiB in 64 KiB pieces, as the recorder hashes each
+/// fragment it writes. Thread CPU time, not the clock: the simulator shares the cores.
+fn sha256_seconds_per_gb() -> f64 {
+    use sha2::{Digest, Sha256};
+    const TOTAL: usize = 256 << 20;
+    let piece: Vec<u8> = (0..64u32 << 10)
+        .map(|i| i.wrapping_mul(2_654_435_761) as u8)
+        .collect();
+    let thread_cpu = || {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+    };
+    let mut hasher = Sha256::new();
+    let start = thread_cpu();
+    for _ in 0..TOTAL / piece.len() {
+        hasher.update(&piece);
+    }
+    let digest = hasher.finalize();
+    let seconds = thread_cpu() - start;
+    std::hint::black_box(digest);
+    seconds / (TOTAL as f64 / 1e9)
 }
 
 /// A counter's value summed over its labels, from `/metrics` text.
