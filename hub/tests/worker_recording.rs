@@ -27,7 +27,8 @@ use std::sync::Arc;
 
 const SECRET: &str = "a-secret-for-worker-recording-tests";
 
-fn config(data_dir: &Path) -> Config {
+/// A hub or worker in `workers` mode, sharing the test's secret.
+pub(crate) fn config(data_dir: &Path) -> Config {
     let mut c = Config::default();
     c.ingest.mode = IngestMode::Workers;
     c.ingest.secret = SECRET.into();
