@@ -208,6 +208,67 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await w.locator("#tiles[data-layout='4']").waitFor(timeout);
   });
 
+  it("playback across a stretch not recorded says what it skipped, in both languages", async (t) => {
+    const w = wall.page;
+    const cams = await (await wall.context.request.get("/api/v1/cameras")).json();
+    if (!cams.length) { t.skip("the demo has no cameras (no GStreamer)"); return; }
+    await inLanguage(w, "zh-CN");
+    const id = await w.locator("#tiles figure").nth(1).getAttribute("data-camera");
+    // Recording off for 4 s, then on again: a gap in the recordings.
+    const admin = await loginAs(browser, hub, "admin", DESKTOP);
+    await admin.page.waitForURL("**/wall");
+    const setRecord = async (record) => {
+      const res = await admin.context.request.patch(`/api/v1/cameras/${id}`, { data: { record } });
+      assert.equal(res.status(), 200, await res.text());
+    };
+    const offAt = Date.now();
+    await setRecord("off");
+    await sleep(4000);
+    await setRecord("continuous");
+    await admin.context.close();
+    // The gap, once 4 s were recorded after it. (The list also has one from the start of its
+    // range to the first recording.)
+    let gap;
+    for (let n = 0; ; n++) {
+      const r = await (await wall.context.request.get(`/api/v1/cameras/${id}/recordings`)).json();
+      gap = r.gaps.find((g) => Date.parse(g.from) >= offAt - 2000 && Date.parse(g.to) - Date.parse(g.from) >= 3000
+        && r.spans.some((s) => Date.parse(s.from) >= Date.parse(g.to) && Date.parse(s.to) - Date.parse(s.from) > 4000));
+      if (gap) break;
+      assert.ok(n < 60, `no gap followed by 4 s of recording after 30 s: ${JSON.stringify(r)}`);
+      await sleep(500);
+    }
+
+    // Played from 3 s before it: the picture jumps the gap and the timeline says so.
+    await w.click(`#tiles figure[data-camera="${id}"]`);
+    const tl = w.locator(`#tiles figure[data-camera="${id}"] .cam-timeline`);
+    await tl.locator(".tl-span").first().waitFor(timeout);
+    await tl.locator(".tl-goto-at").fill(await localTime(w, Date.parse(gap.from) - 3000));
+    await tl.locator(".tl-goto").click();
+    await w.locator(`.cam-timeline[data-mode=playback]`).waitFor(timeout);
+    assert.equal(await tl.locator(".tl-skipped").isHidden(), true, "nothing skipped yet");
+    const note = tl.locator(".tl-skipped:not([hidden])");
+    await note.waitFor(timeout);
+    const near = (a, b) => Math.abs(Date.parse(a) - Date.parse(b)) <= 2;
+    const told = { from: await note.getAttribute("data-from"), to: await note.getAttribute("data-to") };
+    assert.ok(near(told.from, gap.from) && near(told.to, gap.to), `told ${JSON.stringify(told)}, the gap is ${JSON.stringify(gap)}`);
+    assert.match(await note.textContent(), /^\d\d:\d\d:\d\d–\d\d:\d\d:\d\d 无录像（\d+ 秒），已跳过$/);
+    // Told when the picture got there: it goes on from after the gap.
+    await w.waitForFunction(([sel, to]) => Date.parse(document.querySelector(sel)?.dataset.at) >= to,
+      [`#tiles figure[data-camera="${id}"] .tl-mode`, Date.parse(gap.to)], timeout);
+    await shot(w, "wall-playback-skipped-zh-desktop");
+    await assertAccessible(w, "wall, playback past a gap, zh, desktop");
+    await inLanguage(w, "en");
+    assert.match(await note.textContent(), /^Not recorded \d\d:\d\d:\d\d–\d\d:\d\d:\d\d \(\d+ s\): skipped$/);
+    await shot(w, "wall-playback-skipped-en-desktop");
+    // Back to live: the notice goes with the playback.
+    await tl.locator(".tl-live").click();
+    await w.locator(`.cam-timeline[data-mode=live]`).waitFor(timeout);
+    assert.equal(await tl.locator(".tl-skipped").isHidden(), true);
+    await inLanguage(w, "zh-CN");
+    await w.click(`#tiles figure[data-camera="${id}"] video`);
+    await w.locator("#tiles[data-layout='4']").waitFor(timeout);
+  });
+
   it("an SOS's evidence clips play side by side and download, each download on the timeline", async (t) => {
     const w = wall.page;
     const cams = await (await wall.context.request.get("/api/v1/cameras")).json();

@@ -130,6 +130,7 @@ export class TileWall {
       onPlay: (at) => this.swapPlayer(entry, new PlaybackPlayer(entry.video, id, at, {
         onState: entry.onState,
         onEnd: () => this.backToLive(entry),
+        onGap: (gap) => entry.timeline?.gapSkipped(gap),
       })),
       onLive: () => this.backToLive(entry),
     });

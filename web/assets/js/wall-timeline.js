@@ -2,8 +2,10 @@
 // 24 hours (recorded spans, the gaps between them, the incidents that named it), earlier and
 // later by as much, a click to play back from that moment through the live path
 // (`live?from=`), a date and time to play back from any moment still kept (the bar then shows
-// the hours around it), 1×/2×/4×, pause, and back to live. Playback ends by itself at the end of what is recorded (the hub says "end") and the
-// tile is live again.
+// the hours around it), 1×/2×/4×, pause, and back to live. Playback ends by itself at the end
+// of what is recorded (the hub says "end") and the tile is live again. What playback skips (the
+// hub says "gap": an outage, recording off, frames lost) is told when the picture gets there,
+// so that an officer never takes the jump for continuous video.
 import { get } from "./api.js";
 import { t, getLang } from "./i18n.js";
 import { el, clock } from "./format.js";
@@ -16,6 +18,8 @@ const MAX_MARKS = 1000;
 /** An incident mark plays from this long before it was raised. */
 const BEFORE_INCIDENT_MS = 30 * 1000;
 const SPEEDS = [1, 2, 4];
+/** How long the notice of a skipped gap stays, in ms. */
+const SKIPPED_NOTICE_MS = 8000;
 
 export class CameraTimeline {
   /** `onPlay(Date)`: play back from there; `onLive()`; `player()`: the tile's player now. */
@@ -33,6 +37,9 @@ export class CameraTimeline {
     this.start = el("span", { class: "tl-start" });
     this.end = el("span", { class: "tl-end" });
     this.mode = el("span", { class: "tl-mode", role: "status" });
+    this.skipped = el("span", { class: "tl-skipped", role: "status", hidden: true });
+    /** Gaps the hub said it skips, not yet reached by the picture on screen. */
+    this.gapsAhead = [];
     this.speedButtons = SPEEDS.map((n) => el("button", { type: "button", class: "tl-speed", "data-speed": String(n), text: `${n}×`, onclick: () => this.speed(n) }));
     this.pauseButton = el("button", { type: "button", class: "tl-pause", onclick: () => this.togglePause() });
     this.liveButton = el("button", { type: "button", class: "tl-live", onclick: () => this.onLive() });
@@ -43,7 +50,7 @@ export class CameraTimeline {
     this.gotoButton = el("button", { type: "button", class: "tl-goto", onclick: () => this.goTo() });
     this.root = el("div", { class: "cam-timeline" },
       el("div", { class: "tl-scale" }, this.start, el("span", { class: "tl-windows" }, this.earlierButton, ...this.windowButtons, this.laterButton), this.end), this.bar,
-      el("div", { class: "tl-controls" }, this.mode, ...this.speedButtons, this.pauseButton, this.liveButton,
+      el("div", { class: "tl-controls" }, this.mode, this.skipped, ...this.speedButtons, this.pauseButton, this.liveButton,
         el("span", { class: "tl-goto-box" }, this.gotoAt, this.gotoButton)));
     // Inside the tile: its clicks must not also shrink the tile.
     for (const kind of ["click", "keydown"]) this.root.addEventListener(kind, (e) => e.stopPropagation());
@@ -65,7 +72,37 @@ export class CameraTimeline {
   stop() {
     clearInterval(this.timer);
     clearInterval(this.clock);
+    clearTimeout(this.skippedTimer);
     this.root.remove();
+  }
+
+  /** The hub skips `gap` ({from, to}: nothing recorded there); told once the picture is there
+   *  (the hub sends a little ahead of it). */
+  gapSkipped(gap) {
+    this.gapsAhead.push(gap);
+    this.showPosition();
+  }
+
+  /** Says that the recordings from `gap.from` to `gap.to` were skipped, for a few seconds. */
+  showSkipped(gap) {
+    this.skipped.dataset.from = gap.from;
+    this.skipped.dataset.to = gap.to;
+    this.skipped.dataset.seconds = String(Math.round((Date.parse(gap.to) - Date.parse(gap.from)) / 1000));
+    this.skipped.hidden = false;
+    this.relabelSkipped();
+    clearTimeout(this.skippedTimer);
+    this.skippedTimer = setTimeout(() => this.hideSkipped(), SKIPPED_NOTICE_MS);
+  }
+
+  hideSkipped() {
+    this.skipped.hidden = true;
+    clearTimeout(this.skippedTimer);
+  }
+
+  relabelSkipped() {
+    const d = this.skipped.dataset;
+    if (!d.from) return;
+    this.skipped.textContent = t("timeline.skipped", { from: clock(d.from), to: clock(d.to), seconds: d.seconds });
   }
 
   /** Where the bar places `ms` (0..100 %). */
@@ -161,6 +198,8 @@ export class CameraTimeline {
 
   play(at) {
     this.playingFrom = at;
+    this.gapsAhead = [];
+    this.hideSkipped();
     this.onPlay(at);
     this.relabel();
     clearInterval(this.clock);
@@ -170,16 +209,24 @@ export class CameraTimeline {
   /** The tile is live again (back to live, or the recording ended). */
   live() {
     this.playingFrom = null;
+    this.gapsAhead = [];
+    this.hideSkipped();
     if (this.until != null) this.showNow();
     clearInterval(this.clock);
     this.cursor.hidden = true;
     this.relabel();
   }
 
-  /** Where the picture on screen was recorded: a cursor on the bar and the time. */
+  /** Where the picture on screen was recorded: a cursor on the bar and the time; and the gap
+   *  it has just jumped, if any. */
   showPosition() {
     const at = this.player()?.shownAt?.();
     if (at == null || !this.playingFrom) return;
+    const reached = this.gapsAhead.filter((g) => Date.parse(g.from) <= at + 500);
+    if (reached.length) {
+      this.gapsAhead = this.gapsAhead.filter((g) => !reached.includes(g));
+      this.showSkipped(reached[reached.length - 1]);
+    }
     this.cursor.hidden = false;
     this.cursor.style.left = `${this.x(at)}%`;
     this.mode.dataset.at = new Date(at).toISOString();
@@ -236,6 +283,7 @@ export class CameraTimeline {
       this.start.textContent = this.edge(this.from);
       this.end.textContent = this.until == null ? t("timeline.now") : this.edge(this.until);
     }
+    this.relabelSkipped();
     if (back) this.showPosition();
   }
 }

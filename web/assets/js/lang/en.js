@@ -139,6 +139,7 @@ export default {
   "timeline.later.title": "Show the {span} after",
   "timeline.goto_at": "Date and time to play back from",
   "timeline.goto": "Play from",
+  "timeline.skipped": "Not recorded {from}–{to} ({seconds} s): skipped",
   "timeline.gap": "Not recorded",
   "timeline.recording": "Recording now (up to {time})",
   "timeline.incident": "Incident raised",

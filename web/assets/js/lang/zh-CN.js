@@ -139,6 +139,7 @@ export default {
   "timeline.later.title": "显示之后的{span}",
   "timeline.goto_at": "回放的日期和时间",
   "timeline.goto": "从此时回放",
+  "timeline.skipped": "{from}–{to} 无录像（{seconds} 秒），已跳过",
   "timeline.gap": "无录像",
   "timeline.recording": "正在录制（已录至 {time}）",
   "timeline.incident": "警情发生",
