@@ -1,7 +1,7 @@
 //! An incident's evidence clips (see `crate::recording::evidence`):
 //!
-//! - `GET /api/v1/incidents/{id}/clips`: the sealed clips (camera, range, bytes, SHA-256) and
-//!   those still to come;
+//! - `GET /api/v1/incidents/{id}/clips`: the sealed clips (camera, range, bytes, SHA-256, and
+//!   where nothing was recorded, from their manifests) and those still to come;
 //! - `GET /api/v1/incidents/{id}/clips/{clip_id}`: the MP4 (HTTP ranges supported). Every
 //!   download is an `incident.evidence_downloaded` event on the incident's timeline: who, when,
 //!   from where, which clip.
@@ -20,6 +20,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gridwatch_core::event::{Actor, EventDraft, EventType};
 use gridwatch_core::recording::evidence::JobState;
+use gridwatch_core::recording::EvidenceClip;
+use gridwatch_ingest::evidence::Manifest;
 use serde_json::{json, Value};
 use std::io::{Read, Seek, SeekFrom, Write};
 
@@ -39,6 +41,7 @@ pub async fn list(
                 "id": c.id, "camera_id": c.camera_id, "from": c.from, "to": c.to,
                 "bytes": c.bytes, "sha256": c.sha256, "manifest_seq": c.manifest_seq,
                 "created_at": c.created_at,
+                "not_recorded": not_recorded(&s.recording.evidence_dir, &c),
             })
         })
         .collect();
@@ -56,6 +59,29 @@ pub async fn list(
         })
         .collect();
     Ok(axum::Json(json!({ "clips": clips, "not_sealed": pending })))
+}
+
+/// Where the clip holds its picture because nothing was recorded, as its manifest says (the
+/// store keeps no copy: the manifest is what the chain vouches for). `null` when the manifest
+/// cannot be read: then nobody can say, and `gridwatch evidence verify` tells why.
+fn not_recorded(evidence_dir: &std::path::Path, clip: &EvidenceClip) -> Value {
+    let path = evidence_dir.join(&clip.manifest_file);
+    let manifest = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).map_err(|e| e.to_string()));
+    match manifest {
+        Ok(m) => json!(m
+            .clip
+            .not_recorded
+            .iter()
+            .map(|n| json!({"from": n.from, "to": n.to}))
+            .collect::<Vec<_>>()),
+        Err(e) => {
+            tracing::error!(clip = %clip.id, path = %path.display(), error = %e,
+                "an evidence clip's manifest cannot be read");
+            Value::Null
+        }
+    }
 }
 
 pub async fn download(

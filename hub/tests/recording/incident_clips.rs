@@ -1,6 +1,7 @@
 //! Evidence clips of incidents, end to end on a hub that records a simulated camera: an
 //! incident naming the camera locks its recordings at once, gets its clip `post` seconds after
-//! it was raised (the injected clock is advanced: nobody waits 90 s), lists and downloads it
+//! it was raised (the injected clock is advanced: nobody waits 90 s), lists it with where it
+//! holds its picture over an outage (recording off for 3 s), downloads it
 //! for duty officers (each download on the timeline), never for residents or other posts'
 //! responders; `gridwatch evidence verify` passes on the result and fails once the clip is
 //! altered; closing the incident gives the lock its end. On both backends.
@@ -87,8 +88,34 @@ async fn incidents_get_sealed_clips(db: String) {
     );
     assert_eq!(locks[0].incident_id.as_deref(), Some(incident.as_str()));
 
-    // Real recording for a few seconds; the clip is due only once `post` has passed.
+    // Real recording for a few seconds, then none for 3 s (recording off, as an admin may),
+    // then more; the clip is due only once `post` has passed.
     wait_for_segments(&store, &camera, 3).await;
+    let (_, admin) = hub.login_as("admin", None, None).await;
+    for (record, then) in [("off", 3000), ("continuous", 0)] {
+        let set = hub
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/cameras/{camera}"),
+                Some(&admin),
+                Some(json!({ "record": record })),
+            )
+            .await;
+        assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+        tokio::time::sleep(std::time::Duration::from_millis(then)).await;
+    }
+    wait_for_segments(&store, &camera, 6).await;
+    let recorded = store
+        .recording_segments(&camera, "main", from, to)
+        .await
+        .unwrap();
+    // The outage: the one gap between the recorded segments longer than a second.
+    let outages: Vec<(DateTime<Utc>, DateTime<Utc>)> = recorded
+        .windows(2)
+        .map(|w| (w[0].end, w[1].start))
+        .filter(|(end, next)| *next - *end > Duration::seconds(1))
+        .collect();
+    assert_eq!(outages.len(), 1, "{recorded:?}");
     clock.advance(Duration::seconds(58));
     let early = evidence::tick(&state.recording).await.unwrap();
     assert_eq!((early.scheduled, early.sealed), (0, 0), "{early:?}");
@@ -123,6 +150,19 @@ async fn incidents_get_sealed_clips(db: String) {
     );
     let clip_id = clip["id"].as_str().unwrap();
     let sha = clip["sha256"].as_str().unwrap();
+    // Where the clip holds its picture, as its manifest says: the outage, to the millisecond.
+    let not_recorded: Vec<(DateTime<Utc>, DateTime<Utc>)> = clip["not_recorded"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{clip}"))
+        .iter()
+        .map(|n| {
+            (
+                serde_json::from_value(n["from"].clone()).unwrap(),
+                serde_json::from_value(n["to"].clone()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(not_recorded, outages, "{clip}");
 
     // Downloaded whole (its hash is the listed one; ffprobe decodes it), and in part.
     let url = format!("/api/v1/incidents/{incident}/clips/{clip_id}");

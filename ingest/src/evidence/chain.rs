@@ -22,7 +22,9 @@ use std::path::{Component, Path, PathBuf};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::manifest::{ClipEvidence, Manifest, PreviousManifest, SegmentEvidence, FORMAT};
+use super::manifest::{
+    ClipEvidence, Manifest, NotRecorded, PreviousManifest, SegmentEvidence, FORMAT,
+};
 use crate::recording::clip::{ClipError, ClipPlan};
 use crate::recording::dir::escape;
 
@@ -259,6 +261,15 @@ impl EvidenceDir {
                 from: request.plan.from.into(),
                 to: request.plan.to.into(),
                 frames: request.plan.frames,
+                not_recorded: request
+                    .plan
+                    .held
+                    .iter()
+                    .map(|&(from, to)| NotRecorded {
+                        from: from.into(),
+                        to: to.into(),
+                    })
+                    .collect(),
             },
             segments: request.segments,
             previous,

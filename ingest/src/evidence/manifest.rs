@@ -31,6 +31,20 @@ pub struct ClipEvidence {
     #[serde(with = "rfc3339_ms")]
     pub to: DateTime<Utc>,
     pub frames: u64,
+    /// Where nothing was recorded and the clip holds its last picture (an outage, recording
+    /// off, frames lost): said here so that a held picture is never taken for what happened.
+    /// Absent when there is none (and in manifests sealed before it was kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_recorded: Vec<NotRecorded>,
+}
+
+/// A stretch of a clip with nothing recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotRecorded {
+    #[serde(with = "rfc3339_ms")]
+    pub from: DateTime<Utc>,
+    #[serde(with = "rfc3339_ms")]
+    pub to: DateTime<Utc>,
 }
 
 /// The link to the manifest before.

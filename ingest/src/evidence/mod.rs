@@ -14,7 +14,9 @@ pub use chain::{
     hash_file, EvidenceDir, EvidenceError, Problem, SealRequest, Sealed, SegmentLookup,
     VerifyOptions, VerifyReport,
 };
-pub use manifest::{ClipEvidence, Manifest, PreviousManifest, SegmentEvidence, FORMAT};
+pub use manifest::{
+    ClipEvidence, Manifest, NotRecorded, PreviousManifest, SegmentEvidence, FORMAT,
+};
 
 #[cfg(test)]
 mod tests;

@@ -270,3 +270,58 @@ fn a_seal_links_to_the_newest_manifest_and_reads_no_other() {
         .join("manifests/00000004.json")
         .exists());
 }
+
+#[test]
+fn a_clip_across_an_outage_says_in_its_manifest_where_nothing_was_recorded() {
+    let setup = sealed_twice();
+    let rows = &setup.rows;
+    assert!(rows.len() >= 3, "{rows:?}");
+    // The middle segment left out: an outage between the first and the third.
+    let sources: Vec<ClipSegment> = [&rows[0], &rows[2]]
+        .iter()
+        .map(|r| ClipSegment {
+            path: setup.samples.join(&r.path),
+            start: r.start,
+        })
+        .collect();
+    let (from, to) = (rows[0].start, rows[2].end);
+    let plan = plan_clip(&sources, from, to).unwrap();
+    assert_eq!(plan.held.len(), 1, "{:?}", plan.held);
+    let (held_from, held_to) = plan.held[0];
+    // From the end of the first segment's last frame to the third's first.
+    let ms = |d: Duration| d.as_millis();
+    assert!(
+        ms(rows[0].end.duration_since(held_from).unwrap_or_default()) <= 1
+            && ms(held_from.duration_since(rows[0].end).unwrap_or_default()) <= 1,
+        "held from {held_from:?}, the first segment ends {:?}",
+        rows[0].end
+    );
+    assert_eq!(held_to, rows[2].start);
+    let sealed = setup
+        .evidence
+        .seal(SealRequest {
+            incident_id: "inc-3",
+            camera_id: "c",
+            requested_from: DateTime::<Utc>::from(from),
+            requested_to: DateTime::<Utc>::from(to),
+            plan: &plan,
+            segments: segment_evidence(&[rows[0].clone(), rows[2].clone()]),
+            now: Utc::now(),
+            known_head: None,
+        })
+        .unwrap();
+    let file = setup.evidence.path().join(&sealed.manifest_file);
+    let read: Manifest = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        read.clip.not_recorded,
+        [NotRecorded {
+            from: DateTime::<Utc>::from(held_from),
+            to: DateTime::<Utc>::from(held_to),
+        }]
+    );
+    // Clips without an outage say nothing of it (their manifests read as before).
+    let first = fs::read_to_string(setup.evidence.path().join("manifests/00000001.json")).unwrap();
+    assert!(!first.contains("not_recorded"), "{first}");
+    let report = verify(&setup, None);
+    assert!(report.is_ok(), "{:?}", report.problems);
+}

@@ -284,6 +284,9 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.ok(clips.length >= 1, JSON.stringify(clips));
     assert.equal(await w.locator("#d-clips h3").textContent(), "证据片段");
     assert.doesNotMatch(await w.locator("#d-clips").textContent(), /null|undefined/);
+    // Each clip says where nothing was recorded, when anywhere (its manifest read by the hub).
+    assert.ok(clips.every((c) => Array.isArray(c.not_recorded)), JSON.stringify(clips));
+    assert.equal(await w.locator("#d-clips .clip-gaps").count(), clips.filter((c) => c.not_recorded.length).length);
     const video = w.locator("#d-clips video").first();
     assert.equal(await video.getAttribute("preload"), "none");
     await video.evaluate((v) => v.play());

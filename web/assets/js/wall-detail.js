@@ -161,13 +161,27 @@ export class IncidentDetail {
         el("figcaption", {},
           el("span", { text: `${name} · ${clock(c.from)}–${clock(c.to)}` }),
           el("a", { class: "inline-link", href: url(c), download: file, "data-download": c.id, "data-i18n": "clips.download", text: t("clips.download") }),
-          el("span", { class: "muted sha", title: "SHA-256", text: c.sha256.slice(0, 12) })));
+          el("span", { class: "muted sha", title: "SHA-256", text: c.sha256.slice(0, 12) })),
+        this.clipGaps(c));
     });
     const pending = r.not_sealed.length
       ? el("p", { class: "muted", id: "d-clips-pending", text: t("clips.pending", { n: String(r.not_sealed.length) }) }) : null;
     if (!items.length && !pending) { box.replaceChildren(); return; }
     box.replaceChildren(...[el("h3", { "data-i18n": "clips.title", text: t("clips.title") }),
       items.length ? el("div", { class: "clips" }, ...items) : null, pending].filter(Boolean));
+  }
+
+  /** Where a clip holds its picture because nothing was recorded (its manifest says so), or
+   *  that its manifest cannot be read: said plainly, never left for the viewer to take a held
+   *  picture for what happened. Nothing when the clip is whole. */
+  clipGaps(c) {
+    if (c.not_recorded == null) {
+      return el("p", { class: "warn clip-gaps", "data-i18n": "clips.manifest_unreadable", text: t("clips.manifest_unreadable") });
+    }
+    if (!c.not_recorded.length) return null;
+    const list = c.not_recorded.map((n) => `${clock(n.from)}–${clock(n.to)}`).join(", ");
+    return el("p", { class: "warn clip-gaps", "data-not-recorded": String(c.not_recorded.length) },
+      el("span", { "data-i18n": "clips.not_recorded", text: t("clips.not_recorded") }), " ", el("span", { text: list }));
   }
 
   playCameras() {

@@ -7,8 +7,10 @@
 //! decoded. It starts at the last keyframe at or before `from` (so that it
 //! decodes from its first frame; the manifest records the real range) and
 //! ends with the last frame before `to`. A gap between segments (an outage)
-//! becomes a longer last frame before it: the picture holds, the timeline
-//! stays true to the wall clock.
+//! or inside one (frames lost) becomes a longer last frame before it: the
+//! picture holds, the timeline stays true to the wall clock, and the plan
+//! lists each such stretch ([`ClipPlan::held`]) so that the manifest and the
+//! pages can say that nothing was recorded there.
 //!
 //! A [`ClipPlan`] is the clip's header plus the list of byte ranges of the
 //! segment files that follow it, so the same plan can be written to a file
@@ -80,7 +82,14 @@ pub struct ClipPlan {
     /// The end of its last frame.
     pub to: SystemTime,
     pub frames: u64,
+    /// Where the picture holds because nothing was recorded, `(from, to)` on the wall clock:
+    /// from the end of a frame's own duration to the next frame (holds longer than
+    /// [`HELD_AT_LEAST`] only: frames arrive with some jitter).
+    pub held: Vec<(SystemTime, SystemTime)>,
 }
+
+/// The shortest hold a plan lists.
+pub const HELD_AT_LEAST: Duration = Duration::from_secs(1);
 
 /// One sample found in the sources.
 struct Found {
@@ -171,6 +180,8 @@ pub fn plan_clip(
 
     let mut samples = Vec::with_capacity(chosen.len());
     let mut slices: Vec<Slice> = Vec::new();
+    let mut held = Vec::new();
+    let least = duration_ticks(HELD_AT_LEAST);
     for (i, f) in chosen.iter().enumerate() {
         let mut duration = f.duration;
         if let Some(next) = chosen.get(i + 1) {
@@ -181,6 +192,12 @@ pub fn plan_clip(
             } else {
                 duration = u32::try_from(next.decode - f.decode).unwrap_or(duration);
             }
+        }
+        if duration.saturating_sub(f.duration) >= least {
+            held.push((
+                f.wall + ticks_duration(u64::from(f.duration)),
+                f.wall + ticks_duration(u64::from(duration)),
+            ));
         }
         let contiguous = slices
             .last_mut()
@@ -231,6 +248,7 @@ pub fn plan_clip(
         from: first.wall,
         to: first.wall + ticks_duration(total),
         frames: samples.len() as u64,
+        held,
     })
 }
 

@@ -86,6 +86,14 @@ fn a_clip_starts_at_a_keyframe_and_keeps_wall_clock_time_across_a_gap() {
         plan.to.duration_since(plan.from).unwrap(),
         Duration::from_millis(1600 + 2000 + 1200)
     );
+    // Listed: the last frame before the outage ends at 2 s, the next frame comes at 4 s.
+    assert_eq!(
+        plan.held,
+        [(
+            t0 + Duration::from_millis(2000),
+            t0 + Duration::from_millis(4000)
+        )]
+    );
     let mut bytes = Vec::new();
     let written = plan.write_to(&mut bytes).unwrap();
     assert_eq!(written.bytes, bytes.len() as u64);

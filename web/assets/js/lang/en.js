@@ -153,6 +153,8 @@ export default {
   "timeline.back_to_live": "Back to live",
   "clips.title": "Evidence clips",
   "clips.download": "Download",
+  "clips.not_recorded": "Not recorded — the picture holds the last frame before:",
+  "clips.manifest_unreadable": "This clip's manifest cannot be read: run gridwatch evidence verify",
   "clips.pending": "{n} clip(s) still being sealed",
   "zones.title": "Motion zones", "zones.camera": "Camera", "zones.enabled": "Motion alerts on",
   "zones.schedule": "When armed", "zones.schedule.always": "Day and night", "zones.schedule.window": "Between",

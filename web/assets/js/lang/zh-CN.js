@@ -153,6 +153,8 @@ export default {
   "timeline.back_to_live": "返回实时",
   "clips.title": "证据片段",
   "clips.download": "下载",
+  "clips.not_recorded": "以下时段无录像，画面停在此前最后一帧：",
+  "clips.manifest_unreadable": "此片段的清单无法读取，请运行 gridwatch evidence verify",
   "clips.pending": "还有 {n} 个片段正在封存",
   "zones.title": "侦测区域", "zones.camera": "摄像头", "zones.enabled": "开启移动侦测报警",
   "zones.schedule": "布防时间", "zones.schedule.always": "全天", "zones.schedule.window": "时段",
