@@ -430,7 +430,7 @@ pub fn all() -> Vec<Endpoint> {
             Method::GET,
             "/api/v1/cameras/{id}/recordings.mp4",
             OVERSIGHT,
-            "One MP4 of the camera's recordings in ?from=…&to=… (at most an hour; HTTP ranges supported; 404 no_recording)",
+            "One MP4 of the camera's recordings in ?from=…&to=… (at most an hour; HTTP ranges supported; 404 no_recording; where nothing was recorded the picture holds and X-Gridwatch-Not-Recorded lists the from/to intervals)",
             recordings::mp4,
         ),
         ep(

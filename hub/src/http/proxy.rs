@@ -262,6 +262,7 @@ pub async fn recordings_mp4(
         header::CONTENT_DISPOSITION,
         header::CACHE_CONTROL,
         header::RETRY_AFTER,
+        header::HeaderName::from_static(super::recordings::NOT_RECORDED_HEADER),
     ] {
         if let Some(v) = resp.headers().get(name.as_str()) {
             out = out.header(name.as_str(), v.as_bytes());

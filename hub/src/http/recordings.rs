@@ -4,7 +4,9 @@
 //!   (`gridwatch_core::recording::playback`); the last 24 hours when no range is given.
 //! - `GET /api/v1/cameras/{id}/recordings.mp4?from&to`: one MP4 built on the fly from the
 //!   segments (the ingest's clip: frames copied, never decoded), HTTP ranges supported; 404
-//!   `no_recording` when nothing was recorded in the range.
+//!   `no_recording` when nothing was recorded in the range. Where nothing was recorded inside
+//!   it the video holds its last picture, and the answer says where in
+//!   [`NOT_RECORDED_HEADER`].
 //!
 //! Both include the segment being written (the last minute has no row until its segment
 //! ends): the recorder's own in this process, or, in `[ingest] mode = "workers"`, the one the
@@ -27,7 +29,7 @@ use crate::recording::clips::{self, PlanError, PlannedClip, MAIN};
 use crate::recording::FetchError;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 use gridwatch_core::recording::playback::{
@@ -35,6 +37,12 @@ use gridwatch_core::recording::playback::{
 };
 use gridwatch_core::recording::Segment;
 use serde::Deserialize;
+
+/// The header of a `recordings.mp4` answer that lists where the video holds its picture
+/// because nothing was recorded (an outage, recording off, frames lost; over a second):
+/// `from/to` intervals (RFC 3339, UTC, to the millisecond) separated by `, `. Absent when the
+/// video is whole.
+pub const NOT_RECORDED_HEADER: &str = "x-gridwatch-not-recorded";
 
 /// Longest MP4 one request may build: an hour of 1080p is about 2 GB.
 pub const MAX_MP4_MINUTES: i64 = 60;
@@ -172,10 +180,26 @@ pub(crate) async fn build_mp4(
     };
     let len = plan.len();
     let name = format!("{id}-{}.mp4", from.format("%Y%m%dT%H%M%SZ"));
-    Ok(video_response(
-        wanted(headers, len),
-        len,
-        &name,
-        move |start, end, out| plan.write_range(start, end, out).map(|_| ()),
-    ))
+    let not_recorded = not_recorded(&plan.held);
+    let mut response = video_response(wanted(headers, len), len, &name, move |start, end, out| {
+        plan.write_range(start, end, out).map(|_| ())
+    });
+    if let Some(value) = not_recorded {
+        response.headers_mut().insert(NOT_RECORDED_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// [`NOT_RECORDED_HEADER`]'s value for a clip's held stretches; `None` when there is none.
+fn not_recorded(held: &[(std::time::SystemTime, std::time::SystemTime)]) -> Option<HeaderValue> {
+    let at = |t: std::time::SystemTime| {
+        DateTime::<Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let list: Vec<String> = held
+        .iter()
+        .map(|&(from, to)| format!("{}/{}", at(from), at(to)))
+        .collect();
+    (!list.is_empty())
+        .then(|| HeaderValue::from_str(&list.join(", ")).ok())
+        .flatten()
 }

@@ -97,6 +97,10 @@ async fn playback_lists_spans_and_serves_ranges(backend: Backend) {
     assert_eq!(whole.status(), StatusCode::OK);
     assert_eq!(whole.headers()["content-type"], "video/mp4");
     assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    assert!(
+        whole.headers().get("x-gridwatch-not-recorded").is_none(),
+        "recorded throughout"
+    );
     let whole = whole.bytes().await.unwrap();
     assert!(whole.len() > 1000, "{} bytes", whole.len());
     if have_ffprobe("playback_lists_spans_and_serves_ranges") {

@@ -208,6 +208,33 @@ async fn playback_over_the_live_path(backend: Backend) {
         gaps[0]
     );
     assert_eq!(got.texts.last().unwrap()["type"], "end", "{:?}", got.texts);
+    // The same range as one MP4 holds its picture over the outage, and says where.
+    let last = segments.last().unwrap();
+    let mp4 = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/v1/cameras/{camera}/recordings.mp4?from={}&to={}",
+            running.addr,
+            at(first.start),
+            at(last.end)
+        ))
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mp4.status(), 200);
+    let said = mp4.headers()["x-gridwatch-not-recorded"].to_str().unwrap();
+    let (said_from, said_to) = said.split_once('/').unwrap();
+    let near = |a: &str, b: DateTime<Utc>| {
+        (a.parse::<DateTime<Utc>>().unwrap() - b)
+            .num_milliseconds()
+            .abs()
+            <= 1
+    };
+    assert!(
+        near(said_from, gap_from) && near(said_to, gap_to),
+        "{said}, the gap told was {:?}",
+        gaps[0]
+    );
     assert_eq!(got.closed_with, Some(1000));
     // No stall: never more than half a second without a frame (a frame is 10 ms at 4×).
     let stall = got
