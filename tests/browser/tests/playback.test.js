@@ -10,7 +10,7 @@ import { startDemo } from "../lib/hub.js";
 import { launch, loginAs, shot, raiseSos, PHONE, DESKTOP, GEO } from "../lib/browser.js";
 import { assertAccessible } from "../lib/axe.js";
 
-let hub, browser, wall, resident;
+let hub, browser, wall, resident, admin;
 /** The SOS the evidence test raised: the next test finds it on its camera's timeline. */
 let sosId;
 const timeout = { timeout: 15000 };
@@ -30,6 +30,12 @@ function localTime(page, ms) {
   }, ms);
 }
 
+/** Sets a camera's recording (`off`, `continuous`), as an admin does. */
+async function setRecord(id, record) {
+  const res = await admin.context.request.patch(`/api/v1/cameras/${id}`, { data: { record } });
+  assert.equal(res.status(), 200, await res.text());
+}
+
 /** The focused tile's video time, twice `ms` apart. */
 async function advance(page, ms = 1500) {
   const t0 = await page.locator("#tiles figure video").first().evaluate((v) => v.currentTime);
@@ -42,12 +48,14 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
   before(async () => {
     hub = await startDemo({
       GRIDWATCH_RECORDING__SEGMENT_SECONDS: "2",
-      GRIDWATCH_EVIDENCE__PRE_SECONDS: "4",
+      GRIDWATCH_EVIDENCE__PRE_SECONDS: "8",
       GRIDWATCH_EVIDENCE__POST_SECONDS: "4",
     });
     browser = await launch();
     wall = await loginAs(browser, hub, "duty", DESKTOP);
     resident = await loginAs(browser, hub, "resident", { ...PHONE, ...GEO });
+    admin = await loginAs(browser, hub, "admin", DESKTOP);
+    await admin.page.waitForURL("**/wall"); // logged in: its requests carry the session
     for (const { page } of [wall, resident]) await page.locator("#net[data-state=online]").waitFor(timeout);
   });
 
@@ -215,17 +223,10 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await inLanguage(w, "zh-CN");
     const id = await w.locator("#tiles figure").nth(1).getAttribute("data-camera");
     // Recording off for 4 s, then on again: a gap in the recordings.
-    const admin = await loginAs(browser, hub, "admin", DESKTOP);
-    await admin.page.waitForURL("**/wall");
-    const setRecord = async (record) => {
-      const res = await admin.context.request.patch(`/api/v1/cameras/${id}`, { data: { record } });
-      assert.equal(res.status(), 200, await res.text());
-    };
     const offAt = Date.now();
-    await setRecord("off");
+    await setRecord(id, "off");
     await sleep(4000);
-    await setRecord("continuous");
-    await admin.context.close();
+    await setRecord(id, "continuous");
     // The gap, once 4 s were recorded after it. (The list also has one from the start of its
     // range to the first recording.)
     let gap;
@@ -273,6 +274,11 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     const w = wall.page;
     const cams = await (await wall.context.request.get("/api/v1/cameras")).json();
     if (!cams.length) { t.skip("the demo has no cameras (no GStreamer)"); return; }
+    // Every camera stops recording for 1.5 s just before the SOS (raised about a second after):
+    // its clips (from 8 s before it: room for a slow SOS) hold their picture there, and say so.
+    for (const c of cams) await setRecord(c.id, "off");
+    await sleep(1500);
+    for (const c of cams) await setRecord(c.id, "continuous");
     const id = await raiseSos(resident);
     sosId = id;
     await w.locator(`#alerts li[data-id="${id}"]`).waitFor(timeout);
@@ -284,9 +290,17 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.ok(clips.length >= 1, JSON.stringify(clips));
     assert.equal(await w.locator("#d-clips h3").textContent(), "证据片段");
     assert.doesNotMatch(await w.locator("#d-clips").textContent(), /null|undefined/);
-    // Each clip says where nothing was recorded, when anywhere (its manifest read by the hub).
+    // Each clip says where nothing was recorded (its manifest, read by the hub): the outage.
     assert.ok(clips.every((c) => Array.isArray(c.not_recorded)), JSON.stringify(clips));
-    assert.equal(await w.locator("#d-clips .clip-gaps").count(), clips.filter((c) => c.not_recorded.length).length);
+    const held = clips.filter((c) => c.not_recorded.length);
+    assert.ok(held.length >= 1, `no clip holds over the outage: ${JSON.stringify(clips)}`);
+    for (const c of held) {
+      const gap = Date.parse(c.not_recorded[0].to) - Date.parse(c.not_recorded[0].from);
+      assert.ok(gap > 1000 && gap < 6000, JSON.stringify(c.not_recorded));
+    }
+    const said = w.locator("#d-clips .clip-gaps");
+    assert.equal(await said.count(), held.length);
+    assert.match(await said.first().textContent(), /^以下时段无录像，画面停在此前最后一帧： \d\d:\d\d:\d\d–\d\d:\d\d:\d\d/);
     const video = w.locator("#d-clips video").first();
     assert.equal(await video.getAttribute("preload"), "none");
     await video.evaluate((v) => v.play());
@@ -305,6 +319,7 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await inLanguage(w, "en");
     assert.equal(await w.locator("#d-clips h3").textContent(), "Evidence clips");
     assert.equal(await link.textContent(), "Download");
+    assert.match(await said.first().textContent(), /^Not recorded — the picture holds the last frame before: \d\d:\d\d:\d\d–/);
     await shot(w, "wall-evidence-clips-en-desktop");
     await assertAccessible(w, "wall, evidence clips, en, desktop");
     await inLanguage(w, "zh-CN");
