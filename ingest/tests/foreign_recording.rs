@@ -22,7 +22,7 @@ use common::*;
 use foreign::relay::{Impairment, LossyProxy};
 use foreign::{Encoding, ForeignCamera};
 use gridwatch_ingest::fmp4::{classify, inspect, VideoCodec, SYNC_SAMPLE_FLAGS};
-use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment};
+use gridwatch_ingest::recording::clip::{plan_clip, ClipSegment, HELD_AT_LEAST};
 use gridwatch_ingest::recording::scan::scan_file;
 use gridwatch_ingest::recording::{
     MemoryIndex, RecordMode, Recorder, RecordingConfig, SegmentRecord,
@@ -316,8 +316,32 @@ async fn h264_over_lossy_udp_records_only_what_decodes() {
         let in_row: Vec<(SystemTime, SystemTime)> =
             row.holes.iter().map(|h| (h.from, h.to)).collect();
         assert_eq!(in_row, in_file, "{}", row.path);
-        for (from, to) in in_row {
-            assert!(row.start < from && from < to && to < row.end, "{row:?}");
+        for (from, to) in &in_row {
+            assert!(row.start < *from && from < to && *to < row.end, "{row:?}");
+        }
+        // A clip of the segment holds its picture over each hole of a second or more, and lists
+        // it (for its manifest); shorter ones only as a longer frame.
+        let source = ClipSegment {
+            path: path.clone(),
+            start: row.start,
+        };
+        let plan = plan_clip(&[source], row.start, row.end).unwrap();
+        let long: Vec<&(SystemTime, SystemTime)> = in_row
+            .iter()
+            .filter(|(from, to)| to.duration_since(*from).unwrap() >= HELD_AT_LEAST)
+            .collect();
+        let close = |a: SystemTime, b: SystemTime| {
+            a.duration_since(b)
+                .or_else(|_| b.duration_since(a))
+                .unwrap()
+                < Duration::from_millis(1)
+        };
+        assert_eq!(plan.held.len(), long.len(), "{:?} vs {long:?}", plan.held);
+        for (held, hole) in plan.held.iter().zip(long) {
+            assert!(
+                close(held.0, hole.0) && close(held.1, hole.1),
+                "{held:?} vs {hole:?}"
+            );
         }
     }
 }
