@@ -11,7 +11,7 @@ use crate::common::recording_worker::{
     one_camera, recording_worker, start_hub, start_worker, OneCamera,
 };
 use crate::recording::playback::segments_of;
-use crate::recording::support::{recordings_mp4, recordings_timeline};
+use crate::recording::support::{near_ms, not_recorded_said, recordings_mp4, recordings_timeline};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
@@ -26,6 +26,27 @@ use std::path::Path;
 use std::sync::Arc;
 
 const SECRET: &str = "a-secret-for-worker-recording-tests";
+
+/// A hub in `workers` mode and a recording worker writing minute-long segments (so that the
+/// one being written stays open through a test), under `dir`.
+pub(crate) async fn hub_and_minute_worker(
+    dir: &Path,
+    store: &Store,
+) -> (
+    (
+        gridwatch_hub::server::Running,
+        tokio::sync::oneshot::Sender<()>,
+    ),
+    (
+        gridwatch_hub::server::worker::RunningWorker,
+        tokio::sync::oneshot::Sender<()>,
+    ),
+) {
+    let hub = start_hub(config(&dir.join("hub")), store).await;
+    let mut worker_config = recording_worker(config(&dir.join("worker")), &dir.join("samples"));
+    worker_config.recording.segment_seconds = 60;
+    (hub, start_worker(worker_config, store).await)
+}
 
 /// A hub or worker in `workers` mode, sharing the test's secret.
 pub(crate) fn config(data_dir: &Path) -> Config {
@@ -740,4 +761,84 @@ async fn waiting_rows_through_the_hub() {
     worker.task.await.unwrap().unwrap();
     drop(stop_hub);
     hub.task.await.unwrap().unwrap();
+}
+
+/// A camera held by a recording worker stops for 3 s: `recordings.mp4` of a range reaching
+/// into the segment the worker is writing is built by the worker and relayed by the hub, and
+/// its `X-Gridwatch-Not-Recorded` header (where the video holds its picture) comes through:
+/// the outage, from the end of the segment before it to the start of the one being written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_built_video_says_where_it_holds_its_picture() {
+    let OneCamera {
+        sim,
+        dir: tmp,
+        store,
+        camera,
+    } = one_camera(Backend::Sqlite).await;
+    let ((hub, stop_hub), (worker, stop_worker)) = hub_and_minute_worker(tmp.path(), &store).await;
+    let duty = token(&store, "duty_officer").await;
+    let recorder = worker.state.recording.recorder().unwrap().clone();
+    let open_now = || {
+        recorder
+            .open_segment(&camera, gridwatch_ingest::config::Quality::Main)
+            .map(|(o, _)| o)
+    };
+    // 3 s recorded, then the camera stops for 3 s and comes back.
+    wait_until("the worker records", || {
+        open_now().is_some_and(|o| o.written_end.duration_since(o.start).unwrap().as_secs() >= 3)
+    })
+    .await;
+    let before = open_now().unwrap();
+    sim.stop(1).unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    sim.resume(1).unwrap();
+    wait_until("recording after the outage", || {
+        open_now().is_some_and(|o| {
+            o.id != before.id && o.written_end.duration_since(o.start).unwrap().as_secs() >= 2
+        })
+    })
+    .await;
+    let after = open_now().unwrap();
+    let rows = segments_of(&store, &camera).await;
+    let ended = rows
+        .iter()
+        .find(|s| s.id == before.id)
+        .unwrap_or_else(|| panic!("the segment before the outage is indexed: {rows:?}"));
+
+    let from = DateTime::<Utc>::from(before.start);
+    let to = DateTime::<Utc>::from(after.written_end);
+    let answer = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/v1/cameras/{camera}/recordings.mp4?from={}&to={}",
+            hub.addr,
+            rfc(from),
+            rfc(to)
+        ))
+        .bearer_auth(&duty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let said = not_recorded_said(answer.headers());
+    assert!(
+        said.len() == 1 && near_ms(said[0].0, ended.end) && near_ms(said[0].1, after.start.into()),
+        "{said:?}: the segment before ends {}, the next starts {:?}",
+        ended.end,
+        after.start
+    );
+    assert!(!answer.bytes().await.unwrap().is_empty());
+
+    drop(stop_worker);
+    worker.task.await.unwrap().unwrap();
+    drop(stop_hub);
+    hub.task.await.unwrap().unwrap();
+}
+
+/// Waits (up to 40 s) until `ok`.
+async fn wait_until(what: &str, ok: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !ok() {
+        assert!(started.elapsed().as_secs() < 40, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

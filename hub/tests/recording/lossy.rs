@@ -17,10 +17,9 @@ use super::playback::{segments_of, token};
 use super::replay::{at, control, read, Received};
 use super::served::serve_recording;
 use super::support::recordings_timeline;
-use crate::common::recording_worker::{recording_worker, start_hub, start_worker};
 use crate::foreign::relay::{Impairment, LossyProxy};
 use crate::foreign::{Encoding, ForeignCamera};
-use crate::worker_recording::config;
+use crate::worker_recording::hub_and_minute_worker;
 use gridwatch_ingest::config::Quality;
 use gridwatch_ingest::recording::OpenSegment;
 
@@ -240,13 +239,7 @@ async fn a_lossy_camera_on_a_worker_shows_its_holes_before_the_segment_ends() {
         store,
         camera,
     } = Lossy::start().await;
-    let (hub, stop_hub) = start_hub(config(&tmp.path().join("hub")), &store).await;
-    let mut worker_config = recording_worker(
-        config(&tmp.path().join("worker")),
-        &tmp.path().join("samples"),
-    );
-    worker_config.recording.segment_seconds = 60;
-    let (worker, stop_worker) = start_worker(worker_config, &store).await;
+    let ((hub, stop_hub), (worker, stop_worker)) = hub_and_minute_worker(tmp.path(), &store).await;
     let duty = token(&store, "duty_officer", None).await;
     let base = format!("http://{}", hub.addr);
     let recorder = worker.state.recording.recorder().unwrap().clone();

@@ -152,3 +152,27 @@ async fn ranged(
     assert_eq!(answer.status(), reqwest::StatusCode::OK, "{what}");
     answer
 }
+
+/// The intervals a `recordings.mp4` answer's `X-Gridwatch-Not-Recorded` header lists (none
+/// when it has none).
+pub fn not_recorded_said(
+    headers: &reqwest::header::HeaderMap,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let Some(value) = headers.get("x-gridwatch-not-recorded") else {
+        return Vec::new();
+    };
+    value
+        .to_str()
+        .unwrap()
+        .split(", ")
+        .map(|interval| {
+            let (from, to) = interval.split_once('/').unwrap();
+            (from.parse().unwrap(), to.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Within a millisecond (a header's times are to the millisecond).
+pub fn near_ms(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    (a - b).num_milliseconds().abs() <= 1
+}
