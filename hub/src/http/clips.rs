@@ -70,12 +70,8 @@ fn not_recorded(evidence_dir: &std::path::Path, clip: &EvidenceClip) -> Value {
         .map_err(|e| e.to_string())
         .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).map_err(|e| e.to_string()));
     match manifest {
-        Ok(m) => json!(m
-            .clip
-            .not_recorded
-            .iter()
-            .map(|n| json!({"from": n.from, "to": n.to}))
-            .collect::<Vec<_>>()),
+        // As the manifest has them: `{from, to}`, to the millisecond.
+        Ok(m) => json!(m.clip.not_recorded),
         Err(e) => {
             tracing::error!(clip = %clip.id, path = %path.display(), error = %e,
                 "an evidence clip's manifest cannot be read");
