@@ -11,7 +11,9 @@ use crate::common::recording_worker::{
     one_camera, recording_worker, start_hub, start_worker, OneCamera,
 };
 use crate::recording::playback::segments_of;
-use crate::recording::support::{near_ms, not_recorded_said, recordings_mp4, recordings_timeline};
+use crate::recording::support::{
+    exports, near_ms, not_recorded_said, recordings_mp4, recordings_timeline,
+};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
@@ -628,6 +630,22 @@ async fn open_segment_through_the_hub(backend: Backend) {
     let resident = token(&store, "resident").await;
     let refused = http.get(&url).bearer_auth(&resident).send().await.unwrap();
     assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
+    // The hub audits what it relayed as it audits what it builds: each download, once.
+    let exports = exports(&hub_base, &duty, &format!("camera_id={camera}")).await;
+    let listed: Vec<(Value, Value)> = exports["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["range"].clone(), r["bytes"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (json!("bytes 100-1099"), json!(1000)),
+            (json!("all"), json!(whole.len()))
+        ],
+        "{exports}"
+    );
     // The worker's two routes behind this answer hubs only.
     let wbase = format!("http://{}/internal/v1/cameras/{camera}", worker.addr);
     for direct in [

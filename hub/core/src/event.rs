@@ -76,10 +76,14 @@ pub enum EventType {
     PostOnline,
     #[serde(rename = "post.offline")]
     PostOffline,
+    /// Someone downloaded a camera's recorded video (`recordings.mp4`): the audit of who took
+    /// footage that is not an incident's evidence clip.
+    #[serde(rename = "camera.recording_exported")]
+    CameraRecordingExported,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 20] = [
+    pub const ALL: [EventType; 21] = [
         EventType::IncidentRaised,
         EventType::IncidentRepeat,
         EventType::IncidentDispatched,
@@ -100,6 +104,7 @@ impl EventType {
         EventType::CameraOffline,
         EventType::PostOnline,
         EventType::PostOffline,
+        EventType::CameraRecordingExported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +129,7 @@ impl EventType {
             EventType::CameraOffline => "camera.offline",
             EventType::PostOnline => "post.online",
             EventType::PostOffline => "post.offline",
+            EventType::CameraRecordingExported => "camera.recording_exported",
         }
     }
 
@@ -230,14 +236,15 @@ mod tests {
     #[test]
     fn event_types_are_exactly_the_contracts() {
         // The contract's list, `incident.undelivered` (a dispatch no console received), and
-        // the evidence clips' audit (issue 13).
+        // the evidence clips' and recorded video's audit (issue 13).
         let contract =
             "incident.raised, incident.repeat, incident.dispatched, incident.delivered, \
             incident.undelivered, incident.acknowledged, incident.en_route, incident.on_scene, \
             incident.resolved, \
             incident.cancelled, incident.escalated, incident.at_risk, incident.breached, \
             incident.evidence_sealed, incident.evidence_downloaded, incident.snapshot_taken, \
-            camera.online, camera.offline, post.online, post.offline";
+            camera.online, camera.offline, post.online, post.offline, \
+            camera.recording_exported";
         let names: Vec<&str> = contract.split(',').map(str::trim).collect();
         assert_eq!(names, EventType::ALL.map(EventType::as_str));
         for e in EventType::ALL {

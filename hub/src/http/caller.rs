@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use gridwatch_core::access::Visibility;
 use gridwatch_core::device::Device;
+use gridwatch_core::event::Actor;
 use gridwatch_core::user::User;
 use gridwatch_core::Role;
 use gridwatch_store::secret::TokenKind;
@@ -36,6 +37,15 @@ impl Caller {
         match self {
             Caller::User(u) => Some(u),
             Caller::Device(_) => None,
+        }
+    }
+
+    /// The caller as the event log names it, and from where it called (`peer`).
+    pub fn actor(&self, peer: &super::auth::PeerAddr) -> Actor {
+        let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
+        match self {
+            Caller::User(u) => Actor::user(&u.id, origin),
+            Caller::Device(d) => Actor::device(&d.id, origin),
         }
     }
 

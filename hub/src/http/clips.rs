@@ -18,7 +18,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use gridwatch_core::event::{Actor, EventDraft, EventType};
+use gridwatch_core::event::{EventDraft, EventType};
 use gridwatch_core::recording::evidence::JobState;
 use gridwatch_core::recording::EvidenceClip;
 use gridwatch_ingest::evidence::Manifest;
@@ -102,11 +102,7 @@ pub async fn download(
     let len = clip.bytes;
     let wanted = wanted(&headers, len);
     // The audit comes first: a download nobody recorded must not happen.
-    let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
-    let actor = match &caller {
-        Caller::User(u) => Actor::user(&u.id, origin),
-        Caller::Device(d) => Actor::device(&d.id, origin),
-    };
+    let actor = caller.actor(&peer);
     let draft = EventDraft::new(
         EventType::IncidentEvidenceDownloaded,
         json!({

@@ -4,8 +4,8 @@
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
 use super::{
-    admin, auth, clips, dewarp, false_alarms, incidents, ingest_workers, live, motion, ops,
-    pictures, recordings, reports, snapshot, sos, stream, whep,
+    admin, auth, clips, dewarp, exports, false_alarms, incidents, ingest_workers, live, motion,
+    ops, pictures, recordings, reports, snapshot, sos, stream, whep,
 };
 use crate::state::AppState;
 use axum::handler::Handler;
@@ -430,8 +430,15 @@ pub fn all() -> Vec<Endpoint> {
             Method::GET,
             "/api/v1/cameras/{id}/recordings.mp4",
             OVERSIGHT,
-            "One MP4 of the camera's recordings in ?from=…&to=… (at most an hour; HTTP ranges supported; 404 no_recording; where nothing was recorded the picture holds and X-Gridwatch-Not-Recorded lists the from/to intervals)",
+            "One MP4 of the camera's recordings in ?from=…&to=… (at most an hour; HTTP ranges supported; 404 no_recording; where nothing was recorded the picture holds and X-Gridwatch-Not-Recorded lists the from/to intervals); each download is recorded (camera.recording_exported, see /api/v1/exports)",
             recordings::mp4,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/exports",
+            OVERSIGHT,
+            "Who downloaded recorded video (cameras' recordings.mp4 and incidents' evidence clips), newest first, in ?from=…&to=… (default the last 30 days, at most 366), optionally of one ?camera_id=, at most ?limit= (default 200, at most 1000; `more` says there are older ones)",
+            exports::list,
         ),
         ep(
             Method::GET,

@@ -39,14 +39,6 @@ pub fn shown(caller: &Caller, i: &Incident) -> Value {
     message::incident(i, caller.visibility().form())
 }
 
-fn actor(caller: &Caller, peer: PeerAddr) -> Actor {
-    let origin = Actor::http_origin(peer.0.map(|a| a.ip()));
-    match caller {
-        Caller::User(u) => Actor::user(&u.id, origin),
-        Caller::Device(d) => Actor::device(&d.id, origin),
-    }
-}
-
 /// `POST /api/v1/incidents`: 201 `{"incident"}` (200 for a replayed `Idempotency-Key`).
 pub async fn create(
     State(s): State<AppState>,
@@ -199,7 +191,7 @@ pub async fn get(
 /// `you`, `system` or `staff` and no `origin`: their call's progress, not the duty room's
 /// working (where the officer stood, notes, escalations between posts, the response check).
 fn resident_timeline(caller: &Caller, events: &[Event]) -> Value {
-    let me = actor(caller, PeerAddr(None)).actor;
+    let me = caller.actor(&PeerAddr(None)).actor;
     let who = |a: &str| match a {
         a if a == me => "you",
         "system" => "system",
@@ -284,7 +276,7 @@ async fn act(
         &s.incidents,
         id,
         &action,
-        &actor(caller, peer),
+        &caller.actor(&peer),
         extra.as_ref(),
         guard,
     )

@@ -8,6 +8,9 @@
 //!   it the video holds its last picture, and the answer says where in
 //!   [`NOT_RECORDED_HEADER`].
 //!
+//!   Each download is recorded before its video is sent: a `camera.recording_exported` event
+//!   (who, from where, which camera and time, which bytes), listed by [`super::exports`].
+//!
 //! Both include the segment being written (the last minute has no row until its segment
 //! ends): the recorder's own in this process, or, in `[ingest] mode = "workers"`, the one the
 //! camera's worker is writing — asked of it, and an MP4 reaching into it is built by that
@@ -18,6 +21,7 @@
 //! `recording_unavailable` with `Retry-After`; bytes that do not match the index are 502
 //! `recording_mismatch`.
 
+use super::auth::PeerAddr;
 use super::caller::Caller;
 use super::cameras::ensure_visible;
 use super::download::{video_response, wanted};
@@ -29,14 +33,16 @@ use crate::recording::clips::{self, PlanError, PlannedClip, MAIN};
 use crate::recording::FetchError;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
+use gridwatch_core::event::{EventDraft, EventType};
 use gridwatch_core::recording::playback::{
     check_range, timeline, InProgress, Timeline, MAX_LIST_RANGE_DAYS,
 };
 use gridwatch_core::recording::Segment;
 use serde::Deserialize;
+use serde_json::json;
 
 /// The header of a `recordings.mp4` answer that lists where the video holds its picture
 /// because nothing was recorded (an outage, recording off, frames lost; over a second):
@@ -141,6 +147,7 @@ fn no_recording(id: &str) -> ApiError {
 pub async fn mp4(
     State(s): State<AppState>,
     caller: Caller,
+    peer: PeerAddr,
     Path(id): Path<String>,
     Query(q): Query<RangeQuery>,
     headers: HeaderMap,
@@ -152,13 +159,49 @@ pub async fn mp4(
         ));
     };
     check_range(from, to, Duration::minutes(MAX_MP4_MINUTES)).map_err(range_error)?;
+    let mut via_worker = false;
     if s.recording.workers_mode {
-        let reaches_writing = proxy::recording_unindexed(&s, &id).await.reaches(from, to);
-        if reaches_writing {
-            return proxy::recordings_mp4(&s, &id, from, to, &headers).await;
-        }
+        via_worker = proxy::recording_unindexed(&s, &id).await.reaches(from, to);
     }
-    build_mp4(&s, &id, from, to, &headers).await
+    let response = match via_worker {
+        true => proxy::recordings_mp4(&s, &id, from, to, &headers).await?,
+        false => build_mp4(&s, &id, from, to, &headers).await?,
+    };
+    // The audit comes before the video: its body has not been sent yet, and is not if the
+    // export cannot be recorded.
+    if response.status().is_success() {
+        let draft = export_event(&id, (from, to), response.headers());
+        s.store
+            .record_events(None, &[draft], &caller.actor(&peer), s.now())
+            .await?;
+    }
+    Ok(response)
+}
+
+/// `camera.recording_exported`: which camera's video of which time was sent, which bytes of
+/// it (`range`: `all` or `bytes first-last`) and how many (from the answer's `headers`).
+fn export_event(
+    camera_id: &str,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    headers: &HeaderMap,
+) -> EventDraft {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let range = header(header::CONTENT_RANGE)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or("all");
+    let bytes = header(header::CONTENT_LENGTH).and_then(|n| n.parse::<u64>().ok());
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    EventDraft::new(
+        EventType::CameraRecordingExported,
+        json!({
+            "camera_id": camera_id, "from": at(from), "to": at(to), "range": range,
+            "bytes": bytes,
+        }),
+    )
 }
 
 /// `recordings.mp4` as this process builds it: the indexed segments (wherever they were

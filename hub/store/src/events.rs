@@ -199,6 +199,68 @@ impl Store {
         }))
     }
 
+    /// Events of `kinds` in `[from, to]`, newest first, at most `limit`; with `camera_id`, only
+    /// those about that camera (`data.camera_id`). For audit lists: who took footage out.
+    pub async fn events_of_kinds(
+        &self,
+        kinds: &[EventType],
+        camera_id: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        if kinds.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // The kinds are our own constants, never the caller's words.
+        let kinds_sql = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The camera is found in the JSON text as serde writes it (`"camera_id":"…"`), which
+        // both databases search alike; LIKE's own characters escaped, and checked again below.
+        let pattern = camera_id.map(|c| {
+            let written = serde_json::Value::from(c).to_string();
+            let escaped = written
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%\"camera_id\":{escaped}%")
+        });
+        let camera_sql = if pattern.is_some() {
+            " AND data LIKE $4 ESCAPE '\\'"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE type IN ({kinds_sql}) AND at >= $1 AND at <= $2\
+             {camera_sql} ORDER BY at DESC, seq DESC LIMIT $3"
+        );
+        let (from, to) = (crate::time::to_ms(from), crate::time::to_ms(to));
+        let rows: Vec<EventRow> = with_pool!(self, p => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(from)
+                .bind(to)
+                .bind(i64::from(limit));
+            if let Some(pattern) = &pattern {
+                q = q.bind(pattern);
+            }
+            q.fetch_all(p).await?
+        });
+        let events: Vec<Event> = rows
+            .into_iter()
+            .map(Event::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(events
+            .into_iter()
+            .filter(|e| {
+                camera_id
+                    .is_none_or(|c| e.data.get("camera_id").and_then(|v| v.as_str()) == Some(c))
+            })
+            .collect())
+    }
+
     /// One event by its seq.
     pub async fn event(&self, seq: i64) -> Result<Option<Event>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE seq = $1");

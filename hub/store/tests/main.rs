@@ -5,6 +5,7 @@
 //! end-to-end crate checks that (`gridwatch-tests`, `suites.rs`), as a file left out would
 //! never run.
 
+mod audit_suite;
 mod console_suite;
 mod credentials_suite;
 mod group_commit_suite;

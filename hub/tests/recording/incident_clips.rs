@@ -206,6 +206,31 @@ async fn incidents_get_sealed_clips(db: String) {
     assert_eq!(downloads[0]["data"]["clip_id"], json!(clip_id));
     assert!(downloads[0]["actor"].as_str().unwrap().starts_with("user:"));
     assert_eq!(downloads[1]["data"]["range"], "bytes 0-99");
+    // And on the export audit with every other video taken out, newest first.
+    let exports = hub
+        .call(Method::GET, "/api/v1/exports", Some(&duty), None)
+        .await;
+    assert_eq!(exports.status, StatusCode::OK, "{:?}", exports.body);
+    let rows = exports.body["exports"].as_array().unwrap();
+    let listed: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("-");
+            (s("type"), s("range"), s("clip_id"))
+        })
+        .collect();
+    let downloaded = "incident.evidence_downloaded";
+    assert_eq!(
+        listed,
+        [
+            (downloaded, "bytes 0-99", clip_id),
+            (downloaded, "all", clip_id)
+        ],
+        "{rows:?}"
+    );
+    assert_eq!(rows[0]["incident_id"], json!(incident));
+    assert_eq!(rows[0]["camera_id"], clip["camera_id"]);
+    assert_eq!(rows[0]["actor"], downloads[1]["actor"]);
 
     // Residents never; a responder of a post the incident is not theirs: as if unknown.
     let (_, resident) = hub.login_as("resident", None, None).await;

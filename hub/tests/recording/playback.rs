@@ -1,6 +1,7 @@
 //! Playback over HTTP from a served hub that records a simulated camera: the recorded spans and
 //! gaps, one MP4 of a range that ffprobe decodes, byte ranges (206, 416), `no_recording` for a
-//! range without video, and no recordings for residents. On both backends.
+//! range without video, no recordings for residents, and every download on the export audit.
+//! On both backends.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use super::served::{add_camera, serve_recording, wait_for_segments};
+use super::support::exports;
 use crate::ingest_common::media::{have_ffprobe, probe};
 use crate::ingest_common::start_sim;
 
@@ -163,6 +165,57 @@ async fn playback_lists_spans_and_serves_ranges(backend: Backend) {
     let resident = token(&store, "resident", None).await;
     let answer = http.get(&url).bearer_auth(&resident).send().await.unwrap();
     assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+
+    // Each download that sent video is on the export audit, newest first: who, which camera
+    // and time, which bytes. The 416, the 404 and the resident's 403 sent none and are not.
+    let hub = format!("http://{}", running.addr);
+    let me: Value = get(format!("{hub}/api/v1/me"), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = exports(&hub, &duty, "").await;
+    let rows = listed["exports"].as_array().unwrap();
+    let ranges: Vec<&str> = rows.iter().map(|r| r["range"].as_str().unwrap()).collect();
+    let tail_range = format!("bytes {}-{}", len - 1000, len - 1);
+    assert_eq!(
+        ranges,
+        [tail_range.as_str(), "bytes 100-4099", "all"],
+        "{listed}"
+    );
+    let sizes: Vec<u64> = rows.iter().map(|r| r["bytes"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [1000, 4000, len as u64], "{listed}");
+    for row in rows {
+        assert_eq!(row["type"], "camera.recording_exported", "{row}");
+        assert_eq!(row["camera_id"], json!(camera), "{row}");
+        assert_eq!(row["from"], json!(at(clip_from)), "{row}");
+        assert_eq!(row["to"], json!(at(clip_to)), "{row}");
+        assert_eq!(row["by"]["username"], me["user"]["username"], "{row} {me}");
+        assert_eq!(
+            row["actor"],
+            json!(format!("user:{}", me["user"]["id"].as_str().unwrap()))
+        );
+    }
+    assert_eq!(listed["more"], false, "{listed}");
+    // One camera's only; a page of one says there are more; nonsense is a 400 naming it.
+    let other = exports(&hub, &duty, "camera_id=another-camera").await;
+    assert_eq!(other["exports"], json!([]), "{other}");
+    let ours = exports(&hub, &duty, &format!("camera_id={camera}&limit=1")).await;
+    assert_eq!(ours["exports"][0]["range"], json!(tail_range), "{ours}");
+    assert_eq!(ours["more"], true, "{ours}");
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+        ("from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+    ] {
+        let bad = get(format!("{hub}/api/v1/exports?{q}"), None)
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{q}");
+        let body: Value = bad.json().await.unwrap();
+        assert_eq!(body["error"]["field"], field, "{q}: {body}");
+    }
     running.state.cameras.registry.clear();
     tokio::time::sleep(Duration::from_millis(100)).await;
     running.task.abort();

@@ -153,6 +153,19 @@ async fn ranged(
     answer
 }
 
+/// The export audit a hub at `base` (`http://addr`) answers (`GET /api/v1/exports?{query}`),
+/// asked as `token`'s holder; it must answer 200.
+pub async fn exports(base: &str, token: &str, query: &str) -> Value {
+    let answer = reqwest::Client::new()
+        .get(format!("{base}/api/v1/exports?{query}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK, "exports?{query}");
+    answer.json().await.unwrap()
+}
+
 /// The intervals a `recordings.mp4` answer's `X-Gridwatch-Not-Recorded` header lists (none
 /// when it has none).
 pub fn not_recorded_said(

@@ -22,6 +22,7 @@ export default {
   "event.incident.snapshot_taken": "Camera picture taken",
   "event.camera.online": "Camera online", "event.camera.offline": "Camera offline",
   "event.post.online": "Post online", "event.post.offline": "Post offline",
+  "event.camera.recording_exported": "Recorded video downloaded",
   "cam.online": "Online", "cam.offline": "Offline", "cam.connecting": "Connecting", "cam.unknown": "Unknown",
   "cam.unsupported": "Camera video format not supported", "cam.unplayable": "This browser cannot play this video format",
   "dewarp.views": "Fisheye view", "dewarp.view.panorama": "360° panorama", "dewarp.view.dual": "Two 180° views", "dewarp.view.quad": "Four 90° views", "dewarp.view.ptz": "Virtual PTZ: drag to pan and tilt, scroll to zoom", "dewarp.view.raw": "Raw fisheye", "dewarp.short.panorama": "360°", "dewarp.short.dual": "2×180°", "dewarp.short.quad": "4×90°", "dewarp.short.ptz": "PTZ", "dewarp.short.raw": "Raw", "dewarp.title": "Fisheye calibration", "dewarp.mount": "Mount", "dewarp.mount.ceiling": "Ceiling", "dewarp.mount.wall": "Wall", "dewarp.mount.floor": "Floor", "dewarp.orientation": "Orientation (degrees)", "dewarp.radius": "Circle radius", "dewarp.help": "Drag the centre to move the circle, its edge to resize it, so that it lies on the picture's edge.", "dewarp.save": "Save calibration", "dewarp.saved": "Calibration saved", "dewarp.uncalibrated": "Not calibrated yet: the default circle is shown", "dewarp.camera": "Camera", "dewarp.no_snapshot": "No current picture from this camera",

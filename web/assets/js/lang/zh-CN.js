@@ -22,6 +22,7 @@ export default {
   "event.incident.snapshot_taken": "已抓拍现场画面",
   "event.camera.online": "摄像头上线", "event.camera.offline": "设备离线",
   "event.post.online": "警务室上线", "event.post.offline": "警务室离线",
+  "event.camera.recording_exported": "录像已导出",
   "cam.online": "在线", "cam.offline": "设备离线", "cam.connecting": "连接中", "cam.unknown": "未知",
   "cam.unsupported": "摄像头视频格式不支持", "cam.unplayable": "浏览器不支持此视频格式",
   "dewarp.views": "鱼眼视图", "dewarp.view.panorama": "360°全景", "dewarp.view.dual": "双180°视图", "dewarp.view.quad": "四分屏90°视图", "dewarp.view.ptz": "虚拟云台：拖动转动，滚轮缩放", "dewarp.view.raw": "原始鱼眼画面", "dewarp.short.panorama": "360°", "dewarp.short.dual": "2×180°", "dewarp.short.quad": "4×90°", "dewarp.short.ptz": "云台", "dewarp.short.raw": "原始", "dewarp.title": "鱼眼校正", "dewarp.mount": "安装方式", "dewarp.mount.ceiling": "吸顶", "dewarp.mount.wall": "壁装", "dewarp.mount.floor": "地面", "dewarp.orientation": "方向（度）", "dewarp.radius": "圆半径", "dewarp.help": "拖动圆心移动圆，拖动圆边调整大小，使圆与画面边缘重合。", "dewarp.save": "保存校正", "dewarp.saved": "校正已保存", "dewarp.uncalibrated": "尚未校正：显示默认圆", "dewarp.camera": "摄像头", "dewarp.no_snapshot": "该摄像头暂无画面",

@@ -1,0 +1,137 @@
+//! `GET /api/v1/exports?from&to&camera_id&limit`: who took recorded video out of the centre.
+//!
+//! Every download of recorded video is an event in the log, recorded before the video is sent:
+//! an evidence clip's (`incident.evidence_downloaded`, also on its incident's timeline) and a
+//! camera's `recordings.mp4` (`camera.recording_exported`). This lists both, newest first, with
+//! the person's name, so that the centre can answer "who has footage of the gate from that
+//! night?" without reading incident by incident.
+
+use super::caller::Caller;
+use super::error::{ApiError, ApiResult};
+use super::json::Query;
+use crate::state::AppState;
+use axum::extract::State;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use gridwatch_core::event::{Event, EventType};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// What the list holds: every kind of event that records video leaving the hub.
+pub const EXPORT_EVENTS: [EventType; 2] = [
+    EventType::CameraRecordingExported,
+    EventType::IncidentEvidenceDownloaded,
+];
+
+/// How far back the list goes when no `from` is given.
+const DEFAULT_DAYS: i64 = 30;
+/// The longest range one request may list: a year, an audit's usual period.
+const MAX_DAYS: i64 = 366;
+const DEFAULT_LIMIT: u32 = 200;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportsQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub camera_id: Option<String>,
+    pub limit: Option<u32>,
+}
+
+fn invalid(field: &str, message: String) -> ApiError {
+    let mut err = ApiError::bad_request("invalid_query", message);
+    err.field = Some(field.into());
+    err
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<ExportsQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    let to = q.to.unwrap_or_else(|| s.now());
+    let from = q.from.unwrap_or(to - Duration::days(DEFAULT_DAYS));
+    if from >= to {
+        return Err(invalid("from", "`from` must be before `to`".into()));
+    }
+    if to - from > Duration::days(MAX_DAYS) {
+        return Err(invalid(
+            "from",
+            format!("the range is longer than {MAX_DAYS} days"),
+        ));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!("`limit` must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    // One more than asked: whether there are more to page to (with an earlier `to`).
+    let mut events = s
+        .store
+        .events_of_kinds(&EXPORT_EVENTS, q.camera_id.as_deref(), from, to, limit + 1)
+        .await?;
+    let more = events.len() > limit as usize;
+    events.truncate(limit as usize);
+    let people = names(&s, &events).await;
+    let exports: Vec<Value> = events.iter().map(|e| shown(e, &people)).collect();
+    Ok(axum::Json(json!({
+        "from": at(from),
+        "to": at(to),
+        "exports": exports,
+        "more": more,
+    })))
+}
+
+fn at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The people named by `events`, by user id: `{id, username, display_name}` (a user deleted
+/// since is left out, and shown by id alone).
+async fn names(s: &AppState, events: &[Event]) -> HashMap<String, Value> {
+    let mut people = HashMap::new();
+    for id in events.iter().filter_map(|e| e.actor.strip_prefix("user:")) {
+        if people.contains_key(id) {
+            continue;
+        }
+        match s.store.user(id).await {
+            Ok(u) => {
+                people.insert(
+                    id.to_string(),
+                    json!({ "id": u.id, "username": u.username, "display_name": u.display_name }),
+                );
+            }
+            Err(e) => tracing::debug!(user = id, error = %e, "an export's user is not found"),
+        }
+    }
+    people
+}
+
+/// One export as listed: the event's own fields and data, and who it was.
+fn shown(e: &Event, people: &HashMap<String, Value>) -> Value {
+    let data = |k: &str| e.data.get(k).cloned().unwrap_or(Value::Null);
+    let by = e
+        .actor
+        .strip_prefix("user:")
+        .and_then(|id| people.get(id))
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "seq": e.seq,
+        "at": at(e.at),
+        "type": e.kind.as_str(),
+        "camera_id": data("camera_id"),
+        "incident_id": e.incident_id,
+        "clip_id": data("clip_id"),
+        "from": data("from"),
+        "to": data("to"),
+        "range": data("range"),
+        "bytes": data("bytes"),
+        "actor": e.actor,
+        "by": by,
+        "origin": e.origin,
+    })
+}
