@@ -325,6 +325,48 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await inLanguage(w, "zh-CN");
   });
 
+  it("the report lists who took video out: recordings and evidence clips, in both languages", async (t) => {
+    const w = wall.page;
+    if (!sosId) { t.skip("no SOS was raised (the demo has no cameras)"); return; }
+    const { incident } = await (await wall.context.request.get(`/api/v1/incidents/${sosId}`)).json();
+    const camera = incident.cameras[0];
+    // The duty officer takes the camera's last 20 s, as a player or a script would.
+    const to = new Date(Date.now() - 3000), from = new Date(to.getTime() - 20000);
+    const url = `/api/v1/cameras/${camera}/recordings.mp4?from=${from.toISOString()}&to=${to.toISOString()}`;
+    const r = await wall.context.request.get(url);
+    assert.equal(r.status(), 200, await r.text());
+    const bytes = (await r.body()).length;
+    const { user } = await (await wall.context.request.get("/api/v1/me")).json();
+    if (await w.locator("#detail").isVisible()) await w.click("#detail-close");
+    await inLanguage(w, "zh-CN");
+    await w.click("#show-report");
+    const rows = w.locator("#exports-table tbody tr");
+    await rows.first().waitFor(timeout);
+    // Newest first: the recording, then the evidence clip downloaded in the test before.
+    const first = rows.first();
+    assert.equal(await first.getAttribute("data-type"), "camera.recording_exported");
+    assert.equal(await first.getAttribute("data-camera"), camera);
+    const cells = await first.locator("td").allTextContents();
+    assert.equal(cells[1], user.display_name || user.username);
+    assert.match(cells[3], /^录像 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d – \d\d:\d\d:\d\d$/);
+    assert.match(cells[4], /^全部 · /);
+    assert.ok(bytes > 1000, `${bytes} bytes`);
+    const clipRows = w.locator('#exports-table tbody tr[data-type="incident.evidence_downloaded"]');
+    assert.ok(await clipRows.count() >= 1, "the evidence clip download is listed");
+    assert.match(await clipRows.first().locator("td.what").textContent(), new RegExp(`^警情 ${sosId} 的证据片段$`));
+    assert.equal(await w.locator("#exports-none").isVisible(), false);
+    await w.locator("#exports-table").scrollIntoViewIfNeeded();
+    await shot(w, "wall-exports-zh-desktop");
+    await inLanguage(w, "en");
+    await w.locator("#exports-table th", { hasText: "Who" }).waitFor(timeout);
+    assert.match(await first.locator("td.what").textContent(), /^Recording \d{4}-/);
+    assert.match(await first.locator("td.bytes").textContent(), /^All · /);
+    await shot(w, "wall-exports-en-desktop");
+    await assertAccessible(w, "wall, report with video exports, en, desktop");
+    await inLanguage(w, "zh-CN");
+    await w.locator('#report button[data-close="report"]').click();
+  });
+
   it("an incident is marked on its camera's timeline; the bar pages earlier and later", async (t) => {
     const w = wall.page;
     if (!sosId) { t.skip("no SOS was raised (the demo has no cameras)"); return; }

@@ -19,6 +19,13 @@ export function dateTime(iso) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
+/** 2026-11-26 14:05:09 — a date and a 24-hour time to the second, for audit lists. */
+export function stamp(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return `${dateTime(iso)}:${String(d.getSeconds()).padStart(2, "0")}`;
+}
+
 /** "3:05" since `iso`. */
 export function age(iso, now = Date.now()) {
   const s = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));

@@ -13,6 +13,7 @@ import { IncidentDetail } from "./wall-detail.js";
 import { drawPlan } from "./wall-plan.js";
 import { drawReport } from "./wall-report.js";
 import { drawFalseAlarms } from "./wall-false-alarms.js";
+import { drawExports } from "./wall-exports.js";
 import { History } from "./wall-history.js";
 import { el, isOpen } from "./format.js";
 import { errorText } from "./errors.js";
@@ -147,7 +148,8 @@ function showPlan(highlight = null) {
 async function showReport() {
   try {
     await Promise.all([drawReport($("report-chart"), $("report-table"), names.grid),
-      drawFalseAlarms($("false-alarms-table"), $("false-alarms-none"))]);
+      drawFalseAlarms($("false-alarms-table"), $("false-alarms-none")),
+      drawExports($("exports-table"), $("exports-none"), $("exports-more"), names.camera)]);
   } catch (e) {
     $("report-chart").textContent = t("action.failed") + errorText(e);
   }

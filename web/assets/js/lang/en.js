@@ -176,4 +176,7 @@ export default {
   "detail.false_alarm": "Dismissed as a false alarm",
   "false_alarms.title": "False alarms per camera (motion alerts)", "false_alarms.camera": "Camera", "false_alarms.alarms": "Alerts",
   "false_alarms.open": "Open", "false_alarms.count": "False alarms", "false_alarms.ratio": "False-alarm rate", "false_alarms.none": "No motion alert in the last 30 days",
+  "exports.title": "Video exports (last 30 days)", "exports.none": "Nobody downloaded recordings or evidence clips in the last 30 days", "exports.more": "Only the latest 200 are shown",
+  "exports.at": "When", "exports.who": "Who", "exports.camera": "Camera", "exports.what": "What", "exports.bytes": "Downloaded",
+  "exports.recording": "Recording {from} – {to}", "exports.clip": "Evidence clip of incident {id}", "exports.all": "All", "exports.part": "Part (bytes {range})",
 };
