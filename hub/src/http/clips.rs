@@ -31,20 +31,24 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     s.store.visible_incident(&id, &caller.visibility()).await?;
-    let clips: Vec<Value> = s
-        .store
-        .evidence_clips(&id)
-        .await?
-        .into_iter()
-        .map(|c| {
-            json!({
-                "id": c.id, "camera_id": c.camera_id, "from": c.from, "to": c.to,
-                "bytes": c.bytes, "sha256": c.sha256, "manifest_seq": c.manifest_seq,
-                "created_at": c.created_at,
-                "not_recorded": not_recorded(&s.recording.evidence_dir, &c),
+    let sealed = s.store.evidence_clips(&id).await?;
+    // Each clip's manifest is a file read: off the async threads, all in one go.
+    let evidence_dir = s.recording.evidence_dir.clone();
+    let clips: Vec<Value> = tokio::task::spawn_blocking(move || {
+        sealed
+            .into_iter()
+            .map(|c| {
+                json!({
+                    "id": c.id, "camera_id": c.camera_id, "from": c.from, "to": c.to,
+                    "bytes": c.bytes, "sha256": c.sha256, "manifest_seq": c.manifest_seq,
+                    "created_at": c.created_at,
+                    "not_recorded": not_recorded(&evidence_dir, &c),
+                })
             })
-        })
-        .collect();
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("reading the clips' manifests failed: {e}")))?;
     let pending: Vec<Value> = s
         .store
         .evidence_jobs(&id)
@@ -115,7 +119,8 @@ pub async fn download(
     );
     s.store
         .record_events(Some(&id), &[draft], &actor, s.now())
-        .await?;
+        .await
+        .map_err(ApiError::export_not_recorded)?;
     let name = format!("evidence-{id}-{}.mp4", clip.camera_id);
     Ok(video_response(
         wanted,

@@ -15,7 +15,7 @@ pub struct ApiError {
     pub message: String,
     /// The input field at fault, when there is one.
     pub field: Option<String>,
-    /// Seconds to wait, for 429.
+    /// Seconds to wait, for 429 and some 503s (`Retry-After`).
     pub retry_after: Option<i64>,
     /// The incident's current state, for a 409 `illegal_transition`.
     pub state: Option<String>,
@@ -59,6 +59,31 @@ impl ApiError {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// Video that was about to leave the centre (a `recordings.mp4`, an evidence clip) whose
+    /// audit event the store did not take: nothing is sent — an export nobody can account for
+    /// must not happen — and the caller is told why and to try again. On SQLite this is what a
+    /// database that takes no writes (a long transaction, a full disk) answers a download.
+    pub fn export_not_recorded(e: StoreError) -> Self {
+        match e {
+            // Not the database's failure: the store's own answer (an incident gone: 404).
+            StoreError::NotFound { .. }
+            | StoreError::Conflict(_)
+            | StoreError::Invalid(_)
+            | StoreError::IllegalTransition(_)
+            | StoreError::NotAllowed(_) => e.into(),
+            other => {
+                tracing::error!(error = %other, "an export's audit event was not recorded; no video sent");
+                let mut err = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "export_not_recorded",
+                    "the download could not be written to the audit trail, so no video was sent; try again shortly",
+                );
+                err.retry_after = Some(5);
+                err
+            }
+        }
     }
 }
 

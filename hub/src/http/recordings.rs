@@ -173,7 +173,8 @@ pub async fn mp4(
         let draft = export_event(&id, (from, to), response.headers());
         s.store
             .record_events(None, &[draft], &caller.actor(&peer), s.now())
-            .await?;
+            .await
+            .map_err(ApiError::export_not_recorded)?;
     }
     Ok(response)
 }

@@ -325,9 +325,22 @@ impl Replay {
             }
         };
         let at = self.start_at.take().map(|at| ticks_since(start, at));
-        let (reader, skip) = open_reader(path, at).await?;
+        let (mut reader, mut skip) = open_reader(path.clone(), at).await?;
+        if skip.is_none() && end.is_none() {
+            // A segment just begun, with no whole fragment yet. Passed over, it would be lost:
+            // the next look for what follows (an index read, slow when the database is) may
+            // come once it has finished and the next one begun, played after a silent jump.
+            // Still being written: the replay has caught up with the present, which is live's.
+            // Finished since it was opened: read again, whole now.
+            if self.recorder.as_ref().is_some_and(|r| r.is_open(&id)) {
+                self.ended = true;
+                self.pending.push_back(ReplayItem::End);
+                return Ok(());
+            }
+            (reader, skip) = open_reader(path, at).await?;
+        }
         let Some(skip) = skip else {
-            // No whole fragment with a keyframe (a segment just begun): nothing to play here.
+            // No whole fragment with a keyframe: nothing to play here.
             return Ok(());
         };
         if let Some(until) = self.played_until {

@@ -179,6 +179,20 @@ async fn incidents_get_sealed_clips(db: String) {
     let (status, _, part) = fetch(&hub, &url, &duty, Some("bytes=0-99")).await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(part, bytes[..100]);
+    // A download whose audit event cannot be written sends no video (on SQLite, where the
+    // event log's lock holds every writer; PostgreSQL would wait for it): 503, a JSON error,
+    // and nothing on the timeline (the two below are all).
+    if db.starts_with("sqlite:") {
+        let hold = gridwatch_store::testing::hold_event_log(&store)
+            .await
+            .unwrap();
+        let (status, headers, refused) = fetch(&hub, &url, &duty, None).await;
+        hold.release().await.unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(headers.contains_key(header::RETRY_AFTER));
+        let refused: Value = serde_json::from_slice(&refused).expect("a JSON error, not video");
+        assert_eq!(refused["error"]["code"], "export_not_recorded", "{refused}");
+    }
 
     // Each download is on the timeline: who, and which clip.
     let read = hub

@@ -115,7 +115,8 @@ pub async fn recordings_mp4(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<u8> {
-    let answer = ranged(base, camera, "recordings.mp4", token, from, to).await;
+    let answer = ask_ranged(base, camera, "recordings.mp4", token, from, to).await;
+    let answer = ok(answer, "recordings.mp4");
     answer.bytes().await.unwrap().to_vec()
 }
 
@@ -128,12 +129,20 @@ pub async fn recordings_timeline(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Value {
-    let answer = ranged(base, camera, "recordings", token, from, to).await;
+    let answer = ask_ranged(base, camera, "recordings", token, from, to).await;
+    let answer = ok(answer, "recordings");
     answer.json().await.unwrap()
 }
 
-/// `GET /api/v1/cameras/{camera}/{what}?from&to`, which must answer 200.
-async fn ranged(
+/// `answer`, which must be a 200 (to `what`).
+fn ok(answer: reqwest::Response, what: &str) -> reqwest::Response {
+    assert_eq!(answer.status(), reqwest::StatusCode::OK, "{what}");
+    answer
+}
+
+/// `GET /api/v1/cameras/{camera}/{what}?from&to` from a hub at `base` (`http://addr`), asked
+/// as `token`'s holder, whatever it answers.
+pub async fn ask_ranged(
     base: &str,
     camera: &str,
     what: &str,
@@ -142,15 +151,13 @@ async fn ranged(
     to: DateTime<Utc>,
 ) -> reqwest::Response {
     let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let answer = reqwest::Client::new()
+    reqwest::Client::new()
         .get(format!("{base}/api/v1/cameras/{camera}/{what}"))
         .query(&[("from", at(from)), ("to", at(to))])
         .bearer_auth(token)
         .send()
         .await
-        .unwrap();
-    assert_eq!(answer.status(), reqwest::StatusCode::OK, "{what}");
-    answer
+        .unwrap()
 }
 
 /// The export audit a hub at `base` (`http://addr`) answers (`GET /api/v1/exports?{query}`),
