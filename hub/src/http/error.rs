@@ -181,6 +181,10 @@ impl IntoResponse for ApiError {
             error["retry_after"] = json!(secs);
         }
         let mut resp = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        // An error is about now: a 404 or 410 is cacheable by default, and a browser keeping
+        // "gone" would not fetch an evidence clip put back on its disk.
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);

@@ -190,6 +190,11 @@ async fn incidents_get_sealed_clips(db: String) {
         hold.release().await.unwrap();
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(headers.contains_key(header::RETRY_AFTER));
+        assert_eq!(
+            headers[header::CACHE_CONTROL],
+            "no-store",
+            "errors are not kept"
+        );
         let refused: Value = serde_json::from_slice(&refused).expect("a JSON error, not video");
         assert_eq!(refused["error"]["code"], "export_not_recorded", "{refused}");
     }

@@ -33,6 +33,8 @@ it("keys made up by scripts exist in both languages", async () => {
     ...["network", "illegal_transition", "forbidden", "not_found", "invalid", "rate_limited", "unauthorized",
       "unavailable", "timeout", "conflict", "other"].map((c) => "err." + c),
     "field.other", "field.post_id", "field.note", "field.reason",
+    // wall-detail.js: why an evidence clip did not load
+    ...["clip_missing", "export_not_recorded"].map((c) => "err." + c),
     // wall-dewarp.js: each fisheye view's label and short name; calibrate.js: the fields a 400 names
     ...["panorama", "dual", "quad", "ptz", "raw"].flatMap((v) => ["dewarp.view." + v, "dewarp.short." + v]),
     ...["center_x", "center_y", "radius", "orientation", "mount"].map((f) => "field." + f),

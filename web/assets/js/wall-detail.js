@@ -4,12 +4,15 @@
 // incident's state allows (`allowed_actions`, from the hub's state machine; a camera's motion
 // alert also offers "false alarm", one click), and its evidence
 // clips side by side, each with its download (every download is on the incident's timeline).
-import { get, act } from "./api.js";
+import { api, get, act } from "./api.js";
 import { t } from "./i18n.js";
 import { el, kindLabel, stateLabel, eventLabel, clock, dateTime, place, mapLink, nearest, isOpen } from "./format.js";
 import { errorText } from "./errors.js";
 import { setIncident } from "./countdown.js";
 import { FocusPlayer } from "./focus.js";
+
+/** Why an evidence clip did not load, said in the page's words (`err.<code>`). */
+const CLIP_ERRORS = ["clip_missing", "export_not_recorded", "network", "unauthorized", "forbidden", "not_found", "unavailable"];
 
 const $ = (id) => document.getElementById(id);
 const pictureUrl = (incident, picture) =>
@@ -156,8 +159,9 @@ export class IncidentDetail {
     const items = r.clips.map((c) => {
       const name = this.names.camera(c.camera_id);
       const file = `${id}-${c.camera_id}-${c.from.replace(/[:.]/g, "")}.mp4`;
-      return el("figure", { class: "clip", "data-clip": c.id },
-        el("video", { controls: true, preload: "none", playsInline: true, muted: true, src: url(c), "aria-label": name }),
+      const video = el("video", { controls: true, preload: "none", playsInline: true, muted: true, src: url(c), "aria-label": name });
+      video.addEventListener("error", () => this.clipFailed(video, url(c)));
+      return el("figure", { class: "clip", "data-clip": c.id }, video,
         el("figcaption", {},
           el("span", { text: `${name} · ${clock(c.from)}–${clock(c.to)}` }),
           el("a", { class: "inline-link", href: url(c), download: file, "data-download": c.id, "data-i18n": "clips.download", text: t("clips.download") }),
@@ -182,6 +186,34 @@ export class IncidentDetail {
     const list = c.not_recorded.map((n) => `${clock(n.from)}–${clock(n.to)}`).join(", ");
     return el("p", { class: "warn clip-gaps", "data-not-recorded": String(c.not_recorded.length) },
       el("span", { "data-i18n": "clips.not_recorded", text: t("clips.not_recorded") }), " ", el("span", { text: list }));
+  }
+
+  /** A clip that would not load (its file gone, the download refused because it could not be
+   *  audited, the hub away) says so, in words, with why and a way to try again — never a blank
+   *  player taken for an empty scene. Why is asked of the hub with the clip's first byte: a
+   *  <video> element does not tell the HTTP answer (and if the byte comes, that read is a
+   *  download on the timeline like any other). */
+  async clipFailed(video, url) {
+    const figure = video.closest("figure");
+    if (!figure || figure.querySelector(".clip-error")) return;
+    let why = null;
+    try {
+      await api("GET", url, undefined, { Range: "bytes=0-0" });
+    } catch (e) {
+      why = e;
+    }
+    if (figure.querySelector(".clip-error")) return;
+    const key = !why ? "clips.try_again" : CLIP_ERRORS.includes(why.code) ? `err.${why.code}` : null;
+    const reason = key ? el("span", { "data-i18n": key, text: t(key) }) : el("span", { text: errorText(why) });
+    const retry = el("button", { type: "button", class: "inline-link", "data-i18n": "clips.retry", text: t("clips.retry") });
+    const said = el("p", { class: "warn clip-error", role: "alert", "data-code": why?.code ?? "" },
+      el("span", { "data-i18n": "clips.unplayable", text: t("clips.unplayable") }), " ", reason, " ", retry);
+    retry.addEventListener("click", () => {
+      said.remove();
+      video.load();
+      video.play().catch(() => { /* an error fires on the element again */ });
+    });
+    figure.append(said);
   }
 
   playCameras() {
