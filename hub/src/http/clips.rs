@@ -13,6 +13,7 @@ use super::auth::PeerAddr;
 use super::caller::Caller;
 use super::download::{video_response, wanted, Wanted};
 use super::error::{ApiError, ApiResult};
+use super::exports;
 use super::json::Path;
 use crate::state::AppState;
 use axum::extract::State;
@@ -117,10 +118,7 @@ pub async fn download(
             },
         }),
     );
-    s.store
-        .record_events(Some(&id), &[draft], &actor, s.now())
-        .await
-        .map_err(ApiError::export_not_recorded)?;
+    exports::record_export(&s, Some(&id), draft, &actor).await?;
     let name = format!("evidence-{id}-{}.mp4", clip.camera_id);
     Ok(video_response(
         wanted,

@@ -12,7 +12,8 @@ use super::json::Query;
 use crate::state::AppState;
 use axum::extract::State;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use gridwatch_core::event::{Event, EventType};
+use gridwatch_core::event::{Actor, Event, EventDraft, EventType};
+use gridwatch_store::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -22,6 +23,33 @@ pub const EXPORT_EVENTS: [EventType; 2] = [
     EventType::CameraRecordingExported,
     EventType::IncidentEvidenceDownloaded,
 ];
+
+/// How long a download waits for its audit event before it is refused: about as long as an
+/// SQLite writer waits for the write lock (`gridwatch_store`'s busy handler), and on
+/// PostgreSQL, where a writer would wait for a held lock without end, no longer either.
+const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Records that video is about to leave the hub (`draft`; on `incident`'s timeline for an
+/// evidence clip), before its body is sent. Refused or not recorded within
+/// [`RECORD_WITHIN`]: [`ApiError::export_not_recorded`], and the caller sends nothing. (Given up
+/// on while its commit was under way, the event may still go in: the audit then names a
+/// download that was refused, never the other way round.)
+pub async fn record_export(
+    s: &AppState,
+    incident: Option<&str>,
+    draft: EventDraft,
+    actor: &Actor,
+) -> ApiResult<()> {
+    let drafts = [draft];
+    let recorded = s.store.record_events(incident, &drafts, actor, s.now());
+    match tokio::time::timeout(RECORD_WITHIN, recorded).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(ApiError::export_not_recorded(e)),
+        Err(_) => Err(ApiError::export_not_recorded(StoreError::Unavailable(
+            format!("the event log took no write within {RECORD_WITHIN:?}"),
+        ))),
+    }
+}
 
 /// How far back the list goes when no `from` is given.
 const DEFAULT_DAYS: i64 = 30;

@@ -26,6 +26,7 @@ use super::caller::Caller;
 use super::cameras::ensure_visible;
 use super::download::{video_response, wanted};
 use super::error::{ApiError, ApiResult};
+use super::exports;
 use super::json::{Path, Query};
 use super::proxy;
 use super::worker::Writing;
@@ -171,10 +172,7 @@ pub async fn mp4(
     // export cannot be recorded.
     if response.status().is_success() {
         let draft = export_event(&id, (from, to), response.headers());
-        s.store
-            .record_events(None, &[draft], &caller.actor(&peer), s.now())
-            .await
-            .map_err(ApiError::export_not_recorded)?;
+        exports::record_export(&s, None, draft, &caller.actor(&peer)).await?;
     }
     Ok(response)
 }
