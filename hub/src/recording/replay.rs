@@ -8,8 +8,8 @@
 //! the recorder, when this process records). Each is read one fragment at a time with the
 //! ingest's [`FragmentReader`] (the bytes as recorded, never decoded): a viewer holds about a
 //! second of video, not the whole segment. A new init segment is produced only when the codec
-//! parameters change; a gap of [`JOIN_WITHIN_MS`] or more between two segments is reported as
-//! such. The segment being written is read as far as it is flushed (whole fragments, about a
+//! parameters change; a gap of [`JOIN_WITHIN_MS`] or more between two segments, or a hole of
+//! more than [`HOLE_LONGER_THAN_MS`] inside one, is reported as such. The segment being written is read as far as it is flushed (whole fragments, about a
 //! second behind the camera), and followed while it grows; where the replay catches up with
 //! it, or at the end of what is indexed when nothing is being written, the replay ends (the
 //! page goes live).
@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use gridwatch_core::recording::playback::JOIN_WITHIN_MS;
+use gridwatch_core::recording::playback::{HOLE_LONGER_THAN_MS, JOIN_WITHIN_MS};
 use gridwatch_core::recording::Segment;
 use gridwatch_ingest::config::Quality;
 use gridwatch_ingest::fmp4::{media_segment, SampleInfo};
@@ -438,7 +438,7 @@ impl Replay {
         // and the page is told, as between segments.
         let gap = loaded
             .sent_until
-            .filter(|until| (wall - *until).num_milliseconds() >= JOIN_WITHIN_MS)
+            .filter(|until| (wall - *until).num_milliseconds() > HOLE_LONGER_THAN_MS)
             .map(|from| ReplayItem::Gap { from, to: wall });
         let info = SampleInfo {
             decode_time: self.media,
@@ -532,11 +532,6 @@ mod tests {
         file_of(avcc, [0, 18_000, 36_000, 54_000, 72_000])
     }
 
-    /// Frames at 0, 0.2 and 0.4 s, then (frames lost) a keyframe at 3 s and a frame at 3.2 s.
-    fn segment_file_with_a_hole() -> Vec<u8> {
-        file_of(&BASELINE, [0, 18_000, 36_000, 270_000, 288_000])
-    }
-
     /// The media time and recorded wall clock of each frame of `items`.
     fn frames_of(items: &[ReplayItem]) -> Vec<(u64, DateTime<Utc>)> {
         items
@@ -596,22 +591,22 @@ mod tests {
             .unwrap();
     }
 
-    #[tokio::test]
-    async fn a_hole_inside_a_segment_is_told_and_skipped() {
+    /// Replays one segment of `decode_times` (keyframes: the first and the fourth) recorded
+    /// from `t0`, frames lost from 0.6 s to the fourth frame: what it sends, and `t0`.
+    async fn replayed_with_a_hole(decode_times: [u64; 5]) -> (Vec<ReplayItem>, DateTime<Utc>) {
         let tmp = tempfile::tempdir().unwrap();
         let (store, t0) = samples_store(tmp.path()).await;
-        let ms = |n| t0 + Duration::milliseconds(n);
+        let wall = |ticks: u64| t0 + Duration::microseconds(ticks as i64 * 100 / 9);
         let hole = gridwatch_core::recording::Hole {
-            from: ms(600),
-            to: ms(3000),
+            from: wall(54_000),
+            to: wall(decode_times[3]),
         };
-        let file = segment_file_with_a_hole();
         add_segment(
             &store,
             tmp.path(),
             "h.mp4",
-            &file,
-            (t0, ms(3400)),
+            &file_of(&BASELINE, decode_times),
+            (t0, wall(decode_times[4] + 18_000)),
             vec![hole],
         )
         .await;
@@ -623,6 +618,13 @@ mod tests {
         while let Some(item) = replay.next().await.unwrap() {
             items.push(item);
         }
+        (items, t0)
+    }
+
+    #[tokio::test]
+    async fn a_hole_inside_a_segment_is_told_and_skipped() {
+        let (items, t0) = replayed_with_a_hole([0, 18_000, 36_000, 270_000, 288_000]).await;
+        let ms = |n| t0 + Duration::milliseconds(n);
         let gap = ReplayItem::Gap {
             from: ms(600),
             to: ms(3000),
@@ -645,6 +647,35 @@ mod tests {
             1 + 1 + 5 + 1,
             "init, gap, frames, end: {items:?}"
         );
+    }
+
+    /// A hole longer than a second is told though shorter than the join between segments
+    /// (the holds an evidence clip lists); one of a second or less is not.
+    #[tokio::test]
+    async fn a_hole_of_over_a_second_is_told_and_a_shorter_one_is_not() {
+        // Lost 0.6-1.9 s: told.
+        let (items, t0) = replayed_with_a_hole([0, 18_000, 36_000, 171_000, 189_000]).await;
+        let gaps: Vec<_> = items
+            .iter()
+            .filter(|i| matches!(i, ReplayItem::Gap { .. }))
+            .collect();
+        let ms = |n| t0 + Duration::milliseconds(n);
+        assert_eq!(
+            gaps,
+            [&ReplayItem::Gap {
+                from: ms(600),
+                to: ms(1900)
+            }],
+            "{items:?}"
+        );
+        // Lost 0.6-1.5 s: not told (its frames still play, at their times).
+        let (items, t0) = replayed_with_a_hole([0, 18_000, 36_000, 135_000, 153_000]).await;
+        assert!(
+            !items.iter().any(|i| matches!(i, ReplayItem::Gap { .. })),
+            "{items:?}"
+        );
+        let ms = |n| t0 + Duration::milliseconds(n);
+        assert_eq!(frames_of(&items)[3], (54_000, ms(1500)));
     }
 
     const BASELINE: [u8; 17] = [

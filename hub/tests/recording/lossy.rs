@@ -23,8 +23,10 @@ use crate::worker_recording::hub_and_minute_worker;
 use gridwatch_ingest::config::Quality;
 use gridwatch_ingest::recording::OpenSegment;
 
-/// Holes at least this long are gaps on the timeline (`JOIN_WITHIN_MS`).
-const JOIN: chrono::Duration = chrono::Duration::milliseconds(2000);
+/// Holes inside a segment longer than this are gaps on the timeline and told in playback
+/// (`HOLE_LONGER_THAN_MS`: the holds an evidence clip lists).
+const JOIN: chrono::Duration =
+    chrono::Duration::milliseconds(gridwatch_core::recording::playback::HOLE_LONGER_THAN_MS);
 
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().unwrap().parse().unwrap()

@@ -16,6 +16,12 @@ use super::{pieces, Hole, Segment};
 /// Holes between segments up to this long are not gaps.
 pub const JOIN_WITHIN_MS: i64 = 2_000;
 
+/// Holes inside a segment (frames lost) longer than this are gaps: the shortest hold an
+/// evidence clip lists (`gridwatch_ingest::recording::clip::HELD_AT_LEAST`), so that the
+/// timeline, playback and a clip name the same holes. Shorter than the join between segments:
+/// a hole is measured on the camera's own clock, a boundary on arrival times, which jitter.
+pub const HOLE_LONGER_THAN_MS: i64 = 1_000;
+
 /// Longest range one request may ask for.
 pub const MAX_LIST_RANGE_DAYS: i64 = 31;
 
@@ -106,8 +112,8 @@ pub fn timeline(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Timeline {
-    // The stretches with video, each segment cut at its holes. A hole shorter than the join
-    // is no gap, as between segments.
+    // The stretches with video, each segment cut at its holes. A hole of a second or less is
+    // no gap, nor is a hole between segments within the join.
     let mut stretches: Vec<Stretch> = segments
         .iter()
         .map(|s| (s.pieces(), s.bytes, false))
@@ -128,14 +134,21 @@ pub fn timeline(
         .filter(|s| s.start < to && s.end > from)
         .collect();
     stretches.sort_by_key(|s| (s.start, s.end));
-    let join = Duration::milliseconds(JOIN_WITHIN_MS);
+    let (join, hole) = (
+        Duration::milliseconds(JOIN_WITHIN_MS),
+        Duration::milliseconds(HOLE_LONGER_THAN_MS),
+    );
     let mut spans: Vec<Span> = Vec::new();
     // The segment of the last stretch added: a segment's stretches in one span count once.
     let mut last_segment = None;
     for s in stretches {
         let (start, end) = (s.start.max(from), s.end.min(to));
+        let within = match last_segment == Some(s.segment) {
+            true => hole,
+            false => join,
+        };
         match spans.last_mut() {
-            Some(last) if start <= last.to + join => {
+            Some(last) if start <= last.to + within => {
                 last.to = last.to.max(end);
                 if last_segment != Some(s.segment) {
                     last.segments += 1;
@@ -251,9 +264,10 @@ mod tests {
     }
 
     #[test]
-    fn holes_inside_a_segment_are_gaps_when_longer_than_the_join() {
-        // 0-60 s with frames lost at 10-15 s (a gap) and 30-31 s (shorter than the join);
-        // being written: 60.04-90 s, frames lost at 70-80 s.
+    fn holes_inside_a_segment_are_gaps_when_longer_than_a_second() {
+        // 0-60 s with frames lost at 10-15 s (a gap), 30-31 s (a second: none) and 40-41.5 s
+        // (a gap, though shorter than the join between segments); being written: 60.04-90 s,
+        // frames lost at 70-80 s.
         let mut lossy = seg(0, 60_000);
         lossy.holes = vec![
             Hole {
@@ -263,6 +277,10 @@ mod tests {
             Hole {
                 from: t(30_000),
                 to: t(31_000),
+            },
+            Hole {
+                from: t(40_000),
+                to: t(41_500),
             },
         ];
         let open = InProgress {
@@ -283,8 +301,9 @@ mod tests {
             spans,
             [
                 (t(0), t(10_000), 1, 10, false),
+                (t(15_000), t(40_000), 1, 0, false),
                 // The rest of the lossy segment and the start of the one being written.
-                (t(15_000), t(70_000), 2, 0, true),
+                (t(41_500), t(70_000), 2, 0, true),
                 (t(80_000), t(90_000), 1, 0, true),
             ]
         );
@@ -294,6 +313,10 @@ mod tests {
                 Gap {
                     from: t(10_000),
                     to: t(15_000)
+                },
+                Gap {
+                    from: t(40_000),
+                    to: t(41_500)
                 },
                 Gap {
                     from: t(70_000),
