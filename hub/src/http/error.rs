@@ -63,8 +63,8 @@ impl ApiError {
 
     /// Video that was about to leave the centre (a `recordings.mp4`, an evidence clip) whose
     /// audit event the store did not take: nothing is sent — an export nobody can account for
-    /// must not happen — and the caller is told why and to try again. On SQLite this is what a
-    /// database that takes no writes (a long transaction, a full disk) answers a download.
+    /// must not happen — and the caller is told why and to try again: what a download gets
+    /// from a database that takes no writes (a long transaction, a full disk, a failover).
     pub fn export_not_recorded(e: StoreError) -> Self {
         match e {
             // Not the database's failure: the store's own answer (an incident gone: 404).

@@ -9,10 +9,10 @@
 //! ingest's [`FragmentReader`] (the bytes as recorded, never decoded): a viewer holds about a
 //! second of video, not the whole segment. A new init segment is produced only when the codec
 //! parameters change; a gap of [`JOIN_WITHIN_MS`] or more between two segments, or a hole of
-//! more than [`HOLE_LONGER_THAN_MS`] inside one, is reported as such. The segment being written is read as far as it is flushed (whole fragments, about a
-//! second behind the camera), and followed while it grows; where the replay catches up with
-//! it, or at the end of what is indexed when nothing is being written, the replay ends (the
-//! page goes live).
+//! more than [`HOLE_LONGER_THAN_MS`] inside one, is reported as such. The segment being
+//! written is read as far as it is flushed (whole fragments, about a second behind the
+//! camera), and followed while it grows; where the replay catches up with it, or at the end of
+//! what is indexed when nothing is being written, the replay ends (the page goes live).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;

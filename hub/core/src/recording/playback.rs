@@ -143,14 +143,12 @@ pub fn timeline(
     let mut last_segment = None;
     for s in stretches {
         let (start, end) = (s.start.max(from), s.end.min(to));
-        let within = match last_segment == Some(s.segment) {
-            true => hole,
-            false => join,
-        };
+        let same_segment = last_segment == Some(s.segment);
+        let within = if same_segment { hole } else { join };
         match spans.last_mut() {
             Some(last) if start <= last.to + within => {
                 last.to = last.to.max(end);
-                if last_segment != Some(s.segment) {
+                if !same_segment {
                     last.segments += 1;
                 }
                 last.bytes += s.bytes;
