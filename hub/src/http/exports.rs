@@ -61,7 +61,9 @@ const MAX_LIMIT: u32 = 1000;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportsQuery {
+    #[serde(default, deserialize_with = "super::times::optional")]
     pub from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "super::times::optional")]
     pub to: Option<DateTime<Utc>>,
     pub camera_id: Option<String>,
     pub limit: Option<u32>,
@@ -79,7 +81,7 @@ pub async fn list(
     Query(q): Query<ExportsQuery>,
 ) -> ApiResult<axum::Json<Value>> {
     let to = q.to.unwrap_or_else(|| s.now());
-    let from = q.from.unwrap_or(to - Duration::days(DEFAULT_DAYS));
+    let from = q.from.unwrap_or_else(|| to - Duration::days(DEFAULT_DAYS));
     if from >= to {
         return Err(invalid("from", "`from` must be before `to`".into()));
     }

@@ -16,6 +16,7 @@ use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::{Json, OptionalJson, Path, Query};
 use super::sos::{idempotency_key, raised_response};
+use super::times::{within_range, OUT_OF_RANGE};
 use crate::incidents::{contacts, intake};
 use crate::state::AppState;
 use crate::stream::message;
@@ -86,15 +87,11 @@ pub const MAX_LIMIT: u32 = 1000;
 
 /// An RFC 3339 time, or 400 naming the parameter.
 pub fn parse_time(field: &str, s: &str) -> ApiResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            validate::ValidationError::new(
-                field,
-                "must be an RFC 3339 time, e.g. 2026-03-01T08:00:00Z",
-            )
-            .into()
-        })
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| {
+        validate::ValidationError::new(field, "must be an RFC 3339 time, e.g. 2026-03-01T08:00:00Z")
+    })?;
+    within_range(t.with_timezone(&Utc))
+        .ok_or_else(|| validate::ValidationError::new(field, OUT_OF_RANGE).into())
 }
 
 /// `GET /api/v1/incidents`: newest first, what the caller may see, as it is shown to them.

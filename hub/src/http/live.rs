@@ -69,7 +69,7 @@ pub struct LiveQuery {
     #[serde(default)]
     pub quality: Option<Quality>,
     /// Play the recordings from this instant instead (see [`super::replay`]).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::times::optional")]
     pub from: Option<DateTime<Utc>>,
 }
 

@@ -35,6 +35,7 @@ pub mod snapshot;
 pub mod sockets;
 pub mod sos;
 pub mod stream;
+pub mod times;
 pub mod unparsable;
 pub mod whep;
 pub mod worker;

@@ -57,7 +57,9 @@ pub const MAX_MP4_MINUTES: i64 = 60;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
+    #[serde(default, deserialize_with = "super::times::optional")]
     pub from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "super::times::optional")]
     pub to: Option<DateTime<Utc>>,
 }
 
@@ -75,7 +77,7 @@ pub async fn list(
 ) -> ApiResult<axum::Json<Timeline>> {
     ensure_visible(&s, &caller, &id).await?;
     let to = q.to.unwrap_or_else(|| s.now());
-    let from = q.from.unwrap_or(to - Duration::hours(24));
+    let from = q.from.unwrap_or_else(|| to - Duration::hours(24));
     check_range(from, to, Duration::days(MAX_LIST_RANGE_DAYS)).map_err(range_error)?;
     // Looked up before the rows: a segment indexed in between is then a row as well, and
     // counted once.

@@ -10,6 +10,7 @@
 
 use super::error::ApiResult;
 use super::json::Query;
+use super::times::{within_range, OUT_OF_RANGE};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -54,16 +55,19 @@ fn parse_tz(s: Option<&str>) -> ApiResult<FixedOffset> {
 }
 
 fn parse_bound(field: &str, s: &str, tz: &FixedOffset) -> ApiResult<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).single())
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| {
-            ValidationError::new(field, "must be a date (2026-03-01) or an RFC 3339 time").into()
-        })
+    let t = match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).single())
+            .map(|t| t.with_timezone(&Utc)),
+    };
+    let Some(t) = t else {
+        return Err(
+            ValidationError::new(field, "must be a date (2026-03-01) or an RFC 3339 time").into(),
+        );
+    };
+    within_range(t).ok_or_else(|| ValidationError::new(field, OUT_OF_RANGE).into())
 }
 
 pub(super) fn wants_csv(headers: &HeaderMap) -> bool {

@@ -123,6 +123,7 @@ async fn live(
 
 #[derive(Debug, Deserialize)]
 struct PlaybackQuery {
+    #[serde(deserialize_with = "crate::http::times::required")]
     from: DateTime<Utc>,
 }
 
@@ -212,7 +213,9 @@ async fn recording(
 
 #[derive(Debug, Deserialize)]
 struct RangeQuery {
+    #[serde(deserialize_with = "crate::http::times::required")]
     from: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::http::times::required")]
     to: DateTime<Utc>,
 }
 

@@ -433,7 +433,16 @@ impl Replay {
             d => d,
         };
         self.last_duration = duration;
-        let wall = loaded.start + ticks(decode);
+        // A damaged (or planted) file's decode time may lie past any date: unreadable, not a
+        // panic in the viewer's task.
+        let beyond = || unreadable("a decode time beyond any date");
+        let wall = loaded
+            .start
+            .checked_add_signed(ticks(decode))
+            .ok_or_else(beyond)?;
+        let sent_until = wall
+            .checked_add_signed(ticks(u64::from(duration)))
+            .ok_or_else(beyond)?;
         // Frames lost inside the segment (its row lists the hole): the media timeline runs on,
         // and the page is told, as between segments.
         let gap = loaded
@@ -447,7 +456,7 @@ impl Replay {
         };
         let segment = media_segment(self.sequence, &info, Some(wall.into()), data)
             .map_err(|e| unreadable(&e.to_string()))?;
-        loaded.sent_until = Some(wall + ticks(u64::from(duration)));
+        loaded.sent_until = Some(sent_until);
         let media = self.media;
         self.media += u64::from(duration);
         self.sequence = self.sequence.wrapping_add(1);

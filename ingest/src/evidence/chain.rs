@@ -96,8 +96,10 @@ pub enum Problem {
     Unreadable { file: String, reason: String },
     #[error("{file}: named for another sequence number than its seq {seq}")]
     Misnamed { file: String, seq: u64 },
-    #[error("manifest {seq} is missing")]
-    Missing { seq: u64 },
+    /// Manifests `first..=last` are missing: one problem for a run, however long, so that a
+    /// manifest planted with a huge `seq` is told, not a reason to list billions.
+    #[error("{}", missing_text(*first, *last))]
+    Missing { first: u64, last: u64 },
     #[error(
         "manifest {seq} does not link to manifest {previous} as it is now (edited or replaced)"
     )]
@@ -113,6 +115,14 @@ pub enum Problem {
         expected: Option<(u64, String)>,
         found: Option<(u64, String)>,
     },
+}
+
+fn missing_text(first: u64, last: u64) -> String {
+    if first == last {
+        format!("manifest {first} is missing")
+    } else {
+        format!("manifests {first} to {last} are missing")
+    }
 }
 
 /// Where a sealed segment's file is, if it is still kept.
@@ -239,7 +249,7 @@ impl EvidenceDir {
                 });
             }
         }
-        let seq = previous.as_ref().map_or(1, |p| p.seq + 1);
+        let seq = previous.as_ref().map_or(1, |p| p.seq.saturating_add(1));
         let clip_file = format!(
             "clips/{seq:08}-{}-{}.mp4",
             escape(request.incident_id),
@@ -362,16 +372,18 @@ impl EvidenceDir {
         let mut before: Option<&OnDisk> = None;
         for m in &found {
             let seq = m.manifest.seq;
-            while expected_seq < seq {
-                problems.push(Problem::Missing { seq: expected_seq });
-                expected_seq += 1;
+            if expected_seq < seq {
+                problems.push(Problem::Missing {
+                    first: expected_seq,
+                    last: seq - 1,
+                });
             }
-            expected_seq = seq + 1;
+            expected_seq = seq.saturating_add(1);
             // The link must name the manifest just before, as it is now
             // (when that one is missing, the gap is the problem reported).
             let link_ok = match (&m.manifest.previous, before) {
                 (None, _) => seq == 1,
-                (Some(p), _) if p.seq + 1 != seq => false,
+                (Some(p), _) if p.seq.checked_add(1) != Some(seq) => false,
                 (Some(p), Some(b)) if b.manifest.seq == p.seq => p.sha256 == b.sha256,
                 (Some(_), _) => true,
             };

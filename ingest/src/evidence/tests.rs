@@ -171,7 +171,10 @@ fn a_removed_manifest_is_found() {
     let setup = sealed_twice();
     let head = setup.evidence.head().unwrap();
     fs::remove_file(setup.evidence.path().join("manifests/00000001.json")).unwrap();
-    assert_eq!(verify(&setup, None).problems, [Problem::Missing { seq: 1 }]);
+    assert_eq!(
+        verify(&setup, None).problems,
+        [Problem::Missing { first: 1, last: 1 }]
+    );
     // The newest one removed: only the database's head can tell.
     fs::remove_file(setup.evidence.path().join("manifests/00000002.json")).unwrap();
     assert!(verify(&setup, None).is_ok());
@@ -253,7 +256,7 @@ fn a_seal_links_to_the_newest_manifest_and_reads_no_other() {
     assert!(
         matches!(
             problems.as_slice(),
-            [Problem::Unreadable { file, .. }, Problem::Missing { seq: 1 }]
+            [Problem::Unreadable { file, .. }, Problem::Missing { first: 1, last: 1 }]
                 if file == "manifests/00000001.json"
         ),
         "only the damaged one, the new link is whole: {problems:?}"
@@ -324,4 +327,42 @@ fn a_clip_across_an_outage_says_in_its_manifest_where_nothing_was_recorded() {
     assert!(!first.contains("not_recorded"), "{first}");
     let report = verify(&setup, None);
     assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn a_manifest_planted_far_ahead_is_one_missing_run_not_billions() {
+    let setup = sealed_twice();
+    let dir = setup.evidence.path().join("manifests");
+    let mut planted: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("00000002.json")).unwrap()).unwrap();
+    let far = 99_999_999_999u64;
+    planted["seq"] = far.into();
+    fs::write(
+        dir.join(format!("{far:08}.json")),
+        serde_json::to_vec(&planted).unwrap(),
+    )
+    .unwrap();
+    let problems = verify(&setup, None).problems;
+    assert!(
+        problems.contains(&Problem::Missing {
+            first: 3,
+            last: far - 1
+        }),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(&Problem::BrokenLink {
+            seq: far,
+            previous: far - 1
+        }),
+        "{problems:?}"
+    );
+    assert_eq!(
+        Problem::Missing {
+            first: 3,
+            last: far - 1
+        }
+        .to_string(),
+        "manifests 3 to 99999999998 are missing"
+    );
 }

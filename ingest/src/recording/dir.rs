@@ -250,6 +250,9 @@ pub(crate) fn from_ms(ms: u64) -> SystemTime {
 }
 
 /// What a segment's file name says.
+/// 9999-12-31T23:59:59.999Z in milliseconds: the latest start a segment's name may have.
+pub const MAX_START_MS: u64 = 253_402_300_799_999;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentName {
     pub camera_id: String,
@@ -271,7 +274,8 @@ impl SegmentName {
         )
     }
 
-    /// Reads a relative path back; `None` for a name the recorder did not make.
+    /// Reads a relative path back; `None` for a name the recorder did not make (one dated
+    /// after 9999 among them).
     pub fn parse(relative: &str) -> Option<Self> {
         let mut parts = relative.split('/');
         let (camera, stream, file) = (parts.next()?, parts.next()?, parts.next()?);
@@ -282,7 +286,8 @@ impl SegmentName {
         Some(Self {
             camera_id: unescape(camera)?,
             stream: stream.parse().ok()?,
-            start_ms: start.parse().ok()?,
+            // Up to the end of 9999, as any time the hub shows.
+            start_ms: start.parse().ok().filter(|&ms| ms <= MAX_START_MS)?,
             mode: mode.parse().ok().filter(|m: &RecordMode| m.records())?,
         })
     }
@@ -356,6 +361,12 @@ mod tests {
         assert_eq!(SegmentName::parse("c/main/12-off.mp4"), None);
         assert_eq!(SegmentName::parse("c/main/x-continuous.mp4"), None);
         assert_eq!(SegmentName::parse("c/main/1-continuous.mp4/x"), None);
+        // Dated past 9999 (a planted or damaged name): not the recorder's.
+        assert_eq!(
+            SegmentName::parse("c/main/253402300800000-continuous.mp4"),
+            None
+        );
+        assert!(SegmentName::parse("c/main/253402300799999-continuous.mp4").is_some());
     }
 
     #[test]

@@ -42,11 +42,13 @@ pub struct Fragment {
 impl Fragment {
     /// The decode time of sample `i`, from the segment's start.
     pub fn decode_time_of(&self, i: usize) -> u64 {
-        self.decode_time
-            + self.samples[..i.min(self.samples.len())]
-                .iter()
-                .map(|s| u64::from(s.duration))
-                .sum::<u64>()
+        // Saturating: a damaged file's decode time must not overflow (the replay refuses a
+        // time past any date).
+        self.samples[..i.min(self.samples.len())]
+            .iter()
+            .fold(self.decode_time, |t, s| {
+                t.saturating_add(u64::from(s.duration))
+            })
     }
 }
 

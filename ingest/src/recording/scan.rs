@@ -110,6 +110,9 @@ impl ScannedFile {
     }
 }
 
+/// A century of 90 kHz ticks: no segment's fragment starts later than this after its first.
+pub const MAX_DECODE_TICKS: u64 = 100 * 366 * 86_400 * 90_000;
+
 /// Reads `path` as far as it is valid.
 pub fn scan_file(path: &Path) -> Result<ScannedFile, ScanError> {
     let mut file = File::open(path)?;
@@ -142,6 +145,11 @@ pub fn scan_file(path: &Path) -> Result<ScannedFile, ScanError> {
         let Ok(info) = parse_media_segment(&bytes) else {
             break;
         };
+        // The recorder starts every segment's timeline at 0 and a segment lasts minutes: a
+        // fragment decoded a century in is damage, and would carry its frames past any date.
+        if info.base_decode_time > MAX_DECODE_TICKS {
+            break;
+        }
         let samples = info
             .samples
             .iter()

@@ -630,3 +630,31 @@ fn an_unusable_directory_is_reported_and_others_record() {
     assert!(statuses[1].is_recording());
     assert_eq!(record(&recorder, &index, 5, 500, 10).len(), 1);
 }
+
+#[test]
+fn a_fragment_decoded_a_century_in_ends_the_valid_part() {
+    use crate::fmp4::run::{fragment_head, RunSample};
+    let tmp = tempfile::tempdir().unwrap();
+    let (recorder, index) = open(quick_config(tmp.path()));
+    let rows = record(&recorder, &index, 10, 500, 10);
+    let path = recorder.statuses()[0].path.join(&rows[0].path);
+    let whole = scan_file(&path).unwrap();
+    // A damaged (or planted) fragment whose decode time would put its frame past any date
+    // the hub can show: the scan stops before it, as before any fragment that is not whole.
+    let data = vec![0u8; 64];
+    let sample = RunSample {
+        data: &data,
+        duration: 3600,
+        is_keyframe: true,
+    };
+    let head = fragment_head(99, scan::MAX_DECODE_TICKS + 1, &[sample]).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.extend_from_slice(&head);
+    bytes.extend_from_slice(&data);
+    fs::write(&path, &bytes).unwrap();
+    let scanned = scan_file(&path).unwrap();
+    assert!(scanned.is_torn());
+    assert_eq!(scanned.valid_len, whole.valid_len);
+    assert_eq!(scanned.frames(), whole.frames());
+    assert_eq!(scanned.sha256, whole.sha256);
+}

@@ -190,7 +190,12 @@ pub fn plan_clip(
                 let gap = next.wall.duration_since(f.wall).unwrap_or_default();
                 duration = duration.max(duration_ticks(gap));
             } else {
-                duration = u32::try_from(next.decode - f.decode).unwrap_or(duration);
+                // (A damaged file's decode times may go back: the frame keeps its own.)
+                duration = next
+                    .decode
+                    .checked_sub(f.decode)
+                    .and_then(|d| u32::try_from(d).ok())
+                    .unwrap_or(duration);
             }
         }
         if duration.saturating_sub(f.duration) >= least {
