@@ -55,6 +55,9 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// buffer grows to the announced length); this only bounds what is zeroed per attempt.
 const READ_BUFFER: usize = 4 * 1024;
 
+/// Largest message a viewer may send on a live or playback socket.
+const MAX_CLIENT_MESSAGE: usize = 4 * 1024;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct VideoQuery {
     /// `main` (default) or `sub`.
@@ -158,6 +161,11 @@ pub(crate) fn upgrade(
                 format!("this endpoint speaks WebSocket only ({})", r.body_text()),
             )
         })?
+        // Control messages (pause, speed, back to live) are a few bytes: a client's message of
+        // more closes its socket, as on the event stream, before tungstenite's 64 MiB default
+        // is buffered.
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
         .read_buffer_size(READ_BUFFER))
 }
 

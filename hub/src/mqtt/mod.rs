@@ -47,9 +47,15 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub const STABLE: Duration = Duration::from_secs(10);
 /// How often the hub pings a quiet broker, and so how soon a dead link is noticed.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
-/// Largest packet the hub accepts. A larger one breaks the connection (rumqttc cannot skip
-/// it), so keep Mosquitto's `message_size_limit` below this.
+/// Largest packet the hub sends (its status messages are small).
 pub const MAX_PACKET: usize = 256 * 1024;
+/// Largest packet the hub accepts: any MQTT allows (a remaining length of at most 268 435 455
+/// bytes, and its fixed header). rumqttc cannot skip a packet over its limit: it drops the
+/// connection unacknowledged, a broker with a persistent session sends it again on every
+/// reconnect, and no press queued behind it is ever heard. So the limit is the broker's
+/// (`max_packet_size` in `deploy/mosquitto.conf`); what gets through is read, found too big
+/// for a press ([`payload::MAX_PAYLOAD`]), counted as malformed and acknowledged.
+pub const MAX_INCOMING_PACKET: usize = 268_435_455 + 5;
 /// Presses waiting for the database. QoS 1 presses are also bounded by the broker's in-flight
 /// window, since they are acknowledged only once handled.
 const QUEUE: usize = 1024;
@@ -190,7 +196,7 @@ pub fn options(config: &MqttConfig) -> Result<MqttOptions, MqttError> {
     o.set_keep_alive(KEEP_ALIVE)
         .set_clean_session(!config.persistent_session)
         .set_manual_acks(true)
-        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+        .set_max_packet_size(MAX_INCOMING_PACKET, MAX_PACKET)
         .set_request_channel_capacity(REQUESTS);
     if !config.username.is_empty() {
         o.set_credentials(config.username.clone(), config.password.clone());

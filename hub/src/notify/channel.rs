@@ -75,17 +75,36 @@ pub(crate) async fn post_json(
     refused_unless_ok(resp).await
 }
 
-/// 2xx passes; otherwise a refusal carrying the first 200 bytes of the body.
+/// 2xx passes; otherwise a refusal carrying the first 200 characters of the body.
 pub(crate) async fn refused_unless_ok(
-    resp: reqwest::Response,
+    mut resp: reqwest::Response,
 ) -> Result<reqwest::Response, SendError> {
     if resp.status().is_success() {
         return Ok(resp);
     }
     let status = resp.status().as_u16();
-    let mut body = resp.text().await.unwrap_or_default();
-    body.truncate(200);
-    Err(SendError::Refused { status, body })
+    // Read no more than the start of an error page (a gateway's may be large).
+    let mut head = Vec::new();
+    while head.len() < REFUSAL_BYTES_READ {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    Err(SendError::Refused {
+        status,
+        body: refusal_text(&head),
+    })
+}
+
+/// Bytes of a refusal's body read: enough for 200 characters of any script.
+const REFUSAL_BYTES_READ: usize = 4 * 200;
+
+/// The first 200 characters of `body`, cut between characters: a byte count could cut one in
+/// two, and `String::truncate` there panics (a gateway's Chinese error page did, in the
+/// notifier's task).
+fn refusal_text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(200).collect()
 }
 
 /// Checks that a recipient is an http(s) URL.
@@ -96,5 +115,22 @@ pub(crate) fn http_url(recipient: &str) -> Result<(), SendError> {
         Err(SendError::BadRecipient(format!(
             "{recipient:?} is not an http(s) URL"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_text;
+
+    #[test]
+    fn a_refusal_is_cut_between_characters() {
+        // 199 ASCII bytes then three-byte characters: byte 200 falls inside one.
+        let body = format!("{}{}", "x".repeat(199), "网关错误".repeat(100));
+        let text = refusal_text(body.as_bytes());
+        assert_eq!(text.chars().count(), 200);
+        assert!(text.ends_with('网'), "{text}");
+        // A body cut inside a character by the read limit is still text.
+        let cut = &"网关".as_bytes()[..4];
+        assert_eq!(refusal_text(cut), "网\u{fffd}");
     }
 }

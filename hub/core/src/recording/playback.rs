@@ -151,7 +151,7 @@ pub fn timeline(
                 if !same_segment {
                     last.segments += 1;
                 }
-                last.bytes += s.bytes;
+                last.bytes = last.bytes.saturating_add(s.bytes);
                 last.in_progress |= s.open;
             }
             _ => spans.push(Span {
