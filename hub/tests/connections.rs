@@ -146,6 +146,52 @@ on_both!(
     }
 );
 
+on_both!(
+    connections_that_never_begin_a_request_are_cut_off,
+    |hub: Hub| async move {
+        // Before a request head the hub's connection once waited to tell HTTP/1 from HTTP/2,
+        // without a timeout: a connection that sent nothing, or part of HTTP/2's preface, held
+        // its slot for ever, and enough of them filled the cap (503 for every SOS).
+        let addr = listen(&hub, limits(2, 256)).await;
+        let opened = Instant::now();
+        let mut waiting = Vec::new();
+        for start in [&b""[..], b"", b"P", b"PRI * HTTP/2.0\r\n"] {
+            let mut tcp = TcpStream::connect(&addr).await.unwrap();
+            tcp.write_all(start).await.unwrap();
+            waiting.push(tcp);
+        }
+        for (n, mut tcp) in waiting.into_iter().enumerate() {
+            let mut buf = [0u8; 512];
+            let ended = tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => continue,
+                    }
+                }
+            })
+            .await;
+            assert!(
+                ended.is_ok(),
+                "connection {n} still open after {:?}",
+                opened.elapsed()
+            );
+        }
+        let cut = opened.elapsed();
+        assert!(
+            cut >= Duration::from_millis(1500),
+            "cut off at {cut:?}, before its time"
+        );
+        // The hub serves on.
+        let a = client()
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(a.status(), 200);
+    }
+);
+
 /// Sends `head` on a fresh connection and reads the whole answer (the hub closes it).
 async fn raw(addr: &str, head: &[u8]) -> String {
     let mut tcp = TcpStream::connect(addr).await.unwrap();

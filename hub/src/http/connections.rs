@@ -6,7 +6,9 @@
 //! for over a minute. Here every connection is accepted under three rules:
 //!
 //! * **Head timeout.** A request head must arrive within `[http] header_read_timeout_seconds`
-//!   (10), idle keep-alive connections included; then the connection is closed.
+//!   (10), from the moment a connection is accepted (one that sends nothing included) and on
+//!   idle keep-alive connections; then the connection is closed. HTTP/1.1 only (see
+//!   [`builder`]).
 //! * **A total cap** below the file limit (`[http] max_connections`, 0 = the file limit less
 //!   room for the database, cameras and recordings). At the cap a new connection gets a 503 and
 //!   is closed at once.
@@ -28,6 +30,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -196,9 +199,13 @@ pub async fn serve(
             Admission::Normal => {}
         }
         let builder = builder(&table.limits, admission);
+        let head_timeout = head_timeout(&table.limits, admission);
         let app = app.clone();
+        let began = Arc::new(AtomicBool::new(false));
+        let began_in_service = began.clone();
         let service =
             hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                began_in_service.store(true, Ordering::Relaxed);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let app = app.clone();
                 async move {
@@ -213,7 +220,19 @@ pub async fn serve(
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            // hyper's head timeout starts with the first byte: a connection that sends none
+            // would hold its slot for ever. Without a request by the head timeout, it is
+            // dropped (closed).
+            let ended = match tokio::time::timeout(head_timeout, &mut conn).await {
+                Ok(ended) => ended,
+                Err(_) if began.load(Ordering::Relaxed) => conn.await,
+                Err(_) => {
+                    tracing::debug!(%peer, "connection closed: no request within the head timeout");
+                    Ok(())
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(slot);
@@ -224,19 +243,23 @@ pub async fn serve(
     Ok(())
 }
 
+/// HTTP/1.1 only. Browsers speak HTTP/2 only over TLS, which a proxy in front ends; HTTP/2 in
+/// clear (prior knowledge) has no head timeout, so an idle one would hold its slot for ever.
 fn builder(limits: &Limits, admission: Admission) -> Builder<TokioExecutor> {
-    let mut b = Builder::new(TokioExecutor::new());
-    let reserve = admission == Admission::Reserve;
+    let mut b = Builder::new(TokioExecutor::new()).http1_only();
     b.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(if reserve {
-            RESERVE_HEAD_TIMEOUT.min(limits.header_read_timeout)
-        } else {
-            limits.header_read_timeout
-        })
-        .keep_alive(!reserve);
-    b.http2().timer(TokioTimer::new());
+        .header_read_timeout(head_timeout(limits, admission))
+        .keep_alive(admission != Admission::Reserve);
     b
+}
+
+/// How long a connection has for its (next) request head.
+fn head_timeout(limits: &Limits, admission: Admission) -> Duration {
+    match admission {
+        Admission::Reserve => RESERVE_HEAD_TIMEOUT.min(limits.header_read_timeout),
+        _ => limits.header_read_timeout,
+    }
 }
 
 const BUSY: &str = r#"{"error":{"code":"busy","message":"the hub is at its connection limit for this address: only /healthz and /api/v1/sos are served on this connection; retry shortly"}}"#;
