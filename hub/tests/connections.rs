@@ -41,6 +41,20 @@ fn limits(head_secs: u64, per_address: usize) -> Limits {
     }
 }
 
+/// Whether the hub closes `tcp` within 10 s (after an error response, if it sends one).
+async fn closed_within_10_s(mut tcp: TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(n) = tcp.read(&mut buf).await {
+            if n == 0 {
+                return;
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
 /// A fresh connection per request, so that each is admitted anew.
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -112,19 +126,9 @@ on_both!(
         );
 
         // The slow clients are cut off once their head is late (4 s), not held for ever.
-        for mut tcp in slow {
-            let mut buf = [0u8; 512];
-            let ended = tokio::time::timeout(Duration::from_secs(10), async {
-                loop {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => continue, // an error response, then the close
-                    }
-                }
-            })
-            .await;
+        for tcp in slow {
             assert!(
-                ended.is_ok(),
+                closed_within_10_s(tcp).await,
                 "a slow client still open after {:?}",
                 opened.elapsed()
             );
@@ -160,19 +164,9 @@ on_both!(
             tcp.write_all(start).await.unwrap();
             waiting.push(tcp);
         }
-        for (n, mut tcp) in waiting.into_iter().enumerate() {
-            let mut buf = [0u8; 512];
-            let ended = tokio::time::timeout(Duration::from_secs(10), async {
-                loop {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => continue,
-                    }
-                }
-            })
-            .await;
+        for (n, tcp) in waiting.into_iter().enumerate() {
             assert!(
-                ended.is_ok(),
+                closed_within_10_s(tcp).await,
                 "connection {n} still open after {:?}",
                 opened.elapsed()
             );
