@@ -291,6 +291,13 @@ impl Store {
             serde_json::json!({ "post_id": post_id, "dispatch_seq": dispatch_seq }),
         );
         Ok(with_pool!(self, p => {
+            // A receipt already recorded (a console sends one for each dispatch it shows, again
+            // after every reconnect; a faulty one may repeat it without end) is answered
+            // before the event log's lock, for which every incident write, SOS included,
+            // waits. A connection of its own: a read transaction cannot take the lock after.
+            if p.acquire().await?.keyed_incident(&caller, &key).await?.is_some() {
+                return Ok(None);
+            }
             let mut tx = p.begin().await?;
             tx.lock_log().await?;
             if tx.keyed_incident(&caller, &key).await?.is_some() {

@@ -902,6 +902,20 @@ on_both!(
             .await
             .unwrap();
         assert!(again.is_none());
+        // A repeat does not wait for the event log's lock (every incident write does): held
+        // by another transaction, the repeat is still answered at once.
+        let hold = gridwatch_store::testing::hold_event_log(&store)
+            .await
+            .unwrap();
+        let repeat = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            store.record_delivery(&id, dispatch, &p1, &actor, min(1)),
+        )
+        .await
+        .expect("a repeated receipt answered while the log is held")
+        .unwrap();
+        assert!(repeat.is_none());
+        hold.release().await.unwrap();
         // Another post's receipt of it is its own.
         assert!(store
             .record_delivery(&id, dispatch, "p9", &actor, min(1))
