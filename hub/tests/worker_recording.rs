@@ -16,7 +16,7 @@ use crate::recording::support::{
 };
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use gridwatch_core::recording::evidence::JobState;
 use gridwatch_core::recording::Segment;
 use gridwatch_hub::recording::evidence;
@@ -117,6 +117,9 @@ async fn worker_recordings_through_the_hub(backend: Backend) {
     let mut hub_config = config(&hub_dir);
     hub_config.evidence.pre_seconds = 2;
     hub_config.evidence.post_seconds = 2;
+    // The hub's relay pings the browser every 0.5 s and gives up after 2 s of silence (the
+    // worker keeps its default: it is the relay's heartbeat that is tested below).
+    hub_config.cameras.live_idle_seconds = 2;
     let (hub, stop_hub) = start_hub(hub_config, &store).await;
     assert!(hub.state.recording.recorder().is_none());
 
@@ -298,7 +301,16 @@ async fn worker_recordings_through_the_hub(backend: Backend) {
         .as_str()
         .unwrap()
         .starts_with("video/mp4"));
-    drop(ws);
+    // Paused through the relay: a browser that reads (and answers pings) keeps it past the
+    // idle time; one gone silent is closed by the hub, though the worker's replay, whose
+    // pings the relay answers, would hold it.
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    ws.send(WsMessage::Text(r#"{"type":"pause"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(read_for(&mut ws, 3).await, "open", "paused, answering");
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert_eq!(read_for(&mut ws, 5).await, "closed", "paused, gone silent");
 
     // An incident naming the camera, raised when it was being recorded: its clip is sealed on
     // the hub, from the worker's segments, and its manifest lists their indexed hashes.
@@ -445,6 +457,20 @@ async fn worker_recordings_through_the_hub_postgres() {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Reads `ws` for up to `secs` (answering pings as it reads): whether it is still "open"
+/// then or was "closed" (a close frame, or the connection gone).
+async fn read_for(ws: &mut Socket, secs: u64) -> &'static str {
+    use tokio_tungstenite::tungstenite::Message;
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(until, ws.next()).await {
+            Err(_) => return "open",
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return "closed",
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
 async fn next_message(ws: &mut Socket) -> tokio_tungstenite::tungstenite::Message {
     tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
         .await
@@ -512,7 +538,6 @@ async fn open_segment_through_the_hub(backend: Backend) {
         rfc(from)
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    use futures::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     let (mut init, mut binary) = (None, 0);
     while binary < 5 {

@@ -207,14 +207,14 @@ async fn playback(
             let slot = live_slot(&s, &caller)?;
             let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
             tracing::debug!(camera = %id, %from, "playback viewer, relayed to the camera's worker");
-            return Ok(super::proxy::relayed(ws, worker, session, id, slot));
+            return Ok(super::proxy::relayed(&s, ws, worker, session, id, slot));
         }
     }
     let replay = open_replay(&s, &id, from).await?;
     let ws = upgrade(ws)?;
     let slot = live_slot(&s, &caller)?;
     let session = SessionWatch::of_request(&s, &headers, uri.query()).await?;
-    Ok(serve_replay(ws, replay, id, Some(session), slot))
+    Ok(serve_replay(&s, ws, replay, id, Some(session), slot))
 }
 
 /// `id`'s recordings from `from`, as this process reads them (finished segments wherever they
@@ -241,6 +241,7 @@ pub(crate) async fn open_replay(s: &AppState, id: &str, from: DateTime<Utc>) -> 
 /// Answers the upgrade with `replay` ([`super::replay::serve`]) until it ends, the client
 /// leaves or `session` ends; `slot` is held as long.
 pub(crate) fn serve_replay(
+    s: &AppState,
     ws: WebSocketUpgrade,
     replay: Replay,
     id: String,
@@ -248,8 +249,10 @@ pub(crate) fn serve_replay(
     slot: impl Send + 'static,
 ) -> Response {
     tracing::debug!(camera = %id, "playback viewer");
+    let idle = s.cameras.config.live_idle();
     ws.on_upgrade(move |socket| async move {
-        super::replay::serve(socket, replay, id, session.map(SessionWatch::spawn)).await;
+        let session = session.map(SessionWatch::spawn);
+        super::replay::serve(socket, replay, id, session, idle).await;
         drop(slot);
     })
 }

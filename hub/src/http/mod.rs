@@ -15,6 +15,7 @@ pub mod endpoints;
 pub mod error;
 pub mod exports;
 pub mod false_alarms;
+pub mod heartbeat;
 pub mod incidents;
 pub mod ingest_workers;
 pub mod json;

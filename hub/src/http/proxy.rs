@@ -11,6 +11,7 @@
 //! hub's own (finished segments only), not an error.
 
 use super::error::{ApiError, ApiResult};
+use super::heartbeat::{Beat, Heartbeat};
 use super::live::{send, WRITE_TIMEOUT};
 use super::stream::{session_over, SessionWatch};
 use super::worker::Writing;
@@ -167,7 +168,7 @@ pub async fn live(
     let base = holder(s, camera).await?;
     let path = format!("/internal/v1/cameras/{camera}/live?quality={quality}");
     let worker = connect(s, camera, &base, &path).await?;
-    Ok(relayed(ws, worker, session, camera.to_string(), slot))
+    Ok(relayed(s, ws, worker, session, camera.to_string(), slot))
 }
 
 /// The camera's playback from `from`, from the worker holding it: the same playback as a
@@ -315,14 +316,16 @@ async fn connect(s: &AppState, camera: &str, base: &str, path: &str) -> ApiResul
 /// Answers the browser's upgrade with `worker`'s socket relayed ([`relay`]); `slot` is held
 /// as long.
 pub fn relayed(
+    s: &AppState,
     ws: WebSocketUpgrade,
     worker: WorkerSocket,
     session: SessionWatch,
     camera: String,
     slot: impl Send + 'static,
 ) -> Response {
+    let idle = s.cameras.config.live_idle();
     ws.on_upgrade(move |browser| async move {
-        relay(browser, worker, session, &camera).await;
+        relay(browser, worker, session, &camera, idle).await;
         drop(slot);
     })
 }
@@ -335,17 +338,37 @@ pub type WorkerSocket =
 /// timeout then ends the stream: the worker's bounds hold through the hub. The browser's text
 /// frames go to the worker (a playback's speed, pause and resume, and the answers to them come
 /// back as the worker's frames); a worker that does not take one within
-/// [`super::live::WRITE_TIMEOUT`] ends the relay.
-async fn relay(browser: WebSocket, worker: WorkerSocket, session: SessionWatch, camera: &str) {
+/// [`super::live::WRITE_TIMEOUT`] ends the relay. The hub pings the browser itself
+/// ([`Heartbeat`]): the worker's pings are answered by this relay, which would keep a paused
+/// playback whose browser is gone open.
+async fn relay(
+    browser: WebSocket,
+    worker: WorkerSocket,
+    session: SessionWatch,
+    camera: &str,
+    idle: Duration,
+) {
     let (mut btx, mut brx) = browser.split();
     let (mut wtx, mut wrx) = worker.split();
     let mut session = session.spawn();
+    let mut heartbeat = Heartbeat::new(idle);
     let why = loop {
         tokio::select! {
             why = &mut session => {
                 let _ = send(&mut btx, session_over(why)).await;
                 break why;
             }
+            beat = heartbeat.tick() => match beat {
+                Beat::Ping => {
+                    if let Err(why) = send(&mut btx, Message::Ping(Default::default())).await {
+                        break why;
+                    }
+                }
+                Beat::Silent => {
+                    let _ = send(&mut btx, Message::Close(Some(super::replay::silent()))).await;
+                    break "browser silent (no pong)";
+                }
+            },
             msg = wrx.next() => {
                 let forwarded = match msg {
                     Some(Ok(tungstenite::Message::Text(t))) => Message::Text(t.as_str().into()),
@@ -368,7 +391,9 @@ async fn relay(browser: WebSocket, worker: WorkerSocket, session: SessionWatch, 
             }
             msg = brx.next() => match msg {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break "client left",
+                Some(Ok(Message::Pong(_) | Message::Ping(_))) => heartbeat.heard(),
                 Some(Ok(Message::Text(t))) => {
+                    heartbeat.heard();
                     let forwarded = wtx.send(tungstenite::Message::Text(t.as_str().into()));
                     match tokio::time::timeout(WRITE_TIMEOUT, forwarded).await {
                         Ok(Ok(())) => {}

@@ -13,11 +13,13 @@
 //! - at the end of what is recorded the server sends `{"type":"end"}` and closes with 1000:
 //!   the page goes back to live.
 //!
-//! As for live, a socket whose session ends is closed with 1008 and a client that does not take
-//! a frame within [`super::live::WRITE_TIMEOUT`] is dropped.
+//! As for live, a socket whose session ends is closed with 1008, a client that does not take
+//! a frame within [`super::live::WRITE_TIMEOUT`] is dropped, and one that has not answered a
+//! ping for `[cameras] live_idle_seconds` (paused, then gone) is closed with 4008.
 
+use super::heartbeat::{Beat, Heartbeat};
 use super::live::send;
-use super::stream::{session_over, SessionEnd};
+use super::stream::{session_over, SessionEnd, SLOW_CLIENT};
 use crate::recording::replay::{Replay, ReplayItem};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::SecondsFormat;
@@ -48,7 +50,10 @@ enum Heard {
     Nothing,
 }
 
-fn heard(msg: Option<Result<Message, axum::Error>>) -> Heard {
+fn heard(msg: Option<Result<Message, axum::Error>>, heartbeat: &mut Heartbeat) -> Heard {
+    if matches!(msg, Some(Ok(_))) {
+        heartbeat.heard();
+    }
     match msg {
         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Heard::Left,
         Some(Ok(Message::Text(text))) => {
@@ -60,19 +65,30 @@ fn heard(msg: Option<Result<Message, axum::Error>>) -> Heard {
     }
 }
 
+/// The close of a client that no longer answers pings.
+pub(crate) fn silent() -> CloseFrame {
+    CloseFrame {
+        code: SLOW_CLIENT,
+        reason: "no answer to pings".into(),
+    }
+}
+
 fn text(value: serde_json::Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
 /// `session`: the viewer's, whose end closes the socket (1008); `None` for a playback a hub
-/// relays, which watches the session itself.
+/// relays, which watches the session itself. `idle`: how long the client may stay silent
+/// ([`Heartbeat`]: a paused playback sends nothing that would find it gone).
 pub async fn serve(
     socket: WebSocket,
     mut replay: Replay,
     camera: String,
     mut session: Option<SessionEnd>,
+    idle: Duration,
 ) {
     let (mut tx, mut rx) = socket.split();
+    let mut heartbeat = Heartbeat::new(idle);
     let mut pace: Option<Pace> = None;
     // Media time at the end of the last frame sent.
     let mut media_end = 0u64;
@@ -112,7 +128,18 @@ pub async fn serve(
                     let _ = send(&mut tx, session_over(why)).await;
                     break 'socket why;
                 }
-                msg = rx.next() => match heard(msg) {
+                beat = heartbeat.tick() => match beat {
+                    Beat::Ping => {
+                        if send(&mut tx, Message::Ping(Default::default())).await.is_err() {
+                            break 'socket "socket closed";
+                        }
+                    }
+                    Beat::Silent => {
+                        let _ = send(&mut tx, Message::Close(Some(silent()))).await;
+                        break 'socket "client silent (no pong)";
+                    }
+                },
+                msg = rx.next() => match heard(msg, &mut heartbeat) {
                     Heard::Left => break 'socket "client left",
                     Heard::Nothing => {}
                     Heard::Control(Err(why)) => {

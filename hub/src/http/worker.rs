@@ -143,7 +143,7 @@ async fn playback(
     }
     let replay = open_replay(&s, &id, q.from).await?;
     let ws = upgrade(ws)?;
-    Ok(serve_replay(ws, replay, id, None, ()))
+    Ok(serve_replay(&s, ws, replay, id, None, ()))
 }
 
 /// What `GET /internal/v1/cameras/{id}/recording` answers: what this worker has recorded of

@@ -36,6 +36,8 @@ pub(crate) struct Received {
     /// The recorded wall clock (`prft`) of each media segment.
     pub walls: Vec<DateTime<Utc>>,
     pub closed_with: Option<u16>,
+    /// The socket failed (the hub gone before its close frame was read).
+    pub failed: Option<String>,
 }
 
 /// An NTP timestamp (seconds since 1900, 32.32 fixed point) as a time.
@@ -53,7 +55,11 @@ pub(super) async fn read(ws: &mut Socket, got: &mut Received, until: Instant) {
             return;
         };
         match msg {
-            None | Some(Err(_)) => return,
+            None => return,
+            Some(Err(e)) => {
+                got.failed = Some(e.to_string());
+                return;
+            }
             Some(Ok(Message::Text(t))) => got.texts.push(serde_json::from_str(&t).unwrap()),
             Some(Ok(Message::Binary(b))) => {
                 if &b[4..8] == b"ftyp" {
@@ -105,6 +111,8 @@ async fn playback_over_the_live_path(backend: Backend) {
     let running = serve_recording(store.clone(), &tmp.path().join("samples"), |c| {
         c.cameras.backoff_initial_ms = 200;
         c.cameras.backoff_max_ms = 500;
+        // Pinged every 0.5 s, closed after 2 s without an answer.
+        c.cameras.live_idle_seconds = 2;
     })
     .await;
     super::served::wait_for_segments(&store, &camera, 3).await;
@@ -285,6 +293,31 @@ async fn playback_over_the_live_path(backend: Backend) {
     );
     assert_eq!(got.closed_with, None);
     ws.close(None).await.unwrap();
+
+    // Paused for longer than the idle time: a client that reads (and so answers the hub's
+    // pings) keeps its playback; one that has gone (reads nothing, answers nothing) is closed
+    // with 4008, not held until its session ends.
+    let (mut ws, _) = tokio_tungstenite::connect_async(url(&duty, middle))
+        .await
+        .unwrap();
+    let mut got = Received::default();
+    read_for(&mut ws, &mut got, 500).await;
+    control(&mut ws, json!({"type": "pause"})).await;
+    read_for(&mut ws, &mut got, 3500).await;
+    assert_eq!(got.closed_with, None, "a paused client that answers stays");
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    read_for(&mut ws, &mut got, 5000).await;
+    // The client's pongs, written as it reads again, may meet the closed socket first.
+    assert!(
+        got.closed_with == Some(4008)
+            || got
+                .failed
+                .as_deref()
+                .is_some_and(|e| e.contains("Broken pipe")),
+        "a paused client gone silent is closed: {:?} {:?}",
+        got.closed_with,
+        got.failed
+    );
 
     running.state.cameras.registry.clear();
     running.task.abort();
