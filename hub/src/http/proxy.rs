@@ -129,6 +129,26 @@ fn streaming_client() -> &'static reqwest::Client {
     })
 }
 
+/// Largest snapshot taken from a worker: a 4K JPEG is a few MB.
+const MAX_SNAPSHOT_BYTES: usize = 32 << 20;
+/// Largest answer of what a worker is recording (a few segments' rows).
+const MAX_WRITING_BYTES: usize = 1 << 20;
+
+/// `resp`'s body, refused past `max` bytes: a faulty worker must not fill the hub's memory.
+async fn capped_body(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("an answer of over {max} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("an answer of over {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The camera's snapshot, from its worker.
 pub async fn snapshot(s: &AppState, camera: &str, quality: Quality) -> ApiResult<Response> {
     let base = holder(s, camera).await?;
@@ -140,7 +160,9 @@ pub async fn snapshot(s: &AppState, camera: &str, quality: Quality) -> ApiResult
         .await
         .map_err(|e| unreachable(camera, e))?;
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(|e| unreachable(camera, e))?;
+    let body = capped_body(resp, MAX_SNAPSHOT_BYTES)
+        .await
+        .map_err(|e| unreachable(camera, e))?;
     if status != 200 {
         return Err(worker_error(camera, status, &body));
     }
@@ -212,7 +234,10 @@ pub(crate) async fn recording_unindexed(s: &AppState, camera: &str) -> Writing {
         .await
         .and_then(|r| r.error_for_status());
     let answer: Writing = match asked {
-        Ok(resp) => match resp.json().await {
+        Ok(resp) => match capped_body(resp, MAX_WRITING_BYTES)
+            .await
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::warn!(%camera, error = %e, "the worker's recording in progress is unreadable");
@@ -410,4 +435,46 @@ async fn relay(
     };
     let _ = wtx.send(tungstenite::Message::Close(None)).await;
     tracing::debug!(%camera, why, "proxied live viewer gone");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capped_body;
+    use axum::body::Body;
+    use axum::routing::get;
+
+    /// A server answering `/sized` with `n` bytes and a length, `/streamed` without one.
+    async fn server(n: usize) -> String {
+        let app = axum::Router::new()
+            .route("/sized", get(move || async move { vec![7u8; n] }))
+            .route(
+                "/streamed",
+                get(move || async move {
+                    let chunks =
+                        (0..n.div_ceil(1024)).map(|_| Ok::<_, std::io::Error>(vec![7u8; 1024]));
+                    Body::from_stream(futures::stream::iter(chunks))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_worker_answer_is_read_up_to_its_cap_only() {
+        let base = server(64 * 1024).await;
+        let http = reqwest::Client::new();
+        for path in ["sized", "streamed"] {
+            let get = || http.get(format!("{base}/{path}")).send();
+            let whole = capped_body(get().await.unwrap(), 64 * 1024).await;
+            assert_eq!(whole.map(|b| b.len()), Ok(64 * 1024), "{path}");
+            let refused = capped_body(get().await.unwrap(), 16 * 1024).await;
+            assert_eq!(
+                refused,
+                Err("an answer of over 16384 bytes".to_string()),
+                "{path}"
+            );
+        }
+    }
 }
