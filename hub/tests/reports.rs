@@ -125,12 +125,18 @@ on_both!(report_figures_on_a_known_data_set, |hub: Hub| async move {
     .await;
     assert_eq!(a.body.as_array().unwrap().len(), 1);
     assert_eq!(a.body[0]["incidents"], 5);
+    // A whole year is one report.
+    let a = get("?from=2025-11-28&to=2026-11-28", false).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 
     for (bad, field) in [
         ("?group_by=week", "group_by"),
         ("?from=2026-11-28&to=2026-11-26", "from"),
         ("?from=last+monday", "from"),
         ("?tz=Asia/Shanghai", "tz"),
+        // Every incident of the period is read: a year at most.
+        ("?from=1970-01-01&to=9999-12-31", "from"),
+        ("?from=2025-11-26&to=2026-11-28", "from"),
     ] {
         let a = get(bad, false).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.body);

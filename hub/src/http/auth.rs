@@ -49,6 +49,9 @@ fn cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     .expect("cookie is ASCII")
 }
 
+/// Longest username there is (`gridwatch_core::user::validate_username`).
+const MAX_USERNAME_BYTES: usize = 64;
+
 /// 200 `{"token", "user", "expires_at"}` and the session cookie; 401 for a wrong username or
 /// password (the same answer for both); 429 with `retry_after` when this address must wait
 /// after its failures (never because of other addresses' failures: see [`crate::throttle`]).
@@ -62,6 +65,12 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let addr = client.map(|a| a.to_string());
     let now = s.now();
+    // No user has a longer name: refused before the throttle keeps it (its map is keyed by
+    // the name given, which could otherwise be 64 KB) and before any password work.
+    if body.username.len() > MAX_USERNAME_BYTES {
+        s.metrics.login_failures.inc();
+        return Err(ApiError::unauthorized("wrong username or password"));
+    }
     let attempt = s
         .throttle
         .begin(&body.username, addr.as_deref(), now)

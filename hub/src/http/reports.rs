@@ -85,6 +85,10 @@ pub(super) fn wants_csv(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The longest period one report covers: a year, as the exports list. Every incident in it is
+/// read into memory.
+const MAX_REPORT_DAYS: i64 = 366;
+
 /// The period `[from, to)` (RFC 3339 times or dates in `tz`; by default the 30 days before
 /// now) and the time zone of a report's query, checked: 400 naming the field.
 pub(super) fn period(
@@ -104,6 +108,13 @@ pub(super) fn period(
     };
     if from >= to {
         return Err(ValidationError::new("from", "must be before to").into());
+    }
+    if to - from > Duration::days(MAX_REPORT_DAYS) {
+        return Err(ValidationError::new(
+            "from",
+            "the period is longer than 366 days: ask for one year at a time",
+        )
+        .into());
     }
     Ok((from, to, tz))
 }

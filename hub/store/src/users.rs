@@ -53,10 +53,33 @@ fn blank_is_none(v: Option<String>) -> Option<String> {
 
 /// Hashes off the async threads: argon2 takes tens of milliseconds by design.
 async fn hash(password: String) -> Result<String, StoreError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| StoreError::Hash(e.to_string()))?
+    with_argon2(move || hash_password(&password))
+        .await?
         .map_err(StoreError::Hash)
+}
+
+/// How many argon2 computations run at once: one per core. Each takes tens of milliseconds
+/// of a core and 19 MiB by design; unbounded, a stream of logins (successful ones are not
+/// throttled) filled the blocking pool, up to 512 threads × 19 MiB, and every core.
+fn argon2_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Runs `work` (argon2) off the async threads once a permit is free; the rest wait their turn.
+async fn with_argon2<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    let _permit = argon2_permits()
+        .acquire()
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))
 }
 
 /// A valid hash of a password nobody has, so that a login for an unknown user takes as long as
@@ -188,12 +211,11 @@ impl Store {
         let password = password.to_string();
         // The decoy is hashed (on first use) inside the blocking task too: argon2 on an async
         // worker would stall every request sharing that thread.
-        let ok = tokio::task::spawn_blocking(move || {
+        let ok = with_argon2(move || {
             let hash = hash.as_deref().unwrap_or_else(|| decoy_hash());
             verify_password(&password, hash)
         })
-        .await
-        .map_err(|e| StoreError::Hash(e.to_string()))?;
+        .await?;
         match (ok, id) {
             (true, Some(id)) => Ok(Some(self.user(&id).await?)),
             _ => Ok(None),
@@ -293,5 +315,33 @@ mod tests {
             "hashed on the async thread"
         );
         store.close().await;
+    }
+
+    /// However many logins arrive at once, no more argon2 runs at once than there are cores.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argon2_runs_one_per_core_at_most() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks: Vec<_> = (0..cores * 4)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(super::with_argon2(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(30));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            cores,
+            "one per core, all of them used"
+        );
     }
 }
