@@ -30,7 +30,8 @@ pub const EXPORT_EVENTS: [EventType; 2] = [
 const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Records that video is about to leave the hub (`draft`; on `incident`'s timeline for an
-/// evidence clip), before its body is sent. Refused or not recorded within
+/// evidence clip), before its body is sent. Over the person's [`DOWNLOADS_PER_MINUTE`]: 429
+/// `rate_limited` with `Retry-After`, nothing recorded or sent. Refused or not recorded within
 /// [`RECORD_WITHIN`]: [`ApiError::export_not_recorded`], and the caller sends nothing. (Given up
 /// on while its commit was under way, the event may still go in: the audit then names a
 /// download that was refused, never the other way round.)
@@ -40,6 +41,15 @@ pub async fn record_export(
     draft: EventDraft,
     actor: &Actor,
 ) -> ApiResult<()> {
+    if let Err(retry_after) = download_limit().check(&actor.actor, s.now()) {
+        return Err(ApiError::too_many(
+            format!(
+                "more than {DOWNLOADS_PER_MINUTE} video downloads in a minute; \
+                 no video was sent, try again in {retry_after} s"
+            ),
+            retry_after,
+        ));
+    }
     let drafts = [draft];
     let recorded = s.store.record_events(incident, &drafts, actor, s.now());
     match tokio::time::timeout(RECORD_WITHIN, recorded).await {
@@ -48,6 +58,43 @@ pub async fn record_export(
         Err(_) => Err(ApiError::export_not_recorded(StoreError::Unavailable(
             format!("the event log took no write within {RECORD_WITHIN:?}"),
         ))),
+    }
+}
+
+/// Video downloads (requests: a player's ranges count one each) one person may make in a
+/// minute. A player takes a few per clip, a person saving footage a few more; every one is an
+/// event under the log's lock and on the incident's timeline, so a loop of them must not go on
+/// unchecked.
+pub const DOWNLOADS_PER_MINUTE: usize = 60;
+
+/// The downloads of each person in the last minute, on this node.
+fn download_limit() -> &'static DownloadLimit {
+    static LIMIT: std::sync::OnceLock<DownloadLimit> = std::sync::OnceLock::new();
+    LIMIT.get_or_init(DownloadLimit::default)
+}
+
+#[derive(Default)]
+struct DownloadLimit {
+    recent: std::sync::Mutex<HashMap<String, std::collections::VecDeque<DateTime<Utc>>>>,
+}
+
+impl DownloadLimit {
+    /// Counts a download by `who` at `now`, or `Err(seconds to wait)` when their minute is full.
+    fn check(&self, who: &str, now: DateTime<Utc>) -> Result<(), i64> {
+        let start = now - Duration::minutes(1);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        // People who downloaded nothing for a minute are forgotten.
+        recent.retain(|_, times| times.back().is_some_and(|t| *t > start));
+        let times = recent.entry(who.to_string()).or_default();
+        while times.front().is_some_and(|t| *t <= start) {
+            times.pop_front();
+        }
+        if let (true, Some(oldest)) = (times.len() >= DOWNLOADS_PER_MINUTE, times.front()) {
+            let wait = (*oldest - start).num_milliseconds();
+            return Err((wait + 999) / 1000);
+        }
+        times.push_back(now);
+        Ok(())
     }
 }
 
@@ -164,4 +211,33 @@ fn shown(e: &Event, people: &HashMap<String, Value>) -> Value {
         "by": by,
         "origin": e.origin,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_gets_sixty_downloads_a_minute_and_is_told_how_long_to_wait() {
+        let limit = DownloadLimit::default();
+        let t0: DateTime<Utc> = "2026-12-07T08:00:00Z".parse().unwrap();
+        for n in 0..DOWNLOADS_PER_MINUTE as i64 {
+            assert_eq!(
+                limit.check("user:a", t0 + Duration::milliseconds(n * 100)),
+                Ok(())
+            );
+        }
+        // The 61st, 10 s after the first: until the first is a minute old.
+        assert_eq!(limit.check("user:a", t0 + Duration::seconds(10)), Err(50));
+        // Someone else is not held by it.
+        assert_eq!(limit.check("user:b", t0 + Duration::seconds(10)), Ok(()));
+        // A minute after the first, one more.
+        assert_eq!(
+            limit.check("user:a", t0 + Duration::milliseconds(60_001)),
+            Ok(())
+        );
+        // After a quiet minute, both are forgotten.
+        limit.check("user:c", t0 + Duration::minutes(3)).unwrap();
+        assert_eq!(limit.recent.lock().unwrap().len(), 1);
+    }
 }

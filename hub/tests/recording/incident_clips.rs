@@ -274,6 +274,39 @@ async fn incidents_get_sealed_clips(db: String) {
         StatusCode::NOT_FOUND
     );
 
+    // A loop of downloads by one person stops at the minute's allowance (three are used
+    // above, the refused one included): 429 with Retry-After, no video, nothing recorded.
+    let allowance = gridwatch_hub::http::exports::DOWNLOADS_PER_MINUTE - 3;
+    let mut served = 0;
+    let refused = loop {
+        let (status, headers, body) = fetch(&hub, &url, &duty, Some("bytes=0-0")).await;
+        if status != StatusCode::PARTIAL_CONTENT {
+            break (status, headers, body);
+        }
+        served += 1;
+        assert!(served <= allowance, "no limit after {served} downloads");
+    };
+    assert_eq!(served, allowance);
+    assert_eq!(refused.0, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.1.contains_key(header::RETRY_AFTER));
+    let body: Value = serde_json::from_slice(&refused.2).expect("a JSON error, not video");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    let read = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{incident}"),
+            Some(&duty),
+            None,
+        )
+        .await;
+    let downloads = read.body["incident"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "incident.evidence_downloaded")
+        .count();
+    assert_eq!(downloads, 2 + allowance, "each one served is recorded, no other");
+
     // `gridwatch evidence verify` passes, and fails once the clip is altered.
     let evidence_dir = tmp.path().join("evidence");
     let (ok, out) = cli_verify(&db, &evidence_dir, false);
