@@ -202,18 +202,7 @@ async fn incidents_get_sealed_clips(db: String) {
     }
 
     // Each download is on the timeline: who, and which clip.
-    let read = hub
-        .call(
-            Method::GET,
-            &format!("/api/v1/incidents/{incident}"),
-            Some(&duty),
-            None,
-        )
-        .await;
-    let timeline = read.body["incident"]["timeline"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let timeline = timeline_of(&hub, &incident, &duty).await;
     let of = |kind: &str| -> Vec<Value> {
         timeline
             .iter()
@@ -291,21 +280,16 @@ async fn incidents_get_sealed_clips(db: String) {
     assert!(refused.1.contains_key(header::RETRY_AFTER));
     let body: Value = serde_json::from_slice(&refused.2).expect("a JSON error, not video");
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
-    let read = hub
-        .call(
-            Method::GET,
-            &format!("/api/v1/incidents/{incident}"),
-            Some(&duty),
-            None,
-        )
-        .await;
-    let downloads = read.body["incident"]["timeline"]
-        .as_array()
-        .unwrap()
+    let downloads = timeline_of(&hub, &incident, &duty)
+        .await
         .iter()
         .filter(|e| e["type"] == "incident.evidence_downloaded")
         .count();
-    assert_eq!(downloads, 2 + allowance, "each one served is recorded, no other");
+    assert_eq!(
+        downloads,
+        2 + allowance,
+        "each one served is recorded, no other"
+    );
 
     // `gridwatch evidence verify` passes, and fails once the clip is altered.
     let evidence_dir = tmp.path().join("evidence");
@@ -391,4 +375,20 @@ async fn incidents_get_sealed_clips_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incidents_get_sealed_clips_postgres() {
     incidents_get_sealed_clips(fresh_postgres_url().await.unwrap()).await;
+}
+
+/// The incident's timeline, as `token`'s holder reads it.
+async fn timeline_of(hub: &Hub, incident: &str, token: &str) -> Vec<Value> {
+    let read = hub
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{incident}"),
+            Some(token),
+            None,
+        )
+        .await;
+    read.body["incident"]["timeline"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
