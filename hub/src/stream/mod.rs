@@ -460,21 +460,37 @@ async fn fill_from_log(stream: &Stream, seq: &mut Sequencer) {
     }
 }
 
-/// Pairs events read from the log with their incidents (each read once), as they are now.
+/// Pairs events read from the log with their incidents as they are now, read in one go (a
+/// replay of thousands of events read them one statement each before).
 pub async fn with_incidents(
     store: &Store,
     events: Vec<Event>,
 ) -> Result<Vec<Published>, StoreError> {
-    let mut incidents: HashMap<String, Incident> = HashMap::new();
+    let mut ids: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.incident_id.clone())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let incidents: HashMap<String, Incident> = store
+        .incidents_by_id(&ids)
+        .await?
+        .into_iter()
+        .map(|i| (i.id.clone(), i))
+        .collect();
     let mut out = Vec::with_capacity(events.len());
     for e in events {
         let incident = match &e.incident_id {
-            Some(id) => {
-                if !incidents.contains_key(id) {
-                    incidents.insert(id.clone(), store.incident(id).await?);
-                }
-                incidents.get(id).cloned()
-            }
+            // An event's incident is written with it: one missing is a read to retry.
+            Some(id) => Some(
+                incidents
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| StoreError::NotFound {
+                        what: "incident",
+                        id: id.clone(),
+                    })?,
+            ),
             None => None,
         };
         out.push(Published::new(e, incident));

@@ -214,6 +214,31 @@ impl Store {
         self.visible_incident(id, &Visibility::All).await
     }
 
+    /// The incidents of `ids` (as many as there are: one statement per 200), in no order; an
+    /// unknown id is left out. For a page of the log, whose events name a few hundred
+    /// incidents at most, read in one go rather than one statement each.
+    pub async fn incidents_by_id(&self, ids: &[String]) -> Result<Vec<Incident>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(200) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let rows: Vec<IncidentRow> = with_pool!(self, p => {
+                let mut q = sqlx::query_as(AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?
+            });
+            for row in rows {
+                found.push(row.try_into()?);
+            }
+        }
+        Ok(found)
+    }
+
     /// The incident if the caller may see it; [`StoreError::NotFound`] otherwise, so that an
     /// incident of another post or person cannot even be told to exist.
     pub async fn visible_incident(

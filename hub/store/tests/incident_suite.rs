@@ -876,6 +876,46 @@ on_both!(
 );
 
 on_both!(
+    incidents_are_read_by_id_many_at_once,
+    |store: Store| async move {
+        let p1 = post(&store, "p1").await;
+        let g = grid(&store, "g", &[&p1]).await;
+        let mut raised = Vec::new();
+        for d in ["d1", "d2", "d3"] {
+            let r = store
+                .raise_incident(sos(device(d), &g, &[&p1]), t0())
+                .await
+                .unwrap();
+            raised.push(r.incident.id);
+        }
+        // More ids than one statement takes (200): the known ones in different chunks,
+        // unknown ones left out.
+        let mut ids: Vec<String> = (0..300).map(|n| format!("unknown-{n}")).collect();
+        ids[5] = raised[0].clone();
+        ids[250] = raised[2].clone();
+        let mut found: Vec<String> = store
+            .incidents_by_id(&ids)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        found.sort();
+        let mut want = vec![raised[0].clone(), raised[2].clone()];
+        want.sort();
+        assert_eq!(found, want);
+        assert!(store.incidents_by_id(&[]).await.unwrap().is_empty());
+        // As read one by one.
+        let one = store.incident(&raised[1]).await.unwrap();
+        let many = store
+            .incidents_by_id(std::slice::from_ref(&raised[1]))
+            .await
+            .unwrap();
+        assert_eq!(many, vec![one]);
+    }
+);
+
+on_both!(
     a_receipt_is_recorded_once_per_dispatch_and_post,
     |store: Store| async move {
         let p1 = post(&store, "p1").await;
