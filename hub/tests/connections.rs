@@ -176,6 +176,18 @@ on_both!(
             cut >= Duration::from_millis(1500),
             "cut off at {cut:?}, before its time"
         );
+        // HTTP/2 in clear (prior knowledge: the whole preface and a SETTINGS frame) is not
+        // served; it had no idle limit. The connection is closed (hyper's HTTP/1 parser knows
+        // the preface), never answered with HTTP/2 frames (a SETTINGS frame, before).
+        let answer = raw(
+            &addr,
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+        )
+        .await;
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 "),
+            "{answer:?}"
+        );
         // The hub serves on.
         let a = client()
             .get(format!("http://{addr}/healthz"))

@@ -24,9 +24,8 @@ use super::client_addr::Network;
 use super::unparsable::ExplainParseErrors;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -34,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// Connections under the cap kept for the paths a call for help needs.
@@ -168,7 +168,10 @@ pub async fn serve(
         limits: Arc::new(limits),
         counts: Arc::default(),
     };
-    let graceful = GracefulShutdown::new();
+    // Every connection's task, and the word to finish: at shutdown each ends after the
+    // request it is serving (hyper's graceful shutdown), and `serve` waits for all of them.
+    let tasks = TaskTracker::new();
+    let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -216,20 +219,28 @@ pub async fn serve(
                 }
             });
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(ExplainParseErrors::new(tcp)), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+            .serve_connection(TokioIo::new(ExplainParseErrors::new(tcp)), service)
+            .with_upgrades();
+        let mut stop = stop.clone();
+        tasks.spawn(async move {
             tokio::pin!(conn);
-            // hyper's head timeout starts with the first byte: a connection that sends none
-            // would hold its slot for ever. Without a request by the head timeout, it is
-            // dropped (closed).
-            let ended = match tokio::time::timeout(head_timeout, &mut conn).await {
-                Ok(ended) => ended,
-                Err(_) if began.load(Ordering::Relaxed) => conn.await,
-                Err(_) => {
-                    tracing::debug!(%peer, "connection closed: no request within the head timeout");
-                    Ok(())
+            // A connection with no request begun by the head timeout is dropped (closed),
+            // whatever the HTTP layer's own timers do: the HTTP/1-or-2 detection used before
+            // waited for a first byte with none, and a silent connection held its slot.
+            let first_request = tokio::time::sleep(head_timeout);
+            tokio::pin!(first_request);
+            let mut finishing = false;
+            let ended = loop {
+                tokio::select! {
+                    ended = &mut conn => break ended,
+                    _ = &mut first_request, if !began.load(Ordering::Relaxed) => {
+                        tracing::debug!(%peer, "connection closed: no request within the head timeout");
+                        break Ok(());
+                    }
+                    _ = stop.wait_for(|s| *s), if !finishing => {
+                        finishing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
             };
             if let Err(e) = ended {
@@ -239,16 +250,18 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stopping.send(true);
+    tasks.close();
+    tasks.wait().await;
     Ok(())
 }
 
 /// HTTP/1.1 only. Browsers speak HTTP/2 only over TLS, which a proxy in front ends; HTTP/2 in
-/// clear (prior knowledge) has no head timeout, so an idle one would hold its slot for ever.
-fn builder(limits: &Limits, admission: Admission) -> Builder<TokioExecutor> {
-    let mut b = Builder::new(TokioExecutor::new()).http1_only();
-    b.http1()
-        .timer(TokioTimer::new())
+/// clear (prior knowledge) has no head timeout, so an idle one would hold its slot for ever
+/// (and telling the two apart waited for the first bytes without a timeout).
+fn builder(limits: &Limits, admission: Admission) -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(TokioTimer::new())
         .header_read_timeout(head_timeout(limits, admission))
         .keep_alive(admission != Admission::Reserve);
     b

@@ -378,21 +378,31 @@ async fn relay(
     let mut session = session.spawn();
     let mut heartbeat = Heartbeat::new(idle);
     let why = loop {
+        // Biased: the browser's few frames first (the worker's video cannot crowd them out),
+        // the heartbeat last (a pong that waited while a frame was relayed is heard before
+        // silence is judged).
         tokio::select! {
+            biased;
             why = &mut session => {
                 let _ = send(&mut btx, session_over(why)).await;
                 break why;
             }
-            beat = heartbeat.tick() => match beat {
-                Beat::Ping => {
-                    if let Err(why) = send(&mut btx, Message::Ping(Default::default())).await {
-                        break why;
+            msg = brx.next() => match msg {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break "client left",
+                Some(Ok(Message::Pong(_) | Message::Ping(_))) => heartbeat.heard(),
+                Some(Ok(Message::Text(t))) => {
+                    heartbeat.heard();
+                    let forwarded = wtx.send(tungstenite::Message::Text(t.as_str().into()));
+                    match tokio::time::timeout(WRITE_TIMEOUT, forwarded).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => {
+                            let close = CloseFrame { code: 1011, reason: "ingest worker gone".into() };
+                            let _ = send(&mut btx, Message::Close(Some(close))).await;
+                            break "the worker went away";
+                        }
                     }
                 }
-                Beat::Silent => {
-                    let _ = send(&mut btx, Message::Close(Some(super::replay::silent()))).await;
-                    break "browser silent (no pong)";
-                }
+                Some(Ok(_)) => heartbeat.heard(),
             },
             msg = wrx.next() => {
                 let forwarded = match msg {
@@ -414,22 +424,16 @@ async fn relay(
                     break why;
                 }
             }
-            msg = brx.next() => match msg {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break "client left",
-                Some(Ok(Message::Pong(_) | Message::Ping(_))) => heartbeat.heard(),
-                Some(Ok(Message::Text(t))) => {
-                    heartbeat.heard();
-                    let forwarded = wtx.send(tungstenite::Message::Text(t.as_str().into()));
-                    match tokio::time::timeout(WRITE_TIMEOUT, forwarded).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => {
-                            let close = CloseFrame { code: 1011, reason: "ingest worker gone".into() };
-                            let _ = send(&mut btx, Message::Close(Some(close))).await;
-                            break "the worker went away";
-                        }
+            beat = heartbeat.tick() => match beat {
+                Beat::Ping => {
+                    if let Err(why) = send(&mut btx, Message::Ping(Default::default())).await {
+                        break why;
                     }
                 }
-                Some(Ok(_)) => {}
+                Beat::Silent => {
+                    let _ = send(&mut btx, Message::Close(Some(super::replay::silent()))).await;
+                    break "browser silent (no pong)";
+                }
             },
         }
     };

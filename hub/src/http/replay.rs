@@ -122,23 +122,14 @@ pub async fn serve(
                     None => std::future::pending().await,
                 }
             };
+            // Biased, the client's frames before the heartbeat: a pong that waited while the
+            // replay read a file is heard before silence is judged.
             tokio::select! {
                 biased;
                 why = ended(&mut session) => {
                     let _ = send(&mut tx, session_over(why)).await;
                     break 'socket why;
                 }
-                beat = heartbeat.tick() => match beat {
-                    Beat::Ping => {
-                        if send(&mut tx, Message::Ping(Default::default())).await.is_err() {
-                            break 'socket "socket closed";
-                        }
-                    }
-                    Beat::Silent => {
-                        let _ = send(&mut tx, Message::Close(Some(silent()))).await;
-                        break 'socket "client silent (no pong)";
-                    }
-                },
                 msg = rx.next() => match heard(msg, &mut heartbeat) {
                     Heard::Left => break 'socket "client left",
                     Heard::Nothing => {}
@@ -161,6 +152,17 @@ pub async fn serve(
                             Control::Pause => pace.pause(now),
                             Control::Resume => pace.resume(now),
                         }
+                    }
+                },
+                beat = heartbeat.tick() => match beat {
+                    Beat::Ping => {
+                        if send(&mut tx, Message::Ping(Default::default())).await.is_err() {
+                            break 'socket "socket closed";
+                        }
+                    }
+                    Beat::Silent => {
+                        let _ = send(&mut tx, Message::Close(Some(silent()))).await;
+                        break 'socket "client silent (no pong)";
                     }
                 },
                 () = wait => break,

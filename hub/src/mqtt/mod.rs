@@ -340,7 +340,13 @@ async fn run(
                     set_subscribed(true);
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
+            Ok(Event::Incoming(Packet::Publish(mut p))) => {
+                // Too big for a press: only enough of it is kept to be found malformed in its
+                // turn (acknowledgements go out in order), not megabytes per queued message.
+                if p.payload.len() > payload::MAX_PAYLOAD {
+                    p.payload =
+                        axum::body::Bytes::copy_from_slice(&p.payload[..=payload::MAX_PAYLOAD]);
+                }
                 if let Err(e) = queue.try_send(p) {
                     // Not acknowledged, so a QoS 1 press comes again with the session.
                     metrics.count(Outcome::Error);

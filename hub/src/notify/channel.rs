@@ -97,7 +97,8 @@ pub(crate) async fn refused_unless_ok(
     })
 }
 
-/// Bytes of a refusal's body read: enough for 200 characters of any script.
+/// Bytes of a refusal's body read (in whole chunks, so a chunk more at most): enough for
+/// 200 characters of any script.
 const REFUSAL_BYTES_READ: usize = 4 * 200;
 
 /// The first 200 characters of `body`, cut between characters: a byte count could cut one in

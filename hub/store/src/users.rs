@@ -61,25 +61,33 @@ async fn hash(password: String) -> Result<String, StoreError> {
 /// How many argon2 computations run at once: one per core. Each takes tens of milliseconds
 /// of a core and 19 MiB by design; unbounded, a stream of logins (successful ones are not
 /// throttled) filled the blocking pool, up to 512 threads × 19 MiB, and every core.
-fn argon2_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
-    })
+fn argon2_permits() -> std::sync::Arc<tokio::sync::Semaphore> {
+    static PERMITS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    PERMITS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            std::sync::Arc::new(tokio::sync::Semaphore::new(cores))
+        })
+        .clone()
 }
 
 /// Runs `work` (argon2) off the async threads once a permit is free; the rest wait their turn.
+/// The permit goes with the work: a caller that gives up (a client gone mid-login) does not
+/// free it while argon2 still runs.
 async fn with_argon2<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, StoreError> {
-    let _permit = argon2_permits()
-        .acquire()
+    let permit = argon2_permits()
+        .acquire_owned()
         .await
         .map_err(|e| StoreError::Hash(e.to_string()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StoreError::Hash(e.to_string()))
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| StoreError::Hash(e.to_string()))
 }
 
 /// A valid hash of a password nobody has, so that a login for an unknown user takes as long as
@@ -338,10 +346,11 @@ mod tests {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        assert_eq!(
-            most.load(Ordering::SeqCst),
-            cores,
-            "one per core, all of them used"
+        // (Another test of this binary may hold a permit meanwhile: at most, not exactly.)
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=cores).contains(&most),
+            "{most} at once on {cores} cores"
         );
     }
 }

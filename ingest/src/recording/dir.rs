@@ -249,10 +249,10 @@ pub(crate) fn from_ms(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-/// What a segment's file name says.
 /// 9999-12-31T23:59:59.999Z in milliseconds: the latest start a segment's name may have.
 pub const MAX_START_MS: u64 = 253_402_300_799_999;
 
+/// What a segment's file name says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentName {
     pub camera_id: String,
