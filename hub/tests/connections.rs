@@ -289,3 +289,34 @@ fn connection_settings_default_to_a_head_timeout_and_a_share_per_address() {
     assert_eq!(c.http.max_connections, 0);
     assert_eq!(c.http.max_connections_per_address, 256);
 }
+
+/// A request whose answer takes longer than the head timeout is served whole: the timeout is
+/// for a request to begin, not to end (a long download, an export waiting for its audit).
+#[tokio::test]
+async fn a_request_slower_than_the_head_timeout_is_answered() {
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            "done"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counter =
+        prometheus::IntCounterVec::new(prometheus::Opts::new("c", "c"), &["reason"]).unwrap();
+    tokio::spawn(serve(
+        listener,
+        app,
+        limits(1, 256),
+        counter,
+        std::future::pending(),
+    ));
+    let answer = client()
+        .get(format!("http://{addr}/slow"))
+        .send()
+        .await
+        .expect("answered, not cut off");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "done");
+}

@@ -229,11 +229,17 @@ pub async fn serve(
             // waited for a first byte with none, and a silent connection held its slot.
             let first_request = tokio::time::sleep(head_timeout);
             tokio::pin!(first_request);
-            let mut finishing = false;
+            let (mut awaiting_first, mut finishing) = (true, false);
             let ended = loop {
                 tokio::select! {
                     ended = &mut conn => break ended,
-                    _ = &mut first_request, if !began.load(Ordering::Relaxed) => {
+                    // (Whether a request began is asked when the time comes: a guard is read
+                    // only when the select starts, and a first request may last longer.)
+                    _ = &mut first_request, if awaiting_first => {
+                        if began.load(Ordering::Relaxed) {
+                            awaiting_first = false;
+                            continue;
+                        }
                         tracing::debug!(%peer, "connection closed: no request within the head timeout");
                         break Ok(());
                     }
