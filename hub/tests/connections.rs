@@ -16,11 +16,15 @@ use tokio::net::TcpStream;
 
 /// The hub's router served under `limits` on a loopback port.
 async fn listen(hub: &Hub, limits: Limits) -> String {
+    listen_app(hub.app.clone(), limits).await
+}
+
+/// `app` served under `limits` on a loopback port.
+async fn listen_app(app: axum::Router, limits: Limits) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let counter =
         prometheus::IntCounterVec::new(prometheus::Opts::new("c", "c"), &["reason"]).unwrap();
-    let app = hub.app.clone();
     tokio::spawn(serve(
         listener,
         app,
@@ -301,17 +305,7 @@ async fn a_request_slower_than_the_head_timeout_is_answered() {
             "done"
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let counter =
-        prometheus::IntCounterVec::new(prometheus::Opts::new("c", "c"), &["reason"]).unwrap();
-    tokio::spawn(serve(
-        listener,
-        app,
-        limits(1, 256),
-        counter,
-        std::future::pending(),
-    ));
+    let addr = listen_app(app, limits(1, 256)).await;
     let answer = client()
         .get(format!("http://{addr}/slow"))
         .send()

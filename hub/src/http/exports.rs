@@ -100,8 +100,8 @@ impl DownloadLimit {
 
 /// How far back the list goes when no `from` is given.
 const DEFAULT_DAYS: i64 = 30;
-/// The longest range one request may list: a year, an audit's usual period.
-const MAX_DAYS: i64 = 366;
+/// The longest range one request may list.
+const MAX_DAYS: i64 = super::times::LONGEST_PERIOD_DAYS;
 const DEFAULT_LIMIT: u32 = 200;
 const MAX_LIMIT: u32 = 1000;
 

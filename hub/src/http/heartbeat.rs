@@ -6,6 +6,8 @@
 //! `[cameras] live_idle_seconds`, and a client not heard from (any frame: browsers answer a
 //! ping with a pong) for that long is closed with 4008, as a live viewer that stops reading.
 
+use super::stream::SLOW_CLIENT;
+use axum::extract::ws::CloseFrame;
 use std::time::Duration;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 
@@ -50,6 +52,14 @@ impl Heartbeat {
         } else {
             Beat::Ping
         }
+    }
+}
+
+/// The close of a client that no longer answers pings ([`Beat::Silent`]).
+pub(crate) fn silent() -> CloseFrame {
+    CloseFrame {
+        code: SLOW_CLIENT,
+        reason: "no answer to pings".into(),
     }
 }
 

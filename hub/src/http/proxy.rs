@@ -11,7 +11,7 @@
 //! hub's own (finished segments only), not an error.
 
 use super::error::{ApiError, ApiResult};
-use super::heartbeat::{Beat, Heartbeat};
+use super::heartbeat::{silent, Beat, Heartbeat};
 use super::live::{send, WRITE_TIMEOUT};
 use super::stream::{session_over, SessionWatch};
 use super::worker::Writing;
@@ -431,7 +431,7 @@ async fn relay(
                     }
                 }
                 Beat::Silent => {
-                    let _ = send(&mut btx, Message::Close(Some(super::replay::silent()))).await;
+                    let _ = send(&mut btx, Message::Close(Some(silent()))).await;
                     break "browser silent (no pong)";
                 }
             },

@@ -17,9 +17,9 @@
 //! a frame within [`super::live::WRITE_TIMEOUT`] is dropped, and one that has not answered a
 //! ping for `[cameras] live_idle_seconds` (paused, then gone) is closed with 4008.
 
-use super::heartbeat::{Beat, Heartbeat};
+use super::heartbeat::{silent, Beat, Heartbeat};
 use super::live::send;
-use super::stream::{session_over, SessionEnd, SLOW_CLIENT};
+use super::stream::{session_over, SessionEnd};
 use crate::recording::replay::{Replay, ReplayItem};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::SecondsFormat;
@@ -62,14 +62,6 @@ fn heard(msg: Option<Result<Message, axum::Error>>, heartbeat: &mut Heartbeat) -
             }))
         }
         Some(Ok(_)) => Heard::Nothing,
-    }
-}
-
-/// The close of a client that no longer answers pings.
-pub(crate) fn silent() -> CloseFrame {
-    CloseFrame {
-        code: SLOW_CLIENT,
-        reason: "no answer to pings".into(),
     }
 }
 

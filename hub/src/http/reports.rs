@@ -85,9 +85,8 @@ pub(super) fn wants_csv(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The longest period one report covers: a year, as the exports list. Every incident in it is
-/// read into memory.
-const MAX_REPORT_DAYS: i64 = 366;
+/// The longest period one report covers (every incident in it is read into memory).
+const MAX_REPORT_DAYS: i64 = super::times::LONGEST_PERIOD_DAYS;
 
 /// The period `[from, to)` (RFC 3339 times or dates in `tz`; by default the 30 days before
 /// now) and the time zone of a report's query, checked: 400 naming the field.

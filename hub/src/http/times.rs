@@ -9,6 +9,10 @@
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Deserializer};
 
+/// The longest period one list or report covers: a year, an audit's usual period (the
+/// exports list, the response and false-alarm reports; each reads all of its period).
+pub const LONGEST_PERIOD_DAYS: i64 = 366;
+
 /// What a time outside the range is told.
 pub const OUT_OF_RANGE: &str = "must be a time between 1970-01-01 and 9999-12-31 (RFC 3339)";
 

@@ -118,6 +118,14 @@ pub(crate) fn placeholders(rows: usize, width: usize) -> String {
     all.join(", ")
 }
 
+/// `$1, $2, …, $n`: `n` numbered placeholders, for `IN (…)`.
+pub(crate) fn numbered(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `('raised', 'dispatched', …)`: the open states, for `IN`.
 pub(crate) fn open_states_sql() -> String {
     let names: Vec<String> = IncidentState::OPEN

@@ -68,10 +68,7 @@ impl Store {
         .map(|k| format!("'{}'", k.as_str()))
         .join(", ");
         for chunk in incident_ids.chunks(500) {
-            let marks = (1..=chunk.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let marks = crate::changes::numbered(chunk.len());
             let sql = format!(
                 "SELECT {COLUMNS} FROM events WHERE incident_id IN ({marks}) \
                  AND type IN ({kinds}) ORDER BY seq"

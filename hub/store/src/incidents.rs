@@ -220,10 +220,9 @@ impl Store {
     pub async fn incidents_by_id(&self, ids: &[String]) -> Result<Vec<Incident>, StoreError> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(200) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
             let sql = format!(
                 "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id IN ({})",
-                marks.join(", ")
+                crate::changes::numbered(chunk.len())
             );
             let rows: Vec<IncidentRow> = with_pool!(self, p => {
                 let mut q = sqlx::query_as(AssertSqlSafe(sql));
