@@ -118,7 +118,11 @@ pub async fn download(
             },
         }),
     );
-    exports::record_export(&s, Some(&id), draft, &actor).await?;
+    let video = exports::Video {
+        key: &format!("clip:{}", clip.id),
+        part: matches!(wanted, Wanted::Part(..)),
+    };
+    exports::record_export(&s, Some(&id), video, draft, &actor).await?;
     let name = format!("evidence-{id}-{}.mp4", clip.camera_id);
     Ok(video_response(
         wanted,

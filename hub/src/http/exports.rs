@@ -1,6 +1,8 @@
 //! `GET /api/v1/exports?from&to&camera_id&limit`: who took recorded video out of the centre.
 //!
-//! Every download of recorded video is an event in the log, recorded before the video is sent:
+//! Every download of recorded video is an event in the log, recorded before the video is sent
+//! (a player's further ranges of the same video within ten minutes join the access already
+//! recorded: [`crate::recording::downloads`]):
 //! an evidence clip's (`incident.evidence_downloaded`, also on its incident's timeline) and a
 //! camera's `recordings.mp4` (`camera.recording_exported`). This lists both, newest first, with
 //! the person's name, so that the centre can answer "who has footage of the gate from that
@@ -18,6 +20,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+use crate::recording::downloads::Admit;
+pub use crate::recording::downloads::DOWNLOADS_PER_MINUTE;
+
 /// What the list holds: every kind of event that records video leaving the hub.
 pub const EXPORT_EVENTS: [EventType; 2] = [
     EventType::CameraRecordingExported,
@@ -29,72 +34,53 @@ pub const EXPORT_EVENTS: [EventType; 2] = [
 /// PostgreSQL, where a writer would wait for a held lock without end, no longer either.
 const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The video a download sends, for [`record_export`]: what names its bytes, and whether the
+/// request asked for a byte range (a player's) or the whole file (a save).
+pub struct Video<'a> {
+    pub key: &'a str,
+    pub part: bool,
+}
+
 /// Records that video is about to leave the hub (`draft`; on `incident`'s timeline for an
-/// evidence clip), before its body is sent. Over the person's [`DOWNLOADS_PER_MINUTE`]: 429
-/// `rate_limited` with `Retry-After`, nothing recorded or sent. Refused or not recorded within
-/// [`RECORD_WITHIN`]: [`ApiError::export_not_recorded`], and the caller sends nothing. (Given up
-/// on while its commit was under way, the event may still go in: the audit then names a
-/// download that was refused, never the other way round.)
+/// evidence clip), before its body is sent — unless it is a range of a video whose access by
+/// the same person is already recorded ([`crate::recording::downloads`]: a player's seeks).
+/// Over the person's [`DOWNLOADS_PER_MINUTE`]: 429 `rate_limited` with `Retry-After`, nothing
+/// recorded or sent. Refused or not recorded within [`RECORD_WITHIN`]:
+/// [`ApiError::export_not_recorded`], and the caller sends nothing. (Given up on while its
+/// commit was under way, the event may still go in: the audit then names a download that was
+/// refused, never the other way round.)
 pub async fn record_export(
     s: &AppState,
     incident: Option<&str>,
+    video: Video<'_>,
     draft: EventDraft,
     actor: &Actor,
 ) -> ApiResult<()> {
-    if let Err(retry_after) = download_limit().check(&actor.actor, s.now()) {
-        return Err(ApiError::too_many(
-            format!(
-                "more than {DOWNLOADS_PER_MINUTE} video downloads in a minute; \
-                 no video was sent, try again in {retry_after} s"
-            ),
-            retry_after,
-        ));
+    let downloads = &s.recording.downloads;
+    match downloads.admit(&actor.actor, video.key, video.part, s.now()) {
+        Admit::Covered => return Ok(()),
+        Admit::Record => {}
+        Admit::Refused { retry_after } => {
+            return Err(ApiError::too_many(
+                format!(
+                    "more than {DOWNLOADS_PER_MINUTE} video downloads in a minute; \
+                     no video was sent, try again in {retry_after} s"
+                ),
+                retry_after,
+            ))
+        }
     }
     let drafts = [draft];
     let recorded = s.store.record_events(incident, &drafts, actor, s.now());
     match tokio::time::timeout(RECORD_WITHIN, recorded).await {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(_)) => {
+            downloads.recorded(&actor.actor, video.key, s.now());
+            Ok(())
+        }
         Ok(Err(e)) => Err(ApiError::export_not_recorded(e)),
         Err(_) => Err(ApiError::export_not_recorded(StoreError::Unavailable(
             format!("the event log took no write within {RECORD_WITHIN:?}"),
         ))),
-    }
-}
-
-/// Video downloads (requests: a player's ranges count one each) one person may make in a
-/// minute. A player takes a few per clip, a person saving footage a few more; every one is an
-/// event under the log's lock and on the incident's timeline, so a loop of them must not go on
-/// unchecked.
-pub const DOWNLOADS_PER_MINUTE: usize = 60;
-
-/// The downloads of each person in the last minute, on this node.
-fn download_limit() -> &'static DownloadLimit {
-    static LIMIT: std::sync::OnceLock<DownloadLimit> = std::sync::OnceLock::new();
-    LIMIT.get_or_init(DownloadLimit::default)
-}
-
-#[derive(Default)]
-struct DownloadLimit {
-    recent: std::sync::Mutex<HashMap<String, std::collections::VecDeque<DateTime<Utc>>>>,
-}
-
-impl DownloadLimit {
-    /// Counts a download by `who` at `now`, or `Err(seconds to wait)` when their minute is full.
-    fn check(&self, who: &str, now: DateTime<Utc>) -> Result<(), i64> {
-        let start = now - Duration::minutes(1);
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        // People who downloaded nothing for a minute are forgotten.
-        recent.retain(|_, times| times.back().is_some_and(|t| *t > start));
-        let times = recent.entry(who.to_string()).or_default();
-        while times.front().is_some_and(|t| *t <= start) {
-            times.pop_front();
-        }
-        if let (true, Some(oldest)) = (times.len() >= DOWNLOADS_PER_MINUTE, times.front()) {
-            let wait = (*oldest - start).num_milliseconds();
-            return Err((wait + 999) / 1000);
-        }
-        times.push_back(now);
-        Ok(())
     }
 }
 
@@ -211,33 +197,4 @@ fn shown(e: &Event, people: &HashMap<String, Value>) -> Value {
         "by": by,
         "origin": e.origin,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_person_gets_sixty_downloads_a_minute_and_is_told_how_long_to_wait() {
-        let limit = DownloadLimit::default();
-        let t0: DateTime<Utc> = "2026-12-07T08:00:00Z".parse().unwrap();
-        for n in 0..DOWNLOADS_PER_MINUTE as i64 {
-            assert_eq!(
-                limit.check("user:a", t0 + Duration::milliseconds(n * 100)),
-                Ok(())
-            );
-        }
-        // The 61st, 10 s after the first: until the first is a minute old.
-        assert_eq!(limit.check("user:a", t0 + Duration::seconds(10)), Err(50));
-        // Someone else is not held by it.
-        assert_eq!(limit.check("user:b", t0 + Duration::seconds(10)), Ok(()));
-        // A minute after the first, one more.
-        assert_eq!(
-            limit.check("user:a", t0 + Duration::milliseconds(60_001)),
-            Ok(())
-        );
-        // After a quiet minute, both are forgotten.
-        limit.check("user:c", t0 + Duration::minutes(3)).unwrap();
-        assert_eq!(limit.recent.lock().unwrap().len(), 1);
-    }
 }

@@ -174,7 +174,15 @@ pub async fn mp4(
     // export cannot be recorded.
     if response.status().is_success() {
         let draft = export_event(&id, (from, to), response.headers());
-        exports::record_export(&s, None, draft, &caller.actor(&peer)).await?;
+        let video = exports::Video {
+            key: &format!(
+                "camera:{id}:{}:{}",
+                from.timestamp_millis(),
+                to.timestamp_millis()
+            ),
+            part: response.status() == StatusCode::PARTIAL_CONTENT,
+        };
+        exports::record_export(&s, None, video, draft, &caller.actor(&peer)).await?;
     }
     Ok(response)
 }

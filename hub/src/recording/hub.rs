@@ -41,6 +41,8 @@ pub struct RecordingHub {
     /// `[ingest] mode = "workers"`: the cameras (and their recordings) are on workers, and
     /// this hub seals their evidence all the same.
     pub workers_mode: bool,
+    /// Which downloads of recorded video are recorded, and each person's allowance.
+    pub downloads: super::downloads::Downloads,
     /// Retention's limits, by directory ID.
     limits: HashMap<String, DirLimits>,
     /// `gridwatch_recording_bytes{dir}`: bytes of the indexed segments.
@@ -227,6 +229,7 @@ impl RecordingHub {
             recorder,
             files,
             workers_mode: config.ingest.workers(),
+            downloads: Default::default(),
             config: config.recording.clone(),
             evidence: config.evidence.clone(),
             evidence_dir: config.evidence.dir_in(&config.data_dir),

@@ -8,6 +8,7 @@
 
 pub mod clips;
 pub mod config;
+pub mod downloads;
 pub mod evidence;
 pub mod fetch;
 mod hub;

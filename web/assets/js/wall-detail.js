@@ -139,8 +139,8 @@ export class IncidentDetail {
   }
 
   /** The incident's evidence clips: sealed ones to play and download, and how many are still
-   *  to be sealed. The videos load nothing until played (`preload=none`): every fetch of a
-   *  clip is a download the timeline records. */
+   *  to be sealed. The videos load nothing until played (`preload=none`): playing a clip is a
+   *  download the timeline records (once: the player's later ranges join it, for ten minutes). */
   async loadClips() {
     const id = this.id;
     let r;
@@ -192,7 +192,7 @@ export class IncidentDetail {
    *  audited, the hub away) says so, in words, with why and a way to try again — never a blank
    *  player taken for an empty scene. Why is asked of the hub with the clip's first byte: a
    *  <video> element does not tell the HTTP answer (and if the byte comes, that read is a
-   *  download on the timeline like any other). */
+   *  range of the clip, on the timeline unless this person's access to it already is). */
   async clipFailed(video, url) {
     const figure = video.closest("figure");
     if (!figure || figure.querySelector(".clip-error")) return;
