@@ -215,6 +215,24 @@ impl From<ClipRow> for EvidenceClip {
 const SEGMENT_COLUMNS: &str = "id, camera_id, stream, mode, dir_id, path, start_ms, end_ms, \
      bytes, frames, sha256, codec, width, height, holes";
 
+/// Adds `$2` bytes and `$3` segments (negative: takes them) to directory `$1`'s usage.
+const ADD_USAGE: &str = "INSERT INTO recording_dir_usage (dir_id, bytes, segments) \
+     VALUES ($1, $2, $3) ON CONFLICT (dir_id) DO UPDATE SET \
+     bytes = recording_dir_usage.bytes + excluded.bytes, \
+     segments = recording_dir_usage.segments + excluded.segments";
+
+/// The bytes and segments by directory of `rows` (`dir_id, bytes, deleting` as they were
+/// before a change) that its usage still counted: those not already being deleted.
+fn uncounted(rows: Vec<(String, i64, bool)>) -> std::collections::BTreeMap<String, (i64, i64)> {
+    let mut by_dir = std::collections::BTreeMap::new();
+    for (dir_id, bytes, _) in rows.into_iter().filter(|(_, _, deleting)| !deleting) {
+        let (b, n) = by_dir.entry(dir_id).or_insert((0, 0));
+        *b += bytes;
+        *n += 1;
+    }
+    by_dir
+}
+
 /// An active lock of the segment's camera over its time range, at `$2` (ms).
 const LOCKED: &str = "EXISTS (SELECT 1 FROM recording_locks l WHERE l.camera_id = s.camera_id \
      AND l.from_ms < s.end_ms AND l.to_ms > s.start_ms \
@@ -300,6 +318,9 @@ impl Store {
         s: &Segment,
         fence: Option<&SegmentFence>,
     ) -> Result<Inserted, StoreError> {
+        // In one transaction: the stream's longest first (a row is never there before the
+        // bound that finds it), the row, and its directory's usage if the row went in.
+        let length = to_ms(s.end).saturating_sub(to_ms(s.start)).max(0);
         let sql = format!(
             "INSERT INTO recording_segments ({SEGMENT_COLUMNS}, worker_id, epoch) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 \
@@ -308,7 +329,18 @@ impl Store {
              ON CONFLICT (id) DO NOTHING"
         );
         let written = with_pool!(self, p => {
-            sqlx::query(AssertSqlSafe(sql))
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO recording_longest (camera_id, stream, longest_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (camera_id, stream) DO UPDATE SET longest_ms = excluded.longest_ms \
+                 WHERE recording_longest.longest_ms < excluded.longest_ms",
+            )
+            .bind(&s.camera_id)
+            .bind(&s.stream)
+            .bind(length)
+            .execute(&mut *tx)
+            .await?;
+            let written = sqlx::query(AssertSqlSafe(sql))
                 .bind(&s.id)
                 .bind(&s.camera_id)
                 .bind(&s.stream)
@@ -326,9 +358,19 @@ impl Store {
                 .bind(holes_json(&s.holes))
                 .bind(fence.map(|f| f.worker_id.as_str()))
                 .bind(fence.map(|f| f.epoch))
-                .execute(p)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            if written == 1 {
+                sqlx::query(ADD_USAGE)
+                    .bind(&s.dir_id)
+                    .bind(s.bytes as i64)
+                    .bind(1_i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            written
         });
         if written == 1 || fence.is_none() {
             // Unfenced, nothing written means the row was there already (a retry).
@@ -392,7 +434,8 @@ impl Store {
     /// Marks segments as being deleted: no longer listed, finished by start-up repair.
     pub async fn mark_recording_segments_deleting(&self, ids: &[String]) -> Result<(), StoreError> {
         self.by_ids(
-            "UPDATE recording_segments SET deleting = TRUE WHERE id IN",
+            "UPDATE recording_segments SET deleting = TRUE WHERE NOT deleting AND id IN",
+            "dir_id, bytes, FALSE",
             ids,
         )
         .await
@@ -400,19 +443,44 @@ impl Store {
 
     /// Removes segments' rows.
     pub async fn remove_recording_segments(&self, ids: &[String]) -> Result<(), StoreError> {
-        self.by_ids("DELETE FROM recording_segments WHERE id IN", ids)
-            .await
+        self.by_ids(
+            "DELETE FROM recording_segments WHERE id IN",
+            "dir_id, bytes, deleting",
+            ids,
+        )
+        .await
     }
 
-    async fn by_ids(&self, statement: &str, ids: &[String]) -> Result<(), StoreError> {
+    /// Runs `statement` (ending `… id IN`) on the rows of `ids`, a chunk per transaction, and
+    /// takes the rows it `returning` (`dir_id, bytes, deleting` as they were) that were still
+    /// counted out of their directories' usage.
+    async fn by_ids(
+        &self,
+        statement: &str,
+        returning: &str,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
         for chunk in ids.chunks(CHUNK) {
-            let sql = format!("{statement} {}", placeholders(1, chunk.len()));
+            let sql = format!(
+                "{statement} {} RETURNING {returning}",
+                placeholders(1, chunk.len())
+            );
             with_pool!(self, p => {
-                let mut q = sqlx::query(AssertSqlSafe(sql));
+                let mut tx = p.begin().await?;
+                let mut q = sqlx::query_as(AssertSqlSafe(sql));
                 for id in chunk {
                     q = q.bind(id);
                 }
-                q.execute(p).await?;
+                let rows: Vec<(String, i64, bool)> = q.fetch_all(&mut *tx).await?;
+                for (dir_id, (bytes, segments)) in uncounted(rows) {
+                    sqlx::query(ADD_USAGE)
+                        .bind(dir_id)
+                        .bind(-bytes)
+                        .bind(-segments)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
             });
         }
         Ok(())
@@ -440,6 +508,10 @@ impl Store {
     }
 
     /// A camera stream's segments that overlap `[from, to)`, in time order.
+    ///
+    /// The index is by start: a segment that overlaps `from` started at most the stream's
+    /// longest segment before it, so the scan starts there rather than at the camera's oldest
+    /// row (a month of them, near now).
     pub async fn recording_segments(
         &self,
         camera_id: &str,
@@ -447,10 +519,24 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Segment>, StoreError> {
+        let longest: Option<i64> = with_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT longest_ms FROM recording_longest WHERE camera_id = $1 AND stream = $2",
+            )
+            .bind(camera_id)
+            .bind(stream)
+            .fetch_optional(p)
+            .await?
+        });
+        // No row: the stream has no segment (its longest is written before its first row).
+        let Some(longest) = longest else {
+            return Ok(Vec::new());
+        };
+        let earliest_start = to_ms(from).saturating_sub(longest.max(0));
         let sql = format!(
             "SELECT {SEGMENT_COLUMNS} FROM recording_segments \
-             WHERE camera_id = $1 AND stream = $2 AND start_ms < $4 AND end_ms > $3 \
-             AND NOT deleting ORDER BY start_ms, id"
+             WHERE camera_id = $1 AND stream = $2 AND start_ms >= $5 AND start_ms < $4 \
+             AND end_ms > $3 AND NOT deleting ORDER BY start_ms, id"
         );
         let rows: Vec<SegmentRow> = with_pool!(self, p => {
             sqlx::query_as(AssertSqlSafe(sql))
@@ -458,6 +544,7 @@ impl Store {
                 .bind(stream)
                 .bind(to_ms(from))
                 .bind(to_ms(to))
+                .bind(earliest_start)
                 .fetch_all(p)
                 .await?
         });
@@ -539,12 +626,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Bytes and segments per directory.
+    /// Bytes and segments per directory (those being deleted left out), as kept with the rows
+    /// (`recording_dir_usage`): no scan of the segments, however many there are.
     pub async fn recording_usage(&self) -> Result<Vec<DirBytes>, StoreError> {
         let rows: Vec<(String, i64, i64)> = with_pool!(self, p => {
             sqlx::query_as(
-                "SELECT dir_id, CAST(COALESCE(SUM(bytes), 0) AS BIGINT), COUNT(*) \
-                 FROM recording_segments WHERE NOT deleting GROUP BY dir_id ORDER BY dir_id",
+                "SELECT dir_id, bytes, segments FROM recording_dir_usage \
+                 WHERE segments > 0 ORDER BY dir_id",
             )
             .fetch_all(p)
             .await?

@@ -30,7 +30,7 @@ fn segment(cam: &str, dir: &str, m: i64) -> Segment {
         path: format!("{cam}/main/{}-continuous.mp4", min(m).timestamp_millis()),
         start: min(m),
         end: min(m + 1),
-        bytes: 1_000_000 + m as u64,
+        bytes: (1_000_000 + m) as u64,
         frames: 1500,
         sha256: format!("{m:064x}"),
         codec: "avc1.640028".into(),
@@ -334,6 +334,15 @@ on_both!(
             insert(seconds(&cam, 42, 60), Some(fence("c", 3))).await,
             Inserted::Indexed
         );
+        // The directory's usage counts what was indexed, none of what was fenced.
+        let indexed = store
+            .recording_segments(&cam, "main", at(0), at(60))
+            .await
+            .unwrap();
+        let usage = store.recording_usage().await.unwrap();
+        assert_eq!(usage.len(), 1, "{usage:?}");
+        assert_eq!(usage[0].segments, indexed.len() as u64);
+        assert_eq!(usage[0].bytes, indexed.iter().map(|s| s.bytes).sum::<u64>());
     }
 );
 
@@ -365,6 +374,65 @@ on_both!(
     }
 );
 
+on_both!(
+    a_long_segment_is_found_however_far_back_it_starts,
+    |store: Store| async move {
+        // A camera that sent no keyframe for two hours wrote one long segment, then minutes.
+        store
+            .put_recording_dir("d1", "/srv/a", None, t0())
+            .await
+            .unwrap();
+        let long = Segment {
+            id: "cam-d1-long".into(),
+            path: format!("cam/main/{}-continuous.mp4", min(-120).timestamp_millis()),
+            start: min(-120),
+            ..segment("cam", "d1", -1)
+        };
+        store.insert_recording_segment(&long).await.unwrap();
+        let minutes = with_segments(&store, 0..30).await;
+        // Its last minute, its first, and a range it shares with the minutes after it.
+        let found = |from, to| {
+            let store = store.clone();
+            async move {
+                let listed = store.recording_segments("cam", "main", from, to).await;
+                listed
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| s.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found(min(-1), min(0)).await, [long.id.as_str()]);
+        assert_eq!(found(min(-120), min(-119)).await, [long.id.as_str()]);
+        assert_eq!(
+            found(min(-10), min(2)).await,
+            [
+                long.id.clone(),
+                minutes[0].id.clone(),
+                minutes[1].id.clone()
+            ]
+        );
+        // Ranges before and between: nothing; the minutes alone after it.
+        assert!(found(min(-200), min(-120)).await.is_empty());
+        assert_eq!(found(min(20), min(21)).await, [minutes[20].id.as_str()]);
+        // Deleting it does not narrow what later lookups scan: a segment as long, indexed
+        // again (repair of the same file), is found.
+        store
+            .remove_recording_segments(std::slice::from_ref(&long.id))
+            .await
+            .unwrap();
+        assert!(found(min(-60), min(-59)).await.is_empty());
+        store.insert_recording_segment(&long).await.unwrap();
+        assert_eq!(found(min(-60), min(-59)).await, [long.id.as_str()]);
+        // Another stream of the camera has its own longest (none: nothing recorded).
+        assert!(store
+            .recording_segments("cam", "sub", min(-120), min(30))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+);
+
 on_both!(deletion_marks_then_removes, |store: Store| async move {
     let all = with_segments(&store, 0..4).await;
     let ids = vec![all[0].id.clone(), all[1].id.clone()];
@@ -388,8 +456,34 @@ on_both!(deletion_marks_then_removes, |store: Store| async move {
         }
     );
     assert_eq!(files.iter().filter(|f| f.deleting).count(), 2);
+    // The directory's usage (kept with the rows, not summed) counts each row once: marking
+    // again, or removing what was marked, takes nothing more.
+    let usage = |segments: &[Segment]| {
+        vec![DirBytes {
+            dir_id: "d1".into(),
+            bytes: segments.iter().map(|s| s.bytes).sum(),
+            segments: segments.len() as u64,
+        }]
+    };
+    store.mark_recording_segments_deleting(&ids).await.unwrap();
+    assert_eq!(store.recording_usage().await.unwrap(), usage(&all[2..]));
     store.remove_recording_segments(&ids).await.unwrap();
     assert_eq!(store.recording_files_in_dir("d1").await.unwrap().len(), 2);
+    assert_eq!(store.recording_usage().await.unwrap(), usage(&all[2..]));
+    // A row removed without a mark (repair: its file is gone) is taken from it; a directory
+    // with none left is not listed.
+    store
+        .remove_recording_segments(std::slice::from_ref(&all[2].id))
+        .await
+        .unwrap();
+    assert_eq!(store.recording_usage().await.unwrap(), usage(&all[3..]));
+    store
+        .remove_recording_segments(std::slice::from_ref(&all[3].id))
+        .await
+        .unwrap();
+    assert_eq!(store.recording_usage().await.unwrap(), []);
+    store.insert_recording_segment(&all[3]).await.unwrap();
+    assert_eq!(store.recording_usage().await.unwrap(), usage(&all[3..]));
     // Many at once (more than one statement's worth).
     let many: Vec<String> = (0..1200).map(|i| format!("none-{i}")).collect();
     store.remove_recording_segments(&many).await.unwrap();

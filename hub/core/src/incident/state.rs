@@ -89,7 +89,8 @@ impl IncidentState {
         IncidentState::Cancelled,
     ];
 
-    /// The states of `?state=open`, e.g. for an SQL `IN (...)`.
+    /// The states of `?state=open`, e.g. for an SQL `IN (...)`. The store's partial index
+    /// `incidents_open_created` (migration 0027) names the same five: change both together.
     pub const OPEN: [IncidentState; 5] = [
         IncidentState::Raised,
         IncidentState::Dispatched,
