@@ -174,9 +174,22 @@ async function loadDirectory() {
 
 await loadDirectory();
 
-/** The hub's response check stalled: escalations and deadlines may not fire. Never quiet. */
+/** What the hub says is broken, each never quiet until it is mended: the response check
+ *  stalled (escalations and deadlines may not fire), a recording directory that records
+ *  nothing (a full disk, only evidence left, a failing disk: which and why), notification
+ *  channels whose last sends failed. The stream's hello carries it, so a reload shows it too. */
 function health(h) {
   $("health").hidden = !h || h.response_check === "ok";
+  const stopped = h?.recording_stopped || [];
+  $("health-recording").hidden = !stopped.length;
+  $("health-recording-dirs").replaceChildren(...stopped.flatMap((d, i) => [
+    ...(i ? ["; "] : []),
+    el("span", { class: "stopped-dir", "data-reason": d.reason }, `${d.path} (`,
+      el("span", { "data-i18n": `recording.stop.${d.reason}`, text: t(`recording.stop.${d.reason}`) }), ")"),
+  ]));
+  const failing = h?.notify_failing || [];
+  $("health-notify").hidden = !failing.length;
+  $("health-notify-channels").textContent = failing.join(", ");
 }
 
 /** A new call for help brings its nearest cameras to the front of the wall. */

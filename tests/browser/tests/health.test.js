@@ -1,0 +1,114 @@
+// The wall tells the duty officer what the hub says is broken (the stream's health), loudly,
+// after a reload too, in both languages, against a real `gridwatch demo` set up to break:
+// 1. its recording directory's free-space floor is above what its disk has free, so the
+//    directory records nothing from the start (`low_space`), as on a full disk;
+// 2. an SOS is sent by SMS through a gateway that refuses connections, so the channel keeps
+//    failing (three failures in a row).
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startDemo, freePort } from "../lib/hub.js";
+import { launch, loginAs, shot, raiseSos, DESKTOP, PHONE, GEO } from "../lib/browser.js";
+import { assertAccessible } from "../lib/axe.js";
+
+let hub, browser, wall, resident, scratch;
+const timeout = { timeout: 20000 };
+
+async function inLanguage(page, lang) {
+  if (await page.locator("html").getAttribute("lang") !== lang) await page.click("#lang");
+  assert.equal(await page.locator("html").getAttribute("lang"), lang);
+}
+
+describe("the wall says what is broken: recording stopped, notifications failing", { timeout: 180000 }, () => {
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), "gridwatch-health-"));
+    const recordings = join(scratch, "recordings");
+    // Nothing listens there: every send is refused at once.
+    const refused = await freePort();
+    const config = join(scratch, "gridwatch.toml");
+    writeFileSync(config, `
+[recording]
+dirs = [{ path = ${JSON.stringify(recordings)}, min_free_bytes = 1000000000000000000 }]
+
+[notify]
+console_url = "http://127.0.0.1"
+[notify.retry]
+max_attempts = 5
+base_seconds = 1
+max_seconds = 1
+jitter_percent = 0
+[notify.channels.sms]
+kind = "sms"
+url = "http://127.0.0.1:${refused}/send"
+body = '{"phone": "{{to}}", "content": "{{text}}"}'
+content_type = "application/json"
+[[notify.rules]]
+name = "every-sos"
+on = ["incident.raised"]
+to = { address = "13800000000" }
+channel = "sms"
+`);
+    hub = await startDemo({ GRIDWATCH_CONFIG: config });
+    browser = await launch();
+    wall = await loginAs(browser, hub, "duty", DESKTOP);
+    resident = await loginAs(browser, hub, "resident", { ...PHONE, ...GEO });
+    for (const { page } of [wall, resident]) await page.locator("#net[data-state=online]").waitFor(timeout);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await hub?.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("a recording directory that records nothing is on the wall, with where and why", async () => {
+    const w = wall.page;
+    await inLanguage(w, "zh-CN");
+    const banner = w.locator("#health-recording");
+    await banner.waitFor(timeout);
+    assert.equal(await banner.getAttribute("role"), "alert");
+    const dir = banner.locator(".stopped-dir");
+    assert.equal(await dir.count(), 1);
+    // Below its floor from the start (`low_space`), and held there by retention once a pass
+    // finds nothing it may delete (`held`): either way, said in words.
+    const reason = await dir.getAttribute("data-reason");
+    const words = {
+      low_space: ["剩余空间低于下限", "free space below its floor"],
+      held: ["已满，且没有可删除的录像（只剩锁定的证据，或为空）", "full, and nothing left it may delete (only locked evidence, or nothing)"],
+    }[reason];
+    assert.ok(words, `stopped because ${reason}`);
+    assert.equal(await banner.textContent(), `录像已停止，以下目录未在录制： ${join(scratch, "recordings")} (${words[0]})`);
+    // The hub says the same on /readyz.
+    const ready = await (await wall.context.request.get("/readyz")).json();
+    assert.ok(["low_space", "held"].includes(ready.recording.dirs[0].stopped), JSON.stringify(ready));
+    await shot(w, "wall-recording-stopped-zh-desktop");
+    await inLanguage(w, "en");
+    assert.match(await banner.textContent(), /^Recording has stopped; these directories record nothing: .*recordings \((free space below its floor|full, and nothing left it may delete \(only locked evidence, or nothing\))\)$/);
+    await assertAccessible(w, "wall, recording stopped, en, desktop");
+    // After a reload: from the stream's hello, not from a message the page happened to see.
+    await w.reload();
+    await w.locator("#net[data-state=online]").waitFor(timeout);
+    await banner.waitFor(timeout);
+    assert.match(await banner.textContent(), /recordings \((free space below its floor|full, and nothing left it may delete \(only locked evidence, or nothing\))\)$/);
+    await inLanguage(w, "zh-CN");
+  });
+
+  it("a notification channel that keeps failing is on the wall, and stays after a reload", async () => {
+    const w = wall.page;
+    const banner = w.locator("#health-notify");
+    assert.equal(await banner.isVisible(), false, "nothing has failed yet");
+    await raiseSos(resident);
+    await banner.waitFor(timeout);
+    assert.equal(await w.locator("#health-notify-channels").textContent(), "sms");
+    assert.match(await banner.textContent(), /^通知发送失败，以下渠道未能送达，请电话联系： sms$/);
+    await shot(w, "wall-notify-failing-zh-desktop");
+    await w.reload();
+    await w.locator("#net[data-state=online]").waitFor(timeout);
+    await banner.waitFor(timeout);
+    await inLanguage(w, "en");
+    assert.match(await banner.textContent(), /^Notifications are failing on these channels; call the people instead: sms$/);
+    await inLanguage(w, "zh-CN");
+  });
+});
