@@ -20,7 +20,8 @@ pub async fn healthz() -> axum::Json<serde_json::Value> {
 /// broker outage must not take this node's HTTP intake (the SOS page, buttons that speak HTTP)
 /// out of a load balancer. Alert on `gridwatch_mqtt_connected` instead. Recording is reported
 /// the same way (`recording`: `off`, or each sample-file directory's state): a full disk must
-/// not stop the SOS intake; alert on `gridwatch_recording_dir_stopped`.
+/// not stop the SOS intake; alert on `gridwatch_recording_dir_stopped`. So is evidence
+/// (`evidence.low_space`: clips wait for room on their disk; `gridwatch_evidence_low_space`).
 pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let unavailable =
         |code, message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
@@ -47,6 +48,11 @@ pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::
         "database": format!("{:?}", s.store.backend()).to_lowercase(),
         "mqtt": s.mqtt.state(),
         "recording": s.recording.readiness(),
+        "evidence": match s.recording.evidence_space.low() {
+            None => json!({ "low_space": false }),
+            Some(low) => json!({ "low_space": true, "free_bytes": low.free_bytes,
+                "needed_bytes": low.needed_bytes }),
+        },
     })))
 }
 

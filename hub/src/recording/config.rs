@@ -145,6 +145,11 @@ pub struct EvidenceConfig {
     pub post_seconds: u32,
     /// Days an incident's recordings stay locked after it is closed.
     pub lock_days: u32,
+    /// Free bytes a clip must leave on the evidence directory's disk, which is by default the
+    /// data directory's, the database's too: a clip that would go below is put off (its
+    /// recordings stay locked) and the duty room told, rather than filling the disk that the
+    /// SOS intake writes to.
+    pub min_free_bytes: u64,
 }
 
 impl Default for EvidenceConfig {
@@ -154,6 +159,7 @@ impl Default for EvidenceConfig {
             pre_seconds: 30,
             post_seconds: 60,
             lock_days: 90,
+            min_free_bytes: 1 << 30,
         }
     }
 }

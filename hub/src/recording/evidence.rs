@@ -9,7 +9,8 @@
 //! 2. the locks of incidents closed since get their end, `lock_days` after the close;
 //! 3. every job due (`raised + post` passed) is cut from the segments (`super::clips`), sealed
 //!    into the evidence chain (`gridwatch_ingest::evidence`), recorded in the store, and noted
-//!    on the incident's timeline (`incident.evidence_sealed`).
+//!    on the incident's timeline (`incident.evidence_sealed`) — if its disk has room
+//!    ([`super::evidence_space`]); else, and while a worker is away, the job waits.
 //!
 //! Jobs are rows, so nothing is lost across a restart, and time is the injected clock's: tests
 //! advance a manual clock past `post` and call `tick` instead of waiting 90 s. In production
@@ -40,6 +41,7 @@ use gridwatch_store::StoreError;
 use serde_json::json;
 
 use super::clips::{self, PlanError, PlannedClip};
+use super::evidence_space::LowSpace;
 use super::RecordingHub;
 use std::sync::Arc;
 
@@ -72,13 +74,26 @@ enum SealError {
     Store(#[from] StoreError),
     #[error("the sealing task failed: {0}")]
     Task(String),
+    /// No room for the clip on the evidence directory's disk (`super::evidence_space`).
+    #[error("{0}")]
+    NoSpace(LowSpace),
 }
 
 impl SealError {
-    /// A worker that cannot serve the segments now: the job waits for it rather than failing.
+    /// What will pass by itself (a worker that cannot serve the segments now, a disk short of
+    /// room): the job waits rather than failing.
     fn is_unavailable(&self) -> bool {
-        matches!(self, SealError::Plan(PlanError::Fetch(e)) if e.is_unavailable())
+        match self {
+            SealError::Plan(PlanError::Fetch(e)) => e.is_unavailable(),
+            SealError::NoSpace(_) => true,
+            _ => false,
+        }
     }
+}
+
+/// Whether a seal failed because a write found the disk full.
+fn out_of_room(e: &EvidenceError) -> bool {
+    matches!(e, EvidenceError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
 }
 
 /// How long a job whose worker is away waits at most before it is tried again.
@@ -128,6 +143,7 @@ pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
         match seal(hub, &job).await {
             Ok(Some(clip)) => {
                 report.sealed += 1;
+                hub.evidence_space.sealed();
                 hub.store
                     .finish_evidence_job(&job, JobState::Sealed, Some(&clip.id), None, None)
                     .await?;
@@ -179,6 +195,12 @@ async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceCl
     else {
         return Ok(None);
     };
+    // The clip takes at most its segments' bytes (it is cut from them).
+    let clip_bytes: u64 = segments.iter().map(|s| s.bytes).sum();
+    let min_free = hub.evidence.min_free_bytes;
+    hub.evidence_space
+        .check(&hub.evidence_dir, min_free, clip_bytes)
+        .map_err(SealError::NoSpace)?;
     let now = hub.now();
     let dir = hub.evidence_dir.clone();
     let (incident_id, camera_id) = (job.incident_id.clone(), job.camera_id.clone());
@@ -198,7 +220,11 @@ async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceCl
         })
     })
     .await
-    .map_err(|e| SealError::Task(e.to_string()))??;
+    .map_err(|e| SealError::Task(e.to_string()))?
+    .map_err(|e| match out_of_room(&e) {
+        true => SealError::NoSpace(hub.evidence_space.ran_out(clip_bytes, min_free)),
+        false => SealError::Evidence(e),
+    })?;
     let clip = clip_of(&sealed, now);
     hub.store.insert_evidence_clip(&clip).await?;
     let draft = EventDraft::new(

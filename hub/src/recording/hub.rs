@@ -41,6 +41,8 @@ pub struct RecordingHub {
     /// `[ingest] mode = "workers"`: the cameras (and their recordings) are on workers, and
     /// this hub seals their evidence all the same.
     pub workers_mode: bool,
+    /// Whether the evidence directory's disk had room for the last clip.
+    pub evidence_space: super::evidence_space::EvidenceSpace,
     /// Which downloads of recorded video are recorded, and each person's allowance.
     pub downloads: super::downloads::Downloads,
     /// Retention's limits, by directory ID.
@@ -229,6 +231,7 @@ impl RecordingHub {
             recorder,
             files,
             workers_mode: config.ingest.workers(),
+            evidence_space: super::evidence_space::EvidenceSpace::new(metrics),
             downloads: Default::default(),
             config: config.recording.clone(),
             evidence: config.evidence.clone(),

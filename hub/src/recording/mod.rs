@@ -10,6 +10,7 @@ pub mod clips;
 pub mod config;
 pub mod downloads;
 pub mod evidence;
+pub mod evidence_space;
 pub mod fetch;
 mod hub;
 mod index;

@@ -580,6 +580,9 @@ async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
         if !stopped.is_empty() {
             value["recording_stopped"] = json!(stopped);
         }
+        if let Some(low) = sources.recording.evidence_space.low() {
+            value["evidence_low_space"] = json!(low);
+        }
         stream.health.send_if_modified(|h| {
             let changed = *h != value;
             *h = value;

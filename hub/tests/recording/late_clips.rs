@@ -15,7 +15,7 @@ use super::served::{add_camera, recording_state, wait_for_segments};
 use crate::ingest_common::start_sim;
 
 /// An SOS incident naming `camera`, raised at `at`; its ID.
-async fn incident(store: &Store, camera: &str, at: chrono::DateTime<Utc>) -> String {
+pub(super) async fn incident(store: &Store, camera: &str, at: chrono::DateTime<Utc>) -> String {
     let mut sos = bare_sos(&gridwatch_core::id::new_id());
     sos.raise.cameras = vec![camera.to_string()];
     store.raise_incident(sos, at).await.unwrap().incident.id

@@ -25,6 +25,7 @@ macro_rules! served_on_both {
 mod crash;
 mod disk_full;
 mod evidence;
+mod evidence_room;
 mod incident_clips;
 mod index_stall;
 mod late_clips;

@@ -174,10 +174,14 @@ async function loadDirectory() {
 
 await loadDirectory();
 
+/** Bytes as GiB with one decimal. */
+const gib = (bytes) => (bytes / 2 ** 30).toFixed(1);
+
 /** What the hub says is broken, each never quiet until it is mended: the response check
  *  stalled (escalations and deadlines may not fire), a recording directory that records
- *  nothing (a full disk, only evidence left, a failing disk: which and why), notification
- *  channels whose last sends failed. The stream's hello carries it, so a reload shows it too. */
+ *  nothing (a full disk, only evidence left, a failing disk: which and why), evidence clips
+ *  waiting for room on their disk, notification channels whose last sends failed. The
+ *  stream's hello carries it, so a reload shows it too. */
 function health(h) {
   $("health").hidden = !h || h.response_check === "ok";
   const stopped = h?.recording_stopped || [];
@@ -187,6 +191,12 @@ function health(h) {
     el("span", { class: "stopped-dir", "data-reason": d.reason }, `${d.path} (`,
       el("span", { "data-i18n": `recording.stop.${d.reason}`, text: t(`recording.stop.${d.reason}`) }), ")"),
   ]));
+  const low = h?.evidence_low_space;
+  $("health-evidence").hidden = !low;
+  $("health-evidence-free").replaceChildren(...(low ? [
+    el("span", { "data-i18n": "wall.evidence_free", text: t("wall.evidence_free") }),
+    ` ${gib(low.free_bytes)} / ${gib(low.needed_bytes)} GiB`,
+  ] : []));
   const failing = h?.notify_failing || [];
   $("health-notify").hidden = !failing.length;
   $("health-notify-channels").textContent = failing.join(", ");

@@ -64,6 +64,8 @@ export default {
   "wall.health_stalled": "The response check has stalled: escalations and deadline alerts may not fire. Call the administrator now.",
   "wall.recording_stopped": "Recording has stopped; these directories record nothing:",
   "wall.notify_failing": "Notifications are failing on these channels; call the people instead:",
+  "wall.evidence_low_space": "Evidence clips cannot be saved: the evidence directory's disk is short of room. Clips are waiting (their recordings are locked); free space now.",
+  "wall.evidence_free": "free / needed:",
   "recording.stop.disk_full": "disk full",
   "recording.stop.low_space": "free space below its floor",
   "recording.stop.held": "full, and nothing left it may delete (only locked evidence, or nothing)",

@@ -64,6 +64,8 @@ export default {
   "wall.health_stalled": "响应检查已停止：升级与超时提醒可能不会触发，请立即联系管理员",
   "wall.recording_stopped": "录像已停止，以下目录未在录制：",
   "wall.notify_failing": "通知发送失败，以下渠道未能送达，请电话联系：",
+  "wall.evidence_low_space": "证据片段无法保存：证据目录所在磁盘空间不足，片段在等待（录像已锁定），请立即清理磁盘",
+  "wall.evidence_free": "剩余 / 所需：",
   "recording.stop.disk_full": "磁盘已满",
   "recording.stop.low_space": "剩余空间低于下限",
   "recording.stop.held": "已满，且没有可删除的录像（只剩锁定的证据，或为空）",
