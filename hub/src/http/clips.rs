@@ -118,11 +118,15 @@ pub async fn download(
             },
         }),
     );
+    // A part that is the whole file is a save (`bytes=0-`: what download managers ask); an
+    // unsatisfiable range sends nothing (416) and is not a download.
     let video = exports::Video {
         key: &format!("clip:{}", clip.id),
-        part: matches!(wanted, Wanted::Part(..)),
+        part: matches!(wanted, Wanted::Part(start, end) if start > 0 || end < len),
     };
-    exports::record_export(&s, Some(&id), video, draft, &actor).await?;
+    if wanted != Wanted::Unsatisfiable {
+        exports::record_export(&s, Some(&id), video, draft, &actor).await?;
+    }
     let name = format!("evidence-{id}-{}.mp4", clip.camera_id);
     Ok(video_response(
         wanted,

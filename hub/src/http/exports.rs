@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use crate::recording::downloads::Admit;
-pub use crate::recording::downloads::DOWNLOADS_PER_MINUTE;
+pub use crate::recording::downloads::{COVERED_PER_MINUTE, DOWNLOADS_PER_MINUTE};
 
 /// What the list holds: every kind of event that records video leaving the hub.
 pub const EXPORT_EVENTS: [EventType; 2] = [
@@ -41,6 +41,31 @@ pub struct Video<'a> {
     pub part: bool,
 }
 
+/// Whether an answer's `Content-Range` sends part of its video, not all of it (`bytes 0-` of
+/// the whole length is a save, whatever status it came with).
+pub fn is_part(headers: &axum::http::HeaderMap) -> bool {
+    let Some(range) = headers
+        .get(axum::http::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes "))
+    else {
+        return false;
+    };
+    let parsed = range.split_once('/').and_then(|(span, len)| {
+        let (first, last) = span.split_once('-')?;
+        Some((
+            first.parse::<u64>().ok()?,
+            last.parse::<u64>().ok()?,
+            len.parse::<u64>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((first, last, len)) => !(first == 0 && last.saturating_add(1) >= len),
+        // `bytes */len` (nothing sent) or unreadable: not a part of anything.
+        None => false,
+    }
+}
+
 /// Records that video is about to leave the hub (`draft`; on `incident`'s timeline for an
 /// evidence clip), before its body is sent — unless it is a range of a video whose access by
 /// the same person is already recorded ([`crate::recording::downloads`]: a player's seeks).
@@ -57,14 +82,16 @@ pub async fn record_export(
     actor: &Actor,
 ) -> ApiResult<()> {
     let downloads = &s.recording.downloads;
-    match downloads.admit(&actor.actor, video.key, video.part, s.now()) {
+    // From where is part of the access: the same account on another device is recorded.
+    let key = format!("{} {}", video.key, actor.origin);
+    match downloads.admit(&actor.actor, &key, video.part, s.now()) {
         Admit::Covered => return Ok(()),
         Admit::Record => {}
         Admit::Refused { retry_after } => {
             return Err(ApiError::too_many(
                 format!(
-                    "more than {DOWNLOADS_PER_MINUTE} video downloads in a minute; \
-                     no video was sent, try again in {retry_after} s"
+                    "more than {DOWNLOADS_PER_MINUTE} video downloads (or {COVERED_PER_MINUTE} \
+                     ranges of them) in a minute; no video was sent, try again in {retry_after} s"
                 ),
                 retry_after,
             ))
@@ -74,7 +101,7 @@ pub async fn record_export(
     let recorded = s.store.record_events(incident, &drafts, actor, s.now());
     match tokio::time::timeout(RECORD_WITHIN, recorded).await {
         Ok(Ok(_)) => {
-            downloads.recorded(&actor.actor, video.key, s.now());
+            downloads.recorded(&actor.actor, &key, s.now());
             Ok(())
         }
         Ok(Err(e)) => Err(ApiError::export_not_recorded(e)),
@@ -197,4 +224,28 @@ fn shown(e: &Event, people: &HashMap<String, Value>) -> Value {
         "by": by,
         "origin": e.origin,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    fn answered(range: Option<&'static str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(r) = range {
+            h.insert(header::CONTENT_RANGE, HeaderValue::from_static(r));
+        }
+        h
+    }
+
+    #[test]
+    fn a_range_that_is_the_whole_video_is_a_save_not_a_part() {
+        assert!(!is_part(&answered(None)));
+        assert!(!is_part(&answered(Some("bytes 0-999/1000"))));
+        assert!(!is_part(&answered(Some("bytes */1000"))));
+        assert!(!is_part(&answered(Some("nonsense"))));
+        assert!(is_part(&answered(Some("bytes 0-998/1000"))));
+        assert!(is_part(&answered(Some("bytes 100-999/1000"))));
+    }
 }

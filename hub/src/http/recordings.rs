@@ -180,7 +180,7 @@ pub async fn mp4(
                 from.timestamp_millis(),
                 to.timestamp_millis()
             ),
-            part: response.status() == StatusCode::PARTIAL_CONTENT,
+            part: exports::is_part(response.headers()),
         };
         exports::record_export(&s, None, video, draft, &caller.actor(&peer)).await?;
     }

@@ -8,9 +8,11 @@
 //!
 //! So a request for *part* of a video (a `Range` request: what players send) by a person who
 //! has an access to that video recorded in the last [`ACCESS_WINDOW`] is part of that access:
-//! served, not recorded again, not counted. A request for the *whole* file (a save, `curl`)
-//! is always recorded, and so is the first part a person asks for. Only recorded downloads
-//! count against [`DOWNLOADS_PER_MINUTE`].
+//! served, not recorded again, counted only against a far larger [`COVERED_PER_MINUTE`]. A
+//! request for the *whole* file (a save, `curl`, `bytes=0-`) is always recorded, and so is the
+//! first part a person asks for; the caller keys the video with where the request came from,
+//! so the same account on another device is recorded again. Recorded downloads count against
+//! [`DOWNLOADS_PER_MINUTE`].
 //!
 //! This is kept per node, in memory: another node, or a restart, records the next range once
 //! more (one event too many, never one too few).
@@ -22,6 +24,11 @@ use std::sync::Mutex;
 /// Recorded video downloads one person may make in a minute. A person saving footage makes a
 /// few; a loop of them (each an event under the log's lock and on a timeline) must not go on.
 pub const DOWNLOADS_PER_MINUTE: usize = 60;
+
+/// Ranges one person may be served in a minute under accesses already recorded: many more
+/// than a player seeking asks, few enough that a loop of them cannot hold the disks and, for
+/// `recordings.mp4`, the clip builder.
+pub const COVERED_PER_MINUTE: usize = 600;
 
 /// How long a recorded access covers the same person's ranges of the same video. Not renewed
 /// by them: a long viewing is recorded again every window, so the timeline shows it went on.
@@ -48,7 +55,21 @@ pub struct Downloads {
 #[derive(Default)]
 struct Recent {
     by_person: HashMap<String, VecDeque<DateTime<Utc>>>,
+    /// The ranges served under recorded accesses, per person, in the last minute.
+    covered: HashMap<String, VecDeque<DateTime<Utc>>>,
     accesses: HashMap<(String, String), DateTime<Utc>>,
+}
+
+/// Counts one more at `now` in `times` (the last minute's), or the seconds until one is
+/// allowed when `max` are there.
+fn count(times: &mut VecDeque<DateTime<Utc>>, max: usize, now: DateTime<Utc>) -> Result<(), i64> {
+    let start = now - Duration::minutes(1);
+    if let (true, Some(oldest)) = (times.len() >= max, times.front()) {
+        let wait = (*oldest - start).num_milliseconds();
+        return Err((wait + 999) / 1000);
+    }
+    times.push_back(now);
+    Ok(())
 }
 
 impl Downloads {
@@ -59,19 +80,15 @@ impl Downloads {
         let mut recent = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         recent.forget_before(now);
         let key = (who.to_string(), video.to_string());
-        if part && recent.accesses.get(&key).is_some_and(|at| *at <= now) {
-            return Admit::Covered;
-        }
-        let start = now - Duration::minutes(1);
-        let times = recent.by_person.entry(who.to_string()).or_default();
-        if let (true, Some(oldest)) = (times.len() >= DOWNLOADS_PER_MINUTE, times.front()) {
-            let wait = (*oldest - start).num_milliseconds();
-            return Admit::Refused {
-                retry_after: (wait + 999) / 1000,
+        let (times, max, judged) =
+            match part && recent.accesses.get(&key).is_some_and(|at| *at <= now) {
+                true => (&mut recent.covered, COVERED_PER_MINUTE, Admit::Covered),
+                false => (&mut recent.by_person, DOWNLOADS_PER_MINUTE, Admit::Record),
             };
+        match count(times.entry(who.to_string()).or_default(), max, now) {
+            Ok(()) => judged,
+            Err(retry_after) => Admit::Refused { retry_after },
         }
-        times.push_back(now);
-        Admit::Record
     }
 
     /// `who`'s download of `video` was recorded at `now`: their ranges of it are covered for
@@ -90,12 +107,14 @@ impl Recent {
     /// left, accesses older than the window. Keeps the maps as small as the last minutes' use.
     fn forget_before(&mut self, now: DateTime<Utc>) {
         let minute_ago = now - Duration::minutes(1);
-        self.by_person.retain(|_, times| {
-            while times.front().is_some_and(|t| *t <= minute_ago) {
-                times.pop_front();
-            }
-            !times.is_empty()
-        });
+        for people in [&mut self.by_person, &mut self.covered] {
+            people.retain(|_, times| {
+                while times.front().is_some_and(|t| *t <= minute_ago) {
+                    times.pop_front();
+                }
+                !times.is_empty()
+            });
+        }
         let window_start = now - ACCESS_WINDOW;
         self.accesses.retain(|_, at| *at > window_start);
     }
@@ -137,12 +156,22 @@ mod tests {
         assert_eq!(d.admit("user:a", "clip-1", true, t0()), Admit::Record);
         assert_eq!(d.admit("user:a", "clip-1", true, t0()), Admit::Record);
         d.recorded("user:a", "clip-1", t0());
-        // A thousand seeks in the next 50 s: served, none recorded, none counted.
-        for n in 0..1000 {
-            let at = t0() + Duration::milliseconds(n * 50);
+        // Five hundred seeks in the next 50 s: served, none recorded, none counted.
+        for n in 0..500 {
+            let at = t0() + Duration::milliseconds(n * 100);
             assert_eq!(d.admit("user:a", "clip-1", true, at), Admit::Covered);
         }
         assert_eq!(d.inner.lock().unwrap().by_person["user:a"].len(), 2);
+        // They have a cap of their own, far above a player's: 600 a minute.
+        let busy = Downloads::default();
+        busy.recorded("user:a", "clip-1", t0());
+        for n in 0..COVERED_PER_MINUTE as i64 {
+            let at = t0() + Duration::milliseconds(n);
+            assert_eq!(busy.admit("user:a", "clip-1", true, at), Admit::Covered);
+        }
+        let at = t0() + Duration::seconds(1);
+        let refused = busy.admit("user:a", "clip-1", true, at);
+        assert_eq!(refused, Admit::Refused { retry_after: 59 });
         // Ranges go on being covered after the minute, for the whole window.
         let later = t0() + ACCESS_WINDOW - Duration::milliseconds(1);
         assert_eq!(d.admit("user:a", "clip-1", true, later), Admit::Covered);

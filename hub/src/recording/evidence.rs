@@ -37,6 +37,7 @@ use gridwatch_core::recording::{EvidenceClip, Segment};
 use gridwatch_ingest::evidence::{
     EvidenceDir, EvidenceError, PreviousManifest, SealRequest, Sealed, SegmentEvidence,
 };
+use gridwatch_ingest::recording::clip::ClipError;
 use gridwatch_store::StoreError;
 use serde_json::json;
 
@@ -91,13 +92,23 @@ impl SealError {
     }
 }
 
-/// Whether a seal failed because a write found the disk full.
+/// Whether a seal failed because a write found the disk (or the quota) full: the manifest's
+/// or the clip's own, the big one.
 fn out_of_room(e: &EvidenceError) -> bool {
-    matches!(e, EvidenceError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
+    let source = match e {
+        EvidenceError::Io { source, .. } => source,
+        EvidenceError::Clip(ClipError::Io { source, .. }) => source,
+        _ => return false,
+    };
+    matches!(
+        source.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
-/// How long a job whose worker is away waits at most before it is tried again.
-const UNAVAILABLE_RETRY_MINUTES: i64 = 5;
+/// How long a job put off (its worker away, its disk short of room) waits before it is tried
+/// again; such waits do not count as attempts.
+const PUT_OFF_MINUTES: i64 = 1;
 
 /// Schedules, locks and seals what is due now (see the module's description).
 pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
@@ -143,7 +154,6 @@ pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
         match seal(hub, &job).await {
             Ok(Some(clip)) => {
                 report.sealed += 1;
-                hub.evidence_space.sealed();
                 hub.store
                     .finish_evidence_job(&job, JobState::Sealed, Some(&clip.id), None, None)
                     .await?;
@@ -154,17 +164,18 @@ pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
                     .finish_evidence_job(&job, JobState::NoRecording, None, None, None)
                     .await?;
             }
+            Err(e) if e.is_unavailable() => {
+                report.failed += 1;
+                let retry = now + Duration::minutes(PUT_OFF_MINUTES);
+                tracing::warn!(incident = %job.incident_id, camera = %job.camera_id,
+                    error = %e, retry = %retry, "an evidence clip is put off");
+                hub.store
+                    .put_off_evidence_job(&job, &e.to_string(), retry)
+                    .await?;
+            }
             Err(e) => {
                 report.failed += 1;
-                let retry = match e.is_unavailable() {
-                    // Never given up for that: the attempts' backoff, capped (and, once the
-                    // attempts are spent, every cap).
-                    true => {
-                        let cap = now + Duration::minutes(UNAVAILABLE_RETRY_MINUTES);
-                        Some(job.retry_at(now).map_or(cap, |at| at.min(cap)))
-                    }
-                    false => job.retry_at(now),
-                };
+                let retry = job.retry_at(now);
                 tracing::error!(incident = %job.incident_id, camera = %job.camera_id,
                     error = %e, retry = ?retry, "an evidence clip could not be sealed");
                 let next = if retry.is_some() {
@@ -225,6 +236,8 @@ async fn seal(hub: &RecordingHub, job: &EvidenceJob) -> Result<Option<EvidenceCl
         true => SealError::NoSpace(hub.evidence_space.ran_out(clip_bytes, min_free)),
         false => SealError::Evidence(e),
     })?;
+    hub.evidence_space
+        .sealed(min_free.saturating_add(clip_bytes));
     let clip = clip_of(&sealed, now);
     hub.store.insert_evidence_clip(&clip).await?;
     let draft = EventDraft::new(
@@ -292,4 +305,31 @@ pub fn spawn(hub: Arc<RecordingHub>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_full_disk_anywhere_in_the_seal_is_waited_out() {
+        let io = |kind| Error::new(kind, "write");
+        let manifest = EvidenceError::Io {
+            path: "manifests/7.json".into(),
+            source: io(ErrorKind::StorageFull),
+        };
+        let clip = |kind| {
+            EvidenceError::Clip(ClipError::Io {
+                path: "clips/7.mp4".into(),
+                source: io(kind),
+            })
+        };
+        assert!(out_of_room(&manifest));
+        assert!(out_of_room(&clip(ErrorKind::StorageFull)));
+        assert!(out_of_room(&clip(ErrorKind::QuotaExceeded)));
+        // Anything else is an error of its own, retried and in the end given up.
+        assert!(!out_of_room(&clip(ErrorKind::PermissionDenied)));
+        assert!(!out_of_room(&EvidenceError::Chain("broken".into())));
+    }
 }

@@ -7,7 +7,8 @@
 //! and a full disk there stops the SOS intake. So a clip is sealed only if the disk keeps
 //! `[evidence] min_free_bytes` free after it; otherwise it waits (its job stays pending, its
 //! recordings locked) and the duty room is told: the stream's health (`evidence_low_space`,
-//! shown on the wall), `/readyz` and `gridwatch_evidence_low_space`. A clip sealed clears it.
+//! shown on the wall), `/readyz` and `gridwatch_evidence_low_space`. A clip as large sealed
+//! clears it.
 
 use prometheus::IntGauge;
 use serde::Serialize;
@@ -91,9 +92,15 @@ impl EvidenceSpace {
         low
     }
 
-    /// A clip was sealed: there was room.
-    pub fn sealed(&self) {
-        self.set(None);
+    /// A clip that needed `needed_bytes` free was sealed: the alarm clears if that is as much
+    /// as the clip waiting needed (a small clip sealed proves nothing for a large one).
+    pub fn sealed(&self, needed_bytes: u64) {
+        if self
+            .low()
+            .is_some_and(|low| needed_bytes >= low.needed_bytes)
+        {
+            self.set(None);
+        }
     }
 
     /// Short of room, as the last seal found it.
@@ -125,9 +132,13 @@ mod tests {
         assert!(low.free_bytes < low.needed_bytes);
         assert_eq!(space.low(), Some(low));
         assert_eq!(space.gauge.get(), 1);
-        // Sums saturate; a sealed clip clears it.
-        assert!(space.check(&not_yet, u64::MAX, u64::MAX).is_err());
-        space.sealed();
+        // Sums saturate.
+        let low = space.check(&not_yet, u64::MAX, u64::MAX).unwrap_err();
+        assert_eq!(low.needed_bytes, u64::MAX);
+        // A smaller clip sealed meanwhile does not clear it; one as large does.
+        space.sealed(1000);
+        assert_eq!(space.low(), Some(low));
+        space.sealed(u64::MAX);
         assert_eq!((space.low(), space.gauge.get()), (None, 0));
     }
 }

@@ -126,8 +126,12 @@ impl Store {
     /// Returns how many. Called every second: it writes (and so takes SQLite's one writer)
     /// only when there is something to end.
     pub async fn end_closed_incident_locks(&self, period: Duration) -> Result<u64, StoreError> {
+        // A clip still waiting to be sealed (its worker away, its disk short of room) keeps
+        // its recordings locked open-ended until it is sealed, however long ago it closed.
         const CLOSED: &str = "until_ms IS NULL AND EXISTS (SELECT 1 FROM incidents i \
-             WHERE i.id = recording_locks.incident_id AND i.closed_at IS NOT NULL)";
+             WHERE i.id = recording_locks.incident_id AND i.closed_at IS NOT NULL) \
+             AND NOT EXISTS (SELECT 1 FROM evidence_jobs j \
+             WHERE j.incident_id = recording_locks.incident_id AND j.state = 'pending')";
         let pending: i64 = with_pool!(self, p => {
             sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM recording_locks WHERE {CLOSED}"
@@ -233,6 +237,30 @@ impl Store {
             .bind(clip_id)
             .bind(error)
             .bind(retry_at.map(to_ms))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Puts a job off until `retry_at` after an attempt that failed for a reason that passes
+    /// by itself (its worker away, its disk short of room): pending, its error noted, and not
+    /// counted as one of its attempts, so a long wait never uses them up.
+    pub async fn put_off_evidence_job(
+        &self,
+        job: &EvidenceJob,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE evidence_jobs SET state = 'pending', last_error = $3, due_ms = $4 \
+                 WHERE incident_id = $1 AND camera_id = $2",
+            )
+            .bind(&job.incident_id)
+            .bind(&job.camera_id)
+            .bind(error)
+            .bind(to_ms(retry_at))
             .execute(p)
             .await?;
         });

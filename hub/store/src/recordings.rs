@@ -528,11 +528,13 @@ impl Store {
             .fetch_optional(p)
             .await?
         });
-        // No row: the stream has no segment (its longest is written before its first row).
-        let Some(longest) = longest else {
-            return Ok(Vec::new());
+        // No row: the stream has no segment (its longest is written before its first row) —
+        // unless a binary from before the bound wrote it (an ingest worker not yet upgraded):
+        // then no bound, rather than missing it.
+        let earliest_start = match longest {
+            Some(longest) => to_ms(from).saturating_sub(longest.max(0)),
+            None => i64::MIN,
         };
-        let earliest_start = to_ms(from).saturating_sub(longest.max(0));
         let sql = format!(
             "SELECT {SEGMENT_COLUMNS} FROM recording_segments \
              WHERE camera_id = $1 AND stream = $2 AND start_ms >= $5 AND start_ms < $4 \

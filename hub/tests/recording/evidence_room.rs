@@ -1,6 +1,7 @@
 //! Evidence clips wait for room on their disk: with `[evidence] min_free_bytes` above what the
 //! disk has free, a due clip is not sealed, not given up (its job stays pending, tried again
-//! within five minutes, its recordings locked), and the duty room is told (the stream's health,
+//! every minute without using up its attempts, its recordings locked even after its incident
+//! is closed), and the duty room is told (the stream's health,
 //! `/readyz`, `gridwatch_evidence_low_space`). Once there is room (the floor lowered, as space
 //! freed would), the same job seals and the alarm clears. On both backends.
 
@@ -73,18 +74,40 @@ async fn clips_wait_for_room(backend: Backend) {
         .await
         .unwrap();
     assert!(!segments.is_empty());
-    // Days later, with its attempts long spent: still waiting, never given up.
+    // The incident is closed meanwhile; hours pass, far more tries than a job's attempts:
+    // still waiting, none of them counted, and its recordings locked open-ended (a closed
+    // incident's locks get their end only once its clips are sealed).
+    let cancel = gridwatch_core::incident::Action::Cancel {
+        reason: "误报".into(),
+    };
+    let duty = gridwatch_core::event::Actor::user("duty", "test");
+    store
+        .act_on_incident(&incident, &cancel, &duty, None, clock.now(), |_| Ok(()))
+        .await
+        .unwrap();
     for _ in 0..12 {
         clock.advance(Duration::minutes(30));
         evidence::tick(hub).await.unwrap();
     }
+    let jobs = store.evidence_jobs(&incident).await.unwrap();
     assert_eq!(
-        store.evidence_jobs(&incident).await.unwrap()[0].state,
-        JobState::Pending
+        (jobs[0].state, jobs[0].attempts),
+        (JobState::Pending, 0),
+        "{jobs:?}"
+    );
+    let locks = || {
+        let (store, camera) = (store.clone(), camera.clone());
+        let (from, to) = (jobs[0].from, jobs[0].to);
+        async move { store.recording_locks(&camera, from, to).await.unwrap() }
+    };
+    let held = locks().await;
+    assert!(
+        !held.is_empty() && held.iter().all(|l| l.until.is_none()),
+        "{held:?}"
     );
 
-    // Room again (the floor lowered, as freeing the disk would do): the same job seals within
-    // five minutes and the alarm clears.
+    // Room again (the floor lowered, as freeing the disk would do): the same job seals at its
+    // next try and the alarm clears.
     config.evidence.min_free_bytes = 0;
     let roomy = RecordingHub::new(
         &config,
@@ -101,6 +124,10 @@ async fn clips_wait_for_room(backend: Backend) {
     let clips = store.evidence_clips(&incident).await.unwrap();
     assert_eq!(clips.len(), 1, "{clips:?}");
     assert!(clips[0].bytes > 0);
+    // Sealed: the closed incident's locks now get their end (`lock_days` after the close).
+    evidence::tick(&roomy).await.unwrap();
+    let ended = locks().await;
+    assert!(ended.iter().all(|l| l.until.is_some()), "{ended:?}");
 
     state.cameras.registry.clear();
     let recorder = hub.recorder().cloned().unwrap();
