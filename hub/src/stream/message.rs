@@ -114,5 +114,7 @@ pub fn resident_incident(i: &Incident) -> Value {
         "resolved_at": i.resolved_at,
         "closed_at": i.closed_at,
         "breached_at": i.breached_at,
+        // Which of two reads of the call is newer: a page never shows an older one over it.
+        "updated_at": i.updated_at,
     })
 }

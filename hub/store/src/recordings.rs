@@ -215,6 +215,9 @@ impl From<ClipRow> for EvidenceClip {
 const SEGMENT_COLUMNS: &str = "id, camera_id, stream, mode, dir_id, path, start_ms, end_ms, \
      bytes, frames, sha256, codec, width, height, holes";
 
+/// A start earlier than any segment's: no lower bound.
+const NO_BOUND: i64 = i64::MIN / 2;
+
 /// Adds `$2` bytes and `$3` segments (negative: takes them) to directory `$1`'s usage.
 const ADD_USAGE: &str = "INSERT INTO recording_dir_usage (dir_id, bytes, segments) \
      VALUES ($1, $2, $3) ON CONFLICT (dir_id) DO UPDATE SET \
@@ -519,26 +522,16 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Segment>, StoreError> {
-        let longest: Option<i64> = with_pool!(self, p => {
-            sqlx::query_scalar(
-                "SELECT longest_ms FROM recording_longest WHERE camera_id = $1 AND stream = $2",
-            )
-            .bind(camera_id)
-            .bind(stream)
-            .fetch_optional(p)
-            .await?
-        });
-        // No row: the stream has no segment (its longest is written before its first row) —
-        // unless a binary from before the bound wrote it (an ingest worker not yet upgraded):
-        // then no bound, rather than missing it.
-        let earliest_start = match longest {
-            Some(longest) => to_ms(from).saturating_sub(longest.max(0)),
-            None => i64::MIN,
-        };
+        // One statement, so one snapshot: a longer segment committed between reading the
+        // bound and reading the rows cannot fall outside it. No longest row: a stream with
+        // no segment, or rows from a binary before the bound (an ingest worker not yet
+        // upgraded) — then no bound, rather than missing them.
         let sql = format!(
             "SELECT {SEGMENT_COLUMNS} FROM recording_segments \
-             WHERE camera_id = $1 AND stream = $2 AND start_ms >= $5 AND start_ms < $4 \
-             AND end_ms > $3 AND NOT deleting ORDER BY start_ms, id"
+             WHERE camera_id = $1 AND stream = $2 AND start_ms < $4 AND end_ms > $3 \
+             AND start_ms >= COALESCE((SELECT $3 - longest_ms FROM recording_longest \
+             WHERE camera_id = $1 AND stream = $2), {NO_BOUND}) \
+             AND NOT deleting ORDER BY start_ms, id"
         );
         let rows: Vec<SegmentRow> = with_pool!(self, p => {
             sqlx::query_as(AssertSqlSafe(sql))
@@ -546,7 +539,6 @@ impl Store {
                 .bind(stream)
                 .bind(to_ms(from))
                 .bind(to_ms(to))
-                .bind(earliest_start)
                 .fetch_all(p)
                 .await?
         });

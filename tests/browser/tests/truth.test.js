@@ -13,7 +13,9 @@
 // 5. an SOS no console can receive goes to the next post at once, not after 2 minutes;
 // 6. the wall offers only the actions the hub allows, and says failures in the page's
 //    language;
-// 7. console buttons fit a 390 px phone in both languages.
+// 7. console buttons fit a 390 px phone in both languages;
+// 8. the SOS page never shows an answer older than the call it shows (a cancelled call does
+//    not turn back to "dispatched").
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startDemo } from "../lib/hub.js";
@@ -270,5 +272,35 @@ describe("the pages tell the truth under stress", { timeout: 420000 }, () => {
     await c.click("#b-resolve");
     await c.locator("#none").waitFor(timeout);
     await worker.context.close();
+  });
+
+  it("8. an answer older than the call shown does not turn a cancelled SOS back", async () => {
+    const r = resident.page;
+    // The page re-reads the call after each change; the first read's answer, taken before the
+    // cancel, is held and given to the page only after the cancel has shown (as a slow
+    // network or a busy hub would deliver it).
+    let release;
+    const released = new Promise((ok) => { release = ok; });
+    let held = 0, taken = false;
+    const detail = /\/api\/v1\/incidents\/[^/?]+$/;
+    await r.route(detail, async (route) => {
+      if (route.request().method() !== "GET" || held++) return route.continue();
+      const before = await route.fetch();
+      taken = true;
+      await released;
+      await route.fulfill({ response: before });
+    });
+    await newSos();
+    for (let n = 0; n < 100 && !taken; n++) await r.waitForTimeout(50);
+    assert.ok(taken, "the page read the call after raising it");
+    await residentCancels();
+    // The cancel's own event and re-read come and go; then the held answer arrives.
+    await r.waitForTimeout(1000);
+    release();
+    await r.waitForTimeout(1500);
+    await r.unroute(detail);
+    assert.ok(held >= 1, "the page read the call");
+    assert.equal(await r.locator("#status").getAttribute("data-state"), "cancelled",
+      "the held answer (not cancelled yet) must not show over the cancel");
   });
 });

@@ -99,7 +99,16 @@ const STEP_OF = {
   on_scene: "arrived", resolved: "resolved",
 };
 
+/** Whether `incident` is older than the call shown: a read answered after a newer change
+ *  (a snapshot taken before the resident's cancel, delivered after it) must not turn the
+ *  page back to what no longer is. */
+function stale(incident) {
+  return !!current && current.id === incident.id && !!incident.updated_at && !!current.updated_at
+    && Date.parse(incident.updated_at) < Date.parse(current.updated_at);
+}
+
 function display(incident) {
+  if (stale(incident)) return;
   if (current && current.id === incident.id) incident = { ...current, ...incident };
   else info = null;
   current = incident;
@@ -115,7 +124,7 @@ function refresh() {
     if (!id) return;
     try {
       const r = await get(`/api/v1/incidents/${encodeURIComponent(id)}`);
-      if (current?.id !== id) return;
+      if (current?.id !== id || stale(r.incident)) return;
       info = { delivery: r.incident.delivery, help: r.incident.help || {} };
       current = { ...current, ...r.incident };
       render();
