@@ -629,14 +629,12 @@ async fn open_segment_through_the_hub(backend: Backend) {
         rfc(span_to - Duration::seconds(3)),
         rfc(span_to)
     );
+    let ranged = |range: &'static str| {
+        let ask = http.get(&url).bearer_auth(&duty).header("range", range);
+        async move { ask.send().await.unwrap() }
+    };
     // A player's first range (recorded), then a save.
-    let part = http
-        .get(&url)
-        .bearer_auth(&duty)
-        .header("range", "bytes=100-1099")
-        .send()
-        .await
-        .unwrap();
+    let part = ranged("bytes=100-1099").await;
     assert_eq!(part.status(), reqwest::StatusCode::PARTIAL_CONTENT);
     let part_range = part.headers()["content-range"].clone();
     let part = part.bytes().await.unwrap();
@@ -651,13 +649,7 @@ async fn open_segment_through_the_hub(backend: Backend) {
     );
     assert_eq!(part, whole[100..1100]);
     // The player's next range joins its access: served, not recorded again.
-    let again = http
-        .get(&url)
-        .bearer_auth(&duty)
-        .header("range", "bytes=0-99")
-        .send()
-        .await
-        .unwrap();
+    let again = ranged("bytes=0-99").await;
     assert_eq!(again.status(), reqwest::StatusCode::PARTIAL_CONTENT);
     assert_eq!(again.bytes().await.unwrap(), whole[..100]);
     if crate::ingest_common::media::have_ffprobe("open_segment_through_the_hub") {

@@ -170,43 +170,53 @@ async fn recordings(store: &Store, backend: Backend) -> Result<(), String> {
 
     for (i, (name, _, _)) in ranges(end).into_iter().enumerate() {
         let (a, b) = (&one_day[i], &all_days[i]);
-        println!(
-            "{:<9} {:<16} 1 day: p50 {:>7.3} ms p99 {:>7.3} ms   {days} days: p50 {:>7.3} ms \
-             p99 {:>7.3} ms   p50 ratio {:>5.2}×",
-            format!("{backend:?}"),
-            name,
-            common::ms(a.p50),
-            common::ms(a.p99),
-            common::ms(b.p50),
-            common::ms(b.p99),
-            b.p50.as_secs_f64() / a.p50.as_secs_f64(),
-        );
+        compared(backend, name, ("1 day", a), (&format!("{days} days"), b));
     }
     // What retention (every minute) and the metrics (every 30 s) read: every row's bytes.
     let (a, b) = (&usage_one_day, &usage_all_days);
+    let days_kept = format!("{days} days");
+    compared(backend, "usage (all dirs)", ("1 day", a), (&days_kept, b));
+    Ok(())
+}
+
+/// The directories' bytes and segments, `n` times.
+async fn usage(store: &Store, n: usize) -> Spread {
+    timed(n, || async {
+        store.recording_usage().await.expect("usage");
+    })
+    .await
+}
+
+/// The spread of `n` runs of `once`, one after the other.
+async fn timed<F, Fut>(n: usize, mut once: F) -> Spread
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        once().await;
+        times.push(t.elapsed());
+    }
+    spread(&mut times)
+}
+
+/// One lookup's p50 and p99 with little history (`before`) and with much (`after`), and how
+/// much the p50 grew: a line of the bench's output.
+fn compared(backend: Backend, name: &str, before: (&str, &Spread), after: (&str, &Spread)) {
+    let ((a_name, a), (b_name, b)) = (before, after);
     println!(
-        "{:<9} {:<16} 1 day: p50 {:>7.3} ms p99 {:>7.3} ms   {days} days: p50 {:>7.3} ms \
+        "{:<9} {:<16} {a_name}: p50 {:>7.3} ms p99 {:>7.3} ms   {b_name}: p50 {:>7.3} ms \
          p99 {:>7.3} ms   p50 ratio {:>5.2}×",
         format!("{backend:?}"),
-        "usage (all dirs)",
+        name,
         common::ms(a.p50),
         common::ms(a.p99),
         common::ms(b.p50),
         common::ms(b.p99),
         b.p50.as_secs_f64() / a.p50.as_secs_f64(),
     );
-    Ok(())
-}
-
-/// The directories' bytes and segments, `n` times.
-async fn usage(store: &Store, n: usize) -> Spread {
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        store.recording_usage().await.expect("usage");
-        times.push(t.elapsed());
-    }
-    spread(&mut times)
 }
 
 /// Raises `n` SOS and cancels each (16 in flight), all at `at`: closed history.
@@ -243,17 +253,14 @@ fn duty() -> Actor {
 
 /// The wall's list of open incidents, `n` times; checks it finds the `open` ones.
 async fn list_open(store: &Store, open: usize, n: usize) -> Spread {
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
+    timed(n, || async {
         let listed = store
             .list_incidents(&IncidentFilter::open(Visibility::All))
             .await
             .expect("a list");
-        times.push(t.elapsed());
         assert_eq!(listed.len(), open, "the open incidents");
-    }
-    spread(&mut times)
+    })
+    .await
 }
 
 /// The open incidents' list with 1,000 and with `HISTORY_BENCH_CLOSED` closed behind them.
@@ -283,16 +290,12 @@ async fn open_incidents(store: &Store, backend: Backend) -> Result<(), String> {
         t.elapsed().as_secs_f64()
     );
     let many = list_open(store, 5, lookups).await;
-    println!(
-        "{:<9} {:<16} 1000 closed: p50 {:>7.3} ms p99 {:>7.3} ms   {closed} closed: p50 {:>7.3} ms \
-         p99 {:>7.3} ms   p50 ratio {:>5.2}×",
-        format!("{backend:?}"),
+    let closed_then = format!("{closed} closed");
+    compared(
+        backend,
         "open incidents",
-        common::ms(few.p50),
-        common::ms(few.p99),
-        common::ms(many.p50),
-        common::ms(many.p99),
-        many.p50.as_secs_f64() / few.p50.as_secs_f64(),
+        ("1000 closed", &few),
+        (&closed_then, &many),
     );
     Ok(())
 }

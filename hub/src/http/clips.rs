@@ -122,7 +122,7 @@ pub async fn download(
     // unsatisfiable range sends nothing (416) and is not a download.
     let video = exports::Video {
         key: &format!("clip:{}", clip.id),
-        part: matches!(wanted, Wanted::Part(start, end) if start > 0 || end < len),
+        part: wanted.is_part_of(len),
     };
     if wanted != Wanted::Unsatisfiable {
         exports::record_export(&s, Some(&id), video, draft, &actor).await?;

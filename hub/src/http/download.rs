@@ -26,6 +26,31 @@ pub enum Wanted {
     Unsatisfiable,
 }
 
+impl Wanted {
+    /// Whether this asks for part of a `len`-byte file, not all of it: a range from the first
+    /// byte to the last (`bytes=0-`, what download managers ask) is the whole file.
+    pub fn is_part_of(self, len: u64) -> bool {
+        matches!(self, Wanted::Part(start, end) if start > 0 || end < len)
+    }
+
+    /// What an answer's `Content-Range` says was sent (`bytes first-last/len`): that range of
+    /// `len` bytes, or `None` without one, or for `bytes */len` (nothing sent).
+    pub fn answered(headers: &HeaderMap) -> Option<(Wanted, u64)> {
+        let range = headers
+            .get(header::CONTENT_RANGE)?
+            .to_str()
+            .ok()?
+            .strip_prefix("bytes ")?;
+        let (span, len) = range.split_once('/')?;
+        let (first, last) = span.split_once('-')?;
+        let (first, last) = (first.parse::<u64>().ok()?, last.parse::<u64>().ok()?);
+        Some((
+            Wanted::Part(first, last.saturating_add(1)),
+            len.parse().ok()?,
+        ))
+    }
+}
+
 /// Reads the `Range` header. A header this does not understand (several ranges, another unit)
 /// is ignored and the whole file sent, as RFC 9110 allows.
 pub fn wanted(headers: &HeaderMap, len: u64) -> Wanted {

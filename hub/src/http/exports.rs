@@ -9,6 +9,7 @@
 //! night?" without reading incident by incident.
 
 use super::caller::Caller;
+use super::download::Wanted;
 use super::error::{ApiError, ApiResult};
 use super::json::Query;
 use crate::state::AppState;
@@ -41,29 +42,10 @@ pub struct Video<'a> {
     pub part: bool,
 }
 
-/// Whether an answer's `Content-Range` sends part of its video, not all of it (`bytes 0-` of
-/// the whole length is a save, whatever status it came with).
+/// Whether an answer sent part of its video, not all of it: by its `Content-Range`, with
+/// [`Wanted::is_part_of`]'s rule, the one the clip route applies to the request.
 pub fn is_part(headers: &axum::http::HeaderMap) -> bool {
-    let Some(range) = headers
-        .get(axum::http::header::CONTENT_RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("bytes "))
-    else {
-        return false;
-    };
-    let parsed = range.split_once('/').and_then(|(span, len)| {
-        let (first, last) = span.split_once('-')?;
-        Some((
-            first.parse::<u64>().ok()?,
-            last.parse::<u64>().ok()?,
-            len.parse::<u64>().ok()?,
-        ))
-    });
-    match parsed {
-        Some((first, last, len)) => !(first == 0 && last.saturating_add(1) >= len),
-        // `bytes */len` (nothing sent) or unreadable: not a part of anything.
-        None => false,
-    }
+    Wanted::answered(headers).is_some_and(|(sent, len)| sent.is_part_of(len))
 }
 
 /// Records that video is about to leave the hub (`draft`; on `incident`'s timeline for an
