@@ -136,9 +136,12 @@ impl AppState {
         &self,
         notify_failing: Option<crate::notify::FailingChannels>,
     ) -> anyhow::Result<()> {
+        let workers = (self.config.ingest.mode == crate::workers::IngestMode::Workers)
+            .then(|| self.config.ingest.policy());
         let health = crate::stream::HealthSources {
             notify_failing,
             recording: self.recording.clone(),
+            workers,
         };
         crate::stream::spawn(&self.stream, health).await
     }

@@ -29,12 +29,8 @@ use std::sync::Arc;
 
 const SECRET: &str = "a-secret-for-worker-recording-tests";
 
-/// A hub in `workers` mode and a recording worker writing minute-long segments (so that the
-/// one being written stays open through a test), under `dir`.
-pub(crate) async fn hub_and_minute_worker(
-    dir: &Path,
-    store: &Store,
-) -> (
+/// A running hub and a running worker, each with what stops it.
+pub(crate) type HubAndWorker = (
     (
         gridwatch_hub::server::Running,
         tokio::sync::oneshot::Sender<()>,
@@ -43,10 +39,20 @@ pub(crate) async fn hub_and_minute_worker(
         gridwatch_hub::server::worker::RunningWorker,
         tokio::sync::oneshot::Sender<()>,
     ),
-) {
+);
+
+/// A hub in `workers` mode and a recording worker writing minute-long segments (so that the
+/// one being written stays open through a test), under `dir`.
+pub(crate) async fn hub_and_minute_worker(dir: &Path, store: &Store) -> HubAndWorker {
+    hub_and_worker(dir, store, 60).await
+}
+
+/// A hub in `workers` mode and a recording worker (`w1`) writing segments of `seconds` into
+/// `dir`/samples.
+pub(crate) async fn hub_and_worker(dir: &Path, store: &Store, seconds: u64) -> HubAndWorker {
     let hub = start_hub(config(&dir.join("hub")), store).await;
     let mut worker_config = recording_worker(config(&dir.join("worker")), &dir.join("samples"));
-    worker_config.recording.segment_seconds = 60;
+    worker_config.recording.segment_seconds = seconds;
     (hub, start_worker(worker_config, store).await)
 }
 
@@ -883,6 +889,110 @@ async fn a_worker_built_video_says_where_it_holds_its_picture() {
     worker.task.await.unwrap().unwrap();
     drop(stop_hub);
     hub.task.await.unwrap().unwrap();
+}
+
+/// A worker's directory that stops recording is told on the hub, as the hub's own are: in the
+/// stream's health message (what the wall shows), naming the worker, and on
+/// `GET /api/v1/ingest/workers`; a worker gone for longer than a lease is no longer counted.
+/// Before, a worker's stopped directory reached only its own `/metrics`.
+async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
+    let OneCamera {
+        sim: _sim,
+        dir: tmp,
+        store,
+        camera,
+    } = one_camera(backend).await;
+    let ((hub, stop_hub), (worker, stop_worker)) = hub_and_worker(tmp.path(), &store, 1).await;
+    crate::recording::served::wait_for_segments(&store, &camera, 1).await;
+    let mut health = hub.state.stream.health();
+    assert!(
+        health.borrow().get("recording_stopped").is_none(),
+        "{:?}",
+        *health.borrow()
+    );
+
+    // The worker's directory stops (its recorder shut down; a full disk is told the same way).
+    let recorder = worker.state.recording.recorder().cloned().unwrap();
+    tokio::task::spawn_blocking(move || recorder.shutdown())
+        .await
+        .unwrap();
+    let told = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        health.wait_for(|h| h.get("recording_stopped").is_some()),
+    )
+    .await
+    .expect("the hub's health message tells the worker's stopped directory")
+    .unwrap()
+    .clone();
+    let dirs = told["recording_stopped"].as_array().unwrap();
+    assert_eq!(dirs.len(), 1, "{told}");
+    assert_eq!(dirs[0]["worker"], "w1", "{told}");
+    assert_eq!(dirs[0]["reason"], "unavailable", "{told}");
+    assert!(
+        dirs[0]["path"].as_str().unwrap().ends_with("samples"),
+        "{told}"
+    );
+    let admin = token(&store, "admin").await;
+    let listed: Value = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/ingest/workers", hub.addr))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let w1 = listed["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == "w1")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(
+        w1["recording_stopped"][0]["reason"], "unavailable",
+        "{listed}"
+    );
+
+    drop(stop_worker);
+    worker.task.await.unwrap().unwrap();
+    drop(stop_hub);
+    hub.task.await.unwrap().unwrap();
+
+    // Counted while the worker is live, not once it is gone (its cameras are taken over).
+    let policy = gridwatch_core::lease::LeasePolicy::default();
+    let seen = store
+        .ingest_workers(Utc::now())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|w| w.id == "w1")
+        .unwrap()
+        .seen_at;
+    let stopped_at = |at| {
+        let store = store.clone();
+        async move {
+            gridwatch_hub::workers::recording_stopped(&store, &policy, at)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(stopped_at(seen + Duration::seconds(1)).await.len(), 1);
+    assert!(stopped_at(seen + policy.ttl + Duration::seconds(1))
+        .await
+        .is_empty());
+    // A worker recording everywhere again says so.
+    store.worker_recording_stopped("w1", &[]).await.unwrap();
+    assert!(stopped_at(seen + Duration::seconds(1)).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_s_stopped_directory_is_told_on_the_hub_sqlite() {
+    a_worker_s_stopped_directory_is_told_on_the_hub(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_s_stopped_directory_is_told_on_the_hub_postgres() {
+    a_worker_s_stopped_directory_is_told_on_the_hub(Backend::Postgres).await;
 }
 
 /// Waits (up to 40 s) until `ok`.

@@ -6,6 +6,9 @@
 //!   of minute-long segments indexed and with the whole retention (30 days by default).
 //! * **The open incidents** (the wall's and each console's list, read at every load and
 //!   reconnect), with 1,000 closed incidents behind them and with 20,000 by default.
+//! * **The incidents awaiting evidence** (what the evidence task asks every second: those
+//!   naming cameras whose clips are not scheduled yet), with the same closed incidents, each
+//!   naming a camera and scheduled.
 //!
 //! A lookup that does not depend on how much is kept reads the same with more history (ratio
 //! near 1); one that scans the older rows grows with them.
@@ -20,7 +23,8 @@
 //! (the one looked up and a neighbour, interleaved as a recorder writes them), one minute each,
 //! and among the looked-up camera's a three-hour one before the first day (a camera that sent
 //! no keyframe for hours) that must still be found. Incidents: raised and cancelled through the
-//! store's own transitions, five left open. `HISTORY_BENCH_DAYS` (default 30),
+//! store's own transitions, their clips scheduled as the evidence task does; five left open, one
+//! of them not scheduled. `HISTORY_BENCH_DAYS` (default 30),
 //! `HISTORY_BENCH_CLOSED` (default 20000) and `HISTORY_BENCH_LOOKUPS` (default 300) change the
 //! run. PostgreSQL: a new database on `GRIDWATCH_TEST_POSTGRES`, as the test suites make.
 
@@ -31,6 +35,7 @@ use common::{env_usize, spread, Spread};
 use gridwatch_core::access::Visibility;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::Action;
+use gridwatch_core::recording::evidence::{window, EvidenceJob, JobState};
 use gridwatch_core::recording::{RecordMode, Segment};
 use gridwatch_store::{Backend, IncidentFilter, Store, StoreOptions};
 use std::time::Instant;
@@ -207,7 +212,7 @@ where
 fn compared(backend: Backend, name: &str, before: (&str, &Spread), after: (&str, &Spread)) {
     let ((a_name, a), (b_name, b)) = (before, after);
     println!(
-        "{:<9} {:<16} {a_name}: p50 {:>7.3} ms p99 {:>7.3} ms   {b_name}: p50 {:>7.3} ms \
+        "{:<9} {:<18} {a_name}: p50 {:>7.3} ms p99 {:>7.3} ms   {b_name}: p50 {:>7.3} ms \
          p99 {:>7.3} ms   p50 ratio {:>5.2}×",
         format!("{backend:?}"),
         name,
@@ -219,19 +224,47 @@ fn compared(backend: Backend, name: &str, before: (&str, &Spread), after: (&str,
     );
 }
 
-/// Raises `n` SOS and cancels each (16 in flight), all at `at`: closed history.
+/// An SOS naming the gate camera.
+fn sos_at_gate() -> gridwatch_store::RaiseRequest {
+    let button = gridwatch_core::id::new_id();
+    let mut sos = gridwatch_store::testing::bare_sos(&button);
+    sos.raise.cameras = vec![CAMERA.into()];
+    sos
+}
+
+/// Schedules the incident's clip of the gate camera, as the evidence task does.
+async fn schedule_clip(store: &Store, incident_id: &str, raised: DateTime<Utc>) {
+    let (from, to) = window(raised, Duration::seconds(30), Duration::seconds(60));
+    let job = EvidenceJob {
+        incident_id: incident_id.into(),
+        camera_id: CAMERA.into(),
+        from,
+        to,
+        due: to,
+        state: JobState::Pending,
+        attempts: 0,
+    };
+    store
+        .schedule_evidence(&[incident_id], &[job], raised)
+        .await
+        .expect("a clip scheduled");
+}
+
+/// Raises `n` SOS naming a camera, schedules their clips and cancels each (16 in flight), all
+/// at `at`: closed history.
 async fn closed_incidents(store: &Store, n: usize, at: DateTime<Utc>) {
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..16 {
         let (store, next) = (store.clone(), next.clone());
         tasks.spawn(async move {
+            let store = &store;
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                let button = gridwatch_core::id::new_id();
                 let raised = store
-                    .raise_incident(gridwatch_store::testing::bare_sos(&button), at)
+                    .raise_incident(sos_at_gate(), at)
                     .await
                     .expect("raised");
+                schedule_clip(store, &raised.incident.id, at).await;
                 let cancel = Action::Cancel {
                     reason: "误报".into(),
                 };
@@ -263,7 +296,22 @@ async fn list_open(store: &Store, open: usize, n: usize) -> Spread {
     .await
 }
 
-/// The open incidents' list with 1,000 and with `HISTORY_BENCH_CLOSED` closed behind them.
+/// What the evidence task asks every second, `n` times; checks it finds the one incident
+/// whose clips are not scheduled.
+async fn awaiting_evidence(store: &Store, since: DateTime<Utc>, waiting: &str, n: usize) -> Spread {
+    timed(n, || async {
+        let found = store
+            .incidents_awaiting_evidence(since, 50)
+            .await
+            .expect("awaiting evidence");
+        let ids: Vec<&str> = found.iter().map(|i| i.incident_id.as_str()).collect();
+        assert_eq!(ids, [waiting], "the incident awaiting evidence");
+    })
+    .await
+}
+
+/// The open incidents' list, and the incidents awaiting evidence, with 1,000 and with
+/// `HISTORY_BENCH_CLOSED` closed behind them.
 async fn open_incidents(store: &Store, backend: Backend) -> Result<(), String> {
     let closed = env_usize("HISTORY_BENCH_CLOSED", 20_000).max(1000);
     let lookups = env_usize("HISTORY_BENCH_LOOKUPS", 300);
@@ -271,18 +319,27 @@ async fn open_incidents(store: &Store, backend: Backend) -> Result<(), String> {
     let t = Instant::now();
     closed_incidents(store, 1000, t0).await;
     // Five still open, raised first: the list must reach back past the closed ones after.
-    for _ in 0..5 {
-        let button = gridwatch_core::id::new_id();
-        store
-            .raise_incident(gridwatch_store::testing::bare_sos(&button), t0)
+    // The evidence task has scheduled the clips of all but the last.
+    let mut waiting = String::new();
+    for i in 0..5 {
+        let raised = store
+            .raise_incident(sos_at_gate(), t0)
             .await
             .map_err(|e| e.to_string())?;
+        if i < 4 {
+            schedule_clip(store, &raised.incident.id, t0).await;
+        } else {
+            waiting = raised.incident.id;
+        }
     }
+    // As far back as the task looks: the retention period before the last incident.
+    let since = t0 + Duration::days(1) - Duration::days(30);
     eprintln!(
         "{backend:?}: 1000 closed incidents in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let few = list_open(store, 5, lookups).await;
+    let few_awaiting = awaiting_evidence(store, since, &waiting, lookups).await;
     let t = Instant::now();
     closed_incidents(store, closed - 1000, t0 + Duration::days(1)).await;
     eprintln!(
@@ -290,12 +347,19 @@ async fn open_incidents(store: &Store, backend: Backend) -> Result<(), String> {
         t.elapsed().as_secs_f64()
     );
     let many = list_open(store, 5, lookups).await;
+    let many_awaiting = awaiting_evidence(store, since, &waiting, lookups).await;
     let closed_then = format!("{closed} closed");
     compared(
         backend,
         "open incidents",
         ("1000 closed", &few),
         (&closed_then, &many),
+    );
+    compared(
+        backend,
+        "awaiting evidence",
+        ("1000 closed", &few_awaiting),
+        (&closed_then, &many_awaiting),
     );
     Ok(())
 }

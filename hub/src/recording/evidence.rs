@@ -138,8 +138,11 @@ pub async fn tick(hub: &RecordingHub) -> Result<EvidenceReport, StoreError> {
             })
         })
         .collect();
-    if !jobs.is_empty() {
-        hub.store.schedule_evidence(&jobs, now).await?;
+    if !awaiting.is_empty() {
+        // Each incident is marked, even one whose cameras came to no job (an unreadable
+        // list): it would otherwise be asked for again, first in line, every second.
+        let incidents: Vec<&str> = awaiting.iter().map(|i| i.incident_id.as_str()).collect();
+        hub.store.schedule_evidence(&incidents, &jobs, now).await?;
         report.scheduled = jobs.len();
     }
     report.locks_ended = hub

@@ -73,7 +73,8 @@ pub async fn start(
     crate::stream::spawn_publisher(&state.stream).await?;
     crate::cameras::start(&state.cameras).await;
     crate::recording::retention::spawn(state.recording.clone());
-    let mut leases = LeaseLoop::new(state.cameras.clone(), identity.clone(), policy);
+    let mut leases = LeaseLoop::new(state.cameras.clone(), identity.clone(), policy)
+        .telling_recording(state.recording.clone());
     leases.counters().register(&state.metrics);
     // The first round at once: the worker is seen, and claims, before it answers anything.
     if let Err(e) = leases.round().await {

@@ -134,6 +134,9 @@ pub struct HealthSources {
     /// `None` where no notification worker runs (tests of the stream alone).
     pub notify_failing: Option<crate::notify::FailingChannels>,
     pub recording: Arc<RecordingHub>,
+    /// On a hub that leaves its cameras to ingest workers, their leases' rules: the live
+    /// workers' stopped directories are told with the hub's own.
+    pub workers: Option<gridwatch_core::lease::LeasePolicy>,
 }
 
 impl Stream {
@@ -553,13 +556,30 @@ async fn flag_unattended_dispatches(stream: Arc<Stream>) {
     }
 }
 
+/// Every how many health rounds (of 500 ms) the workers' stopped directories are read.
+const WORKERS_HEALTH_EVERY: u64 = 4;
+
 /// Keeps the health message in step with the response check's watchdog, the failing
 /// notification channels, and the sample-file directories that stopped recording (the duty
 /// officers are told rather than evidence being silently lost).
 async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
+    // The workers' stopped directories are read from the database every few seconds (they
+    // tell it at each lease renewal), and kept while it does not answer.
+    let mut workers_stopped: Vec<serde_json::Value> = Vec::new();
+    for round in 0u64.. {
         tick.tick().await;
+        if let Some(policy) = &sources.workers {
+            if round % WORKERS_HEALTH_EVERY == 0 {
+                let now = sources.recording.now();
+                match crate::workers::recording_stopped(&sources.recording.store, policy, now).await
+                {
+                    Ok(stopped) => workers_stopped = stopped,
+                    Err(e) => tracing::warn!(error = %e,
+                        "the workers' recording directories could not be read"),
+                }
+            }
+        }
         let mut value = if stream.incidents.stalled() {
             json!({ "response_check": "stalled" })
         } else {
@@ -576,7 +596,8 @@ async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
                 value["notify_failing"] = json!(failing);
             }
         }
-        let stopped = sources.recording.stopped_dirs();
+        let mut stopped = sources.recording.stopped_dirs();
+        stopped.extend(workers_stopped.iter().cloned());
         if !stopped.is_empty() {
             value["recording_stopped"] = json!(stopped);
         }

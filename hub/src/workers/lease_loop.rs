@@ -8,6 +8,7 @@
 //! process stopped past its lease): another worker may already run it.
 
 use crate::cameras::{sync, CameraHub};
+use crate::recording::RecordingHub;
 use crate::workers::holdings::Holdings;
 use chrono::{DateTime, Utc};
 use gridwatch_core::lease::{Lease, LeasePolicy};
@@ -86,6 +87,10 @@ pub struct LeaseLoop {
     me: WorkerIdentity,
     policy: LeasePolicy,
     last_renew: Option<DateTime<Utc>>,
+    /// The worker's recording, whose stopped directories it tells hubs at each renewal.
+    recording: Option<Arc<RecordingHub>>,
+    /// What it told last (`None`: nothing yet), so that it writes only what changed.
+    told_stopped: Option<Vec<serde_json::Value>>,
 }
 
 impl LeaseLoop {
@@ -105,7 +110,16 @@ impl LeaseLoop {
             me,
             policy,
             last_renew: None,
+            recording: None,
+            told_stopped: None,
         }
+    }
+
+    /// Tells hubs, at each renewal, which of `recording`'s directories record nothing (they
+    /// show them on the wall with the hub's own).
+    pub fn telling_recording(mut self, recording: Arc<RecordingHub>) -> LeaseLoop {
+        self.recording = Some(recording);
+        self
     }
 
     /// Its counters (registered by the worker process).
@@ -150,6 +164,15 @@ impl LeaseLoop {
         store
             .worker_alive(&self.me.id, &self.me.address, self.me.max_cameras, now)
             .await?;
+        if let Some(recording) = &self.recording {
+            let stopped = recording.stopped_dirs();
+            if self.told_stopped.as_ref() != Some(&stopped) {
+                store
+                    .worker_recording_stopped(&self.me.id, &stopped)
+                    .await?;
+                self.told_stopped = Some(stopped);
+            }
+        }
         let until = self.policy.expiry(now);
         let lost = store
             .renew_leases(&self.me.id, &self.holdings.all(), until)

@@ -84,6 +84,32 @@ pub async fn overview(
     })
 }
 
+/// The sample-file directories that record nothing on the live workers, as each last said:
+/// `{"worker", "path", "reason", "detail"}` each, for the stream's health message beside the
+/// hub's own. A gone worker's are left out: its cameras are taken over, and it is told as
+/// gone (`/readyz`, the `GridwatchIngestWorkerGone` alert).
+pub async fn recording_stopped(
+    store: &Store,
+    policy: &LeasePolicy,
+    now: DateTime<Utc>,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let since = now - policy.ttl;
+    Ok(store
+        .ingest_workers(now)
+        .await?
+        .into_iter()
+        .filter(|w| w.seen_at > since)
+        .flat_map(|w| {
+            let worker = serde_json::Value::from(w.id);
+            w.recording_stopped.into_iter().filter_map(move |dir| {
+                let mut dir = dir.as_object()?.clone();
+                dir.insert("worker".into(), worker.clone());
+                Some(serde_json::Value::Object(dir))
+            })
+        })
+        .collect())
+}
+
 /// `gridwatch_ingest_workers{state="live"|"gone"}` and `gridwatch_ingest_unassigned_cameras`:
 /// a worker that vanished, and cameras nobody runs, are alerts; and
 /// `gridwatch_ingest_worker_cameras{worker}`, how the cameras are spread. Set when scraped, on

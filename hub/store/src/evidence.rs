@@ -51,7 +51,7 @@ fn lock_id(incident_id: &str, camera_id: &str) -> String {
 
 impl Store {
     /// Incidents raised since `since` that name cameras and have no evidence scheduled, oldest
-    /// first.
+    /// first. Reads only the incidents still waiting (an index of them), not the history.
     pub async fn incidents_awaiting_evidence(
         &self,
         since: DateTime<Utc>,
@@ -59,9 +59,10 @@ impl Store {
     ) -> Result<Vec<AwaitingEvidence>, StoreError> {
         let rows: Vec<(String, String, i64)> = with_pool!(self, p => {
             sqlx::query_as(
+                // The condition of the partial index `incidents_awaiting_evidence`, word
+                // for word: it holds only the incidents still waiting.
                 "SELECT i.id, i.cameras, i.created_at FROM incidents i \
-                 WHERE i.created_at >= $1 AND i.cameras <> '[]' \
-                 AND NOT EXISTS (SELECT 1 FROM evidence_jobs j WHERE j.incident_id = i.id) \
+                 WHERE i.evidence_at IS NULL AND i.cameras <> '[]' AND i.created_at >= $1 \
                  ORDER BY i.created_at, i.id LIMIT $2",
             )
             .bind(to_ms(since))
@@ -80,14 +81,25 @@ impl Store {
     }
 
     /// Schedules clips, and locks each camera's recordings over its window until the incident
-    /// is closed, in one transaction; a job already scheduled is left as it is.
+    /// is closed, in one transaction; a job already scheduled is left as it is. `incidents`
+    /// (those the jobs are for, and any that got none) are no longer awaiting evidence.
     pub async fn schedule_evidence(
         &self,
+        incidents: &[&str],
         jobs: &[EvidenceJob],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
+            for id in incidents {
+                sqlx::query(
+                    "UPDATE incidents SET evidence_at = $1 WHERE id = $2 AND evidence_at IS NULL",
+                )
+                .bind(to_ms(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             for j in jobs {
                 sqlx::query(
                     "INSERT INTO evidence_jobs (incident_id, camera_id, from_ms, to_ms, due_ms, \

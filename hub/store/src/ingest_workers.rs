@@ -18,6 +18,9 @@ pub struct IngestWorker {
     pub seen_at: DateTime<Utc>,
     /// Cameras whose lease it holds and has not let expire.
     pub cameras: u32,
+    /// Its sample-file directories that record nothing, as it last said
+    /// ([`Store::worker_recording_stopped`]): `{"path", "reason", "detail"}` each.
+    pub recording_stopped: Vec<serde_json::Value>,
 }
 
 /// Where a camera runs now: its lease and its worker's address.
@@ -34,11 +37,12 @@ impl Store {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestWorker>, StoreError> {
-        let rows: Vec<(String, String, i64, i64, i64)> = with_pool!(self, p => {
+        type Row = (String, String, i64, i64, i64, Option<String>);
+        let rows: Vec<Row> = with_pool!(self, p => {
             sqlx::query_as(
                 "SELECT w.id, w.address, CAST(w.max_cameras AS BIGINT), w.seen_at, \
-                 (SELECT COUNT(*) FROM camera_leases l WHERE l.worker_id = w.id AND l.expires_at > $1) \
-                 FROM ingest_workers w ORDER BY w.id",
+                 (SELECT COUNT(*) FROM camera_leases l WHERE l.worker_id = w.id AND l.expires_at > $1), \
+                 w.recording_stopped FROM ingest_workers w ORDER BY w.id",
             )
             .bind(to_ms(now))
             .fetch_all(p)
@@ -46,14 +50,35 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, address, max, seen, held)| IngestWorker {
+            .map(|(id, address, max, seen, held, stopped)| IngestWorker {
                 id,
                 address,
                 max_cameras: u32::try_from(max).unwrap_or(0),
                 seen_at: from_ms(seen),
                 cameras: u32::try_from(held).unwrap_or(0),
+                recording_stopped: stopped
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default(),
             })
             .collect())
+    }
+
+    /// Records which of worker `id`'s sample-file directories record nothing now (empty:
+    /// none), for hubs to tell the duty officers.
+    pub async fn worker_recording_stopped(
+        &self,
+        id: &str,
+        stopped: &[serde_json::Value],
+    ) -> Result<(), StoreError> {
+        let stopped = (!stopped.is_empty()).then(|| serde_json::Value::from(stopped).to_string());
+        with_pool!(self, p => {
+            sqlx::query("UPDATE ingest_workers SET recording_stopped = $1 WHERE id = $2")
+                .bind(&stopped)
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
     }
 
     /// The worker running `camera` at `now`, if a live lease says one does.

@@ -244,6 +244,12 @@ const LOCKED: &str = "EXISTS (SELECT 1 FROM recording_locks l WHERE l.camera_id 
 impl Store {
     /// Registers a sample-file directory of `node` (`None`: the in-process hub), or records
     /// where it is now and which node opened it last (a disk moved to another machine).
+    ///
+    /// Its usage is counted again from its rows, in the same transaction: the counters are
+    /// kept with every change, but a binary from before them (an ingest worker not yet
+    /// upgraded) wrote rows without, and nothing else would ever correct the drift. The
+    /// directory is opened (and locked on its disk) by one process, before it records, so no
+    /// row of it changes meanwhile; the count reads its rows once per start.
     pub async fn put_recording_dir(
         &self,
         id: &str,
@@ -252,6 +258,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         with_pool!(self, p => {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO recording_dirs (id, path, node, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO UPDATE SET path = excluded.path, node = excluded.node, \
@@ -261,8 +268,19 @@ impl Store {
             .bind(path)
             .bind(node)
             .bind(to_ms(now))
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "INSERT INTO recording_dir_usage (dir_id, bytes, segments) \
+                 SELECT $1, COALESCE(SUM(bytes), 0), COUNT(*) FROM recording_segments \
+                 WHERE dir_id = $1 AND NOT deleting \
+                 ON CONFLICT (dir_id) DO UPDATE SET bytes = excluded.bytes, \
+                 segments = excluded.segments",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
         });
         Ok(())
     }

@@ -195,6 +195,25 @@ pub async fn restore_incident_kind(store: &Store, id: &str, kind: &str) -> Resul
     Ok(())
 }
 
+/// Sets directory `dir_id`'s kept usage as given, as rows written by a binary from before the
+/// counters leave it (they did not maintain them).
+pub async fn set_recording_usage(
+    store: &Store,
+    dir_id: &str,
+    bytes: i64,
+    segments: i64,
+) -> Result<(), StoreError> {
+    crate::with_pool!(store, p => {
+        sqlx::query("UPDATE recording_dir_usage SET bytes = $1, segments = $2 WHERE dir_id = $3")
+            .bind(bytes)
+            .bind(segments)
+            .bind(dir_id)
+            .execute(p)
+            .await?;
+    });
+    Ok(())
+}
+
 /// The event log's lock, held by a transaction of its own as a change under way holds it:
 /// every change (raises included) waits behind it until [`LogHold::release`].
 pub struct LogHold {

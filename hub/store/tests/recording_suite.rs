@@ -490,6 +490,102 @@ on_both!(deletion_marks_then_removes, |store: Store| async move {
 });
 
 on_both!(
+    a_directory_opened_again_has_its_usage_counted_again,
+    |store: Store| async move {
+        let all = with_segments(&store, 0..4).await;
+        store
+            .mark_recording_segments_deleting(std::slice::from_ref(&all[0].id))
+            .await
+            .unwrap();
+        // Rows written by a binary that did not keep the counters: the usage drifted.
+        gridwatch_store::testing::set_recording_usage(&store, "d1", 7, 99)
+            .await
+            .unwrap();
+        assert_eq!(store.recording_usage().await.unwrap()[0].segments, 99);
+        // Opened again (a restart): counted from its rows, those being deleted left out.
+        store
+            .put_recording_dir("d1", "/srv/a", None, t0())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.recording_usage().await.unwrap(),
+            vec![DirBytes {
+                dir_id: "d1".into(),
+                bytes: all[1..].iter().map(|s| s.bytes).sum(),
+                segments: 3,
+            }]
+        );
+        // A new directory starts at nothing (not listed).
+        store
+            .put_recording_dir("d2", "/srv/b", None, t0())
+            .await
+            .unwrap();
+        assert_eq!(store.recording_usage().await.unwrap().len(), 1);
+    }
+);
+
+on_both!(
+    incidents_await_evidence_until_scheduled,
+    |store: Store| async move {
+        use gridwatch_core::recording::evidence::{EvidenceJob, JobState};
+        let raise = |cameras: Vec<String>, minute: i64| {
+            let store = store.clone();
+            async move {
+                let mut sos = gridwatch_store::testing::bare_sos("button-1");
+                sos.raise.cameras = cameras;
+                store
+                    .raise_incident(sos, min(minute))
+                    .await
+                    .unwrap()
+                    .incident
+                    .id
+            }
+        };
+        let a = raise(vec!["cam".into()], 1).await;
+        let b = raise(vec!["cam".into(), "cam2".into()], 2).await;
+        let _no_camera = raise(vec![], 3).await;
+        let c = raise(vec!["cam".into()], 4).await;
+        let awaiting = |since: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .incidents_awaiting_evidence(min(since), 50)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|i| i.incident_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(awaiting(0).await, [a.clone(), b.clone(), c.clone()]);
+        assert_eq!(awaiting(2).await, [b.clone(), c.clone()], "raised since");
+        // `a` scheduled with its job; `b` with none (its cameras came to no job): neither
+        // is asked for again.
+        let job = EvidenceJob {
+            incident_id: a.clone(),
+            camera_id: "cam".into(),
+            from: min(0),
+            to: min(2),
+            due: min(2),
+            state: JobState::Pending,
+            attempts: 0,
+        };
+        store
+            .schedule_evidence(&[&a, &b], std::slice::from_ref(&job), min(5))
+            .await
+            .unwrap();
+        assert_eq!(awaiting(0).await, std::slice::from_ref(&c));
+        // Scheduling again (a second hub node) changes nothing.
+        store
+            .schedule_evidence(&[&a], &[job], min(6))
+            .await
+            .unwrap();
+        assert_eq!(awaiting(0).await, [c]);
+        assert_eq!(store.due_evidence_jobs(min(3), 10).await.unwrap().len(), 1);
+    }
+);
+
+on_both!(
     locks_cover_time_ranges_while_active,
     |store: Store| async move {
         let all = with_segments(&store, 0..6).await;

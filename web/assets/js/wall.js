@@ -179,7 +179,8 @@ const gib = (bytes) => (bytes / 2 ** 30).toFixed(1);
 
 /** What the hub says is broken, each never quiet until it is mended: the response check
  *  stalled (escalations and deadlines may not fire), a recording directory that records
- *  nothing (a full disk, only evidence left, a failing disk: which and why), evidence clips
+ *  nothing (a full disk, only evidence left, a failing disk: which and why, on the hub or
+ *  on the ingest worker it names), evidence clips
  *  waiting for room on their disk, notification channels whose last sends failed. The
  *  stream's hello carries it, so a reload shows it too. */
 function health(h) {
@@ -188,7 +189,7 @@ function health(h) {
   $("health-recording").hidden = !stopped.length;
   $("health-recording-dirs").replaceChildren(...stopped.flatMap((d, i) => [
     ...(i ? ["; "] : []),
-    el("span", { class: "stopped-dir", "data-reason": d.reason }, `${d.path} (`,
+    el("span", { class: "stopped-dir", "data-reason": d.reason }, `${d.worker ? `${d.worker}: ` : ""}${d.path} (`,
       el("span", { "data-i18n": `recording.stop.${d.reason}`, text: t(`recording.stop.${d.reason}`) }), ")"),
   ]));
   const low = h?.evidence_low_space;
