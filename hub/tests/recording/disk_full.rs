@@ -18,7 +18,7 @@ use super::support::{assert_index_matches_disk, open_recorder, quick_config};
 use crate::ingest_common::{camera, fast_config, wait_for};
 
 /// A tmpfs of `size` mounted at a new directory; unmounted when dropped.
-struct SmallDisk {
+pub(super) struct SmallDisk {
     path: PathBuf,
     sudo: bool,
     _parent: tempfile::TempDir,
@@ -26,6 +26,12 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount(size: &str) -> Option<Self> {
+        Self::mount_with(&format!("size={size}"))
+    }
+
+    /// A tmpfs mounted with `options` (`size=…`, `nr_inodes=…`); `None` (the test skipped)
+    /// where mounting is not allowed and `GRIDWATCH_REQUIRE_MOUNT` is not set.
+    pub(super) fn mount_with(options: &str) -> Option<Self> {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         let sudo = !root
@@ -39,7 +45,7 @@ impl SmallDisk {
                 "cannot mount a tmpfs (not root, no passwordless sudo) and \
                  GRIDWATCH_REQUIRE_MOUNT is set"
             );
-            eprintln!("disk-full test SKIPPED: mounting a tmpfs needs root or passwordless sudo");
+            eprintln!("small-disk test SKIPPED: mounting a tmpfs needs root or passwordless sudo");
             return None;
         }
         let parent = tempfile::tempdir().unwrap();
@@ -52,7 +58,7 @@ impl SmallDisk {
         } else {
             Command::new("mount")
         };
-        let options = format!("size={size},mode=0777");
+        let options = format!("{options},mode=0777");
         let status = mount
             .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
             .arg(&path)
@@ -66,7 +72,7 @@ impl SmallDisk {
         })
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 }
