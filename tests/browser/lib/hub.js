@@ -32,12 +32,14 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `gridwatch demo`; `env` adds configuration (GRIDWATCH_… variables). */
-export async function startDemo(env = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "gridwatch-browser-"));
+/** Runs `gridwatch <command>` on a free port with a data directory of its own (`env` adds
+ *  configuration: GRIDWATCH_… variables; the caller's database and configuration file are
+ *  not inherited); `stop()` ends it (SIGTERM, then SIGKILL after 5 s) and removes the
+ *  directory (kept with KEEP_DATA). */
+async function spawnGridwatch(command, extra) {
+  const dir = mkdtempSync(join(tmpdir(), `gridwatch-${command}-`));
   const port = await freePort();
-  const extra = env;
-  env = { ...process.env };
+  const env = { ...process.env };
   delete env.GRIDWATCH_DATABASE_URL;
   delete env.GRIDWATCH_CONFIG;
   Object.assign(env, extra, {
@@ -47,10 +49,9 @@ export async function startDemo(env = {}) {
   });
   const out = join(dir, "stdout.txt");
   const err = join(dir, "stderr.txt");
-  const child = spawn(binary(), ["demo"], { env, cwd: dir, stdio: ["ignore", openSync(out, "w"), openSync(err, "w")] });
-  const base = `http://127.0.0.1:${port}`;
-  const hub = {
-    base, dir, child,
+  const child = spawn(binary(), [command], { env, cwd: dir, stdio: ["ignore", openSync(out, "w"), openSync(err, "w")] });
+  const run = {
+    base: `http://127.0.0.1:${port}`, dir, child,
     stdout: () => readFileSync(out, "utf8"),
     stderr: () => readFileSync(err, "utf8"),
     async stop() {
@@ -62,15 +63,37 @@ export async function startDemo(env = {}) {
       if (!process.env.KEEP_DATA) rmSync(dir, { recursive: true, force: true });
     },
   };
-  const deadline = Date.now() + 60000;
+  return run;
+}
+
+/** Waits until `ready()` of a `spawnGridwatch` run says yes, for at most `seconds`. */
+async function untilReady(run, what, seconds, ready) {
+  const deadline = Date.now() + seconds * 1000;
   for (;;) {
-    if (child.exitCode != null) throw new Error(`gridwatch demo exited with ${child.exitCode}:\n${hub.stderr()}`);
+    if (run.child.exitCode != null) throw new Error(`${what} exited with ${run.child.exitCode}:\n${run.stderr()}`);
     try {
-      const r = await fetch(`${base}/readyz`);
-      // The demo prints its logins once it serves; wait for that too (cameras are registered).
-      if (r.ok && hub.stdout().includes("logins")) return hub;
+      if (await ready()) return run;
     } catch { /* not yet */ }
-    if (Date.now() > deadline) { await hub.stop(); throw new Error("gridwatch demo did not get ready in 60 s"); }
+    if (Date.now() > deadline) { await run.stop(); throw new Error(`${what} did not get ready in ${seconds} s`); }
     await sleep(200);
   }
+}
+
+/** Starts `gridwatch demo`; `env` adds configuration (GRIDWATCH_… variables). */
+export async function startDemo(env = {}) {
+  const hub = await spawnGridwatch("demo", env);
+  // The demo prints its logins once it serves; wait for that too (cameras are registered).
+  return untilReady(hub, "gridwatch demo", 60, async () =>
+    (await fetch(`${hub.base}/readyz`)).ok && hub.stdout().includes("logins"));
+}
+
+/** Starts `gridwatch ingest` (an ingest worker) on `hub`'s SQLite database, with `config`
+ *  (TOML: its `[ingest]` secret and worker_id, its `[recording]`). */
+export async function startWorker(hub, config) {
+  const worker = await spawnGridwatch("ingest", {
+    GRIDWATCH_CONFIG: config,
+    GRIDWATCH_DATABASE_URL: `sqlite://${join(hub.dir, "gridwatch.db")}`,
+  });
+  // A worker answers hubs only, but it answers once it listens.
+  return untilReady(worker, "gridwatch ingest", 30, async () => (await fetch(worker.base), true));
 }

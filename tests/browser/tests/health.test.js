@@ -5,17 +5,27 @@
 // 2. an SOS is sent by SMS through a gateway that refuses connections, so the channel keeps
 //    failing (three failures in a row);
 // 3. (a second demo) the evidence directory's free-space floor is above what its disk has
-//    free, so an SOS's clips wait for room instead of filling the disk the database is on.
+//    free, so an SOS's clips wait for room instead of filling the disk the database is on;
+// 4. (a third demo, leaving its cameras to ingest workers) a real `gridwatch ingest` worker
+//    whose recording directory's floor is above its disk's free space: the wall names the
+//    worker and its directory.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDemo, freePort } from "../lib/hub.js";
+import { startDemo, startWorker, freePort } from "../lib/hub.js";
 import { launch, loginAs, shot, raiseSos, DESKTOP, PHONE, GEO } from "../lib/browser.js";
 import { assertAccessible } from "../lib/axe.js";
 
 let hub, browser, wall, resident, scratch;
+/** Why a directory with a free-space floor above its disk's free space records nothing, in
+ *  zh-CN and English: below its floor from the start (`low_space`), and held there by
+ *  retention once a pass finds nothing it may delete (`held`). */
+const stoppedWords = {
+  low_space: ["剩余空间低于下限", "free space below its floor"],
+  held: ["已满，且没有可删除的录像（只剩锁定的证据，或为空）", "full, and nothing left it may delete (only locked evidence, or nothing)"],
+};
 const timeout = { timeout: 20000 };
 
 async function inLanguage(page, lang) {
@@ -76,10 +86,7 @@ channel = "sms"
     // Below its floor from the start (`low_space`), and held there by retention once a pass
     // finds nothing it may delete (`held`): either way, said in words.
     const reason = await dir.getAttribute("data-reason");
-    const words = {
-      low_space: ["剩余空间低于下限", "free space below its floor"],
-      held: ["已满，且没有可删除的录像（只剩锁定的证据，或为空）", "full, and nothing left it may delete (only locked evidence, or nothing)"],
-    }[reason];
+    const words = stoppedWords[reason];
     assert.ok(words, `stopped because ${reason}`);
     assert.equal(await banner.textContent(), `录像已停止，以下目录未在录制： ${join(scratch, "recordings")} (${words[0]})`);
     // The hub says the same on /readyz.
@@ -162,6 +169,66 @@ describe("the wall says when evidence clips wait for room on their disk", { time
     await inLanguage(w, "en");
     assert.match(await banner.textContent(), /^Evidence clips cannot be saved: .* free \/ needed: \d+\.\d \/ \d+\.\d GiB$/);
     await assertAccessible(w, "wall, evidence waiting for room, en, desktop");
+    await inLanguage(w, "zh-CN");
+  });
+});
+
+describe("the wall says when an ingest worker's recording directory records nothing", { timeout: 180000 }, () => {
+  const secret = "a-secret-for-the-browser-tests";
+  let hub3, worker, browser3, wall3, scratch3;
+  before(async () => {
+    scratch3 = mkdtempSync(join(tmpdir(), "gridwatch-worker-health-"));
+    hub3 = await startDemo({ GRIDWATCH_INGEST__MODE: "workers", GRIDWATCH_INGEST__SECRET: secret });
+    const config = join(scratch3, "worker.toml");
+    writeFileSync(config, `
+[ingest]
+worker_id = "worker-east"
+secret = "${secret}"
+renew_seconds = 1
+
+[recording]
+dirs = [{ path = ${JSON.stringify(join(scratch3, "recordings"))}, min_free_bytes = 1000000000000000000 }]
+`);
+    worker = await startWorker(hub3, config);
+    browser3 = await launch();
+    wall3 = await loginAs(browser3, hub3, "duty", DESKTOP);
+    await wall3.page.locator("#net[data-state=online]").waitFor(timeout);
+  });
+
+  after(async () => {
+    await browser3?.close();
+    await worker?.stop();
+    await hub3?.stop();
+    if (scratch3) rmSync(scratch3, { recursive: true, force: true });
+  });
+
+  it("names the worker and its directory, in both languages, after a reload too", async () => {
+    const w = wall3.page;
+    await inLanguage(w, "zh-CN");
+    const banner = w.locator("#health-recording");
+    await banner.waitFor({ timeout: 30000 });
+    const dir = banner.locator(".stopped-dir");
+    assert.equal(await dir.count(), 1);
+    // Below its floor (`low_space`), or held there once retention found nothing to delete.
+    const reason = await dir.getAttribute("data-reason");
+    const words = stoppedWords[reason];
+    assert.ok(words, `stopped because ${reason}`);
+    const where = `worker-east: ${join(scratch3, "recordings")}`;
+    assert.equal(await banner.textContent(), `录像已停止，以下目录未在录制： ${where} (${words[0]})`);
+    // Operations see it on the worker's entry too.
+    // (A context of its own: the admin's session cookie must not replace the wall's.)
+    const api = (await browser3.newContext({ baseURL: hub3.base })).request;
+    const login = await (await api.post("/api/v1/auth/login", { data: { username: "admin", password: "admin-demo" } })).json();
+    const listed = await (await api.get("/api/v1/ingest/workers", { headers: { authorization: `Bearer ${login.token}` } })).json();
+    const east = listed.workers.find((x) => x.id === "worker-east");
+    assert.ok(east?.recording_stopped?.[0]?.reason in stoppedWords, JSON.stringify(listed));
+    await shot(w, "wall-worker-recording-stopped-zh-desktop");
+    await w.reload();
+    await w.locator("#net[data-state=online]").waitFor(timeout);
+    await banner.waitFor(timeout);
+    await inLanguage(w, "en");
+    assert.equal(await banner.textContent(), `Recording has stopped; these directories record nothing: ${where} (${stoppedWords[await dir.getAttribute("data-reason")][1]})`);
+    await assertAccessible(w, "wall, a worker's recording stopped, en, desktop");
     await inLanguage(w, "zh-CN");
   });
 });
