@@ -69,6 +69,22 @@ enum EvidenceCommand {
     /// Check the chain of manifests and every clip (and the recorded segments they came from,
     /// while kept) against their hashes; exits with 1 if anything was altered or removed.
     Verify(EvidenceVerify),
+    /// Check a clip handed over with its manifest (downloaded from the incident: the clip and
+    /// its "manifest" link), away from the centre: the clip must be the one the manifest
+    /// describes; prints the manifest's SHA-256 to compare with the centre's record (the
+    /// clip list's manifest_sha256). Exits with 1 if the clip does not match. Needs no
+    /// database or configuration.
+    Check(EvidenceCheck),
+}
+
+#[derive(Args)]
+struct EvidenceCheck {
+    /// The clip (MP4) as received.
+    #[arg(long, value_name = "FILE")]
+    clip: PathBuf,
+    /// Its manifest (JSON) as received.
+    #[arg(long, value_name = "FILE")]
+    manifest: PathBuf,
 }
 
 #[derive(Args)]
@@ -193,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Device(DeviceCommand::Add(a)) => device_add(config, a).await,
         Command::Camsim(a) => camsim(a).await,
         Command::Evidence(EvidenceCommand::Verify(a)) => evidence_verify(config, a).await,
+        Command::Evidence(EvidenceCommand::Check(a)) => evidence_check(a),
         Command::Config => unreachable!("handled above"),
     }
 }
@@ -223,6 +240,39 @@ async fn evidence_verify(config: Config, a: EvidenceVerify) -> anyhow::Result<()
         std::process::exit(1);
     }
     println!("OK: the chain and every file are as sealed");
+    Ok(())
+}
+
+fn evidence_check(a: EvidenceCheck) -> anyhow::Result<()> {
+    let found = gridwatch_ingest::evidence::check_handover(&a.clip, &a.manifest)?;
+    let m = &found.manifest;
+    println!(
+        "manifest {} (no. {}): incident {}, camera {}, {} to {}",
+        a.manifest.display(),
+        m.seq,
+        m.incident_id,
+        m.camera_id,
+        m.clip.from.to_rfc3339(),
+        m.clip.to.to_rfc3339()
+    );
+    println!("manifest SHA-256: {}", found.manifest_sha256);
+    println!(
+        "clip {}: SHA-256 {}, {} bytes",
+        a.clip.display(),
+        found.clip_sha256,
+        found.clip_bytes
+    );
+    if !found.clip_matches() {
+        println!(
+            "PROBLEM: the manifest describes a clip with SHA-256 {}, {} bytes: this is not it",
+            m.clip.sha256, m.clip.bytes
+        );
+        std::process::exit(1);
+    }
+    println!(
+        "OK: the clip is the one the manifest describes; compare the manifest's SHA-256 with \
+         the centre's record of it"
+    );
     Ok(())
 }
 

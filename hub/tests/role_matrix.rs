@@ -346,7 +346,7 @@ async fn walk(hub: Hub) {
                 // Past the role check; the fixture camera has never sent a picture.
                 StatusCode::SERVICE_UNAVAILABLE
             } else if allowed
-                && (ep.path.ends_with("/recordings.mp4") || ep.path.ends_with("{clip_id}"))
+                && (ep.path.ends_with("/recordings.mp4") || ep.path.contains("{clip_id}"))
             {
                 // Past the role check; the fixture camera has recorded nothing, and the
                 // incident has no such clip.

@@ -5,6 +5,10 @@
 //! - `GET /api/v1/incidents/{id}/clips/{clip_id}`: the MP4 (HTTP ranges supported). Every
 //!   download is an `incident.evidence_downloaded` event on the incident's timeline: who, when,
 //!   from where, which clip.
+//! - `GET /api/v1/incidents/{id}/clips/{clip_id}/manifest`: the clip's manifest, the file as
+//!   sealed, to hand over with the clip: whoever receives both checks one against the other
+//!   (`gridwatch evidence check`) and the manifest's SHA-256 against the centre's record (the
+//!   list's `manifest_sha256`). A manifest that is not the one sealed is not sent (409).
 //!
 //! For duty officers and admins, and responders for the incidents they see (their post's);
 //! residents never (403), and an incident the caller may not see is 404, as an unknown one.
@@ -17,8 +21,8 @@ use super::exports;
 use super::json::Path;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use gridwatch_core::event::{EventDraft, EventType};
 use gridwatch_core::recording::evidence::JobState;
 use gridwatch_core::recording::EvidenceClip;
@@ -42,6 +46,7 @@ pub async fn list(
                 json!({
                     "id": c.id, "camera_id": c.camera_id, "from": c.from, "to": c.to,
                     "bytes": c.bytes, "sha256": c.sha256, "manifest_seq": c.manifest_seq,
+                    "manifest_sha256": c.manifest_sha256,
                     "created_at": c.created_at,
                     "not_recorded": not_recorded(&evidence_dir, &c),
                 })
@@ -134,6 +139,53 @@ pub async fn download(
         &name,
         move |start, end, out| copy_range(file, start, end, out),
     ))
+}
+
+pub async fn manifest(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, clip_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    s.store.visible_incident(&id, &caller.visibility()).await?;
+    let clip = s.store.evidence_clip(&id, &clip_id).await?;
+    let path = s.recording.evidence_dir.join(&clip.manifest_file);
+    let bytes = tokio::fs::read(&path).await.map_err(|e| {
+        tracing::error!(clip = %clip.id, path = %path.display(), error = %e,
+            "an evidence clip's manifest is missing from the evidence directory");
+        ApiError::new(
+            StatusCode::GONE,
+            "manifest_missing",
+            format!("the manifest of clip {clip_id} is recorded but its file cannot be read; run `gridwatch evidence verify`"),
+        )
+    })?;
+    let found = gridwatch_ingest::evidence::sha256(&bytes);
+    if found != clip.manifest_sha256 {
+        tracing::error!(clip = %clip.id, path = %path.display(), sealed = %clip.manifest_sha256,
+            found = %found, "an evidence clip's manifest is not the one sealed");
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "manifest_altered",
+            format!("the manifest of clip {clip_id} is not the one sealed (its SHA-256 differs from the record), so it is not sent; run `gridwatch evidence verify`"),
+        ));
+    }
+    let name = format!(
+        "evidence-{id}-{}-manifest-{:08}.json",
+        clip.camera_id, clip.manifest_seq
+    );
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(v) = super::download::attachment(&name) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&clip.manifest_sha256) {
+        headers.insert("x-gridwatch-manifest-sha256", v);
+    }
+    Ok(response)
 }
 
 /// Copies bytes `[start, end)` of `file` into `out`.

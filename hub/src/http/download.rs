@@ -186,10 +186,15 @@ pub fn video_response<E: std::fmt::Display + Send + 'static>(
             headers.insert(header::CONTENT_RANGE, v);
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+    if let Some(v) = attachment(filename) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     response
+}
+
+/// `Content-Disposition` saving the answer as `filename` (`None` if it cannot be a header).
+pub fn attachment(filename: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")).ok()
 }
 
 #[cfg(test)]

@@ -456,6 +456,13 @@ pub fn all() -> Vec<Endpoint> {
         ),
         ep(
             Method::GET,
+            "/api/v1/incidents/{id}/clips/{clip_id}/manifest",
+            VIDEO,
+            "An evidence clip's manifest (JSON, the file as sealed), to hand over with the clip; its SHA-256 in X-Gridwatch-Manifest-Sha256 and the list's manifest_sha256; 409 manifest_altered if the file is not the one sealed",
+            clips::manifest,
+        ),
+        ep(
+            Method::GET,
             "/api/v1/incidents/{id}/snapshots/{snapshot_id}",
             VIDEO,
             "A picture attached to the incident (JPEG: the first keyframe after a camera's motion alert, see incident.snapshot_taken)",

@@ -309,6 +309,14 @@ async fn incidents_get_sealed_clips(db: String) {
     let (ok, out) = cli_verify(&db, &evidence_dir, false);
     assert!(ok, "{out}");
     let sealed = store.evidence_clips(&incident).await.unwrap();
+    let handover = Handover {
+        hub: &hub,
+        url: format!("{url}/manifest"),
+        clip,
+        sealed_manifest: evidence_dir.join(&sealed[0].manifest_file),
+        scratch: tmp.path(),
+    };
+    handover.check(&duty, &resident, &copy).await;
     let file = evidence_dir.join(&sealed[0].file);
     assert_eq!(hash_file(&file).unwrap().0, sha);
     let mut altered = std::fs::read(&file).unwrap();
@@ -388,6 +396,90 @@ async fn incidents_get_sealed_clips_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incidents_get_sealed_clips_postgres() {
     incidents_get_sealed_clips(fresh_postgres_url().await.unwrap()).await;
+}
+
+/// A clip handed over with its manifest (`url`), as downloaded by the duty officer.
+struct Handover<'a> {
+    hub: &'a Hub,
+    url: String,
+    /// The clip as listed.
+    clip: &'a Value,
+    /// The manifest in the evidence directory.
+    sealed_manifest: std::path::PathBuf,
+    scratch: &'a std::path::Path,
+}
+
+impl Handover<'_> {
+    /// The manifest downloads as sealed, with its SHA-256 (the listed one); `gridwatch
+    /// evidence check` passes on it and the downloaded clip (`copy`) and fails on an altered
+    /// copy; residents never get it; a manifest altered on the hub is not sent (409), one
+    /// missing is 410.
+    async fn check(&self, duty: &str, resident: &str, copy: &std::path::Path) {
+        let (status, headers, body) = fetch(self.hub, &self.url, duty, None).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert!(headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("manifest"));
+        let listed = self.clip["manifest_sha256"].as_str().unwrap();
+        assert_eq!(headers["x-gridwatch-manifest-sha256"], listed);
+        assert_eq!(gridwatch_ingest::evidence::sha256(&body), listed);
+        assert_eq!(body, std::fs::read(&self.sealed_manifest).unwrap());
+        let manifest = self.scratch.join("handed-over.json");
+        std::fs::write(&manifest, &body).unwrap();
+
+        let (ok, out) = cli_check(copy, &manifest);
+        assert!(ok && out.contains(listed) && out.contains("OK"), "{out}");
+        let altered = self.scratch.join("handed-over-altered.mp4");
+        let mut bytes = std::fs::read(copy).unwrap();
+        let at = bytes.len() / 3;
+        bytes[at] ^= 0x04;
+        std::fs::write(&altered, &bytes).unwrap();
+        let (ok, out) = cli_check(&altered, &manifest);
+        assert!(!ok && out.contains("PROBLEM"), "{out}");
+
+        assert_eq!(
+            fetch(self.hub, &self.url, resident, None).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let sealed = std::fs::read(&self.sealed_manifest).unwrap();
+        let mut edited = sealed.clone();
+        edited.insert(edited.len() - 1, b' ');
+        std::fs::write(&self.sealed_manifest, &edited).unwrap();
+        let (status, _, body) = fetch(self.hub, &self.url, duty, None).await;
+        let error: Value = serde_json::from_slice(&body).expect("a JSON error");
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("manifest_altered")),
+            "{error}"
+        );
+        std::fs::remove_file(&self.sealed_manifest).unwrap();
+        let (status, _, body) = fetch(self.hub, &self.url, duty, None).await;
+        let error: Value = serde_json::from_slice(&body).expect("a JSON error");
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (StatusCode::GONE, Some("manifest_missing")),
+            "{error}"
+        );
+        std::fs::write(&self.sealed_manifest, &sealed).unwrap();
+    }
+}
+
+/// `gridwatch evidence check` of a clip and its manifest; whether it passed, what it printed.
+fn cli_check(clip: &std::path::Path, manifest: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gridwatch"))
+        .args(["evidence", "check", "--clip"])
+        .arg(clip)
+        .arg("--manifest")
+        .arg(manifest)
+        .env("GRIDWATCH_LOG__FILTER", "warn")
+        .output()
+        .expect("gridwatch runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// The incident's timeline, as `token`'s holder reads it.

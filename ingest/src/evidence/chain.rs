@@ -176,7 +176,8 @@ pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), total))
 }
 
-fn sha256(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, in lowercase hex (how manifests and the database write it).
+pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

@@ -5,15 +5,18 @@
 //! (incident, camera, time range, the clip's and the source segments'
 //! SHA-256, and the previous manifest's hash), so the manifests form a
 //! chain; [`EvidenceDir::verify`] checks the chain and every file (what
-//! `gridwatch evidence verify` runs).
+//! `gridwatch evidence verify` runs); [`check_handover`] checks a clip
+//! handed over with its manifest, away from the directory.
 
 mod chain;
+mod handover;
 mod manifest;
 
 pub use chain::{
-    hash_file, EvidenceDir, EvidenceError, Problem, SealRequest, Sealed, SegmentLookup,
+    hash_file, sha256, EvidenceDir, EvidenceError, Problem, SealRequest, Sealed, SegmentLookup,
     VerifyOptions, VerifyReport,
 };
+pub use handover::{check_handover, Handover, HandoverError};
 pub use manifest::{
     ClipEvidence, Manifest, NotRecorded, PreviousManifest, SegmentEvidence, FORMAT,
 };

@@ -366,3 +366,31 @@ fn a_manifest_planted_far_ahead_is_one_missing_run_not_billions() {
         "manifests 3 to 99999999998 are missing"
     );
 }
+
+#[test]
+fn a_clip_handed_over_is_checked_against_its_manifest() {
+    let setup = sealed_twice();
+    let manifests = setup.evidence.manifests().unwrap();
+    let (first, second) = (&manifests[0], &manifests[1]);
+    let dir = setup.evidence.path();
+    let manifest = dir.join("manifests/00000001.json");
+    let found = check_handover(&dir.join(&first.clip.file), &manifest).unwrap();
+    assert!(found.clip_matches());
+    assert_eq!(&found.manifest, first);
+    // The manifest's hash is the one the next manifest links to.
+    assert_eq!(
+        second.previous.as_ref().map(|p| p.sha256.as_str()),
+        Some(found.manifest_sha256.as_str())
+    );
+    // Another clip is not the one it describes; a file that is no manifest is said so.
+    let other = check_handover(&dir.join(&second.clip.file), &manifest).unwrap();
+    assert!(!other.clip_matches());
+    assert!(matches!(
+        check_handover(&manifest, &dir.join(&first.clip.file)),
+        Err(HandoverError::NotAManifest { .. })
+    ));
+    assert!(matches!(
+        check_handover(&dir.join("nothing.mp4"), &manifest),
+        Err(HandoverError::Io { .. })
+    ));
+}

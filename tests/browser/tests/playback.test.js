@@ -351,9 +351,22 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await w.locator('#d-timeline li[data-type="incident.evidence_downloaded"]').first().waitFor(timeout);
     // A save is always recorded: the link's and the request's, each its own event.
     assert.equal(await downloadsOf(), 3);
+    // The manifest to hand over with it: the file as sealed, the hash the list shows.
+    const manifestLink = w.locator("#d-clips a[data-manifest]").first();
+    assert.equal(await manifestLink.textContent(), "清单");
+    const [saved] = await Promise.all([w.waitForEvent("download"), manifestLink.click()]);
+    assert.match(saved.suggestedFilename(), /-manifest(-\d+)?\.json$/);
+    const m = await wall.context.request.get(await manifestLink.getAttribute("href"));
+    assert.equal(m.status(), 200);
+    const listedClip = (await (await wall.context.request.get(`/api/v1/incidents/${sosId}/clips`)).json()).clips[0];
+    assert.equal(m.headers()["x-gridwatch-manifest-sha256"], listedClip.manifest_sha256);
+    const manifest = await m.json();
+    assert.equal(manifest.incident_id, sosId);
+    assert.equal(manifest.clip.sha256, listedClip.sha256);
     await inLanguage(w, "en");
     assert.equal(await w.locator("#d-clips h3").textContent(), "Evidence clips");
     assert.equal(await link.textContent(), "Download");
+    assert.equal(await manifestLink.textContent(), "Manifest");
     assert.match(await said.first().textContent(), /^Not recorded — the picture holds the last frame before: \d\d:\d\d:\d\d–/);
     await shot(w, "wall-evidence-clips-en-desktop");
     await assertAccessible(w, "wall, evidence clips, en, desktop");

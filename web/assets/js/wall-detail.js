@@ -165,6 +165,8 @@ export class IncidentDetail {
         el("figcaption", {},
           el("span", { text: `${name} · ${clock(c.from)}–${clock(c.to)}` }),
           el("a", { class: "inline-link", href: url(c), download: file, "data-download": c.id, "data-i18n": "clips.download", text: t("clips.download") }),
+          // To hand over with the clip: `gridwatch evidence check` checks one against the other.
+          el("a", { class: "inline-link", href: `${url(c)}/manifest`, download: file.replace(/\.mp4$/, "-manifest.json"), "data-manifest": c.id, "data-i18n": "clips.manifest", text: t("clips.manifest") }),
           el("span", { class: "muted sha", title: "SHA-256", text: c.sha256.slice(0, 12) })),
         this.clipGaps(c));
     });

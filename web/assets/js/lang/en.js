@@ -163,6 +163,7 @@ export default {
   "timeline.back_to_live": "Back to live",
   "clips.title": "Evidence clips",
   "clips.download": "Download",
+  "clips.manifest": "Manifest",
   "clips.not_recorded": "Not recorded — the picture holds the last frame before:",
   "clips.manifest_unreadable": "This clip's manifest cannot be read: run gridwatch evidence verify",
   "clips.unplayable": "This clip cannot be played or downloaded now.",
