@@ -4,6 +4,8 @@
 //! * **The recording index**: how long the store takes to find a camera's segments for a time
 //!   range (what the wall's timeline, every playback and every evidence clip ask), with one day
 //!   of minute-long segments indexed and with the whole retention (30 days by default).
+//! * **A retention pass's read** (every minute): with room on the disk, what age may have made
+//!   due; short of space, the directory's oldest 20,000 segments.
 //! * **The open incidents** (the wall's and each console's list, read at every load and
 //!   reconnect), with 1,000 closed incidents behind them and with 20,000 by default.
 //! * **The incidents awaiting evidence** (what the evidence task asks every second: those
@@ -36,6 +38,7 @@ use gridwatch_core::access::Visibility;
 use gridwatch_core::event::Actor;
 use gridwatch_core::incident::Action;
 use gridwatch_core::recording::evidence::{window, EvidenceJob, JobState};
+use gridwatch_core::recording::retention::RetentionPolicy;
 use gridwatch_core::recording::{RecordMode, Segment};
 use gridwatch_store::{Backend, IncidentFilter, Store, StoreOptions};
 use std::time::Instant;
@@ -156,6 +159,7 @@ async fn recordings(store: &Store, backend: Backend) -> Result<(), String> {
     );
     let one_day = look_up(store, day, lookups).await;
     let usage_one_day = usage(store, 20).await;
+    let candidates_one_day = candidates(store, day, 20).await;
     let end = start + Duration::days(days);
     let t = Instant::now();
     index(store, day, end).await;
@@ -166,6 +170,7 @@ async fn recordings(store: &Store, backend: Backend) -> Result<(), String> {
     );
     let all_days = look_up(store, end, lookups).await;
     let usage_all_days = usage(store, 20).await;
+    let candidates_all_days = candidates(store, end, 20).await;
     // The long segment is still found where it lies.
     let found = store
         .recording_segments(CAMERA, "main", start - Duration::minutes(30), start)
@@ -181,7 +186,32 @@ async fn recordings(store: &Store, backend: Backend) -> Result<(), String> {
     let (a, b) = (&usage_one_day, &usage_all_days);
     let days_kept = format!("{days} days");
     compared(backend, "usage (all dirs)", ("1 day", a), (&days_kept, b));
+    let (a, b) = (&candidates_one_day.0, &candidates_all_days.0);
+    compared(backend, "retention pass", ("1 day", a), (&days_kept, b));
+    let (a, b) = (&candidates_one_day.1, &candidates_all_days.1);
+    compared(backend, "  short of space", ("1 day", a), (&days_kept, b));
     Ok(())
+}
+
+/// What a retention pass reads of the directory (every minute by default), `n` times: with
+/// room on its disk, what age may have made due (the default 30 days); short of space, its
+/// oldest segments.
+async fn candidates(store: &Store, now: DateTime<Utc>, n: usize) -> (Spread, Spread) {
+    let due = timed(n, || async {
+        store
+            .retention_due(DIR, now, RetentionPolicy::default().due_before(now), 20_000)
+            .await
+            .expect("retention due");
+    })
+    .await;
+    let oldest = timed(n, || async {
+        store
+            .retention_candidates(DIR, now, 20_000)
+            .await
+            .expect("retention candidates");
+    })
+    .await;
+    (due, oldest)
 }
 
 /// The directories' bytes and segments, `n` times.

@@ -72,17 +72,34 @@ pub async fn run(
             max_bytes: None,
             min_free_bytes: 0,
         });
-        let mut found = store
-            .retention_candidates(&dir_id, now, CANDIDATES_PER_PASS)
-            .await?;
-        dirs.push(DirUsage {
-            complete: found.len() as u64 >= segments,
+        let mut usage = DirUsage {
+            complete: false,
             dir_id,
             used_bytes,
             free_bytes: free_bytes(&status.path).ok(),
             max_bytes: limit.max_bytes,
             min_free_bytes: limit.min_free_bytes,
-        });
+        };
+        // Short of space: the oldest segments, whatever their age (and whether they are all
+        // of them: if they do not free enough, nothing will). Otherwise only age can delete,
+        // and only what it may have made due is read, not every segment kept.
+        let mut found = if usage.shortfall() > 0 {
+            let oldest = store
+                .retention_candidates(&usage.dir_id, now, CANDIDATES_PER_PASS)
+                .await?;
+            usage.complete = oldest.len() as u64 >= segments;
+            oldest
+        } else {
+            store
+                .retention_due(
+                    &usage.dir_id,
+                    now,
+                    policy.due_before(now),
+                    CANDIDATES_PER_PASS,
+                )
+                .await?
+        };
+        dirs.push(usage);
         candidates.append(&mut found);
     }
     let plan = plan(policy, &dirs, &candidates, now);

@@ -167,6 +167,22 @@ struct CandidateRow {
     locked: bool,
 }
 
+impl From<CandidateRow> for Candidate {
+    fn from(r: CandidateRow) -> Candidate {
+        Candidate {
+            mode: mode(&r.id, &r.mode),
+            id: r.id,
+            camera_id: r.camera_id,
+            dir_id: r.dir_id,
+            path: r.path,
+            start: from_ms(r.start_ms),
+            end: from_ms(r.end_ms),
+            bytes: r.bytes.max(0) as u64,
+            locked: r.locked,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct LockRow {
     id: String,
@@ -680,20 +696,51 @@ impl Store {
                 .fetch_all(p)
                 .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|r| Candidate {
-                mode: mode(&r.id, &r.mode),
-                id: r.id,
-                camera_id: r.camera_id,
-                dir_id: r.dir_id,
-                path: r.path,
-                start: from_ms(r.start_ms),
-                end: from_ms(r.end_ms),
-                bytes: r.bytes.max(0) as u64,
-                locked: r.locked,
-            })
-            .collect())
+        Ok(rows.into_iter().map(Candidate::from).collect())
+    }
+
+    /// The segments of a directory that age may have made due, oldest first (at most
+    /// `limit`): those recorded in `incidents` mode that started before `buffer_before`, and
+    /// the others that started before `kept_before` (now minus the shortest retention of any
+    /// camera); with whether a lock active at `now` covers them. What a retention pass reads
+    /// when the directory is not short of space: the due ones and the old locked ones, not
+    /// every segment it keeps.
+    pub async fn retention_due(
+        &self,
+        dir_id: &str,
+        now: DateTime<Utc>,
+        (kept_before, buffer_before): (DateTime<Utc>, DateTime<Utc>),
+        limit: u32,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        // Two reads, each by an index (`recording_segments_by_dir`, and the partial
+        // `recording_segments_buffer` whose condition is the second's, word for word).
+        let older = |mode_is: &str| {
+            format!(
+                "SELECT s.id, s.camera_id, s.dir_id, s.path, s.mode, s.start_ms, s.end_ms, \
+                 s.bytes, {LOCKED} AS locked FROM recording_segments s \
+                 WHERE s.dir_id = $1 AND {mode_is} AND s.start_ms < $3 AND NOT s.deleting \
+                 ORDER BY s.start_ms, s.id LIMIT $4"
+            )
+        };
+        let mut rows: Vec<CandidateRow> = Vec::new();
+        for (sql, before) in [
+            (older("s.mode <> 'incidents'"), kept_before),
+            (older("mode = 'incidents'"), buffer_before),
+        ] {
+            let found: Vec<CandidateRow> = with_pool!(self, p => {
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(dir_id)
+                    .bind(to_ms(now))
+                    .bind(to_ms(before))
+                    .bind(i64::from(limit))
+                    .fetch_all(p)
+                    .await?
+            });
+            rows.extend(found);
+        }
+        rows.sort_by(|a, b| (a.start_ms, &a.id).cmp(&(b.start_ms, &b.id)));
+        rows.truncate(limit as usize);
+        Ok(rows.into_iter().map(Candidate::from).collect())
     }
 
     /// Locks a camera's recordings over a time range (see [`RecordingLock`]).

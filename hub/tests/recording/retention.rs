@@ -32,12 +32,27 @@ async fn segment(
     cam: &str,
     ago: Duration,
 ) -> Segment {
+    segment_in(RecordMode::Continuous, store, dir_id, dir, cam, ago).await
+}
+
+/// A minute-long segment of `cam` recorded in `mode`, started `ago`, file and row.
+async fn segment_in(
+    mode: RecordMode,
+    store: &Store,
+    dir_id: &str,
+    dir: &std::path::Path,
+    cam: &str,
+    ago: Duration,
+) -> Segment {
     let start = now() - ago;
     let path = SegmentName {
         camera_id: cam.into(),
         stream: Quality::Main,
         start_ms: start.timestamp_millis() as u64,
-        mode: IngestMode::Continuous,
+        mode: match mode {
+            RecordMode::Incidents => IngestMode::Incidents,
+            _ => IngestMode::Continuous,
+        },
     }
     .relative_path();
     let file = dir.join(&path);
@@ -47,7 +62,7 @@ async fn segment(
         id: gridwatch_core::id::new_id(),
         camera_id: cam.into(),
         stream: "main".into(),
-        mode: RecordMode::Continuous,
+        mode,
         dir_id: dir_id.into(),
         path,
         start,
@@ -110,19 +125,35 @@ gridwatch_store::on_both!(
         for m in (1..=6).rev() {
             recent.push(segment(&store, &dir_id, &dir, "a", mins(m)).await);
         }
+        // Camera c records for incidents: a pre-event buffer of 5 minutes, longer where
+        // locked.
+        let buffer = |m| segment_in(RecordMode::Incidents, &store, &dir_id, &dir, "c", mins(m));
+        let (buffer_old, buffer_locked, buffer_new) =
+            (buffer(9).await, buffer(8).await, buffer(3).await);
         lock(&store, &old_locked).await;
         lock(&store, &recent[1]).await;
+        lock(&store, &buffer_locked).await;
         let mut policy = RetentionPolicy::default();
         policy.camera_days.insert("b".into(), 7);
         let mut limits = HashMap::new();
 
-        // Age: the 40-day-old one and camera b's 8-day-old one; the locked one stays.
+        // Age: the 40-day-old one, camera b's 8-day-old one and camera c's buffer older than
+        // 5 minutes; the locked ones stay.
         let report = run(&store, &recorder, &policy, &limits, now())
             .await
             .unwrap();
-        assert_eq!((report.deleted_for_age, report.deleted_for_space), (2, 0));
-        assert_eq!(report.bytes_freed, 2 * SIZE);
+        assert_eq!((report.deleted_for_age, report.deleted_for_space), (3, 0));
+        assert_eq!(report.bytes_freed, 3 * SIZE);
         assert!(!dir.join(&old.path).exists() && !dir.join(&old_short.path).exists());
+        assert!(!dir.join(&buffer_old.path).exists());
+        // (The buffer's locked and recent segments out of the rest of the test.)
+        store
+            .remove_recording_segments(&[buffer_locked.id.clone(), buffer_new.id.clone()])
+            .await
+            .unwrap();
+        for s in [&buffer_locked, &buffer_new] {
+            std::fs::remove_file(dir.join(&s.path)).unwrap();
+        }
         let mut kept: Vec<&Segment> = vec![&old_locked];
         kept.extend(recent.iter());
         assert_eq!(left(&store, &dir_id).await, sorted(&kept));

@@ -53,16 +53,26 @@ impl RetentionPolicy {
         }
     }
 
-    /// The longest any unlocked recording is kept: beyond it nothing but locked (evidence)
-    /// segments is left, so an incident raised earlier has nothing left to clip.
-    pub fn longest(&self) -> Duration {
-        let days = self
-            .camera_days
+    /// Before when, at `now`, a segment must have started for age to make it due: one
+    /// recorded in `incidents` mode, and any other (by the shortest retention of any camera).
+    /// A segment that started later is not due, whatever its camera (it ends after it starts).
+    pub fn due_before(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let days = self.all_days().min().unwrap_or(self.default_days);
+        (now - Duration::days(i64::from(days)), now - self.pre_buffer)
+    }
+
+    /// The days of every camera's retention, and the default.
+    fn all_days(&self) -> impl Iterator<Item = u32> + '_ {
+        self.camera_days
             .values()
             .copied()
             .chain([self.default_days])
-            .max()
-            .unwrap_or(self.default_days);
+    }
+
+    /// The longest any unlocked recording is kept: beyond it nothing but locked (evidence)
+    /// segments is left, so an incident raised earlier has nothing left to clip.
+    pub fn longest(&self) -> Duration {
+        let days = self.all_days().max().unwrap_or(self.default_days);
         Duration::days(i64::from(days)).max(self.pre_buffer)
     }
 }
@@ -246,6 +256,35 @@ mod tests {
             policy.longest(),
             policy.keep_for("b", RecordMode::Continuous)
         );
+    }
+
+    #[test]
+    fn due_before_is_the_shortest_keep_of_each_kind() {
+        let mut policy = RetentionPolicy::default();
+        assert_eq!(
+            policy.due_before(t0()),
+            (t0() - Duration::days(30), t0() - Duration::minutes(5))
+        );
+        policy.camera_days.insert("a".into(), 7);
+        policy.camera_days.insert("b".into(), 400);
+        let (kept_before, buffer_before) = policy.due_before(t0());
+        assert_eq!(kept_before, t0() - Duration::days(7));
+        // Nothing due by `plan` started after it.
+        for (camera, mode) in [
+            ("a", RecordMode::Continuous),
+            ("b", RecordMode::Continuous),
+            ("z", RecordMode::Continuous),
+            ("a", RecordMode::Incidents),
+        ] {
+            let before = match mode {
+                RecordMode::Incidents => buffer_before,
+                _ => kept_before,
+            };
+            assert!(
+                t0() - policy.keep_for(camera, mode) <= before,
+                "{camera} {mode:?}"
+            );
+        }
     }
 
     fn ids(plan: &RetentionPlan, reason: DeleteReason) -> Vec<&str> {
