@@ -186,6 +186,10 @@ async fn main() -> anyhow::Result<()> {
         libc::umask(0o077);
     }
     let cli = Cli::parse();
+    // A hand-over is checked wherever it was received: no configuration, no database.
+    if let Command::Evidence(EvidenceCommand::Check(a)) = cli.command {
+        return evidence_check(a);
+    }
     let config = Config::load(cli.config.as_deref())?;
     if let Command::Config = cli.command {
         print!("{}", config.redacted().to_toml());
@@ -209,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Device(DeviceCommand::Add(a)) => device_add(config, a).await,
         Command::Camsim(a) => camsim(a).await,
         Command::Evidence(EvidenceCommand::Verify(a)) => evidence_verify(config, a).await,
-        Command::Evidence(EvidenceCommand::Check(a)) => evidence_check(a),
+        Command::Evidence(EvidenceCommand::Check(_)) => unreachable!("handled above"),
         Command::Config => unreachable!("handled above"),
     }
 }

@@ -306,6 +306,25 @@ async fn the_hub_relays_live_view_and_snapshots_to_the_worker_holding_the_camera
         .unwrap();
     assert_eq!(held["cameras"][0]["camera_id"], id.as_str());
     assert_eq!(held["cameras"][0]["status"], "online");
+    // The hub's camera API says what the worker says (the wall's plan and every page that
+    // lists cameras read it): online, not "not yet started on this hub".
+    let camera_status = |path: String| {
+        let (http, duty) = (http.clone(), duty.clone());
+        async move {
+            let v = common::get_json(&http, &path, &duty).await;
+            let c = if v.is_array() { v[0].clone() } else { v };
+            (c["status"].clone(), c["status_reason"].clone())
+        }
+    };
+    let listed = format!("{base}/api/v1/cameras");
+    let one = format!("{base}/api/v1/cameras/{id}");
+    for path in [&listed, &one] {
+        assert_eq!(
+            camera_status(path.clone()).await,
+            (json!("online"), serde_json::Value::Null),
+            "{path}"
+        );
+    }
 
     // Operations see the worker, its camera and its load; /readyz reports it.
     let o: serde_json::Value = http
@@ -359,6 +378,15 @@ async fn the_hub_relays_live_view_and_snapshots_to_the_worker_holding_the_camera
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "no_worker");
+    // And its camera API: offline, run by no worker.
+    for path in [&listed, &one] {
+        let (status, reason) = camera_status(path.clone()).await;
+        assert_eq!(status, "offline", "{path}");
+        assert!(
+            reason.as_str().unwrap().contains("no ingest worker"),
+            "{path}: {reason}"
+        );
+    }
     drop(stop_hub);
     hub.task.await.unwrap().unwrap();
 }

@@ -933,15 +933,8 @@ async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
         "{told}"
     );
     let admin = token(&store, "admin").await;
-    let listed: Value = reqwest::Client::new()
-        .get(format!("http://{}/api/v1/ingest/workers", hub.addr))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("http://{}/api/v1/ingest/workers", hub.addr);
+    let listed = crate::common::get_json(&reqwest::Client::new(), &url, &admin).await;
     let w1 = listed["workers"]
         .as_array()
         .unwrap()

@@ -11,6 +11,7 @@
 use super::caller::Caller;
 use super::error::{ApiError, ApiResult};
 use super::json::{Json, Path};
+use super::proxy::{self, WorkerSaid};
 use crate::cameras::sync;
 use crate::state::AppState;
 use axum::extract::State;
@@ -137,6 +138,10 @@ pub struct CameraView {
 /// Reason shown for a camera this hub is not running (yet).
 pub const NOT_RUNNING: &str = "not yet started on this hub";
 
+/// Reason shown, on a hub that leaves its cameras to ingest workers, for a camera no live
+/// worker says it runs (none holds it, or its worker does not answer).
+pub const NO_WORKER: &str = "no ingest worker runs it now (see GET /api/v1/ingest/workers)";
+
 impl CameraView {
     /// The view of `camera` for admins; see [`CameraView::for_caller`] for anyone else.
     pub fn new(camera: Camera, status: Option<&CameraStatus>) -> CameraView {
@@ -168,6 +173,20 @@ impl CameraView {
         }
     }
 
+    /// The view of a camera an ingest worker runs, as its worker says (`None`: no live worker
+    /// says it runs it), for a hub in `workers` mode.
+    pub fn on_worker(camera: Camera, said: Option<&WorkerSaid>) -> CameraView {
+        let mut view = CameraView::new(camera, None);
+        match said {
+            Some((state, reason)) => {
+                view.status = state.as_str();
+                view.status_reason = reason.clone();
+            }
+            None => view.status_reason = Some(NO_WORKER.into()),
+        }
+        view
+    }
+
     /// The view as `caller` may have it: the connection details for admins only.
     pub fn for_caller(mut self, caller: &Caller) -> CameraView {
         if caller.role() != Role::Admin {
@@ -179,9 +198,23 @@ impl CameraView {
     }
 }
 
-fn view(s: &AppState, camera: Camera) -> CameraView {
-    let status = s.cameras.registry.status(&camera.id);
-    CameraView::new(camera, status.as_ref())
+/// The camera with its status: this hub's, or on a hub in `workers` mode, its worker's.
+async fn view(s: &AppState, camera: Camera) -> CameraView {
+    if let Some(status) = s.cameras.registry.status(&camera.id) {
+        return CameraView::new(camera, Some(&status));
+    }
+    match workers_mode(s) {
+        true => {
+            let said = proxy::worker_camera_states(s).await;
+            let of = said.get(&camera.id);
+            CameraView::on_worker(camera, of)
+        }
+        false => CameraView::new(camera, None),
+    }
+}
+
+fn workers_mode(s: &AppState) -> bool {
+    s.config.ingest.mode == crate::workers::IngestMode::Workers
 }
 
 /// The cameras the caller may see.
@@ -192,6 +225,11 @@ pub async fn list(
     let scope = camera_scope(&s, &caller).await?;
     let cameras = s.store.cameras().await?;
     let statuses = s.cameras.registry.statuses();
+    // On a hub that leaves its cameras to workers, what the workers say (asked once).
+    let said = match workers_mode(&s) {
+        true => proxy::worker_camera_states(&s).await,
+        false => Default::default(),
+    };
     let views = cameras
         .into_iter()
         .filter(|c| scope.admits(c))
@@ -200,7 +238,14 @@ pub async fn list(
                 .binary_search_by(|st| st.id.as_str().cmp(&c.id))
                 .ok()
                 .map(|i| &statuses[i]);
-            CameraView::new(c, status).for_caller(&caller)
+            let view = match (status, workers_mode(&s)) {
+                (None, true) => {
+                    let of = said.get(&c.id);
+                    CameraView::on_worker(c, of)
+                }
+                _ => CameraView::new(c, status),
+            };
+            view.for_caller(&caller)
         })
         .collect();
     Ok(axum::Json(views))
@@ -216,7 +261,7 @@ pub async fn get(
     if !camera_scope(&s, &caller).await?.admits(&camera) {
         return Err(hidden(&id));
     }
-    Ok(axum::Json(view(&s, camera).for_caller(&caller)))
+    Ok(axum::Json(view(&s, camera).await.for_caller(&caller)))
 }
 
 /// 201 with the new camera, already connecting.
@@ -226,7 +271,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, axum::Json<CameraView>)> {
     let camera = s.store.create_camera(new, s.now()).await?;
     sync::after_change(&s.cameras, &camera.id).await;
-    Ok((StatusCode::CREATED, axum::Json(view(&s, camera))))
+    Ok((StatusCode::CREATED, axum::Json(view(&s, camera).await)))
 }
 
 /// A changed URL, credentials, `enabled`, `transport`, `quirks` or `user_agent` reconnects the
@@ -238,7 +283,7 @@ pub async fn patch(
 ) -> ApiResult<axum::Json<CameraView>> {
     let camera = s.store.update_camera(&id, p, s.now()).await?;
     sync::after_change(&s.cameras, &id).await;
-    Ok(axum::Json(view(&s, camera)))
+    Ok(axum::Json(view(&s, camera).await))
 }
 
 /// Stops the camera's session and ends its live viewers.

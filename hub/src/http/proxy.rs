@@ -23,7 +23,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
-use gridwatch_ingest::Quality;
+use gridwatch_ingest::{Quality, StreamState};
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
@@ -226,30 +227,100 @@ pub(crate) async fn recording_unindexed(s: &AppState, camera: &str) -> Writing {
     let Ok(base) = holder(s, camera).await else {
         return Writing::default();
     };
-    let asked = client()
-        .get(format!("{base}/internal/v1/cameras/{camera}/recording"))
+    let url = format!("{base}/internal/v1/cameras/{camera}/recording");
+    match ask_json(s, &url, MAX_WRITING_BYTES).await {
+        Ok(answer) => answer,
+        Err(Asked::Unanswered(e)) => {
+            tracing::info!(%camera, error = %e, "the worker did not say what it is recording");
+            Writing::default()
+        }
+        Err(Asked::Unreadable(e)) => {
+            tracing::warn!(%camera, error = %e, "the worker's recording in progress is unreadable");
+            Writing::default()
+        }
+    }
+}
+
+/// Why a worker's JSON answer is not there.
+enum Asked {
+    /// No answer, or an error status, within [`IN_PROGRESS_TIMEOUT`].
+    Unanswered(String),
+    /// Too large, or not what was asked.
+    Unreadable(String),
+}
+
+/// `GET url` of a worker (with the shared secret), its JSON answer of at most `max` bytes.
+async fn ask_json<T: serde::de::DeserializeOwned>(
+    s: &AppState,
+    url: &str,
+    max: usize,
+) -> Result<T, Asked> {
+    let resp = client()
+        .get(url)
         .header(SECRET_HEADER, &s.config.ingest.secret)
         .timeout(IN_PROGRESS_TIMEOUT)
         .send()
         .await
-        .and_then(|r| r.error_for_status());
-    let answer: Writing = match asked {
-        Ok(resp) => match capped_body(resp, MAX_WRITING_BYTES)
-            .await
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
-            Ok(answer) => answer,
-            Err(e) => {
-                tracing::warn!(%camera, error = %e, "the worker's recording in progress is unreadable");
-                return Writing::default();
-            }
-        },
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| Asked::Unanswered(e.to_string()))?;
+    capped_body(resp, max)
+        .await
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(Asked::Unreadable)
+}
+
+/// One camera as the worker holding it lists it (`/internal/v1/cameras`).
+#[derive(serde::Deserialize)]
+struct HeldCamera {
+    camera_id: String,
+    status: Option<StreamState>,
+    reason: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct HeldCameras {
+    cameras: Vec<HeldCamera>,
+}
+
+/// Largest list of a worker's cameras (a few hundred, a line each).
+const MAX_HELD_BYTES: usize = 4 << 20;
+
+/// What a camera's worker says of it: its main stream's state, and why it is not online.
+pub type WorkerSaid = (StreamState, Option<String>);
+
+/// The state of every camera the live ingest workers run, as each says: all asked at once,
+/// each within [`IN_PROGRESS_TIMEOUT`]. A worker that does not answer says nothing (its
+/// cameras are then shown as run by no worker: no one can vouch for their video).
+pub async fn worker_camera_states(s: &AppState) -> HashMap<String, WorkerSaid> {
+    let now = s.now();
+    let since = now - s.config.ingest.policy().ttl;
+    let workers = match s.store.ingest_workers(now).await {
+        Ok(w) => w,
         Err(e) => {
-            tracing::info!(%camera, error = %e, "the worker did not say what it is recording");
-            return Writing::default();
+            tracing::warn!(error = %e, "the ingest workers could not be listed");
+            return HashMap::new();
         }
     };
-    answer
+    let asks = workers
+        .into_iter()
+        .filter(|w| w.seen_at > since)
+        .map(|w| async move {
+            let url = format!("{}/internal/v1/cameras", w.address.trim_end_matches('/'));
+            match ask_json::<HeldCameras>(s, &url, MAX_HELD_BYTES).await {
+                Ok(listed) => listed.cameras,
+                Err(Asked::Unanswered(e) | Asked::Unreadable(e)) => {
+                    tracing::warn!(worker = %w.id, error = %e,
+                        "an ingest worker did not list its cameras");
+                    Vec::new()
+                }
+            }
+        });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c.camera_id, (c.status?, c.reason))))
+        .collect()
 }
 
 /// `recordings.mp4` built by the worker holding `camera`, which has the segment it is writing;

@@ -556,30 +556,45 @@ async fn flag_unattended_dispatches(stream: Arc<Stream>) {
     }
 }
 
-/// Every how many health rounds (of 500 ms) the workers' stopped directories are read.
-const WORKERS_HEALTH_EVERY: u64 = 4;
+/// How often the workers' stopped directories are read (they tell them at each renewal).
+const WORKERS_HEALTH_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps `into` at the live workers' stopped directories, read every
+/// [`WORKERS_HEALTH_EVERY`]; what was read last stays while the database does not answer.
+async fn read_workers_stopped(
+    recording: Arc<RecordingHub>,
+    policy: gridwatch_core::lease::LeasePolicy,
+    into: Arc<Mutex<Vec<Value>>>,
+) {
+    let mut tick = tokio::time::interval(WORKERS_HEALTH_EVERY);
+    loop {
+        tick.tick().await;
+        match crate::workers::recording_stopped(&recording.store, &policy, recording.now()).await {
+            Ok(stopped) => *into.lock().unwrap_or_else(|p| p.into_inner()) = stopped,
+            Err(e) => tracing::warn!(error = %e,
+                "the workers' recording directories could not be read"),
+        }
+    }
+}
 
 /// Keeps the health message in step with the response check's watchdog, the failing
 /// notification channels, and the sample-file directories that stopped recording (the duty
 /// officers are told rather than evidence being silently lost).
 async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    // The workers' stopped directories are read from the database every few seconds (they
-    // tell it at each lease renewal), and kept while it does not answer.
-    let mut workers_stopped: Vec<serde_json::Value> = Vec::new();
-    for round in 0u64.. {
+    // The workers' stopped directories, read from the database by a task of their own: a
+    // slow or unreachable database must not hold up the rest of the health message (a
+    // stalled response check is news then most of all).
+    let workers_stopped: Arc<Mutex<Vec<Value>>> = Arc::default();
+    if let Some(policy) = sources.workers {
+        stream.lifecycle().spawn_service(read_workers_stopped(
+            sources.recording.clone(),
+            policy,
+            workers_stopped.clone(),
+        ));
+    }
+    loop {
         tick.tick().await;
-        if let Some(policy) = &sources.workers {
-            if round % WORKERS_HEALTH_EVERY == 0 {
-                let now = sources.recording.now();
-                match crate::workers::recording_stopped(&sources.recording.store, policy, now).await
-                {
-                    Ok(stopped) => workers_stopped = stopped,
-                    Err(e) => tracing::warn!(error = %e,
-                        "the workers' recording directories could not be read"),
-                }
-            }
-        }
         let mut value = if stream.incidents.stalled() {
             json!({ "response_check": "stalled" })
         } else {
@@ -597,7 +612,13 @@ async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
             }
         }
         let mut stopped = sources.recording.stopped_dirs();
-        stopped.extend(workers_stopped.iter().cloned());
+        stopped.extend(
+            workers_stopped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
         if !stopped.is_empty() {
             value["recording_stopped"] = json!(stopped);
         }

@@ -183,3 +183,15 @@ macro_rules! on_both {
         }
     };
 }
+
+/// `GET url` over HTTP with a bearer `token`: the JSON answer (of a real hub on loopback).
+pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

@@ -473,6 +473,8 @@ fn cli_check(clip: &std::path::Path, manifest: &std::path::Path) -> (bool, Strin
         .arg(clip)
         .arg("--manifest")
         .arg(manifest)
+        // Away from the centre: no configuration to read (a file it cannot read is ignored).
+        .env("GRIDWATCH_CONFIG", "/nonexistent/gridwatch.toml")
         .env("GRIDWATCH_LOG__FILTER", "warn")
         .output()
         .expect("gridwatch runs");
