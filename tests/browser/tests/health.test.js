@@ -8,7 +8,7 @@
 //    free, so an SOS's clips wait for room instead of filling the disk the database is on;
 // 4. (a third demo, leaving its cameras to ingest workers) a real `gridwatch ingest` worker
 //    whose recording directory's floor is above its disk's free space: the wall names the
-//    worker and its directory.
+//    worker and its directory; and the cameras it runs are online on the community plan.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -230,5 +230,27 @@ dirs = [{ path = ${JSON.stringify(join(scratch3, "recordings"))}, min_free_bytes
     assert.equal(await banner.textContent(), `Recording has stopped; these directories record nothing: ${where} (${stoppedWords[await dir.getAttribute("data-reason")][1]})`);
     await assertAccessible(w, "wall, a worker's recording stopped, en, desktop");
     await inLanguage(w, "zh-CN");
+  });
+
+  it("the cameras the worker runs are online on the community plan, as the worker says", async (t) => {
+    const cams = await (await wall3.context.request.get("/api/v1/cameras")).json();
+    if (!cams.length) { t.skip("the demo has no cameras (no GStreamer)"); return; }
+    // The hub's camera list says what the worker says (it ran none of them itself).
+    let listed = cams;
+    for (const deadline = Date.now() + 30000; !listed.every((c) => c.status === "online") && Date.now() < deadline;) {
+      await new Promise((r) => setTimeout(r, 500));
+      listed = await (await wall3.context.request.get("/api/v1/cameras")).json();
+    }
+    assert.ok(listed.every((c) => c.status === "online"), JSON.stringify(listed.map((c) => [c.name, c.status, c.status_reason])));
+    // A page loaded now shows them so on the plan (its dots take the list's status).
+    const w = wall3.page;
+    await w.reload();
+    await w.locator("#net[data-state=online]").waitFor(timeout);
+    await w.click("#show-plan");
+    const dots = w.locator("#plan-svg .plan-cam");
+    await dots.first().waitFor(timeout);
+    const statuses = await dots.evaluateAll((all) => all.map((d) => d.dataset.status));
+    assert.ok(statuses.length && statuses.every((st) => st === "online"), JSON.stringify(statuses));
+    await shot(w, "wall-plan-cameras-on-a-worker-zh-desktop");
   });
 });
