@@ -667,6 +667,73 @@ on_both!(
 );
 
 on_both!(
+    retention_reads_what_age_may_have_made_due,
+    |store: Store| async move {
+        // Minutes 0-9 of a continuous camera, and of one recording for incidents (buffer).
+        let all = with_segments(&store, 0..10).await;
+        let mut buffer = Vec::new();
+        for m in 0..10 {
+            let mut s = segment("buf", "d1", m);
+            s.mode = RecordMode::Incidents;
+            s.path = s.path.replace("continuous", "incidents");
+            store.insert_recording_segment(&s).await.unwrap();
+            buffer.push(s);
+        }
+        // An incident locks the buffer's minute 2.
+        let lock = RecordingLock {
+            id: "l-buf".into(),
+            camera_id: "buf".into(),
+            from: min(2),
+            to: min(3),
+            incident_id: None,
+            until: None,
+        };
+        store.lock_recordings(&lock, t0()).await.unwrap();
+        let ids = |c: &[gridwatch_core::recording::retention::Candidate]| -> Vec<String> {
+            c.iter().map(|c| c.id.clone()).collect()
+        };
+        // Continuous segments started before minute 3, buffer segments before minute 7:
+        // oldest first, both kinds merged, the lock said.
+        let due = store
+            .retention_due("d1", min(10), (min(3), min(7)), 100)
+            .await
+            .unwrap();
+        let mut want: Vec<&Segment> = all[..3].iter().chain(&buffer[..7]).collect();
+        want.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        assert_eq!(
+            ids(&due),
+            want.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
+        );
+        let locked: Vec<&str> = due
+            .iter()
+            .filter(|c| c.locked)
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(locked, [buffer[2].id.as_str()]);
+        assert!(due
+            .iter()
+            .all(|c| (c.camera_id == "buf") == (c.mode == RecordMode::Incidents)));
+        // At most `limit`, the oldest.
+        let two = store
+            .retention_due("d1", min(10), (min(3), min(7)), 2)
+            .await
+            .unwrap();
+        assert_eq!(ids(&two), ids(&due[..2]));
+        // Segments being deleted are not read again.
+        store
+            .mark_recording_segments_deleting(std::slice::from_ref(&all[0].id))
+            .await
+            .unwrap();
+        let after = store
+            .retention_due("d1", min(10), (min(3), min(7)), 100)
+            .await
+            .unwrap();
+        assert_eq!(after.len(), due.len() - 1);
+        assert!(after.iter().all(|c| c.id != all[0].id));
+    }
+);
+
+on_both!(
     evidence_clips_and_the_chain_head,
     |store: Store| async move {
         let inc = incident(&store).await;
