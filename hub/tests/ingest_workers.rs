@@ -625,15 +625,7 @@ async fn a_worker_records_its_cameras_fenced_by_its_lease(backend: gridwatch_sto
     assert_eq!(named, on_disk, "rows and files differ");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_records_its_cameras_fenced_by_its_lease_sqlite() {
-    a_worker_records_its_cameras_fenced_by_its_lease(gridwatch_store::Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_records_its_cameras_fenced_by_its_lease_postgres() {
-    a_worker_records_its_cameras_fenced_by_its_lease(gridwatch_store::Backend::Postgres).await;
-}
+served_on_both!(a_worker_records_its_cameras_fenced_by_its_lease);
 
 /// A recording worker that gives a camera back to spread the cameras (another worker came
 /// alive) keeps that camera's last segment: it waits `GIVE_BACK_AFTER` between stopping the

@@ -452,15 +452,7 @@ async fn worker_recordings_through_the_hub(backend: Backend) {
     assert_eq!(store.evidence_clips(&sealed_here).await.unwrap().len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_recordings_through_the_hub_sqlite() {
-    worker_recordings_through_the_hub(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_recordings_through_the_hub_postgres() {
-    worker_recordings_through_the_hub(Backend::Postgres).await;
-}
+served_on_both!(worker_recordings_through_the_hub);
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -711,15 +703,7 @@ async fn open_segment_through_the_hub(backend: Backend) {
     hub.task.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_segment_through_the_hub_sqlite() {
-    open_segment_through_the_hub(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_segment_through_the_hub_postgres() {
-    open_segment_through_the_hub(Backend::Postgres).await;
-}
+served_on_both!(open_segment_through_the_hub);
 
 /// A database that stops taking segment rows while a worker records (PostgreSQL: the table's
 /// EXCLUSIVE lock held by another transaction; leases, reads and everything else go on): the
@@ -978,15 +962,7 @@ async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
     assert!(stopped_at(seen + Duration::seconds(1)).await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_s_stopped_directory_is_told_on_the_hub_sqlite() {
-    a_worker_s_stopped_directory_is_told_on_the_hub(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_s_stopped_directory_is_told_on_the_hub_postgres() {
-    a_worker_s_stopped_directory_is_told_on_the_hub(Backend::Postgres).await;
-}
+served_on_both!(a_worker_s_stopped_directory_is_told_on_the_hub);
 
 /// Waits (up to 40 s) until `ok`.
 async fn wait_until(what: &str, ok: impl Fn() -> bool) {

@@ -159,6 +159,25 @@ impl Hub {
     }
 }
 
+/// Runs `$body`, an `async fn(Backend)`, on SQLite and on PostgreSQL as `$body::sqlite` and
+/// `$body::postgres`, each on a multi-threaded runtime: a served hub, its recorder and the camera
+/// simulator need more than the test's own thread.
+macro_rules! served_on_both {
+    ($body:ident) => {
+        mod $body {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$body(gridwatch_store::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$body(gridwatch_store::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 /// Defines `mod $name { sqlite, postgres }`, each running the body on a fresh hub.
 #[macro_export]
 macro_rules! on_both {
