@@ -161,12 +161,52 @@ on_both!(
             disjoint(&a2, &b);
         }
         assert_eq!((running(&a2).len(), running(&b).len()), (3, 3));
-        // A worker that stops gives its leases back at once: free for B's next claim.
+        // A worker that stops gives its leases back at once, and says it stopped: B takes them
+        // at its next round, a second later, not once A's last renewal is a lease old (before,
+        // B still counted A and kept to half). A is "stopped", not "gone": nothing to alarm.
         la2.release_all().await;
         assert!(running(&a2).is_empty());
         let leases = hub.state.store.leases(hub.state.now()).await.unwrap();
         assert_eq!(leases.len(), 3);
         assert!(leases.iter().all(|l| l.worker_id == "b"));
+        hub.clock.advance(Duration::seconds(1));
+        let r = lb.round().await.unwrap();
+        assert_eq!(r.claimed.len(), 3, "{r:?}");
+        assert_eq!(running(&b).len(), 6);
+        let policy = gridwatch_core::lease::LeasePolicy::default();
+        let states = |at| {
+            let store = hub.state.store.clone();
+            async move {
+                let o = gridwatch_hub::workers::overview(&store, &policy, at)
+                    .await
+                    .unwrap();
+                let states: Vec<(String, &str)> = o
+                    .workers
+                    .iter()
+                    .map(|w| (w.worker.id.clone(), w.state))
+                    .collect();
+                (states, o.health())
+            }
+        };
+        let later = hub.state.now() + Duration::minutes(5);
+        let (listed, health) = states(later).await;
+        assert_eq!(
+            listed,
+            [("a".to_string(), "stopped"), ("b".to_string(), "gone")]
+        );
+        assert_eq!(health.gone.len(), 1, "only B vanished: {health:?}");
+        assert_eq!(health.gone[0].worker, "b");
+        assert_eq!(health.unassigned, 6, "{health:?}");
+        // A started again is live again.
+        drop(la2);
+        let (_a3, mut la3) = worker(&hub, "a");
+        hub.clock.advance(Duration::seconds(1));
+        la3.round().await.unwrap();
+        let (listed, _) = states(hub.state.now()).await;
+        assert_eq!(
+            listed,
+            [("a".to_string(), "live"), ("b".to_string(), "live")]
+        );
     }
 );
 

@@ -900,14 +900,12 @@ async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
     tokio::task::spawn_blocking(move || recorder.shutdown())
         .await
         .unwrap();
-    let told = tokio::time::timeout(
-        std::time::Duration::from_secs(15),
-        health.wait_for(|h| h.get("recording_stopped").is_some()),
+    let told = health_with(
+        &mut health,
+        "recording_stopped",
+        "the hub's health message tells the worker's stopped directory",
     )
-    .await
-    .expect("the hub's health message tells the worker's stopped directory")
-    .unwrap()
-    .clone();
+    .await;
     let dirs = told["recording_stopped"].as_array().unwrap();
     assert_eq!(dirs.len(), 1, "{told}");
     assert_eq!(dirs[0]["worker"], "w1", "{told}");
@@ -932,37 +930,107 @@ async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
 
     drop(stop_worker);
     worker.task.await.unwrap().unwrap();
+    // Stopped cleanly: its camera is nobody's now (told), its directory no longer, and the
+    // worker is not taken for one that vanished.
+    let told = health_with(
+        &mut health,
+        "cameras_unassigned",
+        "the hub's health message counts the camera nobody runs",
+    )
+    .await;
+    assert_eq!(told["cameras_unassigned"], 1, "{told}");
+    assert!(told.get("recording_stopped").is_none(), "{told}");
+    assert!(told.get("ingest_workers_gone").is_none(), "{told}");
+    // A worker that vanished (last seen a minute ago, never said it stopped) is named.
+    let a_minute_ago = Utc::now() - Duration::minutes(1);
+    store
+        .worker_alive("w-vanished", "http://127.0.0.1:9", 4, a_minute_ago)
+        .await
+        .unwrap();
+    let told = health_with(
+        &mut health,
+        "ingest_workers_gone",
+        "the hub's health message names the worker that vanished",
+    )
+    .await;
+    let gone = told["ingest_workers_gone"].as_array().unwrap();
+    assert_eq!(gone.len(), 1, "{told}");
+    assert_eq!(gone[0]["worker"], "w-vanished", "{told}");
+    let seen: chrono::DateTime<Utc> = serde_json::from_value(gone[0]["seen_at"].clone()).unwrap();
+    assert_eq!(seen.timestamp_millis(), a_minute_ago.timestamp_millis());
     drop(stop_hub);
     hub.task.await.unwrap().unwrap();
 
-    // Counted while the worker is live, not once it is gone (its cameras are taken over).
+    // Counted while the worker is live: not once it stopped cleanly (it said so when it gave
+    // its leases back), nor once it is gone (its cameras are taken over; it is told as gone).
     let policy = gridwatch_core::lease::LeasePolicy::default();
-    let seen = store
-        .ingest_workers(Utc::now())
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|w| w.id == "w1")
-        .unwrap()
-        .seen_at;
-    let stopped_at = |at| {
+    let w1 = |workers: Vec<gridwatch_store::IngestWorker>| {
+        workers.into_iter().find(|w| w.id == "w1").unwrap()
+    };
+    let stopped = w1(store.ingest_workers(Utc::now()).await.unwrap());
+    let seen = stopped.seen_at;
+    assert!(stopped.stopped_at.is_some(), "{stopped:?}");
+    let health_at = |at| {
         let store = store.clone();
         async move {
-            gridwatch_hub::workers::recording_stopped(&store, &policy, at)
+            gridwatch_hub::workers::overview(&store, &policy, at)
                 .await
                 .unwrap()
+                .health()
         }
     };
-    assert_eq!(stopped_at(seen + Duration::seconds(1)).await.len(), 1);
-    assert!(stopped_at(seen + policy.ttl + Duration::seconds(1))
+    let w1_gone = |h: &gridwatch_hub::workers::WorkersHealth| {
+        h.gone
+            .iter()
+            .filter(|g| g.worker == "w1")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let h = health_at(seen + Duration::seconds(1)).await;
+    assert!(
+        h.recording_stopped.is_empty() && w1_gone(&h).is_empty(),
+        "{h:?}"
+    );
+    // As if it had vanished without a word: live, then gone.
+    store
+        .worker_alive("w1", &stopped.address, stopped.max_cameras, seen)
         .await
-        .is_empty());
+        .unwrap();
+    let h = health_at(seen + Duration::seconds(1)).await;
+    assert_eq!(
+        (h.recording_stopped.len(), w1_gone(&h).len()),
+        (1, 0),
+        "{h:?}"
+    );
+    let h = health_at(seen + policy.ttl + Duration::seconds(1)).await;
+    assert!(h.recording_stopped.is_empty(), "{h:?}");
+    assert_eq!(w1_gone(&h).len(), 1, "{h:?}");
+    assert_eq!(w1_gone(&h)[0].seen_at, seen);
     // A worker recording everywhere again says so.
     store.worker_recording_stopped("w1", &[]).await.unwrap();
-    assert!(stopped_at(seen + Duration::seconds(1)).await.is_empty());
+    assert!(health_at(seen + Duration::seconds(1))
+        .await
+        .recording_stopped
+        .is_empty());
 }
 
 served_on_both!(a_worker_s_stopped_directory_is_told_on_the_hub);
+
+/// The health message once it has `key` (within 15 s; else the test fails saying `what`).
+async fn health_with(
+    health: &mut tokio::sync::watch::Receiver<serde_json::Value>,
+    key: &str,
+    what: &str,
+) -> serde_json::Value {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        health.wait_for(|h| h.get(key).is_some()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{what}"))
+    .unwrap()
+    .clone()
+}
 
 /// Waits (up to 40 s) until `ok`.
 async fn wait_until(what: &str, ok: impl Fn() -> bool) {

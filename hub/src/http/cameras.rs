@@ -23,7 +23,7 @@ use gridwatch_core::Role;
 use gridwatch_ingest::CameraStatus;
 use gridwatch_store::{IncidentFilter, StoreError};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Which cameras the caller may see (see `CameraScope::new`): for a post, the grids whose
 /// chain names it and the cameras its open incidents name are read here.
@@ -198,19 +198,50 @@ impl CameraView {
     }
 }
 
-/// The camera with its status: this hub's, or on a hub in `workers` mode, its worker's.
-async fn view(s: &AppState, camera: Camera) -> CameraView {
-    if let Some(status) = s.cameras.registry.status(&camera.id) {
-        return CameraView::new(camera, Some(&status));
-    }
-    match workers_mode(s) {
-        true => {
-            let said = proxy::worker_camera_states(s).await;
-            let of = said.get(&camera.id);
-            CameraView::on_worker(camera, of)
+/// Where a camera's status comes from: this hub's own sessions, and on a hub that leaves its
+/// cameras to ingest workers, what the workers said (asked by the caller: all of them for a
+/// list, only the holder for one camera).
+struct StatusSources<'a> {
+    /// This hub's statuses, sorted by camera ID.
+    own: &'a [CameraStatus],
+    /// `Some` on a hub in `workers` mode.
+    workers: Option<&'a HashMap<String, WorkerSaid>>,
+}
+
+impl StatusSources<'_> {
+    /// `camera` with its status: this hub's when it runs it, else its worker's (a camera no
+    /// live worker says it runs is offline, [`NO_WORKER`]), else not running here.
+    fn view(&self, camera: Camera) -> CameraView {
+        let own = self
+            .own
+            .binary_search_by(|st| st.id.as_str().cmp(&camera.id))
+            .ok()
+            .map(|i| &self.own[i]);
+        match (own, self.workers) {
+            (None, Some(said)) => {
+                let of = said.get(&camera.id);
+                CameraView::on_worker(camera, of)
+            }
+            _ => CameraView::new(camera, own),
         }
-        false => CameraView::new(camera, None),
     }
+}
+
+/// One camera with its status, as [`StatusSources::view`] chooses it; on a hub in `workers`
+/// mode only the worker holding the camera is asked.
+async fn view(s: &AppState, camera: Camera) -> CameraView {
+    let own: Vec<CameraStatus> = s.cameras.registry.status(&camera.id).into_iter().collect();
+    let mut said = HashMap::new();
+    if own.is_empty() && workers_mode(s) {
+        if let Some(of) = proxy::worker_camera_state(s, &camera.id).await {
+            said.insert(camera.id.clone(), of);
+        }
+    }
+    let sources = StatusSources {
+        own: &own,
+        workers: workers_mode(s).then_some(&said),
+    };
+    sources.view(camera)
 }
 
 fn workers_mode(s: &AppState) -> bool {
@@ -224,29 +255,19 @@ pub async fn list(
 ) -> ApiResult<axum::Json<Vec<CameraView>>> {
     let scope = camera_scope(&s, &caller).await?;
     let cameras = s.store.cameras().await?;
-    let statuses = s.cameras.registry.statuses();
-    // On a hub that leaves its cameras to workers, what the workers say (asked once).
+    let own = s.cameras.registry.statuses();
     let said = match workers_mode(&s) {
-        true => proxy::worker_camera_states(&s).await,
-        false => Default::default(),
+        true => Some(proxy::worker_camera_states(&s).await),
+        false => None,
+    };
+    let sources = StatusSources {
+        own: &own,
+        workers: said.as_ref(),
     };
     let views = cameras
         .into_iter()
         .filter(|c| scope.admits(c))
-        .map(|c| {
-            let status = statuses
-                .binary_search_by(|st| st.id.as_str().cmp(&c.id))
-                .ok()
-                .map(|i| &statuses[i]);
-            let view = match (status, workers_mode(&s)) {
-                (None, true) => {
-                    let of = said.get(&c.id);
-                    CameraView::on_worker(c, of)
-                }
-                _ => CameraView::new(c, status),
-            };
-            view.for_caller(&caller)
-        })
+        .map(|c| sources.view(c).for_caller(&caller))
         .collect();
     Ok(axum::Json(views))
 }

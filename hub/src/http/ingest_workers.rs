@@ -1,7 +1,8 @@
 //! Ingest workers for admins:
 //!
 //! - `GET /api/v1/ingest/workers`: every ingest worker — address, capacity, cameras held, load,
-//!   when last seen, `live` or `gone` — the enabled cameras no worker holds, and the pins.
+//!   when last seen, `live`, `stopped` (cleanly, its leases given back: `stopped_at`) or
+//!   `gone` (vanished) — the enabled cameras no worker holds, and the pins.
 //!   Empty (no workers, every camera unassigned) on a hub that runs its cameras in-process.
 //! - `PUT /api/v1/cameras/{id}/worker` `{"worker_id": "ingest-1"}` pins a camera to a worker
 //!   (the same LAN as the camera, say); `{"worker_id": null}` lets any worker run it again.

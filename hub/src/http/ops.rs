@@ -56,9 +56,9 @@ pub async fn readyz(State(s): State<AppState>) -> Result<axum::Json<serde_json::
     })))
 }
 
-/// The ingest in `/readyz`: `in_process`, or the workers (live ones, gone ones by id, cameras
-/// nobody holds). Reported, not required: a dead worker must not take the hub's SOS intake out
-/// of a load balancer; its cameras are taken over, and `gridwatch_ingest_workers{state="gone"}`
+/// The ingest in `/readyz`: `in_process`, or the workers (how many live, the gone ones by id
+/// — not those that stopped cleanly —, cameras nobody holds). Reported, not required: a dead
+/// worker must not take the hub's SOS intake out of a load balancer; its cameras are taken over, and `gridwatch_ingest_workers{state="gone"}`
 /// alerts.
 async fn ingest(s: &AppState) -> serde_json::Value {
     if !s.config.ingest.workers() {
@@ -67,7 +67,7 @@ async fn ingest(s: &AppState) -> serde_json::Value {
     match crate::workers::overview(&s.store, &s.config.ingest.policy(), s.now()).await {
         Ok(o) => {
             s.cameras.worker_gauges.set(&o);
-            json!({"workers": o.workers.len() - o.gone().len(), "gone": o.gone(), "unassigned": o.unassigned})
+            json!({"workers": o.live().len(), "gone": o.gone(), "unassigned": o.unassigned})
         }
         Err(e) => {
             tracing::warn!(error = %e, "readyz: ingest workers not read");

@@ -303,7 +303,7 @@ pub async fn worker_camera_states(s: &AppState) -> HashMap<String, WorkerSaid> {
     };
     let asks = workers
         .into_iter()
-        .filter(|w| w.seen_at > since)
+        .filter(|w| w.is_live(since))
         .map(|w| async move {
             let url = format!("{}/internal/v1/cameras", w.address.trim_end_matches('/'));
             match ask_json::<HeldCameras>(s, &url, MAX_HELD_BYTES).await {
@@ -321,6 +321,31 @@ pub async fn worker_camera_states(s: &AppState) -> HashMap<String, WorkerSaid> {
         .flatten()
         .filter_map(|c| Some((c.camera_id, (c.status?, c.reason))))
         .collect()
+}
+
+/// What the worker holding `camera` says of it (`None`: no live lease, or its worker does not
+/// answer or does not list it): only that worker is asked, within [`IN_PROGRESS_TIMEOUT`].
+pub async fn worker_camera_state(s: &AppState, camera: &str) -> Option<WorkerSaid> {
+    let base = match s.store.camera_holder(camera, s.now()).await {
+        Ok(held) => held?.address.trim_end_matches('/').to_string(),
+        Err(e) => {
+            tracing::warn!(%camera, error = %e, "the camera's ingest worker could not be read");
+            return None;
+        }
+    };
+    let url = format!("{base}/internal/v1/cameras");
+    match ask_json::<HeldCameras>(s, &url, MAX_HELD_BYTES).await {
+        Ok(listed) => listed
+            .cameras
+            .into_iter()
+            .find(|c| c.camera_id == camera)
+            .and_then(|c| Some((c.status?, c.reason))),
+        Err(Asked::Unanswered(e) | Asked::Unreadable(e)) => {
+            tracing::warn!(%camera, worker = %base, error = %e,
+                "an ingest worker did not list its cameras");
+            None
+        }
+    }
 }
 
 /// `recordings.mp4` built by the worker holding `camera`, which has the segment it is writing;

@@ -556,41 +556,42 @@ async fn flag_unattended_dispatches(stream: Arc<Stream>) {
     }
 }
 
-/// How often the workers' stopped directories are read (they tell them at each renewal).
+/// How often the workers' part of the health is read (they renew every few seconds).
 const WORKERS_HEALTH_EVERY: Duration = Duration::from_secs(2);
 
-/// Keeps `into` at the live workers' stopped directories, read every
-/// [`WORKERS_HEALTH_EVERY`]; what was read last stays while the database does not answer.
-async fn read_workers_stopped(
+/// Keeps `into` at the workers' part of the health ([`crate::workers::Overview::health`]),
+/// read every [`WORKERS_HEALTH_EVERY`]; what was read last stays while the database does not
+/// answer.
+async fn read_workers_health(
     recording: Arc<RecordingHub>,
     policy: gridwatch_core::lease::LeasePolicy,
-    into: Arc<Mutex<Vec<Value>>>,
+    into: Arc<Mutex<crate::workers::WorkersHealth>>,
 ) {
     let mut tick = tokio::time::interval(WORKERS_HEALTH_EVERY);
     loop {
         tick.tick().await;
-        match crate::workers::recording_stopped(&recording.store, &policy, recording.now()).await {
-            Ok(stopped) => *into.lock().unwrap_or_else(|p| p.into_inner()) = stopped,
-            Err(e) => tracing::warn!(error = %e,
-                "the workers' recording directories could not be read"),
+        match crate::workers::overview(&recording.store, &policy, recording.now()).await {
+            Ok(o) => *into.lock().unwrap_or_else(|p| p.into_inner()) = o.health(),
+            Err(e) => tracing::warn!(error = %e, "the ingest workers' health could not be read"),
         }
     }
 }
 
 /// Keeps the health message in step with the response check's watchdog, the failing
-/// notification channels, and the sample-file directories that stopped recording (the duty
-/// officers are told rather than evidence being silently lost).
+/// notification channels, the sample-file directories that stopped recording (the duty
+/// officers are told rather than evidence being silently lost) and, on a hub that leaves its
+/// cameras to ingest workers, the workers that vanished and the cameras nobody runs.
 async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    // The workers' stopped directories, read from the database by a task of their own: a
-    // slow or unreachable database must not hold up the rest of the health message (a
-    // stalled response check is news then most of all).
-    let workers_stopped: Arc<Mutex<Vec<Value>>> = Arc::default();
+    // The workers' part, read from the database by a task of its own: a slow or unreachable
+    // database must not hold up the rest of the health message (a stalled response check is
+    // news then most of all).
+    let workers: Arc<Mutex<crate::workers::WorkersHealth>> = Arc::default();
     if let Some(policy) = sources.workers {
-        stream.lifecycle().spawn_service(read_workers_stopped(
+        stream.lifecycle().spawn_service(read_workers_health(
             sources.recording.clone(),
             policy,
-            workers_stopped.clone(),
+            workers.clone(),
         ));
     }
     loop {
@@ -611,16 +612,17 @@ async fn watch_health(stream: Arc<Stream>, sources: HealthSources) {
                 value["notify_failing"] = json!(failing);
             }
         }
+        let workers = workers.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut stopped = sources.recording.stopped_dirs();
-        stopped.extend(
-            workers_stopped
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .cloned(),
-        );
+        stopped.extend(workers.recording_stopped);
         if !stopped.is_empty() {
             value["recording_stopped"] = json!(stopped);
+        }
+        if !workers.gone.is_empty() {
+            value["ingest_workers_gone"] = json!(workers.gone);
+        }
+        if workers.unassigned > 0 {
+            value["cameras_unassigned"] = json!(workers.unassigned);
         }
         if let Some(low) = sources.recording.evidence_space.low() {
             value["evidence_low_space"] = json!(low);

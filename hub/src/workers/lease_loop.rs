@@ -198,7 +198,7 @@ impl LeaseLoop {
         let workers = store.ingest_workers(now).await?;
         let live: Vec<_> = workers
             .iter()
-            .filter(|w| w.seen_at > since || w.id == self.me.id)
+            .filter(|w| w.is_live(since) || w.id == self.me.id)
             .collect();
         let others_full = live
             .iter()
@@ -266,8 +266,16 @@ impl LeaseLoop {
     }
 
     /// Gives every lease back (a worker stopping cleanly), so that other workers take the
-    /// cameras at once instead of after the lease runs out.
+    /// cameras at once instead of after the lease runs out. Says first that it stopped: the
+    /// others then share the cameras without it at their next round (counted as live until
+    /// its last sign of life was a lease old, it kept their share at half), and it is not
+    /// taken for a worker that vanished.
     pub async fn release_all(&self) {
+        let store = self.cameras.store();
+        if let Err(e) = store.worker_stopped(&self.me.id, self.cameras.now()).await {
+            tracing::warn!(error = %e,
+                "could not say this worker stopped; the others count it until its lease runs out");
+        }
         let all = self.holdings.all();
         for lease in &all {
             self.holdings.remove(&lease.camera_id);

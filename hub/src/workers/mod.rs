@@ -29,7 +29,8 @@ use serde::Serialize;
 pub struct WorkerView {
     #[serde(flatten)]
     pub worker: IngestWorker,
-    /// `live`, or `gone`: not seen for longer than a lease (its cameras are taken over).
+    /// `live`; `stopped`: it stopped cleanly, its leases given back; or `gone`: not seen for
+    /// longer than a lease without having said it stopped (its cameras are taken over).
     pub state: &'static str,
     /// Cameras held over capacity, as a share (0.0–1.0).
     pub load: f64,
@@ -45,14 +46,72 @@ pub struct Overview {
 }
 
 impl Overview {
-    /// The workers not seen for longer than a lease.
+    /// The workers not seen for longer than a lease, that did not say they stopped.
     pub fn gone(&self) -> Vec<&str> {
+        self.in_state("gone")
+    }
+
+    /// The workers that run now.
+    pub fn live(&self) -> Vec<&str> {
+        self.in_state("live")
+    }
+
+    fn in_state(&self, state: &str) -> Vec<&str> {
         self.workers
             .iter()
-            .filter(|w| w.state == "gone")
+            .filter(|w| w.state == state)
             .map(|w| w.worker.id.as_str())
             .collect()
     }
+
+    /// What of the workers the duty officers must be told on the wall, beside the hub's own
+    /// health: the directories that record nothing on live workers, the workers that vanished,
+    /// and how many enabled cameras nobody runs (not shown live, not recorded).
+    pub fn health(&self) -> WorkersHealth {
+        WorkersHealth {
+            recording_stopped: self
+                .workers
+                .iter()
+                .filter(|w| w.state == "live")
+                .flat_map(|w| {
+                    let worker = serde_json::Value::from(w.worker.id.clone());
+                    w.worker.recording_stopped.iter().filter_map(move |dir| {
+                        let mut dir = dir.as_object()?.clone();
+                        dir.insert("worker".into(), worker.clone());
+                        Some(serde_json::Value::Object(dir))
+                    })
+                })
+                .collect(),
+            gone: self
+                .workers
+                .iter()
+                .filter(|w| w.state == "gone")
+                .map(|w| GoneWorker {
+                    worker: w.worker.id.clone(),
+                    seen_at: w.worker.seen_at,
+                })
+                .collect(),
+            unassigned: self.unassigned,
+        }
+    }
+}
+
+/// The workers' part of the stream's health message ([`Overview::health`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WorkersHealth {
+    /// `{"worker", "path", "reason", "detail"}` each: a live worker's directory that records
+    /// nothing. A gone worker's are left out: it is told as gone.
+    pub recording_stopped: Vec<serde_json::Value>,
+    pub gone: Vec<GoneWorker>,
+    /// Enabled cameras no worker holds a lease on.
+    pub unassigned: u64,
+}
+
+/// A worker that vanished, and when it was last seen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GoneWorker {
+    pub worker: String,
+    pub seen_at: DateTime<Utc>,
 }
 
 /// The workers as the database has them now.
@@ -69,7 +128,13 @@ pub async fn overview(
     let workers = workers
         .into_iter()
         .map(|w| WorkerView {
-            state: if w.seen_at > since { "live" } else { "gone" },
+            state: if w.is_live(since) {
+                "live"
+            } else if w.is_gone(since) {
+                "gone"
+            } else {
+                "stopped"
+            },
             load: match w.max_cameras {
                 0 => 0.0,
                 max => f64::from(w.cameras) / f64::from(max),
@@ -82,32 +147,6 @@ pub async fn overview(
         unassigned: enabled.saturating_sub(held),
         pinned,
     })
-}
-
-/// The sample-file directories that record nothing on the live workers, as each last said:
-/// `{"worker", "path", "reason", "detail"}` each, for the stream's health message beside the
-/// hub's own. A gone worker's are left out: its cameras are taken over, and it is told as
-/// gone (`/readyz`, the `GridwatchIngestWorkerGone` alert).
-pub async fn recording_stopped(
-    store: &Store,
-    policy: &LeasePolicy,
-    now: DateTime<Utc>,
-) -> Result<Vec<serde_json::Value>, StoreError> {
-    let since = now - policy.ttl;
-    Ok(store
-        .ingest_workers(now)
-        .await?
-        .into_iter()
-        .filter(|w| w.seen_at > since)
-        .flat_map(|w| {
-            let worker = serde_json::Value::from(w.id);
-            w.recording_stopped.into_iter().filter_map(move |dir| {
-                let mut dir = dir.as_object()?.clone();
-                dir.insert("worker".into(), worker.clone());
-                Some(serde_json::Value::Object(dir))
-            })
-        })
-        .collect())
 }
 
 /// `gridwatch_ingest_workers{state="live"|"gone"}` and `gridwatch_ingest_unassigned_cameras`:
@@ -127,7 +166,7 @@ impl Default for WorkerGauges {
             workers: prometheus::IntGaugeVec::new(
                 prometheus::Opts::new(
                     "ingest_workers",
-                    "Ingest workers by state: live, or gone (not seen for longer than a lease)",
+                    "Ingest workers by state: live, stopped (cleanly, leases given back), or gone (not seen for longer than a lease)",
                 ),
                 &["state"],
             )
@@ -157,11 +196,11 @@ impl WorkerGauges {
     }
 
     pub fn set(&self, o: &Overview) {
-        let gone = o.gone().len() as i64;
-        self.workers.with_label_values(&["gone"]).set(gone);
-        self.workers
-            .with_label_values(&["live"])
-            .set(o.workers.len() as i64 - gone);
+        for state in ["live", "stopped", "gone"] {
+            self.workers
+                .with_label_values(&[state])
+                .set(o.in_state(state).len() as i64);
+        }
         self.unassigned.set(o.unassigned as i64);
         // Workers deleted from the table since the last scrape leave the series.
         self.cameras.reset();

@@ -21,6 +21,23 @@ pub struct IngestWorker {
     /// Its sample-file directories that record nothing, as it last said
     /// ([`Store::worker_recording_stopped`]): `{"path", "reason", "detail"}` each.
     pub recording_stopped: Vec<serde_json::Value>,
+    /// When it stopped cleanly, having given its leases back ([`Store::worker_stopped`]);
+    /// `None` while it runs, or when it vanished without a word.
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+impl IngestWorker {
+    /// Whether it runs: seen since `since` (a lease ago), and not stopped since. What every
+    /// process that shares cameras, asks workers or tells of them goes by.
+    pub fn is_live(&self, since: DateTime<Utc>) -> bool {
+        self.stopped_at.is_none() && self.seen_at > since
+    }
+
+    /// Whether it vanished: not seen for a lease, without having said it stopped. Its cameras
+    /// are taken over; the centre is told (the wall, `/readyz`, an alert).
+    pub fn is_gone(&self, since: DateTime<Utc>) -> bool {
+        self.stopped_at.is_none() && self.seen_at <= since
+    }
 }
 
 /// Where a camera runs now: its lease and its worker's address.
@@ -37,12 +54,12 @@ impl Store {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestWorker>, StoreError> {
-        type Row = (String, String, i64, i64, i64, Option<String>);
+        type Row = (String, String, i64, i64, i64, Option<String>, Option<i64>);
         let rows: Vec<Row> = with_pool!(self, p => {
             sqlx::query_as(
                 "SELECT w.id, w.address, CAST(w.max_cameras AS BIGINT), w.seen_at, \
                  (SELECT COUNT(*) FROM camera_leases l WHERE l.worker_id = w.id AND l.expires_at > $1), \
-                 w.recording_stopped FROM ingest_workers w ORDER BY w.id",
+                 w.recording_stopped, w.stopped_at FROM ingest_workers w ORDER BY w.id",
             )
             .bind(to_ms(now))
             .fetch_all(p)
@@ -50,16 +67,19 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, address, max, seen, held, stopped)| IngestWorker {
-                id,
-                address,
-                max_cameras: u32::try_from(max).unwrap_or(0),
-                seen_at: from_ms(seen),
-                cameras: u32::try_from(held).unwrap_or(0),
-                recording_stopped: stopped
-                    .and_then(|s| serde_json::from_str(&s).ok())
-                    .unwrap_or_default(),
-            })
+            .map(
+                |(id, address, max, seen, held, stopped, stopped_at)| IngestWorker {
+                    id,
+                    address,
+                    max_cameras: u32::try_from(max).unwrap_or(0),
+                    seen_at: from_ms(seen),
+                    cameras: u32::try_from(held).unwrap_or(0),
+                    recording_stopped: stopped
+                        .and_then(|s| serde_json::from_str(&s).ok())
+                        .unwrap_or_default(),
+                    stopped_at: stopped_at.map(from_ms),
+                },
+            )
             .collect())
     }
 
@@ -74,6 +94,20 @@ impl Store {
         with_pool!(self, p => {
             sqlx::query("UPDATE ingest_workers SET recording_stopped = $1 WHERE id = $2")
                 .bind(&stopped)
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Records that worker `id` stopped cleanly at `now`, its leases given back: the other
+    /// workers share the cameras without it from their next round, and nobody is alarmed.
+    /// [`Store::worker_alive`] undoes it.
+    pub async fn worker_stopped(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        with_pool!(self, p => {
+            sqlx::query("UPDATE ingest_workers SET stopped_at = $1 WHERE id = $2")
+                .bind(to_ms(now))
                 .bind(id)
                 .execute(p)
                 .await?;

@@ -11,7 +11,7 @@ use gridwatch_core::lease::Lease;
 
 impl Store {
     /// Records that worker `id` (reachable at `address`, running at most `max_cameras`) is
-    /// alive at `now`.
+    /// alive at `now` (and so no longer stopped, if it had stopped).
     pub async fn worker_alive(
         &self,
         id: &str,
@@ -23,7 +23,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO ingest_workers (id, address, max_cameras, seen_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET address = excluded.address, \
-                 max_cameras = excluded.max_cameras, seen_at = excluded.seen_at",
+                 max_cameras = excluded.max_cameras, seen_at = excluded.seen_at, stopped_at = NULL",
             )
             .bind(id)
             .bind(address)

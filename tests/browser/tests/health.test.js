@@ -8,7 +8,10 @@
 //    free, so an SOS's clips wait for room instead of filling the disk the database is on;
 // 4. (a third demo, leaving its cameras to ingest workers) a real `gridwatch ingest` worker
 //    whose recording directory's floor is above its disk's free space: the wall names the
-//    worker and its directory; and the cameras it runs are online on the community plan.
+//    worker and its directory; and the cameras it runs are online on the community plan;
+// 5. that worker SIGKILLed: once a lease has passed the wall names it as lost, with when it
+//    was last seen, and counts the cameras nobody runs; a worker stopped cleanly (SIGTERM)
+//    is not taken for a lost one.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -175,20 +178,23 @@ describe("the wall says when evidence clips wait for room on their disk", { time
 
 describe("the wall says when an ingest worker's recording directory records nothing", { timeout: 180000 }, () => {
   const secret = "a-secret-for-the-browser-tests";
-  let hub3, worker, browser3, wall3, scratch3;
+  let hub3, worker, workerConfig, browser3, wall3, scratch3;
   before(async () => {
     scratch3 = mkdtempSync(join(tmpdir(), "gridwatch-worker-health-"));
-    hub3 = await startDemo({ GRIDWATCH_INGEST__MODE: "workers", GRIDWATCH_INGEST__SECRET: secret });
+    // Leases of 4 s (the default 15), so that a worker killed is told gone soon.
+    hub3 = await startDemo({ GRIDWATCH_INGEST__MODE: "workers", GRIDWATCH_INGEST__SECRET: secret, GRIDWATCH_INGEST__LEASE_SECONDS: "4" });
     const config = join(scratch3, "worker.toml");
     writeFileSync(config, `
 [ingest]
 worker_id = "worker-east"
 secret = "${secret}"
 renew_seconds = 1
+lease_seconds = 4
 
 [recording]
 dirs = [{ path = ${JSON.stringify(join(scratch3, "recordings"))}, min_free_bytes = 1000000000000000000 }]
 `);
+    workerConfig = config;
     worker = await startWorker(hub3, config);
     browser3 = await launch();
     wall3 = await loginAs(browser3, hub3, "duty", DESKTOP);
@@ -252,5 +258,62 @@ dirs = [{ path = ${JSON.stringify(join(scratch3, "recordings"))}, min_free_bytes
     const statuses = await dots.evaluateAll((all) => all.map((d) => d.dataset.status));
     assert.ok(statuses.length && statuses.every((st) => st === "online"), JSON.stringify(statuses));
     await shot(w, "wall-plan-cameras-on-a-worker-zh-desktop");
+  });
+
+  it("names a worker that vanished and counts the cameras nobody runs; a clean stop alarms nobody", async () => {
+    const w = wall3.page;
+    await inLanguage(w, "zh-CN");
+    const cams = (await (await wall3.context.request.get("/api/v1/cameras")).json()).filter((c) => c.enabled !== false);
+    const gone = w.locator("#health-workers");
+    const unassigned = w.locator("#health-unassigned");
+    assert.equal(await gone.isVisible(), false, "the worker runs");
+    // Killed: it gives nothing back and says nothing.
+    const killedAt = Date.now();
+    worker.child.kill("SIGKILL");
+    await gone.waitFor({ timeout: 30000 });
+    const text = await gone.textContent();
+    const m = text.match(/^视频接入节点失联（超过一个租期未见），其摄像机正转移到其他节点： worker-east \(最后一次 (\d\d):(\d\d):(\d\d)\)$/);
+    assert.ok(m, text);
+    // Last seen within its last renewal (a second) of the kill, in the page's local time.
+    const seen = new Date(killedAt);
+    seen.setHours(Number(m[1]), Number(m[2]), Number(m[3]));
+    const day = 86400000;
+    const apart = (((killedAt - seen.getTime()) % day) + day) % day; // across midnight too
+    assert.ok(Math.min(apart, day - apart) < 5000, `${text}, killed at ${new Date(killedAt)}`);
+    if (cams.length) {
+      await unassigned.waitFor(timeout);
+      assert.equal(await unassigned.textContent(), `没有接入节点运行的摄像机（无实时画面，也不录像），台数： ${cams.length}`);
+    }
+    const ready = await (await wall3.context.request.get("/readyz")).json();
+    assert.deepEqual(ready.ingest.gone, ["worker-east"], JSON.stringify(ready));
+    // The plan, open since the test before, no longer shows its cameras online (no event
+    // came from the dead worker: the page read their statuses again).
+    const dots = w.locator("#plan-svg .plan-cam");
+    if (cams.length) {
+      await w.waitForFunction(() => [...document.querySelectorAll("#plan-svg .plan-cam")].every((d) => d.dataset.status === "offline"), null, timeout);
+      assert.equal(await dots.count(), cams.length);
+    }
+    if (await w.locator("#plan").isVisible()) await w.click('[data-close="plan"]');
+    await shot(w, "wall-worker-gone-zh-desktop");
+    await w.reload();
+    await w.locator("#net[data-state=online]").waitFor(timeout);
+    await gone.waitFor(timeout);
+    await inLanguage(w, "en");
+    assert.match(await gone.textContent(), /^Ingest workers lost \(not seen for longer than a lease\); their cameras are moving to the other workers: worker-east \(last seen \d\d:\d\d:\d\d\)$/);
+    if (cams.length) assert.equal(await unassigned.textContent(), `Cameras no ingest worker runs (no live picture, nothing recorded); how many: ${cams.length}`);
+    await assertAccessible(w, "wall, an ingest worker gone, en, desktop");
+    await inLanguage(w, "zh-CN");
+
+    // Back: it is live again and runs the cameras; both banners go.
+    worker = await startWorker(hub3, workerConfig);
+    await gone.waitFor({ state: "hidden", timeout: 30000 });
+    await unassigned.waitFor({ state: "hidden", timeout: 30000 });
+    // Stopped cleanly: the cameras it gave back are nobody's (told), but it is not lost.
+    await worker.stop();
+    if (cams.length) await unassigned.waitFor(timeout);
+    await new Promise((r) => setTimeout(r, 4000 + 3000)); // a lease, and a health read
+    assert.equal(await gone.isVisible(), false, await gone.textContent());
+    const after = await (await wall3.context.request.get("/readyz")).json();
+    assert.deepEqual(after.ingest.gone, [], JSON.stringify(after));
   });
 });

@@ -15,7 +15,7 @@ import { drawReport } from "./wall-report.js";
 import { drawFalseAlarms } from "./wall-false-alarms.js";
 import { drawExports } from "./wall-exports.js";
 import { History } from "./wall-history.js";
-import { el, isOpen } from "./format.js";
+import { clock, el, isOpen } from "./format.js";
 import { errorText } from "./errors.js";
 import { REASONS, reasonsOf, Seen } from "./alarms.js";
 import * as sound from "./sound.js";
@@ -180,8 +180,9 @@ const gib = (bytes) => (bytes / 2 ** 30).toFixed(1);
 /** What the hub says is broken, each never quiet until it is mended: the response check
  *  stalled (escalations and deadlines may not fire), a recording directory that records
  *  nothing (a full disk, only evidence left, a failing disk: which and why, on the hub or
- *  on the ingest worker it names), evidence clips
- *  waiting for room on their disk, notification channels whose last sends failed. The
+ *  on the ingest worker it names), evidence clips waiting for room on their disk, ingest
+ *  workers that vanished (and when they were last seen), cameras no worker runs (no picture,
+ *  no recording), notification channels whose last sends failed. The
  *  stream's hello carries it, so a reload shows it too. */
 function health(h) {
   $("health").hidden = !h || h.response_check === "ok";
@@ -198,9 +199,37 @@ function health(h) {
     el("span", { "data-i18n": "wall.evidence_free", text: t("wall.evidence_free") }),
     ` ${gib(low.free_bytes)} / ${gib(low.needed_bytes)} GiB`,
   ] : []));
+  const gone = h?.ingest_workers_gone || [];
+  followWorkers(gone, h?.cameras_unassigned || 0);
+  $("health-workers").hidden = !gone.length;
+  $("health-workers-gone").replaceChildren(...gone.flatMap((w, i) => [
+    ...(i ? ["; "] : []),
+    el("span", { class: "gone-worker" }, `${w.worker} (`,
+      el("span", { "data-i18n": "wall.last_seen", text: t("wall.last_seen") }), ` ${clock(w.seen_at)})`),
+  ]));
+  const unassigned = h?.cameras_unassigned || 0;
+  $("health-unassigned").hidden = !unassigned;
+  $("health-unassigned-count").textContent = unassigned ? String(unassigned) : "";
   const failing = h?.notify_failing || [];
   $("health-notify").hidden = !failing.length;
   $("health-notify-channels").textContent = failing.join(", ");
+}
+
+/** What the health said last of the ingest workers (`undefined` before the first message). */
+let workersSaid;
+
+/** A worker that vanished says nothing of its cameras, so no camera.offline event comes: when
+ *  the workers' health changes, the cameras' statuses are read again (the hub answers each as
+ *  its live worker says, offline when none runs it), for the tiles and the plan. */
+function followWorkers(gone, unassigned) {
+  const said = JSON.stringify([gone.map((w) => w.worker), unassigned]);
+  const before = workersSaid;
+  workersSaid = said;
+  if (before === undefined || before === said) return;
+  get("/api/v1/cameras").then((cameras) => {
+    for (const c of cameras) tiles.setStatus(c.id, c.status);
+    if (!$("plan").hidden) showPlan();
+  }).catch(() => { /* the next change tries again; the banner says what is wrong */ });
 }
 
 /** A new call for help brings its nearest cameras to the front of the wall. */
