@@ -65,6 +65,9 @@ pub enum EventType {
     /// Someone downloaded one of the incident's evidence clips: the audit of who took footage.
     #[serde(rename = "incident.evidence_downloaded")]
     IncidentEvidenceDownloaded,
+    /// Someone downloaded an evidence clip's manifest (the proof handed over with the clip).
+    #[serde(rename = "incident.manifest_downloaded")]
+    IncidentManifestDownloaded,
     /// A picture of the scene was attached: the first keyframe after a camera's motion alert.
     #[serde(rename = "incident.snapshot_taken")]
     IncidentSnapshotTaken,
@@ -83,7 +86,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 22] = [
         EventType::IncidentRaised,
         EventType::IncidentRepeat,
         EventType::IncidentDispatched,
@@ -99,6 +102,7 @@ impl EventType {
         EventType::IncidentBreached,
         EventType::IncidentEvidenceSealed,
         EventType::IncidentEvidenceDownloaded,
+        EventType::IncidentManifestDownloaded,
         EventType::IncidentSnapshotTaken,
         EventType::CameraOnline,
         EventType::CameraOffline,
@@ -124,6 +128,7 @@ impl EventType {
             EventType::IncidentBreached => "incident.breached",
             EventType::IncidentEvidenceSealed => "incident.evidence_sealed",
             EventType::IncidentEvidenceDownloaded => "incident.evidence_downloaded",
+            EventType::IncidentManifestDownloaded => "incident.manifest_downloaded",
             EventType::IncidentSnapshotTaken => "incident.snapshot_taken",
             EventType::CameraOnline => "camera.online",
             EventType::CameraOffline => "camera.offline",
@@ -236,13 +241,14 @@ mod tests {
     #[test]
     fn event_types_are_exactly_the_contracts() {
         // The contract's list, `incident.undelivered` (a dispatch no console received), and
-        // the evidence clips' and recorded video's audit (issue 13).
+        // the evidence clips', their manifests' and recorded video's audit (issue 13).
         let contract =
             "incident.raised, incident.repeat, incident.dispatched, incident.delivered, \
             incident.undelivered, incident.acknowledged, incident.en_route, incident.on_scene, \
             incident.resolved, \
             incident.cancelled, incident.escalated, incident.at_risk, incident.breached, \
-            incident.evidence_sealed, incident.evidence_downloaded, incident.snapshot_taken, \
+            incident.evidence_sealed, incident.evidence_downloaded, \
+            incident.manifest_downloaded, incident.snapshot_taken, \
             camera.online, camera.offline, post.online, post.offline, \
             camera.recording_exported";
         let names: Vec<&str> = contract.split(',').map(str::trim).collect();

@@ -8,7 +8,9 @@
 //! - `GET /api/v1/incidents/{id}/clips/{clip_id}/manifest`: the clip's manifest, the file as
 //!   sealed, to hand over with the clip: whoever receives both checks one against the other
 //!   (`gridwatch evidence check`) and the manifest's SHA-256 against the centre's record (the
-//!   list's `manifest_sha256`). A manifest that is not the one sealed is not sent (409).
+//!   list's `manifest_sha256`). A manifest that is not the one sealed is not sent (409). Every
+//!   download is an `incident.manifest_downloaded` event on the timeline, as a clip's is
+//!   (not on the exports list: a manifest holds no video).
 //!
 //! For duty officers and admins, and responders for the incidents they see (their post's);
 //! residents never (403), and an incident the caller may not see is 404, as an unknown one.
@@ -144,6 +146,7 @@ pub async fn download(
 pub async fn manifest(
     State(s): State<AppState>,
     caller: Caller,
+    peer: PeerAddr,
     Path((id, clip_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     s.store.visible_incident(&id, &caller.visibility()).await?;
@@ -168,6 +171,16 @@ pub async fn manifest(
             format!("the manifest of clip {clip_id} is not the one sealed (its SHA-256 differs from the record), so it is not sent; run `gridwatch evidence verify`"),
         ));
     }
+    // Audited as a clip is, before it is sent: who took the proof of which clip. Not counted
+    // against the video allowance: it holds none.
+    let draft = EventDraft::new(
+        EventType::IncidentManifestDownloaded,
+        json!({
+            "clip_id": clip.id, "camera_id": clip.camera_id,
+            "manifest_seq": clip.manifest_seq, "manifest_sha256": clip.manifest_sha256,
+        }),
+    );
+    exports::record_before_sending(&s, Some(&id), draft, &caller.actor(&peer)).await?;
     let name = format!(
         "evidence-{id}-{}-manifest-{:08}.json",
         clip.camera_id, clip.manifest_seq

@@ -79,13 +79,24 @@ pub async fn record_export(
             ))
         }
     }
+    record_before_sending(s, incident, draft, actor).await?;
+    downloads.recorded(&actor.actor, &key, s.now());
+    Ok(())
+}
+
+/// Records `draft` (on `incident`'s timeline) before what it audits is sent: refused or not
+/// recorded within [`RECORD_WITHIN`], [`ApiError::export_not_recorded`], and the caller sends
+/// nothing. [`record_export`] without its allowance: for what holds no video (a manifest).
+pub async fn record_before_sending(
+    s: &AppState,
+    incident: Option<&str>,
+    draft: EventDraft,
+    actor: &Actor,
+) -> ApiResult<()> {
     let drafts = [draft];
     let recorded = s.store.record_events(incident, &drafts, actor, s.now());
     match tokio::time::timeout(RECORD_WITHIN, recorded).await {
-        Ok(Ok(_)) => {
-            downloads.recorded(&actor.actor, &key, s.now());
-            Ok(())
-        }
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(ApiError::export_not_recorded(e)),
         Err(_) => Err(ApiError::export_not_recorded(StoreError::Unavailable(
             format!("the event log took no write within {RECORD_WITHIN:?}"),

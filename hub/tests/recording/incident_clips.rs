@@ -311,6 +311,7 @@ async fn incidents_get_sealed_clips(db: String) {
     let sealed = store.evidence_clips(&incident).await.unwrap();
     let handover = Handover {
         hub: &hub,
+        incident: &incident,
         url: format!("{url}/manifest"),
         clip,
         sealed_manifest: evidence_dir.join(&sealed[0].manifest_file),
@@ -401,6 +402,7 @@ async fn incidents_get_sealed_clips_postgres() {
 /// A clip handed over with its manifest (`url`), as downloaded by the duty officer.
 struct Handover<'a> {
     hub: &'a Hub,
+    incident: &'a str,
     url: String,
     /// The clip as listed.
     clip: &'a Value,
@@ -413,10 +415,27 @@ impl Handover<'_> {
     /// The manifest downloads as sealed, with its SHA-256 (the listed one); `gridwatch
     /// evidence check` passes on it and the downloaded clip (`copy`) and fails on an altered
     /// copy; residents never get it; a manifest altered on the hub is not sent (409), one
-    /// missing is 410.
+    /// missing is 410. The one sent is on the incident's timeline, who and which clip (and
+    /// not counted against the video allowance, used up above).
     async fn check(&self, duty: &str, resident: &str, copy: &std::path::Path) {
+        let manifest_downloads = || async {
+            timeline_of(self.hub, self.incident, duty)
+                .await
+                .into_iter()
+                .filter(|e| e["type"] == "incident.manifest_downloaded")
+                .collect::<Vec<Value>>()
+        };
+        assert!(manifest_downloads().await.is_empty());
         let (status, headers, body) = fetch(self.hub, &self.url, duty, None).await;
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let audited = manifest_downloads().await;
+        assert_eq!(audited.len(), 1, "{audited:?}");
+        assert_eq!(audited[0]["data"]["clip_id"], self.clip["id"]);
+        assert_eq!(
+            audited[0]["data"]["manifest_sha256"],
+            self.clip["manifest_sha256"]
+        );
+        assert!(audited[0]["actor"].as_str().unwrap().starts_with("user:"));
         assert_eq!(headers[header::CONTENT_TYPE], "application/json");
         assert!(headers[header::CONTENT_DISPOSITION]
             .to_str()
@@ -463,6 +482,8 @@ impl Handover<'_> {
             "{error}"
         );
         std::fs::write(&self.sealed_manifest, &sealed).unwrap();
+        // Neither refusal sent anything, so neither is on the timeline.
+        assert_eq!(manifest_downloads().await.len(), 1);
     }
 }
 

@@ -363,6 +363,15 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     const manifest = await m.json();
     assert.equal(manifest.incident_id, sosId);
     assert.equal(manifest.clip.sha256, listedClip.sha256);
+    // Each one taken is on the timeline too, in the page's language: the link's and the request's.
+    const manifestEntry = w.locator('#d-timeline li[data-type="incident.manifest_downloaded"]');
+    await manifestEntry.nth(1).waitFor(timeout);
+    assert.match(await manifestEntry.first().textContent(), /证据清单已下载/);
+    const { incident: withManifests } = await (await wall.context.request.get(`/api/v1/incidents/${id}`)).json();
+    const taken = withManifests.timeline.filter((e) => e.type === "incident.manifest_downloaded");
+    assert.equal(taken.length, 2, JSON.stringify(taken));
+    const ofClip = decodeURIComponent((await manifestLink.getAttribute("href")).split("/").slice(-2)[0]);
+    assert.ok(taken.every((e) => e.data.clip_id === ofClip && e.actor.startsWith("user:")), JSON.stringify(taken));
     await inLanguage(w, "en");
     assert.equal(await w.locator("#d-clips h3").textContent(), "Evidence clips");
     assert.equal(await link.textContent(), "Download");
