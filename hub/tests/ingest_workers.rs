@@ -497,6 +497,107 @@ on_both!(
     }
 );
 
+on_both!(
+    an_admin_forgets_a_worker_that_does_not_run,
+    |hub: Hub| async move {
+        let admin = hub.login_as("admin", None, None).await.1;
+        let duty = hub.login_as("duty_officer", None, None).await.1;
+        let cams = add_cameras(&hub, &admin, 2).await;
+        let (_a, mut la) = worker(&hub, "a");
+        let (_b, mut lb) = worker(&hub, "b");
+        la.round().await.unwrap();
+        lb.round().await.unwrap();
+        let pin = hub
+            .call(
+                Method::PUT,
+                &format!("/api/v1/cameras/{}/worker", cams[0]),
+                Some(&admin),
+                Some(json!({"worker_id": "b"})),
+            )
+            .await;
+        assert_eq!(pin.status, 200, "{}", pin.body);
+        let forget = |id: &str, token: &str| {
+            let (path, token) = (format!("/api/v1/ingest/workers/{id}"), token.to_string());
+            let hub = &hub;
+            async move { hub.call(Method::DELETE, &path, Some(&token), None).await }
+        };
+        let listed = || async {
+            let o = hub
+                .call(Method::GET, "/api/v1/ingest/workers", Some(&admin), None)
+                .await;
+            o.body["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} {}",
+                        w["id"].as_str().unwrap(),
+                        w["state"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let code = |r: &common::Answer| r.body["error"]["code"].as_str().map(str::to_string);
+
+        // Running: not forgotten. Only admins; an unknown name is 404.
+        let r = forget("a", &admin).await;
+        assert_eq!(
+            (r.status, code(&r)),
+            (reqwest::StatusCode::CONFLICT, Some("worker_live".into())),
+            "{}",
+            r.body
+        );
+        assert_eq!(forget("a", &duty).await.status, 403);
+        assert_eq!(forget("nope", &admin).await.status, 404);
+
+        // Both stop renewing; a lease later they are gone, and told so.
+        hub.clock.advance(Duration::seconds(20));
+        assert_eq!(listed().await, ["a gone", "b gone"]);
+        // A: forgotten, no longer listed nor told.
+        let r = forget("a", &admin).await;
+        assert_eq!(r.status, 204, "{}", r.body);
+        assert_eq!(listed().await, ["b gone"]);
+        let policy = LeasePolicy::default();
+        let o = gridwatch_hub::workers::overview(&hub.state.store, &policy, hub.state.now())
+            .await
+            .unwrap();
+        let told: Vec<String> = o.health().gone.into_iter().map(|g| g.worker).collect();
+        assert_eq!(told, ["b"]);
+        // B has a camera pinned to it: forgotten, that camera would stay dark unnoticed.
+        let r = forget("b", &admin).await;
+        assert_eq!(
+            (r.status, code(&r)),
+            (reqwest::StatusCode::CONFLICT, Some("worker_pinned".into())),
+            "{}",
+            r.body
+        );
+        assert!(r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&cams[0]));
+        hub.call(
+            Method::PUT,
+            &format!("/api/v1/cameras/{}/worker", cams[0]),
+            Some(&admin),
+            Some(json!({"worker_id": null})),
+        )
+        .await;
+        assert_eq!(forget("b", &admin).await.status, 204);
+        assert!(listed().await.is_empty());
+
+        // A stopped worker may be forgotten at once; one that runs again is known again.
+        let (_c, mut lc) = worker(&hub, "c");
+        lc.round().await.unwrap();
+        lc.release_all().await;
+        assert_eq!(listed().await, ["c stopped"]);
+        assert_eq!(forget("c", &admin).await.status, 204);
+        let (_a2, mut la2) = worker(&hub, "a");
+        la2.round().await.unwrap();
+        assert_eq!(listed().await, ["a live"]);
+    }
+);
+
 /// Every file under `dir` whose name ends with `suffix`, relative.
 fn files_ending(dir: &std::path::Path, suffix: &str) -> std::collections::BTreeSet<String> {
     fn walk(base: &std::path::Path, at: &std::path::Path, suffix: &str, out: &mut Vec<String>) {

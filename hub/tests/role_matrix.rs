@@ -203,6 +203,18 @@ async fn request_for(
             incident_body(&rest, fx),
         );
     }
+    if path == "/api/v1/ingest/workers/{id}" {
+        // Forgetting consumes the worker: one that stopped, for this call.
+        let id = unique("worker");
+        let store = &hub.state.store;
+        let now = hub.state.now();
+        store
+            .worker_alive(&id, "http://127.0.0.1:9", 4, now)
+            .await
+            .unwrap();
+        store.worker_stopped(&id, now).await.unwrap();
+        return (format!("/api/v1/ingest/workers/{id}"), None);
+    }
     if path == "/api/v1/auth/login" {
         let (u, _) = hub.login_as("resident", None, None).await;
         return (

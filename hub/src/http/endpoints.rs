@@ -386,8 +386,15 @@ pub fn all() -> Vec<Endpoint> {
             Method::GET,
             "/api/v1/ingest/workers",
             ADMIN,
-            "Ingest workers: address, capacity, cameras held, load, last seen, live or gone; and the cameras no worker holds",
+            "Ingest workers: address, capacity, cameras held, load, last seen, live, stopped or gone; and the cameras no worker holds",
             ingest_workers::list,
+        ),
+        ep(
+            Method::DELETE,
+            "/api/v1/ingest/workers/{id}",
+            ADMIN,
+            "Forget an ingest worker that does not run (stopped, or gone for good); 409 worker_live, 409 worker_pinned",
+            ingest_workers::forget,
         ),
         ep(
             Method::PUT,

@@ -4,6 +4,10 @@
 //!   when last seen, `live`, `stopped` (cleanly, its leases given back: `stopped_at`) or
 //!   `gone` (vanished) — the enabled cameras no worker holds, and the pins.
 //!   Empty (no workers, every camera unassigned) on a hub that runs its cameras in-process.
+//! - `DELETE /api/v1/ingest/workers/{id}` forgets a worker that does not run (stopped, or gone:
+//!   a machine retired or lost for good), which is otherwise listed, and told on the wall and
+//!   by the alert, for ever. A live worker is 409 `worker_live`; one cameras are pinned to is
+//!   409 `worker_pinned` (unpin them first: forgotten, they would stay dark unnoticed).
 //! - `PUT /api/v1/cameras/{id}/worker` `{"worker_id": "ingest-1"}` pins a camera to a worker
 //!   (the same LAN as the camera, say); `{"worker_id": null}` lets any worker run it again.
 //!   The worker must be one the database knows (it has run once): a misspelt name would leave
@@ -55,4 +59,53 @@ pub async fn pin(
     Ok(axum::Json(
         json!({"camera_id": id, "worker_id": pin.worker_id}),
     ))
+}
+
+pub async fn forget(
+    State(s): State<AppState>,
+    caller: super::caller::Caller,
+    peer: super::auth::PeerAddr,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let policy = s.config.ingest.policy();
+    let since = s.now() - policy.ttl;
+    let known = s.store.ingest_workers(s.now()).await?;
+    let Some(worker) = known.iter().find(|w| w.id == id) else {
+        return Err(ApiError::not_found(format!(
+            "no ingest worker is called {id:?}"
+        )));
+    };
+    let live = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "worker_live",
+            format!("ingest worker {id:?} runs (seen within a lease); stop it first"),
+        )
+    };
+    if worker.is_live(since) {
+        return Err(live());
+    }
+    let pinned: Vec<String> = s
+        .store
+        .camera_pins()
+        .await?
+        .into_iter()
+        .filter(|(_, w)| *w == id)
+        .map(|(camera, _)| camera)
+        .collect();
+    if !pinned.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "worker_pinned",
+            format!("cameras {pinned:?} are pinned to ingest worker {id:?}; pin them elsewhere or unpin them first"),
+        ));
+    }
+    // It may have come back since it was read: then nothing is deleted.
+    if !s.store.forget_ingest_worker(&id, since).await? {
+        return Err(live());
+    }
+    let by = caller.actor(&peer);
+    tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, seen_at = %worker.seen_at,
+        "ingest worker forgotten");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -115,6 +115,28 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets worker `id` if it does not run: it stopped, or was last seen at `since` or
+    /// before (a machine gone for good, whose absence would otherwise be told for ever). True
+    /// when it was forgotten; false when no such worker is known or it runs. Should it run
+    /// again, it is known again at its first renewal.
+    pub async fn forget_ingest_worker(
+        &self,
+        id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let gone = with_pool!(self, p => {
+            sqlx::query(
+                "DELETE FROM ingest_workers WHERE id = $1                  AND (stopped_at IS NOT NULL OR seen_at <= $2)",
+            )
+            .bind(id)
+            .bind(to_ms(since))
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(gone > 0)
+    }
+
     /// The worker running `camera` at `now`, if a live lease says one does.
     pub async fn camera_holder(
         &self,
