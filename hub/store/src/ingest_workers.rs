@@ -27,16 +27,22 @@ pub struct IngestWorker {
 }
 
 impl IngestWorker {
+    /// Whether it said it stopped after it was last seen. (A binary from before `stopped_at`
+    /// that runs under the name of one that stopped renews `seen_at` only: it is seen after.)
+    pub fn has_stopped(&self) -> bool {
+        self.stopped_at.is_some_and(|at| at >= self.seen_at)
+    }
+
     /// Whether it runs: seen since `since` (a lease ago), and not stopped since. What every
     /// process that shares cameras, asks workers or tells of them goes by.
     pub fn is_live(&self, since: DateTime<Utc>) -> bool {
-        self.stopped_at.is_none() && self.seen_at > since
+        !self.has_stopped() && self.seen_at > since
     }
 
     /// Whether it vanished: not seen for a lease, without having said it stopped. Its cameras
     /// are taken over; the centre is told (the wall, `/readyz`, an alert).
     pub fn is_gone(&self, since: DateTime<Utc>) -> bool {
-        self.stopped_at.is_none() && self.seen_at <= since
+        !self.has_stopped() && self.seen_at <= since
     }
 }
 
@@ -126,7 +132,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let gone = with_pool!(self, p => {
             sqlx::query(
-                "DELETE FROM ingest_workers WHERE id = $1                  AND (stopped_at IS NOT NULL OR seen_at <= $2)",
+                "DELETE FROM ingest_workers WHERE id = $1 \
+                 AND (stopped_at >= seen_at OR seen_at <= $2)",
             )
             .bind(id)
             .bind(to_ms(since))
@@ -175,5 +182,38 @@ impl Store {
                 .await?
         });
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn worker(seen_at: DateTime<Utc>, stopped_at: Option<DateTime<Utc>>) -> IngestWorker {
+        IngestWorker {
+            id: "w".into(),
+            address: "http://w".into(),
+            max_cameras: 4,
+            seen_at,
+            cameras: 0,
+            recording_stopped: Vec::new(),
+            stopped_at,
+        }
+    }
+
+    #[test]
+    fn a_worker_is_live_stopped_or_gone() {
+        let t = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+        let since = t - Duration::seconds(15);
+        let state = |w: &IngestWorker| (w.is_live(since), w.has_stopped(), w.is_gone(since));
+        assert_eq!(state(&worker(t, None)), (true, false, false));
+        assert_eq!(state(&worker(since, None)), (false, false, true));
+        // Stopped after its last renewal (the same millisecond too): stopped, however recent.
+        assert_eq!(state(&worker(t, Some(t))), (false, true, false));
+        assert_eq!(state(&worker(since, Some(t))), (false, true, false));
+        // Seen after it said it stopped (a binary that does not clear `stopped_at`): live.
+        let renewed = worker(t, Some(t - Duration::seconds(3)));
+        assert_eq!(state(&renewed), (true, false, false));
     }
 }
