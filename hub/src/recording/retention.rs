@@ -16,6 +16,12 @@ use gridwatch_store::{Store, StoreError};
 /// Segments read per directory and pass; a directory with more goes on in the next pass.
 pub const CANDIDATES_PER_PASS: u32 = 20_000;
 
+/// The oldest segments a pass short of space reads first: usually enough to make up what is
+/// short (at a minute each, hundreds of camera-minutes), and cheap. More (up to
+/// [`CANDIDATES_PER_PASS`]) is read only when they are not
+/// (`Store::retention_oldest_to_free`).
+pub const FIRST_LOOK: u32 = 500;
+
 /// A directory's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DirLimits {
@@ -84,8 +90,9 @@ pub async fn run(
         // of them: if they do not free enough, nothing will). Otherwise only age can delete,
         // and only what it may have made due is read, not every segment kept.
         let mut found = if usage.shortfall() > 0 {
+            let (dir, short) = (&usage.dir_id, usage.shortfall());
             let oldest = store
-                .retention_candidates(&usage.dir_id, now, CANDIDATES_PER_PASS)
+                .retention_oldest_to_free(dir, now, short, (FIRST_LOOK, CANDIDATES_PER_PASS))
                 .await?;
             usage.complete = oldest.len() as u64 >= segments;
             oldest

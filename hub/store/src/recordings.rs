@@ -699,6 +699,25 @@ impl Store {
         Ok(rows.into_iter().map(Candidate::from).collect())
     }
 
+    /// A directory's oldest segments, enough of them (unlocked at `now`) to free `short` bytes
+    /// if that can be done: the oldest `first_look`, or when they are not enough, the oldest
+    /// `at_most`. What a retention pass short of space reads: reading the oldest 20,000 every
+    /// time cost 136 ms on SQLite with 30 days of two cameras, however little was short.
+    pub async fn retention_oldest_to_free(
+        &self,
+        dir_id: &str,
+        now: DateTime<Utc>,
+        short: u64,
+        (first_look, at_most): (u32, u32),
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let first = self.retention_candidates(dir_id, now, first_look).await?;
+        let freeable: u64 = first.iter().filter(|c| !c.locked).map(|c| c.bytes).sum();
+        if freeable >= short || first.len() < first_look as usize || first_look >= at_most {
+            return Ok(first);
+        }
+        self.retention_candidates(dir_id, now, at_most).await
+    }
+
     /// The segments of a directory that age may have made due, oldest first (at most
     /// `limit`): those recorded in `incidents` mode that started before `buffer_before`, and
     /// the others that started before `kept_before` (now minus the shortest retention of any

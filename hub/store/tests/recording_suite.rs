@@ -734,6 +734,57 @@ on_both!(
 );
 
 on_both!(
+    short_of_space_retention_reads_the_oldest_it_needs,
+    |store: Store| async move {
+        // Ten minutes, about 1 MB each; the oldest two locked by an incident.
+        let all = with_segments(&store, 0..10).await;
+        let lock = RecordingLock {
+            id: "l-old".into(),
+            camera_id: "cam".into(),
+            from: min(0),
+            to: min(2),
+            incident_id: None,
+            until: None,
+        };
+        store.lock_recordings(&lock, t0()).await.unwrap();
+        let ids = |c: &[gridwatch_core::recording::retention::Candidate]| -> Vec<String> {
+            c.iter().map(|c| c.id.clone()).collect()
+        };
+        let want = |n: usize| -> Vec<String> { all[..n].iter().map(|s| s.id.clone()).collect() };
+        let read = |short: u64| {
+            let store = store.clone();
+            async move {
+                store
+                    .retention_oldest_to_free("d1", min(10), short, (4, 8))
+                    .await
+                    .unwrap()
+            }
+        };
+        // Short of 2 MB: the first four (two locked, two of about 1 MB free) are enough.
+        assert_eq!(ids(&read(2_000_000).await), want(4));
+        // Short of 3 MB: they are not; the oldest eight.
+        assert_eq!(ids(&read(3_000_000).await), want(8));
+        let eight = read(3_000_000).await;
+        assert_eq!(
+            eight.iter().filter(|c| c.locked).count(),
+            2,
+            "the lock is said"
+        );
+        // More than everything: still at most eight.
+        assert_eq!(ids(&read(u64::MAX).await), want(8));
+        // Fewer segments than a first look: all of them, once.
+        store
+            .mark_recording_segments_deleting(&want(7))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&read(u64::MAX).await),
+            all[7..].iter().map(|s| s.id.clone()).collect::<Vec<_>>()
+        );
+    }
+);
+
+on_both!(
     evidence_clips_and_the_chain_head,
     |store: Store| async move {
         let inc = incident(&store).await;
