@@ -576,6 +576,10 @@ on_both!(
             .as_str()
             .unwrap()
             .contains(&cams[0]));
+        // The DELETE itself keeps a worker a camera is pinned to (a pin made meanwhile).
+        let since = hub.state.now() - policy.ttl;
+        let store = &hub.state.store;
+        assert!(!store.forget_ingest_worker("b", since).await.unwrap());
         hub.call(
             Method::PUT,
             &format!("/api/v1/cameras/{}/worker", cams[0]),
@@ -807,7 +811,7 @@ async fn a_camera_given_back_keeps_its_last_segment() {
 
     // W2 comes alive: W1 gives one camera back; W2 claims it as soon as it is free.
     store
-        .worker_alive("w2", "http://127.0.0.1:9", 10, chrono::Utc::now())
+        .worker_alive("w2", "http://127.0.0.1:9", 10, &[], chrono::Utc::now())
         .await
         .unwrap();
     let check = until("a camera given back");

@@ -209,7 +209,7 @@ async fn request_for(
         let store = &hub.state.store;
         let now = hub.state.now();
         store
-            .worker_alive(&id, "http://127.0.0.1:9", 4, now)
+            .worker_alive(&id, "http://127.0.0.1:9", 4, &[], now)
             .await
             .unwrap();
         store.worker_stopped(&id, now).await.unwrap();

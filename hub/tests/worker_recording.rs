@@ -944,7 +944,7 @@ async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
     // A worker that vanished (last seen a minute ago, never said it stopped) is named.
     let a_minute_ago = Utc::now() - Duration::minutes(1);
     store
-        .worker_alive("w-vanished", "http://127.0.0.1:9", 4, a_minute_ago)
+        .worker_alive("w-vanished", "http://127.0.0.1:9", 4, &[], a_minute_ago)
         .await
         .unwrap();
     let told = health_with(
@@ -993,7 +993,13 @@ async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
     );
     // As if it had vanished without a word: live, then gone.
     store
-        .worker_alive("w1", &stopped.address, stopped.max_cameras, seen)
+        .worker_alive(
+            "w1",
+            &stopped.address,
+            stopped.max_cameras,
+            &stopped.recording_stopped,
+            seen,
+        )
         .await
         .unwrap();
     let h = health_at(seen + Duration::seconds(1)).await;
@@ -1007,7 +1013,10 @@ async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
     assert_eq!(w1_gone(&h).len(), 1, "{h:?}");
     assert_eq!(w1_gone(&h)[0].seen_at, seen);
     // A worker recording everywhere again says so.
-    store.worker_recording_stopped("w1", &[]).await.unwrap();
+    store
+        .worker_alive("w1", &stopped.address, stopped.max_cameras, &[], seen)
+        .await
+        .unwrap();
     assert!(health_at(seen + Duration::seconds(1))
         .await
         .recording_stopped
@@ -1016,14 +1025,14 @@ async fn a_worker_s_stopped_directory_is_told_on_the_hub(backend: Backend) {
 
 served_on_both!(a_worker_s_stopped_directory_is_told_on_the_hub);
 
-/// The health message once it has `key` (within 15 s; else the test fails saying `what`).
+/// The health message once it has `key` (within 30 s; else the test fails saying `what`).
 async fn health_with(
     health: &mut tokio::sync::watch::Receiver<serde_json::Value>,
     key: &str,
     what: &str,
 ) -> serde_json::Value {
     tokio::time::timeout(
-        std::time::Duration::from_secs(15),
+        std::time::Duration::from_secs(30),
         health.wait_for(|h| h.get(key).is_some()),
     )
     .await

@@ -4,7 +4,9 @@
 //! either worker; one worker SIGKILLed: its cameras online on the other within 20 s, and its
 //! viewer's socket closed, reconnected and playing; restarted with its old name, it takes its share back
 //! without a camera ever having two sessions; a worker stopped (SIGSTOP) past its lease has its
-//! cameras taken over, and once continued (SIGCONT) ends its own sessions at once.
+//! cameras taken over, and once continued (SIGCONT) ends its own sessions at once; a worker
+//! stopped cleanly (SIGTERM) has its cameras online on the other, and is listed as stopped,
+//! not gone.
 //!
 //! The workers record (each into a directory of its own, kept across its restart) through all
 //! of it: in the end the index and their disks agree (every row's file there, of its size;
@@ -378,12 +380,46 @@ async fn workers_spread_cameras_take_over_and_never_run_one_twice() {
     .await;
     assert_eq!(o["unassigned"], 0, "{o}");
 
-    // The workers stop (their open segments finished and indexed); what they recorded is
-    // checked against the index.
-    for w in [&mut w1, &mut w2] {
-        let (status, _) = support::terminate(&mut w.child, Duration::from_secs(30)).await;
-        assert!(status.success(), "a worker's exit: {status}");
-    }
+    // w1 stops cleanly (SIGTERM): it gives its cameras back and says it stopped, so w2 takes
+    // them at its next claim (before, w2 counted w1 until its last renewal was a lease old
+    // and kept to half), and w1 is "stopped", not "gone": nothing to alarm the centre.
+    let (status, exited) = support::terminate(&mut w1.child, Duration::from_secs(30)).await;
+    assert!(status.success(), "w1's exit: {status}");
+    let took = until(
+        Duration::from_secs(20),
+        &sim,
+        false,
+        "w1's cameras on w2 after its clean stop",
+        || async { online(&held(&w2).await) == ids },
+    )
+    .await;
+    println!(
+        "w1 SIGTERMed: exited after {exited:?}, its cameras online on w2 {took:?} later \
+         (lease {LEASE_SECONDS} s)"
+    );
+    let o = support::json(
+        http.get(format!("{}/api/v1/ingest/workers", hub.base))
+            .bearer_auth(&admin),
+    )
+    .await;
+    let state = |id: &str| {
+        o["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == id)
+            .map(|w| w["state"].clone())
+    };
+    assert_eq!(state("w1"), Some(json!("stopped")), "{o}");
+    assert_eq!(state("w2"), Some(json!("live")), "{o}");
+    assert_eq!(o["unassigned"], 0, "{o}");
+    let ready = support::json(http.get(format!("{}/readyz", hub.base))).await;
+    assert_eq!(ready["ingest"]["gone"], json!([]), "{ready}");
+
+    // w2 stops too (its open segments finished and indexed); what both recorded is checked
+    // against the index.
+    let (status, _) = support::terminate(&mut w2.child, Duration::from_secs(30)).await;
+    assert!(status.success(), "w2's exit: {status}");
     check_recordings(&db, &ids, [rec1.path(), rec2.path()]).await;
     drop(hub2);
     drop(hub);

@@ -171,8 +171,8 @@ pub async fn manifest(
             format!("the manifest of clip {clip_id} is not the one sealed (its SHA-256 differs from the record), so it is not sent; run `gridwatch evidence verify`"),
         ));
     }
-    // Audited as a clip is, before it is sent: who took the proof of which clip. Not counted
-    // against the video allowance: it holds none.
+    // Audited as a clip is, before it is sent: who took the proof of which clip; and counted
+    // in the person's downloads a minute, as every download is (no endless events either).
     let draft = EventDraft::new(
         EventType::IncidentManifestDownloaded,
         json!({
@@ -180,7 +180,11 @@ pub async fn manifest(
             "manifest_seq": clip.manifest_seq, "manifest_sha256": clip.manifest_sha256,
         }),
     );
-    exports::record_before_sending(&s, Some(&id), draft, &caller.actor(&peer)).await?;
+    let file = exports::Video {
+        key: &format!("manifest:{}", clip.id),
+        part: false,
+    };
+    exports::record_export(&s, Some(&id), file, draft, &caller.actor(&peer)).await?;
     let name = format!(
         "evidence-{id}-{}-manifest-{:08}.json",
         clip.camera_id, clip.manifest_seq

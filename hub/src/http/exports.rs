@@ -48,8 +48,8 @@ pub fn is_part(headers: &axum::http::HeaderMap) -> bool {
     Wanted::answered(headers).is_some_and(|(sent, len)| sent.is_part_of(len))
 }
 
-/// Records that video is about to leave the hub (`draft`; on `incident`'s timeline for an
-/// evidence clip), before its body is sent — unless it is a range of a video whose access by
+/// Records that video (or an evidence clip's manifest) is about to leave the hub (`draft`; on
+/// `incident`'s timeline for an evidence clip), before its body is sent — unless it is a range of a video whose access by
 /// the same person is already recorded ([`crate::recording::downloads`]: a player's seeks).
 /// Over the person's [`DOWNLOADS_PER_MINUTE`]: 429 `rate_limited` with `Retry-After`, nothing
 /// recorded or sent. Refused or not recorded within [`RECORD_WITHIN`]:
@@ -86,8 +86,8 @@ pub async fn record_export(
 
 /// Records `draft` (on `incident`'s timeline) before what it audits is sent: refused or not
 /// recorded within [`RECORD_WITHIN`], [`ApiError::export_not_recorded`], and the caller sends
-/// nothing. [`record_export`] without its allowance: for what holds no video (a manifest).
-pub async fn record_before_sending(
+/// nothing.
+async fn record_before_sending(
     s: &AppState,
     incident: Option<&str>,
     draft: EventDraft,

@@ -67,45 +67,59 @@ pub async fn forget(
     peer: super::auth::PeerAddr,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let policy = s.config.ingest.policy();
-    let since = s.now() - policy.ttl;
+    let since = s.now() - s.config.ingest.policy().ttl;
+    if let Some(refused) = why_not_forget(&s, &id, since).await? {
+        return Err(refused);
+    }
+    // The DELETE checks it all again: a worker back, or a camera pinned, meanwhile is kept.
+    if !s.store.forget_ingest_worker(&id, since).await? {
+        return Err(why_not_forget(&s, &id, since).await?.unwrap_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "worker_changed",
+                format!("ingest worker {id:?} changed while it was being forgotten; try again"),
+            )
+        }));
+    }
+    let by = caller.actor(&peer);
+    tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, "ingest worker forgotten");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Why worker `id` may not be forgotten now (`None`: it may): unknown (404), running (409
+/// `worker_live`), or cameras pinned to it (409 `worker_pinned`, naming them).
+async fn why_not_forget(
+    s: &AppState,
+    id: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<Option<ApiError>> {
     let known = s.store.ingest_workers(s.now()).await?;
     let Some(worker) = known.iter().find(|w| w.id == id) else {
-        return Err(ApiError::not_found(format!(
+        return Ok(Some(ApiError::not_found(format!(
             "no ingest worker is called {id:?}"
-        )));
+        ))));
     };
-    let live = || {
-        ApiError::new(
+    if worker.is_live(since) {
+        return Ok(Some(ApiError::new(
             StatusCode::CONFLICT,
             "worker_live",
             format!("ingest worker {id:?} runs (seen within a lease); stop it first"),
-        )
-    };
-    if worker.is_live(since) {
-        return Err(live());
+        )));
     }
     let pinned: Vec<String> = s
         .store
         .camera_pins()
         .await?
         .into_iter()
-        .filter(|(_, w)| *w == id)
+        .filter(|(_, w)| w == id)
         .map(|(camera, _)| camera)
         .collect();
     if !pinned.is_empty() {
-        return Err(ApiError::new(
+        return Ok(Some(ApiError::new(
             StatusCode::CONFLICT,
             "worker_pinned",
             format!("cameras {pinned:?} are pinned to ingest worker {id:?}; pin them elsewhere or unpin them first"),
-        ));
+        )));
     }
-    // It may have come back since it was read: then nothing is deleted.
-    if !s.store.forget_ingest_worker(&id, since).await? {
-        return Err(live());
-    }
-    let by = caller.actor(&peer);
-    tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, seen_at = %worker.seen_at,
-        "ingest worker forgotten");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(None)
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use super::RecordingHub;
 
 use chrono::{DateTime, Utc};
-use gridwatch_core::recording::retention::{plan, DeleteReason, DirUsage, Hold, RetentionPolicy};
+use gridwatch_core::recording::retention::{
+    plan, Candidate, DeleteReason, DirUsage, Hold, RetentionPolicy,
+};
 use gridwatch_ingest::recording::{dir::free_bytes, Recorder, SegmentRef};
 use gridwatch_store::{Store, StoreError};
 
@@ -86,26 +88,26 @@ pub async fn run(
             max_bytes: limit.max_bytes,
             min_free_bytes: limit.min_free_bytes,
         };
-        // Short of space: the oldest segments, whatever their age (and whether they are all
-        // of them: if they do not free enough, nothing will). Otherwise only age can delete,
-        // and only what it may have made due is read, not every segment kept.
-        let mut found = if usage.shortfall() > 0 {
+        // What age may have made due, always (however short of space a directory is, a
+        // camera's shorter retention and the incidents-mode buffer are kept to). Short of
+        // space, with the oldest segments, whatever their age, enough to free what is short
+        // (and whether they are all of them: if they do not free enough, nothing will).
+        let mut found = store
+            .retention_due(
+                &usage.dir_id,
+                now,
+                policy.due_before(now),
+                CANDIDATES_PER_PASS,
+            )
+            .await?;
+        if usage.shortfall() > 0 {
             let (dir, short) = (&usage.dir_id, usage.shortfall());
             let oldest = store
                 .retention_oldest_to_free(dir, now, short, (FIRST_LOOK, CANDIDATES_PER_PASS))
                 .await?;
-            usage.complete = oldest.len() as u64 >= segments;
-            oldest
-        } else {
-            store
-                .retention_due(
-                    &usage.dir_id,
-                    now,
-                    policy.due_before(now),
-                    CANDIDATES_PER_PASS,
-                )
-                .await?
-        };
+            found = merged(found, oldest);
+            usage.complete = found.len() as u64 >= segments;
+        }
         dirs.push(usage);
         candidates.append(&mut found);
     }
@@ -159,6 +161,14 @@ pub async fn run(
         }
     }
     Ok(report)
+}
+
+/// Both lists as one, oldest first, each segment once.
+fn merged(mut a: Vec<Candidate>, b: Vec<Candidate>) -> Vec<Candidate> {
+    a.extend(b);
+    a.sort_by(|x, y| (x.start, &x.id).cmp(&(y.start, &y.id)));
+    a.dedup_by(|x, y| x.id == y.id);
+    a
 }
 
 /// Runs a pass every `retention_interval_seconds`, and at once when a directory stops or

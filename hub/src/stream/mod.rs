@@ -568,10 +568,28 @@ async fn read_workers_health(
     into: Arc<Mutex<crate::workers::WorkersHealth>>,
 ) {
     let mut tick = tokio::time::interval(WORKERS_HEALTH_EVERY);
+    // Cameras are nobody's for a claim round or two whenever a worker stops cleanly or joins:
+    // routine, not news. They are told once nobody has run them for two renewals.
+    let settle = (policy.renew_every * 2)
+        .to_std()
+        .unwrap_or(Duration::from_secs(10));
+    let mut unassigned_since: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         match crate::workers::overview(&recording.store, &policy, recording.now()).await {
-            Ok(o) => *into.lock().unwrap_or_else(|p| p.into_inner()) = o.health(),
+            Ok(o) => {
+                let mut health = o.health();
+                if health.unassigned == 0 {
+                    unassigned_since = None;
+                } else if unassigned_since
+                    .get_or_insert_with(tokio::time::Instant::now)
+                    .elapsed()
+                    < settle
+                {
+                    health.unassigned = 0;
+                }
+                *into.lock().unwrap_or_else(|p| p.into_inner()) = health;
+            }
             Err(e) => tracing::warn!(error = %e, "the ingest workers' health could not be read"),
         }
     }

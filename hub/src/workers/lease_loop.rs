@@ -89,8 +89,6 @@ pub struct LeaseLoop {
     last_renew: Option<DateTime<Utc>>,
     /// The worker's recording, whose stopped directories it tells hubs at each renewal.
     recording: Option<Arc<RecordingHub>>,
-    /// What it told last (`None`: nothing yet), so that it writes only what changed.
-    told_stopped: Option<Vec<serde_json::Value>>,
 }
 
 impl LeaseLoop {
@@ -111,7 +109,6 @@ impl LeaseLoop {
             policy,
             last_renew: None,
             recording: None,
-            told_stopped: None,
         }
     }
 
@@ -161,18 +158,15 @@ impl LeaseLoop {
 
     async fn renew(&mut self, now: DateTime<Utc>, round: &mut Round) -> Result<(), StoreError> {
         let store = self.cameras.store();
+        let stopped = self
+            .recording
+            .as_ref()
+            .map(|r| r.stopped_dirs())
+            .unwrap_or_default();
+        let me = &self.me;
         store
-            .worker_alive(&self.me.id, &self.me.address, self.me.max_cameras, now)
+            .worker_alive(&me.id, &me.address, me.max_cameras, &stopped, now)
             .await?;
-        if let Some(recording) = &self.recording {
-            let stopped = recording.stopped_dirs();
-            if self.told_stopped.as_ref() != Some(&stopped) {
-                store
-                    .worker_recording_stopped(&self.me.id, &stopped)
-                    .await?;
-                self.told_stopped = Some(stopped);
-            }
-        }
         let until = self.policy.expiry(now);
         let lost = store
             .renew_leases(&self.me.id, &self.holdings.all(), until)

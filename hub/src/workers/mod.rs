@@ -149,8 +149,9 @@ pub async fn overview(
     })
 }
 
-/// `gridwatch_ingest_workers{state="live"|"gone"}` and `gridwatch_ingest_unassigned_cameras`:
-/// a worker that vanished, and cameras nobody runs, are alerts; and
+/// `gridwatch_ingest_workers{state="live"|"stopped"|"gone"}` and
+/// `gridwatch_ingest_unassigned_cameras`: a worker that vanished, and cameras nobody runs, are
+/// alerts; and
 /// `gridwatch_ingest_worker_cameras{worker}`, how the cameras are spread. Set when scraped, on
 /// hubs in `workers` mode.
 #[derive(Clone)]

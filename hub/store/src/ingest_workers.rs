@@ -19,7 +19,7 @@ pub struct IngestWorker {
     /// Cameras whose lease it holds and has not let expire.
     pub cameras: u32,
     /// Its sample-file directories that record nothing, as it last said
-    /// ([`Store::worker_recording_stopped`]): `{"path", "reason", "detail"}` each.
+    /// ([`Store::worker_alive`]): `{"path", "reason", "detail"}` each.
     pub recording_stopped: Vec<serde_json::Value>,
     /// When it stopped cleanly, having given its leases back ([`Store::worker_stopped`]);
     /// `None` while it runs, or when it vanished without a word.
@@ -89,30 +89,17 @@ impl Store {
             .collect())
     }
 
-    /// Records which of worker `id`'s sample-file directories record nothing now (empty:
-    /// none), for hubs to tell the duty officers.
-    pub async fn worker_recording_stopped(
-        &self,
-        id: &str,
-        stopped: &[serde_json::Value],
-    ) -> Result<(), StoreError> {
-        let stopped = (!stopped.is_empty()).then(|| serde_json::Value::from(stopped).to_string());
-        with_pool!(self, p => {
-            sqlx::query("UPDATE ingest_workers SET recording_stopped = $1 WHERE id = $2")
-                .bind(&stopped)
-                .bind(id)
-                .execute(p)
-                .await?;
-        });
-        Ok(())
-    }
-
     /// Records that worker `id` stopped cleanly at `now`, its leases given back: the other
     /// workers share the cameras without it from their next round, and nobody is alarmed.
     /// [`Store::worker_alive`] undoes it.
     pub async fn worker_stopped(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         with_pool!(self, p => {
-            sqlx::query("UPDATE ingest_workers SET stopped_at = $1 WHERE id = $2")
+            // Never before its last renewal, even if its clock was stepped back meanwhile: a
+            // stop said before the last sign of life would read as a worker that vanished.
+            sqlx::query(
+                "UPDATE ingest_workers SET stopped_at = \
+                 CASE WHEN $1 < seen_at THEN seen_at ELSE $1 END WHERE id = $2",
+            )
                 .bind(to_ms(now))
                 .bind(id)
                 .execute(p)
@@ -121,9 +108,10 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets worker `id` if it does not run: it stopped, or was last seen at `since` or
-    /// before (a machine gone for good, whose absence would otherwise be told for ever). True
-    /// when it was forgotten; false when no such worker is known or it runs. Should it run
+    /// Forgets worker `id` if it does not run — it stopped, or was last seen at `since` or
+    /// before (a machine gone for good, whose absence would otherwise be told for ever) — and
+    /// no camera is pinned to it (that camera would stay dark unnoticed). True when it was
+    /// forgotten; false when no such worker is known, it runs, or a camera is pinned to it. Should it run
     /// again, it is known again at its first renewal.
     pub async fn forget_ingest_worker(
         &self,
@@ -133,7 +121,8 @@ impl Store {
         let gone = with_pool!(self, p => {
             sqlx::query(
                 "DELETE FROM ingest_workers WHERE id = $1 \
-                 AND (stopped_at >= seen_at OR seen_at <= $2)",
+                 AND (stopped_at >= seen_at OR seen_at <= $2) \
+                 AND NOT EXISTS (SELECT 1 FROM cameras WHERE pinned_worker = $1)",
             )
             .bind(id)
             .bind(to_ms(since))

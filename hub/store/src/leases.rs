@@ -11,24 +11,32 @@ use gridwatch_core::lease::Lease;
 
 impl Store {
     /// Records that worker `id` (reachable at `address`, running at most `max_cameras`) is
-    /// alive at `now` (and so no longer stopped, if it had stopped).
+    /// alive at `now` (and so no longer stopped, if it had stopped), with its sample-file
+    /// directories that record nothing (`{"path", "reason", "detail"}` each; empty: none), for
+    /// hubs to tell the duty officers. All of it at each renewal: a row deleted meanwhile (the
+    /// worker forgotten while it was cut off) comes back whole.
     pub async fn worker_alive(
         &self,
         id: &str,
         address: &str,
         max_cameras: u32,
+        recording_stopped: &[serde_json::Value],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let stopped = (!recording_stopped.is_empty())
+            .then(|| serde_json::Value::from(recording_stopped).to_string());
         with_pool!(self, p => {
             sqlx::query(
-                "INSERT INTO ingest_workers (id, address, max_cameras, seen_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET address = excluded.address, \
-                 max_cameras = excluded.max_cameras, seen_at = excluded.seen_at, stopped_at = NULL",
+                "INSERT INTO ingest_workers (id, address, max_cameras, seen_at, recording_stopped) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET address = excluded.address, \
+                 max_cameras = excluded.max_cameras, seen_at = excluded.seen_at, \
+                 recording_stopped = excluded.recording_stopped, stopped_at = NULL",
             )
             .bind(id)
             .bind(address)
             .bind(i64::from(max_cameras))
             .bind(to_ms(now))
+            .bind(&stopped)
             .execute(p)
             .await?;
         });

@@ -25,11 +25,11 @@ on_both!(
         let t0 = Utc::now();
         let ttl = Duration::seconds(15);
         store
-            .worker_alive("a", "10.0.0.101:8081", 100, t0)
+            .worker_alive("a", "10.0.0.101:8081", 100, &[], t0)
             .await
             .unwrap();
         store
-            .worker_alive("b", "10.0.0.102:8081", 100, t0)
+            .worker_alive("b", "10.0.0.102:8081", 100, &[], t0)
             .await
             .unwrap();
 
@@ -164,5 +164,57 @@ on_both!(
         assert_eq!(seen.len(), ids.len(), "every camera taken");
         let held = store.leases(now).await.unwrap();
         assert_eq!(held.len(), ids.len());
+    }
+);
+
+on_both!(
+    a_worker_says_it_stopped_and_is_forgotten_only_when_it_does_not_run,
+    |store: Store| async move {
+        let t0 = Utc::now();
+        let ttl = Duration::seconds(15);
+        let dirs = [serde_json::json!({"path": "/srv/a", "reason": "disk_full", "detail": "x"})];
+        store
+            .worker_alive("a", "10.0.0.101:8081", 100, &dirs, t0)
+            .await
+            .unwrap();
+        let a = || async {
+            let all = store.ingest_workers(t0).await.unwrap();
+            all.into_iter().find(|w| w.id == "a")
+        };
+        assert_eq!(a().await.unwrap().recording_stopped, dirs);
+        // Live: not forgotten.
+        assert!(!store.forget_ingest_worker("a", t0 - ttl).await.unwrap());
+        // Its clock stepped back before it stopped: the stop still reads as after its last
+        // sign of life (not as a worker that vanished).
+        store
+            .worker_stopped("a", t0 - Duration::seconds(3))
+            .await
+            .unwrap();
+        let stopped = a().await.unwrap();
+        assert!(
+            stopped.has_stopped() && !stopped.is_live(t0 - ttl),
+            "{stopped:?}"
+        );
+        // Alive again: running, its directories as it says now.
+        store
+            .worker_alive("a", "10.0.0.101:8081", 100, &[], t0 + Duration::seconds(1))
+            .await
+            .unwrap();
+        let back = a().await.unwrap();
+        assert!(
+            back.is_live(t0 - ttl) && back.recording_stopped.is_empty(),
+            "{back:?}"
+        );
+        // Stopped: forgotten; then unknown; should it run again, known again.
+        let at = t0 + Duration::seconds(2);
+        store.worker_stopped("a", at).await.unwrap();
+        assert!(store.forget_ingest_worker("a", at - ttl).await.unwrap());
+        assert!(a().await.is_none());
+        assert!(!store.forget_ingest_worker("a", at - ttl).await.unwrap());
+        store
+            .worker_alive("a", "10.0.0.101:8081", 100, &[], at)
+            .await
+            .unwrap();
+        assert!(a().await.is_some());
     }
 );

@@ -836,7 +836,7 @@ on_both!(
             .await
             .unwrap();
         store
-            .worker_alive("w1", "http://10.0.0.7:8090", 10, t0())
+            .worker_alive("w1", "http://10.0.0.7:8090", 10, &[], t0())
             .await
             .unwrap();
         let (a, b, c) = (

@@ -311,6 +311,7 @@ async fn incidents_get_sealed_clips(db: String) {
     let sealed = store.evidence_clips(&incident).await.unwrap();
     let handover = Handover {
         hub: &hub,
+        clock: &clock,
         incident: &incident,
         url: format!("{url}/manifest"),
         clip,
@@ -402,6 +403,7 @@ async fn incidents_get_sealed_clips_postgres() {
 /// A clip handed over with its manifest (`url`), as downloaded by the duty officer.
 struct Handover<'a> {
     hub: &'a Hub,
+    clock: &'a gridwatch_core::clock::ManualClock,
     incident: &'a str,
     url: String,
     /// The clip as listed.
@@ -415,8 +417,8 @@ impl Handover<'_> {
     /// The manifest downloads as sealed, with its SHA-256 (the listed one); `gridwatch
     /// evidence check` passes on it and the downloaded clip (`copy`) and fails on an altered
     /// copy; residents never get it; a manifest altered on the hub is not sent (409), one
-    /// missing is 410. The one sent is on the incident's timeline, who and which clip (and
-    /// not counted against the video allowance, used up above).
+    /// missing is 410. The one sent is on the incident's timeline, who and which clip; it
+    /// counts in the person's downloads a minute (used up above: 429 until a minute later).
     async fn check(&self, duty: &str, resident: &str, copy: &std::path::Path) {
         let manifest_downloads = || async {
             timeline_of(self.hub, self.incident, duty)
@@ -426,6 +428,13 @@ impl Handover<'_> {
                 .collect::<Vec<Value>>()
         };
         assert!(manifest_downloads().await.is_empty());
+        let (status, _, _) = fetch(self.hub, &self.url, duty, None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            manifest_downloads().await.is_empty(),
+            "refused, not recorded"
+        );
+        self.clock.advance(chrono::Duration::seconds(61));
         let (status, headers, body) = fetch(self.hub, &self.url, duty, None).await;
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
         let audited = manifest_downloads().await;

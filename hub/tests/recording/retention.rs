@@ -241,3 +241,55 @@ async fn wait_for_stop(recorder: &gridwatch_ingest::recording::Recorder, want: O
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
 }
+
+gridwatch_store::on_both!(
+    short_of_space_age_is_still_kept_to,
+    |store: Store| async move {
+        let tmp = tempfile::tempdir().unwrap();
+        let recorder = open_recorder(&store, quick_config(tmp.path())).await;
+        let status = recorder.statuses()[0].clone();
+        let (dir_id, dir) = (status.id.unwrap(), status.path);
+        // More continuous segments than a pass short of space looks at first, all kept by age;
+        // then, newer than all of them, an incidents-mode buffer segment older than the buffer.
+        let first_look = gridwatch_hub::recording::retention::FIRST_LOOK as i64;
+        for m in (0..=first_look).rev() {
+            segment(&store, &dir_id, &dir, "a", Duration::minutes(100 + m)).await;
+        }
+        let buffer = segment_in(
+            RecordMode::Incidents,
+            &store,
+            &dir_id,
+            &dir,
+            "c",
+            Duration::minutes(9),
+        )
+        .await;
+        // Short by one segment.
+        let limits = HashMap::from([(
+            dir_id.clone(),
+            DirLimits {
+                max_bytes: Some(first_look as u64 * SIZE),
+                min_free_bytes: 0,
+            },
+        )]);
+        let report = run(
+            &store,
+            &recorder,
+            &RetentionPolicy::default(),
+            &limits,
+            now(),
+        )
+        .await
+        .unwrap();
+        // The buffer goes for its age though it is not among the oldest (before: only the
+        // oldest were read while short, and it stayed until it was one of them).
+        assert_eq!(report.deleted_for_age, 1, "{report:?}");
+        assert!(!dir.join(&buffer.path).exists());
+        assert!(!left(&store, &dir_id).await.contains(&buffer.id));
+        let left_bytes = left(&store, &dir_id).await.len() as u64 * SIZE;
+        assert!(left_bytes <= first_look as u64 * SIZE, "{report:?}");
+        tokio::task::spawn_blocking(move || recorder.shutdown())
+            .await
+            .unwrap();
+    }
+);
