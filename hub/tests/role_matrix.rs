@@ -358,10 +358,12 @@ async fn walk(hub: Hub) {
                 // Past the role check; the fixture camera has never sent a picture.
                 StatusCode::SERVICE_UNAVAILABLE
             } else if allowed
-                && (ep.path.ends_with("/recordings.mp4") || ep.path.contains("{clip_id}"))
+                && (ep.path.ends_with("/recordings.mp4")
+                    || ep.path.contains("{clip_id}")
+                    || ep.path.ends_with("/evidence.zip"))
             {
                 // Past the role check; the fixture camera has recorded nothing, and the
-                // incident has no such clip.
+                // incident has no such clip (no clip at all to package).
                 StatusCode::NOT_FOUND
             } else if allowed && ep.path.ends_with("/whep") {
                 // Past the role check; the walk sends JSON, not an SDP offer (the WebRTC

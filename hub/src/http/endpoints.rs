@@ -4,8 +4,8 @@
 //! this table, so an endpoint cannot exist without declaring who may call it.
 
 use super::{
-    admin, auth, clips, dewarp, exports, false_alarms, incidents, ingest_workers, live, motion,
-    ops, pictures, recordings, reports, snapshot, sos, stream, whep,
+    admin, auth, clips, dewarp, evidence_package, exports, false_alarms, incidents, ingest_workers,
+    live, motion, ops, pictures, recordings, reports, snapshot, sos, stream, whep,
 };
 use crate::state::AppState;
 use axum::handler::Handler;
@@ -460,6 +460,13 @@ pub fn all() -> Vec<Endpoint> {
             VIDEO,
             "Download an evidence clip (MP4, HTTP ranges supported); recorded on the incident's timeline",
             clips::download,
+        ),
+        ep(
+            Method::GET,
+            "/api/v1/incidents/{id}/evidence.zip",
+            VIDEO,
+            "Every sealed clip of the incident with its manifest, SHA256SUMS and how to check them, as one ZIP archive to hand over; each clip recorded on the timeline; 404 no_clips, 409 clip_altered / manifest_altered",
+            evidence_package::download,
         ),
         ep(
             Method::GET,

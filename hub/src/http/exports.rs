@@ -63,6 +63,18 @@ pub async fn record_export(
     draft: EventDraft,
     actor: &Actor,
 ) -> ApiResult<()> {
+    record_exports(s, incident, video, vec![draft], actor).await
+}
+
+/// [`record_export`] of several events at once, all or none (an evidence package: one per
+/// clip), admitted as one download.
+pub async fn record_exports(
+    s: &AppState,
+    incident: Option<&str>,
+    video: Video<'_>,
+    drafts: Vec<EventDraft>,
+    actor: &Actor,
+) -> ApiResult<()> {
     let downloads = &s.recording.downloads;
     // From where is part of the access: the same account on another device is recorded.
     let key = format!("{} {}", video.key, actor.origin);
@@ -79,7 +91,7 @@ pub async fn record_export(
             ))
         }
     }
-    record_before_sending(s, incident, draft, actor).await?;
+    record_before_sending(s, incident, drafts, actor).await?;
     downloads.recorded(&actor.actor, &key, s.now());
     Ok(())
 }
@@ -90,10 +102,9 @@ pub async fn record_export(
 async fn record_before_sending(
     s: &AppState,
     incident: Option<&str>,
-    draft: EventDraft,
+    drafts: Vec<EventDraft>,
     actor: &Actor,
 ) -> ApiResult<()> {
-    let drafts = [draft];
     let recorded = s.store.record_events(incident, &drafts, actor, s.now());
     match tokio::time::timeout(RECORD_WITHIN, recorded).await {
         Ok(Ok(_)) => Ok(()),

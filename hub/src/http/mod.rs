@@ -13,6 +13,7 @@ pub mod dewarp;
 pub mod download;
 pub mod endpoints;
 pub mod error;
+pub mod evidence_package;
 pub mod exports;
 pub mod false_alarms;
 pub mod heartbeat;

@@ -319,6 +319,8 @@ async fn incidents_get_sealed_clips(db: String) {
         scratch: tmp.path(),
     };
     handover.check(&duty, &resident, &copy).await;
+    let package = format!("/api/v1/incidents/{incident}/evidence.zip");
+    check_package(&hub, &package, &incident, (&duty, &resident), tmp.path()).await;
     let file = evidence_dir.join(&sealed[0].file);
     assert_eq!(hash_file(&file).unwrap().0, sha);
     let mut altered = std::fs::read(&file).unwrap();
@@ -327,6 +329,14 @@ async fn incidents_get_sealed_clips(db: String) {
     std::fs::write(&file, &altered).unwrap();
     let (ok, out) = cli_verify(&db, &evidence_dir, false);
     assert!(!ok && out.contains("PROBLEM"), "{out}");
+    // Nor is a package of it sent.
+    let (status, _, body) = fetch(&hub, &package, &duty, None).await;
+    let error: Value = serde_json::from_slice(&body).expect("a JSON error, not a package");
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("clip_altered")),
+        "{error}"
+    );
 
     // Retention never deletes the locked recordings while the incident is open, however old.
     let recorder = state.recording.recorder().cloned().unwrap();
@@ -494,6 +504,84 @@ impl Handover<'_> {
         // Neither refusal sent anything, so neither is on the timeline.
         assert_eq!(manifest_downloads().await.len(), 1);
     }
+}
+
+/// The incident's evidence package (`url`) as the duty officer takes it away: a ZIP archive
+/// that Python's `zipfile` reads and tests (CRCs), whose `SHA256SUMS` passes `sha256sum -c`,
+/// whose clip passes `gridwatch evidence check` against its manifest, with a note naming the
+/// incident; recorded on the timeline, one event per clip; residents never.
+async fn check_package(
+    hub: &Hub,
+    url: &str,
+    incident: &str,
+    (duty, resident): (&str, &str),
+    scratch: &std::path::Path,
+) {
+    let packaged = |t: &Vec<Value>| {
+        t.iter()
+            .filter(|e| {
+                e["type"] == "incident.evidence_downloaded" && e["data"]["range"] == "package"
+            })
+            .count()
+    };
+    assert_eq!(packaged(&timeline_of(hub, incident, duty).await), 0);
+    let (status, headers, body) = fetch(hub, url, duty, None).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(headers[header::CONTENT_TYPE], "application/zip");
+    assert_eq!(headers[header::CONTENT_LENGTH], body.len().to_string());
+    let zip = scratch.join("evidence.zip");
+    std::fs::write(&zip, &body).unwrap();
+    let out = scratch.join("unpacked");
+    let python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\n\
+             z = zipfile.ZipFile(sys.argv[1])\n\
+             assert z.testzip() is None, z.testzip()\n\
+             z.extractall(sys.argv[2])\n\
+             print('\\n'.join(sorted(z.namelist())))",
+        ])
+        .arg(&zip)
+        .arg(&out)
+        .output()
+        .expect("python3 runs");
+    let listed = String::from_utf8_lossy(&python.stdout).into_owned();
+    assert!(
+        python.status.success(),
+        "{listed}{}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    let names: Vec<&str> = listed.lines().collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(&names[..2], ["README.txt", "SHA256SUMS"]);
+    let (clip, manifest) = (names[2], names[3]);
+    assert!(
+        clip.starts_with("clips/") && clip.ends_with(".mp4"),
+        "{clip}"
+    );
+    assert!(manifest.starts_with("manifests/"), "{manifest}");
+    let sums = std::process::Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&out)
+        .output()
+        .expect("sha256sum runs");
+    let said = String::from_utf8_lossy(&sums.stdout).into_owned();
+    assert!(
+        sums.status.success() && said.matches(": OK").count() == 2,
+        "{said}"
+    );
+    let (ok, said) = cli_check(&out.join(clip), &out.join(manifest));
+    assert!(ok && said.contains("OK"), "{said}");
+    let readme = std::fs::read_to_string(out.join("README.txt")).unwrap();
+    assert!(
+        readme.contains(incident) && readme.contains("sha256sum -c"),
+        "{readme}"
+    );
+    assert_eq!(packaged(&timeline_of(hub, incident, duty).await), 1);
+    assert_eq!(
+        fetch(hub, url, resident, None).await.0,
+        StatusCode::FORBIDDEN
+    );
 }
 
 /// `gridwatch evidence check` of a clip and its manifest; whether it passed, what it printed.

@@ -372,7 +372,24 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.equal(taken.length, 2, JSON.stringify(taken));
     const ofClip = decodeURIComponent((await manifestLink.getAttribute("href")).split("/").slice(-2)[0]);
     assert.ok(taken.every((e) => e.data.clip_id === ofClip && e.actor.startsWith("user:")), JSON.stringify(taken));
+    // Or everything as one package: the clips, their manifests, SHA256SUMS and how to check.
+    const packageLink = w.locator("#d-clips-package");
+    assert.equal(await packageLink.textContent(), "打包下载全部（片段、清单及核验说明）");
+    const [packed] = await Promise.all([w.waitForEvent("download"), packageLink.click()]);
+    assert.equal(packed.suggestedFilename(), `evidence-${id}.zip`);
+    const zip = await wall.context.request.get(await packageLink.getAttribute("href"));
+    assert.equal(zip.status(), 200);
+    assert.equal(zip.headers()["content-type"], "application/zip");
+    const zipped = await zip.body();
+    assert.equal(zipped.subarray(0, 4).toString("latin1"), "PK\x03\x04");
+    assert.ok(zipped.includes(Buffer.from("SHA256SUMS")) && zipped.includes(Buffer.from(listedClip.manifest_sha256)));
+    const { incident: withPackages } = await (await wall.context.request.get(`/api/v1/incidents/${id}`)).json();
+    const packages = withPackages.timeline.filter((e) => e.type === "incident.evidence_downloaded" && e.data.range === "package");
+    const sealedNow = (await (await wall.context.request.get(`/api/v1/incidents/${id}/clips`)).json()).clips.map((c) => c.id);
+    // The link's and the request's: each of the clips sealed then, recorded.
+    assert.ok(packages.length >= 2 && packages.every((e) => sealedNow.includes(e.data.clip_id)), JSON.stringify(packages));
     await inLanguage(w, "en");
+    assert.equal(await packageLink.textContent(), "Download all as one package (clips, manifests, how to check them)");
     assert.equal(await w.locator("#d-clips h3").textContent(), "Evidence clips");
     assert.equal(await link.textContent(), "Download");
     assert.equal(await manifestLink.textContent(), "Manifest");

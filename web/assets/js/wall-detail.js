@@ -173,8 +173,12 @@ export class IncidentDetail {
     const pending = r.not_sealed.length
       ? el("p", { class: "muted", id: "d-clips-pending", text: t("clips.pending", { n: String(r.not_sealed.length) }) }) : null;
     if (!items.length && !pending) { box.replaceChildren(); return; }
+    // Everything to hand over as one file: the clips, their manifests, the sums, how to check.
+    const all = items.length
+      ? el("p", {}, el("a", { class: "inline-link", id: "d-clips-package", href: `/api/v1/incidents/${encodeURIComponent(id)}/evidence.zip`,
+        download: `evidence-${id}.zip`, "data-i18n": "clips.package", text: t("clips.package") })) : null;
     box.replaceChildren(...[el("h3", { "data-i18n": "clips.title", text: t("clips.title") }),
-      items.length ? el("div", { class: "clips" }, ...items) : null, pending].filter(Boolean));
+      items.length ? el("div", { class: "clips" }, ...items) : null, all, pending].filter(Boolean));
   }
 
   /** Where a clip holds its picture because nothing was recorded (its manifest says so), or

@@ -166,6 +166,7 @@ export default {
   "timeline.back_to_live": "Back to live",
   "clips.title": "Evidence clips",
   "clips.download": "Download",
+  "clips.package": "Download all as one package (clips, manifests, how to check them)",
   "clips.manifest": "Manifest",
   "clips.not_recorded": "Not recorded — the picture holds the last frame before:",
   "clips.manifest_unreadable": "This clip's manifest cannot be read: run gridwatch evidence verify",

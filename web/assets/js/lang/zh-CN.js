@@ -166,6 +166,7 @@ export default {
   "timeline.back_to_live": "返回实时",
   "clips.title": "证据片段",
   "clips.download": "下载",
+  "clips.package": "打包下载全部（片段、清单及核验说明）",
   "clips.manifest": "清单",
   "clips.not_recorded": "以下时段无录像，画面停在此前最后一帧：",
   "clips.manifest_unreadable": "此片段的清单无法读取，请运行 gridwatch evidence verify",
