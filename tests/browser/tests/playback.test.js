@@ -399,6 +399,45 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     await inLanguage(w, "zh-CN");
   });
 
+  it("the post's console offers the incident's clips and their package to take away", async (t) => {
+    if (!sosId) { t.skip("no SOS was raised (the demo has no cameras)"); return; }
+    const { incident } = await (await wall.context.request.get(`/api/v1/incidents/${sosId}`)).json();
+    const posts = await (await wall.context.request.get("/api/v1/posts")).json();
+    const post = posts.find((p) => p.id === incident.post_id);
+    assert.ok(post, `the SOS is dispatched: ${JSON.stringify(incident)}`);
+    // The demo's responders: the police post's officer, grid team A's worker.
+    const username = post.name.includes("police") ? "officer" : "worker";
+    const officer = await loginAs(browser, hub, username, PHONE);
+    const c = officer.page;
+    await c.waitForURL("**/console");
+    await c.locator(`#job[data-id="${sosId}"]`).waitFor(timeout);
+    const evidence = c.locator("#job-evidence");
+    await evidence.waitFor(timeout);
+    assert.equal(await evidence.locator("h3").textContent(), "证据片段");
+    const sealed = (await (await officer.context.request.get(`/api/v1/incidents/${sosId}/clips`)).json()).clips;
+    assert.equal(await c.locator("#job-clips a[data-download]").count(), sealed.length);
+    assert.doesNotMatch(await c.locator("#job-clips").textContent(), /null|undefined/);
+    const before = async () => (await (await officer.context.request.get(`/api/v1/incidents/${sosId}`)).json())
+      .incident.timeline.filter((e) => e.type === "incident.evidence_downloaded").length;
+    const downloadsBefore = await before();
+    const pkg = c.locator("#job-package");
+    assert.equal(await pkg.textContent(), "打包下载全部（片段、清单及核验说明）");
+    const [packed] = await Promise.all([c.waitForEvent("download"), pkg.click()]);
+    assert.equal(packed.suggestedFilename(), `evidence-${sosId}.zip`);
+    // Recorded, a download of each clip, by this officer.
+    assert.equal(await before(), downloadsBefore + sealed.length);
+    const clip = c.locator("#job-clips a[data-download]").first();
+    const r = await officer.context.request.get(await clip.getAttribute("href"));
+    assert.equal(r.status(), 200);
+    assert.equal(r.headers()["content-type"], "video/mp4");
+    await shot(c, "console-evidence-zh-phone");
+    await assertAccessible(c, "console, evidence clips, zh, phone");
+    await c.click("#lang");
+    assert.equal(await evidence.locator("h3").textContent(), "Evidence clips");
+    assert.equal(await pkg.textContent(), "Download all as one package (clips, manifests, how to check them)");
+    await officer.context.close();
+  });
+
   it("the report lists who took video out: recordings and evidence clips, in both languages", async (t) => {
     const w = wall.page;
     if (!sosId) { t.skip("no SOS was raised (the demo has no cameras)"); return; }

@@ -76,6 +76,8 @@ function render() {
   }
   if (i) {
     loadCaller(i.id);
+    loadClips(i.id);
+    showClips(i.id);
     const caller = callers.get(i.id) || {};
     $("job").dataset.id = i.id;
     $("job").dataset.state = i.state;
@@ -112,6 +114,40 @@ function render() {
 }
 
 $("job-snapshot-img").addEventListener("error", () => { $("job-snapshot").hidden = true; });
+
+const cameraNames = new Map();
+get("/api/v1/cameras").then((cs) => { cs.forEach((c) => cameraNames.set(c.id, c.name)); }).catch(() => {});
+/** Incident id -> its sealed clips, as last read (read again when one is sealed). */
+const clipsOf = new Map();
+
+/** The incident's sealed evidence clips, for the officer to take away: each clip and its
+ *  manifest, or all of it as one package (the hub records every download on the timeline). */
+async function loadClips(id, again = false) {
+  if (clipsOf.has(id) && !again) return;
+  if (!clipsOf.has(id)) clipsOf.set(id, []);
+  try {
+    const r = await get(`/api/v1/incidents/${encodeURIComponent(id)}/clips`);
+    clipsOf.set(id, r.clips);
+  } catch { return; } // none to show; the next sealed clip reads them again
+  if (currentId === id) showClips(id);
+}
+
+function showClips(id) {
+  const clips = clipsOf.get(id) || [];
+  $("job-evidence").hidden = !clips.length;
+  const base = `/api/v1/incidents/${encodeURIComponent(id)}`;
+  $("job-clips").replaceChildren(...clips.map((c) => {
+    const url = `${base}/clips/${encodeURIComponent(c.id)}`;
+    const name = cameraNames.get(c.camera_id) || c.camera_id;
+    return el("li", { "data-clip": c.id },
+      el("a", { class: "inline-link", href: url, download: `evidence-${id}-${c.camera_id}.mp4`, "data-download": c.id,
+        text: `${name} · ${clock(c.from)}–${clock(c.to)}` }),
+      el("a", { class: "inline-link", href: `${url}/manifest`, download: `evidence-${id}-${c.camera_id}-manifest.json`,
+        "data-manifest": c.id, "data-i18n": "clips.manifest", text: t("clips.manifest") }));
+  }));
+  $("job-package").href = `${base}/evidence.zip`;
+  $("job-package").download = `evidence-${id}.zip`;
+}
 
 function log(ev, replayed) {
   const item = el("li", { "data-type": ev.type, class: replayed ? "missed" : null },
@@ -203,6 +239,7 @@ const stream = new Stream({
       stream.receipt(ev.seq);
       if (isOpen(ev.incident) && !replayed) currentId = ev.incident.id;
     }
+    if (ev.type === "incident.evidence_sealed" && clipsOf.has(ev.incident.id)) loadClips(ev.incident.id, true);
     log(ev, replayed);
     render();
   },
