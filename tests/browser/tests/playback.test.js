@@ -467,6 +467,9 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     const clipRows = w.locator('#exports-table tbody tr[data-type="incident.evidence_downloaded"]');
     assert.ok(await clipRows.count() >= 1, "the evidence clip download is listed");
     assert.match(await clipRows.first().locator("td.what").textContent(), new RegExp(`^警情 ${sosId} 的证据片段$`));
+    // The clips taken in the evidence package say so.
+    const packaged = await clipRows.locator("td.bytes").allTextContents();
+    assert.ok(packaged.includes("全部（证据包）"), JSON.stringify(packaged));
     assert.equal(await w.locator("#exports-none").isVisible(), false);
     await w.locator("#exports-table").scrollIntoViewIfNeeded();
     await shot(w, "wall-exports-zh-desktop");

@@ -20,9 +20,12 @@ function what(x) {
   return t("exports.recording", { from: stamp(x.from), to: sameDay ? clock(x.to) : stamp(x.to) });
 }
 
-/** Which bytes: all of it, or part (a player seeking asks for parts). */
+/** Which bytes: all of it (alone, or in the incident's evidence package), or part (a player
+ *  seeking asks for parts). */
 function part(x) {
-  const which = x.range === "all" ? t("exports.all") : t("exports.part", { range: x.range.replace(/^bytes /, "") });
+  const which = x.range === "all" ? t("exports.all")
+    : x.range === "package" ? t("exports.package")
+      : t("exports.part", { range: x.range.replace(/^bytes /, "") });
   return x.bytes != null ? `${which} · ${size(x.bytes)}` : which;
 }
 

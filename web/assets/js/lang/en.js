@@ -197,5 +197,5 @@ export default {
   "false_alarms.open": "Open", "false_alarms.count": "False alarms", "false_alarms.ratio": "False-alarm rate", "false_alarms.none": "No motion alert in the last 30 days",
   "exports.title": "Video exports (last 30 days)", "exports.none": "Nobody downloaded recordings or evidence clips in the last 30 days", "exports.more": "Only the latest 200 are shown",
   "exports.at": "When", "exports.who": "Who", "exports.camera": "Camera", "exports.what": "What", "exports.bytes": "Downloaded",
-  "exports.recording": "Recording {from} – {to}", "exports.clip": "Evidence clip of incident {id}", "exports.all": "All", "exports.part": "Part (bytes {range})",
+  "exports.recording": "Recording {from} – {to}", "exports.clip": "Evidence clip of incident {id}", "exports.all": "All", "exports.package": "All, in the evidence package", "exports.part": "Part (bytes {range})",
 };

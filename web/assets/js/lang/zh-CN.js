@@ -197,5 +197,5 @@ export default {
   "false_alarms.open": "未结", "false_alarms.count": "误报数", "false_alarms.ratio": "误报率", "false_alarms.none": "近30天没有移动侦测报警",
   "exports.title": "视频导出记录（近30天）", "exports.none": "近30天没有人导出录像或证据片段", "exports.more": "只显示最近200条",
   "exports.at": "时间", "exports.who": "人员", "exports.camera": "摄像头", "exports.what": "内容", "exports.bytes": "下载部分",
-  "exports.recording": "录像 {from} – {to}", "exports.clip": "警情 {id} 的证据片段", "exports.all": "全部", "exports.part": "部分（字节 {range}）",
+  "exports.recording": "录像 {from} – {to}", "exports.clip": "警情 {id} 的证据片段", "exports.all": "全部", "exports.package": "全部（证据包）", "exports.part": "部分（字节 {range}）",
 };
