@@ -16,13 +16,14 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 # ffmpeg (ffprobe checks the MP4 the hub sends to browsers), a C toolchain for bundled SQLite,
 # and for the tests against a foreign RTSP server (ingest/tests/foreign_rtsp.rs), Debian's
 # Python with GStreamer's bindings driving gst-rtsp-server (x264enc and x265enc come with the
-# ugly and bad plugins).
+# ugly and bad plugins). Info-ZIP's unzip, with Python's zipfile, reads an incident's evidence
+# package in the tests, as the police would.
 BUILD_PACKAGES=(
   build-essential pkg-config ca-certificates curl git
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x ffmpeg
-  python3 python3-gi gir1.2-gst-rtsp-server-1.0
+  python3 python3-gi gir1.2-gst-rtsp-server-1.0 unzip
 )
 # What the tests of the production backends talk to, for real.
 SERVICE_PACKAGES=(postgresql postgresql-client mosquitto nats-server)

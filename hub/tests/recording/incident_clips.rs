@@ -507,7 +507,7 @@ impl Handover<'_> {
 }
 
 /// The incident's evidence package (`url`) as the duty officer takes it away: a ZIP archive
-/// that Python's `zipfile` reads and tests (CRCs), whose `SHA256SUMS` passes `sha256sum -c`,
+/// that Python's `zipfile` and Info-ZIP's `unzip` read and test (CRCs), whose `SHA256SUMS` passes `sha256sum -c`,
 /// whose clip passes `gridwatch evidence check` against its manifest, with a note naming the
 /// incident; recorded on the timeline, one event per clip; residents never.
 async fn check_package(
@@ -550,6 +550,17 @@ async fn check_package(
         python.status.success(),
         "{listed}{}",
         String::from_utf8_lossy(&python.stderr)
+    );
+    // And Info-ZIP's unzip (the tool most would reach for) tests it too.
+    let unzip = std::process::Command::new("unzip")
+        .arg("-t")
+        .arg(&zip)
+        .output()
+        .expect("unzip runs (deploy/setup.sh installs it)");
+    let said = String::from_utf8_lossy(&unzip.stdout).into_owned();
+    assert!(
+        unzip.status.success() && said.contains("No errors detected"),
+        "{said}"
     );
     let names: Vec<&str> = listed.lines().collect();
     assert_eq!(names.len(), 4, "{names:?}");
