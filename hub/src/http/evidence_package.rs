@@ -7,7 +7,8 @@
 //! missing too (410 `clip_missing` / `manifest_missing`); `gridwatch evidence verify` says more.
 //! The download is recorded first, as a clip's: an `incident.evidence_downloaded` event per
 //! clip (`range: "package"`), all or none, on the timeline and the exports list, counted as
-//! one download in the person's allowance. Same roles as the clips.
+//! one download in the person's allowance (checked before anything is read, as is the size:
+//! at most [`MAX_PACKAGE_BYTES`] of clips, 413 above). Same roles as the clips.
 
 use super::auth::PeerAddr;
 use super::caller::Caller;
@@ -41,6 +42,24 @@ pub async fn download(
             format!("incident {id} has no sealed evidence clip yet (GET /api/v1/incidents/{id}/clips says what is to come)"),
         ));
     }
+    // Refused before anything is read: too large to be read and checked within the request's
+    // deadline (on a slow disk), or over the person's allowance.
+    let bytes: u64 = clips.iter().map(|c| c.bytes).sum();
+    if bytes > MAX_PACKAGE_BYTES {
+        return Err(too_large(format!(
+            "the package would hold {bytes} bytes of clips, more than {MAX_PACKAGE_BYTES}"
+        )));
+    }
+    let actor = caller.actor(&peer);
+    if let Some(retry_after) = s.recording.downloads.would_refuse(&actor.actor, s.now()) {
+        return Err(ApiError::too_many(
+            format!(
+                "more than {} downloads in a minute; nothing was sent, try again in {retry_after} s",
+                exports::DOWNLOADS_PER_MINUTE
+            ),
+            retry_after,
+        ));
+    }
     let mut cameras = Vec::new();
     for c in &clips {
         let name = match s.store.camera(&c.camera_id).await {
@@ -49,7 +68,6 @@ pub async fn download(
         };
         cameras.push(name);
     }
-    let actor = caller.actor(&peer);
     let now = s.now();
     let evidence_dir = s.recording.evidence_dir.clone();
     let note = Note {
@@ -92,6 +110,11 @@ pub async fn download(
     }
     Ok(response)
 }
+
+/// The most bytes of clips one package holds: read and checked before its answer starts, it
+/// must be ready within the request's deadline (30 s by default) on a disk reading 100 MB/s.
+/// Above it the clips go one by one.
+pub const MAX_PACKAGE_BYTES: u64 = 2 << 30;
 
 /// Who packed what, for the note.
 struct Note {
@@ -195,7 +218,7 @@ fn altered(clip: &EvidenceClip, what: &str, found: &str) -> ApiError {
 
 fn unreadable(clip: &EvidenceClip, what: &str, e: PackageError) -> ApiError {
     match e {
-        PackageError::TooLarge { .. } => too_large(e),
+        PackageError::TooLarge { .. } => too_large(e.to_string()),
         e => {
             tracing::error!(clip = %clip.id, error = %e, "an evidence {what} cannot be read");
             let code = if what == "clip" {
@@ -212,10 +235,10 @@ fn unreadable(clip: &EvidenceClip, what: &str, e: PackageError) -> ApiError {
     }
 }
 
-fn too_large(e: PackageError) -> ApiError {
+fn too_large(why: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "package_too_large",
-        format!("{e}; download the clips one by one"),
+        format!("{why}; download the clips one by one"),
     )
 }

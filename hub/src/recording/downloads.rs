@@ -91,6 +91,16 @@ impl Downloads {
         }
     }
 
+    /// Whether a whole download by `who` at `now` would be refused (the seconds to wait), without
+    /// counting it: for a download that costs much to prepare (an evidence package is read
+    /// and checked before it is admitted), so that one over the allowance costs nothing.
+    pub fn would_refuse(&self, who: &str, now: DateTime<Utc>) -> Option<i64> {
+        let mut recent = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        recent.forget_before(now);
+        let mut times = recent.by_person.get(who).cloned().unwrap_or_default();
+        count(&mut times, DOWNLOADS_PER_MINUTE, now).err()
+    }
+
     /// `who`'s download of `video` was recorded at `now`: their ranges of it are covered for
     /// the next [`ACCESS_WINDOW`]. Called only once the event is in the log, so a download
     /// whose audit failed covers nothing.

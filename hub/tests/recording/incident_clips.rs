@@ -329,13 +329,25 @@ async fn incidents_get_sealed_clips(db: String) {
     std::fs::write(&file, &altered).unwrap();
     let (ok, out) = cli_verify(&db, &evidence_dir, false);
     assert!(!ok && out.contains("PROBLEM"), "{out}");
-    // Nor is a package of it sent.
+    // Nor is a package of it sent, nor recorded as taken.
+    let taken = |t: Vec<Value>| {
+        t.iter()
+            .filter(|e| e["type"] == "incident.evidence_downloaded")
+            .count()
+    };
+    let before = taken(timeline_of(&hub, &incident, &duty).await);
     let (status, _, body) = fetch(&hub, &package, &duty, None).await;
     let error: Value = serde_json::from_slice(&body).expect("a JSON error, not a package");
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("clip_altered")),
         "{error}"
+    );
+    assert_eq!(taken(timeline_of(&hub, &incident, &duty).await), before);
+    // Another post's responder: as if the incident did not exist.
+    assert_eq!(
+        fetch(&hub, &package, &responder, None).await.0,
+        StatusCode::NOT_FOUND
     );
 
     // Retention never deletes the locked recordings while the incident is open, however old.

@@ -2,14 +2,17 @@
 //! manifests, a `SHA256SUMS` list and a note on how to check them.
 //!
 //! Stored, not compressed: the clips are H.264/H.265 already, and a stored archive's layout
-//! is known before a byte is sent, so its length is too (`Content-Length`, and a download
-//! that resumes knows where it is). Names are UTF-8 (general purpose bit 11). No ZIP64: a
-//! package is refused above 4 GiB or 65,535 files ([`PackageError::TooLarge`]); the clips can
-//! then be downloaded one by one.
+//! is known before a byte is sent, so its length is too (`Content-Length`: a download cut
+//! short is seen to be). Names are UTF-8 (general purpose bit 11). No ZIP64: a package is
+//! refused above 4 GiB or 65,534 files ([`PackageError::TooLarge`]); the clips can then be
+//! downloaded one by one.
 //!
 //! Each entry's CRC-32 is computed when the package is laid out ([`Package::add_file`] reads
 //! the file once, with its SHA-256 for the caller to check against the record), so that the
 //! local headers carry it and no data descriptors are needed: any unzip reads the archive.
+//! The file is read again to be sent, and its CRC-32 and length checked again as it goes: a
+//! file changed in between fails the write (the answer is cut short, never a wrong archive
+//! that looks whole).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -130,7 +133,8 @@ impl Package {
         };
         let offset = u32::try_from(self.next).map_err(|_| too_large())?;
         let len = u32::try_from(len).map_err(|_| too_large())?;
-        if self.entries.len() >= usize::from(u16::MAX) || name.len() > usize::from(u16::MAX) {
+        // 0xFFFF entries is ZIP64's mark: one fewer at most.
+        if self.entries.len() + 1 >= usize::from(u16::MAX) || name.len() > usize::from(u16::MAX) {
             return Err(too_large());
         }
         self.next += 30 + name.len() as u64 + u64::from(len);
@@ -181,7 +185,7 @@ impl Package {
             out.write_all(&h).map_err(io_err)?;
             match &e.source {
                 Source::Bytes(b) => out.write_all(b).map_err(io_err)?,
-                Source::File(path) => copy_exactly(path, u64::from(e.len), out)?,
+                Source::File(path) => copy_unchanged(path, e, out)?,
             }
         }
         let mut central = Vec::new();
@@ -214,19 +218,38 @@ impl Package {
     }
 }
 
-/// Copies exactly `len` bytes of the file at `path` into `out`.
-fn copy_exactly(path: &Path, len: u64, out: &mut impl Write) -> Result<(), PackageError> {
+/// Copies the file at `path` into `out` as it was laid out as `entry`: exactly its length,
+/// and the same CRC-32; a file changed since (shorter, longer, or edited in place) fails.
+fn copy_unchanged(path: &Path, entry: &Entry, out: &mut impl Write) -> Result<(), PackageError> {
     let read = |source| PackageError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(read)?;
-    let copied = io::copy(&mut file.take(len), out).map_err(read)?;
-    if copied != len {
-        return Err(PackageError::Changed {
-            path: path.to_path_buf(),
-            was: len,
-        });
+    let changed = || PackageError::Changed {
+        path: path.to_path_buf(),
+        was: u64::from(entry.len),
+    };
+    let mut file = File::open(path).map_err(read)?;
+    let mut crc = CRC32.digest();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = u64::from(entry.len);
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(buf.len()));
+        let n = file.read(&mut buf[..want]).map_err(read)?;
+        if n == 0 {
+            return Err(changed());
+        }
+        crc.update(&buf[..n]);
+        left -= n as u64;
+        // The last chunk is checked before it is sent: an edit shows in the CRC, and a file
+        // that grew has a byte more.
+        if left == 0 {
+            let more = file.read(&mut [0u8]).map_err(read)?;
+            if more != 0 || crc.clone().finalize() != entry.crc32 {
+                return Err(changed());
+            }
+        }
+        out.write_all(&buf[..n]).map_err(PackageError::Write)?;
     }
     Ok(())
 }
@@ -292,17 +315,31 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_shrank_fails_the_write() {
+    fn a_file_changed_since_it_was_laid_out_fails_the_write() {
         let dir = tempfile::tempdir().unwrap();
         let clip = dir.path().join("clip.mp4");
-        std::fs::write(&clip, vec![7u8; 100]).unwrap();
-        let mut p = Package::new(chrono::Utc::now());
-        p.add_file("clip.mp4", &clip).unwrap();
-        std::fs::write(&clip, vec![7u8; 10]).unwrap();
-        let err = p.write_to(&mut Vec::new()).unwrap_err();
-        assert!(
-            matches!(err, PackageError::Changed { was: 100, .. }),
-            "{err}"
-        );
+        for changed in [
+            vec![7u8; 10],
+            vec![7u8; 101],
+            [vec![7u8; 99], vec![8]].concat(),
+        ] {
+            std::fs::write(&clip, vec![7u8; 100]).unwrap();
+            let mut p = Package::new(chrono::Utc::now());
+            p.add_file("clip.mp4", &clip).unwrap();
+            std::fs::write(&clip, &changed).unwrap();
+            let mut out = Vec::new();
+            let err = p.write_to(&mut out).unwrap_err();
+            assert!(
+                matches!(err, PackageError::Changed { was: 100, .. }),
+                "{err}"
+            );
+            // The archive is cut short (never whole with wrong bytes): an edit or a growth is
+            // seen before its last chunk goes out; a shrink where the file ends.
+            assert!(
+                out.len() < 30 + "clip.mp4".len() + 100,
+                "{} bytes",
+                out.len()
+            );
+        }
     }
 }

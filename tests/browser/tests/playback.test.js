@@ -417,6 +417,8 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     const sealed = (await (await officer.context.request.get(`/api/v1/incidents/${sosId}/clips`)).json()).clips;
     assert.equal(await c.locator("#job-clips a[data-download]").count(), sealed.length);
     assert.doesNotMatch(await c.locator("#job-clips").textContent(), /null|undefined/);
+    // Camera names, not IDs.
+    assert.equal(await c.locator("#job-clips").textContent().then((x) => /[0-9a-f]{8}-[0-9a-f]{4}-/.test(x)), false);
     const before = async () => (await (await officer.context.request.get(`/api/v1/incidents/${sosId}`)).json())
       .incident.timeline.filter((e) => e.type === "incident.evidence_downloaded").length;
     const downloadsBefore = await before();

@@ -22,10 +22,16 @@ async function newSos() {
   return id;
 }
 
-/** The wall acknowledges its alarm and closes the incident view. */
+/** The wall acknowledges its alarm and closes the incident view. The alarm may stop by
+ *  itself meanwhile (its incident was just cancelled, and the wall hears of it after it was
+ *  seen showing): then there is nothing left to acknowledge. */
 async function wallSeen() {
   const w = wall.page;
-  if (await w.locator("#alarm").isVisible()) await w.click("#alarm-seen");
+  if (await w.locator("#alarm").isVisible()) {
+    await w.click("#alarm-seen", { timeout: 5000 }).catch(async (e) => {
+      if (await w.locator("#alarm").isVisible()) throw e;
+    });
+  }
   if (await w.locator("#detail").isVisible()) await w.click("#detail-close");
 }
 

@@ -116,25 +116,37 @@ function render() {
 $("job-snapshot-img").addEventListener("error", () => { $("job-snapshot").hidden = true; });
 
 const cameraNames = new Map();
-get("/api/v1/cameras").then((cs) => { cs.forEach((c) => cameraNames.set(c.id, c.name)); }).catch(() => {});
-/** Incident id -> its sealed clips, as last read (read again when one is sealed). */
+get("/api/v1/cameras").then((cs) => { cs.forEach((c) => cameraNames.set(c.id, c.name)); render(); }).catch(() => {});
+/** Incident id -> its sealed clips and how many are still to be sealed, as last read. */
 const clipsOf = new Map();
+/** Incident id -> the number of its latest read of clips: an older answer arriving last
+ *  does not replace a newer one. */
+const clipReads = new Map();
 
 /** The incident's sealed evidence clips, for the officer to take away: each clip and its
- *  manifest, or all of it as one package (the hub records every download on the timeline). */
+ *  manifest, or all of it as one package (the hub records every download on the timeline).
+ *  Read once, and again whenever one is sealed. */
 async function loadClips(id, again = false) {
   if (clipsOf.has(id) && !again) return;
-  if (!clipsOf.has(id)) clipsOf.set(id, []);
+  if (!clipsOf.has(id)) clipsOf.set(id, { clips: [], pending: 0 });
+  const n = (clipReads.get(id) || 0) + 1;
+  clipReads.set(id, n);
   try {
     const r = await get(`/api/v1/incidents/${encodeURIComponent(id)}/clips`);
-    clipsOf.set(id, r.clips);
-  } catch { return; } // none to show; the next sealed clip reads them again
+    if (clipReads.get(id) !== n) return;
+    clipsOf.set(id, { clips: r.clips, pending: r.not_sealed.length });
+  } catch {
+    if (clipReads.get(id) === n && !clipsOf.get(id).clips.length) clipsOf.delete(id); // tried again at the next render
+    return;
+  }
   if (currentId === id) showClips(id);
 }
 
 function showClips(id) {
-  const clips = clipsOf.get(id) || [];
+  const { clips, pending } = clipsOf.get(id) || { clips: [], pending: 0 };
   $("job-evidence").hidden = !clips.length;
+  $("job-clips-pending").hidden = !pending;
+  $("job-clips-pending").textContent = pending ? t("clips.pending", { n: String(pending) }) : "";
   const base = `/api/v1/incidents/${encodeURIComponent(id)}`;
   $("job-clips").replaceChildren(...clips.map((c) => {
     const url = `${base}/clips/${encodeURIComponent(c.id)}`;
