@@ -151,26 +151,11 @@ pub async fn manifest(
 ) -> ApiResult<Response> {
     s.store.visible_incident(&id, &caller.visibility()).await?;
     let clip = s.store.evidence_clip(&id, &clip_id).await?;
-    let path = s.recording.evidence_dir.join(&clip.manifest_file);
-    let bytes = tokio::fs::read(&path).await.map_err(|e| {
-        tracing::error!(clip = %clip.id, path = %path.display(), error = %e,
-            "an evidence clip's manifest is missing from the evidence directory");
-        ApiError::new(
-            StatusCode::GONE,
-            "manifest_missing",
-            format!("the manifest of clip {clip_id} is recorded but its file cannot be read; run `gridwatch evidence verify`"),
-        )
-    })?;
-    let found = gridwatch_ingest::evidence::sha256(&bytes);
-    if found != clip.manifest_sha256 {
-        tracing::error!(clip = %clip.id, path = %path.display(), sealed = %clip.manifest_sha256,
-            found = %found, "an evidence clip's manifest is not the one sealed");
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "manifest_altered",
-            format!("the manifest of clip {clip_id} is not the one sealed (its SHA-256 differs from the record), so it is not sent; run `gridwatch evidence verify`"),
-        ));
-    }
+    let dir = s.recording.evidence_dir.clone();
+    let sealed = clip.clone();
+    let bytes = tokio::task::spawn_blocking(move || sealed_manifest(&dir, &sealed))
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the manifest failed: {e}")))??;
     // Audited as a clip is, before it is sent: who took the proof of which clip; and counted
     // in the person's downloads a minute, as every download is (no endless events either).
     let draft = EventDraft::new(
@@ -203,6 +188,36 @@ pub async fn manifest(
         headers.insert("x-gridwatch-manifest-sha256", v);
     }
     Ok(response)
+}
+
+/// The manifest of `clip` as it was sealed: its bytes, once their SHA-256 is the one recorded.
+/// Missing: 410 `manifest_missing`; not the one sealed: 409 `manifest_altered` (never sent,
+/// alone or in a package). Blocking.
+pub(crate) fn sealed_manifest(
+    evidence_dir: &std::path::Path,
+    clip: &EvidenceClip,
+) -> ApiResult<Vec<u8>> {
+    let path = evidence_dir.join(&clip.manifest_file);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        tracing::error!(clip = %clip.id, path = %path.display(), error = %e,
+            "an evidence clip's manifest is missing from the evidence directory");
+        ApiError::new(
+            StatusCode::GONE,
+            "manifest_missing",
+            format!("the manifest of clip {} is recorded but its file cannot be read; run `gridwatch evidence verify`", clip.id),
+        )
+    })?;
+    let found = gridwatch_ingest::evidence::sha256(&bytes);
+    if found != clip.manifest_sha256 {
+        tracing::error!(clip = %clip.id, path = %path.display(), sealed = %clip.manifest_sha256,
+            found = %found, "an evidence clip's manifest is not the one sealed");
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "manifest_altered",
+            format!("the manifest of clip {} is not the one sealed (its SHA-256 differs from the record), so it is not sent; run `gridwatch evidence verify`", clip.id),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Copies bytes `[start, end)` of `file` into `out`.

@@ -3,8 +3,9 @@
 //! ZIP archive — what a police officer takes away, instead of a file per clip and manifest.
 //!
 //! Every file is checked against the record before anything is sent: a clip or manifest that
-//! is not the one sealed refuses the package (409 `clip_altered` / `manifest_altered`), one
-//! missing too (410 `clip_missing` / `manifest_missing`); `gridwatch evidence verify` says more.
+//! is not the one sealed refuses the package (409 `clip_altered` / `manifest_altered`, the
+//! manifest as its own download checks it: `clips::sealed_manifest`), one missing too (410
+//! `clip_missing` / `manifest_missing`); `gridwatch evidence verify` says more.
 //! The download is recorded first, as a clip's: an `incident.evidence_downloaded` event per
 //! clip (`range: "package"`), all or none, on the timeline and the exports list, counted as
 //! one download in the person's allowance (checked before anything is read, as is the size:
@@ -140,24 +141,11 @@ fn lay_out(
         let manifest_name = format!("manifests/{:08}.json", clip.manifest_seq);
         let scanned = package
             .add_file(&clip_name, &evidence_dir.join(&clip.file))
-            .map_err(|e| unreadable(clip, "clip", e))?;
+            .map_err(|e| unreadable(clip, e))?;
         if scanned.sha256 != clip.sha256 {
-            return Err(altered(clip, "clip", &scanned.sha256));
+            return Err(altered(clip, &scanned.sha256));
         }
-        let manifest = std::fs::read(evidence_dir.join(&clip.manifest_file)).map_err(|e| {
-            unreadable(
-                clip,
-                "manifest",
-                PackageError::Read {
-                    path: clip.manifest_file.clone().into(),
-                    source: e,
-                },
-            )
-        })?;
-        let found = gridwatch_ingest::evidence::sha256(&manifest);
-        if found != clip.manifest_sha256 {
-            return Err(altered(clip, "manifest", &found));
-        }
+        let manifest = super::clips::sealed_manifest(evidence_dir, clip)?;
         package
             .add_bytes(&manifest_name, manifest)
             .map_err(too_large)?;
@@ -202,34 +190,24 @@ fn lay_out(
     Ok(package)
 }
 
-fn altered(clip: &EvidenceClip, what: &str, found: &str) -> ApiError {
-    tracing::error!(clip = %clip.id, %found, "an evidence {what} is not the one sealed");
-    let code = if what == "clip" {
-        "clip_altered"
-    } else {
-        "manifest_altered"
-    };
+fn altered(clip: &EvidenceClip, found: &str) -> ApiError {
+    tracing::error!(clip = %clip.id, %found, "an evidence clip is not the one sealed");
     ApiError::new(
         StatusCode::CONFLICT,
-        code,
-        format!("the {what} of clip {} is not the one sealed (its SHA-256 differs from the record), so no package is sent; run `gridwatch evidence verify`", clip.id),
+        "clip_altered",
+        format!("clip {} is not the one sealed (its SHA-256 differs from the record), so no package is sent; run `gridwatch evidence verify`", clip.id),
     )
 }
 
-fn unreadable(clip: &EvidenceClip, what: &str, e: PackageError) -> ApiError {
+fn unreadable(clip: &EvidenceClip, e: PackageError) -> ApiError {
     match e {
-        PackageError::TooLarge { .. } => too_large(e.to_string()),
+        PackageError::TooLarge { .. } => too_large(e),
         e => {
-            tracing::error!(clip = %clip.id, error = %e, "an evidence {what} cannot be read");
-            let code = if what == "clip" {
-                "clip_missing"
-            } else {
-                "manifest_missing"
-            };
+            tracing::error!(clip = %clip.id, error = %e, "an evidence clip cannot be read");
             ApiError::new(
                 StatusCode::GONE,
-                code,
-                format!("the {what} of clip {} is recorded but cannot be read, so no package is sent; run `gridwatch evidence verify`", clip.id),
+                "clip_missing",
+                format!("clip {} is recorded but its file cannot be read, so no package is sent; run `gridwatch evidence verify`", clip.id),
             )
         }
     }
