@@ -420,16 +420,36 @@ on_both!(
         };
         let a = q("/api/v1/incidents?state=open").await;
         assert_eq!(a.body.as_array().unwrap().len(), 2, "{}", a.body);
+        act_ok(
+            &hub,
+            &c.r3,
+            &mine_id,
+            "resolve",
+            Some(json!({"note": "已处理"})),
+        )
+        .await;
+        let a = q("/api/v1/incidents?state=open").await;
+        assert_eq!(a.body.as_array().unwrap().len(), 1, "{}", a.body);
         let a = q(&format!("/api/v1/incidents?state=all&grid_id={}", c.g1)).await;
         assert_eq!(a.body.as_array().unwrap().len(), 1);
         let a = q("/api/v1/incidents?state=cancelled&limit=1").await;
         assert_eq!(a.body.as_array().unwrap().len(), 1);
+        // Resolved or cancelled: what a post's console lists as closed.
+        let a = q("/api/v1/incidents?state=closed").await;
+        let closed: Vec<&str> = a
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| s(&i["state"]))
+            .collect();
+        assert_eq!(closed, ["cancelled", "resolved"], "{}", a.body);
         let a = q("/api/v1/incidents?since=2026-11-26T08:01:00Z").await;
         assert_eq!(a.body.as_array().unwrap().len(), 1);
         let a = q("/api/v1/incidents?since=2026-11-26T08:01:00%2B08:00").await;
         assert_eq!(a.body.as_array().unwrap().len(), 3);
         for (bad, field) in [
-            ("state=closed", "state"),
+            ("state=finished", "state"),
             ("limit=0", "limit"),
             ("limit=1001", "limit"),
             ("since=yesterday", "since"),

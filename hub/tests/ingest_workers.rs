@@ -579,7 +579,7 @@ on_both!(
         // The DELETE itself keeps a worker a camera is pinned to (a pin made meanwhile).
         let since = hub.state.now() - policy.ttl;
         let store = &hub.state.store;
-        assert!(!store.forget_ingest_worker("b", since).await.unwrap());
+        assert!(!store.forget_ingest_worker("b", since, false).await.unwrap());
         hub.call(
             Method::PUT,
             &format!("/api/v1/cameras/{}/worker", cams[0]),
@@ -599,6 +599,141 @@ on_both!(
         let (_a2, mut la2) = worker(&hub, "a");
         la2.round().await.unwrap();
         assert_eq!(listed().await, ["a live"]);
+    }
+);
+
+// A worker lost with its disks: its recordings stay indexed, listed and waited for by evidence
+// clips until an admin forgets them too, which a plain forget refuses to do silently.
+on_both!(
+    a_lost_workers_recordings_are_forgotten_only_when_asked,
+    |hub: Hub| async move {
+        use gridwatch_core::recording::{RecordMode, Segment};
+        use gridwatch_hub::recording::evidence;
+
+        let admin = hub.login_as("admin", None, None).await.1;
+        let cam = add_cameras(&hub, &admin, 1).await.remove(0);
+        let store = hub.state.store.clone();
+        let (_a, mut la) = worker(&hub, "a");
+        la.round().await.unwrap();
+        // What it recorded, in a directory of its own: four minutes around an SOS.
+        let now = hub.state.now();
+        store
+            .put_recording_dir("dir-a", "/var/lib/gridwatch/samples", Some("a"), now)
+            .await
+            .unwrap();
+        for m in -2..2 {
+            let start = now + Duration::minutes(m);
+            let segment = Segment {
+                id: gridwatch_core::id::new_id(),
+                camera_id: cam.clone(),
+                stream: "main".into(),
+                mode: RecordMode::Continuous,
+                dir_id: "dir-a".into(),
+                path: format!("{m}.mp4"),
+                start,
+                end: start + Duration::minutes(1),
+                bytes: 1_000_000,
+                frames: 1500,
+                sha256: "0".repeat(64),
+                codec: "avc1.640028".into(),
+                width: 1920,
+                height: 1080,
+                holes: Vec::new(),
+            };
+            store.insert_recording_segment(&segment).await.unwrap();
+        }
+        let mut sos = gridwatch_store::testing::bare_sos(&gridwatch_core::id::new_id());
+        sos.raise.cameras = vec![cam.clone()];
+        let incident = store.raise_incident(sos, now).await.unwrap().incident.id;
+        let recorded = || {
+            let path = format!(
+                "/api/v1/cameras/{cam}/recordings?from={}&to={}",
+                (now - Duration::minutes(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                (now + Duration::minutes(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            let (hub, admin) = (&hub, admin.clone());
+            async move {
+                let r = hub.call(Method::GET, &path, Some(&admin), None).await;
+                assert_eq!(r.status, 200, "{}", r.body);
+                let spans = r.body["spans"].as_array().unwrap();
+                spans
+                    .iter()
+                    .map(|s| s["segments"].as_u64().unwrap())
+                    .sum::<u64>()
+            }
+        };
+        // The machine is lost: gone a lease later. Its segments are listed, but cannot be
+        // fetched, so the SOS's clip is put off, again and again.
+        hub.clock.advance(Duration::minutes(2));
+        assert_eq!(recorded().await, 4);
+        let put_off = evidence::tick(&hub.state.recording).await.unwrap();
+        assert_eq!((put_off.sealed, put_off.failed), (0, 1), "{put_off:?}");
+
+        let forget = |query: &'static str| {
+            let hub = &hub;
+            let admin = admin.clone();
+            async move {
+                hub.call(
+                    Method::DELETE,
+                    &format!("/api/v1/ingest/workers/a{query}"),
+                    Some(&admin),
+                    None,
+                )
+                .await
+            }
+        };
+        // A plain forget says what would be lost, and keeps it all.
+        let r = forget("").await;
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert_eq!(r.body["error"]["code"], "worker_has_recordings");
+        let said = r.body["error"]["message"].as_str().unwrap();
+        assert!(
+            said.contains("4 recorded segments (4000000 bytes")
+                && said.contains("?recordings=forget"),
+            "{said}"
+        );
+        let r = forget("?recordings=maybe").await;
+        assert_eq!(
+            (r.status.as_u16(), &r.body["error"]["field"]),
+            (400, &json!("recordings")),
+            "{}",
+            r.body
+        );
+        assert_eq!(recorded().await, 4);
+        assert_eq!(store.worker_recordings("a").await.unwrap().segments, 4);
+        assert_eq!(
+            store.ingest_workers(hub.state.now()).await.unwrap().len(),
+            1
+        );
+
+        // Forgotten with its recordings: no longer listed, counted or waited for.
+        let r = forget("?recordings=forget").await;
+        assert_eq!(r.status, 204, "{}", r.body);
+        assert!(store
+            .ingest_workers(hub.state.now())
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(recorded().await, 0);
+        assert_eq!(store.worker_recordings("a").await.unwrap().segments, 0);
+        assert!(store.recording_dir("dir-a").await.unwrap().is_none());
+        assert!(store
+            .recording_usage()
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.dir_id != "dir-a"));
+        hub.clock.advance(Duration::minutes(2));
+        let ended = evidence::tick(&hub.state.recording).await.unwrap();
+        assert_eq!((ended.no_recording, ended.failed), (1, 0), "{ended:?}");
+        assert!(store.evidence_clips(&incident).await.unwrap().is_empty());
+        // Should the machine run again after all, it is known again, and records afresh.
+        let (_a2, mut la2) = worker(&hub, "a");
+        la2.round().await.unwrap();
+        assert_eq!(
+            store.ingest_workers(hub.state.now()).await.unwrap().len(),
+            1
+        );
     }
 );
 

@@ -393,7 +393,7 @@ pub fn all() -> Vec<Endpoint> {
             Method::DELETE,
             "/api/v1/ingest/workers/{id}",
             ADMIN,
-            "Forget an ingest worker that does not run (stopped, or gone for good); 409 worker_live, 409 worker_pinned",
+            "Forget an ingest worker that does not run (stopped, or gone for good); 409 worker_live, 409 worker_pinned, 409 worker_has_recordings unless ?recordings=forget",
             ingest_workers::forget,
         ),
         ep(

@@ -60,7 +60,7 @@ pub async fn create(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// `open`, `all` (the default) or one state's name.
+    /// `open`, `closed` (resolved or cancelled), `all` (the default) or one state's name.
     #[serde(default)]
     pub state: Option<String>,
     #[serde(default)]
@@ -113,10 +113,16 @@ fn filter(caller: &Caller, q: ListQuery) -> ApiResult<IncidentFilter> {
     f.states = match q.state.as_deref() {
         None | Some("all") => None,
         Some("open") => Some(IncidentState::OPEN.to_vec()),
+        Some("closed") => Some(
+            IncidentState::ALL
+                .into_iter()
+                .filter(|s| !s.is_open())
+                .collect(),
+        ),
         Some(name) => Some(vec![IncidentState::parse(name).ok_or_else(|| {
             validate::ValidationError::new(
                 "state",
-                "must be open, all, or a state (raised, dispatched, acknowledged, en_route, \
+                "must be open, closed, all, or a state (raised, dispatched, acknowledged, en_route, \
                  on_scene, resolved, cancelled)",
             )
         })?]),

@@ -7,14 +7,18 @@
 //! - `DELETE /api/v1/ingest/workers/{id}` forgets a worker that does not run (stopped, or gone:
 //!   a machine retired or lost for good), which is otherwise listed, and told on the wall and
 //!   by the alert, for ever. A live worker is 409 `worker_live`; one cameras are pinned to is
-//!   409 `worker_pinned` (unpin them first: forgotten, they would stay dark unnoticed).
+//!   409 `worker_pinned` (unpin them first: forgotten, they would stay dark unnoticed). One
+//!   whose directories still index recordings is 409 `worker_has_recordings`, saying how many
+//!   and of when: they are on its disks, and play again if it runs again. `?recordings=forget`
+//!   forgets them too (a machine lost with its disks): no longer listed, nor waited for by
+//!   evidence clips, which are cut from what is left.
 //! - `PUT /api/v1/cameras/{id}/worker` `{"worker_id": "ingest-1"}` pins a camera to a worker
 //!   (the same LAN as the camera, say); `{"worker_id": null}` lets any worker run it again.
 //!   The worker must be one the database knows (it has run once): a misspelt name would leave
 //!   the camera dark. Another worker holding the camera gives it back at its next renewal.
 
 use super::error::{ApiError, ApiResult};
-use super::json::{Json, Path};
+use super::json::{Json, Path, Query};
 use crate::state::AppState;
 use crate::workers::{overview, Overview};
 use axum::extract::State;
@@ -61,37 +65,75 @@ pub async fn pin(
     ))
 }
 
+/// The query of a DELETE: what becomes of the worker's recordings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetQuery {
+    /// `keep` (the default: refused while there are any) or `forget`.
+    #[serde(default)]
+    pub recordings: Option<String>,
+}
+
 pub async fn forget(
     State(s): State<AppState>,
     caller: super::caller::Caller,
     peer: super::auth::PeerAddr,
     Path(id): Path<String>,
+    Query(q): Query<ForgetQuery>,
 ) -> ApiResult<StatusCode> {
+    let with_recordings = match q.recordings.as_deref() {
+        None | Some("keep") => false,
+        Some("forget") => true,
+        Some(_) => {
+            return Err(gridwatch_core::validate::ValidationError::new(
+                "recordings",
+                "must be keep (the default) or forget",
+            )
+            .into())
+        }
+    };
     let since = s.now() - s.config.ingest.policy().ttl;
-    if let Some(refused) = why_not_forget(&s, &id, since).await? {
+    if let Some(refused) = why_not_forget(&s, &id, since, with_recordings).await? {
         return Err(refused);
     }
-    // The DELETE checks it all again: a worker back, or a camera pinned, meanwhile is kept.
-    if !s.store.forget_ingest_worker(&id, since).await? {
-        return Err(why_not_forget(&s, &id, since).await?.unwrap_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "worker_changed",
-                format!("ingest worker {id:?} changed while it was being forgotten; try again"),
-            )
-        }));
+    let recordings = s.store.worker_recordings(&id).await?;
+    // The DELETE checks it all again: a worker back, a camera pinned, or (kept) recordings
+    // indexed meanwhile: it is kept.
+    if !s
+        .store
+        .forget_ingest_worker(&id, since, with_recordings)
+        .await?
+    {
+        return Err(why_not_forget(&s, &id, since, with_recordings)
+            .await?
+            .unwrap_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "worker_changed",
+                    format!("ingest worker {id:?} changed while it was being forgotten; try again"),
+                )
+            }));
     }
     let by = caller.actor(&peer);
-    tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, "ingest worker forgotten");
+    if with_recordings && recordings.segments > 0 {
+        tracing::warn!(worker = %id, by = %by.actor, from = %by.origin,
+            segments = recordings.segments, bytes = recordings.bytes,
+            first = ?recordings.first, last = ?recordings.last,
+            "ingest worker forgotten with the index of its recordings");
+    } else {
+        tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, "ingest worker forgotten");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Why worker `id` may not be forgotten now (`None`: it may): unknown (404), running (409
-/// `worker_live`), or cameras pinned to it (409 `worker_pinned`, naming them).
+/// `worker_live`), cameras pinned to it (409 `worker_pinned`, naming them), or recordings
+/// indexed on its directories while they are to be kept (409 `worker_has_recordings`).
 async fn why_not_forget(
     s: &AppState,
     id: &str,
     since: chrono::DateTime<chrono::Utc>,
+    with_recordings: bool,
 ) -> ApiResult<Option<ApiError>> {
     let known = s.store.ingest_workers(s.now()).await?;
     let Some(worker) = known.iter().find(|w| w.id == id) else {
@@ -119,6 +161,27 @@ async fn why_not_forget(
             StatusCode::CONFLICT,
             "worker_pinned",
             format!("cameras {pinned:?} are pinned to ingest worker {id:?}; pin them elsewhere or unpin them first"),
+        )));
+    }
+    let r = s.store.worker_recordings(id).await?;
+    if !with_recordings && r.segments > 0 {
+        let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or_else(String::new, |t| {
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+        };
+        return Ok(Some(ApiError::new(
+            StatusCode::CONFLICT,
+            "worker_has_recordings",
+            format!(
+                "ingest worker {id:?}'s directories index {} recorded segments ({} bytes, {} to {}), \
+                 on its disks: they play again if it runs again. To forget them too (its disks \
+                 are lost), DELETE /api/v1/ingest/workers/{id}?recordings=forget",
+                r.segments,
+                r.bytes,
+                when(r.first),
+                when(r.last)
+            ),
         )));
     }
     Ok(None)

@@ -304,17 +304,7 @@ pub async fn worker_camera_states(s: &AppState) -> HashMap<String, WorkerSaid> {
     let asks = workers
         .into_iter()
         .filter(|w| w.is_live(since))
-        .map(|w| async move {
-            let url = format!("{}/internal/v1/cameras", w.address.trim_end_matches('/'));
-            match ask_json::<HeldCameras>(s, &url, MAX_HELD_BYTES).await {
-                Ok(listed) => listed.cameras,
-                Err(Asked::Unanswered(e) | Asked::Unreadable(e)) => {
-                    tracing::warn!(worker = %w.id, error = %e,
-                        "an ingest worker did not list its cameras");
-                    Vec::new()
-                }
-            }
-        });
+        .map(|w| async move { listed_by(s, &w.id, &w.address).await });
     futures::future::join_all(asks)
         .await
         .into_iter()
@@ -325,25 +315,31 @@ pub async fn worker_camera_states(s: &AppState) -> HashMap<String, WorkerSaid> {
 
 /// What the worker holding `camera` says of it (`None`: no live lease, or its worker does not
 /// answer or does not list it): only that worker is asked, within [`IN_PROGRESS_TIMEOUT`].
+/// A worker that stopped gave its leases back, so it is not asked.
 pub async fn worker_camera_state(s: &AppState, camera: &str) -> Option<WorkerSaid> {
-    let base = match s.store.camera_holder(camera, s.now()).await {
-        Ok(held) => held?.address.trim_end_matches('/').to_string(),
+    let held = match s.store.camera_holder(camera, s.now()).await {
+        Ok(held) => held?,
         Err(e) => {
             tracing::warn!(%camera, error = %e, "the camera's ingest worker could not be read");
             return None;
         }
     };
-    let url = format!("{base}/internal/v1/cameras");
+    listed_by(s, &held.lease.worker_id, &held.address)
+        .await
+        .into_iter()
+        .find(|c| c.camera_id == camera)
+        .and_then(|c| Some((c.status?, c.reason)))
+}
+
+/// The cameras the worker at `address` says it runs, with their states; none (logged) when
+/// it does not answer, or not readably.
+async fn listed_by(s: &AppState, worker: &str, address: &str) -> Vec<HeldCamera> {
+    let url = format!("{}/internal/v1/cameras", address.trim_end_matches('/'));
     match ask_json::<HeldCameras>(s, &url, MAX_HELD_BYTES).await {
-        Ok(listed) => listed
-            .cameras
-            .into_iter()
-            .find(|c| c.camera_id == camera)
-            .and_then(|c| Some((c.status?, c.reason))),
+        Ok(listed) => listed.cameras,
         Err(Asked::Unanswered(e) | Asked::Unreadable(e)) => {
-            tracing::warn!(%camera, worker = %base, error = %e,
-                "an ingest worker did not list its cameras");
-            None
+            tracing::warn!(%worker, error = %e, "an ingest worker did not list its cameras");
+            Vec::new()
         }
     }
 }

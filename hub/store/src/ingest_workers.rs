@@ -6,6 +6,7 @@ use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 use gridwatch_core::lease::Lease;
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 
 /// A worker as last seen, with its live leases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +45,16 @@ impl IngestWorker {
     pub fn is_gone(&self, since: DateTime<Utc>) -> bool {
         !self.has_stopped() && self.seen_at <= since
     }
+}
+
+/// What a worker's sample-file directories index ([`Store::worker_recordings`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerRecordings {
+    pub segments: u64,
+    pub bytes: u64,
+    /// The oldest segment's start and the newest's end.
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
 }
 
 /// Where a camera runs now: its lease and its worker's address.
@@ -110,27 +121,77 @@ impl Store {
 
     /// Forgets worker `id` if it does not run — it stopped, or was last seen at `since` or
     /// before (a machine gone for good, whose absence would otherwise be told for ever) — and
-    /// no camera is pinned to it (that camera would stay dark unnoticed). True when it was
-    /// forgotten; false when no such worker is known, it runs, or a camera is pinned to it. Should it run
-    /// again, it is known again at its first renewal.
+    /// no camera is pinned to it (that camera would stay dark unnoticed). Should it run again,
+    /// it is known again at its first renewal.
+    ///
+    /// Its sample-file directories go with it, and so does the index of what they recorded
+    /// when `with_recordings`; without, a worker whose directories still index segments is
+    /// kept: they are on its disks, playable once it runs again, and forgetting them is the
+    /// admin's decision ([`Store::worker_recordings`] says what it would be). Segments left
+    /// indexed on a machine nobody runs any more would be listed, and waited for by evidence
+    /// clips, for ever; forgotten, a clip is cut from what is left.
+    ///
+    /// One transaction. True when it was forgotten; false when no such worker is known, it
+    /// runs, a camera is pinned to it, or its recordings were to be kept and it has some.
     pub async fn forget_ingest_worker(
         &self,
         id: &str,
         since: DateTime<Utc>,
+        with_recordings: bool,
     ) -> Result<bool, StoreError> {
+        const ITS_DIRS: &str = "(SELECT id FROM recording_dirs WHERE node = $1)";
         let gone = with_pool!(self, p => {
-            sqlx::query(
+            let mut tx = p.begin().await?;
+            let gone = sqlx::query(
                 "DELETE FROM ingest_workers WHERE id = $1 \
                  AND (stopped_at >= seen_at OR seen_at <= $2) \
-                 AND NOT EXISTS (SELECT 1 FROM cameras WHERE pinned_worker = $1)",
+                 AND NOT EXISTS (SELECT 1 FROM cameras WHERE pinned_worker = $1) \
+                 AND ($3 OR NOT EXISTS (SELECT 1 FROM recording_segments s \
+                      JOIN recording_dirs d ON d.id = s.dir_id WHERE d.node = $1))",
             )
             .bind(id)
             .bind(to_ms(since))
-            .execute(p)
+            .bind(with_recordings)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if gone > 0 {
+                for table in ["recording_segments", "recording_dir_usage"] {
+                    sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE dir_id IN {ITS_DIRS}")))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("DELETE FROM recording_dirs WHERE node = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            gone
         });
         Ok(gone > 0)
+    }
+
+    /// What worker `id`'s sample-file directories index: what forgetting it with its
+    /// recordings would take out of the index.
+    pub async fn worker_recordings(&self, id: &str) -> Result<WorkerRecordings, StoreError> {
+        let (segments, bytes, first, last): (i64, Option<i64>, Option<i64>, Option<i64>) = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT COUNT(*), CAST(SUM(s.bytes) AS BIGINT), MIN(s.start_ms), MAX(s.end_ms) \
+                 FROM recording_segments s JOIN recording_dirs d ON d.id = s.dir_id \
+                 WHERE d.node = $1",
+            )
+            .bind(id)
+            .fetch_one(p)
+            .await?
+        });
+        Ok(WorkerRecordings {
+            segments: u64::try_from(segments).unwrap_or(0),
+            bytes: bytes.map_or(0, |b| u64::try_from(b).unwrap_or(0)),
+            first: first.map(from_ms),
+            last: last.map(from_ms),
+        })
     }
 
     /// The worker running `camera` at `now`, if a live lease says one does.

@@ -48,7 +48,7 @@ pub use deadlines::{DeadlineRow, PendingDeadline};
 pub use error::StoreError;
 pub use evidence::AwaitingEvidence;
 pub use incidents::IncidentFilter;
-pub use ingest_workers::{CameraHolder, IngestWorker};
+pub use ingest_workers::{CameraHolder, IngestWorker, WorkerRecordings};
 pub use notify::{AttemptOutcome, NewDelivery, NotifyAttempt};
 pub use recordings::{
     CameraRecording, DirBytes, Inserted, RecordingDir, SegmentFence, SegmentFile, SegmentSource,

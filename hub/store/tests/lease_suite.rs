@@ -183,7 +183,10 @@ on_both!(
         };
         assert_eq!(a().await.unwrap().recording_stopped, dirs);
         // Live: not forgotten.
-        assert!(!store.forget_ingest_worker("a", t0 - ttl).await.unwrap());
+        assert!(!store
+            .forget_ingest_worker("a", t0 - ttl, false)
+            .await
+            .unwrap());
         // Its clock stepped back before it stopped: the stop still reads as after its last
         // sign of life (not as a worker that vanished).
         store
@@ -208,9 +211,15 @@ on_both!(
         // Stopped: forgotten; then unknown; should it run again, known again.
         let at = t0 + Duration::seconds(2);
         store.worker_stopped("a", at).await.unwrap();
-        assert!(store.forget_ingest_worker("a", at - ttl).await.unwrap());
+        assert!(store
+            .forget_ingest_worker("a", at - ttl, false)
+            .await
+            .unwrap());
         assert!(a().await.is_none());
-        assert!(!store.forget_ingest_worker("a", at - ttl).await.unwrap());
+        assert!(!store
+            .forget_ingest_worker("a", at - ttl, false)
+            .await
+            .unwrap());
         store
             .worker_alive("a", "10.0.0.101:8081", 100, &[], at)
             .await

@@ -582,4 +582,67 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.equal(await figure.locator(".clip-error").count(), 0);
     await inLanguage(w, "zh-CN");
   });
+
+  // Last: it closes the SOS the tests above use.
+  it("the post's console keeps an incident it closed, with its evidence, after a reload too", async (t) => {
+    if (!sosId) { t.skip("no SOS was raised (the demo has no cameras)"); return; }
+    const { incident } = await (await wall.context.request.get(`/api/v1/incidents/${sosId}`)).json();
+    const posts = await (await wall.context.request.get("/api/v1/posts")).json();
+    const post = posts.find((p) => p.id === incident.post_id);
+    const officer = await loginAs(browser, hub, post.name.includes("police") ? "officer" : "worker", PHONE);
+    const c = officer.page;
+    await c.waitForURL("**/console");
+    const job = c.locator(`#job[data-id="${sosId}"]`);
+    await job.waitFor(timeout);
+    // The job done on the console, step by step, as the responder does it.
+    for (const b of ["#b-ack", "#b-enroute", "#b-arrive"]) {
+      if (await c.locator(b).isVisible()) {
+        const state = await job.getAttribute("data-state");
+        await c.click(b);
+        await c.waitForFunction(([id, s]) => document.querySelector(`#job[data-id="${id}"]`)?.dataset.state !== s, [sosId, state], timeout);
+      }
+    }
+    await c.fill("#f-resolve input[name=note]", "现场核实，已处置");
+    await c.click("#b-resolve");
+    // It leaves the current job, and is listed as closed.
+    await c.waitForFunction((id) => { const j = document.getElementById("job"); return j.hidden || j.dataset.id !== id; }, sosId, timeout);
+    const listed = c.locator(`#closed li[data-id="${sosId}"]`);
+    await listed.waitFor(timeout);
+    assert.equal(await c.locator("#closed-none").isVisible(), false);
+    assert.match(await listed.textContent(), /^一键报警 · 处置完毕 · \d{4}-\d\d-\d\d \d\d:\d\d$/);
+    const sealed = (await (await officer.context.request.get(`/api/v1/incidents/${sosId}/clips`)).json()).clips;
+    assert.ok(sealed.length >= 1, JSON.stringify(sealed));
+    // After a reload too (the list is read from the hub, not kept by the page).
+    await c.reload();
+    await c.locator("#net[data-state=online]").waitFor(timeout);
+    await listed.waitFor(timeout);
+    await listed.locator("button").click();
+    await c.locator(`#job[data-id="${sosId}"][data-state="resolved"]`).waitFor(timeout);
+    assert.equal(await c.locator("#job-reviewing").isVisible(), true);
+    assert.equal(await c.locator("#job-reviewing p").textContent(), "此警情已结束，保留在此供查阅和调取证据。");
+    for (const b of ["#b-ack", "#b-enroute", "#b-arrive", "#f-resolve"]) assert.equal(await c.locator(b).isVisible(), false, b);
+    assert.equal(await listed.locator("button").getAttribute("aria-current"), "true");
+    // Its evidence, to take away now: every sealed clip, and the package.
+    await c.locator("#job-evidence").waitFor(timeout);
+    assert.equal(await c.locator("#job-clips a[data-download]").count(), sealed.length);
+    const before = async () => (await (await officer.context.request.get(`/api/v1/incidents/${sosId}`)).json())
+      .incident.timeline.filter((e) => e.type === "incident.evidence_downloaded").length;
+    const downloadsBefore = await before();
+    const [packed] = await Promise.all([c.waitForEvent("download"), c.click("#job-package")]);
+    assert.equal(packed.suggestedFilename(), `evidence-${sosId}.zip`);
+    assert.equal(await before(), downloadsBefore + sealed.length);
+    await shot(c, "console-closed-incident-zh-phone");
+    await assertAccessible(c, "console, a closed incident's evidence, zh, phone");
+    await c.click("#lang");
+    assert.equal(await c.locator("#job-reviewing p").textContent(), "Closed — kept here for its record and evidence.");
+    assert.match(await listed.textContent(), /^SOS · Resolved · /);
+    await shot(c, "console-closed-incident-en-phone");
+    // Back to the open incidents: the closed one stays listed.
+    await c.click("#job-back");
+    assert.equal(await c.locator("#job-reviewing").isVisible(), false);
+    assert.ok(await c.locator("#job").isHidden() || await c.locator("#job").getAttribute("data-id") !== sosId);
+    assert.equal(await listed.count(), 1);
+    await c.click("#lang");
+    await officer.context.close();
+  });
 });

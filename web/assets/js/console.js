@@ -3,6 +3,10 @@
 // scene → resolve, who called (name, phone to call back, address, map), the countdown to the
 // deadline, and a log that shows what happened while the console was offline.
 //
+// Incidents closed here (resolved or cancelled) in the last seven days stay listed, so that a
+// responder can open one again after the job to take its evidence clips away: the police often
+// come for them hours later.
+//
 // A dispatch not yet taken in hand rings and takes the screen until someone acknowledges it
 // here (the banner, or any step): from the stream as it happens, and from the hello when the
 // console is opened or reloaded — what was acknowledged here is remembered (alarms.js).
@@ -10,7 +14,7 @@ import { get, act } from "./api.js";
 import { onChange, t } from "./i18n.js";
 import { enter, showNet } from "./page.js";
 import { Stream } from "./stream.js";
-import { el, kindLabel, stateLabel, eventLabel, clock, place, mapLink, isOpen } from "./format.js";
+import { el, kindLabel, stateLabel, eventLabel, clock, dateTime, place, mapLink, isOpen } from "./format.js";
 import { errorText } from "./errors.js";
 import { setIncident } from "./countdown.js";
 import { locate } from "./geo.js";
@@ -21,10 +25,20 @@ const $ = (id) => document.getElementById(id);
 const me = await enter(["responder"]);
 const myPost = me.user.post_id;
 const mine = new Map();     // open incidents with this post
+const closed = new Map();   // incidents this post closed lately, newest first when listed
 const grids = new Map();
 const callers = new Map();  // incident id -> caller, from GET /incidents/{id}
 const seen = new Seen("console");
 let currentId = null;
+/** A closed incident opened again from the list, shown instead of the current job until the
+ *  responder goes back, or a new dispatch rings. */
+let reviewId = null;
+/** The incident on screen now: the current job, or the closed one opened again. */
+let shownId = null;
+
+/** How far back the closed list reaches, and how long it is at most. */
+const CLOSED_DAYS = 7;
+const CLOSED_MAX = 50;
 let post = null;
 
 get(`/api/v1/posts/${encodeURIComponent(myPost)}`).then((p) => { post = p; $("post-name").textContent = p.name; }).catch(() => {});
@@ -38,12 +52,37 @@ const dispatchKey = (i) => `${i.id}:dispatch:${i.delivery?.dispatch_seq ?? i.dis
 const fresh = (i) => i.state === "dispatched" && !seen.has(dispatchKey(i));
 
 function keep(incident) {
-  if (isOpen(incident) && incident.post_id === myPost) mine.set(incident.id, { ...mine.get(incident.id), ...incident });
+  const ours = incident.post_id === myPost;
+  if (isOpen(incident) && ours) mine.set(incident.id, { ...mine.get(incident.id), ...incident });
   else mine.delete(incident.id);
+  if (!isOpen(incident) && ours) keepClosed(incident);
   if (!mine.has(currentId)) currentId = null;
 }
 
+function keepClosed(incident) {
+  closed.set(incident.id, { ...closed.get(incident.id), ...incident });
+  if (closed.size > CLOSED_MAX) {
+    const oldest = [...closed.values()].sort((a, b) => a.created_at.localeCompare(b.created_at))[0];
+    closed.delete(oldest.id);
+    if (reviewId === oldest.id) reviewId = null;
+  }
+}
+
+/** This post's incidents closed in the last days, read again at every (re)connection: closed
+ *  while the console was away, or before it was opened. */
+async function loadClosed() {
+  const since = new Date(Date.now() - CLOSED_DAYS * 86400000).toISOString();
+  try {
+    const list = await get(`/api/v1/incidents?state=closed&since=${encodeURIComponent(since)}&limit=${CLOSED_MAX}`);
+    closed.clear();
+    list.filter((i) => i.post_id === myPost).forEach(keepClosed);
+    if (!closed.has(reviewId)) reviewId = null;
+  } catch { return; } // the list stays as it was; read again at the next connection
+  render();
+}
+
 function pickCurrent() {
+  if (reviewId && closed.has(reviewId)) return closed.get(reviewId);
   if (currentId && mine.has(currentId)) return mine.get(currentId);
   const list = [...mine.values()].sort((a, b) => Number(fresh(b)) - Number(fresh(a)) || a.created_at.localeCompare(b.created_at));
   currentId = list[0]?.id ?? null;
@@ -57,13 +96,15 @@ async function loadCaller(id) {
   try {
     const r = await get(`/api/v1/incidents/${encodeURIComponent(id)}`);
     callers.set(id, r.incident.caller || {});
-    if (currentId === id) render();
+    if (shownId === id) render();
   } catch { callers.delete(id); }
 }
 
 function render() {
-  const i = pickCurrent();
   const ringing = [...mine.values()].some(fresh);
+  if (ringing) reviewId = null; // a new dispatch takes the screen
+  const i = pickCurrent();
+  shownId = i?.id ?? null;
   $("none").hidden = !!i;
   $("job").hidden = !i;
   document.body.classList.toggle("takeover", ringing);
@@ -81,6 +122,7 @@ function render() {
     const caller = callers.get(i.id) || {};
     $("job").dataset.id = i.id;
     $("job").dataset.state = i.state;
+    $("job-reviewing").hidden = isOpen(i);
     $("job-title").textContent = kindLabel(i.kind);
     $("job-state").textContent = stateLabel(i.state);
     $("job-state").dataset.state = i.state;
@@ -108,10 +150,19 @@ function render() {
     $("b-arrive").hidden = !allowed.includes("arrive");
     $("f-resolve").hidden = !allowed.includes("resolve");
   }
-  $("others").replaceChildren(...[...mine.values()].filter((o) => o.id !== currentId).map((o) =>
-    el("li", {}, el("button", { type: "button", onclick: () => { currentId = o.id; render(); } },
+  $("others").replaceChildren(...[...mine.values()].filter((o) => o.id !== shownId).map((o) =>
+    el("li", {}, el("button", { type: "button", onclick: () => { reviewId = null; currentId = o.id; render(); } },
       `${kindLabel(o.kind)} · ${stateLabel(o.state)} · ${clock(o.created_at)}`))));
+  const done = [...closed.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+  $("closed-none").hidden = done.length > 0;
+  $("closed").replaceChildren(...done.map((o) =>
+    el("li", { "data-id": o.id, class: o.id === shownId ? "shown" : null },
+      el("button", { type: "button", "aria-current": o.id === shownId ? "true" : null,
+        onclick: () => { reviewId = o.id; render(); $("job-back").focus(); } },
+        `${kindLabel(o.kind)} · ${stateLabel(o.state)} · ${dateTime(o.created_at)}`))));
 }
+
+$("job-back").addEventListener("click", () => { reviewId = null; render(); });
 
 $("job-snapshot-img").addEventListener("error", () => { $("job-snapshot").hidden = true; });
 
@@ -139,7 +190,7 @@ async function loadClips(id, again = false) {
     if (clipReads.get(id) === n && !clipsOf.get(id).clips.length) clipsOf.delete(id); // tried again at the next render
     return;
   }
-  if (currentId === id) showClips(id);
+  if (shownId === id) showClips(id);
 }
 
 function showClips(id) {
@@ -241,6 +292,7 @@ const stream = new Stream({
     seen.keep(open.map((i) => i.id));
     confirmPending(stream, open);
     render();
+    loadClosed();
   },
   onEvent: (ev, { replayed }) => {
     if (!ev.incident) { log(ev, replayed); return; }
@@ -249,7 +301,7 @@ const stream = new Stream({
     const toUs = ev.incident.post_id === myPost;
     if ((ev.type === "incident.dispatched" || ev.type === "incident.escalated") && toUs && ev.data?.[ev.type === "incident.dispatched" ? "post_id" : "to_post"] === myPost) {
       stream.receipt(ev.seq);
-      if (isOpen(ev.incident) && !replayed) currentId = ev.incident.id;
+      if (isOpen(ev.incident) && !replayed) { currentId = ev.incident.id; reviewId = null; }
     }
     if (ev.type === "incident.evidence_sealed" && clipsOf.has(ev.incident.id)) loadClips(ev.incident.id, true);
     log(ev, replayed);
@@ -257,5 +309,5 @@ const stream = new Stream({
   },
 });
 stream.start();
-window.gwConsole = { stream, mine, seen };
+window.gwConsole = { stream, mine, closed, seen };
 onChange(render);

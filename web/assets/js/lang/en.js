@@ -47,6 +47,8 @@ export default {
   "console.current": "Current incident", "console.none": "Nothing dispatched to you. Stay connected.",
   "console.new": "New dispatch!", "console.others": "Other incidents", "console.log": "Activity",
   "console.snapshot": "Nearest camera", "console.missed": "While offline",
+  "console.closed": "Closed in the last 7 days", "console.closed_none": "None",
+  "console.reviewing": "Closed — kept here for its record and evidence.", "console.back": "Back to open incidents",
   "sos.hold": "Hold 1 s for help", "sos.hint": "Hold the red button for one second and help is sent at once. A brief touch does nothing.",
   "sos.sending": "Sending your call for help…", "sos.retrying": "Network trouble, trying again…", "sos.sent": "Your call has been received", "sos.dispatching": "Received, dispatching",
   "sos.call_police": "Call 110 now", "sos.call_police_hint": "Your call for help has not got through yet. We keep trying; do not wait, phone the police:",
