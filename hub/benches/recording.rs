@@ -30,6 +30,11 @@
 //!    -segment_time 60` per camera writing MP4 segments to the same disk; their CPU over
 //!    `GRIDWATCH_BENCH_SECONDS`.
 //!
+//! Steps 1–4 run twice per M, each time with a fresh hub and directory: the segment files
+//! written through the page cache (the default), then around it (`[recording] direct_io`,
+//! `O_DIRECT`), each against its own recording-off window. `GRIDWATCH_BENCH_WRITES=cache` or
+//! `direct` runs one of them only.
+//!
 //! ```sh
 //! cargo bench -p gridwatch-hub --bench recording                        # M = 50 200
 //! GRIDWATCH_BENCH_M=50 GRIDWATCH_BENCH_SECONDS=20 cargo bench -p gridwatch-hub --bench recording
@@ -93,13 +98,18 @@ fn main() {
             .prefix("recording-bench")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .expect("a directory on the disk");
-        let hub = runtime.block_on(measure_hub(
-            &sim,
-            dir.path(),
-            seconds,
-            record_seconds,
-            ticks,
-        ));
+        let hubs: Vec<(Writes, HubFigures)> = writes()
+            .into_iter()
+            .map(|w| {
+                let figures = runtime.block_on(measure_hub(
+                    &sim,
+                    &dir.path().join(w.name()),
+                    (seconds, record_seconds, ticks),
+                    w,
+                ));
+                (w, figures)
+            })
+            .collect();
         let ffmpeg_dir = dir.path().join("ffmpeg");
         std::fs::create_dir_all(&ffmpeg_dir).expect("ffmpeg's directory");
         let ff = measure_ffmpeg_writing(&sim.urls, seconds, ticks, |n| {
@@ -115,7 +125,37 @@ fn main() {
             ]
         });
         sim.stop();
-        report(m, &hub, &ff, cores, sha256_seconds_per_gb());
+        let sha_per_gb = sha256_seconds_per_gb();
+        for (w, hub) in &hubs {
+            report(m, *w, hub, &ff, cores, sha_per_gb);
+        }
+    }
+}
+
+/// How the recorder writes its segment files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    /// Through the page cache, dropped once synced (the default).
+    Cache,
+    /// Around it (`[recording] direct_io`).
+    Direct,
+}
+
+impl Writes {
+    fn name(self) -> &'static str {
+        match self {
+            Writes::Cache => "cache",
+            Writes::Direct => "direct",
+        }
+    }
+}
+
+/// `GRIDWATCH_BENCH_WRITES`: `cache`, `direct`, or both (the default), in that order.
+fn writes() -> Vec<Writes> {
+    match std::env::var("GRIDWATCH_BENCH_WRITES").as_deref() {
+        Ok("cache") => vec![Writes::Cache],
+        Ok("direct") => vec![Writes::Direct],
+        _ => vec![Writes::Cache, Writes::Direct],
     }
 }
 
@@ -195,14 +235,25 @@ struct ClipFigures {
     timeline: Option<String>,
 }
 
-fn report(m: usize, hub: &HubFigures, ff: &FfmpegFigures, cores: usize, sha_per_gb: f64) {
+fn report(
+    m: usize,
+    writes: Writes,
+    hub: &HubFigures,
+    ff: &FfmpegFigures,
+    cores: usize,
+    sha_per_gb: f64,
+) {
     let ffmpeg = ff.cpu_per_stream_minute;
     let added = (hub.cpu_on / hub.cpu_off.max(1e-9) - 1.0) * 100.0;
     // Bytes the recorder wrote (and so hashed) per stream-minute.
     let written_per_stream_minute =
         hub.received_mbit_per_s * hub.written_per_received / 8.0 * 1e6 * 60.0 / m as f64;
     let hash_floor = sha_per_gb * written_per_stream_minute / 1e9;
-    println!("\nM = {m}");
+    let how = match writes {
+        Writes::Cache => "segments written through the page cache (the default)",
+        Writes::Direct => "segments written around the page cache (direct_io = true)",
+    };
+    println!("\nM = {m}, {how}");
     println!(
         "  hub CPU per stream-minute: recording off {:.3} s, on {:.3} s (+{:.0} %); \
          ffmpeg -f segment {:.3} s = {:.1}x the hub recording (its whole process), \
@@ -390,14 +441,19 @@ async fn set_record(hub: &Hub, ids: &[String], mode: &str) {
 async fn measure_hub(
     sim: &Simulator,
     dir: &Path,
-    seconds: u64,
-    record_seconds: u64,
-    ticks: f64,
+    (seconds, record_seconds, ticks): (u64, u64, f64),
+    writes: Writes,
 ) -> HubFigures {
     let samples = dir.join("samples");
     let data = dir.join("hub");
     std::fs::create_dir_all(&data).expect("hub's directory");
-    let env = [("GRIDWATCH_RECORDING__DIRS", samples.display().to_string())];
+    let env = [
+        ("GRIDWATCH_RECORDING__DIRS", samples.display().to_string()),
+        (
+            "GRIDWATCH_RECORDING__DIRECT_IO",
+            (writes == Writes::Direct).to_string(),
+        ),
+    ];
     let hub = Hub::start(&data, &env);
     let ids = hub.add_cameras(&sim.urls, json!({"record": "off"})).await;
     let m = ids.len() as f64;

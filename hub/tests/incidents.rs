@@ -420,6 +420,7 @@ on_both!(
         };
         let a = q("/api/v1/incidents?state=open").await;
         assert_eq!(a.body.as_array().unwrap().len(), 2, "{}", a.body);
+        hub.clock.advance(Duration::minutes(1));
         act_ok(
             &hub,
             &c.r3,
@@ -435,15 +436,46 @@ on_both!(
         let a = q("/api/v1/incidents?state=cancelled&limit=1").await;
         assert_eq!(a.body.as_array().unwrap().len(), 1);
         // Resolved or cancelled: what a post's console lists as closed.
+        let states = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|i| s(&i["state"]).to_string())
+                .collect()
+        };
         let a = q("/api/v1/incidents?state=closed").await;
-        let closed: Vec<&str> = a
-            .body
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| s(&i["state"]))
-            .collect();
-        assert_eq!(closed, ["cancelled", "resolved"], "{}", a.body);
+        assert_eq!(states(&a.body), ["cancelled", "resolved"], "{}", a.body);
+        // Closed since a time (the resolve came a minute after the cancel), and by post, as
+        // a post's console lists them: the same for the post's responder as for the duty room.
+        let all = a.body.as_array().unwrap().clone();
+        let resolved_at = s(&all[1]["closed_at"]).to_string();
+        let a = q(&format!(
+            "/api/v1/incidents?state=closed&closed_since={}",
+            resolved_at.replace('+', "%2B")
+        ))
+        .await;
+        assert_eq!(states(&a.body), ["resolved"], "{}", a.body);
+        for post in [&c.p1, &c.p2, &c.p3] {
+            let path = format!("/api/v1/incidents?state=closed&post_id={post}");
+            let ids = |v: &Value| -> Vec<String> {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| s(&i["id"]).to_string())
+                    .collect()
+            };
+            let expected: Vec<String> = all
+                .iter()
+                .filter(|i| i["post_id"] == json!(post))
+                .map(|i| s(&i["id"]).to_string())
+                .collect();
+            assert_eq!(ids(&q(&path).await.body), expected, "{post}");
+            let r3 = hub.call(Method::GET, &path, Some(&c.r3), None).await;
+            if *post == c.p3 {
+                assert!(!expected.is_empty());
+                assert_eq!(ids(&r3.body), expected, "{post}, as its responder");
+            }
+        }
         let a = q("/api/v1/incidents?since=2026-11-26T08:01:00Z").await;
         assert_eq!(a.body.as_array().unwrap().len(), 1);
         let a = q("/api/v1/incidents?since=2026-11-26T08:01:00%2B08:00").await;
@@ -453,6 +485,7 @@ on_both!(
             ("limit=0", "limit"),
             ("limit=1001", "limit"),
             ("since=yesterday", "since"),
+            ("closed_since=last+week", "closed_since"),
         ] {
             let a = q(&format!("/api/v1/incidents?{bad}")).await;
             assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.body);

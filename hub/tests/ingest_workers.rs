@@ -621,26 +621,26 @@ on_both!(
             .put_recording_dir("dir-a", "/var/lib/gridwatch/samples", Some("a"), now)
             .await
             .unwrap();
+        let segment = |dir: &str, start: chrono::DateTime<chrono::Utc>| Segment {
+            id: gridwatch_core::id::new_id(),
+            camera_id: cam.clone(),
+            stream: "main".into(),
+            mode: RecordMode::Continuous,
+            dir_id: dir.into(),
+            path: format!("{}.mp4", start.timestamp_millis()),
+            start,
+            end: start + Duration::minutes(1),
+            bytes: 1_000_000,
+            frames: 1500,
+            sha256: "0".repeat(64),
+            codec: "avc1.640028".into(),
+            width: 1920,
+            height: 1080,
+            holes: Vec::new(),
+        };
         for m in -2..2 {
-            let start = now + Duration::minutes(m);
-            let segment = Segment {
-                id: gridwatch_core::id::new_id(),
-                camera_id: cam.clone(),
-                stream: "main".into(),
-                mode: RecordMode::Continuous,
-                dir_id: "dir-a".into(),
-                path: format!("{m}.mp4"),
-                start,
-                end: start + Duration::minutes(1),
-                bytes: 1_000_000,
-                frames: 1500,
-                sha256: "0".repeat(64),
-                codec: "avc1.640028".into(),
-                width: 1920,
-                height: 1080,
-                holes: Vec::new(),
-            };
-            store.insert_recording_segment(&segment).await.unwrap();
+            let s = segment("dir-a", now + Duration::minutes(m));
+            store.insert_recording_segment(&s).await.unwrap();
         }
         let mut sos = gridwatch_store::testing::bare_sos(&gridwatch_core::id::new_id());
         sos.raise.cameras = vec![cam.clone()];
@@ -662,6 +662,11 @@ on_both!(
                     .sum::<u64>()
             }
         };
+        let workers = || async { store.ingest_workers(hub.state.now()).await.unwrap().len() };
+        let indexed = |node: &'static str| {
+            let store = store.clone();
+            async move { store.worker_recordings(node).await.unwrap().segments }
+        };
         // The machine is lost: gone a lease later. Its segments are listed, but cannot be
         // fetched, so the SOS's clip is put off, again and again.
         hub.clock.advance(Duration::minutes(2));
@@ -669,21 +674,13 @@ on_both!(
         let put_off = evidence::tick(&hub.state.recording).await.unwrap();
         assert_eq!((put_off.sealed, put_off.failed), (0, 1), "{put_off:?}");
 
-        let forget = |query: &'static str| {
-            let hub = &hub;
-            let admin = admin.clone();
-            async move {
-                hub.call(
-                    Method::DELETE,
-                    &format!("/api/v1/ingest/workers/a{query}"),
-                    Some(&admin),
-                    None,
-                )
-                .await
-            }
+        let forget = |name: &'static str, query: &'static str| {
+            let (hub, admin) = (&hub, admin.clone());
+            let path = format!("/api/v1/ingest/workers/{name}{query}");
+            async move { hub.call(Method::DELETE, &path, Some(&admin), None).await }
         };
         // A plain forget says what would be lost, and keeps it all.
-        let r = forget("").await;
+        let r = forget("a", "").await;
         assert_eq!(r.status, 409, "{}", r.body);
         assert_eq!(r.body["error"]["code"], "worker_has_recordings");
         let said = r.body["error"]["message"].as_str().unwrap();
@@ -692,31 +689,28 @@ on_both!(
                 && said.contains("?recordings=forget"),
             "{said}"
         );
-        let r = forget("?recordings=maybe").await;
+        let r = forget("a", "?recordings=maybe").await;
         assert_eq!(
             (r.status.as_u16(), &r.body["error"]["field"]),
             (400, &json!("recordings")),
             "{}",
             r.body
         );
-        assert_eq!(recorded().await, 4);
-        assert_eq!(store.worker_recordings("a").await.unwrap().segments, 4);
+        // The store's own DELETE keeps it too (recordings indexed meanwhile).
+        let since = hub.state.now() - LeasePolicy::default().ttl;
+        assert!(!store.forget_ingest_worker("a", since, false).await.unwrap());
         assert_eq!(
-            store.ingest_workers(hub.state.now()).await.unwrap().len(),
-            1
+            (recorded().await, indexed("a").await, workers().await),
+            (4, 4, 1)
         );
 
         // Forgotten with its recordings: no longer listed, counted or waited for.
-        let r = forget("?recordings=forget").await;
+        let r = forget("a", "?recordings=forget").await;
         assert_eq!(r.status, 204, "{}", r.body);
-        assert!(store
-            .ingest_workers(hub.state.now())
-            .await
-            .unwrap()
-            .is_empty());
-        assert_eq!(recorded().await, 0);
-        assert_eq!(store.worker_recordings("a").await.unwrap().segments, 0);
-        assert!(store.recording_dir("dir-a").await.unwrap().is_none());
+        assert_eq!(
+            (recorded().await, indexed("a").await, workers().await),
+            (0, 0, 0)
+        );
         assert!(store
             .recording_usage()
             .await
@@ -727,13 +721,34 @@ on_both!(
         let ended = evidence::tick(&hub.state.recording).await.unwrap();
         assert_eq!((ended.no_recording, ended.failed), (1, 0), "{ended:?}");
         assert!(store.evidence_clips(&incident).await.unwrap().is_empty());
-        // Should the machine run again after all, it is known again, and records afresh.
+        // Nothing left of it to forget.
+        assert_eq!(forget("a", "?recordings=forget").await.status, 404);
+
+        // Should the machine run again after all, it is known again, and records into its
+        // directory as it left it (its row was kept).
         let (_a2, mut la2) = worker(&hub, "a");
         la2.round().await.unwrap();
-        assert_eq!(
-            store.ingest_workers(hub.state.now()).await.unwrap().len(),
-            1
-        );
+        assert_eq!(workers().await, 1);
+        let back = hub.state.now();
+        store
+            .put_recording_dir("dir-a", "/var/lib/gridwatch/samples", Some("a"), back)
+            .await
+            .unwrap();
+        let s = segment("dir-a", back - Duration::minutes(1));
+        store.insert_recording_segment(&s).await.unwrap();
+        assert_eq!(indexed("a").await, 1);
+
+        // A worker forgotten before its recordings could be: they are forgotten by its name,
+        // and only theirs.
+        store
+            .put_recording_dir("dir-old", "/srv/old", Some("old"), back)
+            .await
+            .unwrap();
+        let s = segment("dir-old", now - Duration::minutes(30));
+        store.insert_recording_segment(&s).await.unwrap();
+        assert_eq!(forget("old", "").await.status, 404);
+        assert_eq!(forget("old", "?recordings=forget").await.status, 204);
+        assert_eq!((indexed("old").await, indexed("a").await), (0, 1));
     }
 );
 

@@ -78,6 +78,12 @@ pub struct ListQuery {
     /// camera's timeline.
     #[serde(default)]
     pub camera_id: Option<String>,
+    /// Dispatched (last) to this post: what a post's console lists as its own.
+    #[serde(default)]
+    pub post_id: Option<String>,
+    /// Resolved or cancelled at or after this time (RFC 3339).
+    #[serde(default)]
+    pub closed_since: Option<String>,
     /// 1 to 1000; 100 by default.
     #[serde(default)]
     pub limit: Option<u32>,
@@ -129,6 +135,10 @@ fn filter(caller: &Caller, q: ListQuery) -> ApiResult<IncidentFilter> {
     };
     f.grid_id = q.grid_id;
     f.camera_id = q.camera_id;
+    f.post_id = q.post_id;
+    if let Some(t) = &q.closed_since {
+        f.closed_since = Some(parse_time("closed_since", t)?);
+    }
     if let Some(k) = &q.kind {
         f.kind = Some(IncidentKind::parse(k).ok_or_else(|| {
             validate::ValidationError::new("kind", "must be sos, camera_offline, motion or manual")

@@ -11,7 +11,8 @@
 //!   whose directories still index recordings is 409 `worker_has_recordings`, saying how many
 //!   and of when: they are on its disks, and play again if it runs again. `?recordings=forget`
 //!   forgets them too (a machine lost with its disks): no longer listed, nor waited for by
-//!   evidence clips, which are cut from what is left.
+//!   evidence clips, which are cut from what is left. It also forgets the recordings of a
+//!   worker forgotten before without them.
 //! - `PUT /api/v1/cameras/{id}/worker` `{"worker_id": "ingest-1"}` pins a camera to a worker
 //!   (the same LAN as the camera, say); `{"worker_id": null}` lets any worker run it again.
 //!   The worker must be one the database knows (it has run once): a misspelt name would leave
@@ -93,32 +94,48 @@ pub async fn forget(
         }
     };
     let since = s.now() - s.config.ingest.policy().ttl;
-    if let Some(refused) = why_not_forget(&s, &id, since, with_recordings).await? {
-        return Err(refused);
-    }
-    let recordings = s.store.worker_recordings(&id).await?;
-    // The DELETE checks it all again: a worker back, a camera pinned, or (kept) recordings
-    // indexed meanwhile: it is kept.
-    if !s
+    let known = s
         .store
-        .forget_ingest_worker(&id, since, with_recordings)
+        .ingest_workers(s.now())
         .await?
-    {
-        return Err(why_not_forget(&s, &id, since, with_recordings)
+        .iter()
+        .any(|w| w.id == id);
+    if known {
+        if let Some(refused) = why_not_forget(&s, &id, since, with_recordings).await? {
+            return Err(refused);
+        }
+        // The DELETE checks it all again: a worker back, a camera pinned, or (kept)
+        // recordings indexed meanwhile: it is kept.
+        if !s
+            .store
+            .forget_ingest_worker(&id, since, with_recordings)
             .await?
-            .unwrap_or_else(|| {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "worker_changed",
-                    format!("ingest worker {id:?} changed while it was being forgotten; try again"),
-                )
-            }));
+        {
+            return Err(why_not_forget(&s, &id, since, with_recordings)
+                .await?
+                .unwrap_or_else(|| {
+                    ApiError::new(
+                        StatusCode::CONFLICT,
+                        "worker_changed",
+                        format!(
+                            "ingest worker {id:?} changed while it was being forgotten; try again"
+                        ),
+                    )
+                }));
+        }
+    } else if !(with_recordings && s.store.worker_recordings(&id).await?.segments > 0) {
+        // Forgotten already, its recordings left indexed (kept then, or a forget cut short):
+        // they may still be forgotten by name.
+        return Err(ApiError::not_found(format!(
+            "no ingest worker is called {id:?}"
+        )));
     }
     let by = caller.actor(&peer);
-    if with_recordings && recordings.segments > 0 {
-        tracing::warn!(worker = %id, by = %by.actor, from = %by.origin,
-            segments = recordings.segments, bytes = recordings.bytes,
-            first = ?recordings.first, last = ?recordings.last,
+    if with_recordings {
+        let recordings = s.store.worker_recordings(&id).await?;
+        let rows = s.store.forget_worker_recordings(&id).await?;
+        tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, segments = rows,
+            bytes = recordings.bytes, first = ?recordings.first, last = ?recordings.last,
             "ingest worker forgotten with the index of its recordings");
     } else {
         tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, "ingest worker forgotten");

@@ -30,6 +30,10 @@ pub struct RecordingConfig {
     /// `reason="queue_full"`): the slack that lets a writer starved of CPU, or held up by a
     /// slow disk, catch up without cutting segments.
     pub queue_bytes: u64,
+    /// Segment files written around the page cache (`O_DIRECT`) where the file system can:
+    /// much less CPU in the kernel, but every write waits for the disk and the kernel no
+    /// longer orders many cameras' writes — for SSDs, not for spinning disks.
+    pub direct_io: bool,
 }
 
 /// One sample-file directory: a path alone, or a table with its limits.
@@ -91,6 +95,7 @@ impl Default for RecordingConfig {
             retention_interval_seconds: 60,
             fetched_cache_bytes: 4 << 30,
             queue_bytes: IngestRecording::default().queue_bytes as u64,
+            direct_io: false,
         }
     }
 }
@@ -114,6 +119,7 @@ impl RecordingConfig {
                 .collect(),
             segment_duration: Duration::from_secs(self.segment_seconds.max(1)),
             queue_bytes: usize::try_from(self.queue_bytes.max(1 << 20)).unwrap_or(usize::MAX),
+            direct_io: self.direct_io,
             ..IngestRecording::default()
         }
     }

@@ -108,6 +108,10 @@ pub struct IncidentFilter {
     pub until: Option<DateTime<Utc>>,
     /// Naming this camera: raised by it, or it is among the incident's nearest cameras.
     pub camera_id: Option<String>,
+    /// Dispatched (last) to this post.
+    pub post_id: Option<String>,
+    /// Resolved or cancelled at or after.
+    pub closed_since: Option<DateTime<Utc>>,
     pub limit: u32,
     pub visibility: Visibility,
 }
@@ -121,6 +125,8 @@ impl IncidentFilter {
             since: None,
             until: None,
             camera_id: None,
+            post_id: None,
+            closed_since: None,
             limit: 100,
             visibility,
         }
@@ -294,6 +300,14 @@ impl Store {
         if let Some(t) = f.until {
             binds.push(Bind::Int(to_ms(t)));
             sql.push_str(&format!(" AND created_at < ${}", binds.len()));
+        }
+        if let Some(post) = &f.post_id {
+            binds.push(Bind::Text(post.clone()));
+            sql.push_str(&format!(" AND post_id = ${}", binds.len()));
+        }
+        if let Some(t) = f.closed_since {
+            binds.push(Bind::Int(to_ms(t)));
+            sql.push_str(&format!(" AND closed_at >= ${}", binds.len()));
         }
         if let Some(c) = &f.camera_id {
             // `cameras` is a JSON array of ids: the id as a JSON string, quotes included, is

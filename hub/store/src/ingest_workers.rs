@@ -6,7 +6,6 @@ use crate::{with_pool, Store, StoreError};
 use chrono::{DateTime, Utc};
 use gridwatch_core::lease::Lease;
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
 
 /// A worker as last seen, with its live leases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,7 +51,7 @@ impl IngestWorker {
 pub struct WorkerRecordings {
     pub segments: u64,
     pub bytes: u64,
-    /// The oldest segment's start and the newest's end.
+    /// The oldest and the newest segment's start.
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
 }
@@ -121,74 +120,111 @@ impl Store {
 
     /// Forgets worker `id` if it does not run — it stopped, or was last seen at `since` or
     /// before (a machine gone for good, whose absence would otherwise be told for ever) — and
-    /// no camera is pinned to it (that camera would stay dark unnoticed). Should it run again,
-    /// it is known again at its first renewal.
+    /// no camera is pinned to it (that camera would stay dark unnoticed); unless
+    /// `recordings_too`, also only while its directories index no segment (they are on its
+    /// disks, and play again if it runs again: forgetting them is
+    /// [`Store::forget_worker_recordings`], the admin's explicit decision). Should it run
+    /// again, it is known again at its first renewal; its directories' rows are kept, so that
+    /// it finds them as it left them.
     ///
-    /// Its sample-file directories go with it, and so does the index of what they recorded
-    /// when `with_recordings`; without, a worker whose directories still index segments is
-    /// kept: they are on its disks, playable once it runs again, and forgetting them is the
-    /// admin's decision ([`Store::worker_recordings`] says what it would be). Segments left
-    /// indexed on a machine nobody runs any more would be listed, and waited for by evidence
-    /// clips, for ever; forgotten, a clip is cut from what is left.
-    ///
-    /// One transaction. True when it was forgotten; false when no such worker is known, it
-    /// runs, a camera is pinned to it, or its recordings were to be kept and it has some.
+    /// True when it was forgotten; false when no such worker is known, it runs, a camera is
+    /// pinned to it, or its recordings were to be kept and it has some.
     pub async fn forget_ingest_worker(
         &self,
         id: &str,
         since: DateTime<Utc>,
-        with_recordings: bool,
+        recordings_too: bool,
     ) -> Result<bool, StoreError> {
-        const ITS_DIRS: &str = "(SELECT id FROM recording_dirs WHERE node = $1)";
         let gone = with_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let gone = sqlx::query(
+            sqlx::query(
                 "DELETE FROM ingest_workers WHERE id = $1 \
                  AND (stopped_at >= seen_at OR seen_at <= $2) \
                  AND NOT EXISTS (SELECT 1 FROM cameras WHERE pinned_worker = $1) \
                  AND ($3 OR NOT EXISTS (SELECT 1 FROM recording_segments s \
-                      JOIN recording_dirs d ON d.id = s.dir_id WHERE d.node = $1))",
+                      JOIN recording_dirs d ON d.id = s.dir_id \
+                      WHERE d.node = $1 AND NOT s.deleting))",
             )
             .bind(id)
             .bind(to_ms(since))
-            .bind(with_recordings)
-            .execute(&mut *tx)
+            .bind(recordings_too)
+            .execute(p)
             .await?
-            .rows_affected();
-            if gone > 0 {
-                for table in ["recording_segments", "recording_dir_usage"] {
-                    sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE dir_id IN {ITS_DIRS}")))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query("DELETE FROM recording_dirs WHERE node = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            gone
+            .rows_affected()
         });
         Ok(gone > 0)
     }
 
-    /// What worker `id`'s sample-file directories index: what forgetting it with its
-    /// recordings would take out of the index.
+    /// Takes the segments of node `id`'s directories out of the index, once the worker itself
+    /// is forgotten ([`Store::forget_ingest_worker`]): a machine lost with its disks, whose
+    /// recordings would otherwise be listed, and waited for by evidence clips, for ever.
+    /// Returns how many rows went.
+    ///
+    /// A chunk of rows per transaction, so that a month of a worker's cameras never holds the
+    /// database's writers (on SQLite, everyone's) for long; each chunk only while no worker
+    /// of that name is registered, so a worker back meanwhile keeps what is left. Its
+    /// directories' usage is counted again from the rows left. The files, if the disks come
+    /// back, are indexed again by the worker's start-up repair.
+    pub async fn forget_worker_recordings(&self, id: &str) -> Result<u64, StoreError> {
+        const CHUNK_ROWS: i64 = 5000;
+        let mut gone = 0;
+        loop {
+            let n = with_pool!(self, p => {
+                sqlx::query(
+                    "DELETE FROM recording_segments WHERE id IN (SELECT s.id \
+                     FROM recording_segments s JOIN recording_dirs d ON d.id = s.dir_id \
+                     WHERE d.node = $1 LIMIT $2) \
+                     AND NOT EXISTS (SELECT 1 FROM ingest_workers WHERE id = $1)",
+                )
+                .bind(id)
+                .bind(CHUNK_ROWS)
+                .execute(p)
+                .await?
+                .rows_affected()
+            });
+            gone += n;
+            if n == 0 {
+                break;
+            }
+        }
+        with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE recording_dir_usage SET \
+                 bytes = (SELECT COALESCE(SUM(s.bytes), 0) FROM recording_segments s \
+                          WHERE s.dir_id = recording_dir_usage.dir_id AND NOT s.deleting), \
+                 segments = (SELECT COUNT(*) FROM recording_segments s \
+                          WHERE s.dir_id = recording_dir_usage.dir_id AND NOT s.deleting) \
+                 WHERE dir_id IN (SELECT id FROM recording_dirs WHERE node = $1)",
+            )
+            .bind(id)
+            .execute(p)
+            .await?;
+        });
+        Ok(gone)
+    }
+
+    /// What worker `id`'s sample-file directories index: what forgetting its recordings
+    /// would take out of the index. Counted as kept with the rows (`recording_dir_usage`),
+    /// with the oldest start and the newest start.
     pub async fn worker_recordings(&self, id: &str) -> Result<WorkerRecordings, StoreError> {
-        let (segments, bytes, first, last): (i64, Option<i64>, Option<i64>, Option<i64>) = with_pool!(self, p => {
+        type Row = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+        let (segments, bytes, first, last): Row = with_pool!(self, p => {
             sqlx::query_as(
-                "SELECT COUNT(*), CAST(SUM(s.bytes) AS BIGINT), MIN(s.start_ms), MAX(s.end_ms) \
-                 FROM recording_segments s JOIN recording_dirs d ON d.id = s.dir_id \
+                "SELECT CAST(SUM(u.segments) AS BIGINT), CAST(SUM(u.bytes) AS BIGINT), \
+                 (SELECT MIN(s.start_ms) FROM recording_segments s \
+                  JOIN recording_dirs d ON d.id = s.dir_id WHERE d.node = $1), \
+                 (SELECT MAX(s.start_ms) FROM recording_segments s \
+                  JOIN recording_dirs d ON d.id = s.dir_id WHERE d.node = $1) \
+                 FROM recording_dir_usage u JOIN recording_dirs d ON d.id = u.dir_id \
                  WHERE d.node = $1",
             )
             .bind(id)
             .fetch_one(p)
             .await?
         });
+        let count = |n: Option<i64>| n.map_or(0, |n| u64::try_from(n).unwrap_or(0));
         Ok(WorkerRecordings {
-            segments: u64::try_from(segments).unwrap_or(0),
-            bytes: bytes.map_or(0, |b| u64::try_from(b).unwrap_or(0)),
+            segments: count(segments),
+            bytes: count(bytes),
             first: first.map(from_ms),
             last: last.map(from_ms),
         })

@@ -121,6 +121,10 @@ pub struct RecordingConfig {
     /// systemd kills it; what is still waiting then is indexed by the next start-up's
     /// repair, from the synced files. Default 10 s.
     pub shutdown_index_wait: Duration,
+    /// Segment files written around the page cache (`O_DIRECT`), where the file system can:
+    /// far less of the kernel's CPU, but each write waits for the disk (see
+    /// `recording::direct`). Default off.
+    pub direct_io: bool,
 }
 
 impl Default for RecordingConfig {
@@ -135,6 +139,7 @@ impl Default for RecordingConfig {
             idle_timeout: Duration::from_secs(10),
             space_check_interval: Duration::from_secs(10),
             shutdown_index_wait: Duration::from_secs(10),
+            direct_io: false,
         }
     }
 }

@@ -50,6 +50,7 @@
 pub mod clip;
 mod config;
 pub mod dir;
+mod direct;
 pub mod fragments;
 mod index;
 mod indexer;

@@ -5,7 +5,8 @@
 //!
 //! * A fragment is written (`pwrite`) whole, when the next keyframe, a
 //!   fragment's worth of frames or the segment's end comes; what was written
-//!   survives a crash of the process (it is in the page cache).
+//!   survives a crash of the process (it is in the page cache, or on the
+//!   disk already when written directly: [`super::direct`]).
 //! * [`SegmentWriter::sync`] (every `sync_interval`) flushes the file's data
 //!   and size (`fdatasync`) and, the first time, its directory entry
 //!   (`fsync` of the directory), so a power cut keeps it too.
@@ -29,6 +30,7 @@ use crate::fmp4::{init_segment, VideoParams, TIMESCALE};
 
 use super::config::RecordMode;
 use super::dir::{from_ms, ms_since_epoch, new_id, sync_dir, SegmentName};
+use super::direct::DirectWriter;
 use super::index::{Hole, SegmentRecord};
 use super::queue::{QueuedFrame, StreamKey};
 
@@ -61,6 +63,8 @@ pub(crate) struct SegmentWriter {
     relative: String,
     path: PathBuf,
     file: File,
+    /// `Some` when the file is written around the page cache ([`super::direct`]).
+    direct: Option<DirectWriter>,
     hasher: Sha256,
     /// Bytes in the file, all of them whole boxes.
     written: u64,
@@ -84,14 +88,15 @@ impl SegmentWriter {
     /// Creates the file for a segment starting with `first` (a keyframe)
     /// and writes its init segment. It starts when `first` arrived, or at
     /// `not_before` (where the stream's last segment ended) if that is later:
-    /// a stream's segments never overlap.
+    /// a stream's segments never overlap. `direct_io`: written around the page cache where
+    /// the file system can ([`super::direct`]).
     pub(crate) fn create(
         dir_id: &str,
         dir_path: &Path,
         key: &Arc<StreamKey>,
         first: &QueuedFrame,
         not_before: Option<SystemTime>,
-        fragment_duration: Duration,
+        (fragment_duration, direct_io): (Duration, bool),
     ) -> io::Result<(Self, IoCounts)> {
         // To the millisecond (as the name has it), rounded up from `not_before`.
         let earliest = not_before.map_or(0, |t| ms_since_epoch(t + Duration::from_nanos(999_999)));
@@ -122,6 +127,7 @@ impl SegmentWriter {
             dir_id: dir_id.to_string(),
             relative,
             path,
+            direct: direct_io.then(|| DirectWriter::enable(&file)).flatten(),
             file,
             hasher: Sha256::new(),
             written: 0,
@@ -263,7 +269,11 @@ impl SegmentWriter {
     /// they arrived in, never gathered into one first (that copy was a tenth
     /// of the recording hub's CPU). Returns the bytes written.
     fn write(&mut self, parts: &[&[u8]]) -> io::Result<u64> {
-        if let Err(e) = append_at(&self.file, self.written, parts) {
+        let written = match &mut self.direct {
+            Some(direct) => direct.append(&self.file, self.written, parts),
+            None => append_at(&self.file, self.written, parts),
+        };
+        if let Err(e) = written {
             // Back to the last whole box; shrinking needs no space.
             let _ = self.file.set_len(self.written);
             return Err(e);
@@ -283,7 +293,9 @@ impl SegmentWriter {
         let mut counts = IoCounts::default();
         if self.synced < self.written {
             self.file.sync_data()?;
-            drop_cached(&self.file);
+            if self.direct.is_none() {
+                drop_cached(&self.file);
+            }
             self.synced = self.written;
             counts.fsyncs += 1;
         }
@@ -335,6 +347,11 @@ impl SegmentWriter {
         if self.frames == 0 {
             fs::remove_file(&self.path)?;
             return Ok(None);
+        }
+        if self.direct.is_some() {
+            // Written a block at a time: the zeros after the content go before the last sync.
+            self.file.set_len(self.written)?;
+            self.synced = 0;
         }
         *counts += self.sync()?;
         let end = segment_end(

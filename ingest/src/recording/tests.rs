@@ -154,6 +154,64 @@ fn synced_segments_leave_the_page_cache() {
     }
 }
 
+/// Written around the page cache (`direct_io`), the files and rows are those written through
+/// it, byte for byte: a segment being written ends in a block's zeros, cut when it finishes.
+#[test]
+fn direct_writes_make_the_files_and_rows_the_cache_makes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let probe = fs::File::create(tmp.path().join("probe")).unwrap();
+    assert!(
+        super::direct::DirectWriter::enable(&probe).is_some(),
+        "this test needs a temporary directory on a file system that does direct I/O"
+    );
+    let run = |direct_io: bool| {
+        let dir = tmp.path().join(if direct_io { "direct" } else { "cache" });
+        let (recorder, index) = open(RecordingConfig {
+            direct_io,
+            ..quick_config(&dir)
+        });
+        let tap = recorder.tap("c", Quality::Main, RecordMode::Continuous);
+        let mut stream = FakeStream::new(10, 3001);
+        feed(&tap, &mut stream, 60);
+        // While a segment is being written (frames 30 to 59, the first finished at the
+        // keyframe 30; it lasts until the keyframe 60): its file is whole blocks when written
+        // directly.
+        wait_until("the second segment in progress", || {
+            recorder.stats()[0].segments_finished == 1
+                && recorder.open_segments().iter().any(|s| {
+                    s.written_end.duration_since(s.start).unwrap_or_default()
+                        >= Duration::from_millis(800)
+                })
+        });
+        let (open, path) = recorder.open_segment("c", Quality::Main).unwrap();
+        let on_disk = fs::metadata(&path).unwrap().len();
+        assert!(on_disk >= open.bytes, "{on_disk} < {}", open.bytes);
+        feed(&tap, &mut stream, 40);
+        drop(tap);
+        recorder.shutdown();
+        let files: Vec<Vec<u8>> = index
+            .segments()
+            .iter()
+            .map(|r| fs::read(recorder.statuses()[0].path.join(&r.path)).unwrap())
+            .collect();
+        (index.segments(), files, on_disk.is_multiple_of(4096))
+    };
+    let (cached, cached_files, _) = run(false);
+    let (direct, direct_files, whole_blocks) = run(true);
+    assert!(whole_blocks, "the open segment was not written directly");
+    assert!(cached.len() >= 3, "{} segments", cached.len());
+    assert_eq!(direct.len(), cached.len());
+    for (i, (c, d)) in cached.iter().zip(&direct).enumerate() {
+        assert_eq!(
+            (&d.sha256, d.bytes, d.frames, &d.holes),
+            (&c.sha256, c.bytes, c.frames, &c.holes),
+            "segment {i}"
+        );
+        assert_eq!(direct_files[i], cached_files[i], "segment {i}'s bytes");
+        assert_eq!(direct_files[i].len() as u64, d.bytes);
+    }
+}
+
 #[test]
 fn off_records_nothing_and_a_mode_change_starts_a_segment() {
     let tmp = tempfile::tempdir().unwrap();

@@ -240,7 +240,7 @@ impl DirWriter {
             key,
             first,
             self.last_ends.get(key).copied(),
-            self.config.fragment_duration,
+            (self.config.fragment_duration, self.config.direct_io),
         );
         let (segment, counts) = match created {
             Ok(created) => created,

@@ -609,7 +609,12 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     const listed = c.locator(`#closed li[data-id="${sosId}"]`);
     await listed.waitFor(timeout);
     assert.equal(await c.locator("#closed-none").isVisible(), false);
-    assert.match(await listed.textContent(), /^一键报警 · 处置完毕 · \d{4}-\d\d-\d\d \d\d:\d\d$/);
+    assert.equal(await c.locator("#closed-error").isVisible(), false);
+    // When it was closed: now.
+    const closedAt = (await (await officer.context.request.get(`/api/v1/incidents/${sosId}`)).json()).incident.closed_at;
+    const shownAt = await c.evaluate((iso) => { const d = new Date(iso), p = (n) => String(n).padStart(2, "0");
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`; }, closedAt);
+    assert.equal(await listed.textContent(), `一键报警 · 处置完毕 · ${shownAt}`);
     const sealed = (await (await officer.context.request.get(`/api/v1/incidents/${sosId}/clips`)).json()).clips;
     assert.ok(sealed.length >= 1, JSON.stringify(sealed));
     // After a reload too (the list is read from the hub, not kept by the page).
@@ -621,6 +626,8 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.equal(await c.locator("#job-reviewing").isVisible(), true);
     assert.equal(await c.locator("#job-reviewing p").textContent(), "此警情已结束，保留在此供查阅和调取证据。");
     for (const b of ["#b-ack", "#b-enroute", "#b-arrive", "#f-resolve"]) assert.equal(await c.locator(b).isVisible(), false, b);
+    // Not the camera's picture of now, which would pass for the incident's.
+    assert.equal(await c.locator("#job-snapshot").isVisible(), false);
     assert.equal(await listed.locator("button").getAttribute("aria-current"), "true");
     // Its evidence, to take away now: every sealed clip, and the package.
     await c.locator("#job-evidence").waitFor(timeout);
@@ -637,12 +644,21 @@ describe("recordings on the wall: timeline, playback and evidence clips", { time
     assert.equal(await c.locator("#job-reviewing p").textContent(), "Closed — kept here for its record and evidence.");
     assert.match(await listed.textContent(), /^SOS · Resolved · /);
     await shot(c, "console-closed-incident-en-phone");
-    // Back to the open incidents: the closed one stays listed.
+    // Back to the open incidents: the closed one stays listed, and focus stays on it.
     await c.click("#job-back");
     assert.equal(await c.locator("#job-reviewing").isVisible(), false);
     assert.ok(await c.locator("#job").isHidden() || await c.locator("#job").getAttribute("data-id") !== sosId);
     assert.equal(await listed.count(), 1);
+    assert.equal(await c.evaluate(() => document.activeElement?.closest("li")?.dataset.id), sosId);
     await c.click("#lang");
+    // A new dispatch while a closed incident is open again takes the screen, ringing.
+    await listed.locator("button").click();
+    await c.locator("#job-reviewing").waitFor(timeout);
+    const next = await raiseSos(resident);
+    await c.locator(`#job[data-id="${next}"]`).waitFor(timeout);
+    assert.equal(await c.locator("#job-reviewing").isVisible(), false);
+    assert.equal(await c.locator("#new-banner").isVisible(), true);
+    assert.equal(await listed.count(), 1);
     await officer.context.close();
   });
 });

@@ -25,7 +25,7 @@ const $ = (id) => document.getElementById(id);
 const me = await enter(["responder"]);
 const myPost = me.user.post_id;
 const mine = new Map();     // open incidents with this post
-const closed = new Map();   // incidents this post closed lately, newest first when listed
+const closed = new Map();   // incidents of this post closed lately, the last closed first when listed
 const grids = new Map();
 const callers = new Map();  // incident id -> caller, from GET /incidents/{id}
 const seen = new Seen("console");
@@ -36,9 +36,16 @@ let reviewId = null;
 /** The incident on screen now: the current job, or the closed one opened again. */
 let shownId = null;
 
-/** How far back the closed list reaches, and how long it is at most. */
+/** How far back the closed list reaches (by when they were closed), and how long it is at most. */
 const CLOSED_DAYS = 7;
 const CLOSED_MAX = 50;
+/** The closed list as last read: "loading", "ok" or "error" (then it is read again at the next
+ *  connection); the number of the latest read; the incidents closed from the stream while it
+ *  ran, which its answer (read before them) must not drop. */
+let closedState = "loading";
+let closedReads = 0;
+const closedMeanwhile = new Set();
+const closedTime = (i) => i.closed_at || i.updated_at || i.created_at;
 let post = null;
 
 get(`/api/v1/posts/${encodeURIComponent(myPost)}`).then((p) => { post = p; $("post-name").textContent = p.name; }).catch(() => {});
@@ -55,29 +62,42 @@ function keep(incident) {
   const ours = incident.post_id === myPost;
   if (isOpen(incident) && ours) mine.set(incident.id, { ...mine.get(incident.id), ...incident });
   else mine.delete(incident.id);
-  if (!isOpen(incident) && ours) keepClosed(incident);
+  if (!isOpen(incident) && ours) {
+    keepClosed(incident);
+    closedMeanwhile.add(incident.id);
+  }
   if (!mine.has(currentId)) currentId = null;
 }
 
 function keepClosed(incident) {
   closed.set(incident.id, { ...closed.get(incident.id), ...incident });
   if (closed.size > CLOSED_MAX) {
-    const oldest = [...closed.values()].sort((a, b) => a.created_at.localeCompare(b.created_at))[0];
+    const oldest = [...closed.values()].sort((a, b) => closedTime(a).localeCompare(closedTime(b)))[0];
     closed.delete(oldest.id);
     if (reviewId === oldest.id) reviewId = null;
   }
 }
 
-/** This post's incidents closed in the last days, read again at every (re)connection: closed
- *  while the console was away, or before it was opened. */
+/** The incidents of this post closed in the last days, read again at every (re)connection:
+ *  closed while the console was away, or before it was opened. */
 async function loadClosed() {
+  const n = ++closedReads;
+  closedMeanwhile.clear();
   const since = new Date(Date.now() - CLOSED_DAYS * 86400000).toISOString();
+  const query = `state=closed&post_id=${encodeURIComponent(myPost)}&closed_since=${encodeURIComponent(since)}&limit=${CLOSED_MAX}`;
   try {
-    const list = await get(`/api/v1/incidents?state=closed&since=${encodeURIComponent(since)}&limit=${CLOSED_MAX}`);
+    const list = await get(`/api/v1/incidents?${query}`);
+    if (n !== closedReads) return;
+    const meanwhile = [...closedMeanwhile].map((id) => closed.get(id)).filter(Boolean);
     closed.clear();
-    list.filter((i) => i.post_id === myPost).forEach(keepClosed);
+    list.forEach(keepClosed);
+    meanwhile.forEach(keepClosed);
     if (!closed.has(reviewId)) reviewId = null;
-  } catch { return; } // the list stays as it was; read again at the next connection
+    closedState = "ok";
+  } catch {
+    if (n !== closedReads) return;
+    closedState = "error"; // what was listed stays; read again at the next connection
+  }
   render();
 }
 
@@ -104,6 +124,7 @@ function render() {
   const ringing = [...mine.values()].some(fresh);
   if (ringing) reviewId = null; // a new dispatch takes the screen
   const i = pickCurrent();
+  const shownBefore = shownId;
   shownId = i?.id ?? null;
   $("none").hidden = !!i;
   $("job").hidden = !i;
@@ -123,6 +144,7 @@ function render() {
     $("job").dataset.id = i.id;
     $("job").dataset.state = i.state;
     $("job-reviewing").hidden = isOpen(i);
+    if (shownBefore !== i.id) $("job-error").hidden = true; // another incident's failure
     $("job-title").textContent = kindLabel(i.kind);
     $("job-state").textContent = stateLabel(i.state);
     $("job-state").dataset.state = i.state;
@@ -137,7 +159,9 @@ function render() {
       ["detail.created", clock(i.created_at)],
     ];
     $("job-facts").replaceChildren(...facts.flatMap(([k, v, id]) => [el("dt", { text: t(k) }), el("dd", { id }, v)]));
-    const cam = i.cameras?.[0];
+    // The camera's picture now: for the job in hand, not for one closed (it would pass for
+    // the incident's own).
+    const cam = isOpen(i) ? i.cameras?.[0] : null;
     $("job-snapshot").hidden = !cam;
     if (cam && $("job-snapshot-img").dataset.camera !== cam) {
       $("job-snapshot-img").dataset.camera = cam;
@@ -153,16 +177,25 @@ function render() {
   $("others").replaceChildren(...[...mine.values()].filter((o) => o.id !== shownId).map((o) =>
     el("li", {}, el("button", { type: "button", onclick: () => { reviewId = null; currentId = o.id; render(); } },
       `${kindLabel(o.kind)} · ${stateLabel(o.state)} · ${clock(o.created_at)}`))));
-  const done = [...closed.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
-  $("closed-none").hidden = done.length > 0;
+  const after = new Date(Date.now() - CLOSED_DAYS * 86400000).toISOString();
+  const done = [...closed.values()].filter((o) => closedTime(o) >= after)
+    .sort((a, b) => closedTime(b).localeCompare(closedTime(a)));
+  $("closed-none").hidden = !(closedState === "ok" && done.length === 0);
+  $("closed-error").hidden = closedState !== "error";
   $("closed").replaceChildren(...done.map((o) =>
     el("li", { "data-id": o.id, class: o.id === shownId ? "shown" : null },
       el("button", { type: "button", "aria-current": o.id === shownId ? "true" : null,
         onclick: () => { reviewId = o.id; render(); $("job-back").focus(); } },
-        `${kindLabel(o.kind)} · ${stateLabel(o.state)} · ${dateTime(o.created_at)}`))));
+        `${kindLabel(o.kind)} · ${stateLabel(o.state)} · ${dateTime(closedTime(o))}`))));
 }
 
-$("job-back").addEventListener("click", () => { reviewId = null; render(); });
+/** Back to the open incidents; focus stays where the responder was, on the closed list. */
+$("job-back").addEventListener("click", () => {
+  const was = reviewId;
+  reviewId = null;
+  render();
+  $("closed").querySelector(`li[data-id="${CSS.escape(was)}"] button`)?.focus();
+});
 
 $("job-snapshot-img").addEventListener("error", () => { $("job-snapshot").hidden = true; });
 

@@ -47,7 +47,7 @@ export default {
   "console.current": "Current incident", "console.none": "Nothing dispatched to you. Stay connected.",
   "console.new": "New dispatch!", "console.others": "Other incidents", "console.log": "Activity",
   "console.snapshot": "Nearest camera", "console.missed": "While offline",
-  "console.closed": "Closed in the last 7 days", "console.closed_none": "None",
+  "console.closed": "Closed in the last 7 days", "console.closed_none": "None", "console.closed_error": "Could not be read; tried again when the connection is back.",
   "console.reviewing": "Closed — kept here for its record and evidence.", "console.back": "Back to open incidents",
   "sos.hold": "Hold 1 s for help", "sos.hint": "Hold the red button for one second and help is sent at once. A brief touch does nothing.",
   "sos.sending": "Sending your call for help…", "sos.retrying": "Network trouble, trying again…", "sos.sent": "Your call has been received", "sos.dispatching": "Received, dispatching",

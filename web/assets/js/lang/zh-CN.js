@@ -47,7 +47,7 @@ export default {
   "console.current": "当前警情", "console.none": "暂无派给本单位的警情，保持在线即可。",
   "console.new": "新派警！", "console.others": "其他警情", "console.log": "动态",
   "console.snapshot": "附近摄像头画面", "console.missed": "离线期间的动态",
-  "console.closed": "近7天已结束的警情", "console.closed_none": "暂无",
+  "console.closed": "近7天结束的警情", "console.closed_none": "暂无", "console.closed_error": "未能读取，网络恢复后重试。",
   "console.reviewing": "此警情已结束，保留在此供查阅和调取证据。", "console.back": "返回未结束的警情",
   "sos.hold": "按住 1 秒报警", "sos.hint": "按住红色按钮 1 秒钟，我们会立即派人赶来。误触不会报警。",
   "sos.sending": "正在发送求助…", "sos.retrying": "网络不稳定，正在重试…", "sos.sent": "求助已送达，正在安排人员", "sos.dispatching": "已收到，正在派警",
