@@ -81,7 +81,7 @@ pub struct ListQuery {
     /// Dispatched (last) to this post: what a post's console lists as its own.
     #[serde(default)]
     pub post_id: Option<String>,
-    /// Resolved or cancelled at or after this time (RFC 3339).
+    /// Resolved or cancelled at or after this time (RFC 3339); the latest closed first.
     #[serde(default)]
     pub closed_since: Option<String>,
     /// 1 to 1000; 100 by default.

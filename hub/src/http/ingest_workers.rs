@@ -123,7 +123,7 @@ pub async fn forget(
                     )
                 }));
         }
-    } else if !(with_recordings && s.store.worker_recordings(&id).await?.segments > 0) {
+    } else if !(with_recordings && s.store.worker_recordings(&id).await?.any()) {
         // Forgotten already, its recordings left indexed (kept then, or a forget cut short):
         // they may still be forgotten by name.
         return Err(ApiError::not_found(format!(

@@ -110,7 +110,7 @@ pub struct IncidentFilter {
     pub camera_id: Option<String>,
     /// Dispatched (last) to this post.
     pub post_id: Option<String>,
-    /// Resolved or cancelled at or after.
+    /// Resolved or cancelled at or after; the list is then by close time, latest first.
     pub closed_since: Option<DateTime<Utc>>,
     pub limit: u32,
     pub visibility: Visibility,
@@ -326,10 +326,13 @@ impl Store {
         sql.push_str(&clause);
         binds.extend(vis);
         binds.push(Bind::Int(i64::from(f.limit)));
-        sql.push_str(&format!(
-            " ORDER BY created_at DESC, id DESC LIMIT ${}",
-            binds.len()
-        ));
+        // Asked by when they closed: the latest closed first (an incident raised long ago and
+        // closed today among them), not the latest raised.
+        let order = match f.closed_since {
+            Some(_) => "closed_at DESC, id DESC",
+            None => "created_at DESC, id DESC",
+        };
+        sql.push_str(&format!(" ORDER BY {order} LIMIT ${}", binds.len()));
         let rows: Vec<IncidentRow> = with_pool!(self, p => {
             let mut q = sqlx::query_as(AssertSqlSafe(sql));
             for b in binds {

@@ -51,9 +51,16 @@ impl IngestWorker {
 pub struct WorkerRecordings {
     pub segments: u64,
     pub bytes: u64,
-    /// The oldest and the newest segment's start.
+    /// The oldest and the newest segment's start, of every row (being deleted or not).
     pub first: Option<DateTime<Utc>>,
     pub last: Option<DateTime<Utc>>,
+}
+
+impl WorkerRecordings {
+    /// Whether any row is left, even one being deleted.
+    pub fn any(&self) -> bool {
+        self.first.is_some()
+    }
 }
 
 /// Where a camera runs now: its lease and its worker's address.
@@ -154,57 +161,9 @@ impl Store {
         Ok(gone > 0)
     }
 
-    /// Takes the segments of node `id`'s directories out of the index, once the worker itself
-    /// is forgotten ([`Store::forget_ingest_worker`]): a machine lost with its disks, whose
-    /// recordings would otherwise be listed, and waited for by evidence clips, for ever.
-    /// Returns how many rows went.
-    ///
-    /// A chunk of rows per transaction, so that a month of a worker's cameras never holds the
-    /// database's writers (on SQLite, everyone's) for long; each chunk only while no worker
-    /// of that name is registered, so a worker back meanwhile keeps what is left. Its
-    /// directories' usage is counted again from the rows left. The files, if the disks come
-    /// back, are indexed again by the worker's start-up repair.
-    pub async fn forget_worker_recordings(&self, id: &str) -> Result<u64, StoreError> {
-        const CHUNK_ROWS: i64 = 5000;
-        let mut gone = 0;
-        loop {
-            let n = with_pool!(self, p => {
-                sqlx::query(
-                    "DELETE FROM recording_segments WHERE id IN (SELECT s.id \
-                     FROM recording_segments s JOIN recording_dirs d ON d.id = s.dir_id \
-                     WHERE d.node = $1 LIMIT $2) \
-                     AND NOT EXISTS (SELECT 1 FROM ingest_workers WHERE id = $1)",
-                )
-                .bind(id)
-                .bind(CHUNK_ROWS)
-                .execute(p)
-                .await?
-                .rows_affected()
-            });
-            gone += n;
-            if n == 0 {
-                break;
-            }
-        }
-        with_pool!(self, p => {
-            sqlx::query(
-                "UPDATE recording_dir_usage SET \
-                 bytes = (SELECT COALESCE(SUM(s.bytes), 0) FROM recording_segments s \
-                          WHERE s.dir_id = recording_dir_usage.dir_id AND NOT s.deleting), \
-                 segments = (SELECT COUNT(*) FROM recording_segments s \
-                          WHERE s.dir_id = recording_dir_usage.dir_id AND NOT s.deleting) \
-                 WHERE dir_id IN (SELECT id FROM recording_dirs WHERE node = $1)",
-            )
-            .bind(id)
-            .execute(p)
-            .await?;
-        });
-        Ok(gone)
-    }
-
     /// What worker `id`'s sample-file directories index: what forgetting its recordings
-    /// would take out of the index. Counted as kept with the rows (`recording_dir_usage`),
-    /// with the oldest start and the newest start.
+    /// would take out of the index. Counted as kept with the rows (`recording_dir_usage`:
+    /// those being deleted left out), with the oldest and newest start of any row.
     pub async fn worker_recordings(&self, id: &str) -> Result<WorkerRecordings, StoreError> {
         type Row = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
         let (segments, bytes, first, last): Row = with_pool!(self, p => {

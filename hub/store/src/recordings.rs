@@ -240,6 +240,21 @@ const ADD_USAGE: &str = "INSERT INTO recording_dir_usage (dir_id, bytes, segment
      bytes = recording_dir_usage.bytes + excluded.bytes, \
      segments = recording_dir_usage.segments + excluded.segments";
 
+/// Takes `rows` (`dir_id, bytes, deleting` as they were before they went) out of their
+/// directories' usage, in the transaction `tx` (of either backend).
+macro_rules! take_from_usage {
+    ($tx:ident, $rows:expr) => {
+        for (dir_id, (bytes, segments)) in uncounted($rows) {
+            sqlx::query(ADD_USAGE)
+                .bind(dir_id)
+                .bind(-bytes)
+                .bind(-segments)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 /// The bytes and segments by directory of `rows` (`dir_id, bytes, deleting` as they were
 /// before a change) that its usage still counted: those not already being deleted.
 fn uncounted(rows: Vec<(String, i64, bool)>) -> std::collections::BTreeMap<String, (i64, i64)> {
@@ -509,18 +524,50 @@ impl Store {
                     q = q.bind(id);
                 }
                 let rows: Vec<(String, i64, bool)> = q.fetch_all(&mut *tx).await?;
-                for (dir_id, (bytes, segments)) in uncounted(rows) {
-                    sqlx::query(ADD_USAGE)
-                        .bind(dir_id)
-                        .bind(-bytes)
-                        .bind(-segments)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                take_from_usage!(tx, rows);
                 tx.commit().await?;
             });
         }
         Ok(())
+    }
+
+    /// Takes the segments of node `id`'s directories out of the index, once the worker itself
+    /// is forgotten ([`Store::forget_ingest_worker`]): a machine lost with its disks, whose
+    /// recordings would otherwise be listed, and waited for by evidence clips, for ever.
+    /// Returns how many rows went.
+    ///
+    /// A chunk of rows per transaction, so that a month of a worker's cameras never holds the
+    /// database's writers (on SQLite, everyone's) for long, each with its directories' usage;
+    /// each chunk only while no worker of that name is registered, so a worker back meanwhile
+    /// keeps what is left. The files, if the disks come back, are indexed again by the
+    /// worker's start-up repair.
+    pub async fn forget_worker_recordings(&self, id: &str) -> Result<u64, StoreError> {
+        const CHUNK_ROWS: i64 = 5000;
+        let mut gone = 0;
+        loop {
+            let n = with_pool!(self, p => {
+                let mut tx = p.begin().await?;
+                let rows: Vec<(String, i64, bool)> = sqlx::query_as(
+                    "DELETE FROM recording_segments WHERE id IN (SELECT s.id \
+                     FROM recording_segments s JOIN recording_dirs d ON d.id = s.dir_id \
+                     WHERE d.node = $1 LIMIT $2) \
+                     AND NOT EXISTS (SELECT 1 FROM ingest_workers WHERE id = $1) \
+                     RETURNING dir_id, bytes, deleting",
+                )
+                .bind(id)
+                .bind(CHUNK_ROWS)
+                .fetch_all(&mut *tx)
+                .await?;
+                let n = rows.len() as u64;
+                take_from_usage!(tx, rows);
+                tx.commit().await?;
+                n
+            });
+            gone += n;
+            if n == 0 {
+                return Ok(gone);
+            }
+        }
     }
 
     /// Every camera's recording settings: whether its main stream is recorded, and its

@@ -1,33 +1,44 @@
 //! Writing a segment file around the page cache (`O_DIRECT`), when `[recording] direct_io`
-//! asks for it and the file system can.
+//! asks for it and the file system can (one that cannot is written through the cache, as
+//! without the setting, and the log says so once).
 //!
 //! # Why
 //!
 //! Through the page cache, every byte of video is copied into a page the kernel must first
 //! find and later write back, and the recorder then has the synced pages dropped
-//! ([`super::segment`]'s `drop_cached`): on the machine the benchmark runs on that kernel work
-//! costs more CPU than anything else recording does but the SHA-256. Written directly, the
-//! disk reads the recorder's own buffer; the kernel copies nothing and keeps nothing.
+//! ([`super::segment`]'s `drop_cached`). Written directly, the disk reads the recorder's own
+//! buffer; the kernel copies nothing and keeps nothing. The recording benchmark measures both
+//! (README: a tenth to a seventh less of what recording costs the hub).
 //!
 //! # Why not always
 //!
-//! A direct write returns once the disk has the data, so the directory's writer thread waits
-//! for the disk at every fragment, and the kernel can no longer gather and order many
-//! streams' writes. An SSD does not mind; a spinning disk recording many cameras might fall
-//! behind (frames dropped, counted). So it is a setting, off by default.
+//! A direct write returns once the disk has taken the data (into its own cache, until the
+//! periodic `fdatasync`), so the directory's writer thread waits for the disk at every
+//! fragment, and the kernel can no longer gather and order many streams' writes. An SSD does
+//! not mind; a spinning disk recording many cameras might fall behind (frames dropped,
+//! counted). So it is a setting, off by default.
 //!
 //! # How
 //!
 //! Direct I/O moves whole blocks from an aligned buffer to aligned offsets. A fragment rarely
 //! ends on a block boundary, so each write starts at the block holding the file's end: the
-//! bytes already in that block (the *tail*, kept in front of the buffer) are written again,
-//! then the fragment, then zeros up to the block's end. The file is thus up to a block longer
-//! than its content until the segment is finished and cut to its length; a crash in between
-//! leaves zeros after the last whole fragment, which start-up repair cuts as a torn write.
-//! What was written is on the disk when the write returns; the periodic `fdatasync` still
-//! makes the file's size durable.
+//! bytes already in that block (the *tail*, kept by each open segment) are written again, then
+//! the fragment, then zeros up to the block's end. The file is thus up to a block longer than
+//! its content until the segment is finished and cut to its length; a crash in between leaves
+//! zeros after the last whole fragment, which start-up repair cuts as a torn write. The
+//! periodic `fdatasync` still makes the data and the file's size durable.
+//!
+//! One buffer per writer thread (one thread per directory), as large as the largest fragment.
+//!
+//! # A limit
+//!
+//! A fragment smaller than the zeros after the content lands inside the file's length as it
+//! already was: a reader of the segment being written (playback of the last minute) that reads
+//! those blocks while the disk is taking them could see part of it. Video fragments are far
+//! larger than a block, so this takes a fragment of a few frames of a tiny stream.
 
 use std::alloc::{self, Layout};
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -37,40 +48,57 @@ use std::os::unix::fs::FileExt;
 /// 4 KiB suits every disk (512-byte sectors and 4K ones).
 pub(crate) const BLOCK: usize = 4096;
 
-/// A file opened for direct writes, with the buffer they go through.
+thread_local! {
+    /// The writer thread's buffer: every segment it writes goes through it in turn.
+    static BUFFER: RefCell<AlignedBuf> = RefCell::new(AlignedBuf::with_capacity(1 << 20));
+}
+
+/// A file opened for direct writes.
 pub(crate) struct DirectWriter {
-    buf: AlignedBuf,
-    /// Bytes at the start of `buf`: the content of the file's last, partial block.
-    tail: usize,
+    /// The content of the file's last, partial block: its first `len` bytes.
+    tail: Box<[u8; BLOCK]>,
+    len: usize,
 }
 
 impl DirectWriter {
     /// Turns direct I/O on for `file` (empty, just created). `None` when its file system does
-    /// not do direct I/O (tmpfs, some network ones): it is then written through the cache.
+    /// not do direct I/O (some network ones; tmpfs before Linux 6.6): it is then written
+    /// through the cache.
     pub(crate) fn enable(file: &File) -> Option<DirectWriter> {
-        let fd = file.as_raw_fd();
-        // SAFETY: plain system calls on a descriptor `file` owns; no pointers.
-        let ok = unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_DIRECT) == 0
-        };
-        ok.then(|| DirectWriter {
-            buf: AlignedBuf::with_capacity(1 << 20),
-            tail: 0,
+        set_direct(file, true).then(|| DirectWriter {
+            tail: Box::new([0; BLOCK]),
+            len: 0,
         })
+    }
+
+    /// Turns direct I/O off again, for a file system that took the flag but refuses the
+    /// writes (`EINVAL`): the file is written through the cache from here on.
+    pub(crate) fn disable(self, file: &File) {
+        set_direct(file, false);
     }
 
     /// Writes `parts` at `end`, the end of the file's content (a multiple of [`BLOCK`] plus
     /// the tail). On failure the tail is as it was, so the caller may cut the file back to
     /// `end` and go on.
     pub(crate) fn append(&mut self, file: &File, end: u64, parts: &[&[u8]]) -> io::Result<()> {
-        debug_assert_eq!(end % BLOCK as u64, self.tail as u64);
-        let start = end - self.tail as u64;
-        let len = self.tail + parts.iter().map(|p| p.len()).sum::<usize>();
+        BUFFER.with_borrow_mut(|buf| self.append_through(buf, file, end, parts))
+    }
+
+    fn append_through(
+        &mut self,
+        buf: &mut AlignedBuf,
+        file: &File,
+        end: u64,
+        parts: &[&[u8]],
+    ) -> io::Result<()> {
+        debug_assert_eq!(end % BLOCK as u64, self.len as u64);
+        let start = end - self.len as u64;
+        let len = self.len + parts.iter().map(|p| p.len()).sum::<usize>();
         let padded = len.next_multiple_of(BLOCK);
-        self.buf.reserve(padded, self.tail);
-        let buf = self.buf.as_mut_slice(padded);
-        let mut at = self.tail;
+        buf.reserve(padded);
+        let buf = buf.as_mut_slice(padded);
+        buf[..self.len].copy_from_slice(&self.tail[..self.len]);
+        let mut at = self.len;
         for part in parts {
             buf[at..at + part.len()].copy_from_slice(part);
             at += part.len();
@@ -92,9 +120,23 @@ impl DirectWriter {
             }
         }
         let tail = len % BLOCK;
-        buf.copy_within(len - tail..len, 0);
-        self.tail = tail;
+        self.tail[..tail].copy_from_slice(&buf[len - tail..len]);
+        self.len = tail;
         Ok(())
+    }
+}
+
+/// Sets or clears `O_DIRECT` on `file`; whether the kernel took it.
+fn set_direct(file: &File, on: bool) -> bool {
+    let fd = file.as_raw_fd();
+    // SAFETY: plain system calls on a descriptor `file` owns; no pointers.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        let flags = match on {
+            true => flags | libc::O_DIRECT,
+            false => flags & !libc::O_DIRECT,
+        };
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags) == 0
     }
 }
 
@@ -103,9 +145,6 @@ struct AlignedBuf {
     ptr: std::ptr::NonNull<u8>,
     cap: usize,
 }
-
-// SAFETY: it owns its allocation, like a `Vec<u8>`.
-unsafe impl Send for AlignedBuf {}
 
 impl AlignedBuf {
     fn layout(cap: usize) -> Layout {
@@ -121,16 +160,11 @@ impl AlignedBuf {
         AlignedBuf { ptr, cap }
     }
 
-    /// Makes room for `len` bytes, keeping the first `keep`.
-    fn reserve(&mut self, len: usize, keep: usize) {
-        if len <= self.cap {
-            return;
+    /// Makes room for `len` bytes (what was in it is not kept).
+    fn reserve(&mut self, len: usize) {
+        if len > self.cap {
+            *self = AlignedBuf::with_capacity(len.max(self.cap * 2));
         }
-        let mut bigger = AlignedBuf::with_capacity(len.max(self.cap * 2));
-        bigger
-            .as_mut_slice(keep)
-            .copy_from_slice(&self.as_mut_slice(keep)[..]);
-        *self = bigger;
     }
 
     fn as_mut_slice(&mut self, len: usize) -> &mut [u8] {
@@ -152,22 +186,24 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    fn create(dir: &std::path::Path, name: &str) -> (File, DirectWriter) {
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(name))
+            .unwrap();
+        let w = DirectWriter::enable(&file)
+            .expect("this test needs a temporary directory on a file system that does direct I/O");
+        (file, w)
+    }
+
     /// Fragments of awkward sizes appended directly read back as written, once the file is
-    /// cut to its content; before that, only zeros follow it. (Skipped where the temporary
-    /// directory's file system does not do direct I/O.)
+    /// cut to its content; before that, only zeros follow it.
     #[test]
     fn appended_parts_read_back_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg.mp4");
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .unwrap();
-        let Some(mut w) = DirectWriter::enable(&file) else {
-            eprintln!("skipped: no direct I/O on {}", dir.path().display());
-            return;
-        };
+        let (file, mut w) = create(dir.path(), "seg.mp4");
         let mut expected = Vec::new();
         let mut end = 0u64;
         for (i, size) in [700usize, 1, 4095, 4096, 9000, 3_000_000, 13]
@@ -191,14 +227,36 @@ mod tests {
         assert_eq!(back, expected);
     }
 
+    /// Files written in turn through the thread's one buffer each keep their own tail.
     #[test]
-    fn the_buffer_is_aligned_and_keeps_its_tail_when_it_grows() {
+    fn files_written_in_turn_keep_their_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files: Vec<(File, DirectWriter, Vec<u8>)> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let (file, w) = create(dir.path(), name);
+                (file, w, Vec::new())
+            })
+            .collect();
+        for round in 0..5usize {
+            for (n, (file, w, content)) in files.iter_mut().enumerate() {
+                let part = vec![(round * 2 + n + 1) as u8; 1000 + 700 * round];
+                w.append(file, content.len() as u64, &[&part]).unwrap();
+                content.extend_from_slice(&part);
+            }
+        }
+        for (name, (_, _, content)) in ["a", "b"].into_iter().zip(&files) {
+            let on_disk = std::fs::read(dir.path().join(name)).unwrap();
+            assert_eq!(&on_disk[..content.len()], &content[..], "{name}");
+        }
+    }
+
+    #[test]
+    fn the_buffer_is_aligned_and_grows_aligned() {
         let mut buf = AlignedBuf::with_capacity(10);
         assert_eq!(buf.ptr.as_ptr() as usize % BLOCK, 0);
-        buf.as_mut_slice(3).copy_from_slice(b"abc");
-        buf.reserve(5 * BLOCK + 1, 3);
+        buf.reserve(5 * BLOCK + 1);
         assert!(buf.cap > 5 * BLOCK);
         assert_eq!(buf.ptr.as_ptr() as usize % BLOCK, 0);
-        assert_eq!(buf.as_mut_slice(3), b"abc");
     }
 }

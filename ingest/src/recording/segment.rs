@@ -120,6 +120,13 @@ impl SegmentWriter {
                 Err(e) => return Err(e),
             }
         };
+        let direct = match direct_io {
+            true => DirectWriter::enable(&file).or_else(|| {
+                warn_not_direct(&path);
+                None
+            }),
+            false => None,
+        };
         let mut segment = Self {
             id: new_id(),
             key: key.clone(),
@@ -127,7 +134,7 @@ impl SegmentWriter {
             dir_id: dir_id.to_string(),
             relative,
             path,
-            direct: direct_io.then(|| DirectWriter::enable(&file)).flatten(),
+            direct,
             file,
             hasher: Sha256::new(),
             written: 0,
@@ -269,10 +276,22 @@ impl SegmentWriter {
     /// they arrived in, never gathered into one first (that copy was a tenth
     /// of the recording hub's CPU). Returns the bytes written.
     fn write(&mut self, parts: &[&[u8]]) -> io::Result<u64> {
-        let written = match &mut self.direct {
+        let mut written = match &mut self.direct {
             Some(direct) => direct.append(&self.file, self.written, parts),
             None => append_at(&self.file, self.written, parts),
         };
+        if written
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL))
+        {
+            if let Some(direct) = self.direct.take() {
+                // The file system took O_DIRECT but refuses direct writes: through the cache.
+                warn_not_direct(&self.path);
+                direct.disable(&self.file);
+                let _ = self.file.set_len(self.written);
+                written = append_at(&self.file, self.written, parts);
+            }
+        }
         if let Err(e) = written {
             // Back to the last whole box; shrinking needs no space.
             let _ = self.file.set_len(self.written);
@@ -450,6 +469,16 @@ fn drop_cached(file: &File) {
     unsafe {
         libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
     }
+}
+
+/// Says, once per process, that `[recording] direct_io` could not be followed for a file
+/// (its file system does not do direct I/O): recording goes on through the page cache.
+fn warn_not_direct(path: &Path) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(file = %path.display(),
+            "direct_io is on, but this file system does not do direct I/O: recording through the page cache");
+    });
 }
 
 /// Writes all of `parts`, in order, at `offset` (the file's end).

@@ -174,8 +174,11 @@ function render() {
     $("b-arrive").hidden = !allowed.includes("arrive");
     $("f-resolve").hidden = !allowed.includes("resolve");
   }
+  // The lists are drawn again at every event: the button that had the focus gets it back.
+  const focused = document.activeElement?.closest("#others li, #closed li");
+  const refocus = focused && `#${focused.parentElement.id} li[data-id="${CSS.escape(focused.dataset.id)}"] button`;
   $("others").replaceChildren(...[...mine.values()].filter((o) => o.id !== shownId).map((o) =>
-    el("li", {}, el("button", { type: "button", onclick: () => { reviewId = null; currentId = o.id; render(); } },
+    el("li", { "data-id": o.id }, el("button", { type: "button", onclick: () => { reviewId = null; currentId = o.id; render(); } },
       `${kindLabel(o.kind)} · ${stateLabel(o.state)} · ${clock(o.created_at)}`))));
   const after = new Date(Date.now() - CLOSED_DAYS * 86400000).toISOString();
   const done = [...closed.values()].filter((o) => closedTime(o) >= after)
@@ -187,6 +190,7 @@ function render() {
       el("button", { type: "button", "aria-current": o.id === shownId ? "true" : null,
         onclick: () => { reviewId = o.id; render(); $("job-back").focus(); } },
         `${kindLabel(o.kind)} · ${stateLabel(o.state)} · ${dateTime(closedTime(o))}`))));
+  if (refocus) document.querySelector(refocus)?.focus();
 }
 
 /** Back to the open incidents; focus stays where the responder was, on the closed list. */
