@@ -94,51 +94,51 @@ pub async fn forget(
         }
     };
     let since = s.now() - s.config.ingest.policy().ttl;
-    let known = s
-        .store
-        .ingest_workers(s.now())
-        .await?
-        .iter()
-        .any(|w| w.id == id);
-    if known {
-        if let Some(refused) = why_not_forget(&s, &id, since, with_recordings).await? {
-            return Err(refused);
-        }
-        // The DELETE checks it all again: a worker back, a camera pinned, or (kept)
-        // recordings indexed meanwhile: it is kept.
-        if !s
-            .store
-            .forget_ingest_worker(&id, since, with_recordings)
-            .await?
-        {
-            return Err(why_not_forget(&s, &id, since, with_recordings)
+    // Read once, before anything goes: what the log says was forgotten.
+    let recordings = match with_recordings {
+        true => Some(s.store.worker_recordings(&id).await?),
+        false => None,
+    };
+    match why_not_forget(&s, &id, since, with_recordings).await? {
+        None => {
+            // The DELETE checks it all again: a worker back, a camera pinned, or (kept)
+            // recordings indexed meanwhile: it is kept.
+            if !s
+                .store
+                .forget_ingest_worker(&id, since, with_recordings)
                 .await?
-                .unwrap_or_else(|| {
-                    ApiError::new(
-                        StatusCode::CONFLICT,
-                        "worker_changed",
-                        format!(
-                            "ingest worker {id:?} changed while it was being forgotten; try again"
-                        ),
-                    )
-                }));
+            {
+                return Err(why_not_forget(&s, &id, since, with_recordings)
+                    .await?
+                    .unwrap_or_else(|| {
+                        ApiError::new(
+                            StatusCode::CONFLICT,
+                            "worker_changed",
+                            format!(
+                                "ingest worker {id:?} changed while it was being forgotten; try again"
+                            ),
+                        )
+                    }));
+            }
         }
-    } else if !(with_recordings && s.store.worker_recordings(&id).await?.any()) {
         // Forgotten already, its recordings left indexed (kept then, or a forget cut short):
         // they may still be forgotten by name.
-        return Err(ApiError::not_found(format!(
-            "no ingest worker is called {id:?}"
-        )));
+        Some(unknown)
+            if unknown.status == StatusCode::NOT_FOUND
+                && recordings.as_ref().is_some_and(|r| r.any()) => {}
+        Some(refused) => return Err(refused),
     }
     let by = caller.actor(&peer);
-    if with_recordings {
-        let recordings = s.store.worker_recordings(&id).await?;
-        let rows = s.store.forget_worker_recordings(&id).await?;
-        tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, segments = rows,
-            bytes = recordings.bytes, first = ?recordings.first, last = ?recordings.last,
-            "ingest worker forgotten with the index of its recordings");
-    } else {
-        tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, "ingest worker forgotten");
+    match recordings {
+        Some(recordings) => {
+            let rows = s.store.forget_worker_recordings(&id).await?;
+            tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, segments = rows,
+                bytes = recordings.bytes, first = ?recordings.first, last = ?recordings.last,
+                "ingest worker forgotten with the index of its recordings");
+        }
+        None => {
+            tracing::warn!(worker = %id, by = %by.actor, from = %by.origin, "ingest worker forgotten")
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -180,8 +180,11 @@ async fn why_not_forget(
             format!("cameras {pinned:?} are pinned to ingest worker {id:?}; pin them elsewhere or unpin them first"),
         )));
     }
+    if with_recordings {
+        return Ok(None);
+    }
     let r = s.store.worker_recordings(id).await?;
-    if !with_recordings && r.segments > 0 {
+    if r.segments > 0 {
         let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map_or_else(String::new, |t| {
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

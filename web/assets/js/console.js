@@ -46,6 +46,8 @@ let closedState = "loading";
 let closedReads = 0;
 const closedMeanwhile = new Set();
 const closedTime = (i) => i.closed_at || i.updated_at || i.created_at;
+/** Where the closed list starts: `CLOSED_DAYS` ago. */
+const closedAfter = () => new Date(Date.now() - CLOSED_DAYS * 86400000).toISOString();
 let post = null;
 
 get(`/api/v1/posts/${encodeURIComponent(myPost)}`).then((p) => { post = p; $("post-name").textContent = p.name; }).catch(() => {});
@@ -83,8 +85,7 @@ function keepClosed(incident) {
 async function loadClosed() {
   const n = ++closedReads;
   closedMeanwhile.clear();
-  const since = new Date(Date.now() - CLOSED_DAYS * 86400000).toISOString();
-  const query = `state=closed&post_id=${encodeURIComponent(myPost)}&closed_since=${encodeURIComponent(since)}&limit=${CLOSED_MAX}`;
+  const query = `state=closed&post_id=${encodeURIComponent(myPost)}&closed_since=${encodeURIComponent(closedAfter())}&limit=${CLOSED_MAX}`;
   try {
     const list = await get(`/api/v1/incidents?${query}`);
     if (n !== closedReads) return;
@@ -180,7 +181,7 @@ function render() {
   $("others").replaceChildren(...[...mine.values()].filter((o) => o.id !== shownId).map((o) =>
     el("li", { "data-id": o.id }, el("button", { type: "button", onclick: () => { reviewId = null; currentId = o.id; render(); } },
       `${kindLabel(o.kind)} · ${stateLabel(o.state)} · ${clock(o.created_at)}`))));
-  const after = new Date(Date.now() - CLOSED_DAYS * 86400000).toISOString();
+  const after = closedAfter();
   const done = [...closed.values()].filter((o) => closedTime(o) >= after)
     .sort((a, b) => closedTime(b).localeCompare(closedTime(a)));
   $("closed-none").hidden = !(closedState === "ok" && done.length === 0);
